@@ -1,0 +1,3 @@
+from ktl_lsp.cli import main
+
+raise SystemExit(main())

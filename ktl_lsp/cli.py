@@ -1,0 +1,139 @@
+"""Command line: ``ktl-lsp [--store PATH] [--log-file F] [SUBCOMMAND ...]``.
+
+With no subcommand (or ``lsp``) it is the language server on stdio. Nothing but JSON-RPC may
+reach stdout then, so logging goes to a file or stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from ktl_lsp import __version__
+
+SUBCOMMANDS = ("lsp", "run", "sessions", "check")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ktl-lsp", description="Language server for Kubernetes work.")
+    p.add_argument("--version", action="version", version=f"ktl-lsp {__version__}")
+    p.add_argument("--store", type=Path, help="session store (SQLite file)")
+    p.add_argument("--log-file", type=Path, help="write the server's log here")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = p.add_subparsers(dest="cmd")
+
+    lsp_p = sub.add_parser("lsp", help="run the language server (the default)")
+    _lsp_options(lsp_p)
+
+    run_p = sub.add_parser("run", help="run a command as a recorded session")
+    run_p.add_argument("--title")
+    run_p.add_argument("--cwd")
+    run_p.add_argument("--quiet", action="store_true", help="do not copy output to this terminal")
+    run_p.add_argument("argv", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
+
+    ses = sub.add_parser("sessions", help="look at the session store")
+    ses_sub = ses.add_subparsers(dest="sessions_cmd", required=True)
+    ls_p = ses_sub.add_parser("list")
+    ls_p.add_argument("--state")
+    ls_p.add_argument("--kind")
+    ls_p.add_argument("--limit", type=int, default=50)
+    ls_p.add_argument("--json", action="store_true")
+    show_p = ses_sub.add_parser("show")
+    show_p.add_argument("session_id")
+    show_p.add_argument("--json", action="store_true")
+    out_p = ses_sub.add_parser("output", help="print a session's terminal output")
+    out_p.add_argument("session_id")
+    out_p.add_argument("--plain", action="store_true")
+
+    sub.add_parser(
+        "check", help="report the editor's diagnostics for files (for CI)", add_help=False
+    )
+    return p
+
+
+def _lsp_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--stdio", action="store_true", help="talk on stdin/stdout (the default)")
+    g.add_argument("--tcp", metavar="HOST:PORT", help="listen for one client on HOST:PORT")
+
+
+def _setup_logging(log_file: Path | None, level: str) -> None:
+    handler: logging.Handler
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(level)
+    # pygls logs every message it sends at INFO: far too much for a streaming server.
+    logging.getLogger("pygls").setLevel(max(logging.WARNING, root.level))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    # `ktl-lsp --tcp H:P` and `ktl-lsp --stdio` work without saying `lsp`.
+    if not any(a in SUBCOMMANDS for a in args_in) and any(
+        a in ("--tcp", "--stdio") or a.startswith("--tcp=") for a in args_in
+    ):
+        args_in = _insert_lsp(args_in)
+    first = _first_positional(args_in)
+    if args_in[first : first + 1] == ["check"]:
+        from ktl_lsp.check_command import main as check_main
+
+        return check_main(args_in[first + 1 :])
+    args = parser.parse_args(args_in)
+    _setup_logging(args.log_file, args.log_level)
+    from ktl_lsp.sessions.store import default_store_path
+
+    store = args.store or default_store_path()
+    if args.cmd in (None, "lsp"):
+        return _serve_lsp(store, getattr(args, "tcp", None))
+    from ktl_lsp import terminal
+
+    if args.cmd == "run":
+        return terminal.run(store, args)
+    if args.cmd == "sessions":
+        return terminal.sessions(store, args)
+    parser.error(f"unknown command {args.cmd}")
+    return 2
+
+
+def _first_positional(args: list[str]) -> int:
+    skip = False
+    for i, a in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        if a in ("--store", "--log-file", "--log-level"):
+            skip = True
+            continue
+        if not a.startswith("-"):
+            return i
+    return len(args)
+
+
+def _insert_lsp(args: list[str]) -> list[str]:
+    i = _first_positional(args)
+    for j, a in enumerate(args):
+        if a in ("--tcp", "--stdio") or a.startswith("--tcp="):
+            i = j
+            break
+    return [*args[:i], "lsp", *args[i:]]
+
+
+def _serve_lsp(store: Path, tcp: str | None) -> int:
+    from ktl_lsp.server import build
+
+    server = build(store)
+    if tcp:
+        host, _, port = tcp.rpartition(":")
+        server.start_tcp(host or "127.0.0.1", int(port))
+    else:
+        server.start_io()
+    return 0

@@ -1,0 +1,130 @@
+"""Typed command arguments: every command takes one object, checked field by field.
+
+An unknown or ill-typed field is an ``InvalidParams`` error whose message names the field, so a
+script author sees what to fix instead of a stack trace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, Literal, TypeVar, get_args, get_origin
+
+from pygls.exceptions import JsonRpcInvalidParams
+
+T = TypeVar("T")
+
+
+class ArgumentError(JsonRpcInvalidParams):
+    pass
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in get_args(tp))
+    if origin in (list, dict):
+        return {list: "array", dict: "object"}[origin]
+    return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(tp, str(tp))
+
+
+def _json_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _convert(name: str, value: Any, tp: Any) -> Any:
+    origin = get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        errors = []
+        for opt in options:
+            try:
+                return _convert(name, value, opt)
+            except ArgumentError as exc:
+                errors.append(exc)
+        expected = " or ".join(_type_name(o) for o in options)
+        raise ArgumentError(f"field '{name}': expected {expected}, got {_json_name(value)}")
+    if origin is Literal:
+        if value not in get_args(tp):
+            raise ArgumentError(f"field '{name}': expected one of {_type_name(tp)}, got {value!r}")
+        return value
+    if origin is list:
+        (item_tp,) = get_args(tp)
+        if not isinstance(value, list):
+            raise ArgumentError(f"field '{name}': expected array, got {_json_name(value)}")
+        return [_convert(f"{name}[{i}]", v, item_tp) for i, v in enumerate(value)]
+    if origin is dict:
+        _, val_tp = get_args(tp)
+        if not isinstance(value, dict):
+            raise ArgumentError(f"field '{name}': expected object, got {_json_name(value)}")
+        return {str(k): _convert(f"{name}.{k}", v, val_tp) for k, v in value.items()}
+    if tp is Any:
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ArgumentError(f"field '{name}': expected boolean, got {_json_name(value)}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+            raise ArgumentError(f"field '{name}': expected integer, got {_json_name(value)}")
+        return int(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ArgumentError(f"field '{name}': expected number, got {_json_name(value)}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ArgumentError(f"field '{name}': expected string, got {_json_name(value)}")
+        return value
+    raise TypeError(f"unsupported argument type {tp!r}")  # a programming error, not user input
+
+
+def parse(cls: type[T], arguments: tuple[Any, ...] | list[Any]) -> T:
+    """Builds ``cls`` (a dataclass) from executeCommand's ``arguments``."""
+    if len(arguments) > 1:
+        raise ArgumentError(f"expected one argument object, got {len(arguments)} arguments")
+    raw = arguments[0] if arguments else {}
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ArgumentError(f"expected an argument object, got {_json_name(raw)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    known = {f.metadata.get("json", f.name): f.name for f in fields.values()}
+    for key in raw:
+        if key not in known:
+            raise ArgumentError(f"unknown field '{key}'")
+    values: dict[str, Any] = {}
+    for json_name, attr in known.items():
+        f = fields[attr]
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if json_name not in raw:
+            if required:
+                raise ArgumentError(f"missing field '{json_name}'")
+            continue
+        values[attr] = _convert(json_name, raw[json_name], hints[attr])
+    obj = cls(**values)
+    check = getattr(obj, "check", None)
+    if callable(check):
+        check()
+    return obj
+
+
+def json_name(name: str) -> dict[str, str]:
+    """Field metadata for a JSON key that is not a valid Python name."""
+    return {"json": name}

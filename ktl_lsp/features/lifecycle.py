@@ -1,0 +1,23 @@
+"""initialize / shutdown: read settings, and make sure no child outlives the server."""
+
+from __future__ import annotations
+
+from lsprotocol import types as lsp
+
+from ktl_lsp.server import KtlServer
+from ktl_lsp.settings import Settings
+
+
+def setup(server: KtlServer) -> None:
+    @server.feature(lsp.INITIALIZE)
+    def initialize(ls: KtlServer, params: lsp.InitializeParams) -> None:
+        ls.settings = Settings.from_options(params.initialization_options)
+
+    @server.feature(lsp.INITIALIZED)
+    def initialized(ls: KtlServer, params: lsp.InitializedParams) -> None:
+        for problem in ls.settings.problems:
+            ls.notice(f"ktl: {problem}")
+
+    @server.feature(lsp.SHUTDOWN)
+    def shutdown(ls: KtlServer, params: None) -> None:
+        ls.shutdown_sessions()

@@ -1,0 +1,264 @@
+"""POSIX runner: ptyprocess for the fork/PTY setup, the asyncio loop for everything after.
+
+ptyprocess's own read/wait/close block (``close()`` sleeps 100 ms), so after ``spawn`` we only
+use its pid and master fd: reads go through ``loop.add_reader``, the exit is seen through a pidfd
+(or a waiter thread where pidfds are missing) and the child is reaped with ``WNOHANG``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import os
+import signal
+import struct
+import termios
+import threading
+from typing import Any
+
+from ptyprocess import PtyProcess
+
+from ktl_lsp.pty.base import SIGNALS, ExitInfo, PtySink, PtySpec, SpawnError, resolve
+from ktl_lsp.pty.decoder import Utf8Splitter
+
+READ_SIZE = 65536
+#: After the child exits, grandchildren holding the terminal get this long before they are killed.
+DRAIN_AFTER_EXIT_S = 1.0
+
+
+class PosixPty:
+    def __init__(self, proc: Any, sink: PtySink, loop: asyncio.AbstractEventLoop) -> None:
+        self._proc = proc
+        self.pid: int = proc.pid
+        self._fd: int = proc.fd
+        self._sink = sink
+        self._loop = loop
+        self._splitter = Utf8Splitter()
+        self._out = bytearray()
+        self._eof = False
+        self._exit: ExitInfo | None = None
+        self._done: asyncio.Future[ExitInfo] = loop.create_future()
+        self._reading = False
+        self._paused = False
+        self._writing = False
+        self._pidfd = -1
+        self._drain_timer: asyncio.TimerHandle | None = None
+        self._closed = False
+        os.set_blocking(self._fd, False)
+        self._start_reading()
+        self._watch_exit()
+
+    @classmethod
+    def spawn(cls, spec: PtySpec, sink: PtySink) -> PosixPty:
+        resolved = resolve(spec)
+        loop = asyncio.get_running_loop()
+        try:
+            proc = PtyProcess.spawn(
+                resolved.argv,
+                cwd=resolved.cwd,
+                env=resolved.env,
+                dimensions=(spec.rows, spec.cols),
+            )
+        except FileNotFoundError as exc:
+            raise SpawnError(f"executable not found: {spec.argv[0]} ({exc})") from exc
+        except PermissionError as exc:
+            raise SpawnError(f"permission denied: {spec.argv[0]} ({exc})") from exc
+        except OSError as exc:
+            raise SpawnError(f"could not start {spec.argv[0]}: {exc}") from exc
+        proc.delayafterclose = 0.0
+        return cls(proc, sink, loop)
+
+    # reading ------------------------------------------------------------------------------
+    def _start_reading(self) -> None:
+        if not self._reading and not self._eof and not self._paused:
+            self._loop.add_reader(self._fd, self._on_readable)
+            self._reading = True
+
+    def _stop_reading(self) -> None:
+        if self._reading:
+            self._loop.remove_reader(self._fd)
+            self._reading = False
+
+    def pause_reading(self) -> None:
+        """Backpressure: stop reading so the kernel buffer fills and the child blocks on write."""
+        self._paused = True
+        self._stop_reading()
+
+    def resume_reading(self) -> None:
+        self._paused = False
+        self._start_reading()
+
+    def _on_readable(self) -> None:
+        try:
+            data = os.read(self._fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EIO, errno.EBADF):
+                raise
+            data = b""
+        if not data:
+            self._on_eof()
+            return
+        raw, text = self._splitter.feed(data)
+        if raw:
+            self._sink.on_output(raw, text)
+
+    def _on_eof(self) -> None:
+        self._stop_reading()
+        self._eof = True
+        raw, text = self._splitter.flush()
+        if raw:
+            self._sink.on_output(raw, text)
+        self._maybe_finish()
+
+    # exit ---------------------------------------------------------------------------------
+    def _watch_exit(self) -> None:
+        try:
+            self._pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):
+            self._pidfd = -1
+        if self._pidfd >= 0:
+            self._loop.add_reader(self._pidfd, self._on_pidfd)
+            return
+        threading.Thread(target=self._wait_thread, name=f"pty-wait-{self.pid}", daemon=True).start()
+
+    def _wait_thread(self) -> None:
+        # Only used without pidfds: a blocking waitpid costs a thread, never the loop.
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            status = 0
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._on_exit_status, status)
+
+    def _on_pidfd(self) -> None:
+        self._loop.remove_reader(self._pidfd)
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            pid, status = self.pid, 0
+        if pid == 0:  # spurious wake-up; keep watching
+            self._loop.add_reader(self._pidfd, self._on_pidfd)
+            return
+        self._on_exit_status(status)
+
+    def _on_exit_status(self, status: int) -> None:
+        self._exit = ExitInfo.from_wait_status(status)
+        self._proc.terminated = True
+        self._proc.exitstatus = self._exit.exit_code
+        if not self._eof:
+            # Drain what is left; grandchildren that keep the terminal open are hung up on.
+            if self._paused:
+                self.resume_reading()
+            self._drain_timer = self._loop.call_later(DRAIN_AFTER_EXIT_S, self._drain_expired)
+        self._maybe_finish()
+
+    def _drain_expired(self) -> None:
+        self._drain_timer = None
+        self._killpg(signal.SIGKILL)
+        if not self._eof:
+            self._on_eof()
+
+    def _maybe_finish(self) -> None:
+        if self._eof and self._exit is not None and not self._done.done():
+            self._close()
+            self._done.set_result(self._exit)
+
+    def _close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+        self._stop_reading()
+        if self._writing:
+            self._loop.remove_writer(self._fd)
+            self._writing = False
+        if self._pidfd >= 0:
+            with contextlib.suppress(ValueError, OSError):
+                self._loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = -1
+        # Leftover group members (background jobs that ignored SIGHUP) must not outlive us.
+        self._killpg(signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            self._proc.fileobj.close()
+        self._proc.closed = True
+        self._proc.fd = -1
+
+    async def wait(self) -> ExitInfo:
+        return await asyncio.shield(self._done)
+
+    @property
+    def exited(self) -> bool:
+        return self._exit is not None
+
+    # input --------------------------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        if self._closed or not data:
+            return
+        self._out += data
+        self._flush_out()
+
+    def _flush_out(self) -> None:
+        while self._out and not self._closed:
+            try:
+                n = os.write(self._fd, self._out)
+            except BlockingIOError:
+                break
+            except OSError:
+                self._out.clear()
+                break
+            del self._out[:n]
+        want = bool(self._out) and not self._closed
+        if want and not self._writing:
+            self._loop.add_writer(self._fd, self._flush_out)
+            self._writing = True
+        elif not want and self._writing:
+            self._loop.remove_writer(self._fd)
+            self._writing = False
+
+    def echo_enabled(self) -> bool:
+        """Whether the terminal echoes input: off while a program reads a password."""
+        if self._closed:
+            return True
+        try:
+            attrs = termios.tcgetattr(self._fd)
+        except termios.error:
+            return True
+        return bool(attrs[3] & termios.ECHO)
+
+    def resize(self, cols: int, rows: int) -> None:
+        if self._closed:
+            return
+        # TIOCSWINSZ on the master makes the kernel send SIGWINCH to the foreground group.
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(self._fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def send_eof(self) -> None:
+        """Like Ctrl-D at the start of a line: the reader sees end of input."""
+        if self._closed:
+            return
+        try:
+            veof = termios.tcgetattr(self._fd)[6][termios.VEOF]
+        except termios.error:
+            veof = b"\x04"
+        self.write(veof if isinstance(veof, bytes) else bytes([veof]))
+
+    def send_signal(self, name: str) -> None:
+        sig = SIGNALS[name]
+        if sig == signal.SIGINT:
+            # What Ctrl-C does: the terminal's foreground process group gets the signal.
+            with contextlib.suppress(OSError):
+                fg = os.tcgetpgrp(self._fd)
+                if fg > 0 and fg != self.pid:
+                    os.killpg(fg, sig)
+        self._killpg(sig)
+
+    def _killpg(self, sig: int) -> None:
+        # The child is a session leader (setsid in ptyprocess), so its group id is its pid.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, sig)

@@ -1,0 +1,35 @@
+"""Picks the runner for this platform; both offer the same methods."""
+
+from __future__ import annotations
+
+import sys
+from typing import Protocol
+
+from ktl_lsp.pty.base import ExitInfo, PtySink, PtySpec
+
+
+class Pty(Protocol):
+    pid: int
+
+    async def wait(self) -> ExitInfo: ...
+    def write(self, data: bytes) -> None: ...
+    def resize(self, cols: int, rows: int) -> None: ...
+    def send_signal(self, name: str) -> None: ...
+    def send_eof(self) -> None: ...
+    def echo_enabled(self) -> bool: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+
+    @property
+    def exited(self) -> bool: ...
+
+
+def spawn(spec: PtySpec, sink: PtySink) -> Pty:
+    """Starts the child; raises SpawnError with a user-facing reason when it cannot."""
+    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+        from ktl_lsp.pty.windows import WindowsPty
+
+        return WindowsPty.spawn(spec, sink)
+    from ktl_lsp.pty.posix import PosixPty
+
+    return PosixPty.spawn(spec, sink)

@@ -1,0 +1,106 @@
+"""Builds the language server and wires features into it.
+
+Each feature module has a ``setup(server)``; a feature that raises is contained: the client gets
+the traceback as a log message and the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types as lsp
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+
+from ktl_lsp import __version__
+from ktl_lsp.features.stream import EditorFeed
+from ktl_lsp.sessions.manager import SessionManager
+from ktl_lsp.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class KtlProtocol(LanguageServerProtocol):
+    """Adds hooks for ``$/cancelRequest``: pygls answers it but leaves running handlers alone."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cancel_hooks: dict[Any, Callable[[], None]] = {}
+
+    def _handle_cancel_notification(self, msg_id: Any) -> None:
+        super()._handle_cancel_notification(msg_id)
+        hook = self.cancel_hooks.pop(msg_id, None)
+        if hook is not None:
+            try:
+                hook()
+            except Exception:
+                log.exception("cancel hook failed")
+
+
+class KtlServer(LanguageServer):
+    def __init__(self, store_path: Path) -> None:
+        super().__init__("ktl-lsp", __version__, protocol_cls=KtlProtocol)
+        self.store_path = store_path
+        self.settings = Settings()
+        self._manager: SessionManager | None = None
+        self.feed: EditorFeed | None = None
+
+    @property
+    def ktl_protocol(self) -> KtlProtocol:
+        assert isinstance(self.protocol, KtlProtocol)
+        return self.protocol
+
+    @property
+    def manager(self) -> SessionManager:
+        """Opened on first use, inside the running loop, so start-up stays fast."""
+        if self._manager is None:
+            self._manager = SessionManager.open(self.store_path, on_notice=self.notice)
+            if self.feed is not None:
+                self._manager.bus.listen(self.feed.on_item)
+        return self._manager
+
+    def notice(self, message: str) -> None:
+        """Something the user should know once (recording off, a bad setting)."""
+        self.window_show_message(
+            lsp.ShowMessageParams(type=lsp.MessageType.Warning, message=message)
+        )
+        self.log(message, lsp.MessageType.Warning)
+
+    def log(self, message: str, kind: lsp.MessageType = lsp.MessageType.Log) -> None:
+        self.window_log_message(lsp.LogMessageParams(type=kind, message=message))
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        text = "".join(traceback.format_exception(error))
+        log.error("feature failed: %s", text)
+        try:
+            self.log(f"ktl-lsp: a feature failed and was contained:\n{text}", lsp.MessageType.Error)
+        except Exception:
+            log.exception("could not report the error to the client")
+
+    def client_supports_progress(self) -> bool:
+        caps = self.client_capabilities
+        return bool(caps and caps.window and caps.window.work_done_progress)
+
+    def shutdown_sessions(self) -> None:
+        if self._manager is not None:
+            self._manager.close()
+            self._manager = None
+
+    def shutdown(self) -> None:
+        # Also reached when the client vanishes (stdin closed): children must not outlive us.
+        self.shutdown_sessions()
+        super().shutdown()  # type: ignore[no-untyped-call]
+
+
+def build(store_path: Path) -> KtlServer:
+    server = KtlServer(store_path)
+
+    from ktl_lsp.features import lifecycle, sessions, stream
+
+    for feature in (lifecycle, stream, sessions):
+        feature.setup(server)
+    return server

@@ -1,0 +1,1 @@
+"""Sessions: every piece of work is a session with an id, a state and an ordered stream of frames."""

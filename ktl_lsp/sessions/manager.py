@@ -1,0 +1,432 @@
+"""Starts sessions, routes their frames to the bus and the store, and answers questions about them.
+
+Frames flow one way: runner -> ``LiveSession.emit`` -> store (lossless, batched) + bus (paced
+subscribers). The store is the one subscriber allowed to slow a session down: when its queue
+grows past ``HIGH_WATER`` the PTY is no longer read until the writer catches up, and the child
+blocks on a full terminal exactly as it would in a real one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import logging
+import os
+import socket
+import sys
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ktl_lsp.aio import background
+from ktl_lsp.pty import PtySpec, SpawnError, spawn
+from ktl_lsp.pty.runner import Pty
+from ktl_lsp.sessions import ids
+from ktl_lsp.sessions.bus import SessionBus, StateChange
+from ktl_lsp.sessions.model import Frame, FrameType, Session, State, event_data, now_ns
+from ktl_lsp.sessions.store import SessionFilter, Store, StoreError
+
+log = logging.getLogger(__name__)
+
+HIGH_WATER = 32 * 1024 * 1024
+#: Frames kept in memory per session while the store is not recording.
+MEMORY_TAIL_BYTES = 8 * 1024 * 1024
+#: Finished sessions kept in memory (for stores that are off, and fast answers).
+RECENT_FINISHED = 200
+CANCEL_TERM_AFTER_S = 3.0
+CANCEL_KILL_AFTER_S = 10.0
+
+
+class UnknownSession(KeyError):
+    def __str__(self) -> str:
+        return f"unknown session {self.args[0]}"
+
+
+class SessionNotRunning(Exception):
+    pass
+
+
+def requester() -> str:
+    user = os.environ.get("USER") or os.environ.get("USERNAME")
+    if not user:
+        with contextlib.suppress(Exception):
+            user = getpass.getuser()
+    host = socket.gethostname()
+    return "@".join(p for p in (user, host) if p) or "ktl"
+
+
+def shell_argv(command: str) -> list[str]:
+    if sys.platform == "win32":  # pragma: no cover
+        return [os.environ.get("COMSPEC", "cmd.exe"), "/c", command]
+    return [os.environ.get("SHELL") or "/bin/sh", "-c", command]
+
+
+@dataclass
+class RunSpec:
+    argv: list[str]
+    cwd: str | None = None
+    env: dict[str, str] | None = None
+    cols: int = 120
+    rows: int = 30
+    timeout_s: float | None = None
+    title: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    input: str | None = None
+    command: str | None = None
+    kind: str = "pty"
+    parent_id: str | None = None
+
+
+class LiveSession:
+    """A session of this process: its runner, sequence counter and end."""
+
+    def __init__(self, manager: SessionManager, session: Session) -> None:
+        self.manager = manager
+        self.session = session
+        self.pty: Pty | None = None
+        self.done: asyncio.Future[Session] = asyncio.get_running_loop().create_future()
+        self.tail: deque[Frame] = deque()
+        self._tail_bytes = 0
+        self.cancel_reason: str | None = None
+        self.cancel_reason_text = "cancelled"
+        self.user_signal = False
+        self._timers: list[asyncio.TimerHandle] = []
+        self._paused = False
+
+    @property
+    def id(self) -> str:
+        return self.session.id
+
+    def emit(self, ftype: FrameType, data: bytes) -> Frame:
+        s = self.session
+        s.last_seq += 1
+        frame = Frame(s.id, s.last_seq, now_ns(), ftype, data)
+        store = self.manager.store
+        if store is not None and store.recording:
+            store.append(frame)
+            if store.pending_bytes > HIGH_WATER and not self._paused and self.pty is not None:
+                self._paused = True
+                self.pty.pause_reading()
+                background(self._resume_when_flushed())
+        else:
+            self.tail.append(frame)
+            self._tail_bytes += len(data)
+            while self._tail_bytes > MEMORY_TAIL_BYTES and len(self.tail) > 1:
+                self._tail_bytes -= len(self.tail.popleft().data)
+        self.manager.bus.publish(frame)
+        return frame
+
+    async def _resume_when_flushed(self) -> None:
+        store = self.manager.store
+        if store is not None:
+            await store.flush()
+        self._paused = False
+        if self.pty is not None and not self.done.done():
+            self.pty.resume_reading()
+
+    # PtySink
+    def on_output(self, raw: bytes, text: str) -> None:
+        self.session.bytes_out += len(raw)
+        self.emit(FrameType.OUTPUT, raw)
+
+    def later(self, delay: float, fn: Callable[[], None]) -> None:
+        self._timers.append(asyncio.get_running_loop().call_later(delay, fn))
+
+    def clear_timers(self) -> None:
+        for t in self._timers:
+            t.cancel()
+        self._timers.clear()
+
+
+class SessionManager:
+    def __init__(self, store: Store | None, on_notice: Callable[[str], None] | None = None) -> None:
+        self.store = store
+        self.bus = SessionBus()
+        self.live: dict[str, LiveSession] = {}
+        self._recent: deque[str] = deque()
+        self._on_notice = on_notice
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def open(cls, path: Any, on_notice: Callable[[str], None] | None = None) -> SessionManager:
+        """Opens the store at ``path``; without one, sessions still run and are kept in memory."""
+        manager = cls(None, on_notice)
+        store = Store(path, on_failure=manager._store_failed)
+        try:
+            store.open()
+            n = store.mark_interrupted()
+            if n:
+                log.info("marked %d sessions interrupted", n)
+            manager.store = store
+        except StoreError as exc:
+            manager._notice(f"ktl: recording is off: {exc}")
+        return manager
+
+    def _store_failed(self, reason: str) -> None:
+        # Called from the store's writer thread: hop onto the loop before telling anyone.
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            loop.call_soon_threadsafe(self._notice, f"ktl: {reason}")
+        else:
+            self._notice(f"ktl: {reason}")
+
+    def _notice(self, message: str) -> None:
+        log.warning("%s", message)
+        if self._on_notice is not None:
+            self._on_notice(message)
+
+    @property
+    def recording(self) -> bool:
+        return self.store is not None and self.store.recording
+
+    def close(self) -> None:
+        for live in list(self.live.values()):
+            if live.pty is not None and not live.pty.exited:
+                live.pty.send_signal("KILL")
+        if self.store is not None:
+            self.store.close()
+
+    # starting -----------------------------------------------------------------------------
+    def create(self, spec: RunSpec) -> LiveSession:
+        self._loop = asyncio.get_running_loop()
+        meta: dict[str, Any] = {
+            "command": spec.command if spec.command is not None else " ".join(spec.argv),
+            "args": list(spec.argv[1:]) if spec.command is None else [],
+            "requester": requester(),
+            "cwd": os.path.abspath(os.path.expanduser(spec.cwd)) if spec.cwd else os.getcwd(),
+        }
+        meta.update(spec.meta)
+        title = spec.title or (spec.command if spec.command is not None else " ".join(spec.argv))
+        session = Session(
+            id=ids.new_id(),
+            kind=spec.kind,
+            title=title[:200],
+            meta=meta,
+            tags=dict(spec.tags),
+            parent_id=spec.parent_id,
+        )
+        live = LiveSession(self, session)
+        self.live[session.id] = live
+        if self.store is not None:
+            self.store.save_session(session)
+        live.emit(FrameType.EVENT, event_data(state="running"))
+        self.bus.publish(StateChange(session))
+        return live
+
+    def start(self, spec: RunSpec) -> LiveSession:
+        """Creates the session and starts its process; a failed start ends the session as error."""
+        live = self.create_pending(spec)
+        self.launch(live, spec)
+        return live
+
+    def create_pending(self, spec: RunSpec) -> LiveSession:
+        """The session exists (and is recorded) before its process: watchers attach in between."""
+        live = self.create(spec)
+        live.emit(FrameType.RESIZE, event_data(cols=spec.cols, rows=spec.rows))
+        return live
+
+    def launch(self, live: LiveSession, spec: RunSpec) -> None:
+        try:
+            live.pty = spawn(
+                PtySpec(spec.argv, cwd=spec.cwd, env=spec.env, cols=spec.cols, rows=spec.rows), live
+            )
+        except SpawnError as exc:
+            self.finish(live, State.ERROR, error=str(exc))
+            return
+        except Exception as exc:  # an unexpected failure still ends the session truthfully
+            log.exception("spawn failed")
+            self.finish(live, State.ERROR, error=f"could not start: {exc}")
+            return
+        if spec.timeout_s:
+            timeout = spec.timeout_s
+            live.later(timeout, lambda: self._timeout(live, timeout))
+        if spec.input:
+            self.input(live.id, spec.input)
+        background(self._supervise(live), name=f"session-{live.id}")
+
+    async def _supervise(self, live: LiveSession) -> None:
+        assert live.pty is not None
+        info = await live.pty.wait()
+        if live.cancel_reason == "timeout":
+            state, error = State.ERROR, live.cancel_reason_text
+        elif live.cancel_reason is not None:
+            state, error = State.CANCELLED, "cancelled"
+        elif info.exit_code == 0:
+            state, error = State.DONE, None
+        elif live.user_signal and (info.signal or info.exit_code in (130, 143, 137, 129)):
+            state, error = State.CANCELLED, None
+        else:
+            state, error = State.ERROR, f"exit {info.exit_code}"
+            if info.signal:
+                error = f"killed by signal {info.signal}"
+        self.finish(live, state, exit_code=info.exit_code, signal=info.signal, error=error)
+
+    def finish(
+        self,
+        live: LiveSession,
+        state: State,
+        exit_code: int | None = None,
+        signal: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        if live.done.done():
+            return
+        live.clear_timers()
+        s = live.session
+        s.state, s.exit_code, s.signal, s.error = state, exit_code, signal, error
+        fields: dict[str, Any] = {"state": str(state)}
+        if exit_code is not None:
+            fields["exitCode"] = exit_code
+        if signal:
+            fields["signal"] = signal
+        if error:
+            fields["error"] = error
+        live.emit(FrameType.EVENT, event_data(**fields))
+        s.ended_ns = now_ns()
+        if self.store is not None:
+            self.store.save_session(s)
+        self.bus.publish(StateChange(s))
+        live.done.set_result(s)
+        self._recent.append(s.id)
+        while len(self._recent) > RECENT_FINISHED:
+            old = self._recent.popleft()
+            gone = self.live.get(old)
+            if gone is not None and gone.done.done():
+                del self.live[old]
+
+    # control ------------------------------------------------------------------------------
+    def get_live(self, session_id: str) -> LiveSession:
+        live = self.live.get(session_id)
+        if live is None:
+            raise UnknownSession(session_id)
+        return live
+
+    def _running(self, session_id: str) -> tuple[LiveSession, Pty]:
+        live = self.live.get(session_id)
+        if live is None:
+            raise UnknownSession(session_id)
+        if live.pty is None or live.done.done():
+            raise SessionNotRunning(f"session {session_id} is not running")
+        return live, live.pty
+
+    def input(self, session_id: str, data: str) -> None:
+        live, pty = self._running(session_id)
+        raw = data.encode("utf-8")
+        if pty.echo_enabled():
+            live.emit(FrameType.INPUT, raw)
+        else:
+            # A password prompt: keep the fact that something was typed, never the bytes.
+            live.emit(FrameType.EVENT, event_data(input="hidden", bytes=len(raw)))
+        pty.write(raw)
+
+    def resize(self, session_id: str, cols: int, rows: int) -> None:
+        live, pty = self._running(session_id)
+        live.emit(FrameType.RESIZE, event_data(cols=cols, rows=rows))
+        pty.resize(cols, rows)
+
+    def signal(self, session_id: str, name: str) -> None:
+        live, pty = self._running(session_id)
+        live.emit(FrameType.EVENT, event_data(signal=name))
+        if name == "EOF":
+            pty.send_eof()
+            return
+        live.user_signal = True
+        pty.send_signal(name)
+
+    def cancel(self, session_id: str, reason: str = "cancelled") -> LiveSession:
+        """INT now, TERM after 3 s, KILL after 10 s, each to the whole process group."""
+        live = self.live.get(session_id)
+        if live is None:
+            raise UnknownSession(session_id)
+        if live.done.done() or live.cancel_reason is not None:
+            return live
+        live.cancel_reason = reason
+        pty = live.pty
+        if pty is None:
+            self.finish(live, State.CANCELLED, error="cancelled")
+            return live
+        live.emit(FrameType.EVENT, event_data(cancel=reason))
+
+        def send(name: str) -> None:
+            if not live.done.done() and not pty.exited:
+                live.emit(FrameType.EVENT, event_data(signal=name))
+                pty.send_signal(name)
+
+        send("INT")
+        live.later(CANCEL_TERM_AFTER_S, lambda: send("TERM"))
+        live.later(CANCEL_KILL_AFTER_S, lambda: send("KILL"))
+        return live
+
+    def _timeout(self, live: LiveSession, seconds: float) -> None:
+        live.cancel_reason_text = f"timed out after {seconds:g}s"
+        self.cancel(live.id, reason="timeout")
+
+    async def wait(self, session_id: str, timeout_s: float | None = None) -> Session:
+        live = self.live.get(session_id)
+        if live is None:
+            found = await self.get(session_id)
+            return found
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(live.done), timeout_s)
+        return live.session
+
+    # queries ------------------------------------------------------------------------------
+    async def get(self, session_id: str) -> Session:
+        live = self.live.get(session_id)
+        if live is not None:
+            return live.session
+        if self.store is not None:
+            found = await asyncio.to_thread(self.store.get_session, session_id)
+            if found is not None:
+                return found
+        raise UnknownSession(session_id)
+
+    async def list_sessions(self, flt: SessionFilter) -> list[Session]:
+        stored: list[Session] = []
+        if self.store is not None:
+            stored = await asyncio.to_thread(self.store.list_sessions, flt)
+        by_id = {s.id: s for s in stored}
+        for live in self.live.values():
+            if live.id in by_id or _matches(live.session, flt):
+                by_id[live.id] = live.session
+        out = [s for s in by_id.values() if _matches(s, flt)]
+        out.sort(key=lambda s: (s.created_ns, s.id), reverse=True)
+        return out[: flt.limit]
+
+    async def frames(
+        self, session_id: str, from_seq: int = 1, limit: int | None = None
+    ) -> tuple[list[Frame], int]:
+        session = await self.get(session_id)
+        live = self.live.get(session_id)
+        if self.recording and self.store is not None:
+            await self.store.flush()
+            frames = await asyncio.to_thread(self.store.frames, session_id, from_seq, limit)
+            if frames or live is None or not live.tail:
+                return frames, session.last_seq
+        if live is not None:
+            frames = [f for f in live.tail if f.seq >= from_seq]
+            if limit is not None:
+                frames = frames[:limit]
+            return frames, session.last_seq
+        return [], session.last_seq
+
+
+def _matches(s: Session, flt: SessionFilter) -> bool:
+    if flt.state and str(s.state) != flt.state:
+        return False
+    if flt.kind and s.kind != flt.kind:
+        return False
+    if flt.since_ns is not None and s.created_ns < flt.since_ns:
+        return False
+    if flt.parent_id is not None and s.parent_id != flt.parent_id:
+        return False
+    for k, v in (flt.meta or {}).items():
+        if str(s.meta.get(k)) != v:
+            return False
+    for k, v in (flt.tags or {}).items():
+        if k not in s.tags or (v != "" and s.tags[k] != v):
+            return False
+    return True

@@ -1,0 +1,34 @@
+-- ktl-lsp session store. One row per session, one row per frame; frames keep raw bytes.
+PRAGMA foreign_keys = ON;
+
+CREATE TABLE IF NOT EXISTS sessions (
+    id          TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    title       TEXT NOT NULL DEFAULT '',
+    state       TEXT NOT NULL,
+    exit_code   INTEGER,
+    signal      TEXT,
+    error       TEXT,
+    created_ns  INTEGER NOT NULL,
+    ended_ns    INTEGER,
+    last_seq    INTEGER NOT NULL DEFAULT 0,
+    bytes_out   INTEGER NOT NULL DEFAULT 0,
+    pinned      INTEGER NOT NULL DEFAULT 0,
+    parent_id   TEXT,
+    meta        TEXT NOT NULL DEFAULT '{}',
+    tags        TEXT NOT NULL DEFAULT '{}',
+    -- host:pid:start of the process recording it, so a second process never marks it interrupted
+    owner       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS sessions_created ON sessions (created_ns DESC);
+CREATE INDEX IF NOT EXISTS sessions_state ON sessions (state);
+CREATE INDEX IF NOT EXISTS sessions_parent ON sessions (parent_id);
+
+CREATE TABLE IF NOT EXISTS frames (
+    session_id  TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    seq         INTEGER NOT NULL,
+    ts_ns       INTEGER NOT NULL,
+    type        TEXT NOT NULL,
+    data        BLOB NOT NULL,
+    PRIMARY KEY (session_id, seq)
+);

@@ -1,0 +1,353 @@
+"""The SQLite session store: one writer thread that batches, any number of readers.
+
+Writes are queued from the event loop and never block it; the writer commits whatever has
+queued up in one transaction, so batches grow by themselves under load. When writing fails
+(disk full, read-only directory) recording turns off once, with one message, and the work
+that is being recorded goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import logging
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ktl_lsp.sessions.model import Frame, FrameType, Session, State, now_ns
+from ktl_lsp.sessions.owner import current_owner, owner_alive
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+class StoreError(Exception):
+    """The store cannot be opened or written."""
+
+
+def default_store_path() -> Path:
+    env = os.environ.get("KTL_LSP_STORE")
+    if env:
+        return Path(env).expanduser()
+    state = os.environ.get("XDG_STATE_HOME")
+    base = Path(state).expanduser() if state else Path.home() / ".local" / "state"
+    return base / "ktl-lsp" / "sessions.db"
+
+
+@dataclass
+class SessionFilter:
+    state: str | None = None
+    kind: str | None = None
+    meta: dict[str, str] | None = None
+    tags: dict[str, str] | None = None
+    since_ns: int | None = None
+    parent_id: str | None = None
+    limit: int = 50
+
+
+_SESSION_COLS = (
+    "id, kind, title, state, exit_code, signal, error, created_ns, ended_ns, last_seq, "
+    "bytes_out, pinned, parent_id, meta, tags"
+)
+
+
+def _row_to_session(row: Sequence[Any]) -> Session:
+    return Session(
+        id=row[0],
+        kind=row[1],
+        title=row[2],
+        state=State(row[3]),
+        exit_code=row[4],
+        signal=row[5],
+        error=row[6],
+        created_ns=row[7],
+        ended_ns=row[8],
+        last_seq=row[9],
+        bytes_out=row[10],
+        pinned=bool(row[11]),
+        parent_id=row[12],
+        meta=json.loads(row[13] or "{}"),
+        tags=json.loads(row[14] or "{}"),
+    )
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class Store:
+    def __init__(self, path: Path, on_failure: Callable[[str], None] | None = None) -> None:
+        self.path = Path(path)
+        self._on_failure = on_failure
+        self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._pending_bytes = 0
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._writer: threading.Thread | None = None
+        self._wconn: sqlite3.Connection | None = None
+        self.failed: str | None = None
+        self._closed = False
+
+    # lifecycle ----------------------------------------------------------------------------
+    def open(self) -> None:
+        """Creates the file and schema; raises StoreError with a reason a user can act on."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = _connect(self.path)
+            schema = resources.files("ktl_lsp.sessions").joinpath("schema.sql").read_text()
+            conn.executescript(schema)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open session store {self.path}: {exc}") from exc
+        self._wconn = conn
+        self._writer = threading.Thread(
+            target=self._write_loop, name="ktl-store-writer", daemon=True
+        )
+        self._writer.start()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer is not None:
+            self._queue.put(("stop", None))
+            self._writer.join(timeout=10)
+        if self._wconn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._wconn.close()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+
+    @property
+    def recording(self) -> bool:
+        return self._wconn is not None and self.failed is None and not self._closed
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._pending_bytes
+
+    # writes (any thread, never blocks) ----------------------------------------------------
+    def save_session(self, session: Session) -> None:
+        if not self.recording:
+            return
+        row = (
+            session.id,
+            session.kind,
+            session.title,
+            str(session.state),
+            session.exit_code,
+            session.signal,
+            session.error,
+            session.created_ns,
+            session.ended_ns,
+            session.last_seq,
+            session.bytes_out,
+            int(session.pinned),
+            session.parent_id,
+            json.dumps(session.meta),
+            json.dumps(session.tags),
+            current_owner(),
+        )
+        self._queue.put(("session", row))
+
+    def append(self, frame: Frame) -> None:
+        if not self.recording:
+            return
+        size = len(frame.data) + 64
+        with self._lock:
+            self._pending_bytes += size
+        self._queue.put(("frame", frame))
+
+    def flush_future(self) -> concurrent.futures.Future[None]:
+        fut: concurrent.futures.Future[None] = concurrent.futures.Future()
+        if not self.recording or self._writer is None:
+            fut.set_result(None)
+        else:
+            self._queue.put(("flush", fut))
+        return fut
+
+    async def flush(self) -> None:
+        """Waits until everything queued so far is committed (or recording has failed)."""
+        await asyncio.wrap_future(self.flush_future())
+
+    def flush_sync(self, timeout: float = 30) -> None:
+        with contextlib.suppress(concurrent.futures.TimeoutError):
+            self.flush_future().result(timeout)
+
+    # the writer thread --------------------------------------------------------------------
+    def _write_loop(self) -> None:
+        stop = False
+        while not stop:
+            items = [self._queue.get()]
+            while len(items) < 4096:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            sessions: dict[str, tuple[Any, ...]] = {}
+            frames: list[Frame] = []
+            waiters: list[concurrent.futures.Future[None]] = []
+            for kind, item in items:
+                if kind == "session":
+                    sessions[item[0]] = item
+                elif kind == "frame":
+                    frames.append(item)
+                elif kind == "flush":
+                    waiters.append(item)
+                elif kind == "stop":
+                    stop = True
+            self._write_batch(list(sessions.values()), frames)
+            with self._lock:
+                self._pending_bytes -= sum(len(f.data) + 64 for f in frames)
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
+
+    def _write_batch(self, sessions: list[tuple[Any, ...]], frames: list[Frame]) -> None:
+        if self.failed is not None or self._wconn is None or not (sessions or frames):
+            return
+        conn = self._wconn
+        try:
+            conn.execute("BEGIN")
+            if sessions:
+                conn.executemany(
+                    f"INSERT INTO sessions ({_SESSION_COLS}, owner) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT(id) DO UPDATE SET kind=excluded.kind, title=excluded.title, "
+                    "state=excluded.state, exit_code=excluded.exit_code, signal=excluded.signal, "
+                    "error=excluded.error, ended_ns=excluded.ended_ns, "
+                    "last_seq=MAX(sessions.last_seq, excluded.last_seq), "
+                    "bytes_out=MAX(sessions.bytes_out, excluded.bytes_out), "
+                    "pinned=excluded.pinned, parent_id=excluded.parent_id, meta=excluded.meta, "
+                    "tags=excluded.tags, owner=excluded.owner",
+                    sessions,
+                )
+            if frames:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO frames (session_id, seq, ts_ns, type, data) "
+                    "VALUES (?,?,?,?,?)",
+                    [(f.session_id, f.seq, f.ts_ns, str(f.type), f.data) for f in frames],
+                )
+                last: dict[str, int] = {}
+                for f in frames:
+                    last[f.session_id] = max(last.get(f.session_id, 0), f.seq)
+                conn.executemany(
+                    "UPDATE sessions SET last_seq = MAX(last_seq, ?) WHERE id = ?",
+                    [(seq, sid) for sid, seq in last.items()],
+                )
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            self._fail(f"recording is off: the session store could not be written ({exc})")
+
+    def _fail(self, reason: str) -> None:
+        if self.failed is not None:
+            return
+        self.failed = reason
+        log.error("%s", reason)
+        if self._on_failure is not None:
+            self._on_failure(reason)
+
+    # reads (blocking; call through asyncio.to_thread from the loop) -----------------------
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            self._local.conn = conn
+        return conn
+
+    def get_session(self, session_id: str) -> Session | None:
+        row = (
+            self._reader()
+            .execute(f"SELECT {_SESSION_COLS} FROM sessions WHERE id = ?", (session_id,))
+            .fetchone()
+        )
+        return _row_to_session(row) if row else None
+
+    def list_sessions(self, flt: SessionFilter) -> list[Session]:
+        where: list[str] = []
+        args: list[Any] = []
+        if flt.state:
+            where.append("state = ?")
+            args.append(flt.state)
+        if flt.kind:
+            where.append("kind = ?")
+            args.append(flt.kind)
+        if flt.since_ns is not None:
+            where.append("created_ns >= ?")
+            args.append(flt.since_ns)
+        if flt.parent_id is not None:
+            where.append("parent_id = ?")
+            args.append(flt.parent_id)
+        for key, value in (flt.meta or {}).items():
+            where.append("json_extract(meta, ?) = ?")
+            args.extend([f'$."{key}"', value])
+        for key, value in (flt.tags or {}).items():
+            if value == "":
+                where.append("json_type(tags, ?) IS NOT NULL")
+                args.append(f'$."{key}"')
+            else:
+                where.append("json_extract(tags, ?) = ?")
+                args.extend([f'$."{key}"', value])
+        sql = f"SELECT {_SESSION_COLS} FROM sessions"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_ns DESC, id DESC LIMIT ?"
+        args.append(max(0, flt.limit))
+        return [_row_to_session(r) for r in self._reader().execute(sql, args)]
+
+    def frames(self, session_id: str, from_seq: int = 1, limit: int | None = None) -> list[Frame]:
+        sql = "SELECT seq, ts_ns, type, data FROM frames WHERE session_id = ? AND seq >= ? ORDER BY seq"
+        args: list[Any] = [session_id, from_seq]
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [
+            Frame(session_id, seq, ts, FrameType(t), bytes(data))
+            for seq, ts, t, data in self._reader().execute(sql, args)
+        ]
+
+    def mark_interrupted(self) -> int:
+        """Sessions whose recording process died while they ran can never finish now."""
+        if self._wconn is None:
+            return 0
+        conn = self._reader()
+        rows = conn.execute(
+            "SELECT id, owner FROM sessions WHERE state = ?", (str(State.RUNNING),)
+        ).fetchall()
+        dead = [sid for sid, owner in rows if not owner_alive(owner)]
+        if not dead:
+            return 0
+        ended = now_ns()
+        conn.executemany(
+            "UPDATE sessions SET state = ?, ended_ns = COALESCE(ended_ns, ?), "
+            "error = COALESCE(error, 'the server stopped while the session was running') "
+            "WHERE id = ? AND state = ?",
+            [(str(State.INTERRUPTED), ended, sid, str(State.RUNNING)) for sid in dead],
+        )
+        return len(dead)
+
+    def delete_sessions(self, ids: Iterable[str]) -> int:
+        if self._wconn is None:
+            return 0
+        self.flush_sync()
+        conn = self._reader()
+        cur = conn.executemany("DELETE FROM sessions WHERE id = ?", [(i,) for i in ids])
+        return cur.rowcount
