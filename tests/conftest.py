@@ -98,7 +98,11 @@ async def start_ktl(tmp_path: Path) -> AsyncIterator[StartKtl]:
         @client.feature("ktl/sessionState")
         def on_state(params: Any) -> None:
             rec.states.append(
-                {"sessionId": params.sessionId, "state": params.state, "exitCode": getattr(params, "exitCode", None)}
+                {
+                    "sessionId": params.sessionId,
+                    "state": params.state,
+                    "exitCode": getattr(params, "exitCode", None),
+                }
             )
             rec.poke()
 

@@ -21,7 +21,9 @@ async def test_run_records_output_and_exit(ktl: Ktl) -> None:
     assert text == "hello\r\n"
     assert out["lastSeq"] == out["frames"][-1]["seq"]
     db = sqlite3.connect(ktl.store)
-    (state, code) = db.execute("SELECT state, exit_code FROM sessions WHERE id=?", (sid,)).fetchone()
+    (state, code) = db.execute(
+        "SELECT state, exit_code FROM sessions WHERE id=?", (sid,)
+    ).fetchone()
     assert (state, code) == ("error", 3)
 
 
