@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -122,10 +123,8 @@ async def start_ktl(tmp_path: Path) -> AsyncIterator[StartKtl]:
 
     yield start
     for ktl in started:
-        try:
+        with contextlib.suppress(Exception):
             await asyncio.wait_for(ktl.client.shutdown_session(), 10)
-        except Exception:
-            pass
         await ktl.client.stop()
 
 

@@ -1,0 +1,194 @@
+"""`ktl-lsp check`: the editor's diagnostics for CI, as text, JSON or SARIF 2.1.0.
+
+Exit codes: 1 when any error-severity finding is reported, 2 on usage errors, else 0.
+JSON lines and characters are 0-based like LSP; text and SARIF use 1-based positions, as
+compilers and code-scanning tools expect. Characters are UTF-16 code units throughout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TextIO
+
+from ktl_lsp.checks.check_paths import check_paths
+from ktl_lsp.checks.findings import Finding
+from ktl_lsp.checks.k8s_schemas import UnsupportedVersionError, available_versions, resolve_version
+from ktl_lsp.checks.rules import RULES
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+SARIF_LEVELS = {"error": "error", "warning": "warning", "information": "note", "hint": "note"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    versions = available_versions()
+    span = f"{versions[0]}..{versions[-1]}" if versions else "none installed"
+    parser = argparse.ArgumentParser(
+        prog="ktl-lsp check",
+        description="Check Kubernetes manifests, Helm values, ktl stacks, .ktl.yaml and plan "
+        "files; directories are walked with the editor's file-kind detection.",
+    )
+    parser.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    parser.add_argument(
+        "--k8s-version",
+        metavar="X.Y",
+        help=f"target Kubernetes version (available: {span}; default: newest)",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH")
+    return parser
+
+
+def display_path(path: Path, cwd: Path) -> str:
+    try:
+        return path.relative_to(cwd).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _tool_version() -> str:
+    try:
+        return metadata.version("ktl-lsp")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def render_text(results: dict[Path, list[Finding]], cwd: Path, out: TextIO) -> None:
+    counts = {"error": 0, "warning": 0, "information": 0, "hint": 0}
+    for path, findings in results.items():
+        shown = display_path(path, cwd)
+        for f in findings:
+            counts[f.severity] += 1
+            start = f.range.start
+            out.write(
+                f"{shown}:{start.line + 1}:{start.character + 1}: {f.severity}: {f.message} "
+                f"[{f.code}]\n"
+            )
+            for related in f.related:
+                where = display_path(Path(related.path), cwd) if related.path else shown
+                r = related.range.start
+                out.write(f"    {where}:{r.line + 1}:{r.character + 1}: {related.message}\n")
+    out.write(
+        f"{counts['error']} error(s), {counts['warning']} warning(s), "
+        f"{counts['information'] + counts['hint']} note(s) in {len(results)} file(s)\n"
+    )
+
+
+def render_json(results: dict[Path, list[Finding]], cwd: Path) -> list[dict[str, Any]]:
+    return [
+        f.to_json(display_path(path, cwd)) for path, findings in results.items() for f in findings
+    ]
+
+
+def _region(finding_range: Any) -> dict[str, int]:
+    return {
+        "startLine": finding_range.start.line + 1,
+        "startColumn": finding_range.start.character + 1,
+        "endLine": finding_range.end.line + 1,
+        "endColumn": finding_range.end.character + 1,
+    }
+
+
+def _artifact(path: Path, cwd: Path) -> dict[str, str]:
+    try:
+        return {"uri": path.relative_to(cwd).as_posix(), "uriBaseId": "SRCROOT"}
+    except ValueError:
+        return {"uri": path.as_uri()}
+
+
+def render_sarif(results: dict[Path, list[Finding]], cwd: Path) -> dict[str, Any]:
+    used = sorted({f.code for findings in results.values() for f in findings} | set(RULES))
+    rule_index = {code: i for i, code in enumerate(used)}
+    sarif_results: list[dict[str, Any]] = []
+    for path, findings in results.items():
+        for f in findings:
+            result: dict[str, Any] = {
+                "ruleId": f.code,
+                "ruleIndex": rule_index[f.code],
+                "level": SARIF_LEVELS[f.severity],
+                "message": {"text": f.message},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": _artifact(path, cwd),
+                            "region": _region(f.range),
+                        }
+                    }
+                ],
+            }
+            if f.related:
+                result["relatedLocations"] = [
+                    {
+                        "id": i,
+                        "message": {"text": r.message},
+                        "physicalLocation": {
+                            "artifactLocation": _artifact(Path(r.path) if r.path else path, cwd),
+                            "region": _region(r.range),
+                        },
+                    }
+                    for i, r in enumerate(f.related)
+                ]
+            sarif_results.append(result)
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "ktl-lsp",
+                        "version": _tool_version(),
+                        "informationUri": "https://github.com/kubekattle/ktl",
+                        "rules": [
+                            {
+                                "id": code,
+                                "shortDescription": {"text": RULES.get(code, code)},
+                            }
+                            for code in used
+                        ],
+                    }
+                },
+                "originalUriBaseIds": {"SRCROOT": {"uri": cwd.as_uri() + "/"}},
+                "columnKind": "utf16CodeUnits",
+                "results": sarif_results,
+            }
+        ],
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse reports usage errors (2) and --help (0) this way
+        return int(exit_.code) if isinstance(exit_.code, int) else 2
+    try:
+        version = resolve_version(args.k8s_version)
+    except UnsupportedVersionError as error:
+        parser.print_usage(sys.stderr)
+        print(f"ktl-lsp check: error: {error}", file=sys.stderr)
+        return 2
+    missing = [p for p in args.paths if not os.path.exists(p)]
+    if missing:
+        parser.print_usage(sys.stderr)
+        print(f"ktl-lsp check: error: no such file or directory: {missing[0]}", file=sys.stderr)
+        return 2
+    results = check_paths(args.paths, version)
+    cwd = Path.cwd().resolve()
+    if args.format == "json":
+        json.dump(render_json(results, cwd), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif args.format == "sarif":
+        json.dump(render_sarif(results, cwd), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        render_text(results, cwd, sys.stdout)
+    failed = any(f.severity == "error" for findings in results.values() for f in findings)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,116 @@
+"""The one result type of every checker: a finding at an exact range, with a stable rule id.
+
+Checkers never talk LSP; the server turns findings into diagnostics and `ktl-lsp check` into
+text, JSON or SARIF. Ranges are 0-based lines and code-point columns until `in_encoding`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from ktl_lsp.documents.positions import LineIndex, PositionEncoding, Range
+from ktl_lsp.documents.yaml_parse import YamlProblem
+
+Severity = Literal["error", "warning", "information", "hint"]
+SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "information": 2, "hint": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Related:
+    """Another place involved in a finding (the first duplicate, the other end of a cycle)."""
+
+    range: Range
+    message: str
+    path: str | None = None
+    """Absolute path of another file; None means the finding's own file."""
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    range: Range
+    severity: Severity
+    code: str
+    message: str
+    related: tuple[Related, ...] = ()
+    source: str = "ktl"
+
+    def shifted(self, lines: int) -> Finding:
+        """The same finding moved down by `lines` (a cached document that moved in its file)."""
+        if not lines:
+            return self
+        related = tuple(
+            replace(r, range=r.range.shifted(lines)) if r.path is None else r for r in self.related
+        )
+        return replace(self, range=self.range.shifted(lines), related=related)
+
+    def to_json(self, path: str) -> dict[str, Any]:
+        """The `ktl-lsp check --format json` shape (PROTOCOL.md section 4), plus `related`."""
+        data: dict[str, Any] = {
+            "path": path,
+            "range": _range_json(self.range),
+            "severity": self.severity,
+            "code": self.code,
+            "source": self.source,
+            "message": self.message,
+        }
+        if self.related:
+            data["related"] = [
+                {"path": r.path or path, "range": _range_json(r.range), "message": r.message}
+                for r in self.related
+            ]
+        return data
+
+
+def _range_json(rng: Range) -> dict[str, dict[str, int]]:
+    return {
+        "start": {"line": rng.start.line, "character": rng.start.character},
+        "end": {"line": rng.end.line, "character": rng.end.character},
+    }
+
+
+def from_problem(problem: YamlProblem, line_offset: int = 0) -> Finding:
+    """A parse problem as a finding, placed in the file."""
+    return Finding(
+        problem.range.shifted(line_offset),
+        problem.severity,
+        problem.code,
+        problem.message,
+        tuple(Related(r.shifted(line_offset), m) for r, m in problem.related),
+    )
+
+
+def in_encoding(
+    findings: list[Finding],
+    lines: LineIndex,
+    encoding: PositionEncoding = "utf-16",
+    other_files: dict[str, LineIndex] | None = None,
+) -> list[Finding]:
+    """Findings with characters counted in the client's encoding (related ranges too)."""
+    if encoding == "utf-32":
+        return findings
+    out: list[Finding] = []
+    for finding in findings:
+        related = tuple(
+            replace(r, range=_convert(r, lines, encoding, other_files)) for r in finding.related
+        )
+        out.append(
+            replace(finding, range=lines.range_to_client(finding.range, encoding), related=related)
+        )
+    return out
+
+
+def _convert(
+    related: Related,
+    lines: LineIndex,
+    encoding: PositionEncoding,
+    other_files: dict[str, LineIndex] | None,
+) -> Range:
+    if related.path is None:
+        return lines.range_to_client(related.range, encoding)
+    index = (other_files or {}).get(related.path)
+    return index.range_to_client(related.range, encoding) if index else related.range
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (f.range.start, SEVERITY_ORDER[f.severity], f.code))

@@ -1,0 +1,403 @@
+"""The workspace the server keeps: parsed files by path, findings on demand, cheap re-checks.
+
+`update(path, text)` re-parses only the documents whose text changed (per-document cache) and
+says which other files' findings may have changed with it (CRDs, duplicates, stacks), so the
+server re-publishes exactly those. `findings_for(path)` computes lazily and reuses per-document
+results keyed by document text, Kubernetes version and the CRD set they depend on.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ktl_lsp.checks.crds import CrdRegistry, CrdVersion, crd_versions, is_crd
+from ktl_lsp.checks.findings import Finding, from_problem, in_encoding, sort_findings
+from ktl_lsp.checks.helm_values import check_values_file
+from ktl_lsp.checks.k8s_manifest import check_manifest, type_info
+from ktl_lsp.checks.k8s_schemas import (
+    HISTORICAL_GROUPS,
+    KubernetesSchemas,
+    schemas_for,
+    split_api_version,
+)
+from ktl_lsp.checks.k8s_workspace import (
+    PlacedSummary,
+    ResourceSummary,
+    summarize,
+    workspace_findings,
+)
+from ktl_lsp.checks.ktl_config import check_ktl_config
+from ktl_lsp.checks.ktl_stack import StackAnalysis, analyze_stack, check_stack_file, stack_root_for
+from ktl_lsp.checks.outline import OutlineItem, outline_of
+from ktl_lsp.checks.plan_file import check_plan
+from ktl_lsp.documents.file_kinds import FileKind, detect_file_kind, is_checkable_name
+from ktl_lsp.documents.file_reading import read_text_file
+from ktl_lsp.documents.positions import LineIndex, PositionEncoding
+from ktl_lsp.documents.yaml_parse import (
+    DocumentCache,
+    ParsedText,
+    YamlDocument,
+    YamlProblem,
+    gc_paused,
+    parse_text,
+)
+
+SKIP_DIRS = frozenset(
+    {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache"}
+)
+MAX_WALK_FILES = 20_000
+STACK_KINDS = (FileKind.KTL_STACK, FileKind.KTL_RELEASE)
+YAML_KINDS = frozenset(FileKind) - {FileKind.HELM_TEMPLATE}
+
+
+@dataclass
+class _File:
+    path: Path
+    text: str | None
+    problem: YamlProblem | None
+    kind: FileKind
+    parsed: ParsedText | None
+    in_editor: bool = False
+    summaries: list[PlacedSummary] = field(default_factory=list)
+    crds: list[CrdVersion] = field(default_factory=list)
+    file_findings: list[Finding] | None = None
+
+
+def walk_files(root: Path) -> Iterator[Path]:
+    """Checkable files under a directory, skipping VCS, dependency and virtualenv folders."""
+    count = 0
+    for directory, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+        for name in sorted(files):
+            path = Path(directory) / name
+            if is_checkable_name(path):
+                count += 1
+                if count > MAX_WALK_FILES:
+                    return
+                yield path
+
+
+class Workspace:
+    """Parsed files by absolute path; thread-safe; never raises for bad file content."""
+
+    def __init__(self, k8s_version: str | None = None) -> None:
+        self._lock = threading.RLock()
+        self._files: dict[Path, _File] = {}
+        self._cache = DocumentCache()
+        self._doc_findings: dict[tuple[str, str, int], list[Finding]] = {}
+        self._k8s: KubernetesSchemas = schemas_for(k8s_version)
+        self._crds = CrdRegistry()
+        self._index: dict[str, list[Finding]] | None = None
+        self._stacks: dict[Path, StackAnalysis] = {}
+
+    # -- configuration -------------------------------------------------------------------
+    @property
+    def k8s_version(self) -> str:
+        return self._k8s.version
+
+    def set_k8s_version(self, version: str | None) -> set[Path]:
+        """Target another Kubernetes version (raises UnsupportedVersionError); returns affected."""
+        schemas = schemas_for(version)
+        with self._lock:
+            if schemas is self._k8s:
+                return set()
+            self._k8s = schemas
+            return self._paths_of(FileKind.K8S_MANIFEST)
+
+    # -- content -------------------------------------------------------------------------
+    def add_directory(self, root: Path) -> set[Path]:
+        """Load every checkable file under `root` from disk (skipping files open in the editor)."""
+        affected: set[Path] = set()
+        for path in walk_files(root.resolve()):
+            with self._lock:
+                state = self._files.get(path)
+                if state is not None and state.in_editor:
+                    continue
+            affected |= self.load(path)
+        return affected
+
+    def load(self, path: Path) -> set[Path]:
+        """(Re)read one file from disk; returns the paths whose findings may have changed."""
+        path = path.resolve()
+        result = read_text_file(path)
+        return self._set(path, result.text, result.problem, in_editor=False)
+
+    def update(self, path: Path, text: str) -> set[Path]:
+        """An editor buffer's new text; returns the paths whose findings may have changed."""
+        return self._set(path.resolve(), text, None, in_editor=True)
+
+    def close(self, path: Path) -> set[Path]:
+        """The editor closed a buffer: fall back to the file on disk (or forget it)."""
+        path = path.resolve()
+        if path.is_file():
+            return self.load(path)
+        return self.remove(path)
+
+    def remove(self, path: Path) -> set[Path]:
+        path = path.resolve()
+        with self._lock:
+            state = self._files.pop(path, None)
+            if state is None:
+                return set()
+            affected = {path} | self._dependents(state, None)
+            self._after_change(state, None)
+            return affected
+
+    def paths(self) -> list[Path]:
+        with self._lock:
+            return sorted(self._files)
+
+    def kind_of(self, path: Path) -> FileKind | None:
+        with self._lock:
+            state = self._files.get(path.resolve())
+            return state.kind if state else None
+
+    def _set(
+        self, path: Path, text: str | None, problem: YamlProblem | None, in_editor: bool
+    ) -> set[Path]:
+        kind = detect_file_kind(path, text)
+        with gc_paused():
+            return self._set_parsed(path, text, problem, in_editor, kind)
+
+    def _set_parsed(
+        self,
+        path: Path,
+        text: str | None,
+        problem: YamlProblem | None,
+        in_editor: bool,
+        kind: FileKind,
+    ) -> set[Path]:
+        parsed = None
+        if text is not None and kind in YAML_KINDS:
+            parsed = parse_text(text, self._cache)
+        new = _File(path, text, problem, kind, parsed, in_editor)
+        if parsed is not None and kind == FileKind.K8S_MANIFEST:
+            for document in parsed.documents:
+                facts = _facts(document)
+                if facts.summary is not None:
+                    new.summaries.append(
+                        PlacedSummary(str(path), document.start_line, facts.summary)
+                    )
+                new.crds.extend(facts.crds)
+        with self._lock:
+            old = self._files.get(path)
+            self._files[path] = new
+            affected = {path} | self._dependents(old, new)
+            self._after_change(old, new)
+            return affected
+
+    def _dependents(self, old: _File | None, new: _File | None) -> set[Path]:
+        """Other files whose findings may change when `old` becomes `new`."""
+        affected: set[Path] = set()
+        old_crds = old.crds if old else []
+        new_crds = new.crds if new else []
+        old_sums = [p.summary for p in old.summaries] if old else []
+        new_sums = [p.summary for p in new.summaries] if new else []
+        if old_crds != new_crds or _identity(old_sums) != _identity(new_sums):
+            affected |= self._paths_of(FileKind.K8S_MANIFEST)
+        for state in (old, new):
+            if state is None:
+                continue
+            if state.kind in STACK_KINDS or state.path.name in ("Chart.yaml",):
+                for analysis in self._stacks.values():
+                    if state.path in analysis.files:
+                        affected |= set(analysis.files)
+            if state.path.name == "values.schema.json" or state.kind == FileKind.HELM_VALUES:
+                affected |= {
+                    p
+                    for p, s in self._files.items()
+                    if s.kind == FileKind.HELM_VALUES and p.parent == state.path.parent
+                }
+        return affected
+
+    def _after_change(self, old: _File | None, new: _File | None) -> None:
+        if (old and old.crds) or (new and new.crds):
+            self._crds.set_versions(v for s in self._files.values() for v in s.crds)
+        self._index = None
+        touched = [s for s in (old, new) if s is not None]
+        if any(s.kind in STACK_KINDS or s.path.name == "Chart.yaml" for s in touched):
+            self._stacks.clear()
+        for state in self._files.values():
+            if state.kind in STACK_KINDS or state.kind == FileKind.HELM_VALUES:
+                state.file_findings = None
+
+    def _paths_of(self, kind: FileKind) -> set[Path]:
+        return {p for p, s in self._files.items() if s.kind == kind}
+
+    # -- FileSource for cross-file checkers ------------------------------------------------
+    def text_of(self, path: Path) -> str | None:
+        with self._lock:
+            state = self._files.get(path)
+            if state is not None:
+                return state.text
+        return read_text_file(path).text
+
+    def parsed_of(self, path: Path) -> ParsedText | None:
+        with self._lock:
+            state = self._files.get(path)
+            if state is not None:
+                return state.parsed
+        text = read_text_file(path).text
+        return parse_text(text, self._cache) if text is not None else None
+
+    # -- findings ------------------------------------------------------------------------
+    def findings_for(self, path: Path, encoding: PositionEncoding = "utf-16") -> list[Finding]:
+        """Every finding for one file, sorted, characters counted in `encoding`."""
+        path = path.resolve()
+        with self._lock:
+            state = self._files.get(path)
+            if state is None:
+                return []
+            with gc_paused():
+                findings = self._compute(state)
+            if state.parsed is None or not findings:
+                return findings
+            return in_encoding(findings, state.parsed.lines, encoding, self._line_indexes(findings))
+
+    def _line_indexes(self, findings: list[Finding]) -> dict[str, LineIndex] | None:
+        paths = {r.path for f in findings for r in f.related if r.path is not None}
+        if not paths:
+            return None
+        out: dict[str, LineIndex] = {}
+        for other in paths:
+            state = self._files.get(Path(other))
+            if state is not None and state.parsed is not None:
+                out[other] = state.parsed.lines
+        return out
+
+    def _compute(self, state: _File) -> list[Finding]:
+        if state.problem is not None:
+            return [from_problem(state.problem)]
+        parsed = state.parsed
+        if parsed is None:
+            return []
+        findings = [from_problem(p) for p in parsed.problems]
+        duplicate_severity = (
+            "warning" if state.kind in (FileKind.HELM_VALUES, FileKind.OTHER) else None
+        )
+        for document in parsed.documents:
+            for problem in document.chunk.problems:
+                finding = from_problem(problem, document.start_line)
+                if duplicate_severity and finding.code == "yaml-duplicate-key":
+                    finding = Finding(
+                        finding.range, "warning", finding.code, finding.message, finding.related
+                    )
+                findings.append(finding)
+        kind = state.kind
+        if kind == FileKind.K8S_MANIFEST:
+            findings.extend(self._manifest_findings(parsed))
+            findings.extend(self._workspace_index().get(str(state.path), []))
+        elif kind in STACK_KINDS or kind in (
+            FileKind.HELM_VALUES,
+            FileKind.KTL_CONFIG,
+            FileKind.PLAN,
+        ):
+            if state.file_findings is None:
+                state.file_findings = self._file_level(state, parsed)
+            findings.extend(state.file_findings)
+        return sort_findings(findings)
+
+    def _manifest_findings(self, parsed: ParsedText) -> list[Finding]:
+        out: list[Finding] = []
+        k8s = self._k8s
+        for document in parsed.documents:
+            root = document.root
+            if root is None:
+                continue
+            facts = _facts(document)
+            depends_on_crds = facts.custom or bool(facts.crds)
+            key = (
+                document.chunk.digest,
+                k8s.version,
+                self._crds.generation if depends_on_crds else 0,
+            )
+            cached = self._doc_findings.get(key)
+            if cached is None:
+                cached = check_manifest(root, k8s, self._crds)
+                if len(self._doc_findings) > 100_000:
+                    self._doc_findings.clear()
+                self._doc_findings[key] = cached
+            out.extend(f.shifted(document.start_line) for f in cached)
+        return out
+
+    def _workspace_index(self) -> dict[str, list[Finding]]:
+        if self._index is None:
+            namespaced = {
+                (split_api_version(v.api_version)[0], v.kind): v.namespaced
+                for v in self._all_crds()
+            }
+            self._index = workspace_findings(
+                (p for s in self._files.values() for p in s.summaries), namespaced
+            )
+        return self._index
+
+    def _all_crds(self) -> Iterable[CrdVersion]:
+        return (v for s in self._files.values() for v in s.crds)
+
+    def _file_level(self, state: _File, parsed: ParsedText) -> list[Finding]:
+        kind = state.kind
+        if kind == FileKind.HELM_VALUES:
+            return check_values_file(state.path, parsed, self)
+        if kind == FileKind.KTL_CONFIG:
+            return check_ktl_config(parsed)
+        if kind == FileKind.PLAN:
+            return check_plan(parsed)
+        findings = check_stack_file(state.path, parsed, kind == FileKind.KTL_STACK, self)
+        root = stack_root_for(state.path, self)
+        if root is not None:
+            analysis = self._stacks.get(root)
+            if analysis is None:
+                analysis = analyze_stack(root, self)
+                self._stacks[root] = analysis
+            findings.extend(analysis.findings.get(str(state.path), []))
+        return findings
+
+    # -- structure for CodeLens ------------------------------------------------------------
+    def outline(self, path: Path) -> list[OutlineItem]:
+        """Kubernetes documents, stack releases and plan nodes with their ranges."""
+        path = path.resolve()
+        with self._lock:
+            state = self._files.get(path)
+            if state is None or state.parsed is None:
+                return []
+            return outline_of(state.kind, state.parsed)
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What the workspace needs from one document, memoised on its parsed chunk."""
+
+    summary: ResourceSummary | None
+    crds: tuple[CrdVersion, ...]
+    custom: bool
+    """apiVersion outside the built-in groups: findings depend on the CRDs known."""
+
+
+def _facts(document: YamlDocument) -> _Facts:
+    memo = document.chunk.memo
+    facts = memo.get("workspace")
+    if facts is None:
+        root = document.root
+        info = type_info(root)
+        group, _ = split_api_version(info.api_version or "")
+        crds = (
+            tuple(crd_versions(root))
+            if root is not None and is_crd(info.api_version, info.kind)
+            else ()
+        )
+        custom = bool(info.api_version) and group not in _BUILTIN_GROUPS
+        facts = memo["workspace"] = _Facts(summarize(root), crds, custom)
+    assert isinstance(facts, _Facts)
+    return facts
+
+
+_BUILTIN_GROUPS = schemas_for(None).groups | HISTORICAL_GROUPS
+
+
+def _identity(summaries: list[ResourceSummary]) -> list[tuple[object, ...]]:
+    """What the cross-file checks look at, ignoring positions (moving a document is no change)."""
+    return [(s.group, s.kind, s.name, s.namespace, s.pod_labels, s.selector) for s in summaries]

@@ -1,0 +1,95 @@
+"""`ktl-lsp check` through a real subprocess: formats and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.checks.conftest import CORPUS
+
+REPO = Path(__file__).parents[2]
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ktl_lsp.check_command", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "ok.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")
+    (tmp_path / "bad.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\ndata: {k: 1}\nfoo: bar\n"
+    )
+    return tmp_path
+
+
+def test_text_and_exit_one_on_errors(project: Path) -> None:
+    result = run("bad.yaml", "ok.yaml", cwd=project)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == ("bad.yaml:4:11: error: data.k: expected string, got integer 1 [k8s-schema]")
+    assert lines[1] == 'bad.yaml:5:1: warning: unknown field "foo" [k8s-schema]'
+    assert lines[-1] == "1 error(s), 1 warning(s), 0 note(s) in 2 file(s)"
+
+
+def test_json_shape(project: Path) -> None:
+    result = run("--format", "json", ".", cwd=project)
+    assert result.returncode == 1
+    data = json.loads(result.stdout)
+    assert data[0] == {
+        "path": "bad.yaml",
+        "range": {"start": {"line": 3, "character": 10}, "end": {"line": 3, "character": 11}},
+        "severity": "error",
+        "code": "k8s-schema",
+        "source": "ktl",
+        "message": "data.k: expected string, got integer 1",
+    }
+
+
+def test_sarif(project: Path) -> None:
+    result = run("--format", "sarif", "--k8s-version", "1.30", ".", cwd=project)
+    assert result.returncode == 1
+    sarif = json.loads(result.stdout)
+    assert sarif["version"] == "2.1.0"
+    run_ = sarif["runs"][0]
+    rules = [r["id"] for r in run_["tool"]["driver"]["rules"]]
+    levels = [r["level"] for r in run_["results"]]
+    assert levels == ["error", "warning"]
+    for result_ in run_["results"]:
+        assert rules[result_["ruleIndex"]] == result_["ruleId"]
+        location = result_["locations"][0]["physicalLocation"]
+        assert location["artifactLocation"] == {"uri": "bad.yaml", "uriBaseId": "SRCROOT"}
+        assert location["region"]["startLine"] >= 1 and location["region"]["startColumn"] >= 1
+    assert run_["originalUriBaseIds"]["SRCROOT"]["uri"].endswith("/")
+
+
+def test_exit_zero_when_clean_and_two_on_usage_errors(project: Path) -> None:
+    assert run("ok.yaml", cwd=project).returncode == 0
+    assert run(cwd=project).returncode == 2
+    assert run("--format", "xml", "ok.yaml", cwd=project).returncode == 2
+    assert run("--k8s-version", "1.2", "ok.yaml", cwd=project).returncode == 2
+    missing = run("nope.yaml", cwd=project)
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+@pytest.mark.skipif(not (CORPUS / "ktl-stack").is_dir(), reason="shared corpus not present")
+def test_corpus_through_the_command() -> None:
+    stacks = CORPUS / "ktl-stack"
+    valid = [str(p) for p in sorted(stacks.iterdir()) if p.name[:2].isdigit()]
+    assert run(*valid, cwd=REPO).returncode == 0
+    result = run("--format", "json", str(stacks / "x1-cycle-detect"), cwd=REPO)
+    assert result.returncode == 1
+    assert {d["code"] for d in json.loads(result.stdout)} == {"stack-cycle"}
+    result = run("--format", "json", str(stacks / "x2-missing-dep"), cwd=REPO)
+    assert [d["code"] for d in json.loads(result.stdout)] == ["stack-missing-need"]

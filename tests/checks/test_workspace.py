@@ -1,0 +1,124 @@
+"""The server-facing Workspace: incremental updates, affected files, encodings, outline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ktl_lsp.checks import Workspace
+from ktl_lsp.documents import LineIndex
+
+CM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm{i}}}\ndata: {{k: v}}\n"
+
+
+def test_update_reparses_only_touched_documents_and_shifts_findings(tmp_path: Path) -> None:
+    workspace = Workspace()
+    path = tmp_path / "many.yaml"
+    docs = [CM.format(i=i) for i in range(100)]
+    workspace.update(path, "---\n".join(docs))
+    assert workspace.findings_for(path) == []
+    misses = workspace._cache.misses
+    docs[50] = docs[50].replace("data: {k: v}", "data: {k: 1}")
+    workspace.update(path, "# header\n" + "---\n".join(docs))
+    assert workspace._cache.misses == misses + 2  # document 50, and document 0 (new header)
+    [finding] = workspace.findings_for(path)
+    assert finding.code == "k8s-schema"
+    assert finding.range.start.line == 1 + 50 * 5 + 3
+    # the same edit again moves the finding without re-checking anything
+    workspace.update(path, "# header\n# more\n" + "---\n".join(docs))
+    [moved] = workspace.findings_for(path)
+    assert moved.range.start.line == finding.range.start.line + 1
+
+
+def test_update_reports_affected_files(tmp_path: Path) -> None:
+    workspace = Workspace()
+    a, b, crd = tmp_path / "a.yaml", tmp_path / "b.yaml", tmp_path / "crd.yaml"
+    workspace.update(a, CM.format(i=1))
+    workspace.update(b, CM.format(i=2))
+    assert workspace.update(b, CM.format(i=2) + "# comment\n") == {b.resolve()}
+    assert workspace.update(b, CM.format(i=1)) == {a.resolve(), b.resolve()}  # now duplicates
+    assert [f.code for f in workspace.findings_for(a)] == ["k8s-duplicate-resource"]
+    crd_text = (
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+        "metadata: {name: xs.example.com}\nspec:\n  group: example.com\n  scope: Namespaced\n"
+        "  names: {kind: X, plural: xs}\n  versions: [{name: v1, served: true, storage: true,"
+        " schema: {openAPIV3Schema: {type: object}}}]\n"
+    )
+    assert workspace.update(crd, crd_text) == {a.resolve(), b.resolve(), crd.resolve()}
+
+
+def test_utf16_ranges(tmp_path: Path) -> None:
+    workspace = Workspace()
+    path = tmp_path / "u.yaml"
+    workspace.update(
+        path, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, labels: {😀: x}}\n"
+    )
+    [finding] = workspace.findings_for(path)
+    assert finding.range.start.character == 29
+    [utf32] = workspace.findings_for(path, "utf-32")
+    assert utf32.range.start.character == 29
+    workspace.update(
+        path,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, annotations: {n: 😀}, labels: {a: b c}}\n",
+    )
+    [finding] = workspace.findings_for(path)
+    [utf32] = workspace.findings_for(path, "utf-32")
+    assert finding.range.start.character == utf32.range.start.character + 1
+
+
+def test_outline_for_code_lens(tmp_path: Path) -> None:
+    workspace = Workspace()
+    path = tmp_path / "app.yaml"
+    workspace.update(
+        path,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {}\n---\n"
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\n",
+    )
+    items = workspace.outline(path)
+    assert [(i.label, i.document, i.range.start.line, i.is_workload) for i in items] == [
+        ("Deployment/web", 0, 0, True),
+        ("Service/web", 1, 5, False),
+    ]
+
+
+def test_close_falls_back_to_disk(tmp_path: Path) -> None:
+    workspace = Workspace()
+    path = tmp_path / "x.yaml"
+    path.write_text(CM.format(i=1))
+    workspace.load(path)
+    workspace.update(path, "a: [\n")
+    assert [f.code for f in workspace.findings_for(path)] == ["yaml-syntax"]
+    workspace.close(path)
+    assert workspace.findings_for(path) == []
+
+
+YAMLISH = st.lists(
+    st.sampled_from(
+        [
+            "apiVersion: v1", "apiVersion: apps/v1", "kind: ConfigMap", "kind: Deployment",
+            "metadata:", "  name: a😀", "  name: ok", "  labels: {a: b c}", "spec:",
+            "  replicas: x", "  selector: {matchLabels: {a: b}}", "data: {k: 1}", "---",
+            "  - é", "a: &x [*x]", "b: [", "key: value", "key: value", "\t", "# c",
+        ]
+    ),
+    max_size=30,
+)  # fmt: skip
+
+
+@given(YAMLISH)
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_every_finding_lies_inside_the_document(tmp_path: Path, lines: list[str]) -> None:
+    text = "\n".join(lines) + "\n"
+    workspace = Workspace()
+    path = tmp_path / "h.yaml"
+    workspace.update(path, text)
+    index = LineIndex(text)
+    for finding in workspace.findings_for(path, "utf-32"):
+        for pos in (finding.range.start, finding.range.end):
+            assert 0 <= pos.line <= index.line_count()
+            assert 0 <= pos.character <= len(index.line_text(pos.line)) + 1
+        assert finding.range.start <= finding.range.end

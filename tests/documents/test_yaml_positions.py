@@ -1,0 +1,123 @@
+"""YAML parsing with positions: exact ranges across multi-document files and YAML features."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ktl_lsp.documents import DocumentCache, LineIndex, Position, Range, parse_text, split_documents
+from ktl_lsp.documents.yaml_nodes import get, get_pair, mapping_pairs, to_python
+
+
+def test_documents_keep_their_file_lines() -> None:
+    text = "a: 1\n---\n# comment\nb:\n  c: [1, {d: e}]\n---\nf: g\n"
+    parsed = parse_text(text)
+    assert [d.index for d in parsed.documents] == [0, 1, 2]
+    assert [(d.start_line, d.end_line) for d in parsed.documents] == [(0, 1), (1, 5), (5, 7)]
+    second = parsed.documents[1]
+    pair = get_pair(get(second.root, "b"), "c")
+    assert pair is not None
+    assert second.range_of(pair[0]) == Range.of(4, 2, 4, 3)
+    d_value = get(pair[1].value[1], "d")
+    assert d_value is not None
+    assert second.range_of(d_value) == Range.of(4, 13, 4, 14)
+
+
+def test_leading_comments_are_not_a_document_but_empty_explicit_ones_are() -> None:
+    assert len(parse_text("# only a comment\n---\na: 1\n").documents) == 1
+    assert len(parse_text("a: 1\n---\n---\nb: 2\n").documents) == 3
+    assert len(list(yaml.safe_load_all("a: 1\n---\n---\nb: 2\n"))) == 3
+
+
+def test_crlf_bom_tabs_and_flow_style() -> None:
+    text = "\ufeffkey: value\r\nlist: [a,\tb]\r\nmap: {x: 1}\r\n"
+    parsed = parse_text(text)
+    root = parsed.documents[0].root
+    value = get(root, "map", "x")
+    assert value is not None and parsed.documents[0].range_of(value) == Range.of(2, 9, 2, 10)
+    items = get(root, "list")
+    assert items is not None
+    assert [parsed.documents[0].range_of(n).start for n in items.value] == [
+        Position(1, 7),
+        Position(1, 10),
+    ]
+
+
+def test_anchors_aliases_and_merge_keys() -> None:
+    text = "base: &b {x: 1, y: 2}\nderived:\n  <<: *b\n  y: 3\n"
+    root = parse_text(text).documents[0].root
+    assert root is not None
+    derived = get(root, "derived")
+    assert derived is not None
+    assert [k.value for k, _ in mapping_pairs(derived)] == ["x", "y"]
+    assert to_python(root)["derived"] == {"x": 1, "y": 3}
+
+
+def test_syntax_error_at_the_right_place() -> None:
+    text = "ok: 1\n---\na: b\n  c: d\n"
+    parsed = parse_text(text)
+    assert parsed.documents[0].chunk.problems == []
+    problem = parsed.documents[1].chunk.problems[0]
+    assert problem.code == "yaml-syntax"
+    # chunk-relative line 2 = file line 3 ("  c: d"), where libyaml stops
+    assert problem.range.shifted(parsed.documents[1].start_line).start == Position(3, 3)
+
+
+def test_duplicate_key_points_at_the_repeat_with_the_first_as_related() -> None:
+    parsed = parse_text("a: 1\nb:\n  x: 1\n  x: 2\n")
+    problem = parsed.documents[0].chunk.problems[0]
+    assert problem.code == "yaml-duplicate-key"
+    assert problem.range == Range.of(3, 2, 3, 3)
+    assert problem.related[0][0] == Range.of(2, 2, 2, 3)
+
+
+def test_cache_reparses_only_the_changed_document() -> None:
+    docs = [f"name: doc{i}\nvalue: {i}\n" for i in range(50)]
+    cache = DocumentCache()
+    parse_text("---\n".join(docs), cache)
+    assert cache.misses == 50
+    docs[7] = "name: doc7\nvalue: changed\n"
+    parsed = parse_text("# new first line\n" + "---\n".join(docs), cache)
+    assert cache.misses == 52  # the edited document, and the first one that gained a comment
+    assert parsed.documents[7].start_line == 3 + 6 * 3
+
+
+def test_utf16_conversion() -> None:
+    text = "a: 😀x\nb: é\n"
+    index = LineIndex(text)
+    assert index.to_client(Position(0, 4)) == Position(0, 5)
+    assert index.to_client(Position(0, 4), "utf-8") == Position(0, 7)
+    assert index.from_client(Position(0, 5)) == Position(0, 4)
+    assert index.to_client(Position(1, 4)) == Position(1, 4)
+    root = parse_text(text).documents[0].root
+    x = get(root, "a")
+    assert x is not None and x.end_mark.column == 5  # code points, as Python indexes
+
+
+@given(st.lists(st.sampled_from(["a: 1", "---", "...", "b: [", "  - x", "# c", "", "%YAML 1.1"])))
+@settings(max_examples=200, deadline=None)
+def test_split_documents_covers_the_text_exactly(lines: list[str]) -> None:
+    text = "\n".join(lines)
+    chunks = split_documents(text)
+    assert "".join(c.text for c in chunks) == text
+    for chunk in chunks:
+        assert (
+            text.splitlines(keepends=True)[chunk.start_line :][:1]
+            == (chunk.text.splitlines(keepends=True)[:1] if chunk.text else [])
+            or not chunk.text
+        )
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab:- \n\t[]{},&*!'\"#|>é😀\r")), max_size=80))
+@settings(max_examples=300, deadline=None)
+def test_parse_never_raises_and_ranges_stay_inside(text: str) -> None:
+    parsed = parse_text(text)
+    line_count = len(re.split(r"\r\n|\r|\n", text))  # LSP's line breaks
+    for document in parsed.documents:
+        for problem in document.chunk.problems:
+            rng = problem.range.shifted(document.start_line)
+            assert 0 <= rng.start.line <= line_count
+            assert rng.start <= rng.end or problem.code == "yaml-syntax"
