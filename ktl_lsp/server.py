@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
@@ -74,6 +75,8 @@ class KtlServer(LanguageServer):
         self.window_log_message(lsp.LogMessageParams(type=kind, message=message))
 
     def report_server_error(self, error: Exception, source: Any) -> None:
+        if isinstance(error, JsonRpcInvalidParams):
+            return  # the caller's mistake, answered in the response: not a server failure
         text = "".join(traceback.format_exception(error))
         log.error("feature failed: %s", text)
         try:

@@ -45,18 +45,27 @@ def _json_name(value: Any) -> str:
     return type(value).__name__
 
 
+def _same_shape(value: Any, tp: Any) -> bool:
+    origin = get_origin(tp) or tp
+    if origin is Literal:
+        return value in get_args(tp)
+    if origin is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if origin is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, origin) if isinstance(origin, type) else True
+
+
 def _convert(name: str, value: Any, tp: Any) -> Any:
     origin = get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         options = [a for a in get_args(tp) if a is not type(None)]
         if value is None:
             return None
-        errors = []
+        # Prefer the option whose JSON shape matches, so the error points inside the value.
         for opt in options:
-            try:
+            if _same_shape(value, opt):
                 return _convert(name, value, opt)
-            except ArgumentError as exc:
-                errors.append(exc)
         expected = " or ".join(_type_name(o) for o in options)
         raise ArgumentError(f"field '{name}': expected {expected}, got {_json_name(value)}")
     if origin is Literal:
