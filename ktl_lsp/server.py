@@ -74,6 +74,11 @@ class KtlServer(LanguageServer):
     def log(self, message: str, kind: lsp.MessageType = lsp.MessageType.Log) -> None:
         self.window_log_message(lsp.LogMessageParams(type=kind, message=message))
 
+    def send_raw_notification(self, method: str, params: dict[str, Any]) -> None:
+        """A notification whose params are plain JSON already: skips the attrs round trip,
+        which is most of the cost when streaming megabytes of terminal output."""
+        self.protocol._send_data({"jsonrpc": "2.0", "method": method, "params": params})
+
     def report_server_error(self, error: Exception, source: Any) -> None:
         if isinstance(error, JsonRpcInvalidParams):
             return  # the caller's mistake, answered in the response: not a server failure
@@ -102,8 +107,8 @@ class KtlServer(LanguageServer):
 def build(store_path: Path) -> KtlServer:
     server = KtlServer(store_path)
 
-    from ktl_lsp.features import lifecycle, sessions, stream
+    from ktl_lsp.features import lifecycle, sessions, stats, stream
 
-    for feature in (lifecycle, stream, sessions):
+    for feature in (lifecycle, stream, sessions, stats):
         feature.setup(server)
     return server

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types as lsp
 
 from ktl_lsp.aio import background
-from ktl_lsp.pty.text import LineSplitter
+from ktl_lsp.pty.text import LineSplitter, newest_line
 from ktl_lsp.sessions.bus import Dropped, Item, StateChange
 from ktl_lsp.sessions.model import Frame, FrameType, Session
 
@@ -27,6 +27,7 @@ DATA_MAX_CHUNK = 1024 * 1024
 LOG_INTERVAL_S = 0.05
 PROGRESS_INTERVAL_S = 0.1
 SUMMARY_INTERVAL_S = 2.0
+TAIL_CHARS = 2048
 
 
 class Pacer:
@@ -78,8 +79,9 @@ class Watch:
     log_bytes: int = 0
     total_bytes: int = 0
     total_lines: int = 0
-    last_line: str = ""
+    tail: str = ""
     summary_mode: bool = False
+    last_reported: str = ""
     pacers: list[Pacer] = field(default_factory=list)
 
 
@@ -118,11 +120,9 @@ class EditorFeed:
         if watch is None:
             return
         watch.total_bytes += len(frame.data)
-        lines = watch.lines.feed(text)
-        watch.total_lines += len(lines)
-        current = watch.lines.current() or next((ln for ln in reversed(lines) if ln), "")
-        if current:
-            watch.last_line = current
+        watch.total_lines += text.count("\n")
+        # Keep only the end of the stream for progress; the newest line is found when shown.
+        watch.tail = (watch.tail + text)[-TAIL_CHARS:]
         if watch.summary_mode:
             pass
         elif (
@@ -132,7 +132,7 @@ class EditorFeed:
             watch.summary_mode = True
             watch.log_lines.clear()
         else:
-            watch.log_lines.extend(lines)
+            watch.log_lines.extend(watch.lines.feed(text))
             watch.log_bytes += len(frame.data)
         for pacer in watch.pacers:
             pacer.poke()
@@ -141,7 +141,7 @@ class EditorFeed:
         pending, self._data = self._data, {}
         self._data_bytes = 0
         for sid, parts in pending.items():
-            self.server.protocol.notify(
+            self.server.send_raw_notification(
                 "ktl/sessionData",
                 {"sessionId": sid, "seq": self._data_seq[sid], "data": "".join(parts)},
             )
@@ -155,7 +155,7 @@ class EditorFeed:
                 params["exitCode"] = session.exit_code
             if session.error:
                 params["error"] = session.error
-            self.server.protocol.notify("ktl/sessionState", params)
+            self.server.send_raw_notification("ktl/sessionState", params)
         watch = self.watches.get(session.id)
         if watch is not None and session.state.final:
             self._end(watch, session)
@@ -219,9 +219,11 @@ class EditorFeed:
             self.server.log(f"[{w.short}] … {mb:.1f} MB, {lines} lines, see session {w.session_id}")
 
     def _send_progress(self, w: Watch) -> None:
-        if w.progress_begun and w.last_line:
+        line = newest_line(w.tail)
+        if w.progress_begun and line and line != w.last_reported:
+            w.last_reported = line
             self.server.work_done_progress.report(
-                w.token, lsp.WorkDoneProgressReport(message=w.last_line[:120])
+                w.token, lsp.WorkDoneProgressReport(message=line[:120])
             )
 
     def _end(self, w: Watch, session: Session) -> None:

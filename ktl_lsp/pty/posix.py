@@ -50,10 +50,10 @@ class PosixPty:
         self._start_reading()
         self._watch_exit()
 
-    @classmethod
-    def spawn(cls, spec: PtySpec, sink: PtySink) -> PosixPty:
+    @staticmethod
+    def fork(spec: PtySpec) -> Any:
+        """Forks the child; blocks until it has exec'd, so call it off the event loop."""
         resolved = resolve(spec)
-        loop = asyncio.get_running_loop()
         try:
             proc = PtyProcess.spawn(
                 resolved.argv,
@@ -68,7 +68,14 @@ class PosixPty:
         except OSError as exc:
             raise SpawnError(f"could not start {spec.argv[0]}: {exc}") from exc
         proc.delayafterclose = 0.0
-        return cls(proc, sink, loop)
+        return proc
+
+    @classmethod
+    async def spawn(cls, spec: PtySpec, sink: PtySink) -> PosixPty:
+        # ptyprocess waits for the child's exec on a pipe: on a busy machine that wait is long
+        # enough to stall every other session, so it happens in a worker thread.
+        proc = await asyncio.to_thread(cls.fork, spec)
+        return cls(proc, sink, asyncio.get_running_loop())
 
     # reading ------------------------------------------------------------------------------
     def _start_reading(self) -> None:
@@ -91,20 +98,32 @@ class PosixPty:
         self._start_reading()
 
     def _on_readable(self) -> None:
-        try:
-            data = os.read(self._fd, READ_SIZE)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            if exc.errno not in (errno.EIO, errno.EBADF):
-                raise
-            data = b""
-        if not data:
+        # Drain what is ready now (a tty hands out ~4 KB per read): fewer, larger frames cost
+        # less everywhere downstream, and nothing waits for data that has not arrived.
+        chunks: list[bytes] = []
+        size = 0
+        eof = False
+        while size < READ_SIZE:
+            try:
+                data = os.read(self._fd, READ_SIZE - size)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EIO, errno.EBADF):
+                    raise
+                eof = True
+                break
+            if not data:
+                eof = True
+                break
+            chunks.append(data)
+            size += len(data)
+        if chunks:
+            raw, text = self._splitter.feed(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            if raw:
+                self._sink.on_output(raw, text)
+        if eof:
             self._on_eof()
-            return
-        raw, text = self._splitter.feed(data)
-        if raw:
-            self._sink.on_output(raw, text)
 
     def _on_eof(self) -> None:
         self._stop_reading()

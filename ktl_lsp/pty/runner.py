@@ -24,12 +24,12 @@ class Pty(Protocol):
     def exited(self) -> bool: ...
 
 
-def spawn(spec: PtySpec, sink: PtySink) -> Pty:
+async def spawn(spec: PtySpec, sink: PtySink) -> Pty:
     """Starts the child; raises SpawnError with a user-facing reason when it cannot."""
     if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
         from ktl_lsp.pty.windows import WindowsPty
 
-        return WindowsPty.spawn(spec, sink)
+        return await WindowsPty.spawn(spec, sink)
     from ktl_lsp.pty.posix import PosixPty
 
-    return PosixPty.spawn(spec, sink)
+    return await PosixPty.spawn(spec, sink)

@@ -49,3 +49,13 @@ class LineSplitter:
 
     def current(self) -> str:
         return visible_line(self.partial).rstrip()
+
+
+def newest_line(text: str) -> str:
+    """The line a person reads last at the end of ``text``: the unfinished one if it shows anything."""
+    lines = strip_ansi(text).split("\n")
+    for line in reversed(lines):
+        shown = visible_line(line).strip()
+        if shown:
+            return shown
+    return ""

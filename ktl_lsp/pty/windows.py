@@ -27,17 +27,21 @@ class WindowsPty:  # pragma: no cover - Windows only
         self._resume.set()
         threading.Thread(target=self._read_loop, name=f"winpty-{self.pid}", daemon=True).start()
 
-    @classmethod
-    def spawn(cls, spec: PtySpec, sink: PtySink) -> WindowsPty:
+    @staticmethod
+    def fork(spec: PtySpec) -> Any:
         from winpty import PtyProcess
 
         resolved = resolve(spec)
         try:
-            proc = PtyProcess.spawn(
+            return PtyProcess.spawn(
                 resolved.argv, cwd=resolved.cwd, env=resolved.env, dimensions=(spec.rows, spec.cols)
             )
         except Exception as exc:
             raise SpawnError(f"could not start {spec.argv[0]}: {exc}") from exc
+
+    @classmethod
+    async def spawn(cls, spec: PtySpec, sink: PtySink) -> WindowsPty:
+        proc = await asyncio.to_thread(cls.fork, spec)
         return cls(proc, sink, asyncio.get_running_loop())
 
     def _read_loop(self) -> None:

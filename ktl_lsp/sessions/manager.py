@@ -94,6 +94,8 @@ class LiveSession:
         self.cancel_reason_text = "cancelled"
         self.user_signal = False
         self._timers: list[asyncio.TimerHandle] = []
+        #: What the editor asked for before the process existed, applied once it does.
+        self.pending: list[Callable[[Pty], None]] = []
         self._paused = False
 
     @property
@@ -229,8 +231,11 @@ class SessionManager:
         return live
 
     def launch(self, live: LiveSession, spec: RunSpec) -> None:
+        background(self._run(live, spec), name=f"session-{live.id}")
+
+    async def _run(self, live: LiveSession, spec: RunSpec) -> None:
         try:
-            live.pty = spawn(
+            pty = await spawn(
                 PtySpec(spec.argv, cwd=spec.cwd, env=spec.env, cols=spec.cols, rows=spec.rows), live
             )
         except SpawnError as exc:
@@ -240,12 +245,20 @@ class SessionManager:
             log.exception("spawn failed")
             self.finish(live, State.ERROR, error=f"could not start: {exc}")
             return
+        if live.done.done():  # cancelled while the process was starting
+            pty.send_signal("KILL")
+            await pty.wait()
+            return
+        live.pty = pty
+        for op in live.pending:
+            op(pty)
+        live.pending.clear()
         if spec.timeout_s:
             timeout = spec.timeout_s
             live.later(timeout, lambda: self._timeout(live, timeout))
         if spec.input:
             self.input(live.id, spec.input)
-        background(self._supervise(live), name=f"session-{live.id}")
+        await self._supervise(live)
 
     async def _supervise(self, live: LiveSession) -> None:
         assert live.pty is not None
@@ -304,37 +317,44 @@ class SessionManager:
             raise UnknownSession(session_id)
         return live
 
-    def _running(self, session_id: str) -> tuple[LiveSession, Pty]:
+    def _running(self, session_id: str) -> LiveSession:
         live = self.live.get(session_id)
         if live is None:
             raise UnknownSession(session_id)
-        if live.pty is None or live.done.done():
+        if live.done.done():
             raise SessionNotRunning(f"session {session_id} is not running")
-        return live, live.pty
+        return live
+
+    @staticmethod
+    def _apply(live: LiveSession, op: Callable[[Pty], None]) -> None:
+        if live.pty is None:
+            live.pending.append(op)
+        else:
+            op(live.pty)
 
     def input(self, session_id: str, data: str) -> None:
-        live, pty = self._running(session_id)
+        live = self._running(session_id)
         raw = data.encode("utf-8")
-        if pty.echo_enabled():
+        if live.pty is None or live.pty.echo_enabled():
             live.emit(FrameType.INPUT, raw)
         else:
             # A password prompt: keep the fact that something was typed, never the bytes.
             live.emit(FrameType.EVENT, event_data(input="hidden", bytes=len(raw)))
-        pty.write(raw)
+        self._apply(live, lambda pty: pty.write(raw))
 
     def resize(self, session_id: str, cols: int, rows: int) -> None:
-        live, pty = self._running(session_id)
+        live = self._running(session_id)
         live.emit(FrameType.RESIZE, event_data(cols=cols, rows=rows))
-        pty.resize(cols, rows)
+        self._apply(live, lambda pty: pty.resize(cols, rows))
 
     def signal(self, session_id: str, name: str) -> None:
-        live, pty = self._running(session_id)
+        live = self._running(session_id)
         live.emit(FrameType.EVENT, event_data(signal=name))
         if name == "EOF":
-            pty.send_eof()
+            self._apply(live, lambda pty: pty.send_eof())
             return
         live.user_signal = True
-        pty.send_signal(name)
+        self._apply(live, lambda pty: pty.send_signal(name))
 
     def cancel(self, session_id: str, reason: str = "cancelled") -> LiveSession:
         """INT now, TERM after 3 s, KILL after 10 s, each to the whole process group."""
@@ -344,11 +364,12 @@ class SessionManager:
         if live.done.done() or live.cancel_reason is not None:
             return live
         live.cancel_reason = reason
-        pty = live.pty
-        if pty is None:
+        if live.pty is None:
+            # Still starting: it ends now; the process is killed as soon as it exists.
             self.finish(live, State.CANCELLED, error="cancelled")
             return live
         live.emit(FrameType.EVENT, event_data(cancel=reason))
+        pty = live.pty
 
         def send(name: str) -> None:
             if not live.done.done() and not pty.exited:

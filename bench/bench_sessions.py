@@ -1,0 +1,201 @@
+"""Session figures for the server core, each against a baseline measured in the same run.
+
+1. Throughput: 100 MB of 77-byte lines through ktl.run (recording on, sessionData client)
+   vs a bare PTY read loop of the same command.
+2. Latency: ktl.run -> first ktl/sessionData for `echo hi` (median), and time to `initialize`
+   vs a bare pygls server.
+3. Stalls: 20 sessions streaming at once: the worst event-loop stall and RSS before/after.
+
+    .venv/bin/python bench/bench_sessions.py [--mb 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lspclient import RawClient  # noqa: E402
+
+LINE = "x" * 76
+
+
+def gen_command(mb: int) -> list[str]:
+    return ["sh", "-c", f"yes '{LINE}' | head -c {mb * 1_000_000}"]
+
+
+def raw_pty(mb: int) -> tuple[float, int]:
+    from ptyprocess import PtyProcess
+
+    t0 = time.perf_counter()
+    proc = PtyProcess.spawn(gen_command(mb), dimensions=(30, 120))
+    total = 0
+    while True:
+        try:
+            data = os.read(proc.fd, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        total += len(data)
+    elapsed = time.perf_counter() - t0
+    proc.wait()
+    return elapsed, total
+
+
+def server_argv(store: Path) -> list[str]:
+    return [sys.executable, "-m", "ktl_lsp", "--store", str(store)]
+
+
+def through_ktl(mb: int, store: Path) -> tuple[float, int, int]:
+    received = [0]
+    done = threading.Event()
+
+    def on_notify(method: str, params: dict) -> None:  # type: ignore[type-arg]
+        if method == "ktl/sessionData":
+            received[0] += len(params["data"])
+        elif method == "ktl/sessionState" and params["state"] != "running":
+            done.set()
+
+    client = RawClient(server_argv(store), on_notify)
+    client.initialize({"sessionData": True})
+    t0 = time.perf_counter()
+    result = client.command("ktl.run", {"argv": gen_command(mb)})
+    done.wait(60)
+    elapsed = time.perf_counter() - t0
+    stored = client.command("ktl.session.get", {"sessionId": result["sessionId"]})
+    client.close()
+    import sqlite3
+
+    db = sqlite3.connect(store)
+    (stored_bytes,) = db.execute(
+        "SELECT COALESCE(SUM(LENGTH(data)),0) FROM frames WHERE session_id=? AND type='output'",
+        (stored["sessionId"],),
+    ).fetchone()
+    return elapsed, received[0], stored_bytes
+
+
+def latency(store: Path, runs: int = 30) -> tuple[float, float]:
+    first: dict[str, float] = {}
+    ev = threading.Event()
+
+    def on_notify(method: str, params: dict) -> None:  # type: ignore[type-arg]
+        if method == "ktl/sessionData" and "hi" in params["data"]:
+            first.setdefault("t", time.perf_counter())
+            ev.set()
+
+    client = RawClient(server_argv(store), on_notify)
+    client.initialize({"sessionData": True})
+    client.command("ktl.run", {"argv": ["true"]})  # warm the store
+    samples = []
+    for _ in range(runs):
+        first.clear()
+        ev.clear()
+        t0 = time.perf_counter()
+        client.command("ktl.run", {"argv": ["echo", "hi"]})
+        ev.wait(5)
+        samples.append((first["t"] - t0) * 1000)
+    # Baseline: the same spawn + first read, without LSP or recording.
+    from ptyprocess import PtyProcess
+
+    base = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        p = PtyProcess.spawn(["echo", "hi"])
+        os.read(p.fd, 1024)
+        base.append((time.perf_counter() - t0) * 1000)
+        p.wait()
+    client.close()
+    return statistics.median(samples), statistics.median(base)
+
+
+def init_time(argv: list[str], runs: int = 5) -> float:
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        c = RawClient(argv)
+        c.request("initialize", {"processId": None, "rootUri": None, "capabilities": {}})
+        samples.append((time.perf_counter() - t0) * 1000)
+        c.proc.kill()
+        c.proc.wait()
+    return statistics.median(samples)
+
+
+def stalls(store: Path, n: int = 20, mb_each: int = 5) -> dict[str, float]:
+    done = threading.Semaphore(0)
+
+    def on_notify(method: str, params: dict) -> None:  # type: ignore[type-arg]
+        if method == "ktl/sessionState" and params["state"] != "running":
+            done.release()
+
+    client = RawClient(server_argv(store), on_notify)
+    client.initialize({"sessionData": True})
+    client.command("ktl.run", {"argv": ["true"]})
+    done.acquire()
+    before = client.command("ktl.server.stats", {"watchLoop": True, "reset": True})
+    time.sleep(0.2)
+    idle = client.command("ktl.server.stats", {})
+    client.command("ktl.server.stats", {"reset": True})
+    # Each session writes paced output (like real builds/logs), all at once.
+    cmd = f"for i in $(seq 1 {mb_each * 100}); do yes '{LINE}' | head -c 10000; sleep 0.002; done"
+    t0 = time.perf_counter()
+    for _ in range(n):
+        client.command("ktl.run", {"command": cmd, "detach": True})
+    for _ in range(n):
+        done.acquire(timeout=120)
+    elapsed = time.perf_counter() - t0
+    after = client.command("ktl.server.stats", {})
+    client.close()
+    return {
+        "elapsed_s": elapsed,
+        "idle_max_lag_ms": idle["loopMaxLagMs"],
+        "max_lag_ms": after["loopMaxLagMs"],
+        "rss_before_mb": before["rssBytes"] / 1e6,
+        "rss_after_mb": after["rssBytes"] / 1e6,
+        "fds_before": before["openFds"],
+        "fds_after": after["openFds"],
+        "threads_after": after["threads"],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mb", type=int, default=100)
+    ap.add_argument("--skip", nargs="*", default=[], choices=["throughput", "latency", "stalls"])
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="ktl-bench-"))
+    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
+    if "throughput" not in args.skip:
+        raw_s, raw_bytes = raw_pty(args.mb)
+        ktl_s, got, stored = through_ktl(args.mb, tmp / "tp.db")
+        raw_rate = raw_bytes / raw_s / 1e6
+        ktl_rate = stored / ktl_s / 1e6
+        print(f"throughput raw pty      : {raw_rate:7.1f} MB/s ({raw_bytes / 1e6:.0f} MB in {raw_s:.2f}s)")
+        print(f"throughput ktl.run      : {ktl_rate:7.1f} MB/s (stored {stored / 1e6:.0f} MB, sent {got / 1e6:.0f} MB in {ktl_s:.2f}s)")
+        print(f"ratio ktl/raw           : {ktl_rate / raw_rate:.2f}  (target >= 0.6, aim 0.8)")
+        assert stored == raw_bytes, f"store lost bytes: {stored} != {raw_bytes}"
+    if "latency" not in args.skip:
+        med, base = latency(tmp / "lat.db")
+        print(f"latency run->first data : {med:6.1f} ms median (bare spawn+read {base:.1f} ms; target <= 15 ms)")
+        bare = tmp / "bare.py"
+        bare.write_text("from pygls.lsp.server import LanguageServer\nLanguageServer('bare','0').start_io()\n")
+        ours = init_time(server_argv(tmp / "init.db"))
+        theirs = init_time([sys.executable, str(bare)])
+        print(f"initialize answered     : {ours:6.0f} ms (bare pygls server {theirs:.0f} ms, ratio {ours / theirs:.2f}; target <= 500 ms)")
+    if "stalls" not in args.skip:
+        s = stalls(tmp / "stall.db")
+        print(
+            f"20 streaming sessions   : max loop stall {s['max_lag_ms']:.1f} ms (idle {s['idle_max_lag_ms']:.1f} ms; target <= 20 ms), "
+            f"rss {s['rss_before_mb']:.0f} -> {s['rss_after_mb']:.0f} MB, fds {s['fds_before']} -> {s['fds_after']}, "
+            f"{s['elapsed_s']:.1f}s"
+        )
+
+
+if __name__ == "__main__":
+    main()

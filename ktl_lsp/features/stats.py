@@ -1,0 +1,90 @@
+"""``ktl.server.stats``: how the server itself is doing (for users chasing a slow editor, and benches).
+
+The event-loop watcher runs only after someone asks for it (``watchLoop: true``), so an idle
+editor pays nothing for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from ktl_lsp.aio import background
+from ktl_lsp.features.arguments import parse
+from ktl_lsp.server import KtlServer
+
+TICK_S = 0.005
+
+
+@dataclass
+class StatsArgs:
+    watchLoop: bool = False  #: start (or restart) measuring event-loop stalls
+    reset: bool = False  #: forget the worst stall seen so far
+
+
+class LoopWatch:
+    """Measures how late a periodic timer fires: the longest time the loop was busy elsewhere."""
+
+    def __init__(self) -> None:
+        self.max_lag_ms = 0.0
+        self.ticks = 0
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.task is None or self.task.done():
+            self.task = background(self._run(), name="loop-watch")
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + TICK_S
+            await asyncio.sleep(TICK_S)
+            lag = (loop.time() - due) * 1000
+            self.ticks += 1
+            if lag > self.max_lag_ms:
+                self.max_lag_ms = lag
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _open_fds() -> int | None:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return None
+
+
+def setup(server: KtlServer) -> None:
+    watch = LoopWatch()
+
+    @server.command("ktl.server.stats")
+    def stats(ls: KtlServer, *args: Any) -> dict[str, Any]:
+        a = parse(StatsArgs, args)
+        if a.reset:
+            watch.max_lag_ms = 0.0
+            watch.ticks = 0
+        if a.watchLoop:
+            watch.start()
+        manager = ls.manager
+        return {
+            "pid": os.getpid(),
+            "rssBytes": _rss_bytes(),
+            "openFds": _open_fds(),
+            "threads": threading.active_count(),
+            "liveSessions": sum(1 for s in manager.live.values() if not s.done.done()),
+            "recording": manager.recording,
+            "progressTokens": len(ls.work_done_progress.tokens),
+            "loopWatch": watch.task is not None and not watch.task.done(),
+            "loopMaxLagMs": round(watch.max_lag_ms, 2),
+            "loopTicks": watch.ticks,
+        }
