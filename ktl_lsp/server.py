@@ -82,7 +82,12 @@ class KtlServer(LanguageServer):
     def report_server_error(self, error: Exception, source: Any) -> None:
         if isinstance(error, JsonRpcInvalidParams):
             return  # the caller's mistake, answered in the response: not a server failure
-        text = "".join(traceback.format_exception(error))
+        data = getattr(error, "data", None)
+        if isinstance(data, dict) and isinstance(data.get("traceback"), list):
+            # pygls wraps handler exceptions; the original traceback travels in ``data``.
+            text = "Traceback (most recent call last):\n" + "".join(data["traceback"]) + str(error)
+        else:
+            text = "".join(traceback.format_exception(error))
         log.error("feature failed: %s", text)
         try:
             self.log(f"ktl-lsp: a feature failed and was contained:\n{text}", lsp.MessageType.Error)

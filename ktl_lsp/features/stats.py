@@ -88,3 +88,9 @@ def setup(server: KtlServer) -> None:
             "loopMaxLagMs": round(watch.max_lag_ms, 2),
             "loopTicks": watch.ticks,
         }
+
+    if os.environ.get("KTL_LSP_DEBUG_COMMANDS") == "1":
+        # Fault injection for tests: a feature that fails must not take the server down.
+        @server.command("ktl.debug.raise")
+        def debug_raise(ls: KtlServer, *args: Any) -> None:
+            raise RuntimeError("injected failure")

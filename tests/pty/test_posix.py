@@ -1,0 +1,61 @@
+"""The POSIX runner on its own: no editor, no store."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from ktl_lsp.pty import PtySpec, SpawnError, spawn
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.raw = bytearray()
+
+    def on_output(self, raw: bytes, text: str) -> None:
+        self.raw += raw
+
+
+async def test_runs_and_reports_exit_code() -> None:
+    sink = Sink()
+    pty = await spawn(PtySpec(["sh", "-c", "echo out; exit 7"]), sink)
+    info = await pty.wait()
+    assert info.exit_code == 7 and info.signal is None
+    assert bytes(sink.raw) == b"out\r\n"
+
+
+async def test_kill_reports_signal() -> None:
+    sink = Sink()
+    pty = await spawn(PtySpec(["sleep", "30"]), sink)
+    pty.send_signal("KILL")
+    info = await asyncio.wait_for(pty.wait(), 5)
+    assert (info.exit_code, info.signal) == (137, "KILL")
+
+
+async def test_spawn_errors_are_clear(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SpawnError, match="executable not found"):
+        await spawn(PtySpec(["no-such-program-ktl"]), Sink())
+    with pytest.raises(SpawnError, match="working directory does not exist"):
+        await spawn(PtySpec(["true"], cwd=str(tmp_path / "missing")), Sink())
+
+
+async def test_backpressure_pauses_the_child() -> None:
+    sink = Sink()
+    pty = await spawn(PtySpec(["sh", "-c", "head -c 2000000 /dev/zero; echo END"]), sink)
+    pty.pause_reading()
+    await asyncio.sleep(0.3)
+    held = len(sink.raw)
+    assert held < 2_000_000, "a paused reader must not consume the stream"
+    pty.resume_reading()
+    await asyncio.wait_for(pty.wait(), 10)
+    assert bytes(sink.raw).endswith(b"END\r\n")
+
+
+async def test_no_fds_leak() -> None:
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(10):
+        pty = await spawn(PtySpec(["true"]), Sink())
+        await pty.wait()
+    assert len(os.listdir("/proc/self/fd")) <= before

@@ -1,0 +1,172 @@
+"""The server process as a whole: start-up, shutdown paths, crash truthfulness, transports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pygls.exceptions import JsonRpcException
+
+from tests.conftest import Ktl, StartKtl, server_command
+from tests.features.helpers import running_session, server_pid, wait_for_text, wait_gone
+
+
+def test_version() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "ktl_lsp", "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.startswith("ktl-lsp ")
+
+
+async def test_contained_failure_keeps_serving(start_ktl: StartKtl) -> None:
+    ktl = await start_ktl(env={"KTL_LSP_DEBUG_COMMANDS": "1"})
+    with pytest.raises(JsonRpcException):
+        await ktl.cmd("ktl.debug.raise", {})
+    for _ in range(50):
+        if "injected failure" in ktl.logs():
+            break
+        await asyncio.sleep(0.02)
+    assert "Traceback" in ktl.logs() and "injected failure" in ktl.logs()
+    result = await ktl.cmd("ktl.run", {"argv": ["true"]})
+    assert result["state"] == "done"
+
+
+async def test_progress_tokens_are_released(ktl: Ktl) -> None:
+    await asyncio.gather(*(ktl.cmd("ktl.run", {"argv": ["echo", str(i)]}) for i in range(15)))
+    stats = await ktl.cmd("ktl.server.stats", {})
+    assert stats["progressTokens"] == 0
+    assert stats["liveSessions"] == 0
+
+
+async def test_client_vanishing_kills_children(start_ktl: StartKtl) -> None:
+    ktl = await start_ktl()
+    ktl.start("ktl.run", {"command": "echo pid=$$; exec sleep 60"})
+    sid = await running_session(ktl)
+    pid = int((await wait_for_text(ktl, sid, r"pid=(\d+)")).group(1))
+    spid = server_pid(ktl)
+    server = ktl.client._server
+    assert server is not None and server.stdin is not None
+    server.stdin.close()  # the editor is gone: no shutdown, no exit
+    await asyncio.wait_for(server.wait(), 10)
+    assert await wait_gone(pid)
+    assert await wait_gone(spid)
+
+
+async def test_killed_server_leaves_truthful_sessions(start_ktl: StartKtl, tmp_path: Path) -> None:
+    store = tmp_path / "crash.db"
+    first = await start_ktl(store=store)
+    first.start("ktl.run", {"command": "echo started; exec sleep 60"})
+    sid = await running_session(first)
+    await wait_for_text(first, sid, "started")
+    await asyncio.sleep(0.3)  # let the batched writer commit the frames
+    os.kill(server_pid(first), signal.SIGKILL)
+    second = await start_ktl(store=store)
+    session = await second.cmd("ktl.session.get", {"sessionId": sid})
+    assert session["state"] == "interrupted"
+    assert "stopped while the session was running" in session["error"]
+    out = await second.cmd("ktl.session.output", {"sessionId": sid, "plain": True})
+    assert "started" in "".join(f["data"] for f in out["frames"])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _frame(obj: dict) -> bytes:  # type: ignore[type-arg]
+    body = json.dumps(obj).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+async def _read_message(reader: asyncio.StreamReader) -> dict:  # type: ignore[type-arg]
+    length = 0
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        if line.lower().startswith(b"content-length"):
+            length = int(line.split(b":")[1])
+    return json.loads(await reader.readexactly(length))  # type: ignore[no-any-return]
+
+
+async def test_tcp_transport(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        *server_command(tmp_path / "tcp.db"),
+        "--tcp",
+        f"127.0.0.1:{port}",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        for _ in range(200):
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("server did not listen")
+        writer.write(
+            _frame(
+                {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}
+            )
+        )
+        msg = await asyncio.wait_for(_read_message(reader), 20)
+        assert msg["result"]["serverInfo"]["name"] == "ktl-lsp"
+        writer.write(_frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
+        writer.write(
+            _frame(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 2,
+                    "method": "workspace/executeCommand",
+                    "params": {"command": "ktl.run", "arguments": [{"argv": ["true"]}]},
+                }
+            )
+        )
+        while True:
+            msg = await asyncio.wait_for(_read_message(reader), 20)
+            if msg.get("id") == 2:
+                break
+        assert msg["result"]["state"] == "done"
+        writer.close()
+    finally:
+        proc.kill()
+        stdout = await proc.stdout.read() if proc.stdout else b""
+        await proc.wait()
+    assert stdout == b"", "nothing may reach stdout in TCP mode either"
+
+
+def test_cli_run_and_sessions(tmp_path: Path) -> None:
+    store = tmp_path / "cli.db"
+    base = [sys.executable, "-m", "ktl_lsp", "--store", str(store)]
+    run = subprocess.run(
+        [*base, "run", "--title", "greet", "--", "sh", "-c", "echo hi there; exit 4"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 4
+    assert "hi there" in run.stdout
+    sid = run.stderr.split()[1]
+    listed = json.loads(
+        subprocess.run(
+            [*base, "sessions", "list", "--json"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    assert [s["sessionId"] for s in listed["sessions"]] == [sid]
+    assert listed["sessions"][0]["title"] == "greet" and listed["sessions"][0]["exitCode"] == 4
+    out = subprocess.run(
+        [*base, "sessions", "output", sid, "--plain"], capture_output=True, check=True
+    )
+    assert out.stdout == b"hi there\r\n"
+    missing = subprocess.run([*base, "sessions", "show", "nope"], capture_output=True, text=True)
+    assert missing.returncode == 1 and "unknown session nope" in missing.stderr
