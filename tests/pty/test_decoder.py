@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -12,7 +14,7 @@ def _feed_in_pieces(data: bytes, cuts: list[int]) -> tuple[bytes, str]:
     splitter = Utf8Splitter()
     raw_parts, text_parts = [], []
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    for a, b in zip(points, points[1:], strict=False):
+    for a, b in itertools.pairwise(points):
         raw, text = splitter.feed(data[a:b])
         raw_parts.append(raw)
         text_parts.append(text)
