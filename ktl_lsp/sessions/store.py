@@ -17,7 +17,7 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -323,6 +323,18 @@ class Store:
             Frame(session_id, seq, ts, FrameType(t), bytes(data))
             for seq, ts, t, data in self._reader().execute(sql, args)
         ]
+
+    def iter_frames(
+        self, session_id: str, from_seq: int = 1, batch: int = 2000
+    ) -> Iterator[Frame]:
+        """All frames from ``from_seq`` in order, read in batches so memory stays flat."""
+        seq = from_seq
+        while True:
+            chunk = self.frames(session_id, seq, batch)
+            yield from chunk
+            if len(chunk) < batch:
+                return
+            seq = chunk[-1].seq + 1
 
     def mark_interrupted(self) -> int:
         """Sessions whose recording process died while they ran can never finish now."""
