@@ -62,6 +62,7 @@ class KtlServer(LanguageServer):
             self._manager = SessionManager.open(self.store_path, on_notice=self.notice)
             if self.feed is not None:
                 self._manager.bus.listen(self.feed.on_item)
+            self._manager.keep_pruning(self.settings.retention)
         return self._manager
 
     def notice(self, message: str) -> None:

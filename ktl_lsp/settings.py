@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from ktl_lsp.sessions.retention import RetentionPolicy
+
 
 @dataclass
 class Settings:
@@ -13,6 +15,9 @@ class Settings:
     session_data: bool = False
     #: Bytes of one session's output sent as logMessage lines before switching to summaries.
     log_message_limit: int = 4 * 1024 * 1024
+    #: Kubernetes version to validate manifests against ("1.30"); None means the newest packaged.
+    k8s_version: str | None = None
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     problems: list[str] = field(default_factory=list)
 
     @classmethod
@@ -26,8 +31,12 @@ class Settings:
         names = {
             "sessionData": ("session_data", bool),
             "logMessageLimit": ("log_message_limit", int),
+            "k8sVersion": ("k8s_version", str),
         }
         for key, value in options.items():
+            if key == "retention":
+                settings.retention = _retention(value, settings.problems)
+                continue
             if key not in names:
                 continue  # other tools' keys and later settings pass through quietly
             attr, tp = names[key]
@@ -42,3 +51,35 @@ class Settings:
 
     def public(self) -> dict[str, Any]:
         return {k: v for k, v in dataclasses.asdict(self).items() if k != "problems"}
+
+
+_RETENTION_KEYS = {
+    "maxSessions": ("max_sessions", int),
+    "maxFramesPerSession": ("max_frames_per_session", int),
+    "maxStoreBytes": ("max_store_bytes", int),
+    "maxAgeDays": ("max_age_days", float),
+    "intervalS": ("interval_s", float),
+}
+
+
+def _retention(value: Any, problems: list[str]) -> RetentionPolicy:
+    policy = RetentionPolicy()
+    if not isinstance(value, dict):
+        problems.append("setting 'retention' should be an object; using defaults")
+        return policy
+    for key, item in value.items():
+        if key not in _RETENTION_KEYS:
+            problems.append(f"unknown retention setting {key!r}; ignored")
+            continue
+        attr, tp = _RETENTION_KEYS[key]
+        ok = isinstance(item, int | float) and not isinstance(item, bool) and item >= 0
+        if tp is int and ok and int(item) != item:
+            ok = False
+        if not ok:
+            problems.append(
+                f"retention setting {key!r} should be a non-negative number, got {item!r}; "
+                f"using {getattr(policy, attr)!r}"
+            )
+            continue
+        setattr(policy, attr, tp(item))
+    return policy

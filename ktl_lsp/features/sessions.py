@@ -11,6 +11,7 @@ from typing import Any, Literal
 from ktl_lsp.features.arguments import ArgumentError, parse
 from ktl_lsp.pty.text import strip_ansi
 from ktl_lsp.server import KtlServer
+from ktl_lsp.sessions.compare import compare
 from ktl_lsp.sessions.manager import (
     RunSpec,
     SessionManager,
@@ -125,6 +126,18 @@ class ListArgs:
         except ValueError as exc:
             raise ArgumentError(f"field 'since': not an ISO time: {self.since!r}") from exc
         return int(dt.timestamp() * 1e9)
+
+
+@dataclass
+class PinArgs:
+    sessionId: str
+    pinned: bool = True
+
+
+@dataclass
+class DiffArgs:
+    a: str  #: the earlier run
+    b: str  #: the later run
 
 
 def _unknown(exc: UnknownSession) -> ArgumentError:
@@ -266,6 +279,54 @@ def setup(server: KtlServer) -> None:
         )
         sessions = await ls.manager.list_sessions(flt)
         return {"sessions": [s.to_lsp() for s in sessions]}
+
+    @server.command("ktl.session.pin")
+    async def session_pin(ls: KtlServer, *args: Any) -> dict[str, Any]:
+        a = parse(PinArgs, args)
+        try:
+            session = await ls.manager.set_pinned(a.sessionId, a.pinned)
+        except UnknownSession as exc:
+            raise _unknown(exc) from exc
+        return session.to_lsp()
+
+    @server.command("ktl.session.delete")
+    async def session_delete(ls: KtlServer, *args: Any) -> dict[str, Any]:
+        a = parse(SessionArgs, args)
+        try:
+            await ls.manager.delete(a.sessionId)
+        except UnknownSession as exc:
+            raise _unknown(exc) from exc
+        except SessionNotRunning as exc:
+            raise ArgumentError(str(exc)) from exc
+        return {}
+
+    @server.command("ktl.sessions.prune")
+    async def sessions_prune(ls: KtlServer, *args: Any) -> dict[str, Any]:
+        parse(NoArgs, args)
+        result = await ls.manager.prune(ls.settings.retention)
+        return {
+            "deleted": result.deleted_sessions,
+            "trimmedFrames": result.trimmed_frames,
+            "bytesBefore": result.bytes_before,
+            "bytesAfter": result.bytes_after,
+        }
+
+    @server.command("ktl.sessions.diff")
+    async def sessions_diff(ls: KtlServer, *args: Any) -> dict[str, Any]:
+        a = parse(DiffArgs, args)
+        manager = ls.manager
+        try:
+            sa, sb = await _get(ls, a.a), await _get(ls, a.b)
+            la, lb = await manager.output_lines(a.a), await manager.output_lines(a.b)
+        except UnknownSession as exc:
+            raise _unknown(exc) from exc
+        comparison = await asyncio.to_thread(compare, sa, la, sb, lb)
+        return comparison.to_lsp()
+
+
+@dataclass
+class NoArgs:
+    pass
 
 
 async def _get(ls: KtlServer, session_id: str) -> Session:

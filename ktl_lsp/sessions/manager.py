@@ -25,7 +25,9 @@ from ktl_lsp.pty import PtySpec, SpawnError, spawn
 from ktl_lsp.pty.runner import Pty
 from ktl_lsp.sessions import ids
 from ktl_lsp.sessions.bus import SessionBus, StateChange
+from ktl_lsp.sessions.compare import visible_lines
 from ktl_lsp.sessions.model import Frame, FrameType, Session, State, event_data, now_ns
+from ktl_lsp.sessions.retention import PruneResult, RetentionPolicy
 from ktl_lsp.sessions.store import SessionFilter, Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -151,6 +153,7 @@ class SessionManager:
         self._recent: deque[str] = deque()
         self._on_notice = on_notice
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._pruner: asyncio.Task[None] | None = None
 
     @classmethod
     def open(cls, path: Any, on_notice: Callable[[str], None] | None = None) -> SessionManager:
@@ -185,6 +188,8 @@ class SessionManager:
         return self.store is not None and self.store.recording
 
     def close(self) -> None:
+        if self._pruner is not None:
+            self._pruner.cancel()
         for live in list(self.live.values()):
             if live.pty is not None and not live.pty.exited:
                 live.pty.send_signal("KILL")
@@ -406,15 +411,19 @@ class SessionManager:
         raise UnknownSession(session_id)
 
     async def list_sessions(self, flt: SessionFilter) -> list[Session]:
-        stored: list[Session] = []
-        if self.store is not None:
-            stored = await asyncio.to_thread(self.store.list_sessions, flt)
-        by_id = {s.id: s for s in stored}
-        for live in self.live.values():
-            if live.id in by_id or _matches(live.session, flt):
-                by_id[live.id] = live.session
-        out = [s for s in by_id.values() if _matches(s, flt)]
-        out.sort(key=lambda s: (s.created_ns, s.id), reverse=True)
+        by_id: dict[str, Session] = {}
+        if self.recording and self.store is not None:
+            # The store is the truth for finished sessions (retention may have removed some).
+            await self.store.flush()
+            for s in await asyncio.to_thread(self.store.list_sessions, flt):
+                by_id[s.id] = s
+            live = [x for x in self.live.values() if not x.done.done()]
+        else:
+            live = list(self.live.values())
+        for x in live:
+            if _matches(x.session, flt):
+                by_id[x.id] = x.session
+        out = sorted(by_id.values(), key=lambda s: (s.created_ns, s.id), reverse=True)
         return out[: flt.limit]
 
     async def frames(
@@ -433,6 +442,59 @@ class SessionManager:
                 frames = frames[:limit]
             return frames, session.last_seq
         return [], session.last_seq
+
+    # keeping and letting go ---------------------------------------------------------------
+    async def set_pinned(self, session_id: str, pinned: bool) -> Session:
+        session = await self.get(session_id)
+        session.pinned = pinned
+        live = self.live.get(session_id)
+        if live is not None:
+            live.session.pinned = pinned
+        if self.recording and self.store is not None:
+            await asyncio.to_thread(self.store.set_pinned, session_id, pinned)
+        return session
+
+    async def delete(self, session_id: str) -> None:
+        session = await self.get(session_id)
+        if session.state is State.RUNNING:
+            raise SessionNotRunning(
+                f"session {session_id} is running; cancel it before deleting it"
+            )
+        self.live.pop(session_id, None)
+        if self.recording and self.store is not None:
+            await asyncio.to_thread(self.store.delete, [session_id])
+
+    async def prune(self, policy: RetentionPolicy) -> PruneResult:
+        if not self.recording or self.store is None:
+            return PruneResult()
+        result = await asyncio.to_thread(self.store.prune, policy)
+        for sid in [sid for sid, x in self.live.items() if x.done.done()]:
+            del self.live[sid]  # finished ones are in the store, which now decides
+        if result.deleted_sessions or result.trimmed_frames:
+            log.info("pruned %s", result)
+        return result
+
+    def keep_pruning(self, policy: RetentionPolicy) -> None:
+        """Prunes now and then every ``interval_s`` while the server runs."""
+        if self._pruner is not None:
+            self._pruner.cancel()
+        if policy.unlimited or policy.interval_s <= 0:
+            self._pruner = None
+            return
+        self._pruner = background(self._prune_loop(policy), name="retention")
+
+    async def _prune_loop(self, policy: RetentionPolicy) -> None:
+        await asyncio.sleep(min(30.0, policy.interval_s))
+        while True:
+            try:
+                await self.prune(policy)
+            except Exception:
+                log.exception("pruning failed")
+            await asyncio.sleep(policy.interval_s)
+
+    async def output_lines(self, session_id: str) -> list[str]:
+        frames, _ = await self.frames(session_id)
+        return visible_lines(f.text() for f in frames if f.type is FrameType.OUTPUT)
 
 
 def _matches(s: Session, flt: SessionFilter) -> bool:

@@ -17,18 +17,22 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from ktl_lsp.sessions import retention
 from ktl_lsp.sessions.model import Frame, FrameType, Session, State, now_ns
 from ktl_lsp.sessions.owner import current_owner, owner_alive
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SCHEMA_VERSION = 1
+#: "ktl1": marks a SQLite file as ours, so a foreign database is never written to.
+APPLICATION_ID = 0x6B746C31
 
 
 class StoreError(Exception):
@@ -81,8 +85,15 @@ def _row_to_session(row: Sequence[Any]) -> Session:
     )
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _vacuum(conn: sqlite3.Connection) -> None:
+    # executescript runs the pragma to completion; execute() would free a single page.
+    conn.executescript("PRAGMA incremental_vacuum;")
+
+
+def _connect(path: Path, before_wal: tuple[str, ...] = ()) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+    for pragma in before_wal:
+        conn.execute(pragma)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -108,11 +119,35 @@ class Store:
         """Creates the file and schema; raises StoreError with a reason a user can act on."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = _connect(self.path)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the directory for session store {self.path}: {exc}"
+            ) from exc
+        try:
+            # Only a fresh file can take auto_vacuum (it lets pruning give space back), and it
+            # must be set before WAL mode writes the header.
+            conn = _connect(self.path, before_wal=("PRAGMA auto_vacuum=INCREMENTAL",))
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            tables = conn.execute(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type='table'"
+            ).fetchone()[0]
+            if app_id != APPLICATION_ID and tables:
+                conn.close()
+                raise StoreError(
+                    f"{self.path} is a SQLite database of another program, not a ktl-lsp session "
+                    "store; move it aside or choose another path with --store / KTL_LSP_STORE"
+                )
+            if not tables:
+                conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
             schema = resources.files("ktl_lsp.sessions").joinpath("schema.sql").read_text()
             conn.executescript(schema)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except (OSError, sqlite3.Error) as exc:
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path} is not a usable session store ({exc}); move it aside or choose "
+                "another path with --store / KTL_LSP_STORE"
+            ) from exc
+        except OSError as exc:
             raise StoreError(f"cannot open session store {self.path}: {exc}") from exc
         self._wconn = conn
         self._writer = threading.Thread(
@@ -203,6 +238,9 @@ class Store:
             sessions: dict[str, tuple[Any, ...]] = {}
             frames: list[Frame] = []
             waiters: list[concurrent.futures.Future[None]] = []
+            calls: list[
+                tuple[Callable[[sqlite3.Connection], Any], concurrent.futures.Future[Any], bool]
+            ] = []
             for kind, item in items:
                 if kind == "session":
                     sessions[item[0]] = item
@@ -210,11 +248,15 @@ class Store:
                     frames.append(item)
                 elif kind == "flush":
                     waiters.append(item)
+                elif kind == "call":
+                    calls.append(item)
                 elif kind == "stop":
                     stop = True
             self._write_batch(list(sessions.values()), frames)
             with self._lock:
                 self._pending_bytes -= sum(len(f.data) + 64 for f in frames)
+            for fn, fut, transaction in calls:
+                self._run_call(fn, fut, transaction)
             for w in waiters:
                 if not w.done():
                     w.set_result(None)
@@ -256,6 +298,43 @@ class Store:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             self._fail(f"recording is off: the session store could not be written ({exc})")
+
+    def _run_call(
+        self,
+        fn: Callable[[sqlite3.Connection], Any],
+        fut: concurrent.futures.Future[Any],
+        transaction: bool,
+    ) -> None:
+        conn = self._wconn
+        if conn is None or self.failed is not None:
+            fut.set_exception(StoreError(self.failed or "the session store is closed"))
+            return
+        try:
+            if transaction:
+                conn.execute("BEGIN IMMEDIATE")
+            result = fn(conn)
+            if transaction:
+                conn.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            fut.set_exception(exc)
+            return
+        fut.set_result(result)
+
+    def call(
+        self, fn: Callable[[sqlite3.Connection], T], transaction: bool = True
+    ) -> concurrent.futures.Future[T]:
+        """Runs ``fn`` on the writer connection (in one transaction), after what is queued."""
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+        if not self.recording:
+            fut.set_exception(StoreError(self.failed or "recording is off"))
+        else:
+            self._queue.put(("call", (fn, fut, transaction)))
+        return fut
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.wrap_future(self.call(fn))
 
     def _fail(self, reason: str) -> None:
         if self.failed is not None:
@@ -324,9 +403,7 @@ class Store:
             for seq, ts, t, data in self._reader().execute(sql, args)
         ]
 
-    def iter_frames(
-        self, session_id: str, from_seq: int = 1, batch: int = 2000
-    ) -> Iterator[Frame]:
+    def iter_frames(self, session_id: str, from_seq: int = 1, batch: int = 2000) -> Iterator[Frame]:
         """All frames from ``from_seq`` in order, read in batches so memory stays flat."""
         seq = from_seq
         while True:
@@ -356,10 +433,44 @@ class Store:
         )
         return len(dead)
 
-    def delete_sessions(self, ids: Iterable[str]) -> int:
-        if self._wconn is None:
-            return 0
-        self.flush_sync()
-        conn = self._reader()
-        cur = conn.executemany("DELETE FROM sessions WHERE id = ?", [(i,) for i in ids])
-        return cur.rowcount
+    def set_pinned(self, session_id: str, pinned: bool) -> bool:
+        def go(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE sessions SET pinned = ? WHERE id = ?", (int(pinned), session_id)
+            )
+            return cur.rowcount > 0
+
+        return self.call(go).result()
+
+    def delete(self, ids: list[str]) -> int:
+        def go(conn: sqlite3.Connection) -> int:
+            return retention.delete_sessions(conn, ids)
+
+        n = self.call(go).result()
+        self.call(_vacuum, transaction=False).result()
+        return n
+
+    def prune(self, policy: retention.RetentionPolicy) -> retention.PruneResult:
+        def go(conn: sqlite3.Connection) -> retention.PruneResult:
+            return retention.prune(conn, policy)
+
+        result = self.call(go).result()
+        self.call(_vacuum, transaction=False).result()
+        self.checkpoint()
+        result.bytes_after = self.file_size()
+        return result
+
+    def checkpoint(self) -> None:
+        """Moves the WAL into the main file and truncates it, so freed space leaves the disk."""
+        with contextlib.suppress(sqlite3.Error):
+            self._reader().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+    def file_size(self) -> int:
+        total = 0
+        for suffix in ("", "-wal"):
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(f"{self.path}{suffix}")
+        return total
+
+    def integrity_check(self) -> str:
+        return str(self._reader().execute("PRAGMA integrity_check").fetchone()[0])

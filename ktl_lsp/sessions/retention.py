@@ -1,0 +1,178 @@
+"""Retention: which sessions and frames to let go, and giving the space back.
+
+Pinned and running sessions are never deleted. Long sessions lose their oldest frames first,
+and a marker frame takes the place of what went, so a replay can say "N frames trimmed".
+Every function here runs on the store's writer connection, inside its thread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+
+from ktl_lsp.sessions.model import FrameType, State, now_ns
+
+DAY_NS = 86_400 * 1_000_000_000
+
+
+@dataclass
+class RetentionPolicy:
+    max_sessions: int = 5000  #: 0 = unlimited
+    max_frames_per_session: int = 1_000_000
+    max_store_bytes: int = 2 * 1024**3
+    max_age_days: float = 90.0
+    interval_s: float = 600.0  #: how often the server prunes by itself
+
+    @property
+    def unlimited(self) -> bool:
+        return not (
+            self.max_sessions
+            or self.max_frames_per_session
+            or self.max_store_bytes
+            or self.max_age_days
+        )
+
+
+@dataclass
+class PruneResult:
+    deleted_sessions: int = 0
+    trimmed_frames: int = 0
+    bytes_before: int = 0
+    bytes_after: int = 0
+
+
+_DELETABLE = "pinned = 0 AND state != ?"
+
+
+def _used_bytes(conn: sqlite3.Connection) -> int:
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    return int(page_size * (pages - free))
+
+
+def file_bytes(conn: sqlite3.Connection) -> int:
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    return int(page_size * pages)
+
+
+def delete_sessions(conn: sqlite3.Connection, ids: list[str]) -> int:
+    """Deletes sessions (frames cascade) and their children, whatever their pin state."""
+    if not ids:
+        return 0
+    todo, seen = list(ids), set()
+    while todo:
+        batch = [i for i in todo[:500] if i not in seen]
+        todo = todo[500:]
+        seen.update(batch)
+        if not batch:
+            continue
+        marks = ",".join("?" * len(batch))
+        children = conn.execute(
+            f"SELECT id FROM sessions WHERE parent_id IN ({marks})", batch
+        ).fetchall()
+        todo.extend(c[0] for c in children if c[0] not in seen)
+    running = str(State.RUNNING)
+    n = 0
+    for chunk in _chunks(sorted(seen), 500):
+        marks = ",".join("?" * len(chunk))
+        cur = conn.execute(
+            f"DELETE FROM sessions WHERE id IN ({marks}) AND state != ?", [*chunk, running]
+        )
+        n += cur.rowcount
+    return n
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def trim_frames(conn: sqlite3.Connection, max_frames: int) -> int:
+    """Keeps the newest ``max_frames`` frames of each session; a marker replaces the rest."""
+    if max_frames <= 0:
+        return 0
+    over = conn.execute(
+        "SELECT session_id, COUNT(*), MIN(seq), MAX(seq) FROM frames GROUP BY session_id HAVING COUNT(*) > ?",
+        (max_frames + 1,),
+    ).fetchall()
+    trimmed = 0
+    for sid, count, lo, hi in over:
+        # Keep the newest max_frames frames; the marker takes the number of the last frame cut.
+        cut = conn.execute(
+            "SELECT seq FROM frames WHERE session_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?",
+            (sid, max_frames),
+        ).fetchone()[0]
+        prior = conn.execute(
+            "SELECT data FROM frames WHERE session_id = ? AND seq = ? AND type = ?",
+            (sid, lo, str(FrameType.MARKER)),
+        ).fetchone()
+        first = lo
+        if prior is not None:
+            # Merge with an earlier trim marker so a replay shows one continuous gap.
+            try:
+                first = int(json.loads(prior[0])["trimmed"]["from"])
+            except (ValueError, KeyError, TypeError):
+                first = lo
+        cur = conn.execute("DELETE FROM frames WHERE session_id = ? AND seq <= ?", (sid, cut))
+        removed = cur.rowcount
+        marker = json.dumps(
+            {"trimmed": {"from": first, "to": cut, "frames": cut - first + 1}}
+        ).encode()
+        conn.execute(
+            "INSERT INTO frames (session_id, seq, ts_ns, type, data) VALUES (?,?,?,?,?)",
+            (sid, cut, now_ns(), str(FrameType.MARKER), marker),
+        )
+        trimmed += removed - (1 if prior is not None else 0)
+        _ = count, hi
+    return trimmed
+
+
+def prune(conn: sqlite3.Connection, policy: RetentionPolicy) -> PruneResult:
+    result = PruneResult(bytes_before=file_bytes(conn))
+    running = str(State.RUNNING)
+    doomed: list[str] = []
+    if policy.max_age_days:
+        cutoff = now_ns() - int(policy.max_age_days * DAY_NS)
+        doomed += [
+            r[0]
+            for r in conn.execute(
+                f"SELECT id FROM sessions WHERE {_DELETABLE} AND parent_id IS NULL "
+                "AND COALESCE(ended_ns, created_ns) < ?",
+                (running, cutoff),
+            )
+        ]
+    if policy.max_sessions:
+        total = conn.execute("SELECT COUNT(*) FROM sessions WHERE parent_id IS NULL").fetchone()[0]
+        excess = total - len(doomed) - policy.max_sessions
+        if excess > 0:
+            skip = set(doomed)
+            for (sid,) in conn.execute(
+                f"SELECT id FROM sessions WHERE {_DELETABLE} AND parent_id IS NULL "
+                "ORDER BY created_ns ASC, id ASC",
+                (running,),
+            ):
+                if excess <= 0:
+                    break
+                if sid not in skip:
+                    doomed.append(sid)
+                    excess -= 1
+    result.deleted_sessions += delete_sessions(conn, doomed)
+    result.trimmed_frames = trim_frames(conn, policy.max_frames_per_session)
+    if policy.max_store_bytes:
+        for _ in range(25):
+            if _used_bytes(conn) <= policy.max_store_bytes:
+                break
+            oldest = [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT id FROM sessions WHERE {_DELETABLE} AND parent_id IS NULL "
+                    "ORDER BY created_ns ASC LIMIT 10",
+                    (running,),
+                )
+            ]
+            if not oldest:
+                break
+            result.deleted_sessions += delete_sessions(conn, oldest)
+    return result
