@@ -125,7 +125,9 @@ async def start_ktl(tmp_path: Path) -> AsyncIterator[StartKtl]:
     for ktl in started:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(ktl.client.shutdown_session(), 10)
-        await ktl.client.stop()
+        # A test that killed its server leaves a half-read message behind: that is expected.
+        with contextlib.suppress(asyncio.IncompleteReadError):
+            await ktl.client.stop()
 
 
 @pytest_asyncio.fixture

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import re
 import os
 import signal
 import socket
@@ -62,11 +64,13 @@ async def test_client_vanishing_kills_children(start_ktl: StartKtl) -> None:
 async def test_killed_server_leaves_truthful_sessions(start_ktl: StartKtl, tmp_path: Path) -> None:
     store = tmp_path / "crash.db"
     first = await start_ktl(store=store)
-    first.start("ktl.run", {"command": "echo started; exec sleep 60"})
+    task = first.start("ktl.run", {"command": "echo started; exec sleep 60"})
     sid = await running_session(first)
     await wait_for_text(first, sid, "started")
     await asyncio.sleep(0.3)  # let the batched writer commit the frames
     os.kill(server_pid(first), signal.SIGKILL)
+    with contextlib.suppress(RuntimeError):
+        await task  # the request dies with its server
     second = await start_ktl(store=store)
     session = await second.cmd("ktl.session.get", {"sessionId": sid})
     assert session["state"] == "interrupted"
@@ -156,7 +160,7 @@ def test_cli_run_and_sessions(tmp_path: Path) -> None:
     )
     assert run.returncode == 4
     assert "hi there" in run.stdout
-    sid = run.stderr.split()[1]
+    sid = re.search(r"session (\S+)", run.stderr).group(1)  # type: ignore[union-attr]
     listed = json.loads(
         subprocess.run(
             [*base, "sessions", "list", "--json"], capture_output=True, text=True, check=True
@@ -170,3 +174,22 @@ def test_cli_run_and_sessions(tmp_path: Path) -> None:
     assert out.stdout == b"hi there\r\n"
     missing = subprocess.run([*base, "sessions", "show", "nope"], capture_output=True, text=True)
     assert missing.returncode == 1 and "unknown session nope" in missing.stderr
+
+    def ktl(*args: str) -> str:
+        return subprocess.run([*base, *args], capture_output=True, text=True, check=True).stdout
+
+    second = subprocess.run(
+        [*base, "run", "--", "sh", "-c", "echo hi there"], capture_output=True, text=True
+    )
+    sid2 = re.search(r"session (\S+)", second.stderr).group(1)  # type: ignore[union-attr]
+    table = ktl("sessions", "list")
+    assert table.splitlines()[0].split()[:5] == ["ID", "STARTED", "STATE", "EXIT", "DURATION"]
+    assert sid in table and sid2 in table and "greet" in table
+    assert "pinned" in ktl("sessions", "pin", sid)
+    assert json.loads(ktl("sessions", "show", sid, "--json"))["pinned"] is True
+    diff = json.loads(ktl("sessions", "diff", sid, sid2, "--json"))
+    assert diff["exitCodes"] == [4, 0] and diff["outputDiff"] == ""
+    pruned = json.loads(ktl("sessions", "prune", "--max-sessions", "1", "--json"))
+    assert pruned["deleted"] == 1  # sid2 goes: sid is pinned
+    assert ktl("sessions", "rm", sid).strip() == f"deleted {sid}"
+    assert ktl("sessions", "list").strip() == "no sessions"
