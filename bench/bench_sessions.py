@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lspclient import RawClient  # noqa: E402
+from lspclient import RawClient
 
 LINE = "x" * 76
 
@@ -176,18 +176,28 @@ def main() -> None:
         ktl_s, got, stored = through_ktl(args.mb, tmp / "tp.db")
         raw_rate = raw_bytes / raw_s / 1e6
         ktl_rate = stored / ktl_s / 1e6
-        print(f"throughput raw pty      : {raw_rate:7.1f} MB/s ({raw_bytes / 1e6:.0f} MB in {raw_s:.2f}s)")
-        print(f"throughput ktl.run      : {ktl_rate:7.1f} MB/s (stored {stored / 1e6:.0f} MB, sent {got / 1e6:.0f} MB in {ktl_s:.2f}s)")
+        print(
+            f"throughput raw pty      : {raw_rate:7.1f} MB/s ({raw_bytes / 1e6:.0f} MB in {raw_s:.2f}s)"
+        )
+        print(
+            f"throughput ktl.run      : {ktl_rate:7.1f} MB/s (stored {stored / 1e6:.0f} MB, sent {got / 1e6:.0f} MB in {ktl_s:.2f}s)"
+        )
         print(f"ratio ktl/raw           : {ktl_rate / raw_rate:.2f}  (target >= 0.6, aim 0.8)")
         assert stored == raw_bytes, f"store lost bytes: {stored} != {raw_bytes}"
     if "latency" not in args.skip:
         med, base = latency(tmp / "lat.db")
-        print(f"latency run->first data : {med:6.1f} ms median (bare spawn+read {base:.1f} ms; target <= 15 ms)")
+        print(
+            f"latency run->first data : {med:6.1f} ms median (bare spawn+read {base:.1f} ms; target <= 15 ms)"
+        )
         bare = tmp / "bare.py"
-        bare.write_text("from pygls.lsp.server import LanguageServer\nLanguageServer('bare','0').start_io()\n")
+        bare.write_text(
+            "from pygls.lsp.server import LanguageServer\nLanguageServer('bare','0').start_io()\n"
+        )
         ours = init_time(server_argv(tmp / "init.db"))
         theirs = init_time([sys.executable, str(bare)])
-        print(f"initialize answered     : {ours:6.0f} ms (bare pygls server {theirs:.0f} ms, ratio {ours / theirs:.2f}; target <= 500 ms)")
+        print(
+            f"initialize answered     : {ours:6.0f} ms (bare pygls server {theirs:.0f} ms, ratio {ours / theirs:.2f}; target <= 500 ms)"
+        )
     if "stalls" not in args.skip:
         s = stalls(tmp / "stall.db")
         print(

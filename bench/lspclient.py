@@ -11,7 +11,9 @@ from typing import Any
 
 
 class RawClient:
-    def __init__(self, argv: list[str], on_notify: Callable[[str, Any], None] | None = None) -> None:
+    def __init__(
+        self, argv: list[str], on_notify: Callable[[str, Any], None] | None = None
+    ) -> None:
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.on_notify = on_notify
         self._next = 0
@@ -45,7 +47,9 @@ class RawClient:
         return msg.get("result")
 
     def command(self, command: str, args: dict[str, Any], timeout: float = 600) -> Any:
-        return self.request("workspace/executeCommand", {"command": command, "arguments": [args]}, timeout)
+        return self.request(
+            "workspace/executeCommand", {"command": command, "arguments": [args]}, timeout
+        )
 
     def notify(self, method: str, params: Any) -> None:
         self._send({"jsonrpc": "2.0", "method": method, "params": params})
@@ -79,7 +83,15 @@ class RawClient:
     def initialize(self, options: dict[str, Any], progress: bool = True) -> float:
         t0 = time.perf_counter()
         caps = {"window": {"workDoneProgress": progress}}
-        self.request("initialize", {"processId": None, "rootUri": None, "capabilities": caps, "initializationOptions": options})
+        self.request(
+            "initialize",
+            {
+                "processId": None,
+                "rootUri": None,
+                "capabilities": caps,
+                "initializationOptions": options,
+            },
+        )
         self.notify("initialized", {})
         return time.perf_counter() - t0
 

@@ -113,8 +113,8 @@ class KtlServer(LanguageServer):
 def build(store_path: Path) -> KtlServer:
     server = KtlServer(store_path)
 
-    from ktl_lsp.features import lifecycle, sessions, stats, stream
+    from ktl_lsp.features import codelens, diagnostics, lifecycle, sessions, stats, stream
 
-    for feature in (lifecycle, stream, sessions, stats):
+    for feature in (lifecycle, stream, sessions, stats, diagnostics, codelens):
         feature.setup(server)
     return server

@@ -222,14 +222,13 @@ async def _dispatch(manager: SessionManager, args: argparse.Namespace) -> int:
     if cmd == "diff":
         a, b = await manager.get(args.a), await manager.get(args.b)
         la, lb = await manager.output_lines(a.id), await manager.output_lines(b.id)
-        result = compare(a, la, b, lb).to_lsp()
+        comparison = compare(a, la, b, lb)
         if args.json:
-            _print_json(result)
+            _print_json(comparison.to_lsp())
         else:
-            print(
-                f"exit codes: {a.exit_code} -> {b.exit_code}; duration {result['durationDeltaMs']:+d} ms"
-            )
-            print(result["outputDiff"] or "(no difference in output)")
+            delta = b.duration_ms - a.duration_ms
+            print(f"exit codes: {a.exit_code} -> {b.exit_code}; duration {delta:+d} ms")
+            print(comparison.output_diff or "(no difference in output)")
         return 0
     raise ValueError(f"unknown sessions command {cmd}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lsprotocol import types as lsp
 
+from ktl_lsp.features.diagnostics import checker_of
 from ktl_lsp.server import KtlServer
 from ktl_lsp.settings import Settings
 
@@ -17,6 +18,8 @@ def setup(server: KtlServer) -> None:
     def initialized(ls: KtlServer, params: lsp.InitializedParams) -> None:
         for problem in ls.settings.problems:
             ls.notice(f"ktl: {problem}")
+        # Learn the workspace (CRDs, stacks, duplicates) in the background, off the loop.
+        checker_of(ls).start_folders()
 
     @server.feature(lsp.SHUTDOWN)
     def shutdown(ls: KtlServer, params: None) -> None:

@@ -1,0 +1,127 @@
+"""CodeLens: server-executed actions above what a file defines, so they work in every editor.
+
+Above each Kubernetes document: Apply | Diff | Delete, plus Logs | Verify on workloads; above
+each stack release and plan node: Run. The commands and their arguments are PROTOCOL.md
+section 1's (`uri` + `documents: [index]`, or `nodes: [id]`).
+
+The structure comes from the checked workspace (parsed once per edit, shared with diagnostics).
+Small files get their commands inline; a file with many lenses gets them without commands, each
+resolved by `codeLens/resolve` when the editor shows it, so a huge file costs little per edit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.uris import from_fs_path
+
+from ktl_lsp.checks import OutlineItem
+from ktl_lsp.checks.ktl_stack import STACK_NAMES, stack_root_for
+from ktl_lsp.features.diagnostics import checker_of, path_of
+from ktl_lsp.server import KtlServer
+
+#: Above this many lenses in one file, commands are left to codeLens/resolve.
+INLINE_LIMIT = 100
+
+#: action -> (title, command)
+ACTIONS: dict[str, tuple[str, str]] = {
+    "apply": ("Apply", "ktl.apply"),
+    "diff": ("Diff", "ktl.diff"),
+    "delete": ("Delete", "ktl.delete"),
+    "logs": ("Logs", "ktl.logs"),
+    "verify": ("Verify", "ktl.verify"),
+    "run": ("Run", "ktl.plan.run"),
+}
+
+
+def lens_data(item: OutlineItem, uri: str, run_uri: str) -> list[dict[str, Any]]:
+    """What each lens above `item` does (the lens's `data`, enough to build its command)."""
+    if item.kind == "k8s-object":
+        doc = {"uri": uri, "document": item.document}
+        out = [{"action": a, **doc} for a in ("apply", "diff", "delete")]
+        if item.is_workload:
+            logs = _logs_target(item)
+            if logs is not None:
+                out.append({"action": "logs", **logs})
+            out.append({"action": "verify", **doc})
+        return out
+    node = item.details.get("name") if item.kind == "stack-release" else item.details.get("id")
+    return [{"action": "run", "uri": run_uri, "node": node or item.label}]
+
+
+def _logs_target(item: OutlineItem) -> dict[str, Any] | None:
+    name = item.details.get("name")
+    if not name:
+        return None  # generateName: nothing to follow until it exists
+    kind = item.details.get("kind", "")
+    target: dict[str, Any] = (
+        {"pod": name} if kind == "Pod" else {"workload": f"{kind.lower()}/{name}"}
+    )
+    namespace = item.details.get("namespace")
+    if namespace:
+        target["namespace"] = namespace
+    return target
+
+
+def command_for(data: Any) -> lsp.Command:
+    """The command of a lens from its `data` (also what codeLens/resolve answers)."""
+    if not isinstance(data, dict) or data.get("action") not in ACTIONS:
+        raise JsonRpcInvalidParams("codeLens/resolve: not a ktl lens")
+    action = data["action"]
+    title, command = ACTIONS[action]
+    args: dict[str, Any]
+    if action == "run":
+        args = {"uri": data.get("uri"), "nodes": [data.get("node")]}
+    elif action == "logs":
+        args = {k: data[k] for k in ("pod", "workload", "namespace") if k in data}
+    else:
+        args = {"uri": data.get("uri"), "documents": [data.get("document")]}
+    return lsp.Command(title=title, command=command, arguments=[args])
+
+
+def _run_target(path: Path, uri: str, open_uris: dict[Path, str]) -> str:
+    """`ktl.plan.run`'s uri for a stack file: the stack root's stack.yaml (ktl runs stacks)."""
+    root = stack_root_for(path)
+    if root is None:
+        return uri
+    for name in STACK_NAMES:
+        stack = (root / name).resolve()
+        if stack.is_file():
+            return open_uris.get(stack) or from_fs_path(str(stack)) or stack.as_uri()
+    return uri
+
+
+def setup(server: KtlServer) -> None:
+    @server.feature(lsp.TEXT_DOCUMENT_CODE_LENS)
+    async def code_lens(ls: KtlServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
+        uri = params.text_document.uri
+        path = path_of(uri)
+        if path is None:
+            return []
+        checker = checker_of(ls)
+        items = await checker.outline(uri)
+        run_uri = uri
+        if any(i.kind == "stack-release" for i in items):
+            run_uri = await asyncio.to_thread(_run_target, path, uri, checker.open_uris())
+        lenses: list[lsp.CodeLens] = []
+        for item in items:
+            line = item.range.start.line
+            where = lsp.Range(
+                start=lsp.Position(line=line, character=0),
+                end=lsp.Position(line=line, character=0),
+            )
+            for data in lens_data(item, uri, run_uri):
+                lenses.append(lsp.CodeLens(range=where, data=data))
+        if len(lenses) <= INLINE_LIMIT:
+            for lens in lenses:
+                lens.command = command_for(lens.data)
+        return lenses
+
+    @server.feature(lsp.CODE_LENS_RESOLVE)
+    def code_lens_resolve(ls: KtlServer, lens: lsp.CodeLens) -> lsp.CodeLens:
+        lens.command = command_for(lens.data)
+        return lens
