@@ -1,0 +1,196 @@
+-- Headless test of the ktl plugin against the real server.
+--   KTL_LSP=<server> KTL_STORE=<db> KTL_RESULTS=<json> KTL_MANIFEST=<yaml> \
+--     nvim --headless -u NONE -i NONE --cmd 'set rtp^=editors/neovim' -c 'luafile editors/neovim/tests/run.lua'
+-- Writes {checks: {name: {ok, detail}}} to KTL_RESULTS and quits (exit 0 even when checks fail:
+-- the caller reads the results; a crash leaves no results file).
+local results = { checks = {}, nvim = tostring(vim.version().major) .. '.' .. tostring(vim.version().minor) }
+local out = os.getenv('KTL_RESULTS')
+local diag_timeout = tonumber(os.getenv('KTL_DIAG_TIMEOUT') or '15000')
+
+local function check(name, ok, detail)
+  results.checks[name] = { ok = ok and true or false, detail = detail and tostring(detail) or '' }
+end
+
+local function save()
+  vim.fn.writefile({ vim.fn.json_encode(results) }, out)
+end
+
+local function buf_text(buf)
+  return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n')
+end
+
+local function exec_sync(ktl, command, args, timeout)
+  local done, err, res = false, nil, nil
+  ktl.exec(command, args, function(e, r)
+    done, err, res = true, e, r
+  end)
+  vim.wait(timeout or 10000, function()
+    return done
+  end, 20)
+  return done, err, res
+end
+
+local ok, failure = pcall(function()
+  local notes = {}
+  vim.notify = function(msg)
+    table.insert(notes, msg)
+  end
+  vim.cmd('filetype on')
+  local ktl = require('ktl')
+  ktl.setup({ cmd = { os.getenv('KTL_LSP') }, store = os.getenv('KTL_STORE') })
+  check('setup', vim.fn.exists(':KtlRun') == 2 and vim.fn.exists(':KtlSessions') == 2)
+
+  -- 1. a manifest with an error: the client starts, attaches, and gets a diagnostic
+  vim.cmd('edit ' .. vim.fn.fnameescape(os.getenv('KTL_MANIFEST')))
+  local manifest = vim.api.nvim_get_current_buf()
+  vim.wait(10000, function()
+    return #vim.lsp.buf_get_clients(manifest) > 0 and ktl.client_id ~= nil
+  end, 20)
+  check('attached', #vim.lsp.buf_get_clients(manifest) > 0)
+  local got = vim.wait(diag_timeout, function()
+    return #vim.diagnostic.get(manifest) > 0
+  end, 50)
+  local diags = vim.diagnostic.get(manifest)
+  local detail = {}
+  for _, d in ipairs(diags) do
+    table.insert(detail, string.format('%d:%s:%s', d.lnum, tostring(d.code), d.message))
+  end
+  check('diagnostic', got and diags[1] ~= nil and diags[1].source == 'ktl', table.concat(detail, ' | '))
+
+  -- 2. :KtlRun: a terminal buffer fed by ktl/sessionData
+  vim.cmd([[KtlRun printf 'hello from ktl\n']])
+  local term_buf = vim.api.nvim_get_current_buf()
+  check('terminal_buffer', vim.bo[term_buf].buftype == 'terminal', vim.bo[term_buf].buftype)
+  got = vim.wait(10000, function()
+    return buf_text(term_buf):find('hello from ktl', 1, true) ~= nil
+  end, 20)
+  check('run_output', got, buf_text(term_buf))
+  got = vim.wait(10000, function()
+    return vim.b[term_buf].ktl_session_state == 'done'
+  end, 20)
+  check('run_state', got, vim.b[term_buf].ktl_session_state)
+  vim.wait(2000, function()
+    return buf_text(term_buf):find('session done', 1, true) ~= nil
+  end, 20)
+  check('run_final_line', buf_text(term_buf):find('[ktl] session done (exit 0)', 1, true) ~= nil, buf_text(term_buf))
+  local sid = vim.b[term_buf].ktl_session_id
+  -- progress: the begin and the end of the session reached vim.notify
+  local function noted(text)
+    for _, n in ipairs(notes) do
+      if n:find(text, 1, true) then
+        return true
+      end
+    end
+    return false
+  end
+  got = vim.wait(3000, function()
+    return noted('exit 0 in')
+  end, 20)
+  check('progress', got and noted('ktl: printf'), table.concat(notes, ' | '))
+
+  -- 3. the session is in ktl.sessions.list
+  local done, err, res = exec_sync(ktl, 'ktl.sessions.list', {})
+  local found = false
+  for _, s in ipairs((res and res.sessions) or {}) do
+    found = found or s.sessionId == sid
+  end
+  check('sessions_list', done and not err and found, vim.inspect({ sid = sid, err = err }))
+
+  -- 4. typing into the terminal reaches the process (the on_input path)
+  vim.cmd([[KtlRun read line; echo "got:$line"]])
+  local in_buf = vim.api.nvim_get_current_buf()
+  vim.wait(10000, function()
+    return vim.b[in_buf].ktl_session_id ~= nil
+  end, 20)
+  require('ktl.terminal').input(in_buf, 'typed-text\r')
+  got = vim.wait(10000, function()
+    return buf_text(in_buf):find('got:typed-text', 1, true) ~= nil
+  end, 20)
+  check('input', got, buf_text(in_buf))
+
+  -- 5. :KtlCancel in a running session's buffer
+  vim.cmd([[KtlRun sleep 30]])
+  local c_buf = vim.api.nvim_get_current_buf()
+  vim.wait(10000, function()
+    return vim.b[c_buf].ktl_session_id ~= nil
+  end, 20)
+  vim.cmd('KtlCancel')
+  got = vim.wait(15000, function()
+    return vim.b[c_buf].ktl_session_state == 'cancelled'
+  end, 20)
+  check('cancel', got, vim.b[c_buf].ktl_session_state)
+
+  -- 6. :KtlSessions picks with vim.ui.select and shows the recorded output
+  local items
+  vim.ui.select = function(list, opts, on_choice)
+    items = list
+    for _, s in ipairs(list) do
+      if s.sessionId == sid then
+        on_choice(s)
+        return
+      end
+    end
+    on_choice(nil)
+  end
+  local before = vim.api.nvim_get_current_buf()
+  vim.cmd('KtlSessions')
+  got = vim.wait(10000, function()
+    local b = vim.api.nvim_get_current_buf()
+    return b ~= before and buf_text(b):find('hello from ktl', 1, true) ~= nil
+  end, 20)
+  check('sessions_picker', got and items ~= nil and #items >= 3, items and #items or 'no picker')
+
+  -- 7. commands the server does not implement yet say so
+  vim.cmd('buffer ' .. manifest)
+  notes = {}
+  vim.cmd('KtlApply')
+  vim.wait(3000, function()
+    return #notes > 0
+  end, 20)
+  check('apply_thin', #notes > 0, table.concat(notes, ' | '))
+
+  -- 8. CodeLens (only when the server offers it): refreshed on BufEnter, and runnable
+  local client = vim.lsp.get_client_by_id(ktl.client_id)
+  results.codelens_provider = client and client.server_capabilities.codeLensProvider ~= nil or false
+  if results.codelens_provider then
+    vim.cmd('edit ' .. vim.fn.fnameescape(os.getenv('KTL_GOOD_MANIFEST')))
+    local good = vim.api.nvim_get_current_buf()
+    got = vim.wait(10000, function()
+      return #vim.lsp.codelens.get(good) > 0
+    end, 50)
+    local titles = {}
+    for _, lens in ipairs(vim.lsp.codelens.get(good)) do
+      table.insert(titles, lens.command and lens.command.title or '?')
+    end
+    check('codelens', got, table.concat(titles, ','))
+    if got then
+      vim.ui.select = function(list, _, on_choice)
+        on_choice(list[1])
+      end
+      vim.api.nvim_win_set_cursor(0, { vim.lsp.codelens.get(good)[1].range.start.line + 1, 0 })
+      notes = {}
+      vim.lsp.codelens.run()
+      got = vim.wait(5000, function()
+        return ktl.last_lens_command ~= nil and #notes > 0
+      end, 20)
+      check('codelens_run', got, tostring(ktl.last_lens_command) .. ': ' .. table.concat(notes, ' | '))
+    end
+  end
+  results.server_commands = ktl.server_commands()
+
+  -- 9. :help ktl (KTL_DOC_RTP: a copy of the plugin where helptags may write doc/tags)
+  local doc_rtp = os.getenv('KTL_DOC_RTP')
+  if doc_rtp then
+    vim.opt.rtp:prepend(doc_rtp)
+    vim.cmd('helptags ' .. vim.fn.fnameescape(doc_rtp .. '/doc'))
+    local okhelp, e = pcall(vim.cmd, 'help ktl')
+    local okrun = pcall(vim.cmd, 'help :KtlRun')
+    check('help', okhelp and okrun and vim.bo.filetype == 'help' and vim.fn.expand('%:t') == 'ktl.txt', e)
+  end
+end)
+
+if not ok then
+  check('lua_error', false, failure)
+end
+save()
+vim.cmd('qall!')

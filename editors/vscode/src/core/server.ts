@@ -1,0 +1,108 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+export interface ServerSettings {
+  /** ktl.server.path: the ktl-lsp executable (empty: `ktl-lsp` on PATH). */
+  path?: string;
+  /** ktl.server.python: a Python with ktl_lsp installed (used when ktl-lsp is not found). */
+  python?: string;
+  /** ktl.server.args: extra global options, e.g. ["--log-file", "/tmp/ktl.log"]. */
+  args?: string[];
+  /** ktl.store: the session store (ktl-lsp --store). */
+  store?: string;
+}
+
+export interface ServerCommand {
+  command: string;
+  args: string[];
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+export function which(name: string, envPath: string | undefined = process.env.PATH): string | undefined {
+  const exts = process.platform === "win32" ? ["", ".exe", ".cmd"] : [""];
+  for (const dir of (envPath ?? "").split(path.delimiter)) {
+    if (!dir) continue;
+    for (const ext of exts) {
+      const candidate = path.join(dir, name + ext);
+      if (isExecutable(candidate)) return candidate;
+    }
+  }
+  return undefined;
+}
+
+/** How to start the server: the configured path, else ktl-lsp on PATH, else python -m ktl_lsp. */
+export function resolveServer(s: ServerSettings, lookup: (name: string) => string | undefined = which): ServerCommand {
+  const globals = [...(s.store ? ["--store", s.store] : []), ...(s.args ?? [])];
+  if (s.path && s.path.trim()) return { command: s.path.trim(), args: globals };
+  const onPath = lookup("ktl-lsp");
+  if (onPath) return { command: onPath, args: globals };
+  const python = s.python && s.python.trim() ? s.python.trim() : process.platform === "win32" ? "python" : "python3";
+  return { command: python, args: ["-m", "ktl_lsp", ...globals] };
+}
+
+/** What the extension sends as initializationOptions. */
+export function initializationOptions(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { ...extra, sessionData: true };
+}
+
+/**
+ * Restarts after a crash, debounced: wait `delayMs` (doubling per crash in `windowMs`), give up
+ * after `maxCrashes` crashes in that window.
+ */
+export class RestartPolicy {
+  private crashes: number[] = [];
+  constructor(
+    readonly delayMs = 1000,
+    readonly maxCrashes = 5,
+    readonly windowMs = 3 * 60 * 1000,
+  ) {}
+
+  /** The delay before restarting, or undefined to give up. */
+  onCrash(now: number = Date.now()): number | undefined {
+    this.crashes = this.crashes.filter((t) => now - t < this.windowMs);
+    this.crashes.push(now);
+    if (this.crashes.length > this.maxCrashes) return undefined;
+    return this.delayMs * 2 ** (this.crashes.length - 1);
+  }
+
+  reset(): void {
+    this.crashes = [];
+  }
+}
+
+/** The commands the server offers that the UI gates with `when` clauses (context keys). */
+export const GATED_COMMANDS = [
+  "ktl.session.replay",
+  "ktl.session.export",
+  "ktl.session.pin",
+  "ktl.session.delete",
+  "ktl.sessions.diff",
+  "ktl.sessions.prune",
+  "ktl.apply",
+  "ktl.diff",
+  "ktl.delete",
+  "ktl.logs",
+  "ktl.verify",
+  "ktl.k8s.contexts",
+  "ktl.plan.run",
+] as const;
+
+/** Context keys: `ktl.server.has.<command>` (dots as underscores) true when advertised. */
+export function contextKeys(advertised: readonly string[]): Record<string, boolean> {
+  const have = new Set(advertised);
+  const out: Record<string, boolean> = {};
+  for (const c of GATED_COMMANDS) out[contextKey(c)] = have.has(c);
+  return out;
+}
+
+export function contextKey(command: string): string {
+  return `ktl.server.has.${command.replace(/^ktl\./, "").replace(/\./g, "_")}`;
+}

@@ -1,0 +1,53 @@
+/** Shapes of ktl-lsp's protocol (shared/PROTOCOL.md sections 1 and 2) the extension uses. */
+
+export type SessionState = "running" | "done" | "error" | "cancelled" | "interrupted";
+
+export const FINAL_STATES: ReadonlySet<string> = new Set(["done", "error", "cancelled", "interrupted"]);
+
+export interface Session {
+  sessionId: string;
+  kind: string;
+  title: string;
+  state: SessionState;
+  exitCode?: number | null;
+  error?: string | null;
+  createdAt: string;
+  endedAt?: string | null;
+  lastSeq: number;
+  pinned?: boolean;
+  meta?: Record<string, unknown>;
+  tags?: Record<string, string>;
+  parentId?: string | null;
+}
+
+export interface SessionResult {
+  sessionId: string;
+  state: SessionState;
+  exitCode?: number | null;
+  signal?: string | null;
+  error?: string | null;
+  durationMs?: number;
+}
+
+export interface Frame {
+  seq: number;
+  ts: string;
+  type: "output" | "input" | "resize" | "event" | "marker";
+  data: string;
+}
+
+export interface SessionDataParams {
+  sessionId: string;
+  seq: number;
+  data: string;
+}
+
+export interface SessionStateParams {
+  sessionId: string;
+  state: SessionState;
+  exitCode?: number | null;
+  error?: string | null;
+}
+
+/** Sends `workspace/executeCommand` with one argument object. */
+export type Exec = <T = unknown>(command: string, args?: object) => Promise<T>;

@@ -1,0 +1,228 @@
+/** The VS Code side: everything that touches the `vscode` API. The logic lives in src/core. */
+import * as vscode from "vscode";
+import {
+  CloseAction,
+  ErrorAction,
+  ExecuteCommandRequest,
+  LanguageClient,
+  LanguageClientOptions,
+  ServerOptions,
+  State,
+  TransportKind,
+} from "vscode-languageclient/node";
+import { COMMANDS, CommandContext, Ui } from "./core/commands";
+import { SessionRouter } from "./core/router";
+import { initializationOptions, RestartPolicy, resolveServer, contextKeys } from "./core/server";
+import { SessionsModel, sessionItem, statusText } from "./core/sessions";
+import { RunSpec, SessionTerminal } from "./core/terminal";
+import { Exec, Session, SessionDataParams, SessionStateParams } from "./core/types";
+
+let client: LanguageClient | undefined;
+let restartTimer: ReturnType<typeof setTimeout> | undefined;
+const router = new SessionRouter();
+const model = new SessionsModel();
+const restartPolicy = new RestartPolicy();
+
+const exec: Exec = async <T>(command: string, args: object = {}): Promise<T> => {
+  if (!client || !client.isRunning()) throw new Error("ktl-lsp is not running");
+  return (await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: [args] })) as T;
+};
+
+class SessionsProvider implements vscode.TreeDataProvider<Session> {
+  private readonly changed = new vscode.EventEmitter<Session | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  fire(): void {
+    this.changed.fire(undefined);
+  }
+  getTreeItem(s: Session): vscode.TreeItem {
+    const v = sessionItem(s);
+    const item = new vscode.TreeItem(v.label, vscode.TreeItemCollapsibleState.None);
+    item.id = v.id;
+    item.description = v.description;
+    item.tooltip = v.tooltip;
+    item.iconPath = new vscode.ThemeIcon(v.icon);
+    item.contextValue = v.contextValue;
+    item.command = { command: "ktl.ui.session.open", title: "Open Terminal", arguments: [s] };
+    return item;
+  }
+  getChildren(): Session[] {
+    return model.list();
+  }
+}
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const log = vscode.window.createOutputChannel("ktl", { log: true });
+  const provider = new SessionsProvider();
+  const status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 50);
+  status.command = "ktl.ui.sessions.list";
+  status.text = statusText(0);
+  status.show();
+  context.subscriptions.push(log, status, vscode.window.registerTreeDataProvider("ktl.sessions", provider));
+
+  let refreshing: Promise<void> | undefined;
+  const refreshSessions = (): void => {
+    if (refreshing || !client?.isRunning()) return;
+    refreshing = exec<{ sessions: Session[] }>("ktl.sessions.list", { limit: setting<number>("sessions.limit", 50) })
+      .then((r) => {
+        model.replace(r.sessions);
+        provider.fire();
+        status.text = statusText(model.runningCount());
+      })
+      .catch((e: unknown) => log.warn(`sessions.list: ${String(e)}`))
+      .finally(() => (refreshing = undefined));
+  };
+  router.onAnyState((p) => {
+    if (model.applyState(p)) refreshSessions();
+    provider.fire();
+    status.text = statusText(model.runningCount());
+  });
+
+  const ui: Ui = {
+    input: (prompt, opts) => Promise.resolve(vscode.window.showInputBox({ prompt, ...opts })),
+    pick: (items, placeHolder) => Promise.resolve(vscode.window.showQuickPick(items, { placeHolder, matchOnDescription: true, matchOnDetail: true })),
+    info: (m) => void vscode.window.showInformationMessage(m),
+    error: (m) => void vscode.window.showErrorMessage(m),
+    showDocument: async (content, language) => {
+      const doc = await vscode.workspace.openTextDocument({ content, language });
+      await vscode.window.showTextDocument(doc, { preview: true });
+    },
+    openTerminal: (arg) => openTerminal(arg),
+    openExternal: (url) => void vscode.env.openExternal(vscode.Uri.parse(url)),
+    activeUri: () => vscode.window.activeTextEditor?.document.uri.toString(),
+    saveUri: async (name) => {
+      const base = vscode.workspace.workspaceFolders?.[0]?.uri;
+      const uri = await vscode.window.showSaveDialog({ defaultUri: base ? vscode.Uri.joinPath(base, name) : undefined });
+      return uri?.fsPath;
+    },
+    refreshSessions,
+  };
+
+  const openTerminal = (arg: { run?: RunSpec; attach?: Session; title: string }): void => {
+    const core = new SessionTerminal({
+      exec,
+      router,
+      run: arg.run && { cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath, ...arg.run },
+      attach: arg.attach,
+      confirm: async (message) =>
+        (await vscode.window.showWarningMessage(message, { modal: true }, "Cancel Session")) === "Cancel Session",
+      onError: (m) => log.error(m),
+    });
+    core.started.then(() => refreshSessions(), () => undefined);
+    const pty: vscode.Pseudoterminal = {
+      onDidWrite: core.onDidWrite as unknown as vscode.Event<string>,
+      onDidClose: core.onDidClose as unknown as vscode.Event<number | void>,
+      open: (dims) => core.open(dims),
+      close: () => void core.close().finally(() => core.dispose()),
+      handleInput: (data) => core.handleInput(data),
+      setDimensions: (dims) => core.setDimensions(dims),
+    };
+    const terminal = vscode.window.createTerminal({ name: arg.title.slice(0, 60), pty });
+    terminal.show();
+  };
+
+  const ctx: CommandContext = { ui, exec };
+  for (const c of COMMANDS) {
+    context.subscriptions.push(
+      vscode.commands.registerCommand(c.id, async (arg?: unknown) => {
+        try {
+          await c.run(ctx, arg);
+        } catch (e) {
+          const message = e instanceof Error ? e.message : String(e);
+          log.error(`${c.id}: ${message}`);
+          void vscode.window.showErrorMessage(`ktl: ${message}`);
+        }
+      }),
+    );
+  }
+  context.subscriptions.push(
+    vscode.commands.registerCommand("ktl.ui.sessions.refresh", refreshSessions),
+    vscode.commands.registerCommand("ktl.ui.server.restart", () => restart(context, log, refreshSessions)),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration("ktl.server") || e.affectsConfiguration("ktl.store")) {
+        void restart(context, log, refreshSessions);
+      }
+    }),
+  );
+  await start(context, log, refreshSessions);
+}
+
+function setting<T>(key: string, fallback: T): T {
+  return vscode.workspace.getConfiguration("ktl").get<T>(key, fallback);
+}
+
+async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, refresh: () => void): Promise<void> {
+  const server = resolveServer({
+    path: setting("server.path", ""),
+    python: setting("server.python", ""),
+    args: setting<string[]>("server.args", []),
+    store: setting("store", ""),
+  });
+  log.info(`starting ${server.command} ${server.args.join(" ")}`);
+  const serverOptions: ServerOptions = { command: server.command, args: server.args, transport: TransportKind.stdio };
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: [
+      { scheme: "file", language: "yaml" },
+      { scheme: "file", language: "json" },
+    ],
+    outputChannel: log,
+    initializationOptions: initializationOptions(setting<Record<string, unknown>>("server.initializationOptions", {})),
+    errorHandler: {
+      error: () => ({ action: ErrorAction.Continue }),
+      closed: () => {
+        // Our own debounced restart (the client's default gives up after 5 crashes in 3 minutes
+        // without waiting in between).
+        const delay = restartPolicy.onCrash();
+        if (delay === undefined) {
+          void vscode.window.showErrorMessage("ktl-lsp keeps crashing; see the ktl output. Run 'ktl: Restart Server' to try again.");
+        } else {
+          log.warn(`ktl-lsp exited; restarting in ${delay} ms`);
+          if (restartTimer) clearTimeout(restartTimer);
+          restartTimer = setTimeout(() => void restart(context, log, refresh), delay);
+        }
+        return { action: CloseAction.DoNotRestart };
+      },
+    },
+  };
+  client = new LanguageClient("ktl", "ktl", serverOptions, clientOptions);
+  context.subscriptions.push(
+    client.onNotification("ktl/sessionData", (p: SessionDataParams) => router.onData(p)),
+    client.onNotification("ktl/sessionState", (p: SessionStateParams) => router.onState(p)),
+    client.onDidChangeState((e) => {
+      if (e.newState === State.Running) restartPolicy.reset();
+    }),
+  );
+  try {
+    await client.start();
+  } catch (e) {
+    log.error(`could not start ktl-lsp: ${String(e)}`);
+    void vscode.window.showErrorMessage(`ktl: could not start ${server.command}: set ktl.server.path or ktl.server.python`);
+    return;
+  }
+  const advertised = client.initializeResult?.capabilities.executeCommandProvider?.commands ?? [];
+  for (const [key, value] of Object.entries(contextKeys(advertised))) {
+    void vscode.commands.executeCommand("setContext", key, value);
+  }
+  void vscode.commands.executeCommand("setContext", "ktl.server.running", true);
+  refresh();
+}
+
+async function restart(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, refresh: () => void): Promise<void> {
+  if (restartTimer) clearTimeout(restartTimer);
+  restartTimer = undefined;
+  const old = client;
+  client = undefined;
+  if (old) {
+    try {
+      await old.dispose(2000);
+    } catch {
+      // already gone
+    }
+  }
+  await start(context, log, refresh);
+}
+
+export async function deactivate(): Promise<void> {
+  if (restartTimer) clearTimeout(restartTimer);
+  await client?.dispose(2000);
+  client = undefined;
+}

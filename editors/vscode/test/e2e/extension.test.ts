@@ -1,0 +1,256 @@
+/**
+ * extension.ts itself (the glue over the vscode API), activated in Node with a fake `vscode`
+ * module and a stand-in for vscode-languageclient's LanguageClient that speaks JSON-RPC to the
+ * real server. What it checks: every contributed command is registered, context keys follow the
+ * server's commands, `ktl: Run Command as Session…` opens a Pseudoterminal that streams, takes
+ * input and ends, and the Sessions view and status bar follow.
+ */
+/* eslint-disable @typescript-eslint/no-explicit-any */
+import { strict as assert } from "node:assert";
+import { ChildProcess, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, test } from "node:test";
+import { createMessageConnection, MessageConnection, StreamMessageReader, StreamMessageWriter } from "vscode-jsonrpc/node";
+import { ExecuteCommandRequest, ExitNotification, InitializeRequest, InitializedNotification, ShutdownRequest } from "vscode-languageserver-protocol";
+import { Emitter } from "../../src/core/emitter";
+
+const EXT = path.resolve(__dirname, "..", "..", "..");
+const REPO = path.resolve(EXT, "..", "..");
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ktl-ext-"));
+
+const config: Record<string, unknown> = {
+  "server.path": process.env.KTL_LSP || path.join(REPO, ".venv", "bin", "ktl-lsp"),
+  store: path.join(tmp, "sessions.db"),
+};
+const commands = new Map<string, (...args: any[]) => any>();
+const contexts = new Map<string, unknown>();
+const terminals: { name: string; pty: any }[] = [];
+const messages: string[] = [];
+const trees = new Map<string, any>();
+const statusItems: any[] = [];
+const spawned: ChildProcess[] = [];
+let initOptions: unknown;
+const inputAnswers: string[] = [];
+
+const disposable = { dispose: () => undefined };
+
+class EventEmitter<T> extends Emitter<T> {}
+class TreeItem {
+  id?: string;
+  description?: string;
+  tooltip?: string;
+  iconPath?: unknown;
+  contextValue?: string;
+  command?: unknown;
+  constructor(
+    public label: string,
+    public collapsibleState?: number,
+  ) {}
+}
+class ThemeIcon {
+  constructor(public id: string) {}
+}
+
+const fakeVscode = {
+  version: "1.90.0",
+  EventEmitter,
+  TreeItem,
+  ThemeIcon,
+  TreeItemCollapsibleState: { None: 0, Collapsed: 1, Expanded: 2 },
+  StatusBarAlignment: { Left: 1, Right: 2 },
+  Uri: { parse: (s: string) => ({ toString: () => s }), joinPath: (u: any, n: string) => ({ fsPath: path.join(u.fsPath, n) }) },
+  env: { openExternal: async () => true },
+  window: {
+    createOutputChannel: () => ({ info() {}, warn() {}, error() {}, debug() {}, trace() {}, append() {}, appendLine() {}, show() {}, dispose() {} }),
+    createStatusBarItem: () => {
+      const item = { text: "", command: "", show() {}, hide() {}, dispose() {} };
+      statusItems.push(item);
+      return item;
+    },
+    registerTreeDataProvider: (id: string, provider: any) => (trees.set(id, provider), disposable),
+    createTerminal: (opts: { name: string; pty: any }) => {
+      terminals.push(opts);
+      return { show() {}, dispose() {} };
+    },
+    showInformationMessage: async (m: string) => void messages.push(m),
+    showErrorMessage: async (m: string) => void messages.push(`error: ${m}`),
+    showWarningMessage: async (m: string) => void messages.push(`warning: ${m}`),
+    showInputBox: async () => inputAnswers.shift(),
+    showQuickPick: async (items: any[]) => items[0],
+    showTextDocument: async () => undefined,
+    showSaveDialog: async () => undefined,
+    activeTextEditor: undefined,
+  },
+  commands: {
+    registerCommand: (id: string, fn: (...args: any[]) => any) => {
+      assert.ok(!commands.has(id), `${id} registered twice`);
+      commands.set(id, fn);
+      return disposable;
+    },
+    executeCommand: async (id: string, ...args: any[]) => {
+      if (id === "setContext") return void contexts.set(args[0], args[1]);
+      return commands.get(id)?.(...args);
+    },
+  },
+  workspace: {
+    getConfiguration: () => ({ get: (key: string, def: unknown) => (key in config ? config[key] : def) }),
+    workspaceFolders: [{ uri: { fsPath: tmp } }],
+    onDidChangeConfiguration: () => disposable,
+    openTextDocument: async () => ({}),
+  },
+};
+
+/** Just enough of vscode-languageclient's LanguageClient, over the real server. */
+class FakeLanguageClient {
+  private conn: MessageConnection | undefined;
+  private handlers: [string, (p: any) => void][] = [];
+  private running = false;
+  initializeResult: any;
+  constructor(
+    _id: string,
+    _name: string,
+    private server: { command: string; args: string[] },
+    private options: any,
+  ) {}
+  onNotification(method: string, handler: (p: any) => void) {
+    this.handlers.push([method, handler]);
+    this.conn?.onNotification(method, handler);
+    return disposable;
+  }
+  onDidChangeState() {
+    return disposable;
+  }
+  isRunning() {
+    return this.running;
+  }
+  async start() {
+    const proc = spawn(this.server.command, this.server.args, { cwd: tmp, stdio: ["pipe", "pipe", "ignore"] });
+    spawned.push(proc);
+    const conn = createMessageConnection(new StreamMessageReader(proc.stdout!), new StreamMessageWriter(proc.stdin!));
+    this.conn = conn;
+    for (const [m, h] of this.handlers) conn.onNotification(m, h);
+    conn.onRequest("window/workDoneProgress/create", () => null);
+    conn.onRequest("workspace/configuration", (p: any) => p.items.map(() => null));
+    conn.onRequest("client/registerCapability", () => null);
+    conn.onRequest("workspace/codeLens/refresh", () => null);
+    conn.listen();
+    initOptions = this.options.initializationOptions;
+    this.initializeResult = await conn.sendRequest(InitializeRequest.type, {
+      processId: process.pid,
+      rootUri: `file://${tmp}`,
+      capabilities: { window: { workDoneProgress: true } },
+      initializationOptions: this.options.initializationOptions,
+    });
+    await conn.sendNotification(InitializedNotification.type, {});
+    this.running = true;
+  }
+  sendRequest(type: any, params: any) {
+    return this.conn!.sendRequest(type, params);
+  }
+  async dispose() {
+    this.running = false;
+    try {
+      await Promise.race([this.conn?.sendRequest(ShutdownRequest.type), new Promise((r) => setTimeout(r, 2000))]);
+      await this.conn?.sendNotification(ExitNotification.type);
+    } catch {
+      // gone
+    }
+    this.conn?.dispose();
+  }
+}
+
+const fakeClientModule = {
+  LanguageClient: FakeLanguageClient,
+  ExecuteCommandRequest,
+  ErrorAction: { Continue: 1, Shutdown: 2 },
+  CloseAction: { DoNotRestart: 1, Restart: 2 },
+  State: { Stopped: 1, Running: 2, Starting: 3 },
+  TransportKind: { stdio: 0, ipc: 1, pipe: 2, socket: 3 },
+};
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const Module = require("node:module") as any;
+const originalLoad = Module._load;
+Module._load = function (request: string, ...rest: unknown[]) {
+  if (request === "vscode") return fakeVscode;
+  if (request === "vscode-languageclient/node") return fakeClientModule;
+  return originalLoad.call(this, request, ...rest);
+};
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const extension = require("../../src/extension") as typeof import("../../src/extension");
+
+async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 10000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+before(async () => {
+  await extension.activate({ subscriptions: [] } as any);
+});
+
+after(async () => {
+  await extension.deactivate();
+  Module._load = originalLoad;
+  await new Promise((r) => setTimeout(r, 200));
+  for (const p of spawned) if (p.exitCode === null) p.kill();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+test("activation registers every contributed command and sets the context keys", () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(EXT, "package.json"), "utf8"));
+  for (const c of pkg.contributes.commands as { command: string }[]) assert.ok(commands.has(c.command), c.command);
+  assert.deepEqual(initOptions, { sessionData: true });
+  assert.equal(contexts.get("ktl.server.running"), true);
+  assert.equal(contexts.get("ktl.server.has.apply"), false, "ktl.apply is not advertised yet");
+  assert.ok(trees.has("ktl.sessions"));
+});
+
+test("Run Command as Session opens a live terminal; the view and status bar follow", async () => {
+  inputAnswers.push("printf 'hi there\\n'; read x; echo \"got:$x\"");
+  await fakeVscode.commands.executeCommand("ktl.ui.run");
+  const term = await until("a terminal", () => terminals[0]);
+  let out = "";
+  term.pty.onDidWrite((d: string) => (out += d));
+  term.pty.open({ columns: 80, rows: 24 });
+  await until("output", () => out.includes("hi there"));
+  await until("a running session in the status bar", () => statusItems[0].text.includes("1 running"));
+  term.pty.handleInput("abc\r");
+  await until("the end", () => out.includes("[ktl] session done (exit 0)"));
+  assert.match(out, /got:abc/);
+  const provider = trees.get("ktl.sessions");
+  const sessions = await until("the session in the view", () => {
+    const list = provider.getChildren();
+    return list.length > 0 && list[0].state === "done" ? list : undefined;
+  });
+  const item = provider.getTreeItem(sessions[0]);
+  assert.equal(item.iconPath.id, "pass");
+  assert.match(item.description, /^done · .* · exit 0$/);
+  assert.equal(item.contextValue, "ktlSession ended");
+  assert.equal(statusItems[0].text, "$(terminal) ktl");
+  term.pty.close();
+  assert.deepEqual(messages.filter((m) => m.startsWith("error")), []);
+});
+
+test("closing a running session's terminal asks, and cancels on yes", async () => {
+  fakeVscode.window.showWarningMessage = async (m: string) => (messages.push(`warning: ${m}`), "Cancel Session" as any);
+  inputAnswers.push("echo started; sleep 60");
+  await fakeVscode.commands.executeCommand("ktl.ui.run");
+  const term = await until("a second terminal", () => terminals[1]);
+  let out = "";
+  term.pty.onDidWrite((d: string) => (out += d));
+  term.pty.open({ columns: 80, rows: 24 });
+  await until("started", () => out.includes("started"));
+  term.pty.close();
+  await until("cancelled", () => {
+    const s = trees.get("ktl.sessions").getChildren()[0];
+    return s && s.state === "cancelled";
+  });
+  assert.ok(messages.some((m) => /warning: Session \w+ is still running/.test(m)));
+});

@@ -1,0 +1,71 @@
+"""The VS Code extension (editors/vscode): type check, bundle, unit tests and the end-to-end test
+(a Node client on vscode-languageserver-protocol driving the real server), then the .vsix.
+
+Without node/npm or node_modules (scripts/system-deps runs npm ci): skipped locally, a failure
+in CI (CI=true).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXT = ROOT / "editors" / "vscode"
+SERVER = Path(sys.executable).with_name("ktl-lsp")
+
+
+def _missing(message: str) -> None:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def npm() -> str:
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        _missing("node/npm not installed (scripts/system-deps installs them)")
+    assert npm is not None
+    if not (EXT / "node_modules" / ".bin" / "tsc").exists():
+        _missing("editors/vscode/node_modules missing (scripts/system-deps runs npm ci)")
+    return npm
+
+
+def _run(npm: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KTL_LSP": str(SERVER), "NO_COLOR": "1"}
+    return subprocess.run(
+        [npm, *args],
+        cwd=EXT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_npm_test_unit_and_e2e(npm: str) -> None:
+    proc = _run(npm, "test")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-6000:]
+    assert "# fail 0" in out, out[-6000:]
+    assert "a live terminal: run detached" in out  # the protocol e2e ran
+    assert "Run Command as Session opens a live terminal" in out  # extension.ts over the server
+
+
+def test_vsix_package(npm: str, tmp_path: Path) -> None:
+    vsix = tmp_path / "ktl-lsp.vsix"
+    proc = _run(npm, "run", "package", "--", "--out", str(vsix))
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    with zipfile.ZipFile(vsix) as z:
+        names = set(z.namelist())
+    assert "extension/dist/extension.js" in names, names
+    assert "extension/package.json" in names, names
+    assert not any("node_modules" in n for n in names), "the bundle should be self-contained"
