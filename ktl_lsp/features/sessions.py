@@ -6,6 +6,7 @@ import asyncio
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from ktl_lsp.features.arguments import ArgumentError, parse
@@ -311,6 +312,15 @@ def setup(server: KtlServer) -> None:
             "bytesAfter": result.bytes_after,
         }
 
+    @server.command("ktl.session.export")
+    async def session_export(ls: KtlServer, *args: Any) -> dict[str, Any]:
+        a = parse(ExportArgs, args)
+        await _get(ls, a.sessionId)
+        manager = ls.manager
+        if manager.store is not None:
+            await manager.store.flush()
+        return {"path": await asyncio.to_thread(_export, ls, a)}
+
     @server.command("ktl.sessions.diff")
     async def sessions_diff(ls: KtlServer, *args: Any) -> dict[str, Any]:
         a = parse(DiffArgs, args)
@@ -327,6 +337,30 @@ def setup(server: KtlServer) -> None:
 @dataclass
 class NoArgs:
     pass
+
+
+@dataclass
+class ExportArgs:
+    sessionId: str
+    format: Literal["ndjson", "asciicast", "html"]
+    path: str | None = None  #: file or directory; default: ``exports/`` beside the store
+    compat: bool = False  #: NDJSON only what ktl-agent's readers know
+
+
+def _export(ls: KtlServer, a: ExportArgs) -> str:
+    from ktl_lsp.sessions.export import ExportError, default_filename, export_to_path
+
+    store = ls.manager.store
+    if store is None or not ls.manager.recording:
+        raise ArgumentError("recording is off: there is no session store to export from")
+    target = Path(a.path).expanduser() if a.path else store.path.parent / "exports"
+    if not a.path:
+        target.mkdir(parents=True, exist_ok=True)
+        target = target / default_filename(a.sessionId, a.format)
+    try:
+        return str(export_to_path(store, a.sessionId, a.format, target, compat=a.compat))
+    except ExportError as exc:
+        raise ArgumentError(str(exc)) from exc
 
 
 async def _get(ls: KtlServer, session_id: str) -> Session:

@@ -1,0 +1,155 @@
+"""What the exporters share: the error hierarchy, chunked writing, and frame labels.
+
+Errors::
+
+    ExportError              a user-facing message; nothing partial is left at the target path
+    ├── UnknownFormat        the format is not one of FORMATS
+    ├── SessionNotFound      the store has no such session
+    └── ExportWriteError     the output could not be written (permissions, missing dir, disk full)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any, BinaryIO
+
+from ktl_lsp.sessions.model import Frame, FrameType, Session
+
+#: Bytes gathered before one write to the output.
+CHUNK = 256 * 1024
+
+
+class ExportError(Exception):
+    """An export failed; ``str(err)`` is a message for the user."""
+
+
+class UnknownFormat(ExportError):
+    pass
+
+
+class SessionNotFound(ExportError):
+    pass
+
+
+class ExportWriteError(ExportError):
+    pass
+
+
+def write_chunks(out: BinaryIO, parts: Iterable[bytes], chunk: int = CHUNK) -> None:
+    """Writes ``parts`` to ``out`` in chunks of about ``chunk`` bytes (few syscalls, flat memory)."""
+    buf: list[bytes] = []
+    size = 0
+    for part in parts:
+        buf.append(part)
+        size += len(part)
+        if size >= chunk:
+            out.write(b"".join(buf))
+            buf.clear()
+            size = 0
+    if buf:
+        out.write(b"".join(buf))
+
+
+def frame_json(frame: Frame) -> dict[str, Any] | None:
+    """The JSON object an event/marker/resize frame holds, or None."""
+    try:
+        obj = json.loads(frame.data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def resize_size(frame: Frame) -> tuple[int, int] | None:
+    obj = frame_json(frame)
+    if obj is None:
+        return None
+    cols, rows = obj.get("cols"), obj.get("rows")
+    if isinstance(cols, int) and isinstance(rows, int) and cols > 0 and rows > 0:
+        return cols, rows
+    return None
+
+
+def _int_of(obj: dict[str, Any], *keys: str) -> int | None:
+    for key in keys:
+        value = obj.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def trimmed_count(obj: dict[str, Any]) -> int | None:
+    """How many frames a retention marker says were trimmed (loose about its exact shape)."""
+    inner = obj.get("trimmed")
+    if isinstance(inner, dict):
+        obj = {**obj, **inner}
+    elif isinstance(inner, int) and not isinstance(inner, bool):
+        return inner
+    count = _int_of(obj, "count", "frames", "n")
+    if count is not None:
+        return count
+    lo = _int_of(obj, "from", "from_seq", "fromSeq", "from_sequence")
+    hi = _int_of(obj, "to", "to_seq", "toSeq", "to_sequence")
+    if lo is not None and hi is not None and hi >= lo:
+        return hi - lo + 1
+    return None
+
+
+def frame_label(frame: Frame) -> str | None:
+    """A short human label for an event or marker frame (asciicast markers, the player's list).
+
+    None for frames that need no label (the first ``running`` state is labelled too: it is the
+    start of the run).
+    """
+    if frame.type not in (FrameType.EVENT, FrameType.MARKER):
+        return None
+    obj = frame_json(frame)
+    if obj is None:
+        text = frame.text().strip()
+        return text or None
+    if frame.type is FrameType.MARKER or "trimmed" in obj:
+        count = trimmed_count(obj)
+        if count is not None:
+            return f"… {count} frames trimmed …"
+        label = obj.get("label") or obj.get("text") or obj.get("message")
+        return str(label) if label else _generic(obj)
+    if "state" in obj:
+        parts = [f"state: {obj['state']}"]
+        if obj.get("exitCode") is not None:
+            parts.append(f"exit {obj['exitCode']}")
+        if obj.get("signal"):
+            parts.append(f"signal {obj['signal']}")
+        if obj.get("error"):
+            parts.append(str(obj["error"]))
+        return ", ".join(parts)
+    if "signal" in obj:
+        return f"signal: {obj['signal']}"
+    if "cancel" in obj:
+        return f"cancel: {obj['cancel']}" if obj["cancel"] else "cancel"
+    if obj.get("input") == "hidden":
+        return f"input hidden ({obj.get('bytes', '?')} bytes)"
+    return _generic(obj)
+
+
+def _generic(obj: dict[str, Any]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in obj.items())
+
+
+def result_label(session: Session) -> str:
+    parts = [str(session.state)]
+    if session.exit_code is not None:
+        parts.append(f"exit {session.exit_code}")
+    if session.signal:
+        parts.append(f"signal {session.signal}")
+    if session.error:
+        parts.append(session.error)
+    return ", ".join(parts)
+
+
+def command_line(session: Session) -> str:
+    command = session.meta.get("command")
+    args = session.meta.get("args")
+    words = [str(command)] if command else []
+    if isinstance(args, list):
+        words.extend(str(a) for a in args)
+    return " ".join(words)
