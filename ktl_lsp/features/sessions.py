@@ -14,6 +14,7 @@ from ktl_lsp.pty.text import strip_ansi
 from ktl_lsp.server import KtlServer
 from ktl_lsp.sessions.compare import compare
 from ktl_lsp.sessions.manager import (
+    LiveSession,
     RunSpec,
     SessionManager,
     SessionNotRunning,
@@ -177,20 +178,7 @@ def setup(server: KtlServer) -> None:
         if ls.feed is not None:
             ls.feed.watch(live.session, a.workDoneToken)
         manager.launch(live, spec)
-        if a.detach:
-            return live.session.result()
-        msg_id = ls.protocol.msg_id
-        hooks = ls.ktl_protocol.cancel_hooks
-        if msg_id is not None:
-            hooks[msg_id] = lambda: _cancel(manager, live.id)
-        try:
-            session = await asyncio.shield(live.done)
-        finally:
-            if msg_id is not None:
-                hooks.pop(msg_id, None)
-        if manager.store is not None:
-            await manager.store.flush()
-        return session.result()
+        return await follow(ls, live, a.detach, watched=True)
 
     @server.command("ktl.session.input")
     def session_input(ls: KtlServer, *args: Any) -> dict[str, Any]:
@@ -361,6 +349,37 @@ def _export(ls: KtlServer, a: ExportArgs) -> str:
         return str(export_to_path(store, a.sessionId, a.format, target, compat=a.compat))
     except ExportError as exc:
         raise ArgumentError(str(exc)) from exc
+
+
+async def follow(
+    ls: KtlServer,
+    live: LiveSession,
+    detach: bool = False,
+    token: int | str | None = None,
+    watched: bool = False,
+) -> dict[str, Any]:
+    """Shows a started session in the editor and answers the command when it ends.
+
+    Every command that starts work goes through here, so progress, log lines, both cancel
+    paths (progress and ``$/cancelRequest``) and the result shape are the same for all kinds.
+    """
+    if not watched and ls.feed is not None:
+        ls.feed.watch(live.session, token)
+    if detach:
+        return live.session.result()
+    manager = ls.manager
+    msg_id = ls.protocol.msg_id
+    hooks = ls.ktl_protocol.cancel_hooks
+    if msg_id is not None:
+        hooks[msg_id] = lambda: _cancel(manager, live.id)
+    try:
+        session = await asyncio.shield(live.done)
+    finally:
+        if msg_id is not None:
+            hooks.pop(msg_id, None)
+    if manager.store is not None:
+        await manager.store.flush()
+    return {**session.result(), **live.result_extra}
 
 
 async def _get(ls: KtlServer, session_id: str) -> Session:

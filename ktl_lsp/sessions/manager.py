@@ -16,7 +16,7 @@ import os
 import socket
 import sys
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +82,18 @@ class RunSpec:
     parent_id: str | None = None
 
 
+@dataclass
+class TaskOutcome:
+    state: State = State.DONE
+    exit_code: int | None = 0
+    error: str | None = None
+    #: Extra fields for the command's result (e.g. ``resources`` of an apply).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+TaskWork = Callable[["LiveSession"], Awaitable[TaskOutcome]]
+
+
 class LiveSession:
     """A session of this process: its runner, sequence counter and end."""
 
@@ -98,6 +110,9 @@ class LiveSession:
         self._timers: list[asyncio.TimerHandle] = []
         #: What the editor asked for before the process existed, applied once it does.
         self.pending: list[Callable[[Pty], None]] = []
+        #: For sessions that are not a process: the task doing the work.
+        self.task: asyncio.Task[None] | None = None
+        self.result_extra: dict[str, Any] = {}
         self._paused = False
 
     @property
@@ -130,6 +145,15 @@ class LiveSession:
         self._paused = False
         if self.pty is not None and not self.done.done():
             self.pty.resume_reading()
+
+    def write(self, text: str) -> None:
+        """Output from work that is not a process (already terminal text: use \r\n)."""
+        raw = text.encode("utf-8")
+        self.session.bytes_out += len(raw)
+        self.emit(FrameType.OUTPUT, raw)
+
+    def event(self, **fields: Any) -> None:
+        self.emit(FrameType.EVENT, event_data(**fields))
 
     # PtySink
     def on_output(self, raw: bytes, text: str) -> None:
@@ -369,6 +393,12 @@ class SessionManager:
         if live.done.done() or live.cancel_reason is not None:
             return live
         live.cancel_reason = reason
+        if live.task is not None:
+            # Work that is not a process (a Kubernetes call, a plan): cancel its task; the
+            # task decides how to wind down and ends the session itself.
+            live.emit(FrameType.EVENT, event_data(cancel=reason))
+            live.task.cancel()
+            return live
         if live.pty is None:
             # Still starting: it ends now; the process is killed as soon as it exists.
             self.finish(live, State.CANCELLED, error="cancelled")
@@ -385,6 +415,38 @@ class SessionManager:
         live.later(CANCEL_TERM_AFTER_S, lambda: send("TERM"))
         live.later(CANCEL_KILL_AFTER_S, lambda: send("KILL"))
         return live
+
+    def start_task(self, spec: RunSpec, work: TaskWork) -> LiveSession:
+        """A session whose work is a coroutine rather than a process.
+
+        ``work(live)`` writes output with ``live.write`` and returns a ``TaskOutcome``; raising
+        ends the session as error with the exception's message, and cancellation (the editor's
+        cancel, a timeout) ends it as cancelled unless ``work`` decides otherwise.
+        """
+        live = self.create(spec)
+        live.task = background(self._run_task(live, spec, work), name=f"session-{live.id}")
+        return live
+
+    async def _run_task(self, live: LiveSession, spec: RunSpec, work: TaskWork) -> None:
+        if spec.timeout_s:
+            timeout = spec.timeout_s
+            live.later(timeout, lambda: self._timeout(live, timeout))
+        try:
+            outcome = await work(live)
+        except asyncio.CancelledError:
+            if live.cancel_reason == "timeout":
+                self.finish(live, State.ERROR, exit_code=1, error=live.cancel_reason_text)
+            else:
+                self.finish(live, State.CANCELLED, exit_code=130, error="cancelled")
+            return
+        except Exception as exc:
+            log.exception("session %s failed", live.id)
+            live.write(f"\r\nerror: {exc}\r\n")
+            self.finish(live, State.ERROR, exit_code=1, error=str(exc) or type(exc).__name__)
+            return
+        if outcome.extra:
+            live.result_extra.update(outcome.extra)
+        self.finish(live, outcome.state, exit_code=outcome.exit_code, error=outcome.error)
 
     def _timeout(self, live: LiveSession, seconds: float) -> None:
         live.cancel_reason_text = f"timed out after {seconds:g}s"
