@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ktl_lsp import __version__
 
-SUBCOMMANDS = ("lsp", "run", "sessions", "check")
+SUBCOMMANDS = ("lsp", "serve", "run", "sessions", "check")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,6 +26,21 @@ def _parser() -> argparse.ArgumentParser:
 
     lsp_p = sub.add_parser("lsp", help="run the language server (the default)")
     _lsp_options(lsp_p)
+
+    serve_p = sub.add_parser("serve", help="serve the replay UI and the HTTP/SSE gateway")
+    serve_p.add_argument("--listen", default="127.0.0.1:8081", metavar="HOST:PORT")
+    serve_p.add_argument("--token", help="require this token (default: the store's token file)")
+    serve_p.add_argument("--tls-cert", type=Path)
+    serve_p.add_argument("--tls-key", type=Path)
+    serve_p.add_argument(
+        "--cors-origin", action="append", default=[], help="an origin allowed to call the API"
+    )
+    serve_p.add_argument(
+        "--dev-query-token",
+        action="store_true",
+        help="also accept ?token= (development only: URLs end up in logs and histories)",
+    )
+    serve_p.add_argument("--open", action="store_true", help="open the UI in a browser")
 
     run_p = sub.add_parser("run", help="run a command as a recorded session")
     run_p.add_argument("--title")
@@ -125,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "run":
         return terminal.run(store, args)
+    if args.cmd == "serve":
+        return terminal.serve(store, args)
     if args.cmd == "sessions":
         return terminal.sessions(store, args)
     parser.error(f"unknown command {args.cmd}")

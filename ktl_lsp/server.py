@@ -10,7 +10,7 @@ import logging
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcInvalidParams
@@ -19,6 +19,9 @@ from pygls.protocol import LanguageServerProtocol
 
 from ktl_lsp import __version__
 from ktl_lsp.features.stream import EditorFeed
+
+if TYPE_CHECKING:
+    from ktl_lsp.features.replay import ReplayService
 from ktl_lsp.sessions.manager import SessionManager
 from ktl_lsp.settings import Settings
 
@@ -49,6 +52,7 @@ class KtlServer(LanguageServer):
         self.settings = Settings()
         self._manager: SessionManager | None = None
         self.feed: EditorFeed | None = None
+        self.replay: ReplayService | None = None
 
     @property
     def ktl_protocol(self) -> KtlProtocol:
@@ -113,8 +117,8 @@ class KtlServer(LanguageServer):
 def build(store_path: Path) -> KtlServer:
     server = KtlServer(store_path)
 
-    from ktl_lsp.features import codelens, diagnostics, lifecycle, sessions, stats, stream
+    from ktl_lsp.features import codelens, diagnostics, lifecycle, replay, sessions, stats, stream
 
-    for feature in (lifecycle, stream, sessions, stats, diagnostics, codelens):
+    for feature in (lifecycle, stream, sessions, stats, replay, diagnostics, codelens):
         feature.setup(server)
     return server

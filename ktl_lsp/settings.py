@@ -18,6 +18,10 @@ class Settings:
     #: Kubernetes version to validate manifests against ("1.30"); None means the newest packaged.
     k8s_version: str | None = None
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    #: The replay gateway in this process: on, where, which port (0 = any free one).
+    gateway_enabled: bool = True
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 0
     problems: list[str] = field(default_factory=list)
 
     @classmethod
@@ -36,6 +40,9 @@ class Settings:
         for key, value in options.items():
             if key == "retention":
                 settings.retention = _retention(value, settings.problems)
+                continue
+            if key == "gateway":
+                _gateway(settings, value)
                 continue
             if key not in names:
                 continue  # other tools' keys and later settings pass through quietly
@@ -83,3 +90,26 @@ def _retention(value: Any, problems: list[str]) -> RetentionPolicy:
             continue
         setattr(policy, attr, tp(item))
     return policy
+
+
+def _gateway(settings: Settings, value: Any) -> None:
+    if not isinstance(value, dict):
+        settings.problems.append("setting 'gateway' should be an object; using defaults")
+        return
+    enabled, host, port = (
+        value.get("enabled", True),
+        value.get("host", "127.0.0.1"),
+        value.get("port", 0),
+    )
+    if isinstance(enabled, bool):
+        settings.gateway_enabled = enabled
+    else:
+        settings.problems.append(f"gateway setting 'enabled' should be a boolean, got {enabled!r}")
+    if isinstance(host, str) and host:
+        settings.gateway_host = host
+    else:
+        settings.problems.append(f"gateway setting 'host' should be a string, got {host!r}")
+    if isinstance(port, int) and not isinstance(port, bool) and 0 <= port < 65536:
+        settings.gateway_port = port
+    else:
+        settings.problems.append(f"gateway setting 'port' should be a port number, got {port!r}")

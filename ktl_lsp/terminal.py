@@ -115,6 +115,58 @@ def _forward(manager: SessionManager, session_id: str, name: str) -> None:
         manager.signal(session_id, name)
 
 
+# serve ----------------------------------------------------------------------------------
+def serve(store: Path, args: argparse.Namespace) -> int:
+    from ktl_lsp.gateway import Gateway, GatewayConfigError
+    from ktl_lsp.gateway.server import GatewayOptions
+
+    host, _, port = args.listen.rpartition(":")
+    try:
+        options = GatewayOptions(
+            host=host.strip("[]") or "127.0.0.1",
+            port=int(port),
+            token=args.token,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            allow_query_token=args.dev_query_token,
+            cors_origins=tuple(args.cors_origin),
+        )
+    except ValueError:
+        _err(f"--listen wants HOST:PORT, got {args.listen!r}")
+        return 2
+
+    async def main() -> int:
+        manager = SessionManager.open(store, on_notice=_err)
+        gateway = Gateway(manager, store, options)
+        try:
+            await gateway.start()
+        except GatewayConfigError as exc:
+            _err(str(exc))
+            manager.close()
+            return 2
+        print(
+            f"ktl-lsp: serving {store} on {gateway.base_url}/ui/ (Ctrl-C to stop)", file=sys.stderr
+        )
+        link = gateway.base_url + "/ui/"
+        code = gateway.auth.mint_code(ttl_s=600)
+        if code:
+            link = f"{gateway.base_url}/ui/login?code={code}&next=/ui/"
+        print(f"ktl-lsp: sign in once with {link}", file=sys.stderr)
+        if args.open:
+            webbrowser.open(link)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await gateway.stop()
+        manager.close()
+        return 0
+
+    return asyncio.run(main())
+
+
 # sessions -------------------------------------------------------------------------------
 def sessions(store: Path, args: argparse.Namespace) -> int:
     if not store.exists():
@@ -264,11 +316,35 @@ async def _replay(manager: SessionManager, args: argparse.Namespace) -> int:
         _err("the session store could not be opened")
         return 1
     session = await manager.get(args.session_id)
+    url = _running_gateway_url(manager.store.path, session.id)
+    if url is not None:
+        if args.no_open or not webbrowser.open(url):
+            print(url)
+        return 0
     target = Path(tempfile.gettempdir()) / f"ktl-replay-{session.id}.html"
     path = await asyncio.to_thread(export_to_path, manager.store, session.id, "html", target)
     if args.no_open or not webbrowser.open(path.as_uri()):
         print(path)
     return 0
+
+
+def _running_gateway_url(store: Path, session_id: str) -> str | None:
+    """A replay link on a gateway already serving this store, if one answers."""
+    import urllib.request
+    from urllib.parse import quote
+
+    from ktl_lsp.gateway.auth import Auth, load_or_create_token
+
+    try:
+        info = json.loads(store.with_name(store.name + ".gateway.json").read_text())
+        base = str(info["url"])
+        with urllib.request.urlopen(base + "/healthz", timeout=1) as resp:
+            if resp.status != 200:
+                return None
+    except (OSError, ValueError, KeyError):
+        return None
+    code = Auth(load_or_create_token(store)).mint_code()
+    return f"{base}/ui/login?code={quote(code)}&next={quote('/ui/s/' + quote(session_id, safe=''))}"
 
 
 # output ---------------------------------------------------------------------------------

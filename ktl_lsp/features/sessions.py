@@ -379,7 +379,12 @@ async def follow(
             hooks.pop(msg_id, None)
     if manager.store is not None:
         await manager.store.flush()
-    return {**session.result(), **live.result_extra}
+    result = {**session.result(), **live.result_extra}
+    if ls.replay is not None:
+        url = await ls.replay.url(session.id)
+        if url:
+            result["replayUrl"] = url
+    return result
 
 
 async def _get(ls: KtlServer, session_id: str) -> Session:

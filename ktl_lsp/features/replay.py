@@ -1,0 +1,93 @@
+"""``ktl.session.replay`` and ``replayUrl`` in results: the gateway, started on first need.
+
+The gateway runs in the language server's own loop. Replay links carry a one-time sign-in
+code, never the store's token, so a link left in a terminal scrollback or a browser history
+cannot be used again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from ktl_lsp.features.arguments import ArgumentError, parse
+from ktl_lsp.gateway import Gateway, GatewayConfigError
+from ktl_lsp.gateway.server import GatewayOptions
+from ktl_lsp.server import KtlServer
+from ktl_lsp.sessions.manager import UnknownSession
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReplayArgs:
+    sessionId: str
+
+
+class ReplayService:
+    def __init__(self, server: KtlServer) -> None:
+        self.server = server
+        self.gateway: Gateway | None = None
+        self._lock = asyncio.Lock()
+        self.failed: str | None = None
+
+    async def ensure(self) -> Gateway | None:
+        if self.gateway is not None and self.gateway.running:
+            return self.gateway
+        if self.failed is not None or not self.server.settings.gateway_enabled:
+            return None
+        async with self._lock:
+            if self.gateway is None:
+                settings = self.server.settings
+                gateway = Gateway(
+                    self.server.manager,
+                    self.server.store_path,
+                    GatewayOptions(host=settings.gateway_host, port=settings.gateway_port),
+                )
+                try:
+                    await gateway.start()
+                except GatewayConfigError:
+                    if settings.gateway_port:
+                        # The configured port is taken (another window?): any free port will do.
+                        gateway.options.port = 0
+                        try:
+                            await gateway.start()
+                        except GatewayConfigError as again:
+                            exc = again
+                        else:
+                            self.gateway = gateway
+                            return gateway
+                    self.failed = str(exc)
+                    self.server.notice(f"ktl: the replay gateway could not start: {exc}")
+                    return None
+                self.gateway = gateway
+        return self.gateway
+
+    async def url(self, session_id: str) -> str | None:
+        gateway = await self.ensure()
+        return gateway.replay_url(session_id) if gateway is not None else None
+
+    async def stop(self) -> None:
+        if self.gateway is not None:
+            await self.gateway.stop()
+
+
+def setup(server: KtlServer) -> None:
+    service = ReplayService(server)
+    server.replay = service
+
+    @server.command("ktl.session.replay")
+    async def session_replay(ls: KtlServer, *args: Any) -> dict[str, Any]:
+        a = parse(ReplayArgs, args)
+        try:
+            await ls.manager.get(a.sessionId)
+        except UnknownSession as exc:
+            raise ArgumentError(str(exc)) from exc
+        url = await service.url(a.sessionId)
+        if url is None:
+            raise ArgumentError(
+                f"the replay gateway is not available: {service.failed or 'disabled in settings'}"
+            )
+        return {"url": url}

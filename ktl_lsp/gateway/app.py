@@ -1,0 +1,417 @@
+"""Routes and middleware. ktl-agent's routes first, then ours under ``/api/v1/sessions``.
+
+Order of checks per request, as ktl-agent: CORS preflight, then auth, then method. Errors are
+``text/plain`` with ``nosniff`` and a trailing newline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from ktl_lsp.gateway.auth import COOKIE, Auth, GatewayAuthError
+from ktl_lsp.gateway.query import ListQuery, TailQuery, last_seen, mirror
+from ktl_lsp.gateway.sse import EventCache, Tail
+from ktl_lsp.sessions import ids
+from ktl_lsp.sessions.compare import compare
+from ktl_lsp.sessions.manager import SessionManager, SessionNotRunning, UnknownSession
+from ktl_lsp.sessions.model import Session
+from ktl_lsp.sessions.store import SessionFilter
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MANAGER = web.AppKey("manager", SessionManager)
+AUTH = web.AppKey("auth", Auth)
+OPTIONS = web.AppKey("options", dict)
+CACHE = web.AppKey("cache", EventCache)
+
+JSON_TYPE = "application/json; charset=utf-8"
+
+
+def text_error(status: int, message: str) -> web.Response:
+    return web.Response(
+        status=status,
+        text=message + "\n",
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
+def json_response(obj: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(obj, separators=(",", ":")).encode(),
+        headers={"Content-Type": JSON_TYPE, "Cache-Control": "no-store"},
+    )
+
+
+PUBLIC = ("/healthz", "/ui/login")
+
+
+@web.middleware
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    options = request.app[OPTIONS]
+    origin = request.headers.get("Origin")
+    allowed = origin is not None and origin in options.get("cors_origins", ())
+    if request.method == "OPTIONS":
+        resp: web.StreamResponse = web.Response(status=204)
+    elif (
+        request.path in PUBLIC
+        or request.path.startswith("/ui/assets/")
+        or (request.path == "/api/v1/auth/cookie" and request.method == "DELETE")
+    ):
+        resp = await _handle(request, handler)
+    else:
+        auth = request.app[AUTH]
+        query_token = request.query.get("token") if options.get("allow_query_token") else None
+        try:
+            auth.check(
+                request.headers.get("Authorization") or query_token,
+                request.headers.get("X-KTL-Token"),
+                request.cookies.get(COOKIE),
+            )
+        except GatewayAuthError as exc:
+            if request.path.startswith("/ui/"):
+                return _login_page(str(exc))
+            return text_error(401, str(exc))
+        resp = await _handle(request, handler)
+    # No wildcard: only origins the user listed may read responses cross-site.
+    if allowed and not resp.prepared:
+        resp.headers["Access-Control-Allow-Origin"] = origin or ""
+        resp.headers["Access-Control-Allow-Credentials"] = "true"
+        resp.headers["Vary"] = "Origin"
+        resp.headers["Access-Control-Allow-Headers"] = (
+            "authorization,x-ktl-token,last-event-id,content-type"
+        )
+        resp.headers["Access-Control-Allow-Methods"] = "GET,POST,DELETE,OPTIONS"
+    return resp
+
+
+async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPMethodNotAllowed:
+        return text_error(405, "method not allowed")
+    except web.HTTPNotFound:
+        return text_error(404, "404 page not found")
+    except UnknownSession:
+        return text_error(404, "session not found")
+    except asyncio.CancelledError:
+        return text_error(408, "request canceled")
+
+
+def _login_page(reason: str) -> web.Response:
+    body = (
+        "<!doctype html><meta charset=utf-8><title>ktl-lsp: sign in</title>"
+        "<body style='font-family:sans-serif;margin:3em'><h1>ktl-lsp replay</h1>"
+        f"<p>{reason}. Open the replay from your editor (it carries a one-time sign-in link), "
+        "or run <code>ktl-lsp sessions replay ID</code>.</p></body>"
+    )
+    return web.Response(
+        status=401,
+        text=body,
+        content_type="text/html",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
+def _session_id(request: web.Request) -> str:
+    sid = request.match_info["id"]
+    if not ids.is_valid(sid):
+        raise web.HTTPNotFound()
+    return sid
+
+
+async def _session(request: web.Request) -> Session:
+    return await request.app[MANAGER].get(_session_id(request))
+
+
+# ktl-agent compatible -------------------------------------------------------------------
+async def auth_cookie(request: web.Request) -> web.StreamResponse:
+    token = request.app[AUTH].token
+    resp = web.Response(status=204)
+    secure = request.secure
+    if request.method == "POST":
+        if token:
+            resp.set_cookie(
+                COOKIE, token, path="/", httponly=True, samesite="Strict", secure=secure
+            )
+    elif request.method == "DELETE":
+        resp.set_cookie(
+            COOKIE, "", path="/", httponly=True, samesite="Strict", secure=secure, max_age=0
+        )
+    else:
+        raise web.HTTPMethodNotAllowed(request.method, ["POST", "DELETE"])
+    return resp
+
+
+async def list_sessions(request: web.Request) -> web.StreamResponse:
+    q = ListQuery.parse(request.query, list(request.query.items()))
+    manager = request.app[MANAGER]
+    scan = 1000 if q.filtered else q.limit
+    found = await manager.list_sessions(SessionFilter(limit=scan))
+    found.sort(key=lambda s: (last_seen(s), s.id), reverse=True)
+    out = [m for m in (mirror(s) for s in found) if q.matches(m)][: q.limit]
+    return json_response({"sessions": out})  # never `{}` for an empty list (ktl-agent's ⚠)
+
+
+async def get_session(request: web.Request) -> web.StreamResponse:
+    return json_response(mirror(await _session(request)))
+
+
+async def export_jsonl(request: web.Request) -> web.StreamResponse:
+    session = await _session(request)
+    start = request.query.get("from_sequence", "1")
+    from_seq = int(start) if start.isdigit() and int(start) > 0 else 1
+    return await _stream_export(request, session, "ndjson", from_seq)
+
+
+async def _stream_export(
+    request: web.Request, session: Session, fmt: str, from_seq: int = 1
+) -> web.StreamResponse:
+    from ktl_lsp.sessions.export import EXTENSIONS, iter_export
+
+    manager = request.app[MANAGER]
+    store = manager.store
+    if store is None:
+        return text_error(503, "the session store is not available")
+    await store.flush()
+    types = {
+        "ndjson": "application/x-ndjson; charset=utf-8",
+        "asciicast": "application/x-asciicast; charset=utf-8",
+        "html": "text/html; charset=utf-8",
+    }
+    headers = {"Content-Type": types[fmt], "X-Content-Type-Options": "nosniff"}
+    if fmt != "ndjson" or request.query.get("download"):
+        headers["Content-Disposition"] = f'attachment; filename="{session.id}{EXTENSIONS[fmt]}"'
+    resp = web.StreamResponse(headers=headers)
+    await resp.prepare(request)
+    if fmt == "ndjson":
+        from ktl_lsp.sessions.export.ndjson import iter_ndjson
+
+        iterator = iter(iter_ndjson(store, session, from_seq=from_seq))
+    else:
+        iterator = iter(iter_export(store, session.id, fmt))
+    while True:
+        chunk = await asyncio.to_thread(_next_chunk, iterator)
+        if not chunk:
+            break
+        await resp.write(chunk)
+    await resp.write_eof()
+    return resp
+
+
+def _next_chunk(iterator: Any, size: int = 256 * 1024) -> bytes:
+    parts: list[bytes] = []
+    total = 0
+    for piece in iterator:
+        parts.append(piece)
+        total += len(piece)
+        if total >= size:
+            break
+    return b"".join(parts)
+
+
+async def tail(request: web.Request) -> web.StreamResponse:
+    session = await _session(request)
+    q = TailQuery.parse(request)
+    return await Tail(request.app[MANAGER], request.app[CACHE], session).run(request, q)
+
+
+async def not_found(request: web.Request) -> web.StreamResponse:
+    return text_error(404, "404 page not found")
+
+
+# ours -----------------------------------------------------------------------------------
+async def our_session(request: web.Request) -> web.StreamResponse:
+    if request.method == "DELETE":
+        manager = request.app[MANAGER]
+        try:
+            await manager.delete(_session_id(request))
+        except SessionNotRunning as exc:
+            return text_error(409, str(exc))
+        return web.Response(status=204)
+    return json_response((await _session(request)).to_lsp())
+
+
+async def our_list(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    limit = q.get("limit", "200")
+    flt = SessionFilter(
+        state=q.get("state") or None,
+        kind=q.get("kind") or None,
+        parent_id=q.get("parent") or None,
+        limit=min(int(limit), 1000) if limit.isdigit() else 200,
+    )
+    sessions = await request.app[MANAGER].list_sessions(flt)
+    text = q.get("q", "").strip().lower()
+    if text:
+        sessions = [
+            s
+            for s in sessions
+            if text in s.title.lower() or text in str(s.meta.get("command", "")).lower()
+        ]
+    return json_response({"sessions": [s.to_lsp() for s in sessions]})
+
+
+async def pin(request: web.Request) -> web.StreamResponse:
+    if request.method not in ("POST", "DELETE"):
+        raise web.HTTPMethodNotAllowed(request.method, ["POST", "DELETE"])
+    session = await request.app[MANAGER].set_pinned(_session_id(request), request.method == "POST")
+    return json_response(session.to_lsp())
+
+
+async def export_any(request: web.Request) -> web.StreamResponse:
+    from ktl_lsp.sessions.export import FORMATS
+
+    fmt = request.query.get("format", "ndjson")
+    if fmt not in FORMATS:
+        return text_error(400, f"unknown format {fmt!r} (ndjson, asciicast or html)")
+    return await _stream_export(request, await _session(request), fmt)
+
+
+async def frames(request: web.Request) -> web.StreamResponse:
+    """Frames for the replay UI, paged: ``from_seq``, ``limit`` (<= 5000), ``max_bytes``."""
+    from ktl_lsp.sessions.mirror import frame_to_mirror
+
+    session = await _session(request)
+    q = request.query
+    from_seq = max(1, int(q["from_seq"])) if q.get("from_seq", "").isdigit() else 1
+    limit = min(5000, int(q["limit"])) if q.get("limit", "").isdigit() else 2000
+    max_bytes = min(8 << 20, int(q["max_bytes"])) if q.get("max_bytes", "").isdigit() else 2 << 20
+    got, last_seq = await request.app[MANAGER].frames(session.id, from_seq, limit)
+    out: list[dict[str, Any]] = []
+    size = 0
+    for f in got:
+        if out and size + len(f.data) > max_bytes:
+            break
+        out.append(frame_to_mirror(f))
+        size += len(f.data)
+    return json_response({"frames": out, "last_seq": last_seq, "session": session.to_lsp()})
+
+
+async def diff(request: web.Request) -> web.StreamResponse:
+    a, b = request.query.get("a", ""), request.query.get("b", "")
+    if not (ids.is_valid(a) and ids.is_valid(b)):
+        return text_error(400, "a and b must be session ids")
+    manager = request.app[MANAGER]
+    sa, sb = await manager.get(a), await manager.get(b)
+    la, lb = await manager.output_lines(a), await manager.output_lines(b)
+    comparison = await asyncio.to_thread(compare, sa, la, sb, lb)
+    return json_response(comparison.to_lsp())
+
+
+async def healthz(request: web.Request) -> web.StreamResponse:
+    return web.Response(text="ok")
+
+
+# the replay UI --------------------------------------------------------------------------
+def _asset(name: str) -> bytes | None:
+    if "/" in name or name.startswith("."):
+        return None
+    for package in ("ktl_lsp.web", "ktl_lsp.web.vendor"):
+        try:
+            f = resources.files(package).joinpath(name)
+            if f.is_file():
+                return f.read_bytes()
+        except (FileNotFoundError, ModuleNotFoundError):
+            continue
+    return None
+
+
+_TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".html": "text/html",
+    ".svg": "image/svg+xml",
+}
+
+
+async def asset(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    data = _asset(name)
+    if data is None:
+        return text_error(404, "404 page not found")
+    ctype = next((t for ext, t in _TYPES.items() if name.endswith(ext)), "application/octet-stream")
+    return web.Response(
+        body=data,
+        headers={"Content-Type": f"{ctype}; charset=utf-8", "Cache-Control": "max-age=300"},
+    )
+
+
+async def ui_page(request: web.Request) -> web.StreamResponse:
+    page = _asset("ui.html")
+    if page is None:
+        return text_error(404, "the replay UI is not installed")
+    return web.Response(
+        body=page,
+        headers={
+            "Content-Type": "text/html; charset=utf-8",
+            "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+async def ui_login(request: web.Request) -> web.StreamResponse:
+    code = request.query.get("code", "")
+    target = request.query.get("next", "/ui/")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/ui/") or "\\" in target:
+        target = "/ui/"
+    auth = request.app[AUTH]
+    if not auth.enabled:
+        raise web.HTTPSeeOther(target)
+    if not auth.redeem(code):
+        return _login_page("this sign-in link has expired or was already used")
+    # The redirect takes the code out of the address bar and the browser history.
+    resp = web.HTTPSeeOther(target)
+    assert auth.token
+    resp.set_cookie(
+        COOKIE, auth.token, path="/", httponly=True, samesite="Strict", secure=request.secure
+    )
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    resp.headers["Cache-Control"] = "no-store"
+    raise resp
+
+
+def build_app(manager: SessionManager, auth: Auth, **options: Any) -> web.Application:
+    app = web.Application(middlewares=[guard])
+    app[MANAGER] = manager
+    app[AUTH] = auth
+    app[OPTIONS] = options
+    app[CACHE] = EventCache()
+    r = app.router
+    r.add_route("*", "/api/v1/auth/cookie", auth_cookie)
+    r.add_get("/api/v1/mirror/sessions", list_sessions)
+    r.add_get("/api/v1/mirror/sessions/{id}", get_session)
+    r.add_get("/api/v1/mirror/sessions/{id}/export", export_jsonl)
+    r.add_get("/api/v1/mirror/sessions/{id}/tail", tail)
+    r.add_route("*", "/api/v1/mirror/sessions/{id}/{rest:.*}", not_found)
+    r.add_get("/api/v1/sessions", our_list)
+    r.add_get("/api/v1/sessions/diff", diff)
+    r.add_route("GET", "/api/v1/sessions/{id}", our_session)
+    r.add_route("DELETE", "/api/v1/sessions/{id}", our_session)
+    r.add_route("*", "/api/v1/sessions/{id}/pin", pin)
+    r.add_get("/api/v1/sessions/{id}/export", export_any)
+    r.add_get("/api/v1/sessions/{id}/frames", frames)
+    r.add_get("/healthz", healthz)
+    r.add_get("/ui/login", ui_login)
+    r.add_get("/ui/assets/{name}", asset)
+    r.add_get("/ui/", ui_page)
+    r.add_get("/ui/s/{id}", ui_page)
+    r.add_get("/ui", to_ui)
+    r.add_get("/", to_ui)
+    return app
+
+
+async def to_ui(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/ui/")

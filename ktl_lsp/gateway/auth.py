@@ -1,0 +1,114 @@
+"""Who may use the gateway: one token per store, and one-time login codes for browser links.
+
+The token lives in a 0600 file beside the store, so every process serving the same store (the
+editor's server, ``ktl-lsp serve``) accepts the same token and can mint login codes for the
+others. A login code is ``<expiry>.<nonce>.<hmac>``: anyone holding the token can make one,
+the gateway that redeems it remembers the nonce until it expires, so it works once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from pathlib import Path
+
+CODE_TTL_S = 120
+COOKIE = "ktl_token"
+
+
+class GatewayAuthError(Exception):
+    """Why a request was refused; ``str()`` is the body ktl-agent sends."""
+
+
+def token_path(store: Path) -> Path:
+    return store.with_name(store.name + ".gateway-token")
+
+
+def load_or_create_token(store: Path) -> str:
+    """The store's gateway token, created (0600) on first use."""
+    path = token_path(store)
+    try:
+        text = path.read_text().strip()
+        if text:
+            return text
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    try:
+        os.link(tmp, path)  # first writer wins when two processes race
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text().strip()
+
+
+def _strip_bearer(value: str) -> str:
+    value = value.strip()
+    if value[:7].lower() == "bearer ":
+        return value[7:].strip()
+    return value
+
+
+class Auth:
+    def __init__(self, token: str | None) -> None:
+        self.token = token
+        self._used: dict[str, float] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.token)
+
+    def check(
+        self, authorization: str | None, header_token: str | None, cookie: str | None
+    ) -> None:
+        """ktl-agent's order: the first non-empty source decides; no fallback to the others."""
+        if not self.token:
+            return
+        for source in (authorization, header_token, cookie):
+            if source and source.strip():
+                given = _strip_bearer(source)
+                if not hmac.compare_digest(given.encode(), self.token.encode()):
+                    raise GatewayAuthError("invalid authentication token")
+                return
+        raise GatewayAuthError("missing authentication token")
+
+    # one-time login codes ----------------------------------------------------------------
+    def _mac(self, payload: str) -> str:
+        assert self.token
+        return hmac.new(self.token.encode(), payload.encode(), hashlib.sha256).hexdigest()[:40]
+
+    def mint_code(self, ttl_s: float = CODE_TTL_S) -> str:
+        if not self.token:
+            return ""
+        payload = f"{int(time.time() + ttl_s)}.{secrets.token_urlsafe(12)}"
+        encoded = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+        return f"{encoded}.{self._mac(payload)}"
+
+    def redeem(self, code: str) -> bool:
+        if not self.token or not code or len(code) > 300:
+            return False
+        encoded, _, mac = code.rpartition(".")
+        try:
+            payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+            expiry_s, nonce = payload.split(".", 1)
+            expiry = int(expiry_s)
+        except (ValueError, UnicodeDecodeError):
+            return False
+        if not hmac.compare_digest(mac, self._mac(payload)):
+            return False
+        now = time.time()
+        self._used = {n: t for n, t in self._used.items() if t > now}
+        if expiry < now or nonce in self._used:
+            return False
+        self._used[nonce] = expiry
+        return True

@@ -1,0 +1,154 @@
+"""Running the gateway: in the language server's loop (started on first need) or on its own.
+
+A non-loopback bind needs TLS and a token: the gateway serves terminal output that may hold
+secrets, so it never goes on the network in the clear or open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+import socket
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from ktl_lsp.gateway.app import build_app
+from ktl_lsp.gateway.auth import Auth, load_or_create_token
+
+log = logging.getLogger(__name__)
+
+
+class GatewayConfigError(Exception):
+    """The gateway cannot be started as configured; the message says what to change."""
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(
+                ipaddress.ip_address(a[4][0]).is_loopback for a in socket.getaddrinfo(host, None)
+            )
+        except OSError:
+            return False
+
+
+@dataclass
+class GatewayOptions:
+    host: str = "127.0.0.1"
+    port: int = 0  #: 0 picks a free port
+    token: str | None = None  #: default: the store's token file
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    allow_query_token: bool = False  #: ``?token=``: development only, it ends up in logs
+    cors_origins: tuple[str, ...] = ()
+
+
+class Gateway:
+    def __init__(
+        self, manager: Any, store_path: Path, options: GatewayOptions | None = None
+    ) -> None:
+        self.manager = manager
+        self.store_path = store_path
+        self.options = options or GatewayOptions()
+        self.auth = Auth(None)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    def _validate(self) -> ssl.SSLContext | None:
+        o = self.options
+        tls: ssl.SSLContext | None = None
+        if o.tls_cert or o.tls_key:
+            if not (o.tls_cert and o.tls_key):
+                raise GatewayConfigError("--tls-cert and --tls-key go together")
+            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            try:
+                tls.load_cert_chain(o.tls_cert, o.tls_key)
+            except (OSError, ssl.SSLError) as exc:
+                raise GatewayConfigError(f"cannot load the TLS certificate: {exc}") from exc
+        if not is_loopback(o.host):
+            if tls is None:
+                raise GatewayConfigError(
+                    f"refusing to serve sessions on {o.host} without TLS: pass --tls-cert and "
+                    "--tls-key, or bind 127.0.0.1"
+                )
+            if o.token is not None and not o.token:
+                raise GatewayConfigError(f"refusing to serve sessions on {o.host} without a token")
+        return tls
+
+    async def start(self) -> None:
+        tls = self._validate()
+        token = self.options.token or load_or_create_token(self.store_path)
+        self.auth = Auth(token)
+        app = build_app(
+            self.manager,
+            self.auth,
+            allow_query_token=self.options.allow_query_token,
+            cors_origins=self.options.cors_origins,
+        )
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.options.host, self.options.port, ssl_context=tls)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            self._runner = None
+            raise GatewayConfigError(
+                f"cannot listen on {self.options.host}:{self.options.port}: {exc}"
+            ) from exc
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self._write_info()
+        log.info("gateway listening on %s", self.base_url)
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    @property
+    def base_url(self) -> str:
+        scheme = "https" if self.options.tls_cert else "http"
+        host = self.options.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{scheme}://{host}:{self.port}"
+
+    def replay_url(self, session_id: str) -> str:
+        """A browser link that signs in once and then shows the session (no token in it)."""
+        code = self.auth.mint_code()
+        target = f"/ui/s/{quote(session_id, safe='')}"
+        if not code:
+            return self.base_url + target
+        return f"{self.base_url}/ui/login?code={quote(code)}&next={quote(target)}"
+
+    def info_path(self) -> Path:
+        return self.store_path.with_name(self.store_path.name + ".gateway.json")
+
+    def _write_info(self) -> None:
+        # Lets `ktl-lsp sessions replay` find a running gateway; holds no secret.
+        with contextlib.suppress(OSError):
+            self.info_path().write_text(json.dumps({"url": self.base_url, "pid": os.getpid()}))
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+            try:
+                info = json.loads(self.info_path().read_text())
+                if info.get("pid") == os.getpid():
+                    self.info_path().unlink()
+            except (OSError, ValueError):
+                pass

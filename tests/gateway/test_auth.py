@@ -1,0 +1,126 @@
+"""Who gets in: tokens, cookies, one-time links, binds. Every API route refuses strangers."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ktl_lsp.gateway import Gateway, GatewayConfigError
+from ktl_lsp.gateway.auth import token_path
+from ktl_lsp.gateway.server import GatewayOptions
+from ktl_lsp.sessions.manager import SessionManager
+from tests.gateway.conftest import Served
+
+ROUTES = [
+    ("GET", "/api/v1/mirror/sessions"),
+    ("GET", "/api/v1/mirror/sessions/x"),
+    ("GET", "/api/v1/mirror/sessions/x/export"),
+    ("GET", "/api/v1/mirror/sessions/x/tail"),
+    ("POST", "/api/v1/auth/cookie"),
+    ("GET", "/api/v1/sessions"),
+    ("GET", "/api/v1/sessions/x"),
+    ("DELETE", "/api/v1/sessions/x"),
+    ("POST", "/api/v1/sessions/x/pin"),
+    ("GET", "/api/v1/sessions/x/export?format=html"),
+    ("GET", "/api/v1/sessions/x/frames"),
+    ("GET", "/api/v1/sessions/diff?a=x&b=y"),
+]
+
+
+async def test_every_route_needs_the_token(served: Served) -> None:
+    for method, path in ROUTES:
+        r = await served.anon.request(method, path)
+        assert r.status_code == 401, (method, path)
+        assert r.text == "missing authentication token\n"
+        assert r.headers["content-type"].startswith("text/plain")
+        assert r.headers["x-content-type-options"] == "nosniff"
+        bad = await served.anon.request(method, path, headers={"X-KTL-Token": "wrong"})
+        assert bad.status_code == 401 and bad.text == "invalid authentication token\n"
+    assert (await served.anon.get("/ui/")).status_code == 401
+    assert (await served.anon.get("/healthz")).text == "ok"
+
+
+async def test_token_sources_in_ktl_agent_order(served: Served) -> None:
+    path = "/api/v1/mirror/sessions"
+    t = served.token
+    assert (
+        await served.anon.get(path, headers={"Authorization": f"bearer {t}"})
+    ).status_code == 200
+    assert (await served.anon.get(path, headers={"Authorization": t})).status_code == 200
+    assert (await served.anon.get(path, headers={"X-KTL-Token": f"Bearer {t}"})).status_code == 200
+    async with httpx.AsyncClient(base_url=served.gateway.base_url, cookies={"ktl_token": t}) as jar:
+        assert (await jar.get(path)).status_code == 200
+    # A wrong Authorization is not rescued by a right X-KTL-Token (no fallback).
+    r = await served.anon.get(path, headers={"Authorization": "Bearer nope", "X-KTL-Token": t})
+    assert r.status_code == 401
+    # ?token= only with the development flag.
+    assert (await served.anon.get(path, params={"token": t})).status_code == 401
+
+
+async def test_preflight_and_no_cors_wildcard(served: Served) -> None:
+    r = await served.anon.options(
+        "/api/v1/mirror/sessions", headers={"Origin": "https://evil.example"}
+    )
+    assert r.status_code == 204
+    r = await served.http.get("/api/v1/mirror/sessions", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in r.headers
+
+
+async def test_cookie_route(served: Served) -> None:
+    r = await served.http.post("/api/v1/auth/cookie")
+    assert r.status_code == 204
+    cookie = r.headers["set-cookie"]
+    assert (
+        f"ktl_token={served.token}" in cookie
+        and "HttpOnly" in cookie
+        and "SameSite=Strict" in cookie
+    )
+    assert "Secure" not in cookie  # plain HTTP on loopback
+    r = await served.anon.delete("/api/v1/auth/cookie")
+    assert r.status_code == 204 and "Max-Age=0" in r.headers["set-cookie"]
+    assert (await served.http.put("/api/v1/auth/cookie")).status_code == 405
+
+
+async def test_one_time_login_link(served: Served) -> None:
+    url = served.gateway.replay_url("abc")
+    assert served.token not in url
+    first = await served.anon.get(url)
+    assert first.status_code == 303
+    assert first.headers["location"] == "/ui/s/abc"  # the code leaves the address bar
+    assert (
+        "HttpOnly" in first.headers["set-cookie"]
+        and "SameSite=Strict" in first.headers["set-cookie"]
+    )
+    again = await served.anon.get(url)
+    assert again.status_code == 401 and "already used" in again.text
+    tampered = url.replace("code=", "code=x")
+    assert (await served.anon.get(tampered)).status_code == 401
+    # Only our own UI paths are accepted as the destination.
+    sneaky = served.gateway.replay_url("abc").split("&next=")[0] + "&next=https://evil.example/"
+    r = await served.anon.get(sneaky)
+    assert r.status_code == 303 and r.headers["location"] == "/ui/"
+
+
+async def test_token_file_is_private_and_shared(tmp_path: Path, served: Served) -> None:
+    path = token_path(served.manager.store.path)  # type: ignore[union-attr]
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert path.read_text().strip() == served.token
+
+
+async def test_ids_are_one_path_segment(served: Served) -> None:
+    for sid in ("..", "%2e%2e", "a%2Fb", "..%2F..%2Fetc%2Fpasswd"):
+        r = await served.http.get(f"/api/v1/mirror/sessions/{sid}")
+        assert r.status_code == 404, sid
+
+
+async def test_non_loopback_bind_needs_tls(tmp_path: Path) -> None:
+    manager = SessionManager.open(tmp_path / "s.db")
+    gateway = Gateway(manager, tmp_path / "s.db", GatewayOptions(host="0.0.0.0", port=0))
+    with pytest.raises(GatewayConfigError, match="without TLS"):
+        await gateway.start()
+    manager.close()
+    _ = httpx
