@@ -6,6 +6,7 @@ the traceback as a log message and the server keeps serving.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import traceback
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from ktl_lsp.features.stream import EditorFeed
 
 if TYPE_CHECKING:
     from ktl_lsp.features.replay import ReplayService
+    from ktl_lsp.gateway.remote import RemoteGateway
 from ktl_lsp.sessions.manager import SessionManager
 from ktl_lsp.settings import Settings
 
@@ -53,6 +55,7 @@ class KtlServer(LanguageServer):
         self._manager: SessionManager | None = None
         self.feed: EditorFeed | None = None
         self.replay: ReplayService | None = None
+        self.remote: RemoteGateway | None = None
 
     @property
     def ktl_protocol(self) -> KtlProtocol:
@@ -114,11 +117,22 @@ class KtlServer(LanguageServer):
         super().shutdown()  # type: ignore[no-untyped-call]
 
 
+#: Feature modules under ``ktl_lsp.features``, set up in this order (lifecycle first: it reads
+#: the settings every other feature uses).
+FEATURES = (
+    "lifecycle",
+    "stream",
+    "sessions",
+    "stats",
+    "replay",
+    "remote",
+    "diagnostics",
+    "codelens",
+)
+
+
 def build(store_path: Path) -> KtlServer:
     server = KtlServer(store_path)
-
-    from ktl_lsp.features import codelens, diagnostics, lifecycle, replay, sessions, stats, stream
-
-    for feature in (lifecycle, stream, sessions, stats, replay, diagnostics, codelens):
-        feature.setup(server)
+    for name in FEATURES:
+        importlib.import_module(f"ktl_lsp.features.{name}").setup(server)
     return server

@@ -22,6 +22,9 @@ class Settings:
     gateway_enabled: bool = True
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 0
+    #: A remote gateway (ours or ktl-agent's) whose sessions are listed and can be attached to.
+    agent_url: str | None = None
+    agent_token: str | None = None
     problems: list[str] = field(default_factory=list)
 
     @classmethod
@@ -43,6 +46,9 @@ class Settings:
                 continue
             if key == "gateway":
                 _gateway(settings, value)
+                continue
+            if key == "agent":
+                _agent(settings, value)
                 continue
             if key not in names:
                 continue  # other tools' keys and later settings pass through quietly
@@ -113,3 +119,20 @@ def _gateway(settings: Settings, value: Any) -> None:
         settings.gateway_port = port
     else:
         settings.problems.append(f"gateway setting 'port' should be a port number, got {port!r}")
+
+
+def _agent(settings: Settings, value: Any) -> None:
+    if not isinstance(value, dict):
+        settings.problems.append("setting 'agent' should be an object with 'url' and 'token'")
+        return
+    url, token = value.get("url"), value.get("token")
+    if url is not None:
+        if isinstance(url, str) and url.startswith(("http://", "https://")):
+            settings.agent_url = url
+        else:
+            settings.problems.append(f"agent setting 'url' should be an http(s) URL, got {url!r}")
+    if token is not None:
+        if isinstance(token, str):
+            settings.agent_token = token
+        else:
+            settings.problems.append("agent setting 'token' should be a string")

@@ -119,6 +119,7 @@ class ListArgs:
     tags: dict[str, str] = field(default_factory=dict)
     since: str | None = None
     limit: int = 50
+    remote: bool = True  #: include the remote gateway's sessions when one is configured
 
     def since_ns(self) -> int | None:
         if self.since is None:
@@ -267,7 +268,15 @@ def setup(server: KtlServer) -> None:
             limit=max(0, min(a.limit, 10000)),
         )
         sessions = await ls.manager.list_sessions(flt)
-        return {"sessions": [s.to_lsp() for s in sessions]}
+        out: dict[str, Any] = {"sessions": [s.to_lsp() for s in sessions]}
+        if a.remote:
+            from ktl_lsp.features.remote import remote_sessions
+
+            remote, problem = await remote_sessions(ls, flt.limit, a.state)
+            out["sessions"].extend(remote)
+            if problem:
+                out["remoteError"] = problem
+        return out
 
     @server.command("ktl.session.pin")
     async def session_pin(ls: KtlServer, *args: Any) -> dict[str, Any]:

@@ -1,0 +1,111 @@
+"""A remote gateway (ours or ktl-agent's): its sessions in the list, and ``ktl.session.attach``.
+
+Attaching records the remote session into a local one as it streams (kind ``remote``), so it is
+shown like any local session (progress, terminal data, cancel stops watching) and kept after.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from lsprotocol import types as lsp
+
+from ktl_lsp.features.arguments import ArgumentError, parse
+from ktl_lsp.features.sessions import follow
+from ktl_lsp.gateway.remote import RemoteError, RemoteGateway, RemoteRefused
+from ktl_lsp.server import KtlServer
+from ktl_lsp.sessions.manager import LiveSession, RunSpec, TaskOutcome
+from ktl_lsp.sessions.model import FrameType, Session, State
+
+
+@dataclass
+class AttachArgs:
+    sessionId: str  #: the session's id on the remote gateway
+    fromSeq: int = 1
+    detach: bool = False
+    workDoneToken: int | str | None = None
+
+
+def remote_of(ls: KtlServer) -> RemoteGateway | None:
+    url = ls.settings.agent_url
+    if not url:
+        return None
+    if ls.remote is None or ls.remote.url != url.rstrip("/"):
+        token = ls.settings.agent_token or os.environ.get("KTL_AGENT_TOKEN")
+        ls.remote = RemoteGateway(url, token)
+    return ls.remote
+
+
+async def remote_sessions(
+    ls: KtlServer, limit: int, state: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Remote sessions in the LSP shape (marked with ``remote``), or the reason there are none."""
+    remote = remote_of(ls)
+    if remote is None:
+        return [], None
+    filters = {"state": state} if state in ("running", "done", "error") else {}
+    try:
+        found = await remote.list_sessions(limit=limit, **filters)
+    except RemoteError as exc:
+        return [], str(exc)
+    return [{**s.to_lsp(), "remote": remote.url} for s in found], None
+
+
+def setup(server: KtlServer) -> None:
+    @server.command("ktl.session.attach")
+    async def session_attach(ls: KtlServer, *args: Any) -> dict[str, Any]:
+        a = parse(AttachArgs, args)
+        remote = remote_of(ls)
+        if remote is None:
+            raise ArgumentError("no remote gateway is configured (setting agent.url)")
+        try:
+            first = await remote.get(a.sessionId)
+        except RemoteRefused as exc:
+            raise ArgumentError(f"cannot attach to {a.sessionId}: {exc}") from exc
+        except RemoteError as exc:
+            raise ArgumentError(str(exc)) from exc
+
+        async def work(live: LiveSession) -> TaskOutcome:
+            return await _mirror(ls, remote, first, live, a.fromSeq)
+
+        spec = RunSpec(
+            argv=[],
+            command=str(first.meta.get("command") or first.title),
+            kind="remote",
+            title=f"attach: {first.title}"[:200],
+            meta={**first.meta, "remote": remote.url, "remoteSessionId": first.id},
+            tags=dict(first.tags),
+        )
+        live = ls.manager.start_task(spec, work)
+        return await follow(ls, live, a.detach, a.workDoneToken)
+
+
+async def _mirror(
+    ls: KtlServer, remote: RemoteGateway, first: Session, live: LiveSession, from_seq: int
+) -> TaskOutcome:
+    extra = {"remote": remote.url, "remoteSessionId": first.id}
+    async for item in remote.tail(first.id, from_seq):
+        if item.frame is not None:
+            f = item.frame
+            if f.type is FrameType.OUTPUT:
+                live.on_output(f.data, "")
+            elif f.type is FrameType.RESIZE:
+                live.emit(FrameType.RESIZE, f.data)
+            else:
+                live.event(remote_frame=str(f.type), seq=f.seq)
+        elif item.dropped is not None:
+            lo, hi = item.dropped
+            live.event(remote_dropped={"from": lo, "to": hi})
+        elif item.reconnecting is not None:
+            live.event(remote="reconnecting", reason=item.reconnecting)
+            ls.log(
+                f"[{live.id[:8]}] connection to {remote.url} lost: {item.reconnecting}",
+                lsp.MessageType.Info,
+            )
+        elif item.end is not None:
+            end = item.end
+            state = end.state if end.state.final else State.DONE
+            return TaskOutcome(state=state, exit_code=end.exit_code, error=end.error, extra=extra)
+    return TaskOutcome(extra=extra)

@@ -1,0 +1,118 @@
+"""A remote gateway: listing its sessions and attaching to one, across a gateway restart."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+from pygls.exceptions import JsonRpcInvalidParams
+
+from ktl_lsp.gateway.auth import load_or_create_token
+from tests.conftest import StartKtl
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _serve(store: Path, port: int) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ktl_lsp",
+        "--store",
+        str(store),
+        "serve",
+        "--listen",
+        f"127.0.0.1:{port}",
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    while b"sign in once" not in await asyncio.wait_for(proc.stderr.readline(), 20):
+        pass
+    return proc
+
+
+async def _record(store: Path, command: str) -> tuple[asyncio.subprocess.Process, str]:
+    """`ktl-lsp run` in another process records into the remote store."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ktl_lsp",
+        "--store",
+        str(store),
+        "run",
+        "--quiet",
+        "--",
+        "sh",
+        "-c",
+        command,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    line = (await asyncio.wait_for(proc.stderr.readline(), 20)).decode()
+    return proc, re.search(r"session (\S+)", line).group(1)  # type: ignore[union-attr]
+
+
+async def test_list_and_attach_across_a_restart(start_ktl: StartKtl, tmp_path: Path) -> None:
+    remote_store = tmp_path / "remote.db"
+    token = load_or_create_token(remote_store)
+    port = _free_port()
+    gateway = await _serve(remote_store, port)
+    recorder, remote_id = await _record(
+        remote_store, "for i in $(seq 1 60); do echo line$i; sleep 0.05; done"
+    )
+    ktl = await start_ktl(options={"agent": {"url": f"http://127.0.0.1:{port}", "token": token}})
+    try:
+        listed = await ktl.cmd("ktl.sessions.list", {})
+        remote = [s for s in listed["sessions"] if s.get("remote")]
+        assert [s["sessionId"] for s in remote] == [remote_id]
+        attach = ktl.start("ktl.session.attach", {"sessionId": remote_id})
+        await asyncio.sleep(1.0)
+        gateway.terminate()  # the network goes away mid-stream...
+        await gateway.wait()
+        await asyncio.sleep(0.5)
+        gateway = await _serve(remote_store, port)  # ...and comes back
+        result = await asyncio.wait_for(attach, 30)
+        assert result["state"] == "done" and result["remoteSessionId"] == remote_id
+        local = result["sessionId"]
+        text = ktl.rec.text(local)
+        assert [int(x[4:]) for x in re.findall(r"line\d+", text)] == list(range(1, 61))
+        out = await ktl.cmd("ktl.session.output", {"sessionId": local, "plain": True})
+        recorded = "".join(f["data"] for f in out["frames"] if f["type"] == "output")
+        assert recorded == text
+        assert any(
+            '"remote":"reconnecting"' in f["data"] for f in out["frames"] if f["type"] == "event"
+        )
+    finally:
+        await recorder.wait()
+        gateway.terminate()
+        await gateway.wait()
+
+
+async def test_wrong_token_and_unreachable(start_ktl: StartKtl, tmp_path: Path) -> None:
+    port = _free_port()
+    gateway = await _serve(tmp_path / "remote.db", port)
+    try:
+        ktl = await start_ktl(
+            options={"agent": {"url": f"http://127.0.0.1:{port}", "token": "wrong"}}
+        )
+        listed = await ktl.cmd("ktl.sessions.list", {})
+        assert "refused the token" in listed["remoteError"]
+        with pytest.raises(JsonRpcInvalidParams, match="refused the token"):
+            await ktl.cmd("ktl.session.attach", {"sessionId": "x"})
+    finally:
+        gateway.terminate()
+        await gateway.wait()
+    gone = await start_ktl(
+        options={"agent": {"url": f"http://127.0.0.1:{_free_port()}"}}, store=tmp_path / "b.db"
+    )
+    listed = await gone.cmd("ktl.sessions.list", {})
+    assert "cannot reach" in listed["remoteError"]
