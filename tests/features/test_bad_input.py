@@ -154,3 +154,15 @@ async def test_full_disk_turns_recording_off_once(start_ktl: StartKtl, tmp_path:
         await ktl.client.shutdown_session()
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+async def test_corrupt_store_file_is_named_and_left_alone(start_ktl: StartKtl, tmp_path: Path) -> None:
+    store = tmp_path / "corrupt.db"
+    store.write_bytes(b"definitely not sqlite " * 500)
+    ktl = await start_ktl(store=store)
+    result = await ktl.cmd("ktl.run", {"command": "echo works anyway"})
+    assert result["state"] == "done"
+    notices = [m.message for m in ktl.client.messages if "recording is off" in m.message]
+    assert len(notices) == 1
+    assert str(store) in notices[0] and "move it aside" in notices[0]
+    assert store.read_bytes().startswith(b"definitely not sqlite")
