@@ -46,27 +46,34 @@ class ReplayService:
                     self.server.store_path,
                     GatewayOptions(host=settings.gateway_host, port=settings.gateway_port),
                 )
-                try:
-                    await gateway.start()
-                except GatewayConfigError:
-                    if settings.gateway_port:
-                        # The configured port is taken (another window?): any free port will do.
-                        gateway.options.port = 0
-                        try:
-                            await gateway.start()
-                        except GatewayConfigError as again:
-                            exc = again
-                        else:
-                            self.gateway = gateway
-                            return gateway
-                    self.failed = str(exc)
-                    self.server.notice(f"ktl: the replay gateway could not start: {exc}")
+                problem = await self._start(gateway)
+                if problem and settings.gateway_port:
+                    # The configured port is taken (another window?): any free port will do.
+                    gateway.options.port = 0
+                    problem = await self._start(gateway)
+                if problem:
+                    self.failed = problem
+                    self.server.notice(f"ktl: the replay gateway could not start: {problem}")
                     return None
                 self.gateway = gateway
         return self.gateway
 
+    @staticmethod
+    async def _start(gateway: Gateway) -> str | None:
+        try:
+            await gateway.start()
+        except GatewayConfigError as exc:
+            return str(exc)
+        return None
+
     async def url(self, session_id: str) -> str | None:
-        gateway = await self.ensure()
+        """A replay link, or None: a result never fails because the gateway cannot start."""
+        try:
+            gateway = await self.ensure()
+        except Exception as exc:  # contained: replay is a convenience on top of the result
+            log.exception("replay gateway")
+            self.failed = self.failed or str(exc)
+            return None
         return gateway.replay_url(session_id) if gateway is not None else None
 
     async def stop(self) -> None:

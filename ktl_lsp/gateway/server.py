@@ -89,7 +89,12 @@ class Gateway:
 
     async def start(self) -> None:
         tls = self._validate()
-        token = self.options.token or load_or_create_token(self.store_path)
+        try:
+            token = self.options.token or load_or_create_token(self.store_path)
+        except OSError as exc:
+            raise GatewayConfigError(
+                f"cannot keep the gateway token beside {self.store_path}: {exc}"
+            ) from exc
         self.auth = Auth(token)
         app = build_app(
             self.manager,
