@@ -13,7 +13,6 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol
 
-import jsonschema
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ktl_lsp.checks.findings import Finding
@@ -48,6 +47,8 @@ def _validator(schema_text: str) -> Any:
         raise ValueError(
             f"values.schema.json is not valid JSON: {error.msg} (line {error.lineno})"
         ) from error
+    import jsonschema  # only charts with a values.schema.json pay for it
+
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
     try:
         cls.check_schema(schema)

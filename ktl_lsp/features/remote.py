@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
 
 from ktl_lsp.features.arguments import ArgumentError, parse
 from ktl_lsp.features.sessions import follow
-from ktl_lsp.gateway.remote import RemoteError, RemoteGateway, RemoteRefused
 from ktl_lsp.server import KtlServer
 from ktl_lsp.sessions.manager import LiveSession, RunSpec, TaskOutcome
 from ktl_lsp.sessions.model import FrameType, Session, State
+
+if TYPE_CHECKING:  # httpx is imported when a remote gateway is first used
+    from ktl_lsp.gateway.remote import RemoteGateway
 
 
 @dataclass
@@ -32,6 +34,8 @@ def remote_of(ls: KtlServer) -> RemoteGateway | None:
     url = ls.settings.agent_url
     if not url:
         return None
+    from ktl_lsp.gateway.remote import RemoteGateway
+
     if ls.remote is None or ls.remote.url != url.rstrip("/"):
         token = ls.settings.agent_token or os.environ.get("KTL_AGENT_TOKEN")
         ls.remote = RemoteGateway(url, token)
@@ -45,6 +49,8 @@ async def remote_sessions(
     remote = remote_of(ls)
     if remote is None:
         return [], None
+    from ktl_lsp.gateway.remote import RemoteError
+
     filters = {"state": state} if state in ("running", "done", "error") else {}
     try:
         found = await remote.list_sessions(limit=limit, **filters)
@@ -56,6 +62,8 @@ async def remote_sessions(
 def setup(server: KtlServer) -> None:
     @server.command("ktl.session.attach")
     async def session_attach(ls: KtlServer, *args: Any) -> dict[str, Any]:
+        from ktl_lsp.gateway.remote import RemoteError, RemoteRefused
+
         a = parse(AttachArgs, args)
         remote = remote_of(ls)
         if remote is None:

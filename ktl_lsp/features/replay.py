@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ktl_lsp.features.arguments import ArgumentError, parse
-from ktl_lsp.gateway import Gateway, GatewayConfigError
-from ktl_lsp.gateway.server import GatewayOptions
 from ktl_lsp.server import KtlServer
 from ktl_lsp.sessions.manager import UnknownSession
+
+if TYPE_CHECKING:  # aiohttp costs ~200 ms to import: only when the gateway first starts
+    from ktl_lsp.gateway import Gateway
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ class ReplayService:
             return self.gateway
         if self.failed is not None or not self.server.settings.gateway_enabled:
             return None
+        from ktl_lsp.gateway import Gateway
+        from ktl_lsp.gateway.server import GatewayOptions
+
         async with self._lock:
             if self.gateway is None:
                 settings = self.server.settings
@@ -60,6 +64,8 @@ class ReplayService:
 
     @staticmethod
     async def _start(gateway: Gateway) -> str | None:
+        from ktl_lsp.gateway import GatewayConfigError
+
         try:
             await gateway.start()
         except GatewayConfigError as exc:
