@@ -156,7 +156,9 @@ async def test_full_disk_turns_recording_off_once(start_ktl: StartKtl, tmp_path:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
-async def test_corrupt_store_file_is_named_and_left_alone(start_ktl: StartKtl, tmp_path: Path) -> None:
+async def test_corrupt_store_file_is_named_and_left_alone(
+    start_ktl: StartKtl, tmp_path: Path
+) -> None:
     store = tmp_path / "corrupt.db"
     store.write_bytes(b"definitely not sqlite " * 500)
     ktl = await start_ktl(store=store)

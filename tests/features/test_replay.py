@@ -69,7 +69,11 @@ async def test_serve_process(tmp_path: Path) -> None:
         while not any("sign in once with" in x for x in lines):
             lines.append((await asyncio.wait_for(proc.stderr.readline(), 20)).decode())
         assert any(f"serving {store} on http://127.0.0.1:{port}/ui/" in x for x in lines)
-        link = next(x for x in lines if "sign in once with" in x).split("sign in once with ")[1].strip()
+        link = (
+            next(x for x in lines if "sign in once with" in x)
+            .split("sign in once with ")[1]
+            .strip()
+        )
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             assert (await http.get("/api/v1/mirror/sessions")).status_code == 401
             token = token_path(store).read_text().strip()
