@@ -18,7 +18,7 @@ from ktl_lsp.checks.findings import Finding, Related
 from ktl_lsp.checks.glob_overlap import globs_overlap
 from ktl_lsp.checks.ktl_stack import find_cycles
 from ktl_lsp.checks.schema_engine import Schema, SchemaCompiler, SchemaWalk, WalkOptions, node_range
-from ktl_lsp.documents.yaml_nodes import get, scalar_text
+from ktl_lsp.documents.yaml_nodes import get, scalar_text, scalar_value
 from ktl_lsp.documents.yaml_parse import ParsedText
 
 MAX_CONFLICT_NODES = 500
@@ -83,9 +83,14 @@ def _semantics(root: Node, out: list[Finding]) -> None:
         ]
         claim_list = get(item, "claims")
         claims[node_id] = []
+        # A worktree node's relative claims are in its own lane: they collide with nothing.
+        worktree = get(item, "worktree")
+        in_lane = worktree is not None and scalar_value(worktree) is True
         for claim in claim_list.value if isinstance(claim_list, SequenceNode) else []:
             path_node = get(claim, "path")
             path = scalar_text(path_node)
+            if in_lane and path and not path.startswith(("/", "~")):
+                continue
             if path and path_node is not None:
                 mode = scalar_text(get(claim, "mode")) or "exclusive"
                 claims[node_id].append((path, mode, path_node))

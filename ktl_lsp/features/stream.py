@@ -83,6 +83,9 @@ class Watch:
     summary_mode: bool = False
     last_reported: str = ""
     pacers: list[Pacer] = field(default_factory=list)
+    #: Known completion (plans: nodes finished / total), sent with progress reports.
+    percentage: int | None = None
+    last_percentage: int | None = None
 
 
 class EditorFeed:
@@ -218,12 +221,22 @@ class EditorFeed:
             lines = f"{w.total_lines / 1000:.1f}k" if w.total_lines >= 1000 else str(w.total_lines)
             self.server.log(f"[{w.short}] … {mb:.1f} MB, {lines} lines, see session {w.session_id}")
 
+    def report(self, session_id: str, percentage: int) -> None:
+        """Sets a watched session's completion (0-100); it rides on the paced progress reports."""
+        w = self.watches.get(session_id)
+        if w is not None:
+            w.percentage = max(0, min(100, percentage))
+            w.pacers[1].poke()
+
     def _send_progress(self, w: Watch) -> None:
         line = newest_line(w.tail)
-        if w.progress_begun and line and line != w.last_reported:
+        changed = bool(line) and line != w.last_reported
+        if w.progress_begun and (changed or w.percentage != w.last_percentage):
             w.last_reported = line
+            w.last_percentage = w.percentage
             self.server.work_done_progress.report(
-                w.token, lsp.WorkDoneProgressReport(message=line[:120])
+                w.token,
+                lsp.WorkDoneProgressReport(message=line[:120] or None, percentage=w.percentage),
             )
 
     def _end(self, w: Watch, session: Session) -> None:

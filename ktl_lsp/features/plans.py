@@ -1,0 +1,177 @@
+"""Orchestration commands (PROTOCOL.md section 1, "Orchestration"): ``ktl.plan.run``.
+
+The plan is a parent session (``kind: "plan"``) and each node a child session (``parentId``);
+the result is the ``SessionResult`` plus ``nodes``. A plan the diagnostics call broken (cycle,
+unknown dep, duplicate id, schema error; for stacks ktl's own wording) is refused with
+``InvalidParams`` and the same messages.
+
+Extensions (documented in the README): ``stackCommand`` (the per-release command template for
+stacks), ``profile`` (a stack profile), ``detach``, ``workDoneToken``; the result also carries
+``reason`` per node, ``order`` on dry runs and ``planFileChanged`` when the file was edited
+while running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types as lsp
+from pygls.uris import to_fs_path
+
+from ktl_lsp.features.arguments import ArgumentError, parse
+from ktl_lsp.features.sessions import follow
+from ktl_lsp.orchestration import PlanError, PlanOptions, PlanRun, load, local_runners
+from ktl_lsp.orchestration.model import resolve_names, select
+from ktl_lsp.orchestration.scheduler import BudgetAsk, NodeRecord
+from ktl_lsp.server import KtlServer
+from ktl_lsp.sessions.manager import UnknownSession
+from ktl_lsp.sessions.model import Session
+
+
+@dataclass
+class PlanRunArgs:
+    uri: str | None = None  #: a plan file or a ktl stack.yaml (may be omitted with resume)
+    nodes: list[str] | None = None  #: run only these (ids, or release names for stacks)
+    withDeps: bool = True  #: with ``nodes``: also what they depend on
+    concurrency: int | None = None
+    dryRun: bool = False
+    resume: str | None = None  #: an earlier plan session: rerun its failed/cancelled/skipped
+    stackCommand: list[str] | str | None = None
+    profile: str | None = None
+    detach: bool = False
+    workDoneToken: int | str | None = None
+
+    def check(self) -> None:
+        if self.uri is None and self.resume is None:
+            raise ArgumentError("missing field 'uri'")
+        if self.concurrency is not None and self.concurrency < 1:
+            raise ArgumentError("field 'concurrency': must be >= 1")
+        if isinstance(self.stackCommand, list) and not self.stackCommand:
+            raise ArgumentError("field 'stackCommand': must not be empty")
+
+
+@dataclass
+class CancelNodeArgs:
+    sessionId: str  #: the plan's session
+    node: str  #: a node id (or, for stacks, a release name)
+
+
+#: Plans running in this server, by their session id (for ``ktl.plan.cancelNode``).
+_RUNS: dict[str, PlanRun] = {}
+
+
+def _path_of(ls: KtlServer, uri: str) -> Path:
+    path = to_fs_path(uri) if "://" in uri else uri
+    if not path:
+        raise ArgumentError(f"field 'uri': not a file: {uri}")
+    resolved = Path(path).expanduser()
+    if not resolved.is_absolute():
+        root = ls.workspace.root_path if ls.workspace else None
+        resolved = Path(root or os.getcwd()) / resolved
+    return resolved
+
+
+def setup(server: KtlServer) -> None:
+    @server.command("ktl.plan.run")
+    async def plan_run(ls: KtlServer, *args: Any) -> dict[str, Any]:
+        a = parse(PlanRunArgs, args)
+        manager = ls.manager
+        previous: Session | None = None
+        if a.resume is not None:
+            try:
+                previous = await manager.get(a.resume)
+            except UnknownSession as exc:
+                raise ArgumentError(str(exc)) from exc
+        uri = a.uri
+        if uri is None:
+            assert previous is not None
+            record = previous.meta.get("plan")
+            source = record.get("source") if isinstance(record, dict) else None
+            if not source:
+                raise ArgumentError(f"session {a.resume} is not a plan run")
+            uri = str(source)
+        path = _path_of(ls, uri)
+        try:
+            plan = await asyncio.to_thread(load, path, a.stackCommand, a.profile)
+            if a.nodes is not None:
+                plan = select(plan, a.nodes, a.withDeps)
+            elif previous is not None:
+                plan = select(plan, _previous_ids(previous, plan), with_deps=False)
+            if previous is not None:
+                from ktl_lsp.orchestration.run import carried_over
+
+                carried_over(plan, previous)  # refuse before a session exists
+        except PlanError as exc:
+            raise ArgumentError(str(exc)) from exc
+        options = PlanOptions(
+            concurrency=a.concurrency,
+            dry_run=a.dryRun,
+            resume_of=previous,
+            ask_budget=lambda ask: _ask_budget(ls, plan.name, ask),
+            on_interactive=lambda record: _interactive(ls, plan.name, record),
+            on_progress=lambda sid, pct: ls.feed.report(sid, pct) if ls.feed else None,
+        )
+        run = PlanRun(manager, plan, local_runners(manager), options)
+        live = run.start()
+        _RUNS[live.id] = run
+        live.done.add_done_callback(lambda _: _RUNS.pop(live.id, None))
+        return await follow(ls, live, a.detach, token=a.workDoneToken)
+
+    @server.command("ktl.plan.cancelNode")
+    async def plan_cancel_node(ls: KtlServer, *args: Any) -> dict[str, Any]:
+        """Cancels one node of a running plan, started or not; its dependents are skipped."""
+        a = parse(CancelNodeArgs, args)
+        run = _RUNS.get(a.sessionId)
+        if run is None or run.scheduler is None:
+            raise ArgumentError(f"no running plan with session {a.sessionId}")
+        try:
+            (node_id,) = resolve_names(run.plan, [a.node])
+        except PlanError as exc:
+            raise ArgumentError(str(exc)) from exc
+        run.scheduler.cancel_node(node_id)
+        return {}
+
+
+def _previous_ids(previous: Session, plan: Any) -> list[str]:
+    """Resume runs the nodes of the earlier run (it may have been a selection)."""
+    record = previous.meta.get("plan")
+    items = record.get("nodes") if isinstance(record, dict) else None
+    ids = {str(i.get("id")) for i in items or [] if isinstance(i, dict)}
+    return [n.id for n in plan.nodes if n.id in ids] or [n.id for n in plan.nodes]
+
+
+async def _ask_budget(ls: KtlServer, plan_name: str, ask: BudgetAsk) -> float | None:
+    raised = round(ask.spent + ask.needed, 6)
+    names = ", ".join(ask.nodes[:5]) + (
+        f" and {len(ask.nodes) - 5} more" if len(ask.nodes) > 5 else ""
+    )
+    raise_title = f"Raise to {raised:g}"
+    params = lsp.ShowMessageRequestParams(
+        type=lsp.MessageType.Warning,
+        message=(
+            f"ktl plan {plan_name}: {names} would exceed the budget "
+            f"({max(0.0, ask.remaining):g} of {ask.budget:g} left, needs {ask.needed:g}). "
+            "Raise the budget?"
+        ),
+        actions=[lsp.MessageActionItem(title=raise_title), lsp.MessageActionItem(title="Skip")],
+    )
+    try:
+        answer = await ls.window_show_message_request_async(params)
+    except Exception:
+        return None  # a client that cannot ask: the nodes are skipped, never a hang
+    if answer is not None and answer.title == raise_title:
+        return raised
+    return None
+
+
+def _interactive(ls: KtlServer, plan_name: str, record: NodeRecord) -> None:
+    ls.window_show_message(
+        lsp.ShowMessageParams(
+            type=lsp.MessageType.Info,
+            message=f"ktl plan {plan_name}: {record.id} needs your input (session {record.session_id})",
+        )
+    )

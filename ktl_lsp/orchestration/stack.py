@@ -1,0 +1,398 @@
+"""A ktl stack as a plan: each release a node, ``needs`` as deps, ``runner`` limits as pools.
+
+Discovery, ids, needs, duplicates and cycles come from ``checks/ktl_stack.py`` (the code behind
+the editor's diagnostics), so a stack the Problems panel calls broken is refused with the same
+words. This module only adds what a run needs on top: each release's chart, values and set after
+inheritance, and the command that applies it.
+
+The command comes from a template (``stackCommand``): an argv list, or a shell string. Every
+``{placeholder}`` stands for a list of values; an argv item holding one expands to one item per
+value and disappears when the value is absent, so ``--values={values}`` becomes one flag per
+values file and ``--kube-context={context}`` vanishes when no context is set. In a shell string
+the values are quoted and joined with spaces. Placeholders: ``id``, ``name``, ``chart``,
+``chartVersion``, ``namespace``, ``cluster``, ``kubeconfig``, ``context``, ``values``, ``set``
+(``key=value``), ``tags``, ``dir``, ``root``, ``stack``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ktl_lsp.checks.ktl_stack import (
+    RELEASE_NAMES,
+    STACK_NAMES,
+    analyze_stack,
+    check_stack_file,
+    stack_root_for,
+)
+from ktl_lsp.documents.yaml_parse import ParsedText, parse_text
+from ktl_lsp.orchestration.model import Plan, PlanError, PlanNode
+
+KTL_TEMPLATE = [
+    "ktl",
+    "apply",
+    "--chart={chart}",
+    "--release={name}",
+    "--namespace={namespace}",
+    "--version={chartVersion}",
+    "--values={values}",
+    "--set={set}",
+    "--kubeconfig={kubeconfig}",
+    "--context={context}",
+]
+HELM_TEMPLATE = [
+    "helm",
+    "upgrade",
+    "--install",
+    "{name}",
+    "{chart}",
+    "--namespace={namespace}",
+    "--version={chartVersion}",
+    "--values={values}",
+    "--set={set}",
+    "--kubeconfig={kubeconfig}",
+    "--kube-context={context}",
+]
+_PLACEHOLDER = re.compile(r"\{([A-Za-z]+)\}")
+
+
+def default_template() -> list[str]:
+    """``ktl apply`` when ktl is on PATH, else ``helm upgrade --install``."""
+    return list(KTL_TEMPLATE if shutil.which("ktl") else HELM_TEMPLATE)
+
+
+class _Files:
+    """Parsed stack files, read from disk once (the checks' ``FileSource``)."""
+
+    def __init__(self) -> None:
+        self.parsed: dict[Path, ParsedText | None] = {}
+
+    def parsed_of(self, path: Path) -> ParsedText | None:
+        if path not in self.parsed:
+            try:
+                self.parsed[path] = parse_text(path.read_text("utf-8"))
+            except (OSError, UnicodeDecodeError):
+                self.parsed[path] = None
+        return self.parsed[path]
+
+
+def _data(files: _Files, path: Path) -> dict[str, Any]:
+    parsed = files.parsed_of(path)
+    if parsed is None:
+        return {}
+    try:
+        found = next(iter(yaml.safe_load_all(parsed.text)), None)
+    except yaml.YAMLError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def stack_plan(
+    path: Path,
+    template: list[str] | str | None = None,
+    profile: str | None = None,
+) -> Plan:
+    root = stack_root_for(path) or path.parent
+    files = _Files()
+    analysis = analyze_stack(root, files)
+    problems: list[str] = []
+    if not any((root / n).is_file() for n in STACK_NAMES):
+        problems.append(f"no stack.yaml found at stack root {root}")
+    for file in analysis.files:
+        parsed = files.parsed_of(file)
+        if parsed is None:
+            problems.append(f"{file}: cannot read")
+            continue
+        for document in parsed.documents[:1]:
+            problems.extend(
+                f"{file}:{p.range.start.line + document.start_line + 1}: {p.message}"
+                for p in document.chunk.problems
+                if p.severity == "error"
+            )
+        for finding in check_stack_file(file, parsed, file.name in STACK_NAMES):
+            if finding.severity == "error":
+                problems.append(_where(file, finding.range.start.line, finding.message))
+    for file_name, findings in sorted(analysis.findings.items()):
+        for finding in findings:
+            if finding.severity == "error":
+                problems.append(_where(Path(file_name), finding.range.start.line, finding.message))
+    if problems:
+        raise PlanError(dict.fromkeys(problems))
+    root_data = _data(files, _root_file(root))
+    profile = profile or root_data.get("defaultProfile")
+    runner = _runner(root_data, profile)
+    releases = _releases(root, files, analysis.files, root_data, profile)
+    by_cluster_name = {(r["cluster"], r["name"]): r["id"] for r in releases}
+    template = template if template is not None else default_template()
+    nodes: list[PlanNode] = []
+    limits: dict[str, int] = {}
+    per_namespace = int((runner.get("limits") or {}).get("maxParallelPerNamespace") or 0)
+    group_limit = int((runner.get("limits") or {}).get("parallelismGroupLimit") or 1)
+    for release in releases:
+        pools: list[str] = []
+        if per_namespace > 0:
+            pool = f"namespace:{release['cluster']}/{release['namespace']}"
+            pools.append(pool)
+            limits[pool] = per_namespace
+        group = release.get("parallelismGroup")
+        if group:
+            pool = f"group:{group}"
+            pools.append(pool)
+            limits[pool] = group_limit
+        argv, command = render(template, release, root)
+        nodes.append(
+            PlanNode(
+                id=release["id"],
+                argv=argv,
+                command=command,
+                cwd=release["dir"],
+                deps=[by_cluster_name[(release["cluster"], n)] for n in release["needs"]],
+                priority=int(release.get("wave") or 0) * -1,
+                pools=pools,
+                meta={
+                    "release": release["name"],
+                    "namespace": release["namespace"],
+                    "cluster": release["cluster"],
+                    "chart": release["chart"],
+                },
+            )
+        )
+    notes = [
+        f"{what} is not applied by ktl-lsp plans ({why})"
+        for what, present, why in (
+            (
+                "runner.limits.maxParallelKind",
+                (runner.get("limits") or {}).get("maxParallelKind"),
+                "it needs the rendered charts",
+            ),
+            ("runner.adaptive", runner.get("adaptive"), "concurrency stays fixed"),
+            (
+                "runner.progressiveConcurrency",
+                runner.get("progressiveConcurrency"),
+                "concurrency stays fixed",
+            ),
+            (
+                "hooks",
+                root_data.get("hooks") or any(r.get("hooks") for r in releases),
+                "run them as nodes",
+            ),
+        )
+        if present
+    ]
+    concurrency = int(runner.get("concurrency") or 1)
+    return Plan(
+        name=str(root_data.get("name") or root.name),
+        nodes=nodes,
+        source=str(path),
+        kind="stack",
+        concurrency=max(1, concurrency),
+        limits=limits,
+        fail_fast=bool(((root_data.get("cli") or {}).get("apply") or {}).get("failFast")),
+        info={"stackRoot": str(root), "profile": profile, "notes": notes},
+    )
+
+
+def _where(path: Path, line: int, message: str) -> str:
+    return f"{path}:{line + 1}: {message}"
+
+
+def _root_file(root: Path) -> Path:
+    for name in STACK_NAMES:
+        if (root / name).is_file():
+            return root / name
+    return root / "stack.yaml"
+
+
+def _runner(root_data: dict[str, Any], profile: str | None) -> dict[str, Any]:
+    runner = dict(root_data.get("runner") or {})
+    if profile:
+        overlay = ((root_data.get("profiles") or {}).get(profile) or {}).get("runner") or {}
+        for key, value in overlay.items():
+            if key == "limits" and isinstance(value, dict):
+                runner["limits"] = {**(runner.get("limits") or {}), **value}
+            else:
+                runner[key] = value
+    return runner
+
+
+def _overlay(acc: dict[str, Any], layer: dict[str, Any], base: Path) -> None:
+    """ktl's inheritance: scalars deeper wins, values/tags appended, set merged."""
+    for key, value in layer.items():
+        if key == "values":
+            acc["values"] = [*acc.get("values", []), *(_path(base, v) for v in value or [])]
+        elif key == "tags":
+            acc["tags"] = [*acc.get("tags", []), *(str(v) for v in value or [])]
+        elif key == "set":
+            acc["set"] = {**acc.get("set", {}), **(value or {})}
+        elif key == "cluster" and isinstance(value, dict):
+            cluster = {**acc.get("cluster", {}), **value}
+            if value.get("kubeconfig"):
+                cluster["kubeconfig"] = os.path.expanduser(str(value["kubeconfig"]))
+            acc["cluster"] = cluster
+        elif key == "chart" and isinstance(value, str):
+            acc["chart"] = value if "://" in value else _path(base, value)
+        else:
+            acc[key] = value
+
+
+def _path(base: Path, value: Any) -> str:
+    text = os.path.expanduser(str(value))
+    if "://" in text:
+        return text
+    return str((base / text).resolve())
+
+
+def _releases(
+    root: Path,
+    files: _Files,
+    found: list[Path],
+    root_data: dict[str, Any],
+    profile: str | None,
+) -> list[dict[str, Any]]:
+    layers: dict[Path, list[tuple[dict[str, Any], Path]]] = {}
+
+    def chain(directory: Path) -> list[tuple[dict[str, Any], Path]]:
+        if directory in layers:
+            return layers[directory]
+        parent = (
+            [] if directory == root or directory == directory.parent else chain(directory.parent)
+        )
+        own: list[tuple[dict[str, Any], Path]] = []
+        for name in STACK_NAMES:
+            if (directory / name) in found:
+                data = _data(files, directory / name)
+                own.append((data.get("defaults") or {}, directory))
+                if directory == root and profile:
+                    prof = (root_data.get("profiles") or {}).get(profile) or {}
+                    own.append((prof.get("defaults") or {}, directory))
+        layers[directory] = result = parent + own
+        return result
+
+    out: list[dict[str, Any]] = []
+    for file in found:
+        data = _data(files, file)
+        if file.name in STACK_NAMES:
+            entries = [e for e in data.get("releases") or [] if isinstance(e, dict)]
+        elif file.name in RELEASE_NAMES:
+            entries = [data]
+        else:  # pragma: no cover - discovery only finds those
+            entries = []
+        for entry in entries:
+            acc: dict[str, Any] = {}
+            for layer, base in chain(file.parent):
+                _overlay(acc, layer, base)
+            _overlay(
+                acc,
+                {k: v for k, v in entry.items() if k not in ("apiVersion", "kind")},
+                file.parent,
+            )
+            cluster = acc.get("cluster") or {}
+            release = {
+                **acc,
+                "name": str(acc.get("name")),
+                "cluster": str(cluster.get("name") or ""),
+                "kubeconfig": cluster.get("kubeconfig"),
+                "context": cluster.get("context"),
+                "namespace": str(acc.get("namespace") or "default"),
+                "needs": [str(n) for n in acc.get("needs") or []],
+                "dir": str(file.parent),
+                "file": str(file),
+            }
+            release["id"] = f"{release['cluster']}/{release['namespace']}/{release['name']}"
+            out.append(release)
+    return out
+
+
+def _values(release: dict[str, Any], root: Path, key: str) -> list[str]:
+    if key == "set":
+        return [f"{k}={_scalar(v)}" for k, v in (release.get("set") or {}).items()]
+    if key in ("values", "tags"):
+        return [str(v) for v in release.get(key) or []]
+    if key == "root":
+        return [str(root)]
+    if key == "stack":
+        return [str(root)]
+    value = release.get(key)
+    if value is None or value == "":
+        return []
+    return [_scalar(value)]
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+KNOWN = frozenset(
+    [
+        "id",
+        "name",
+        "chart",
+        "chartVersion",
+        "namespace",
+        "cluster",
+        "kubeconfig",
+        "context",
+        "values",
+        "set",
+        "tags",
+        "dir",
+        "root",
+        "stack",
+    ]
+)
+
+
+def render(
+    template: list[str] | str, release: dict[str, Any], root: Path
+) -> tuple[list[str] | None, str | None]:
+    """(argv, None) for an argv template, (None, command) for a shell string."""
+    unknown = sorted(
+        {
+            m
+            for item in ([template] if isinstance(template, str) else template)
+            for m in _PLACEHOLDER.findall(item)
+        }
+        - KNOWN
+    )
+    if unknown:
+        raise PlanError(
+            [
+                f"stackCommand: unknown placeholder {{{unknown[0]}}} (known: {', '.join(sorted(KNOWN))})"
+            ]
+        )
+    if isinstance(template, str):
+
+        def shell(m: re.Match[str]) -> str:
+            return " ".join(shlex.quote(v) for v in _values(release, root, m.group(1)))
+
+        return None, _PLACEHOLDER.sub(shell, template)
+    argv: list[str] = []
+    for item in template:
+        names = _PLACEHOLDER.findall(item)
+        if not names:
+            argv.append(item)
+            continue
+        many = [n for n in names if len(_values(release, root, n)) != 1]
+        if len(many) > 1:
+            raise PlanError([f"stackCommand: {item!r} holds more than one list placeholder"])
+        if any(not _values(release, root, n) for n in names):
+            continue  # an absent value drops the whole item (its flag with it)
+        expand = many[0] if many else names[0]
+        for value in _values(release, root, expand):
+
+            def one(m: re.Match[str], value: str = value, expand: str = expand) -> str:
+                if m.group(1) == expand:
+                    return value
+                return _values(release, root, m.group(1))[0]
+
+            argv.append(_PLACEHOLDER.sub(one, item))
+    return argv, None

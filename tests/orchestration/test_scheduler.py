@@ -1,0 +1,492 @@
+"""The scheduler with real processes: parallelism, claims, pools, retries, failure, cancel, budget.
+
+Timings come from the sessions' own records (createdAt/endedAt); bounds are generous.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from ktl_lsp.orchestration import PlanOptions, PlanRun, load, local_runners
+from ktl_lsp.orchestration.scheduler import BudgetAsk, NodeRecord
+from ktl_lsp.sessions.manager import SessionManager
+from ktl_lsp.sessions.model import State
+from tests.orchestration.conftest import (
+    dump,
+    intervals,
+    kill_quietly,
+    max_parallel,
+    nodes,
+    overlaps,
+    pid_alive,
+    run_plan,
+    write_plan,
+)
+
+
+async def test_four_one_second_nodes_at_concurrency_two_take_about_two_seconds(
+    manager: SessionManager, tmp_path: Path
+) -> None:
+    plan = write_plan(
+        tmp_path,
+        {
+            "name": "par",
+            "concurrency": 2,
+            "nodes": [{"id": f"n{i}", "run": "sleep 1"} for i in range(4)],
+        },
+    )
+    session, record, _ = await run_plan(manager, plan)
+    assert session.state is State.DONE, dump(record)
+    spans = await intervals(manager, record)
+    start = min(s for s, _ in spans.values())
+    end = max(e for _, e in spans.values())
+    assert 1.9 <= end - start < 3.5, spans  # serial would be 4 s, unbounded 1 s
+    assert max_parallel(list(spans.values())) == 2
+    assert all(n["state"] == "done" and n["attempts"] == 1 for n in record["nodes"])
+    children = [await manager.get(n["sessionId"]) for n in record["nodes"]]
+    assert {c.parent_id for c in children} == {session.id}
+    assert {c.kind for c in children} == {"pty"}
+
+
+async def test_exclusive_claims_serialize_and_shared_ones_do_not(
+    manager: SessionManager, tmp_path: Path
+) -> None:
+    plan = write_plan(
+        tmp_path,
+        {
+            "concurrency": 4,
+            "nodes": [
+                {"id": "w1", "run": "sleep 0.5", "claims": [{"path": "out/**"}]},
+                {"id": "w2", "run": "sleep 0.5", "claims": [{"path": "out/app/*.bin"}]},
+                {"id": "r1", "run": "sleep 0.5", "claims": [{"path": "src", "mode": "shared"}]},
+                {
+                    "id": "r2",
+                    "run": "sleep 0.5",
+                    "claims": [{"path": "src/a.py", "mode": "shared"}],
+                },
+                {"id": "other", "run": "sleep 0.5", "claims": [{"path": "docs/*.md"}]},
+            ],
+        },
+    )
+    session, record, _ = await run_plan(manager, plan)
+    assert session.state is State.DONE
+    spans = await intervals(manager, record)
+    assert not overlaps(spans["w1"], spans["w2"]), spans  # src/** and src/app/*.bin overlap
+    assert overlaps(spans["r1"], spans["r2"]), spans  # shared claims coexist
+    assert overlaps(spans["w1"], spans["other"]) or overlaps(spans["w2"], spans["other"])
+    assert "claim:w1" in nodes(record)["w2"]["waitedOn"]
+
+
+async def test_tool_limits(manager: SessionManager, tmp_path: Path) -> None:
+    plan = write_plan(
+        tmp_path,
+        {
+            "concurrency": 4,
+            "toolLimits": {"claude": 1},
+            "nodes": [
+                *({"id": f"ai{i}", "run": "sleep 0.4", "tool": "claude"} for i in range(3)),
+                {"id": "build", "run": "sleep 0.4", "tool": "make"},
+            ],
+        },
+    )
+    session, record, _ = await run_plan(manager, plan)
+    assert session.state is State.DONE
+    spans = await intervals(manager, record)
+    ai = [spans[f"ai{i}"] for i in range(3)]
+    assert max_parallel(ai) == 1
+    assert any(overlaps(spans["build"], s) for s in ai)
+    assert "tool:claude" in nodes(record)["ai2"]["waitedOn"]
+
+
+async def test_retries_with_backoff(manager: SessionManager, tmp_path: Path) -> None:
+    counter = tmp_path / "count"
+    script = f'echo x >> {counter}; [ "$(wc -l < {counter})" -ge 3 ]'
+    plan = write_plan(
+        tmp_path,
+        {
+            "nodes": [
+                {"id": "flaky", "run": script, "retries": 3, "retryBackoffS": 0.05},
+                {"id": "never", "run": "exit 4", "retries": 1, "retryBackoffS": 0.05},
+            ]
+        },
+    )
+    session, record, _ = await run_plan(manager, plan)
+    by_id = nodes(record)
+    assert by_id["flaky"]["state"] == "done" and by_id["flaky"]["attempts"] == 3
+    assert len(by_id["flaky"]["sessions"]) == 3
+    assert by_id["never"]["state"] == "failed" and by_id["never"]["attempts"] == 2
+    assert by_id["never"]["exitCode"] == 4
+    assert session.state is State.ERROR and session.error == "1 failed of 2 nodes"
+    # the second attempt waited for the backoff after the first one ended
+    first = await manager.get(by_id["flaky"]["sessions"][0])
+    second = await manager.get(by_id["flaky"]["sessions"][1])
+    assert first.ended_ns is not None and second.created_ns - first.ended_ns >= 0.04e9
+
+
+async def test_failed_node_skips_dependents_and_independent_work_continues(
+    manager: SessionManager, tmp_path: Path
+) -> None:
+    plan = write_plan(
+        tmp_path,
+        {
+            "concurrency": 2,
+            "nodes": [
+                {"id": "build", "run": "exit 2"},
+                {"id": "test", "run": "true", "deps": ["build"]},
+                {"id": "deploy", "run": "true", "deps": ["test"]},
+                {"id": "lint", "run": "sleep 0.2"},
+                {"id": "docs", "run": "true", "deps": ["lint"]},
+            ],
+        },
+    )
+    session, record, live = await run_plan(manager, plan)
+    by_id = nodes(record)
+    assert by_id["build"]["state"] == "failed" and by_id["build"]["exitCode"] == 2
+    assert by_id["test"] == {
+        **by_id["test"],
+        "state": "skipped",
+        "reason": 'dependency "build" failed',
+    }
+    assert by_id["deploy"]["reason"] == 'dependency "test" was skipped'
+    assert by_id["lint"]["state"] == by_id["docs"]["state"] == "done"
+    assert session.error == "1 failed, 2 skipped of 5 nodes"
+    assert live.result_extra["nodes"][1] == {
+        "id": "test",
+        "state": "skipped",
+        "attempts": 0,
+        "reason": 'dependency "build" failed',
+    }
+
+
+async def test_fail_fast_starts_nothing_after_the_first_failure(
+    manager: SessionManager, tmp_path: Path
+) -> None:
+    plan = write_plan(
+        tmp_path,
+        {
+            "concurrency": 1,
+            "failFast": True,
+            "nodes": [
+                {"id": "a", "run": "exit 1", "priority": 10},
+                {"id": "b", "run": "true"},
+                {"id": "c", "run": "true"},
+            ],
+        },
+    )
+    _, record, _ = await run_plan(manager, plan)
+    by_id = nodes(record)
+    assert by_id["a"]["state"] == "failed"
+    assert by_id["b"]["state"] == by_id["c"]["state"] == "skipped"
+    assert by_id["b"]["reason"] == 'not started: failFast after "a" failed'
+    assert "sessionId" not in by_id["b"]
+
+
+async def test_priority_orders_ready_nodes(manager: SessionManager, tmp_path: Path) -> None:
+    log = tmp_path / "order"
+    plan = write_plan(
+        tmp_path,
+        {
+            "concurrency": 1,
+            "nodes": [
+                {"id": name, "run": f"echo {name} >> {log}", "priority": prio}
+                for name, prio in [("low", -1), ("mid", 0), ("high", 5)]
+            ],
+        },
+    )
+    await run_plan(manager, plan)
+    assert log.read_text().split() == ["high", "mid", "low"]
+
+
+async def test_cancel_mid_plan_leaves_no_process_behind(
+    manager: SessionManager, tmp_path: Path
+) -> None:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    plan = load(
+        write_plan(
+            tmp_path,
+            {
+                "concurrency": 3,
+                "nodes": [
+                    # a child that ignores nothing, and a grandchild in the same process group
+                    *(
+                        {"id": f"long{i}", "run": f"sleep 30 & echo $! > {pids}/{i}; wait"}
+                        for i in range(3)
+                    ),
+                    {"id": "after", "run": "true", "deps": ["long0"]},
+                ],
+            },
+        )
+    )
+    live = PlanRun(manager, plan, local_runners(manager), PlanOptions()).start()
+    for _ in range(500):
+        if len(list(pids.iterdir())) == 3:
+            break
+        await asyncio.sleep(0.01)
+    found = [int(p.read_text()) for p in pids.iterdir()]
+    assert len(found) == 3 and all(pid_alive(p) for p in found)
+    try:
+        manager.cancel(live.id)
+        session = await asyncio.wait_for(live.done, 15)
+        assert session.state is State.CANCELLED
+        for _ in range(300):
+            if not any(pid_alive(p) for p in found):
+                break
+            await asyncio.sleep(0.01)
+        assert not any(pid_alive(p) for p in found)
+        by_id = {n["id"]: n for n in live.result_extra["nodes"]}
+        assert {by_id[f"long{i}"]["state"] for i in range(3)} == {"cancelled"}
+        assert by_id["after"] == {
+            "id": "after",
+            "state": "cancelled",
+            "attempts": 0,
+            "reason": "plan cancelled",
+        }
+        for i in range(3):
+            child = await manager.get(by_id[f"long{i}"]["sessionId"])
+            assert child.state is State.CANCELLED  # every child ended before the plan did
+        assert session.meta["plan"]["nodes"][0]["state"] == "cancelled"
+    finally:
+        for pid in found:
+            kill_quietly(pid)
+
+
+async def test_cancelling_one_node_skips_its_dependents(
+    manager: SessionManager, tmp_path: Path
+) -> None:
+    plan = load(
+        write_plan(
+            tmp_path,
+            {
+                "concurrency": 2,
+                "nodes": [
+                    {"id": "slow", "run": "sleep 30"},
+                    {"id": "next", "run": "true", "deps": ["slow"]},
+                    {"id": "side", "run": "sleep 0.3"},
+                ],
+            },
+        )
+    )
+    run = PlanRun(manager, plan, local_runners(manager), PlanOptions())
+    live = run.start()
+    for _ in range(500):
+        if run.scheduler and run.scheduler.records["slow"].session_id:
+            break
+        await asyncio.sleep(0.01)
+    assert run.scheduler is not None
+    child = run.scheduler.records["slow"].session_id
+    assert child is not None
+    manager.cancel(child)
+    session = await asyncio.wait_for(live.done, 15)
+    by_id = nodes(session.meta["plan"])
+    assert by_id["slow"]["state"] == "cancelled"
+    assert by_id["next"]["reason"] == 'dependency "slow" was cancelled'
+    assert by_id["side"]["state"] == "done"
+    assert session.error == "1 skipped, 1 cancelled of 3 nodes"
+
+
+async def test_timeout_kills_the_process_group(manager: SessionManager, tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    plan = write_plan(
+        tmp_path,
+        {
+            "nodes": [
+                {"id": "hang", "run": f"sleep 60 & echo $! > {pid_file}; wait", "timeoutS": 0.5}
+            ]
+        },
+    )
+    _session, record, _ = await asyncio.wait_for(run_plan(manager, plan), 20)
+    pid = int(pid_file.read_text())
+    try:
+        node = nodes(record)["hang"]
+        assert node["state"] == "failed" and node["reason"] == "timed out after 0.5s"
+        for _ in range(300):
+            if not pid_alive(pid):
+                break
+            await asyncio.sleep(0.01)
+        assert not pid_alive(pid)
+    finally:
+        kill_quietly(pid)
+
+
+async def test_missing_executable_fails_clearly_without_retrying(
+    manager: SessionManager, tmp_path: Path
+) -> None:
+    plan = write_plan(
+        tmp_path,
+        {
+            "nodes": [
+                {"id": "tool", "run": ["no-such-tool-xyz", "--go"], "retries": 5},
+                {"id": "after", "run": "true", "deps": ["tool"]},
+                {"id": "shell", "run": "no-such-tool-xyz --go", "retries": 5},
+            ]
+        },
+    )
+    _session, record, _ = await asyncio.wait_for(run_plan(manager, plan), 10)
+    by_id = nodes(record)
+    assert by_id["tool"]["state"] == "failed"
+    assert by_id["tool"]["reason"] == "executable not found: no-such-tool-xyz (not on PATH)"
+    assert by_id["tool"]["attempts"] == 0
+    assert by_id["after"]["state"] == "skipped"
+    assert by_id["shell"]["state"] == "failed" and by_id["shell"]["attempts"] == 1
+    assert by_id["shell"]["reason"] == "exit 127 (command not found)"
+
+
+async def test_budget_governor_asks_and_skips_or_raises(
+    manager: SessionManager, tmp_path: Path
+) -> None:
+    data = {
+        "concurrency": 4,
+        "budget": 5,
+        "nodes": [
+            {"id": "cheap", "run": "echo ::ktl-cost 1.5", "estCost": 3},
+            {"id": "mid", "run": "true", "estCost": 2, "deps": ["cheap"]},
+            {"id": "big", "run": "true", "estCost": 4, "deps": ["cheap"]},
+        ],
+    }
+    asked: list[BudgetAsk] = []
+
+    async def decline(ask: BudgetAsk) -> float | None:
+        asked.append(ask)
+        return None
+
+    session, record, _ = await run_plan(manager, write_plan(tmp_path, data), ask_budget=decline)
+    by_id = nodes(record)
+    assert by_id["cheap"]["cost"] == 1.5  # the reported cost replaces the estimate
+    assert by_id["mid"]["state"] == "done"  # 1.5 + 2 fits in 5
+    assert by_id["big"]["state"] == "skipped"
+    assert by_id["big"]["reason"] == "over budget: needs 4, 1.5 of 5 left"
+    assert [(a.nodes, a.needed, a.spent) for a in asked] == [(["big"], 4.0, 3.5)]
+    assert record["spent"] == 3.5
+
+    async def raise_it(ask: BudgetAsk) -> float | None:
+        return ask.spent + ask.needed
+
+    session, record, _ = await run_plan(manager, write_plan(tmp_path, data), ask_budget=raise_it)
+    assert session.state is State.DONE
+    assert record["budget"] == 7.5
+
+
+async def test_interactive_nodes_run_one_at_a_time_and_are_announced(
+    manager: SessionManager, tmp_path: Path
+) -> None:
+    seen: list[NodeRecord] = []
+    plan = write_plan(
+        tmp_path,
+        {
+            "concurrency": 3,
+            "nodes": [
+                {"id": "ask1", "run": "read x; echo got $x", "interactive": True},
+                {"id": "ask2", "run": "sleep 0.2", "interactive": True},
+            ],
+        },
+    )
+    live = PlanRun(
+        manager, load(plan), local_runners(manager), PlanOptions(on_interactive=seen.append)
+    ).start()
+    for _ in range(500):
+        if seen:
+            break
+        await asyncio.sleep(0.01)
+    assert [r.id for r in seen] == ["ask1"]
+    assert seen[0].session_id is not None
+    manager.input(seen[0].session_id, "yes\r")
+    session = await asyncio.wait_for(live.done, 10)
+    assert session.state is State.DONE
+    spans = await intervals(manager, session.meta["plan"])
+    assert not overlaps(spans["ask1"], spans["ask2"])
+    assert "got yes" in "\n".join(await manager.output_lines(seen[0].session_id))
+
+
+async def test_plan_file_edited_while_running_is_reported(
+    manager: SessionManager, tmp_path: Path
+) -> None:
+    path = write_plan(
+        tmp_path,
+        {"nodes": [{"id": "a", "run": "sleep 0.3"}, {"id": "b", "run": "true", "deps": ["a"]}]},
+    )
+    live = PlanRun(manager, load(path), local_runners(manager), PlanOptions()).start()
+    await asyncio.sleep(0.05)
+    path.write_text(path.read_text() + "# edited\n")
+    session = await asyncio.wait_for(live.done, 10)
+    assert session.state is State.DONE  # the run keeps the version it loaded
+    assert live.result_extra["planFileChanged"] is True
+    text = "\n".join(await manager.output_lines(session.id))
+    assert "changed while the plan runs" in text
+
+
+async def test_record_has_a_timeline(manager: SessionManager, tmp_path: Path) -> None:
+    plan = write_plan(
+        tmp_path,
+        {
+            "concurrency": 1,
+            "nodes": [
+                {"id": "a", "run": "sleep 0.2"},
+                {"id": "b", "run": "true"},
+                {"id": "c", "run": "true", "deps": ["a"]},
+            ],
+        },
+    )
+    session, _record, _ = await run_plan(manager, plan)
+    stored = await manager.get(session.id)  # the record survives in the store
+    by_id = nodes(stored.meta["plan"])
+    assert by_id["c"]["deps"] == ["a"]
+    assert by_id["c"]["readyAt"] == by_id["a"]["endedAt"]
+    for node in by_id.values():
+        assert {"startedAt", "endedAt", "durationMs", "queuedMs"} <= node.keys()
+    assert "concurrency" in by_id["b"]["waitedOn"]
+    frames, _ = await manager.frames(session.id)
+    events = [f.text() for f in frames if f.type.value == "event"]
+    assert any('"node":"c"' in e and '"state":"running"' in e for e in events)
+    lines = await manager.output_lines(session.id)
+    assert lines[-2] == "[3/3]"
+
+
+async def test_other_runners_plug_in_as_task_sessions(
+    manager: SessionManager, tmp_path: Path
+) -> None:
+    """The shape a Kubernetes Job runner takes: async preflight, a task session per attempt."""
+    from ktl_lsp.orchestration.model import PlanNode
+    from ktl_lsp.orchestration.runners import LaunchContext, NodeHandle, Runners, SessionHandle
+    from ktl_lsp.sessions.manager import LiveSession, RunSpec, TaskOutcome
+
+    class FakeJobs:
+        async def preflight(self, node: PlanNode, cwd: str | None) -> str | None:
+            await asyncio.sleep(0)
+            return None if node.extra.get("image") else "runner kubernetes needs an image"
+
+        def start(self, node: PlanNode, ctx: LaunchContext) -> NodeHandle:
+            async def work(live: LiveSession) -> TaskOutcome:
+                live.write(f"job {node.id} on {node.extra['image']}\r\n")
+                return TaskOutcome(exit_code=0)
+
+            spec = RunSpec(argv=[], command=node.display, kind="k8s", parent_id=ctx.parent_id)
+            return SessionHandle(manager, manager.start_task(spec, work))
+
+    plan = load(
+        write_plan(
+            tmp_path,
+            {
+                "nodes": [
+                    {"id": "job", "run": ["make"], "runner": "kubernetes", "image": "alpine"},
+                    {"id": "noimage", "run": ["make"], "runner": "kubernetes"},
+                    {"id": "local", "run": "true", "deps": ["job"]},
+                ]
+            },
+        )
+    )
+    runners = local_runners(manager)
+    without = PlanRun(manager, plan, runners, PlanOptions()).start()
+    record = (await without.done).meta["plan"]
+    assert nodes(record)["job"]["reason"] == (
+        "runner 'kubernetes' is not available: the Kubernetes Job runner is not built yet"
+    )
+    runners = Runners(runners.get("local"), kubernetes=FakeJobs())
+    live = PlanRun(manager, plan, runners, PlanOptions()).start()
+    session = await live.done
+    by_id = nodes(session.meta["plan"])
+    assert by_id["job"]["state"] == "done" and by_id["local"]["state"] == "done"
+    assert by_id["noimage"]["reason"] == "runner kubernetes needs an image"
+    child = await manager.get(by_id["job"]["sessionId"])
+    assert child.kind == "k8s" and child.parent_id == session.id
