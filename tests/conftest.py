@@ -111,7 +111,10 @@ async def start_ktl(tmp_path: Path) -> AsyncIterator[StartKtl]:
         await client.initialize_session(
             lsp.InitializeParams(
                 capabilities=lsp.ClientCapabilities(
-                    window=lsp.WindowClientCapabilities(work_done_progress=progress)
+                    window=lsp.WindowClientCapabilities(
+                        work_done_progress=progress,
+                        show_document=lsp.ShowDocumentClientCapabilities(support=True),
+                    )
                 ),
                 root_uri=tmp_path.as_uri(),
                 initialization_options=init_options,

@@ -23,6 +23,8 @@ from ktl_lsp.checks import OutlineItem
 from ktl_lsp.checks.ktl_stack import STACK_NAMES, stack_root_for
 from ktl_lsp.features.diagnostics import checker_of, path_of
 from ktl_lsp.server import KtlServer
+from ktl_lsp.sessions.model import Session, State, now_ns
+from ktl_lsp.sessions.store import SessionFilter
 
 #: Above this many lenses in one file, commands are left to codeLens/resolve.
 INLINE_LIMIT = 100
@@ -95,6 +97,58 @@ def _run_target(path: Path, uri: str, open_uris: dict[Path, str]) -> str:
     return uri
 
 
+def ago(ns: int, now_ns: int) -> str:
+    secs = max(0, (now_ns - ns) // 1_000_000_000)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if secs >= size:
+            return f"{secs // size} {unit} ago"
+    return "just now"
+
+
+_VERBS = {
+    "ktl apply": "applied",
+    "ktl diff": "diffed",
+    "ktl delete": "deleted",
+    "ktl verify": "verified",
+}
+
+
+def describe(session: Session, now_ns: int) -> str:
+    """'applied 2 min ago', 'plan failed 1 h ago (exit 1)', 'running'."""
+    command = str(session.meta.get("command", ""))
+    verb = next((v for k, v in _VERBS.items() if command.startswith(k)), "ran")
+    if session.kind == "plan":
+        verb = "plan ran"
+    if session.state is State.RUNNING:
+        return f"{session.title[:40]}: running"
+    when = ago(session.ended_ns or session.created_ns, now_ns)
+    if session.state is State.DONE:
+        return f"{verb} {when}"
+    code = f" (exit {session.exit_code})" if session.exit_code not in (None, 0) else ""
+    return f"{verb} {when}: {session.state}{code}"
+
+
+async def last_session_lens(ls: KtlServer, uri: str, path: Path) -> lsp.CodeLens | None:
+    """'applied 2 min ago · open replay' above a file that has history (sessions that name it)."""
+    manager = ls.manager
+    found: list[Session] = []
+    for key, value in (("uri", uri), ("file", str(path))):
+        found += await manager.list_sessions(SessionFilter(meta={key: value}, limit=1))
+    if not found:
+        return None
+    newest = max(found, key=lambda s: s.created_ns)
+    return lsp.CodeLens(
+        range=lsp.Range(
+            start=lsp.Position(line=0, character=0), end=lsp.Position(line=0, character=0)
+        ),
+        command=lsp.Command(
+            title=f"{describe(newest, now_ns())} · open replay",
+            command="ktl.session.openReplay",
+            arguments=[{"sessionId": newest.id}],
+        ),
+    )
+
+
 def setup(server: KtlServer) -> None:
     @server.feature(lsp.TEXT_DOCUMENT_CODE_LENS)
     async def code_lens(ls: KtlServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
@@ -119,6 +173,10 @@ def setup(server: KtlServer) -> None:
         if len(lenses) <= INLINE_LIMIT:
             for lens in lenses:
                 lens.command = command_for(lens.data)
+        if items:
+            history = await last_session_lens(ls, uri, path)
+            if history is not None:
+                lenses.insert(0, history)
         return lenses
 
     @server.feature(lsp.CODE_LENS_RESOLVE)

@@ -12,6 +12,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lsprotocol import types as lsp
+
 from ktl_lsp.features.arguments import ArgumentError, parse
 from ktl_lsp.server import KtlServer
 from ktl_lsp.sessions.manager import UnknownSession
@@ -104,3 +106,17 @@ def setup(server: KtlServer) -> None:
                 f"the replay gateway is not available: {service.failed or 'disabled in settings'}"
             )
         return {"url": url}
+
+    @server.command("ktl.session.openReplay")
+    async def session_open_replay(ls: KtlServer, *args: Any) -> dict[str, Any]:
+        """Opens the replay in the user's browser (window/showDocument), for lenses and menus."""
+        result = await session_replay(ls, *args)
+        opened = False
+        caps = ls.client_capabilities
+        window = caps.window if caps else None
+        if window and window.show_document and window.show_document.support:
+            shown = await ls.window_show_document_async(
+                lsp.ShowDocumentParams(uri=result["url"], external=True)
+            )
+            opened = bool(shown and shown.success)
+        return {**result, "opened": opened}

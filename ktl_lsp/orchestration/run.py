@@ -127,6 +127,8 @@ class PlanRun:
             "command": f"ktl.plan.run {plan.source or plan.name}",
             "plan": self._record([]),
         }
+        if plan.source:
+            meta["file"] = plan.source  # lets the file's CodeLens show its last run
         if plan.kind == "stack":
             meta["repo"] = plan.info.get("stackRoot")
         title = f"plan {plan.name}"
