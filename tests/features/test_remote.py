@@ -75,7 +75,8 @@ async def test_list_and_attach_across_a_restart(start_ktl: StartKtl, tmp_path: P
         remote = [s for s in listed["sessions"] if s.get("remote")]
         assert [s["sessionId"] for s in remote] == [remote_id]
         attach = ktl.start("ktl.session.attach", {"sessionId": remote_id})
-        await asyncio.sleep(1.0)
+        # Wait until lines are flowing through the attachment, then cut it mid-stream.
+        await ktl.rec.until(lambda: any("line3" in "".join(v) for v in ktl.rec.data.values()), 20)
         gateway.terminate()  # the network goes away mid-stream...
         await gateway.wait()
         await asyncio.sleep(0.5)
