@@ -128,6 +128,7 @@ FEATURES = (
     "remote",
     "diagnostics",
     "codelens",
+    "k8s",
     "plans",
 )
 

@@ -9,7 +9,9 @@ keeps it off the event loop, fed with editor buffers and the workspace folders:
 - every open document whose findings may have changed with the edit (another file of a stack,
   a duplicate across files, a CRD and its custom resources) is re-published too;
 - only open documents get diagnostics, like yaml-language-server; closing one clears them;
-- workspace folders are read in the background so cross-file checks see the whole workspace.
+- workspace folders are read in the background so cross-file checks see the whole workspace;
+- findings from elsewhere (the API server's answer to an apply, a verify) are merged in per
+  document with `Checker.set_extra` until their producer replaces or clears them.
 
 A failing check is reported to the client (with its traceback) and the server keeps serving.
 """
@@ -30,8 +32,9 @@ from pygls.workspace import TextDocument
 
 from ktl_lsp.aio import background
 from ktl_lsp.checks import Finding, OutlineItem, UnsupportedVersionError, Workspace
+from ktl_lsp.checks.findings import in_encoding
 from ktl_lsp.documents.file_kinds import is_checkable_name
-from ktl_lsp.documents.positions import PositionEncoding, Range
+from ktl_lsp.documents.positions import LineIndex, PositionEncoding, Range
 from ktl_lsp.server import KtlServer
 
 #: Pause after the last keystroke before a document is checked again.
@@ -106,6 +109,7 @@ class Checker:
         self._synced: dict[str, int] = {}  # uri -> document version the workspace holds
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._folders_task: asyncio.Task[Any] | None = None
+        self._extra: dict[str, dict[str, list[Finding]]] = {}  # uri -> owner -> findings
 
     # -- the workspace ---------------------------------------------------------------------
     @property
@@ -224,6 +228,41 @@ class Checker:
         await self.flush(uri)
         return await asyncio.to_thread(self.workspace.outline, path)
 
+    # -- findings from elsewhere -------------------------------------------------------------
+    def set_extra(self, uri: str, owner: str, findings: list[Finding], text: str) -> None:
+        """Publishes `findings` with the checkers' for `uri` until `owner` replaces them.
+
+        For producers outside the checkers (an API server's answer to an apply: owner
+        ``"k8s-api#<document>"``); an empty list clears the owner's findings. Ranges are code
+        points of `text`, the document's text when they were made. A document that is not open
+        gets them on their own.
+        """
+        owners = self._extra.setdefault(uri, {})
+        if findings:
+            owners[owner] = list(findings)
+        else:
+            owners.pop(owner, None)
+        if not owners:
+            del self._extra[uri]
+        path = self._uri_path(uri)
+        if path is not None:
+            background(self._guard(self._republish(path)), f"ktl-extra {uri}")
+            return
+        extra = self.extra_for(uri, LineIndex(text))
+        self.server.text_document_publish_diagnostics(
+            lsp.PublishDiagnosticsParams(
+                uri=uri, diagnostics=[to_diagnostic(f, uri, {}) for f in extra]
+            )
+        )
+
+    def extra_for(self, uri: str, lines: LineIndex) -> list[Finding]:
+        found = [f for fs in self._extra.get(uri, {}).values() for f in fs]
+        return in_encoding(found, lines, self.encoding()) if found else []
+
+    async def _republish(self, path: Path) -> None:
+        async with self._lock:
+            await self._publish([path])
+
     # -- checking ---------------------------------------------------------------------------
     async def check(self, uri: str) -> None:
         async with self._lock:
@@ -251,6 +290,9 @@ class Checker:
             if not self._current(uri):
                 continue  # edited while we computed: these ranges are stale, drop them
             uri_for = {str(p): u for p, u in self._open.items()}
+            doc = self.document(uri)
+            if uri in self._extra and doc is not None:
+                findings = findings + self.extra_for(uri, LineIndex(doc.source))
             self.server.text_document_publish_diagnostics(
                 lsp.PublishDiagnosticsParams(
                     uri=uri,

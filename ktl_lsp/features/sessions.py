@@ -120,6 +120,7 @@ class ListArgs:
     since: str | None = None
     limit: int = 50
     remote: bool = True  #: include the remote gateway's sessions when one is configured
+    parentId: str | None = None  #: only the children of this session (a plan's node attempts)
 
     def since_ns(self) -> int | None:
         if self.since is None:
@@ -265,11 +266,12 @@ def setup(server: KtlServer) -> None:
             meta=a.meta or None,
             tags=a.tags or None,
             since_ns=a.since_ns(),
+            parent_id=a.parentId,
             limit=max(0, min(a.limit, 10000)),
         )
         sessions = await ls.manager.list_sessions(flt)
         out: dict[str, Any] = {"sessions": [s.to_lsp() for s in sessions]}
-        if a.remote:
+        if a.remote and a.parentId is None:  # remote sessions have no local parent
             from ktl_lsp.features.remote import remote_sessions
 
             remote, problem = await remote_sessions(ls, flt.limit, a.state)

@@ -184,10 +184,10 @@ class EditorFeed:
             await self.server.work_done_progress.create_async(token)
         except Exception:
             return  # the client said no: logMessage alone carries the output
-        if session.id in self.watches:
-            self._begin(w, token, session)
-        else:
-            # Ended before the client answered: close the progress it now shows.
+        self._begin(w, token, session)
+        if session.id not in self.watches:
+            # Ended before the client answered: show it begun and ended, so the client's
+            # progress UI has a title and closes cleanly.
             self._progress_end(token, session)
 
     def _begin(self, w: Watch, token: Any, session: Session) -> None:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from ktl_lsp.gateway import seek
 from ktl_lsp.gateway.auth import COOKIE, Auth, GatewayAuthError
 from ktl_lsp.gateway.query import ListQuery, TailQuery, last_seen, mirror
 from ktl_lsp.gateway.sse import EventCache, Tail
@@ -403,6 +404,7 @@ def build_app(manager: SessionManager, auth: Auth, **options: Any) -> web.Applic
     r.add_route("*", "/api/v1/sessions/{id}/pin", pin)
     r.add_get("/api/v1/sessions/{id}/export", export_any)
     r.add_get("/api/v1/sessions/{id}/frames", frames)
+    seek.register(app)  # /index and /seek for the replay UI
     r.add_get("/healthz", healthz)
     r.add_get("/ui/login", ui_login)
     r.add_get("/ui/assets/{name}", asset)

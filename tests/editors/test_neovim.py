@@ -154,3 +154,31 @@ def test_codelens_refreshed_and_runnable(results: dict[str, Any]) -> None:
         pytest.xfail("the server does not offer CodeLens yet")
     _check(results, "codelens")
     _check(results, "codelens_run")
+
+
+def test_replay_opens_the_one_time_link(results: dict[str, Any]) -> None:
+    _check(results, "replay")
+    _check(results, "replay_buffer_and_prefix")
+
+
+def test_export_asciicast_and_html(results: dict[str, Any]) -> None:
+    _check(results, "export")
+    _check(results, "export_html")
+
+
+def test_pin_and_unpin(results: dict[str, Any]) -> None:
+    _check(results, "pin")
+
+
+def test_compare_two_sessions(results: dict[str, Any]) -> None:
+    _check(results, "compare")
+    _check(results, "compare_is_not_manifest_diff")
+
+
+def test_plan_run_summary_children_and_node_terminal(results: dict[str, Any]) -> None:
+    for name in ("plan_summary", "plan_children", "plan_node_terminal"):
+        _check(results, name)
+
+
+def test_sessions_picker_shows_plans_with_their_nodes(results: dict[str, Any]) -> None:
+    _check(results, "sessions_plan_nodes")

@@ -58,7 +58,9 @@ local ok, failure = pcall(function()
   check('diagnostic', got and diags[1] ~= nil and diags[1].source == 'ktl', table.concat(detail, ' | '))
 
   -- 2. :KtlRun: a terminal buffer fed by ktl/sessionData
-  vim.cmd([[KtlRun printf 'hello from ktl\n']])
+  -- (a short sleep: a session that ends before the client answered workDoneProgress/create
+  -- gets only an end report, by design)
+  vim.cmd([[KtlRun sleep 0.3; printf 'hello from ktl\n']])
   local term_buf = vim.api.nvim_get_current_buf()
   check('terminal_buffer', vim.bo[term_buf].buftype == 'terminal', vim.bo[term_buf].buftype)
   got = vim.wait(10000, function()
@@ -86,7 +88,7 @@ local ok, failure = pcall(function()
   got = vim.wait(3000, function()
     return noted('exit 0 in')
   end, 20)
-  check('progress', got and noted('ktl: printf'), table.concat(notes, ' | '))
+  check('progress', got and noted('ktl: sleep 0.3; printf'), table.concat(notes, ' | '))
 
   -- 3. the session is in ktl.sessions.list
   local done, err, res = exec_sync(ktl, 'ktl.sessions.list', {})
@@ -177,6 +179,172 @@ local ok, failure = pcall(function()
     end
   end
   results.server_commands = ktl.server_commands()
+
+  -- 10. :KtlReplay {id}: the one-time link goes to the opener (config.open_url)
+  local opened_urls = {}
+  ktl.config.open_url = function(url)
+    table.insert(opened_urls, url)
+  end
+  vim.cmd('KtlReplay ' .. sid)
+  got = vim.wait(10000, function()
+    return #opened_urls > 0
+  end, 20)
+  check('replay', got and opened_urls[1]:match('^http://127%.0%.0%.1:%d+/') ~= nil and opened_urls[1]:find(sid, 1, true) ~= nil, opened_urls[1] or table.concat(notes, ' | '))
+  -- ... also from a session's terminal buffer, with a unique id prefix
+  opened_urls = {}
+  vim.api.nvim_set_current_buf(term_buf)
+  vim.cmd('KtlReplay')
+  got = vim.wait(10000, function()
+    return #opened_urls > 0
+  end, 20)
+  local from_buf = got
+  opened_urls = {}
+  vim.cmd('KtlReplay ' .. sid:sub(1, 8))
+  got = vim.wait(10000, function()
+    return #opened_urls > 0
+  end, 20)
+  check('replay_buffer_and_prefix', from_buf and got, table.concat(notes, ' | '))
+
+  -- 11. :KtlExport {format} [path] for the session in the current buffer
+  local cast = vim.fn.getcwd() .. '/demo.cast'
+  vim.api.nvim_set_current_buf(term_buf)
+  notes = {}
+  vim.cmd('KtlExport asciicast ' .. vim.fn.fnameescape(cast))
+  got = vim.wait(10000, function()
+    return vim.fn.filereadable(cast) == 1 and noted('exported')
+  end, 20)
+  local header = got and vim.fn.json_decode(vim.fn.readfile(cast)[1]) or {}
+  local body = got and table.concat(vim.fn.readfile(cast), '\n') or ''
+  check('export', got and header.version == 2 and body:find('hello from ktl', 1, true) ~= nil, table.concat(notes, ' | '))
+  local html = vim.fn.getcwd() .. '/demo.html'
+  vim.cmd('KtlExport html ' .. vim.fn.fnameescape(html))
+  got = vim.wait(10000, function()
+    return vim.fn.filereadable(html) == 1
+  end, 20)
+  check('export_html', got and table.concat(vim.fn.readfile(html), '\n'):find('<html', 1, true) ~= nil, html)
+
+  -- 12. :KtlPin / :KtlPin! (retention keeps pinned sessions)
+  local function session_get(id)
+    local _, e, r = exec_sync(ktl, 'ktl.session.get', { sessionId = id })
+    return (not e) and r or {}
+  end
+  vim.cmd('KtlPin ' .. sid)
+  got = vim.wait(10000, function()
+    return session_get(sid).pinned == true
+  end, 50)
+  vim.cmd('KtlPin! ' .. sid)
+  local unpinned = vim.wait(10000, function()
+    return session_get(sid).pinned == false
+  end, 50)
+  check('pin', got and unpinned, vim.inspect(session_get(sid).pinned))
+
+  -- 13. :KtlCompare {a} {b}: a scratch buffer with the diff
+  vim.cmd([[KtlRun echo same; echo before]])
+  local a_buf = vim.api.nvim_get_current_buf()
+  vim.cmd([[KtlRun echo same; echo after; exit 3]])
+  local b_buf = vim.api.nvim_get_current_buf()
+  vim.wait(10000, function()
+    return vim.b[a_buf].ktl_session_state == 'done' and vim.b[b_buf].ktl_session_state == 'error'
+  end, 20)
+  ktl.last_compare_buf = nil
+  vim.cmd('KtlCompare ' .. vim.b[a_buf].ktl_session_id .. ' ' .. vim.b[b_buf].ktl_session_id:sub(1, 10))
+  got = vim.wait(10000, function()
+    return ktl.last_compare_buf ~= nil
+  end, 20)
+  local cmp = got and buf_text(ktl.last_compare_buf) or ''
+  check(
+    'compare',
+    got
+      and vim.bo[ktl.last_compare_buf].filetype == 'diff'
+      and cmp:find('\n%-before\n') ~= nil
+      and cmp:find('\n%+after') ~= nil
+      and cmp:find('# exit codes: 0 -> 3', 1, true) ~= nil,
+    cmp
+  )
+  check('compare_is_not_manifest_diff', vim.fn.exists(':KtlCompare') == 2 and vim.fn.exists(':KtlDiff') == 2)
+
+  -- 14. :KtlPlan on a plan file: a summary buffer, a line per node, live until the end
+  local plan_file = vim.fn.getcwd() .. '/ci.plan.yaml'
+  vim.fn.writefile({
+    'name: ci',
+    'nodes:',
+    '  - id: build',
+    '    run: sleep 0.3; echo built',
+    '  - id: test',
+    '    run: echo tested; exit 2',
+    '    deps: [build]',
+    '  - id: ship',
+    "    run: 'true'",
+    '    deps: [test]',
+  }, plan_file)
+  vim.cmd('only') -- room for the summary and a node's terminal
+  vim.cmd('edit ' .. vim.fn.fnameescape(plan_file))
+  vim.cmd('KtlPlan')
+  local plan_buf
+  got = vim.wait(20000, function()
+    plan_buf = vim.api.nvim_get_current_buf()
+    return vim.b[plan_buf].ktl_plan_session ~= nil and vim.b[plan_buf].ktl_plan_state == 'error'
+  end, 50)
+  local summary = plan_buf and buf_text(plan_buf) or ''
+  check(
+    'plan_summary',
+    got
+      and summary:find('build%s+done') ~= nil
+      and summary:find('test%s+failed%s+exit 2') ~= nil
+      and summary:find('ship%s+skipped') ~= nil,
+    summary
+  )
+  -- the nodes are child sessions of the plan (ktl.sessions.list with parentId)
+  local plan_id = plan_buf and vim.b[plan_buf].ktl_plan_session
+  local _, perr, kids = exec_sync(ktl, 'ktl.sessions.list', { parentId = plan_id })
+  local nodes = {}
+  for _, k in ipairs((kids and kids.sessions) or {}) do
+    table.insert(nodes, tostring(k.meta.node) .. '=' .. k.state .. (k.parentId == plan_id and '' or '!'))
+  end
+  table.sort(nodes)
+  check('plan_children', not perr and table.concat(nodes, ',') == 'build=done,test=error', vim.inspect({ perr, nodes }))
+  -- <CR> on a node's line opens that node's terminal
+  local build_line
+  for i, l in ipairs(vim.api.nvim_buf_get_lines(plan_buf, 0, -1, false)) do
+    if l:find('build', 1, true) and l:find('done', 1, true) then
+      build_line = i
+    end
+  end
+  local before_node = vim.api.nvim_get_current_buf()
+  if build_line then
+    vim.api.nvim_win_set_cursor(0, { build_line, 0 })
+    vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes('<CR>', true, false, true), 'x', false)
+  end
+  got = vim.wait(10000, function()
+    local b = vim.api.nvim_get_current_buf()
+    return b ~= before_node and buf_text(b):find('built', 1, true) ~= nil
+  end, 20)
+  check('plan_node_terminal', got, vim.inspect({ line = build_line, name = vim.api.nvim_buf_get_name(0), sid = vim.b.ktl_session_id, text = buf_text(0), notes = notes }))
+
+  -- 15. :KtlSessions lists a plan followed by its nodes
+  local shown
+  vim.ui.select = function(list, opts, on_choice)
+    shown = {}
+    for _, s in ipairs(list) do
+      table.insert(shown, opts.format_item(s))
+    end
+    on_choice(nil)
+  end
+  vim.cmd('KtlSessions')
+  vim.wait(10000, function()
+    return shown ~= nil
+  end, 20)
+  local plan_at, node_lines = nil, 0
+  for i, line in ipairs(shown or {}) do
+    if line:find('▸ plan ci', 1, true) then
+      plan_at = i
+    elseif plan_at and line:find('└ build', 1, true) and i == plan_at + 1 then
+      node_lines = node_lines + 1
+    elseif plan_at and line:find('└ test', 1, true) and i == plan_at + 2 then
+      node_lines = node_lines + 1
+    end
+  end
+  check('sessions_plan_nodes', plan_at ~= nil and node_lines == 2, table.concat(shown or {}, '\n'))
 
   -- 9. :help ktl (KTL_DOC_RTP: a copy of the plugin where helptags may write doc/tags)
   local doc_rtp = os.getenv('KTL_DOC_RTP')

@@ -12,8 +12,8 @@ import {
 } from "vscode-languageclient/node";
 import { COMMANDS, CommandContext, Ui } from "./core/commands";
 import { SessionRouter } from "./core/router";
-import { initializationOptions, RestartPolicy, resolveServer, contextKeys } from "./core/server";
-import { SessionsModel, sessionItem, statusText } from "./core/sessions";
+import { AGENT_TOKEN_SECRET, contextKeys, needsRestart, RestartPolicy, resolveServer, settingsToInitializationOptions } from "./core/server";
+import { K8sStatus, loadChildren, SessionsModel, sessionItem, statusText } from "./core/sessions";
 import { RunSpec, SessionTerminal } from "./core/terminal";
 import { Exec, Session, SessionDataParams, SessionStateParams } from "./core/types";
 
@@ -36,7 +36,10 @@ class SessionsProvider implements vscode.TreeDataProvider<Session> {
   }
   getTreeItem(s: Session): vscode.TreeItem {
     const v = sessionItem(s);
-    const item = new vscode.TreeItem(v.label, vscode.TreeItemCollapsibleState.None);
+    const item = new vscode.TreeItem(
+      v.label,
+      v.collapsible ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None,
+    );
     item.id = v.id;
     item.description = v.description;
     item.tooltip = v.tooltip;
@@ -45,10 +48,19 @@ class SessionsProvider implements vscode.TreeDataProvider<Session> {
     item.command = { command: "ktl.ui.session.open", title: "Open Terminal", arguments: [s] };
     return item;
   }
-  getChildren(): Session[] {
-    return model.list();
+  /** The top level, or a plan's node sessions (ktl.sessions.list with parentId). */
+  getChildren(element?: Session): Session[] | Promise<Session[]> {
+    if (!element) return model.roots();
+    if (element.kind !== "plan") return [];
+    return loadChildren(exec, model, element.sessionId);
+  }
+  getParent(element: Session): Session | undefined {
+    return element.parentId ? model.get(element.parentId) : undefined;
   }
 }
+
+/** The status bar's Kubernetes part: set it (e.g. from ktl.k8s.contexts) and call updateStatus. */
+export const k8sStatus: K8sStatus = {};
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const log = vscode.window.createOutputChannel("ktl", { log: true });
@@ -57,7 +69,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   status.command = "ktl.ui.sessions.list";
   status.text = statusText(0);
   status.show();
-  context.subscriptions.push(log, status, vscode.window.registerTreeDataProvider("ktl.sessions", provider));
+  const view = vscode.window.createTreeView("ktl.sessions", { treeDataProvider: provider, canSelectMany: true, showCollapseAll: true });
+  const updateStatus = (): void => {
+    status.text = statusText(model.runningCount(), k8sStatus);
+    status.tooltip = "ktl sessions (click to pick one)";
+  };
+  context.subscriptions.push(log, status, view);
 
   let refreshing: Promise<void> | undefined;
   const refreshSessions = (): void => {
@@ -66,7 +83,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       .then((r) => {
         model.replace(r.sessions);
         provider.fire();
-        status.text = statusText(model.runningCount());
+        updateStatus();
       })
       .catch((e: unknown) => log.warn(`sessions.list: ${String(e)}`))
       .finally(() => (refreshing = undefined));
@@ -74,11 +91,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   router.onAnyState((p) => {
     if (model.applyState(p)) refreshSessions();
     provider.fire();
-    status.text = statusText(model.runningCount());
+    updateStatus();
   });
 
   const ui: Ui = {
-    input: (prompt, opts) => Promise.resolve(vscode.window.showInputBox({ prompt, ...opts })),
+    input: (prompt, opts) => Promise.resolve(vscode.window.showInputBox({ prompt, ignoreFocusOut: opts?.password, ...opts })),
     pick: (items, placeHolder) => Promise.resolve(vscode.window.showQuickPick(items, { placeHolder, matchOnDescription: true, matchOnDetail: true })),
     info: (m) => void vscode.window.showInformationMessage(m),
     error: (m) => void vscode.window.showErrorMessage(m),
@@ -95,6 +112,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       return uri?.fsPath;
     },
     refreshSessions,
+    confirm: async (message, action) => (await vscode.window.showWarningMessage(message, { modal: true }, action)) === action,
+    storeSecret: async (key, value) => {
+      if (value === undefined) await context.secrets.delete(key);
+      else await context.secrets.store(key, value);
+    },
+    restartServer: () => restart(context, log, refreshSessions),
   };
 
   const openTerminal = (arg: { run?: RunSpec; attach?: Session; title: string }): void => {
@@ -123,9 +146,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const ctx: CommandContext = { ui, exec };
   for (const c of COMMANDS) {
     context.subscriptions.push(
-      vscode.commands.registerCommand(c.id, async (arg?: unknown) => {
+      vscode.commands.registerCommand(c.id, async (arg?: unknown, selected?: unknown) => {
         try {
-          await c.run(ctx, arg);
+          await c.run(ctx, arg, selected);
         } catch (e) {
           const message = e instanceof Error ? e.message : String(e);
           log.error(`${c.id}: ${message}`);
@@ -138,7 +161,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("ktl.ui.sessions.refresh", refreshSessions),
     vscode.commands.registerCommand("ktl.ui.server.restart", () => restart(context, log, refreshSessions)),
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration("ktl.server") || e.affectsConfiguration("ktl.store")) {
+      if (needsRestart((section) => e.affectsConfiguration(section))) {
         void restart(context, log, refreshSessions);
       }
     }),
@@ -165,7 +188,11 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
       { scheme: "file", language: "json" },
     ],
     outputChannel: log,
-    initializationOptions: initializationOptions(setting<Record<string, unknown>>("server.initializationOptions", {})),
+    initializationOptions: settingsToInitializationOptions(
+      (key) => setting<unknown>(key, undefined),
+      await context.secrets.get(AGENT_TOKEN_SECRET),
+      setting<Record<string, unknown>>("server.initializationOptions", {}),
+    ),
     errorHandler: {
       error: () => ({ action: ErrorAction.Continue }),
       closed: () => {

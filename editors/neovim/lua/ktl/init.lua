@@ -15,6 +15,8 @@ M.config = {
   codelens = true, -- refresh CodeLens on BufEnter/InsertLeave when the server offers it
   split = 'botright split',
   init_options = {},
+  open_url = nil, -- function(url): how :KtlReplay opens a link (default: vim.ui.open, xdg-open/open, or print)
+  sessions_limit = 200, -- how many sessions :KtlSessions lists
 }
 
 M.client_id = nil
@@ -115,6 +117,7 @@ function M.lsp_config(bufnr)
     end,
     ['ktl/sessionState'] = function(_, result)
       terminal.on_state(result)
+      M._on_any_state()
     end,
     ['$/progress'] = progress_handler(vim.lsp.handlers['$/progress']),
   }
@@ -271,6 +274,19 @@ end
 
 --- Shows a session (live if it is still running) in a new terminal buffer.
 function M.open_session(session)
+  if session.remote == true then
+    -- A remote gateway's session (agent.url): the server mirrors it into a local session.
+    M.exec('ktl.session.attach', { sessionId = session.sessionId, detach = true }, function(err, result)
+      if err then
+        notify('ktl: attach: ' .. (err.message or ''), vim.log.levels.ERROR)
+        return
+      end
+      vim.schedule(function()
+        M.open_session({ sessionId = result.sessionId, state = result.state, exitCode = result.exitCode })
+      end)
+    end)
+    return nil
+  end
   local sid = session.sessionId
   if terminal.terms[sid] and vim.api.nvim_buf_is_valid(terminal.terms[sid].buf) then
     vim.cmd(M.config.split)
@@ -298,25 +314,72 @@ function M.open_session(session)
   return buf
 end
 
+local function present(v)
+  return v ~= nil and v ~= vim.NIL
+end
+
 local function format_session(s)
-  local exit = (s.exitCode ~= nil and s.exitCode ~= vim.NIL) and (' exit ' .. s.exitCode) or ''
-  return string.format('%s  %-11s%s  %s  %s', s.sessionId:sub(1, 8), s.state, exit, s.title or '', s.createdAt or '')
+  local exit = present(s.exitCode) and (' exit ' .. s.exitCode) or ''
+  local flags = (s.pinned == true and ' [pinned]' or '') .. (s.remote == true and ' [remote]' or '')
+  local node = type(s.meta) == 'table' and present(s.meta.node) and tostring(s.meta.node) or nil
+  local title = s.title or ''
+  if s._depth then
+    title = '  └ ' .. (node or '') .. (node and title ~= '' and title ~= node and (': ' .. title) or (node and '' or title))
+  elseif s.kind == 'plan' then
+    title = '▸ ' .. title
+  end
+  return string.format('%s  %-11s%s  %s%s  %s', s.sessionId:sub(1, 8), s.state, exit, title, flags, s.createdAt or '')
+end
+M.format_session = format_session
+
+--- Orders a session list for display: each plan followed by its node sessions (oldest first,
+--- marked with `_depth = 1`); nodes whose plan is not in the list stay where they are.
+function M.group_sessions(sessions)
+  local by_id, children = {}, {}
+  for _, s in ipairs(sessions) do
+    by_id[s.sessionId] = s
+  end
+  for _, s in ipairs(sessions) do
+    local parent = present(s.parentId) and s.parentId or nil
+    if parent and by_id[parent] then
+      children[parent] = children[parent] or {}
+      table.insert(children[parent], s)
+    end
+  end
+  local out = {}
+  for _, s in ipairs(sessions) do
+    local parent = present(s.parentId) and s.parentId or nil
+    if not (parent and by_id[parent]) then
+      table.insert(out, s)
+      local kids = children[s.sessionId] or {}
+      table.sort(kids, function(a, b)
+        return (a.createdAt or '') < (b.createdAt or '')
+      end)
+      for _, k in ipairs(kids) do
+        k._depth = 1
+        table.insert(out, k)
+      end
+    end
+  end
+  return out
 end
 
 --- Picks a session (vim.ui.select over ktl.sessions.list); on_choice(session).
-function M.pick_session(opts, on_choice)
-  M.exec('ktl.sessions.list', opts or {}, function(err, result)
+--- Plans are followed by their node sessions.
+function M.pick_session(opts, on_choice, prompt)
+  opts = vim.tbl_extend('keep', opts or {}, { limit = M.config.sessions_limit })
+  M.exec('ktl.sessions.list', opts, function(err, result)
     if err then
       notify('ktl: ' .. (err.message or 'ktl.sessions.list failed'), vim.log.levels.ERROR)
       return
     end
-    local sessions = result.sessions or {}
+    local sessions = M.group_sessions(result.sessions or {})
     if #sessions == 0 then
       notify('ktl: no sessions')
       return
     end
     vim.schedule(function()
-      vim.ui.select(sessions, { prompt = 'ktl sessions', format_item = format_session }, function(choice)
+      vim.ui.select(sessions, { prompt = prompt or 'ktl sessions', format_item = format_session }, function(choice)
         if choice then
           on_choice(choice)
         end
@@ -326,7 +389,51 @@ function M.pick_session(opts, on_choice)
 end
 
 function M.sessions()
-  M.pick_session({}, M.open_session)
+  M.pick_session({}, function(s)
+    if s.kind == 'plan' then
+      M.plan_summary(s.sessionId)
+    else
+      M.open_session(s)
+    end
+  end)
+end
+
+--- The session an action applies to: `id` (a full id or a unique prefix), else the one shown
+--- in the current buffer (a terminal or a plan summary), else a pick. on_session(session).
+function M.with_session(id, on_session, prompt)
+  local function by_id(sid)
+    M.exec('ktl.session.get', { sessionId = sid }, function(err, s)
+      if err then
+        notify('ktl: ' .. (err.message or 'no such session'), vim.log.levels.ERROR)
+      else
+        on_session(s)
+      end
+    end)
+  end
+  if id and id ~= '' then
+    if #id >= 16 then
+      return by_id(id)
+    end
+    M.exec('ktl.sessions.list', { limit = 10000, remote = false }, function(err, result)
+      local found = {}
+      for _, s in ipairs((result and result.sessions) or {}) do
+        if s.sessionId:sub(1, #id) == id then
+          table.insert(found, s)
+        end
+      end
+      if err or #found ~= 1 then
+        notify('ktl: ' .. (#found > 1 and 'ambiguous session id ' or 'no session ') .. id, vim.log.levels.ERROR)
+        return
+      end
+      on_session(found[1])
+    end)
+    return
+  end
+  local sid = terminal.session_of() or vim.b.ktl_plan_session
+  if sid then
+    return by_id(sid)
+  end
+  M.pick_session({}, on_session, prompt)
 end
 
 function M.cancel(buf)
@@ -410,16 +517,324 @@ function M.logs(target)
   end
 end
 
-function M.replay()
-  M.pick_session({}, function(s)
+function M.open_url(url)
+  if M.config.open_url then
+    return M.config.open_url(url)
+  end
+  return compat.open_url(url)
+end
+
+--- Opens the browser replay of a session (`ktl.session.replay`'s one-time link).
+function M.replay(id)
+  M.with_session(id, function(s)
     exec_if_supported('ktl.session.replay', { sessionId = s.sessionId }, function(err, result)
       if err then
         notify('ktl: replay: ' .. (err.message or ''), vim.log.levels.ERROR)
       elseif result and result.url then
+        M.last_replay_url = result.url
         vim.schedule(function()
-          compat.open_url(result.url)
+          M.open_url(result.url)
         end)
       end
+    end)
+  end, 'ktl: replay which session?')
+end
+
+M.EXPORT_FORMATS = { 'asciicast', 'html', 'ndjson' }
+
+--- Exports a session (`ktl.session.export`) as asciicast, html or ndjson to `path` (a file or
+--- a directory; default: the server's exports/ directory). callback(err, path) optional.
+function M.export(format, path, id, callback)
+  format = (format and format ~= '') and format or 'asciicast'
+  if not vim.tbl_contains(M.EXPORT_FORMATS, format) then
+    notify('ktl: export format is one of ' .. table.concat(M.EXPORT_FORMATS, ', '), vim.log.levels.ERROR)
+    return
+  end
+  local args = { format = format }
+  if path and path ~= '' then
+    args.path = vim.fn.fnamemodify(vim.fn.expand(path), ':p')
+  end
+  M.with_session(id, function(s)
+    args.sessionId = s.sessionId
+    exec_if_supported('ktl.session.export', args, function(err, result)
+      if callback then
+        callback(err, result and result.path)
+      end
+      if err then
+        notify('ktl: export: ' .. (err.message or ''), vim.log.levels.ERROR)
+      else
+        notify('ktl: exported ' .. s.sessionId:sub(1, 8) .. ' to ' .. result.path)
+      end
+    end)
+  end, 'ktl: export which session?')
+end
+
+--- Pins (or with pinned = false unpins) a session: retention keeps pinned sessions.
+function M.pin(pinned, id)
+  M.with_session(id, function(s)
+    exec_if_supported('ktl.session.pin', { sessionId = s.sessionId, pinned = pinned ~= false }, function(err, r)
+      if err then
+        notify('ktl: pin: ' .. (err.message or ''), vim.log.levels.ERROR)
+      else
+        notify('ktl: ' .. (r.pinned and 'pinned ' or 'unpinned ') .. s.sessionId:sub(1, 8))
+      end
+    end)
+  end, 'ktl: pin which session?')
+end
+
+local function scratch(name, lines, filetype)
+  vim.cmd(M.config.split)
+  local buf = vim.api.nvim_create_buf(false, true)
+  vim.api.nvim_win_set_buf(0, buf)
+  pcall(vim.api.nvim_buf_set_name, buf, name)
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  vim.bo[buf].filetype = filetype
+  vim.bo[buf].modifiable = false
+  return buf
+end
+
+local function describe_session(s)
+  local text = (s.title or s.sessionId) .. ' (' .. s.sessionId .. ', ' .. s.state
+  if present(s.exitCode) then
+    text = text .. ' exit ' .. tostring(s.exitCode)
+  end
+  return text .. ', ' .. (s.createdAt or '') .. ')'
+end
+
+local function ms_text(ms)
+  local sign = ms < 0 and '-' or '+'
+  ms = math.abs(ms)
+  if ms < 1000 then
+    return sign .. ms .. 'ms'
+  end
+  return sign .. string.format('%.1fs', ms / 1000)
+end
+
+--- The lines of a comparison (`ktl.sessions.diff`): a header, then the unified diff.
+function M.compare_lines(r)
+  local codes = r.exitCodes or {}
+  local a_code = present(codes[1]) and tostring(codes[1]) or 'none'
+  local b_code = present(codes[2]) and tostring(codes[2]) or 'none'
+  local lines = {
+    '# ktl: compare two sessions',
+    '# a: ' .. describe_session(r.a),
+    '# b: ' .. describe_session(r.b),
+    '# exit codes: ' .. a_code .. ' -> ' .. b_code .. (a_code == b_code and ' (same)' or ''),
+    '# duration: ' .. ms_text(r.durationDeltaMs or 0) .. ' (b - a)',
+  }
+  if r.truncated == true then
+    table.insert(lines, '# output truncated: only the first lines were compared')
+  end
+  table.insert(lines, '')
+  local diff = r.outputDiff or ''
+  if diff == '' then
+    table.insert(lines, '(the output is the same, volatile tokens aside)')
+  else
+    for _, l in ipairs(vim.split((diff:gsub('\n$', '')), '\n')) do
+      table.insert(lines, l)
+    end
+  end
+  return lines
+end
+
+--- Compares two sessions (`ktl.sessions.diff`) in a scratch buffer ('filetype' diff).
+--- a, b: ids or unique prefixes; picked when omitted.
+function M.compare(a, b)
+  local function go(sa, sb)
+    exec_if_supported('ktl.sessions.diff', { a = sa.sessionId, b = sb.sessionId }, function(err, r)
+      if err then
+        notify('ktl: compare: ' .. (err.message or ''), vim.log.levels.ERROR)
+        return
+      end
+      vim.schedule(function()
+        local name = 'ktl://compare/' .. sa.sessionId:sub(1, 8) .. '..' .. sb.sessionId:sub(1, 8)
+        M.last_compare_buf = scratch(name, M.compare_lines(r), 'diff')
+      end)
+    end)
+  end
+  local function second(sa)
+    if b and b ~= '' then
+      M.with_session(b, function(sb)
+        go(sa, sb)
+      end)
+    else
+      M.pick_session({}, function(sb)
+        go(sa, sb)
+      end, 'ktl: compare ' .. sa.sessionId:sub(1, 8) .. ' with…')
+    end
+  end
+  if a and a ~= '' then
+    M.with_session(a, second)
+  else
+    M.pick_session({}, second, 'ktl: compare: the first (earlier) session')
+  end
+end
+
+-- Plan summary buffers: plan session id -> buffer; buffer -> {line -> node session id}.
+M.plan_bufs = {}
+M.plan_node_sessions = {}
+
+local NODE_MARK = { done = '✓', failed = '✗', error = '✗', cancelled = '⊘', skipped = '-', running = '…', pending = ' ' }
+
+--- The lines of a plan summary from the plan session and its node sessions.
+function M.plan_lines(plan, children)
+  local record = type(plan.meta) == 'table' and type(plan.meta.plan) == 'table' and plan.meta.plan or {}
+  local exit = present(plan.exitCode) and (' (exit ' .. tostring(plan.exitCode) .. ')') or ''
+  local err = present(plan.error) and plan.error ~= '' and (': ' .. plan.error) or ''
+  local lines = {
+    (plan.title or 'plan') .. '  ' .. plan.state .. exit .. err,
+    'session ' .. plan.sessionId .. '   <CR> on a node: its terminal   r: refresh   :KtlReplay',
+    '',
+  }
+  local by_node = {}
+  for _, c in ipairs(children or {}) do
+    local node = type(c.meta) == 'table' and present(c.meta.node) and tostring(c.meta.node) or nil
+    if node then
+      by_node[node] = c -- the newest attempt wins (children come oldest first)
+    end
+  end
+  local rows, seen = {}, {}
+  for _, n in ipairs(record.nodes or {}) do
+    if type(n) == 'table' and present(n.id) then
+      table.insert(rows, n)
+      seen[tostring(n.id)] = true
+    end
+  end
+  for node, c in pairs(by_node) do
+    if not seen[node] then
+      table.insert(rows, { id = node, state = c.state, sessionId = c.sessionId, exitCode = c.exitCode })
+    end
+  end
+  local node_sessions = {}
+  for _, n in ipairs(rows) do
+    local id = tostring(n.id)
+    local child = by_node[id]
+    local state = present(n.state) and n.state or (child and child.state) or 'pending'
+    if child and child.state == 'running' then
+      state = 'running'
+    end
+    local sid = present(n.sessionId) and n.sessionId or (child and child.sessionId) or nil
+    local code = present(n.exitCode) and n.exitCode or (child and present(child.exitCode) and child.exitCode) or nil
+    local line = string.format(
+      '  %s %-20s %-10s%s%s%s',
+      NODE_MARK[state] or '?',
+      id,
+      state,
+      code and ('exit ' .. tostring(code) .. '  ') or '',
+      sid and sid:sub(1, 8) or '',
+      present(n.reason) and ('  ' .. n.reason) or ''
+    )
+    table.insert(lines, line)
+    node_sessions[#lines] = sid
+  end
+  return lines, node_sessions
+end
+
+--- Redraws a plan's summary buffer from ktl.session.get + ktl.sessions.list {parentId}.
+function M.refresh_plan(plan_id, callback)
+  M.exec('ktl.session.get', { sessionId = plan_id }, function(err, plan)
+    if err then
+      return
+    end
+    M.exec('ktl.sessions.list', { parentId = plan_id, limit = 1000, remote = false }, function(err2, res)
+      local children = (not err2 and res and res.sessions) or {}
+      table.sort(children, function(x, y)
+        return (x.createdAt or '') < (y.createdAt or '')
+      end)
+      vim.schedule(function()
+        local buf = M.plan_bufs[plan_id]
+        if buf and vim.api.nvim_buf_is_valid(buf) then
+          local lines, node_sessions = M.plan_lines(plan, children)
+          vim.bo[buf].modifiable = true
+          vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+          vim.bo[buf].modifiable = false
+          vim.b[buf].ktl_plan_state = plan.state
+          M.plan_node_sessions[buf] = node_sessions
+        end
+        if callback then
+          callback(plan, children)
+        end
+      end)
+    end)
+  end)
+end
+
+--- Shows a plan session's summary buffer (a line per node, live while the plan runs).
+function M.plan_summary(plan_id)
+  local buf = M.plan_bufs[plan_id]
+  if buf and vim.api.nvim_buf_is_valid(buf) then
+    vim.cmd(M.config.split)
+    vim.api.nvim_win_set_buf(0, buf)
+  else
+    buf = scratch('ktl://plan/' .. plan_id:sub(1, 8), { 'ktl: loading plan ' .. plan_id }, 'ktlplan')
+    M.plan_bufs[plan_id] = buf
+    vim.b[buf].ktl_plan_session = plan_id
+    local function open_node()
+      local sid = (M.plan_node_sessions[buf] or {})[vim.api.nvim_win_get_cursor(0)[1]]
+      if sid and sid ~= vim.NIL then
+        M.with_session(sid, function(s)
+          vim.schedule(function()
+            M.open_session(s)
+          end)
+        end)
+      end
+    end
+    vim.api.nvim_buf_set_keymap(buf, 'n', '<CR>', '', { noremap = true, callback = open_node, desc = 'ktl: open the node session' })
+    vim.api.nvim_buf_set_keymap(buf, 'n', 'r', '', {
+      noremap = true,
+      callback = function()
+        M.refresh_plan(plan_id)
+      end,
+      desc = 'ktl: refresh',
+    })
+    vim.api.nvim_create_autocmd('BufWipeout', {
+      buffer = buf,
+      once = true,
+      callback = function()
+        M.plan_bufs[plan_id] = nil
+        M.plan_node_sessions[buf] = nil
+      end,
+    })
+  end
+  M.refresh_plan(plan_id)
+  return buf
+end
+
+-- While a summary is open, every session state change (nodes start and end) redraws it,
+-- at most every 200 ms.
+local plan_refresh_pending = false
+function M._on_any_state()
+  if plan_refresh_pending or next(M.plan_bufs) == nil then
+    return
+  end
+  plan_refresh_pending = true
+  vim.defer_fn(function()
+    plan_refresh_pending = false
+    for plan_id, buf in pairs(M.plan_bufs) do
+      if vim.api.nvim_buf_is_valid(buf) and not terminal.FINAL[vim.b[buf].ktl_plan_state or ''] then
+        M.refresh_plan(plan_id)
+      end
+    end
+  end, 200)
+end
+
+--- Runs a plan or ktl stack.yaml (`ktl.plan.run`, detached) and opens its summary buffer.
+--- file: default the current buffer's. opts: extra ktl.plan.run arguments (nodes, dryRun, ...).
+function M.plan(file, opts)
+  local uri
+  if file and file ~= '' then
+    uri = vim.uri_from_fname(vim.fn.fnamemodify(vim.fn.expand(file), ':p'))
+  else
+    uri = buffer_uri()
+  end
+  local args = vim.tbl_extend('force', { uri = uri }, opts or {}, { detach = true })
+  exec_if_supported('ktl.plan.run', args, function(err, result)
+    if err then
+      notify('ktl: plan: ' .. (err.message or ''), vim.log.levels.ERROR)
+      return
+    end
+    vim.schedule(function()
+      M.plan_summary(result.sessionId)
     end)
   end)
 end
@@ -468,7 +883,18 @@ local function register_lens_commands()
       M.last_lens_command = command.command
       local args = (command.arguments or {})[1] or {}
       local callback = show_result(name)
-      if name == 'ktl.logs' or name == 'ktl.plan.run' then
+      if name == 'ktl.plan.run' then
+        args.detach = true
+        callback = function(err, result)
+          if err then
+            notify('ktl: ' .. name .. ': ' .. (err.message or ''), vim.log.levels.ERROR)
+          elseif result and result.sessionId then
+            vim.schedule(function()
+              M.plan_summary(result.sessionId)
+            end)
+          end
+        end
+      elseif name == 'ktl.logs' then
         args.detach = true
         callback = function(err, result)
           if err then
@@ -482,6 +908,13 @@ local function register_lens_commands()
       end
       exec_if_supported(name, args, callback)
     end
+  end
+  -- "ran 2 min ago · open replay" above a file: opened by us (Neovim < 0.10 cannot open a
+  -- URL from window/showDocument).
+  vim.lsp.commands['ktl.session.openReplay'] = function(command)
+    M.last_lens_command = command.command
+    local args = (command.arguments or {})[1] or {}
+    M.replay(args.sessionId)
   end
 end
 
@@ -505,9 +938,32 @@ local function create_commands()
   cmd('KtlLogs', function(a)
     M.logs(a.args)
   end, { nargs = '?', desc = 'ktl: follow logs' })
-  cmd('KtlReplay', function()
-    M.replay()
-  end, { desc = 'ktl: open a session replay in the browser' })
+  cmd('KtlReplay', function(a)
+    M.replay(a.args)
+  end, { nargs = '?', desc = 'ktl: open a session replay in the browser' })
+  cmd('KtlExport', function(a)
+    M.export(a.fargs[1], a.fargs[2])
+  end, {
+    nargs = '+',
+    complete = function(lead, line)
+      if #vim.split(line, '%s+') <= 2 then
+        return vim.tbl_filter(function(f)
+          return f:sub(1, #lead) == lead
+        end, M.EXPORT_FORMATS)
+      end
+      return vim.fn.getcompletion(lead, 'file')
+    end,
+    desc = 'ktl: export a session (asciicast, html, ndjson)',
+  })
+  cmd('KtlPin', function(a)
+    M.pin(not a.bang, a.args)
+  end, { nargs = '?', bang = true, desc = 'ktl: pin a session (! unpins)' })
+  cmd('KtlCompare', function(a)
+    M.compare(a.fargs[1], a.fargs[2])
+  end, { nargs = '*', desc = 'ktl: compare two sessions' })
+  cmd('KtlPlan', function(a)
+    M.plan(a.args)
+  end, { nargs = '?', complete = 'file', desc = 'ktl: run a plan or stack.yaml' })
 end
 
 function M.setup(opts)

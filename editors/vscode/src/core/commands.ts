@@ -1,10 +1,11 @@
-import { quickPickLabel } from "./sessions";
-import { RunSpec } from "./terminal";
-import { Exec, Session, SessionResult } from "./types";
+import { AGENT_TOKEN_SECRET } from "./server";
+import { formatDuration, nodeOf, quickPickLabel } from "./sessions";
+import { describeEnd, RunSpec } from "./terminal";
+import { Exec, FINAL_STATES, PlanResult, Session, SessionResult, SessionsDiff } from "./types";
 
 /** The editor UI the commands need (implemented over the vscode API in extension.ts). */
 export interface Ui {
-  input(prompt: string, opts?: { value?: string; placeHolder?: string }): Promise<string | undefined>;
+  input(prompt: string, opts?: { value?: string; placeHolder?: string; password?: boolean }): Promise<string | undefined>;
   pick<T extends { label: string }>(items: T[], placeHolder: string): Promise<T | undefined>;
   info(message: string): void;
   error(message: string): void;
@@ -14,6 +15,12 @@ export interface Ui {
   activeUri(): string | undefined;
   saveUri(defaultName: string): Promise<string | undefined>;
   refreshSessions(): void;
+  /** A modal question; true when the user chose `action`. */
+  confirm(message: string, action: string): Promise<boolean>;
+  /** SecretStorage: stores `value`, or deletes the key when undefined. */
+  storeSecret(key: string, value: string | undefined): Promise<void>;
+  /** Restarts the server (settings are read at initialize). */
+  restartServer(): Promise<void>;
 }
 
 export interface CommandContext {
@@ -28,7 +35,8 @@ export interface UiCommand {
   /** The server command it needs; gated ones are hidden until the server advertises them. */
   server: string;
   gated?: boolean;
-  run(ctx: CommandContext, arg?: unknown): Promise<void>;
+  /** `arg`: the tree item / argument; `selected`: every selected tree item (multi-select). */
+  run(ctx: CommandContext, arg?: unknown, selected?: unknown): Promise<void>;
 }
 
 function sessionArg(arg: unknown): Session | undefined {
@@ -58,12 +66,84 @@ export async function pickSession(
   return picked?.session;
 }
 
+/** The URI a command was given (an explorer/editor menu passes a vscode.Uri), else the editor's. */
+export function uriArg(ctx: CommandContext, arg: unknown): string | undefined {
+  if (typeof arg === "string" && arg.includes(":")) return arg;
+  if (arg && typeof arg === "object" && "scheme" in arg && "path" in arg) return String(arg);
+  return ctx.ui.activeUri();
+}
+
+/** Default file name for an export: title slug + id prefix + the format's extension. */
+export function exportFileName(s: Session, format: string): string {
+  const ext = format === "asciicast" ? "cast" : format === "ndjson" ? "ndjson" : "html";
+  const slug = (s.title || "session")
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 40);
+  return `${slug || "session"}-${s.sessionId.slice(0, 8)}.${ext}`;
+}
+
+function exitText(code: number | null | undefined): string {
+  return code === undefined || code === null ? "none" : String(code);
+}
+
+/** The text of a comparison (a unified diff the "diff" language colours, with a header). */
+export function compareDocument(r: SessionsDiff): string {
+  const side = (s: Session) => `${s.title || s.sessionId} (${s.sessionId}, ${describeEnd(s)}, ${s.createdAt})`;
+  const delta = r.durationDeltaMs;
+  const lines = [
+    `# ktl: compare two sessions`,
+    `# a: ${side(r.a)}`,
+    `# b: ${side(r.b)}`,
+    `# exit codes: ${exitText(r.exitCodes[0])} -> ${exitText(r.exitCodes[1])}${r.exitCodes[0] === r.exitCodes[1] ? " (same)" : ""}`,
+    `# duration: ${delta >= 0 ? "+" : "-"}${formatDuration(Math.abs(delta))} (b - a)`,
+  ];
+  if (r.truncated) lines.push("# output truncated: only the first lines were compared");
+  lines.push("");
+  lines.push(r.outputDiff ? r.outputDiff.replace(/\n$/, "") : "(the output is the same, volatile tokens aside)");
+  return `${lines.join("\n")}\n`;
+}
+
+/** Two sessions given by a multi-selection in the Sessions view, if exactly two are selected. */
+function selectedPair(selected: unknown): [Session, Session] | undefined {
+  if (!Array.isArray(selected)) return undefined;
+  const sessions = selected.map(sessionArg).filter((s): s is Session => s !== undefined);
+  if (sessions.length !== 2) return undefined;
+  // the older one first, so the diff reads "what changed since"
+  const [x, y] = sessions;
+  return x.createdAt <= y.createdAt ? [x, y] : [y, x];
+}
+
+/**
+ * Shows a session in a terminal. A remote one (agent.url) is attached first: the server mirrors
+ * it into a local session (`ktl.session.attach`, detached) that streams like any other.
+ */
+export async function openSession(ctx: CommandContext, s: Session): Promise<void> {
+  let local = s;
+  if (s.remote) {
+    const r = await ctx.exec<SessionResult>("ktl.session.attach", { sessionId: s.sessionId, detach: true });
+    local = await ctx.exec<Session>("ktl.session.get", { sessionId: r.sessionId });
+    ctx.ui.refreshSessions();
+  }
+  ctx.ui.openTerminal({ attach: local, title: `ktl: ${s.title || s.sessionId}${s.remote ? " (remote)" : ""}` });
+}
+
+export function planSummary(r: PlanResult): string {
+  const counts = new Map<string, number>();
+  for (const n of r.nodes ?? []) counts.set(n.state, (counts.get(n.state) ?? 0) + 1);
+  const parts = [...counts].map(([state, n]) => `${n} ${state}`);
+  return `${resultText("plan", r)}${parts.length ? ` · ${parts.join(", ")}` : ""}`;
+}
+
 function resultText(title: string, r: SessionResult): string {
   const exit = r.exitCode !== undefined && r.exitCode !== null ? ` (exit ${r.exitCode})` : "";
   return `ktl ${title}: ${r.state}${exit}${r.error ? `: ${r.error}` : ""}`;
 }
 
 const SIGNALS = ["INT", "TERM", "KILL", "HUP", "EOF"];
+
+export { sessionArg };
 
 async function uriCommand(ctx: CommandContext, command: string, title: string, extra: object = {}): Promise<void> {
   const uri = ctx.ui.activeUri();
@@ -95,7 +175,7 @@ export const COMMANDS: UiCommand[] = [
     server: "ktl.session.output",
     async run(ctx, arg) {
       const s = await pickSession(ctx, arg);
-      if (s) ctx.ui.openTerminal({ attach: s, title: `ktl: ${s.title || s.sessionId}` });
+      if (s) await openSession(ctx, s);
     },
   },
   {
@@ -190,10 +270,10 @@ export const COMMANDS: UiCommand[] = [
     async run(ctx) {
       ctx.ui.refreshSessions();
       const s = await pickSession(ctx, undefined);
-      if (s) ctx.ui.openTerminal({ attach: s, title: `ktl: ${s.title || s.sessionId}` });
+      if (s) await openSession(ctx, s);
     },
   },
-  // Commands the server will offer later: hidden until it advertises them.
+  // Commands gated on the server advertising them (context keys ktl.server.has.*).
   {
     id: "ktl.ui.session.replay",
     title: "Open Session Replay in Browser…",
@@ -214,16 +294,19 @@ export const COMMANDS: UiCommand[] = [
     async run(ctx, arg) {
       const s = await pickSession(ctx, arg);
       if (!s) return;
-      const format = await ctx.ui.pick(["asciicast", "html", "ndjson"].map((label) => ({ label })), "Format");
+      const format = await ctx.ui.pick(
+        [
+          { label: "asciicast", description: "asciinema v2 (.cast)" },
+          { label: "html", description: "a self-contained player page" },
+          { label: "ndjson", description: "every frame, one JSON object a line" },
+        ],
+        "Export format",
+      );
       if (!format) return;
-      const ext = format.label === "asciicast" ? "cast" : format.label;
-      const path = await ctx.ui.saveUri(`${s.sessionId}.${ext}`);
-      const r = await ctx.exec<{ path: string }>("ktl.session.export", {
-        sessionId: s.sessionId,
-        format: format.label,
-        ...(path ? { path } : {}),
-      });
-      ctx.ui.info(`ktl: exported to ${r.path}`);
+      const path = await ctx.ui.saveUri(exportFileName(s, format.label));
+      if (!path) return; // the save dialog was cancelled
+      const r = await ctx.exec<{ path: string }>("ktl.session.export", { sessionId: s.sessionId, format: format.label, path });
+      ctx.ui.info(`ktl: exported ${s.sessionId.slice(0, 8)} to ${r.path}`);
     },
   },
   {
@@ -234,7 +317,8 @@ export const COMMANDS: UiCommand[] = [
     async run(ctx, arg) {
       const s = await pickSession(ctx, arg);
       if (!s) return;
-      await ctx.exec("ktl.session.pin", { sessionId: s.sessionId, pinned: !s.pinned });
+      const r = await ctx.exec<Session>("ktl.session.pin", { sessionId: s.sessionId, pinned: !s.pinned });
+      ctx.ui.info(`ktl: ${r.pinned ? "pinned" : "unpinned"} ${s.title || s.sessionId}${r.pinned ? " (kept by retention)" : ""}`);
       ctx.ui.refreshSessions();
     },
   },
@@ -244,8 +328,11 @@ export const COMMANDS: UiCommand[] = [
     server: "ktl.session.delete",
     gated: true,
     async run(ctx, arg) {
-      const s = await pickSession(ctx, arg);
+      const s = await pickSession(ctx, arg, {}, "Pick a session to delete");
       if (!s) return;
+      if (!FINAL_STATES.has(s.state)) return ctx.ui.error(`ktl: ${s.title || s.sessionId} is running; cancel it first`);
+      const what = s.kind === "plan" ? "plan session and its node sessions" : "session and its recording";
+      if (!(await ctx.ui.confirm(`Delete the ${what} "${s.title || s.sessionId}"?`, "Delete"))) return;
       await ctx.exec("ktl.session.delete", { sessionId: s.sessionId });
       ctx.ui.refreshSessions();
     },
@@ -266,13 +353,74 @@ export const COMMANDS: UiCommand[] = [
     title: "Compare Two Sessions…",
     server: "ktl.sessions.diff",
     gated: true,
+    async run(ctx, arg, selected) {
+      let pair = selectedPair(selected);
+      if (!pair) {
+        const a = await pickSession(ctx, arg, {}, "First session (the earlier run)");
+        if (!a) return;
+        const { sessions } = await ctx.exec<{ sessions: Session[] }>("ktl.sessions.list", { limit: 200 });
+        const others = sessions.filter((s) => s.sessionId !== a.sessionId);
+        if (others.length === 0) return ctx.ui.info("ktl: no other session to compare with");
+        const picked = await ctx.ui.pick(
+          others.map((s) => ({ ...quickPickLabel(s), session: s })),
+          `Compare ${a.title || a.sessionId} with…`,
+        );
+        if (!picked) return;
+        pair = [a, picked.session];
+      }
+      const r = await ctx.exec<SessionsDiff>("ktl.sessions.diff", { a: pair[0].sessionId, b: pair[1].sessionId });
+      await ctx.ui.showDocument(compareDocument(r), "diff");
+    },
+  },
+  {
+    id: "ktl.ui.plan.run",
+    title: "Run Plan / Stack…",
+    server: "ktl.plan.run",
+    gated: true,
     async run(ctx, arg) {
-      const a = await pickSession(ctx, arg, {}, "First session");
-      if (!a) return;
-      const b = await pickSession(ctx, undefined, {}, "Second session");
-      if (!b) return;
-      const r = await ctx.exec<{ outputDiff: string }>("ktl.sessions.diff", { a: a.sessionId, b: b.sessionId });
-      await ctx.ui.showDocument(r.outputDiff, "diff");
+      const uri = uriArg(ctx, arg);
+      if (!uri) return ctx.ui.error("ktl: open a plan (*.plan.yaml, ktl-plan.yaml) or a stack.yaml first");
+      const started = await ctx.exec<PlanResult>("ktl.plan.run", { uri, detach: true });
+      const name = uri.replace(/^.*\//, "");
+      const plan = await ctx.exec<Session>("ktl.session.get", { sessionId: started.sessionId });
+      ctx.ui.openTerminal({ attach: plan, title: `ktl plan: ${name}` });
+      ctx.ui.refreshSessions();
+      if (FINAL_STATES.has(started.state)) return ctx.ui.info(planSummary(started));
+      const end = await ctx.exec<SessionResult>("ktl.session.wait", { sessionId: started.sessionId });
+      ctx.ui.refreshSessions();
+      const nodes = await ctx.exec<{ sessions: Session[] }>("ktl.sessions.list", { parentId: started.sessionId, limit: 500, remote: false }).then(
+        (r) => r.sessions,
+        () => [] as Session[],
+      );
+      const failed = nodes.filter((n) => n.state !== "done" && FINAL_STATES.has(n.state)).map((n) => nodeOf(n) ?? n.sessionId);
+      const msg = resultText(`plan ${name}`, end) + (failed.length ? ` · not done: ${[...new Set(failed)].join(", ")}` : "");
+      if (end.state === "done") ctx.ui.info(msg);
+      else ctx.ui.error(msg);
+    },
+  },
+  {
+    id: "ktl.ui.plan.cancelNode",
+    title: "Cancel Plan Node",
+    server: "ktl.plan.cancelNode",
+    gated: true,
+    async run(ctx, arg) {
+      const s = sessionArg(arg);
+      const node = s && nodeOf(s);
+      if (!s || !s.parentId || !node) return ctx.ui.error("ktl: pick a running plan node in the Sessions view");
+      await ctx.exec("ktl.plan.cancelNode", { sessionId: s.parentId, node });
+      ctx.ui.refreshSessions();
+    },
+  },
+  {
+    id: "ktl.ui.agent.setToken",
+    title: "Set Remote Agent Token",
+    server: "ktl.sessions.list",
+    async run(ctx) {
+      const token = await ctx.ui.input("Token of the remote gateway (ktl.agent.url); empty to remove it", { password: true });
+      if (token === undefined) return;
+      await ctx.ui.storeSecret(AGENT_TOKEN_SECRET, token.trim() || undefined);
+      ctx.ui.info(token.trim() ? "ktl: agent token saved in SecretStorage; restarting the server" : "ktl: agent token removed; restarting the server");
+      await ctx.ui.restartServer();
     },
   },
   {
@@ -315,19 +463,6 @@ export const COMMANDS: UiCommand[] = [
       const r = await ctx.exec<SessionResult>("ktl.logs", { ...target, detach: true });
       const s = await ctx.exec<Session>("ktl.session.get", { sessionId: r.sessionId });
       ctx.ui.openTerminal({ attach: s, title: `ktl logs: ${t}` });
-    },
-  },
-  {
-    id: "ktl.ui.plan.run",
-    title: "Run Plan / Stack…",
-    server: "ktl.plan.run",
-    gated: true,
-    async run(ctx) {
-      const uri = ctx.ui.activeUri();
-      if (!uri) return ctx.ui.error("ktl: open a plan or stack.yaml first");
-      const r = await ctx.exec<SessionResult>("ktl.plan.run", { uri, detach: true });
-      ctx.ui.info(resultText("plan", r));
-      ctx.ui.refreshSessions();
     },
   },
 ];

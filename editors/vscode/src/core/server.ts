@@ -54,6 +54,67 @@ export function initializationOptions(extra: Record<string, unknown> = {}): Reco
 }
 
 /**
+ * The server settings the extension contributes (`ktl.<key>`), as dotted initializationOptions
+ * keys. `null` / empty means "the server's default" and is not sent.
+ */
+export const SERVER_SETTINGS = [
+  "logMessageLimit",
+  "k8sVersion",
+  "retention.maxSessions",
+  "retention.maxFramesPerSession",
+  "retention.maxStoreBytes",
+  "retention.maxAgeDays",
+  "retention.intervalS",
+  "gateway.enabled",
+  "gateway.host",
+  "gateway.port",
+  "agent.url",
+] as const;
+
+/** The SecretStorage key of the remote agent's token. */
+export const AGENT_TOKEN_SECRET = "ktl.agent.token";
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * initializationOptions from the extension's settings: `ktl.server.initializationOptions`
+ * (extra, lowest precedence), then each contributed server setting that is set, then the
+ * agent token from SecretStorage; `sessionData` is always true.
+ */
+export function settingsToInitializationOptions(
+  get: (key: string) => unknown,
+  agentToken?: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(extra)) out[k] = isPlainObject(v) ? { ...v } : v;
+  for (const key of SERVER_SETTINGS) {
+    const value = get(key);
+    if (value === undefined || value === null || value === "") continue;
+    const [head, leaf] = key.split(".");
+    if (leaf === undefined) {
+      out[head] = value;
+    } else {
+      const group = isPlainObject(out[head]) ? (out[head] as Record<string, unknown>) : {};
+      group[leaf] = value;
+      out[head] = group;
+    }
+  }
+  if (agentToken) {
+    const agent = isPlainObject(out.agent) ? (out.agent as Record<string, unknown>) : {};
+    out.agent = { ...agent, token: agentToken };
+  }
+  return initializationOptions(out);
+}
+
+/** Whether a configuration change needs a server restart (settings are read at initialize). */
+export function needsRestart(affects: (section: string) => boolean): boolean {
+  return ["ktl.server", "ktl.store", ...new Set(SERVER_SETTINGS.map((k) => `ktl.${k.split(".")[0]}`))].some(affects);
+}
+
+/**
  * Restarts after a crash, debounced: wait `delayMs` (doubling per crash in `windowMs`), give up
  * after `maxCrashes` crashes in that window.
  */
@@ -93,6 +154,7 @@ export const GATED_COMMANDS = [
   "ktl.verify",
   "ktl.k8s.contexts",
   "ktl.plan.run",
+  "ktl.plan.cancelNode",
 ] as const;
 
 /** Context keys: `ktl.server.has.<command>` (dots as underscores) true when advertised. */

@@ -1,5 +1,5 @@
 import { describeEnd } from "./terminal";
-import { FINAL_STATES, Session, SessionStateParams } from "./types";
+import { Exec, FINAL_STATES, Session, SessionStateParams } from "./types";
 
 /** Codicon id per state (the Sessions view's icons). */
 export const STATE_ICONS: Record<string, string> = {
@@ -33,21 +33,40 @@ export interface SessionItemView {
   tooltip: string;
   icon: string;
   contextValue: string;
+  /** Plans expand to their node sessions. */
+  collapsible: boolean;
+}
+
+export function isPlan(s: Session): boolean {
+  return s.kind === "plan";
+}
+
+/** The node a plan's child session ran (`meta.node`), if any. */
+export function nodeOf(s: Session): string | undefined {
+  const node = s.meta?.node;
+  return typeof node === "string" && node ? node : undefined;
 }
 
 export function sessionItem(s: Session, now: number = Date.now()): SessionItemView {
   const parts = [s.state, formatDuration(durationMs(s, now))];
   if (s.exitCode !== undefined && s.exitCode !== null) parts.push(`exit ${s.exitCode}`);
+  if (s.pinned) parts.push("pinned");
+  if (s.remote) parts.push("remote");
   const flags = [FINAL_STATES.has(s.state) ? "ended" : "running"];
   if (s.pinned) flags.push("pinned");
+  if (isPlan(s)) flags.push("plan");
+  const node = nodeOf(s);
+  if (s.parentId) flags.push(node ? "node" : "child");
+  if (s.remote) flags.push("remote");
   return {
     id: s.sessionId,
-    label: s.title || s.sessionId,
+    label: node ? `${node}${s.title && s.title !== node ? `: ${s.title}` : ""}` : s.title || s.sessionId,
     description: parts.join(" · "),
     tooltip: `${s.sessionId}\n${describeEnd(s)}\nstarted ${s.createdAt}${s.endedAt ? `\nended ${s.endedAt}` : ""}`,
     icon: STATE_ICONS[s.state] ?? "circle-outline",
-    // e.g. "ktlSession running" / "ktlSession ended pinned": menus match with =~ /running/
+    // e.g. "ktlSession running" / "ktlSession ended pinned plan": menus match with =~ /running/
     contextValue: ["ktlSession", ...flags].join(" "),
+    collapsible: isPlan(s),
   };
 }
 
@@ -56,14 +75,50 @@ export function quickPickLabel(s: Session): { label: string; description: string
   return { label: v.label, description: v.description, detail: `${s.sessionId} · ${s.createdAt}` };
 }
 
-/** The sessions the view shows: the newest from ktl.sessions.list, updated by ktl/sessionState. */
+/**
+ * The sessions the view shows: the newest from ktl.sessions.list, updated by ktl/sessionState.
+ * A plan's node sessions (`parentId`) are shown under the plan, not at the top.
+ */
 export class SessionsModel {
   private sessions = new Map<string, Session>();
   private order: string[] = [];
+  private childOrder = new Map<string, string[]>();
 
   replace(list: Session[]): void {
-    this.sessions = new Map(list.map((s) => [s.sessionId, s]));
+    const children = new Map<string, Session>();
+    for (const ids of this.childOrder.values()) {
+      for (const id of ids) {
+        const s = this.sessions.get(id);
+        if (s) children.set(id, s);
+      }
+    }
+    this.sessions = new Map([...children, ...list.map((s) => [s.sessionId, s] as const)]);
     this.order = list.map((s) => s.sessionId);
+  }
+
+  /** The top level: sessions whose parent is not listed too (those show under their parent). */
+  roots(): Session[] {
+    return this.list().filter((s) => !s.parentId || !this.order.includes(s.parentId));
+  }
+
+  /** Stores a plan's children (from ktl.sessions.list {parentId}); shown oldest first. */
+  setChildren(parentId: string, list: Session[]): Session[] {
+    const sorted = [...list].sort((x, y) => x.createdAt.localeCompare(y.createdAt) || x.sessionId.localeCompare(y.sessionId));
+    for (const s of sorted) this.sessions.set(s.sessionId, s);
+    this.childOrder.set(
+      parentId,
+      sorted.map((s) => s.sessionId),
+    );
+    return sorted;
+  }
+
+  /** The children known for `parentId`: loaded ones, else those in the top-level list. */
+  children(parentId: string): Session[] {
+    const ids = this.childOrder.get(parentId);
+    if (ids) return ids.map((id) => this.sessions.get(id)).filter((s): s is Session => s !== undefined);
+    return this.list()
+      .filter((s) => s.parentId === parentId)
+      .sort((x, y) => x.createdAt.localeCompare(y.createdAt));
   }
 
   /** Returns true when the session was unknown (the caller refreshes the list). */
@@ -85,11 +140,32 @@ export class SessionsModel {
     return this.sessions.get(id);
   }
 
+  /** Running sessions, plans' nodes included, each counted once. */
   runningCount(): number {
-    return this.list().filter((s) => s.state === "running").length;
+    return [...this.sessions.values()].filter((s) => s.state === "running").length;
   }
 }
 
-export function statusText(running: number): string {
-  return running > 0 ? `$(terminal) ktl: ${running} running` : "$(terminal) ktl";
+/**
+ * Loads a plan's node sessions (`ktl.sessions.list` with `parentId`); a server without that
+ * filter (InvalidParams) falls back to the children already in the top-level list.
+ */
+export async function loadChildren(exec: Exec, model: SessionsModel, parentId: string, limit = 500): Promise<Session[]> {
+  try {
+    const r = await exec<{ sessions: Session[] }>("ktl.sessions.list", { parentId, limit, remote: false });
+    return model.setChildren(parentId, r.sessions.filter((s) => s.parentId === parentId));
+  } catch {
+    return model.children(parentId);
+  }
+}
+
+/** The Kubernetes context/namespace shown in the status bar (filled in once ktl.k8s.contexts lands). */
+export interface K8sStatus {
+  context?: string;
+  namespace?: string;
+}
+
+export function statusText(running: number, k8s?: K8sStatus): string {
+  const where = k8s?.context ? ` $(cloud) ${k8s.context}${k8s.namespace ? `/${k8s.namespace}` : ""}` : "";
+  return (running > 0 ? `$(terminal) ktl: ${running} running` : "$(terminal) ktl") + where;
 }

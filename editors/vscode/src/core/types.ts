@@ -18,6 +18,8 @@ export interface Session {
   meta?: Record<string, unknown>;
   tags?: Record<string, string>;
   parentId?: string | null;
+  /** A session of the remote gateway (agent.url), listed by ktl.sessions.list. */
+  remote?: boolean;
 }
 
 export interface SessionResult {
@@ -27,6 +29,34 @@ export interface SessionResult {
   signal?: string | null;
   error?: string | null;
   durationMs?: number;
+  /** A link to the browser replay (may be absent when the gateway is off). */
+  replayUrl?: string | null;
+}
+
+export type PlanNodeState = "pending" | "running" | "done" | "failed" | "skipped" | "cancelled";
+
+/** One node of a plan run (`ktl.plan.run`'s `nodes`). */
+export interface PlanNode {
+  id: string;
+  state: PlanNodeState;
+  sessionId?: string | null;
+  exitCode?: number | null;
+  attempts: number;
+  reason?: string | null;
+}
+
+export interface PlanResult extends SessionResult {
+  nodes?: PlanNode[];
+}
+
+/** `ktl.sessions.diff`'s answer. */
+export interface SessionsDiff {
+  a: Session;
+  b: Session;
+  durationDeltaMs: number;
+  exitCodes: [number | null, number | null];
+  outputDiff: string;
+  truncated?: boolean;
 }
 
 export interface Frame {

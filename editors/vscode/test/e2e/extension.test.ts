@@ -33,6 +33,19 @@ const statusItems: any[] = [];
 const spawned: ChildProcess[] = [];
 let initOptions: unknown;
 const inputAnswers: string[] = [];
+const treeOptions = new Map<string, any>();
+const secrets = new Map<string, string>();
+const opened: string[] = [];
+const documents: { content: string; language: string }[] = [];
+const extensionContext = {
+  subscriptions: [] as unknown[],
+  secrets: {
+    get: async (k: string) => secrets.get(k),
+    store: async (k: string, v: string) => void secrets.set(k, v),
+    delete: async (k: string) => void secrets.delete(k),
+    onDidChange: () => disposable,
+  },
+};
 
 const disposable = { dispose: () => undefined };
 
@@ -61,7 +74,7 @@ const fakeVscode = {
   TreeItemCollapsibleState: { None: 0, Collapsed: 1, Expanded: 2 },
   StatusBarAlignment: { Left: 1, Right: 2 },
   Uri: { parse: (s: string) => ({ toString: () => s }), joinPath: (u: any, n: string) => ({ fsPath: path.join(u.fsPath, n) }) },
-  env: { openExternal: async () => true },
+  env: { openExternal: async (u: { toString(): string }) => (opened.push(u.toString()), true) },
   window: {
     createOutputChannel: () => ({ info() {}, warn() {}, error() {}, debug() {}, trace() {}, append() {}, appendLine() {}, show() {}, dispose() {} }),
     createStatusBarItem: () => {
@@ -70,6 +83,11 @@ const fakeVscode = {
       return item;
     },
     registerTreeDataProvider: (id: string, provider: any) => (trees.set(id, provider), disposable),
+    createTreeView: (id: string, opts: { treeDataProvider: any; canSelectMany?: boolean }) => {
+      trees.set(id, opts.treeDataProvider);
+      treeOptions.set(id, opts);
+      return { dispose() {}, reveal: async () => undefined };
+    },
     createTerminal: (opts: { name: string; pty: any }) => {
       terminals.push(opts);
       return { show() {}, dispose() {} };
@@ -98,7 +116,7 @@ const fakeVscode = {
     getConfiguration: () => ({ get: (key: string, def: unknown) => (key in config ? config[key] : def) }),
     workspaceFolders: [{ uri: { fsPath: tmp } }],
     onDidChangeConfiguration: () => disposable,
-    openTextDocument: async () => ({}),
+    openTextDocument: async (d: { content: string; language: string }) => (documents.push(d), {}),
   },
 };
 
@@ -192,7 +210,7 @@ async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs
 }
 
 before(async () => {
-  await extension.activate({ subscriptions: [] } as any);
+  await extension.activate(extensionContext as any);
 });
 
 after(async () => {
@@ -208,7 +226,10 @@ test("activation registers every contributed command and sets the context keys",
   for (const c of pkg.contributes.commands as { command: string }[]) assert.ok(commands.has(c.command), c.command);
   assert.deepEqual(initOptions, { sessionData: true });
   assert.equal(contexts.get("ktl.server.running"), true);
-  assert.equal(contexts.get("ktl.server.has.apply"), false, "ktl.apply is not advertised yet");
+  assert.equal(typeof contexts.get("ktl.server.has.apply"), "boolean", "set either way (the k8s commands are still landing)");
+  for (const key of ["session_replay", "session_export", "session_pin", "session_delete", "sessions_diff", "plan_run", "plan_cancelNode"]) {
+    assert.equal(contexts.get(`ktl.server.has.${key}`), true, key);
+  }
   assert.ok(trees.has("ktl.sessions"));
 });
 
@@ -253,4 +274,61 @@ test("closing a running session's terminal asks, and cancels on yes", async () =
     return s && s.state === "cancelled";
   });
   assert.ok(messages.some((m) => /warning: Session \w+ is still running/.test(m)));
+});
+
+test("Run Plan on the active plan file: the plan expands to its nodes in the view", async () => {
+  const file = path.join(tmp, "ext.plan.yaml");
+  fs.writeFileSync(file, ["name: ext", "nodes:", "  - id: one", "    run: echo one", "  - id: two", "    run: echo two", "    deps: [one]", ""].join("\n"));
+  (fakeVscode.window as any).activeTextEditor = { document: { uri: { toString: () => `file://${file}` } } };
+  const before = terminals.length;
+  await fakeVscode.commands.executeCommand("ktl.ui.plan.run");
+  (fakeVscode.window as any).activeTextEditor = undefined;
+  assert.equal(terminals.length, before + 1, "a terminal on the plan session");
+  assert.ok(messages.some((m) => /^ktl plan ext\.plan\.yaml: done \(exit 0\)/.test(m)), messages.join("\n"));
+  const provider = trees.get("ktl.sessions");
+  assert.equal(treeOptions.get("ktl.sessions").canSelectMany, true);
+  const plan = await until("the plan at the top", () => provider.getChildren().find((s: any) => s.kind === "plan"));
+  assert.equal(provider.getTreeItem(plan).collapsibleState, fakeVscode.TreeItemCollapsibleState.Collapsed);
+  assert.ok(!provider.getChildren().some((s: any) => s.parentId === plan.sessionId), "nodes only under the plan");
+  const nodes = await provider.getChildren(plan);
+  assert.deepEqual(
+    nodes.map((n: any) => provider.getTreeItem(n).label.split(":")[0]),
+    ["one", "two"],
+  );
+  assert.deepEqual(nodes.map((n: any) => n.meta.node), ["one", "two"]);
+  assert.match(provider.getTreeItem(nodes[0]).contextValue, /ktlSession ended node/);
+});
+
+test("context menu: replay opens the browser, export saves, pin, compare two selected, delete", async () => {
+  const provider = trees.get("ktl.sessions");
+  const list = provider.getChildren().filter((s: any) => s.kind !== "plan");
+  const [newer, older] = list;
+  await fakeVscode.commands.executeCommand("ktl.ui.session.replay", older);
+  assert.match(opened.at(-1) ?? "", /^http:\/\/127\.0\.0\.1:\d+\//);
+  const target = path.join(tmp, "export.cast");
+  (fakeVscode.window as any).showSaveDialog = async () => ({ fsPath: target });
+  await fakeVscode.commands.executeCommand("ktl.ui.session.export", older);
+  assert.equal(JSON.parse(fs.readFileSync(target, "utf8").split("\n")[0]).version, 2);
+  await fakeVscode.commands.executeCommand("ktl.ui.session.pin", older);
+  await until("pinned in the view", () => provider.getChildren().find((s: any) => s.sessionId === older.sessionId && s.pinned));
+  assert.match(provider.getTreeItem(provider.getChildren().find((s: any) => s.sessionId === older.sessionId)).contextValue, /pinned/);
+  await fakeVscode.commands.executeCommand("ktl.ui.sessions.diff", newer, [newer, older]);
+  const doc = documents.at(-1)!;
+  assert.equal(doc.language, "diff");
+  assert.match(doc.content, new RegExp(`# a: .*${older.sessionId}`));
+  assert.match(doc.content, new RegExp(`# b: .*${newer.sessionId}`));
+  (fakeVscode.window as any).showWarningMessage = async (_m: string, _o: unknown, action?: string) => action;
+  await fakeVscode.commands.executeCommand("ktl.ui.session.delete", newer);
+  await until("deleted from the view", () => !provider.getChildren().some((s: any) => s.sessionId === newer.sessionId));
+  assert.deepEqual(messages.filter((m) => m.startsWith("error")), []);
+});
+
+test("Set Remote Agent Token: SecretStorage, then the server restarts with it in initializationOptions", async () => {
+  config["retention.intervalS"] = 0;
+  inputAnswers.push("tok-e2e");
+  await fakeVscode.commands.executeCommand("ktl.ui.agent.setToken");
+  assert.equal(secrets.get("ktl.agent.token"), "tok-e2e");
+  await until("restarted", () => (initOptions as any)?.agent?.token === "tok-e2e");
+  assert.deepEqual(initOptions, { retention: { intervalS: 0 }, agent: { token: "tok-e2e" }, sessionData: true });
+  await until("running again", () => contexts.get("ktl.server.running") === true && trees.get("ktl.sessions").getChildren().length > 0);
 });

@@ -30,7 +30,9 @@ import {
 import { SessionRouter } from "../../src/core/router";
 import { contextKeys, initializationOptions, resolveServer } from "../../src/core/server";
 import { SessionTerminal } from "../../src/core/terminal";
-import { Exec, Session, SessionDataParams, SessionStateParams } from "../../src/core/types";
+import { compareDocument } from "../../src/core/commands";
+import { loadChildren, nodeOf, sessionItem, SessionsModel } from "../../src/core/sessions";
+import { Exec, PlanResult, Session, SessionDataParams, SessionsDiff, SessionStateParams } from "../../src/core/types";
 
 const REPO = path.resolve(__dirname, "..", "..", "..", "..", "..");
 
@@ -194,4 +196,90 @@ test("diagnostics arrive for a broken manifest (when the server checks documents
 
 test("with sessionData on, log messages carry summaries, not the raw stream", () => {
   assert.ok(!logs.some((l) => l.includes("hello from ktl")), logs.join("\n"));
+});
+
+// The session store commands the Sessions view's context menu uses, against the real server.
+
+async function recorded(command: string, state = "done"): Promise<Session> {
+  const r = await exec<{ sessionId: string; state: string; replayUrl?: string }>("ktl.run", { command, title: command });
+  assert.equal(r.state, state);
+  return exec<Session>("ktl.session.get", { sessionId: r.sessionId });
+}
+
+test("replay: every SessionResult carries replayUrl; ktl.session.replay gives a one-time link", async () => {
+  const r = await exec<{ sessionId: string; replayUrl?: string }>("ktl.run", { command: "echo replay-me" });
+  assert.match(r.replayUrl ?? "", /^http:\/\/127\.0\.0\.1:\d+\//);
+  const { url } = await exec<{ url: string }>("ktl.session.replay", { sessionId: r.sessionId });
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\//);
+  assert.ok(url.includes(r.sessionId), url);
+  // the link signs the browser in once (the editor hands it to openExternal)
+  const res = await fetch(url, { redirect: "manual" });
+  assert.ok(res.status >= 200 && res.status < 400, String(res.status));
+});
+
+test("export: asciicast, html and ndjson to the path the save dialog chose", async () => {
+  const s = await recorded("printf 'exported line\\n'");
+  for (const [format, check] of [
+    ["asciicast", (t: string) => JSON.parse(t.split("\n")[0]).version === 2 && t.includes("exported line")],
+    ["html", (t: string) => /<html/i.test(t)],
+    ["ndjson", (t: string) => t.trim().split("\n").every((l) => typeof JSON.parse(l) === "object")],
+  ] as const) {
+    const target = path.join(tmp, `out.${format}`);
+    const r = await exec<{ path: string }>("ktl.session.export", { sessionId: s.sessionId, format, path: target });
+    assert.equal(r.path, target);
+    assert.ok(check(fs.readFileSync(target, "utf8")), format);
+  }
+});
+
+test("pin and unpin; pinned shows in the list", async () => {
+  const s = await recorded("echo pin-me");
+  const pinned = await exec<Session>("ktl.session.pin", { sessionId: s.sessionId, pinned: true });
+  assert.equal(pinned.pinned, true);
+  const { sessions } = await exec<{ sessions: Session[] }>("ktl.sessions.list", {});
+  assert.equal(sessions.find((x) => x.sessionId === s.sessionId)?.pinned, true);
+  const unpinned = await exec<Session>("ktl.session.pin", { sessionId: s.sessionId, pinned: false });
+  assert.equal(unpinned.pinned, false);
+});
+
+test("compare two sessions: outputDiff, exit codes, the document the extension shows", async () => {
+  const a = await recorded("echo same; echo before");
+  const b = await recorded("echo same; echo after; exit 3", "error");
+  const r = await exec<SessionsDiff>("ktl.sessions.diff", { a: a.sessionId, b: b.sessionId });
+  assert.deepEqual(r.exitCodes, [0, 3]);
+  assert.match(r.outputDiff, /^-before$/m);
+  assert.match(r.outputDiff, /^\+after$/m);
+  const doc = compareDocument(r);
+  assert.match(doc, /# exit codes: 0 -> 3/);
+  assert.match(doc, /^\+after$/m);
+});
+
+test("plan run: a plan session whose nodes are child sessions (parentId), shown under it", async () => {
+  const file = path.join(tmp, "ci.plan.yaml");
+  fs.writeFileSync(
+    file,
+    ["name: ci", "nodes:", "  - id: build", "    run: echo built", "  - id: test", "    run: echo tested; exit 2", "    deps: [build]", "  - id: ship", "    run: 'true'", "    deps: [test]", ""].join("\n"),
+  );
+  const started = await exec<PlanResult>("ktl.plan.run", { uri: `file://${file}`, detach: true });
+  assert.equal(started.state, "running");
+  const end = await exec<PlanResult>("ktl.session.wait", { sessionId: started.sessionId, timeoutS: 30 });
+  assert.equal(end.state, "error");
+  const model = new SessionsModel();
+  model.replace((await exec<{ sessions: Session[] }>("ktl.sessions.list", {})).sessions);
+  const plan = model.get(started.sessionId)!;
+  assert.equal(plan.kind, "plan");
+  assert.equal(sessionItem(plan).collapsible, true);
+  assert.ok(model.roots().every((s) => s.parentId !== started.sessionId), "nodes are not at the top");
+  const kids = await loadChildren(exec, model, started.sessionId);
+  assert.deepEqual(
+    kids.map((k) => [nodeOf(k), k.state]),
+    [
+      ["build", "done"],
+      ["test", "error"],
+    ],
+    "ship was skipped: no session",
+  );
+  assert.match(sessionItem(kids[0]).contextValue, /node/);
+  // the plan's own output is a terminal like any session's
+  const out = await exec<{ frames: { type: string; data: string }[] }>("ktl.session.output", { sessionId: started.sessionId, plain: true });
+  assert.ok(out.frames.length > 0);
 });

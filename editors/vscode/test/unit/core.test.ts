@@ -2,10 +2,20 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
-import { COMMANDS, CommandContext, Ui } from "../../src/core/commands";
+import { COMMANDS, CommandContext, compareDocument, exportFileName, planSummary, Ui, uriArg } from "../../src/core/commands";
 import { SessionRouter } from "../../src/core/router";
-import { contextKey, contextKeys, initializationOptions, resolveServer, RestartPolicy } from "../../src/core/server";
-import { formatDuration, sessionItem, SessionsModel, statusText } from "../../src/core/sessions";
+import {
+  AGENT_TOKEN_SECRET,
+  contextKey,
+  contextKeys,
+  initializationOptions,
+  needsRestart,
+  resolveServer,
+  RestartPolicy,
+  SERVER_SETTINGS,
+  settingsToInitializationOptions,
+} from "../../src/core/server";
+import { formatDuration, loadChildren, sessionItem, SessionsModel, statusText } from "../../src/core/sessions";
 import { SessionTerminal } from "../../src/core/terminal";
 import { Exec, Session } from "../../src/core/types";
 
@@ -189,6 +199,9 @@ function fakeUi(over: Partial<Ui> = {}): Ui & { infos: string[]; opened: unknown
     activeUri: () => undefined,
     saveUri: async () => undefined,
     refreshSessions: () => undefined,
+    confirm: async () => true,
+    storeSecret: async () => undefined,
+    restartServer: async () => undefined,
     ...over,
   };
 }
@@ -228,4 +241,221 @@ test("package.json contributes every command, gated ones behind the server's con
     assert.ok(COMMANDS.some((c) => c.server === s && !c.gated), s);
   }
   assert.equal(pkg.main, "./dist/extension.js");
+});
+
+const byId = (id: string) => COMMANDS.find((c) => c.id === id)!;
+
+test("settings become initializationOptions: nested, unset ones left to the server, token from SecretStorage", () => {
+  const values: Record<string, unknown> = {
+    logMessageLimit: 1024,
+    k8sVersion: "",
+    "retention.maxSessions": 10,
+    "retention.maxAgeDays": null,
+    "gateway.enabled": false,
+    "gateway.port": 8099,
+    "agent.url": "https://agent.example:8081",
+  };
+  const opts = settingsToInitializationOptions((k) => values[k], "s3cret", { retention: { intervalS: 0 }, sessionData: false, other: 1 });
+  assert.deepEqual(opts, {
+    other: 1,
+    logMessageLimit: 1024,
+    retention: { intervalS: 0, maxSessions: 10 },
+    gateway: { enabled: false, port: 8099 },
+    agent: { url: "https://agent.example:8081", token: "s3cret" },
+    sessionData: true,
+  });
+  assert.deepEqual(settingsToInitializationOptions(() => undefined), { sessionData: true });
+  assert.equal(AGENT_TOKEN_SECRET, "ktl.agent.token");
+  assert.ok(needsRestart((s) => s === "ktl.retention"));
+  assert.ok(needsRestart((s) => s === "ktl.agent"));
+  assert.ok(!needsRestart((s) => s === "ktl.sessions"));
+});
+
+test("package.json contributes a setting for every server setting, none for the token", () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
+  const props = pkg.contributes.configuration.properties as Record<string, unknown>;
+  for (const key of SERVER_SETTINGS) assert.ok(`ktl.${key}` in props, key);
+  assert.ok(!("ktl.agent.token" in props), "the token lives in SecretStorage");
+  assert.ok(pkg.contributes.commands.some((c: { command: string }) => c.command === "ktl.ui.agent.setToken"));
+});
+
+test("plans expand to their nodes; children stay out of the top level", async () => {
+  const m = new SessionsModel();
+  const plan = session("p", "running", { kind: "plan", title: "plan ci" });
+  const build = session("c1", "done", { parentId: "p", meta: { node: "build" }, title: "echo built", createdAt: "2026-01-01T00:00:01Z" });
+  const test2 = session("c2", "running", { parentId: "p", meta: { node: "test" }, createdAt: "2026-01-01T00:00:02Z" });
+  const orphan = session("c9", "done", { parentId: "gone" });
+  m.replace([test2, build, plan, orphan]);
+  assert.deepEqual(m.roots().map((s) => s.sessionId), ["p", "c9"]);
+  assert.deepEqual(m.children("p").map((s) => s.sessionId), ["c1", "c2"], "fallback: from the list, oldest first");
+  const { exec, calls } = fakeExec({ "ktl.sessions.list": () => ({ sessions: [test2, build] }) });
+  const kids = await loadChildren(exec, m, "p");
+  assert.deepEqual(calls[0], { command: "ktl.sessions.list", args: { parentId: "p", limit: 500, remote: false } });
+  assert.deepEqual(kids.map((s) => s.sessionId), ["c1", "c2"]);
+  const p = sessionItem(plan);
+  assert.equal(p.collapsible, true);
+  assert.equal(p.contextValue, "ktlSession running plan");
+  const b = sessionItem(build);
+  assert.equal(b.label, "build: echo built");
+  assert.equal(b.contextValue, "ktlSession ended node");
+  assert.equal(b.collapsible, false);
+  assert.equal(m.runningCount(), 2);
+  // children survive a refresh of the top level and still get state updates
+  m.replace([plan]);
+  assert.equal(m.applyState({ sessionId: "c2", state: "done", exitCode: 0 }), false);
+  assert.deepEqual(m.children("p").map((s) => s.state), ["done", "done"]);
+  // a server without the parentId filter: the children already listed
+  const failing = (async () => {
+    throw new Error("InvalidParams: unknown field 'parentId'");
+  }) as Exec;
+  const m2 = new SessionsModel();
+  m2.replace([plan, build]);
+  assert.deepEqual((await loadChildren(failing, m2, "p")).map((s) => s.sessionId), ["c1"]);
+  assert.equal(statusText(1, { context: "kind-dev", namespace: "web" }), "$(terminal) ktl: 1 running $(cloud) kind-dev/web");
+  assert.equal(sessionItem(session("r", "done", { pinned: true, remote: true })).contextValue, "ktlSession ended pinned remote");
+});
+
+test("replay opens the server's one-time link in the browser", async () => {
+  const opened: string[] = [];
+  const { exec, calls } = fakeExec({ "ktl.session.replay": (a) => ({ url: `http://127.0.0.1:1/ui/#${String(a.sessionId)}` }) });
+  await byId("ktl.ui.session.replay").run({ ui: fakeUi({ openExternal: (u) => opened.push(u) }), exec }, session("s1", "done"));
+  assert.deepEqual(calls, [{ command: "ktl.session.replay", args: { sessionId: "s1" } }]);
+  assert.deepEqual(opened, ["http://127.0.0.1:1/ui/#s1"]);
+});
+
+test("export asks a format and a file, and does nothing when the dialog is cancelled", async () => {
+  const { exec, calls } = fakeExec({ "ktl.session.export": (a) => ({ path: a.path }) });
+  const names: string[] = [];
+  const ui = fakeUi({
+    pick: async (items) => items.find((i) => i.label === "html") ?? items[0],
+    saveUri: async (name) => (names.push(name), `/tmp/out/${name}`),
+  });
+  const s = session("0123456789abcdef", "done", { title: "kubectl get pods -A" });
+  await byId("ktl.ui.session.export").run({ ui, exec }, s);
+  assert.deepEqual(names, ["kubectl-get-pods-a-01234567.html"]);
+  assert.deepEqual(calls, [
+    { command: "ktl.session.export", args: { sessionId: s.sessionId, format: "html", path: "/tmp/out/kubectl-get-pods-a-01234567.html" } },
+  ]);
+  assert.match(ui.infos[0], /exported 01234567 to \/tmp\/out\//);
+  await byId("ktl.ui.session.export").run({ ui: fakeUi({ saveUri: async () => undefined }), exec }, s);
+  assert.equal(calls.length, 1, "cancelled: no export");
+  assert.equal(exportFileName(session("abcdefgh12345678", "done", { title: "" }), "asciicast"), "session-abcdefgh.cast");
+});
+
+test("pin toggles, delete confirms and refuses running sessions", async () => {
+  const { exec, calls } = fakeExec({ "ktl.session.pin": (a) => ({ ...session(String(a.sessionId), "done"), pinned: a.pinned }) });
+  let refreshed = 0;
+  const ui = fakeUi({ refreshSessions: () => refreshed++ });
+  await byId("ktl.ui.session.pin").run({ ui, exec }, session("a", "done"));
+  await byId("ktl.ui.session.pin").run({ ui, exec }, session("b", "done", { pinned: true }));
+  assert.deepEqual(
+    calls.map((c) => c.args),
+    [
+      { sessionId: "a", pinned: true },
+      { sessionId: "b", pinned: false },
+    ],
+  );
+  assert.match(ui.infos[0], /^ktl: pinned/);
+  assert.match(ui.infos[1], /^ktl: unpinned/);
+  calls.length = 0;
+  let asked = "";
+  const no = fakeUi({ confirm: async (m) => ((asked = m), false) });
+  await byId("ktl.ui.session.delete").run({ ui: no, exec }, session("d", "done"));
+  assert.match(asked, /Delete the session/);
+  await byId("ktl.ui.session.delete").run({ ui: no, exec }, session("r", "running"));
+  assert.deepEqual(no.infos, ["error: ktl: t-r is running; cancel it first"]);
+  await byId("ktl.ui.session.delete").run({ ui, exec }, session("d", "done"));
+  assert.deepEqual(calls, [{ command: "ktl.session.delete", args: { sessionId: "d" } }]);
+  assert.ok(refreshed >= 3);
+});
+
+test("compare: two selected sessions (older first), else two picks; a diff document with a header", async () => {
+  const diff = {
+    a: session("old", "done", { exitCode: 0 }),
+    b: session("new", "error", { exitCode: 2 }),
+    durationDeltaMs: 1500,
+    exitCodes: [0, 2] as [number, number],
+    outputDiff: "--- a\n+++ b\n@@ -1 +1 @@\n-ok\n+fail\n",
+  };
+  const { exec, calls } = fakeExec({
+    "ktl.sessions.diff": () => diff,
+    "ktl.sessions.list": () => ({ sessions: [session("x", "done"), session("y", "done")] }),
+  });
+  const docs: [string, string][] = [];
+  const ui = fakeUi({ showDocument: async (c, l) => void docs.push([c, l]) });
+  const older = session("old", "done", { createdAt: "2026-01-01T00:00:00Z" });
+  const newer = session("new", "done", { createdAt: "2026-01-02T00:00:00Z" });
+  await byId("ktl.ui.sessions.diff").run({ ui, exec }, newer, [newer, older]);
+  assert.deepEqual(calls, [{ command: "ktl.sessions.diff", args: { a: "old", b: "new" } }]);
+  assert.equal(docs[0][1], "diff");
+  assert.match(docs[0][0], /# exit codes: 0 -> 2\n# duration: \+1\.5s \(b - a\)\n\n--- a\n\+\+\+ b/);
+  calls.length = 0;
+  // no multi-selection: the first from the tree item, the second picked among the others
+  await byId("ktl.ui.sessions.diff").run({ ui, exec }, session("x", "done"), [session("x", "done")]);
+  assert.deepEqual(calls.at(-1), { command: "ktl.sessions.diff", args: { a: "x", b: "y" } });
+  assert.match(compareDocument({ ...diff, outputDiff: "", exitCodes: [0, 0], durationDeltaMs: -20 }), /0 -> 0 \(same\)\n# duration: -20ms[\s\S]*the output is the same/);
+});
+
+test("run plan: the active file (or the menu's URI), a live terminal on the plan, a summary at the end", async () => {
+  const { exec, calls } = fakeExec({
+    "ktl.plan.run": () => ({ sessionId: "p1", state: "running", nodes: [{ id: "build", state: "pending", attempts: 0 }] }),
+    "ktl.session.get": () => session("p1", "running", { kind: "plan" }),
+    "ktl.session.wait": () => ({ sessionId: "p1", state: "error", exitCode: 1, error: "1 failed of 2 nodes" }),
+    "ktl.sessions.list": () => ({
+      sessions: [session("c1", "done", { parentId: "p1", meta: { node: "build" } }), session("c2", "error", { parentId: "p1", meta: { node: "test" } })],
+    }),
+  });
+  const ui = fakeUi({ activeUri: () => "file:///w/ci.plan.yaml" });
+  await byId("ktl.ui.plan.run").run({ ui, exec });
+  assert.deepEqual(calls[0], { command: "ktl.plan.run", args: { uri: "file:///w/ci.plan.yaml", detach: true } });
+  assert.deepEqual(ui.opened, [{ attach: session("p1", "running", { kind: "plan" }), title: "ktl plan: ci.plan.yaml" }]);
+  assert.deepEqual(ui.infos, ["error: ktl plan ci.plan.yaml: error (exit 1): 1 failed of 2 nodes · not done: test"]);
+  const menuUri = { scheme: "file", path: "/w/stack.yaml", toString: () => "file:///w/stack.yaml" };
+  assert.equal(uriArg({ ui, exec }, menuUri), "file:///w/stack.yaml");
+  assert.equal(uriArg({ ui, exec }, undefined), "file:///w/ci.plan.yaml");
+  const none = fakeUi();
+  await byId("ktl.ui.plan.run").run({ ui: none, exec });
+  assert.match(none.infos[0], /open a plan/);
+  assert.equal(
+    planSummary({ sessionId: "p", state: "done", exitCode: 0, nodes: [{ id: "a", state: "done", attempts: 1 }, { id: "b", state: "done", attempts: 1 }] }),
+    "ktl plan: done (exit 0) · 2 done",
+  );
+});
+
+test("cancel node targets the plan; set token stores the secret and restarts", async () => {
+  const { exec, calls } = fakeExec();
+  await byId("ktl.ui.plan.cancelNode").run({ ui: fakeUi(), exec }, session("c2", "running", { parentId: "p1", meta: { node: "test" } }));
+  assert.deepEqual(calls, [{ command: "ktl.plan.cancelNode", args: { sessionId: "p1", node: "test" } }]);
+  const stored: [string, string | undefined][] = [];
+  let restarts = 0;
+  let password: boolean | undefined;
+  const answers = ["  tok-123 ", ""];
+  const ui = fakeUi({
+    input: async (_p, o) => ((password = o?.password), answers.shift()),
+    storeSecret: async (k, v) => void stored.push([k, v]),
+    restartServer: async () => void restarts++,
+  });
+  await byId("ktl.ui.agent.setToken").run({ ui, exec });
+  await byId("ktl.ui.agent.setToken").run({ ui, exec });
+  assert.equal(password, true);
+  assert.deepEqual(stored, [
+    ["ktl.agent.token", "tok-123"],
+    ["ktl.agent.token", undefined],
+  ]);
+  assert.equal(restarts, 2);
+});
+
+test("opening a remote session attaches it first, then shows the local mirror", async () => {
+  const { exec, calls } = fakeExec({
+    "ktl.session.attach": () => ({ sessionId: "local1", state: "running" }),
+    "ktl.session.get": (a) => session(String(a.sessionId), "running"),
+  });
+  const ui = fakeUi();
+  await byId("ktl.ui.session.open").run({ ui, exec }, session("rem1", "running", { remote: true, title: "deploy" }));
+  assert.deepEqual(calls.map((c) => c.command), ["ktl.session.attach", "ktl.session.get"]);
+  assert.deepEqual(calls[0].args, { sessionId: "rem1", detach: true });
+  assert.deepEqual(ui.opened, [{ attach: session("local1", "running"), title: "ktl: deploy (remote)" }]);
+  const local = fakeExec();
+  await byId("ktl.ui.session.open").run({ ui: fakeUi(), exec: local.exec }, session("l2", "done"));
+  assert.deepEqual(local.calls, [], "a local session opens as is");
 });

@@ -1,0 +1,119 @@
+"""Verify (rollout + Warning events, ktl's gate) and events, against the loopback API server."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ktl_lsp.k8s.client import Cluster
+from ktl_lsp.k8s.events import events
+from ktl_lsp.k8s.manifests import load
+from ktl_lsp.k8s.ops import Options, apply
+from ktl_lsp.k8s.verify import Target, VerifyOptions, reason_fails, verify
+from ktl_lsp.pty.text import strip_ansi
+from tests.k8s.conftest import Out
+from tests.k8s_api import FakeApi
+
+WEB = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: app, image: IMAGE}]
+"""
+
+
+async def deploy(cluster: Cluster, image: str) -> None:
+    await apply(cluster, load(WEB.replace("IMAGE", image))[1], Options(), Out())
+
+
+def fast(**kw: object) -> VerifyOptions:
+    return VerifyOptions(poll_s=0.05, **kw)  # type: ignore[arg-type]
+
+
+async def test_healthy_rollout_passes(cluster: Cluster, api: FakeApi) -> None:
+    await deploy(cluster, "nginx:1.27")
+    out = Out()
+    verdict = await verify(
+        cluster, [Target("Deployment", "web", "default")], fast(timeout_s=5), out
+    )
+    assert verdict.passed, strip_ansi(out.text)
+    assert verdict.findings == []
+    assert "Deployment/web: 2 of 2 ready" in strip_ansi(out.text)
+
+
+async def test_broken_rollout_fails_with_ktl_wording(cluster: Cluster, api: FakeApi) -> None:
+    await deploy(cluster, "registry.example/does-not-exist:1")
+    out = Out()
+    verdict = await verify(
+        cluster, [Target("Deployment", "web", "default")], fast(timeout_s=0.5), out
+    )
+    assert not verdict.passed
+    assert verdict.summary.startswith(
+        "verify: not ready (top blockers: Deployment/web status=NotReady reason=NotReady msg=0 of 2 ready)"
+    )
+    assert "; verify: warning events observed (count=4 since=" in verdict.summary
+    assert "latest=default/Pod/web-" in verdict.summary
+    reasons = sorted({f.reason for f in verdict.findings})
+    assert reasons == ["BackOff", "Failed", "NotReady"]
+    # only denied reasons fail; the others are reported as warnings
+    verdict = await verify(
+        cluster,
+        [Target("Deployment", "web", "default")],
+        fast(timeout_s=0.2, deny_reasons=["failedmount"]),
+        Out(),
+    )
+    assert not verdict.passed  # still not ready
+    assert "warning events observed" not in verdict.summary
+    assert {f.severity for f in verdict.findings if f.reason in ("BackOff", "Failed")} == {
+        "warning"
+    }
+
+
+def test_reason_rules() -> None:
+    assert reason_fails("BackOff", VerifyOptions())
+    assert not reason_fails("BackOff", VerifyOptions(deny_reasons=["Failed"]))
+    assert reason_fails("backoff", VerifyOptions(deny_reasons=["BackOff"]))
+    assert not reason_fails(
+        "Failed", VerifyOptions(deny_reasons=["Failed"], allow_reasons=["BackOff"])
+    )
+    assert reason_fails(
+        "BACKOFF", VerifyOptions(deny_reasons=["Failed"], allow_reasons=["BackOff"])
+    )
+
+
+async def test_missing_resource_blocks(cluster: Cluster, api: FakeApi) -> None:
+    verdict = await verify(
+        cluster, [Target("ConfigMap", "nope", "default")], fast(timeout_s=0.1), Out()
+    )
+    assert not verdict.passed
+    assert "ConfigMap/nope status=NotFound reason=NotFound msg=not found" in verdict.summary
+
+
+async def test_events_list_and_follow(cluster: Cluster, api: FakeApi) -> None:
+    pod = api.add_pod("p1")
+    api.add_event(pod, "Scheduled", "assigned default/p1 to fake-node", type_="Normal")
+    out = Out()
+    assert await events(cluster, "default", out, follow=False) == 1
+    assert "Scheduled" in out.text and "pod/p1" in out.text
+    out = Out()
+    task = asyncio.ensure_future(events(cluster, "default", out, follow=True))
+    try:
+        for _ in range(200):
+            if "Scheduled" in out.text:
+                break
+            await asyncio.sleep(0.01)
+        api.add_event(pod, "BackOff", "Back-off restarting failed container")
+        for _ in range(200):
+            if "BackOff" in out.text:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    text = strip_ansi(out.text)
+    assert "Warning BackOff" in text and text.count("Scheduled") == 1
