@@ -357,6 +357,23 @@ class Checker:
                 await self._publish(affected)
         await self._add_folders(added)
 
+    def files_changed(self, changes: list[tuple[Path, bool]]) -> None:
+        """Files changed on disk (a checkout, a generator): ``(path, deleted)`` each."""
+        background(self._guard(self._files_changed(changes)), "ktl-watched-files")
+
+    async def _files_changed(self, changes: list[tuple[Path, bool]]) -> None:
+        async with self._lock:
+            affected: set[Path] = set()
+            for path, deleted in changes:
+                if path in self._open or not (deleted or is_checkable_name(path)):
+                    continue  # the editor's buffer wins over the disk
+                if deleted:
+                    affected |= await asyncio.to_thread(self.workspace.remove, path)
+                else:
+                    affected |= await asyncio.to_thread(self.workspace.load, path)
+            # A new file can satisfy what open files lacked (a need, a CRD): check those too.
+            await self._publish(affected | set(self._open))
+
     async def _guard(self, work: Coroutine[Any, Any, None]) -> None:
         try:
             await work
@@ -394,9 +411,41 @@ def setup(server: KtlServer) -> None:
     def did_close(ls: KtlServer, params: lsp.DidCloseTextDocumentParams) -> None:
         checker_of(ls).closed(params.text_document.uri)
 
+    @server.feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def did_change_watched(ls: KtlServer, params: lsp.DidChangeWatchedFilesParams) -> None:
+        changes = [
+            (Path(p), c.type == lsp.FileChangeType.Deleted)
+            for c in params.changes
+            if (p := to_fs_path(c.uri))
+        ]
+        if changes:
+            checker_of(ls).files_changed(changes)
+
     @server.feature(lsp.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
     def did_change_folders(ls: KtlServer, params: lsp.DidChangeWorkspaceFoldersParams) -> None:
         def paths(folders: Sequence[lsp.WorkspaceFolder]) -> list[Path]:
             return [Path(p) for f in folders if (p := to_fs_path(f.uri))]
 
         checker_of(ls).folders_changed(paths(params.event.added), paths(params.event.removed))
+
+
+async def watch_files(ls: KtlServer) -> None:
+    """Asks the client to report YAML/JSON changes on disk, when it can (dynamic registration)."""
+    caps = ls.client_capabilities
+    watched = caps.workspace.did_change_watched_files if caps and caps.workspace else None
+    if not (watched and watched.dynamic_registration):
+        return
+    options = lsp.DidChangeWatchedFilesRegistrationOptions(
+        watchers=[lsp.FileSystemWatcher(glob_pattern=g) for g in ("**/*.{yaml,yml}", "**/*.json")]
+    )
+    await ls.client_register_capability_async(
+        lsp.RegistrationParams(
+            registrations=[
+                lsp.Registration(
+                    id="ktl-watched-files",
+                    method=lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                    register_options=options,
+                )
+            ]
+        )
+    )

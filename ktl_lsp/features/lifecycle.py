@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from lsprotocol import types as lsp
 
-from ktl_lsp.features.diagnostics import checker_of
+from ktl_lsp.aio import background
+from ktl_lsp.features.diagnostics import checker_of, watch_files
 from ktl_lsp.server import KtlServer
 from ktl_lsp.settings import Settings
 
@@ -20,6 +21,7 @@ def setup(server: KtlServer) -> None:
             ls.notice(f"ktl: {problem}")
         # Learn the workspace (CRDs, stacks, duplicates) in the background, off the loop.
         checker_of(ls).start_folders()
+        background(watch_files(ls), "ktl-register-watchers")
 
     @server.feature(lsp.SHUTDOWN)
     def shutdown(ls: KtlServer, params: None) -> None:

@@ -417,3 +417,40 @@ async def test_k8s_version_setting(start_ktl: StartKtl, tmp_path: Path) -> None:
     assert not results[1].diagnostics  # still served in 1.25
     assert codes(results[2]) == ["k8s-unknown-kind"]  # an unknown version falls back to newest
     assert "setting 'k8sVersion': no schemas for Kubernetes 0.1" in bad.logs()
+
+
+async def test_files_changed_on_disk_are_seen(ktl: Ktl, pubs: Publishes, tmp_path: Path) -> None:
+    """A release file deleted on disk (not open in the editor) breaks the other's need."""
+    write(tmp_path, "charts/app/Chart.yaml", "apiVersion: v2\nname: app\nversion: 0.1.0\n")
+    write(tmp_path, "stack.yaml", "defaults:\n  cluster: {name: c1}\n")
+    a = write(tmp_path, "svc/a/release.yaml", "name: a\nchart: ../../charts/app\nneeds: [b]\n")
+    b = write(tmp_path, "svc/b/release.yaml", "name: b\nchart: ../../charts/app\n")
+    uri_a = open_doc(ktl, a)
+    await workspace_checked(ktl)
+    await settled(pubs, uri_a, lambda p: not p.diagnostics)
+    b.unlink()
+    ktl.client.workspace_did_change_watched_files(
+        lsp.DidChangeWatchedFilesParams(
+            changes=[lsp.FileEvent(uri=b.as_uri(), type=lsp.FileChangeType.Deleted)]
+        )
+    )
+    params = await settled(pubs, uri_a, lambda p: codes(p) == ["stack-missing-need"])
+    assert params.diagnostics[0].range.start.line == 2
+    b.write_text("name: b\nchart: ../../charts/app\n")
+    ktl.client.workspace_did_change_watched_files(
+        lsp.DidChangeWatchedFilesParams(
+            changes=[lsp.FileEvent(uri=b.as_uri(), type=lsp.FileChangeType.Created)]
+        )
+    )
+    await settled(pubs, uri_a, lambda p: not p.diagnostics)
+
+
+async def settled(
+    pubs: Publishes, uri: str, cond: Callable[[lsp.PublishDiagnosticsParams], bool]
+) -> lsp.PublishDiagnosticsParams:
+    for _ in range(1000):
+        latest = pubs.latest(uri)
+        if latest is not None and cond(latest):
+            return latest
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no matching publish for {uri}: {pubs.latest(uri)}")
