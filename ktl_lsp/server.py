@@ -6,12 +6,14 @@ the traceback as a log message and the server keeps serving.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
+import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcInvalidParams
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from ktl_lsp.gateway.remote import RemoteGateway
 from ktl_lsp.sessions.manager import SessionManager
 from ktl_lsp.settings import Settings
+from ktl_lsp.transport import ThreadedWriter
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ class KtlServer(LanguageServer):
         self.feed: EditorFeed | None = None
         self.replay: ReplayService | None = None
         self.remote: RemoteGateway | None = None
+        self.writer: ThreadedWriter | None = None
 
     @property
     def ktl_protocol(self) -> KtlProtocol:
@@ -67,6 +71,7 @@ class KtlServer(LanguageServer):
         """Opened on first use, inside the running loop, so start-up stays fast."""
         if self._manager is None:
             self._manager = SessionManager.open(self.store_path, on_notice=self.notice)
+            self._manager.redaction = self.settings.redaction()
             if self.feed is not None:
                 self._manager.bus.listen(self.feed.on_item)
             self._manager.keep_pruning(self.settings.retention)
@@ -110,6 +115,35 @@ class KtlServer(LanguageServer):
         if self._manager is not None:
             self._manager.close()
             self._manager = None
+
+    def _start_io_async(
+        self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None
+    ) -> None:
+        """pygls' stdio loop, with a writer thread so a slow editor never blocks the loop."""
+        from threading import Event
+
+        from pygls.io_ import StdinAsyncReader, run_async
+
+        self._stop_event = Event()
+        reader = StdinAsyncReader(stdin or sys.stdin.buffer, self.thread_pool)
+        self.writer = ThreadedWriter(stdout or sys.stdout.buffer)
+        self.protocol.set_writer(self.writer)
+        try:
+            asyncio.run(
+                run_async(
+                    stop_event=self._stop_event,
+                    reader=reader,
+                    protocol=self.protocol,
+                    logger=log,
+                    error_handler=self.report_server_error,
+                )
+            )
+        except BrokenPipeError:
+            log.error("the connection to the editor is lost; shutting down")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()
 
     def shutdown(self) -> None:
         # Also reached when the client vanishes (stdin closed): children must not outlive us.

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from ktl_lsp.sessions.redact import PatternError, Redaction, compile_rule
 from ktl_lsp.sessions.retention import RetentionPolicy
 
 
@@ -25,7 +26,13 @@ class Settings:
     #: A remote gateway (ours or ktl-agent's) whose sessions are listed and can be attached to.
     agent_url: str | None = None
     agent_token: str | None = None
+    #: Replace well-known secrets (and these extra (name, regex) patterns) in recorded output.
+    redact_enabled: bool = False  # opt-in: the scanner costs throughput (see docs/security.md)
+    redact_patterns: list[tuple[str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+
+    def redaction(self) -> Redaction | None:
+        return Redaction.build(self.redact_enabled, self.redact_patterns)
 
     @classmethod
     def from_options(cls, options: Any) -> Settings:
@@ -49,6 +56,9 @@ class Settings:
                 continue
             if key == "agent":
                 _agent(settings, value)
+                continue
+            if key == "redact":
+                _redact(settings, value)
                 continue
             if key not in names:
                 continue  # other tools' keys and later settings pass through quietly
@@ -136,3 +146,40 @@ def _agent(settings: Settings, value: Any) -> None:
             settings.agent_token = token
         else:
             settings.problems.append("agent setting 'token' should be a string")
+
+
+def _redact(settings: Settings, value: Any) -> None:
+    """``redact: {enabled: bool, patterns: [regex | {name, pattern}]}``; bad patterns are
+    reported and skipped, the well-known ones stay."""
+    if not isinstance(value, dict):
+        settings.problems.append("setting 'redact' should be an object; using defaults")
+        return
+    enabled = value.get("enabled", True)
+    if isinstance(enabled, bool):
+        settings.redact_enabled = enabled
+    else:
+        settings.problems.append(f"redact setting 'enabled' should be a boolean, got {enabled!r}")
+    patterns = value.get("patterns", [])
+    if not isinstance(patterns, list):
+        settings.problems.append("redact setting 'patterns' should be a list; ignored")
+        return
+    for i, item in enumerate(patterns):
+        if isinstance(item, str):
+            name, pattern = f"pattern-{i + 1}", item
+        elif (
+            isinstance(item, dict)
+            and isinstance(item.get("pattern"), str)
+            and isinstance(item.get("name", ""), str)
+        ):
+            name, pattern = item.get("name") or f"pattern-{i + 1}", item["pattern"]
+        else:
+            settings.problems.append(
+                f"redact pattern {i + 1} should be a regex or {{name, pattern}}; ignored"
+            )
+            continue
+        try:
+            compile_rule(name, pattern)
+        except PatternError as exc:
+            settings.problems.append(f"{exc}; ignored")
+            continue
+        settings.redact_patterns.append((name, pattern))

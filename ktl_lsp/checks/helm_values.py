@@ -56,7 +56,15 @@ def _validator(schema_text: str) -> Any:
         raise ValueError(
             f"values.schema.json is not a valid JSON Schema: {error.message}"
         ) from error
-    validator = cls(schema)
+    # No retrieval at all: a schema from a cloned repository must never make us fetch a URL
+    # or read a file ($ref to http:// or file://); only references inside it resolve.
+    from referencing import Registry
+    from referencing.exceptions import NoSuchResource
+
+    def refuse(uri: str) -> Any:
+        raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
+
+    validator = cls(schema, registry=Registry(retrieve=refuse))  # type: ignore[call-arg]
     with _LOCK:
         if len(_VALIDATORS) > 64:
             _VALIDATORS.clear()
@@ -120,11 +128,20 @@ def check_values_file(path: Path, parsed: ParsedText, source: FileSource) -> lis
             values = _merge(to_python(base), values)
     if values is None:
         values = {}
+    from referencing.exceptions import Unresolvable
+
     findings: list[Finding] = []
-    for count, problem in enumerate(validator.iter_errors(values)):
-        if count >= MAX_ERRORS:
-            break
-        findings.extend(_to_findings(problem, root, own_file))
+    try:
+        for count, problem in enumerate(validator.iter_errors(values)):
+            if count >= MAX_ERRORS:
+                break
+            findings.extend(_to_findings(problem, root, own_file))
+    except Unresolvable as error:
+        message = (
+            f"values.schema.json refers to {error} outside the file; ktl-lsp never fetches "
+            "schema references, so this part is not checked"
+        )
+        findings.append(Finding(Range.of(0, 0, 0, 0), "warning", CODE, message))
     return [f.shifted(document.start_line) for f in findings]
 
 

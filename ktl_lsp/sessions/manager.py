@@ -27,6 +27,7 @@ from ktl_lsp.sessions import ids
 from ktl_lsp.sessions.bus import SessionBus, StateChange
 from ktl_lsp.sessions.compare import visible_lines
 from ktl_lsp.sessions.model import Frame, FrameType, Session, State, event_data, now_ns
+from ktl_lsp.sessions.redact import FLUSH_S, Redacted, Redaction
 from ktl_lsp.sessions.retention import PruneResult, RetentionPolicy
 from ktl_lsp.sessions.store import SessionFilter, Store, StoreError
 
@@ -114,6 +115,9 @@ class LiveSession:
         self.task: asyncio.Task[None] | None = None
         self.result_extra: dict[str, Any] = {}
         self._paused = False
+        #: Well-known secrets in the output are replaced before they become frames.
+        self.redactor = manager.redaction.redactor() if manager.redaction is not None else None
+        self._redact_timer: asyncio.TimerHandle | None = None
 
     @property
     def id(self) -> str:
@@ -150,7 +154,7 @@ class LiveSession:
         """Output from work that is not a process (already terminal text: use \r\n)."""
         raw = text.encode("utf-8")
         self.session.bytes_out += len(raw)
-        self.emit(FrameType.OUTPUT, raw)
+        self._output(raw)
 
     def event(self, **fields: Any) -> None:
         self.emit(FrameType.EVENT, event_data(**fields))
@@ -158,7 +162,34 @@ class LiveSession:
     # PtySink
     def on_output(self, raw: bytes, text: str) -> None:
         self.session.bytes_out += len(raw)
-        self.emit(FrameType.OUTPUT, raw)
+        self._output(raw)
+
+    # redaction (ktl_lsp/sessions/redact.py) -------------------------------------------------
+    def _output(self, raw: bytes) -> None:
+        if self.redactor is None:
+            self.emit(FrameType.OUTPUT, raw)
+            return
+        self._emit_redacted(self.redactor.feed(raw))
+        if self._redact_timer is not None:
+            self._redact_timer.cancel()
+            self._redact_timer = None
+        if self.redactor.pending:
+            loop = asyncio.get_running_loop()
+            self._redact_timer = loop.call_later(FLUSH_S, self.flush_redactor)
+
+    def flush_redactor(self) -> None:
+        """Releases held-back output (quiet for a moment, or the session is ending)."""
+        if self._redact_timer is not None:
+            self._redact_timer.cancel()
+            self._redact_timer = None
+        if self.redactor is not None and self.redactor.pending:
+            self._emit_redacted(self.redactor.flush())
+
+    def _emit_redacted(self, out: Redacted, ftype: FrameType = FrameType.OUTPUT) -> None:
+        if out.names:
+            self.emit(FrameType.EVENT, event_data(redacted=out.names, bytes=out.bytes_removed))
+        if out.data:
+            self.emit(ftype, out.data)
 
     def later(self, delay: float, fn: Callable[[], None]) -> None:
         self._timers.append(asyncio.get_running_loop().call_later(delay, fn))
@@ -177,6 +208,8 @@ class SessionManager:
         self._recent: deque[str] = deque()
         self._on_notice = on_notice
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Secret patterns replaced in recorded output (None: off); set from the settings.
+        self.redaction: Redaction | None = None  # off unless the settings turn it on
         self._pruner: asyncio.Task[None] | None = None
 
     @classmethod
@@ -316,6 +349,7 @@ class SessionManager:
     ) -> None:
         if live.done.done():
             return
+        live.flush_redactor()
         live.clear_timers()
         s = live.session
         s.state, s.exit_code, s.signal, s.error = state, exit_code, signal, error
@@ -365,7 +399,10 @@ class SessionManager:
         live = self._running(session_id)
         raw = data.encode("utf-8")
         if live.pty is None or live.pty.echo_enabled():
-            live.emit(FrameType.INPUT, raw)
+            if live.redactor is not None:
+                live._emit_redacted(live.redactor.scan(raw), FrameType.INPUT)
+            else:
+                live.emit(FrameType.INPUT, raw)
         else:
             # A password prompt: keep the fact that something was typed, never the bytes.
             live.emit(FrameType.EVENT, event_data(input="hidden", bytes=len(raw)))
