@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
+import sys
 from collections.abc import Coroutine
 from typing import Any
 
@@ -22,3 +24,14 @@ def _done(task: asyncio.Task[Any]) -> None:
     _tasks.discard(task)
     if not task.cancelled() and task.exception() is not None:
         log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+
+async def import_off_loop(*modules: str) -> None:
+    """Imports heavy modules (aiohttp, kubernetes: 200+ ms each) in a thread, not on the loop.
+
+    An import on the loop freezes every session stream and request for its whole duration; in a
+    thread the loop keeps getting the interpreter every switch interval.
+    """
+    missing = [m for m in modules if m not in sys.modules]
+    if missing:
+        await asyncio.to_thread(lambda: [importlib.import_module(m) for m in missing])

@@ -90,7 +90,12 @@ class KtlServer(LanguageServer):
     def send_raw_notification(self, method: str, params: dict[str, Any]) -> None:
         """A notification whose params are plain JSON already: skips the attrs round trip,
         which is most of the cost when streaming megabytes of terminal output."""
-        self.protocol._send_data({"jsonrpc": "2.0", "method": method, "params": params})
+        message = {"jsonrpc": "2.0", "method": method, "params": params}
+        if isinstance(self.protocol.writer, ThreadedWriter):
+            data = params.get("data")
+            self.protocol.writer.write_message(message, len(data) + 128 if data else 256)
+        else:
+            self.protocol._send_data(message)
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         if isinstance(error, JsonRpcInvalidParams):

@@ -10,9 +10,10 @@ bounded; the editor feed reads ``pending`` to coalesce before that happens.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections import deque
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 HARD_LIMIT = 64 * 1024 * 1024
 
@@ -20,22 +21,32 @@ HARD_LIMIT = 64 * 1024 * 1024
 class ThreadedWriter:
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
-        self._queue: deque[bytes] = deque()
+        self._queue: deque[bytes | dict[str, Any]] = deque()
         self._cond = threading.Condition()
         self.pending = 0
         self.broken: BaseException | None = None
+        self._sizes: list[int] = []
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="ktl-stdout", daemon=True)
         self._thread.start()
 
     def write(self, data: bytes) -> None:
+        self._put(data, len(data))
+
+    def write_message(self, message: dict[str, Any], size_hint: int) -> None:
+        """Queues a plain-JSON message: encoding happens on the writer thread, so a megabyte of
+        terminal output is serialized while the loop is back reading the next one."""
+        self._put(message, size_hint)
+
+    def _put(self, data: bytes | dict[str, Any], size: int) -> None:
         with self._cond:
             if self.broken is not None:
                 raise BrokenPipeError(str(self.broken))
             while self.pending > HARD_LIMIT and self.broken is None and not self._closed:
                 self._cond.wait(0.5)
             self._queue.append(data)
-            self.pending += len(data)
+            self._sizes.append(size)
+            self.pending += size
             self._cond.notify_all()
 
     def _run(self) -> None:
@@ -47,19 +58,22 @@ class ThreadedWriter:
                     return
                 batch = list(self._queue)
                 self._queue.clear()
+                done = sum(self._sizes)
+                self._sizes.clear()
             try:
                 for chunk in batch:
-                    self._stream.write(chunk)
+                    self._stream.write(chunk if isinstance(chunk, bytes) else _frame(chunk))
                 self._stream.flush()
             except (OSError, ValueError) as exc:  # the editor went away
                 with self._cond:
                     self.broken = exc
                     self.pending = 0
                     self._queue.clear()
+                    self._sizes.clear()
                     self._cond.notify_all()
                 return
             with self._cond:
-                self.pending -= sum(len(c) for c in batch)
+                self.pending -= done
                 self._cond.notify_all()
 
     def drain(self, timeout: float = 5.0) -> None:
@@ -75,3 +89,8 @@ class ThreadedWriter:
         self._thread.join(timeout=5)
         with contextlib.suppress(OSError):
             self._stream.close()
+
+
+def _frame(message: dict[str, Any]) -> bytes:
+    body = json.dumps(message, separators=(",", ":")).encode()
+    return b"Content-Length: %d\r\n\r\n%b" % (len(body), body)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
 
+from ktl_lsp.aio import import_off_loop
 from ktl_lsp.features.arguments import ArgumentError, parse
 from ktl_lsp.features.sessions import follow
 from ktl_lsp.server import KtlServer
@@ -46,6 +47,9 @@ async def remote_sessions(
     ls: KtlServer, limit: int, state: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Remote sessions in the LSP shape (marked with ``remote``), or the reason there are none."""
+    if not ls.settings.agent_url:
+        return [], None
+    await import_off_loop("ktl_lsp.gateway.remote")
     remote = remote_of(ls)
     if remote is None:
         return [], None
@@ -62,6 +66,7 @@ async def remote_sessions(
 def setup(server: KtlServer) -> None:
     @server.command("ktl.session.attach")
     async def session_attach(ls: KtlServer, *args: Any) -> dict[str, Any]:
+        await import_off_loop("ktl_lsp.gateway.remote")
         from ktl_lsp.gateway.remote import RemoteError, RemoteRefused
 
         a = parse(AttachArgs, args)

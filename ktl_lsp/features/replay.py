@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
 
+from ktl_lsp.aio import import_off_loop
 from ktl_lsp.features.arguments import ArgumentError, parse
 from ktl_lsp.server import KtlServer
 from ktl_lsp.sessions.manager import UnknownSession
@@ -41,6 +42,7 @@ class ReplayService:
             return self.gateway
         if self.failed is not None or not self.server.settings.gateway_enabled:
             return None
+        await import_off_loop("ktl_lsp.gateway", "ktl_lsp.gateway.server")
         from ktl_lsp.gateway import Gateway
         from ktl_lsp.gateway.server import GatewayOptions
 

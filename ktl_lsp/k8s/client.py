@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from ktl_lsp.aio import import_off_loop
 from ktl_lsp.k8s.errors import ApiError, ConfigError, K8sError, Unreachable, api_error
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,11 @@ class Cluster:
             return self._api
 
     async def _build(self) -> Any:
+        await import_off_loop(
+            "kubernetes.aio.client",
+            "kubernetes.aio.config.kube_config",
+            "kubernetes.aio.config.incluster_config",
+        )
         from kubernetes.aio.client import ApiClient, Configuration
         from kubernetes.aio.config.config_exception import ConfigException
 
