@@ -16,6 +16,7 @@ import signal
 import struct
 import termios
 import threading
+import weakref
 from typing import Any
 
 from ptyprocess import PtyProcess
@@ -23,9 +24,66 @@ from ptyprocess import PtyProcess
 from ktl_lsp.pty.base import SIGNALS, ExitInfo, PtySink, PtySpec, SpawnError, resolve
 from ktl_lsp.pty.decoder import Utf8Splitter
 
-READ_SIZE = 65536
+#: Most bytes taken from one terminal per loop turn: twenty busy sessions then cost one turn at
+#: most ~20 x 32 KB of work, which keeps the loop's own stalls short.
+READ_SIZE = 32768
+#: Linux hands a pty's output out at most 4095 bytes per read (the line discipline's buffer).
+#: A shorter read means the buffer is empty: one more read would only ask the kernel to flush its
+#: pending work and find nothing (EAGAIN), the costliest read of all.
+FULL_READ = 4095
+#: Most bytes read from all terminals together in one loop turn. When twenty sessions flood at
+#: once, the rest wait for the next turn (the fd stays ready, so nothing is lost), and timers,
+#: requests and the editor's stream get the loop in between: a turn stays a few milliseconds.
+TURN_BUDGET = 64 * 1024
 #: After the child exits, grandchildren holding the terminal get this long before they are killed.
 DRAIN_AFTER_EXIT_S = 1.0
+
+
+class TurnBudget:
+    """How much each terminal may read in the current loop turn (shared by all on one loop).
+
+    One busy terminal drains up to ``READ_SIZE`` per turn: fewer, larger frames. When several
+    are busy at once, each gets a single read per turn: a read past what epoll reported can sleep
+    in the kernel (the pty waits for its flush worker), and twenty of those make a long turn.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.left = TURN_BUDGET
+        self.readers = 0
+        self._previous_readers = 0
+        self._reset_pending = False
+
+    def take(self) -> int:
+        """What one terminal may read now (0: wait for the next turn)."""
+        if not self._reset_pending:
+            # Runs first thing in the next turn, before that turn's readers.
+            self._loop.call_soon(self._reset)
+            self._reset_pending = True
+        self.readers += 1
+        crowded = self.readers > 1 or self._previous_readers > 1
+        return min(self.left, FULL_READ if crowded else READ_SIZE)
+
+    def spend(self, n: int) -> None:
+        self.left -= n
+
+    def _reset(self) -> None:
+        self.left = TURN_BUDGET
+        self._previous_readers = self.readers
+        self.readers = 0
+        self._reset_pending = False
+
+
+_budgets: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, TurnBudget] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _budget(loop: asyncio.AbstractEventLoop) -> TurnBudget:
+    budget = _budgets.get(loop)
+    if budget is None:
+        budget = _budgets[loop] = TurnBudget(loop)
+    return budget
 
 
 class PosixPty:
@@ -36,6 +94,7 @@ class PosixPty:
         self._sink = sink
         self._loop = loop
         self._splitter = Utf8Splitter()
+        self._budget = _budget(loop)
         self._out = bytearray()
         self._eof = False
         self._exit: ExitInfo | None = None
@@ -100,12 +159,15 @@ class PosixPty:
     def _on_readable(self) -> None:
         # Drain what is ready now (a tty hands out ~4 KB per read): fewer, larger frames cost
         # less everywhere downstream, and nothing waits for data that has not arrived.
+        limit = self._budget.take()
+        if limit <= 0:
+            return  # other terminals used this turn; the fd stays ready for the next one
         chunks: list[bytes] = []
         size = 0
         eof = False
-        while size < READ_SIZE:
+        while size < limit:
             try:
-                data = os.read(self._fd, READ_SIZE - size)
+                data = os.read(self._fd, limit - size)
             except BlockingIOError:
                 break
             except OSError as exc:
@@ -118,6 +180,9 @@ class PosixPty:
                 break
             chunks.append(data)
             size += len(data)
+            if len(data) < FULL_READ:
+                break
+        self._budget.spend(size)
         if chunks:
             raw, text = self._splitter.feed(chunks[0] if len(chunks) == 1 else b"".join(chunks))
             if raw:

@@ -59,3 +59,38 @@ async def test_no_fds_leak() -> None:
         pty = await spawn(PtySpec(["true"]), Sink())
         await pty.wait()
     assert len(os.listdir("/proc/self/fd")) <= before
+
+
+class SizedSink(Sink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def on_output(self, raw: bytes, text: str) -> None:
+        super().on_output(raw, text)
+        self.sizes.append(len(raw))
+
+
+async def test_many_floods_share_each_loop_turn_and_lose_nothing() -> None:
+    """Ten terminals flooding at once: each gets one read per turn, every byte still arrives."""
+    from ktl_lsp.pty.posix import FULL_READ, READ_SIZE
+
+    # All wait until every one is spawned, then flood together.
+    script = "sleep 1.5; head -c 2000000 /dev/zero"
+    sinks = [SizedSink() for _ in range(10)]
+    ptys = [await spawn(PtySpec(["sh", "-c", script]), s) for s in sinks]
+    await asyncio.wait_for(asyncio.gather(*(p.wait() for p in ptys)), 30)
+    expected = bytes(2_000_000)
+    for sink in sinks:
+        assert bytes(sink.raw) == expected
+    sizes = [size for sink in sinks for size in sink.sizes]
+    # The last one or two may finish alone and drain; while crowded, one read each per turn.
+    single = [size for size in sizes if size <= FULL_READ]
+    assert len(single) >= 0.8 * len(sizes), sizes
+
+    # Alone, a terminal drains more than one read per turn (fewer, larger frames).
+    alone = SizedSink()
+    pty = await spawn(PtySpec(["sh", "-c", "head -c 3000000 /dev/zero"]), alone)
+    await asyncio.wait_for(pty.wait(), 30)
+    assert len(alone.raw) == 3_000_000
+    assert max(alone.sizes) > FULL_READ and max(alone.sizes) <= READ_SIZE
