@@ -115,7 +115,13 @@ def setup(server: KtlServer) -> None:
             on_interactive=lambda record: _interactive(ls, plan.name, record),
             on_progress=lambda sid, pct: ls.feed.report(sid, pct) if ls.feed else None,
         )
-        run = PlanRun(manager, plan, local_runners(manager), options)
+        runners = local_runners(manager)
+        if any(node.runner == "kubernetes" for node in plan.nodes):
+            from ktl_lsp.features.k8s import state_of
+            from ktl_lsp.orchestration.k8s_job import JobRunner
+
+            runners.register("kubernetes", JobRunner(manager, state_of(ls).clusters))
+        run = PlanRun(manager, plan, runners, options)
         live = run.start()
         _RUNS[live.id] = run
         live.done.add_done_callback(lambda _: _RUNS.pop(live.id, None))

@@ -123,7 +123,7 @@ def plan_from_data(data: dict[str, Any], path: Path) -> Plan:
             worktree=bool(item.get("worktree")),
             interactive=bool(item.get("interactive")),
             runner=str(item.get("runner") or "local"),
-            extra={k: item[k] for k in ("image", "resources") if k in item},
+            extra={k: item[k] for k in ("image", "resources", "namespace") if k in item},
         )
         if node.tool:
             node.pools.append(f"tool:{node.tool}")

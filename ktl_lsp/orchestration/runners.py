@@ -4,19 +4,9 @@ A runner turns one attempt of a node into a ``NodeHandle``: the session id, a wa
 the end and a way to cancel. Runners are looked up by the node's ``runner`` field in a
 ``Runners`` registry; an unknown or unregistered name fails its nodes with a clear reason.
 
-The local runner starts a PTY session. The Kubernetes Job runner (not built yet) plugs in
-without touching the scheduler:
-
-- ``preflight(node, cwd)`` may be a coroutine: check the current context is reachable and
-  the node has an ``image``;
-- ``start(node, ctx)`` returns ``SessionHandle(manager, manager.start_task(RunSpec(argv=[],
-  command=..., kind="k8s", title=ctx.title, meta=ctx.meta, tags=ctx.tags,
-  parent_id=ctx.parent_id, timeout_s=node.timeout_s), work))`` where ``work`` creates the Job
-  (``node.extra["image"]``, ``node.argv``/``node.command``, ``node.env``,
-  ``node.extra["resources"]``), streams the pod's logs with ``live.write`` and returns
-  ``TaskOutcome(exit_code=<the container's exit code>)``; on ``CancelledError`` it deletes
-  the Job (propagation Foreground) and re-raises;
-- ``ktl.plan.run`` registers it: ``runners.register("kubernetes", JobRunner(...))``.
+The local runner starts a PTY session; ``k8s_job.JobRunner`` (``runner: kubernetes``) runs a
+node as a Kubernetes Job. Both record the attempt as a session of the manager, so the scheduler
+treats them alike.
 """
 
 from __future__ import annotations
@@ -173,7 +163,7 @@ class MissingRunner:
 
 
 class Runners:
-    """Runner by name (``local`` by default; ``kubernetes`` once the Job runner lands)."""
+    """Runner by name (``local`` always; ``kubernetes`` where a cluster client is set up)."""
 
     def __init__(self, local: NodeRunner, **others: NodeRunner) -> None:
         self._by_name: dict[str, NodeRunner] = {"local": local, **others}
@@ -186,7 +176,7 @@ class Runners:
         if found is not None:
             return found
         if name == "kubernetes":
-            return MissingRunner(name, "the Kubernetes Job runner is not built yet")
+            return MissingRunner(name, "no Kubernetes client is set up here")
         return MissingRunner(name, "unknown runner")
 
 

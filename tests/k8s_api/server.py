@@ -26,6 +26,14 @@ Small controllers stand in for kube-controller-manager: Deployments, StatefulSet
 Jobs get pods and status; an image containing ``does-not-exist`` never becomes ready and emits
 ``Failed``/``BackOff`` Warning events, as the kubelet does.
 
+A Job's pod goes through the kubelet's states (``Pending``/``ContainerCreating``, ``Running``,
+then ``Succeeded`` or ``Failed`` with the container's ``terminated.exitCode``), and the Job gets
+``Complete`` or ``Failed`` (``BackoffLimitExceeded``) conditions. Where a real kubelet would pull
+the image, this stand-in runs the container's ``command`` + ``args`` as a local process (the
+image is ignored): its output becomes the container log, its exit code the container's. Log
+follow streams end when the container terminates, and a log request for a container that has
+not started is a 400 "is waiting to start", as from the real API server.
+
 Test knobs: ``add_pod``, ``log``, ``add_event``, ``forbid``, ``cut_streams`` (every watch and log
 stream ends, as at the API server's timeout), ``hang_streams`` (open log streams go silent
 without ending, the client's known hang), ``stop``/``start`` (the cluster goes away and comes
@@ -39,8 +47,10 @@ import contextlib
 import copy
 import hashlib
 import json
+import os
 import random
 import re
+import signal
 import string
 import time
 import uuid
@@ -1317,6 +1327,20 @@ class FakeApi:
             raise StatusError(
                 400, "BadRequest", f"container {container} is not valid for pod {name}"
             )
+        state = next(
+            (
+                cs.get("state") or {}
+                for cs in rec.obj.get("status", {}).get("containerStatuses", [])
+                if cs.get("name") == container
+            ),
+            {},
+        )
+        if "waiting" in state and state["waiting"].get("reason") == "ContainerCreating":
+            raise StatusError(
+                400,
+                "BadRequest",
+                f'container "{container}" in pod "{name}" is waiting to start: ContainerCreating',
+            )
         key = (namespace, name, container)
         lines = self.logs.setdefault(key, [])
         since_ns = 0
@@ -1353,6 +1377,8 @@ class FakeApi:
                     continue
                 if cut.is_set() or ("", "pods", namespace, name) not in self.objects:
                     break
+                if self._terminated(namespace, name, container):
+                    break  # the container has exited: the real API server ends the follow
                 ev = self._log_events.setdefault(key, asyncio.Event())
                 cutter = asyncio.ensure_future(cut.wait())
                 waiter = asyncio.ensure_future(ev.wait())
@@ -1408,6 +1434,113 @@ class FakeApi:
             },
         }
 
+    def _terminated(self, namespace: str, pod: str, container: str) -> bool:
+        rec = self.objects.get(("", "pods", namespace, pod))
+        if rec is None:
+            return True
+        for cs in rec.obj.get("status", {}).get("containerStatuses", []):
+            if cs.get("name") == container:
+                return "terminated" in (cs.get("state") or {})
+        return False
+
+    def _set_pod(self, namespace: str, pod: str, phase: str, state: Obj) -> Obj | None:
+        rec = self.objects.get(("", "pods", namespace, pod))
+        if rec is None:
+            return None
+        obj = copy.deepcopy(rec.obj)
+        obj["status"]["phase"] = phase
+        for cs in obj["status"].get("containerStatuses", []):
+            cs["state"] = copy.deepcopy(state)
+            cs["ready"] = cs["started"] = "running" in state
+        self._replace(self.kind_of("v1", "Pod"), rec, obj)
+        return obj
+
+    async def _kubelet(self, job: Kind, namespace: str, job_name: str, pod: str) -> None:
+        """Runs a Job pod's first container as a local process (see the module docstring)."""
+        await asyncio.sleep(self.rollout_delay)
+        rec = self.objects.get(("", "pods", namespace, pod))
+        if rec is None:
+            return
+        container = rec.obj["spec"]["containers"][0]
+        argv = [str(a) for a in (container.get("command") or []) + (container.get("args") or [])]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOSTNAME": pod}
+        env.update({e["name"]: str(e.get("value", "")) for e in container.get("env") or []})
+        self._set_pod(namespace, pod, "Running", {"running": {"startedAt": now_rfc3339()}})
+        code = 0
+        if argv:
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.STDOUT,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    env=env,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                # What containerd reports for a command missing from the image.
+                self.log(
+                    pod, container["name"], f"exec {argv[0]}: {exc.strerror}", namespace=namespace
+                )
+                code = 127
+            else:
+                assert proc.stdout is not None
+
+                async def reap() -> None:
+                    # Deleting the pod stops its container, output or not.
+                    while ("", "pods", namespace, pod) in self.objects:
+                        await asyncio.sleep(0.05)
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+
+                reaper = asyncio.ensure_future(reap())
+                try:
+                    async for raw in proc.stdout:
+                        self.log(
+                            pod,
+                            container["name"],
+                            raw.decode("utf-8", "replace").rstrip("\n"),
+                            namespace=namespace,
+                        )
+                        if ("", "pods", namespace, pod) not in self.objects:
+                            break  # deleted: the kubelet kills the container
+                finally:
+                    reaper.cancel()
+                    if proc.returncode is None:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.killpg(proc.pid, signal.SIGKILL)
+                    code = await proc.wait()
+                    if code < 0:
+                        code = 128 - code
+        reason = "Completed" if code == 0 else "Error"
+        self._set_pod(
+            namespace,
+            pod,
+            "Succeeded" if code == 0 else "Failed",
+            {"terminated": {"exitCode": code, "reason": reason, "finishedAt": now_rfc3339()}},
+        )
+        ev = self._log_events.pop((namespace, pod, container["name"]), None)
+        if ev is not None:
+            ev.set()
+        job_rec = self.objects.get((job.group, job.plural, namespace, job_name))
+        if job_rec is None:
+            return
+        new = copy.deepcopy(job_rec.obj)
+        if code == 0:
+            new["status"] = {"succeeded": 1, "active": 0}
+            new["status"]["conditions"] = [{"type": "Complete", "status": "True"}]
+        else:
+            new["status"] = {"failed": 1, "active": 0}
+            new["status"]["conditions"] = [
+                {
+                    "type": "Failed",
+                    "status": "True",
+                    "reason": "BackoffLimitExceeded",
+                    "message": "Job has reached the specified backoff limit",
+                }
+            ]
+        self._replace(job, job_rec, new)
+
     async def _reconcile(self, kind: Kind, namespace: str, name: str) -> None:
         await asyncio.sleep(self.rollout_delay)
         rec = self.objects.get((kind.group, kind.plural, namespace, name))
@@ -1430,6 +1563,8 @@ class FakeApi:
         mine = [r for k, r in self._dependents(uid) if k.kind == "Pod"]
         for r in mine[want:]:
             self._remove(pod_kind, r)
+        if kind.kind == "Job" and mine:
+            return  # a Job's pod runs once; its status comes from the kubelet stand-in
         for i in range(len(mine), want):
             suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
             pod_name = (
@@ -1437,6 +1572,16 @@ class FakeApi:
             )
             pod = self._pod(pod_name, namespace, containers, broken)
             pod["metadata"]["labels"] = {**labels, "pod-template-hash": digest}
+            if kind.kind == "Job":
+                pod["metadata"]["labels"].update(
+                    {"batch.kubernetes.io/job-name": name, "job-name": name, "controller-uid": uid}
+                )
+                pod["spec"]["restartPolicy"] = dotted(template, "spec.restartPolicy") or "Never"
+                if not broken:
+                    waiting = {"waiting": {"reason": "ContainerCreating"}}
+                    pod["status"]["phase"] = "Pending"
+                    for cs in pod["status"]["containerStatuses"]:
+                        cs.update(state=waiting, ready=False, started=False)
             pod["metadata"]["ownerReferences"] = [
                 {
                     "apiVersion": kind.group_version,
@@ -1448,6 +1593,8 @@ class FakeApi:
                 }
             ]
             self._store(pod_kind, pod, "kube-controller-manager")
+            if kind.kind == "Job" and not broken:
+                self._spawn(self._kubelet(kind, namespace, name, pod_name))
             if broken:
                 image = containers[0].get("image")
                 self.add_event(
@@ -1459,9 +1606,7 @@ class FakeApi:
         ready = 0 if broken else want
         status: Obj = {"observedGeneration": obj["metadata"].get("generation", 1)}
         if kind.kind == "Job":
-            status.update({"active": 0 if not broken else 1, "succeeded": 0 if broken else 1})
-            if not broken:
-                status["conditions"] = [{"type": "Complete", "status": "True"}]
+            status["active"] = 1  # the kubelet stand-in reports the end
         elif kind.kind == "DaemonSet":
             status.update(
                 {

@@ -480,7 +480,7 @@ async def test_other_runners_plug_in_as_task_sessions(
     without = PlanRun(manager, plan, runners, PlanOptions()).start()
     record = (await without.done).meta["plan"]
     assert nodes(record)["job"]["reason"] == (
-        "runner 'kubernetes' is not available: the Kubernetes Job runner is not built yet"
+        "runner 'kubernetes' is not available: no Kubernetes client is set up here"
     )
     runners = Runners(runners.get("local"), kubernetes=FakeJobs())
     live = PlanRun(manager, plan, runners, PlanOptions()).start()
