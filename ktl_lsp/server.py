@@ -168,6 +168,7 @@ FEATURES = (
     "diagnostics",
     "codelens",
     "k8s",
+    "cluster_crds",
     "plans",
 )
 

@@ -65,6 +65,26 @@ def crd_versions(root: Node) -> list[CrdVersion]:
     return out
 
 
+def crd_versions_of_object(obj: Any) -> list[CrdVersion]:
+    """The versions of a CRD as the API server returns it (apiextensions.k8s.io/v1 JSON)."""
+    spec = obj.get("spec") if isinstance(obj, dict) else None
+    if not isinstance(spec, dict):
+        return []
+    names = spec.get("names") or {}
+    group, kind = spec.get("group"), names.get("kind") if isinstance(names, dict) else None
+    if not isinstance(group, str) or not isinstance(kind, str) or not group or not kind:
+        return []
+    namespaced = spec.get("scope") != "Cluster"
+    out: list[CrdVersion] = []
+    for item in spec.get("versions") or []:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            continue
+        schema = (item.get("schema") or {}).get("openAPIV3Schema")
+        served = item.get("served") is not False
+        out.append(CrdVersion(f"{group}/{item['name']}", kind, served, namespaced, schema))
+    return out
+
+
 class CrdRegistry:
     """The CRDs currently known; replace them as a whole with `set_versions`."""
 

@@ -165,8 +165,8 @@ def _unknown_kind(
             node_range(api_node),
             "hint",
             code,
-            f"no schema for {api_version} {kind}: its CustomResourceDefinition is not in the "
-            "workspace, so this resource is not validated",
+            f"no schema for {api_version} {kind}: its CustomResourceDefinition is neither in the "
+            "workspace nor on a connected cluster, so this resource is not validated",
         )
     )
 

@@ -91,6 +91,9 @@ class Workspace:
         self._doc_findings: dict[tuple[str, str, int], list[Finding]] = {}
         self._k8s: KubernetesSchemas = schemas_for(k8s_version)
         self._crds = CrdRegistry()
+        #: CRDs served by the connected cluster; the workspace's own definitions win over them
+        #: (they are what is about to be applied).
+        self._cluster_crds: list[CrdVersion] = []
         self._index: dict[str, list[Finding]] | None = None
         self._stacks: dict[Path, StackAnalysis] = {}
 
@@ -216,7 +219,7 @@ class Workspace:
 
     def _after_change(self, old: _File | None, new: _File | None) -> None:
         if (old and old.crds) or (new and new.crds):
-            self._crds.set_versions(v for s in self._files.values() for v in s.crds)
+            self._crds.set_versions(self._all_crds())
         self._index = None
         touched = [s for s in (old, new) if s is not None]
         if any(s.kind in STACK_KINDS or s.path.name == "Chart.yaml" for s in touched):
@@ -335,8 +338,18 @@ class Workspace:
             )
         return self._index
 
-    def _all_crds(self) -> Iterable[CrdVersion]:
-        return (v for s in self._files.values() for v in s.crds)
+    def _all_crds(self) -> list[CrdVersion]:
+        """Cluster CRDs, then the workspace's: a later entry for the same kind replaces one."""
+        return [*self._cluster_crds, *(v for s in self._files.values() for v in s.crds)]
+
+    def set_cluster_crds(self, versions: Iterable[CrdVersion]) -> set[Path]:
+        """Replaces the CRDs learned from a cluster; returns the files to re-check."""
+        with self._lock:
+            self._cluster_crds = list(versions)
+            if not self._crds.set_versions(self._all_crds()):
+                return set()
+            self._index = None
+            return self._paths_of(FileKind.K8S_MANIFEST)
 
     def _file_level(self, state: _File, parsed: ParsedText) -> list[Finding]:
         kind = state.kind

@@ -32,6 +32,7 @@ from pygls.workspace import TextDocument
 
 from ktl_lsp.aio import background
 from ktl_lsp.checks import Finding, OutlineItem, UnsupportedVersionError, Workspace
+from ktl_lsp.checks.crds import CrdVersion
 from ktl_lsp.checks.findings import in_encoding
 from ktl_lsp.documents.file_kinds import is_checkable_name
 from ktl_lsp.documents.positions import LineIndex, PositionEncoding, Range
@@ -258,6 +259,15 @@ class Checker:
     def extra_for(self, uri: str, lines: LineIndex) -> list[Finding]:
         found = [f for fs in self._extra.get(uri, {}).values() for f in fs]
         return in_encoding(found, lines, self.encoding()) if found else []
+
+    async def set_cluster_crds(self, versions: list[CrdVersion]) -> int:
+        """Custom resources validate against the connected cluster's CRDs too; returns how many
+        open documents were re-checked."""
+        async with self._lock:
+            affected = await asyncio.to_thread(self.workspace.set_cluster_crds, versions)
+            opened = [p for p in affected if p in self._open]
+            await self._publish(opened)
+            return len(opened)
 
     async def _republish(self, path: Path) -> None:
         async with self._lock:

@@ -22,6 +22,7 @@ from pygls.uris import to_fs_path
 
 from ktl_lsp.checks.findings import Finding
 from ktl_lsp.features.arguments import ArgumentError, parse
+from ktl_lsp.features.cluster_crds import learn_soon
 from ktl_lsp.features.diagnostics import checker_of
 from ktl_lsp.features.sessions import follow
 from ktl_lsp.k8s import ops
@@ -329,6 +330,8 @@ def setup(server: KtlServer) -> None:
             st.clusters.default_context = a.context or None
         if a.namespace is not None:
             st.clusters.default_namespace = a.namespace or None
+        if a.context is not None:
+            learn_soon(ls)
         return {"context": st.clusters.default_context, "namespace": st.clusters.default_namespace}
 
     def file_command(name: str, verb: str) -> None:
@@ -379,6 +382,8 @@ def setup(server: KtlServer) -> None:
                     )
                     st.last[(a.uri, o.manifest.index)] = LastRun(word, live.id, now)
                 _refresh_lenses(ls)
+                if name == "apply" and not a.dryRun and outcomes:
+                    learn_soon(ls, a.context)  # new CRDs make their resources checkable
                 extra: dict[str, Any] = {"resources": [o.to_lsp() for o in outcomes]}
                 if name == "diff":
                     extra["diff"] = "".join(o.diff for o in outcomes)

@@ -94,3 +94,30 @@ def test_without_the_crd_a_custom_resource_gets_only_a_hint(tmp_path: Path) -> N
     path.write_text(RESOURCES.split("---")[0])
     [finding] = check_paths([path])[path.resolve()]
     assert finding.severity == "hint" and finding.code == "k8s-unknown-kind"
+
+
+def test_crds_as_the_api_server_returns_them() -> None:
+    from ktl_lsp.checks.crds import crd_versions_of_object
+
+    obj = {
+        "spec": {
+            "group": "example.com",
+            "scope": "Cluster",
+            "names": {"kind": "Gizmo"},
+            "versions": [
+                {"name": "v1", "served": True, "schema": {"openAPIV3Schema": {"type": "object"}}},
+                {"name": "v0", "served": False},
+                {"served": True},  # no name: ignored
+            ],
+        }
+    }
+    [v1, v0] = crd_versions_of_object(obj)
+    assert (v1.api_version, v1.kind, v1.served, v1.namespaced) == (
+        "example.com/v1",
+        "Gizmo",
+        True,
+        False,
+    )
+    assert v1.schema == {"type": "object"} and v0.served is False and v0.schema is None
+    for broken in (None, [], {"spec": []}, {"spec": {"group": "x"}}, {"spec": {"names": "Gizmo"}}):
+        assert crd_versions_of_object(broken) == []
