@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ktl_lsp import __version__
 
-SUBCOMMANDS = ("lsp", "serve", "run", "sessions", "check")
+SUBCOMMANDS = ("lsp", "serve", "run", "sessions", "check", "gateway")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
         help="also accept ?token= (development only: URLs end up in logs and histories)",
     )
     serve_p.add_argument("--open", action="store_true", help="open the UI in a browser")
+
+    gw = sub.add_parser("gateway", help="the gateway's token")
+    gw_sub = gw.add_subparsers(dest="gateway_cmd", required=True)
+    gw_sub.add_parser(
+        "rotate-token",
+        help="replace the store's gateway token; running gateways switch on their next request",
+    )
 
     run_p = sub.add_parser("run", help="run a command as a recorded session")
     run_p.add_argument("--title")
@@ -144,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         return terminal.serve(store, args)
     if args.cmd == "sessions":
         return terminal.sessions(store, args)
+    if args.cmd == "gateway":
+        return terminal.rotate_token(store)
     parser.error(f"unknown command {args.cmd}")
     return 2
 

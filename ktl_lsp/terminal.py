@@ -414,3 +414,20 @@ def _print_details(s: Session) -> None:
     for k, v in fields:
         if v:
             print(f"{k.ljust(width)}  {v}")
+
+
+def rotate_token(store: Path) -> int:
+    from ktl_lsp.gateway.auth import rotate_token as rotate
+    from ktl_lsp.gateway.auth import token_path
+
+    try:
+        rotate(store)
+    except OSError as exc:
+        print(f"ktl-lsp: cannot write {token_path(store)}: {exc}", file=sys.stderr)
+        return 1
+    # Never print the token itself: terminals are logged and shared.
+    print(
+        f"rotated the gateway token in {token_path(store)}; running gateways use it from their "
+        "next request, so open replay tabs need a fresh link (ktl-lsp sessions replay ID)"
+    )
+    return 0

@@ -122,3 +122,15 @@ def setup(server: KtlServer) -> None:
             )
             opened = bool(shown and shown.success)
         return {**result, "opened": opened}
+
+    @server.command("ktl.gateway.rotateToken")
+    async def rotate_token(ls: KtlServer, *args: Any) -> dict[str, Any]:
+        """A new gateway token for this store; every gateway serving it switches at once."""
+        from ktl_lsp.gateway.auth import rotate_token as rotate
+        from ktl_lsp.gateway.auth import token_path
+
+        try:
+            await asyncio.to_thread(rotate, ls.store_path)
+        except OSError as exc:
+            raise ArgumentError(f"cannot rotate the gateway token: {exc}") from exc
+        return {"path": str(token_path(ls.store_path))}

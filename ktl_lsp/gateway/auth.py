@@ -52,6 +52,23 @@ def load_or_create_token(store: Path) -> str:
     return path.read_text().strip()
 
 
+def rotate_token(store: Path) -> str:
+    """Replaces the store's token (atomically, 0600). Running gateways notice on their next
+    request: the old token, cookies holding it and codes signed with it stop working."""
+    path = token_path(store)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    tmp = path.with_name(path.name + f".{os.getpid()}.rotate")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return token
+
+
 def _strip_bearer(value: str) -> str:
     value = value.strip()
     if value[:7].lower() == "bearer ":
@@ -60,9 +77,37 @@ def _strip_bearer(value: str) -> str:
 
 
 class Auth:
-    def __init__(self, token: str | None) -> None:
+    """Checks requests against the token; with ``source`` (the token file) it follows
+    rotations: one ``stat`` per request notices a replaced file."""
+
+    def __init__(self, token: str | None, source: Path | None = None) -> None:
         self.token = token
         self._used: dict[str, float] = {}
+        self._source = source
+        self._seen = self._stamp()
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        if self._source is None:
+            return None
+        try:
+            st = os.stat(self._source)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _follow(self) -> None:
+        stamp = self._stamp()
+        if stamp is None or stamp == self._seen:
+            return  # unchanged, or deleted: keep serving with the token we have
+        assert self._source is not None
+        try:
+            text = self._source.read_text().strip()
+        except OSError:
+            return
+        self._seen = stamp
+        if text and text != self.token:
+            self.token = text
+            self._used.clear()
 
     @property
     def enabled(self) -> bool:
@@ -72,6 +117,7 @@ class Auth:
         self, authorization: str | None, header_token: str | None, cookie: str | None
     ) -> None:
         """ktl-agent's order: the first non-empty source decides; no fallback to the others."""
+        self._follow()
         if not self.token:
             return
         for source in (authorization, header_token, cookie):
@@ -88,6 +134,7 @@ class Auth:
         return hmac.new(self.token.encode(), payload.encode(), hashlib.sha256).hexdigest()[:40]
 
     def mint_code(self, ttl_s: float = CODE_TTL_S) -> str:
+        self._follow()
         if not self.token:
             return ""
         payload = f"{int(time.time() + ttl_s)}.{secrets.token_urlsafe(12)}"
@@ -95,6 +142,7 @@ class Auth:
         return f"{encoded}.{self._mac(payload)}"
 
     def redeem(self, code: str) -> bool:
+        self._follow()
         if not self.token or not code or len(code) > 300:
             return False
         encoded, _, mac = code.rpartition(".")

@@ -98,3 +98,16 @@ async def test_serve_process(tmp_path: Path) -> None:
     )
     _, err = await refused.communicate()
     assert refused.returncode == 2 and b"without TLS" in err
+
+
+async def test_rotate_token_command_signs_out_old_links(ktl: Ktl) -> None:
+    result = await ktl.cmd("ktl.run", {"argv": ["true"]})
+    old_url = result["replayUrl"]  # minted under the old token, never used
+    before = token_path(ktl.store).read_text().strip()
+    rotated = await ktl.cmd("ktl.gateway.rotateToken", {})
+    assert rotated == {"path": str(token_path(ktl.store))}
+    assert token_path(ktl.store).read_text().strip() != before
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(old_url)).status_code == 401
+        fresh = await ktl.cmd("ktl.session.replay", {"sessionId": result["sessionId"]})
+        assert (await http.get(fresh["url"])).status_code == 303

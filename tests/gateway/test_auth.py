@@ -124,3 +124,40 @@ async def test_non_loopback_bind_needs_tls(tmp_path: Path) -> None:
         await gateway.start()
     manager.close()
     _ = httpx
+
+
+async def test_rotation_takes_effect_without_a_restart(served: Served) -> None:
+    """`ktl-lsp gateway rotate-token` (a separate process) signs out the old token, its cookies
+    and its links on the running gateway; the new token works at once."""
+    import asyncio
+    import sys
+
+    store = served.manager.store.path  # type: ignore[union-attr]
+    path = "/api/v1/mirror/sessions"
+    old_link = served.gateway.replay_url("abc")
+    assert (await served.http.get(path)).status_code == 200
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ktl_lsp",
+        "--store",
+        str(store),
+        "gateway",
+        "rotate-token",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0
+    new = token_path(store).read_text().strip()
+    assert new != served.token and new not in out.decode()  # never printed
+    assert stat.S_IMODE(os.stat(token_path(store)).st_mode) == 0o600
+    old = await served.anon.get(path, headers={"X-KTL-Token": served.token})
+    assert old.status_code == 401 and old.text == "invalid authentication token\n"
+    async with httpx.AsyncClient(
+        base_url=served.gateway.base_url, cookies={"ktl_token": served.token}
+    ) as jar:
+        assert (await jar.get(path)).status_code == 401
+    assert (await served.anon.get(old_link)).status_code == 401
+    assert (await served.anon.get(path, headers={"X-KTL-Token": new})).status_code == 200
+    fresh = await served.anon.get(served.gateway.replay_url("abc"))
+    assert fresh.status_code == 303
