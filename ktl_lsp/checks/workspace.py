@@ -145,10 +145,22 @@ class Workspace:
         with self._lock:
             state = self._files.pop(path, None)
             if state is None:
-                return set()
+                # Not read yet (a folder scan that has not reached it), but a stack analysis may
+                # have read it from disk: that analysis is stale now.
+                return self._forget_in_stacks(path)
             affected = {path} | self._dependents(state, None)
             self._after_change(state, None)
             return affected
+
+    def _forget_in_stacks(self, path: Path) -> set[Path]:
+        stale = [a for a in self._stacks.values() if path in a.files]
+        if not stale:
+            return set()
+        self._stacks.clear()
+        for state in self._files.values():
+            if state.kind in STACK_KINDS:
+                state.file_findings = None
+        return {p for a in stale for p in a.files if p != path}
 
     def paths(self) -> list[Path]:
         with self._lock:

@@ -122,3 +122,23 @@ def test_every_finding_lies_inside_the_document(tmp_path: Path, lines: list[str]
             assert 0 <= pos.line <= index.line_count()
             assert 0 <= pos.character <= len(index.line_text(pos.line)) + 1
         assert finding.range.start <= finding.range.end
+
+
+def test_a_release_deleted_before_the_folder_scan_reached_it(tmp_path: Path) -> None:
+    """The stack analysis read b from disk though the workspace never loaded it: deleting b
+    must still make a's need missing."""
+    (tmp_path / "charts/app").mkdir(parents=True)
+    (tmp_path / "charts/app/Chart.yaml").write_text("apiVersion: v2\nname: app\nversion: 0.1.0\n")
+    (tmp_path / "stack.yaml").write_text("defaults:\n  cluster: {name: c1}\n")
+    for name, extra in (("a", "needs: [b]\n"), ("b", "")):
+        (tmp_path / f"svc/{name}").mkdir(parents=True)
+        (tmp_path / f"svc/{name}/release.yaml").write_text(
+            f"name: {name}\nchart: ../../charts/app\n{extra}"
+        )
+    a, b = tmp_path / "svc/a/release.yaml", tmp_path / "svc/b/release.yaml"
+    workspace = Workspace()
+    workspace.update(a, a.read_text())
+    assert workspace.findings_for(a) == []
+    b.unlink()
+    assert a.resolve() in workspace.remove(b)
+    assert [f.code for f in workspace.findings_for(a)] == ["stack-missing-need"]

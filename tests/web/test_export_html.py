@@ -224,7 +224,11 @@ def test_export_replays_in_chromium_without_network(
     assert "… 12 frames trimmed …" in screen
     assert "error: rollout failed" in screen and screen.endswith("done")
     assert browser.js("[ktlPlayer.term.cols, ktlPlayer.term.rows]") == [90, 20]
-    rows = browser.js("document.querySelector('.xterm-rows').innerHTML")
+    # xterm's DOM renderer paints on an animation frame after the data is parsed: wait for it.
+    rows = browser.until(
+        "(r => r && r.includes('xterm-fg-2') && r)"
+        "(document.querySelector('.xterm-rows').innerHTML)"
+    )
     # Green cells, bold (bright) red cells, and the dim italic trimmed notice.
     assert 'class="xterm-fg-2"' in rows and 'class="xterm-bold xterm-fg-9"' in rows
     assert "xterm-dim" in rows
