@@ -224,14 +224,14 @@ def test_export_replays_in_chromium_without_network(
     assert "… 12 frames trimmed …" in screen
     assert "error: rollout failed" in screen and screen.endswith("done")
     assert browser.js("[ktlPlayer.term.cols, ktlPlayer.term.rows]") == [90, 20]
-    # xterm's DOM renderer paints on an animation frame after the data is parsed: wait for it.
+    # Green cells, bold (bright) red cells, and the dim italic trimmed notice. xterm's DOM
+    # renderer paints on an animation frame after the data is parsed: wait for the paint.
+    wanted = ['class="xterm-fg-2"', 'class="xterm-bold xterm-fg-9"', "xterm-dim"]
     rows = browser.until(
-        "(r => r && r.includes('xterm-fg-2') && r)"
+        f"(r => {json.dumps(wanted)}.every(w => r.includes(w)) && r)"
         "(document.querySelector('.xterm-rows').innerHTML)"
     )
-    # Green cells, bold (bright) red cells, and the dim italic trimmed notice.
-    assert 'class="xterm-fg-2"' in rows and 'class="xterm-bold xterm-fg-9"' in rows
-    assert "xterm-dim" in rows
+    assert all(w in rows for w in wanted)
     meta = browser.js("document.querySelector('.ktl-meta').innerText")
     for text in ("make deploy", "error · exit 2", "exit status 2", "ana@box", "kind-dev", "shop"):
         assert text in meta
