@@ -2,7 +2,8 @@
 
 Helm validates the merged values, so an override file (`values-prod.yaml`) is merged over the
 chart's `values.yaml` first: a required field that the defaults provide is no false alarm, and
-only errors located in the file itself are reported there.
+only errors located in the file itself are reported there. Its `secret://` references are
+checked too (`secret_refs`), with or without a schema.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ktl_lsp.checks.findings import Finding
 from ktl_lsp.checks.schema_engine import node_range
+from ktl_lsp.checks.secret_refs import check_secret_refs
 from ktl_lsp.documents.positions import Range
 from ktl_lsp.documents.yaml_nodes import mapping_pairs, to_python
 from ktl_lsp.documents.yaml_parse import ParsedText
@@ -104,7 +106,12 @@ def _locate(root: Node, path: list[str | int]) -> tuple[Node, Node | None, int]:
 
 
 def check_values_file(path: Path, parsed: ParsedText, source: FileSource) -> list[Finding]:
-    """Findings for one values file (absolute ranges); nothing when the chart has no schema."""
+    """Findings for one values file (absolute ranges): the chart's schema, then secret refs."""
+    return _check_schema(path, parsed, source) + check_secret_refs(path, parsed, source)
+
+
+def _check_schema(path: Path, parsed: ParsedText, source: FileSource) -> list[Finding]:
+    """Schema findings; nothing when the chart has no schema."""
     schema_text = source.text_of(path.parent / "values.schema.json")
     if schema_text is None:
         return []

@@ -17,6 +17,8 @@ RULES: dict[str, str] = {
     "k8s-service-no-match": "A Service selector matches no workload in the workspace.",
     "k8s-duplicate-resource": "The same kind/namespace/name is defined more than once.",
     "helm-values-schema": "A Helm values file breaks the chart's values.schema.json.",
+    "helm-values-secret": "A secret:// reference in Helm values that ktl cannot resolve "
+    "(malformed, unknown provider, or a file-provider key that is missing or not a string).",
     "stack-schema": "A ktl stack.yaml/release.yaml field is missing, unknown or invalid.",
     "stack-missing-need": "A release needs a release name that does not exist in its cluster.",
     "stack-cycle": "Releases need each other in a cycle.",

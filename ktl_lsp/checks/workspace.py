@@ -221,6 +221,9 @@ class Workspace:
                 for analysis in self._stacks.values():
                     if state.path in analysis.files:
                         affected |= set(analysis.files)
+            if state.kind == FileKind.KTL_CONFIG:
+                # Secret providers: every values file's secret:// references may change.
+                affected |= self._paths_of(FileKind.HELM_VALUES)
             if state.path.name == "values.schema.json" or state.kind == FileKind.HELM_VALUES:
                 affected |= {
                     p

@@ -142,3 +142,21 @@ def test_a_release_deleted_before_the_folder_scan_reached_it(tmp_path: Path) -> 
     b.unlink()
     assert a.resolve() in workspace.remove(b)
     assert [f.code for f in workspace.findings_for(a)] == ["stack-missing-need"]
+
+
+def test_editing_ktl_yaml_rechecks_values_files(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    config = tmp_path / ".ktl.yaml"
+    config.write_text("secrets:\n  providers:\n    vault: {type: vault}\n")
+    values = tmp_path / "chart" / "values.yaml"
+    values.parent.mkdir()
+    (tmp_path / "chart" / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 0.1.0\n")
+    values.write_text("password: secret://prod/db/password\n")
+    workspace = Workspace()
+    workspace.load(values)
+    workspace.update(config, config.read_text())
+    [finding] = workspace.findings_for(values)
+    assert finding.message == 'secret provider "prod" is not configured'
+    fixed = "secrets:\n  providers:\n    prod: {type: vault}\n"
+    assert values.resolve() in workspace.update(config, fixed)  # an unsaved edit counts
+    assert workspace.findings_for(values) == []
