@@ -1,8 +1,9 @@
 """The soak scenario, shared by ``test_soak.py`` (small) and ``bench/bench_soak.py`` (full size).
 
 One server process runs, twice over, ``short`` short PTY sessions (a few at a time), ``long`` streaming
-sessions that print for the whole soak and are then cancelled, ``plans`` plan runs (three
-nodes each, in a DAG), while a manifest is opened and edited (valid and broken in turn). Then
+sessions that print for the whole soak and are then cancelled, as many Kubernetes log follows
+(``ktl.logs`` against the loopback API server, whose pods keep logging), ``plans`` plan runs
+(three nodes each, in a DAG), while a manifest is opened and edited (valid and broken in turn). Then
 everything is stopped and the server's own figures (``ktl.server.stats``) are compared with
 a baseline taken after a warm-up of the same shape (thread pools, import caches and SQLite
 page caches are filled by then).
@@ -21,6 +22,7 @@ from lsprotocol import types as lsp
 
 from tests.conftest import Ktl
 from tests.features.helpers import children, server_pid
+from tests.k8s_api import FakeApi
 
 LONG = 'i=0; while :; do echo "tick $i $(date +%s%N)"; i=$((i+1)); sleep 0.05; done'
 GOOD = "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm{i}}}\ndata: {{k: v{i}}}\n"
@@ -127,7 +129,9 @@ def edit(ktl: Ktl, uri: str, version: int, i: int) -> None:
     )
 
 
-async def round_of_work(ktl: Ktl, root: Path, size: SoakSize, states: dict[str, int]) -> None:
+async def round_of_work(
+    ktl: Ktl, root: Path, size: SoakSize, states: dict[str, int], api: FakeApi | None = None
+) -> None:
     plan = root / "soak.plan.yaml"
     plan.write_text(PLAN)
     doc = root / "soak-manifest.yaml"
@@ -143,6 +147,26 @@ async def round_of_work(ktl: Ktl, root: Path, size: SoakSize, states: dict[str, 
         await ktl.cmd("ktl.run", {"command": LONG, "detach": True, "title": f"long{i}"})
         for i in range(size.long)
     ]
+    follows: list[dict[str, Any]] = []
+    feeder: asyncio.Future[None] | None = None
+    if api is not None:
+        pods = [f"soak-{i}" for i in range(size.long)]
+        for pod in pods:
+            if api.get("v1", "Pod", pod, "default") is None:
+                api.add_pod(pod, labels={"app": "soak"})
+        follows = [
+            await ktl.cmd("ktl.logs", {"pod": pod, "follow": True, "detach": True}) for pod in pods
+        ]
+
+        async def feed() -> None:
+            n = 0
+            while True:
+                for pod in pods:
+                    api.log(pod, "app", f"{pod} line {n}")
+                n += 1
+                await asyncio.sleep(0.05)
+
+        feeder = asyncio.ensure_future(feed())
     sem = asyncio.Semaphore(size.parallel)
 
     async def short(i: int) -> None:
@@ -164,14 +188,24 @@ async def round_of_work(ktl: Ktl, root: Path, size: SoakSize, states: dict[str, 
     for r in longs:
         c = await ktl.cmd("ktl.session.cancel", {"sessionId": r["sessionId"]})
         states["long:" + c["state"]] = states.get("long:" + c["state"], 0) + 1
+    for r in follows:
+        # From memory (the live session), not the store: reading the store here would open a
+        # reader connection in each pool thread and blur the fd figures.
+        live = await ktl.cmd("ktl.session.get", {"sessionId": r["sessionId"]})
+        if live["lastSeq"] >= 10:  # the pod's lines kept arriving
+            states["logs:streamed"] = states.get("logs:streamed", 0) + 1
+        c = await ktl.cmd("ktl.session.cancel", {"sessionId": r["sessionId"]})
+        states["logs:" + c["state"]] = states.get("logs:" + c["state"], 0) + 1
+    if feeder is not None:
+        feeder.cancel()
     ktl.client.text_document_did_close(
         lsp.DidCloseTextDocumentParams(text_document=lsp.TextDocumentIdentifier(uri=uri))
     )
 
 
-async def soak(ktl: Ktl, root: Path, size: SoakSize) -> SoakResult:
+async def soak(ktl: Ktl, root: Path, size: SoakSize, api: FakeApi | None = None) -> SoakResult:
     warm = SoakSize(short=2 * size.parallel, long=1, plans=1, edits=5, parallel=size.parallel)
-    await round_of_work(ktl, root, warm, {})
+    await round_of_work(ktl, root, warm, {}, api)
     gc.collect()
     baseline = await settle(ktl)
     states: dict[str, int] = {}
@@ -186,10 +220,10 @@ async def soak(ktl: Ktl, root: Path, size: SoakSize) -> SoakResult:
 
     watcher = asyncio.ensure_future(watch())
     try:
-        await round_of_work(ktl, root, size, states)
+        await round_of_work(ktl, root, size, states, api)
         gc.collect()
         middle = await settle(ktl)
-        await round_of_work(ktl, root, size, states)
+        await round_of_work(ktl, root, size, states, api)
     finally:
         watcher.cancel()
     after = await settle(ktl)

@@ -4,8 +4,8 @@ The scenario runs twice after a warm-up; a leak grows with each round, pools and
 once. Asserted: no child or zombie, no live session, no progress token left; fds, threads
 and RSS within a small slack of the baseline, and the second round adds (almost) nothing.
 
-Size: ``KTL_SOAK_SCALE`` (default 1: 100 short + 2 long sessions, 2 plans, 100 edits; 10 is the
-issue's 1,000 + 20, see ``bench/bench_soak.py``). The figures are printed (``-s``).
+Size: ``KTL_SOAK_SCALE`` (default 1: 100 short + 2 long sessions + 2 Kubernetes log follows,
+2 plans, 100 edits; 10 is the issue's 1,000 + 20, see ``bench/bench_soak.py``). The figures are printed (``-s``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import StartKtl
+from tests.k8s_api import FakeApi, write_kubeconfig
 from tests.reliability.soak import SoakSize, scale, soak
 
 MB = 1024 * 1024
@@ -23,13 +24,19 @@ MB = 1024 * 1024
 
 @pytest.mark.slow
 async def test_soak_returns_to_baseline(start_ktl: StartKtl, tmp_path: Path) -> None:
-    ktl = await start_ktl(options={"gateway": {"enabled": True}})
-    size = SoakSize.at(scale())
-    result = await soak(ktl, tmp_path, size)
+    async with FakeApi() as api:
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", api)
+        ktl = await start_ktl(
+            options={"gateway": {"enabled": True}}, env={"KUBECONFIG": str(kubeconfig)}
+        )
+        size = SoakSize.at(scale())
+        result = await soak(ktl, tmp_path, size, api)
     print("\n" + result.report())
     assert result.states.get("done") == 2 * size.short, result.states
     assert result.states.get("plan:done") == 2 * size.plans, result.states
     assert result.states.get("long:cancelled") == 2 * size.long, result.states
+    assert result.states.get("logs:cancelled") == 2 * size.long, result.states
+    assert result.states.get("logs:streamed") == 2 * size.long, result.states
     assert result.after["liveSessions"] == 0
     assert result.children_after == [], "children (or zombies) left behind"
     assert result.after["progressTokens"] == 0, "work-done progress tokens leaked"
