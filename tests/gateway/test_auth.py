@@ -161,3 +161,33 @@ async def test_rotation_takes_effect_without_a_restart(served: Served) -> None:
     assert (await served.anon.get(path, headers={"X-KTL-Token": new})).status_code == 200
     fresh = await served.anon.get(served.gateway.replay_url("abc"))
     assert fresh.status_code == 303
+
+
+async def test_cookie_is_secure_under_tls(tmp_path: Path) -> None:
+    """Over TLS the sign-in cookie gets Secure (over plain loopback HTTP it cannot)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None and not os.environ.get("CI"):
+        pytest.skip("openssl is needed to make a certificate (scripts/system-deps installs it)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    store = tmp_path / "s.db"
+    manager = SessionManager.open(store)
+    gateway = Gateway(manager, store, GatewayOptions(tls_cert=cert, tls_key=key))
+    await gateway.start()
+    try:
+        url = gateway.replay_url("abc")
+        assert url.startswith("https://127.0.0.1:")
+        async with httpx.AsyncClient(verify=False) as client:
+            signed_in = await client.get(url)
+            assert signed_in.status_code == 303
+            cookie = signed_in.headers["set-cookie"]
+            assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    finally:
+        await gateway.stop()
+        manager.close()
