@@ -23,10 +23,15 @@ class SseParser:
         self._data: list[str] = []
         self._id: str | None = None
         self._retry: int | None = None
+        self._skip_lf = False
         self.last_event_id: str | None = None
 
     def feed(self, text: str) -> list[SseEvent]:
         out: list[SseEvent] = []
+        if text and self._skip_lf:
+            # The previous chunk ended with \r: that line is done; a \n here belongs to it.
+            self._skip_lf = False
+            text = text.removeprefix("\n")
         self._buf += text
         while True:
             cut = min(
@@ -37,7 +42,7 @@ class SseParser:
             line = self._buf[:cut]
             step = 2 if self._buf[cut : cut + 2] == "\r\n" else 1
             if self._buf[cut] == "\r" and cut + 1 == len(self._buf):
-                return out  # wait: a \n may follow
+                self._skip_lf = True  # dispatch now (WHATWG); skip a \n that may come next
             self._buf = self._buf[cut + step :]
             event = self._line(line)
             if event is not None:

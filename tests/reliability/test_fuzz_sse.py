@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -106,13 +105,12 @@ def test_cr_line_endings_under_any_chunking(events: list[SseEvent], data: st.Dat
     assert got == events
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SseParser holds a chunk-final lone \\r until the next byte (WHATWG dispatches at "
-    "once and skips a following \\n); harmless for our gateway and ktl-agent (both send \\n)",
-)
 def test_lone_cr_at_the_end_of_a_chunk_dispatches_at_once() -> None:
-    assert SseParser().feed("data: x\r\r") == [SseEvent(data="x")]
+    """WHATWG: a CR ends the line at once; an LF arriving in the next chunk is skipped."""
+    parser = SseParser()
+    assert parser.feed("data: x\r\r") == [SseEvent(data="x")]
+    assert parser.feed("\ndata: y\r") == []
+    assert parser.feed("\n\n") == [SseEvent(data="y")]
 
 
 # -- 2. resume against the real gateway ----------------------------------------------------
