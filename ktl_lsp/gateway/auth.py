@@ -9,9 +9,11 @@ the gateway that redeems it remembers the nonce until it expires, so it works on
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import time
 from pathlib import Path
@@ -26,6 +28,10 @@ class GatewayAuthError(Exception):
 
 def token_path(store: Path) -> Path:
     return store.with_name(store.name + ".gateway-token")
+
+
+def used_codes_dir(store: Path) -> Path:
+    return store.with_name(store.name + ".gateway-codes")
 
 
 def load_or_create_token(store: Path) -> str:
@@ -80,10 +86,15 @@ class Auth:
     """Checks requests against the token; with ``source`` (the token file) it follows
     rotations: one ``stat`` per request notices a replaced file."""
 
-    def __init__(self, token: str | None, source: Path | None = None) -> None:
+    def __init__(
+        self, token: str | None, source: Path | None = None, used_dir: Path | None = None
+    ) -> None:
         self.token = token
         self._used: dict[str, float] = {}
         self._source = source
+        #: Redeemed codes, shared by every process serving the store (one file per code, made
+        #: with O_EXCL): a link works once whichever gateway it is opened on.
+        self._used_dir = used_dir
         self._seen = self._stamp()
 
     def _stamp(self) -> tuple[int, int, int] | None:
@@ -159,4 +170,22 @@ class Auth:
         if expiry < now or nonce in self._used:
             return False
         self._used[nonce] = expiry
+        return self._claim(f"{expiry}.{nonce}", now)
+
+    def _claim(self, name: str, now: float) -> bool:
+        """Marks a code used for all processes; False if another process redeemed it first."""
+        if self._used_dir is None or not re.fullmatch(r"\d+\.[A-Za-z0-9_-]+", name):
+            return True
+        try:
+            self._used_dir.mkdir(mode=0o700, exist_ok=True)
+            os.close(os.open(self._used_dir / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            return False
+        except OSError:
+            return True  # an unwritable directory: this process's memory still holds it
+        for old in os.listdir(self._used_dir):
+            stamp = old.partition(".")[0]
+            if stamp.isdigit() and int(stamp) < now:
+                with contextlib.suppress(OSError):
+                    os.unlink(self._used_dir / old)
         return True

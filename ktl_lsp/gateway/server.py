@@ -21,7 +21,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from ktl_lsp.gateway.app import build_app
-from ktl_lsp.gateway.auth import Auth, load_or_create_token, token_path
+from ktl_lsp.gateway.auth import Auth, load_or_create_token, token_path, used_codes_dir
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,11 @@ class Gateway:
                 f"cannot keep the gateway token beside {self.store_path}: {exc}"
             ) from exc
         # A token given on the command line is fixed; the store's token file may be rotated.
-        self.auth = Auth(token, None if self.options.token else token_path(self.store_path))
+        self.auth = Auth(
+            token,
+            None if self.options.token else token_path(self.store_path),
+            used_codes_dir(self.store_path),
+        )
         app = build_app(
             self.manager,
             self.auth,

@@ -191,3 +191,19 @@ async def test_cookie_is_secure_under_tls(tmp_path: Path) -> None:
     finally:
         await gateway.stop()
         manager.close()
+
+
+def test_a_link_works_once_across_every_gateway_of_the_store(tmp_path: Path) -> None:
+    """The editor's gateway and `ktl-lsp serve` on the same store: a code redeemed on one is
+    refused on the other."""
+    from ktl_lsp.gateway.auth import Auth, used_codes_dir
+
+    store = tmp_path / "s.db"
+    editor, serve = (Auth("t0ken", None, used_codes_dir(store)) for _ in range(2))
+    code = editor.mint_code()
+    assert serve.redeem(code) is True
+    assert editor.redeem(code) is False and serve.redeem(code) is False
+    assert stat.S_IMODE(os.stat(used_codes_dir(store)).st_mode) == 0o700
+    expired = editor.mint_code(ttl_s=-5)
+    assert serve.redeem(expired) is False
+    assert len(os.listdir(used_codes_dir(store))) == 1  # an expired code leaves no mark
