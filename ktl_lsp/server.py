@@ -168,6 +168,8 @@ FEATURES = (
     "diagnostics",
     "codelens",
     "k8s",
+    "k8s_exec",
+    "port_forward",
     "cluster_crds",
     "plans",
 )

@@ -32,6 +32,28 @@ class OutlineItem:
         return self.kind == "k8s-object" and self.details.get("kind") in WORKLOAD_KINDS
 
 
+def _ports(root: MappingNode, kind: str) -> list[str]:
+    """The ports a port-forward lens offers: a Service's ports, a workload's container ports."""
+    if kind == "Service":
+        lists = [get(root, "spec", "ports")]
+        key = "port"
+    elif kind in WORKLOAD_KINDS and kind != "CronJob":
+        pod_spec = get(root, "spec") if kind == "Pod" else get(root, "spec", "template", "spec")
+        containers = get(pod_spec, "containers")
+        items = containers.value if isinstance(containers, SequenceNode) else []
+        lists = [get(c, "ports") for c in items]
+        key = "containerPort"
+    else:
+        return []
+    out: list[str] = []
+    for node in lists:
+        for entry in node.value if isinstance(node, SequenceNode) else []:
+            port = scalar_text(get(entry, key))
+            if port and port.isdigit() and port not in out:
+                out.append(port)
+    return out
+
+
 def outline_of(kind: FileKind, parsed: ParsedText) -> list[OutlineItem]:
     items: list[OutlineItem] = []
     for document in parsed.documents:
@@ -50,6 +72,9 @@ def outline_of(kind: FileKind, parsed: ParsedText) -> list[OutlineItem]:
             namespace = scalar_text(get(root, "metadata", "namespace"))
             if namespace:
                 details["namespace"] = namespace
+            ports = _ports(root, object_kind)
+            if ports:
+                details["ports"] = ",".join(ports)
             items.append(
                 OutlineItem(
                     "k8s-object",

@@ -1,6 +1,7 @@
 """CodeLens: server-executed actions above what a file defines, so they work in every editor.
 
-Above each Kubernetes document: Apply | Diff | Delete, plus Logs | Verify on workloads; above
+Above each Kubernetes document: Apply | Diff | Delete, plus Logs | Verify | Exec on workloads
+and Port-forward on workloads and Services that declare ports; above
 each stack release and plan node: Run. The commands and their arguments are PROTOCOL.md
 section 1's (`uri` + `documents: [index]`, or `nodes: [id]`).
 
@@ -37,6 +38,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "logs": ("Logs", "ktl.logs"),
     "verify": ("Verify", "ktl.verify"),
     "run": ("Run", "ktl.plan.run"),
+    "exec": ("Exec", "ktl.exec"),
+    "portForward": ("Port-forward", "ktl.portForward"),
 }
 
 
@@ -45,11 +48,21 @@ def lens_data(item: OutlineItem, uri: str, run_uri: str) -> list[dict[str, Any]]
     if item.kind == "k8s-object":
         doc = {"uri": uri, "document": item.document}
         out = [{"action": a, **doc} for a in ("apply", "diff", "delete")]
+        target = _logs_target(item) if item.is_workload else None
         if item.is_workload:
-            logs = _logs_target(item)
-            if logs is not None:
-                out.append({"action": "logs", **logs})
+            if target is not None:
+                out.append({"action": "logs", **target})
             out.append({"action": "verify", **doc})
+            if target is not None and item.details.get("kind") != "CronJob":
+                out.append({"action": "exec", **target})
+        elif item.details.get("kind") == "Service" and item.details.get("name"):
+            target = {"service": item.details["name"]}
+            if item.details.get("namespace"):
+                target["namespace"] = item.details["namespace"]
+        ports = item.details.get("ports")
+        if target is not None and ports and item.details.get("kind") != "CronJob":
+            forward = [f":{p}" for p in ports.split(",")]
+            out.append({"action": "portForward", **target, "ports": forward})
         return out
     node = item.details.get("name") if item.kind == "stack-release" else item.details.get("id")
     return [{"action": "run", "uri": run_uri, "node": node or item.label}]
@@ -78,8 +91,11 @@ def command_for(data: Any) -> lsp.Command:
     args: dict[str, Any]
     if action == "run":
         args = {"uri": data.get("uri"), "nodes": [data.get("node")]}
-    elif action == "logs":
+    elif action in ("logs", "exec"):
         args = {k: data[k] for k in ("pod", "workload", "namespace") if k in data}
+    elif action == "portForward":
+        keys = ("pod", "service", "workload", "namespace", "ports")
+        args = {k: data[k] for k in keys if k in data}
     else:
         args = {"uri": data.get("uri"), "documents": [data.get("document")]}
     return lsp.Command(title=title, command=command, arguments=[args])

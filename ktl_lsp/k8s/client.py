@@ -328,6 +328,47 @@ class Cluster:
             raise api_error(response.status, raw, f"GET {path}")
         return response
 
+    async def websocket(
+        self, path: str, query: Query, protocols: Sequence[str], heartbeat: float | None = 30.0
+    ) -> Any:
+        """Opens a channel websocket (exec, port-forward) with the context's credentials and TLS.
+
+        The official client builds the URL and the authentication headers and owns the
+        connection pool; the upgrade itself asks for our subprotocols so we know which one the
+        server chose (v5 adds a close channel). A refused upgrade raises ``ApiError``.
+        """
+        import aiohttp
+
+        api = await self._client()
+        self.requests += 1
+        _, url, headers, _, _ = await api.param_serialize(
+            "GET",
+            path,
+            query_params=[(k, v) for k, v in query if v is not None],
+            header_params={},
+            auth_settings=["BearerToken"],
+        )
+        rest = api.rest_client
+        if rest.pool_manager is None:
+            rest.pool_manager = rest._create_pool_manager()
+        ws_url = "ws" + url[4:] if url.startswith("http") else url
+        try:
+            return await rest.pool_manager.ws_connect(
+                ws_url,
+                protocols=tuple(protocols),
+                headers=headers,
+                heartbeat=heartbeat,
+                max_msg_size=0,
+                autoping=True,
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            raise api_error(exc.status, None, f"GET {path}: {exc.message}") from exc
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise Unreachable(
+                f"cannot reach the cluster of context {self.name} ({self.host}): "
+                f"{str(exc) or type(exc).__name__}"
+            ) from exc
+
     # -- discovery ----------------------------------------------------------------------------
     async def _group_version(self, api_version: str, refresh: bool = False) -> dict[str, Resource]:
         if refresh or api_version not in self._discovered:

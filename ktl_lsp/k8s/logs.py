@@ -21,24 +21,13 @@ from typing import Any
 from ktl_lsp.k8s.client import Cluster, Resource
 from ktl_lsp.k8s.errors import ApiError, K8sError, Unauthorized
 from ktl_lsp.k8s.ops import BOLD, DIM, RED, RESET, YELLOW, Output
+from ktl_lsp.k8s.targets import workload_selector
 from ktl_lsp.k8s.watch import Backoff, transient, watch
 
 PREFIX_COLOURS = ("\x1b[36m", "\x1b[35m", "\x1b[32m", "\x1b[34m", "\x1b[33m", "\x1b[96m")
 HIGHLIGHT = "\x1b[1;43;30m"
 #: A stream silent for this long is re-opened (the client's follow streams are known to hang).
 STALL_S = 60.0
-
-WORKLOAD_KINDS = {
-    "deployment": "Deployment",
-    "deploy": "Deployment",
-    "statefulset": "StatefulSet",
-    "sts": "StatefulSet",
-    "daemonset": "DaemonSet",
-    "ds": "DaemonSet",
-    "replicaset": "ReplicaSet",
-    "rs": "ReplicaSet",
-    "job": "Job",
-}
 
 
 def parse_stamp(text: str) -> tuple[int, int]:
@@ -114,38 +103,7 @@ class LogFollower:
         if req.selector:
             return req.selector, None
         assert req.workload is not None
-        kind_name, _, name = req.workload.partition("/")
-        kind = WORKLOAD_KINDS.get(kind_name.lower())
-        if kind is None or not name:
-            raise K8sError(
-                f"workload {req.workload!r}: expected <kind>/<name> with kind one of "
-                "deployment, statefulset, daemonset, replicaset, job"
-            )
-        group = "batch/v1" if kind == "Job" else "apps/v1"
-        res = await self.cluster.resource_for(group, kind)
-        if res is None:  # pragma: no cover
-            raise K8sError(f"the cluster does not serve {kind}")
-        _, obj = await self.cluster.request("GET", res.path(req.namespace, name))
-        spec = (obj or {}).get("spec") or {}
-        if kind == "Job" and not (spec.get("selector") or {}).get("matchLabels"):
-            return f"job-name={name}", None  # the label every Job's pods carry
-        match = ((spec.get("selector") or {}).get("matchLabels")) or {}
-        exprs = (spec.get("selector") or {}).get("matchExpressions") or []
-        terms = [f"{k}={v}" for k, v in sorted(match.items())]
-        for e in exprs:
-            values = ",".join(e.get("values") or [])
-            op = e.get("operator")
-            if op == "In":
-                terms.append(f"{e['key']} in ({values})")
-            elif op == "NotIn":
-                terms.append(f"{e['key']} notin ({values})")
-            elif op == "Exists":
-                terms.append(str(e["key"]))
-            elif op == "DoesNotExist":
-                terms.append(f"!{e['key']}")
-        if not terms:
-            raise K8sError(f"{req.workload} has no selector")
-        return ",".join(terms), None
+        return await workload_selector(self.cluster, req.namespace, req.workload), None
 
     # -- running ------------------------------------------------------------------------------
     async def run(self) -> int:

@@ -31,6 +31,8 @@ class PtySpec:
 class ExitInfo:
     exit_code: int
     signal: str | None = None
+    #: Why it ended, when that is not the program's own exit code (a remote exec that failed).
+    error: str | None = None
 
     @classmethod
     def from_wait_status(cls, status: int) -> ExitInfo:

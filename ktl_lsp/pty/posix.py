@@ -17,6 +17,7 @@ import struct
 import termios
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from ptyprocess import PtyProcess
@@ -304,6 +305,10 @@ class PosixPty:
         elif not want and self._writing:
             self._loop.remove_writer(self._fd)
             self._writing = False
+
+    def judge_input(self, raw: bytes, verdict: Callable[[bool], None]) -> None:
+        """A local terminal knows its echo mode at once."""
+        verdict(self.echo_enabled())
 
     def echo_enabled(self) -> bool:
         """Whether the terminal echoes input: off while a program reads a password."""

@@ -1,8 +1,12 @@
-"""Picks the runner for this platform; both offer the same methods."""
+"""Picks the runner for this platform; both offer the same methods.
+
+``Pty`` is also what a remote terminal (a Kubernetes exec) offers, so sessions treat them alike.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Protocol
 
 from ktl_lsp.pty.base import ExitInfo, PtySink, PtySpec
@@ -17,6 +21,7 @@ class Pty(Protocol):
     def send_signal(self, name: str) -> None: ...
     def send_eof(self) -> None: ...
     def echo_enabled(self) -> bool: ...
+    def judge_input(self, raw: bytes, verdict: Callable[[bool], None]) -> None: ...
     def pause_reading(self) -> None: ...
     def resume_reading(self) -> None: ...
 

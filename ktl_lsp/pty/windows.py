@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ktl_lsp.pty.base import ExitInfo, PtySink, PtySpec, SpawnError, resolve
@@ -90,6 +91,10 @@ class WindowsPty:  # pragma: no cover - Windows only
 
     def send_eof(self) -> None:
         self.write(b"\x1a\r")
+
+    def judge_input(self, raw: bytes, verdict: Callable[[bool], None]) -> None:
+        """A local terminal knows its echo mode at once."""
+        verdict(self.echo_enabled())
 
     def echo_enabled(self) -> bool:
         return True

@@ -81,6 +81,8 @@ class RunSpec:
     command: str | None = None
     kind: str = "pty"
     parent_id: str | None = None
+    #: Opens a terminal that is not a local process (a Kubernetes exec); raises SpawnError.
+    opener: Callable[[LiveSession], Awaitable[Pty]] | None = None
 
 
 @dataclass
@@ -297,9 +299,13 @@ class SessionManager:
 
     async def _run(self, live: LiveSession, spec: RunSpec) -> None:
         try:
-            pty = await spawn(
-                PtySpec(spec.argv, cwd=spec.cwd, env=spec.env, cols=spec.cols, rows=spec.rows), live
-            )
+            if spec.opener is not None:
+                pty = await spec.opener(live)
+            else:
+                pty = await spawn(
+                    PtySpec(spec.argv, cwd=spec.cwd, env=spec.env, cols=spec.cols, rows=spec.rows),
+                    live,
+                )
         except SpawnError as exc:
             self.finish(live, State.ERROR, error=str(exc))
             return
@@ -333,6 +339,8 @@ class SessionManager:
             state, error = State.DONE, None
         elif live.user_signal and (info.signal or info.exit_code in (130, 143, 137, 129)):
             state, error = State.CANCELLED, None
+        elif info.error:
+            state, error = State.ERROR, info.error
         else:
             state, error = State.ERROR, f"exit {info.exit_code}"
             if info.signal:
@@ -398,14 +406,22 @@ class SessionManager:
     def input(self, session_id: str, data: str) -> None:
         live = self._running(session_id)
         raw = data.encode("utf-8")
-        if live.pty is None or live.pty.echo_enabled():
-            if live.redactor is not None:
-                live._emit_redacted(live.redactor.scan(raw), FrameType.INPUT)
+
+        def record(echoed: bool) -> None:
+            if echoed:
+                if live.redactor is not None:
+                    live._emit_redacted(live.redactor.scan(raw), FrameType.INPUT)
+                else:
+                    live.emit(FrameType.INPUT, raw)
             else:
-                live.emit(FrameType.INPUT, raw)
+                # A password prompt: keep the fact that something was typed, never the bytes.
+                live.emit(FrameType.EVENT, event_data(input="hidden", bytes=len(raw)))
+
+        if live.pty is None:
+            record(True)
         else:
-            # A password prompt: keep the fact that something was typed, never the bytes.
-            live.emit(FrameType.EVENT, event_data(input="hidden", bytes=len(raw)))
+            # A remote terminal may only know later whether it echoed (ExecTerminal).
+            live.pty.judge_input(raw, record)
         self._apply(live, lambda pty: pty.write(raw))
 
     def resize(self, session_id: str, cols: int, rows: int) -> None:

@@ -57,7 +57,7 @@ spec:
     metadata:
       labels: {app: web}
     spec:
-      containers: [{name: web, image: nginx}]
+      containers: [{name: web, image: nginx, ports: [{containerPort: 8080}, {containerPort: 9090}]}]
 ---
 # just a comment: no lens
 ---
@@ -91,14 +91,23 @@ async def test_lenses_of_a_multi_document_manifest(ktl: Ktl, tmp_path: Path) -> 
         (0, "Delete", "ktl.delete", doc(0)),
         (0, "Logs", "ktl.logs", [{"workload": "deployment/web", "namespace": "shop"}]),
         (0, "Verify", "ktl.verify", doc(0)),
+        (0, "Exec", "ktl.exec", [{"workload": "deployment/web", "namespace": "shop"}]),
+        (
+            0,
+            "Port-forward",
+            "ktl.portForward",
+            [{"workload": "deployment/web", "namespace": "shop", "ports": [":8080", ":9090"]}],
+        ),
         (16, "Apply", "ktl.apply", doc(2)),
         (16, "Diff", "ktl.diff", doc(2)),
         (16, "Delete", "ktl.delete", doc(2)),
+        (16, "Port-forward", "ktl.portForward", [{"service": "web", "ports": [":80"]}]),
         (24, "Apply", "ktl.apply", doc(3)),
         (24, "Diff", "ktl.diff", doc(3)),
         (24, "Delete", "ktl.delete", doc(3)),
         (24, "Logs", "ktl.logs", [{"pod": "debug"}]),
         (24, "Verify", "ktl.verify", doc(3)),
+        (24, "Exec", "ktl.exec", [{"pod": "debug"}]),
     ]
 
 
