@@ -93,8 +93,10 @@ def setup(server: KtlServer) -> None:
             return result
         forwards = bound.result()
         result["forwards"] = forwards
-        urls = ", ".join(f"{f['url']} -> {target.label}:{f['remote']}" for f in forwards)
-        ls.window_show_message(
-            lsp.ShowMessageParams(lsp.MessageType.Info, f"ktl: forwarding {urls}")
-        )
+        if not ls.settings.session_data:
+            # Editors with a ktl client show the URL with their own buttons; tell the others.
+            urls = ", ".join(f"{f['url']} -> {target.label}:{f['remote']}" for f in forwards)
+            ls.window_show_message(
+                lsp.ShowMessageParams(lsp.MessageType.Info, f"ktl: forwarding {urls}")
+            )
         return result

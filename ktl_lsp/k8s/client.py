@@ -362,7 +362,10 @@ class Cluster:
                 autoping=True,
             )
         except aiohttp.WSServerHandshakeError as exc:
-            raise api_error(exc.status, None, f"GET {path}: {exc.message}") from exc
+            # aiohttp keeps no body of a refused upgrade: say what was refused and how.
+            parts = path.rstrip("/").split("/")
+            what = f"opening the {parts[-1]} stream of pod {parts[-2]}" if len(parts) > 2 else path
+            raise api_error(exc.status, None, what) from exc
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise Unreachable(
                 f"cannot reach the cluster of context {self.name} ({self.host}): "

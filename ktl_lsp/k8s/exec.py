@@ -193,10 +193,12 @@ class ExecTerminal:
             self._send(channels.resize_frame(cols, rows))
 
     def send_eof(self) -> None:
-        if self._v5:
+        if self._tty:
+            # What a terminal does: Ctrl-D, which the remote line discipline turns into end of
+            # file. (Closing stdin would hang up the whole terminal, as containerd does.)
+            self.write(b"\x04")
+        elif self._v5:
             self._send(channels.close_frame(channels.STDIN))
-        elif self._tty:
-            self.write(b"\x04")  # the remote terminal turns Ctrl-D into end of file
 
     def send_signal(self, name: str) -> None:
         """Ctrl-C reaches the remote foreground process through its terminal; anything stronger

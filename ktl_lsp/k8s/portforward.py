@@ -225,7 +225,9 @@ class PortForwarder:
     async def _connect(self, remote: int) -> tuple[Any, str, int]:
         """A port-forward stream to the pod serving the target now, waiting out a rollout."""
         deadline = self.clock() + self.connect_wait_s
-        backoff = Backoff(first=0.1, cap=2.0)
+        # Polling for a ready pod is one LIST: cheap enough to do often during a rollout.
+        backoff = Backoff(first=0.02, cap=1.0)
+        stale = 0
         while True:
             try:
                 pod = await self._current_pod()
@@ -244,11 +246,15 @@ class PortForwarder:
                 )
                 return ws, name, port
             except (NoReadyPod, ApiError) as exc:
-                if isinstance(exc, ApiError) and exc.code not in (400, 404):
+                if isinstance(exc, ApiError) and exc.code not in (400, 404, 500):
                     raise
-                self._forget("is gone")
                 if self.clock() >= deadline:
                     raise K8sError(f"no pod to forward to: {exc}") from exc
+                if isinstance(exc, ApiError) and self._pod is not None and stale < 2:
+                    stale += 1  # the pod we knew is gone: look again at once
+                    self._forget("is gone")
+                    continue
+                self._forget("is gone")
                 await asyncio.sleep(backoff.next_delay())
 
     async def _serve(self, spec: PortSpec, reader: asyncio.StreamReader, writer: Any) -> None:

@@ -6,18 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import textwrap
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
-from tests.conftest import Ktl, StartKtl
+from tests.conftest import Ktl
 from tests.features.helpers import output_text, running_session
 from tests.features.test_diagnostics import Publishes
-from tests.k8s_api import FakeApi, write_kubeconfig
+from tests.k8s_api import FakeApi
 
 APP = textwrap.dedent(
     """\
@@ -44,20 +42,6 @@ APP = textwrap.dedent(
             image: IMAGE
     """
 )
-
-
-@pytest_asyncio.fixture
-async def api() -> AsyncIterator[FakeApi]:
-    async with FakeApi() as server:
-        yield server
-
-
-@pytest_asyncio.fixture
-async def k8s(start_ktl: StartKtl, api: FakeApi, tmp_path: Path) -> Ktl:
-    config = write_kubeconfig(
-        tmp_path / "kubeconfig", api, extra_contexts={"gone": "http://127.0.0.1:9"}
-    )
-    return await start_ktl(env={"KUBECONFIG": str(config)})
 
 
 def open_doc(ktl: Ktl, path: Path, text: str) -> str:

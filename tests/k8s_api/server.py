@@ -18,13 +18,29 @@ Driven by the real ``kubernetes`` client through a generated kubeconfig. What it
   ``deletionTimestamp`` until dependents are gone) and ``dryRun``;
 - pod logs: ``GET .../pods/<name>/log`` with ``container`` (400 when a pod has several and none
   is named), ``follow`` (chunked), ``tailLines``, ``sinceSeconds``, ``sinceTime``, ``timestamps``;
+- exec (``GET|POST .../pods/<name>/exec?command=..&container=..&stdin&stdout&stderr&tty``) and
+  port-forward (``GET|POST .../pods/<name>/portforward?ports=80&ports=8080``) over websockets
+  (``streams.py``): the API server's checks as ``Status`` JSON before the upgrade, then either
+  its v5 stream translator (exec offering ``v5.channel.k8s.io``: errors on channel 3 after the
+  upgrade) or the kubelet (``v4.channel.k8s.io``, ``channel.k8s.io`` and the base64 variants;
+  plain-text errors such as ``container not found ("app")`` before the upgrade, 403 when no
+  offered subprotocol is spoken); channels 0-4 and v5's 255 "close" for exec, 2i/2i+1 with the
+  port number as their first message for port-forward. The command runs as a local process
+  (a real pseudo-terminal with ``tty=true``: echo, Ctrl-C, resize with SIGWINCH); its exit
+  code ends as a ``Status`` (``NonZeroExitCode``/``ExitCode``), a program the image lacks as
+  containerd's ``OCI runtime exec failed`` ``InternalError``. A running pod serves HTTP on its
+  ``containerPort``\\s (``GET /`` names the pod, ``/bytes/<n>``, ``/echo``); other ports are
+  refused with containerd's message on the error channel. Deleting a pod kills its exec'd
+  processes and cuts its forwarded connections;
 - events (core/v1 ``Event`` objects) through the same GET/LIST/WATCH;
 - authentication by bearer token (401 ``Unauthorized``) and RBAC-like refusals (403 ``Forbidden``
   with the reference's message shape).
 
 Small controllers stand in for kube-controller-manager: Deployments, StatefulSets, DaemonSets and
 Jobs get pods and status; an image containing ``does-not-exist`` never becomes ready and emits
-``Failed``/``BackOff`` Warning events, as the kubelet does.
+``Failed``/``BackOff`` Warning events, as the kubelet does. A deleted pod of a Deployment,
+StatefulSet or DaemonSet (``delete_pod`` or an API ``DELETE``) is replaced by its controller
+after ``rollout_delay`` (a new name, except a StatefulSet's), as a ReplicaSet does.
 
 A Job's pod goes through the kubelet's states (``Pending``/``ContainerCreating``, ``Running``,
 then ``Succeeded`` or ``Failed`` with the container's ``terminated.exitCode``), and the Job gets
@@ -34,10 +50,15 @@ image is ignored): its output becomes the container log, its exit code the conta
 follow streams end when the container terminates, and a log request for a container that has
 not started is a 400 "is waiting to start", as from the real API server.
 
-Test knobs: ``add_pod``, ``log``, ``add_event``, ``forbid``, ``cut_streams`` (every watch and log
-stream ends, as at the API server's timeout), ``hang_streams`` (open log streams go silent
-without ending, the client's known hang), ``stop``/``start`` (the cluster goes away and comes
-back on the same port), ``requests`` (a count of what was asked).
+Test knobs: ``add_pod``, ``delete_pod``, ``replace_pod`` (delete an owned pod and await its
+replacement), ``log``, ``add_event``, ``forbid`` (``forbid("create", "pods/exec")``), ``serve``
+(ports a pod listens on for port-forward, besides its ``containerPort``\\s),
+``missing_programs`` (``{(namespace, pod): {"bash"}}``: programs exec does not find in the pod's
+image; or the pod or pod-template annotation ``ktl-fake/missing-programs: "bash"``),
+``cut_streams`` (every watch and log stream ends, as at the API server's timeout),
+``hang_streams`` (open log streams go silent without ending, the client's known hang),
+``stop``/``start`` (the cluster goes away and comes back on the same port), ``requests`` (a
+count of what was asked).
 """
 
 from __future__ import annotations
@@ -58,10 +79,13 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from tests.k8s_api.streams import Streams
 
 TOKEN = "ktl-test-token"
 
@@ -402,6 +426,12 @@ class FakeApi:
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        from tests.k8s_api.streams import Streams  # it builds on this module
+
+        self.streams: Streams = Streams(self)
+        #: (namespace, pod) -> programs the pod's image lacks, for exec (see also the
+        #: ``ktl-fake/missing-programs`` pod annotation).
+        self.missing_programs = self.streams.missing_programs
         for ns in ("default", "kube-system"):
             self._store(self.kind_of("v1", "Namespace"), self._new_namespace(ns), "ktl-fake")
 
@@ -412,6 +442,7 @@ class FakeApi:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+        await self.streams.close()
         for task in list(self._tasks):
             task.cancel()
 
@@ -491,6 +522,43 @@ class FakeApi:
         rec = self.objects.get(("", "pods", namespace, name))
         if rec is not None:
             self._remove(kind, rec)
+            self._pod_deleted(rec.obj)
+
+    async def replace_pod(self, name: str, namespace: str = "default", timeout: float = 5) -> Obj:
+        """Deletes a controller-owned pod and waits for the replacement its controller makes
+        (a new name, except for a StatefulSet's); returns the new pod."""
+        rec = self.objects[("", "pods", namespace, name)]
+        owner = next(
+            r for r in rec.obj["metadata"].get("ownerReferences") or [] if r.get("controller")
+        )
+
+        def owned() -> dict[str, _Record]:
+            return {
+                r.obj["metadata"]["uid"]: r
+                for (_, plural, ns, _), r in self.objects.items()
+                if plural == "pods"
+                and ns == namespace
+                and any(
+                    o.get("uid") == owner["uid"]
+                    for o in r.obj["metadata"].get("ownerReferences") or []
+                )
+            }
+
+        before = set(owned())
+        self.delete_pod(name, namespace)
+        deadline = time.monotonic() + timeout
+        while True:
+            new = [r for uid, r in owned().items() if uid not in before]
+            if new:
+                return copy.deepcopy(new[0].obj)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no replacement for pod {name}")
+            await asyncio.sleep(0.01)
+
+    def serve(self, pod: str, *ports: int, namespace: str = "default") -> None:
+        """The pod listens (HTTP, for port-forward) on ``ports`` as well as on its
+        containers' ``containerPort``\\s."""
+        self.streams.serve(pod, *ports, namespace=namespace)
 
     def restart_pod(self, name: str, namespace: str = "default") -> None:
         """A container restarts: restartCount goes up (a MODIFIED event), logs go on."""
@@ -588,8 +656,27 @@ class FakeApi:
             ns, name = obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
             for key in [k for k in self._log_events if k[:2] == (ns, name)]:
                 self._log_events.pop(key).set()
+            self.streams.pod_removed(obj)
         for ref_kind, dep in self._dependents(obj["metadata"]["uid"]):
             self._remove(ref_kind, dep)
+
+    def _pod_deleted(self, pod: Obj) -> None:
+        """A pod was deleted (not by its controller): a ReplicaSet, StatefulSet or DaemonSet
+        controller makes a replacement. (A Job's pod is not replaced here.)"""
+        if not self.controllers:
+            return
+        meta = pod["metadata"]
+        for ref in meta.get("ownerReferences") or []:
+            if not ref.get("controller") or ref.get("kind") not in WORKLOADS - {"Job"}:
+                continue
+            with contextlib.suppress(KeyError):
+                kind = self.kind_of(ref.get("apiVersion", ""), ref["kind"])
+                owner = self.objects.get(
+                    (kind.group, kind.plural, meta.get("namespace", ""), ref["name"])
+                )
+                alive = owner is not None and owner.obj["metadata"].get("uid") == ref.get("uid")
+                if alive and not owner.obj["metadata"].get("deletionTimestamp"):
+                    self._spawn(self._reconcile(kind, meta.get("namespace", ""), ref["name"]))
 
     def _dependents(self, uid: str) -> list[tuple[Kind, _Record]]:
         out = []
@@ -755,6 +842,19 @@ class FakeApi:
                         "verbs": ["get"],
                     }
                 )
+                for sub, options in (
+                    ("exec", "PodExecOptions"),
+                    ("portforward", "PodPortForwardOptions"),
+                ):
+                    resources.append(
+                        {
+                            "name": f"pods/{sub}",
+                            "singularName": "",
+                            "namespaced": True,
+                            "kind": options,
+                            "verbs": ["create", "get"],
+                        }
+                    )
         gv = f"{group}/{version}" if group else version
         return {
             "kind": "APIResourceList",
@@ -786,6 +886,16 @@ class FakeApi:
                     ]
                 },
             )
+        if sub in ("exec", "portforward") and kind.kind == "Pod" and name:
+            if request.method not in ("GET", "POST"):
+                raise StatusError(
+                    405,
+                    "MethodNotAllowed",
+                    "the server does not allow this method on the requested resource",
+                )
+            # RBAC asks for "create" on pods/exec and pods/portforward, websocket GETs included.
+            self._authorize(user, "create", kind, namespace, name, sub)
+            return await self.streams.handle(request, sub, namespace, name)
         q = request.query
         method = request.method
         verb = {
@@ -824,17 +934,20 @@ class FakeApi:
     def _authorize(
         self, user: str, verb: str, kind: Kind, namespace: str, name: str, sub: str
     ) -> None:
+        resource = f"{kind.plural}/{sub}" if sub else kind.plural
+        # pods/exec and pods/portforward are resources of their own (forbid("create",
+        # "pods/exec")); other subresources go with their resource.
+        target = resource if sub in ("exec", "portforward") else kind.plural
         if not (
             {
-                (user, verb, kind.plural),
-                ("*", verb, kind.plural),
-                (user, "*", kind.plural),
-                ("*", "*", kind.plural),
+                (user, verb, target),
+                ("*", verb, target),
+                (user, "*", target),
+                ("*", "*", target),
             }
             & self.forbidden
         ):
             return
-        resource = f"{kind.plural}/{sub}" if sub else kind.plural
         where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
         subject = f'{kind.qualified} "{name}"' if name else kind.qualified
         raise StatusError(
@@ -1290,6 +1403,8 @@ class FakeApi:
             for _, dep in self._dependents(obj["metadata"]["uid"]):
                 dep.obj["metadata"]["ownerReferences"] = []
             self._remove(kind, rec)
+            if kind.kind == "Pod":
+                self._pod_deleted(obj)
             return web.json_response(obj, status=200)
         if policy == "Foreground" and self._dependents(obj["metadata"]["uid"]):
             obj["metadata"]["deletionTimestamp"] = now_rfc3339()
@@ -1304,6 +1419,8 @@ class FakeApi:
             self._spawn(finish())
             return web.json_response(obj, status=202)
         self._remove(kind, rec)
+        if kind.kind == "Pod":
+            self._pod_deleted(obj)
         return web.json_response(obj, status=200)
 
     # logs --------------------------------------------------------------------------------------
@@ -1565,10 +1682,14 @@ class FakeApi:
             self._remove(pod_kind, r)
         if kind.kind == "Job" and mine:
             return  # a Job's pod runs once; its status comes from the kubelet stand-in
-        for i in range(len(mine), want):
+        taken = {r.obj["metadata"]["name"] for r in mine}
+        ordinals = (i for i in range(want + len(taken)) if f"{name}-{i}" not in taken)
+        for _ in range(len(mine), want):
             suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
             pod_name = (
-                f"{name}-{i}" if kind.kind == "StatefulSet" else f"{name}-{digest[:8]}-{suffix}"
+                f"{name}-{next(ordinals)}"
+                if kind.kind == "StatefulSet"
+                else f"{name}-{digest[:8]}-{suffix}"
             )
             pod = self._pod(pod_name, namespace, containers, broken)
             pod["metadata"]["labels"] = {**labels, "pod-template-hash": digest}
