@@ -49,7 +49,7 @@ def _need(tool: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def results(tmp_path_factory: pytest.TempPathFactory, kubeconfig: Path) -> dict[str, Any]:
     nvim = _need("nvim")
     tmp = tmp_path_factory.mktemp("nvim")
     (tmp / ".git").mkdir()  # the project root for the client
@@ -66,6 +66,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "KTL_MANIFEST": str(tmp / "bad.yaml"),
         "KTL_GOOD_MANIFEST": str(tmp / "web.yaml"),
         "KTL_DOC_RTP": str(doc_rtp),
+        # contexts "fake" and "staging" on the loopback API server (tests/editors/conftest.py)
+        "KUBECONFIG": str(kubeconfig),
         "XDG_STATE_HOME": str(tmp / "state"),
         "XDG_CONFIG_HOME": str(tmp / "config"),
         "XDG_DATA_HOME": str(tmp / "data"),
@@ -87,7 +89,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
         stdin=subprocess.DEVNULL,
     )
     assert out.exists(), (
@@ -143,10 +145,8 @@ def test_cancel(results: dict[str, Any]) -> None:
     _check(results, "cancel")
 
 
-def test_unimplemented_commands_say_so(results: dict[str, Any]) -> None:
-    if "ktl.apply" in results.get("server_commands", []):
-        pytest.skip("the server implements ktl.apply now: extend this test")
-    _check(results, "apply_thin")
+def test_apply_command_reports_its_outcome(results: dict[str, Any]) -> None:
+    _check(results, "apply_notifies")
 
 
 def test_codelens_refreshed_and_runnable(results: dict[str, Any]) -> None:
@@ -182,3 +182,53 @@ def test_plan_run_summary_children_and_node_terminal(results: dict[str, Any]) ->
 
 def test_sessions_picker_shows_plans_with_their_nodes(results: dict[str, Any]) -> None:
     _check(results, "sessions_plan_nodes")
+
+
+def test_statusline_shows_the_context_and_running_sessions(results: dict[str, Any]) -> None:
+    _check(results, "status_context")
+    _check(results, "status_running")
+
+
+def test_context_and_namespace_pickers_call_k8s_use(results: dict[str, Any]) -> None:
+    _check(results, "context_picker")
+    _check(results, "namespace_picker")
+    _check(results, "pick_restored")
+
+
+def _no_k8s_lua_error(results: dict[str, Any]) -> None:
+    error = results["checks"].get("k8s_lua_error")
+    assert error is None, f"the exec/port-forward part of the Lua test failed: {error['detail']}"
+
+
+def test_exec_terminal_input_cancel_and_lens(results: dict[str, Any]) -> None:
+    """:KtlExec into pod web-1 of the loopback cluster (a real process in a real terminal):
+    its output, typed input, :KtlCancel; the CodeLens command runs one to the end."""
+    _no_k8s_lua_error(results)
+    for name in (
+        "exec_terminal",
+        "exec_input",
+        "exec_cancel",
+        "exec_refuses_service",
+        "exec_lens",
+        "parsing",
+    ):
+        _check(results, name)
+
+
+def test_port_forward_notifies_forwards_and_stops(results: dict[str, Any]) -> None:
+    """:KtlPortForward pod/web-1 :80 and the CodeLens command (Service web): the notified URLs
+    answer from the pod; :KtlForwards opens one and stops each (the local port closes)."""
+    _no_k8s_lua_error(results)
+    for name in (
+        "port_forward",
+        "port_forward_http",
+        "port_forward_lens",
+        "forwards_open",
+        "forwards_stop",
+        "forwards_stop_all",
+    ):
+        _check(results, name)
+
+
+def test_help_for_the_kubernetes_commands(results: dict[str, Any]) -> None:
+    _check(results, "help_k8s")

@@ -38,8 +38,13 @@ def npm() -> str:
     return npm
 
 
-def _run(npm: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def _run(
+    npm: str, *args: str, timeout: float = 120, kubeconfig: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KTL_LSP": str(SERVER), "NO_COLOR": "1"}
+    if kubeconfig is not None:
+        # the e2e tests hand it to their servers as KUBECONFIG (contexts "fake" and "staging")
+        env["KTL_TEST_KUBECONFIG"] = str(kubeconfig)
     return subprocess.run(
         [npm, *args],
         cwd=EXT,
@@ -51,13 +56,30 @@ def _run(npm: str, *args: str, timeout: float = 120) -> subprocess.CompletedProc
     )
 
 
-def test_npm_test_unit_and_e2e(npm: str) -> None:
-    proc = _run(npm, "test")
+def test_npm_test_unit_and_e2e(npm: str, kubeconfig: Path) -> None:
+    proc = _run(npm, "test", kubeconfig=kubeconfig)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
     assert "# fail 0" in out, out[-6000:]
     assert "a live terminal: run detached" in out  # the protocol e2e ran
     assert "Run Command as Session opens a live terminal" in out  # extension.ts over the server
+    # ktl.k8s.contexts / ktl.k8s.use against the loopback cluster's kubeconfig, protocol and UI
+    assert "kubernetes contexts: the status bar's text" in out
+    assert "the status bar shows the kubeconfig's context" in out
+    # exec and port-forward against pod web-1 of the loopback cluster: ran, not skipped
+    for name in (
+        "kubernetes exec: a detached ktl.exec into pod web-1 streams sessionData",
+        "kubernetes exec: the extension's terminal (SessionTerminal execInto) on pod web-1",
+        "kubernetes port-forward: ktl.portForward to pod web-1 port 80 answers over node:http",
+    ):
+        _ran(out, name)
+
+
+def _ran(out: str, name: str) -> None:
+    """A node:test (TAP) line ``ok N - <name>...`` without ``# SKIP``."""
+    lines = [line for line in out.splitlines() if line.startswith("ok ") and f" - {name}" in line]
+    assert lines, f"{name!r} did not pass:\n{out[-6000:]}"
+    assert not any("# SKIP" in line for line in lines), lines
 
 
 def test_vsix_package(npm: str, tmp_path: Path) -> None:

@@ -142,14 +142,14 @@ local ok, failure = pcall(function()
   end, 20)
   check('sessions_picker', got and items ~= nil and #items >= 3, items and #items or 'no picker')
 
-  -- 7. commands the server does not implement yet say so
+  -- 7. :KtlApply on the manifest (the loopback cluster answers) tells how it went
   vim.cmd('buffer ' .. manifest)
   notes = {}
   vim.cmd('KtlApply')
-  vim.wait(3000, function()
-    return #notes > 0
+  vim.wait(15000, function()
+    return table.concat(notes, ' '):lower():find('appl', 1, true) ~= nil
   end, 20)
-  check('apply_thin', #notes > 0, table.concat(notes, ' | '))
+  check('apply_notifies', table.concat(notes, ' '):lower():find('appl', 1, true) ~= nil, table.concat(notes, ' | '))
 
   -- 8. CodeLens (only when the server offers it): refreshed on BufEnter, and runnable
   local client = vim.lsp.get_client_by_id(ktl.client_id)
@@ -346,6 +346,339 @@ local ok, failure = pcall(function()
   end
   check('sessions_plan_nodes', plan_at ~= nil and node_lines == 2, table.concat(shown or {}, '\n'))
 
+
+  -- 16. the statusline's Kubernetes context (KUBECONFIG: contexts "fake" and "staging" on the
+  -- loopback API server), :KtlContext / :KtlNamespace through vim.ui.select to ktl.k8s.use
+  got = vim.wait(10000, function()
+    return (ktl.k8s or {}).context == 'fake'
+  end, 20)
+  check('status_context', got and ktl.status():find('fake/default', 1, true) ~= nil, vim.inspect({ k8s = ktl.k8s, status = ktl.status() }))
+  local prompts, offered = {}, {}
+  vim.ui.select = function(list, opts, on_choice)
+    table.insert(prompts, opts.prompt)
+    for _, i in ipairs(list) do
+      table.insert(offered, opts.format_item(i))
+    end
+    for _, i in ipairs(list) do
+      if i.context == 'staging' then
+        return on_choice(i)
+      end
+    end
+    on_choice(nil)
+  end
+  vim.cmd('KtlContext')
+  got = vim.wait(10000, function()
+    return ktl.k8s.context == 'staging' and ktl.statusline():find('staging/default', 1, true) ~= nil
+  end, 20)
+  local _, cerr, cur = exec_sync(ktl, 'ktl.k8s.contexts', {})
+  check(
+    'context_picker',
+    got and not cerr and cur.current == 'staging' and offered[1] == '* fake  (cluster fake)' and offered[2] == '  staging  (cluster staging)',
+    vim.inspect({ prompts = prompts, offered = offered, k8s = ktl.k8s, server = cur, statusline = ktl.statusline() })
+  )
+  offered = {}
+  vim.ui.select = function(list, opts, on_choice)
+    for _, i in ipairs(list) do
+      table.insert(offered, opts.format_item(i))
+    end
+    for _, i in ipairs(list) do
+      if i.namespace == nil then
+        return on_choice(i) -- "other namespace…"
+      end
+    end
+  end
+  local real_input = vim.ui.input
+  vim.ui.input = function(_, on_confirm)
+    on_confirm('shop')
+  end
+  vim.cmd('KtlNamespace')
+  got = vim.wait(10000, function()
+    return ktl.k8s.namespace == 'shop' and ktl.statusline():find('staging/shop', 1, true) ~= nil
+  end, 20)
+  vim.ui.input = real_input
+  _, cerr, cur = exec_sync(ktl, 'ktl.k8s.contexts', {})
+  check('namespace_picker', got and not cerr and cur.namespace == 'shop', vim.inspect({ offered = offered, k8s = ktl.k8s, server = cur }))
+  -- a new server forgets the pick: it is told again when the client is ready
+  exec_sync(ktl, 'ktl.k8s.use', { context = '', namespace = '' })
+  ktl._on_ready()
+  got = vim.wait(10000, function()
+    local _, e, r = exec_sync(ktl, 'ktl.k8s.contexts', {})
+    return not e and r.current == 'staging' and r.namespace == 'shop'
+  end, 50)
+  check('pick_restored', got and ktl.status():find('staging/shop', 1, true) ~= nil, vim.inspect({ sel = ktl.k8s_selection, status = ktl.status() }))
+
+  -- the running sessions count (ktl/sessionState)
+  vim.cmd([[KtlRun sleep 20]])
+  local r_buf = vim.api.nvim_get_current_buf()
+  vim.wait(10000, function()
+    return vim.b[r_buf].ktl_session_id ~= nil
+  end, 20)
+  local r_sid = vim.b[r_buf].ktl_session_id
+  got = vim.wait(10000, function()
+    return ktl.running[r_sid] == true and ktl.status():match('%d+ running') ~= nil
+  end, 20)
+  local while_running = ktl.status()
+  vim.cmd('KtlCancel')
+  local ended = vim.wait(15000, function()
+    return ktl.running[r_sid] == nil
+  end, 20)
+  check('status_running', got and ended, vim.inspect({ while_running = while_running, after = ktl.status() }))
+
+  -- 17. :KtlExec, :KtlPortForward, :KtlForwards and their CodeLens commands, end to end: the
+  -- real server's ktl.exec / ktl.portForward against the loopback cluster (tests/editors/
+  -- conftest.py: pod web-1 in namespace default, HOSTNAME=web-1 in its exec'd processes, HTTP on
+  -- port 80 naming the pod; Service web in front of it). The pick is staging/shop by now
+  -- (staging is the same API server), hence -n default.
+  local real_exec = ktl.exec
+  local sent, cancels = {}, {}
+  ktl.exec = function(command, args, cb) -- records what the plugin sends; the server answers
+    if command == 'ktl.exec' or command == 'ktl.portForward' then
+      table.insert(sent, { command = command, args = vim.deepcopy(args) })
+    elseif command == 'ktl.session.cancel' then
+      table.insert(cancels, args.sessionId)
+    end
+    return real_exec(command, args, cb)
+  end
+  local uv = vim.uv or vim.loop
+  -- GET url over a raw TCP connection (HTTP/1.0, the server closes): the answer, or nil, error.
+  local function http_get(url)
+    local host, port, path = tostring(url):match('^http://([%d%.]+):(%d+)(.*)$')
+    if not host then
+      return nil, 'not a URL: ' .. tostring(url)
+    end
+    local chunks, finished, failure = {}, false, nil
+    local tcp = uv.new_tcp()
+    local function finish(e)
+      failure = failure or e
+      finished = true
+      if not tcp:is_closing() then
+        tcp:close()
+      end
+    end
+    tcp:connect(host, tonumber(port), function(cerr)
+      if cerr then
+        return finish(cerr)
+      end
+      tcp:write('GET ' .. (path ~= '' and path or '/') .. ' HTTP/1.0\r\nHost: ' .. host .. '\r\nConnection: close\r\n\r\n')
+      tcp:read_start(function(rerr, data)
+        if rerr or not data then
+          return finish(rerr)
+        end
+        table.insert(chunks, data)
+      end)
+    end)
+    vim.wait(20000, function()
+      return finished
+    end, 20)
+    if not finished then
+      finish('timed out')
+    end
+    local answer = table.concat(chunks)
+    if failure and answer == '' then
+      return nil, tostring(failure)
+    end
+    return answer
+  end
+  local function from_web_1(answer)
+    return answer ~= nil and answer:match('^HTTP/1%.%d 200') ~= nil and answer:lower():find('\r\nx-pod: web-1\r\n', 1, true) ~= nil
+  end
+  local function session_state(id)
+    local _, e, r = exec_sync(ktl, 'ktl.session.get', { sessionId = id })
+    return (not e and r) and r.state or nil
+  end
+  local ok17, err17 = pcall(function()
+    vim.cmd([[KtlExec pod/web-1 -n default -- sh -c 'echo hello-from-$HOSTNAME; exec sh']])
+    local x_buf = vim.api.nvim_get_current_buf()
+    local a = (sent[1] or {}).args or {}
+    got = vim.wait(20000, function()
+      return buf_text(x_buf):find('hello-from-web-1', 1, true) ~= nil
+    end, 20)
+    local x_sid = vim.b[x_buf].ktl_session_id
+    check(
+      'exec_terminal',
+      got
+        and vim.bo[x_buf].buftype == 'terminal'
+        and x_sid ~= nil
+        and sent[1].command == 'ktl.exec'
+        and a.pod == 'web-1'
+        and a.namespace == 'default'
+        and vim.deep_equal(a.command, { 'sh', '-c', 'echo hello-from-$HOSTNAME; exec sh' })
+        and a.detach == true
+        and type(a.cols) == 'number',
+      vim.inspect({ sent = sent, sid = x_sid, text = buf_text(x_buf), notes = notes })
+    )
+    -- what is typed in the terminal reaches the shell in the container (the on_input path)
+    require('ktl.terminal').input(x_buf, 'echo typed-$((2+3))\r')
+    got = vim.wait(20000, function()
+      return buf_text(x_buf):find('typed-5', 1, true) ~= nil
+    end, 20)
+    check('exec_input', got, buf_text(x_buf))
+    -- :KtlCancel in its buffer: the shell ignores Ctrl-C, so the stream is hung up
+    vim.api.nvim_set_current_buf(x_buf)
+    vim.cmd('KtlCancel')
+    got = vim.wait(30000, function()
+      return vim.b[x_buf].ktl_session_state == 'cancelled' and buf_text(x_buf):find('[ktl] session cancelled', 1, true) ~= nil
+    end, 50)
+    check(
+      'exec_cancel',
+      got and cancels[#cancels] == x_sid and session_state(x_sid) == 'cancelled' and buf_text(x_buf):find('[ktl] session cancelled', 1, true) ~= nil,
+      vim.inspect({ state = vim.b[x_buf].ktl_session_state, cancels = cancels, text = buf_text(x_buf) })
+    )
+
+    notes = {}
+    vim.cmd('KtlExec svc/web')
+    vim.wait(2000, function()
+      return #notes > 0
+    end, 20)
+    check('exec_refuses_service', #sent == 1 and noted('not a Service'), table.concat(notes, ' | '))
+    -- the CodeLens command: the same terminal, the server runs it for real
+    local before_lens = vim.api.nvim_get_current_buf()
+    vim.lsp.commands['ktl.exec']({ command = 'ktl.exec', arguments = { { pod = 'web-1', namespace = 'default', command = { 'sh', '-c', 'echo lens-in-$HOSTNAME' } } } })
+    local lens_buf = vim.api.nvim_get_current_buf()
+    got = vim.wait(20000, function()
+      return vim.b[lens_buf].ktl_session_state == 'done' and buf_text(lens_buf):find('[ktl] session done (exit 0)', 1, true) ~= nil
+    end, 20)
+    check(
+      'exec_lens',
+      got
+        and lens_buf ~= before_lens
+        and vim.bo[lens_buf].buftype == 'terminal'
+        and buf_text(lens_buf):find('lens-in-web-1', 1, true) ~= nil
+        and #sent == 2
+        and sent[2].args.pod == 'web-1'
+        and ktl.last_lens_command == 'ktl.exec',
+      vim.inspect({ sent = sent, state = vim.b[lens_buf].ktl_session_state, text = buf_text(lens_buf) })
+    )
+
+    -- :KtlPortForward: the URL in a notification, and it answers from the pod
+    notes = {}
+    ktl.last_forward = nil
+    vim.cmd('KtlPortForward pod/web-1 :80 -n default')
+    got = vim.wait(20000, function()
+      return ktl.last_forward ~= nil and noted(' -> pod/web-1:80')
+    end, 20)
+    local pf = ktl.last_forward or {}
+    local pf_url = ((pf.forwards or {})[1] or {}).url
+    check(
+      'port_forward',
+      got
+        and pf.state == 'running'
+        and type(pf_url) == 'string'
+        and noted('forwarding ' .. pf_url .. ' -> pod/web-1:80')
+        and vim.deep_equal(sent[3] and sent[3].args, { pod = 'web-1', namespace = 'default', ports = { ':80' } }),
+      vim.inspect({ sent = sent[3], result = pf, notes = notes })
+    )
+    local answer, herr = http_get(pf_url)
+    check('port_forward_http', from_web_1(answer), vim.inspect({ url = pf_url, answer = answer, err = herr }))
+    -- the CodeLens command, to the Service this time
+    notes = {}
+    ktl.last_forward = nil
+    vim.lsp.commands['ktl.portForward']({ command = 'ktl.portForward', arguments = { { service = 'web', namespace = 'default', ports = { ':80' } } } })
+    got = vim.wait(20000, function()
+      return ktl.last_forward ~= nil and noted(' -> service/web:80')
+    end, 20)
+    local lens_pf = ktl.last_forward or {}
+    local lens_url = ((lens_pf.forwards or {})[1] or {}).url
+    answer, herr = http_get(lens_url)
+    check(
+      'port_forward_lens',
+      got and ktl.last_lens_command == 'ktl.portForward' and lens_url ~= pf_url and from_web_1(answer),
+      vim.inspect({ result = lens_pf, notes = notes, answer = answer, err = herr })
+    )
+
+    -- :KtlForwards lists both running forwards: open one, then stop them
+    local opened = {}
+    ktl.config.open_url = function(url)
+      table.insert(opened, url)
+    end
+    local shown_sessions, shown_actions
+    local function select_then(sid, action_prefix)
+      shown_sessions, shown_actions = nil, nil
+      vim.ui.select = function(list, opts, on_choice)
+        local labels = {}
+        for _, i in ipairs(list) do
+          table.insert(labels, opts.format_item(i))
+        end
+        if list[1] and list[1].sessionId then
+          shown_sessions = labels
+          for _, s in ipairs(list) do
+            if s.sessionId == sid then
+              return on_choice(s)
+            end
+          end
+          return on_choice(nil)
+        end
+        shown_actions = labels
+        for i, l in ipairs(labels) do
+          if l:sub(1, #action_prefix) == action_prefix then
+            return on_choice(list[i])
+          end
+        end
+        on_choice(nil)
+      end
+    end
+    local function listed(url)
+      for _, l in ipairs(shown_sessions or {}) do
+        if l:find(url .. ' -> 80', 1, true) then
+          return true
+        end
+      end
+      return false
+    end
+    select_then(pf.sessionId, 'open ')
+    vim.cmd('KtlForwards')
+    got = vim.wait(10000, function()
+      return opened[1] ~= nil
+    end, 20)
+    check(
+      'forwards_open',
+      got and opened[1] == pf_url and shown_sessions ~= nil and #shown_sessions == 2 and listed(pf_url) and listed(lens_url),
+      vim.inspect({ opened = opened, sessions = shown_sessions, actions = shown_actions })
+    )
+    notes = {}
+    select_then(pf.sessionId, 'stop ')
+    vim.cmd('KtlForwards')
+    got = vim.wait(20000, function()
+      return cancels[#cancels] == pf.sessionId and session_state(pf.sessionId) == 'cancelled' and noted('stopped ')
+    end, 50)
+    local gone, gone_err = http_get(pf_url) -- the local port is closed
+    check(
+      'forwards_stop',
+      got and gone == nil and gone_err ~= nil,
+      vim.inspect({ actions = shown_actions, cancels = cancels, state = session_state(pf.sessionId), notes = notes, after = gone })
+    )
+    -- the other one is still listed, and still forwards; stopping it leaves none
+    select_then(lens_pf.sessionId, 'stop ')
+    vim.cmd('KtlForwards')
+    got = vim.wait(20000, function()
+      return cancels[#cancels] == lens_pf.sessionId and session_state(lens_pf.sessionId) == 'cancelled'
+    end, 50)
+    local still = got and shown_sessions and #shown_sessions == 1 and listed(lens_url)
+    notes = {}
+    vim.cmd('KtlForwards')
+    got = vim.wait(10000, function()
+      return noted('no running port-forwards')
+    end, 20)
+    check('forwards_stop_all', still and got, vim.inspect({ sessions = shown_sessions, notes = notes }))
+  end)
+  ktl.exec = real_exec
+  if not ok17 then
+    check('k8s_lua_error', false, err17)
+  end
+  -- the helpers the commands parse with
+  local k8s = require('ktl.k8s')
+  local line = k8s.parse_target_line('deploy/web -n shop -c app -- sh -c "ls /"')
+  local spec = k8s.port_forward_spec('--namespace=shop svc/web 8080:80,:443')
+  check(
+    'parsing',
+    vim.deep_equal(line, { target = 'deploy/web', namespace = 'shop', container = 'app', rest = {}, command = { 'sh', '-c', 'ls /' } })
+      and vim.deep_equal(spec, { service = 'web', namespace = 'shop', ports = { '8080:80', ':443' } })
+      and vim.deep_equal(k8s.parse_target('po/web-0'), { pod = 'web-0' })
+      and select(2, k8s.port_forward_spec('svc/web')) ~= nil
+      and select(2, k8s.parse_ports({ '80:http' })) ~= nil,
+    vim.inspect({ line, spec })
+  )
+
   -- 9. :help ktl (KTL_DOC_RTP: a copy of the plugin where helptags may write doc/tags)
   local doc_rtp = os.getenv('KTL_DOC_RTP')
   if doc_rtp then
@@ -354,6 +687,13 @@ local ok, failure = pcall(function()
     local okhelp, e = pcall(vim.cmd, 'help ktl')
     local okrun = pcall(vim.cmd, 'help :KtlRun')
     check('help', okhelp and okrun and vim.bo.filetype == 'help' and vim.fn.expand('%:t') == 'ktl.txt', e)
+    local missing = {}
+    for _, tag in ipairs({ ':KtlContext', ':KtlNamespace', ':KtlExec', ':KtlPortForward', ':KtlForwards', 'ktl-statusline' }) do
+      if not pcall(vim.cmd, 'help ' .. tag) then
+        table.insert(missing, tag)
+      end
+    end
+    check('help_k8s', #missing == 0, table.concat(missing, ' '))
   end
 end)
 

@@ -10,7 +10,8 @@ import {
   State,
   TransportKind,
 } from "vscode-languageclient/node";
-import { COMMANDS, CommandContext, Ui } from "./core/commands";
+import { COMMANDS, CommandContext, lensCommand, Ui } from "./core/commands";
+import { ExecSpec, K8sSelection, loadK8sStatus, restoreSelection, statusTooltip } from "./core/k8s";
 import { SessionRouter } from "./core/router";
 import { AGENT_TOKEN_SECRET, contextKeys, needsRestart, RestartPolicy, resolveServer, settingsToInitializationOptions } from "./core/server";
 import { K8sStatus, loadChildren, SessionsModel, sessionItem, statusText } from "./core/sessions";
@@ -19,6 +20,12 @@ import { Exec, Session, SessionDataParams, SessionStateParams } from "./core/typ
 
 let client: LanguageClient | undefined;
 let restartTimer: ReturnType<typeof setTimeout> | undefined;
+/** The commands the running server advertises. */
+let advertised = new Set<string>();
+/** Runs server commands invoked through VS Code (CodeLens clicks): see lensCommand. */
+let lensHandler: ((command: string, args: unknown[], next: (command: string, args: unknown[]) => Promise<unknown>) => Promise<unknown>) | undefined;
+/** workspaceState key of the workspace's Kubernetes context/namespace pick. */
+const K8S_SELECTION = "ktl.k8s.selection";
 const router = new SessionRouter();
 const model = new SessionsModel();
 const restartPolicy = new RestartPolicy();
@@ -59,7 +66,7 @@ class SessionsProvider implements vscode.TreeDataProvider<Session> {
   }
 }
 
-/** The status bar's Kubernetes part: set it (e.g. from ktl.k8s.contexts) and call updateStatus. */
+/** The status bar's Kubernetes part (from ktl.k8s.contexts; refreshed by refreshK8s). */
 export const k8sStatus: K8sStatus = {};
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
@@ -72,9 +79,29 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const view = vscode.window.createTreeView("ktl.sessions", { treeDataProvider: provider, canSelectMany: true, showCollapseAll: true });
   const updateStatus = (): void => {
     status.text = statusText(model.runningCount(), k8sStatus);
-    status.tooltip = "ktl sessions (click to pick one)";
+    status.tooltip = statusTooltip(model.runningCount(), k8sStatus);
+    // with a context: click to switch it; without one the sessions picker is more use
+    status.command = k8sStatus.context ? "ktl.ui.k8s.context" : "ktl.ui.sessions.list";
   };
   context.subscriptions.push(log, status, view);
+
+  /** Reloads the status bar's context/namespace; after a (re)start, re-applies the pick first. */
+  const refreshK8s = async (restore = false): Promise<void> => {
+    let next: K8sStatus = {};
+    if (client?.isRunning() && advertised.has("ktl.k8s.contexts")) {
+      if (restore) {
+        const saved = context.workspaceState.get<K8sSelection>(K8S_SELECTION);
+        if (!(await restoreSelection(exec, saved))) {
+          log.warn(`forgetting the Kubernetes pick ${JSON.stringify(saved)}: the kubeconfig no longer has it`);
+          await context.workspaceState.update(K8S_SELECTION, undefined);
+        }
+      }
+      next = await loadK8sStatus(exec);
+    }
+    for (const key of Object.keys(k8sStatus) as (keyof K8sStatus)[]) delete k8sStatus[key];
+    Object.assign(k8sStatus, next);
+    updateStatus();
+  };
 
   let refreshing: Promise<void> | undefined;
   const refreshSessions = (): void => {
@@ -117,14 +144,26 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       if (value === undefined) await context.secrets.delete(key);
       else await context.secrets.store(key, value);
     },
-    restartServer: () => restart(context, log, refreshSessions),
+    restartServer: () => restart(context, log, onReady),
+    ask: async (message, actions) => vscode.window.showInformationMessage(message, ...actions),
+    k8sSelection: () => context.workspaceState.get<K8sSelection>(K8S_SELECTION),
+    k8sChanged: async (selection) => {
+      await context.workspaceState.update(K8S_SELECTION, selection);
+      await refreshK8s();
+    },
+  };
+  /** Once the server runs: the sessions, and the Kubernetes pick (the server forgot it). */
+  const onReady = (): void => {
+    refreshSessions();
+    void refreshK8s(true);
   };
 
-  const openTerminal = (arg: { run?: RunSpec; attach?: Session; title: string }): void => {
+  const openTerminal = (arg: { run?: RunSpec; exec?: ExecSpec; attach?: Session; title: string }): void => {
     const core = new SessionTerminal({
       exec,
       router,
       run: arg.run && { cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath, ...arg.run },
+      execInto: arg.exec,
       attach: arg.attach,
       confirm: async (message) =>
         (await vscode.window.showWarningMessage(message, { modal: true }, "Cancel Session")) === "Cancel Session",
@@ -144,6 +183,16 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   };
 
   const ctx: CommandContext = { ui, exec };
+  lensHandler = async (command, args, next) => {
+    try {
+      return await lensCommand(ctx, command, args, next);
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      log.error(`${command}: ${message}`);
+      void vscode.window.showErrorMessage(`ktl: ${message}`);
+      return undefined;
+    }
+  };
   for (const c of COMMANDS) {
     context.subscriptions.push(
       vscode.commands.registerCommand(c.id, async (arg?: unknown, selected?: unknown) => {
@@ -159,14 +208,18 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   }
   context.subscriptions.push(
     vscode.commands.registerCommand("ktl.ui.sessions.refresh", refreshSessions),
-    vscode.commands.registerCommand("ktl.ui.server.restart", () => restart(context, log, refreshSessions)),
+    vscode.commands.registerCommand("ktl.ui.server.restart", () => restart(context, log, onReady)),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (needsRestart((section) => e.affectsConfiguration(section))) {
-        void restart(context, log, refreshSessions);
+        void restart(context, log, onReady);
       }
     }),
+    // the kubeconfig may have changed meanwhile (kubectl config use-context, a new cluster)
+    vscode.window.onDidChangeWindowState((w) => {
+      if (w.focused) void refreshK8s();
+    }),
   );
-  await start(context, log, refreshSessions);
+  await start(context, log, onReady);
 }
 
 function setting<T>(key: string, fallback: T): T {
@@ -188,6 +241,11 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
       { scheme: "file", language: "json" },
     ],
     outputChannel: log,
+    middleware: {
+      // a CodeLens runs the server's command id through VS Code: some open terminals instead
+      executeCommand: (command, args, next) =>
+        lensHandler ? lensHandler(command, args, async (c, a) => next(c, a)) : next(command, args),
+    },
     initializationOptions: settingsToInitializationOptions(
       (key) => setting<unknown>(key, undefined),
       await context.secrets.get(AGENT_TOKEN_SECRET),
@@ -225,8 +283,9 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
     void vscode.window.showErrorMessage(`ktl: could not start ${server.command}: set ktl.server.path or ktl.server.python`);
     return;
   }
-  const advertised = client.initializeResult?.capabilities.executeCommandProvider?.commands ?? [];
-  for (const [key, value] of Object.entries(contextKeys(advertised))) {
+  const commands = client.initializeResult?.capabilities.executeCommandProvider?.commands ?? [];
+  advertised = new Set(commands);
+  for (const [key, value] of Object.entries(contextKeys(commands))) {
     void vscode.commands.executeCommand("setContext", key, value);
   }
   void vscode.commands.executeCommand("setContext", "ktl.server.running", true);

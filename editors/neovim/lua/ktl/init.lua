@@ -1,5 +1,6 @@
 -- ktl: Neovim client for ktl-lsp. See :help ktl.
 local compat = require('ktl.compat')
+local k8s = require('ktl.k8s')
 local terminal = require('ktl.terminal')
 
 local M = {}
@@ -17,6 +18,7 @@ M.config = {
   init_options = {},
   open_url = nil, -- function(url): how :KtlReplay opens a link (default: vim.ui.open, xdg-open/open, or print)
   sessions_limit = 200, -- how many sessions :KtlSessions lists
+  status_icon = '⎈ ', -- before the context in M.status() / M.statusline()
 }
 
 M.client_id = nil
@@ -24,6 +26,10 @@ local ready = {}
 local queue = {}
 local progress_state = {}
 M.progress_message = nil -- the latest progress line (see M.statusline())
+M.k8s = {} -- the active context/namespace: {context, namespace, cluster} (ktl.k8s.contexts)
+M.k8s_selection = nil -- what :KtlContext / :KtlNamespace picked (told again to a new server)
+M.contexts_answer = nil -- the last ktl.k8s.contexts answer (completion)
+M.running = {} -- sessionId -> true while it runs (the statusline's count)
 
 local function notify(msg, level)
   vim.schedule(function()
@@ -117,6 +123,7 @@ function M.lsp_config(bufnr)
     end,
     ['ktl/sessionState'] = function(_, result)
       terminal.on_state(result)
+      M._track(result)
       M._on_any_state()
     end,
     ['$/progress'] = progress_handler(vim.lsp.handlers['$/progress']),
@@ -137,6 +144,7 @@ function M.lsp_config(bufnr)
       for _, fn in ipairs(waiting) do
         fn(client)
       end
+      vim.schedule(M._on_ready)
     end,
     on_exit = function(_, _, client_id)
       ready[client_id] = nil
@@ -237,17 +245,35 @@ local function exec_if_supported(command, args, callback)
   end
 end
 
+--- A new terminal buffer on a session that `command` (`ktl.run` or `ktl.exec`) starts detached
+--- with the window's size. Returns the buffer.
+local function start_terminal(command, args, title)
+  local buf, win = terminal.new_window(title)
+  local chan = terminal.open_term(buf)
+  local cols, rows = terminal.size(win)
+  args = vim.tbl_extend('force', args, { detach = true, cols = cols, rows = rows })
+  vim.b[buf].ktl_pending = true
+  M.exec(command, args, function(err, result)
+    if err then
+      pcall(vim.api.nvim_chan_send, chan, '[ktl] ' .. (err.message or (command .. ' failed')) .. '\r\n')
+      notify('ktl: ' .. (err.message or (command .. ' failed')), vim.log.levels.ERROR)
+      return
+    end
+    local term = terminal.bind(result.sessionId, buf, chan, result.state, nil)
+    term.cols, term.rows = cols, rows
+    M._track(result)
+    if terminal.FINAL[result.state] then
+      terminal.on_state(result)
+    end
+  end)
+  return buf
+end
+
 --- Runs `command` (a shell command line) as a session in a new terminal buffer.
 --- opts: argv (instead of command), title, cwd, env. Returns the buffer.
 function M.run(command, opts)
   opts = opts or {}
-  local buf, win = terminal.new_window(opts.title or 'run')
-  local chan = terminal.open_term(buf)
-  local cols, rows = terminal.size(win)
   local args = {
-    detach = true,
-    cols = cols,
-    rows = rows,
     title = opts.title,
     cwd = opts.cwd,
     env = opts.env,
@@ -256,20 +282,7 @@ function M.run(command, opts)
   if not opts.argv then
     args.command = command
   end
-  vim.b[buf].ktl_pending = true
-  M.exec('ktl.run', args, function(err, result)
-    if err then
-      pcall(vim.api.nvim_chan_send, chan, '[ktl] ' .. (err.message or 'ktl.run failed') .. '\r\n')
-      notify('ktl: ' .. (err.message or 'ktl.run failed'), vim.log.levels.ERROR)
-      return
-    end
-    local term = terminal.bind(result.sessionId, buf, chan, result.state, nil)
-    term.cols, term.rows = cols, rows
-    if terminal.FINAL[result.state] then
-      terminal.on_state(result)
-    end
-  end)
-  return buf
+  return start_terminal('ktl.run', args, opts.title or 'run')
 end
 
 --- Shows a session (live if it is still running) in a new terminal buffer.
@@ -839,6 +852,356 @@ function M.plan(file, opts)
   end)
 end
 
+-- Kubernetes: the active context/namespace, exec terminals, port-forwards ---------------------
+
+local function redraw_status()
+  vim.schedule(function()
+    pcall(vim.cmd, 'redrawstatus!')
+  end)
+end
+
+--- Tracks running sessions from `ktl/sessionState` and SessionResults (the statusline's count).
+function M._track(state)
+  if type(state) ~= 'table' or not state.sessionId then
+    return
+  end
+  local before = M.running[state.sessionId]
+  if state.state == 'running' then
+    M.running[state.sessionId] = true
+  elseif terminal.FINAL[state.state or ''] then
+    M.running[state.sessionId] = nil
+  end
+  if before ~= M.running[state.sessionId] then
+    redraw_status()
+  end
+end
+
+--- How many sessions run now.
+function M.running_count()
+  local n = 0
+  for _ in pairs(M.running) do
+    n = n + 1
+  end
+  return n
+end
+
+--- Reloads the running sessions (`ktl.sessions.list`, local ones).
+function M.refresh_running(callback)
+  M.exec('ktl.sessions.list', { state = 'running', limit = 1000, remote = false }, function(err, result)
+    if not err and result then
+      M.running = {}
+      for _, s in ipairs(result.sessions or {}) do
+        M.running[s.sessionId] = true
+      end
+      redraw_status()
+    end
+    if callback then
+      callback()
+    end
+  end)
+end
+
+--- Reloads the active context/namespace (`ktl.k8s.contexts`) into M.k8s; callback(M.k8s).
+function M.refresh_k8s(callback)
+  if not supported('ktl.k8s.contexts') then
+    M.k8s = {}
+    if callback then
+      callback(M.k8s)
+    end
+    return
+  end
+  M.exec('ktl.k8s.contexts', {}, function(err, result)
+    if err then
+      M.k8s = { error = err.message }
+    else
+      M.contexts_answer = result
+      M.k8s = k8s.status_of(result)
+    end
+    redraw_status()
+    if callback then
+      callback(M.k8s)
+    end
+  end)
+end
+
+--- The server is up: tell it the pick again (a new server starts from the kubeconfig's), then
+--- load the statusline's context and running sessions.
+function M._on_ready()
+  local sel = M.k8s_selection
+  if sel and supported('ktl.k8s.use') then
+    M.exec('ktl.k8s.use', vim.deepcopy(sel), function(err)
+      if err then
+        M.k8s_selection = nil
+        notify('ktl: forgot the Kubernetes pick: ' .. (err.message or ''), vim.log.levels.WARN)
+      end
+      M.refresh_k8s()
+    end)
+  else
+    M.refresh_k8s()
+  end
+  M.refresh_running()
+end
+
+--- "⎈ kind-dev/web · 2 running": the active context/namespace and the running sessions.
+function M.status()
+  return k8s.status_text(M.k8s, M.running_count(), M.config.status_icon)
+end
+
+local function after_use(err, result, callback)
+  if err then
+    notify('ktl: ' .. (err.message or 'ktl.k8s.use failed'), vim.log.levels.ERROR)
+    return
+  end
+  M.k8s_selection = k8s.selection_of(result)
+  M.refresh_k8s(function(status)
+    notify('ktl: context ' .. tostring(status.context) .. ', namespace ' .. tostring(status.namespace))
+    if callback then
+      callback(status)
+    end
+  end)
+end
+
+--- Switches this workspace's context (`ktl.k8s.use`): `name`, else picked with vim.ui.select.
+--- Another context starts from its own namespace. callback(status) optional.
+function M.pick_context(name, callback)
+  exec_if_supported('ktl.k8s.contexts', {}, function(err, answer)
+    if err then
+      notify('ktl: ' .. (err.message or ''), vim.log.levels.ERROR)
+      return
+    end
+    M.contexts_answer = answer
+    local function use(ctx)
+      local args = { context = ctx, namespace = '' }
+      if ctx ~= '' and ctx == answer.current then
+        args = { context = ctx } -- the active one again: keep the namespace
+      end
+      M.exec('ktl.k8s.use', args, function(e, r)
+        after_use(e, r, callback)
+      end)
+    end
+    if name and name ~= '' then
+      return use(name)
+    end
+    local items = k8s.context_items(answer, M.k8s_selection)
+    if #items == 0 then
+      notify('ktl: no Kubernetes contexts' .. (k8s.present(answer.error) and (': ' .. answer.error) or ' in the kubeconfig'), vim.log.levels.ERROR)
+      return
+    end
+    vim.schedule(function()
+      vim.ui.select(items, {
+        prompt = 'ktl: Kubernetes context (active: ' .. tostring(k8s.present(answer.current) and answer.current or 'none') .. ')',
+        format_item = function(i)
+          return i.label
+        end,
+      }, function(choice)
+        if choice then
+          use(choice.context)
+        end
+      end)
+    end)
+  end)
+end
+
+--- Switches this workspace's namespace (`ktl.k8s.use`): `ns` ('' = the context's), else picked
+--- (known namespaces, "other namespace…" asks). callback(status) optional.
+function M.pick_namespace(ns, callback)
+  local function use(n)
+    exec_if_supported('ktl.k8s.use', { namespace = n }, function(e, r)
+      after_use(e, r, callback)
+    end)
+  end
+  if ns then
+    return use(ns)
+  end
+  exec_if_supported('ktl.k8s.contexts', {}, function(err, answer)
+    if err then
+      notify('ktl: ' .. (err.message or ''), vim.log.levels.ERROR)
+      return
+    end
+    if not k8s.present(answer.current) then
+      notify('ktl: no Kubernetes context' .. (k8s.present(answer.error) and (': ' .. answer.error) or ''), vim.log.levels.ERROR)
+      return
+    end
+    M.contexts_answer = answer
+    vim.schedule(function()
+      vim.ui.select(k8s.namespace_items(answer), {
+        prompt = 'ktl: namespace (context ' .. answer.current .. ')',
+        format_item = function(i)
+          return i.label
+        end,
+      }, function(choice)
+        if not choice then
+          return
+        end
+        if choice.namespace then
+          return use(choice.namespace)
+        end
+        vim.ui.input({ prompt = 'ktl: namespace: ' }, function(text)
+          text = text and vim.trim(text) or ''
+          if text ~= '' then
+            use(text)
+          end
+        end)
+      end)
+    end)
+  end)
+end
+
+--- False when the server is up and lacks `command` (says so); true otherwise.
+local function offers(command)
+  local id = M.start(nil)
+  if id and ready[id] and not supported(command) then
+    notify('ktl: this ktl-lsp does not implement ' .. command .. ' yet', vim.log.levels.WARN)
+    return false
+  end
+  return true
+end
+
+--- A terminal buffer on a shell (or `spec.command`) in a container: `ktl.exec` with
+--- {pod | workload, namespace?, container?, command?, context?}. Returns the buffer.
+function M.exec_into(spec)
+  if not offers('ktl.exec') then
+    return nil
+  end
+  local args = {}
+  for _, key in ipairs({ 'pod', 'workload', 'namespace', 'container', 'command', 'context', 'tty', 'title' }) do
+    if k8s.present(spec[key]) then
+      args[key] = spec[key]
+    end
+  end
+  return start_terminal('ktl.exec', args, 'exec/' .. k8s.target_label(args):gsub('/', '-'))
+end
+
+--- :KtlExec's line: `TARGET [-n NS] [-c CONTAINER] [-- COMMAND...]`; asks when empty.
+function M.exec_command(line)
+  local function go(text)
+    if not text or vim.trim(text) == '' then
+      return
+    end
+    local spec, err = k8s.exec_spec(text)
+    if not spec then
+      notify('ktl exec: ' .. err, vim.log.levels.ERROR)
+      return
+    end
+    M.exec_into(spec)
+  end
+  if line and vim.trim(line) ~= '' then
+    return go(line)
+  end
+  vim.ui.input({ prompt = 'ktl exec (pod or kind/name [-n ns] [-c container] [-- cmd]): ' }, go)
+end
+
+--- Starts a port-forward (`ktl.portForward` {pod | service | workload, namespace?, ports}) and
+--- shows its URLs with vim.notify. callback(err, result) optional.
+function M.port_forward(spec, callback)
+  local label = k8s.target_label(spec)
+  exec_if_supported('ktl.portForward', spec, function(err, result)
+    if callback then
+      callback(err, result)
+    end
+    if err then
+      notify('ktl: port-forward ' .. label .. ': ' .. (err.message or ''), vim.log.levels.ERROR)
+      return
+    end
+    M._track(result)
+    local forwards = (result and type(result.forwards) == 'table') and result.forwards or {}
+    if #forwards == 0 then
+      local why = k8s.present(result and result.error) and (': ' .. result.error) or ''
+      notify('ktl: port-forward ' .. label .. ' ' .. tostring(result and result.state) .. why, vim.log.levels.ERROR)
+      return
+    end
+    M.last_forward = result
+    notify('ktl: ' .. k8s.forward_message(forwards, label) .. '   (:KtlForwards to open or stop)')
+  end)
+end
+
+--- :KtlPortForward's line: `TARGET PORTS... [-n NS]`.
+function M.port_forward_command(line)
+  local spec, err = k8s.port_forward_spec(line or '')
+  if not spec then
+    notify('ktl port-forward: ' .. err, vim.log.levels.ERROR)
+    return
+  end
+  M.port_forward(spec)
+end
+
+--- The running port-forwards (vim.ui.select): open one of its URLs, or stop it.
+function M.forwards()
+  exec_if_supported('ktl.sessions.list', { kind = 'port-forward', state = 'running', limit = M.config.sessions_limit, remote = false }, function(err, result)
+    if err then
+      notify('ktl: ' .. (err.message or ''), vim.log.levels.ERROR)
+      return
+    end
+    local live = {}
+    for _, s in ipairs(result.sessions or {}) do
+      if #k8s.forwards_of(s) > 0 then
+        table.insert(live, s)
+      end
+    end
+    if #live == 0 then
+      notify('ktl: no running port-forwards')
+      return
+    end
+    local function urls(s)
+      local out = {}
+      for _, f in ipairs(k8s.forwards_of(s)) do
+        table.insert(out, f.url .. ' -> ' .. tostring(f.remote))
+      end
+      return table.concat(out, ', ')
+    end
+    vim.schedule(function()
+      vim.ui.select(live, {
+        prompt = 'ktl: port-forwards',
+        format_item = function(s)
+          return (s.title or s.sessionId) .. '   ' .. urls(s)
+        end,
+      }, function(s)
+        if not s then
+          return
+        end
+        local actions = {}
+        for _, f in ipairs(k8s.forwards_of(s)) do
+          table.insert(actions, { label = 'open ' .. f.url, url = f.url })
+        end
+        table.insert(actions, { label = 'stop ' .. (s.title or s.sessionId), stop = true })
+        vim.ui.select(actions, {
+          prompt = 'ktl: ' .. (s.title or s.sessionId),
+          format_item = function(a)
+            return a.label
+          end,
+        }, function(a)
+          if not a then
+            return
+          end
+          if a.url then
+            M.open_url(a.url)
+          else
+            M.exec('ktl.session.cancel', { sessionId = s.sessionId }, function(e, r)
+              if e then
+                notify('ktl: stop: ' .. (e.message or ''), vim.log.levels.ERROR)
+              else
+                M._track(r)
+                notify('ktl: stopped ' .. (s.title or s.sessionId))
+              end
+            end)
+          end
+        end)
+      end)
+    end)
+  end)
+end
+
+--- Completion for :KtlContext (the last ktl.k8s.contexts answer).
+function M.complete_contexts(lead)
+  local out = {}
+  for _, c in ipairs((M.contexts_answer or {}).contexts or {}) do
+    if c.name:sub(1, #lead) == lead then
+      table.insert(out, c.name)
+    end
+  end
+  return out
+end
+
 --- Defines lspconfig's `ktl_lsp` server from this plugin's configuration (see :help ktl-lspconfig).
 function M.lspconfig()
   local ok, configs = pcall(require, 'lspconfig.configs')
@@ -867,14 +1230,15 @@ function M.lspconfig()
   return true
 end
 
---- For the statusline: the latest progress message, or ''.
+--- For the statusline: the latest progress message, else M.status() (the active context and
+--- namespace, the running sessions), or ''.
 function M.statusline()
-  return M.progress_message or ''
+  return M.progress_message or M.status()
 end
 
 --- CodeLens commands run through the plugin (client-side), so a lens gets the same handling
 --- as the user command: a live terminal for sessions, a plain note when the server lacks it.
-local LENS_COMMANDS = { 'ktl.apply', 'ktl.diff', 'ktl.delete', 'ktl.verify', 'ktl.logs', 'ktl.plan.run' }
+local LENS_COMMANDS = { 'ktl.apply', 'ktl.diff', 'ktl.delete', 'ktl.verify', 'ktl.logs', 'ktl.plan.run', 'ktl.exec', 'ktl.portForward' }
 M.last_lens_command = nil
 
 local function register_lens_commands()
@@ -882,6 +1246,11 @@ local function register_lens_commands()
     vim.lsp.commands[name] = function(command)
       M.last_lens_command = command.command
       local args = (command.arguments or {})[1] or {}
+      if name == 'ktl.exec' then
+        return M.exec_into(args) -- a terminal, like :KtlExec
+      elseif name == 'ktl.portForward' then
+        return M.port_forward(args) -- its URLs with vim.notify, like :KtlPortForward
+      end
       local callback = show_result(name)
       if name == 'ktl.plan.run' then
         args.detach = true
@@ -964,6 +1333,21 @@ local function create_commands()
   cmd('KtlPlan', function(a)
     M.plan(a.args)
   end, { nargs = '?', complete = 'file', desc = 'ktl: run a plan or stack.yaml' })
+  cmd('KtlContext', function(a)
+    M.pick_context(a.args)
+  end, { nargs = '?', complete = M.complete_contexts, desc = 'ktl: switch the Kubernetes context' })
+  cmd('KtlNamespace', function(a)
+    M.pick_namespace(a.args ~= '' and a.args or (a.bang and '' or nil))
+  end, { nargs = '?', bang = true, desc = "ktl: switch the namespace (! back to the context's)" })
+  cmd('KtlExec', function(a)
+    M.exec_command(a.args)
+  end, { nargs = '*', desc = 'ktl: a shell in a pod or workload' })
+  cmd('KtlPortForward', function(a)
+    M.port_forward_command(a.args)
+  end, { nargs = '+', desc = 'ktl: forward local ports to a pod, Service or workload' })
+  cmd('KtlForwards', function()
+    M.forwards()
+  end, { desc = 'ktl: open or stop a running port-forward' })
 end
 
 function M.setup(opts)

@@ -1,3 +1,23 @@
+import {
+  ContextsAnswer,
+  contextPickItems,
+  ExecSpec,
+  execSpecOf,
+  execTitle,
+  Forward,
+  forwardMessage,
+  forwardsOf,
+  K8sSelection,
+  namespacePickItems,
+  parsePorts,
+  parseTargetLine,
+  PortForwardResult,
+  PortForwardSpec,
+  portForwardSpecOf,
+  selectionOf,
+  targetLabel,
+  UseAnswer,
+} from "./k8s";
 import { AGENT_TOKEN_SECRET } from "./server";
 import { formatDuration, nodeOf, quickPickLabel } from "./sessions";
 import { describeEnd, RunSpec } from "./terminal";
@@ -10,7 +30,8 @@ export interface Ui {
   info(message: string): void;
   error(message: string): void;
   showDocument(content: string, language: string): Promise<void>;
-  openTerminal(arg: { run?: RunSpec; attach?: Session; title: string }): void;
+  /** A terminal on a new `ktl.run` / `ktl.exec` session, or on an existing one. */
+  openTerminal(arg: { run?: RunSpec; exec?: ExecSpec; attach?: Session; title: string }): void;
   openExternal(url: string): void;
   activeUri(): string | undefined;
   saveUri(defaultName: string): Promise<string | undefined>;
@@ -21,6 +42,12 @@ export interface Ui {
   storeSecret(key: string, value: string | undefined): Promise<void>;
   /** Restarts the server (settings are read at initialize). */
   restartServer(): Promise<void>;
+  /** A (non-modal) information message with buttons; the chosen one, if any. */
+  ask(message: string, actions: string[]): Promise<string | undefined>;
+  /** The workspace's Kubernetes pick (kept across server restarts). */
+  k8sSelection(): K8sSelection | undefined;
+  /** After `ktl.k8s.use`: remember the pick (undefined: none) and refresh the status bar. */
+  k8sChanged(selection: K8sSelection | undefined): Promise<void>;
 }
 
 export interface CommandContext {
@@ -155,6 +182,144 @@ async function uriCommand(ctx: CommandContext, command: string, title: string, e
   if (typeof r.diff === "string" && r.diff) await ctx.ui.showDocument(r.diff, "diff");
   else ctx.ui.info(resultText(title, r));
   ctx.ui.refreshSessions();
+}
+
+/**
+ * Runs a plan (`ktl.plan.run` detached): a terminal on the plan session, then a summary naming
+ * the nodes that did not finish. `args`: the command's (`uri`, `nodes`, ...; the "Run" lens's).
+ */
+export async function runPlan(ctx: CommandContext, args: { uri: string } & Record<string, unknown>): Promise<void> {
+  const started = await ctx.exec<PlanResult>("ktl.plan.run", { ...args, detach: true });
+  const name = args.uri.replace(/^.*\//, "");
+  const plan = await ctx.exec<Session>("ktl.session.get", { sessionId: started.sessionId });
+  ctx.ui.openTerminal({ attach: plan, title: `ktl plan: ${name}` });
+  ctx.ui.refreshSessions();
+  if (FINAL_STATES.has(started.state)) return ctx.ui.info(planSummary(started));
+  const end = await ctx.exec<SessionResult>("ktl.session.wait", { sessionId: started.sessionId });
+  ctx.ui.refreshSessions();
+  const nodes = await ctx.exec<{ sessions: Session[] }>("ktl.sessions.list", { parentId: started.sessionId, limit: 500, remote: false }).then(
+    (r) => r.sessions,
+    () => [] as Session[],
+  );
+  const failed = nodes.filter((n) => n.state !== "done" && FINAL_STATES.has(n.state)).map((n) => nodeOf(n) ?? n.sessionId);
+  const msg = resultText(`plan ${name}`, end) + (failed.length ? ` · not done: ${[...new Set(failed)].join(", ")}` : "");
+  if (end.state === "done") ctx.ui.info(msg);
+  else ctx.ui.error(msg);
+}
+
+/** Follows logs (`ktl.logs` detached) in a terminal on the log session. */
+export async function followLogs(ctx: CommandContext, args: Record<string, unknown>, title?: string): Promise<void> {
+  const r = await ctx.exec<SessionResult>("ktl.logs", { ...args, detach: true });
+  const s = await ctx.exec<Session>("ktl.session.get", { sessionId: r.sessionId });
+  ctx.ui.openTerminal({ attach: s, title: title ?? `ktl logs: ${targetLabel(args)}` });
+  ctx.ui.refreshSessions();
+}
+
+let lastExec: string | undefined;
+
+function str(v: unknown): string | undefined {
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+/** `ktl.exec` arguments given as an object (a CodeLens, another extension), else undefined. */
+export function execArg(arg: unknown): ExecSpec | undefined {
+  if (!arg || typeof arg !== "object") return undefined;
+  const a = arg as Record<string, unknown>;
+  if (!str(a.pod) && !str(a.workload)) return undefined;
+  const spec: ExecSpec = {};
+  for (const k of ["pod", "workload", "namespace", "container", "context", "title"] as const) if (str(a[k])) spec[k] = a[k] as string;
+  if (Array.isArray(a.command) && a.command.every((c) => typeof c === "string")) spec.command = a.command as string[];
+  if (typeof a.tty === "boolean") spec.tty = a.tty;
+  return spec;
+}
+
+/** `ktl.portForward` arguments given as an object; `ports` may be empty (then asked). */
+export function portForwardArg(arg: unknown): PortForwardSpec | undefined {
+  if (!arg || typeof arg !== "object") return undefined;
+  const a = arg as Record<string, unknown>;
+  if (!str(a.pod) && !str(a.service) && !str(a.workload)) return undefined;
+  const spec: PortForwardSpec = { ports: Array.isArray(a.ports) ? a.ports.map(String) : [] };
+  for (const k of ["pod", "service", "workload", "namespace", "context"] as const) if (str(a[k])) spec[k] = a[k] as string;
+  return spec;
+}
+
+/** A terminal on a new `ktl.exec` session (SessionTerminal starts it with the terminal's size). */
+export function openExec(ctx: CommandContext, spec: ExecSpec): void {
+  ctx.ui.openTerminal({ exec: spec, title: execTitle(spec) });
+}
+
+/** Opens a forward in the browser (asks which when there are several). */
+export async function openForward(ctx: CommandContext, forwards: Forward[]): Promise<void> {
+  let url: string | undefined = forwards[0]?.url;
+  if (forwards.length > 1) {
+    const picked = await ctx.ui.pick(
+      forwards.map((f) => ({ label: f.url, description: `remote port ${f.remote}` })),
+      "Open which port?",
+    );
+    url = picked?.label;
+  }
+  if (url) ctx.ui.openExternal(url);
+}
+
+export const OPEN_IN_BROWSER = "Open in Browser";
+export const STOP = "Stop";
+
+/**
+ * Starts a port-forward (`ktl.portForward`: it answers once the ports listen) and says where:
+ * "Forwarding http://127.0.0.1:PORT -> service/web:80" with Open in Browser / Stop.
+ */
+export async function startPortForward(ctx: CommandContext, spec: PortForwardSpec): Promise<PortForwardResult> {
+  const label = targetLabel(spec);
+  const r = await ctx.exec<PortForwardResult>("ktl.portForward", { ...spec });
+  ctx.ui.refreshSessions();
+  const forwards = r.forwards ?? [];
+  if (forwards.length === 0) {
+    ctx.ui.error(resultText(`port-forward ${label}`, r));
+    return r;
+  }
+  const choice = await ctx.ui.ask(forwardMessage(forwards, label), [OPEN_IN_BROWSER, STOP]);
+  if (choice === OPEN_IN_BROWSER) {
+    await openForward(ctx, forwards);
+  } else if (choice === STOP) {
+    await ctx.exec<SessionResult>("ktl.session.cancel", { sessionId: r.sessionId });
+    ctx.ui.refreshSessions();
+  }
+  return r;
+}
+
+/** Server commands whose CodeLens the extension handles itself (language client middleware). */
+export const LENS_COMMANDS: ReadonlySet<string> = new Set(["ktl.exec", "ktl.portForward", "ktl.logs", "ktl.plan.run"]);
+
+/**
+ * A server command run through VS Code (a CodeLens click: the lens's command id is the server's).
+ * Ones that start an interactive or endless session get the UI the palette commands give:
+ * `ktl.exec` a terminal, `ktl.logs` and `ktl.plan.run` a terminal on the detached session,
+ * `ktl.portForward` the "Forwarding ..." message. Calls that ask for `detach` themselves, and
+ * every other command, go to the server as they are (`next`).
+ */
+export async function lensCommand(
+  ctx: CommandContext,
+  command: string,
+  args: unknown[],
+  next: (command: string, args: unknown[]) => Promise<unknown>,
+): Promise<unknown> {
+  const a = args[0];
+  if (!LENS_COMMANDS.has(command) || !a || typeof a !== "object" || "detach" in a) return next(command, args);
+  const obj = a as Record<string, unknown>;
+  if (command === "ktl.exec") {
+    const spec = execArg(obj);
+    if (!spec) return next(command, args);
+    openExec(ctx, spec);
+    return undefined;
+  }
+  if (command === "ktl.portForward") {
+    const spec = portForwardArg(obj);
+    if (!spec) return next(command, args);
+    return startPortForward(ctx, spec);
+  }
+  if (command === "ktl.logs") return followLogs(ctx, obj);
+  if (typeof obj.uri !== "string") return next(command, args);
+  return runPlan(ctx, obj as { uri: string } & Record<string, unknown>);
 }
 
 export const COMMANDS: UiCommand[] = [
@@ -380,22 +545,7 @@ export const COMMANDS: UiCommand[] = [
     async run(ctx, arg) {
       const uri = uriArg(ctx, arg);
       if (!uri) return ctx.ui.error("ktl: open a plan (*.plan.yaml, ktl-plan.yaml) or a stack.yaml first");
-      const started = await ctx.exec<PlanResult>("ktl.plan.run", { uri, detach: true });
-      const name = uri.replace(/^.*\//, "");
-      const plan = await ctx.exec<Session>("ktl.session.get", { sessionId: started.sessionId });
-      ctx.ui.openTerminal({ attach: plan, title: `ktl plan: ${name}` });
-      ctx.ui.refreshSessions();
-      if (FINAL_STATES.has(started.state)) return ctx.ui.info(planSummary(started));
-      const end = await ctx.exec<SessionResult>("ktl.session.wait", { sessionId: started.sessionId });
-      ctx.ui.refreshSessions();
-      const nodes = await ctx.exec<{ sessions: Session[] }>("ktl.sessions.list", { parentId: started.sessionId, limit: 500, remote: false }).then(
-        (r) => r.sessions,
-        () => [] as Session[],
-      );
-      const failed = nodes.filter((n) => n.state !== "done" && FINAL_STATES.has(n.state)).map((n) => nodeOf(n) ?? n.sessionId);
-      const msg = resultText(`plan ${name}`, end) + (failed.length ? ` · not done: ${[...new Set(failed)].join(", ")}` : "");
-      if (end.state === "done") ctx.ui.info(msg);
-      else ctx.ui.error(msg);
+      await runPlan(ctx, { uri });
     },
   },
   {
@@ -460,9 +610,124 @@ export const COMMANDS: UiCommand[] = [
       const t = await ctx.ui.input("Pod, kind/name or label selector", { placeHolder: "deployment/web" });
       if (!t) return;
       const target = t.includes("/") ? { workload: t } : t.includes("=") ? { selector: t } : { pod: t };
-      const r = await ctx.exec<SessionResult>("ktl.logs", { ...target, detach: true });
-      const s = await ctx.exec<Session>("ktl.session.get", { sessionId: r.sessionId });
-      ctx.ui.openTerminal({ attach: s, title: `ktl logs: ${t}` });
+      await followLogs(ctx, target, `ktl logs: ${t}`);
+    },
+  },
+  {
+    id: "ktl.ui.k8s.context",
+    title: "Switch Kubernetes Context",
+    server: "ktl.k8s.contexts",
+    gated: true,
+    async run(ctx, arg) {
+      const a = await ctx.exec<ContextsAnswer>("ktl.k8s.contexts", {});
+      let name = typeof arg === "string" ? arg : undefined;
+      if (name === undefined) {
+        if (!a.contexts?.length) return ctx.ui.error(`ktl: no Kubernetes contexts${a.error ? `: ${a.error}` : " in the kubeconfig"}`);
+        const picked = await ctx.ui.pick(contextPickItems(a, ctx.ui.k8sSelection()), `Kubernetes context for this workspace (active: ${a.current ?? "none"})`);
+        if (!picked) return;
+        name = picked.context;
+      }
+      // another context starts from its own namespace; re-picking the active one keeps it
+      const args = name !== "" && name === a.current ? { context: name } : { context: name, namespace: "" };
+      const r = await ctx.exec<UseAnswer>("ktl.k8s.use", args);
+      await ctx.ui.k8sChanged(selectionOf(r));
+    },
+  },
+  {
+    id: "ktl.ui.k8s.namespace",
+    title: "Switch Namespace",
+    server: "ktl.k8s.use",
+    gated: true,
+    async run(ctx, arg) {
+      let ns = typeof arg === "string" ? arg.trim() : undefined;
+      if (ns === undefined) {
+        const a = await ctx.exec<ContextsAnswer>("ktl.k8s.contexts", {});
+        if (!a.current) return ctx.ui.error(`ktl: no Kubernetes context${a.error ? `: ${a.error}` : ""}`);
+        const picked = await ctx.ui.pick(namespacePickItems(a), `Namespace for this workspace (context ${a.current})`);
+        if (!picked) return;
+        ns = picked.namespace;
+        if (ns === undefined) {
+          ns = (await ctx.ui.input("Namespace", { placeHolder: "kube-system" }))?.trim();
+          if (!ns) return;
+        }
+      }
+      const r = await ctx.exec<UseAnswer>("ktl.k8s.use", { namespace: ns });
+      await ctx.ui.k8sChanged(selectionOf(r));
+    },
+  },
+  {
+    id: "ktl.ui.exec",
+    title: "Exec into Pod/Workload",
+    server: "ktl.exec",
+    gated: true,
+    async run(ctx, arg) {
+      let spec = execArg(arg);
+      if (!spec) {
+        const line = await ctx.ui.input("Pod or workload to exec into: TARGET [-n NAMESPACE] [-c CONTAINER] [-- COMMAND]", {
+          placeHolder: "deployment/web -n shop -- sh",
+          value: lastExec,
+        });
+        if (!line) return;
+        const parsed = execSpecOf(line);
+        if (typeof parsed === "string") return ctx.ui.error(`ktl exec: ${parsed}`);
+        lastExec = line;
+        spec = parsed;
+      }
+      openExec(ctx, spec);
+    },
+  },
+  {
+    id: "ktl.ui.portForward",
+    title: "Port-forward",
+    server: "ktl.portForward",
+    gated: true,
+    async run(ctx, arg) {
+      let spec = portForwardArg(arg);
+      if (!spec || spec.ports.length === 0) {
+        const given = spec;
+        const line = given ? undefined : await ctx.ui.input("Pod, Service or workload to forward to: TARGET [-n NAMESPACE] [PORTS]", { placeHolder: "svc/web -n shop" });
+        if (!given && !line) return;
+        let ports = "";
+        const words = line ? parseTargetLine(line) : undefined;
+        if (words?.error) return ctx.ui.error(`ktl port-forward: ${words.error}`);
+        if (!words?.rest.length) {
+          ports = (await ctx.ui.input("Ports: LOCAL:REMOTE, or :REMOTE for any free local port", { placeHolder: "8080:80 :443", value: ":80" }))?.trim() ?? "";
+          if (!ports) return;
+        }
+        if (given) {
+          const parsed = parsePorts(ports);
+          if (typeof parsed === "string") return ctx.ui.error(`ktl port-forward: ${parsed}`);
+          spec = { ...given, ports: parsed };
+        } else {
+          const parsed = portForwardSpecOf(line ?? "", ports);
+          if (typeof parsed === "string") return ctx.ui.error(`ktl port-forward: ${parsed}`);
+          spec = parsed;
+        }
+      }
+      await startPortForward(ctx, spec);
+    },
+  },
+  {
+    id: "ktl.ui.portForward.open",
+    title: "Open Port-forward in Browser…",
+    server: "ktl.portForward",
+    gated: true,
+    async run(ctx, arg) {
+      let s = sessionArg(arg);
+      if (!s) {
+        const { sessions } = await ctx.exec<{ sessions: Session[] }>("ktl.sessions.list", { kind: "port-forward", state: "running", limit: 200, remote: false });
+        const live = sessions.filter((x) => forwardsOf(x).length > 0);
+        if (live.length === 0) return ctx.ui.info("ktl: no running port-forwards");
+        const picked = await ctx.ui.pick(
+          live.map((x) => ({ label: x.title || x.sessionId, description: forwardsOf(x).map((f) => f.url).join(", "), session: x })),
+          "Open which port-forward?",
+        );
+        if (!picked) return;
+        s = picked.session;
+      }
+      const forwards = forwardsOf(s);
+      if (forwards.length === 0) return ctx.ui.error(`ktl: ${s.title || s.sessionId} forwards no ports`);
+      await openForward(ctx, forwards);
     },
   },
 ];

@@ -153,6 +153,9 @@ export const GATED_COMMANDS = [
   "ktl.logs",
   "ktl.verify",
   "ktl.k8s.contexts",
+  "ktl.k8s.use",
+  "ktl.exec",
+  "ktl.portForward",
   "ktl.plan.run",
   "ktl.plan.cancelNode",
 ] as const;

@@ -1,3 +1,4 @@
+import { forwardsOf, K8sStatus } from "./k8s";
 import { describeEnd } from "./terminal";
 import { Exec, FINAL_STATES, Session, SessionStateParams } from "./types";
 
@@ -52,12 +53,16 @@ export function sessionItem(s: Session, now: number = Date.now()): SessionItemVi
   if (s.exitCode !== undefined && s.exitCode !== null) parts.push(`exit ${s.exitCode}`);
   if (s.pinned) parts.push("pinned");
   if (s.remote) parts.push("remote");
+  // a running port-forward shows where to connect
+  const urls = s.state === "running" ? forwardsOf(s).map((f) => f.url) : [];
+  if (urls.length) parts.push(urls.join(", "));
   const flags = [FINAL_STATES.has(s.state) ? "ended" : "running"];
   if (s.pinned) flags.push("pinned");
   if (isPlan(s)) flags.push("plan");
   const node = nodeOf(s);
   if (s.parentId) flags.push(node ? "node" : "child");
   if (s.remote) flags.push("remote");
+  if (urls.length) flags.push("forward");
   return {
     id: s.sessionId,
     label: node ? `${node}${s.title && s.title !== node ? `: ${s.title}` : ""}` : s.title || s.sessionId,
@@ -159,11 +164,8 @@ export async function loadChildren(exec: Exec, model: SessionsModel, parentId: s
   }
 }
 
-/** The Kubernetes context/namespace shown in the status bar (filled in once ktl.k8s.contexts lands). */
-export interface K8sStatus {
-  context?: string;
-  namespace?: string;
-}
+/** The Kubernetes context/namespace shown in the status bar (from ktl.k8s.contexts, see k8s.ts). */
+export type { K8sStatus };
 
 export function statusText(running: number, k8s?: K8sStatus): string {
   const where = k8s?.context ? ` $(cloud) ${k8s.context}${k8s.namespace ? `/${k8s.namespace}` : ""}` : "";

@@ -1,4 +1,5 @@
 import { Emitter } from "./emitter";
+import { ExecSpec } from "./k8s";
 import { SessionRouter } from "./router";
 import {
   Exec,
@@ -30,8 +31,10 @@ export interface TerminalOptions {
   router: SessionRouter;
   /** Asks the user (modal); true to go ahead. */
   confirm: (message: string) => Promise<boolean>;
-  /** Start a new session, or show an existing one (live while it runs). */
+  /** Start a new session (`ktl.run`), or show an existing one (live while it runs). */
   run?: RunSpec;
+  /** Start a shell (or a command) in a container instead (`ktl.exec`, same streaming). */
+  execInto?: ExecSpec;
   attach?: Pick<Session, "sessionId" | "state" | "exitCode" | "error">;
   resizeDebounceMs?: number;
   onError?: (message: string) => void;
@@ -90,12 +93,15 @@ export class SessionTerminal {
     this.dims = initial;
     if (this.opts.attach) {
       void this.attach(this.opts.attach);
+    } else if (this.opts.execInto) {
+      void this.start("ktl.exec", this.opts.execInto);
     } else {
-      void this.start(this.opts.run ?? {});
+      void this.start("ktl.run", this.opts.run ?? {});
     }
   }
 
-  private async start(spec: RunSpec): Promise<void> {
+  /** Starts the session detached (`ktl.run` or `ktl.exec`) with the terminal's size. */
+  private async start(command: "ktl.run" | "ktl.exec", spec: RunSpec | ExecSpec): Promise<void> {
     const args: Record<string, unknown> = { ...spec, detach: true };
     if (this.dims) {
       args.cols = this.dims.columns;
@@ -104,7 +110,7 @@ export class SessionTerminal {
     }
     let result: SessionResult;
     try {
-      result = await this.opts.exec<SessionResult>("ktl.run", args);
+      result = await this.opts.exec<SessionResult>(command, args);
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       this.writeEmitter.fire(`\x1b[31m[ktl] could not start: ${message}\x1b[0m\r\n`);

@@ -3,7 +3,9 @@
  * module and a stand-in for vscode-languageclient's LanguageClient that speaks JSON-RPC to the
  * real server. What it checks: every contributed command is registered, context keys follow the
  * server's commands, `ktl: Run Command as Session…` opens a Pseudoterminal that streams, takes
- * input and ends, and the Sessions view and status bar follow.
+ * input and ends, and the Sessions view and status bar follow; the status bar's Kubernetes
+ * context (KTL_TEST_KUBECONFIG from the pytest side, else a kubeconfig written here) and the
+ * context picker; CodeLens commands going through the language client's middleware.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import { strict as assert } from "node:assert";
@@ -19,6 +21,25 @@ import { Emitter } from "../../src/core/emitter";
 const EXT = path.resolve(__dirname, "..", "..", "..");
 const REPO = path.resolve(EXT, "..", "..");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ktl-ext-"));
+/** Contexts "fake" (current) and "staging" (tests/editors/conftest.py writes the same ones). */
+function testKubeconfig(dir: string): string {
+  if (process.env.KTL_TEST_KUBECONFIG) return process.env.KTL_TEST_KUBECONFIG;
+  const file = path.join(dir, "kubeconfig");
+  const cluster = (name: string) => ({ name, cluster: { server: "http://127.0.0.1:9" } });
+  const context = (name: string) => ({ name, context: { cluster: name, user: "tester" } });
+  const config = {
+    apiVersion: "v1",
+    kind: "Config",
+    "current-context": "fake",
+    clusters: [cluster("fake"), cluster("staging")],
+    contexts: [context("fake"), context("staging")],
+    users: [{ name: "tester", user: { token: "t" } }],
+  };
+  fs.writeFileSync(file, JSON.stringify(config));
+  return file;
+}
+// the server inherits it (as the real LanguageClient's child would)
+process.env.KUBECONFIG = testKubeconfig(tmp);
 
 const config: Record<string, unknown> = {
   "server.path": process.env.KTL_LSP || path.join(REPO, ".venv", "bin", "ktl-lsp"),
@@ -37,8 +58,14 @@ const treeOptions = new Map<string, any>();
 const secrets = new Map<string, string>();
 const opened: string[] = [];
 const documents: { content: string; language: string }[] = [];
+const workspaceState = new Map<string, unknown>();
 const extensionContext = {
   subscriptions: [] as unknown[],
+  workspaceState: {
+    get: (k: string) => workspaceState.get(k),
+    update: async (k: string, v: unknown) => void (v === undefined ? workspaceState.delete(k) : workspaceState.set(k, v)),
+    keys: () => [...workspaceState.keys()],
+  },
   secrets: {
     get: async (k: string) => secrets.get(k),
     store: async (k: string, v: string) => void secrets.set(k, v),
@@ -92,7 +119,8 @@ const fakeVscode = {
       terminals.push(opts);
       return { show() {}, dispose() {} };
     },
-    showInformationMessage: async (m: string) => void messages.push(m),
+    showInformationMessage: async (m: string, ..._actions: string[]) => void messages.push(m),
+    onDidChangeWindowState: () => disposable,
     showErrorMessage: async (m: string) => void messages.push(`error: ${m}`),
     showWarningMessage: async (m: string) => void messages.push(`warning: ${m}`),
     showInputBox: async () => inputAnswers.shift(),
@@ -105,7 +133,7 @@ const fakeVscode = {
     registerCommand: (id: string, fn: (...args: any[]) => any) => {
       assert.ok(!commands.has(id), `${id} registered twice`);
       commands.set(id, fn);
-      return disposable;
+      return { dispose: () => void (commands.get(id) === fn && commands.delete(id)) };
     },
     executeCommand: async (id: string, ...args: any[]) => {
       if (id === "setContext") return void contexts.set(args[0], args[1]);
@@ -124,6 +152,7 @@ const fakeVscode = {
 class FakeLanguageClient {
   private conn: MessageConnection | undefined;
   private handlers: [string, (p: any) => void][] = [];
+  private registered: { dispose(): void }[] = [];
   private running = false;
   initializeResult: any;
   constructor(
@@ -163,12 +192,24 @@ class FakeLanguageClient {
     });
     await conn.sendNotification(InitializedNotification.type, {});
     this.running = true;
+    // like vscode-languageclient's ExecuteCommandFeature: each server command is a VS Code
+    // command (what a CodeLens runs), through middleware.executeCommand when there is one
+    const middleware = this.options.middleware ?? {};
+    for (const id of this.initializeResult.capabilities.executeCommandProvider?.commands ?? []) {
+      const next = (command: string, args: any[]) => conn.sendRequest(ExecuteCommandRequest.type, { command, arguments: args });
+      this.registered.push(
+        fakeVscode.commands.registerCommand(id, (...args: any[]) =>
+          middleware.executeCommand ? middleware.executeCommand(id, args, next) : next(id, args),
+        ),
+      );
+    }
   }
   sendRequest(type: any, params: any) {
     return this.conn!.sendRequest(type, params);
   }
   async dispose() {
     this.running = false;
+    for (const r of this.registered.splice(0)) r.dispose();
     try {
       await Promise.race([this.conn?.sendRequest(ShutdownRequest.type), new Promise((r) => setTimeout(r, 2000))]);
       await this.conn?.sendNotification(ExitNotification.type);
@@ -199,10 +240,10 @@ Module._load = function (request: string, ...rest: unknown[]) {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const extension = require("../../src/extension") as typeof import("../../src/extension");
 
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 10000): Promise<T> {
+async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10000): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const v = fn();
+    const v = await fn();
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
@@ -227,7 +268,7 @@ test("activation registers every contributed command and sets the context keys",
   assert.deepEqual(initOptions, { sessionData: true });
   assert.equal(contexts.get("ktl.server.running"), true);
   assert.equal(typeof contexts.get("ktl.server.has.apply"), "boolean", "set either way (the k8s commands are still landing)");
-  for (const key of ["session_replay", "session_export", "session_pin", "session_delete", "sessions_diff", "plan_run", "plan_cancelNode"]) {
+  for (const key of ["session_replay", "session_export", "session_pin", "session_delete", "sessions_diff", "plan_run", "plan_cancelNode", "k8s_contexts", "k8s_use"]) {
     assert.equal(contexts.get(`ktl.server.has.${key}`), true, key);
   }
   assert.ok(trees.has("ktl.sessions"));
@@ -254,7 +295,7 @@ test("Run Command as Session opens a live terminal; the view and status bar foll
   assert.equal(item.iconPath.id, "pass");
   assert.match(item.description, /^done · .* · exit 0$/);
   assert.equal(item.contextValue, "ktlSession ended");
-  assert.equal(statusItems[0].text, "$(terminal) ktl");
+  assert.equal(statusItems[0].text, "$(terminal) ktl $(cloud) fake/default");
   term.pty.close();
   assert.deepEqual(messages.filter((m) => m.startsWith("error")), []);
 });
@@ -323,6 +364,47 @@ test("context menu: replay opens the browser, export saves, pin, compare two sel
   assert.deepEqual(messages.filter((m) => m.startsWith("error")), []);
 });
 
+test("the status bar shows the kubeconfig's context; clicking it switches (ktl.k8s.use), remembered per workspace", async () => {
+  const status = statusItems[0];
+  await until("the context in the status bar", () => status.text.endsWith("$(cloud) fake/default"));
+  assert.equal(status.command, "ktl.ui.k8s.context");
+  assert.match(status.tooltip, /Kubernetes context fake \(cluster fake\), namespace default/);
+  const original = fakeVscode.window.showQuickPick;
+  const picks: any[][] = [];
+  fakeVscode.window.showQuickPick = async (items: any[]) => (picks.push(items), items.find((i) => i.context === "staging"));
+  await fakeVscode.commands.executeCommand(status.command);
+  assert.deepEqual(picks[0].map((i: any) => i.context), ["fake", "staging"]);
+  assert.match(picks[0][0].label, /^\$\(check\) fake$/);
+  assert.equal(status.text, "$(terminal) ktl $(cloud) staging/default");
+  assert.deepEqual(workspaceState.get("ktl.k8s.selection"), { context: "staging" });
+  // the namespace: "Other namespace…" asks for one
+  fakeVscode.window.showQuickPick = async (items: any[]) => items.find((i) => i.label.includes("Other"));
+  inputAnswers.push("shop");
+  await fakeVscode.commands.executeCommand("ktl.ui.k8s.namespace");
+  assert.equal(status.text, "$(terminal) ktl $(cloud) staging/shop");
+  assert.deepEqual(workspaceState.get("ktl.k8s.selection"), { context: "staging", namespace: "shop" });
+  fakeVscode.window.showQuickPick = original;
+  assert.deepEqual(messages.filter((m) => m.startsWith("error")), []);
+});
+
+test("CodeLens commands go through the client's middleware: Exec opens a terminal, Run the plan's", async (t) => {
+  if (!commands.has("ktl.plan.run")) return t.skip("the server advertises no ktl.plan.run");
+  const before = terminals.length;
+  if (commands.has("ktl.exec")) {
+    // the terminal is not opened here: opening it starts ktl.exec (the lead's e2e covers that)
+    await fakeVscode.commands.executeCommand("ktl.exec", { workload: "deployment/web", namespace: "shop" });
+    assert.equal(terminals.length, before + 1, "a terminal for the exec session");
+    assert.equal(terminals.at(-1)!.name, "ktl exec: deployment/web -n shop");
+  }
+  const count = terminals.length;
+  const file = path.join(tmp, "lens.plan.yaml");
+  fs.writeFileSync(file, ["name: lens", "nodes:", "  - id: one", "    run: echo one", "  - id: two", "    run: echo two", ""].join("\n"));
+  await fakeVscode.commands.executeCommand("ktl.plan.run", { uri: `file://${file}`, nodes: ["one"] });
+  assert.equal(terminals.length, count + 1, "a terminal on the plan session");
+  assert.ok(messages.some((m) => /^ktl plan lens\.plan\.yaml: done \(exit 0\)/.test(m)), messages.join("\n"));
+  assert.deepEqual(messages.filter((m) => m.startsWith("error")), []);
+});
+
 test("Set Remote Agent Token: SecretStorage, then the server restarts with it in initializationOptions", async () => {
   config["retention.intervalS"] = 0;
   inputAnswers.push("tok-e2e");
@@ -331,4 +413,11 @@ test("Set Remote Agent Token: SecretStorage, then the server restarts with it in
   await until("restarted", () => (initOptions as any)?.agent?.token === "tok-e2e");
   assert.deepEqual(initOptions, { retention: { intervalS: 0 }, agent: { token: "tok-e2e" }, sessionData: true });
   await until("running again", () => contexts.get("ktl.server.running") === true && trees.get("ktl.sessions").getChildren().length > 0);
+  // the new server was told the workspace's Kubernetes pick again (it starts from the kubeconfig's)
+  let answer: any;
+  await until("the pick restored", async () => {
+    answer = await fakeVscode.commands.executeCommand("ktl.k8s.contexts", {});
+    return answer?.current === "staging" && answer?.namespace === "shop";
+  });
+  assert.equal(statusItems[0].text, "$(terminal) ktl $(cloud) staging/shop");
 });

@@ -5,10 +5,15 @@
  * extension's SessionRouter + SessionTerminal for the live terminal.
  *
  * KTL_LSP: the server executable (default: ../../.venv/bin/ktl-lsp from the repository root).
+ * KTL_TEST_KUBECONFIG: the kubeconfig the server gets (tests/editors/conftest.py: contexts "fake"
+ * and "staging" on a loopback API server holding pod web-1 in namespace default, which exec and
+ * port-forward reach); without it one with the same contexts is written here (no API server
+ * behind it: the exec and port-forward tests skip).
  */
 import { strict as assert } from "node:assert";
 import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
+import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, test } from "node:test";
@@ -31,8 +36,17 @@ import { SessionRouter } from "../../src/core/router";
 import { contextKeys, initializationOptions, resolveServer } from "../../src/core/server";
 import { SessionTerminal } from "../../src/core/terminal";
 import { compareDocument } from "../../src/core/commands";
+import {
+  ContextsAnswer,
+  contextPickItems,
+  forwardsOf,
+  k8sStatusOf,
+  namespacePickItems,
+  PortForwardResult,
+  UseAnswer,
+} from "../../src/core/k8s";
 import { loadChildren, nodeOf, sessionItem, SessionsModel } from "../../src/core/sessions";
-import { Exec, PlanResult, Session, SessionDataParams, SessionsDiff, SessionStateParams } from "../../src/core/types";
+import { Exec, PlanResult, Session, SessionDataParams, SessionResult, SessionsDiff, SessionStateParams } from "../../src/core/types";
 
 const REPO = path.resolve(__dirname, "..", "..", "..", "..", "..");
 
@@ -70,10 +84,36 @@ async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs
   }
 }
 
+async function untilAsync(what: string, fn: () => Promise<boolean>, timeoutMs = 30000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Contexts "fake" (current) and "staging"; the pytest side passes one with a live API server. */
+function testKubeconfig(dir: string): string {
+  if (process.env.KTL_TEST_KUBECONFIG) return process.env.KTL_TEST_KUBECONFIG;
+  const file = path.join(dir, "kubeconfig");
+  const cluster = (name: string) => ({ name, cluster: { server: "http://127.0.0.1:9" } });
+  const context = (name: string) => ({ name, context: { cluster: name, user: "tester" } });
+  const config = {
+    apiVersion: "v1",
+    kind: "Config",
+    "current-context": "fake",
+    clusters: [cluster("fake"), cluster("staging")],
+    contexts: [context("fake"), context("staging")],
+    users: [{ name: "tester", user: { token: "t" } }],
+  };
+  fs.writeFileSync(file, JSON.stringify(config));
+  return file;
+}
+
 before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ktl-e2e-"));
   const server = resolveServer({ path: process.env.KTL_LSP || path.join(REPO, ".venv", "bin", "ktl-lsp"), store: path.join(tmp, "sessions.db") });
-  proc = spawn(server.command, server.args, { cwd: tmp, stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, XDG_STATE_HOME: tmp } });
+  proc = spawn(server.command, server.args, { cwd: tmp, stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, XDG_STATE_HOME: tmp, KUBECONFIG: testKubeconfig(tmp) } });
   let stderr = "";
   proc.stderr!.on("data", (d) => (stderr += d));
   proc.on("exit", (code) => {
@@ -282,4 +322,163 @@ test("plan run: a plan session whose nodes are child sessions (parentId), shown 
   // the plan's own output is a terminal like any session's
   const out = await exec<{ frames: { type: string; data: string }[] }>("ktl.session.output", { sessionId: started.sessionId, plain: true });
   assert.ok(out.frames.length > 0);
+});
+
+test("kubernetes contexts: the status bar's text, the pickers' items, ktl.k8s.use and its reset", async () => {
+  const commands = init.capabilities.executeCommandProvider?.commands ?? [];
+  for (const c of ["ktl.k8s.contexts", "ktl.k8s.use"]) assert.ok(commands.includes(c), c);
+  const first = await exec<ContextsAnswer>("ktl.k8s.contexts", {});
+  assert.equal(first.current, "fake");
+  assert.deepEqual(k8sStatusOf(first), { context: "fake", cluster: "fake", namespace: "default" });
+  assert.deepEqual(
+    contextPickItems(first).map((i) => [i.label, i.context]),
+    [
+      ["$(check) fake", "fake"],
+      ["$(blank) staging", "staging"],
+    ],
+  );
+  // what the context picker sends: another context, back to its own namespace
+  assert.deepEqual(await exec<UseAnswer>("ktl.k8s.use", { context: "staging", namespace: "" }), { context: "staging", namespace: null });
+  assert.deepEqual(await exec<UseAnswer>("ktl.k8s.use", { namespace: "shop" }), { context: "staging", namespace: "shop" });
+  const picked = await exec<ContextsAnswer>("ktl.k8s.contexts", {});
+  assert.deepEqual(k8sStatusOf(picked), { context: "staging", cluster: "staging", namespace: "shop" });
+  assert.equal(contextPickItems(picked, { context: "staging" }).at(-1)?.context, "", "the reset item");
+  assert.equal(namespacePickItems(picked).at(-1)?.namespace, "", "the namespace reset item");
+  await assert.rejects(exec("ktl.k8s.use", { context: "nope" }), /field 'context'.*nope/);
+  // the resets the pickers offer
+  assert.deepEqual(await exec<UseAnswer>("ktl.k8s.use", { context: "", namespace: "" }), { context: null, namespace: null });
+  assert.deepEqual(k8sStatusOf(await exec<ContextsAnswer>("ktl.k8s.contexts", {})), { context: "fake", cluster: "fake", namespace: "default" });
+});
+
+// Kubernetes exec and port-forward against the loopback cluster of the pytest side
+// (tests/editors/conftest.py): pod web-1 in namespace default; an exec'd command is a real local
+// process in a real terminal with HOSTNAME=web-1, and the pod answers HTTP on port 80 with
+// header X-Pod: web-1.
+
+const NO_CLUSTER = "no loopback cluster: KTL_TEST_KUBECONFIG is set by tests/editors/test_vscode.py";
+
+/** GET `url` with node:http (no keep-alive): status, headers and body. */
+function httpGet(url: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false, timeout: 20000 }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(new Error(`timed out: GET ${url}`)));
+    req.on("error", reject);
+  });
+}
+
+test("kubernetes exec: a detached ktl.exec into pod web-1 streams sessionData, takes input, is cancelled", async (t) => {
+  if (!process.env.KTL_TEST_KUBECONFIG) return t.skip(NO_CLUSTER);
+  const started = await exec<SessionResult>("ktl.exec", {
+    pod: "web-1",
+    namespace: "default",
+    command: ["sh", "-c", "echo hello-from-$HOSTNAME; exec sh"],
+    cols: 80,
+    rows: 24,
+    detach: true,
+  });
+  assert.equal(started.state, "running", JSON.stringify(started));
+  const sid = started.sessionId;
+  let out = "";
+  const seqs: number[] = [];
+  const states: string[] = [];
+  // ktl/sessionData (initializationOptions.sessionData: true), through the extension's router
+  const unsubscribe = router.subscribe(sid, {
+    data: (p) => {
+      seqs.push(p.seq);
+      out += p.data;
+    },
+    state: (p) => states.push(p.state),
+  });
+  try {
+    await until("the command's output", () => out.includes("hello-from-web-1"), 30000);
+    await exec("ktl.session.input", { sessionId: sid, data: "echo typed-$((2+3))\r" });
+    await until("the typed command's output", () => out.includes("typed-5"), 30000);
+    assert.deepEqual(
+      seqs,
+      [...seqs].sort((a, b) => a - b),
+      "sessionData in order",
+    );
+    const end = await exec<SessionResult>("ktl.session.cancel", { sessionId: sid });
+    assert.equal(end.state, "cancelled", JSON.stringify(end));
+    await until("ktl/sessionState cancelled", () => states.includes("cancelled"), 30000);
+  } finally {
+    unsubscribe();
+  }
+  const s = await exec<Session>("ktl.session.get", { sessionId: sid });
+  assert.equal(s.kind, "exec");
+  assert.equal(s.state, "cancelled");
+  assert.equal(s.meta?.pod, "web-1");
+  assert.equal(s.meta?.namespace, "default");
+  const recorded = await exec<{ frames: { type: string; data: string }[] }>("ktl.session.output", { sessionId: sid, plain: true });
+  const inputs = recorded.frames.filter((f) => f.type === "input").map((f) => f.data).join("");
+  assert.ok(inputs.includes("echo typed-$((2+3))"), inputs);
+  assert.ok(recorded.frames.some((f) => f.type === "output" && f.data.includes("typed-5")));
+});
+
+test("kubernetes exec: the extension's terminal (SessionTerminal execInto) on pod web-1: output, input, resize, close cancels", async (t) => {
+  if (!process.env.KTL_TEST_KUBECONFIG) return t.skip(NO_CLUSTER);
+  const term = new SessionTerminal({
+    exec,
+    router,
+    execInto: { pod: "web-1", namespace: "default", command: ["sh", "-c", "echo term-in-$HOSTNAME; exec sh"] },
+    confirm: async () => true,
+    resizeDebounceMs: 10,
+  });
+  let out = "";
+  term.onDidWrite((d) => (out += d));
+  term.open({ columns: 90, rows: 25 });
+  const sid = await term.started;
+  try {
+    await until("the command's output", () => out.includes("term-in-web-1"), 30000);
+    term.handleInput("stty size\r");
+    await until("the terminal's size inside the container", () => out.includes("25 90"), 30000);
+    term.setDimensions({ columns: 101, rows: 33 });
+    // the resize is debounced, then sent (and recorded): ask the shell once the server has it
+    await untilAsync("the resize recorded", async () => {
+      const o = await exec<{ frames: { type: string; data: string }[] }>("ktl.session.output", { sessionId: sid });
+      return o.frames.some((f) => f.type === "resize" && f.data.includes("101") && f.data.includes("33"));
+    });
+    term.handleInput("stty size\r");
+    await until("the resize inside the container", () => out.includes("33 101"), 30000);
+    await term.close();
+  } finally {
+    term.dispose();
+  }
+  const s = await exec<SessionResult>("ktl.session.wait", { sessionId: sid, timeoutS: 30 });
+  assert.equal(s.state, "cancelled", JSON.stringify(s));
+});
+
+test("kubernetes port-forward: ktl.portForward to pod web-1 port 80 answers over node:http, then is cancelled", async (t) => {
+  if (!process.env.KTL_TEST_KUBECONFIG) return t.skip(NO_CLUSTER);
+  const r = await exec<PortForwardResult>("ktl.portForward", { pod: "web-1", namespace: "default", ports: [":80"] });
+  assert.equal(r.state, "running", JSON.stringify(r));
+  const forwards = r.forwards ?? [];
+  assert.equal(forwards.length, 1, JSON.stringify(r));
+  const [f] = forwards;
+  assert.equal(f.remote, 80);
+  assert.equal(f.url, `http://127.0.0.1:${f.local}`);
+  try {
+    const answer = await httpGet(`${f.url}/`);
+    assert.equal(answer.status, 200, answer.body);
+    assert.equal(answer.headers["x-pod"], "web-1");
+    assert.match(answer.body, /web-1/);
+    // the running forward is listed with its URL (what the extension's Forwards pick shows)
+    const { sessions } = await exec<{ sessions: Session[] }>("ktl.sessions.list", { kind: "port-forward", state: "running" });
+    const listed = sessions.find((s) => s.sessionId === r.sessionId);
+    assert.ok(listed, JSON.stringify(sessions));
+    assert.deepEqual(forwardsOf(listed), [f]);
+  } finally {
+    const end = await exec<SessionResult>("ktl.session.cancel", { sessionId: r.sessionId });
+    assert.equal(end.state, "cancelled", JSON.stringify(end));
+  }
+  // the local port is closed with the session
+  await assert.rejects(httpGet(`${f.url}/`));
+  const { sessions } = await exec<{ sessions: Session[] }>("ktl.sessions.list", { kind: "port-forward", state: "running" });
+  assert.ok(!sessions.some((s) => s.sessionId === r.sessionId));
 });

@@ -202,6 +202,9 @@ function fakeUi(over: Partial<Ui> = {}): Ui & { infos: string[]; opened: unknown
     confirm: async () => true,
     storeSecret: async () => undefined,
     restartServer: async () => undefined,
+    ask: async () => undefined,
+    k8sSelection: () => undefined,
+    k8sChanged: async () => undefined,
     ...over,
   };
 }
