@@ -168,6 +168,7 @@ FEATURES = (
     "diagnostics",
     "codelens",
     "k8s",
+    "k8s_browse",
     "k8s_exec",
     "port_forward",
     "cluster_crds",
