@@ -16,6 +16,8 @@ import pytest_asyncio
 from lsprotocol import types as lsp
 from pytest_lsp import ClientServerConfig, LanguageClient
 
+from tests.k8s_api import FakeApi, write_kubeconfig
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -136,6 +138,22 @@ async def start_ktl(tmp_path: Path) -> AsyncIterator[StartKtl]:
 @pytest_asyncio.fixture
 async def ktl(start_ktl: StartKtl) -> Ktl:
     return await start_ktl()
+
+
+@pytest_asyncio.fixture
+async def api() -> AsyncIterator[FakeApi]:
+    """The loopback Kubernetes API server (tests/k8s_api) in this process."""
+    async with FakeApi() as server:
+        yield server
+
+
+@pytest_asyncio.fixture
+async def k8s(start_ktl: StartKtl, api: FakeApi, tmp_path: Path) -> Ktl:
+    """A ktl-lsp whose kubeconfig points at ``api`` (plus a context "gone" that is not there)."""
+    config = write_kubeconfig(
+        tmp_path / "kubeconfig", api, extra_contexts={"gone": "http://127.0.0.1:9"}
+    )
+    return await start_ktl(env={"KUBECONFIG": str(config)})
 
 
 @pytest.fixture

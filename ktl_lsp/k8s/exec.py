@@ -93,6 +93,9 @@ class ExecTerminal:
         self._echo_window = ""
         self._on_close = on_close
         self._reader = asyncio.ensure_future(self._read(first))
+        # A reader cancelled before it ever ran (a cancel that raced the connect) skips its
+        # ``finally``: end here too, or nothing would close the stream.
+        self._reader.add_done_callback(lambda _: self._finish())
         self._writer = asyncio.ensure_future(self._write())
 
     # -- reading ------------------------------------------------------------------------------

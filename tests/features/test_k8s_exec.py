@@ -143,3 +143,18 @@ async def test_missing_program_and_pod_are_clear_errors(k8s: Ktl, api: FakeApi) 
 async def test_arguments_are_checked(k8s: Ktl, args: dict[str, object], tmp_path: Path) -> None:
     with pytest.raises(JsonRpcException):
         await k8s.cmd("ktl.exec", args)
+
+
+async def test_cancel_racing_the_connect_still_hangs_up(k8s: Ktl, api: FakeApi) -> None:
+    pod(api)
+    for _ in range(3):
+        started = await k8s.cmd(
+            "ktl.exec", {"pod": "web-1", "command": ["sleep", "30"], "detach": True}
+        )
+        cancelled = await k8s.cmd("ktl.session.cancel", {"sessionId": started["sessionId"]})
+        assert cancelled["state"] == "cancelled"
+    for _ in range(200):  # the container side sees the stream close and ends the process
+        if not any(api.streams.execs.values()):
+            break
+        await asyncio.sleep(0.05)
+    assert not any(api.streams.execs.values())
