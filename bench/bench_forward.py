@@ -143,6 +143,12 @@ def download(port: int, nbytes: int) -> float:
     return elapsed
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pod_of(port: int) -> str:
     with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -196,14 +202,21 @@ def main() -> None:
             download(local, 1 << 20)  # warm both paths
             download(pod["direct"], 1 << 20)
             direct, forward = [], []
+            cpu = {"ktl-lsp": 0.0, "API server": 0.0}
+            pids = {"ktl-lsp": client.proc.pid, "API server": child.pid}
             for _ in range(a.rounds):
                 direct.append(download(pod["direct"], nbytes))
+                before = {k: cpu_s(p) for k, p in pids.items()}
                 forward.append(download(local, nbytes))
+                for k, p in pids.items():
+                    cpu[k] += cpu_s(p) - before[k]
             d, f = statistics.median(direct), statistics.median(forward)
             print(f"throughput, {a.mb} MB download (median of {a.rounds}):")
             print(f"  direct loopback      {d * 1000:8.0f} ms  {a.mb / d:8.0f} MB/s")
             print(f"  through ktl forward  {f * 1000:8.0f} ms  {a.mb / f:8.0f} MB/s")
             print(f"  ratio forward/direct {f / d:.2f}x time ({d / f:.2f} of direct throughput)")
+            for k, v in cpu.items():
+                print(f"  CPU of {k:<10} {v / a.rounds * 1000:8.0f} ms per download")
 
             reconnect, cluster = [], []
             for _ in range(a.replacements):
