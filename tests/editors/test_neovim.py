@@ -230,5 +230,23 @@ def test_port_forward_notifies_forwards_and_stops(results: dict[str, Any]) -> No
         _check(results, name)
 
 
+def test_pickers_from_the_cluster(results: dict[str, Any]) -> None:
+    """:KtlExec / :KtlPortForward / :KtlLogs without a target pick from ktl.k8s.list (pod web-1
+    and Service web of the loopback cluster, through vim.ui.select), then the ports; without a
+    list they warn and ask as before; :KtlNamespace offers the cluster's namespaces."""
+    error = results["checks"].get("pick_lua_error")
+    assert error is None, f"the pickers' part of the Lua test failed: {error['detail']}"
+    for name in (
+        "pick_exec",
+        "pick_port_forward",
+        "pick_port_forward_service",
+        "pick_logs",
+        "pick_fallback",
+        "pick_namespace",
+        "pick_items",
+    ):
+        _check(results, name)
+
+
 def test_help_for_the_kubernetes_commands(results: dict[str, Any]) -> None:
     _check(results, "help_k8s")

@@ -71,6 +71,8 @@ def test_npm_test_unit_and_e2e(npm: str, kubeconfig: Path) -> None:
         "kubernetes exec: a detached ktl.exec into pod web-1 streams sessionData",
         "kubernetes exec: the extension's terminal (SessionTerminal execInto) on pod web-1",
         "kubernetes port-forward: ktl.portForward to pod web-1 port 80 answers over node:http",
+        "kubernetes list: ktl.k8s.list gives pod web-1 (target pod/web-1) and Service web",
+        "quick picks from the cluster (ktl.k8s.list): Exec into pod/web-1",
     ):
         _ran(out, name)
 

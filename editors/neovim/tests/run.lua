@@ -665,6 +665,222 @@ local ok, failure = pcall(function()
   if not ok17 then
     check('k8s_lua_error', false, err17)
   end
+  -- 18. no target: :KtlExec / :KtlPortForward / :KtlLogs pick from what the cluster runs
+  -- (ktl.k8s.list, vim.ui.select), then the ports; :KtlNamespace offers the cluster's
+  -- namespaces. The pick is staging/shop by now (the same API server), hence -n default.
+  local sent18 = {}
+  ktl.exec = function(command, args, cb)
+    if ({ ['ktl.exec'] = 1, ['ktl.portForward'] = 1, ['ktl.logs'] = 1, ['ktl.k8s.list'] = 1 })[command] then
+      table.insert(sent18, { command = command, args = vim.deepcopy(args) })
+    end
+    return real_exec(command, args, cb)
+  end
+  local function sent_of(command)
+    local out = {}
+    for _, c in ipairs(sent18) do
+      if c.command == command then
+        table.insert(out, c.args)
+      end
+    end
+    return out
+  end
+  local real_select, real_input = vim.ui.select, vim.ui.input
+  local selects, inputs = {}, {}
+  -- vim.ui.select picks the first item `want` accepts, and records what it offered
+  local function choose(want)
+    vim.ui.select = function(list, opts, on_choice)
+      local labels = {}
+      for _, i in ipairs(list) do
+        table.insert(labels, opts.format_item and opts.format_item(i) or tostring(i))
+      end
+      table.insert(selects, { prompt = opts.prompt, labels = labels })
+      for _, i in ipairs(list) do
+        if want(i) then
+          return on_choice(i)
+        end
+      end
+      on_choice(nil)
+    end
+  end
+  local function target_is(target, port)
+    return function(i)
+      return type(i) == 'table' and ((i.item and i.item.target == target) or (port and i.ports and i.ports[1] == port))
+    end
+  end
+  vim.ui.input = function(opts, on_confirm)
+    table.insert(inputs, opts)
+    on_confirm(opts.prompt:find('port-forward pod/', 1, true) and ':80' or nil)
+  end
+  local function has_label(labels, text)
+    for _, l in ipairs(labels or {}) do
+      if l == text then
+        return true
+      end
+    end
+    return false
+  end
+  local ok18, err18 = pcall(function()
+    -- exec: pod web-1 picked; the line's command still applies
+    choose(target_is('pod/web-1'))
+    local before18 = vim.api.nvim_get_current_buf()
+    vim.cmd([[KtlExec -n default -- sh -c 'echo picked-in-$HOSTNAME']])
+    local p_buf
+    got = vim.wait(20000, function()
+      p_buf = vim.api.nvim_get_current_buf()
+      return p_buf ~= before18 and vim.b[p_buf].ktl_session_state == 'done' and buf_text(p_buf):find('picked-in-web-1', 1, true) ~= nil
+    end, 20)
+    local xa, la = sent_of('ktl.exec')[1] or {}, sent_of('ktl.k8s.list')[1] or {}
+    local offered = (selects[1] or {}).labels
+    local no_services = true
+    for _, l in ipairs(offered or {}) do
+      no_services = no_services and not l:find('service/', 1, true)
+    end
+    check(
+      'pick_exec',
+      got
+        and xa.pod == 'web-1'
+        and xa.namespace == 'default'
+        and xa.container == nil
+        and vim.deep_equal(xa.command, { 'sh', '-c', 'echo picked-in-$HOSTNAME' })
+        and la.namespace == 'default'
+        and vim.deep_equal(la.kinds, { 'pods', 'deployments', 'statefulsets', 'daemonsets', 'jobs' })
+        and has_label(offered, 'pod/web-1   Running, ready   container app')
+        and has_label(offered, 'type a name…')
+        and no_services
+        and (selects[1].prompt or ''):find('namespace default', 1, true) ~= nil,
+      vim.inspect({ sent = sent18, selects = selects, text = p_buf and buf_text(p_buf), notes = notes })
+    )
+
+    -- port-forward: pod web-1 declares no ports, so they are asked (vim.ui.input: ":80")
+    selects, inputs, notes = {}, {}, {}
+    ktl.last_forward = nil
+    choose(target_is('pod/web-1'))
+    vim.cmd('KtlPortForward -n default')
+    got = vim.wait(20000, function()
+      return ktl.last_forward ~= nil and noted(' -> pod/web-1:80')
+    end, 20)
+    local pf18 = ktl.last_forward or {}
+    local url18 = ((pf18.forwards or {})[1] or {}).url
+    local answer18, herr18 = http_get(url18)
+    check(
+      'pick_port_forward',
+      got
+        and vim.deep_equal(sent_of('ktl.portForward')[1], { pod = 'web-1', namespace = 'default', ports = { ':80' } })
+        and (inputs[1] or {}).default == ':80'
+        and has_label((selects[1] or {}).labels, 'service/web   ClusterIP   port 80')
+        and from_web_1(answer18),
+      vim.inspect({ sent = sent18, selects = selects, inputs = inputs, notes = notes, answer = answer18, err = herr18 })
+    )
+    exec_sync(ktl, 'ktl.session.cancel', { sessionId = pf18.sessionId })
+    -- ... Service web: its port is offered (:80), picked
+    selects, inputs, notes = {}, {}, {}
+    ktl.last_forward = nil
+    choose(target_is('service/web', ':80'))
+    vim.cmd('KtlPortForward -n default')
+    got = vim.wait(20000, function()
+      return ktl.last_forward ~= nil and noted(' -> service/web:80')
+    end, 20)
+    local svc18 = ktl.last_forward or {}
+    answer18, herr18 = http_get(((svc18.forwards or {})[1] or {}).url)
+    check(
+      'pick_port_forward_service',
+      got
+        and vim.deep_equal(sent_of('ktl.portForward')[2], { service = 'web', namespace = 'default', ports = { ':80' } })
+        and #inputs == 0
+        and vim.deep_equal((selects[2] or {}).labels, { ':80   (a free local port -> 80)', 'other…   (LOCAL:REMOTE, e.g. 8080:80)' })
+        and from_web_1(answer18),
+      vim.inspect({ sent = sent18, selects = selects, notes = notes, answer = answer18, err = herr18 })
+    )
+    exec_sync(ktl, 'ktl.session.cancel', { sessionId = svc18.sessionId })
+
+    -- logs: pod web-1 picked, its log session opens in a terminal buffer
+    selects = {}
+    choose(target_is('pod/web-1'))
+    local before_logs = vim.api.nvim_get_current_buf()
+    vim.cmd('KtlLogs -n default')
+    local l_buf
+    got = vim.wait(20000, function()
+      l_buf = vim.api.nvim_get_current_buf()
+      return l_buf ~= before_logs and vim.b[l_buf].ktl_session_id ~= nil
+    end, 20)
+    check(
+      'pick_logs',
+      got and vim.deep_equal(sent_of('ktl.logs')[1], { pod = 'web-1', namespace = 'default', detach = true }),
+      vim.inspect({ sent = sent_of('ktl.logs'), selects = selects, notes = notes })
+    )
+    if got then
+      exec_sync(ktl, 'ktl.session.cancel', { sessionId = vim.b[l_buf].ktl_session_id })
+    end
+
+    -- no list (an unknown context): a warning, then the input box as before
+    selects, inputs, notes = {}, {}, {}
+    vim.cmd('KtlExec --context nope')
+    got = vim.wait(10000, function()
+      return #inputs > 0
+    end, 20)
+    check(
+      'pick_fallback',
+      got and #selects == 0 and noted('could not list the cluster') and noted('nope') and inputs[1].prompt:find('ktl exec', 1, true) ~= nil,
+      vim.inspect({ inputs = inputs, notes = notes, selects = selects })
+    )
+
+    -- :KtlNamespace: the cluster's namespaces (default, kube-system) are offered
+    selects = {}
+    choose(function(i)
+      return i.namespace == 'default'
+    end)
+    local lists_before = #sent_of('ktl.k8s.list')
+    vim.cmd('KtlNamespace')
+    got = vim.wait(10000, function()
+      return ktl.k8s.namespace == 'default' and ktl.status():find('staging/default', 1, true) ~= nil
+    end, 20)
+    local ns_labels = (selects[1] or {}).labels
+    check(
+      'pick_namespace',
+      got
+        and has_label(ns_labels, '  default')
+        and has_label(ns_labels, '  kube-system')
+        and has_label(ns_labels, '* shop')
+        and vim.deep_equal((sent_of('ktl.k8s.list')[lists_before + 1] or {}).kinds, { 'namespaces' }),
+      vim.inspect({ selects = selects, k8s = ktl.k8s, sent = sent18 })
+    )
+  end)
+  ktl.exec = real_exec
+  vim.ui.select, vim.ui.input = real_select, real_input
+  if not ok18 then
+    check('pick_lua_error', false, err18)
+  end
+  -- the picker items (no cluster needed): a pod with several containers, a Service's ports
+  do
+    local kk = require('ktl.k8s')
+    local answer = {
+      context = 'c',
+      namespace = 'shop',
+      items = {
+        { kind = 'Pod', name = 'api-0', target = 'pod/api-0', ready = false, status = 'CrashLoopBackOff', containers = { 'api', 'envoy' }, ports = {} },
+        { kind = 'Deployment', name = 'web', target = 'deployment/web', ready = false, status = '2/3', ports = { 8080 } },
+        { kind = 'Service', name = 'web', target = 'service/web', status = 'ClusterIP', ports = { 80, 443 } },
+        { kind = 'Namespace', name = 'kube-system' },
+      },
+    }
+    local labels = {}
+    for _, i in ipairs(kk.target_items(answer, 'exec')) do
+      table.insert(labels, i.label)
+    end
+    local ports = {}
+    for _, i in ipairs(kk.port_items(answer.items[3])) do
+      table.insert(ports, i.ports and table.concat(i.ports, ' ') or 'other')
+    end
+    check(
+      'pick_items',
+      vim.deep_equal(labels, { 'pod/api-0   CrashLoopBackOff, not ready   containers api,envoy', 'deployment/web   2/3 ready   port 8080', 'type a name…' })
+        and #kk.target_items(answer, 'port_forward') == 4
+        and vim.deep_equal(ports, { ':80', ':443', ':80 :443', 'other' })
+        and vim.deep_equal(kk.item_target(answer.items[2], answer), { workload = 'deployment/web', namespace = 'shop' })
+        and vim.deep_equal(kk.namespaces_of(answer), { 'kube-system' }),
+      vim.inspect({ labels, ports })
+    )
+  end
   -- the helpers the commands parse with
   local k8s = require('ktl.k8s')
   local line = k8s.parse_target_line('deploy/web -n shop -c app -- sh -c "ls /"')
@@ -688,7 +904,7 @@ local ok, failure = pcall(function()
     local okrun = pcall(vim.cmd, 'help :KtlRun')
     check('help', okhelp and okrun and vim.bo.filetype == 'help' and vim.fn.expand('%:t') == 'ktl.txt', e)
     local missing = {}
-    for _, tag in ipairs({ ':KtlContext', ':KtlNamespace', ':KtlExec', ':KtlPortForward', ':KtlForwards', 'ktl-statusline' }) do
+    for _, tag in ipairs({ ':KtlContext', ':KtlNamespace', ':KtlExec', ':KtlPortForward', ':KtlForwards', 'ktl-statusline', 'ktl-pickers' }) do
       if not pcall(vim.cmd, 'help ' .. tag) then
         table.insert(missing, tag)
       end

@@ -245,6 +245,19 @@ local function exec_if_supported(command, args, callback)
   end
 end
 
+--- Runs fn() once the client is ready (at once when it is; scheduled otherwise).
+local function when_ready(fn)
+  local id = M.start(nil)
+  if id and ready[id] then
+    fn()
+  elseif id then
+    queue[id] = queue[id] or {}
+    table.insert(queue[id], function()
+      vim.schedule(fn)
+    end)
+  end
+end
+
 --- A new terminal buffer on a session that `command` (`ktl.run` or `ktl.exec`) starts detached
 --- with the window's size. Returns the buffer.
 local function start_terminal(command, args, title)
@@ -500,18 +513,20 @@ function M.diff(opts)
   exec_if_supported('ktl.diff', vim.tbl_extend('force', { uri = buffer_uri() }, opts or {}), show_result('diff'))
 end
 
-function M.logs(target)
-  local function go(t)
-    if not t or t == '' then
-      return
-    end
-    local args = { detach = true }
-    if t:find('/') then
-      args.workload = t
-    elseif t:find('=') then
-      args.selector = t
-    else
-      args.pod = t
+--- :KtlLogs's line: `[TARGET] [-n NS] [-c CONTAINER] [--context C]`; TARGET a pod, `kind/name`
+--- or a label selector (`app=web`). Without one, picks from the cluster (|M.pick_target|).
+function M.logs(line)
+  local p, perr = k8s.parse_target_line(line or '')
+  if not p then
+    notify('ktl logs: ' .. perr, vim.log.levels.ERROR)
+    return
+  end
+  local function start(args)
+    args.detach = true
+    for _, key in ipairs({ 'namespace', 'container', 'context' }) do
+      if p[key] then
+        args[key] = p[key]
+      end
     end
     exec_if_supported('ktl.logs', args, function(err, result)
       if err then
@@ -523,11 +538,36 @@ function M.logs(target)
       end)
     end)
   end
-  if target and target ~= '' then
-    go(target)
-  else
-    vim.ui.input({ prompt = 'ktl logs (pod, kind/name or selector): ' }, go)
+  local function typed(t)
+    t = t and vim.trim(t) or ''
+    if t == '' then
+      return
+    elseif t:find('=') then
+      return start({ selector = t })
+    end
+    local target = k8s.parse_target(t)
+    if not target then
+      notify('ktl logs: not a target: ' .. t, vim.log.levels.ERROR)
+      return
+    end
+    start(target.pod and { pod = target.pod } or { workload = target.workload or ('service/' .. target.service) })
   end
+  if p.target then
+    return typed(p.target)
+  end
+  M.pick_target('logs', p, function(choice)
+    if choice.typed then
+      if choice.why then
+        notify('ktl logs: ' .. choice.why, vim.log.levels.WARN)
+      end
+      return vim.ui.input({ prompt = 'ktl logs (pod, kind/name or selector): ' }, typed)
+    end
+    local t = k8s.item_target(choice.item, choice.answer)
+    if t and not t.service then
+      p.namespace = p.namespace or t.namespace
+      start(t.pod and { pod = t.pod } or { workload = t.workload })
+    end
+  end)
 end
 
 function M.open_url(url)
@@ -1023,8 +1063,10 @@ function M.pick_namespace(ns, callback)
       return
     end
     M.contexts_answer = answer
-    vim.schedule(function()
-      vim.ui.select(k8s.namespace_items(answer), {
+    local function show(listed)
+      local names = vim.list_extend(vim.deepcopy(type(answer.namespaces) == 'table' and answer.namespaces or {}), listed)
+      local items = k8s.namespace_items(vim.tbl_extend('force', answer, { namespaces = names }))
+      vim.ui.select(items, {
         prompt = 'ktl: namespace (context ' .. answer.current .. ')',
         format_item = function(i)
           return i.label
@@ -1043,7 +1085,100 @@ function M.pick_namespace(ns, callback)
           end
         end)
       end)
+    end
+    if not supported('ktl.k8s.list') then
+      return vim.schedule(function()
+        show({})
+      end)
+    end
+    -- the cluster's namespaces, when it can be listed (else the known ones)
+    M.exec('ktl.k8s.list', { kinds = { 'namespaces' } }, function(lerr, listed)
+      vim.schedule(function()
+        show(lerr and {} or k8s.namespaces_of(listed))
+      end)
     end)
+  end)
+end
+
+local PICK_TITLES = { exec = 'exec into', logs = 'logs of', port_forward = 'port-forward to' }
+
+--- Picks what `purpose` ('exec', 'logs', 'port_forward') acts on from `ktl.k8s.list` with
+--- vim.ui.select. {opts}: `namespace`, `context` (default: the workspace's). Calls
+--- on_choice({item, answer}), or on_choice({typed = true, why}) when the user chose "type a
+--- name…" or there is nothing to pick from (`why`: no cluster, RBAC, nothing running; also
+--- when the server lacks ktl.k8s.list). Nothing when the pick is dismissed.
+function M.pick_target(purpose, opts, on_choice)
+  opts = opts or {}
+  when_ready(function()
+    if not supported('ktl.k8s.list') then
+      return on_choice({ typed = true })
+    end
+    local args = { kinds = k8s.LIST_KINDS[purpose] }
+    for _, key in ipairs({ 'namespace', 'context' }) do
+      if k8s.present(opts[key]) then
+        args[key] = opts[key]
+      end
+    end
+    M.exec('ktl.k8s.list', args, function(err, answer)
+      vim.schedule(function()
+        if err or type(answer) ~= 'table' then
+          return on_choice({ typed = true, why = 'could not list the cluster: ' .. tostring(err and err.message or 'no answer') })
+        end
+        local items = k8s.target_items(answer, purpose)
+        if #items <= 1 then
+          return on_choice({ typed = true, why = 'no ' .. k8s.WHAT[purpose] .. ' in namespace ' .. tostring(answer.namespace) })
+        end
+        vim.ui.select(items, {
+          prompt = string.format('ktl %s (context %s, namespace %s)', PICK_TITLES[purpose], tostring(answer.context), tostring(answer.namespace)),
+          format_item = function(i)
+            return i.label
+          end,
+        }, function(choice)
+          if not choice then
+            return
+          elseif choice.typed then
+            return on_choice({ typed = true })
+          end
+          on_choice({ item = choice.item, answer = answer })
+        end)
+      end)
+    end)
+  end)
+end
+
+--- The ports to forward to a listed item (vim.ui.select: `:PORT` of one, all, or "other…" that
+--- asks with vim.ui.input); on_ports(list).
+function M.pick_ports(item, label, on_ports)
+  local items = k8s.port_items(item)
+  local function ask(default)
+    vim.ui.input({ prompt = 'ktl port-forward ' .. label .. ' (LOCAL:REMOTE or :REMOTE): ', default = default }, function(text)
+      if not text or vim.trim(text) == '' then
+        return
+      end
+      local ports, err = k8s.parse_ports({ text })
+      if not ports then
+        notify('ktl port-forward: ' .. err, vim.log.levels.ERROR)
+        return
+      end
+      on_ports(ports)
+    end)
+  end
+  if #items == 1 then
+    return ask(':80')
+  end
+  vim.ui.select(items, {
+    prompt = 'ktl port-forward ' .. label .. ': ports',
+    format_item = function(i)
+      return i.label
+    end,
+  }, function(choice)
+    if not choice then
+      return
+    elseif choice.ports then
+      return on_ports(choice.ports)
+    end
+    local first = items[1].ports[1]:sub(2)
+    ask(first .. ':' .. first)
   end)
 end
 
@@ -1072,7 +1207,9 @@ function M.exec_into(spec)
   return start_terminal('ktl.exec', args, 'exec/' .. k8s.target_label(args):gsub('/', '-'))
 end
 
---- :KtlExec's line: `TARGET [-n NS] [-c CONTAINER] [-- COMMAND...]`; asks when empty.
+--- :KtlExec's line: `[TARGET] [-n NS] [-c CONTAINER] [-- COMMAND...]`. Without a target,
+--- picks one from the cluster (the line's -n, --context, -c and command still apply); a pod
+--- with several containers asks which.
 function M.exec_command(line)
   local function go(text)
     if not text or vim.trim(text) == '' then
@@ -1085,10 +1222,40 @@ function M.exec_command(line)
     end
     M.exec_into(spec)
   end
-  if line and vim.trim(line) ~= '' then
+  local p, perr = k8s.parse_target_line(line or '')
+  if not p then
+    notify('ktl exec: ' .. perr, vim.log.levels.ERROR)
+    return
+  end
+  if p.target then
     return go(line)
   end
-  vim.ui.input({ prompt = 'ktl exec (pod or kind/name [-n ns] [-c container] [-- cmd]): ' }, go)
+  M.pick_target('exec', p, function(choice)
+    if choice.typed then
+      if choice.why then
+        notify('ktl exec: ' .. choice.why, vim.log.levels.WARN)
+      end
+      return vim.ui.input({ prompt = 'ktl exec (pod or kind/name [-n ns] [-c container] [-- cmd]): ' }, go)
+    end
+    local spec = k8s.item_target(choice.item, choice.answer)
+    if not spec or spec.service then
+      return
+    end
+    spec.context, spec.command = p.context, p.command
+    local function start(container)
+      spec.container = container
+      M.exec_into(spec)
+    end
+    local containers = type(choice.item.containers) == 'table' and choice.item.containers or {}
+    if not spec.pod or p.container or #containers < 2 then
+      return start(p.container)
+    end
+    vim.ui.select(containers, { prompt = 'ktl exec: container in pod/' .. spec.pod }, function(c)
+      if c then
+        start(c)
+      end
+    end)
+  end)
 end
 
 --- Starts a port-forward (`ktl.portForward` {pod | service | workload, namespace?, ports}) and
@@ -1115,14 +1282,47 @@ function M.port_forward(spec, callback)
   end)
 end
 
---- :KtlPortForward's line: `TARGET PORTS... [-n NS]`.
-function M.port_forward_command(line)
+local function port_forward_line(line)
   local spec, err = k8s.port_forward_spec(line or '')
   if not spec then
     notify('ktl port-forward: ' .. err, vim.log.levels.ERROR)
     return
   end
   M.port_forward(spec)
+end
+
+--- :KtlPortForward's line: `TARGET PORTS... [-n NS]`. Without a target, picks one from the
+--- cluster (the line's -n and --context apply), then its ports.
+function M.port_forward_command(line)
+  local p, perr = k8s.parse_target_line(line or '')
+  if not p then
+    notify('ktl port-forward: ' .. perr, vim.log.levels.ERROR)
+    return
+  end
+  if p.target then
+    return port_forward_line(line)
+  end
+  M.pick_target('port_forward', p, function(choice)
+    if choice.typed then
+      if choice.why then
+        notify('ktl port-forward: ' .. choice.why, vim.log.levels.WARN)
+      end
+      return vim.ui.input({ prompt = 'ktl port-forward (TARGET PORTS... [-n ns]): ' }, function(text)
+        if text and vim.trim(text) ~= '' then
+          port_forward_line(text)
+        end
+      end)
+    end
+    local spec = k8s.item_target(choice.item, choice.answer)
+    if not spec then
+      return
+    end
+    spec.context = p.context
+    M.pick_ports(choice.item, k8s.target_label(spec), function(ports)
+      spec.ports = ports
+      M.port_forward(spec)
+    end)
+  end)
 end
 
 --- The running port-forwards (vim.ui.select): open one of its URLs, or stop it.
@@ -1306,7 +1506,7 @@ local function create_commands()
   end, { desc = 'ktl: diff this manifest against the cluster' })
   cmd('KtlLogs', function(a)
     M.logs(a.args)
-  end, { nargs = '?', desc = 'ktl: follow logs' })
+  end, { nargs = '*', desc = 'ktl: follow logs (no target: pick one)' })
   cmd('KtlReplay', function(a)
     M.replay(a.args)
   end, { nargs = '?', desc = 'ktl: open a session replay in the browser' })
@@ -1341,10 +1541,10 @@ local function create_commands()
   end, { nargs = '?', bang = true, desc = "ktl: switch the namespace (! back to the context's)" })
   cmd('KtlExec', function(a)
     M.exec_command(a.args)
-  end, { nargs = '*', desc = 'ktl: a shell in a pod or workload' })
+  end, { nargs = '*', desc = 'ktl: a shell in a pod or workload (no target: pick one)' })
   cmd('KtlPortForward', function(a)
     M.port_forward_command(a.args)
-  end, { nargs = '+', desc = 'ktl: forward local ports to a pod, Service or workload' })
+  end, { nargs = '*', desc = 'ktl: forward local ports to a pod, Service or workload (no target: pick one)' })
   cmd('KtlForwards', function()
     M.forwards()
   end, { desc = 'ktl: open or stop a running port-forward' })

@@ -309,6 +309,116 @@ function M.namespace_items(answer)
   return items
 end
 
+-- What the cluster runs (`ktl.k8s.list`): the pickers of :KtlExec, :KtlLogs, :KtlPortForward.
+
+--- The `kinds` each picker asks `ktl.k8s.list` for (plural resource names).
+M.LIST_KINDS = {
+  exec = { 'pods', 'deployments', 'statefulsets', 'daemonsets', 'jobs' },
+  logs = { 'pods', 'deployments', 'statefulsets', 'daemonsets', 'jobs' },
+  port_forward = { 'pods', 'deployments', 'statefulsets', 'daemonsets', 'services' },
+}
+
+local WORKLOADS = { Pod = true, Deployment = true, StatefulSet = true, DaemonSet = true, ReplicaSet = true, Job = true }
+local FITS = {
+  exec = WORKLOADS,
+  logs = WORKLOADS,
+  port_forward = { Pod = true, Deployment = true, StatefulSet = true, DaemonSet = true, ReplicaSet = true, Service = true },
+}
+M.WHAT = { exec = 'pods or workloads', logs = 'pods or workloads', port_forward = 'pods, workloads or Services' }
+
+local function list(v)
+  return type(v) == 'table' and v or {}
+end
+
+--- "pod/web-1   Running, ready   containers app   ports 80".
+function M.item_label(item)
+  local parts = { item.target or item.name }
+  local status = present(item.status) and item.status or nil
+  if item.kind == 'Pod' then
+    local ready = item.ready == true and 'ready' or (item.ready == false and 'not ready' or nil)
+    local s = table.concat(vim.tbl_filter(function(x)
+      return x ~= nil
+    end, { status, ready }), ', ')
+    if s ~= '' then
+      table.insert(parts, s)
+    end
+  elseif item.kind == 'Service' then
+    if status then
+      table.insert(parts, status)
+    end
+  elseif status then
+    table.insert(parts, status .. ' ready')
+  end
+  local containers = list(item.containers)
+  if #containers > 0 then
+    table.insert(parts, (#containers == 1 and 'container ' or 'containers ') .. table.concat(containers, ','))
+  end
+  local ports = list(item.ports)
+  if #ports > 0 then
+    local shown = {}
+    for _, p in ipairs(ports) do
+      table.insert(shown, tostring(p))
+    end
+    table.insert(parts, (#ports == 1 and 'port ' or 'ports ') .. table.concat(shown, ','))
+  end
+  return table.concat(parts, '   ')
+end
+
+--- vim.ui.select items for a target picker: {item, label} for each listed resource that fits
+--- `purpose` ('exec', 'logs', 'port_forward'), then {typed = true, label} ("type a name…").
+function M.target_items(answer, purpose)
+  local fits = FITS[purpose]
+  local items = {}
+  for _, item in ipairs(list(type(answer) == 'table' and answer.items or nil)) do
+    if type(item) == 'table' and fits[item.kind] and present(item.target) and M.parse_target(item.target) then
+      table.insert(items, { item = item, label = M.item_label(item) })
+    end
+  end
+  table.insert(items, { typed = true, label = 'type a name…' })
+  return items
+end
+
+--- `ktl.exec` / `ktl.logs` / `ktl.portForward` target arguments for a listed item, in its
+--- namespace (else the answer's): {pod | workload | service, namespace}.
+function M.item_target(item, answer)
+  local t = M.parse_target(item and item.target or '')
+  if not t then
+    return nil
+  end
+  local ns = present(item.namespace) and item.namespace or (type(answer) == 'table' and present(answer.namespace) and answer.namespace or nil)
+  t.namespace = ns
+  return t
+end
+
+--- vim.ui.select items for the ports to forward: `:PORT` for each of the item's ports, all of
+--- them when several, then {label = 'other…'} (no `ports`: ask for LOCAL:REMOTE).
+function M.port_items(item)
+  local items, all = {}, {}
+  for _, p in ipairs(list(item and item.ports)) do
+    if type(p) == 'number' and p >= 1 and p <= 65535 then
+      local port = ':' .. tostring(math.floor(p))
+      table.insert(all, port)
+      table.insert(items, { ports = { port }, label = port .. '   (a free local port -> ' .. tostring(math.floor(p)) .. ')' })
+    end
+  end
+  if #all > 1 then
+    table.insert(items, { ports = all, label = table.concat(all, ' ') .. '   (all of them)' })
+  end
+  table.insert(items, { label = 'other…   (LOCAL:REMOTE, e.g. 8080:80)' })
+  return items
+end
+
+--- The namespaces of a `ktl.k8s.list {kinds = {'namespaces'}}` answer.
+function M.namespaces_of(answer)
+  local out = {}
+  for _, item in ipairs(list(type(answer) == 'table' and answer.items or nil)) do
+    if type(item) == 'table' and item.kind == 'Namespace' and present(item.name) then
+      table.insert(out, item.name)
+    end
+  end
+  return out
+end
+
 --- A port-forward session's forwards (`meta.forwards`: {local, remote, url}).
 function M.forwards_of(session)
   local meta = type(session) == 'table' and session.meta or nil

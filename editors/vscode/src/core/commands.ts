@@ -1,4 +1,5 @@
 import {
+  ClusterItem,
   ContextsAnswer,
   contextPickItems,
   ExecSpec,
@@ -7,15 +8,23 @@ import {
   Forward,
   forwardMessage,
   forwardsOf,
+  itemTarget,
   K8sSelection,
+  LIST_KINDS,
+  ListAnswer,
   namespacePickItems,
+  namespacesOf,
   parsePorts,
   parseTargetLine,
   PortForwardResult,
   PortForwardSpec,
   portForwardSpecOf,
+  portPickItems,
+  PURPOSE_WHAT,
   selectionOf,
   targetLabel,
+  targetPickItems,
+  TargetPurpose,
   UseAnswer,
 } from "./k8s";
 import { AGENT_TOKEN_SECRET } from "./server";
@@ -285,6 +294,102 @@ export async function startPortForward(ctx: CommandContext, spec: PortForwardSpe
     ctx.ui.refreshSessions();
   }
   return r;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** A listed resource picked for a command, or "ask with the input box" (`why`: no list). */
+export type TargetChoice = { item: ClusterItem; answer: ListAnswer } | { typed: true; why?: string };
+
+/**
+ * Picks what `purpose` acts on from `ktl.k8s.list` (the workspace's context and namespace).
+ * `{typed}` when the user chose "Type a name…", or there is no list to pick from (no cluster,
+ * RBAC, nothing running: `why` says so); undefined when the pick was dismissed.
+ */
+export async function pickClusterTarget(ctx: CommandContext, purpose: TargetPurpose, title: string): Promise<TargetChoice | undefined> {
+  let answer: ListAnswer;
+  try {
+    answer = await ctx.exec<ListAnswer>("ktl.k8s.list", { kinds: LIST_KINDS[purpose] });
+  } catch (e) {
+    return { typed: true, why: `could not list the cluster: ${errorText(e)}` };
+  }
+  const items = targetPickItems(answer, purpose);
+  if (items.length <= 1) return { typed: true, why: `no ${PURPOSE_WHAT[purpose]} in namespace ${answer?.namespace ?? "?"}` };
+  const picked = await ctx.ui.pick(items, `${title} (context ${answer.context}, namespace ${answer.namespace})`);
+  if (!picked) return undefined;
+  return picked.item ? { item: picked.item, answer } : { typed: true };
+}
+
+/** The input box's prompt, with why there was no list to pick from. */
+export function promptWithWhy(prompt: string, why?: string): string {
+  return why ? `${why.charAt(0).toUpperCase()}${why.slice(1)}. ${prompt}` : prompt;
+}
+
+const PORTS_PROMPT = "Ports: LOCAL:REMOTE, or :REMOTE for any free local port";
+
+async function askPorts(ctx: CommandContext, value: string): Promise<string[] | undefined> {
+  const text = (await ctx.ui.input(PORTS_PROMPT, { placeHolder: "8080:80 :443", value }))?.trim();
+  if (!text) return undefined;
+  const parsed = parsePorts(text);
+  if (typeof parsed === "string") {
+    ctx.ui.error(`ktl port-forward: ${parsed}`);
+    return undefined;
+  }
+  return parsed;
+}
+
+/** The ports to forward to a listed resource: `:PORT` of one of its ports, all, or "Other…". */
+export async function pickPorts(ctx: CommandContext, item: ClusterItem, label: string): Promise<string[] | undefined> {
+  const items = portPickItems(item);
+  const first = items[0]?.ports?.[0]?.slice(1);
+  if (items.length > 1) {
+    const picked = await ctx.ui.pick(items, `Ports to forward to ${label}`);
+    if (!picked) return undefined;
+    if (picked.ports) return picked.ports;
+  }
+  return askPorts(ctx, first ? `${first}:${first}` : ":80");
+}
+
+/** The container of a pod with several (the first is the default). */
+async function pickContainer(ctx: CommandContext, item: ClusterItem, label: string): Promise<string | undefined | null> {
+  const containers = (Array.isArray(item.containers) ? item.containers : []).filter((c) => typeof c === "string" && c !== "");
+  if (containers.length < 2) return null;
+  const picked = await ctx.ui.pick(
+    containers.map((c, i) => ({ label: c, description: i === 0 ? "the pod's first" : undefined })),
+    `Container in ${label}`,
+  );
+  return picked?.label;
+}
+
+/** ktl.exec arguments for a listed pod or workload (a pod with several containers: which). */
+async function execSpecOfPick(ctx: CommandContext, item: ClusterItem, answer: ListAnswer): Promise<ExecSpec | undefined> {
+  const target = itemTarget(item, answer);
+  if (!target || "service" in target) return undefined;
+  const spec: ExecSpec = { ...target };
+  if ("pod" in target) {
+    const container = await pickContainer(ctx, item, targetLabel(target));
+    if (container === undefined) return undefined;
+    if (container) spec.container = container;
+  }
+  return spec;
+}
+
+/** ktl.exec arguments typed in the input box (the previous line offered again). */
+async function askExecSpec(ctx: CommandContext, why?: string): Promise<ExecSpec | undefined> {
+  const line = await ctx.ui.input(promptWithWhy("Pod or workload to exec into: TARGET [-n NAMESPACE] [-c CONTAINER] [-- COMMAND]", why), {
+    placeHolder: "deployment/web -n shop -- sh",
+    value: lastExec,
+  });
+  if (!line) return undefined;
+  const parsed = execSpecOf(line);
+  if (typeof parsed === "string") {
+    ctx.ui.error(`ktl exec: ${parsed}`);
+    return undefined;
+  }
+  lastExec = line;
+  return parsed;
 }
 
 /** Server commands whose CodeLens the extension handles itself (language client middleware). */
@@ -607,7 +712,14 @@ export const COMMANDS: UiCommand[] = [
     server: "ktl.logs",
     gated: true,
     async run(ctx) {
-      const t = await ctx.ui.input("Pod, kind/name or label selector", { placeHolder: "deployment/web" });
+      const choice = await pickClusterTarget(ctx, "logs", "Follow the logs of");
+      if (!choice) return;
+      if ("item" in choice) {
+        const target = itemTarget(choice.item, choice.answer);
+        if (!target || "service" in target) return;
+        return followLogs(ctx, target, `ktl logs: ${targetLabel(target)}`);
+      }
+      const t = (await ctx.ui.input(promptWithWhy("Pod, kind/name or label selector", choice.why), { placeHolder: "deployment/web" }))?.trim();
       if (!t) return;
       const target = t.includes("/") ? { workload: t } : t.includes("=") ? { selector: t } : { pod: t };
       await followLogs(ctx, target, `ktl logs: ${t}`);
@@ -643,7 +755,10 @@ export const COMMANDS: UiCommand[] = [
       if (ns === undefined) {
         const a = await ctx.exec<ContextsAnswer>("ktl.k8s.contexts", {});
         if (!a.current) return ctx.ui.error(`ktl: no Kubernetes context${a.error ? `: ${a.error}` : ""}`);
-        const picked = await ctx.ui.pick(namespacePickItems(a), `Namespace for this workspace (context ${a.current})`);
+        // the cluster's namespaces too, when it can be listed (else the known ones, as before)
+        const listed = await ctx.exec<ListAnswer>("ktl.k8s.list", { kinds: ["namespaces"] }).then(namespacesOf, () => [] as string[]);
+        const items = namespacePickItems({ ...a, namespaces: [...(a.namespaces ?? []), ...listed] });
+        const picked = await ctx.ui.pick(items, `Namespace for this workspace (context ${a.current})`);
         if (!picked) return;
         ns = picked.namespace;
         if (ns === undefined) {
@@ -663,15 +778,10 @@ export const COMMANDS: UiCommand[] = [
     async run(ctx, arg) {
       let spec = execArg(arg);
       if (!spec) {
-        const line = await ctx.ui.input("Pod or workload to exec into: TARGET [-n NAMESPACE] [-c CONTAINER] [-- COMMAND]", {
-          placeHolder: "deployment/web -n shop -- sh",
-          value: lastExec,
-        });
-        if (!line) return;
-        const parsed = execSpecOf(line);
-        if (typeof parsed === "string") return ctx.ui.error(`ktl exec: ${parsed}`);
-        lastExec = line;
-        spec = parsed;
+        const choice = await pickClusterTarget(ctx, "exec", "Exec into");
+        if (!choice) return;
+        spec = "item" in choice ? await execSpecOfPick(ctx, choice.item, choice.answer) : await askExecSpec(ctx, choice.why);
+        if (!spec) return;
       }
       openExec(ctx, spec);
     },
@@ -683,26 +793,35 @@ export const COMMANDS: UiCommand[] = [
     gated: true,
     async run(ctx, arg) {
       let spec = portForwardArg(arg);
-      if (!spec || spec.ports.length === 0) {
-        const given = spec;
-        const line = given ? undefined : await ctx.ui.input("Pod, Service or workload to forward to: TARGET [-n NAMESPACE] [PORTS]", { placeHolder: "svc/web -n shop" });
-        if (!given && !line) return;
-        let ports = "";
-        const words = line ? parseTargetLine(line) : undefined;
-        if (words?.error) return ctx.ui.error(`ktl port-forward: ${words.error}`);
-        if (!words?.rest.length) {
-          ports = (await ctx.ui.input("Ports: LOCAL:REMOTE, or :REMOTE for any free local port", { placeHolder: "8080:80 :443", value: ":80" }))?.trim() ?? "";
+      if (!spec) {
+        const choice = await pickClusterTarget(ctx, "portForward", "Port-forward to");
+        if (!choice) return;
+        if ("item" in choice) {
+          const target = itemTarget(choice.item, choice.answer);
+          if (!target) return;
+          const ports = await pickPorts(ctx, choice.item, targetLabel(target));
           if (!ports) return;
-        }
-        if (given) {
-          const parsed = parsePorts(ports);
-          if (typeof parsed === "string") return ctx.ui.error(`ktl port-forward: ${parsed}`);
-          spec = { ...given, ports: parsed };
+          spec = { ...target, ports };
         } else {
-          const parsed = portForwardSpecOf(line ?? "", ports);
+          const line = await ctx.ui.input(promptWithWhy("Pod, Service or workload to forward to: TARGET [-n NAMESPACE] [PORTS]", choice.why), {
+            placeHolder: "svc/web -n shop",
+          });
+          if (!line) return;
+          const words = parseTargetLine(line);
+          if (words.error) return ctx.ui.error(`ktl port-forward: ${words.error}`);
+          let ports = "";
+          if (!words.rest.length) {
+            ports = (await ctx.ui.input(PORTS_PROMPT, { placeHolder: "8080:80 :443", value: ":80" }))?.trim() ?? "";
+            if (!ports) return;
+          }
+          const parsed = portForwardSpecOf(line, ports);
           if (typeof parsed === "string") return ctx.ui.error(`ktl port-forward: ${parsed}`);
           spec = parsed;
         }
+      } else if (spec.ports.length === 0) {
+        const ports = await askPorts(ctx, ":80");
+        if (!ports) return;
+        spec = { ...spec, ports };
       }
       await startPortForward(ctx, spec);
     },

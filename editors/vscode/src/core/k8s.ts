@@ -1,6 +1,7 @@
 /**
  * The Kubernetes surfaces: the active context/namespace (`ktl.k8s.contexts`, `ktl.k8s.use`),
- * targets for `ktl.exec` / `ktl.portForward` and what their answers show. Pure logic (no
+ * targets for `ktl.exec` / `ktl.portForward` and what their answers show, and the quick picks
+ * of what the cluster runs (`ktl.k8s.list`). Pure logic (no
  * `vscode`): the commands using it live in commands.ts, the status bar in extension.ts.
  */
 import { Exec, Session, SessionResult } from "./types";
@@ -316,6 +317,147 @@ export function portForwardSpecOf(line: string, ports?: string): PortForwardSpec
   if (p.namespace) spec.namespace = p.namespace;
   if (p.context) spec.context = p.context;
   return spec;
+}
+
+// -- what the cluster runs (ktl.k8s.list) -----------------------------------------------------
+
+/** One resource of `ktl.k8s.list`: `target` is what ktl.exec / ktl.logs / ktl.portForward take. */
+export interface ClusterItem {
+  kind: string;
+  name: string;
+  namespace?: string;
+  /** "pod/web-1", "deployment/web", "service/web" (Namespaces have none). */
+  target?: string;
+  ready?: boolean;
+  /** A pod's phase or waiting reason (CrashLoopBackOff), a workload's "2/3", a Service's type. */
+  status?: string;
+  ports?: number[];
+  containers?: string[];
+}
+
+/** `ktl.k8s.list {kinds?, namespace?, context?}`'s answer. */
+export interface ListAnswer {
+  context: string;
+  namespace: string;
+  items: ClusterItem[];
+}
+
+/** What a target is picked for. */
+export type TargetPurpose = "exec" | "logs" | "portForward";
+
+/** The `kinds` each picker asks `ktl.k8s.list` for (plural resource names). */
+export const LIST_KINDS: Record<TargetPurpose, string[]> = {
+  exec: ["pods", "deployments", "statefulsets", "daemonsets", "jobs"],
+  logs: ["pods", "deployments", "statefulsets", "daemonsets", "jobs"],
+  portForward: ["pods", "deployments", "statefulsets", "daemonsets", "services"],
+};
+
+/** The item kinds that make sense for each (a server may answer more than it was asked). */
+const PURPOSE_KINDS: Record<TargetPurpose, ReadonlySet<string>> = {
+  exec: new Set(["Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"]),
+  logs: new Set(["Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"]),
+  portForward: new Set(["Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Service"]),
+};
+
+/** "pods or workloads" / "pods, workloads or Services": what a picker found none of. */
+export const PURPOSE_WHAT: Record<TargetPurpose, string> = {
+  exec: "pods or workloads",
+  logs: "pods or workloads",
+  portForward: "pods, workloads or Services",
+};
+
+const KIND_ICONS: Record<string, string> = {
+  Pod: "$(vm)",
+  Deployment: "$(layers)",
+  StatefulSet: "$(database)",
+  DaemonSet: "$(server)",
+  ReplicaSet: "$(layers)",
+  Job: "$(tasklist)",
+  Service: "$(globe)",
+  Namespace: "$(symbol-namespace)",
+};
+
+function list<T>(v: unknown): T[] {
+  return Array.isArray(v) ? (v as T[]) : [];
+}
+
+/** "Running · ready", "CrashLoopBackOff · not ready", "2/3 ready", "ClusterIP". */
+export function itemDescription(item: ClusterItem): string | undefined {
+  const status = text(item.status);
+  if (item.kind === "Pod") {
+    const parts = [status, item.ready === undefined ? undefined : item.ready ? "ready" : "not ready"].filter((p) => p);
+    return parts.length ? parts.join(" · ") : undefined;
+  }
+  if (item.kind === "Service") return status;
+  return status ? `${status} ready` : undefined;
+}
+
+/** "containers app, sidecar · ports 80, 443" (what is known). */
+export function itemDetail(item: ClusterItem): string | undefined {
+  const parts: string[] = [];
+  const containers = list<string>(item.containers).filter((c) => text(c));
+  if (containers.length) parts.push(`${containers.length === 1 ? "container" : "containers"} ${containers.join(", ")}`);
+  const ports = list<number>(item.ports);
+  if (ports.length) parts.push(`${ports.length === 1 ? "port" : "ports"} ${ports.join(", ")}`);
+  return parts.length ? parts.join(" · ") : undefined;
+}
+
+export interface TargetPick {
+  label: string;
+  description?: string;
+  detail?: string;
+  /** undefined: "Type a name…" (the input box). */
+  item?: ClusterItem;
+}
+
+export const TYPE_A_NAME = "$(edit) Type a name…";
+
+/** Quick-pick items: the listed resources that fit `purpose` (with a target), then "Type a name…". */
+export function targetPickItems(answer: Partial<ListAnswer> | undefined, purpose: TargetPurpose): TargetPick[] {
+  const fits = PURPOSE_KINDS[purpose];
+  const items: TargetPick[] = list<ClusterItem>(answer?.items)
+    .filter((i) => i && fits.has(i.kind) && parseTarget(i.target ?? "") !== undefined)
+    .map((i) => ({
+      label: `${KIND_ICONS[i.kind] ?? "$(symbol-misc)"} ${i.target}`,
+      description: itemDescription(i),
+      detail: itemDetail(i),
+      item: i,
+    }));
+  items.push({ label: TYPE_A_NAME, description: purpose === "portForward" ? "svc/web, deployment/web, a pod" : purpose === "logs" ? "a pod, kind/name or app=web" : "a pod or deployment/web, -n, -c, -- COMMAND" });
+  return items;
+}
+
+/** ktl.exec / ktl.logs / ktl.portForward target arguments for a listed item, in its namespace. */
+export function itemTarget(item: ClusterItem, answer?: Partial<ListAnswer>): (Target & { namespace?: string }) | undefined {
+  const t = parseTarget(item.target ?? "");
+  if (!t) return undefined;
+  const namespace = text(item.namespace) ?? text(answer?.namespace);
+  return namespace ? { ...t, namespace } : t;
+}
+
+export interface PortPick {
+  label: string;
+  description?: string;
+  /** undefined: "Other…" (asks for LOCAL:REMOTE). */
+  ports?: string[];
+}
+
+export const OTHER_PORTS = "$(edit) Other…";
+
+/** `:PORT` for each of the item's ports (any free local port), all of them, then "Other…". */
+export function portPickItems(item: ClusterItem): PortPick[] {
+  const ports = list<number>(item.ports).filter((p) => Number.isInteger(p) && p >= 1 && p <= 65535);
+  const items: PortPick[] = ports.map((p) => ({ label: `:${p}`, description: `a free local port -> ${p}`, ports: [`:${p}`] }));
+  if (ports.length > 1) items.push({ label: ports.map((p) => `:${p}`).join(" "), description: "all of them", ports: ports.map((p) => `:${p}`) });
+  items.push({ label: OTHER_PORTS, description: "LOCAL:REMOTE, e.g. 8080:80" });
+  return items;
+}
+
+/** The namespaces of a `ktl.k8s.list {kinds: ["namespaces"]}` answer. */
+export function namespacesOf(answer: Partial<ListAnswer> | undefined): string[] {
+  return list<ClusterItem>(answer?.items)
+    .filter((i) => i && i.kind === "Namespace" && text(i.name))
+    .map((i) => i.name);
 }
 
 // -- port-forward answers ---------------------------------------------------------------------

@@ -364,6 +364,45 @@ test("context menu: replay opens the browser, export saves, pin, compare two sel
   assert.deepEqual(messages.filter((m) => m.startsWith("error")), []);
 });
 
+test("quick picks from the cluster (ktl.k8s.list): Exec into pod/web-1, Port-forward to service/web :80", async (t) => {
+  if (!process.env.KTL_TEST_KUBECONFIG) return t.skip("no loopback cluster: KTL_TEST_KUBECONFIG is set by tests/editors/test_vscode.py");
+  if (!commands.has("ktl.k8s.list")) return t.skip("the server advertises no ktl.k8s.list");
+  const original = fakeVscode.window.showQuickPick;
+  const picks: { items: any[]; placeHolder: string }[] = [];
+  const choose = (...labels: string[]) =>
+    ((fakeVscode.window as any).showQuickPick = async (items: any[], opts: { placeHolder: string }) => {
+      picks.push({ items, placeHolder: opts.placeHolder });
+      const want = labels.shift();
+      return items.find((i) => i.label.endsWith(want));
+    });
+  try {
+    // exec: the terminal is named after the pick (opening it would start ktl.exec)
+    choose(" pod/web-1");
+    const before = terminals.length;
+    await fakeVscode.commands.executeCommand("ktl.ui.exec");
+    assert.equal(picks[0].placeHolder, "Exec into (context fake, namespace default)");
+    const web1 = picks[0].items.find((i) => i.label === "$(vm) pod/web-1");
+    assert.ok(web1, picks[0].items.map((i) => i.label).join(", "));
+    assert.equal(web1.description, "Running · ready");
+    assert.equal(web1.detail, "container app");
+    assert.ok(!picks[0].items.some((i) => i.label.includes("service/")), "no Services to exec into");
+    assert.equal(terminals.length, before + 1);
+    assert.equal(terminals.at(-1)!.name, "ktl exec: pod/web-1 -n default");
+    // port-forward: the Service, then its port; the real server forwards
+    picks.length = 0;
+    messages.length = 0;
+    choose(" service/web", ":80");
+    await fakeVscode.commands.executeCommand("ktl.ui.portForward");
+    assert.deepEqual(picks[1].items.map((i) => i.label), [":80", "$(edit) Other…"]);
+    assert.ok(messages.some((m) => /^Forwarding http:\/\/127\.0\.0\.1:\d+ -> service\/web:80$/.test(m)), messages.join("\n"));
+  } finally {
+    fakeVscode.window.showQuickPick = original;
+    const running = await fakeVscode.commands.executeCommand("ktl.sessions.list", { kind: "port-forward", state: "running" });
+    for (const s of running?.sessions ?? []) await fakeVscode.commands.executeCommand("ktl.session.cancel", { sessionId: s.sessionId });
+  }
+  assert.deepEqual(messages.filter((m) => m.startsWith("error")), []);
+});
+
 test("the status bar shows the kubeconfig's context; clicking it switches (ktl.k8s.use), remembered per workspace", async () => {
   const status = statusItems[0];
   await until("the context in the status bar", () => status.text.endsWith("$(cloud) fake/default"));
@@ -378,9 +417,14 @@ test("the status bar shows the kubeconfig's context; clicking it switches (ktl.k
   assert.equal(status.text, "$(terminal) ktl $(cloud) staging/default");
   assert.deepEqual(workspaceState.get("ktl.k8s.selection"), { context: "staging" });
   // the namespace: "Other namespace…" asks for one
-  fakeVscode.window.showQuickPick = async (items: any[]) => items.find((i) => i.label.includes("Other"));
+  const offered: string[] = [];
+  fakeVscode.window.showQuickPick = async (items: any[]) => (offered.push(...items.map((i) => i.label)), items.find((i) => i.label.includes("Other")));
   inputAnswers.push("shop");
   await fakeVscode.commands.executeCommand("ktl.ui.k8s.namespace");
+  if (process.env.KTL_TEST_KUBECONFIG && commands.has("ktl.k8s.list")) {
+    // the loopback cluster's namespaces (ktl.k8s.list), besides the active one
+    assert.deepEqual(offered.slice(0, 2), ["$(check) default", "$(blank) kube-system"], offered.join(", "));
+  }
   assert.equal(status.text, "$(terminal) ktl $(cloud) staging/shop");
   assert.deepEqual(workspaceState.get("ktl.k8s.selection"), { context: "staging", namespace: "shop" });
   fakeVscode.window.showQuickPick = original;

@@ -40,9 +40,15 @@ import {
   ContextsAnswer,
   contextPickItems,
   forwardsOf,
+  itemTarget,
   k8sStatusOf,
+  LIST_KINDS,
+  ListAnswer,
   namespacePickItems,
+  namespacesOf,
   PortForwardResult,
+  portPickItems,
+  targetPickItems,
   UseAnswer,
 } from "../../src/core/k8s";
 import { loadChildren, nodeOf, sessionItem, SessionsModel } from "../../src/core/sessions";
@@ -481,4 +487,42 @@ test("kubernetes port-forward: ktl.portForward to pod web-1 port 80 answers over
   await assert.rejects(httpGet(`${f.url}/`));
   const { sessions } = await exec<{ sessions: Session[] }>("ktl.sessions.list", { kind: "port-forward", state: "running" });
   assert.ok(!sessions.some((s) => s.sessionId === r.sessionId));
+});
+
+test("kubernetes list: ktl.k8s.list gives pod web-1 (target pod/web-1) and Service web (ports [80]) for the pickers", async (t) => {
+  if (!process.env.KTL_TEST_KUBECONFIG) return t.skip(NO_CLUSTER);
+  const commands = init.capabilities.executeCommandProvider?.commands ?? [];
+  assert.ok(commands.includes("ktl.k8s.list"), "ktl.k8s.list advertised");
+  // what the port-forward picker asks for (the namespace given: another test may have picked one)
+  const r = await exec<ListAnswer>("ktl.k8s.list", { kinds: LIST_KINDS.portForward, namespace: "default" });
+  assert.equal(r.context, "fake");
+  assert.equal(r.namespace, "default");
+  const pod = r.items.find((i) => i.kind === "Pod" && i.name === "web-1");
+  assert.ok(pod, JSON.stringify(r.items));
+  assert.equal(pod.target, "pod/web-1");
+  assert.equal(pod.namespace, "default");
+  assert.equal(pod.ready, true);
+  assert.equal(pod.status, "Running");
+  assert.deepEqual(pod.containers, ["app"]);
+  const svc = r.items.find((i) => i.kind === "Service" && i.name === "web");
+  assert.ok(svc, JSON.stringify(r.items));
+  assert.equal(svc.target, "service/web");
+  assert.deepEqual(svc.ports, [80]);
+  // the quick picks built from it, and what the commands then send
+  const labels = targetPickItems(r, "portForward").map((i) => i.label);
+  assert.ok(labels.includes("$(vm) pod/web-1") && labels.includes("$(globe) service/web"), labels.join(", "));
+  assert.equal(labels.at(-1), "$(edit) Type a name…");
+  assert.deepEqual(itemTarget(pod, r), { pod: "web-1", namespace: "default" });
+  assert.deepEqual(itemTarget(svc, r), { service: "web", namespace: "default" });
+  assert.deepEqual(portPickItems(svc).map((p) => p.label), [":80", "$(edit) Other…"]);
+  // exec's kinds: no Services
+  const forExec = await exec<ListAnswer>("ktl.k8s.list", { kinds: LIST_KINDS.exec, namespace: "default" });
+  assert.ok(!forExec.items.some((i) => i.kind === "Service"), JSON.stringify(forExec.items));
+  assert.ok(targetPickItems(forExec, "exec").some((i) => i.item?.target === "pod/web-1"));
+  // the namespace picker's list
+  const ns = namespacesOf(await exec<ListAnswer>("ktl.k8s.list", { kinds: ["namespaces"] }));
+  assert.ok(ns.includes("default") && ns.includes("kube-system"), ns.join(", "));
+  // errors are JSON-RPC errors with a message (the pickers fall back to the input box)
+  await assert.rejects(exec("ktl.k8s.list", { context: "nope" }), (e: Error) => /nope/.test(e.message));
+  await assert.rejects(exec("ktl.k8s.list", { kinds: ["secrets"] }), /kinds/);
 });

@@ -7,18 +7,26 @@ import {
   contextPickItems,
   execSpecOf,
   forwardMessage,
+  itemDescription,
+  itemDetail,
+  itemTarget,
   k8sStatusOf,
+  LIST_KINDS,
+  ListAnswer,
   loadK8sStatus,
   namespacePickItems,
+  namespacesOf,
   parsePorts,
   parseTarget,
   parseTargetLine,
   portForwardSpecOf,
+  portPickItems,
   restoreSelection,
   selectionOf,
   splitArgs,
   statusTooltip,
   targetLabel,
+  targetPickItems,
 } from "../../src/core/k8s";
 import { SessionRouter } from "../../src/core/router";
 import { contextKey, contextKeys } from "../../src/core/server";
@@ -214,15 +222,22 @@ test("Switch Namespace: a known one, or Other… asks; ktl.k8s.use with the name
   const cancelled = fakeUi({ pick: async (items) => items.find((i) => i.label.includes("Other")), input: async () => undefined });
   const before = calls.length;
   await byId("ktl.ui.k8s.namespace").run({ ui: cancelled, exec });
-  assert.equal(calls.length, before + 1, "only ktl.k8s.contexts: nothing was changed");
+  assert.deepEqual(
+    calls.slice(before).map((c) => c.command),
+    ["ktl.k8s.contexts", "ktl.k8s.list"],
+    "nothing was changed",
+  );
 });
 
-test("Exec: the prompt's target becomes a terminal started with ktl.exec", async () => {
-  const ui = fakeUi({ input: async () => "deployment/web -n shop -- sh" });
-  const { exec, calls } = fakeExec();
+test("Exec: nothing to list, so the prompt's target becomes a terminal started with ktl.exec", async () => {
+  const prompts: string[] = [];
+  const ui = fakeUi({ input: async (p) => (prompts.push(p), "deployment/web -n shop -- sh") });
+  const { exec, calls } = fakeExec({ "ktl.k8s.list": () => ({ context: "kind-dev", namespace: "shop", items: [] }) });
   await byId("ktl.ui.exec").run({ ui, exec });
   assert.deepEqual(ui.opened, [{ exec: { workload: "deployment/web", namespace: "shop", command: ["sh"] }, title: "ktl exec: deployment/web -n shop -- sh" }]);
-  assert.deepEqual(calls, [], "the terminal starts the session (with its size)");
+  assert.deepEqual(calls, [{ command: "ktl.k8s.list", args: { kinds: LIST_KINDS.exec } }], "the terminal starts the session (with its size)");
+  assert.match(prompts[0], /^No pods or workloads in namespace shop\. Pod or workload to exec into/);
+  assert.equal(ui.picks.length, 0, "no quick pick with nothing in it");
   // an argument object (another extension, a lens) skips the prompt
   const given = fakeUi({ input: async () => assert.fail("no prompt") });
   await byId("ktl.ui.exec").run({ ui: given, exec }, { pod: "web-0", container: "app", junk: 1 });
@@ -266,25 +281,39 @@ const FORWARDED = {
 
 test("port-forward: target and ports asked, the message says where, Open in Browser / Stop", async () => {
   const answers = ["svc/web -n shop", ":80"];
-  const { exec, calls } = fakeExec({ "ktl.portForward": () => FORWARDED, "ktl.session.cancel": () => ({ sessionId: "pf1", state: "cancelled" }) });
-  const ui = fakeUi({ input: async () => answers.shift(), ask: async (m, actions) => (ui.asked.push(`${m} [${actions.join("|")}]`), "Open in Browser") });
+  const { exec, calls: all } = fakeExec({
+    "ktl.portForward": () => FORWARDED,
+    "ktl.session.cancel": () => ({ sessionId: "pf1", state: "cancelled" }),
+    "ktl.k8s.list": () => {
+      throw new Error("no Kubernetes context");
+    },
+  });
+  // each run lists the cluster first; that fails here, so the target is typed
+  const calls = () => all.filter((c) => c.command !== "ktl.k8s.list");
+  const prompts: string[] = [];
+  const ui = fakeUi({
+    input: async (p) => (prompts.push(p), answers.shift()),
+    ask: async (m, actions) => (ui.asked.push(`${m} [${actions.join("|")}]`), "Open in Browser"),
+  });
   await byId("ktl.ui.portForward").run({ ui, exec });
-  assert.deepEqual(calls, [{ command: "ktl.portForward", args: { service: "web", namespace: "shop", ports: [":80"] } }]);
+  assert.deepEqual(all[0], { command: "ktl.k8s.list", args: { kinds: LIST_KINDS.portForward } });
+  assert.match(prompts[0], /^Could not list the cluster: no Kubernetes context\. Pod, Service or workload to forward to/);
+  assert.deepEqual(calls(), [{ command: "ktl.portForward", args: { service: "web", namespace: "shop", ports: [":80"] } }]);
   assert.deepEqual(ui.asked, ["Forwarding http://127.0.0.1:43123 -> service/web:80 [Open in Browser|Stop]"]);
   assert.deepEqual(ui.external, ["http://127.0.0.1:43123"]);
   // ports on the target line: no second prompt; Stop cancels the session
   const stop = fakeUi({ input: async () => "deployment/web 8080:80", ask: async () => "Stop" });
-  calls.length = 0;
+  all.length = 0;
   await byId("ktl.ui.portForward").run({ ui: stop, exec });
-  assert.deepEqual(calls, [
+  assert.deepEqual(calls(), [
     { command: "ktl.portForward", args: { workload: "deployment/web", ports: ["8080:80"] } },
     { command: "ktl.session.cancel", args: { sessionId: "pf1" } },
   ]);
-  // an object without ports (another extension): only the ports are asked
+  // an object without ports (another extension): only the ports are asked, nothing is listed
   const noPorts = fakeUi({ input: async () => "8443:443", ask: async () => undefined });
-  calls.length = 0;
+  all.length = 0;
   await byId("ktl.ui.portForward").run({ ui: noPorts, exec }, { service: "web" });
-  assert.deepEqual(calls, [{ command: "ktl.portForward", args: { service: "web", ports: ["8443:443"] } }]);
+  assert.deepEqual(all, [{ command: "ktl.portForward", args: { service: "web", ports: ["8443:443"] } }]);
   const badLine = fakeUi({ input: async () => "svc/web --bogus" });
   await byId("ktl.ui.portForward").run({ ui: badLine, exec });
   assert.deepEqual(badLine.infos, ["error: ktl port-forward: unknown option --bogus"]);
@@ -361,4 +390,240 @@ test("status loading and restoring a pick after a server restart", async () => {
   assert.equal(await restoreSelection(exec, { context: "prod", namespace: "shop" }), true);
   assert.deepEqual(calls, [{ command: "ktl.k8s.use", args: { context: "prod", namespace: "shop" } }]);
   assert.equal(await restoreSelection(failing, { context: "gone" }), false, "the caller forgets it");
+});
+
+// -- quick picks of what the cluster runs (ktl.k8s.list) ------------------------------------------
+
+const LISTED: ListAnswer = {
+  context: "kind-dev",
+  namespace: "shop",
+  items: [
+    { kind: "Pod", name: "api-0", namespace: "shop", target: "pod/api-0", ready: false, status: "CrashLoopBackOff", containers: ["api", "envoy"], ports: [] },
+    { kind: "Pod", name: "web-1", namespace: "shop", target: "pod/web-1", ready: true, status: "Running", containers: ["app"], ports: [8080] },
+    { kind: "Deployment", name: "web", namespace: "shop", target: "deployment/web", ready: false, status: "2/3", ports: [8080] },
+    { kind: "Job", name: "migrate", namespace: "shop", target: "job/migrate", ready: true, status: "1/1", ports: [] },
+    { kind: "Service", name: "web", namespace: "shop", target: "service/web", status: "ClusterIP", ports: [80, 443] },
+    { kind: "Namespace", name: "kube-system" },
+  ],
+};
+
+const listing = (answer: unknown = LISTED) =>
+  fakeExec({
+    "ktl.k8s.list": () => answer,
+    "ktl.logs": () => ({ sessionId: "l1", state: "running" }),
+    "ktl.session.get": (a) => session(String(a.sessionId), "running"),
+    "ktl.portForward": () => FORWARDED,
+  });
+
+/** A fake UI whose quick picks choose the first item matching `choose` (by label), in order. */
+function choosing(...choose: (string | RegExp)[]): FakeUi {
+  const ui = fakeUi({
+    pick: async (items) => {
+      ui.picks.push(items);
+      const want = choose.shift();
+      if (want === undefined) return undefined;
+      return items.find((i) => (typeof want === "string" ? i.label.includes(want) : want.test(i.label)));
+    },
+  });
+  return ui;
+}
+
+test("target picks: what fits each command, labelled kind/name, status and ready, ports and containers", () => {
+  const exec = targetPickItems(LISTED, "exec");
+  assert.deepEqual(
+    exec.map((i) => [i.label, i.description, i.detail]),
+    [
+      ["$(vm) pod/api-0", "CrashLoopBackOff · not ready", "containers api, envoy"],
+      ["$(vm) pod/web-1", "Running · ready", "container app · port 8080"],
+      ["$(layers) deployment/web", "2/3 ready", "port 8080"],
+      ["$(tasklist) job/migrate", "1/1 ready", undefined],
+      ["$(edit) Type a name…", "a pod or deployment/web, -n, -c, -- COMMAND", undefined],
+    ],
+  );
+  assert.equal(exec.at(-1)?.item, undefined, "the input box fallback");
+  assert.deepEqual(
+    targetPickItems(LISTED, "logs").map((i) => i.item?.target),
+    ["pod/api-0", "pod/web-1", "deployment/web", "job/migrate", undefined],
+  );
+  const pf = targetPickItems(LISTED, "portForward");
+  assert.deepEqual(
+    pf.map((i) => i.item?.target),
+    ["pod/api-0", "pod/web-1", "deployment/web", "service/web", undefined],
+    "Services can be forwarded to, Jobs not",
+  );
+  assert.deepEqual([pf[3].label, pf[3].description, pf[3].detail], ["$(globe) service/web", "ClusterIP", "ports 80, 443"]);
+  // odd answers: no items, items without a target, a server that lists more than asked
+  assert.deepEqual(targetPickItems(undefined, "exec").length, 1);
+  assert.deepEqual(targetPickItems({ items: [{ kind: "Pod", name: "x" }, { kind: "Service", name: "s", target: "service/s" }] }, "exec").length, 1);
+  assert.equal(itemDescription({ kind: "Pod", name: "p" }), undefined);
+  assert.equal(itemDetail({ kind: "Service", name: "s", ports: [] }), undefined);
+  // what the commands get: the target in the item's namespace (else the answer's)
+  assert.deepEqual(itemTarget(LISTED.items[1], LISTED), { pod: "web-1", namespace: "shop" });
+  assert.deepEqual(itemTarget({ kind: "Deployment", name: "web", target: "deployment/web" }, LISTED), { workload: "deployment/web", namespace: "shop" });
+  assert.deepEqual(itemTarget({ kind: "Service", name: "web", target: "service/web" }), { service: "web" });
+  assert.equal(itemTarget({ kind: "Namespace", name: "default" }), undefined);
+  // ports: each as :PORT, all of them when several, then Other…
+  assert.deepEqual(
+    portPickItems(LISTED.items[4]).map((p) => [p.label, p.ports]),
+    [
+      [":80", [":80"]],
+      [":443", [":443"]],
+      [":80 :443", [":80", ":443"]],
+      ["$(edit) Other…", undefined],
+    ],
+  );
+  assert.deepEqual(portPickItems(LISTED.items[0]).map((p) => p.label), ["$(edit) Other…"]);
+  assert.deepEqual(namespacesOf(LISTED), ["kube-system"]);
+  assert.deepEqual(namespacesOf({}), []);
+});
+
+test("Exec picks a listed pod (asking which container when it has several) or a workload; no input box", async () => {
+  const { exec, calls } = listing();
+  const single = choosing("pod/web-1");
+  single.input = async () => assert.fail("no input box");
+  await byId("ktl.ui.exec").run({ ui: single, exec });
+  assert.deepEqual(calls, [{ command: "ktl.k8s.list", args: { kinds: ["pods", "deployments", "statefulsets", "daemonsets", "jobs"] } }]);
+  assert.deepEqual(single.opened, [{ exec: { pod: "web-1", namespace: "shop" }, title: "ktl exec: pod/web-1 -n shop" }]);
+  assert.equal(single.picks.length, 1, "one container: not asked");
+  const several = choosing("pod/api-0", "envoy");
+  await byId("ktl.ui.exec").run({ ui: several, exec });
+  assert.deepEqual(several.picks[1], [{ label: "api", description: "the pod's first" }, { label: "envoy", description: undefined }]);
+  assert.deepEqual(several.opened, [{ exec: { pod: "api-0", namespace: "shop", container: "envoy" }, title: "ktl exec: pod/api-0 -n shop" }]);
+  const dismissed = choosing("pod/api-0"); // the container pick is dismissed
+  await byId("ktl.ui.exec").run({ ui: dismissed, exec });
+  assert.deepEqual(dismissed.opened, []);
+  const workload = choosing("deployment/web");
+  await byId("ktl.ui.exec").run({ ui: workload, exec });
+  assert.deepEqual(workload.opened, [{ exec: { workload: "deployment/web", namespace: "shop" }, title: "ktl exec: deployment/web -n shop" }]);
+  const cancelled = choosing();
+  await byId("ktl.ui.exec").run({ ui: cancelled, exec });
+  assert.deepEqual([cancelled.opened, cancelled.infos], [[], []]);
+});
+
+test("Exec: Type a name… and a failed list fall back to the input box", async () => {
+  const { exec } = listing();
+  const prompts: string[] = [];
+  const typed = choosing("Type a name");
+  typed.input = async (p) => (prompts.push(p), "web-0 -c sidecar -- sh");
+  await byId("ktl.ui.exec").run({ ui: typed, exec });
+  assert.match(prompts[0], /^Pod or workload to exec into/, "no complaint: the user chose to type");
+  assert.deepEqual(typed.opened, [{ exec: { pod: "web-0", container: "sidecar", command: ["sh"] }, title: "ktl exec: pod/web-0 -- sh" }]);
+  const failing = fakeExec({
+    "ktl.k8s.list": () => {
+      throw new Error("pods is forbidden: User cannot list resource");
+    },
+  });
+  const fallback = fakeUi({ input: async (p) => (prompts.push(p), "deployment/web") });
+  await byId("ktl.ui.exec").run({ ui: fallback, exec: failing.exec });
+  assert.equal(prompts[1], "Could not list the cluster: pods is forbidden: User cannot list resource. Pod or workload to exec into: TARGET [-n NAMESPACE] [-c CONTAINER] [-- COMMAND]");
+  assert.equal(fallback.picks.length, 0);
+  assert.deepEqual(fallback.opened, [{ exec: { workload: "deployment/web" }, title: "ktl exec: deployment/web" }]);
+});
+
+test("Logs picks a listed pod or workload, else asks for a pod, kind/name or selector", async () => {
+  const { exec, calls } = listing();
+  const ui = choosing("deployment/web");
+  await byId("ktl.ui.logs").run({ ui, exec });
+  assert.deepEqual(calls.map((c) => [c.command, c.args]), [
+    ["ktl.k8s.list", { kinds: LIST_KINDS.logs }],
+    ["ktl.logs", { workload: "deployment/web", namespace: "shop", detach: true }],
+    ["ktl.session.get", { sessionId: "l1" }],
+  ]);
+  assert.deepEqual(ui.opened, [{ attach: session("l1", "running"), title: "ktl logs: deployment/web" }]);
+  const pod = choosing("pod/web-1");
+  calls.length = 0;
+  await byId("ktl.ui.logs").run({ ui: pod, exec });
+  assert.deepEqual(calls[1].args, { pod: "web-1", namespace: "shop", detach: true });
+  // no cluster: the selector is typed
+  const none = fakeExec({
+    "ktl.k8s.list": () => {
+      throw new Error("no kubeconfig found");
+    },
+    "ktl.logs": () => ({ sessionId: "l2", state: "running" }),
+    "ktl.session.get": (a) => session(String(a.sessionId), "running"),
+  });
+  const prompts: string[] = [];
+  const typed = fakeUi({ input: async (p) => (prompts.push(p), " app=web ") });
+  await byId("ktl.ui.logs").run({ ui: typed, exec: none.exec });
+  assert.equal(prompts[0], "Could not list the cluster: no kubeconfig found. Pod, kind/name or label selector");
+  assert.deepEqual(none.calls[1], { command: "ktl.logs", args: { selector: "app=web", detach: true } });
+});
+
+test("Port-forward picks a pod, workload or Service, then one of its ports (:PORT), all, or Other…", async () => {
+  const { exec, calls } = listing();
+  const svc = choosing("service/web", ":443");
+  await byId("ktl.ui.portForward").run({ ui: svc, exec });
+  assert.deepEqual(calls.map((c) => [c.command, c.args]), [
+    ["ktl.k8s.list", { kinds: ["pods", "deployments", "statefulsets", "daemonsets", "services"] }],
+    ["ktl.portForward", { service: "web", namespace: "shop", ports: [":443"] }],
+  ]);
+  assert.deepEqual(svc.picks[1].map((p) => p.label), [":80", ":443", ":80 :443", "$(edit) Other…"]);
+  assert.deepEqual(svc.asked, ["Forwarding http://127.0.0.1:43123 -> service/web:80"]);
+  const all = choosing("service/web", ":80 :443");
+  calls.length = 0;
+  await byId("ktl.ui.portForward").run({ ui: all, exec });
+  assert.deepEqual(calls[1].args, { service: "web", namespace: "shop", ports: [":80", ":443"] });
+  // Other…: LOCAL:REMOTE typed (offered: the first port on the same local port)
+  const other = choosing("deployment/web", "Other");
+  const offered: (string | undefined)[] = [];
+  other.input = async (_p, opts) => (offered.push(opts?.value), "9090:8080");
+  calls.length = 0;
+  await byId("ktl.ui.portForward").run({ ui: other, exec });
+  assert.deepEqual(offered, ["8080:8080"]);
+  assert.deepEqual(calls[1].args, { workload: "deployment/web", namespace: "shop", ports: ["9090:8080"] });
+  // a pod that declares no ports: straight to the input box
+  const bare = choosing("pod/api-0");
+  const offeredBare: (string | undefined)[] = [];
+  bare.input = async (_p, opts) => (offeredBare.push(opts?.value), ":9000");
+  calls.length = 0;
+  await byId("ktl.ui.portForward").run({ ui: bare, exec });
+  assert.equal(bare.picks.length, 1);
+  assert.deepEqual(offeredBare, [":80"]);
+  assert.deepEqual(calls[1].args, { pod: "api-0", namespace: "shop", ports: [":9000"] });
+  // bad ports typed, a dismissed port pick: nothing is started
+  const bad = choosing("pod/api-0");
+  bad.input = async () => "80:http";
+  calls.length = 0;
+  await byId("ktl.ui.portForward").run({ ui: bad, exec });
+  assert.deepEqual(bad.infos, ['error: ktl port-forward: port "80:http": expected LOCAL:REMOTE, :REMOTE or PORT']);
+  await byId("ktl.ui.portForward").run({ ui: choosing("service/web"), exec });
+  assert.deepEqual(calls.map((c) => c.command), ["ktl.k8s.list", "ktl.k8s.list"]);
+  // Type a name…: the old input boxes
+  const answers = ["svc/web -n other", ":80"];
+  const typed = choosing("Type a name");
+  typed.input = async () => answers.shift();
+  calls.length = 0;
+  await byId("ktl.ui.portForward").run({ ui: typed, exec });
+  assert.deepEqual(calls[1].args, { service: "web", namespace: "other", ports: [":80"] });
+});
+
+test("Switch Namespace offers the cluster's namespaces (ktl.k8s.list), else the known ones", async () => {
+  const { exec, calls } = fakeExec({
+    "ktl.k8s.contexts": () => CONTEXTS,
+    "ktl.k8s.list": () => ({ context: "kind-dev", namespace: "web", items: [{ kind: "Namespace", name: "default" }, { kind: "Namespace", name: "kube-system" }, { kind: "Namespace", name: "payments" }] }),
+    "ktl.k8s.use": (a) => ({ context: null, namespace: a.namespace || null }),
+  });
+  const ui = choosing("payments");
+  await byId("ktl.ui.k8s.namespace").run({ ui, exec });
+  assert.deepEqual(calls.map((c) => [c.command, c.args]), [
+    ["ktl.k8s.contexts", {}],
+    ["ktl.k8s.list", { kinds: ["namespaces"] }],
+    ["ktl.k8s.use", { namespace: "payments" }],
+  ]);
+  assert.deepEqual(
+    ui.picks[0].map((i) => i.label),
+    ["$(check) web", "$(blank) default", "$(blank) kube-system", "$(blank) payments", "$(edit) Other namespace…"],
+  );
+  assert.deepEqual(ui.changed, [{ namespace: "payments" }]);
+  // the list fails (RBAC: namespaces are cluster-scoped): the picker as before
+  const denied = fakeExec({
+    "ktl.k8s.contexts": () => CONTEXTS,
+    "ktl.k8s.list": () => {
+      throw new Error('namespaces is forbidden: User "dev" cannot list resource "namespaces"');
+    },
+  });
+  const before = choosing();
+  await byId("ktl.ui.k8s.namespace").run({ ui: before, exec: denied.exec });
+  assert.deepEqual(before.picks[0].map((i) => i.label), ["$(check) web", "$(blank) default", "$(edit) Other namespace…"]);
+  assert.deepEqual(before.infos, []);
 });
