@@ -218,14 +218,14 @@ def _short(uri: str) -> str:
     return os.path.basename(path)
 
 
-async def _cluster(ls: KtlServer, context: str | None) -> tuple[Cluster | None, str | None]:
+async def cluster_of(ls: KtlServer, context: str | None) -> tuple[Cluster | None, str | None]:
     try:
         return await state_of(ls).clusters.get(context), None
     except ConfigError as exc:
         return None, str(exc)
 
 
-def _meta(
+def session_meta(
     cluster: Cluster | None, command: str, namespace: str | None, **more: Any
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {"command": command, **more}
@@ -238,7 +238,7 @@ def _meta(
     return meta
 
 
-async def _start(
+async def start_k8s_session(
     ls: KtlServer,
     spec: RunSpec,
     cluster: Cluster | None,
@@ -342,7 +342,7 @@ def setup(server: KtlServer) -> None:
             _, manifests = await asyncio.to_thread(load, text)
             selected = _select(manifests, a.documents)
             st = state_of(ls)
-            cluster, problem = await _cluster(ls, a.context)
+            cluster, problem = await cluster_of(ls, a.context)
             namespace = a.namespace or st.clusters.default_namespace
             opts = ops.Options(namespace, a.dryRun, a.force, a.atomic, a.propagation)
             named = {m.namespace for m in selected if m.namespace}
@@ -355,7 +355,7 @@ def setup(server: KtlServer) -> None:
                 command=command,
                 kind="k8s",
                 title=command,
-                meta=_meta(cluster, f"ktl {name}", shown, uri=a.uri, documents=a.documents),
+                meta=session_meta(cluster, f"ktl {name}", shown, uri=a.uri, documents=a.documents),
             )
 
             async def body(live: LiveSession, cluster: Cluster) -> TaskOutcome:
@@ -397,7 +397,9 @@ def setup(server: KtlServer) -> None:
                     )
                 return TaskOutcome(State.DONE, 0, None, extra)
 
-            return await _start(ls, spec, cluster, problem, body, a.detach, a.workDoneToken)
+            return await start_k8s_session(
+                ls, spec, cluster, problem, body, a.detach, a.workDoneToken
+            )
 
     file_command("apply", "apply")
     file_command("diff", "diff")
@@ -409,7 +411,7 @@ def setup(server: KtlServer) -> None:
 
         a = parse(LogsArgs, args)
         st = state_of(ls)
-        cluster, problem = await _cluster(ls, a.context)
+        cluster, problem = await cluster_of(ls, a.context)
         namespace = (
             a.namespace
             or st.clusters.default_namespace
@@ -426,7 +428,7 @@ def setup(server: KtlServer) -> None:
             command=command,
             kind="k8s",
             title=command,
-            meta=_meta(cluster, "ktl logs", namespace),
+            meta=session_meta(cluster, "ktl logs", namespace),
         )
 
         async def body(live: LiveSession, cluster: Cluster) -> TaskOutcome:
@@ -445,7 +447,7 @@ def setup(server: KtlServer) -> None:
             lines = await follower.run()
             return TaskOutcome(State.DONE, 0, None, {"lines": lines})
 
-        return await _start(ls, spec, cluster, problem, body, a.detach, a.workDoneToken)
+        return await start_k8s_session(ls, spec, cluster, problem, body, a.detach, a.workDoneToken)
 
     @server.command("ktl.verify")
     async def verify(ls: KtlServer, *args: Any) -> dict[str, Any]:
@@ -454,7 +456,7 @@ def setup(server: KtlServer) -> None:
 
         a = parse(VerifyArgs, args)
         st = state_of(ls)
-        cluster, problem = await _cluster(ls, a.context)
+        cluster, problem = await cluster_of(ls, a.context)
         namespace = a.namespace or st.clusters.default_namespace
         targets: list[Target] = []
         selected: list[Manifest] = []
@@ -478,7 +480,7 @@ def setup(server: KtlServer) -> None:
             command=title,
             kind="k8s",
             title=title,
-            meta=_meta(cluster, "ktl verify", namespace),
+            meta=session_meta(cluster, "ktl verify", namespace),
         )
 
         async def body(live: LiveSession, cluster: Cluster) -> TaskOutcome:
@@ -511,7 +513,7 @@ def setup(server: KtlServer) -> None:
                 return TaskOutcome(State.DONE, 0, None, extra)
             return TaskOutcome(State.ERROR, 1, verdict.summary, extra)
 
-        return await _start(ls, spec, cluster, problem, body, a.detach, a.workDoneToken)
+        return await start_k8s_session(ls, spec, cluster, problem, body, a.detach, a.workDoneToken)
 
     @server.command("ktl.events")
     async def events(ls: KtlServer, *args: Any) -> dict[str, Any]:
@@ -520,7 +522,7 @@ def setup(server: KtlServer) -> None:
 
         a = parse(EventsArgs, args)
         st = state_of(ls)
-        cluster, problem = await _cluster(ls, a.context)
+        cluster, problem = await cluster_of(ls, a.context)
         targets: list[Target] | None = None
         namespace = (
             a.namespace
@@ -548,11 +550,11 @@ def setup(server: KtlServer) -> None:
             command=title,
             kind="k8s",
             title=title,
-            meta=_meta(cluster, "ktl events", namespace),
+            meta=session_meta(cluster, "ktl events", namespace),
         )
 
         async def body(live: LiveSession, cluster: Cluster) -> TaskOutcome:
             shown = await run_events(cluster, namespace, live, a.follow, targets)
             return TaskOutcome(State.DONE, 0, None, {"events": shown})
 
-        return await _start(ls, spec, cluster, problem, body, a.detach, a.workDoneToken)
+        return await start_k8s_session(ls, spec, cluster, problem, body, a.detach, a.workDoneToken)

@@ -8,7 +8,7 @@ from typing import Any
 from pygls.exceptions import JsonRpcException
 
 from ktl_lsp.features.arguments import ArgumentError, parse
-from ktl_lsp.features.k8s import _cluster, state_of
+from ktl_lsp.features.k8s import cluster_of, state_of
 from ktl_lsp.k8s.errors import K8sError
 from ktl_lsp.k8s.listing import DEFAULT_KINDS, KINDS, list_items
 from ktl_lsp.server import KtlServer
@@ -35,7 +35,7 @@ def setup(server: KtlServer) -> None:
     @server.command("ktl.k8s.list")
     async def list_(ls: KtlServer, *args: Any) -> dict[str, Any]:
         a = parse(ListArgs, args)
-        cluster, problem = await _cluster(ls, a.context)
+        cluster, problem = await cluster_of(ls, a.context)
         if cluster is None:
             raise JsonRpcException(problem or "no cluster", REQUEST_FAILED)
         namespace = (

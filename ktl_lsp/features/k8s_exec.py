@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ktl_lsp.features.arguments import ArgumentError, parse
-from ktl_lsp.features.k8s import _cluster, _meta, state_of
+from ktl_lsp.features.k8s import cluster_of, session_meta, state_of
 from ktl_lsp.features.sessions import follow
 from ktl_lsp.k8s.targets import Target
 from ktl_lsp.pty.base import SpawnError
@@ -54,7 +54,7 @@ def setup(server: KtlServer) -> None:
         from ktl_lsp.k8s.exec import ExecRequest, open_exec
 
         a = parse(ExecArgs, args)
-        cluster, problem = await _cluster(ls, a.context)
+        cluster, problem = await cluster_of(ls, a.context)
         namespace = (
             a.namespace
             or state_of(ls).clusters.default_namespace
@@ -81,7 +81,7 @@ def setup(server: KtlServer) -> None:
             rows=a.rows,
             kind="exec",
             title=a.title or command,
-            meta=_meta(cluster, "ktl exec", namespace, target=target.label),
+            meta=session_meta(cluster, "ktl exec", namespace, target=target.label),
             opener=opener,
         )
         manager = ls.manager

@@ -15,7 +15,7 @@ from typing import Any
 from lsprotocol import types as lsp
 
 from ktl_lsp.features.arguments import ArgumentError, parse
-from ktl_lsp.features.k8s import _cluster, _meta, _start, state_of
+from ktl_lsp.features.k8s import cluster_of, session_meta, start_k8s_session, state_of
 from ktl_lsp.k8s.client import Cluster
 from ktl_lsp.k8s.portforward import PortForwarder, PortSpec, parse_ports
 from ktl_lsp.k8s.targets import Target
@@ -55,7 +55,7 @@ def setup(server: KtlServer) -> None:
     @server.command("ktl.portForward")
     async def port_forward(ls: KtlServer, *args: Any) -> dict[str, Any]:
         a = parse(PortForwardArgs, args)
-        cluster, problem = await _cluster(ls, a.context)
+        cluster, problem = await cluster_of(ls, a.context)
         namespace = (
             a.namespace
             or state_of(ls).clusters.default_namespace
@@ -68,7 +68,7 @@ def setup(server: KtlServer) -> None:
             command=command,
             kind="port-forward",
             title=a.title or command,
-            meta=_meta(cluster, "ktl port-forward", namespace, target=target.label),
+            meta=session_meta(cluster, "ktl port-forward", namespace, target=target.label),
         )
         bound: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
 
@@ -83,7 +83,7 @@ def setup(server: KtlServer) -> None:
             await forwarder.run()
             return TaskOutcome(State.DONE, 0)  # pragma: no cover - runs until cancelled
 
-        started = await _start(ls, spec, cluster, problem, body, True, a.workDoneToken)
+        started = await start_k8s_session(ls, spec, cluster, problem, body, True, a.workDoneToken)
         live = ls.manager.get_live(started["sessionId"])
         waiters: list[asyncio.Future[Any]] = [bound, live.done]
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)

@@ -40,6 +40,28 @@ TURN_BUDGET = 64 * 1024
 DRAIN_AFTER_EXIT_S = 1.0
 
 
+#: Dispositions a program expects to start with. Python ignores SIGPIPE, and an editor started
+#: from a background shell may ignore SIGINT/SIGHUP; ignored signals survive exec, so without
+#: this `yes | head -1` complains of a broken pipe and Ctrl-C does nothing.
+DEFAULT_SIGNALS = (
+    signal.SIGPIPE,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGHUP,
+    signal.SIGTERM,
+    signal.SIGTSTP,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+    signal.SIGXFSZ,
+)
+
+
+def _default_signals() -> None:  # pragma: no cover - runs in the child between fork and exec
+    for sig in DEFAULT_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+
+
 class TurnBudget:
     """How much each terminal may read in the current loop turn (shared by all on one loop).
 
@@ -120,6 +142,7 @@ class PosixPty:
                 cwd=resolved.cwd,
                 env=resolved.env,
                 dimensions=(spec.rows, spec.cols),
+                preexec_fn=_default_signals,
             )
         except FileNotFoundError as exc:
             raise SpawnError(f"executable not found: {spec.argv[0]} ({exc})") from exc

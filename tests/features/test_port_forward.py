@@ -48,6 +48,22 @@ APP = textwrap.dedent(
 )
 
 
+def listening_addresses(port: int) -> set[str]:
+    """Where the kernel says something listens on ``port`` (Linux /proc/net/tcp{,6})."""
+    found: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as fh:
+            for line in fh.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                address, _, hex_port = local.partition(":")
+                if state == "0A" and int(hex_port, 16) == port:
+                    if len(address) == 8:
+                        found.add(socket.inet_ntop(socket.AF_INET, bytes.fromhex(address)[::-1]))
+                    else:
+                        found.add(address)
+    return found
+
+
 async def deploy(k8s: Ktl, api: FakeApi, tmp_path: Path) -> str:
     path = tmp_path / "app.yaml"
     path.write_text(APP)
@@ -70,6 +86,7 @@ async def test_forward_survives_the_pod_being_replaced(
     [forward] = result["forwards"]
     assert forward["remote"] == 8080 and forward["url"] == f"http://127.0.0.1:{forward['local']}"
     sid = result["sessionId"]
+    assert listening_addresses(forward["local"]) == {"127.0.0.1"}
     async with httpx.AsyncClient(timeout=20) as http:
         answer = await http.get(forward["url"] + "/")
         assert answer.status_code == 200 and answer.headers["x-pod"] == first

@@ -208,7 +208,15 @@ async def _wait_fd(
             stopper.cancel()
 
 
+def _container_signals() -> None:  # pragma: no cover - runs in the child
+    """A container's process starts with every signal at its default, whatever the test
+    runner ignores (a CI job started in the background ignores SIGINT)."""
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTERM, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _take_controlling_terminal() -> None:  # pragma: no cover - runs in the child
+    _container_signals()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
@@ -779,6 +787,7 @@ class Streams:
             env=env,
             cwd=cwd,
             start_new_session=True,
+            preexec_fn=_container_signals,
             limit=CHUNK,
         )
         return _Exec(wire, proc, None, stdin, stdout)

@@ -94,3 +94,27 @@ async def test_many_floods_share_each_loop_turn_and_lose_nothing() -> None:
     await asyncio.wait_for(pty.wait(), 30)
     assert len(alone.raw) == 3_000_000
     assert max(alone.sizes) > FULL_READ and max(alone.sizes) <= READ_SIZE
+
+
+async def test_children_start_with_default_signals_whatever_the_server_ignores() -> None:
+    """Python ignores SIGPIPE; a server started from a background shell ignores SIGINT too.
+    Ignored signals survive exec: the child must not inherit them."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        sink = Sink()
+        pty = await spawn(
+            PtySpec(["sh", "-c", "yes | head -1; grep SigIgn /proc/self/status"]), sink
+        )
+        assert (await asyncio.wait_for(pty.wait(), 10)).exit_code == 0
+        out = bytes(sink.raw).decode()
+        assert "Broken pipe" not in out and "SigIgn:\t0000000000000000" in out
+        sink = Sink()
+        pty = await spawn(PtySpec(["sleep", "30"]), sink)
+        await asyncio.sleep(0.2)
+        pty.send_signal("INT")
+        info = await asyncio.wait_for(pty.wait(), 5)
+        assert (info.exit_code, info.signal) == (130, "INT")
+    finally:
+        signal.signal(signal.SIGINT, previous)
