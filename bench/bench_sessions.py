@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -34,8 +35,12 @@ def gen_command(mb: int) -> list[str]:
 def raw_pty(mb: int) -> tuple[float, int]:
     from ptyprocess import PtyProcess
 
+    def default_sigpipe() -> None:
+        # As a terminal starts programs (and as ktl does): else `yes | head` reports EPIPE.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
     t0 = time.perf_counter()
-    proc = PtyProcess.spawn(gen_command(mb), dimensions=(30, 120))
+    proc = PtyProcess.spawn(gen_command(mb), dimensions=(30, 120), preexec_fn=default_sigpipe)
     total = 0
     while True:
         try:
