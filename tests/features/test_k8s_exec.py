@@ -158,3 +158,14 @@ async def test_cancel_racing_the_connect_still_hangs_up(k8s: Ktl, api: FakeApi) 
             break
         await asyncio.sleep(0.05)
     assert not any(api.streams.execs.values())
+
+
+async def test_without_a_terminal_stdout_and_stderr_both_arrive(k8s: Ktl, api: FakeApi) -> None:
+    pod(api)
+    script = "echo to-out; echo to-err >&2; test -t 1 && echo tty || echo no-tty; exit 4"
+    result = await k8s.cmd(
+        "ktl.exec", {"pod": "web-1", "command": ["sh", "-c", script], "tty": False}
+    )
+    assert (result["state"], result["exitCode"]) == ("error", 4)
+    text = await output_text(k8s, result["sessionId"], plain=True)
+    assert "to-out" in text and "to-err" in text and "no-tty" in text

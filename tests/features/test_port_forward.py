@@ -161,3 +161,16 @@ async def test_refused_port_and_missing_target(k8s: Ktl, api: FakeApi) -> None:
 async def test_arguments_are_checked(k8s: Ktl, args: dict[str, object]) -> None:
     with pytest.raises(JsonRpcException):
         await k8s.cmd("ktl.portForward", args)
+
+
+async def test_several_ports_in_one_forward(k8s: Ktl, api: FakeApi) -> None:
+    api.add_pod("multi", labels={"app": "multi"})
+    api.serve("multi", 80, 9000)
+    result = await k8s.cmd("ktl.portForward", {"pod": "multi", "ports": [":80", ":9000"]})
+    assert [f["remote"] for f in result["forwards"]] == [80, 9000]
+    async with httpx.AsyncClient(timeout=20) as http:
+        for f in result["forwards"]:
+            answer = await http.get(f["url"] + "/")
+            assert answer.headers["x-pod"] == "multi"
+            assert answer.headers["x-pod-port"] == str(f["remote"])
+    await k8s.cmd("ktl.session.cancel", {"sessionId": result["sessionId"]})
