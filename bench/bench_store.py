@@ -88,7 +88,7 @@ def listing(tmp: Path, n: int = 10_000) -> None:
         found = store.list_sessions(flt)
         samples.append((time.perf_counter() - t0) * 1000)
         t0 = time.perf_counter()
-        store._reader().execute("SELECT COUNT(*) FROM sessions").fetchone()
+        store.reader().execute("SELECT COUNT(*) FROM sessions").fetchone()
         base.append((time.perf_counter() - t0) * 1000)
     full = []
     for _ in range(20):

@@ -294,7 +294,7 @@ class Timelines:
                 self._items.popitem(last=False)
             if tl.last_seq < session.last_seq:
                 await store.flush()
-                await asyncio.to_thread(lambda: tl.extend(store._reader()))
+                await asyncio.to_thread(lambda: tl.extend(store.reader()))
             return tl
 
 
@@ -355,7 +355,7 @@ async def seek(request: web.Request) -> web.StreamResponse:
     n = tl.seqs[i]
     rows = tl.size_at(n)[1]
     result = await asyncio.to_thread(
-        lambda: find_start(store._reader(), tl.session_id, n, rows, budget)
+        lambda: find_start(store.reader(), tl.session_id, n, rows, budget)
     )
     return json_response(result.to_json(tl))
 
@@ -402,7 +402,7 @@ async def search(request: web.Request) -> web.StreamResponse:
         return web.Response(status=400, text="q: 1 to 1000 characters\n")
     limit = int(_number(request.query.get("limit"), 1000, 1, 10000))
     matches, truncated = await asyncio.to_thread(
-        lambda: find_text(store._reader(), tl, query, limit)
+        lambda: find_text(store.reader(), tl, query, limit)
     )
     return json_response({"matches": matches, "truncated": truncated})
 

@@ -355,7 +355,10 @@ class Store:
             self._on_failure(reason)
 
     # reads (blocking; call through asyncio.to_thread from the loop) -----------------------
-    def _reader(self) -> sqlite3.Connection:
+    def reader(self) -> sqlite3.Connection:
+        """This thread's read-only connection (WAL readers never block the writer); for
+        queries the store has no method for, like the replay index's seeks. Call it from a
+        worker thread, never the event loop."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = _connect(self.path)
@@ -364,7 +367,7 @@ class Store:
 
     def get_session(self, session_id: str) -> Session | None:
         row = (
-            self._reader()
+            self.reader()
             .execute(f"SELECT {_SESSION_COLS} FROM sessions WHERE id = ?", (session_id,))
             .fetchone()
         )
@@ -400,7 +403,7 @@ class Store:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_ns DESC, id DESC LIMIT ?"
         args.append(max(0, flt.limit))
-        return [_row_to_session(r) for r in self._reader().execute(sql, args)]
+        return [_row_to_session(r) for r in self.reader().execute(sql, args)]
 
     def frames(self, session_id: str, from_seq: int = 1, limit: int | None = None) -> list[Frame]:
         sql = "SELECT seq, ts_ns, type, data FROM frames WHERE session_id = ? AND seq >= ? ORDER BY seq"
@@ -410,7 +413,7 @@ class Store:
             args.append(limit)
         return [
             Frame(session_id, seq, ts, FrameType(t), bytes(data))
-            for seq, ts, t, data in self._reader().execute(sql, args)
+            for seq, ts, t, data in self.reader().execute(sql, args)
         ]
 
     def iter_frames(self, session_id: str, from_seq: int = 1, batch: int = 2000) -> Iterator[Frame]:
@@ -427,7 +430,7 @@ class Store:
         """Sessions whose recording process died while they ran can never finish now."""
         if self._wconn is None:
             return 0
-        conn = self._reader()
+        conn = self.reader()
         rows = conn.execute(
             "SELECT id, owner FROM sessions WHERE state = ?", (str(State.RUNNING),)
         ).fetchall()
@@ -473,7 +476,7 @@ class Store:
     def checkpoint(self) -> None:
         """Moves the WAL into the main file and truncates it, so freed space leaves the disk."""
         with contextlib.suppress(sqlite3.Error):
-            self._reader().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            self.reader().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def file_size(self) -> int:
         total = 0
@@ -483,4 +486,4 @@ class Store:
         return total
 
     def integrity_check(self) -> str:
-        return str(self._reader().execute("PRAGMA integrity_check").fetchone()[0])
+        return str(self.reader().execute("PRAGMA integrity_check").fetchone()[0])

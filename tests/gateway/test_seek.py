@@ -85,7 +85,7 @@ def plain_chunks(rng: random.Random) -> list[bytes]:
 
 def test_start_reproduces_the_screen(tmp_path: Path) -> None:
     store, sid, frames = build(tmp_path, plain_chunks(random.Random(3)))
-    conn = store._reader()
+    conn = store.reader()
     reasons: dict[str, int] = {}
     try:
         for n in range(1, len(frames) + 1):
@@ -103,7 +103,7 @@ def test_full_screen_programs(tmp_path: Path) -> None:
     program = [b"\x1b[?1049h\x1b[H\x1b[2J"] + [b"\x1b[%d;3Hrow %d" % (r, r) for r in range(1, 9)]
     after = [b"\x1b[?1049lafter\r\n"]
     store, sid, frames = build(tmp_path, before + program + after)
-    conn = store._reader()
+    conn = store.reader()
     first_program = 3 + len(before)
     try:
         inside = find_start(conn, sid, first_program + 5, ROWS, 1 << 20)
@@ -118,7 +118,7 @@ def test_full_screen_programs(tmp_path: Path) -> None:
 def test_budget_bounds_the_scan(tmp_path: Path) -> None:
     redraws = [b"\x1b[H" + b"".join(b"\x1b[%d;1Hcell %d" % (r, r) for r in range(1, 9))] * 2000
     store, sid, frames = build(tmp_path, [b"\x1b[2J", *redraws])
-    conn = store._reader()
+    conn = store.reader()
     try:
         r = find_start(conn, sid, len(frames), ROWS, 16 * 1024)
         assert r.reason == "budget" and not r.exact
@@ -132,7 +132,7 @@ def test_timeline_idle_and_sizes(tmp_path: Path) -> None:
     store, sid, frames = build(tmp_path, [b"a\r\n", b"b\r\n"])
     try:
         tl = Timeline(sid, frames[0].ts_ns, 5.0)
-        tl.extend(store._reader())
+        tl.extend(store.reader())
         assert list(tl.seqs) == [1, 2, 3, 4]
         assert tl.play[-1] == pytest.approx(tl.play[1] + 10.0)  # 10 ms gaps capped at 5 ms
         assert tl.size_at(1) == (COLS, ROWS) and tl.total == 6

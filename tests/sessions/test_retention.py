@@ -35,7 +35,7 @@ def _fill(
 
 
 def _ids(store: Store) -> list[str]:
-    return [r[0] for r in store._reader().execute("SELECT id FROM sessions ORDER BY id")]
+    return [r[0] for r in store.reader().execute("SELECT id FROM sessions ORDER BY id")]
 
 
 def _open(tmp_path: Path) -> Store:
