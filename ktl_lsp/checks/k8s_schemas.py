@@ -8,6 +8,7 @@ apiVersion/kind index answers "is this kind served, and under which apiVersion?"
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import re
 import threading
@@ -47,7 +48,14 @@ class UnsupportedVersionError(ValueError):
     """A requested Kubernetes version that no packaged schema covers."""
 
 
+@functools.cache
 def schema_root() -> Path:
+    """The schemas' folder, found without importing the package (its ``__init__`` pulls in
+    jsonschema and referencing: ~100 ms of start-up the language server does not need)."""
+    spec = importlib.util.find_spec("kubernetes_validate")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if locations:
+        return Path(locations[0]) / "kubernetes-json-schema"
     return Path(str(resources.files("kubernetes_validate") / "kubernetes-json-schema"))
 
 
