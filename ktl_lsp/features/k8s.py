@@ -225,6 +225,15 @@ async def cluster_of(ls: KtlServer, context: str | None) -> tuple[Cluster | None
         return None, str(exc)
 
 
+def namespace_of(ls: KtlServer, cluster: Cluster | None, given: str | None) -> str:
+    """The namespace a command works in: the argument, the workspace's pick, the context's."""
+    return (
+        given
+        or state_of(ls).clusters.default_namespace
+        or (cluster.default_namespace if cluster else "default")
+    )
+
+
 def session_meta(
     cluster: Cluster | None, command: str, namespace: str | None, **more: Any
 ) -> dict[str, Any]:
@@ -410,13 +419,8 @@ def setup(server: KtlServer) -> None:
         from ktl_lsp.k8s.logs import LogFollower, LogRequest
 
         a = parse(LogsArgs, args)
-        st = state_of(ls)
         cluster, problem = await cluster_of(ls, a.context)
-        namespace = (
-            a.namespace
-            or st.clusters.default_namespace
-            or (cluster.default_namespace if cluster else "default")
-        )
+        namespace = namespace_of(ls, cluster, a.namespace)
         target = a.pod or a.workload or f"-l {a.selector}"
         command = (
             f"ktl logs {target}"
@@ -521,14 +525,9 @@ def setup(server: KtlServer) -> None:
         from ktl_lsp.k8s.verify import Target
 
         a = parse(EventsArgs, args)
-        st = state_of(ls)
         cluster, problem = await cluster_of(ls, a.context)
         targets: list[Target] | None = None
-        namespace = (
-            a.namespace
-            or st.clusters.default_namespace
-            or (cluster.default_namespace if cluster else "default")
-        )
+        namespace = namespace_of(ls, cluster, a.namespace)
         if a.uri is not None:
             text = await asyncio.to_thread(_read, ls, a.uri)
             _, manifests = await asyncio.to_thread(load, text)

@@ -8,7 +8,7 @@ from typing import Any
 from pygls.exceptions import JsonRpcException
 
 from ktl_lsp.features.arguments import ArgumentError, parse
-from ktl_lsp.features.k8s import cluster_of, state_of
+from ktl_lsp.features.k8s import cluster_of, namespace_of
 from ktl_lsp.k8s.errors import K8sError
 from ktl_lsp.k8s.listing import DEFAULT_KINDS, KINDS, list_items
 from ktl_lsp.server import KtlServer
@@ -38,9 +38,7 @@ def setup(server: KtlServer) -> None:
         cluster, problem = await cluster_of(ls, a.context)
         if cluster is None:
             raise JsonRpcException(problem or "no cluster", REQUEST_FAILED)
-        namespace = (
-            a.namespace or state_of(ls).clusters.default_namespace or cluster.default_namespace
-        )
+        namespace = namespace_of(ls, cluster, a.namespace)
         try:
             async with cluster.using():
                 items = await list_items(cluster, namespace, list(a.kinds or DEFAULT_KINDS))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ktl_lsp.features.arguments import ArgumentError, parse
-from ktl_lsp.features.k8s import cluster_of, session_meta, state_of
+from ktl_lsp.features.k8s import cluster_of, namespace_of, session_meta
 from ktl_lsp.features.sessions import follow
 from ktl_lsp.k8s.targets import Target
 from ktl_lsp.pty.base import SpawnError
@@ -55,11 +55,7 @@ def setup(server: KtlServer) -> None:
 
         a = parse(ExecArgs, args)
         cluster, problem = await cluster_of(ls, a.context)
-        namespace = (
-            a.namespace
-            or state_of(ls).clusters.default_namespace
-            or (cluster.default_namespace if cluster else "default")
-        )
+        namespace = namespace_of(ls, cluster, a.namespace)
         target = Target(namespace, pod=a.pod, workload=a.workload)
         shown = " ".join(a.command) if a.command else "shell"
         command = (

@@ -15,7 +15,7 @@ from typing import Any
 from lsprotocol import types as lsp
 
 from ktl_lsp.features.arguments import ArgumentError, parse
-from ktl_lsp.features.k8s import cluster_of, session_meta, start_k8s_session, state_of
+from ktl_lsp.features.k8s import cluster_of, namespace_of, session_meta, start_k8s_session
 from ktl_lsp.k8s.client import Cluster
 from ktl_lsp.k8s.portforward import PortForwarder, PortSpec, parse_ports
 from ktl_lsp.k8s.targets import Target
@@ -56,11 +56,7 @@ def setup(server: KtlServer) -> None:
     async def port_forward(ls: KtlServer, *args: Any) -> dict[str, Any]:
         a = parse(PortForwardArgs, args)
         cluster, problem = await cluster_of(ls, a.context)
-        namespace = (
-            a.namespace
-            or state_of(ls).clusters.default_namespace
-            or (cluster.default_namespace if cluster else "default")
-        )
+        namespace = namespace_of(ls, cluster, a.namespace)
         target = Target(namespace, pod=a.pod, service=a.service, workload=a.workload)
         command = f"ktl port-forward {target.label} -n {namespace} {' '.join(a.ports)}"
         spec = RunSpec(

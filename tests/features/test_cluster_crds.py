@@ -4,18 +4,16 @@ a real server, the real kubernetes client inside it, the loopback API server."""
 from __future__ import annotations
 
 import textwrap
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from pygls.exceptions import JsonRpcInvalidParams
 
 from tests.checks.test_crds import CRD
-from tests.conftest import Ktl, StartKtl
+from tests.conftest import Ktl
 from tests.features.test_diagnostics import Publishes
 from tests.features.test_k8s import open_doc
-from tests.k8s_api import FakeApi, write_kubeconfig
+from tests.k8s_api import FakeApi
 
 WIDGET = textwrap.dedent(
     """\
@@ -27,20 +25,6 @@ WIDGET = textwrap.dedent(
       size: 50
     """
 )
-
-
-@pytest_asyncio.fixture
-async def api() -> AsyncIterator[FakeApi]:
-    async with FakeApi() as server:
-        yield server
-
-
-@pytest_asyncio.fixture
-async def k8s(start_ktl: StartKtl, api: FakeApi, tmp_path: Path) -> Ktl:
-    config = write_kubeconfig(
-        tmp_path / "kubeconfig", api, extra_contexts={"gone": "http://127.0.0.1:9"}
-    )
-    return await start_ktl(env={"KUBECONFIG": str(config)})
 
 
 async def test_crds_applied_to_the_cluster_validate_workspace_resources(

@@ -220,6 +220,20 @@ def _take_controlling_terminal() -> None:  # pragma: no cover - runs in the chil
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
+async def _upgrade(request: web.Request, protocol: str) -> _Wire:
+    """Accepts the websocket with the negotiated subprotocol ("" for none)."""
+    ws = web.WebSocketResponse(
+        protocols=(protocol,) if protocol else (),
+        compress=False,
+        max_msg_size=0,
+        decode_text=False,
+        timeout=5.0,
+        writer_limit=4 * CHUNK,
+    )
+    await ws.prepare(request)
+    return _Wire(ws, protocol)
+
+
 class _Wire:
     """The channel framing over one websocket: a byte naming the channel, then the data
     (``*base64*`` protocols: an ASCII digit, then base64, in text messages)."""
@@ -647,16 +661,7 @@ class Streams:
         if refusal is not None:
             return refusal
         assert protocol is not None
-        ws = web.WebSocketResponse(
-            protocols=(protocol,) if protocol else (),
-            compress=False,
-            max_msg_size=0,
-            decode_text=False,
-            timeout=5.0,
-            writer_limit=4 * CHUNK,
-        )
-        await ws.prepare(request)
-        wire = _Wire(ws, protocol)
+        wire = await _upgrade(request, protocol)
         legacy = protocol in ("", V1, V1_BASE64)
         first = STDOUT if stdout else STDERR if stderr else ERROR
         await wire.send(first, b"")  # the kubelet's "connection established" message
@@ -667,8 +672,8 @@ class Streams:
             elif status["status"] != "Success":
                 await wire.send(ERROR, status["message"].encode())
             with contextlib.suppress(ConnectionError, RuntimeError):
-                await ws.close()
-            return ws
+                await wire.ws.close()
+            return wire.ws
 
         if problem is not None:  # translated: the SPDY upgrade to the kubelet failed
             return await finish(_internal(f"unable to upgrade connection: {problem[1]}"))
@@ -857,16 +862,7 @@ class Streams:
         if refusal is not None:
             return refusal
         assert protocol is not None
-        ws = web.WebSocketResponse(
-            protocols=(protocol,) if protocol else (),
-            compress=False,
-            max_msg_size=0,
-            decode_text=False,
-            timeout=5.0,
-            writer_limit=4 * CHUNK,
-        )
-        await ws.prepare(request)
-        wire = _Wire(ws, protocol)
+        wire = await _upgrade(request, protocol)
         for i, port in enumerate(ports):
             prefix = struct.pack("<H", port)
             await wire.send(2 * i, prefix)
@@ -891,8 +887,8 @@ class Streams:
                 task.cancel()
             await asyncio.gather(everything, pump_in, return_exceptions=True)
             with contextlib.suppress(ConnectionError, RuntimeError):
-                await ws.close()
-        return ws
+                await wire.ws.close()
+        return wire.ws
 
     async def _forward_input(self, wire: _Wire, inboxes: list[_Inbox]) -> None:
         async for data in wire.messages():

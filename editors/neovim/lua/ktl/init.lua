@@ -37,6 +37,20 @@ local function notify(msg, level)
   end)
 end
 
+--- M.pick_target, falling back to an input box with `prompt` when the user asks to type a
+--- name or there is nothing to pick (the reason is shown first). on_pick(choice), on_typed(text).
+local function pick_or_type(purpose, opts, prompt, on_typed, on_pick)
+  M.pick_target(purpose, opts, function(choice)
+    if not choice.typed then
+      return on_pick(choice)
+    end
+    if choice.why then
+      notify('ktl ' .. (purpose:gsub('_', '-')) .. ': ' .. choice.why, vim.log.levels.WARN)
+    end
+    vim.ui.input({ prompt = prompt }, on_typed)
+  end)
+end
+
 local function get_client()
   local id = M.client_id
   if not id then
@@ -555,13 +569,7 @@ function M.logs(line)
   if p.target then
     return typed(p.target)
   end
-  M.pick_target('logs', p, function(choice)
-    if choice.typed then
-      if choice.why then
-        notify('ktl logs: ' .. choice.why, vim.log.levels.WARN)
-      end
-      return vim.ui.input({ prompt = 'ktl logs (pod, kind/name or selector): ' }, typed)
-    end
+  pick_or_type('logs', p, 'ktl logs (pod, kind/name or selector): ', typed, function(choice)
     local t = k8s.item_target(choice.item, choice.answer)
     if t and not t.service then
       p.namespace = p.namespace or t.namespace
@@ -1230,13 +1238,7 @@ function M.exec_command(line)
   if p.target then
     return go(line)
   end
-  M.pick_target('exec', p, function(choice)
-    if choice.typed then
-      if choice.why then
-        notify('ktl exec: ' .. choice.why, vim.log.levels.WARN)
-      end
-      return vim.ui.input({ prompt = 'ktl exec (pod or kind/name [-n ns] [-c container] [-- cmd]): ' }, go)
-    end
+  pick_or_type('exec', p, 'ktl exec (pod or kind/name [-n ns] [-c container] [-- cmd]): ', go, function(choice)
     local spec = k8s.item_target(choice.item, choice.answer)
     if not spec or spec.service then
       return
@@ -1302,17 +1304,12 @@ function M.port_forward_command(line)
   if p.target then
     return port_forward_line(line)
   end
-  M.pick_target('port_forward', p, function(choice)
-    if choice.typed then
-      if choice.why then
-        notify('ktl port-forward: ' .. choice.why, vim.log.levels.WARN)
-      end
-      return vim.ui.input({ prompt = 'ktl port-forward (TARGET PORTS... [-n ns]): ' }, function(text)
-        if text and vim.trim(text) ~= '' then
-          port_forward_line(text)
-        end
-      end)
+  local function typed(text)
+    if text and vim.trim(text) ~= '' then
+      port_forward_line(text)
     end
+  end
+  pick_or_type('port_forward', p, 'ktl port-forward (TARGET PORTS... [-n ns]): ', typed, function(choice)
     local spec = k8s.item_target(choice.item, choice.answer)
     if not spec then
       return

@@ -17,27 +17,11 @@ import { after, before, test } from "node:test";
 import { createMessageConnection, MessageConnection, StreamMessageReader, StreamMessageWriter } from "vscode-jsonrpc/node";
 import { ExecuteCommandRequest, ExitNotification, InitializeRequest, InitializedNotification, ShutdownRequest } from "vscode-languageserver-protocol";
 import { Emitter } from "../../src/core/emitter";
+import { testKubeconfig } from "../support/kubeconfig";
 
 const EXT = path.resolve(__dirname, "..", "..", "..");
 const REPO = path.resolve(EXT, "..", "..");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ktl-ext-"));
-/** Contexts "fake" (current) and "staging" (tests/editors/conftest.py writes the same ones). */
-function testKubeconfig(dir: string): string {
-  if (process.env.KTL_TEST_KUBECONFIG) return process.env.KTL_TEST_KUBECONFIG;
-  const file = path.join(dir, "kubeconfig");
-  const cluster = (name: string) => ({ name, cluster: { server: "http://127.0.0.1:9" } });
-  const context = (name: string) => ({ name, context: { cluster: name, user: "tester" } });
-  const config = {
-    apiVersion: "v1",
-    kind: "Config",
-    "current-context": "fake",
-    clusters: [cluster("fake"), cluster("staging")],
-    contexts: [context("fake"), context("staging")],
-    users: [{ name: "tester", user: { token: "t" } }],
-  };
-  fs.writeFileSync(file, JSON.stringify(config));
-  return file;
-}
 // the server inherits it (as the real LanguageClient's child would)
 process.env.KUBECONFIG = testKubeconfig(tmp);
 

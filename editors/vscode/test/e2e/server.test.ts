@@ -33,6 +33,7 @@ import {
   DidOpenTextDocumentNotification,
 } from "vscode-languageserver-protocol";
 import { SessionRouter } from "../../src/core/router";
+import { testKubeconfig } from "../support/kubeconfig";
 import { contextKeys, initializationOptions, resolveServer } from "../../src/core/server";
 import { SessionTerminal } from "../../src/core/terminal";
 import { compareDocument } from "../../src/core/commands";
@@ -98,23 +99,6 @@ async function untilAsync(what: string, fn: () => Promise<boolean>, timeoutMs = 
   }
 }
 
-/** Contexts "fake" (current) and "staging"; the pytest side passes one with a live API server. */
-function testKubeconfig(dir: string): string {
-  if (process.env.KTL_TEST_KUBECONFIG) return process.env.KTL_TEST_KUBECONFIG;
-  const file = path.join(dir, "kubeconfig");
-  const cluster = (name: string) => ({ name, cluster: { server: "http://127.0.0.1:9" } });
-  const context = (name: string) => ({ name, context: { cluster: name, user: "tester" } });
-  const config = {
-    apiVersion: "v1",
-    kind: "Config",
-    "current-context": "fake",
-    clusters: [cluster("fake"), cluster("staging")],
-    contexts: [context("fake"), context("staging")],
-    users: [{ name: "tester", user: { token: "t" } }],
-  };
-  fs.writeFileSync(file, JSON.stringify(config));
-  return file;
-}
 
 before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ktl-e2e-"));

@@ -18,20 +18,10 @@ import {
 import { formatDuration, loadChildren, sessionItem, SessionsModel, statusText } from "../../src/core/sessions";
 import { SessionTerminal } from "../../src/core/terminal";
 import { Exec, Session } from "../../src/core/types";
+import { fakeExec } from "../support/fakes";
 
 const ROOT = path.resolve(__dirname, "..", "..", "..");
 
-type Call = { command: string; args: Record<string, unknown> };
-
-function fakeExec(answers: Record<string, (args: Record<string, unknown>) => unknown> = {}): { exec: Exec; calls: Call[] } {
-  const calls: Call[] = [];
-  const exec = (async (command: string, args: object = {}) => {
-    calls.push({ command, args: args as Record<string, unknown> });
-    const fn = answers[command];
-    return fn ? fn(args as Record<string, unknown>) : {};
-  }) as Exec;
-  return { exec, calls };
-}
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
