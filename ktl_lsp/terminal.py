@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ktl_lsp.fullwrite import write_all
 from ktl_lsp.pty.text import strip_ansi
 from ktl_lsp.sessions.compare import compare
 from ktl_lsp.sessions.manager import RunSpec, SessionManager, SessionNotRunning, UnknownSession
@@ -63,7 +64,7 @@ async def _run(store: Path, argv: list[str], args: argparse.Namespace) -> int:
 
     def copy(item: object) -> None:
         if isinstance(item, Frame) and item.type is FrameType.OUTPUT and not args.quiet:
-            out.write(item.data)
+            write_all(out, item.data)
             out.flush()
 
     manager.bus.listen(copy)
@@ -233,7 +234,7 @@ async def _dispatch(manager: SessionManager, args: argparse.Namespace) -> int:
         out = sys.stdout.buffer
         for f in frames:
             if f.type is FrameType.OUTPUT:
-                out.write(strip_ansi(f.text()).encode() if args.plain else f.data)
+                write_all(out, strip_ansi(f.text()).encode() if args.plain else f.data)
         out.flush()
         return 0
     if cmd == "export":

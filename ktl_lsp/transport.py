@@ -5,6 +5,8 @@ produce (twenty streams at once, a busy editor), every write blocks the loop and
 session and request. Here a thread does the writing: the loop only appends to a queue. Should the
 queue grow past ``HARD_LIMIT`` (an editor that stopped reading), writers wait, so memory stays
 bounded; the editor feed reads ``pending`` to coalesce before that happens.
+
+The stream may be raw (``PYTHONUNBUFFERED=1``), so writes go through :func:`write_all`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import json
 import threading
 from collections import deque
 from typing import Any, BinaryIO
+
+from ktl_lsp.fullwrite import write_all
 
 HARD_LIMIT = 64 * 1024 * 1024
 
@@ -62,7 +66,7 @@ class ThreadedWriter:
                 self._sizes.clear()
             try:
                 for chunk in batch:
-                    self._stream.write(chunk if isinstance(chunk, bytes) else _frame(chunk))
+                    write_all(self._stream, chunk if isinstance(chunk, bytes) else _frame(chunk))
                 self._stream.flush()
             except (OSError, ValueError) as exc:  # the editor went away
                 with self._cond:

@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable
 from typing import Any, BinaryIO
 
+from ktl_lsp.fullwrite import write_all
 from ktl_lsp.sessions.model import Frame, FrameType, Session
 
 #: Bytes gathered before one write to the output.
@@ -44,11 +45,11 @@ def write_chunks(out: BinaryIO, parts: Iterable[bytes], chunk: int = CHUNK) -> N
         buf.append(part)
         size += len(part)
         if size >= chunk:
-            out.write(b"".join(buf))
+            write_all(out, b"".join(buf))
             buf.clear()
             size = 0
     if buf:
-        out.write(b"".join(buf))
+        write_all(out, b"".join(buf))
 
 
 def frame_json(frame: Frame) -> dict[str, Any] | None:
