@@ -47,6 +47,18 @@ async def test_progress_tokens_are_released(ktl: Ktl) -> None:
     assert stats["liveSessions"] == 0
 
 
+async def test_start_up_objects_are_left_out_of_garbage_collection(ktl: Ktl) -> None:
+    # Modules and classes live forever; a full collection walking them stalled every session.
+    stats = await ktl.cmd("ktl.server.stats", {"watchLoop": True, "reset": True})
+    assert stats["gcFrozenObjects"] > 20_000
+    # The watcher also times the collector's pauses while sessions produce garbage.
+    await asyncio.gather(*(ktl.cmd("ktl.run", {"argv": ["seq", "2000"]}) for _ in range(10)))
+    stats = await ktl.cmd("ktl.server.stats", {})
+    assert stats["gcRuns"] > 0
+    assert 0 <= stats["gcMaxPauseMs"] < 10_000
+    assert stats["loopTicks"] > 0 and stats["loopOwnStallsOver20Ms"] <= stats["loopTicks"]
+
+
 async def test_client_vanishing_kills_children(start_ktl: StartKtl) -> None:
     ktl = await start_ktl()
     ktl.start("ktl.run", {"command": "echo pid=$$; exec sleep 60"})

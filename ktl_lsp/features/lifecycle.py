@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lsprotocol import types as lsp
 
-from ktl_lsp.aio import background
+from ktl_lsp.aio import background, freeze_long_lived
 from ktl_lsp.features.diagnostics import checker_of, watch_files
 from ktl_lsp.server import KtlServer
 from ktl_lsp.settings import Settings
@@ -22,6 +22,7 @@ def setup(server: KtlServer) -> None:
         # Learn the workspace (CRDs, stacks, duplicates) in the background, off the loop.
         checker_of(ls).start_folders()
         background(watch_files(ls), "ktl-register-watchers")
+        freeze_long_lived()
 
     @server.feature(lsp.SHUTDOWN)
     def shutdown(ls: KtlServer, params: None) -> None:

@@ -7,9 +7,11 @@ editor pays nothing for it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import resource
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,8 @@ from ktl_lsp.features.arguments import parse
 from ktl_lsp.server import KtlServer
 
 TICK_S = 0.005
+#: A stall longer than this is one a user can feel (a keystroke's echo is late).
+FELT_LAG_MS = 20.0
 
 
 @dataclass
@@ -48,15 +52,31 @@ class LoopWatch:
         self.max_lag_ms = 0.0
         self.max_own_lag_ms = 0.0
         self.ticks = 0
+        self.own_felt = 0
         self.task: asyncio.Task[None] | None = None
+        #: The garbage collector stops every thread: its longest pause is a stall of its own.
+        self.max_gc_pause_ms = 0.0
+        self.gc_runs = 0
+        self._gc_started = 0.0
 
     def reset(self) -> None:
-        self.max_lag_ms = self.max_own_lag_ms = 0.0
-        self.ticks = 0
+        self.max_lag_ms = self.max_own_lag_ms = self.max_gc_pause_ms = 0.0
+        self.ticks = self.gc_runs = self.own_felt = 0
 
     def start(self) -> None:
         if self.task is None or self.task.done():
             self.task = background(self._run(), name="loop-watch")
+        if self._on_gc not in gc.callbacks:
+            gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+            return
+        pause = (time.perf_counter() - self._gc_started) * 1000
+        self.gc_runs += 1
+        if pause > self.max_gc_pause_ms:
+            self.max_gc_pause_ms = pause
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -72,6 +92,8 @@ class LoopWatch:
             own = lag - (now - waited) if now is not None and waited is not None else lag
             if own > self.max_own_lag_ms:
                 self.max_own_lag_ms = own
+            if own > FELT_LAG_MS:
+                self.own_felt += 1
 
 
 def _rss_bytes() -> int:
@@ -112,6 +134,10 @@ def setup(server: KtlServer) -> None:
             "loopMaxLagMs": round(watch.max_lag_ms, 2),
             "loopMaxOwnLagMs": round(watch.max_own_lag_ms, 2),
             "loopTicks": watch.ticks,
+            "loopOwnStallsOver20Ms": watch.own_felt,
+            "gcMaxPauseMs": round(watch.max_gc_pause_ms, 2),
+            "gcRuns": watch.gc_runs,
+            "gcFrozenObjects": gc.get_freeze_count(),
         }
 
     if os.environ.get("KTL_LSP_DEBUG_COMMANDS") == "1":
