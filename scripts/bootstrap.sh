@@ -13,3 +13,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[test,dev]'
   touch "$stamp"
 fi
+# An editable install leaves our modules uncompiled; where PYTHONDONTWRITEBYTECODE is set (many
+# containers) every start compiled them again, ~450 ms before `initialize` was answered.
+.venv/bin/python -m compileall -q ktl_lsp >/dev/null

@@ -7,10 +7,12 @@ text, JSON or SARIF. Ranges are 0-based lines and code-point columns until `in_e
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ktl_lsp.documents.positions import LineIndex, PositionEncoding, Range
-from ktl_lsp.documents.yaml_parse import YamlProblem
+
+if TYPE_CHECKING:
+    from ktl_lsp.documents.yaml_parse import YamlProblem
 
 Severity = Literal["error", "warning", "information", "hint"]
 SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "information": 2, "hint": 3}

@@ -13,8 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from ktl_lsp.aio import background
-from ktl_lsp.checks.crds import crd_versions_of_object
+from ktl_lsp.aio import background, import_off_loop
 from ktl_lsp.features.arguments import ArgumentError, parse
 from ktl_lsp.features.diagnostics import checker_of
 from ktl_lsp.k8s.errors import K8sError
@@ -31,6 +30,9 @@ class LearnArgs:
 
 async def learn(ls: KtlServer, context: str | None = None) -> dict[str, Any]:
     from ktl_lsp.features.k8s import state_of
+
+    await import_off_loop("ktl_lsp.checks.crds")
+    from ktl_lsp.checks.crds import crd_versions_of_object
 
     cluster = await state_of(ls).clusters.get(context)
     async with cluster.using():

@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import from_fs_path
 
-from ktl_lsp.checks import OutlineItem
-from ktl_lsp.checks.ktl_stack import STACK_NAMES, stack_root_for
 from ktl_lsp.features.diagnostics import checker_of, path_of
 from ktl_lsp.server import KtlServer
 from ktl_lsp.sessions.model import Session, State, now_ns
 from ktl_lsp.sessions.store import SessionFilter
+
+if TYPE_CHECKING:
+    from ktl_lsp.checks import OutlineItem
 
 #: Above this many lenses in one file, commands are left to codeLens/resolve.
 INLINE_LIMIT = 100
@@ -103,6 +104,8 @@ def command_for(data: Any) -> lsp.Command:
 
 def _run_target(path: Path, uri: str, open_uris: dict[Path, str]) -> str:
     """`ktl.plan.run`'s uri for a stack file: the stack root's stack.yaml (ktl runs stacks)."""
+    from ktl_lsp.checks.ktl_stack import STACK_NAMES, stack_root_for  # in a worker thread
+
     root = stack_root_for(path)
     if root is None:
         return uri

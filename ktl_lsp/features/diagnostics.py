@@ -23,20 +23,22 @@ import time
 import weakref
 from collections.abc import Coroutine, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from lsprotocol import types as lsp
 from pygls.uris import from_fs_path, to_fs_path
 from pygls.workspace import TextDocument
 
-from ktl_lsp.aio import background
-from ktl_lsp.checks import Finding, OutlineItem, UnsupportedVersionError, Workspace
-from ktl_lsp.checks.crds import CrdVersion
-from ktl_lsp.checks.findings import in_encoding
+from ktl_lsp.aio import background, import_off_loop
+from ktl_lsp.checks.findings import Finding, in_encoding
 from ktl_lsp.documents.file_kinds import is_checkable_name
 from ktl_lsp.documents.positions import LineIndex, PositionEncoding, Range
 from ktl_lsp.server import KtlServer
+
+if TYPE_CHECKING:
+    from ktl_lsp.checks import OutlineItem, Workspace
+    from ktl_lsp.checks.crds import CrdVersion
 
 #: Pause after the last keystroke before a document is checked again.
 DEBOUNCE_S = 0.2
@@ -117,6 +119,9 @@ class Checker:
     def workspace(self) -> Workspace:
         """Created on first use, after initialize, for the configured Kubernetes version."""
         if self._workspace is None:
+            # The checkers load here, not at start-up (see warm_up).
+            from ktl_lsp.checks import UnsupportedVersionError, Workspace
+
             version = self.server.settings.k8s_version
             try:
                 self._workspace = Workspace(version)
@@ -324,6 +329,7 @@ class Checker:
             await self._publish(affected)
 
     async def _load_folders(self) -> None:
+        await import_off_loop("ktl_lsp.checks.workspace")
         roots = self.folder_roots()
         started = time.monotonic()
         await self._add_folders(roots)
