@@ -7,7 +7,9 @@ reach stdout then, so logging goes to a file or stderr.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -184,9 +186,19 @@ def _serve_lsp(store: Path, tcp: str | None) -> int:
     from ktl_lsp.server import build
 
     server = build(store)
-    if tcp:
-        host, _, port = tcp.rpartition(":")
-        server.start_tcp(host or "127.0.0.1", int(port))
-    else:
+    if not tcp:
         server.start_io()
-    return 0
+        return 0
+    interrupted = False
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        # Ctrl-C in the terminal that runs `ktl-lsp --tcp`: stop listening, end the session's
+        # children, and leave quietly (a KeyboardInterrupt inside asyncio logs tracebacks).
+        nonlocal interrupted
+        interrupted = True
+        asyncio.get_running_loop().call_soon(server.shutdown)
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    host, _, port = tcp.rpartition(":")
+    server.start_tcp(host or "127.0.0.1", int(port))
+    return 130 if interrupted else 0

@@ -113,6 +113,30 @@ async def _read_message(reader: asyncio.StreamReader) -> dict:  # type: ignore[t
     return json.loads(await reader.readexactly(length))  # type: ignore[no-any-return]
 
 
+async def test_ctrl_c_stops_a_tcp_server_quietly(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        *server_command(tmp_path / "tcp.db"),
+        "--tcp",
+        f"127.0.0.1:{port}",
+        stderr=asyncio.subprocess.PIPE,
+    )
+    for _ in range(200):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            break
+        except OSError:
+            await asyncio.sleep(0.05)
+    else:
+        proc.kill()
+        raise AssertionError("server did not listen")
+    proc.send_signal(signal.SIGINT)
+    assert await asyncio.wait_for(proc.wait(), 10) == 130
+    stderr = (await proc.stderr.read()).decode() if proc.stderr else ""
+    assert "Traceback" not in stderr, stderr
+
+
 async def test_tcp_transport(tmp_path: Path) -> None:
     port = _free_port()
     proc = await asyncio.create_subprocess_exec(
