@@ -191,12 +191,22 @@ def _serve_lsp(store: Path, tcp: str | None) -> int:
         return 0
     interrupted = False
 
+    def stop() -> None:
+        writer = server.protocol.writer
+        if isinstance(writer, asyncio.StreamWriter):
+            # Hang up on the editor: its connection ends normally and takes the server (which
+            # serves one client) down with it. Cancelling it instead logs a traceback (3.11).
+            writer.close()
+        else:
+            server.shutdown()
+
     def on_interrupt(signum: int, frame: object) -> None:
-        # Ctrl-C in the terminal that runs `ktl-lsp --tcp`: stop listening, end the session's
+        # Ctrl-C in the terminal that runs `ktl-lsp --tcp`: stop listening, end the sessions'
         # children, and leave quietly (a KeyboardInterrupt inside asyncio logs tracebacks).
         nonlocal interrupted
         interrupted = True
-        asyncio.get_running_loop().call_soon(server.shutdown)
+        # Thread-safe: it also wakes the selector, which a plain call_soon from a handler would not.
+        asyncio.get_running_loop().call_soon_threadsafe(stop)
 
     signal.signal(signal.SIGINT, on_interrupt)
     host, _, port = tcp.rpartition(":")

@@ -113,7 +113,15 @@ async def _read_message(reader: asyncio.StreamReader) -> dict:  # type: ignore[t
     return json.loads(await reader.readexactly(length))  # type: ignore[no-any-return]
 
 
-async def test_ctrl_c_stops_a_tcp_server_quietly(tmp_path: Path) -> None:
+def _listening(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:port, found without connecting to it."""
+    with open("/proc/net/tcp") as fh:
+        rows = [line.split() for line in fh.readlines()[1:]]
+    return any(r[1] == f"0100007F:{port:04X}" and r[3] == "0A" for r in rows)
+
+
+@pytest.mark.parametrize("client", [True, False], ids=["editor-connected", "no-editor"])
+async def test_ctrl_c_stops_a_tcp_server_quietly(tmp_path: Path, client: bool) -> None:
     port = _free_port()
     proc = await asyncio.create_subprocess_exec(
         *server_command(tmp_path / "tcp.db"),
@@ -124,15 +132,31 @@ async def test_ctrl_c_stops_a_tcp_server_quietly(tmp_path: Path) -> None:
     for _ in range(200):
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
             break
         except OSError:
             await asyncio.sleep(0.05)
     else:
         proc.kill()
         raise AssertionError("server did not listen")
+    if not client:
+        writer.close()  # a client leaving ends the TCP server by itself: wait for the next one
+        await asyncio.wait_for(proc.wait(), 10)
+        proc = await asyncio.create_subprocess_exec(
+            *server_command(tmp_path / "tcp.db"),
+            "--tcp",
+            f"127.0.0.1:{port}",
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(200):  # listening, nobody connected
+            if _listening(port):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("server did not listen")
+    await asyncio.sleep(0.5)  # an idle loop, asleep in its selector, must still wake for it
     proc.send_signal(signal.SIGINT)
     assert await asyncio.wait_for(proc.wait(), 10) == 130
+    writer.close()
     stderr = (await proc.stderr.read()).decode() if proc.stderr else ""
     assert "Traceback" not in stderr, stderr
 
