@@ -123,6 +123,9 @@ def spawn_child(resolved: Resolved, cols: int, rows: int) -> Child:
             setsigdef=DEFAULT_SIGNALS,
             setsigmask=(),
         )
+    except NotImplementedError:  # a C library without POSIX_SPAWN_SETSID (glibc < 2.26)
+        os.close(master)
+        return _spawn_ptyprocess(resolved, cols, rows)
     except BaseException:
         os.close(master)
         raise

@@ -96,7 +96,9 @@ async def test_many_floods_share_each_loop_turn_and_lose_nothing() -> None:
     assert max(alone.sizes) > FULL_READ and max(alone.sizes) <= READ_SIZE
 
 
-async def test_children_start_with_default_signals_whatever_the_server_ignores() -> None:
+async def test_children_start_with_default_signals_whatever_the_server_ignores(
+    spawner: str,
+) -> None:
     """Python ignores SIGPIPE; a server started from a background shell ignores SIGINT too.
     Ignored signals survive exec: the child must not inherit them."""
     import signal
@@ -131,7 +133,16 @@ async def output_of(spec: PtySpec) -> str:
     return bytes(sink.raw).decode()
 
 
-async def test_the_pty_is_the_childs_controlling_terminal() -> None:
+@pytest.fixture(params=["posix_spawn", "ptyprocess"])
+def spawner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways of starting a child: posix_spawn (Linux) and ptyprocess's fork (elsewhere)."""
+    import ktl_lsp.pty.posix as posix
+
+    monkeypatch.setattr(posix, "USE_POSIX_SPAWN", request.param == "posix_spawn")
+    return str(request.param)
+
+
+async def test_the_pty_is_the_childs_controlling_terminal(spawner: str) -> None:
     # What job control, Ctrl-C from the line discipline, `sudo` and ssh's password prompt need:
     # /dev/tty opens, and the child's group is the terminal's foreground group.
     script = (
@@ -144,7 +155,7 @@ async def test_the_pty_is_the_childs_controlling_terminal() -> None:
     assert fields["pgrp"] == fields["tpgid"] == fields["pid"], out
 
 
-async def test_working_directory_and_arguments_arrive_unchanged(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_working_directory_and_arguments_arrive_unchanged(tmp_path, spawner: str) -> None:  # type: ignore[no-untyped-def]
     # Another directory than the server's goes through a shell that execs the program: names
     # and arguments a shell would otherwise interpret must come through as they are.
     odd = tmp_path / "-dir with 'quotes' $HOME"
