@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pygls.exceptions import JsonRpcException
@@ -120,33 +121,34 @@ def _listening(port: int) -> bool:
     return any(r[1] == f"0100007F:{port:04X}" and r[3] == "0A" for r in rows)
 
 
+async def _start_tcp(store: Path, port: int, **pipes: Any) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *server_command(store), "--tcp", f"127.0.0.1:{port}", **pipes
+    )
+
+
+async def _connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    for _ in range(200):
+        try:
+            return await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise AssertionError("server did not listen")
+
+
 @pytest.mark.parametrize("client", [True, False], ids=["editor-connected", "no-editor"])
 async def test_ctrl_c_stops_a_tcp_server_quietly(tmp_path: Path, client: bool) -> None:
     port = _free_port()
-    proc = await asyncio.create_subprocess_exec(
-        *server_command(tmp_path / "tcp.db"),
-        "--tcp",
-        f"127.0.0.1:{port}",
-        stderr=asyncio.subprocess.PIPE,
-    )
-    for _ in range(200):
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            break
-        except OSError:
-            await asyncio.sleep(0.05)
-    else:
+    proc = await _start_tcp(tmp_path / "tcp.db", port, stderr=asyncio.subprocess.PIPE)
+    try:
+        _, writer = await _connect(port)
+    except AssertionError:
         proc.kill()
-        raise AssertionError("server did not listen")
+        raise
     if not client:
         writer.close()  # a client leaving ends the TCP server by itself: wait for the next one
         await asyncio.wait_for(proc.wait(), 10)
-        proc = await asyncio.create_subprocess_exec(
-            *server_command(tmp_path / "tcp.db"),
-            "--tcp",
-            f"127.0.0.1:{port}",
-            stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await _start_tcp(tmp_path / "tcp.db", port, stderr=asyncio.subprocess.PIPE)
         for _ in range(200):  # listening, nobody connected
             if _listening(port):
                 break
@@ -163,21 +165,9 @@ async def test_ctrl_c_stops_a_tcp_server_quietly(tmp_path: Path, client: bool) -
 
 async def test_tcp_transport(tmp_path: Path) -> None:
     port = _free_port()
-    proc = await asyncio.create_subprocess_exec(
-        *server_command(tmp_path / "tcp.db"),
-        "--tcp",
-        f"127.0.0.1:{port}",
-        stdout=asyncio.subprocess.PIPE,
-    )
+    proc = await _start_tcp(tmp_path / "tcp.db", port, stdout=asyncio.subprocess.PIPE)
     try:
-        for _ in range(200):
-            try:
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("server did not listen")
+        reader, writer = await _connect(port)
         writer.write(
             _frame(
                 {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}

@@ -9,8 +9,9 @@ the stack names) must not pull in every checker, which the server's start-up wou
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ktl_lsp.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ktl_lsp.checks.check_paths import check_paths
@@ -25,30 +26,24 @@ if TYPE_CHECKING:
     from ktl_lsp.checks.rules import RULES
     from ktl_lsp.checks.workspace import Workspace
 
-_WHERE = {
-    "check_paths": "ktl_lsp.checks.check_paths",
-    "Finding": "ktl_lsp.checks.findings",
-    "Related": "ktl_lsp.checks.findings",
-    "Severity": "ktl_lsp.checks.findings",
-    "in_encoding": "ktl_lsp.checks.findings",
-    "sort_findings": "ktl_lsp.checks.findings",
-    "UnsupportedVersionError": "ktl_lsp.checks.k8s_schemas",
-    "available_versions": "ktl_lsp.checks.k8s_schemas",
-    "newest_version": "ktl_lsp.checks.k8s_schemas",
-    "resolve_version": "ktl_lsp.checks.k8s_schemas",
-    "OutlineItem": "ktl_lsp.checks.outline",
-    "RULES": "ktl_lsp.checks.rules",
-    "Workspace": "ktl_lsp.checks.workspace",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "check_paths": "ktl_lsp.checks.check_paths",
+        "Finding": "ktl_lsp.checks.findings",
+        "Related": "ktl_lsp.checks.findings",
+        "Severity": "ktl_lsp.checks.findings",
+        "in_encoding": "ktl_lsp.checks.findings",
+        "sort_findings": "ktl_lsp.checks.findings",
+        "UnsupportedVersionError": "ktl_lsp.checks.k8s_schemas",
+        "available_versions": "ktl_lsp.checks.k8s_schemas",
+        "newest_version": "ktl_lsp.checks.k8s_schemas",
+        "resolve_version": "ktl_lsp.checks.k8s_schemas",
+        "OutlineItem": "ktl_lsp.checks.outline",
+        "RULES": "ktl_lsp.checks.rules",
+        "Workspace": "ktl_lsp.checks.workspace",
+    },
+)
 
 
 __all__ = [

@@ -9,8 +9,9 @@ which the server's start-up would pay for.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ktl_lsp.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ktl_lsp.documents.file_kinds import FileKind, detect_file_kind, is_checkable_name
@@ -27,36 +28,30 @@ if TYPE_CHECKING:
         parse_text,
     )
 
-_WHERE = {
-    "FileKind": "ktl_lsp.documents.file_kinds",
-    "detect_file_kind": "ktl_lsp.documents.file_kinds",
-    "is_checkable_name": "ktl_lsp.documents.file_kinds",
-    "ReadResult": "ktl_lsp.documents.file_reading",
-    "decode_bytes": "ktl_lsp.documents.file_reading",
-    "read_text_file": "ktl_lsp.documents.file_reading",
-    "LineIndex": "ktl_lsp.documents.positions",
-    "Position": "ktl_lsp.documents.positions",
-    "PositionEncoding": "ktl_lsp.documents.positions",
-    "Range": "ktl_lsp.documents.positions",
-    "Chunk": "ktl_lsp.documents.yaml_chunks",
-    "split_documents": "ktl_lsp.documents.yaml_chunks",
-    "DocumentCache": "ktl_lsp.documents.yaml_parse",
-    "ParsedChunk": "ktl_lsp.documents.yaml_parse",
-    "ParsedText": "ktl_lsp.documents.yaml_parse",
-    "YamlDocument": "ktl_lsp.documents.yaml_parse",
-    "YamlProblem": "ktl_lsp.documents.yaml_parse",
-    "parse_chunk": "ktl_lsp.documents.yaml_parse",
-    "parse_text": "ktl_lsp.documents.yaml_parse",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "FileKind": "ktl_lsp.documents.file_kinds",
+        "detect_file_kind": "ktl_lsp.documents.file_kinds",
+        "is_checkable_name": "ktl_lsp.documents.file_kinds",
+        "ReadResult": "ktl_lsp.documents.file_reading",
+        "decode_bytes": "ktl_lsp.documents.file_reading",
+        "read_text_file": "ktl_lsp.documents.file_reading",
+        "LineIndex": "ktl_lsp.documents.positions",
+        "Position": "ktl_lsp.documents.positions",
+        "PositionEncoding": "ktl_lsp.documents.positions",
+        "Range": "ktl_lsp.documents.positions",
+        "Chunk": "ktl_lsp.documents.yaml_chunks",
+        "split_documents": "ktl_lsp.documents.yaml_chunks",
+        "DocumentCache": "ktl_lsp.documents.yaml_parse",
+        "ParsedChunk": "ktl_lsp.documents.yaml_parse",
+        "ParsedText": "ktl_lsp.documents.yaml_parse",
+        "YamlDocument": "ktl_lsp.documents.yaml_parse",
+        "YamlProblem": "ktl_lsp.documents.yaml_parse",
+        "parse_chunk": "ktl_lsp.documents.yaml_parse",
+        "parse_text": "ktl_lsp.documents.yaml_parse",
+    },
+)
 
 
 __all__ = [

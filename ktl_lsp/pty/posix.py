@@ -71,8 +71,11 @@ DEFAULT_SIGNALS = (
 #: threads. The directory and the program were checked by ``resolve`` beforehand.
 CHDIR_TRAMPOLINE = 'cd -- "$1" && shift && exec "$@"'
 SPAWN_SHELL = "/bin/sh"
-#: Where posix_spawn can make the pty the controlling terminal (open after setsid).
-USE_POSIX_SPAWN = sys.platform == "linux" and hasattr(os, "POSIX_SPAWN_OPEN")
+#: Where posix_spawn can make the pty the controlling terminal (open after setsid), and the
+#: shell for other directories is there.
+USE_POSIX_SPAWN = (
+    sys.platform == "linux" and hasattr(os, "POSIX_SPAWN_OPEN") and os.path.exists(SPAWN_SHELL)
+)
 
 
 class Child:
@@ -98,7 +101,7 @@ class Child:
 
 def spawn_child(resolved: Resolved, cols: int, rows: int) -> Child:
     """Starts the child on a new pty; returns once it has exec'd (blocking: call it off the loop)."""
-    if not USE_POSIX_SPAWN or not os.path.exists(SPAWN_SHELL):
+    if not USE_POSIX_SPAWN:
         return _spawn_ptyprocess(resolved, cols, rows)
     master, slave = os.openpty()  # both close on exec
     try:

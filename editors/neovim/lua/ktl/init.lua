@@ -239,26 +239,6 @@ local function supported(command)
   return false
 end
 
---- Like M.exec, but says so plainly when the server does not offer `command` (yet).
-local function exec_if_supported(command, args, callback)
-  local id = M.start(nil)
-  local function go()
-    if not supported(command) then
-      notify('ktl: this ktl-lsp does not implement ' .. command .. ' yet', vim.log.levels.WARN)
-      return
-    end
-    M.exec(command, args, callback)
-  end
-  if id and ready[id] then
-    go()
-  elseif id then
-    queue[id] = queue[id] or {}
-    table.insert(queue[id], function()
-      vim.schedule(go)
-    end)
-  end
-end
-
 --- Runs fn() once the client is ready (at once when it is; scheduled otherwise).
 local function when_ready(fn)
   local id = M.start(nil)
@@ -270,6 +250,17 @@ local function when_ready(fn)
       vim.schedule(fn)
     end)
   end
+end
+
+--- Like M.exec, but says so plainly when the server does not offer `command` (yet).
+local function exec_if_supported(command, args, callback)
+  when_ready(function()
+    if not supported(command) then
+      notify('ktl: this ktl-lsp does not implement ' .. command .. ' yet', vim.log.levels.WARN)
+      return
+    end
+    M.exec(command, args, callback)
+  end)
 end
 
 --- A new terminal buffer on a session that `command` (`ktl.run` or `ktl.exec`) starts detached
