@@ -123,6 +123,16 @@ def _setup_logging(log_file: Path | None, level: str) -> None:
     root.setLevel(level)
     # pygls logs every message it sends at INFO: far too much for a streaming server.
     logging.getLogger("pygls").setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("pygls.protocol.json_rpc").addFilter(_not_invalid_params)
+
+
+def _not_invalid_params(record: logging.LogRecord) -> bool:
+    """Bad arguments are the caller's mistake, answered as InvalidParams naming the field;
+    pygls would also log each one with a traceback, as if the server had failed."""
+    from pygls.exceptions import JsonRpcInvalidParams
+
+    exc = record.exc_info[1] if record.exc_info else None
+    return not isinstance(exc, JsonRpcInvalidParams)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -208,7 +218,8 @@ def _serve_lsp(store: Path, tcp: str | None) -> int:
         # Thread-safe: it also wakes the selector, which a plain call_soon from a handler would not.
         asyncio.get_running_loop().call_soon_threadsafe(stop)
 
-    signal.signal(signal.SIGINT, on_interrupt)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # nohup'd / `&`: keep ignoring
+        signal.signal(signal.SIGINT, on_interrupt)
     host, _, port = tcp.rpartition(":")
     server.start_tcp(host or "127.0.0.1", int(port))
     return 130 if interrupted else 0

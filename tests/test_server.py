@@ -243,3 +243,49 @@ def test_cli_run_and_sessions(tmp_path: Path) -> None:
     assert pruned["deleted"] == 1  # sid2 goes: sid is pinned
     assert ktl("sessions", "rm", sid).strip() == f"deleted {sid}"
     assert ktl("sessions", "list").strip() == "no sessions"
+
+
+async def test_bad_arguments_are_answered_without_a_logged_traceback(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *server_command(tmp_path / "s.db"),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    run = {"command": "ktl.run", "arguments": [{"argv": 5}]}
+    for message in (
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}},
+        {"jsonrpc": "2.0", "method": "initialized", "params": {}},
+        {"jsonrpc": "2.0", "id": 2, "method": "workspace/executeCommand", "params": run},
+    ):
+        proc.stdin.write(_frame(message))
+    while (msg := await asyncio.wait_for(_read_message(proc.stdout), 20)).get("id") != 2:
+        pass
+    assert "field 'argv': expected array, got number" in msg["error"]["message"]
+    proc.stdin.close()
+    await asyncio.wait_for(proc.wait(), 10)
+    stderr = (await proc.stderr.read()).decode()
+    assert "Traceback" not in stderr and "ArgumentError" not in stderr, stderr
+
+
+async def test_a_tcp_server_started_with_ctrl_c_ignored_keeps_ignoring_it(tmp_path: Path) -> None:
+    # nohup, or `&` in a script: the convention is to leave an ignored SIGINT ignored.
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        *server_command(tmp_path / "tcp.db"),
+        "--tcp",
+        f"127.0.0.1:{port}",
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        for _ in range(200):
+            if _listening(port):
+                break
+            await asyncio.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        await asyncio.sleep(1)
+        assert proc.returncode is None and _listening(port)
+    finally:
+        proc.kill()
+        await proc.wait()
