@@ -12,9 +12,12 @@ from typing import Any
 
 class RawClient:
     def __init__(
-        self, argv: list[str], on_notify: Callable[[str, Any], None] | None = None
+        self,
+        argv: list[str],
+        on_notify: Callable[[str, Any], None] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         self.on_notify = on_notify
         self._next = 0
         self._pending: dict[int, tuple[threading.Event, list[Any]]] = {}

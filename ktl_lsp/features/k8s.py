@@ -16,23 +16,25 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pygls.uris import to_fs_path
 
+from ktl_lsp.aio import import_off_loop
 from ktl_lsp.checks.findings import Finding
 from ktl_lsp.features.arguments import ArgumentError, parse
 from ktl_lsp.features.cluster_crds import learn_soon
 from ktl_lsp.features.diagnostics import checker_of
 from ktl_lsp.features.sessions import follow
-from ktl_lsp.k8s import ops
 from ktl_lsp.k8s.client import Cluster, Clusters
 from ktl_lsp.k8s.errors import ConfigError, K8sError
-from ktl_lsp.k8s.fieldpath import doc_anchor
-from ktl_lsp.k8s.manifests import Manifest, load
 from ktl_lsp.server import KtlServer
 from ktl_lsp.sessions.manager import LiveSession, RunSpec, TaskOutcome
 from ktl_lsp.sessions.model import State
+
+if TYPE_CHECKING:
+    from ktl_lsp.k8s import ops
+    from ktl_lsp.k8s.manifests import Manifest
 
 BOLD, DIM, RED, GREEN, RESET = "\x1b[1m", "\x1b[2m", "\x1b[31m", "\x1b[32m", "\x1b[0m"
 
@@ -200,6 +202,15 @@ def _read(ls: KtlServer, uri: str) -> str:
         raise ArgumentError(f"field 'uri': cannot read {fs_path}: {exc}") from exc
 
 
+async def _load(text: str) -> list[Manifest]:
+    """The documents of a manifest file, parsed in a thread. The manifest, YAML and operation
+    modules are imported there on first use: start-up does not need them."""
+    await import_off_loop("ktl_lsp.k8s.ops", "ktl_lsp.k8s.manifests")
+    from ktl_lsp.k8s.manifests import load
+
+    return (await asyncio.to_thread(load, text))[1]
+
+
 def _select(manifests: list[Manifest], documents: list[int] | None) -> list[Manifest]:
     if documents is None:
         return manifests
@@ -348,11 +359,13 @@ def setup(server: KtlServer) -> None:
         async def run(ls: KtlServer, *args: Any) -> dict[str, Any]:
             a = parse(FileArgs, args)
             text = await asyncio.to_thread(_read, ls, a.uri)
-            _, manifests = await asyncio.to_thread(load, text)
+            manifests = await _load(text)
             selected = _select(manifests, a.documents)
             st = state_of(ls)
             cluster, problem = await cluster_of(ls, a.context)
             namespace = a.namespace or st.clusters.default_namespace
+            from ktl_lsp.k8s import ops
+
             opts = ops.Options(namespace, a.dryRun, a.force, a.atomic, a.propagation)
             named = {m.namespace for m in selected if m.namespace}
             shown = namespace or (named.pop() if len(named) == 1 else None)
@@ -467,7 +480,7 @@ def setup(server: KtlServer) -> None:
         text = ""
         if a.uri is not None:
             text = await asyncio.to_thread(_read, ls, a.uri)
-            _, manifests = await asyncio.to_thread(load, text)
+            manifests = await _load(text)
             selected = [m for m in _select(manifests, a.documents) if m.obj is not None]
             targets = [
                 Target(m.kind, m.name, m.namespace or namespace, m.api_version, m.index)
@@ -488,6 +501,8 @@ def setup(server: KtlServer) -> None:
         )
 
         async def body(live: LiveSession, cluster: Cluster) -> TaskOutcome:
+            from ktl_lsp.k8s.fieldpath import doc_anchor
+
             opts = VerifyOptions(a.timeoutS, a.eventsWindowS, a.denyReasons, a.allowReasons)
             verdict = await run_verify(cluster, targets, opts, live)
             if a.uri is not None:
@@ -530,7 +545,7 @@ def setup(server: KtlServer) -> None:
         namespace = namespace_of(ls, cluster, a.namespace)
         if a.uri is not None:
             text = await asyncio.to_thread(_read, ls, a.uri)
-            _, manifests = await asyncio.to_thread(load, text)
+            manifests = await _load(text)
             selected = [m for m in _select(manifests, a.documents) if m.obj is not None]
             targets = [
                 Target(m.kind, m.name, m.namespace or namespace, m.api_version, m.index)

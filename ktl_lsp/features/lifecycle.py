@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from lsprotocol import types as lsp
 
+from ktl_lsp import codecache
 from ktl_lsp.aio import background, freeze_long_lived
 from ktl_lsp.features.diagnostics import checker_of, watch_files
 from ktl_lsp.server import KtlServer
@@ -23,6 +26,9 @@ def setup(server: KtlServer) -> None:
         checker_of(ls).start_folders()
         background(watch_files(ls), "ktl-register-watchers")
         freeze_long_lived()
+        cache = codecache.active()
+        if cache is not None:
+            background(asyncio.to_thread(cache.save), "ktl-save-code-cache")
 
     @server.feature(lsp.SHUTDOWN)
     def shutdown(ls: KtlServer, params: None) -> None:

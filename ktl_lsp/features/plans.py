@@ -17,19 +17,21 @@ import asyncio
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
 from pygls.uris import to_fs_path
 
+from ktl_lsp.aio import import_off_loop
 from ktl_lsp.features.arguments import ArgumentError, parse
 from ktl_lsp.features.sessions import follow
-from ktl_lsp.orchestration import PlanError, PlanOptions, PlanRun, load, local_runners
-from ktl_lsp.orchestration.model import resolve_names, select
-from ktl_lsp.orchestration.scheduler import BudgetAsk, NodeRecord
 from ktl_lsp.server import KtlServer
 from ktl_lsp.sessions.manager import UnknownSession
 from ktl_lsp.sessions.model import Session
+
+if TYPE_CHECKING:
+    from ktl_lsp.orchestration import PlanRun
+    from ktl_lsp.orchestration.scheduler import BudgetAsk, NodeRecord
 
 
 @dataclass
@@ -95,6 +97,10 @@ def setup(server: KtlServer) -> None:
                 raise ArgumentError(f"session {a.resume} is not a plan run")
             uri = str(source)
         path = _path_of(ls, uri)
+        await import_off_loop("ktl_lsp.orchestration")  # not needed to start the server
+        from ktl_lsp.orchestration import PlanError, PlanOptions, PlanRun, load, local_runners
+        from ktl_lsp.orchestration.model import select
+
         try:
             plan = await asyncio.to_thread(load, path, a.stackCommand, a.profile)
             if a.nodes is not None:
@@ -134,6 +140,9 @@ def setup(server: KtlServer) -> None:
         run = _RUNS.get(a.sessionId)
         if run is None or run.scheduler is None:
             raise ArgumentError(f"no running plan with session {a.sessionId}")
+        from ktl_lsp.orchestration import PlanError
+        from ktl_lsp.orchestration.model import resolve_names
+
         try:
             (node_id,) = resolve_names(run.plan, [a.node])
         except PlanError as exc:

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ktl_lsp import codecache
 from ktl_lsp.aio import background
 from ktl_lsp.features.arguments import parse
 from ktl_lsp.server import KtlServer
@@ -138,6 +139,7 @@ def setup(server: KtlServer) -> None:
             "gcMaxPauseMs": round(watch.max_gc_pause_ms, 2),
             "gcRuns": watch.gc_runs,
             "gcFrozenObjects": gc.get_freeze_count(),
+            "codeCache": (codecache.active() or codecache.CodeCache(None)).stats(),
         }
 
     if os.environ.get("KTL_LSP_DEBUG_COMMANDS") == "1":

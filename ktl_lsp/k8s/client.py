@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ktl_lsp.aio import import_off_loop
 from ktl_lsp.k8s.errors import ApiError, ConfigError, K8sError, Unreachable, api_error
 
@@ -85,7 +83,11 @@ def in_cluster_available(environ: Mapping[str, str] | None = None) -> bool:
 
 
 def load_kubeconfig(environ: Mapping[str, str] | None = None) -> KubeConfig:
-    """Reads and merges the kubeconfig files (first one to set a name or the context wins)."""
+    """Reads and merges the kubeconfig files (first one to set a name or the context wins).
+
+    Blocking (a thread's work); YAML is imported here, not at server start."""
+    import yaml
+
     files = [f for f in kubeconfig_files(environ) if os.path.isfile(f)]
     if not files:
         if in_cluster_available(environ):
