@@ -33,7 +33,9 @@ from types import CodeType, ModuleType
 from typing import Any
 
 #: Bump when the file's layout changes.
-FORMAT = b"ktl-lsp code cache 1\n"
+FORMAT = b"ktl-lsp code cache 2\n"
+#: Size of the checksum after the header: a file damaged on disk is rebuilt, never run.
+SUM_SIZE = 32
 #: Misses of already known file names (text changed) tolerated before the file is rewritten.
 CHANGED_ALLOWANCE = 16
 #: Modules whose ``compile`` calls go through the cache (looked up as a module global first).
@@ -47,7 +49,10 @@ def cache_path() -> Path | None:
     if setting and setting != "1":
         return Path(setting).expanduser()
     base = os.environ.get("XDG_CACHE_HOME")
-    root = Path(base).expanduser() if base else Path.home() / ".cache"
+    try:
+        root = Path(base).expanduser() if base else Path.home() / ".cache"
+    except RuntimeError:  # no home directory at all: start without the cache
+        return None
     return root / "ktl-lsp" / f"codegen.{sys.implementation.cache_tag}.bin"
 
 
@@ -58,6 +63,10 @@ def _future_flags(module: ModuleType) -> int:
         if isinstance(value, __future__._Feature):
             flags |= value.compiler_flag
     return flags
+
+
+def _checksum(payload: bytes) -> bytes:
+    return hashlib.blake2b(payload, digest_size=SUM_SIZE).digest()
 
 
 class CodeCache:
@@ -91,8 +100,14 @@ class CodeCache:
         header = FORMAT + importlib.util.MAGIC_NUMBER
         if not data.startswith(header):
             return  # another Python or an older layout: rebuilt on save
+        checksum = data[len(header) : len(header) + SUM_SIZE]
+        payload = data[len(header) + SUM_SIZE :]
+        # marshal trusts its input (as the interpreter trusts .pyc files): check it first.
+        if checksum != _checksum(payload):
+            self.error = f"{self.path} was damaged; it is rebuilt"
+            return
         try:
-            table = marshal.loads(data[len(header) :])
+            table = marshal.loads(payload)
         except (ValueError, EOFError, TypeError):
             self.error = f"{self.path} was damaged; it is rebuilt"
             return
@@ -116,8 +131,8 @@ class CodeCache:
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             with open(tmp, "wb") as fh:
-                fh.write(FORMAT + importlib.util.MAGIC_NUMBER)
-                fh.write(marshal.dumps(table))
+                payload = marshal.dumps(table)
+                fh.write(FORMAT + importlib.util.MAGIC_NUMBER + _checksum(payload) + payload)
             os.replace(tmp, self.path)  # readers see the old file or the new one, never half
         except OSError as exc:
             self.error = f"cannot write {self.path}: {exc.strerror}"

@@ -14,7 +14,7 @@ import attr._make
 import pytest
 
 from ktl_lsp import codecache
-from ktl_lsp.codecache import FORMAT, CodeCache, cache_path
+from ktl_lsp.codecache import FORMAT, CodeCache, _checksum, cache_path
 from tests.conftest import StartKtl
 
 
@@ -96,7 +96,8 @@ def test_uninstall_restores_the_builtin() -> None:
 
 def test_a_damaged_file_is_reported_and_rebuilt(tmp_path: Path) -> None:
     path = tmp_path / "codegen.bin"
-    path.write_bytes(FORMAT + importlib.util.MAGIC_NUMBER + b"\xff\x00garbage")
+    payload = b"\xff\x00garbage"  # checksum right, content not marshal data
+    path.write_bytes(FORMAT + importlib.util.MAGIC_NUMBER + _checksum(payload) + payload)
     cache = CodeCache(path)
     cache.load()
     assert cache.loaded == {} and cache.error and "damaged" in cache.error
@@ -109,6 +110,28 @@ def test_a_damaged_file_is_reported_and_rebuilt(tmp_path: Path) -> None:
     fresh = CodeCache(path)
     fresh.load()
     assert fresh.error is None and len(fresh.loaded) == cache.misses
+
+
+def test_a_flipped_byte_is_caught_before_any_code_is_loaded(installed: CodeCache) -> None:
+    make_point()
+    assert installed.save() and installed.path is not None
+    data = bytearray(installed.path.read_bytes())
+    data[-40] ^= 0x01  # inside the last code object
+    installed.path.write_bytes(bytes(data))
+    damaged = CodeCache(installed.path)
+    damaged.load()
+    assert damaged.loaded == {} and damaged.error and "damaged" in damaged.error
+
+
+def test_no_home_directory_means_no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KTL_LSP_CODE_CACHE", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert cache_path() is None
 
 
 def test_a_file_from_another_python_is_ignored(tmp_path: Path) -> None:
@@ -168,7 +191,7 @@ async def test_the_server_starts_with_a_damaged_cache_and_with_it_off(
     start_ktl: StartKtl, tmp_path: Path
 ) -> None:
     path = tmp_path / "codegen.bin"
-    path.write_bytes(FORMAT + importlib.util.MAGIC_NUMBER + b"\x00not marshal")
+    path.write_bytes(FORMAT + importlib.util.MAGIC_NUMBER + b"\x00" * 32 + b"not marshal")
     damaged = await start_ktl(env={"KTL_LSP_CODE_CACHE": str(path)})
     stats = (await damaged.cmd("ktl.server.stats", {}))["codeCache"]
     assert stats["hits"] == 0 and stats["misses"] > 500 and "damaged" in stats["error"]
