@@ -78,6 +78,20 @@ USE_POSIX_SPAWN = (
 )
 
 
+def as_shell_script(resolved: Resolved) -> Resolved:
+    """What a shell does when exec refuses a file (ENOEXEC): a text file without ``#!`` runs as a
+    shell script; a binary (a NUL in its first line, bash's test) stays an error.
+
+    From another directory the trampoline's ``exec`` already does this; here the server's own
+    directory behaves the same.
+    """
+    with open(os.path.join(resolved.cwd, resolved.argv[0]), "rb") as fh:
+        head = fh.read(80)
+    if b"\0" in head.split(b"\n", 1)[0] or not os.path.exists(SPAWN_SHELL):
+        raise OSError(errno.ENOEXEC, "cannot execute binary file: Exec format error")
+    return Resolved([SPAWN_SHELL, *resolved.argv], resolved.cwd, resolved.env)
+
+
 class Child:
     """The started process as the runner needs it: its pid and the pty's master side."""
 
@@ -237,7 +251,13 @@ class PosixPty:
         """Starts the child; blocks until it has exec'd, so call it off the event loop."""
         resolved = resolve(spec)
         try:
-            return spawn_child(resolved, spec.cols, spec.rows)
+            try:
+                return spawn_child(resolved, spec.cols, spec.rows)
+            except OSError as exc:
+                if exc.errno != errno.ENOEXEC:
+                    raise
+                # Before the program started: nothing ran twice.
+                return spawn_child(as_shell_script(resolved), spec.cols, spec.rows)
         except FileNotFoundError as exc:
             raise SpawnError(f"executable not found: {spec.argv[0]} ({exc})") from exc
         except PermissionError as exc:

@@ -38,6 +38,18 @@ async def test_permission_denied(ktl: Ktl, tmp_path: Path) -> None:
     assert "permission denied" in result["error"]
 
 
+async def test_a_binary_for_another_machine_is_named(ktl: Ktl, tmp_path: Path) -> None:
+    foreign = tmp_path / "arm-tool"
+    foreign.write_bytes(b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + b"\xb7\x00" * 24)
+    foreign.chmod(0o755)
+    # From the workspace (not the server's directory) a shell enters it and reports the
+    # refused exec as a terminal does: exit 126 and the reason on screen. From the server's
+    # own directory the spawn itself fails with the same words (tests/pty/test_posix.py).
+    result = await ktl.cmd("ktl.run", {"argv": [str(foreign)], "cwd": str(tmp_path)})
+    assert result["state"] == "error" and result["exitCode"] == 126
+    assert "Exec format error" in await output_text(ktl, result["sessionId"])
+
+
 async def test_relative_program_resolves_against_cwd(ktl: Ktl, tmp_path: Path) -> None:
     script = tmp_path / "hello.sh"
     script.write_text("#!/bin/sh\necho from-script\n")

@@ -175,3 +175,23 @@ async def test_working_directory_and_arguments_arrive_unchanged(tmp_path, spawne
         PtySpec(["python3", "-c", "import os; print(os.getppid())"], cwd=str(odd))
     )
     assert int(out.strip()) == os.getpid()
+
+
+@pytest.mark.parametrize("where", ["server's directory", "another directory"])
+async def test_a_script_without_shebang_runs_as_a_shell_would_run_it(
+    tmp_path, spawner: str, where: str
+) -> None:  # type: ignore[no-untyped-def]
+    script = tmp_path / "no-shebang"
+    script.write_text('echo "ran as a script: $1"\n')
+    script.chmod(0o755)
+    cwd = None if where == "server's directory" else str(tmp_path)
+    out = await output_of(PtySpec([str(script), "arg one"], cwd=cwd))
+    assert "ran as a script: arg one" in out
+
+
+async def test_a_binary_the_kernel_refuses_is_an_error_not_a_script(tmp_path, spawner: str) -> None:  # type: ignore[no-untyped-def]
+    binary = tmp_path / "foreign"
+    binary.write_bytes(b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + b"\xff" * 48)
+    binary.chmod(0o755)
+    with pytest.raises(SpawnError, match="cannot execute binary file: Exec format error"):
+        await spawn(PtySpec([str(binary)]), Sink())
