@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -181,12 +181,22 @@ ROOT_STACK = obj(
 _SUB_NOTE = "{key} is ignored in a subdirectory stack.yaml; only the root stack.yaml's counts"
 
 
-def stack_root_for(path: Path, source: object = None) -> Path | None:
-    """The topmost ancestor directory holding a stack.yaml (ktl's stack root)."""
+def stack_root_for(path: Path, source: FileSource | None = None) -> Path | None:
+    """The topmost ancestor directory holding a stack.yaml (ktl's stack root).
+
+    A stack.yaml counts when it is on disk, is ``path`` itself, or is open in ``source`` (the
+    editor's buffers): a new stack not saved yet is still a stack."""
     root: Path | None = None
     for directory in [path.parent, *path.parent.parents]:
-        if any((directory / name).is_file() for name in STACK_NAMES):
-            root = directory
+        for name in STACK_NAMES:
+            candidate = directory / name
+            if (
+                candidate == path
+                or candidate.is_file()
+                or (source is not None and source.parsed_of(candidate) is not None)
+            ):
+                root = directory
+                break
         if (directory / ".git").exists():
             break
     return root
@@ -196,11 +206,11 @@ def stack_root_for(path: Path, source: object = None) -> Path | None:
 
 
 def check_stack_file(
-    path: Path, parsed: ParsedText, is_stack: bool, source: object = None
+    path: Path, parsed: ParsedText, is_stack: bool, source: FileSource | None = None
 ) -> list[Finding]:
     """Shape, ktl's value rules, and chart/values paths of one file (absolute ranges)."""
     findings: list[Finding] = []
-    root_dir = stack_root_for(path)
+    root_dir = stack_root_for(path, source)
     is_root = is_stack and root_dir == path.parent
     for document in parsed.documents[:1]:
         root = document.root
@@ -513,9 +523,20 @@ def _layer(defaults: Node | None) -> tuple[str | None, str | None]:
     return scalar_text(get(defaults, "cluster", "name")), scalar_text(get(defaults, "namespace"))
 
 
-def analyze_stack(root: Path, source: FileSource) -> StackAnalysis:
-    """Resolve every release's id and check needs, duplicates and cycles across the stack."""
+def analyze_stack(root: Path, source: FileSource, unsaved: Iterable[Path] = ()) -> StackAnalysis:
+    """Resolve every release's id and check needs, duplicates and cycles across the stack.
+
+    ``unsaved``: stack and release files open in the editor, which may not be on disk yet."""
     files = discover_stack_files(root)
+    on_disk = set(files)
+    files += sorted(
+        p
+        for p in unsaved
+        if p not in on_disk
+        and p.name in (*STACK_NAMES, *RELEASE_NAMES)
+        and p.is_relative_to(root)
+        and not DISCOVERY_SKIP.intersection(p.relative_to(root).parts[:-1])
+    )
     docs: dict[Path, tuple[YamlDocument, MappingNode]] = {}
     for path in files:
         found = _first_root(source.parsed_of(path))

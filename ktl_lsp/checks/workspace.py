@@ -379,7 +379,9 @@ class Workspace:
         if root is not None:
             analysis = self._stacks.get(root)
             if analysis is None:
-                analysis = analyze_stack(root, self)
+                with self._lock:
+                    stack_files = [p for p, s in self._files.items() if s.kind in STACK_KINDS]
+                analysis = analyze_stack(root, self, stack_files)
                 self._stacks[root] = analysis
             findings.extend(analysis.findings.get(str(state.path), []))
         return findings

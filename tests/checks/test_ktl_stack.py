@@ -199,3 +199,25 @@ def test_release_file_rules(tmp_path: Path) -> None:
             "stack.yaml hooks can use runOnce)",
         ),
     }
+
+
+def test_a_stack_only_in_the_editor_is_checked_as_a_stack(tmp_path: Path) -> None:
+    """A new stack.yaml (and a release.yaml beside it) not saved yet: still the stack root,
+    still its graph. Before, it was called a subdirectory stack and its cycle went unseen."""
+    from ktl_lsp.checks import Workspace
+
+    (tmp_path / "chart").mkdir()
+    stack = tmp_path / "stack.yaml"
+    release = tmp_path / "apps" / "release.yaml"
+    workspace = Workspace()
+    workspace.update(
+        stack,
+        "name: s\ndefaults: {cluster: {name: c}}\nreleases:\n"
+        "  - {name: a, chart: ./chart, needs: [b]}\n",
+    )
+    workspace.update(release, "name: b\nchart: ../chart\nneeds: [a]\n")
+    assert not stack.exists() and not release.exists()
+    codes = [(f.code, f.message) for f in workspace.findings_for(stack)]
+    assert not any("subdirectory" in m for _, m in codes), codes
+    assert [c for c, _ in codes] == ["stack-cycle"]
+    assert [f.code for f in workspace.findings_for(release)] == ["stack-cycle"]
