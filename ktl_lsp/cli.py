@@ -236,4 +236,4 @@ def _serve_lsp(store: Path, tcp: str | None) -> int:
     host, _, port = tcp.rpartition(":")
     server.start_tcp(host or "127.0.0.1", int(port))
     code_cache.save()
-    return 130 if interrupted else 0
+    return 130 if interrupted else (server.ktl_protocol.exit_code or 0)

@@ -11,7 +11,7 @@ import importlib
 import logging
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -19,6 +19,7 @@ from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
 
 from ktl_lsp import __version__
 from ktl_lsp.features.stream import EditorFeed
@@ -39,6 +40,22 @@ class KtlProtocol(LanguageServerProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cancel_hooks: dict[Any, Callable[[], None]] = {}
+        #: Set by ``exit`` over TCP: what the process exits with once the connection is closed.
+        self.exit_code: int | None = None
+
+    @lsp_method(lsp.EXIT)
+    def lsp_exit(self, *args: Any) -> Generator[Any, Any, None]:
+        writer = self.writer
+        if not isinstance(writer, asyncio.StreamWriter):
+            yield from super().lsp_exit(*args)
+            return
+        # Over TCP pygls would sys.exit() inside asyncio's connection callback, which logs the
+        # SystemExit as an unhandled error on every normal exit. Hang up instead: the server
+        # stops when its one connection ends, and the process exits with this code.
+        if (user_handler := self.fm.features.get(lsp.EXIT)) is not None:
+            yield user_handler, args, None
+        self.exit_code = 0 if self._shutdown else 1
+        writer.close()
 
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         super()._handle_cancel_notification(msg_id)

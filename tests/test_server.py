@@ -163,6 +163,36 @@ async def test_ctrl_c_stops_a_tcp_server_quietly(tmp_path: Path, client: bool) -
     assert "Traceback" not in stderr, stderr
 
 
+@pytest.mark.parametrize("shutdown", [True, False], ids=["shutdown-then-exit", "exit-only"])
+async def test_an_editor_ending_a_tcp_session_stops_the_server_quietly(
+    tmp_path: Path, shutdown: bool
+) -> None:
+    """The LSP way to end: `shutdown`, then `exit` (exit code 0; 1 without shutdown). Over TCP
+    pygls' own handler logged a SystemExit traceback each time."""
+    port = _free_port()
+    proc = await _start_tcp(tmp_path / "tcp.db", port, stderr=asyncio.subprocess.PIPE)
+    try:
+        reader, writer = await _connect(port)
+        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}
+        writer.write(_frame(init))
+        await asyncio.wait_for(_read_message(reader), 20)
+        writer.write(_frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
+        if shutdown:
+            writer.write(_frame({"jsonrpc": "2.0", "id": 2, "method": "shutdown"}))
+            while (await asyncio.wait_for(_read_message(reader), 20)).get("id") != 2:
+                pass
+        writer.write(_frame({"jsonrpc": "2.0", "method": "exit"}))
+        assert await asyncio.wait_for(proc.wait(), 10) == (0 if shutdown else 1)
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # the server hung up
+        writer.close()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    stderr = (await proc.stderr.read()).decode() if proc.stderr else ""
+    assert "Traceback" not in stderr and "SystemExit" not in stderr, stderr
+
+
 async def test_tcp_transport(tmp_path: Path) -> None:
     port = _free_port()
     proc = await _start_tcp(tmp_path / "tcp.db", port, stdout=asyncio.subprocess.PIPE)
