@@ -108,7 +108,11 @@ def _parser() -> argparse.ArgumentParser:
 def _lsp_options(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--stdio", action="store_true", help="talk on stdin/stdout (the default)")
-    g.add_argument("--tcp", metavar="HOST:PORT", help="listen for one client on HOST:PORT")
+    g.add_argument(
+        "--tcp",
+        metavar="HOST:PORT",
+        help="listen for one editor on a loopback HOST:PORT (the same user only)",
+    )
 
 
 def _setup_logging(log_file: Path | None, level: str) -> None:
@@ -193,7 +197,26 @@ def _insert_lsp(args: list[str]) -> list[str]:
     return [*args[:i], "lsp", *args[i:]]
 
 
+def _loopback_address(tcp: str) -> tuple[str, int] | None:
+    """``HOST:PORT`` for ``--tcp``, loopback only: the server has no authentication."""
+    from ktl_lsp.peer import is_loopback
+
+    host, _, port = tcp.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not is_loopback(host) or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return host, int(port)
+
+
 def _serve_lsp(store: Path, tcp: str | None) -> int:
+    address = _loopback_address(tcp) if tcp else None
+    if tcp and address is None:
+        print(
+            f"ktl-lsp: --tcp {tcp}: give a loopback HOST:PORT (127.0.0.1, ::1 or localhost); "
+            "the language server has no authentication and runs commands as you",
+            file=sys.stderr,
+        )
+        return 2
     from ktl_lsp import codecache
     from ktl_lsp.aio import freeze_long_lived
 
@@ -208,7 +231,7 @@ def _serve_lsp(store: Path, tcp: str | None) -> int:
     finally:
         freeze_long_lived()
         gc.enable()
-    if not tcp:
+    if address is None:
         server.start_io()
         code_cache.save()  # what cattrs generated for later messages
         return 0
@@ -233,7 +256,6 @@ def _serve_lsp(store: Path, tcp: str | None) -> int:
 
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # nohup'd / `&`: keep ignoring
         signal.signal(signal.SIGINT, on_interrupt)
-    host, _, port = tcp.rpartition(":")
-    server.start_tcp(host or "127.0.0.1", int(port))
+    server.start_tcp(*address)
     code_cache.save()
     return 130 if interrupted else (server.ktl_protocol.exit_code or 0)

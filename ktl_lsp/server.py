@@ -7,8 +7,11 @@ the traceback as a log message and the server keeps serving.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
+import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable, Generator
@@ -167,10 +170,73 @@ class KtlServer(LanguageServer):
         finally:
             self.shutdown()
 
+    def start_tcp(self, host: str, port: int) -> None:
+        """pygls' TCP server, refusing a second editor while one is connected.
+
+        pygls has one protocol object: a second connection took over the first one's replies
+        (its requests hung) and initialized the server again.
+        """
+        from threading import Event
+
+        from pygls.io_ import run_async
+
+        self._stop_event = stop_event = Event()
+        connected: list[object] = []
+
+        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            why = _tcp_refusal(writer, bool(connected), f"{host}:{port}")
+            if why is not None:
+                log.warning("refused %s: %s", writer.get_extra_info("peername"), why)
+                # Said once, in case the client shows messages before `initialize`.
+                body = json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "method": "window/showMessage",
+                        "params": {"type": lsp.MessageType.Error.value, "message": why},
+                    }
+                ).encode()
+                writer.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                writer.close()
+                return
+            connected.append(writer)
+            self.protocol.set_writer(writer)
+            await run_async(
+                stop_event=stop_event,
+                reader=reader,
+                protocol=self.protocol,
+                logger=log,
+                error_handler=self.report_server_error,
+            )
+            self.shutdown()
+
+        async def serve() -> None:
+            self._server = await asyncio.start_server(connection, host, port)
+            async with self._server:
+                await self._server.serve_forever()
+
+        with contextlib.suppress(asyncio.CancelledError):  # shutdown() closed the listener
+            asyncio.run(serve())
+
     def shutdown(self) -> None:
         # Also reached when the client vanishes (stdin closed): children must not outlive us.
         self.shutdown_sessions()
         super().shutdown()  # type: ignore[no-untyped-call]
+
+
+def _tcp_refusal(writer: asyncio.StreamWriter, busy: bool, where: str) -> str | None:
+    """Why a TCP connection is not served, or None. The server has no token: only the user who
+    started it may drive it (anyone else could run commands as that user)."""
+    if busy:
+        return f"ktl-lsp on {where} already serves an editor; start another server on another port"
+    if sys.platform != "linux":
+        return None  # no /proc to ask: loopback only, as on every platform
+    from ktl_lsp.peer import peer_uid
+
+    uid = peer_uid(writer.get_extra_info("sockname")[:2], writer.get_extra_info("peername")[:2])
+    if uid == os.getuid():
+        return None
+    who = "an unknown user" if uid is None else f"another user (uid {uid})"
+    return f"ktl-lsp on {where} serves only the user who started it; refused {who}"
 
 
 #: Feature modules under ``ktl_lsp.features``, set up in this order (lifecycle first: it reads

@@ -193,6 +193,109 @@ async def test_an_editor_ending_a_tcp_session_stops_the_server_quietly(
     assert "Traceback" not in stderr and "SystemExit" not in stderr, stderr
 
 
+async def test_a_second_editor_is_refused_and_the_first_keeps_working(tmp_path: Path) -> None:
+    """pygls has one protocol object: a second connection used to take the first one's replies."""
+    port = _free_port()
+    proc = await _start_tcp(tmp_path / "tcp.db", port, stderr=asyncio.subprocess.PIPE)
+    try:
+        reader, writer = await _connect(port)
+        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}
+        writer.write(_frame(init))
+        await asyncio.wait_for(_read_message(reader), 20)
+        writer.write(_frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
+
+        other_reader, other_writer = await _connect(port)
+        told = await asyncio.wait_for(_read_message(other_reader), 10)
+        assert told["method"] == "window/showMessage"
+        assert "already serves an editor" in told["params"]["message"]
+        assert await asyncio.wait_for(other_reader.read(), 10) == b""  # then hung up
+        other_writer.close()
+
+        run = {"command": "ktl.run", "arguments": [{"argv": ["echo", "still mine"]}]}
+        writer.write(
+            _frame({"jsonrpc": "2.0", "id": 2, "method": "workspace/executeCommand", "params": run})
+        )
+        while (msg := await asyncio.wait_for(_read_message(reader), 20)).get("id") != 2:
+            pass
+        assert msg["result"]["state"] == "done"
+        writer.close()
+    finally:
+        proc.kill()
+        await proc.wait()
+    stderr = (await proc.stderr.read()).decode() if proc.stderr else ""
+    assert "already serves an editor" in stderr and "Traceback" not in stderr, stderr
+
+
+async def test_tcp_listens_on_loopback_only(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *server_command(tmp_path / "tcp.db"),
+        "--tcp",
+        f"0.0.0.0:{_free_port()}",
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert await asyncio.wait_for(proc.wait(), 20) == 2
+    stderr = (await proc.stderr.read()).decode() if proc.stderr else ""
+    assert "loopback" in stderr and "no authentication" in stderr
+
+
+CONNECT_AS_OTHER = """
+import json, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+f = s.makefile("rb")
+length = 0
+while (line := f.readline()) not in (b"\\r\\n", b""):
+    if line.lower().startswith(b"content-length"):
+        length = int(line.split(b":")[1])
+print(json.loads(f.read(length))["params"]["message"])
+print("eof" if f.read() == b"" else "more")
+"""
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not os.path.exists(SYSTEM_PYTHON),
+    reason="needs root (to connect as another user) and a system python3",
+)
+async def test_another_local_user_is_refused(tmp_path: Path) -> None:
+    """No token on the language server: only the user who started it may drive it."""
+    port = _free_port()
+    proc = await _start_tcp(tmp_path / "tcp.db", port, stderr=asyncio.subprocess.PIPE)
+    try:
+        _, mine = await _connect(port)  # waits until it listens, then leaves: the server stops
+        mine.close()
+        await asyncio.wait_for(proc.wait(), 10)
+        proc = await _start_tcp(tmp_path / "tcp.db", port, stderr=asyncio.subprocess.PIPE)
+        for _ in range(200):
+            if _listening(port):
+                break
+            await asyncio.sleep(0.05)
+        other = await asyncio.create_subprocess_exec(
+            SYSTEM_PYTHON,  # the venv's may not be readable by nobody
+            "-c",
+            CONNECT_AS_OTHER,
+            str(port),
+            user=65534,  # nobody
+            cwd="/",
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await asyncio.wait_for(other.communicate(), 20)
+        message, end = out.decode().splitlines()
+        assert "serves only the user who started it" in message and "uid 65534" in message
+        assert end == "eof"
+        # Still serving its own user afterwards.
+        reader, writer = await _connect(port)
+        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}
+        writer.write(_frame(init))
+        assert "result" in await asyncio.wait_for(_read_message(reader), 20)
+        writer.close()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
 async def test_tcp_transport(tmp_path: Path) -> None:
     port = _free_port()
     proc = await _start_tcp(tmp_path / "tcp.db", port, stdout=asyncio.subprocess.PIPE)
