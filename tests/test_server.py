@@ -136,6 +136,16 @@ async def _connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWrite
     raise AssertionError("server did not listen")
 
 
+async def _connect_initialized(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await _connect(port)
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}
+    writer.write(_frame(init))
+    msg = await asyncio.wait_for(_read_message(reader), 20)
+    assert msg["result"]["serverInfo"]["name"] == "ktl-lsp"
+    writer.write(_frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
+    return reader, writer
+
+
 @pytest.mark.parametrize("client", [True, False], ids=["editor-connected", "no-editor"])
 async def test_ctrl_c_stops_a_tcp_server_quietly(tmp_path: Path, client: bool) -> None:
     port = _free_port()
@@ -172,11 +182,7 @@ async def test_an_editor_ending_a_tcp_session_stops_the_server_quietly(
     port = _free_port()
     proc = await _start_tcp(tmp_path / "tcp.db", port, stderr=asyncio.subprocess.PIPE)
     try:
-        reader, writer = await _connect(port)
-        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}
-        writer.write(_frame(init))
-        await asyncio.wait_for(_read_message(reader), 20)
-        writer.write(_frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
+        reader, writer = await _connect_initialized(port)
         if shutdown:
             writer.write(_frame({"jsonrpc": "2.0", "id": 2, "method": "shutdown"}))
             while (await asyncio.wait_for(_read_message(reader), 20)).get("id") != 2:
@@ -198,11 +204,7 @@ async def test_a_second_editor_is_refused_and_the_first_keeps_working(tmp_path: 
     port = _free_port()
     proc = await _start_tcp(tmp_path / "tcp.db", port, stderr=asyncio.subprocess.PIPE)
     try:
-        reader, writer = await _connect(port)
-        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}
-        writer.write(_frame(init))
-        await asyncio.wait_for(_read_message(reader), 20)
-        writer.write(_frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
+        reader, writer = await _connect_initialized(port)
 
         other_reader, other_writer = await _connect(port)
         told = await asyncio.wait_for(_read_message(other_reader), 10)
@@ -285,10 +287,7 @@ async def test_another_local_user_is_refused(tmp_path: Path) -> None:
         assert "serves only the user who started it" in message and "uid 65534" in message
         assert end == "eof"
         # Still serving its own user afterwards.
-        reader, writer = await _connect(port)
-        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}
-        writer.write(_frame(init))
-        assert "result" in await asyncio.wait_for(_read_message(reader), 20)
+        _, writer = await _connect_initialized(port)
         writer.close()
     finally:
         if proc.returncode is None:
@@ -300,15 +299,7 @@ async def test_tcp_transport(tmp_path: Path) -> None:
     port = _free_port()
     proc = await _start_tcp(tmp_path / "tcp.db", port, stdout=asyncio.subprocess.PIPE)
     try:
-        reader, writer = await _connect(port)
-        writer.write(
-            _frame(
-                {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}
-            )
-        )
-        msg = await asyncio.wait_for(_read_message(reader), 20)
-        assert msg["result"]["serverInfo"]["name"] == "ktl-lsp"
-        writer.write(_frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
+        reader, writer = await _connect_initialized(port)
         writer.write(
             _frame(
                 {
