@@ -83,6 +83,7 @@ class CodeCache:
         self._new_files = 0
         self._changed = 0
         self._lock = threading.Lock()
+        self._save_lock = threading.Lock()
         self._patched: list[tuple[ModuleType, object]] = []
 
     # -- file -----------------------------------------------------------------------------
@@ -118,24 +119,30 @@ class CodeCache:
             self.known_files = {code.co_filename for code in self.loaded.values()}
 
     def save(self) -> bool:
-        """Writes what this process used, if it compiled anything new. Never raises."""
+        """Writes what this process used, if it compiled anything new. Never raises.
+
+        Called from a thread after ``initialized`` and again at exit: one write at a time."""
         if self.path is None:
             return False
-        with self._lock:
-            if not self._new_files and self._changed <= CHANGED_ALLOWANCE:
-                return False
-            table = dict(self.used)
-            self._new_files = self._changed = 0
-            self.known_files = {code.co_filename for code in table.values()}
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with self._save_lock:
+            with self._lock:
+                if not self._new_files and self._changed <= CHANGED_ALLOWANCE:
+                    return False
+                table = dict(self.used)
+                self._new_files = self._changed = 0
+                self.known_files = {code.co_filename for code in table.values()}
+            return self._write(self.path, table)
+
+    def _write(self, path: Path, table: dict[bytes, CodeType]) -> bool:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            payload = marshal.dumps(table)
             with open(tmp, "wb") as fh:
-                payload = marshal.dumps(table)
                 fh.write(FORMAT + importlib.util.MAGIC_NUMBER + _checksum(payload) + payload)
-            os.replace(tmp, self.path)  # readers see the old file or the new one, never half
+            os.replace(tmp, path)  # readers see the old file or the new one, never half
         except OSError as exc:
-            self.error = f"cannot write {self.path}: {exc.strerror}"
+            self.error = f"cannot write {path}: {exc.strerror}"
             with contextlib.suppress(OSError):
                 tmp.unlink()
             return False

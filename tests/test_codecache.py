@@ -226,3 +226,30 @@ def test_code_with_a_per_process_seed_does_not_rewrite_the_file(tmp_path: Path) 
     final = CodeCache(path)
     final.load()
     assert final.known_files == {"<attrs generated hash X>", "<attrs generated init Y>"}
+
+
+def test_saves_from_two_threads_leave_one_whole_file(tmp_path: Path) -> None:
+    import threading
+
+    cache = CodeCache(tmp_path / "codegen.bin")
+    cache.install()
+    try:
+        for i in range(200):
+            attr._make.compile(f"x = {i}", f"<attrs generated {i}>", "exec")  # type: ignore[attr-defined]
+    finally:
+        cache.uninstall()
+    results: list[bool] = []
+    threads = [threading.Thread(target=lambda: results.append(cache.save())) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [
+        False,
+        False,
+        False,
+        True,
+    ]  # the first wrote, the rest had nothing new
+    again = CodeCache(cache.path)
+    again.load()
+    assert again.error is None and len(again.loaded) == 200
