@@ -256,6 +256,13 @@ def _serve_lsp(store: Path, tcp: str | None) -> int:
 
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # nohup'd / `&`: keep ignoring
         signal.signal(signal.SIGINT, on_interrupt)
-    server.start_tcp(*address)
+    from ktl_lsp.server import ListenError
+
+    try:
+        server.start_tcp(*address)
+    except ListenError as exc:
+        print(f"ktl-lsp: {exc}", file=sys.stderr)
+        server.shutdown()
+        return 1
     code_cache.save()
     return 130 if interrupted else (server.ktl_protocol.exit_code or 0)

@@ -37,6 +37,10 @@ from ktl_lsp.transport import ThreadedWriter
 log = logging.getLogger(__name__)
 
 
+class ListenError(Exception):
+    """``--tcp`` could not listen (the port is taken, the address is not ours)."""
+
+
 class KtlProtocol(LanguageServerProtocol):
     """Adds hooks for ``$/cancelRequest``: pygls answers it but leaves running handlers alone."""
 
@@ -210,7 +214,10 @@ class KtlServer(LanguageServer):
             self.shutdown()
 
         async def serve() -> None:
-            self._server = await asyncio.start_server(connection, host, port)
+            try:
+                self._server = await asyncio.start_server(connection, host, port)
+            except OSError as exc:
+                raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
             async with self._server:
                 await self._server.serve_forever()
 

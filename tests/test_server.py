@@ -240,6 +240,18 @@ async def test_tcp_listens_on_loopback_only(tmp_path: Path) -> None:
     assert "loopback" in stderr and "no authentication" in stderr
 
 
+async def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = await _start_tcp(tmp_path / "tcp.db", port, stderr=asyncio.subprocess.PIPE)
+        assert await asyncio.wait_for(proc.wait(), 20) == 1
+    stderr = (await proc.stderr.read()).decode() if proc.stderr else ""
+    assert f"cannot listen on 127.0.0.1:{port}" in stderr and "address already in use" in stderr
+    assert "Traceback" not in stderr, stderr
+
+
 CONNECT_AS_OTHER = """
 import json, socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
