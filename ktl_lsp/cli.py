@@ -13,8 +13,12 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ktl_lsp import __version__
+
+if TYPE_CHECKING:
+    from ktl_lsp.server import KtlServer
 
 SUBCOMMANDS = ("lsp", "serve", "run", "sessions", "check", "gateway")
 
@@ -231,10 +235,18 @@ def _serve_lsp(store: Path, tcp: str | None) -> int:
     finally:
         freeze_long_lived()
         gc.enable()
-    if address is None:
-        server.start_io()
+    try:
+        if address is None:
+            server.start_io()
+            return 0
+        return _serve_tcp(server, *address)
+    finally:
         code_cache.save()  # what cattrs generated for later messages
-        return 0
+
+
+def _serve_tcp(server: KtlServer, host: str, port: int) -> int:
+    from ktl_lsp.server import ListenError
+
     interrupted = False
 
     def stop() -> None:
@@ -256,13 +268,10 @@ def _serve_lsp(store: Path, tcp: str | None) -> int:
 
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # nohup'd / `&`: keep ignoring
         signal.signal(signal.SIGINT, on_interrupt)
-    from ktl_lsp.server import ListenError
-
     try:
-        server.start_tcp(*address)
+        server.start_tcp(host, port)
     except ListenError as exc:
         print(f"ktl-lsp: {exc}", file=sys.stderr)
         server.shutdown()
         return 1
-    code_cache.save()
     return 130 if interrupted else (server.ktl_protocol.exit_code or 0)

@@ -222,3 +222,8 @@ def start() -> CodeCache:
 
 def active() -> CodeCache | None:
     return _active
+
+
+def stats() -> dict[str, Any]:
+    """What ``ktl.server.stats`` reports (a process that never started the cache: disabled)."""
+    return (_active or CodeCache(None)).stats()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import json
 import logging
 import os
 import sys
@@ -32,7 +31,7 @@ if TYPE_CHECKING:
     from ktl_lsp.gateway.remote import RemoteGateway
 from ktl_lsp.sessions.manager import SessionManager
 from ktl_lsp.settings import Settings
-from ktl_lsp.transport import ThreadedWriter
+from ktl_lsp.transport import ThreadedWriter, frame_message
 
 log = logging.getLogger(__name__)
 
@@ -192,14 +191,12 @@ class KtlServer(LanguageServer):
             if why is not None:
                 log.warning("refused %s: %s", writer.get_extra_info("peername"), why)
                 # Said once, in case the client shows messages before `initialize`.
-                body = json.dumps(
-                    {
-                        "jsonrpc": "2.0",
-                        "method": "window/showMessage",
-                        "params": {"type": lsp.MessageType.Error.value, "message": why},
-                    }
-                ).encode()
-                writer.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                params = {"type": lsp.MessageType.Error.value, "message": why}
+                writer.write(
+                    frame_message(
+                        {"jsonrpc": "2.0", "method": "window/showMessage", "params": params}
+                    )
+                )
                 writer.close()
                 return
             connected.append(writer)

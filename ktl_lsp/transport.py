@@ -66,7 +66,9 @@ class ThreadedWriter:
                 self._sizes.clear()
             try:
                 for chunk in batch:
-                    write_all(self._stream, chunk if isinstance(chunk, bytes) else _frame(chunk))
+                    write_all(
+                        self._stream, chunk if isinstance(chunk, bytes) else frame_message(chunk)
+                    )
                 self._stream.flush()
             except (OSError, ValueError) as exc:  # the editor went away
                 with self._cond:
@@ -95,6 +97,7 @@ class ThreadedWriter:
             self._stream.close()
 
 
-def _frame(message: dict[str, Any]) -> bytes:
+def frame_message(message: dict[str, Any]) -> bytes:
+    """One JSON-RPC message with its ``Content-Length`` header, as it goes on the wire."""
     body = json.dumps(message, separators=(",", ":")).encode()
     return b"Content-Length: %d\r\n\r\n%b" % (len(body), body)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -181,20 +181,16 @@ ROOT_STACK = obj(
 _SUB_NOTE = "{key} is ignored in a subdirectory stack.yaml; only the root stack.yaml's counts"
 
 
-def stack_root_for(path: Path, source: FileSource | None = None) -> Path | None:
+def stack_root_for(path: Path, unsaved: Collection[Path] = ()) -> Path | None:
     """The topmost ancestor directory holding a stack.yaml (ktl's stack root).
 
-    A stack.yaml counts when it is on disk, is ``path`` itself, or is open in ``source`` (the
-    editor's buffers): a new stack not saved yet is still a stack."""
+    A stack.yaml counts when it is on disk, is ``path`` itself, or is among ``unsaved`` (the
+    stack files open in the editor): a new stack not saved yet is still a stack."""
     root: Path | None = None
     for directory in [path.parent, *path.parent.parents]:
         for name in STACK_NAMES:
             candidate = directory / name
-            if (
-                candidate == path
-                or candidate.is_file()
-                or (source is not None and source.parsed_of(candidate) is not None)
-            ):
+            if candidate == path or candidate in unsaved or candidate.is_file():
                 root = directory
                 break
         if (directory / ".git").exists():
@@ -206,11 +202,12 @@ def stack_root_for(path: Path, source: FileSource | None = None) -> Path | None:
 
 
 def check_stack_file(
-    path: Path, parsed: ParsedText, is_stack: bool, source: FileSource | None = None
+    path: Path, parsed: ParsedText, is_stack: bool, root_dir: Path | None
 ) -> list[Finding]:
-    """Shape, ktl's value rules, and chart/values paths of one file (absolute ranges)."""
+    """Shape, ktl's value rules, and chart/values paths of one file (absolute ranges).
+
+    ``root_dir``: the stack root (``stack_root_for``), found once by the caller."""
     findings: list[Finding] = []
-    root_dir = stack_root_for(path, source)
     is_root = is_stack and root_dir == path.parent
     for document in parsed.documents[:1]:
         root = document.root

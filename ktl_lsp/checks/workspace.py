@@ -374,13 +374,13 @@ class Workspace:
             return check_ktl_config(parsed)
         if kind == FileKind.PLAN:
             return check_plan(parsed)
-        findings = check_stack_file(state.path, parsed, kind == FileKind.KTL_STACK, self)
-        root = stack_root_for(state.path, self)
+        with self._lock:  # open in the editor, maybe not saved yet
+            stack_files = {p for p, s in self._files.items() if s.kind in STACK_KINDS}
+        root = stack_root_for(state.path, stack_files)
+        findings = check_stack_file(state.path, parsed, kind == FileKind.KTL_STACK, root)
         if root is not None:
             analysis = self._stacks.get(root)
             if analysis is None:
-                with self._lock:
-                    stack_files = [p for p, s in self._files.items() if s.kind in STACK_KINDS]
                 analysis = analyze_stack(root, self, stack_files)
                 self._stacks[root] = analysis
             findings.extend(analysis.findings.get(str(state.path), []))

@@ -139,7 +139,7 @@ def setup(server: KtlServer) -> None:
             "gcMaxPauseMs": round(watch.max_gc_pause_ms, 2),
             "gcRuns": watch.gc_runs,
             "gcFrozenObjects": gc.get_freeze_count(),
-            "codeCache": (codecache.active() or codecache.CodeCache(None)).stats(),
+            "codeCache": codecache.stats(),
         }
 
     if os.environ.get("KTL_LSP_DEBUG_COMMANDS") == "1":

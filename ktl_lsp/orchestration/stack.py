@@ -116,7 +116,7 @@ def stack_plan(
                 for p in document.chunk.problems
                 if p.severity == "error"
             )
-        for finding in check_stack_file(file, parsed, file.name in STACK_NAMES):
+        for finding in check_stack_file(file, parsed, file.name in STACK_NAMES, root):
             if finding.severity == "error":
                 problems.append(_where(file, finding.range.start.line, finding.message))
     for file_name, findings in sorted(analysis.findings.items()):
