@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lspclient import RawClient
 
-from ktl_lsp.sessions.model import Frame, FrameType, Session, State
-from ktl_lsp.sessions.store import SessionFilter, Store
+from ktl_lsp.sessions.model import Frame, FrameType, Session, SessionFilter, State
+from ktl_lsp.sessions.store import Store
 
 
 def ingest(tmp: Path, frames: int = 100_000, size: int = 4096) -> None:

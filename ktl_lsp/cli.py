@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from ktl_lsp import __version__
 
 if TYPE_CHECKING:
-    from ktl_lsp.server import KtlServer
+    from ktl_lsp.lsp.server import KtlServer
 
 SUBCOMMANDS = ("lsp", "serve", "run", "sessions", "check", "gateway")
 
@@ -203,7 +203,7 @@ def _insert_lsp(args: list[str]) -> list[str]:
 
 def _loopback_address(tcp: str) -> tuple[str, int] | None:
     """``HOST:PORT`` for ``--tcp``, loopback only: the server has no authentication."""
-    from ktl_lsp.peer import is_loopback
+    from ktl_lsp.lsp.peer import is_loopback
 
     host, _, port = tcp.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
@@ -229,7 +229,7 @@ def _serve_lsp(store: Path, tcp: str | None) -> int:
     gc.disable()
     try:
         code_cache = codecache.start()  # before lsprotocol loads: its classes are most of start-up
-        from ktl_lsp.server import build
+        from ktl_lsp.lsp.app import build
 
         server = build(store)
     finally:
@@ -245,7 +245,7 @@ def _serve_lsp(store: Path, tcp: str | None) -> int:
 
 
 def _serve_tcp(server: KtlServer, host: str, port: int) -> int:
-    from ktl_lsp.server import ListenError
+    from ktl_lsp.lsp.server import ListenError
 
     interrupted = False
 

@@ -22,10 +22,10 @@ from typing import Any
 from ktl_lsp.fullwrite import write_all
 from ktl_lsp.pty.text import strip_ansi
 from ktl_lsp.sessions.compare import compare
-from ktl_lsp.sessions.manager import RunSpec, SessionManager, SessionNotRunning, UnknownSession
-from ktl_lsp.sessions.model import Frame, FrameType, Session, iso
+from ktl_lsp.sessions.errors import SessionNotRunning, UnknownSession
+from ktl_lsp.sessions.manager import RunSpec, SessionManager
+from ktl_lsp.sessions.model import Frame, FrameType, Session, SessionFilter, iso
 from ktl_lsp.sessions.retention import RetentionPolicy
-from ktl_lsp.sessions.store import SessionFilter
 
 
 def _err(message: str) -> None:

@@ -21,9 +21,9 @@ from ktl_lsp.gateway.query import ListQuery, TailQuery, last_seen, mirror
 from ktl_lsp.gateway.sse import EventCache, Tail
 from ktl_lsp.sessions import ids
 from ktl_lsp.sessions.compare import compare
-from ktl_lsp.sessions.manager import SessionManager, SessionNotRunning, UnknownSession
-from ktl_lsp.sessions.model import Session
-from ktl_lsp.sessions.store import SessionFilter
+from ktl_lsp.sessions.errors import SessionNotRunning, UnknownSession
+from ktl_lsp.sessions.manager import SessionManager
+from ktl_lsp.sessions.model import Session, SessionFilter
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MANAGER = web.AppKey("manager", SessionManager)

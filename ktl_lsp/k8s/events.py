@@ -6,8 +6,9 @@ from typing import Any
 
 from ktl_lsp.k8s.client import Cluster
 from ktl_lsp.k8s.errors import K8sError
-from ktl_lsp.k8s.ops import DIM, RESET, YELLOW, Output
-from ktl_lsp.k8s.verify import Target, about
+from ktl_lsp.k8s.ops import Output
+from ktl_lsp.k8s.style import DIM, RESET, YELLOW
+from ktl_lsp.k8s.verify import ObjectRef, about
 from ktl_lsp.k8s.watch import watch
 
 
@@ -28,7 +29,7 @@ async def events(
     namespace: str,
     out: Output,
     follow: bool = True,
-    targets: list[Target] | None = None,
+    targets: list[ObjectRef] | None = None,
 ) -> int:
     """Writes the events; returns how many were shown (only returns when not following)."""
     res = await cluster.resource_for("v1", "Event")

@@ -22,7 +22,8 @@ from ktl_lsp.aio import background
 from ktl_lsp.k8s import channels
 from ktl_lsp.k8s.client import Cluster
 from ktl_lsp.k8s.errors import K8sError
-from ktl_lsp.k8s.targets import Target, default_container, resource, running_pod
+from ktl_lsp.k8s.style import DIM, RESET
+from ktl_lsp.k8s.targets import PodTarget, default_container, resource, running_pod
 from ktl_lsp.pty.base import SIGNALS, ExitInfo, PtySink, SpawnError
 from ktl_lsp.pty.decoder import Utf8Splitter
 
@@ -40,7 +41,7 @@ ECHO_WINDOW = 4096
 
 @dataclass
 class ExecRequest:
-    target: Target
+    target: PodTarget
     container: str | None = None
     command: list[str] | None = None
     tty: bool = True
@@ -302,8 +303,8 @@ async def open_exec(cluster: Cluster, req: ExecRequest, sink: Any) -> ExecTermin
         pods = await resource(cluster, "v1", "Pod")
         path = pods.path(req.target.namespace, name) + "/exec"
         sink.write(
-            f"\x1b[2mexec into pod {name}, container {container} "
-            f"(context {cluster.name}, namespace {req.target.namespace})\x1b[0m\r\n"
+            f"{DIM}exec into pod {name}, container {container} "
+            f"(context {cluster.name}, namespace {req.target.namespace}){RESET}\r\n"
         )
         commands = [req.command] if req.command else list(SHELLS)
         for i, command in enumerate(commands):

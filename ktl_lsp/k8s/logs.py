@@ -20,7 +20,8 @@ from typing import Any
 
 from ktl_lsp.k8s.client import Cluster, Resource
 from ktl_lsp.k8s.errors import ApiError, K8sError, Unauthorized
-from ktl_lsp.k8s.ops import BOLD, DIM, RED, RESET, YELLOW, Output
+from ktl_lsp.k8s.ops import Output
+from ktl_lsp.k8s.style import BOLD, DIM, RED, RESET, YELLOW
 from ktl_lsp.k8s.targets import workload_selector
 from ktl_lsp.k8s.watch import Backoff, transient, watch
 

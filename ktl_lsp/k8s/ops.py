@@ -25,6 +25,7 @@ from ktl_lsp.k8s.client import Cluster, Resource
 from ktl_lsp.k8s.errors import ApiError, Conflict, K8sError, Unauthorized
 from ktl_lsp.k8s.fieldpath import doc_anchor, locate
 from ktl_lsp.k8s.manifests import Manifest, tiers
+from ktl_lsp.k8s.style import DIM, GREEN, RED, RESET, YELLOW
 
 FIELD_MANAGER = "ktl-lsp"
 CONCURRENCY = 8
@@ -33,14 +34,6 @@ LIST_THRESHOLD = 4
 
 Action = Literal["created", "configured", "unchanged", "failed", "skipped", "deleted", "absent"]
 
-GREEN, YELLOW, RED, DIM, BOLD, RESET = (
-    "\x1b[32m",
-    "\x1b[33m",
-    "\x1b[31m",
-    "\x1b[2m",
-    "\x1b[1m",
-    "\x1b[0m",
-)
 COLOURS: dict[str, str] = {
     "created": GREEN,
     "configured": YELLOW,

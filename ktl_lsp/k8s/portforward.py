@@ -22,9 +22,10 @@ from typing import Any, Protocol
 from ktl_lsp.k8s import channels
 from ktl_lsp.k8s.client import Cluster
 from ktl_lsp.k8s.errors import ApiError, K8sError
+from ktl_lsp.k8s.style import DIM, RED, RESET, YELLOW
 from ktl_lsp.k8s.targets import (
     NoReadyPod,
-    Target,
+    PodTarget,
     is_ready,
     resource,
     running_pod,
@@ -38,7 +39,6 @@ HOST = "127.0.0.1"
 #: A new connection waits this long for a ready pod (a rollout replacing the pods).
 CONNECT_WAIT_S = 30.0
 READ_SIZE = 256 * 1024
-DIM, YELLOW, RED, RESET = "\x1b[2m", "\x1b[33m", "\x1b[31m", "\x1b[0m"
 
 
 class Output(Protocol):
@@ -103,7 +103,7 @@ class PortForwarder:
     def __init__(
         self,
         cluster: Cluster,
-        target: Target,
+        target: PodTarget,
         ports: list[PortSpec],
         out: Output,
         connect_wait_s: float = CONNECT_WAIT_S,

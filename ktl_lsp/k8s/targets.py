@@ -40,8 +40,9 @@ class NoReadyPod(K8sError):
 
 
 @dataclass(frozen=True)
-class Target:
-    """What the user named: exactly one of ``pod``, ``workload`` ("kind/name"), ``service``."""
+class PodTarget:
+    """What a pod is reached through (exec, port-forward): exactly one of ``pod``, ``workload``
+    ("kind/name") or ``service``, resolved to a running pod when used."""
 
     namespace: str
     pod: str | None = None
@@ -57,7 +58,7 @@ class Target:
         return str(self.workload)
 
     @classmethod
-    def parse(cls, namespace: str, text: str) -> Target:
+    def parse(cls, namespace: str, text: str) -> PodTarget:
         """``web-0``, ``pod/web-0``, ``svc/web``, ``deploy/web``: what kubectl accepts."""
         kind, sep, name = text.partition("/")
         if not sep:
@@ -124,7 +125,7 @@ async def service(cluster: Cluster, namespace: str, name: str) -> Obj:
     return await _get(cluster, "v1", "Service", namespace, name)
 
 
-async def selector_of(cluster: Cluster, target: Target) -> str:
+async def selector_of(cluster: Cluster, target: PodTarget) -> str:
     if target.service:
         svc = await service(cluster, target.namespace, target.service)
         labels = (svc.get("spec") or {}).get("selector") or {}
@@ -159,7 +160,7 @@ def pick(pods: list[Obj]) -> Obj | None:
     return live[0] if live and (live[0].get("status") or {}).get("phase") == "Running" else None
 
 
-async def running_pod(cluster: Cluster, target: Target) -> Obj:
+async def running_pod(cluster: Cluster, target: PodTarget) -> Obj:
     """The pod to talk to now; ``NoReadyPod`` when none runs (yet)."""
     pods = await resource(cluster, "v1", "Pod")
     if target.pod:

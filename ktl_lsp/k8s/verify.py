@@ -22,13 +22,16 @@ from typing import Any
 
 from ktl_lsp.k8s.client import Cluster
 from ktl_lsp.k8s.errors import ApiError
-from ktl_lsp.k8s.ops import DIM, GREEN, RED, RESET, YELLOW, Output
+from ktl_lsp.k8s.ops import Output
+from ktl_lsp.k8s.style import DIM, GREEN, RED, RESET, YELLOW
 
 ROLLOUT_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 
 
 @dataclass(frozen=True)
-class Target:
+class ObjectRef:
+    """One object to verify (or watch events of), and the document that declares it."""
+
     kind: str
     name: str
     namespace: str | None
@@ -42,7 +45,7 @@ class Target:
 
 @dataclass
 class Finding:
-    target: Target
+    target: ObjectRef
     severity: str  #: "error" fails the gate, "warning" is reported only
     reason: str
     message: str
@@ -138,7 +141,7 @@ def _stamp(ev: dict[str, Any]) -> float:
     )
 
 
-def about(ev: dict[str, Any], targets: list[Target]) -> Target | None:
+def about(ev: dict[str, Any], targets: list[ObjectRef]) -> ObjectRef | None:
     """The target an event concerns: itself, or one of its pods (named after it)."""
     inv = ev.get("involvedObject") or {}
     kind, name = inv.get("kind"), str(inv.get("name") or "")
@@ -154,7 +157,7 @@ def about(ev: dict[str, Any], targets: list[Target]) -> Target | None:
 
 
 async def verify(
-    cluster: Cluster, targets: list[Target], opts: VerifyOptions, out: Output
+    cluster: Cluster, targets: list[ObjectRef], opts: VerifyOptions, out: Output
 ) -> Verdict:
     started = time.monotonic()
     started_wall = time.time()
@@ -171,7 +174,7 @@ async def verify(
     out.write(
         f"{DIM}waiting up to {opts.timeout_s:g}s for {len(resolved)} resource(s) to be ready{RESET}\r\n"
     )
-    state: dict[Target, tuple[bool, str, str]] = {}
+    state: dict[ObjectRef, tuple[bool, str, str]] = {}
     while True:
         for t, res in resolved.items():
             ns = t.namespace or cluster.default_namespace if res.namespaced else None
@@ -206,7 +209,7 @@ async def verify(
     # -- events -------------------------------------------------------------------------------
     since = started_wall - opts.events_window_s
     events_res = await cluster.resource_for("v1", "Event")
-    failing: list[tuple[float, dict[str, Any], Target]] = []
+    failing: list[tuple[float, dict[str, Any], ObjectRef]] = []
     namespaces = sorted({t.namespace or cluster.default_namespace for t in targets})
     if events_res is not None:
         for ns in namespaces:

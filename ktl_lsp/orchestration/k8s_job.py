@@ -14,9 +14,11 @@ import asyncio
 import re
 from typing import Any
 
-from ktl_lsp.k8s.client import Cluster, Clusters
+from ktl_lsp.k8s.client import Cluster
 from ktl_lsp.k8s.errors import ApiError, K8sError, Unauthorized
 from ktl_lsp.k8s.logs import format_since, parse_stamp
+from ktl_lsp.k8s.sessions import K8sSessions
+from ktl_lsp.k8s.style import DIM, RED, RESET
 from ktl_lsp.k8s.watch import Backoff, transient
 from ktl_lsp.orchestration.model import PlanNode
 from ktl_lsp.orchestration.runners import LaunchContext, NodeHandle, SessionHandle
@@ -39,7 +41,6 @@ POLL_MAX_S = 1.0
 EXIT_WAIT_S = 30.0
 #: How long a cancelled node waits for its Job (and pod) to be gone before it reports.
 DELETE_WAIT_S = 30.0
-RED, DIM, RESET = "\x1b[31m", "\x1b[2m", "\x1b[0m"
 
 
 def job_name(plan: str, node: str, session_id: str) -> str:
@@ -93,11 +94,9 @@ def job_manifest(
 class JobRunner:
     """Runs nodes as Jobs on the cluster of ``context`` (None: the kubeconfig's current one)."""
 
-    def __init__(
-        self, manager: SessionManager, clusters: Clusters, context: str | None = None
-    ) -> None:
+    def __init__(self, manager: SessionManager, k8s: K8sSessions, context: str | None = None):
         self.manager = manager
-        self.clusters = clusters
+        self.k8s = k8s
         self.context = context
 
     async def preflight(self, node: PlanNode, cwd: str | None) -> str | None:
@@ -105,11 +104,8 @@ class JobRunner:
             return f'runner kubernetes needs an "image" for node "{node.id}"'
         if node.interactive:
             return "runner kubernetes cannot run an interactive node (no terminal in a Job)"
-        try:
-            await self.clusters.get(self.context)
-        except K8sError as exc:
-            return str(exc)
-        return None
+        _, problem = await self.k8s.cluster(self.context)
+        return problem
 
     def start(self, node: PlanNode, ctx: LaunchContext) -> NodeHandle:
         spec = RunSpec(
@@ -129,16 +125,12 @@ class JobRunner:
         return SessionHandle(self.manager, self.manager.start_task(spec, work))
 
     async def _run(self, live: LiveSession, node: PlanNode, ctx: LaunchContext) -> TaskOutcome:
-        try:
-            cluster = await self.clusters.get(self.context)
-        except K8sError as exc:
-            return _error(live, str(exc))
+        cluster, problem = await self.k8s.cluster(self.context)
+        if cluster is None:
+            return self.k8s.fail(live, problem or "no cluster")
         async with cluster.using():
-            namespace = str(
-                node.extra.get("namespace")
-                or self.clusters.default_namespace
-                or cluster.default_namespace
-            )
+            given = node.extra.get("namespace")
+            namespace = self.k8s.namespace(cluster, str(given) if given else None)
             name = job_name(ctx.plan_name, node.id, live.id)
             job = _Job(cluster, live, namespace, name)
             try:
@@ -147,12 +139,7 @@ class JobRunner:
                 await asyncio.shield(job.delete())
                 raise
             except K8sError as exc:
-                return _error(live, f"job {namespace}/{name}: {exc}")
-
-
-def _error(live: LiveSession, message: str) -> TaskOutcome:
-    live.write(f"{RED}error: {message}{RESET}\r\n")
-    return TaskOutcome(State.ERROR, None, message)
+                return K8sSessions.fail(live, f"job {namespace}/{name}: {exc}")
 
 
 class _Job:
@@ -185,12 +172,12 @@ class _Job:
         pod, problem = await self._started_pod()
         if problem is not None:
             await self.delete()
-            return _error(self.live, problem)
+            return K8sSessions.fail(self.live, problem)
         self.live.write(f"{DIM}pod {pod}{RESET}\r\n")
         await self._follow(pod)
         code = await self._exit_code(pod)
         if code is None:
-            return _error(self.live, f"pod {pod} ended without a container exit code")
+            return K8sSessions.fail(self.live, f"pod {pod} ended without a container exit code")
         if code == 0:
             return TaskOutcome(State.DONE, 0)
         return TaskOutcome(State.ERROR, code, f"exit {code}")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ktl_lsp.checks.ktl_stack import find_cycles
+from ktl_lsp.errors import UserError
 
 ClaimMode = Literal["exclusive", "shared"]
 NodeState = Literal["pending", "running", "done", "failed", "skipped", "cancelled"]
@@ -20,7 +21,7 @@ FINAL_STATES: frozenset[str] = frozenset({"done", "failed", "skipped", "cancelle
 RERUN_STATES: frozenset[str] = frozenset({"failed", "skipped", "cancelled", "pending", "running"})
 
 
-class PlanError(Exception):
+class PlanError(UserError):
     """A plan that cannot run: every problem, one per line, in the diagnostics' wording."""
 
     def __init__(self, problems: Iterable[str]) -> None:

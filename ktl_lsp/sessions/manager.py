@@ -18,18 +18,28 @@ import sys
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ktl_lsp.aio import background
 from ktl_lsp.pty import PtySpec, SpawnError, spawn
 from ktl_lsp.pty.runner import Pty
 from ktl_lsp.sessions import ids
-from ktl_lsp.sessions.bus import SessionBus, StateChange
-from ktl_lsp.sessions.compare import visible_lines
-from ktl_lsp.sessions.model import Frame, FrameType, Session, State, event_data, now_ns
+from ktl_lsp.sessions.bus import Item, SessionBus, StateChange
+from ktl_lsp.sessions.compare import Comparison, compare, visible_lines
+from ktl_lsp.sessions.errors import RecordingOff, SessionNotRunning, UnknownSession
+from ktl_lsp.sessions.model import (
+    Frame,
+    FrameType,
+    Session,
+    SessionFilter,
+    State,
+    event_data,
+    now_ns,
+)
 from ktl_lsp.sessions.redact import FLUSH_S, Redacted, Redaction
 from ktl_lsp.sessions.retention import PruneResult, RetentionPolicy
-from ktl_lsp.sessions.store import SessionFilter, Store, StoreError
+from ktl_lsp.sessions.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +50,6 @@ MEMORY_TAIL_BYTES = 8 * 1024 * 1024
 RECENT_FINISHED = 200
 CANCEL_TERM_AFTER_S = 3.0
 CANCEL_KILL_AFTER_S = 10.0
-
-
-class UnknownSession(KeyError):
-    def __str__(self) -> str:
-        return f"unknown session {self.args[0]}"
-
-
-class SessionNotRunning(Exception):
-    pass
 
 
 def requester() -> str:
@@ -610,6 +611,57 @@ class SessionManager:
     async def output_lines(self, session_id: str) -> list[str]:
         frames, _ = await self.frames(session_id)
         return visible_lines(f.text() for f in frames if f.type is FrameType.OUTPUT)
+
+    async def compare(self, a: str, b: str) -> Comparison:
+        """Two runs side by side (exit codes, durations, normalised output)."""
+        sa, sb = await self.get(a), await self.get(b)
+        la, lb = await self.output_lines(sa.id), await self.output_lines(sb.id)
+        return await asyncio.to_thread(compare, sa, la, sb, lb)
+
+    async def update_meta(self, session_id: str, **fields: Any) -> Session:
+        """Adds ``fields`` to a session's meta and records it (a forward's URLs, say)."""
+        session = await self.get(session_id)
+        session.meta.update(fields)
+        if self.store is not None:
+            self.store.save_session(session)  # queued for the writer: never blocks
+        return session
+
+    async def export(
+        self, session_id: str, fmt: str, path: Path | None = None, compat: bool = False
+    ) -> Path:
+        """Writes a session to ``path`` (a file or a directory; default ``exports/`` beside the
+        store) in ``fmt``: ndjson, asciicast or html. Raises ``ExportError`` saying why not."""
+        from ktl_lsp.sessions.export import default_filename, export_to_path  # only when used
+
+        session = await self.get(session_id)
+        if self.store is None or not self.recording:
+            raise RecordingOff("recording is off: there is no session store to export from")
+        await self.flush()
+        target = path
+        if target is None:
+            target = self.store.path.parent / "exports"
+            target.mkdir(parents=True, exist_ok=True)
+            target = target / default_filename(session.id, fmt)
+        return await asyncio.to_thread(
+            export_to_path, self.store, session.id, fmt, target, compat=compat
+        )
+
+    async def flush(self) -> None:
+        """Waits until every frame emitted so far is in the store (before reading it back)."""
+        if self.store is not None:
+            await self.store.flush()
+
+    def listen(self, fn: Callable[[Item], None]) -> None:
+        """Calls ``fn`` inline with every frame and state change (it must be cheap)."""
+        self.bus.listen(fn)
+
+    def is_running_here(self, session_id: str) -> bool:
+        """The session runs in this process (not in another server on the same store)."""
+        live = self.live.get(session_id)
+        return live is not None and not live.done.done()
+
+    def running_count(self) -> int:
+        return sum(1 for live in self.live.values() if not live.done.done())
 
 
 def _matches(s: Session, flt: SessionFilter) -> bool:

@@ -138,3 +138,16 @@ class Session:
         if self.error:
             out["error"] = self.error
         return out
+
+
+@dataclass
+class SessionFilter:
+    """Which sessions a listing wants (every field narrows it; ``limit`` caps it)."""
+
+    state: str | None = None
+    kind: str | None = None
+    meta: dict[str, str] | None = None
+    tags: dict[str, str] | None = None
+    since_ns: int | None = None
+    parent_id: str | None = None
+    limit: int = 50

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ktl_lsp.sessions.model import FrameType, State, now_ns
 
@@ -18,11 +18,18 @@ DAY_NS = 86_400 * 1_000_000_000
 
 @dataclass
 class RetentionPolicy:
-    max_sessions: int = 5000  #: 0 = unlimited
-    max_frames_per_session: int = 1_000_000
-    max_store_bytes: int = 2 * 1024**3
-    max_age_days: float = 90.0
-    interval_s: float = 600.0  #: how often the server prunes by itself
+    """Each limit 0 = unlimited. The ``json`` names are the ``retention`` setting's keys."""
+
+    max_sessions: int = field(default=5000, metadata={"json": "maxSessions"})
+    max_frames_per_session: int = field(default=1_000_000, metadata={"json": "maxFramesPerSession"})
+    max_store_bytes: int = field(default=2 * 1024**3, metadata={"json": "maxStoreBytes"})
+    max_age_days: float = field(default=90.0, metadata={"json": "maxAgeDays"})
+    #: how often the server prunes by itself (0 = only when asked)
+    interval_s: float = field(default=600.0, metadata={"json": "intervalS"})
+
+    def check(self) -> None:
+        if any(value < 0 for value in vars(self).values()):
+            raise ValueError("must not be negative")
 
     @property
     def unlimited(self) -> bool:
@@ -40,6 +47,23 @@ class PruneResult:
     trimmed_frames: int = 0
     bytes_before: int = 0
     bytes_after: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "deleted": self.deleted_sessions,
+            "trimmedFrames": self.trimmed_frames,
+            "bytesBefore": self.bytes_before,
+            "bytesAfter": self.bytes_after,
+        }
+
+    def summary(self) -> str:
+        def mb(n: int) -> str:
+            return f"{n / 1e6:.1f} MB"
+
+        return (
+            f"deleted {self.deleted_sessions} sessions, trimmed {self.trimmed_frames} frames, "
+            f"{mb(self.bytes_before)} -> {mb(self.bytes_after)}"
+        )
 
 
 _DELETABLE = "pinned = 0 AND state != ?"

@@ -19,13 +19,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ktl_lsp.sessions import retention
-from ktl_lsp.sessions.model import Frame, FrameType, Session, State, now_ns
+from ktl_lsp.sessions.model import Frame, FrameType, Session, SessionFilter, State, now_ns
 from ktl_lsp.sessions.owner import current_owner, owner_alive
 
 log = logging.getLogger(__name__)
@@ -52,17 +51,6 @@ def default_store_path() -> Path:
     state = os.environ.get("XDG_STATE_HOME")
     base = Path(state).expanduser() if state else Path.home() / ".local" / "state"
     return base / "ktl-lsp" / "sessions.db"
-
-
-@dataclass
-class SessionFilter:
-    state: str | None = None
-    kind: str | None = None
-    meta: dict[str, str] | None = None
-    tags: dict[str, str] | None = None
-    since_ns: int | None = None
-    parent_id: str | None = None
-    limit: int = 50
 
 
 _SESSION_COLS = (

@@ -11,7 +11,7 @@ from ktl_lsp.k8s import channels
 from ktl_lsp.k8s.errors import K8sError
 from ktl_lsp.k8s.exec import _printable
 from ktl_lsp.k8s.portforward import PortSpec, parse_ports
-from ktl_lsp.k8s.targets import Target, default_container, pick, service_port
+from ktl_lsp.k8s.targets import PodTarget, default_container, pick, service_port
 
 
 def test_frames_carry_the_channel_in_the_first_byte() -> None:
@@ -65,10 +65,10 @@ def test_bad_port_specs_say_why(bad: str) -> None:
 
 
 def test_targets_parse_like_kubectl() -> None:
-    assert Target.parse("ns", "web-0") == Target("ns", pod="web-0")
-    assert Target.parse("ns", "svc/web") == Target("ns", service="web")
-    assert Target.parse("ns", "deploy/web") == Target("ns", workload="deploy/web")
-    assert Target("ns", service="web").label == "service/web"
+    assert PodTarget.parse("ns", "web-0") == PodTarget("ns", pod="web-0")
+    assert PodTarget.parse("ns", "svc/web") == PodTarget("ns", service="web")
+    assert PodTarget.parse("ns", "deploy/web") == PodTarget("ns", workload="deploy/web")
+    assert PodTarget("ns", service="web").label == "service/web"
 
 
 def _pod(name: str, phase: str, ready: bool, start: str, deleting: bool = False) -> dict:

@@ -8,7 +8,7 @@ from ktl_lsp.k8s.client import Cluster
 from ktl_lsp.k8s.events import events
 from ktl_lsp.k8s.manifests import load
 from ktl_lsp.k8s.ops import Options, apply
-from ktl_lsp.k8s.verify import Target, VerifyOptions, reason_fails, verify
+from ktl_lsp.k8s.verify import ObjectRef, VerifyOptions, reason_fails, verify
 from ktl_lsp.pty.text import strip_ansi
 from tests.k8s.conftest import Out
 from tests.k8s_api import FakeApi
@@ -39,7 +39,7 @@ async def test_healthy_rollout_passes(cluster: Cluster, api: FakeApi) -> None:
     await deploy(cluster, "nginx:1.27")
     out = Out()
     verdict = await verify(
-        cluster, [Target("Deployment", "web", "default")], fast(timeout_s=5), out
+        cluster, [ObjectRef("Deployment", "web", "default")], fast(timeout_s=5), out
     )
     assert verdict.passed, strip_ansi(out.text)
     assert verdict.findings == []
@@ -50,7 +50,7 @@ async def test_broken_rollout_fails_with_ktl_wording(cluster: Cluster, api: Fake
     await deploy(cluster, "registry.example/does-not-exist:1")
     out = Out()
     verdict = await verify(
-        cluster, [Target("Deployment", "web", "default")], fast(timeout_s=0.5), out
+        cluster, [ObjectRef("Deployment", "web", "default")], fast(timeout_s=0.5), out
     )
     assert not verdict.passed
     assert verdict.summary.startswith(
@@ -63,7 +63,7 @@ async def test_broken_rollout_fails_with_ktl_wording(cluster: Cluster, api: Fake
     # only denied reasons fail; the others are reported as warnings
     verdict = await verify(
         cluster,
-        [Target("Deployment", "web", "default")],
+        [ObjectRef("Deployment", "web", "default")],
         fast(timeout_s=0.2, deny_reasons=["failedmount"]),
         Out(),
     )
@@ -88,7 +88,7 @@ def test_reason_rules() -> None:
 
 async def test_missing_resource_blocks(cluster: Cluster, api: FakeApi) -> None:
     verdict = await verify(
-        cluster, [Target("ConfigMap", "nope", "default")], fast(timeout_s=0.1), Out()
+        cluster, [ObjectRef("ConfigMap", "nope", "default")], fast(timeout_s=0.1), Out()
     )
     assert not verdict.passed
     assert "ConfigMap/nope status=NotFound reason=NotFound msg=not found" in verdict.summary

@@ -12,8 +12,8 @@ import pytest_asyncio
 import yaml
 
 from tests.conftest import Ktl, StartKtl
-from tests.features.helpers import output_text
 from tests.k8s_api import FakeApi, write_kubeconfig
+from tests.lsp.features.helpers import output_text
 
 
 @pytest_asyncio.fixture

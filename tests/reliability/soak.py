@@ -21,8 +21,8 @@ from typing import Any
 from lsprotocol import types as lsp
 
 from tests.conftest import Ktl
-from tests.features.helpers import children, server_pid
 from tests.k8s_api import FakeApi
+from tests.lsp.features.helpers import children, server_pid
 
 LONG = 'i=0; while :; do echo "tick $i $(date +%s%N)"; i=$((i+1)); sleep 0.05; done'
 GOOD = "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm{i}}}\ndata: {{k: v{i}}}\n"

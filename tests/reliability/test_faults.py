@@ -16,7 +16,7 @@ many faults are injected (default 6; every kind at least once). After each fault
   to what they were, and a new tail gets every frame.
 
 Stdin closed mid-request (tests/test_server.py) and a full disk
-(tests/features/test_bad_input.py) are covered elsewhere.
+(tests/lsp/features/test_bad_input.py) are covered elsewhere.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tests.conftest import Ktl, StartKtl
-from tests.features.helpers import children, pid_alive, server_pid, wait_gone
+from tests.lsp.features.helpers import children, pid_alive, server_pid, wait_gone
 
 # Numbered lines at a random pace; the shell's pid first, so the test can check it is gone.
 GEN = 'echo "pid $$"; i=0; while [ $i -lt {n} ]; do echo "n $i"; i=$((i+1)); {pause}; done'

@@ -15,7 +15,7 @@ from pathlib import Path
 from lsprotocol import types as lsp
 
 from tests.conftest import StartKtl
-from tests.features.helpers import children, server_pid
+from tests.lsp.features.helpers import children, server_pid
 
 
 def hostile(root: Path, marker: Path) -> dict[str, str]:

@@ -11,8 +11,8 @@ from collections import Counter
 import httpx
 
 from tests.conftest import Ktl
-from tests.features.helpers import running_session, wait_for_text
 from tests.k8s_api import FakeApi
+from tests.lsp.features.helpers import running_session, wait_for_text
 from tests.reliability.soak import settle
 
 

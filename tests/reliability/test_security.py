@@ -10,7 +10,7 @@ import pytest
 from pygls.exceptions import JsonRpcException
 
 from tests.conftest import StartKtl
-from tests.features.helpers import frames
+from tests.lsp.features.helpers import frames
 
 GH = "ghp_" + "Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp9Oo8"
 KUBE = "    token: ZXlKaGJHY2lPaUpTVXpJMU5pSXNJbXRwWkNJNklp"

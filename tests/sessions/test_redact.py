@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ktl_lsp.lsp.settings import Settings
 from ktl_lsp.sessions.manager import RunSpec, SessionManager
 from ktl_lsp.sessions.model import FrameType
 from ktl_lsp.sessions.redact import MAX_CARRY, PatternError, Redaction, Redactor, compile_rule
-from ktl_lsp.settings import Settings
 
 GH = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
 AWS = "AKIAIOSFODNN7EXAMPLE"
@@ -106,7 +106,7 @@ def test_user_patterns_and_bad_ones() -> None:
     with pytest.raises(PatternError):
         compile_rule("empty", "x*")
     s = Settings.from_options({"redact": {"patterns": ["(", {"name": "t", "pattern": "T-\\d+"}]}})
-    assert s.redact_patterns == [("t", "T-\\d+")]
+    assert s.redact.rules() == [("t", "T-\\d+")]
     assert any("not a valid regex" in p for p in s.problems)
     assert Settings.from_options({"redact": {"enabled": False}}).redaction() is None
 

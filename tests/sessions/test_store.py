@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from ktl_lsp.sessions import ids
-from ktl_lsp.sessions.model import Frame, FrameType, Session, State
-from ktl_lsp.sessions.store import SessionFilter, Store
+from ktl_lsp.sessions.model import Frame, FrameType, Session, SessionFilter, State
+from ktl_lsp.sessions.store import Store
 
 
 def _open(path: Path) -> Store:

@@ -15,13 +15,14 @@ from collections.abc import Iterable
 from typing import Any, BinaryIO
 
 from ktl_lsp.fullwrite import write_all
+from ktl_lsp.sessions.errors import SessionError
 from ktl_lsp.sessions.model import Frame, FrameType, Session
 
 #: Bytes gathered before one write to the output.
 CHUNK = 256 * 1024
 
 
-class ExportError(Exception):
+class ExportError(SessionError):
     """An export failed; ``str(err)`` is a message for the user."""
 
 

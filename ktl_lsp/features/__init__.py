@@ -1,1 +1,0 @@
-"""LSP features: one module each, each set up through ``setup(server)``."""

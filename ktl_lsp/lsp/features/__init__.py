@@ -1,0 +1,44 @@
+"""The server's features, one capability each (``ktl_lsp/lsp/feature.py`` says what one is).
+
+``FEATURES`` is the order they are added in: each after the ones its ``__init__`` names.
+"""
+
+from __future__ import annotations
+
+from ktl_lsp.lsp.checker import Checker
+from ktl_lsp.lsp.features.cluster_crds import ClusterCrds
+from ktl_lsp.lsp.features.codelens import CodeLenses
+from ktl_lsp.lsp.features.diagnostics import Diagnostics
+from ktl_lsp.lsp.features.k8s import K8sCommands
+from ktl_lsp.lsp.features.k8s_browse import K8sBrowse
+from ktl_lsp.lsp.features.k8s_context import KubeContext
+from ktl_lsp.lsp.features.k8s_exec import K8sExec
+from ktl_lsp.lsp.features.lifecycle import Lifecycle
+from ktl_lsp.lsp.features.plans import Plans
+from ktl_lsp.lsp.features.port_forward import PortForwards
+from ktl_lsp.lsp.features.remote import RemoteSessions
+from ktl_lsp.lsp.features.replay import Replay
+from ktl_lsp.lsp.features.sessions import Sessions
+from ktl_lsp.lsp.features.stats import Stats
+from ktl_lsp.lsp.features.stream import EditorFeed
+from ktl_lsp.lsp.runs import Runs
+
+FEATURES: tuple[type, ...] = (
+    Checker,
+    Diagnostics,
+    Lifecycle,
+    EditorFeed,
+    Replay,
+    Runs,
+    RemoteSessions,
+    Sessions,
+    Stats,
+    CodeLenses,
+    KubeContext,
+    ClusterCrds,
+    K8sCommands,
+    K8sBrowse,
+    K8sExec,
+    PortForwards,
+    Plans,
+)

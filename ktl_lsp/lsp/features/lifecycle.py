@@ -1,0 +1,43 @@
+"""initialize / shutdown: read settings, start learning the workspace, and make sure no child
+outlives the server."""
+
+from __future__ import annotations
+
+import asyncio
+
+from lsprotocol import types as lsp
+
+from ktl_lsp import codecache
+from ktl_lsp.aio import background, freeze_long_lived
+from ktl_lsp.lsp.checker import Checker
+from ktl_lsp.lsp.feature import Feature, handles
+from ktl_lsp.lsp.features.diagnostics import Diagnostics
+from ktl_lsp.lsp.server import KtlServer
+from ktl_lsp.lsp.settings import Settings
+
+
+class Lifecycle(Feature):
+    def __init__(self, server: KtlServer, checker: Checker, diagnostics: Diagnostics) -> None:
+        self.server = server
+        self.checker = checker
+        self.diagnostics = diagnostics
+
+    @handles(lsp.INITIALIZE)
+    def initialize(self, params: lsp.InitializeParams) -> None:
+        self.server.settings = Settings.from_options(params.initialization_options)
+
+    @handles(lsp.INITIALIZED)
+    def initialized(self, params: lsp.InitializedParams) -> None:
+        for problem in self.server.settings.problems:
+            self.server.notice(f"ktl: {problem}")
+        # Learn the workspace (CRDs, stacks, duplicates) in the background, off the loop.
+        self.checker.start_folders()
+        background(self.diagnostics.watch_files(), "ktl-register-watchers")
+        freeze_long_lived()
+        cache = codecache.active()
+        if cache is not None:
+            background(asyncio.to_thread(cache.save), "ktl-save-code-cache")
+
+    @handles(lsp.SHUTDOWN)
+    def shutdown(self, params: None) -> None:
+        self.server.shutdown_sessions()

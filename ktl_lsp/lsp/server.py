@@ -1,0 +1,289 @@
+"""The language server object: transport, the features it holds, and its session manager.
+
+Features are added by class (:meth:`KtlServer.add_feature`) and found by type
+(:meth:`KtlServer.get_feature`); see ``ktl_lsp/lsp/feature.py``. A handler that raises is
+contained: the client gets the traceback as a log message and the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+import sys
+import traceback
+import typing
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+
+from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
+
+from ktl_lsp import __version__
+from ktl_lsp.lsp.feature import command_handler, command_token, lsp_handler, marked
+from ktl_lsp.lsp.settings import Settings
+from ktl_lsp.lsp.transport import ThreadedWriter, frame_message
+from ktl_lsp.sessions.manager import SessionManager
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class ListenError(Exception):
+    """``--tcp`` could not listen (the port is taken, the address is not ours)."""
+
+
+class KtlProtocol(LanguageServerProtocol):
+    """Adds hooks for ``$/cancelRequest``: pygls answers it but leaves running handlers alone."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cancel_hooks: dict[Any, Callable[[], None]] = {}
+        #: Set by ``exit`` over TCP: what the process exits with once the connection is closed.
+        self.exit_code: int | None = None
+
+    @lsp_method(lsp.EXIT)
+    def lsp_exit(self, *args: Any) -> Generator[Any, Any, None]:
+        writer = self.writer
+        if not isinstance(writer, asyncio.StreamWriter):
+            yield from super().lsp_exit(*args)
+            return
+        # Over TCP pygls would sys.exit() inside asyncio's connection callback, which logs the
+        # SystemExit as an unhandled error on every normal exit. Hang up instead: the server
+        # stops when its one connection ends, and the process exits with this code.
+        if (user_handler := self.fm.features.get(lsp.EXIT)) is not None:
+            yield user_handler, args, None
+        self.exit_code = 0 if self._shutdown else 1
+        writer.close()
+
+    @lsp_method(lsp.WORKSPACE_EXECUTE_COMMAND)
+    def lsp_workspace__execute_command(
+        self, params: lsp.ExecuteCommandParams
+    ) -> Generator[Any, Any, Any]:
+        # pygls drops the LSP-standard workDoneToken; the handler's task inherits this context.
+        command_token.set(params.work_done_token)
+        return (yield from super().lsp_workspace__execute_command(params))
+
+    def _handle_cancel_notification(self, msg_id: Any) -> None:
+        super()._handle_cancel_notification(msg_id)
+        hook = self.cancel_hooks.pop(msg_id, None)
+        if hook is not None:
+            try:
+                hook()
+            except Exception:
+                log.exception("cancel hook failed")
+
+
+class KtlServer(LanguageServer):
+    def __init__(self, store_path: Path) -> None:
+        super().__init__("ktl-lsp", __version__, protocol_cls=KtlProtocol)
+        self.store_path = store_path
+        self.settings = Settings()
+        self._manager: SessionManager | None = None
+        self._on_manager: list[Callable[[SessionManager], None]] = []
+        self._features: dict[type, object] = {}
+        self.writer: ThreadedWriter | None = None
+
+    def add_feature(self, cls: type[T]) -> T:
+        """Builds ``cls`` with the collaborators its ``__init__`` names by type, keeps it, and
+        registers its handlers. Collaborators must have been added before."""
+        hints = typing.get_type_hints(cls.__init__)
+        named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        params = [
+            p.name
+            for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
+            if p.kind in named
+        ]
+        feature = cls(**{name: self._collaborator(hints[name]) for name in params})
+        self._features[cls] = feature
+        for kind, name, options, method in marked(feature):
+            if kind == "command":
+                self.command(name)(command_handler(method))
+            else:
+                self.feature(name, options)(lsp_handler(method))
+        return feature
+
+    def get_feature(self, cls: type[T]) -> T:
+        found = self._features.get(cls)
+        if found is None:
+            found = next((f for f in self._features.values() if isinstance(f, cls)), None)
+        if found is None:
+            raise LookupError(f"{cls.__name__} is not a feature of this server")
+        return typing.cast(T, found)
+
+    def _collaborator(self, tp: Any) -> Any:
+        if isinstance(tp, type) and isinstance(self, tp):
+            return self
+        return self.get_feature(tp)
+
+    def when_sessions_open(self, hook: Callable[[SessionManager], None]) -> None:
+        """Runs ``hook`` with the session manager once it is open (now, if it is)."""
+        if self._manager is not None:
+            hook(self._manager)
+        else:
+            self._on_manager.append(hook)
+
+    @property
+    def ktl_protocol(self) -> KtlProtocol:
+        assert isinstance(self.protocol, KtlProtocol)
+        return self.protocol
+
+    @property
+    def manager(self) -> SessionManager:
+        """Opened on first use, inside the running loop, so start-up stays fast."""
+        if self._manager is None:
+            self._manager = SessionManager.open(self.store_path, on_notice=self.notice)
+            self._manager.redaction = self.settings.redaction()
+            for hook in self._on_manager:
+                hook(self._manager)
+            self._manager.keep_pruning(self.settings.retention)
+        return self._manager
+
+    def notice(self, message: str) -> None:
+        """Something the user should know once (recording off, a bad setting)."""
+        self.window_show_message(
+            lsp.ShowMessageParams(type=lsp.MessageType.Warning, message=message)
+        )
+        self.log(message, lsp.MessageType.Warning)
+
+    def log(self, message: str, kind: lsp.MessageType = lsp.MessageType.Log) -> None:
+        self.window_log_message(lsp.LogMessageParams(type=kind, message=message))
+
+    def send_raw_notification(self, method: str, params: dict[str, Any]) -> None:
+        """A notification whose params are plain JSON already: skips the attrs round trip,
+        which is most of the cost when streaming megabytes of terminal output."""
+        message = {"jsonrpc": "2.0", "method": method, "params": params}
+        if isinstance(self.protocol.writer, ThreadedWriter):
+            data = params.get("data")
+            self.protocol.writer.write_message(message, len(data) + 128 if data else 256)
+        else:
+            self.protocol._send_data(message)
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        if isinstance(error, JsonRpcInvalidParams):
+            return  # the caller's mistake, answered in the response: not a server failure
+        data = getattr(error, "data", None)
+        if isinstance(data, dict) and isinstance(data.get("traceback"), list):
+            # pygls wraps handler exceptions; the original traceback travels in ``data``.
+            text = "Traceback (most recent call last):\n" + "".join(data["traceback"]) + str(error)
+        else:
+            text = "".join(traceback.format_exception(error))
+        log.error("feature failed: %s", text)
+        try:
+            self.log(f"ktl-lsp: a feature failed and was contained:\n{text}", lsp.MessageType.Error)
+        except Exception:
+            log.exception("could not report the error to the client")
+
+    def client_supports_progress(self) -> bool:
+        caps = self.client_capabilities
+        return bool(caps and caps.window and caps.window.work_done_progress)
+
+    def shutdown_sessions(self) -> None:
+        if self._manager is not None:
+            self._manager.close()
+            self._manager = None
+
+    def _start_io_async(
+        self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None
+    ) -> None:
+        """pygls' stdio loop, with a writer thread so a slow editor never blocks the loop."""
+        from threading import Event
+
+        from pygls.io_ import StdinAsyncReader, run_async
+
+        self._stop_event = Event()
+        reader = StdinAsyncReader(stdin or sys.stdin.buffer, self.thread_pool)
+        self.writer = ThreadedWriter(stdout or sys.stdout.buffer)
+        self.protocol.set_writer(self.writer)
+        try:
+            asyncio.run(
+                run_async(
+                    stop_event=self._stop_event,
+                    reader=reader,
+                    protocol=self.protocol,
+                    logger=log,
+                    error_handler=self.report_server_error,
+                )
+            )
+        except BrokenPipeError:
+            log.error("the connection to the editor is lost; shutting down")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()
+
+    def start_tcp(self, host: str, port: int) -> None:
+        """pygls' TCP server, refusing a second editor while one is connected.
+
+        pygls has one protocol object: a second connection took over the first one's replies
+        (its requests hung) and initialized the server again.
+        """
+        from threading import Event
+
+        from pygls.io_ import run_async
+
+        self._stop_event = stop_event = Event()
+        connected: list[object] = []
+
+        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            why = _tcp_refusal(writer, bool(connected), f"{host}:{port}")
+            if why is not None:
+                log.warning("refused %s: %s", writer.get_extra_info("peername"), why)
+                # Said once, in case the client shows messages before `initialize`.
+                params = {"type": lsp.MessageType.Error.value, "message": why}
+                writer.write(
+                    frame_message(
+                        {"jsonrpc": "2.0", "method": "window/showMessage", "params": params}
+                    )
+                )
+                writer.close()
+                return
+            connected.append(writer)
+            self.protocol.set_writer(writer)
+            await run_async(
+                stop_event=stop_event,
+                reader=reader,
+                protocol=self.protocol,
+                logger=log,
+                error_handler=self.report_server_error,
+            )
+            self.shutdown()
+
+        async def serve() -> None:
+            try:
+                self._server = await asyncio.start_server(connection, host, port)
+            except OSError as exc:
+                raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+            async with self._server:
+                await self._server.serve_forever()
+
+        with contextlib.suppress(asyncio.CancelledError):  # shutdown() closed the listener
+            asyncio.run(serve())
+
+    def shutdown(self) -> None:
+        # Also reached when the client vanishes (stdin closed): children must not outlive us.
+        self.shutdown_sessions()
+        super().shutdown()  # type: ignore[no-untyped-call]
+
+
+def _tcp_refusal(writer: asyncio.StreamWriter, busy: bool, where: str) -> str | None:
+    """Why a TCP connection is not served, or None. The server has no token: only the user who
+    started it may drive it (anyone else could run commands as that user)."""
+    if busy:
+        return f"ktl-lsp on {where} already serves an editor; start another server on another port"
+    if sys.platform != "linux":
+        return None  # no /proc to ask: loopback only, as on every platform
+    from ktl_lsp.lsp.peer import peer_uid
+
+    uid = peer_uid(writer.get_extra_info("sockname")[:2], writer.get_extra_info("peername")[:2])
+    if uid == os.getuid():
+        return None
+    who = "an unknown user" if uid is None else f"another user (uid {uid})"
+    return f"ktl-lsp on {where} serves only the user who started it; refused {who}"

@@ -1,0 +1,104 @@
+"""Typed settings from ``initializationOptions``; a bad value is reported and its default kept.
+
+Settings go through the same conversion as command arguments (``ktl_lsp/lsp/arguments.py``),
+leniently: each value that does not fit is named in ``problems`` and left at its default, so
+one typo never turns the whole configuration off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ktl_lsp.lsp.arguments import lenient
+from ktl_lsp.sessions.redact import PatternError, Redaction, compile_rule
+from ktl_lsp.sessions.retention import RetentionPolicy
+
+
+@dataclass
+class GatewaySettings:
+    """The replay gateway in this process: on, where, which port (0 = any free one)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 0
+
+    def check(self) -> None:
+        if not self.host:
+            raise ValueError("must not be empty")
+        if not 0 <= self.port < 65536:
+            raise ValueError("must be a port number (0-65535)")
+
+
+@dataclass
+class AgentSettings:
+    """A remote gateway (ours or ktl-agent's) whose sessions are listed and can be attached to."""
+
+    url: str | None = None
+    token: str | None = None  #: else ``$KTL_AGENT_TOKEN``
+
+    def check(self) -> None:
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+
+
+@dataclass
+class RedactSettings:
+    """Replace well-known secrets (and these extra patterns) in recorded output."""
+
+    enabled: bool = False  # opt-in: the scanner costs throughput (see docs/security.md)
+    #: regexes, or ``{name, pattern}``; kept as (name, pattern) once they compile
+    patterns: list[str | dict[str, str]] = field(default_factory=list)
+
+    def check(self) -> None:
+        for i, item in enumerate(self.patterns):
+            name, pattern = _pattern(i, item)
+            try:
+                compile_rule(name, pattern)
+            except PatternError as exc:
+                raise ValueError(str(exc)) from exc
+
+    def rules(self) -> list[tuple[str, str]]:
+        return [_pattern(i, item) for i, item in enumerate(self.patterns)]
+
+
+def _pattern(i: int, item: str | dict[str, str]) -> tuple[str, str]:
+    if isinstance(item, str):
+        return f"pattern-{i + 1}", item
+    if isinstance(item.get("pattern"), str):
+        return item.get("name") or f"pattern-{i + 1}", item["pattern"]
+    raise ValueError(f"pattern {i + 1} should be a regex or {{name, pattern}}")
+
+
+@dataclass
+class Settings:
+    #: Send raw terminal output as ``ktl/sessionData`` (editors that show a terminal opt in).
+    session_data: bool = field(default=False, metadata={"json": "sessionData"})
+    #: Bytes of one session's output sent as logMessage lines before switching to summaries.
+    log_message_limit: int = field(default=4 * 1024 * 1024, metadata={"json": "logMessageLimit"})
+    #: Kubernetes version to validate manifests against ("1.30"); None means the newest packaged.
+    k8s_version: str | None = field(default=None, metadata={"json": "k8sVersion"})
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
+    agent: AgentSettings = field(default_factory=AgentSettings)
+    redact: RedactSettings = field(default_factory=RedactSettings)
+    #: What was wrong with the options given (said once to the user); not a setting.
+    problems: list[str] = field(default_factory=list, metadata={"json": ""})
+
+    def check(self) -> None:
+        if self.log_message_limit < 0:
+            raise ValueError("must not be negative")
+
+    def redaction(self) -> Redaction | None:
+        return Redaction.build(self.redact.enabled, self.redact.rules())
+
+    @classmethod
+    def from_options(cls, options: Any) -> Settings:
+        """Unknown top-level keys are other tools' and pass quietly. A ``redact`` section that
+        does not say ``enabled`` turns redaction on (giving patterns means wanting them used)."""
+        problems: list[str] = []
+        if isinstance(options, dict) and isinstance(options.get("redact"), dict):
+            options = {**options, "redact": {"enabled": True, **options["redact"]}}
+        settings = lenient(cls, {} if options is None else options, "", problems)
+        return dataclasses.replace(settings, problems=problems)
