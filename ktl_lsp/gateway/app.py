@@ -7,7 +7,6 @@ Order of checks per request, as ktl-agent: CORS preflight, then auth, then metho
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
@@ -17,39 +16,26 @@ from aiohttp import web
 
 from ktl_lsp.gateway import seek
 from ktl_lsp.gateway.auth import COOKIE, Auth, GatewayAuthError
+from ktl_lsp.gateway.http import (
+    MANAGER,
+    json_response,
+    manager_of,
+    session_id_of,
+    session_of,
+    text_error,
+)
 from ktl_lsp.gateway.query import ListQuery, TailQuery, last_seen, mirror
 from ktl_lsp.gateway.sse import EventCache, Tail
 from ktl_lsp.sessions import ids
 from ktl_lsp.sessions.compare import compare
-from ktl_lsp.sessions.errors import SessionNotRunning, UnknownSession
+from ktl_lsp.sessions.errors import RecordingOff, SessionNotRunning, UnknownSession
 from ktl_lsp.sessions.manager import SessionManager
 from ktl_lsp.sessions.model import Session, SessionFilter
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-MANAGER = web.AppKey("manager", SessionManager)
 AUTH = web.AppKey("auth", Auth)
 OPTIONS = web.AppKey("options", dict)
 CACHE = web.AppKey("cache", EventCache)
-
-JSON_TYPE = "application/json; charset=utf-8"
-
-
-def text_error(status: int, message: str) -> web.Response:
-    return web.Response(
-        status=status,
-        text=message + "\n",
-        content_type="text/plain",
-        charset="utf-8",
-        headers={"X-Content-Type-Options": "nosniff"},
-    )
-
-
-def json_response(obj: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        status=status,
-        body=json.dumps(obj, separators=(",", ":")).encode(),
-        headers={"Content-Type": JSON_TYPE, "Cache-Control": "no-store"},
-    )
 
 
 PUBLIC = ("/healthz", "/ui/login")
@@ -122,17 +108,6 @@ def _login_page(reason: str) -> web.Response:
     )
 
 
-def _session_id(request: web.Request) -> str:
-    sid = request.match_info["id"]
-    if not ids.is_valid(sid):
-        raise web.HTTPNotFound()
-    return sid
-
-
-async def _session(request: web.Request) -> Session:
-    return await request.app[MANAGER].get(_session_id(request))
-
-
 # ktl-agent compatible -------------------------------------------------------------------
 async def auth_cookie(request: web.Request) -> web.StreamResponse:
     token = request.app[AUTH].token
@@ -163,11 +138,11 @@ async def list_sessions(request: web.Request) -> web.StreamResponse:
 
 
 async def get_session(request: web.Request) -> web.StreamResponse:
-    return json_response(mirror(await _session(request)))
+    return json_response(mirror(await session_of(request)))
 
 
 async def export_jsonl(request: web.Request) -> web.StreamResponse:
-    session = await _session(request)
+    session = await session_of(request)
     start = request.query.get("from_sequence", "1")
     from_seq = int(start) if start.isdigit() and int(start) > 0 else 1
     return await _stream_export(request, session, "ndjson", from_seq)
@@ -176,13 +151,12 @@ async def export_jsonl(request: web.Request) -> web.StreamResponse:
 async def _stream_export(
     request: web.Request, session: Session, fmt: str, from_seq: int = 1
 ) -> web.StreamResponse:
-    from ktl_lsp.sessions.export import EXTENSIONS, iter_export
+    from ktl_lsp.sessions.export import EXTENSIONS
 
-    manager = request.app[MANAGER]
-    store = manager.store
-    if store is None:
+    try:
+        session, iterator = await manager_of(request).export_pieces(session.id, fmt, from_seq)
+    except RecordingOff:
         return text_error(503, "the session store is not available")
-    await store.flush()
     types = {
         "ndjson": "application/x-ndjson; charset=utf-8",
         "asciicast": "application/x-asciicast; charset=utf-8",
@@ -193,12 +167,6 @@ async def _stream_export(
         headers["Content-Disposition"] = f'attachment; filename="{session.id}{EXTENSIONS[fmt]}"'
     resp = web.StreamResponse(headers=headers)
     await resp.prepare(request)
-    if fmt == "ndjson":
-        from ktl_lsp.sessions.export.ndjson import iter_ndjson
-
-        iterator = iter(iter_ndjson(store, session, from_seq=from_seq))
-    else:
-        iterator = iter(iter_export(store, session.id, fmt))
     while True:
         chunk = await asyncio.to_thread(_next_chunk, iterator)
         if not chunk:
@@ -220,7 +188,7 @@ def _next_chunk(iterator: Any, size: int = 256 * 1024) -> bytes:
 
 
 async def tail(request: web.Request) -> web.StreamResponse:
-    session = await _session(request)
+    session = await session_of(request)
     q = TailQuery.parse(request)
     return await Tail(request.app[MANAGER], request.app[CACHE], session).run(request, q)
 
@@ -234,11 +202,11 @@ async def our_session(request: web.Request) -> web.StreamResponse:
     if request.method == "DELETE":
         manager = request.app[MANAGER]
         try:
-            await manager.delete(_session_id(request))
+            await manager.delete(session_id_of(request))
         except SessionNotRunning as exc:
             return text_error(409, str(exc))
         return web.Response(status=204)
-    return json_response((await _session(request)).to_lsp())
+    return json_response((await session_of(request)).to_lsp())
 
 
 async def our_list(request: web.Request) -> web.StreamResponse:
@@ -264,7 +232,9 @@ async def our_list(request: web.Request) -> web.StreamResponse:
 async def pin(request: web.Request) -> web.StreamResponse:
     if request.method not in ("POST", "DELETE"):
         raise web.HTTPMethodNotAllowed(request.method, ["POST", "DELETE"])
-    session = await request.app[MANAGER].set_pinned(_session_id(request), request.method == "POST")
+    session = await request.app[MANAGER].set_pinned(
+        session_id_of(request), request.method == "POST"
+    )
     return json_response(session.to_lsp())
 
 
@@ -274,14 +244,14 @@ async def export_any(request: web.Request) -> web.StreamResponse:
     fmt = request.query.get("format", "ndjson")
     if fmt not in FORMATS:
         return text_error(400, f"unknown format {fmt!r} (ndjson, asciicast or html)")
-    return await _stream_export(request, await _session(request), fmt)
+    return await _stream_export(request, await session_of(request), fmt)
 
 
 async def frames(request: web.Request) -> web.StreamResponse:
     """Frames for the replay UI, paged: ``from_seq``, ``limit`` (<= 5000), ``max_bytes``."""
     from ktl_lsp.sessions.mirror import frame_to_mirror
 
-    session = await _session(request)
+    session = await session_of(request)
     q = request.query
     from_seq = max(1, int(q["from_seq"])) if q.get("from_seq", "").isdigit() else 1
     limit = min(5000, int(q["limit"])) if q.get("limit", "").isdigit() else 2000

@@ -87,14 +87,8 @@ class Tail:
 
     async def _backfill(self, resp: web.StreamResponse, upto: int) -> None:
         """Sends frames (sent, upto] from the store; reports what it no longer has."""
-        store = self.manager.store
         while self.sent < upto:
-            frames: list[Frame] = []
-            if store is not None:
-                await store.flush()
-                frames = await asyncio.to_thread(
-                    store.frames, self.session.id, self.sent + 1, BATCH
-                )
+            frames, _ = await self.manager.frames(self.session.id, self.sent + 1, BATCH)
             frames = [f for f in frames if f.seq <= upto]
             if not frames:
                 await self._write(resp, _dropped(self.session.id, self.sent + 1, upto))
@@ -118,11 +112,10 @@ class Tail:
         await resp.prepare(request)
         await self._write(resp, b"retry: %d\n\n" % q.retry_ms)
         manager = self.manager
-        live = manager.live.get(self.session.id)
-        running_here = live is not None and not live.done.done()
+        running_here = manager.is_running_here(self.session.id)
         # Subscribe before reading the store: whatever is written in between arrives twice
         # at most (and is skipped by sequence), never zero times.
-        sub = manager.bus.subscribe(self.session.id, maxsize=256) if running_here else None
+        sub = manager.subscribe(self.session.id, maxsize=256) if running_here else None
         try:
             current = await manager.get(self.session.id)
             self.session = current

@@ -167,7 +167,7 @@ class PlanRun:
             concurrency=concurrency,
             carried=carried,
             hooks=_SessionHooks(self),
-            listen=self.manager.bus.listen,
+            listen=self.manager.listen,
         )
         self.scheduler = scheduler
         if self.options.dry_run:
@@ -319,6 +319,5 @@ class PlanRun:
         if self.file_changed:
             record["fileChanged"] = True
         self.live.session.meta["plan"] = record
-        store = self.manager.store
-        if not final and store is not None:
-            store.save_session(self.live.session)  # a crash mid-run still leaves the DAG
+        if not final:
+            self.manager.save(self.live.session)  # a crash mid-run still leaves the DAG

@@ -16,7 +16,7 @@ import os
 import socket
 import sys
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from ktl_lsp.aio import background
 from ktl_lsp.pty import PtySpec, SpawnError, spawn
 from ktl_lsp.pty.runner import Pty
 from ktl_lsp.sessions import ids
-from ktl_lsp.sessions.bus import Item, SessionBus, StateChange
+from ktl_lsp.sessions.bus import Item, SessionBus, StateChange, Subscription
 from ktl_lsp.sessions.compare import Comparison, compare, visible_lines
 from ktl_lsp.sessions.errors import RecordingOff, SessionNotRunning, UnknownSession
 from ktl_lsp.sessions.model import (
@@ -40,6 +40,7 @@ from ktl_lsp.sessions.model import (
 from ktl_lsp.sessions.redact import FLUSH_S, Redacted, Redaction
 from ktl_lsp.sessions.retention import PruneResult, RetentionPolicy
 from ktl_lsp.sessions.store import Store, StoreError
+from ktl_lsp.sessions.timeline import SeekResult, Timeline, Timelines, find_start, find_text
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +215,7 @@ class SessionManager:
         #: Secret patterns replaced in recorded output (None: off); set from the settings.
         self.redaction: Redaction | None = None  # off unless the settings turn it on
         self._pruner: asyncio.Task[None] | None = None
+        self._timelines = Timelines()
 
     @classmethod
     def open(cls, path: Any, on_notice: Callable[[str], None] | None = None) -> SessionManager:
@@ -622,9 +624,31 @@ class SessionManager:
         """Adds ``fields`` to a session's meta and records it (a forward's URLs, say)."""
         session = await self.get(session_id)
         session.meta.update(fields)
+        self.save(session)
+        return session
+
+    def save(self, session: Session) -> None:
+        """Records a live session's fields as they are now (a crash keeps them)."""
         if self.store is not None:
             self.store.save_session(session)  # queued for the writer: never blocks
-        return session
+
+    async def export_pieces(
+        self, session_id: str, fmt: str, from_seq: int = 1
+    ) -> tuple[Session, Iterator[bytes]]:
+        """A session and its export as byte pieces, read lazily (iterate them in a thread)."""
+        from ktl_lsp.sessions.export import iter_export
+        from ktl_lsp.sessions.export.ndjson import iter_ndjson
+
+        session = await self.get(session_id)
+        store = self._readable_store()
+        await store.flush()
+        if fmt == "ndjson":
+            return session, iter(iter_ndjson(store, session, from_seq=from_seq))
+        return session, iter(iter_export(store, session.id, fmt))
+
+    def subscribe(self, session_id: str, maxsize: int) -> Subscription:
+        """A queue of what a session running here emits from now on."""
+        return self.bus.subscribe(session_id, maxsize=maxsize)
 
     async def export(
         self, session_id: str, fmt: str, path: Path | None = None, compat: bool = False
@@ -646,14 +670,41 @@ class SessionManager:
             export_to_path, self.store, session.id, fmt, target, compat=compat
         )
 
+    # replay: timelines, seeking and searching the recorded output -------------------------
+    def _readable_store(self) -> Store:
+        if self.store is None or not self.recording:
+            raise RecordingOff("the session store is not available")
+        return self.store
+
+    async def timeline(self, session_id: str, idle_ms: float) -> Timeline:
+        """A session's compact timeline (cached, extended as it grows)."""
+        session = await self.get(session_id)
+        return await self._timelines.get(self._readable_store(), session, idle_ms)
+
+    async def find_start(self, tl: Timeline, seq: int, rows: int, budget: int) -> SeekResult:
+        """Where to start replaying so the screen at ``seq`` is right (``sessions/timeline``)."""
+        store = self._readable_store()
+        return await asyncio.to_thread(
+            lambda: find_start(store.reader(), tl.session_id, seq, rows, budget)
+        )
+
+    async def search_output(
+        self, tl: Timeline, query: str, limit: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Matches of ``query`` in the output with escape codes removed (and if there are more)."""
+        store = self._readable_store()
+        await store.flush()
+        return await asyncio.to_thread(lambda: find_text(store.reader(), tl, query, limit))
+
     async def flush(self) -> None:
         """Waits until every frame emitted so far is in the store (before reading it back)."""
         if self.store is not None:
             await self.store.flush()
 
-    def listen(self, fn: Callable[[Item], None]) -> None:
-        """Calls ``fn`` inline with every frame and state change (it must be cheap)."""
-        self.bus.listen(fn)
+    def listen(self, fn: Callable[[Item], None]) -> Callable[[], None]:
+        """Calls ``fn`` inline with every frame and state change (it must be cheap); returns
+        what stops it."""
+        return self.bus.listen(fn)
 
     def is_running_here(self, session_id: str) -> bool:
         """The session runs in this process (not in another server on the same store)."""

@@ -1,4 +1,4 @@
-"""Seeking without replaying from the start (ktl_lsp/gateway/seek.py).
+"""Seeking without replaying from the start (ktl_lsp/sessions/timeline.py, served by ktl_lsp/gateway/seek.py).
 
 The start a seek picks is checked against a terminal emulator (pyte): replaying ``S..N`` into
 a reset screen shows what replaying ``1..N`` shows. pyte has no alternate screen, so the
@@ -14,10 +14,10 @@ from pathlib import Path
 import pyte
 import pytest
 
-from ktl_lsp.gateway.seek import Timeline, find_start
 from ktl_lsp.sessions import ids
 from ktl_lsp.sessions.model import Frame, FrameType, Session, State, event_data
 from ktl_lsp.sessions.store import Store
+from ktl_lsp.sessions.timeline import Timeline, find_start
 from tests.gateway.conftest import Served
 
 COLS, ROWS = 60, 10

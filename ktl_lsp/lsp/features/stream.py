@@ -19,6 +19,7 @@ from ktl_lsp.lsp.feature import Feature
 from ktl_lsp.lsp.server import KtlServer
 from ktl_lsp.pty.text import LineSplitter, newest_line
 from ktl_lsp.sessions.bus import Dropped, Item, StateChange
+from ktl_lsp.sessions.manager import SessionManager
 from ktl_lsp.sessions.model import Frame, FrameType, Session
 
 DATA_INTERVAL_S = 0.008
@@ -92,12 +93,15 @@ class EditorFeed(Feature):
 
     def __init__(self, server: KtlServer) -> None:
         self.server = server
-        server.when_sessions_open(lambda manager: manager.listen(self.on_item))
+        server.when_sessions_open(self._listen)
         self.watches: dict[str, Watch] = {}
         self._data: dict[str, list[str]] = {}
         self._data_seq: dict[str, int] = {}
         self._data_bytes = 0
         self._data_pacer: Pacer | None = None
+
+    def _listen(self, manager: SessionManager) -> None:
+        manager.listen(self.on_item)
 
     # bus listener (inline, must be cheap) --------------------------------------------------
     def on_item(self, item: Item) -> None:
@@ -205,7 +209,7 @@ class EditorFeed(Feature):
             manager = self.server.manager
 
             def cancelled(f: Any) -> None:
-                if f.cancelled() and session.id in manager.live:
+                if f.cancelled() and manager.is_running_here(session.id):
                     manager.cancel(session.id)
 
             future.add_done_callback(cancelled)
