@@ -1,0 +1,63 @@
+/**
+ * The registry of the extension's commands (`ktl.ui.*`), one module per area, and the CodeLens
+ * commands the extension runs itself. Host-independent: extension.ts registers them over the
+ * vscode API and implements `Ui`.
+ */
+import { COMPARE_COMMANDS } from "./compare";
+import { CommandContext, UiCommand } from "./context";
+import { EXEC_COMMANDS, execArg, openExec } from "./exec";
+import { EXPORT_COMMANDS } from "./exports";
+import { FORWARD_COMMANDS, portForwardArg, startPortForward } from "./forwards";
+import { followLogs, K8S_COMMANDS } from "./k8s";
+import { MANIFEST_COMMANDS } from "./manifests";
+import { PLAN_COMMANDS, runPlan } from "./plans";
+import { SESSION_COMMANDS } from "./sessions";
+
+export type { CommandContext, Ui, UiCommand } from "./context";
+
+/** Server commands whose CodeLens the extension handles itself (language client middleware). */
+export const LENS_COMMANDS: ReadonlySet<string> = new Set(["ktl.exec", "ktl.portForward", "ktl.logs", "ktl.plan.run"]);
+
+/**
+ * A server command run through VS Code (a CodeLens click: the lens's command id is the server's).
+ * Ones that start an interactive or endless session get the UI the palette commands give:
+ * `ktl.exec` a terminal, `ktl.logs` and `ktl.plan.run` a terminal on the detached session,
+ * `ktl.portForward` the "Forwarding ..." message. Calls that ask for `detach` themselves, and
+ * every other command, go to the server as they are (`next`).
+ */
+export async function lensCommand(
+  ctx: CommandContext,
+  command: string,
+  args: unknown[],
+  next: (command: string, args: unknown[]) => Promise<unknown>,
+): Promise<unknown> {
+  const a = args[0];
+  if (!LENS_COMMANDS.has(command) || !a || typeof a !== "object" || "detach" in a) return next(command, args);
+  const obj = a as Record<string, unknown>;
+  if (command === "ktl.exec") {
+    const spec = execArg(obj);
+    if (!spec) return next(command, args);
+    openExec(ctx, spec);
+    return undefined;
+  }
+  if (command === "ktl.portForward") {
+    const spec = portForwardArg(obj);
+    if (!spec) return next(command, args);
+    return startPortForward(ctx, spec);
+  }
+  if (command === "ktl.logs") return followLogs(ctx, obj);
+  if (typeof obj.uri !== "string") return next(command, args);
+  return runPlan(ctx, obj as { uri: string } & Record<string, unknown>);
+}
+
+/** Every UI command; the gated ones are hidden until the server advertises their server command. */
+export const COMMANDS: UiCommand[] = [
+  ...SESSION_COMMANDS,
+  ...EXPORT_COMMANDS,
+  ...COMPARE_COMMANDS,
+  ...PLAN_COMMANDS,
+  ...MANIFEST_COMMANDS,
+  ...K8S_COMMANDS,
+  ...EXEC_COMMANDS,
+  ...FORWARD_COMMANDS,
+];
