@@ -1,19 +1,19 @@
 /**
- * The registry of the extension's commands (`ktl.ui.*`), one module per area, and the CodeLens
- * commands the extension runs itself. Host-independent: extension.ts registers them over the
- * vscode API and implements `Ui`.
+ * The registry of the extension's commands (`ktl.ui.*`, one module per area under commands/)
+ * and the CodeLens commands the extension runs itself. Host-independent: extension.ts registers
+ * them over the vscode API and implements `Ui`.
  */
-import { COMPARE_COMMANDS } from "./compare";
-import { CommandContext, UiCommand } from "./context";
-import { EXEC_COMMANDS, execArg, openExec } from "./exec";
-import { EXPORT_COMMANDS } from "./exports";
-import { FORWARD_COMMANDS, portForwardArg, startPortForward } from "./forwards";
-import { followLogs, K8S_COMMANDS } from "./k8s";
-import { MANIFEST_COMMANDS } from "./manifests";
-import { PLAN_COMMANDS, runPlan } from "./plans";
-import { SESSION_COMMANDS } from "./sessions";
+import { COMPARE_COMMANDS } from "./commands/compare";
+import { CommandContext, UiCommand } from "./commands/context";
+import { EXEC_COMMANDS, execArg, openExec } from "./commands/exec";
+import { EXPORT_COMMANDS } from "./commands/exports";
+import { FORWARD_COMMANDS, portForwardArg, startPortForward } from "./commands/forwards";
+import { followLogs, K8S_COMMANDS } from "./commands/k8s";
+import { MANIFEST_COMMANDS } from "./commands/manifests";
+import { PLAN_COMMANDS, runPlan } from "./commands/plans";
+import { SESSION_COMMANDS } from "./commands/sessions";
 
-export type { CommandContext, Ui, UiCommand } from "./context";
+export type { CommandContext, Ui, UiCommand } from "./commands/context";
 
 /** Server commands whose CodeLens the extension handles itself (language client middleware). */
 export const LENS_COMMANDS: ReadonlySet<string> = new Set(["ktl.exec", "ktl.portForward", "ktl.logs", "ktl.plan.run"]);
