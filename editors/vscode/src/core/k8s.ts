@@ -1,8 +1,8 @@
 /**
  * The Kubernetes surfaces: the active context/namespace (`ktl.k8s.contexts`, `ktl.k8s.use`),
  * targets for `ktl.exec` / `ktl.portForward` and what their answers show, and the quick picks
- * of what the cluster runs (`ktl.k8s.list`). Pure logic (no
- * `vscode`): the commands using it live in commands.ts, the status bar in extension.ts.
+ * of what the cluster runs (`ktl.k8s.list`). Pure logic (no `vscode`): the commands using it
+ * live in commands.ts and commands/, the status bar in extension.ts.
  */
 import { Exec, Session, SessionResult } from "./types";
 

@@ -36,7 +36,7 @@ import { SessionRouter } from "../../src/core/router";
 import { testKubeconfig } from "../support/kubeconfig";
 import { contextKeys, initializationOptions, resolveServer } from "../../src/core/server";
 import { SessionTerminal } from "../../src/core/terminal";
-import { compareDocument } from "../../src/core/commands";
+import { compareDocument } from "../../src/core/commands/compare";
 import {
   ContextsAnswer,
   contextPickItems,

@@ -2,7 +2,11 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
-import { COMMANDS, CommandContext, compareDocument, exportFileName, planSummary, Ui, uriArg } from "../../src/core/commands";
+import { COMMANDS, CommandContext, Ui } from "../../src/core/commands";
+import { compareDocument } from "../../src/core/commands/compare";
+import { uriArg } from "../../src/core/commands/context";
+import { exportFileName } from "../../src/core/commands/exports";
+import { planSummary } from "../../src/core/commands/plans";
 import { SessionRouter } from "../../src/core/router";
 import {
   AGENT_TOKEN_SECRET,

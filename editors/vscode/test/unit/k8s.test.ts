@@ -1,7 +1,8 @@
 /** The Kubernetes surfaces (src/core/k8s.ts and their commands), with the server and the UI faked. */
 import { strict as assert } from "node:assert";
 import { test } from "node:test";
-import { COMMANDS, CommandContext, lensCommand, startPortForward, Ui } from "../../src/core/commands";
+import { COMMANDS, CommandContext, lensCommand, Ui } from "../../src/core/commands";
+import { startPortForward } from "../../src/core/commands/forwards";
 import {
   ContextsAnswer,
   contextPickItems,
