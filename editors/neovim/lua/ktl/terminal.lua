@@ -1,5 +1,7 @@
 -- Session terminals: a terminal buffer (nvim_open_term) per session, fed by ktl/sessionData;
 -- what the user types goes back with ktl.session.input.
+local notify = require('ktl.ui').notify
+
 local M = {}
 
 local FINAL = { done = true, error = true, cancelled = true, interrupted = true }
@@ -14,14 +16,8 @@ M.terms = {}
 -- which buffer it belongs to (a detached ktl.run answers after output may have started).
 M.pending = {}
 M.pending_order = {}
--- The function that sends a command to the server: set by init.lua.
+-- The function that sends a command to the server: set by client.lua (which requires this module).
 M.exec = nil
-
-local function notify(msg, level)
-  vim.schedule(function()
-    vim.notify(msg, level or vim.log.levels.INFO)
-  end)
-end
 
 local function remember(sid, seq, data, state)
   local p = M.pending[sid]
