@@ -15,11 +15,11 @@ from typing import Any
 from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from ktl_lsp.checks.findings import Finding, Related
-from ktl_lsp.checks.glob_overlap import globs_overlap
-from ktl_lsp.checks.ktl_stack import find_cycles
 from ktl_lsp.checks.schema_engine import Schema, SchemaCompiler, SchemaWalk, WalkOptions, node_range
 from ktl_lsp.documents.yaml_nodes import get, scalar_text, scalar_value
 from ktl_lsp.documents.yaml_parse import ParsedText
+from ktl_lsp.globs import globs_overlap
+from ktl_lsp.graph import find_cycles
 
 MAX_CONFLICT_NODES = 500
 

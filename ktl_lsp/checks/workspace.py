@@ -31,9 +31,10 @@ from ktl_lsp.checks.k8s_workspace import (
     workspace_findings,
 )
 from ktl_lsp.checks.ktl_config import check_ktl_config
-from ktl_lsp.checks.ktl_stack import StackAnalysis, analyze_stack, check_stack_file, stack_root_for
 from ktl_lsp.checks.outline import OutlineItem, outline_of
 from ktl_lsp.checks.plan_file import check_plan
+from ktl_lsp.checks.stack_file import check_stack_file, stack_root_for
+from ktl_lsp.checks.stack_graph import StackAnalysis, analyze_stack
 from ktl_lsp.documents.file_kinds import FileKind, detect_file_kind, is_checkable_name
 from ktl_lsp.documents.file_reading import read_text_file
 from ktl_lsp.documents.positions import LineIndex, PositionEncoding

@@ -14,8 +14,8 @@ from typing import Any
 import yaml
 
 from ktl_lsp.checks.findings import Finding
-from ktl_lsp.checks.ktl_stack import STACK_NAMES
 from ktl_lsp.checks.plan_file import check_plan
+from ktl_lsp.checks.stack_shapes import STACK_NAMES
 from ktl_lsp.documents.yaml_parse import parse_text
 from ktl_lsp.orchestration.model import Claim, Plan, PlanError, PlanNode, check_graph
 

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ktl_lsp.checks.ktl_stack import find_cycles
 from ktl_lsp.errors import UserError
+from ktl_lsp.graph import find_cycles
 
 ClaimMode = Literal["exclusive", "shared"]
 NodeState = Literal["pending", "running", "done", "failed", "skipped", "cancelled"]

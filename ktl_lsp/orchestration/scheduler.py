@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ktl_lsp.checks.glob_overlap import globs_overlap
+from ktl_lsp.globs import globs_overlap
 from ktl_lsp.orchestration.model import FINAL_STATES, Claim, Plan, PlanNode, heights
 from ktl_lsp.orchestration.runners import (
     LaunchContext,

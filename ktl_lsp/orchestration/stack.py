@@ -1,6 +1,6 @@
 """A ktl stack as a plan: each release a node, ``needs`` as deps, ``runner`` limits as pools.
 
-Discovery, ids, needs, duplicates and cycles come from ``checks/ktl_stack.py`` (the code behind
+Discovery, ids, needs, duplicates and cycles come from ``checks/stack_graph.py`` and ``checks/stack_file.py`` (the code behind
 the editor's diagnostics), so a stack the Problems panel calls broken is refused with the same
 words. This module only adds what a run needs on top: each release's chart, values and set after
 inheritance, and the command that applies it.
@@ -25,13 +25,9 @@ from typing import Any
 
 import yaml
 
-from ktl_lsp.checks.ktl_stack import (
-    RELEASE_NAMES,
-    STACK_NAMES,
-    analyze_stack,
-    check_stack_file,
-    stack_root_for,
-)
+from ktl_lsp.checks.stack_file import check_stack_file, stack_root_for
+from ktl_lsp.checks.stack_graph import analyze_stack
+from ktl_lsp.checks.stack_shapes import RELEASE_NAMES, STACK_NAMES
 from ktl_lsp.documents.yaml_parse import ParsedText, parse_text
 from ktl_lsp.orchestration.model import Plan, PlanError, PlanNode
 

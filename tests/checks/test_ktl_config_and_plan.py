@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ktl_lsp.checks.glob_overlap import globs_overlap
+from ktl_lsp.globs import globs_overlap
 from tests.checks.conftest import Check, brief
 
 

@@ -103,7 +103,8 @@ def command_for(data: Any) -> lsp.Command:
 
 def _run_target(path: Path, uri: str, open_uris: dict[Path, str]) -> str:
     """`ktl.plan.run`'s uri for a stack file: the stack root's stack.yaml (ktl runs stacks)."""
-    from ktl_lsp.checks.ktl_stack import STACK_NAMES, stack_root_for  # in a worker thread
+    from ktl_lsp.checks.stack_file import stack_root_for  # in a worker thread
+    from ktl_lsp.checks.stack_shapes import STACK_NAMES
 
     root = stack_root_for(path)
     if root is None:
