@@ -21,7 +21,12 @@ from ktl_lsp.gateway.query import ListQuery, TailQuery, last_seen, mirror
 from ktl_lsp.gateway.sse import EventCache, Tail
 from ktl_lsp.sessions import ids
 from ktl_lsp.sessions.compare import compare
-from ktl_lsp.sessions.manager import SessionManager, SessionNotRunning, UnknownSession
+from ktl_lsp.sessions.manager import (
+    AmbiguousSession,
+    SessionManager,
+    SessionNotRunning,
+    UnknownSession,
+)
 from ktl_lsp.sessions.model import Session
 from ktl_lsp.sessions.store import SessionFilter
 
@@ -101,6 +106,10 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
         return text_error(405, "method not allowed")
     except web.HTTPNotFound:
         return text_error(404, "404 page not found")
+    except AmbiguousSession as exc:
+        # The text is well formed and the request could succeed once the id is longer: a
+        # conflict with what the store holds now, not a bad request.
+        return text_error(409, str(exc))
     except UnknownSession:
         return text_error(404, "session not found")
     except asyncio.CancelledError:
@@ -122,15 +131,16 @@ def _login_page(reason: str) -> web.Response:
     )
 
 
-def _session_id(request: web.Request) -> str:
+async def _session_id(request: web.Request) -> str:
+    """The route's session: its full id, or a unique prefix (SessionManager.resolve_id)."""
     sid = request.match_info["id"]
     if not ids.is_valid(sid):
         raise web.HTTPNotFound()
-    return sid
+    return await request.app[MANAGER].resolve_id(sid)
 
 
 async def _session(request: web.Request) -> Session:
-    return await request.app[MANAGER].get(_session_id(request))
+    return await request.app[MANAGER].get(await _session_id(request))
 
 
 # ktl-agent compatible -------------------------------------------------------------------
@@ -234,7 +244,7 @@ async def our_session(request: web.Request) -> web.StreamResponse:
     if request.method == "DELETE":
         manager = request.app[MANAGER]
         try:
-            await manager.delete(_session_id(request))
+            await manager.delete(await _session_id(request))
         except SessionNotRunning as exc:
             return text_error(409, str(exc))
         return web.Response(status=204)
@@ -264,7 +274,8 @@ async def our_list(request: web.Request) -> web.StreamResponse:
 async def pin(request: web.Request) -> web.StreamResponse:
     if request.method not in ("POST", "DELETE"):
         raise web.HTTPMethodNotAllowed(request.method, ["POST", "DELETE"])
-    session = await request.app[MANAGER].set_pinned(_session_id(request), request.method == "POST")
+    manager = request.app[MANAGER]
+    session = await manager.set_pinned(await _session_id(request), request.method == "POST")
     return json_response(session.to_lsp())
 
 
@@ -302,8 +313,11 @@ async def diff(request: web.Request) -> web.StreamResponse:
     if not (ids.is_valid(a) and ids.is_valid(b)):
         return text_error(400, "a and b must be session ids")
     manager = request.app[MANAGER]
-    sa, sb = await manager.get(a), await manager.get(b)
-    la, lb = await manager.output_lines(a), await manager.output_lines(b)
+    sa, sb = (
+        await manager.get(await manager.resolve_id(a)),
+        await manager.get(await manager.resolve_id(b)),
+    )
+    la, lb = await manager.output_lines(sa.id), await manager.output_lines(sb.id)
     comparison = await asyncio.to_thread(compare, sa, la, sb, lb)
     return json_response(comparison.to_lsp())
 

@@ -42,9 +42,37 @@ CANCEL_TERM_AFTER_S = 3.0
 CANCEL_KILL_AFTER_S = 10.0
 
 
+#: The shortest id prefix that stands for a session (ids are 16 characters).
+MIN_PREFIX = 4
+#: Candidates an ambiguous prefix lists.
+SHOWN_CANDIDATES = 5
+
+
 class UnknownSession(KeyError):
+    """No session has this id (or this unique prefix). ``args``: the id, then a hint."""
+
     def __str__(self) -> str:
-        return f"unknown session {self.args[0]}"
+        hint = f" ({self.args[1]})" if len(self.args) > 1 else ""
+        return f"unknown session {self.args[0]}{hint}"
+
+
+class AmbiguousSession(UnknownSession):
+    """A prefix that more than one session's id starts with.
+
+    A kind of UnknownSession (no one session is known by that text): every handler that
+    reports an unknown session reports this one correctly, with its candidates, and only
+    callers with a better answer (the gateway's 409) need to tell them apart.
+    """
+
+    def __init__(self, prefix: str, candidates: list[str]) -> None:
+        super().__init__(prefix, candidates)
+        self.prefix = prefix
+        self.candidates = candidates
+
+    def __str__(self) -> str:
+        shown = ", ".join(self.candidates[:SHOWN_CANDIDATES])
+        more = ", …" if len(self.candidates) > SHOWN_CANDIDATES else ""
+        return f"ambiguous session {self.prefix}: it could be {shown}{more}"
 
 
 class SessionNotRunning(Exception):
@@ -524,6 +552,28 @@ class SessionManager:
             if found is not None:
                 return found
         raise UnknownSession(session_id)
+
+    async def resolve_id(self, text: str) -> str:
+        """The session id ``text`` stands for: the id itself, else the one id that starts with
+        it (at least MIN_PREFIX characters). Raises AmbiguousSession (listing candidates) or
+        UnknownSession."""
+        if text in self.live:
+            return text
+        if not ids.is_valid(text):
+            raise UnknownSession(text)
+        found: list[str] = []
+        if self.store is not None:
+            found = await asyncio.to_thread(self.store.ids_from, text, SHOWN_CANDIDATES + 1)
+        if text in found:
+            return text
+        if len(text) < MIN_PREFIX:
+            raise UnknownSession(text, f"a prefix needs at least {MIN_PREFIX} characters")
+        candidates = sorted({*found, *(sid for sid in self.live if sid.startswith(text))})
+        if len(candidates) == 1:
+            return candidates[0]
+        if candidates:
+            raise AmbiguousSession(text, candidates)
+        raise UnknownSession(text)
 
     async def list_sessions(self, flt: SessionFilter) -> list[Session]:
         by_id: dict[str, Session] = {}

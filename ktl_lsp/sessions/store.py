@@ -54,6 +54,19 @@ def default_store_path() -> Path:
     return base / "ktl-lsp" / "sessions.db"
 
 
+def prefix_bound(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix`` (SQLite compares text
+    as UTF-8 bytes, which orders like code points); None when there is none."""
+    if not prefix:
+        return None
+    last = ord(prefix[-1]) + 1
+    if 0xD800 <= last <= 0xDFFF:  # surrogates are not characters: skip past them
+        last = 0xE000
+    if last > 0x10FFFF:
+        return prefix_bound(prefix[:-1])
+    return prefix[:-1] + chr(last)
+
+
 @dataclass
 class SessionFilter:
     state: str | None = None
@@ -372,6 +385,20 @@ class Store:
             .fetchone()
         )
         return _row_to_session(row) if row else None
+
+    def ids_from(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` ids that start with ``prefix``, in order (the id itself first when
+        it exists): a range on the primary key's index, not a scan."""
+        upper = prefix_bound(prefix)
+        sql = "SELECT id FROM sessions WHERE id >= ?"
+        args: list[Any] = [prefix]
+        if upper is not None:
+            sql += " AND id < ?"
+            args.append(upper)
+        sql += " ORDER BY id LIMIT ?"
+        args.append(limit)
+        rows = self.reader().execute(sql, args).fetchall()
+        return [r[0] for r in rows if r[0].startswith(prefix)]
 
     def list_sessions(self, flt: SessionFilter) -> list[Session]:
         where: list[str] = []
