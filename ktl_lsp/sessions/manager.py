@@ -249,6 +249,8 @@ class SessionManager:
         store = Store(path, on_failure=manager._store_failed)
         try:
             store.open()
+            if store.notice:
+                manager._notice(f"ktl: {store.notice}")
             n = store.mark_interrupted()
             if n:
                 log.info("marked %d sessions interrupted", n)

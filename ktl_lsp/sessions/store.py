@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ktl_lsp.sessions import retention
+from ktl_lsp.sessions import private, retention
 from ktl_lsp.sessions.model import Frame, FrameType, Session, State, now_ns
 from ktl_lsp.sessions.owner import current_owner, owner_alive
 
@@ -133,18 +133,24 @@ class Store:
         self._writer: threading.Thread | None = None
         self._wconn: sqlite3.Connection | None = None
         self.failed: str | None = None
+        #: Set by open() when the files could not be made owner-only (it goes on regardless).
+        self.notice: str | None = None
         self._closed = False
 
     # lifecycle ----------------------------------------------------------------------------
     def open(self) -> None:
         """Creates the file and schema; raises StoreError with a reason a user can act on."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private.make_dirs(self.path.parent)
         except OSError as exc:
             raise StoreError(
                 f"cannot create the directory for session store {self.path}: {exc}"
             ) from exc
         try:
+            private.create_file(self.path)
+            self.notice = private.tighten(
+                self.path.with_name(self.path.name + suffix) for suffix in ("", "-wal", "-shm")
+            )
             # Only a fresh file can take auto_vacuum (it lets pruning give space back), and it
             # must be set before WAL mode writes the header.
             conn = _connect(self.path, before_wal=("PRAGMA auto_vacuum=INCREMENTAL",))

@@ -393,16 +393,10 @@ def test_export_to_path_is_atomic_and_handles_directories(store: Store, tmp_path
     target = export_to_path(store, s.id, "cast", tmp_path)
     assert target == tmp_path / "pty-42.cast"
     assert target.read_bytes().startswith(b'{"version": 2')
-    assert oct(target.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+    assert oct(target.stat().st_mode & 0o777) == oct(0o600)  # like the store: owner-only
     out = export_to_path(store, s.id, "ndjson", str(tmp_path / "a.ndjson"))
     assert list(read_ndjson(out.read_bytes().splitlines())) == store.frames(s.id)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def test_unwritable_targets_give_clear_errors(store: Store, tmp_path: Path) -> None:
