@@ -200,8 +200,19 @@ async def _sessions(store: Path, args: argparse.Namespace) -> int:
         manager.close()
 
 
+async def _resolve_ids(manager: SessionManager, args: argparse.Namespace) -> None:
+    """Session ids on the command line may be unique prefixes: full ids from here on."""
+    names = ("a", "b") if args.sessions_cmd == "diff" else ("session_id",)
+    for name in names:
+        if isinstance(getattr(args, name, None), str):
+            setattr(args, name, await manager.resolve_id(getattr(args, name)))
+    if getattr(args, "session_ids", None):
+        args.session_ids = [await manager.resolve_id(sid) for sid in args.session_ids]
+
+
 async def _dispatch(manager: SessionManager, args: argparse.Namespace) -> int:
     cmd = args.sessions_cmd
+    await _resolve_ids(manager, args)
     if cmd == "list":
         since_ns = None
         if args.since:

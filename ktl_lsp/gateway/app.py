@@ -27,8 +27,12 @@ from ktl_lsp.gateway.http import (
 from ktl_lsp.gateway.query import ListQuery, TailQuery, last_seen, mirror
 from ktl_lsp.gateway.sse import EventCache, Tail
 from ktl_lsp.sessions import ids
-from ktl_lsp.sessions.compare import compare
-from ktl_lsp.sessions.errors import RecordingOff, SessionNotRunning, UnknownSession
+from ktl_lsp.sessions.errors import (
+    AmbiguousSession,
+    RecordingOff,
+    SessionNotRunning,
+    UnknownSession,
+)
 from ktl_lsp.sessions.manager import SessionManager
 from ktl_lsp.sessions.model import Session, SessionFilter
 
@@ -87,6 +91,10 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
         return text_error(405, "method not allowed")
     except web.HTTPNotFound:
         return text_error(404, "404 page not found")
+    except AmbiguousSession as exc:
+        # The text is well formed and the request could succeed once the id is longer: a
+        # conflict with what the store holds now, not a bad request.
+        return text_error(409, str(exc))
     except UnknownSession:
         return text_error(404, "session not found")
     except asyncio.CancelledError:
@@ -202,7 +210,7 @@ async def our_session(request: web.Request) -> web.StreamResponse:
     if request.method == "DELETE":
         manager = request.app[MANAGER]
         try:
-            await manager.delete(session_id_of(request))
+            await manager.delete(await session_id_of(request))
         except SessionNotRunning as exc:
             return text_error(409, str(exc))
         return web.Response(status=204)
@@ -233,7 +241,7 @@ async def pin(request: web.Request) -> web.StreamResponse:
     if request.method not in ("POST", "DELETE"):
         raise web.HTTPMethodNotAllowed(request.method, ["POST", "DELETE"])
     session = await request.app[MANAGER].set_pinned(
-        session_id_of(request), request.method == "POST"
+        await session_id_of(request), request.method == "POST"
     )
     return json_response(session.to_lsp())
 
@@ -272,9 +280,7 @@ async def diff(request: web.Request) -> web.StreamResponse:
     if not (ids.is_valid(a) and ids.is_valid(b)):
         return text_error(400, "a and b must be session ids")
     manager = request.app[MANAGER]
-    sa, sb = await manager.get(a), await manager.get(b)
-    la, lb = await manager.output_lines(a), await manager.output_lines(b)
-    comparison = await asyncio.to_thread(compare, sa, la, sb, lb)
+    comparison = await manager.compare(await manager.resolve_id(a), await manager.resolve_id(b))
     return json_response(comparison.to_lsp())
 
 

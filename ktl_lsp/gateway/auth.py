@@ -18,6 +18,8 @@ import secrets
 import time
 from pathlib import Path
 
+from ktl_lsp.sessions import private
+
 CODE_TTL_S = 120
 COOKIE = "ktl_token"
 
@@ -43,7 +45,7 @@ def load_or_create_token(store: Path) -> str:
             return text
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private.make_dirs(path.parent)
     token = secrets.token_urlsafe(32)
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -62,7 +64,7 @@ def rotate_token(store: Path) -> str:
     """Replaces the store's token (atomically, 0600). Running gateways notice on their next
     request: the old token, cookies holding it and codes signed with it stop working."""
     path = token_path(store)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private.make_dirs(path.parent)
     token = secrets.token_urlsafe(32)
     tmp = path.with_name(path.name + f".{os.getpid()}.rotate")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -38,12 +38,13 @@ def manager_of(request: web.Request) -> SessionManager:
     return request.app[MANAGER]
 
 
-def session_id_of(request: web.Request) -> str:
+async def session_id_of(request: web.Request) -> str:
+    """The route's session: its full id, or a unique prefix (SessionManager.resolve_id)."""
     sid = request.match_info["id"]
     if not ids.is_valid(sid):
         raise web.HTTPNotFound()
-    return sid
+    return await manager_of(request).resolve_id(sid)
 
 
 async def session_of(request: web.Request) -> Session:
-    return await manager_of(request).get(session_id_of(request))
+    return await manager_of(request).get(await session_id_of(request))

@@ -13,9 +13,35 @@ class SessionError(UserError):
     """A request about sessions that cannot be done; ``str(err)`` says why."""
 
 
+#: Candidates an ambiguous prefix lists.
+SHOWN_CANDIDATES = 5
+
+
 class UnknownSession(SessionError, KeyError):
+    """No session has this id (or this unique prefix). ``args``: the id, then a hint."""
+
     def __str__(self) -> str:
-        return f"unknown session {self.args[0]}"
+        hint = f" ({self.args[1]})" if len(self.args) > 1 else ""
+        return f"unknown session {self.args[0]}{hint}"
+
+
+class AmbiguousSession(UnknownSession):
+    """A prefix that more than one session's id starts with.
+
+    A kind of UnknownSession (no one session is known by that text): every handler that
+    reports an unknown session reports this one correctly, with its candidates, and only
+    callers with a better answer (the gateway's 409) need to tell them apart.
+    """
+
+    def __init__(self, prefix: str, candidates: list[str]) -> None:
+        super().__init__(prefix, candidates)
+        self.prefix = prefix
+        self.candidates = candidates
+
+    def __str__(self) -> str:
+        shown = ", ".join(self.candidates[:SHOWN_CANDIDATES])
+        more = ", …" if len(self.candidates) > SHOWN_CANDIDATES else ""
+        return f"ambiguous session {self.prefix}: it could be {shown}{more}"
 
 
 class SessionNotRunning(SessionError):

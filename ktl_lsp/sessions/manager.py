@@ -27,7 +27,13 @@ from ktl_lsp.pty.runner import Pty
 from ktl_lsp.sessions import ids
 from ktl_lsp.sessions.bus import Item, SessionBus, StateChange, Subscription
 from ktl_lsp.sessions.compare import Comparison, compare, visible_lines
-from ktl_lsp.sessions.errors import RecordingOff, SessionNotRunning, UnknownSession
+from ktl_lsp.sessions.errors import (
+    SHOWN_CANDIDATES,
+    AmbiguousSession,
+    RecordingOff,
+    SessionNotRunning,
+    UnknownSession,
+)
 from ktl_lsp.sessions.model import (
     Frame,
     FrameType,
@@ -51,6 +57,10 @@ MEMORY_TAIL_BYTES = 8 * 1024 * 1024
 RECENT_FINISHED = 200
 CANCEL_TERM_AFTER_S = 3.0
 CANCEL_KILL_AFTER_S = 10.0
+
+
+#: The shortest id prefix that stands for a session (ids are 16 characters).
+MIN_PREFIX = 4
 
 
 def requester() -> str:
@@ -224,6 +234,8 @@ class SessionManager:
         store = Store(path, on_failure=manager._store_failed)
         try:
             store.open()
+            if store.notice:
+                manager._notice(f"ktl: {store.notice}")
             n = store.mark_interrupted()
             if n:
                 log.info("marked %d sessions interrupted", n)
@@ -391,10 +403,21 @@ class SessionManager:
             raise UnknownSession(session_id)
         return live
 
-    def _running(self, session_id: str) -> LiveSession:
+    def _here(self, session_id: str) -> LiveSession:
+        """A session of this process by id, or by a unique prefix among them."""
         live = self.live.get(session_id)
-        if live is None:
-            raise UnknownSession(session_id)
+        if live is not None:
+            return live
+        if len(session_id) >= MIN_PREFIX:
+            found = [x for sid, x in self.live.items() if sid.startswith(session_id)]
+            if len(found) == 1:
+                return found[0]
+            if found:
+                raise AmbiguousSession(session_id, sorted(x.id for x in found))
+        raise UnknownSession(session_id)
+
+    def _running(self, session_id: str) -> LiveSession:
+        live = self._here(session_id)
         if live.done.done():
             raise SessionNotRunning(f"session {session_id} is not running")
         return live
@@ -443,9 +466,7 @@ class SessionManager:
 
     def cancel(self, session_id: str, reason: str = "cancelled") -> LiveSession:
         """INT now, TERM after 3 s, KILL after 10 s, each to the whole process group."""
-        live = self.live.get(session_id)
-        if live is None:
-            raise UnknownSession(session_id)
+        live = self._here(session_id)
         if live.done.done() or live.cancel_reason is not None:
             return live
         live.cancel_reason = reason
@@ -527,6 +548,28 @@ class SessionManager:
             if found is not None:
                 return found
         raise UnknownSession(session_id)
+
+    async def resolve_id(self, text: str) -> str:
+        """The session id ``text`` stands for: the id itself, else the one id that starts with
+        it (at least MIN_PREFIX characters). Raises AmbiguousSession (listing candidates) or
+        UnknownSession."""
+        if text in self.live:
+            return text
+        if not ids.is_valid(text):
+            raise UnknownSession(text)
+        found: list[str] = []
+        if self.store is not None:
+            found = await asyncio.to_thread(self.store.ids_from, text, SHOWN_CANDIDATES + 1)
+        if text in found:
+            return text
+        if len(text) < MIN_PREFIX:
+            raise UnknownSession(text, f"a prefix needs at least {MIN_PREFIX} characters")
+        candidates = sorted({*found, *(sid for sid in self.live if sid.startswith(text))})
+        if len(candidates) == 1:
+            return candidates[0]
+        if candidates:
+            raise AmbiguousSession(text, candidates)
+        raise UnknownSession(text)
 
     async def list_sessions(self, flt: SessionFilter) -> list[Session]:
         by_id: dict[str, Session] = {}
@@ -655,7 +698,7 @@ class SessionManager:
     ) -> Path:
         """Writes a session to ``path`` (a file or a directory; default ``exports/`` beside the
         store) in ``fmt``: ndjson, asciicast or html. Raises ``ExportError`` saying why not."""
-        from ktl_lsp.sessions.export import default_filename, export_to_path  # only when used
+        from ktl_lsp.sessions.export import default_filename, export_to_path, exports_dir
 
         session = await self.get(session_id)
         if self.store is None or not self.recording:
@@ -663,9 +706,7 @@ class SessionManager:
         await self.flush()
         target = path
         if target is None:
-            target = self.store.path.parent / "exports"
-            target.mkdir(parents=True, exist_ok=True)
-            target = target / default_filename(session.id, fmt)
+            target = exports_dir(self.store) / default_filename(session.id, fmt)
         return await asyncio.to_thread(
             export_to_path, self.store, session.id, fmt, target, compat=compat
         )

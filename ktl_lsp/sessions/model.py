@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -42,6 +43,28 @@ META_KEYS = (
     "repo",
     "cwd",
 )
+
+
+def command_line(meta: Mapping[str, Any]) -> str:
+    """The command line a session shows: ``meta.command``, then the ``meta.args`` it does not
+    already contain.
+
+    Our own sessions record the whole line in ``command`` and ``args`` = argv[1:] (ktl-agent's
+    field, for its readers), so ``command`` already ends with the joined ``args``. ktl-agent's
+    sessions record the cobra path (``ktl logs``) and argv without argv[0] (``logs pod -n x``),
+    which overlap by the subcommand words; other producers keep them apart (``make`` +
+    ``deploy``). The longest run of leading args that ``command`` ends with is dropped, so
+    each word shows once. ktl_lsp/web/player.js (``KtlPlayer.commandLine``) mirrors this rule.
+    """
+    command = str(meta.get("command") or "").strip()
+    raw = meta.get("args")
+    args = [str(a) for a in raw] if isinstance(raw, list | tuple) else []
+    for k in range(len(args), 0, -1):
+        head = " ".join(args[:k])
+        if command == head or command.endswith(" " + head):
+            args = args[k:]
+            break
+    return " ".join(w for w in (command, *args) if w)
 
 
 def now_ns() -> int:

@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ktl_lsp.sessions import retention
+from ktl_lsp.sessions import private, retention
 from ktl_lsp.sessions.model import Frame, FrameType, Session, SessionFilter, State, now_ns
 from ktl_lsp.sessions.owner import current_owner, owner_alive
 
@@ -51,6 +51,19 @@ def default_store_path() -> Path:
     state = os.environ.get("XDG_STATE_HOME")
     base = Path(state).expanduser() if state else Path.home() / ".local" / "state"
     return base / "ktl-lsp" / "sessions.db"
+
+
+def prefix_bound(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix`` (SQLite compares text
+    as UTF-8 bytes, which orders like code points); None when there is none."""
+    if not prefix:
+        return None
+    last = ord(prefix[-1]) + 1
+    if 0xD800 <= last <= 0xDFFF:  # surrogates are not characters: skip past them
+        last = 0xE000
+    if last > 0x10FFFF:
+        return prefix_bound(prefix[:-1])
+    return prefix[:-1] + chr(last)
 
 
 _SESSION_COLS = (
@@ -108,18 +121,24 @@ class Store:
         self._writer: threading.Thread | None = None
         self._wconn: sqlite3.Connection | None = None
         self.failed: str | None = None
+        #: Set by open() when the files could not be made owner-only (it goes on regardless).
+        self.notice: str | None = None
         self._closed = False
 
     # lifecycle ----------------------------------------------------------------------------
     def open(self) -> None:
         """Creates the file and schema; raises StoreError with a reason a user can act on."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private.make_dirs(self.path.parent)
         except OSError as exc:
             raise StoreError(
                 f"cannot create the directory for session store {self.path}: {exc}"
             ) from exc
         try:
+            private.create_file(self.path)
+            self.notice = private.tighten(
+                self.path.with_name(self.path.name + suffix) for suffix in ("", "-wal", "-shm")
+            )
             # Only a fresh file can take auto_vacuum (it lets pruning give space back), and it
             # must be set before WAL mode writes the header.
             conn = _connect(self.path, before_wal=("PRAGMA auto_vacuum=INCREMENTAL",))
@@ -360,6 +379,20 @@ class Store:
             .fetchone()
         )
         return _row_to_session(row) if row else None
+
+    def ids_from(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` ids that start with ``prefix``, in order (the id itself first when
+        it exists): a range on the primary key's index, not a scan."""
+        upper = prefix_bound(prefix)
+        sql = "SELECT id FROM sessions WHERE id >= ?"
+        args: list[Any] = [prefix]
+        if upper is not None:
+            sql += " AND id < ?"
+            args.append(upper)
+        sql += " ORDER BY id LIMIT ?"
+        args.append(limit)
+        rows = self.reader().execute(sql, args).fetchall()
+        return [r[0] for r in rows if r[0].startswith(prefix)]
 
     def list_sessions(self, flt: SessionFilter) -> list[Session]:
         where: list[str] = []

@@ -113,6 +113,22 @@
     this._updateUi();
   }
 
+  // The command line a session shows: meta.command, then the meta.args it does not already end
+  // with. The rule is command_line() in ktl_lsp/sessions/model.py (see why there); ui.js uses
+  // this one too.
+  KtlPlayer.commandLine = function (meta) {
+    var command = String((meta && meta.command) || "").trim();
+    var args = meta && Array.isArray(meta.args) ? meta.args.map(String) : [];
+    for (var k = args.length; k > 0; k--) {
+      var head = args.slice(0, k).join(" ");
+      if (command === head || command.slice(-(head.length + 1)) === " " + head) {
+        args = args.slice(k);
+        break;
+      }
+    }
+    return [command].concat(args).filter(Boolean).join(" ");
+  };
+
   KtlPlayer.mount = function (root, opts) {
     var player = new KtlPlayer(root, opts);
     var h = hashOptions();
@@ -421,7 +437,7 @@
 
   KtlPlayer.prototype._renderMeta = function () {
     var s = this.session, meta = s.meta || {}, ui = this.ui, rows = [];
-    var command = [meta.command].concat(meta.args || []).filter(Boolean).join(" ");
+    var command = KtlPlayer.commandLine(meta);
     ui.title.textContent = s.title || command || s.sessionId || "session";
     var result = s.state || "";
     if (s.exitCode !== undefined && s.exitCode !== null) result += " · exit " + s.exitCode;

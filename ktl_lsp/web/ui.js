@@ -187,7 +187,7 @@
         e.preventDefault();
         api("/api/v1/sessions/" + encodeURIComponent(s.sessionId) + "/pin", { method: s.pinned ? "DELETE" : "POST" }).then(function () { self.load(); });
       });
-      var command = [s.meta && s.meta.command].concat((s.meta && s.meta.args) || []).filter(Boolean).join(" ");
+      var command = KtlPlayer.commandLine(s.meta);
       var title = el("a", { href: sessionPath(s.sessionId), cls: "ui-title", text: s.title || command || s.sessionId });
       var exit = s.exitCode !== undefined ? String(s.exitCode) : s.signal || "";
       return el("tr", { "data-session-id": s.sessionId, "data-state": s.state, cls: "ui-row ui-row-" + s.state }, [

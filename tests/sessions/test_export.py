@@ -230,6 +230,52 @@ def test_asciicast_header_and_events(store: Store) -> None:
     assert next(e for e in events if e[1] == "o")[0] == pytest.approx(0.5)
 
 
+#: (meta.command, meta.args, the command line shown) for each producer's shape.
+COMMAND_SHAPES = [
+    # Our argv runs: the whole line in command, argv[1:] in args (ktl-agent's field).
+    ("bash -c echo hi", ["-c", "echo hi"], "bash -c echo hi"),
+    # Our command-string runs, k8s sessions, plan nodes: the line only.
+    ("echo hi | wc -c", [], "echo hi | wc -c"),
+    # ktl-agent: the cobra path, and argv without argv[0] (it repeats the subcommand).
+    ("ktl logs", ["logs", "web-1", "-n", "shop"], "ktl logs web-1 -n shop"),
+    # Another producer keeping them apart.
+    ("make", ["deploy"], "make deploy"),
+    ("", ["kubectl", "get", "pods"], "kubectl get pods"),
+]
+
+
+@pytest.mark.parametrize(("command", "args", "shown"), COMMAND_SHAPES)
+def test_asciicast_shows_the_command_once(
+    shared_store: Store, command: str, args: list[str], shown: str
+) -> None:
+    s = record(shared_store, [(1, FrameType.OUTPUT, b"x")], meta={"command": command, "args": args})
+    header, _ = _cast(exported(shared_store, s.id, "asciicast"))
+    assert header["command"] == shown
+
+
+def test_the_command_line_of_a_real_argv_run(tmp_path: Path) -> None:
+    """What the manager records for ``argv`` and for ``command`` shows each word once."""
+    import asyncio
+
+    from ktl_lsp.sessions.manager import RunSpec, SessionManager
+
+    async def main() -> list[str]:
+        manager = SessionManager.open(tmp_path / "s.db")
+        try:
+            runs = [
+                RunSpec(argv=["sh", "-c", "echo hi"]),
+                RunSpec(argv=["sh", "-c", "echo hi"], command="echo hi"),
+            ]
+            done = [await manager.start(spec).done for spec in runs]
+            assert manager.store is not None
+            await manager.store.flush()
+            return [_cast(exported(manager.store, x.id, "asciicast"))[0]["command"] for x in done]
+        finally:
+            manager.close()
+
+    assert asyncio.run(main()) == ["sh -c echo hi", "echo hi"]
+
+
 def test_asciicast_without_resize_defaults_and_marks_the_result(store: Store) -> None:
     s = record(
         store, [(3, FrameType.OUTPUT, b"\xff\xfebin")], pty=False, state=State.DONE, exit_code=0
@@ -347,16 +393,10 @@ def test_export_to_path_is_atomic_and_handles_directories(store: Store, tmp_path
     target = export_to_path(store, s.id, "cast", tmp_path)
     assert target == tmp_path / "pty-42.cast"
     assert target.read_bytes().startswith(b'{"version": 2')
-    assert oct(target.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+    assert oct(target.stat().st_mode & 0o777) == oct(0o600)  # like the store: owner-only
     out = export_to_path(store, s.id, "ndjson", str(tmp_path / "a.ndjson"))
     assert list(read_ndjson(out.read_bytes().splitlines())) == store.frames(s.id)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def test_unwritable_targets_give_clear_errors(store: Store, tmp_path: Path) -> None:

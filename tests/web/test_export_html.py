@@ -277,3 +277,30 @@ def test_autoplay_from_the_address(browser: Browser, store: Store, tmp_path: Pat
     _wait_state(browser, "ended")()
     assert browser.js("ktlPlayer.screenText()").endswith("done")
     _no_network(browser, page)
+
+
+def _meta_fields(browser: Browser) -> dict[str, str]:
+    return dict(
+        browser.js(
+            "[...document.querySelectorAll('.ktl-meta dt')]"
+            ".map(dt => [dt.textContent, dt.nextElementSibling.textContent])"
+        )
+    )
+
+
+def test_export_shows_the_command_once(browser: Browser, store: Store, tmp_path: Path) -> None:
+    """A local argv run (its args repeat the end of the command) and a ktl-agent session
+    (command is the cobra path, args argv without argv[0])."""
+    shapes = {
+        "local": ({"command": "bash -c echo hi", "args": ["-c", "echo hi"]}, "bash -c echo hi"),
+        "agent": (
+            {"command": "ktl logs", "args": ["logs", "web-1", "-n", "shop"]},
+            "ktl logs web-1 -n shop",
+        ),
+    }
+    for name, (meta, shown) in shapes.items():
+        s = record(store, FRAMES[:2], state=State.DONE, exit_code=0, meta=meta)
+        page = export_to_path(store, s.id, "html", tmp_path / f"{name}.html")
+        browser.open(page.as_uri())
+        _wait_state(browser, "ended")()
+        assert _meta_fields(browser)["Command"] == shown

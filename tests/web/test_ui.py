@@ -265,3 +265,40 @@ async def test_replay_ui(served: Served, browser: Browser, monkeypatch: pytest.M
     assert errors == [], errors
     print("screenshots:", json.dumps(sorted(p.name for p in shots.iterdir())))
     await asyncio.sleep(0)
+
+
+async def test_the_command_shows_once(served: Served, browser: Browser) -> None:
+    """In the list and on the session page: a local argv run (its args repeat the end of the
+    command) and a ktl-agent-shaped session (command is the cobra path, args argv without
+    argv[0])."""
+    from ktl_lsp.sessions.model import FrameType, State
+    from tests.sessions.test_export import record
+
+    b = browser
+    local = await served.manager.start(RunSpec(argv=["sh", "-c", "echo hi"], title="greet")).done
+    assert served.manager.store is not None
+    await served.manager.store.flush()
+    agent = record(
+        served.manager.store,
+        [(5, FrameType.OUTPUT, b"web-1 ready\r\n")],
+        title="logs of web-1",
+        state=State.DONE,
+        exit_code=0,
+        meta={"command": "ktl logs", "args": ["logs", "web-1", "-n", "shop"]},
+    )
+    shown = {local.id: "sh -c echo hi", agent.id: "ktl logs web-1 -n shop"}
+    code = served.gateway.auth.mint_code()
+    await b.call("goto", url=f"{served.gateway.base_url}/ui/login?code={code}&next=/ui/")
+    await b.wait("document.body.dataset.rows === '2'")
+    subs = await b.eval(
+        "Object.fromEntries([...document.querySelectorAll('tr[data-session-id]')]"
+        ".map(r => [r.dataset.sessionId, r.querySelector('.ui-sub').textContent]))"
+    )
+    assert subs == shown
+    for sid, command in shown.items():
+        await open_session(b, served, sid)
+        fields = await b.eval(
+            "Object.fromEntries([...document.querySelectorAll('.ktl-meta dt')]"
+            ".map(dt => [dt.textContent, dt.nextElementSibling.textContent]))"
+        )
+        assert fields["Command"] == command

@@ -76,7 +76,9 @@ class Plans(Feature):
     @command("ktl.plan.run")
     async def run(self, a: PlanRunArgs) -> dict[str, Any]:
         manager = self.server.manager
-        previous = await manager.get(a.resume) if a.resume is not None else None
+        previous = None
+        if a.resume is not None:
+            previous = await manager.get(await manager.resolve_id(a.resume))
         path = self._path_of(a.uri or _source_of(previous, a.resume))
         await import_off_loop("ktl_lsp.orchestration")  # not needed to start the server
         from ktl_lsp.orchestration import PlanOptions, PlanRun, local_runners
@@ -104,7 +106,7 @@ class Plans(Feature):
     @command("ktl.plan.cancelNode")
     async def cancel_node(self, a: CancelNodeArgs) -> dict[str, Any]:
         """Cancels one node of a running plan, started or not; its dependents are skipped."""
-        run = self.running.get(a.sessionId)
+        run = self.running.get(await self.server.manager.resolve_id(a.sessionId))
         if run is None or run.scheduler is None:
             raise ArgumentError(f"no running plan with session {a.sessionId}")
         from ktl_lsp.orchestration.model import resolve_names

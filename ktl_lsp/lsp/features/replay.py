@@ -90,7 +90,8 @@ class Replay(Feature):
 
     @command("ktl.session.replay")
     async def replay(self, a: ReplayArgs) -> dict[str, Any]:
-        session = await self.server.manager.get(a.sessionId)
+        manager = self.server.manager
+        session = await manager.get(await manager.resolve_id(a.sessionId))
         url = await self.url(session.id)
         if url is None:
             raise ArgumentError(

@@ -15,7 +15,7 @@ from ktl_lsp.lsp.features.remote import RemoteSessions
 from ktl_lsp.lsp.runs import Runs
 from ktl_lsp.lsp.server import KtlServer
 from ktl_lsp.pty.text import strip_ansi
-from ktl_lsp.sessions.errors import UnknownSession
+from ktl_lsp.sessions.errors import AmbiguousSession, UnknownSession
 from ktl_lsp.sessions.manager import RunSpec, shell_argv
 from ktl_lsp.sessions.model import FrameType, SessionFilter
 
@@ -195,22 +195,28 @@ class Sessions(Feature):
         manager = self.server.manager
         try:
             live = manager.cancel(a.sessionId)
+        except AmbiguousSession:
+            raise
         except UnknownSession:
             # Not ours (finished long ago, or another process's): report what the store knows.
-            return (await manager.get(a.sessionId)).result()
+            return (await manager.get(await manager.resolve_id(a.sessionId))).result()
         return (await asyncio.shield(live.done)).result()
 
     @command("ktl.session.wait")
     async def wait(self, a: WaitArgs) -> dict[str, Any]:
-        return (await self.server.manager.wait(a.sessionId, a.timeoutS)).result()
+        manager = self.server.manager
+        return (await manager.wait(await manager.resolve_id(a.sessionId), a.timeoutS)).result()
 
     @command("ktl.session.get")
     async def get(self, a: SessionArgs) -> dict[str, Any]:
-        return (await self.server.manager.get(a.sessionId)).to_lsp()
+        manager = self.server.manager
+        return (await manager.get(await manager.resolve_id(a.sessionId))).to_lsp()
 
     @command("ktl.session.output")
     async def output(self, a: OutputArgs) -> dict[str, Any]:
-        frames, last_seq = await self.server.manager.frames(a.sessionId, a.fromSeq, a.limit)
+        manager = self.server.manager
+        sid = await manager.resolve_id(a.sessionId)
+        frames, last_seq = await manager.frames(sid, a.fromSeq, a.limit)
         out = []
         for f in frames:
             item = f.to_lsp()
@@ -241,11 +247,13 @@ class Sessions(Feature):
 
     @command("ktl.session.pin")
     async def pin(self, a: PinArgs) -> dict[str, Any]:
-        return (await self.server.manager.set_pinned(a.sessionId, a.pinned)).to_lsp()
+        manager = self.server.manager
+        return (await manager.set_pinned(await manager.resolve_id(a.sessionId), a.pinned)).to_lsp()
 
     @command("ktl.session.delete")
     async def delete(self, a: SessionArgs) -> dict[str, Any]:
-        await self.server.manager.delete(a.sessionId)
+        manager = self.server.manager
+        await manager.delete(await manager.resolve_id(a.sessionId))
         return {}
 
     @command("ktl.sessions.prune")
@@ -255,12 +263,18 @@ class Sessions(Feature):
     @command("ktl.session.export")
     async def export(self, a: ExportArgs) -> dict[str, Any]:
         path = Path(a.path).expanduser() if a.path else None
-        written = await self.server.manager.export(a.sessionId, a.format, path, a.compat)
+        manager = self.server.manager
+        written = await manager.export(
+            await manager.resolve_id(a.sessionId), a.format, path, a.compat
+        )
         return {"path": str(written)}
 
     @command("ktl.sessions.diff")
     async def diff(self, a: DiffArgs) -> dict[str, Any]:
-        return (await self.server.manager.compare(a.a, a.b)).to_lsp()
+        manager = self.server.manager
+        return (
+            await manager.compare(await manager.resolve_id(a.a), await manager.resolve_id(a.b))
+        ).to_lsp()
 
     def _workspace_root(self) -> str | None:
         try:

@@ -8,17 +8,22 @@ in chunks, so a session of millions of frames exports in flat memory. Errors are
     ├── UnknownFormat      fmt is not one of FORMATS
     ├── SessionNotFound    no such session in the store
     └── ExportWriteError   the target cannot be written (nothing partial is left behind)
+
+Exported files are owner-only (0600), like the store they come from, and so is the default
+``exports/`` folder beside the store.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+from ktl_lsp.sessions import private
 from ktl_lsp.sessions.export._common import (
     ExportError,
     ExportWriteError,
@@ -43,9 +48,12 @@ __all__ = [
     "default_filename",
     "export_session",
     "export_to_path",
+    "exports_dir",
     "iter_export",
     "read_ndjson",
 ]
+
+log = logging.getLogger(__name__)
 
 ExportFormat = Literal["ndjson", "asciicast", "html"]
 FORMATS: tuple[str, ...] = ("ndjson", "asciicast", "html")
@@ -104,6 +112,17 @@ def default_filename(session_id: str, fmt: str) -> str:
     return (safe or "session") + EXTENSIONS[_format(fmt)]
 
 
+def _default_dir(store: Store) -> Path:
+    return (store.path.parent / "exports").absolute()
+
+
+def exports_dir(store: Store) -> Path:
+    """The default folder for exports, ``exports/`` beside the store, created owner-only."""
+    path = _default_dir(store)
+    private.make_dirs(path)
+    return path
+
+
 def export_to_path(
     store: Store, session_id: str, fmt: str, path: str | os.PathLike[str], *, compat: bool = False
 ) -> Path:
@@ -122,7 +141,12 @@ def export_to_path(
     if not parent.is_dir():
         what = "is not a directory" if parent.exists() else "does not exist"
         raise ExportWriteError(f"cannot write {target}: the folder {parent} {what}")
+    if parent == _default_dir(store):
+        problem = private.tighten([parent])  # made by an older version or a plain mkdir
+        if problem:
+            log.warning("%s", problem)
     try:
+        # mkstemp creates the file 0600 whatever the umask: the export stays owner-only.
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     except OSError as exc:
         raise ExportWriteError(
@@ -133,9 +157,6 @@ def export_to_path(
         with os.fdopen(fd, "wb") as out:
             export_session(store, session_id, name, out, compat=compat)
             os.fsync(out.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
     except ExportWriteError as exc:
         with contextlib.suppress(OSError):

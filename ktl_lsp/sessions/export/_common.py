@@ -146,12 +146,3 @@ def result_label(session: Session) -> str:
     if session.error:
         parts.append(session.error)
     return ", ".join(parts)
-
-
-def command_line(session: Session) -> str:
-    command = session.meta.get("command")
-    args = session.meta.get("args")
-    words = [str(command)] if command else []
-    if isinstance(args, list):
-        words.extend(str(a) for a in args)
-    return " ".join(words)

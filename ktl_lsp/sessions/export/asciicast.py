@@ -22,13 +22,8 @@ from collections.abc import Iterator
 from json.encoder import py_encode_basestring
 from typing import Any
 
-from ktl_lsp.sessions.export._common import (
-    command_line,
-    frame_label,
-    resize_size,
-    result_label,
-)
-from ktl_lsp.sessions.model import FrameType, Session
+from ktl_lsp.sessions.export._common import frame_label, resize_size, result_label
+from ktl_lsp.sessions.model import FrameType, Session, command_line
 from ktl_lsp.sessions.store import Store
 
 __all__ = ["DEFAULT_SIZE", "first_size", "iter_asciicast"]
@@ -60,7 +55,7 @@ def header(session: Session, size: tuple[int, int]) -> dict[str, Any]:
     }
     if session.ended_ns is not None:
         out["duration"] = round(max(0, session.ended_ns - session.created_ns) / 1e9, 6)
-    command = command_line(session)
+    command = command_line(session.meta)
     if command:
         out["command"] = command
     out["title"] = session.title or command or session.id

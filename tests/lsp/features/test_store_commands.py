@@ -52,3 +52,23 @@ async def test_diff_two_runs(start_ktl: StartKtl) -> None:
     lines = out["outputDiff"].splitlines()
     assert "-result=ok" in lines and "+result=fail" in lines
     assert not any(line.startswith(("-started", "+started")) for line in lines)
+
+
+async def test_a_unique_prefix_stands_for_its_session(ktl: Ktl) -> None:
+    first = await ktl.cmd("ktl.run", {"argv": ["echo", "one"]})
+    second = await ktl.cmd("ktl.run", {"argv": ["echo", "two"]})
+    a, b = first["sessionId"], second["sessionId"]
+    shared = next(i for i in range(16) if a[i] != b[i])
+    got = await ktl.cmd("ktl.session.get", {"sessionId": a[: max(shared + 1, 4)]})
+    assert got["sessionId"] == a
+    out = await ktl.cmd("ktl.session.output", {"sessionId": b[:12], "plain": True})
+    assert "two" in "".join(f["data"] for f in out["frames"] if f["type"] == "output")
+    if shared >= 4:
+        with pytest.raises(JsonRpcInvalidParams, match=f"ambiguous session {a[:shared]}"):
+            await ktl.cmd("ktl.session.get", {"sessionId": a[:shared]})
+    with pytest.raises(JsonRpcInvalidParams, match="a prefix needs at least 4 characters"):
+        await ktl.cmd("ktl.session.get", {"sessionId": a[:3]})
+    # a running session is reached by its prefix too (input, cancel)
+    live = await ktl.cmd("ktl.run", {"argv": ["sleep", "30"], "detach": True})
+    cancelled = await ktl.cmd("ktl.session.cancel", {"sessionId": live["sessionId"][:10]})
+    assert cancelled["sessionId"] == live["sessionId"] and cancelled["state"] == "cancelled"
