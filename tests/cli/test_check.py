@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.checks.conftest import CORPUS
+from tests.cli.conftest import KTL_LSP
 
 REPO = Path(__file__).parents[2]
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ktl_lsp.check_command", *args],
+        [KTL_LSP, "check", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

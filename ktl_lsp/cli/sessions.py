@@ -1,0 +1,323 @@
+"""``ktl-lsp sessions ...``: look at the session store from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ktl_lsp.cli.output import duration, err, megabytes, print_json, print_table
+
+if TYPE_CHECKING:
+    from ktl_lsp.cli.output import Subparsers
+    from ktl_lsp.sessions.manager import SessionManager
+    from ktl_lsp.sessions.model import Session
+
+Action = Callable[["SessionManager", argparse.Namespace], Awaitable[int]]
+
+
+def add_parser(sub: Subparsers) -> None:
+    ses = sub.add_parser("sessions", help="look at the session store")
+    ses.set_defaults(run=run)
+    ses_sub = ses.add_subparsers(dest="sessions_cmd", required=True)
+
+    def command(name: str, action: Action, help: str) -> argparse.ArgumentParser:
+        p = ses_sub.add_parser(name, help=help)
+        p.set_defaults(sessions_action=action)
+        return p
+
+    ls_p = command("list", _list, "sessions, newest first")
+    ls_p.add_argument("--state", choices=["running", "done", "error", "cancelled", "interrupted"])
+    ls_p.add_argument("--kind")
+    ls_p.add_argument("--since", help="ISO time, e.g. 2026-11-26 or 2026-11-26T10:00")
+    ls_p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE")
+    ls_p.add_argument("--tag", action="append", default=[], metavar="KEY[=VALUE]")
+    ls_p.add_argument("--limit", type=int, default=50)
+    ls_p.add_argument("--json", action="store_true")
+    show_p = command("show", _show, "one session's details")
+    show_p.add_argument("session_id")
+    show_p.add_argument("--json", action="store_true")
+    out_p = command("output", _output, "print a session's terminal output")
+    out_p.add_argument("session_id")
+    out_p.add_argument("--plain", action="store_true", help="strip colours and escape sequences")
+    exp_p = command("export", _export, "write a session as NDJSON, asciicast or HTML")
+    exp_p.add_argument("session_id")
+    exp_p.add_argument("--format", "-f", choices=["ndjson", "asciicast", "html"], default="ndjson")
+    exp_p.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
+    rep_p = command("replay", _replay, "open a session's replay in the browser")
+    rep_p.add_argument("session_id")
+    rep_p.add_argument(
+        "--no-open", action="store_true", help="print the file instead of opening it"
+    )
+    pin_p = command("pin", _pin, "keep a session whatever the retention rules")
+    pin_p.add_argument("session_id")
+    pin_p.add_argument("--off", action="store_true", help="unpin")
+    rm_p = command("rm", _rm, "delete sessions")
+    rm_p.add_argument("session_ids", nargs="+")
+    prune_p = command("prune", _prune, "apply retention rules now")
+    prune_p.add_argument("--max-sessions", type=int)
+    prune_p.add_argument("--max-age-days", type=float)
+    prune_p.add_argument("--max-bytes", type=int)
+    prune_p.add_argument("--max-frames", type=int)
+    prune_p.add_argument("--json", action="store_true")
+    diff_p = command("diff", _diff, "compare two runs")
+    diff_p.add_argument("a")
+    diff_p.add_argument("b")
+    diff_p.add_argument("--json", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    store: Path = args.store
+    if not store.exists():
+        err(f"no session store at {store} (run something first, or pass --store)")
+        return 1
+    return asyncio.run(_sessions(store, args))
+
+
+async def _sessions(store: Path, args: argparse.Namespace) -> int:
+    from ktl_lsp.sessions.manager import SessionManager, SessionNotRunning, UnknownSession
+
+    manager = SessionManager.open(store, on_notice=err)
+    action: Action = args.sessions_action
+    try:
+        return await action(manager, args)
+    except (UnknownSession, SessionNotRunning, ValueError, OSError) as exc:
+        err(str(exc))
+        return 1
+    finally:
+        manager.close()
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise ValueError(f"bad {what} filter {item!r}: expected KEY=VALUE")
+        out[key] = value if sep else ""
+    return out
+
+
+async def _list(manager: SessionManager, args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from ktl_lsp.sessions.store import SessionFilter
+
+    since_ns = None
+    if args.since:
+        since_ns = int(datetime.fromisoformat(args.since).timestamp() * 1e9)
+    found = await manager.list_sessions(
+        SessionFilter(
+            state=args.state,
+            kind=args.kind,
+            meta=_pairs(args.meta, "meta") or None,
+            tags=_pairs(args.tag, "tag") or None,
+            since_ns=since_ns,
+            limit=args.limit,
+        )
+    )
+    if args.json:
+        print_json({"sessions": [s.to_lsp() for s in found]})
+    else:
+        _print_sessions(found)
+    return 0
+
+
+async def _show(manager: SessionManager, args: argparse.Namespace) -> int:
+    session = await manager.get(args.session_id)
+    if args.json:
+        print_json(session.to_lsp())
+    else:
+        _print_details(session)
+    return 0
+
+
+async def _output(manager: SessionManager, args: argparse.Namespace) -> int:
+    from ktl_lsp.fullwrite import write_all
+    from ktl_lsp.pty.text import strip_ansi
+    from ktl_lsp.sessions.model import FrameType
+
+    await manager.get(args.session_id)
+    frames, _ = await manager.frames(args.session_id)
+    out = sys.stdout.buffer
+    for f in frames:
+        if f.type is FrameType.OUTPUT:
+            write_all(out, strip_ansi(f.text()).encode() if args.plain else f.data)
+    out.flush()
+    return 0
+
+
+async def _pin(manager: SessionManager, args: argparse.Namespace) -> int:
+    session = await manager.set_pinned(args.session_id, not args.off)
+    print(f"{session.id} {'pinned' if session.pinned else 'unpinned'}")
+    return 0
+
+
+async def _rm(manager: SessionManager, args: argparse.Namespace) -> int:
+    for sid in args.session_ids:
+        await manager.delete(sid)
+        print(f"deleted {sid}")
+    return 0
+
+
+async def _prune(manager: SessionManager, args: argparse.Namespace) -> int:
+    from ktl_lsp.sessions.retention import RetentionPolicy
+
+    policy = RetentionPolicy(
+        max_sessions=args.max_sessions if args.max_sessions is not None else 5000,
+        max_age_days=args.max_age_days if args.max_age_days is not None else 90.0,
+        max_store_bytes=args.max_bytes if args.max_bytes is not None else 2 * 1024**3,
+        max_frames_per_session=args.max_frames if args.max_frames is not None else 1_000_000,
+    )
+    result = await manager.prune(policy)
+    summary = {
+        "deleted": result.deleted_sessions,
+        "trimmedFrames": result.trimmed_frames,
+        "bytesBefore": result.bytes_before,
+        "bytesAfter": result.bytes_after,
+    }
+    if args.json:
+        print_json(summary)
+    else:
+        print(
+            f"deleted {result.deleted_sessions} sessions, trimmed {result.trimmed_frames} frames, "
+            f"{megabytes(result.bytes_before)} -> {megabytes(result.bytes_after)}"
+        )
+    return 0
+
+
+async def _diff(manager: SessionManager, args: argparse.Namespace) -> int:
+    from ktl_lsp.sessions.compare import compare
+
+    a, b = await manager.get(args.a), await manager.get(args.b)
+    la, lb = await manager.output_lines(a.id), await manager.output_lines(b.id)
+    comparison = compare(a, la, b, lb)
+    if args.json:
+        print_json(comparison.to_lsp())
+    else:
+        delta = b.duration_ms - a.duration_ms
+        print(f"exit codes: {a.exit_code} -> {b.exit_code}; duration {delta:+d} ms")
+        print(comparison.output_diff or "(no difference in output)")
+    return 0
+
+
+async def _export(manager: SessionManager, args: argparse.Namespace) -> int:
+    from ktl_lsp.sessions.export import ExportError, export_session, export_to_path
+
+    if manager.store is None:
+        err("the session store could not be opened")
+        return 1
+    await manager.get(args.session_id)
+    try:
+        if args.output is None:
+            await asyncio.to_thread(
+                export_session, manager.store, args.session_id, args.format, sys.stdout.buffer
+            )
+            sys.stdout.buffer.flush()
+        else:
+            path = await asyncio.to_thread(
+                export_to_path, manager.store, args.session_id, args.format, args.output
+            )
+            print(path, file=sys.stderr)
+    except ExportError as exc:
+        err(str(exc))
+        return 1
+    return 0
+
+
+async def _replay(manager: SessionManager, args: argparse.Namespace) -> int:
+    import tempfile
+    import webbrowser
+
+    from ktl_lsp.sessions.export import export_to_path
+
+    if manager.store is None:
+        err("the session store could not be opened")
+        return 1
+    session = await manager.get(args.session_id)
+    url = _running_gateway_url(manager.store.path, session.id)
+    if url is not None:
+        if args.no_open or not webbrowser.open(url):
+            print(url)
+        return 0
+    target = Path(tempfile.gettempdir()) / f"ktl-replay-{session.id}.html"
+    path = await asyncio.to_thread(export_to_path, manager.store, session.id, "html", target)
+    if args.no_open or not webbrowser.open(path.as_uri()):
+        print(path)
+    return 0
+
+
+def _running_gateway_url(store: Path, session_id: str) -> str | None:
+    """A replay link on a gateway already serving this store, if one answers."""
+    import urllib.request
+    from urllib.parse import quote
+
+    from ktl_lsp.gateway.auth import Auth, load_or_create_token
+
+    try:
+        info = json.loads(store.with_name(store.name + ".gateway.json").read_text())
+        base = str(info["url"])
+        with urllib.request.urlopen(base + "/healthz", timeout=1) as resp:
+            if resp.status != 200:
+                return None
+    except (OSError, ValueError, KeyError):
+        return None
+    code = Auth(load_or_create_token(store)).mint_code()
+    return f"{base}/ui/login?code={quote(code)}&next={quote('/ui/s/' + quote(session_id, safe=''))}"
+
+
+def _print_sessions(found: list[Session]) -> None:
+    from ktl_lsp.sessions.model import iso
+
+    if not found:
+        print("no sessions")
+        return
+    rows = [("ID", "STARTED", "STATE", "EXIT", "DURATION", "", "TITLE")]
+    for s in found:
+        started = (iso(s.created_ns) or "")[:19].replace("T", " ")
+        rows.append(
+            (
+                s.id,
+                started,
+                str(s.state),
+                "" if s.exit_code is None else str(s.exit_code),
+                duration(s.duration_ms),
+                "📌" if s.pinned else "",
+                s.title[:60],
+            )
+        )
+    print_table(rows)
+
+
+def _print_details(s: Session) -> None:
+    from ktl_lsp.sessions.model import iso
+
+    fields = [
+        ("session", s.id),
+        ("title", s.title),
+        ("kind", s.kind),
+        ("state", str(s.state)),
+        ("exit code", "" if s.exit_code is None else str(s.exit_code)),
+        ("signal", s.signal or ""),
+        ("error", s.error or ""),
+        ("started", iso(s.created_ns) or ""),
+        ("ended", iso(s.ended_ns) or ""),
+        ("duration", duration(s.duration_ms)),
+        ("frames", str(s.last_seq)),
+        ("pinned", "yes" if s.pinned else "no"),
+        ("parent", s.parent_id or ""),
+    ]
+    fields += [
+        (f"meta.{k}", json.dumps(v) if not isinstance(v, str) else v)
+        for k, v in s.meta.items()
+        if v
+    ]
+    fields += [(f"tag.{k}", v) for k, v in s.tags.items()]
+    width = max(len(k) for k, v in fields if v)
+    for k, v in fields:
+        if v:
+            print(f"{k.ljust(width)}  {v}")

@@ -1,0 +1,83 @@
+"""`ktl-lsp run` and `ktl-lsp sessions ...` against a real store file."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_cli_run_and_sessions(tmp_path: Path) -> None:
+    store = tmp_path / "cli.db"
+    base = [sys.executable, "-m", "ktl_lsp", "--store", str(store)]
+    run = subprocess.run(
+        [*base, "run", "--title", "greet", "--", "sh", "-c", "echo hi there; exit 4"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 4
+    assert "hi there" in run.stdout
+    sid = re.search(r"session (\S+)", run.stderr).group(1)  # type: ignore[union-attr]
+    listed = json.loads(
+        subprocess.run(
+            [*base, "sessions", "list", "--json"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    assert [s["sessionId"] for s in listed["sessions"]] == [sid]
+    assert listed["sessions"][0]["title"] == "greet" and listed["sessions"][0]["exitCode"] == 4
+    out = subprocess.run(
+        [*base, "sessions", "output", sid, "--plain"], capture_output=True, check=True
+    )
+    assert out.stdout == b"hi there\r\n"
+    missing = subprocess.run([*base, "sessions", "show", "nope"], capture_output=True, text=True)
+    assert missing.returncode == 1 and "unknown session nope" in missing.stderr
+
+    def ktl(*args: str) -> str:
+        return subprocess.run([*base, *args], capture_output=True, text=True, check=True).stdout
+
+    second = subprocess.run(
+        [*base, "run", "--", "sh", "-c", "echo hi there"], capture_output=True, text=True
+    )
+    sid2 = re.search(r"session (\S+)", second.stderr).group(1)  # type: ignore[union-attr]
+    table = ktl("sessions", "list")
+    assert table.splitlines()[0].split()[:5] == ["ID", "STARTED", "STATE", "EXIT", "DURATION"]
+    assert sid in table and sid2 in table and "greet" in table
+    assert "pinned" in ktl("sessions", "pin", sid)
+    assert json.loads(ktl("sessions", "show", sid, "--json"))["pinned"] is True
+    diff = json.loads(ktl("sessions", "diff", sid, sid2, "--json"))
+    assert diff["exitCodes"] == [4, 0] and diff["outputDiff"] == ""
+    pruned = json.loads(ktl("sessions", "prune", "--max-sessions", "1", "--json"))
+    assert pruned["deleted"] == 1  # sid2 goes: sid is pinned
+    assert ktl("sessions", "rm", sid).strip() == f"deleted {sid}"
+    assert ktl("sessions", "list").strip() == "no sessions"
+
+
+def test_cli_export(tmp_path: Path) -> None:
+    store = tmp_path / "cli.db"
+    base = [sys.executable, "-m", "ktl_lsp", "--store", str(store)]
+    run = subprocess.run(
+        [*base, "run", "--", "echo", "exported"], capture_output=True, text=True, check=True
+    )
+    sid = run.stderr.split("session ")[1].split()[0]
+    ndjson = subprocess.run(
+        [*base, "sessions", "export", sid], capture_output=True, check=True
+    ).stdout
+    frames = [json.loads(line) for line in ndjson.splitlines()]
+    assert any(base64.b64decode(f.get("raw", "")) == b"exported\r\n" for f in frames)
+    target = tmp_path / "out.cast"
+    subprocess.run(
+        [*base, "sessions", "export", sid, "-f", "asciicast", "-o", str(target)],
+        check=True,
+        capture_output=True,
+    )
+    assert json.loads(target.read_text().splitlines()[0])["version"] == 2
+    bad = subprocess.run(
+        [*base, "sessions", "export", sid, "-o", "/proc/nope/x.ndjson"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 1 and "ktl-lsp:" in bad.stderr
