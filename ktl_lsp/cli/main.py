@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ktl_lsp import __version__
 from ktl_lsp.cli import check, gateway, lsp, run, serve, sessions
+from ktl_lsp.cli.output import reader_gone
 
 #: In the order ``ktl-lsp --help`` lists them.
 COMMANDS = {
@@ -78,7 +79,12 @@ def main(argv: list[str] | None = None) -> int:
 
     args.store = args.store or default_store_path()
     command: Callable[[argparse.Namespace], int] = args.run
-    return command(args)
+    try:
+        code = command(args)
+        sys.stdout.flush()  # here, where a reader that left is still ours to handle
+    except BrokenPipeError:
+        return reader_gone()
+    return code
 
 
 def _first_positional(args: list[str]) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -41,3 +42,18 @@ def duration(ms: int) -> str:
     if secs < 3600:
         return f"{int(secs // 60)}m{int(secs % 60):02d}s"
     return f"{int(secs // 3600)}h{int(secs % 3600 // 60):02d}m"
+
+
+#: A shell's status for a process that SIGPIPE ended, as it reports `seq 1e9 | head -1`.
+EXIT_BROKEN_PIPE = 128 + 13
+
+
+def reader_gone() -> int:
+    """The reader of our output left (``| head``): stop quietly, as coreutils do.
+
+    Output still buffered would fail again when Python flushes stdout at exit; it goes to
+    /dev/null instead."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ktl_lsp.cli.output import err
+from ktl_lsp.cli.output import err, reader_gone
 
 if TYPE_CHECKING:
     from ktl_lsp.cli.output import Subparsers
@@ -71,10 +71,17 @@ async def _run(store: Path, argv: list[str], args: argparse.Namespace) -> int:
     size = shutil.get_terminal_size((120, 30))
     out = sys.stdout.buffer
 
+    copying = not args.quiet
+
     def copy(item: object) -> None:
-        if isinstance(item, Frame) and item.type is FrameType.OUTPUT and not args.quiet:
-            write_all(out, item.data)
-            out.flush()
+        nonlocal copying
+        if copying and isinstance(item, Frame) and item.type is FrameType.OUTPUT:
+            try:
+                write_all(out, item.data)
+                out.flush()
+            except BrokenPipeError:  # `| head`: the session goes on being recorded
+                copying = False
+                reader_gone()
 
     manager.bus.listen(copy)
     live = manager.start(

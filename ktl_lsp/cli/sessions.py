@@ -85,6 +85,8 @@ async def _sessions(store: Path, args: argparse.Namespace) -> int:
     action: Action = args.sessions_action
     try:
         return await action(manager, args)
+    except BrokenPipeError:
+        raise  # not a store problem: the reader of our output left
     except (UnknownSession, SessionNotRunning, ValueError, OSError) as exc:
         err(str(exc))
         return 1

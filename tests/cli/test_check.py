@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.checks.conftest import CORPUS
-from tests.cli.conftest import KTL_LSP
+from tests.cli.conftest import KTL_LSP, into_a_closed_pipe
 
 REPO = Path(__file__).parents[2]
 
@@ -93,3 +93,26 @@ def test_corpus_through_the_command() -> None:
     assert {d["code"] for d in json.loads(result.stdout)} == {"stack-cycle"}
     result = run("--format", "json", str(stacks / "x2-missing-dep"), cwd=REPO)
     assert [d["code"] for d in json.loads(result.stdout)] == ["stack-missing-need"]
+
+
+@pytest.mark.parametrize("args", [["bad.yaml"], ["."], ["--format", "json", "."]])
+def test_a_reader_that_leaves_ends_it_quietly(project: Path, args: list[str]) -> None:
+    gone = into_a_closed_pipe("check", *args, cwd=project)
+    assert (gone.returncode, gone.stderr) == (141, "")
+
+
+def test_piped_into_head(tmp_path: Path) -> None:
+    # 3000 findings, more than a pipe holds: the writer is still writing when head leaves.
+    data = ", ".join(f"k{i}: {i}" for i in range(3000))
+    (tmp_path / "cm.yaml").write_text(
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm}}\ndata: {{{data}}}\n"
+    )
+    piped = subprocess.run(
+        ["bash", "-c", f'{KTL_LSP} check {tmp_path} | head -1; echo "${{PIPESTATUS[0]}}"'],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    first, status = piped.stdout.splitlines()
+    assert first.endswith("error: data.k0: expected string, got integer 0 [k8s-schema]")
+    assert (status, piped.stderr) == ("141", "")

@@ -9,6 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.cli.conftest import into_a_closed_pipe, ktl_lsp
+
+
+def record(store: Path, *argv: str) -> str:
+    """Runs ARGV as a recorded session with `ktl-lsp run`; returns its id."""
+    ran = ktl_lsp("--store", str(store), "run", "--quiet", "--", *argv)
+    found = re.search(r"session (\S+)", ran.stderr)
+    assert found, ran.stderr
+    return found.group(1)
+
 
 def test_cli_run_and_sessions(tmp_path: Path) -> None:
     store = tmp_path / "cli.db"
@@ -81,3 +91,11 @@ def test_cli_export(tmp_path: Path) -> None:
         text=True,
     )
     assert bad.returncode == 1 and "ktl-lsp:" in bad.stderr
+
+
+def test_a_reader_that_leaves_ends_the_output_quietly(tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    sid = record(store, "seq", "20000")
+    for args in (["list"], ["output", sid], ["show", sid], ["list", "--json"]):
+        gone = into_a_closed_pipe("--store", str(store), "sessions", *args)
+        assert (gone.returncode, gone.stderr) == (141, ""), args
