@@ -11,7 +11,7 @@ import gc
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from ktl_lsp.cli.output import Subparsers
@@ -54,6 +54,10 @@ def serve_lsp(store: Path, tcp: str | None) -> int:
             file=sys.stderr,
         )
         return 2
+    if address is None and sys.stdin.isatty():
+        print(IN_A_TERMINAL, file=sys.stderr)
+        ended_by_ctrl_c: list[KtlServer] = []
+        _end_on_ctrl_c(ended_by_ctrl_c)
     from ktl_lsp import codecache
     from ktl_lsp.aio import freeze_long_lived
 
@@ -65,6 +69,8 @@ def serve_lsp(store: Path, tcp: str | None) -> int:
         from ktl_lsp.server import build
 
         server = build(store)
+        if address is None and sys.stdin.isatty():
+            ended_by_ctrl_c.append(server)
     finally:
         freeze_long_lived()
         gc.enable()
@@ -75,6 +81,38 @@ def serve_lsp(store: Path, tcp: str | None) -> int:
         return _serve_tcp(server, *address)
     finally:
         code_cache.save()  # what cattrs generated for later messages
+
+
+IN_A_TERMINAL = """\
+ktl-lsp is a language server: it is waiting for an editor to talk to it on stdin (Ctrl-C to
+leave). From a terminal, `ktl-lsp run -- CMD` runs a command as a recorded session,
+`ktl-lsp serve` serves the replay UI for the sessions, `ktl-lsp check PATH...` checks manifests
+and stacks as the editor does, and `ktl-lsp --help` lists the rest."""
+
+
+def _end_on_ctrl_c(servers: list[KtlServer]) -> None:
+    """Ctrl-C ends a stdio server started in a terminal with 130, quietly.
+
+    Its stdin read blocks in a worker thread that Python would wait for at exit (until Enter),
+    so it leaves through ``os._exit`` once the sessions' children are ended (the server, once
+    built, is in ``servers``)."""
+    import os
+
+    def leave() -> NoReturn:
+        for server in servers:
+            server.shutdown_sessions()
+        os._exit(130)
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # still starting: nothing runs yet
+            leave()
+        # From the loop, not from inside whatever the handler interrupted.
+        loop.call_soon_threadsafe(leave)
+
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, on_interrupt)
 
 
 def _serve_tcp(server: KtlServer, host: str, port: int) -> int:

@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import select
 import signal
 import socket
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli.conftest import KTL_LSP, ktl_lsp
 from tests.conftest import server_command
 
 
@@ -302,3 +306,46 @@ async def test_a_tcp_server_started_with_ctrl_c_ignored_keeps_ignoring_it(tmp_pa
     finally:
         proc.kill()
         await proc.wait()
+
+
+def _read_pty(proc: Any, until: bytes | None, timeout: float) -> bytes:
+    """What the terminal shows until ``until`` appears (None: until the program closes it)."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while until is None or until not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, seen
+        if select.select([proc.fd], [], [], left)[0]:
+            try:
+                chunk = os.read(proc.fd, 4096)
+            except OSError:  # EIO: the program has ended
+                chunk = b""
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
+def test_typed_in_a_terminal_it_says_what_it_is_and_ctrl_c_ends_it(tmp_path: Path) -> None:
+    from ptyprocess import PtyProcess
+
+    proc = PtyProcess.spawn([KTL_LSP, "--store", str(tmp_path / "s.db")])
+    try:
+        told = _read_pty(proc, b"lists the rest.", 30).decode()
+        said = " ".join(told.split())
+        assert "ktl-lsp is a language server: it is waiting for an editor" in said
+        for command in ("ktl-lsp run -- CMD", "ktl-lsp serve", "ktl-lsp check PATH..."):
+            assert command in said
+        time.sleep(1)  # serving by now: the read of stdin waits for the editor
+        proc.sendintr()
+        rest = _read_pty(proc, None, 10).decode()
+        assert proc.wait() == 130
+        assert "Traceback" not in rest and "KeyboardInterrupt" not in rest, rest
+    finally:
+        if proc.isalive():
+            proc.kill(signal.SIGKILL)
+
+
+def test_started_by_an_editor_it_says_nothing(tmp_path: Path) -> None:
+    quiet = ktl_lsp("--store", str(tmp_path / "s.db"), stdin=subprocess.DEVNULL)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
