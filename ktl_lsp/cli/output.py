@@ -20,6 +20,11 @@ def err(message: str) -> None:
     print(f"ktl-lsp: {message}", file=sys.stderr)
 
 
+def store_notice(message: str) -> None:
+    """A session manager's notice, written for the editor where "ktl: " says who speaks."""
+    err(message.removeprefix("ktl: "))
+
+
 def print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, ensure_ascii=False))
 

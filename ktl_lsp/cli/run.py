@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ktl_lsp.cli.output import err, reader_gone
+from ktl_lsp.cli.output import err, reader_gone, store_notice
 
 if TYPE_CHECKING:
     from ktl_lsp.cli.output import Subparsers
@@ -67,7 +67,7 @@ async def _run(store: Path, argv: list[str], args: argparse.Namespace) -> int:
     )
     from ktl_lsp.sessions.model import Frame, FrameType
 
-    manager = SessionManager.open(store, on_notice=err)
+    manager = SessionManager.open(store, on_notice=store_notice)
     size = shutil.get_terminal_size((120, 30))
     out = sys.stdout.buffer
 

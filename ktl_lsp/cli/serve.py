@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ktl_lsp.cli.output import err
+from ktl_lsp.cli.output import err, store_notice
 
 if TYPE_CHECKING:
     from ktl_lsp.cli.output import Subparsers
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     async def main() -> int:
-        manager = SessionManager.open(store, on_notice=err)
+        manager = SessionManager.open(store, on_notice=store_notice)
         gateway = Gateway(manager, store, options)
         try:
             await gateway.start()

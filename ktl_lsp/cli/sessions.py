@@ -10,7 +10,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ktl_lsp.cli.output import duration, err, megabytes, print_json, print_table
+from ktl_lsp.cli.output import (
+    duration,
+    err,
+    megabytes,
+    print_json,
+    print_table,
+    store_notice,
+)
 
 if TYPE_CHECKING:
     from ktl_lsp.cli.output import Subparsers
@@ -81,7 +88,18 @@ def run(args: argparse.Namespace) -> int:
 async def _sessions(store: Path, args: argparse.Namespace) -> int:
     from ktl_lsp.sessions.manager import SessionManager, SessionNotRunning, UnknownSession
 
-    manager = SessionManager.open(store, on_notice=err)
+    opening = True
+
+    def notice(message: str) -> None:
+        if not opening:  # while opening, the one notice is the failure: an error below
+            store_notice(message)
+
+    manager = SessionManager.open(store, on_notice=notice)
+    opening = False
+    if manager.store_error is not None:
+        err(manager.store_error)
+        manager.close()
+        return 1
     action: Action = args.sessions_action
     try:
         return await action(manager, args)

@@ -99,3 +99,14 @@ def test_a_reader_that_leaves_ends_the_output_quietly(tmp_path: Path) -> None:
     for args in (["list"], ["output", sid], ["show", sid], ["list", "--json"]):
         gone = into_a_closed_pipe("--store", str(store), "sessions", *args)
         assert (gone.returncode, gone.stderr) == (141, ""), args
+
+
+def test_a_store_that_is_not_one_is_an_error_not_an_empty_list(tmp_path: Path) -> None:
+    store = tmp_path / "corrupt.db"
+    store.write_bytes(b"definitely not sqlite " * 500)
+    listed = ktl_lsp("--store", str(store), "sessions", "list")
+    assert (listed.returncode, listed.stdout) == (1, "")
+    assert listed.stderr == (
+        f"ktl-lsp: {store} is not a usable session store (file is not a database); move it "
+        "aside or choose another path with --store / KTL_LSP_STORE\n"
+    )
