@@ -51,7 +51,7 @@ def add_parser(sub: Subparsers) -> None:
         _AvailableVersions()
     )  # argparse fills %(...)s from vars(action)
     p.add_argument("paths", nargs="+", metavar="PATH")
-    p.set_defaults(run=run, usage_error=p.error)
+    p.set_defaults(run=run, default_log_level="WARNING", usage_error=p.error)
 
 
 def display_path(path: Path, cwd: Path) -> str:

@@ -18,7 +18,7 @@ def add_parser(sub: Subparsers) -> None:
         "rotate-token",
         help="replace the store's gateway token; running gateways switch on their next request",
     )
-    rotate.set_defaults(run=run)
+    rotate.set_defaults(run=run, default_log_level="WARNING")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -33,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"ktl-lsp {__version__}")
     p.add_argument("--store", type=Path, help="session store (SQLite file)")
     p.add_argument("--log-file", type=Path, help="write the server's log here")
-    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    p.set_defaults(run=lsp.run)
+    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    # Servers log what they do; the other commands print what matters and log only problems.
+    p.set_defaults(run=lsp.run, default_log_level="INFO")
     sub = p.add_subparsers(dest="cmd")
     for module in COMMANDS.values():
         module.add_parser(sub)
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     ):
         args_in = _insert_lsp(args_in)
     args = build_parser().parse_args(args_in)
-    _setup_logging(args.log_file, args.log_level)
+    _setup_logging(args.log_file, args.log_level or args.default_log_level)
     from ktl_lsp.sessions.store import default_store_path
 
     args.store = args.store or default_store_path()

@@ -36,8 +36,15 @@ def print_table(rows: Sequence[Sequence[str]]) -> None:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip())
 
 
-def megabytes(n: int) -> str:
-    return f"{n / 1e6:.1f} MB"
+def size(n: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def duration(ms: int) -> str:

@@ -25,7 +25,7 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--cwd")
     p.add_argument("--quiet", action="store_true", help="do not copy output to this terminal")
     p.add_argument("argv", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, default_log_level="WARNING")
 
 
 def run(args: argparse.Namespace) -> int:

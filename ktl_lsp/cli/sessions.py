@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 from ktl_lsp.cli.output import (
     duration,
     err,
-    megabytes,
+    plural,
     print_json,
     print_table,
+    size,
     store_notice,
 )
 
@@ -29,7 +30,7 @@ Action = Callable[["SessionManager", argparse.Namespace], Awaitable[int]]
 
 def add_parser(sub: Subparsers) -> None:
     ses = sub.add_parser("sessions", help="look at the session store")
-    ses.set_defaults(run=run)
+    ses.set_defaults(run=run, default_log_level="WARNING")
     ses_sub = ses.add_subparsers(dest="sessions_cmd", required=True)
 
     def command(name: str, action: Action, help: str) -> argparse.ArgumentParser:
@@ -204,8 +205,9 @@ async def _prune(manager: SessionManager, args: argparse.Namespace) -> int:
         print_json(summary)
     else:
         print(
-            f"deleted {result.deleted_sessions} sessions, trimmed {result.trimmed_frames} frames, "
-            f"{megabytes(result.bytes_before)} -> {megabytes(result.bytes_after)}"
+            f"deleted {plural(result.deleted_sessions, 'session')}, trimmed "
+            f"{plural(result.trimmed_frames, 'frame')}; store size {size(result.bytes_before)} "
+            f"-> {size(result.bytes_after)}"
         )
     return 0
 

@@ -110,3 +110,16 @@ def test_a_store_that_is_not_one_is_an_error_not_an_empty_list(tmp_path: Path) -
         f"ktl-lsp: {store} is not a usable session store (file is not a database); move it "
         "aside or choose another path with --store / KTL_LSP_STORE\n"
     )
+
+
+def test_prune_says_what_it_did(tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    for word in ("one", "two", "three"):
+        record(store, "echo", word)
+    pruned = ktl_lsp("--store", str(store), "sessions", "prune", "--max-sessions", "1")
+    assert (pruned.returncode, pruned.stderr) == (0, "")
+    size = r"\d+\.\d [kMG]B"
+    summary = rf"deleted 2 sessions, trimmed 0 frames; store size {size} -> {size}\n"
+    assert re.fullmatch(summary, pruned.stdout), pruned.stdout
+    again = ktl_lsp("--store", str(store), "sessions", "prune", "--max-sessions", "1")
+    assert again.stdout.startswith("deleted 0 sessions, trimmed 0 frames; store size ")
