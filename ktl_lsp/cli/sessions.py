@@ -41,7 +41,13 @@ def add_parser(sub: Subparsers) -> None:
     ls_p = command("list", _list, "sessions, newest first")
     ls_p.add_argument("--state", choices=["running", "done", "error", "cancelled", "interrupted"])
     ls_p.add_argument("--kind")
-    ls_p.add_argument("--since", help="ISO time, e.g. 2026-11-26 or 2026-11-26T10:00")
+    ls_p.add_argument(
+        "--since",
+        type=_since,
+        metavar="WHEN",
+        help="only sessions started since then: 30m, 2h, 3d, 1w (ago), today, yesterday, or an "
+        "ISO date or time such as 2026-11-26 or 2026-11-26T10:00 (local unless it has a zone)",
+    )
     ls_p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE")
     ls_p.add_argument("--tag", action="append", default=[], metavar="KEY[=VALUE]")
     ls_p.add_argument("--limit", type=int, default=50)
@@ -76,6 +82,18 @@ def add_parser(sub: Subparsers) -> None:
     diff_p.add_argument("a")
     diff_p.add_argument("b")
     diff_p.add_argument("--json", action="store_true")
+
+
+def _since(text: str) -> int:
+    """``--since``, checked as it is parsed so a bad value is a usage error (exit 2)."""
+    from datetime import datetime
+
+    from ktl_lsp.sessions.timespec import parse_since
+
+    try:
+        return parse_since(text, datetime.now())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def run(args: argparse.Namespace) -> int:
@@ -124,20 +142,15 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
 
 
 async def _list(manager: SessionManager, args: argparse.Namespace) -> int:
-    from datetime import datetime
-
     from ktl_lsp.sessions.store import SessionFilter
 
-    since_ns = None
-    if args.since:
-        since_ns = int(datetime.fromisoformat(args.since).timestamp() * 1e9)
     found = await manager.list_sessions(
         SessionFilter(
             state=args.state,
             kind=args.kind,
             meta=_pairs(args.meta, "meta") or None,
             tags=_pairs(args.tag, "tag") or None,
-            since_ns=since_ns,
+            since_ns=args.since,
             limit=args.limit,
         )
     )

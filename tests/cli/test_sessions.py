@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 
 from tests.cli.conftest import into_a_closed_pipe, ktl_lsp
@@ -123,3 +124,22 @@ def test_prune_says_what_it_did(tmp_path: Path) -> None:
     assert re.fullmatch(summary, pruned.stdout), pruned.stdout
     again = ktl_lsp("--store", str(store), "sessions", "prune", "--max-sessions", "1")
     assert again.stdout.startswith("deleted 0 sessions, trimmed 0 frames; store size ")
+
+
+def test_since_takes_times_ago_and_dates_and_says_what_it_takes(tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    sid = record(store, "true")
+
+    def since(when: str) -> list[str]:
+        out = ktl_lsp("--store", str(store), "sessions", "list", "--json", "--since", when)
+        assert out.returncode == 0, out.stderr
+        return [s["sessionId"] for s in json.loads(out.stdout)["sessions"]]
+
+    later = (date.today() + timedelta(days=2)).isoformat()
+    assert since("30m") == since("1w") == since("yesterday") == [sid]
+    assert since(later) == since(f"{later}T00:00:00Z") == []
+    bad = ktl_lsp("--store", str(store), "sessions", "list", "--since", "last week")
+    assert bad.returncode == 2 and "Invalid isoformat" not in bad.stderr
+    assert "argument --since: cannot read 'last week' as a time: use a time ago such as 30m" in (
+        bad.stderr
+    )
