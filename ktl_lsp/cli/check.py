@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from ktl_lsp.cli.output import Subparsers
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+#: Severities as compilers word them in text (information and hint are notes), and as SARIF
+#: levels, which use the same words.
 SARIF_LEVELS = {"error": "error", "warning": "warning", "information": "note", "hint": "note"}
 
 
@@ -78,8 +80,8 @@ def render_text(results: dict[Path, list[Finding]], cwd: Path, out: TextIO) -> N
             counts[f.severity] += 1
             start = f.range.start
             out.write(
-                f"{shown}:{start.line + 1}:{start.character + 1}: {f.severity}: {f.message} "
-                f"[{f.code}]\n"
+                f"{shown}:{start.line + 1}:{start.character + 1}: {SARIF_LEVELS[f.severity]}: "
+                f"{f.message} [{f.code}]\n"
             )
             for related in f.related:
                 where = display_path(Path(related.path), cwd) if related.path else shown

@@ -124,7 +124,18 @@ async def _run(store: Path, argv: list[str], args: argparse.Namespace) -> int:
     print(f"ktl-lsp: session {session.id} {session.state} ({detail})", file=sys.stderr)
     if session.exit_code is not None:
         return session.exit_code
-    return 0 if session.state == "done" else 1
+    if session.state == "done":
+        return 0
+    return _not_started_status(session.error or "")
+
+
+#: A shell's statuses for a command it could not start, by the start of the session's error
+#: (the messages of ktl_lsp.pty's SpawnError).
+_NOT_STARTED = (("executable not found:", 127), ("permission denied:", 126))
+
+
+def _not_started_status(error: str) -> int:
+    return next((status for start, status in _NOT_STARTED if error.startswith(start)), 1)
 
 
 def _forward(manager: SessionManager, session_id: str, name: str) -> None:

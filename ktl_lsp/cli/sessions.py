@@ -30,7 +30,7 @@ Action = Callable[["SessionManager", argparse.Namespace], Awaitable[int]]
 
 def add_parser(sub: Subparsers) -> None:
     ses = sub.add_parser("sessions", help="look at the session store")
-    ses.set_defaults(run=run, default_log_level="WARNING")
+    ses.set_defaults(run=run, default_log_level="WARNING", error_status=1)
     ses_sub = ses.add_subparsers(dest="sessions_cmd", required=True)
 
     def command(name: str, action: Action, help: str) -> argparse.ArgumentParser:
@@ -78,7 +78,8 @@ def add_parser(sub: Subparsers) -> None:
     prune_p.add_argument("--max-bytes", type=int)
     prune_p.add_argument("--max-frames", type=int)
     prune_p.add_argument("--json", action="store_true")
-    diff_p = command("diff", _diff, "compare two runs")
+    diff_p = command("diff", _diff, "compare two runs (exit 0: same, 1: different, 2: error)")
+    diff_p.set_defaults(error_status=2)  # as diff(1) says trouble
     diff_p.add_argument("a")
     diff_p.add_argument("b")
     diff_p.add_argument("--json", action="store_true")
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     store: Path = args.store
     if not store.exists():
         err(f"no session store at {store} (run something first, or pass --store)")
-        return 1
+        return int(args.error_status)
     return asyncio.run(_sessions(store, args))
 
 
@@ -118,7 +119,7 @@ async def _sessions(store: Path, args: argparse.Namespace) -> int:
     if manager.store_error is not None:
         err(manager.store_error)
         manager.close()
-        return 1
+        return int(args.error_status)
     action: Action = args.sessions_action
     try:
         return await action(manager, args)
@@ -126,7 +127,7 @@ async def _sessions(store: Path, args: argparse.Namespace) -> int:
         raise  # not a store problem: the reader of our output left
     except (UnknownSession, SessionNotRunning, ValueError, OSError) as exc:
         err(str(exc))
-        return 1
+        return int(args.error_status)
     finally:
         manager.close()
 
@@ -237,7 +238,7 @@ async def _diff(manager: SessionManager, args: argparse.Namespace) -> int:
         delta = b.duration_ms - a.duration_ms
         print(f"exit codes: {a.exit_code} -> {b.exit_code}; duration {delta:+d} ms")
         print(comparison.output_diff or "(no difference in output)")
-    return 0
+    return 1 if comparison.output_diff or a.exit_code != b.exit_code else 0
 
 
 async def _export(manager: SessionManager, args: argparse.Namespace) -> int:

@@ -116,3 +116,21 @@ def test_piped_into_head(tmp_path: Path) -> None:
     first, status = piped.stdout.splitlines()
     assert first.endswith("error: data.k0: expected string, got integer 0 [k8s-schema]")
     assert (status, piped.stderr) == ("141", "")
+
+
+def test_information_and_hints_are_notes_on_every_line(tmp_path: Path) -> None:
+    (tmp_path / "cr.yaml").write_text(
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n"
+    )
+    (tmp_path / "svc.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n"
+        "spec: {selector: {app: nothing}, ports: [{port: 80}]}\n"
+    )
+    result = run(".", cwd=tmp_path)
+    *lines, summary = result.stdout.splitlines()
+    assert [line.split(": ")[1] for line in lines] == ["note", "note"]
+    assert summary == "0 error(s), 0 warning(s), 2 note(s) in 2 file(s)"
+    severities = [
+        d["severity"] for d in json.loads(run("--format", "json", ".", cwd=tmp_path).stdout)
+    ]
+    assert severities == ["hint", "information"]  # JSON keeps LSP's severities

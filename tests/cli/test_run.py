@@ -51,3 +51,18 @@ def test_a_store_that_cannot_be_created_says_why(unwritable_dir: Path) -> None:
         f"ktl-lsp: recording is off: cannot create session store {store}: the directory "
         f"{unwritable_dir} is not writable; choose another path with --store / KTL_LSP_STORE"
     ]
+
+
+def test_a_command_that_cannot_start_exits_as_in_a_shell(tmp_path: Path) -> None:
+    store = str(tmp_path / "s.db")
+    not_executable = tmp_path / "script.sh"
+    not_executable.write_text("echo hi\n")
+    for argv, status in (
+        (["/nonexistent"], 127),
+        (["no-such-command-anywhere"], 127),
+        ([str(not_executable)], 126),
+        ([str(tmp_path)], 126),  # a directory
+        (["sh", "-c", "exit 3"], 3),
+    ):
+        ran = ktl_lsp("--store", store, "run", "--", *argv)
+        assert ran.returncode == status, (argv, ran.stderr)

@@ -59,7 +59,9 @@ def test_cli_run_and_sessions(tmp_path: Path) -> None:
     assert sid in table and sid2 in table and "greet" in table
     assert "pinned" in ktl("sessions", "pin", sid)
     assert json.loads(ktl("sessions", "show", sid, "--json"))["pinned"] is True
-    diff = json.loads(ktl("sessions", "diff", sid, sid2, "--json"))
+    differ = ktl_lsp("--store", str(store), "sessions", "diff", sid, sid2, "--json")
+    assert differ.returncode == 1  # the exit codes differ
+    diff = json.loads(differ.stdout)
     assert diff["exitCodes"] == [4, 0] and diff["outputDiff"] == ""
     pruned = json.loads(ktl("sessions", "prune", "--max-sessions", "1", "--json"))
     assert pruned["deleted"] == 1  # sid2 goes: sid is pinned
@@ -142,4 +144,26 @@ def test_since_takes_times_ago_and_dates_and_says_what_it_takes(tmp_path: Path) 
     assert bad.returncode == 2 and "Invalid isoformat" not in bad.stderr
     assert "argument --since: cannot read 'last week' as a time: use a time ago such as 30m" in (
         bad.stderr
+    )
+
+
+def test_diff_exits_as_diff_does(tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    hello, hello_again, bye = (record(store, "echo", word) for word in ("hi", "hi", "bye"))
+    failed = record(store, "sh", "-c", "echo hi; exit 1")
+
+    def diff(*args: str) -> subprocess.CompletedProcess[str]:
+        return ktl_lsp("--store", str(store), "sessions", "diff", *args)
+
+    same = diff(hello, hello_again)
+    assert same.returncode == 0 and "(no difference in output)" in same.stdout
+    assert diff(hello, hello_again, "--json").returncode == 0
+    different = diff(hello, bye)
+    assert different.returncode == 1 and "+bye" in different.stdout
+    assert diff(hello, bye, "--json").returncode == 1
+    assert diff(hello, failed).returncode == 1  # same output, another exit code
+    missing = diff(hello, "nope")
+    assert missing.returncode == 2 and "unknown session nope" in missing.stderr
+    assert (
+        ktl_lsp("--store", str(tmp_path / "none.db"), "sessions", "diff", "a", "b").returncode == 2
     )
