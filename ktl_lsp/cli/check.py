@@ -43,7 +43,13 @@ def add_parser(sub: Subparsers) -> None:
         description="Check Kubernetes manifests, Helm values, ktl stacks, .ktl.yaml and plan "
         "files; directories are walked with the editor's file-kind detection.",
     )
-    p.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    p.add_argument(
+        "--format",
+        choices=("text", "json", "sarif"),
+        default="text",
+        help="text for people, json (LSP's 0-based positions) or sarif 2.1.0 for code "
+        "scanning (default: %(default)s)",
+    )
     k8s_version = p.add_argument(
         "--k8s-version",
         metavar="X.Y",
@@ -52,7 +58,7 @@ def add_parser(sub: Subparsers) -> None:
     vars(k8s_version)["available"] = (
         _AvailableVersions()
     )  # argparse fills %(...)s from vars(action)
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files and directories to check")
     p.set_defaults(run=run, default_log_level="WARNING", usage_error=p.error)
 
 

@@ -29,11 +29,31 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ktl_lsp.sessions.store import default_store_path
+
     p = argparse.ArgumentParser(prog="ktl-lsp", description="Language server for Kubernetes work.")
     p.add_argument("--version", action="version", version=f"ktl-lsp {__version__}")
-    p.add_argument("--store", type=Path, help="session store (SQLite file)")
-    p.add_argument("--log-file", type=Path, help="write the server's log here")
-    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument(
+        "--store",
+        type=Path,
+        default=default_store_path(),
+        metavar="PATH",
+        help="the session store, a SQLite file (default: $KTL_LSP_STORE, else "
+        "$XDG_STATE_HOME/ktl-lsp/sessions.db, else ~/.local/state/ktl-lsp/sessions.db; "
+        "here %(default)s)",
+    )
+    p.add_argument(
+        "--log-file",
+        type=Path,
+        metavar="PATH",
+        help="write the log to this file (default: to stderr)",
+    )
+    p.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="how much to log (default: INFO for the language server and serve, WARNING for "
+        "the other commands)",
+    )
     # Servers log what they do; the other commands print what matters and log only problems.
     p.set_defaults(run=lsp.run, default_log_level="INFO")
     sub = p.add_subparsers(dest="cmd")
@@ -76,9 +96,6 @@ def main(argv: list[str] | None = None) -> int:
         args_in = _insert_lsp(args_in)
     args = build_parser().parse_args(args_in)
     _setup_logging(args.log_file, args.log_level or args.default_log_level)
-    from ktl_lsp.sessions.store import default_store_path
-
-    args.store = args.store or default_store_path()
     command: Callable[[argparse.Namespace], int] = args.run
     try:
         code = command(args)

@@ -21,10 +21,14 @@ if TYPE_CHECKING:
 
 def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser("run", help="run a command as a recorded session")
-    p.add_argument("--title")
-    p.add_argument("--cwd")
+    p.add_argument(
+        "--title", metavar="TITLE", help="the session's title (default: the command line)"
+    )
+    p.add_argument("--cwd", metavar="DIR", help="run in this directory (default: the current one)")
     p.add_argument("--quiet", action="store_true", help="do not copy output to this terminal")
-    p.add_argument("argv", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
+    p.add_argument(
+        "argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS", help="the command to run"
+    )
     p.set_defaults(run=run, default_log_level="WARNING")
 
 

@@ -18,12 +18,25 @@ if TYPE_CHECKING:
 
 def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser("serve", help="serve the replay UI and the HTTP/SSE gateway")
-    p.add_argument("--listen", default="127.0.0.1:8081", metavar="HOST:PORT")
-    p.add_argument("--token", help="require this token (default: the store's token file)")
-    p.add_argument("--tls-cert", type=Path)
-    p.add_argument("--tls-key", type=Path)
     p.add_argument(
-        "--cors-origin", action="append", default=[], help="an origin allowed to call the API"
+        "--listen",
+        default="127.0.0.1:8081",
+        metavar="HOST:PORT",
+        help="where to serve; other than loopback needs --tls-cert (default: %(default)s)",
+    )
+    p.add_argument("--token", help="require this token (default: the store's token file)")
+    p.add_argument(
+        "--tls-cert",
+        type=Path,
+        metavar="FILE",
+        help="serve HTTPS with this PEM certificate (default: HTTP)",
+    )
+    p.add_argument("--tls-key", type=Path, metavar="FILE", help="the certificate's PEM private key")
+    p.add_argument(
+        "--cors-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="an origin allowed to call the API; repeat for more (default: none)",
     )
     p.add_argument(
         "--dev-query-token",
@@ -51,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
             allow_query_token=args.dev_query_token,
-            cors_origins=tuple(args.cors_origin),
+            cors_origins=tuple(args.cors_origin or ()),
         )
     except ValueError:
         err(f"--listen wants HOST:PORT, got {args.listen!r}")

@@ -19,6 +19,7 @@ from ktl_lsp.cli.output import (
     size,
     store_notice,
 )
+from ktl_lsp.sessions.retention import RetentionPolicy  # its defaults are prune's, in the help
 
 if TYPE_CHECKING:
     from ktl_lsp.cli.output import Subparsers
@@ -38,9 +39,19 @@ def add_parser(sub: Subparsers) -> None:
         p.set_defaults(sessions_action=action)
         return p
 
+    def session_id(p: argparse.ArgumentParser) -> None:
+        p.add_argument("session_id", metavar="ID", help="the session's id")
+
+    def as_json(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
     ls_p = command("list", _list, "sessions, newest first")
-    ls_p.add_argument("--state", choices=["running", "done", "error", "cancelled", "interrupted"])
-    ls_p.add_argument("--kind")
+    ls_p.add_argument(
+        "--state",
+        choices=["running", "done", "error", "cancelled", "interrupted"],
+        help="only sessions in this state",
+    )
+    ls_p.add_argument("--kind", help="only sessions of this kind: pty, exec, k8s, remote...")
     ls_p.add_argument(
         "--since",
         type=_since,
@@ -48,41 +59,87 @@ def add_parser(sub: Subparsers) -> None:
         help="only sessions started since then: 30m, 2h, 3d, 1w (ago), today, yesterday, or an "
         "ISO date or time such as 2026-11-26 or 2026-11-26T10:00 (local unless it has a zone)",
     )
-    ls_p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE")
-    ls_p.add_argument("--tag", action="append", default=[], metavar="KEY[=VALUE]")
-    ls_p.add_argument("--limit", type=int, default=50)
-    ls_p.add_argument("--json", action="store_true")
+    ls_p.add_argument(
+        "--meta",
+        action="append",
+        metavar="KEY=VALUE",
+        help="only sessions whose metadata KEY is VALUE; repeat to require more",
+    )
+    ls_p.add_argument(
+        "--tag",
+        action="append",
+        metavar="KEY[=VALUE]",
+        help="only sessions with tag KEY (and that VALUE); repeat to require more",
+    )
+    ls_p.add_argument(
+        "--limit", type=int, default=50, help="list at most this many (default: %(default)s)"
+    )
+    as_json(ls_p)
     show_p = command("show", _show, "one session's details")
-    show_p.add_argument("session_id")
-    show_p.add_argument("--json", action="store_true")
+    session_id(show_p)
+    as_json(show_p)
     out_p = command("output", _output, "print a session's terminal output")
-    out_p.add_argument("session_id")
+    session_id(out_p)
     out_p.add_argument("--plain", action="store_true", help="strip colours and escape sequences")
     exp_p = command("export", _export, "write a session as NDJSON, asciicast or HTML")
-    exp_p.add_argument("session_id")
-    exp_p.add_argument("--format", "-f", choices=["ndjson", "asciicast", "html"], default="ndjson")
+    session_id(exp_p)
+    exp_p.add_argument(
+        "--format",
+        "-f",
+        choices=["ndjson", "asciicast", "html"],
+        default="ndjson",
+        help="the file format (default: %(default)s)",
+    )
     exp_p.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
     rep_p = command("replay", _replay, "open a session's replay in the browser")
-    rep_p.add_argument("session_id")
+    session_id(rep_p)
     rep_p.add_argument(
-        "--no-open", action="store_true", help="print the file instead of opening it"
+        "--no-open", action="store_true", help="print the link or file instead of opening it"
     )
     pin_p = command("pin", _pin, "keep a session whatever the retention rules")
-    pin_p.add_argument("session_id")
+    session_id(pin_p)
     pin_p.add_argument("--off", action="store_true", help="unpin")
     rm_p = command("rm", _rm, "delete sessions")
-    rm_p.add_argument("session_ids", nargs="+")
-    prune_p = command("prune", _prune, "apply retention rules now")
-    prune_p.add_argument("--max-sessions", type=int)
-    prune_p.add_argument("--max-age-days", type=float)
-    prune_p.add_argument("--max-bytes", type=int)
-    prune_p.add_argument("--max-frames", type=int)
-    prune_p.add_argument("--json", action="store_true")
+    rm_p.add_argument("session_ids", nargs="+", metavar="ID", help="the sessions' ids")
+    prune_p = command(
+        "prune", _prune, "apply retention rules now (pinned and running sessions stay)"
+    )
+    policy = RetentionPolicy()
+    prune_p.add_argument(
+        "--max-sessions",
+        type=int,
+        default=policy.max_sessions,
+        metavar="N",
+        help="keep the newest N sessions, 0 for no limit (default: %(default)s)",
+    )
+    prune_p.add_argument(
+        "--max-age-days",
+        type=float,
+        default=policy.max_age_days,
+        metavar="DAYS",
+        help="delete sessions that ended more than DAYS ago, 0 for no limit (default: %(default)s)",
+    )
+    prune_p.add_argument(
+        "--max-bytes",
+        type=int,
+        default=policy.max_store_bytes,
+        metavar="BYTES",
+        help="delete the oldest sessions until the store is this small, 0 for no limit "
+        "(default: %(default)s)",
+    )
+    prune_p.add_argument(
+        "--max-frames",
+        type=int,
+        default=policy.max_frames_per_session,
+        metavar="N",
+        help="keep the newest N frames of each session, 0 for no limit (default: %(default)s)",
+    )
+    as_json(prune_p)
     diff_p = command("diff", _diff, "compare two runs (exit 0: same, 1: different, 2: error)")
     diff_p.set_defaults(error_status=2)  # as diff(1) says trouble
-    diff_p.add_argument("a")
-    diff_p.add_argument("b")
-    diff_p.add_argument("--json", action="store_true")
+    diff_p.add_argument("a", metavar="ID_A", help="the first run's session id")
+    diff_p.add_argument("b", metavar="ID_B", help="the second run's session id")
+    as_json(diff_p)
 
 
 def _since(text: str) -> int:
@@ -149,8 +206,8 @@ async def _list(manager: SessionManager, args: argparse.Namespace) -> int:
         SessionFilter(
             state=args.state,
             kind=args.kind,
-            meta=_pairs(args.meta, "meta") or None,
-            tags=_pairs(args.tag, "tag") or None,
+            meta=_pairs(args.meta or [], "meta") or None,
+            tags=_pairs(args.tag or [], "tag") or None,
             since_ns=args.since,
             limit=args.limit,
         )
@@ -200,13 +257,11 @@ async def _rm(manager: SessionManager, args: argparse.Namespace) -> int:
 
 
 async def _prune(manager: SessionManager, args: argparse.Namespace) -> int:
-    from ktl_lsp.sessions.retention import RetentionPolicy
-
     policy = RetentionPolicy(
-        max_sessions=args.max_sessions if args.max_sessions is not None else 5000,
-        max_age_days=args.max_age_days if args.max_age_days is not None else 90.0,
-        max_store_bytes=args.max_bytes if args.max_bytes is not None else 2 * 1024**3,
-        max_frames_per_session=args.max_frames if args.max_frames is not None else 1_000_000,
+        max_sessions=args.max_sessions,
+        max_age_days=args.max_age_days,
+        max_store_bytes=args.max_bytes,
+        max_frames_per_session=args.max_frames,
     )
     result = await manager.prune(policy)
     summary = {
