@@ -105,35 +105,38 @@ def add_parser(sub: Subparsers) -> None:
         "prune", _prune, "apply retention rules now (pinned and running sessions stay)"
     )
     policy = RetentionPolicy()
-    prune_p.add_argument(
-        "--max-sessions",
-        type=int,
-        default=policy.max_sessions,
-        metavar="N",
-        help="keep the newest N sessions, 0 for no limit (default: %(default)s)",
-    )
-    prune_p.add_argument(
-        "--max-age-days",
-        type=float,
-        default=policy.max_age_days,
-        metavar="DAYS",
-        help="delete sessions that ended more than DAYS ago, 0 for no limit (default: %(default)s)",
-    )
-    prune_p.add_argument(
-        "--max-bytes",
-        type=int,
-        default=policy.max_store_bytes,
-        metavar="BYTES",
-        help="delete the oldest sessions until the store is this small, 0 for no limit "
-        "(default: %(default)s)",
-    )
-    prune_p.add_argument(
-        "--max-frames",
-        type=int,
-        default=policy.max_frames_per_session,
-        metavar="N",
-        help="keep the newest N frames of each session, 0 for no limit (default: %(default)s)",
-    )
+    limits: list[tuple[str, type, float, str, str]] = [
+        ("--max-sessions", int, policy.max_sessions, "N", "keep the newest N sessions"),
+        (
+            "--max-age-days",
+            float,
+            policy.max_age_days,
+            "DAYS",
+            "delete sessions that ended over DAYS ago",
+        ),
+        (
+            "--max-bytes",
+            int,
+            policy.max_store_bytes,
+            "BYTES",
+            "delete the oldest sessions until the store is this small",
+        ),
+        (
+            "--max-frames",
+            int,
+            policy.max_frames_per_session,
+            "N",
+            "keep the newest N frames of each session",
+        ),
+    ]
+    for option, kind, default, metavar, what in limits:
+        prune_p.add_argument(
+            option,
+            type=kind,
+            default=default,
+            metavar=metavar,
+            help=f"{what}, 0 for no limit (default: %(default)s)",
+        )
     as_json(prune_p)
     diff_p = command("diff", _diff, "compare two runs (exit 0: same, 1: different, 2: error)")
     diff_p.set_defaults(error_status=2)  # as diff(1) says trouble

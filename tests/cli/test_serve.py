@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sys
 from pathlib import Path
 
 import httpx
 
 from ktl_lsp.gateway.auth import token_path
+from tests.cli.conftest import KTL_LSP
 
 
 def _free_port() -> int:
@@ -18,20 +18,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+async def _serve(store: Path, listen: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        KTL_LSP, "--store", str(store), "serve", "--listen", listen, stderr=asyncio.subprocess.PIPE
+    )
+
+
 async def test_serve_process(tmp_path: Path) -> None:
     store = tmp_path / "s.db"
     port = _free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ktl_lsp",
-        "--store",
-        str(store),
-        "serve",
-        "--listen",
-        f"127.0.0.1:{port}",
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await _serve(store, f"127.0.0.1:{port}")
     try:
         assert proc.stderr is not None
         lines: list[str] = []
@@ -54,16 +50,6 @@ async def test_serve_process(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         await proc.wait()
-    refused = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ktl_lsp",
-        "--store",
-        str(store),
-        "serve",
-        "--listen",
-        "0.0.0.0:0",
-        stderr=asyncio.subprocess.PIPE,
-    )
+    refused = await _serve(store, "0.0.0.0:0")
     _, err = await refused.communicate()
     assert refused.returncode == 2 and b"without TLS" in err
