@@ -221,6 +221,8 @@ class SessionManager:
         self.live: dict[str, LiveSession] = {}
         self._recent: deque[str] = deque()
         self._on_notice = on_notice
+        #: Why the store could not be opened (None when it is open or was never asked for).
+        self.store_error: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Secret patterns replaced in recorded output (None: off); set from the settings.
         self.redaction: Redaction | None = None  # off unless the settings turn it on
@@ -241,6 +243,7 @@ class SessionManager:
                 log.info("marked %d sessions interrupted", n)
             manager.store = store
         except StoreError as exc:
+            manager.store_error = str(exc)
             manager._notice(f"ktl: recording is off: {exc}")
         return manager
 
@@ -253,9 +256,15 @@ class SessionManager:
             self._notice(f"ktl: {reason}")
 
     def _notice(self, message: str) -> None:
-        log.warning("%s", message)
-        if self._on_notice is not None:
-            self._on_notice(message)
+        if self._on_notice is None:
+            log.warning("%s", message)
+        else:
+            self._on_notice(message)  # which reports it: logging it too said it twice
+
+    @property
+    def path(self) -> Path | None:
+        """The store's file, when there is a store."""
+        return self.store.path if self.store is not None else None
 
     @property
     def recording(self) -> bool:

@@ -56,15 +56,6 @@ class PruneResult:
             "bytesAfter": self.bytes_after,
         }
 
-    def summary(self) -> str:
-        def mb(n: int) -> str:
-            return f"{n / 1e6:.1f} MB"
-
-        return (
-            f"deleted {self.deleted_sessions} sessions, trimmed {self.trimmed_frames} frames, "
-            f"{mb(self.bytes_before)} -> {mb(self.bytes_after)}"
-        )
-
 
 _DELETABLE = "pinned = 0 AND state != ?"
 

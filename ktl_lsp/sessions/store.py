@@ -158,6 +158,11 @@ class Store:
             conn.executescript(schema)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
+            if not self.path.exists():  # SQLite could not create it
+                raise StoreError(
+                    f"cannot create session store {self.path}: the directory {self.path.parent} "
+                    "is not writable; choose another path with --store / KTL_LSP_STORE"
+                ) from exc
             raise StoreError(
                 f"{self.path} is not a usable session store ({exc}); move it aside or choose "
                 "another path with --store / KTL_LSP_STORE"

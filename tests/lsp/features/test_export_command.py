@@ -1,11 +1,9 @@
-"""ktl.session.export through the LSP, and the CLI's export."""
+"""ktl.session.export through the LSP."""
 
 from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -62,30 +60,3 @@ async def test_export_errors(ktl: Ktl, tmp_path: Path) -> None:
                 "path": str(blocker / "out.ndjson"),
             },
         )
-
-
-def test_cli_export(tmp_path: Path) -> None:
-    store = tmp_path / "cli.db"
-    base = [sys.executable, "-m", "ktl_lsp", "--store", str(store)]
-    run = subprocess.run(
-        [*base, "run", "--", "echo", "exported"], capture_output=True, text=True, check=True
-    )
-    sid = run.stderr.split("session ")[1].split()[0]
-    ndjson = subprocess.run(
-        [*base, "sessions", "export", sid], capture_output=True, check=True
-    ).stdout
-    frames = [json.loads(line) for line in ndjson.splitlines()]
-    assert any(base64.b64decode(f.get("raw", "")) == b"exported\r\n" for f in frames)
-    target = tmp_path / "out.cast"
-    subprocess.run(
-        [*base, "sessions", "export", sid, "-f", "asciicast", "-o", str(target)],
-        check=True,
-        capture_output=True,
-    )
-    assert json.loads(target.read_text().splitlines()[0])["version"] == 2
-    bad = subprocess.run(
-        [*base, "sessions", "export", sid, "-o", "/proc/nope/x.ndjson"],
-        capture_output=True,
-        text=True,
-    )
-    assert bad.returncode == 1 and "ktl-lsp:" in bad.stderr

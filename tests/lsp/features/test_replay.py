@@ -1,11 +1,6 @@
-"""Replay links from the editor, and `ktl-lsp serve` as its own process."""
+"""Replay links from the editor."""
 
 from __future__ import annotations
-
-import asyncio
-import socket
-import sys
-from pathlib import Path
 
 import httpx
 import pytest
@@ -41,63 +36,6 @@ async def test_replay_command(ktl: Ktl) -> None:
     assert "/ui/login?code=" in out["url"] and out["url"] != result["replayUrl"]
     with pytest.raises(JsonRpcInvalidParams, match="unknown session nope"):
         await ktl.cmd("ktl.session.replay", {"sessionId": "nope"})
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def test_serve_process(tmp_path: Path) -> None:
-    store = tmp_path / "s.db"
-    port = _free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ktl_lsp",
-        "--store",
-        str(store),
-        "serve",
-        "--listen",
-        f"127.0.0.1:{port}",
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert proc.stderr is not None
-        lines: list[str] = []
-        while not any("sign in once with" in x for x in lines):
-            lines.append((await asyncio.wait_for(proc.stderr.readline(), 20)).decode())
-        assert any(f"serving {store} on http://127.0.0.1:{port}/ui/" in x for x in lines)
-        link = (
-            next(x for x in lines if "sign in once with" in x)
-            .split("sign in once with ")[1]
-            .strip()
-        )
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-            assert (await http.get("/api/v1/mirror/sessions")).status_code == 401
-            token = token_path(store).read_text().strip()
-            ok = await http.get(
-                "/api/v1/mirror/sessions", headers={"Authorization": f"Bearer {token}"}
-            )
-            assert ok.json() == {"sessions": []}
-            assert (await http.get(link)).status_code == 303
-    finally:
-        proc.terminate()
-        await proc.wait()
-    refused = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ktl_lsp",
-        "--store",
-        str(store),
-        "serve",
-        "--listen",
-        "0.0.0.0:0",
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await refused.communicate()
-    assert refused.returncode == 2 and b"without TLS" in err
 
 
 async def test_rotate_token_command_signs_out_old_links(ktl: Ktl) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pygls.exceptions import JsonRpcInvalidParams
 
-from tests.conftest import StartKtl
+from tests.conftest import Ktl, StartKtl
 
 
 async def test_pin_delete_prune(start_ktl: StartKtl) -> None:

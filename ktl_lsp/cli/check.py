@@ -11,35 +11,55 @@ import argparse
 import json
 import os
 import sys
-from importlib import metadata
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from ktl_lsp.checks.check_paths import check_paths
-from ktl_lsp.checks.findings import Finding
-from ktl_lsp.checks.k8s_schemas import UnsupportedVersionError, available_versions, resolve_version
-from ktl_lsp.checks.rules import RULES
+if TYPE_CHECKING:
+    from ktl_lsp.checks.findings import Finding
+    from ktl_lsp.cli.output import Subparsers
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+#: Severities as compilers word them in text (information and hint are notes), and as SARIF
+#: levels, which use the same words.
 SARIF_LEVELS = {"error": "error", "warning": "warning", "information": "note", "hint": "note"}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    versions = available_versions()
-    span = f"{versions[0]}..{versions[-1]}" if versions else "none installed"
-    parser = argparse.ArgumentParser(
-        prog="ktl-lsp check",
+class _AvailableVersions:
+    """The packaged schema versions, looked up when help is shown: the look-up takes ~60 ms,
+    which every start of the language server would otherwise pay to build the parser."""
+
+    def __str__(self) -> str:
+        from ktl_lsp.checks.k8s_schemas import available_versions
+
+        versions = available_versions()
+        return f"{versions[0]}..{versions[-1]}" if versions else "none installed"
+
+
+def add_parser(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "check",
+        help="report the editor's diagnostics for files (for CI)",
         description="Check Kubernetes manifests, Helm values, ktl stacks, .ktl.yaml and plan "
         "files; directories are walked with the editor's file-kind detection.",
     )
-    parser.add_argument("--format", choices=("text", "json", "sarif"), default="text")
-    parser.add_argument(
+    p.add_argument(
+        "--format",
+        choices=("text", "json", "sarif"),
+        default="text",
+        help="text for people, json (LSP's 0-based positions) or sarif 2.1.0 for code "
+        "scanning (default: %(default)s)",
+    )
+    k8s_version = p.add_argument(
         "--k8s-version",
         metavar="X.Y",
-        help=f"target Kubernetes version (available: {span}; default: newest)",
+        help="target Kubernetes version (available: %(available)s; default: newest)",
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH")
-    return parser
+    vars(k8s_version)["available"] = (
+        _AvailableVersions()
+    )  # argparse fills %(...)s from vars(action)
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files and directories to check")
+    p.set_defaults(run=run, default_log_level="WARNING", usage_error=p.error)
 
 
 def display_path(path: Path, cwd: Path) -> str:
@@ -50,6 +70,8 @@ def display_path(path: Path, cwd: Path) -> str:
 
 
 def _tool_version() -> str:
+    from importlib import metadata
+
     try:
         return metadata.version("ktl-lsp")
     except metadata.PackageNotFoundError:
@@ -64,8 +86,8 @@ def render_text(results: dict[Path, list[Finding]], cwd: Path, out: TextIO) -> N
             counts[f.severity] += 1
             start = f.range.start
             out.write(
-                f"{shown}:{start.line + 1}:{start.character + 1}: {f.severity}: {f.message} "
-                f"[{f.code}]\n"
+                f"{shown}:{start.line + 1}:{start.character + 1}: {SARIF_LEVELS[f.severity]}: "
+                f"{f.message} [{f.code}]\n"
             )
             for related in f.related:
                 where = display_path(Path(related.path), cwd) if related.path else shown
@@ -100,6 +122,8 @@ def _artifact(path: Path, cwd: Path) -> dict[str, str]:
 
 
 def render_sarif(results: dict[Path, list[Finding]], cwd: Path) -> dict[str, Any]:
+    from ktl_lsp.checks.rules import RULES
+
     used = sorted({f.code for findings in results.values() for f in findings} | set(RULES))
     rule_index = {code: i for i, code in enumerate(used)}
     sarif_results: list[dict[str, Any]] = []
@@ -159,23 +183,18 @@ def render_sarif(results: dict[Path, list[Finding]], cwd: Path) -> dict[str, Any
     }
 
 
-def main(argv: list[str]) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # argparse reports usage errors (2) and --help (0) this way
-        return int(exit_.code) if isinstance(exit_.code, int) else 2
+def run(args: argparse.Namespace) -> int:
+    from ktl_lsp.checks.check_paths import check_paths
+    from ktl_lsp.checks.k8s_schemas import UnsupportedVersionError, resolve_version
+
+    usage_error: Callable[[str], NoReturn] = args.usage_error
     try:
         version = resolve_version(args.k8s_version)
     except UnsupportedVersionError as error:
-        parser.print_usage(sys.stderr)
-        print(f"ktl-lsp check: error: {error}", file=sys.stderr)
-        return 2
+        usage_error(str(error))
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
-        parser.print_usage(sys.stderr)
-        print(f"ktl-lsp check: error: no such file or directory: {missing[0]}", file=sys.stderr)
-        return 2
+        usage_error(f"no such file or directory: {missing[0]}")
     results = check_paths(args.paths, version)
     cwd = Path.cwd().resolve()
     if args.format == "json":
@@ -188,7 +207,3 @@ def main(argv: list[str]) -> int:
         render_text(results, cwd, sys.stdout)
     failed = any(f.severity == "error" for findings in results.values() for f in findings)
     return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

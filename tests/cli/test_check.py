@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.checks.conftest import CORPUS
+from tests.cli.conftest import KTL_LSP, into_a_closed_pipe
 
 REPO = Path(__file__).parents[2]
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ktl_lsp.check_command", *args],
+        [KTL_LSP, "check", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -93,3 +93,44 @@ def test_corpus_through_the_command() -> None:
     assert {d["code"] for d in json.loads(result.stdout)} == {"stack-cycle"}
     result = run("--format", "json", str(stacks / "x2-missing-dep"), cwd=REPO)
     assert [d["code"] for d in json.loads(result.stdout)] == ["stack-missing-need"]
+
+
+@pytest.mark.parametrize("args", [["bad.yaml"], ["."], ["--format", "json", "."]])
+def test_a_reader_that_leaves_ends_it_quietly(project: Path, args: list[str]) -> None:
+    gone = into_a_closed_pipe("check", *args, cwd=project)
+    assert (gone.returncode, gone.stderr) == (141, "")
+
+
+def test_piped_into_head(tmp_path: Path) -> None:
+    # 3000 findings, more than a pipe holds: the writer is still writing when head leaves.
+    data = ", ".join(f"k{i}: {i}" for i in range(3000))
+    (tmp_path / "cm.yaml").write_text(
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm}}\ndata: {{{data}}}\n"
+    )
+    piped = subprocess.run(
+        ["bash", "-c", f'{KTL_LSP} check {tmp_path} | head -1; echo "${{PIPESTATUS[0]}}"'],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    first, status = piped.stdout.splitlines()
+    assert first.endswith("error: data.k0: expected string, got integer 0 [k8s-schema]")
+    assert (status, piped.stderr) == ("141", "")
+
+
+def test_information_and_hints_are_notes_on_every_line(tmp_path: Path) -> None:
+    (tmp_path / "cr.yaml").write_text(
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n"
+    )
+    (tmp_path / "svc.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n"
+        "spec: {selector: {app: nothing}, ports: [{port: 80}]}\n"
+    )
+    result = run(".", cwd=tmp_path)
+    *lines, summary = result.stdout.splitlines()
+    assert [line.split(": ")[1] for line in lines] == ["note", "note"]
+    assert summary == "0 error(s), 0 warning(s), 2 note(s) in 2 file(s)"
+    severities = [
+        d["severity"] for d in json.loads(run("--format", "json", ".", cwd=tmp_path).stdout)
+    ]
+    assert severities == ["hint", "information"]  # JSON keeps LSP's severities

@@ -1,0 +1,102 @@
+"""``ktl-lsp serve``: the replay UI and the HTTP/SSE gateway for a store."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ktl_lsp.cli.output import err, store_notice
+
+if TYPE_CHECKING:
+    from ktl_lsp.cli.output import Subparsers
+
+
+def add_parser(sub: Subparsers) -> None:
+    p = sub.add_parser("serve", help="serve the replay UI and the HTTP/SSE gateway")
+    p.add_argument(
+        "--listen",
+        default="127.0.0.1:8081",
+        metavar="HOST:PORT",
+        help="where to serve; other than loopback needs --tls-cert (default: %(default)s)",
+    )
+    p.add_argument("--token", help="require this token (default: the store's token file)")
+    p.add_argument(
+        "--tls-cert",
+        type=Path,
+        metavar="FILE",
+        help="serve HTTPS with this PEM certificate (default: HTTP)",
+    )
+    p.add_argument("--tls-key", type=Path, metavar="FILE", help="the certificate's PEM private key")
+    p.add_argument(
+        "--cors-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="an origin allowed to call the API; repeat for more (default: none)",
+    )
+    p.add_argument(
+        "--dev-query-token",
+        action="store_true",
+        help="also accept ?token= (development only: URLs end up in logs and histories)",
+    )
+    p.add_argument("--open", action="store_true", help="open the UI in a browser")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import webbrowser
+
+    from ktl_lsp.gateway import Gateway, GatewayConfigError
+    from ktl_lsp.gateway.server import GatewayOptions
+    from ktl_lsp.sessions.manager import SessionManager
+
+    store: Path = args.store
+    host, _, port = args.listen.rpartition(":")
+    try:
+        options = GatewayOptions(
+            host=host.strip("[]") or "127.0.0.1",
+            port=int(port),
+            token=args.token,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            allow_query_token=args.dev_query_token,
+            cors_origins=tuple(args.cors_origin or ()),
+        )
+    except ValueError:
+        err(f"--listen wants HOST:PORT, got {args.listen!r}")
+        return 2
+
+    async def main() -> int:
+        manager = SessionManager.open(store, on_notice=store_notice)
+        gateway = Gateway(manager, store, options)
+        try:
+            await gateway.start()
+        except GatewayConfigError as exc:
+            err(str(exc))
+            manager.close()
+            return 2
+        print(
+            f"ktl-lsp: serving {store} on {gateway.base_url}/ui/ (Ctrl-C to stop)", file=sys.stderr
+        )
+        link = gateway.base_url + "/ui/"
+        code = gateway.auth.mint_code(ttl_s=600)
+        if code:
+            link = f"{gateway.base_url}/ui/login?code={code}&next=/ui/"
+        print(f"ktl-lsp: sign in once with {link}", file=sys.stderr)
+        if args.open:
+            webbrowser.open(link)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await gateway.stop()
+        manager.close()
+        return 0
+
+    return asyncio.run(main())
