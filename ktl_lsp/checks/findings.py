@@ -47,7 +47,7 @@ class Finding:
         return replace(self, range=self.range.shifted(lines), related=related)
 
     def to_json(self, path: str) -> dict[str, Any]:
-        """The `ktl-lsp check --format json` shape (PROTOCOL.md section 4), plus `related`."""
+        """The `ktl-lsp check --format json` shape (docs/cli.md), plus `related`."""
         data: dict[str, Any] = {
             "path": path,
             "range": _range_json(self.range),

@@ -1,4 +1,4 @@
-"""`.ktl.yaml`: known keys and values (ktl-compat.md section 4); unknown keys warn.
+"""`.ktl.yaml`: known keys and values; unknown keys warn.
 
 ktl loads this file non-strictly, so a typo silently does nothing: that is what we catch.
 """

@@ -1,6 +1,6 @@
 """`secret://` references in Helm values files, against the providers ktl would configure.
 
-ktl resolves these at deploy time (ktl-compat.md section 4) and fails the whole command on the
+ktl resolves these at deploy time and fails the whole command on the
 first bad one; reporting each at its exact scalar turns that late failure into an edit-time one.
 Parsing and wording follow ktl's resolver so the editor says what `ktl apply` would. Nothing is
 cached here: configs are re-read through the `FileSource` on every check, so an edited

@@ -341,7 +341,7 @@ DROP_METADATA = (
 
 
 def normalize(obj: dict[str, Any] | None) -> dict[str, Any] | None:
-    """What a diff should not show (ktl-compat.md section 5): server bookkeeping and status."""
+    """What a diff should not show (as ktl's diff): server bookkeeping and status."""
     if obj is None:
         return None
     out = copy.deepcopy(obj)

@@ -1,5 +1,5 @@
 """Verify: wait for workloads to roll out, then judge the Warning events of a window, the way
-ktl's stack verify gate does (ktl-compat.md section 3, ``verify``).
+ktl's stack verify gate does (ktl's stack ``verify`` settings).
 
 - Rollout: Deployments, StatefulSets, DaemonSets and Jobs must be ready within ``timeout_s``
   (status read every ``poll_s``); other kinds only need to exist.

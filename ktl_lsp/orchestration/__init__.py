@@ -1,9 +1,9 @@
-"""Orchestration: plans and ktl stacks run as DAGs of child sessions (issue 7).
+"""Orchestration: plans and ktl stacks run as DAGs of child sessions (docs/plans.md).
 
 - ``model``: the plan as data, graph checks, selection.
 - ``loader`` / ``stack``: plan files and ktl stacks into plans.
 - ``scheduler``: concurrency, pools, claims, budget, retries, fail-fast, cancel.
-- ``runners``: where a node runs (local PTY now; the interface takes a Kubernetes Job runner).
+- ``runners``: where a node runs (a local PTY, or a Kubernetes Job: ``k8s_job``).
 - ``worktree``: ``git worktree`` lanes for nodes with ``worktree: true``.
 - ``run``: a plan run as a parent session with its record, and resume.
 """

@@ -511,7 +511,15 @@ class SessionManager:
         """
         live = self.create(spec)
         live.task = background(self._run_task(live, spec, work), name=f"session-{live.id}")
+        # Cancelled before its first step, the coroutine never runs: end the session here.
+        live.task.add_done_callback(lambda _: live.done.done() or self._cancelled(live))
         return live
+
+    def _cancelled(self, live: LiveSession) -> None:
+        if live.cancel_reason == "timeout":
+            self.finish(live, State.ERROR, exit_code=1, error=live.cancel_reason_text)
+        else:
+            self.finish(live, State.CANCELLED, exit_code=130, error="cancelled")
 
     async def _run_task(self, live: LiveSession, spec: RunSpec, work: TaskWork) -> None:
         if spec.timeout_s:
@@ -520,10 +528,7 @@ class SessionManager:
         try:
             outcome = await work(live)
         except asyncio.CancelledError:
-            if live.cancel_reason == "timeout":
-                self.finish(live, State.ERROR, exit_code=1, error=live.cancel_reason_text)
-            else:
-                self.finish(live, State.CANCELLED, exit_code=130, error="cancelled")
+            self._cancelled(live)
             return
         except Exception as exc:
             log.exception("session %s failed", live.id)

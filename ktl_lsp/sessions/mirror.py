@@ -1,6 +1,6 @@
 """ktl-agent's ``MirrorFrame`` / ``MirrorSession`` JSON shapes (protojson, ``UseProtoNames``).
 
-Writing follows ktl-agent exactly (../shared/ktl-compat.md section 2): snake_case names, int64
+Writing follows ktl-agent exactly (its gateway's MirrorFrame, docs/gateway.md): snake_case names, int64
 values (sequence, unix nanoseconds) as JSON strings, int32 (``exit_code``) as numbers, ``bytes``
 as standard base64, zero or empty fields omitted, states as ``MIRROR_SESSION_STATE_*`` names.
 

@@ -157,18 +157,18 @@ class Store:
             schema = resources.files("ktl_lsp.sessions").joinpath("schema.sql").read_text()
             conn.executescript(schema)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as exc:
-            if not self.path.exists():  # SQLite could not create it
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if not self.path.exists():  # it could not be created
                 raise StoreError(
                     f"cannot create session store {self.path}: the directory {self.path.parent} "
                     "is not writable; choose another path with --store / KTL_LSP_STORE"
                 ) from exc
+            if isinstance(exc, OSError):
+                raise StoreError(f"cannot open session store {self.path}: {exc}") from exc
             raise StoreError(
                 f"{self.path} is not a usable session store ({exc}); move it aside or choose "
                 "another path with --store / KTL_LSP_STORE"
             ) from exc
-        except OSError as exc:
-            raise StoreError(f"cannot open session store {self.path}: {exc}") from exc
         self._wconn = conn
         self._writer = threading.Thread(
             target=self._write_loop, name="ktl-store-writer", daemon=True

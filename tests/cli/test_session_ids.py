@@ -32,7 +32,9 @@ def test_cli_accepts_unique_prefixes(tmp_path: Path) -> None:
     ktl("sessions", "export", pa, "--format", "ndjson", "-o", str(out))
     assert [p.name for p in out.iterdir()] == [f"{a}.ndjson"]
     assert ktl("sessions", "pin", pa).stdout.strip() == f"{a} pinned"
-    diff = json.loads(ktl("sessions", "diff", pa, pb, "--json").stdout)
+    compared = ktl("sessions", "diff", pa, pb, "--json", ok=False)  # they differ: exit 1
+    diff = json.loads(compared.stdout)
+    assert compared.returncode == 1 and diff["a"]["sessionId"] == a
     assert diff["exitCodes"] == [0, 0] and "+result=two" in diff["outputDiff"]
 
     common = next(i for i in range(4, 16) if a[:i] != b[:i])  # a prefix both start with

@@ -53,3 +53,19 @@ async def test_task_failure_and_cancel(tmp_path: Path) -> None:
     timed_out = await asyncio.wait_for(slow.done, 5)
     assert timed_out.state is State.ERROR and timed_out.error == "timed out after 0.05s"
     manager.close()
+
+
+async def test_a_task_cancelled_before_it_ever_ran_still_ends(tmp_path: Path) -> None:
+    """A cancel that lands before the task's first step never enters its body."""
+    manager = SessionManager.open(tmp_path / "s.db")
+    ran: list[str] = []
+
+    async def work(live: LiveSession) -> TaskOutcome:
+        ran.append(live.id)
+        return TaskOutcome()
+
+    live = manager.start_task(RunSpec(argv=[], command="x", kind="k8s"), work)
+    manager.cancel(live.id)  # same loop turn: the task has not started
+    ended = await asyncio.wait_for(live.done, 5)
+    assert ended.state is State.CANCELLED and ended.exit_code == 130 and ran == []
+    manager.close()

@@ -248,7 +248,7 @@ export function parseTargetLine(line: string): TargetLine {
   return out;
 }
 
-/** `ktl.exec`'s arguments (PROTOCOL.md). */
+/** `ktl.exec`'s arguments (docs/protocol.md). */
 export interface ExecSpec {
   pod?: string;
   workload?: string;
@@ -294,7 +294,7 @@ export function parsePorts(t: string): string[] | string {
   return ports;
 }
 
-/** `ktl.portForward`'s arguments (PROTOCOL.md). */
+/** `ktl.portForward`'s arguments (docs/protocol.md). */
 export interface PortForwardSpec {
   pod?: string;
   service?: string;

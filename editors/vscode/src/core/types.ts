@@ -1,4 +1,4 @@
-/** Shapes of ktl-lsp's protocol (shared/PROTOCOL.md sections 1 and 2) the extension uses. */
+/** Shapes of ktl-lsp's protocol (docs/protocol.md) the extension uses. */
 
 export type SessionState = "running" | "done" | "error" | "cancelled" | "interrupted";
 
