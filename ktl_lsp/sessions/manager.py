@@ -511,9 +511,13 @@ class SessionManager:
         """
         live = self.create(spec)
         live.task = background(self._run_task(live, spec, work), name=f"session-{live.id}")
-        # Cancelled before its first step, the coroutine never runs: end the session here.
-        live.task.add_done_callback(lambda _: live.done.done() or self._cancelled(live))
+        live.task.add_done_callback(lambda _: self._task_ended(live))
         return live
+
+    def _task_ended(self, live: LiveSession) -> None:
+        # Cancelled before its first step, the coroutine never ran: end the session here.
+        if not live.done.done():
+            self._cancelled(live)
 
     def _cancelled(self, live: LiveSession) -> None:
         if live.cancel_reason == "timeout":
