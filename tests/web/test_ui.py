@@ -14,6 +14,7 @@ import asyncio
 import base64
 import json
 import os
+import shutil
 import re
 import tempfile
 from collections.abc import AsyncIterator
@@ -46,6 +47,13 @@ FULLSCREEN = (
 )
 MANY = 'for i in $(seq 1 3000); do echo "many line $i"; done'
 LIVE = "sleep 1; for i in $(seq 1 120); do echo live-$i; sleep 0.04; done"
+
+
+def _to_docs(shot: Path, name: str) -> None:
+    """With ``KTL_DOC_IMAGES=<dir>`` (docs/images), the README's pictures come from this run."""
+    target = os.environ.get("KTL_DOC_IMAGES")
+    if target:
+        shutil.copyfile(shot, Path(target) / name)
 
 
 def _artifacts() -> Path:
@@ -140,6 +148,7 @@ async def test_replay_ui(served: Served, browser: Browser, monkeypatch: pytest.M
         f"!!document.querySelector('tr[data-session-id=\"{live.id}\"][data-state=running]')"
     )
     await b.call("screenshot", path=str(shots / "list-live.png"))
+    _to_docs(shots / "list-live.png", "replay-list.png")
 
     # Its page follows it; the connection is dropped under it and comes back without
     # repeated or missing lines.
@@ -152,6 +161,7 @@ async def test_replay_ui(served: Served, browser: Browser, monkeypatch: pytest.M
     tails[-1].transport.abort()
     await b.wait("ktlPlayer.stats.opens >= 2", timeout=10)
     await b.call("screenshot", path=str(shots / "live.png"))
+    _to_docs(shots / "live.png", "replay-live.png")
     await b.wait(
         "ktlPlayer.root.dataset.state === 'ended' && ktlPlayer.session.state === 'done'", timeout=20
     )

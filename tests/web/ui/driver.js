@@ -2,7 +2,7 @@
 // bench/bench_gateway.py. One JSON command per stdin line, one JSON answer per stdout line:
 //   {"id": 1, "op": "goto", "url": "..."}            -> {"id": 1, "ok": true, "value": ...}
 //   ops: goto(url), eval(expr: an expression, awaited), wait(expr, timeout), click(selector),
-//        fill(selector, value), press(selector, key), screenshot(path), errors(), close()
+//        fill(selector, value), press(selector, key), screenshot(path, fullPage?, clip?), errors(), close()
 // errors() returns the page errors, console errors and requests that left the gateway's origin.
 // Never downloads a browser: executablePath is /usr/bin/chromium (KTL_TEST_CHROMIUM).
 "use strict";
@@ -56,7 +56,7 @@ async function main() {
     async click(c) { await page.click(c.selector, { timeout: c.timeout || 10000 }); return null; },
     async fill(c) { await page.fill(c.selector, c.value, { timeout: c.timeout || 10000 }); return null; },
     async press(c) { await page.press(c.selector, c.key, { timeout: c.timeout || 10000 }); return null; },
-    async screenshot(c) { await page.screenshot({ path: c.path, fullPage: !!c.fullPage }); return c.path; },
+    async screenshot(c) { await page.screenshot({ path: c.path, fullPage: !!c.fullPage, clip: c.clip || undefined }); return c.path; },
     async errors() { return errors.slice(); },
     async close() { await browser.close(); return null; },
   };
