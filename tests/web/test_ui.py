@@ -14,8 +14,8 @@ import asyncio
 import base64
 import json
 import os
-import shutil
 import re
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
