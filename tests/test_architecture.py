@@ -149,14 +149,21 @@ def test_core_packages_never_import_the_language_server(package: str) -> None:
 
 
 def test_only_the_sessions_core_touches_the_store() -> None:
-    """The session manager is the one door to the store: nothing else reads or writes it."""
+    """The session manager is the one door to the store: nothing else reads or writes it (where
+    the store lives by default is not the store)."""
+    store = "ktl_lsp.sessions.store"
+    allowed = {store, f"{store}.default_store_path"}  # the module itself: named by a from-import
     offenders = sorted(
-        module
+        (module, name)
         for module, names in IMPORTS.items()
-        if "ktl_lsp.sessions.store" in {_ours(n) for n in names}
-        and not module.startswith(("ktl_lsp.sessions", "ktl_lsp.cli"))
+        for name in names
+        if _ours(name) == store
+        and name not in allowed
+        and not module.startswith("ktl_lsp.sessions")
     )
     assert offenders == []
+    users = {m for m, names in IMPORTS.items() if store in names and not m.startswith(store[:16])}
+    assert users <= {"ktl_lsp.cli.main"}  # for default_store_path, and nothing else
 
 
 def _handlers() -> list[tuple[str, int]]:
