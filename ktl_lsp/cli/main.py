@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     command: Callable[[argparse.Namespace], int] = args.run
     try:
         code = command(args)
-        sys.stdout.flush()  # here, where a reader that left is still ours to handle
+        if not sys.stdout.closed:  # the language server closes it when the editor leaves
+            sys.stdout.flush()  # here, where a reader that left is still ours to handle
     except BrokenPipeError:
         return reader_gone()
     return code

@@ -349,3 +349,26 @@ def test_typed_in_a_terminal_it_says_what_it_is_and_ctrl_c_ends_it(tmp_path: Pat
 def test_started_by_an_editor_it_says_nothing(tmp_path: Path) -> None:
     quiet = ktl_lsp("--store", str(tmp_path / "s.db"), stdin=subprocess.DEVNULL)
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+
+
+async def test_an_editor_ending_a_stdio_session_leaves_no_traceback(tmp_path: Path) -> None:
+    """shutdown + exit, as every editor ends a session: exit 0 and nothing alarming on stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        *server_command(tmp_path / "s.db"),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    for message in (
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}},
+        {"jsonrpc": "2.0", "method": "initialized", "params": {}},
+        {"jsonrpc": "2.0", "id": 2, "method": "shutdown", "params": None},
+    ):
+        proc.stdin.write(_frame(message))
+    while (await asyncio.wait_for(_read_message(proc.stdout), 20)).get("id") != 2:
+        pass
+    proc.stdin.write(_frame({"jsonrpc": "2.0", "method": "exit", "params": None}))
+    assert await asyncio.wait_for(proc.wait(), 10) == 0
+    stderr = (await proc.stderr.read()).decode()
+    assert "Traceback" not in stderr, stderr
