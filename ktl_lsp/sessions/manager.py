@@ -142,8 +142,9 @@ class LiveSession:
         s.last_seq += 1
         frame = Frame(s.id, s.last_seq, now_ns(), ftype, data)
         store = self.manager.store
+        if store is not None:
+            store.append(frame)  # held by the store while it cannot write, if it fits
         if store is not None and store.recording:
-            store.append(frame)
             if store.pending_bytes > HIGH_WATER and not self._paused and self.pty is not None:
                 self._paused = True
                 self.pty.pause_reading()
@@ -233,7 +234,7 @@ class SessionManager:
     def open(cls, path: Any, on_notice: Callable[[str], None] | None = None) -> SessionManager:
         """Opens the store at ``path``; without one, sessions still run and are kept in memory."""
         manager = cls(None, on_notice)
-        store = Store(path, on_failure=manager._store_failed)
+        store = Store(path, on_failure=manager._from_store, on_resume=manager._from_store)
         try:
             store.open()
             if store.notice:
@@ -247,13 +248,14 @@ class SessionManager:
             manager._notice(f"ktl: recording is off: {exc}")
         return manager
 
-    def _store_failed(self, reason: str) -> None:
-        # Called from the store's writer thread: hop onto the loop before telling anyone.
+    def _from_store(self, message: str) -> None:
+        """Recording turned off or back on. Called from the store's writer thread: hop onto
+        the loop before telling anyone."""
         loop = self._loop
         if loop is not None and loop.is_running():
-            loop.call_soon_threadsafe(self._notice, f"ktl: {reason}")
+            loop.call_soon_threadsafe(self._notice, f"ktl: {message}")
         else:
-            self._notice(f"ktl: {reason}")
+            self._notice(f"ktl: {message}")
 
     def _notice(self, message: str) -> None:
         if self._on_notice is None:
