@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -161,14 +162,51 @@ def small_tmpfs(mnt: Path, size: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
-def fill(directory: Path) -> Path:
-    """Writes a file until the filesystem has no space left; deleting it gives the space back."""
-    filler = directory / "filler"
-    chunk = b"f" * 4096
-    with filler.open("wb", buffering=0) as fh, contextlib.suppress(OSError):
-        while True:
-            fh.write(chunk)
-    return filler
+class FilledTmpfs:
+    """A tmpfs filled by a file: the store's writes fail with ENOSPC until it is deleted."""
+
+    def __init__(self, mnt: Path) -> None:
+        self.dir = mnt
+        self.filler = mnt / "filler"
+
+    def fill(self, pid: int) -> None:
+        chunk = b"f" * 4096
+        with self.filler.open("wb", buffering=0) as fh, contextlib.suppress(OSError):
+            while True:
+                fh.write(chunk)
+
+    def free(self) -> None:
+        self.filler.unlink()
+
+
+class FileSizeLimit:
+    """RLIMIT_FSIZE on the server process at the store's current size: its writes past it
+    fail (EFBIG) as on a full disk, with no privileges (CPython ignores SIGXFSZ)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.pid = 0
+        self.saved = resource.getrlimit(resource.RLIMIT_FSIZE)
+
+    def fill(self, pid: int) -> None:
+        self.pid = pid
+        self.saved = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+        size = max(f.stat().st_size for f in self.dir.iterdir() if f.is_file())
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (size, self.saved[1]))
+
+    def free(self) -> None:
+        resource.prlimit(self.pid, resource.RLIMIT_FSIZE, self.saved)
+
+
+@contextlib.contextmanager
+def small_disk(way: str, tmp_path: Path) -> Iterator[FilledTmpfs | FileSizeLimit]:
+    if way == "tmpfs":
+        with small_tmpfs(tmp_path / "tiny", "4m") as mnt:
+            yield FilledTmpfs(mnt)
+    else:
+        directory = tmp_path / "limited"
+        directory.mkdir()
+        yield FileSizeLimit(directory)
 
 
 async def notices(ktl: Ktl, text: str, timeout: float = 10) -> list[str]:
@@ -199,16 +237,16 @@ async def test_full_disk_turns_recording_off_once(start_ktl: StartKtl, tmp_path:
         await ktl.client.shutdown_session()
 
 
-@pytest.mark.skipif(not _can_mount(), reason="needs root to mount a tiny tmpfs")
+@pytest.mark.parametrize("way", ["tmpfs", "file-size-limit"])
 async def test_recording_resumes_when_the_disk_has_space_again(
-    start_ktl: StartKtl, tmp_path: Path
+    start_ktl: StartKtl, tmp_path: Path, way: str
 ) -> None:
-    with small_tmpfs(tmp_path / "tiny", "4m") as mnt:
-        store = mnt / "sessions.db"
+    with small_disk(way, tmp_path) as disk:
+        store = disk.dir / "sessions.db"
         ktl = await start_ktl(store=store, env={"KTL_LSP_STORE_RETRY_S": "0.05,0.2"})
         warm = await ktl.cmd("ktl.run", {"command": "echo warm"})
         assert warm["state"] == "done"
-        filler = fill(mnt)
+        disk.fill(server_pid(ktl))
         # About 300 KB of output while the disk is full: the session runs and ends as usual.
         full = await ktl.cmd(
             "ktl.run",
@@ -217,7 +255,7 @@ async def test_recording_resumes_when_the_disk_has_space_again(
         assert full["state"] == "done" and full["exitCode"] == 0
         assert len(await notices(ktl, "recording is off")) == 1
 
-        filler.unlink()
+        disk.free()
         resumed = await notices(ktl, "recording resumed")
         assert len(resumed) == 1, resumed
         after = await ktl.cmd("ktl.run", {"command": "echo after-space"})
