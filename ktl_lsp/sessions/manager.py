@@ -222,7 +222,8 @@ class SessionManager:
         self.live: dict[str, LiveSession] = {}
         self._recent: deque[str] = deque()
         self._on_notice = on_notice
-        #: Why the store could not be opened (None when it is open or was never asked for).
+        #: Why the store could not be opened (None when it is open or was never asked for);
+        #: a store that could not be written for want of space still retries.
         self.store_error: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Secret patterns replaced in recorded output (None: off); set from the settings.
@@ -235,6 +236,8 @@ class SessionManager:
         """Opens the store at ``path``; without one, sessions still run and are kept in memory."""
         manager = cls(None, on_notice)
         store = Store(path, on_failure=manager._from_store, on_resume=manager._from_store)
+        with contextlib.suppress(RuntimeError):
+            manager._loop = asyncio.get_running_loop()
         try:
             store.open()
             if store.notice:
@@ -243,6 +246,8 @@ class SessionManager:
             if n:
                 log.info("marked %d sessions interrupted", n)
             manager.store = store
+            # A full disk: recording is off (the store said so) until the store can write.
+            manager.store_error = store.failed
         except StoreError as exc:
             manager.store_error = str(exc)
             manager._notice(f"ktl: recording is off: {exc}")
@@ -563,7 +568,7 @@ class SessionManager:
         live = self.live.get(session_id)
         if live is not None:
             return live.session
-        if self.store is not None:
+        if self.store is not None and self.store.opened:
             found = await asyncio.to_thread(self.store.get_session, session_id)
             if found is not None:
                 return found
@@ -578,7 +583,7 @@ class SessionManager:
         if not ids.is_valid(text):
             raise UnknownSession(text)
         found: list[str] = []
-        if self.store is not None:
+        if self.store is not None and self.store.opened:
             found = await asyncio.to_thread(self.store.ids_from, text, SHOWN_CANDIDATES + 1)
         if text in found:
             return text

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -67,6 +68,23 @@ FRAME_OVERHEAD = 64
 class StoreError(Exception):
     """The store cannot be opened or written."""
 
+    def __init__(self, message: str, no_space: bool = False) -> None:
+        super().__init__(message)
+        #: It failed for want of space: trying again later may work.
+        self.no_space = no_space
+
+
+#: What SQLite says when a write fails for want of space (on a full disk the shared-memory
+#: index cannot grow either, and a file-size limit makes the write itself fail).
+_NO_SPACE_SQLITE = frozenset({"SQLITE_FULL", "SQLITE_IOERR_SHMSIZE", "SQLITE_IOERR_WRITE"})
+_NO_SPACE_ERRNO = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def _no_space(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in _NO_SPACE_ERRNO
+    return getattr(exc, "sqlite_errorname", None) in _NO_SPACE_SQLITE
+
 
 def retry_delays() -> tuple[float, float]:
     """The first and longest delay between attempts to write a failed store again."""
@@ -101,6 +119,16 @@ def prefix_bound(prefix: str) -> str | None:
     if last > 0x10FFFF:
         return prefix_bound(prefix[:-1])
     return prefix[:-1] + chr(last)
+
+
+def _tell(listener: Callable[[str], None] | None, message: str, level: int) -> None:
+    """Reports a change of recording to whoever listens; the log has it only when nobody
+    does (logging it too said it twice)."""
+    if listener is None:
+        log.log(level, "%s", message)
+    else:
+        log.debug("%s", message)
+        listener(message)
 
 
 @dataclass
@@ -201,13 +229,29 @@ class Store:
 
     # lifecycle ----------------------------------------------------------------------------
     def open(self) -> None:
-        """Creates the file and schema; raises StoreError with a reason a user can act on."""
+        """Creates the file and schema; raises StoreError with a reason a user can act on.
+        A store that cannot be written for want of space opens with recording off, and is
+        tried again with backoff like any failed write."""
         try:
             private.make_dirs(self.path.parent)
         except OSError as exc:
             raise StoreError(
                 f"cannot create the directory for session store {self.path}: {exc}"
             ) from exc
+        try:
+            self._wconn = self._connect_writer()
+        except StoreError as exc:
+            if not exc.no_space:
+                raise
+            self._retry_at = time.monotonic() + self._retry_delay
+            self._fail(f"recording is off: {exc}")
+        self._writer = threading.Thread(
+            target=self._write_loop, name="ktl-store-writer", daemon=True
+        )
+        self._writer.start()
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = None
         try:
             private.create_file(self.path)
             self.notice = private.tighten(
@@ -221,7 +265,6 @@ class Store:
                 "SELECT COUNT(*) FROM sqlite_master WHERE type='table'"
             ).fetchone()[0]
             if app_id != APPLICATION_ID and tables:
-                conn.close()
                 raise StoreError(
                     f"{self.path} is a SQLite database of another program, not a ktl-lsp session "
                     "store; move it aside or choose another path with --store / KTL_LSP_STORE"
@@ -231,23 +274,32 @@ class Store:
             schema = resources.files("ktl_lsp.sessions").joinpath("schema.sql").read_text()
             conn.executescript(schema)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except (sqlite3.DatabaseError, OSError) as exc:
-            if not self.path.exists():  # it could not be created
-                raise StoreError(
-                    f"cannot create session store {self.path}: the directory {self.path.parent} "
-                    "is not writable; choose another path with --store / KTL_LSP_STORE"
-                ) from exc
-            if isinstance(exc, OSError):
-                raise StoreError(f"cannot open session store {self.path}: {exc}") from exc
-            raise StoreError(
-                f"{self.path} is not a usable session store ({exc}); move it aside or choose "
-                "another path with --store / KTL_LSP_STORE"
-            ) from exc
-        self._wconn = conn
-        self._writer = threading.Thread(
-            target=self._write_loop, name="ktl-store-writer", daemon=True
+            return conn
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, (sqlite3.DatabaseError, OSError)):
+                raise self._open_error(exc) from exc
+            raise
+
+    def _open_error(self, exc: sqlite3.DatabaseError | OSError) -> StoreError:
+        if not self.path.exists():  # it could not be created
+            return StoreError(
+                f"cannot create session store {self.path}: the directory {self.path.parent} "
+                "is not writable; choose another path with --store / KTL_LSP_STORE"
+            )
+        if _no_space(exc):
+            return StoreError(
+                f"the session store {self.path} cannot be written ({exc}); it is tried again "
+                "until it can",
+                no_space=True,
+            )
+        if isinstance(exc, OSError):
+            return StoreError(f"cannot open session store {self.path}: {exc}")
+        return StoreError(
+            f"{self.path} is not a usable session store ({exc}); move it aside or choose "
+            "another path with --store / KTL_LSP_STORE"
         )
-        self._writer.start()
 
     def close(self) -> None:
         if self._closed:
@@ -269,9 +321,14 @@ class Store:
         return self._accepting and self.failed is None
 
     @property
+    def opened(self) -> bool:
+        """The file is open (it can be read), whether or not writes land."""
+        return self._wconn is not None
+
+    @property
     def _accepting(self) -> bool:
         # A failed store still takes writes: it holds them until it can write again.
-        return self._wconn is not None and not self._closed
+        return self._writer is not None and not self._closed
 
     @property
     def pending_bytes(self) -> int:
@@ -366,6 +423,13 @@ class Store:
                 self._hold(list(sessions.values()), frames)
                 if stop:  # one last attempt, so what is held is not lost with the process
                     self._retry()
+                    if self.failed is not None and self._held_sessions:
+                        log.warning(
+                            "closing with the session store %s still not writable: %d "
+                            "session(s) are not recorded",
+                            self.path,
+                            len(self._held_sessions),
+                        )
             with self._lock:
                 self._pending_bytes -= sum(len(f.data) + FRAME_OVERHEAD for f in frames)
             for fn, fut, transaction in calls:
@@ -380,7 +444,7 @@ class Store:
         return max(0.0, self._retry_at - time.monotonic())
 
     def _write_batch(self, sessions: list[tuple[Any, ...]], frames: list[Frame]) -> None:
-        if self._wconn is None or not (sessions or frames):
+        if not (sessions or frames):
             return
         try:
             self._commit(sessions, frames)
@@ -452,8 +516,11 @@ class Store:
         frames = list(self._held_frames)
         frames.extend(lost.marker(sid) for sid, lost in self._lost.items())
         try:
+            if self._wconn is None:
+                self._wconn = self._connect_writer()
+                self.mark_interrupted()
             self._commit(list(self._held_sessions.values()), frames)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StoreError) as exc:
             log.debug("the session store is still not writable: %s", exc)
             self._retry_delay = min(self._retry_delay * 2, self._retry_max)
             self._retry_at = time.monotonic() + self._retry_delay
@@ -466,13 +533,11 @@ class Store:
         self.failed = None
         message = (
             f"recording resumed: the session store {self.path} can be written again; "
-            f"{sessions} session(s) from while it was off are recorded"
+            f"{sessions} session(s) that ran while it was off are recorded"
         )
         if lost:
             message += f", except {lost} bytes of their output that did not fit in memory"
-        log.info("%s", message)
-        if self._on_resume is not None:
-            self._on_resume(message)
+        _tell(self._on_resume, message, logging.WARNING)
 
     def _run_call(
         self,
@@ -515,9 +580,7 @@ class Store:
         if self.failed is not None:
             return
         self.failed = reason
-        log.error("%s", reason)
-        if self._on_failure is not None:
-            self._on_failure(reason)
+        _tell(self._on_failure, reason, logging.ERROR)
 
     # reads (blocking; call through asyncio.to_thread from the loop) -----------------------
     def reader(self) -> sqlite3.Connection:
