@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ktl_lsp.sessions import ids
 from ktl_lsp.sessions.model import Frame, FrameType, Session, SessionFilter, State
 from ktl_lsp.sessions.store import Store
@@ -84,18 +86,25 @@ from pathlib import Path
 from ktl_lsp.sessions.model import Frame, FrameType, Session, State
 from ktl_lsp.sessions.store import Store
 
-db, budget, then = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+db, budget, when, then = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+
+def fill():
+    sizes = [os.path.getsize(p) for p in (db, db + "-wal") if os.path.exists(p)]
+    resource.setrlimit(resource.RLIMIT_FSIZE, (max(sizes, default=0), hard))
+
 said = []
 store = Store(Path(db), on_failure=said.append, on_resume=said.append, held_frame_bytes=budget)
+if when == "opening":
+    fill()
 store.open()
 s = Session(id="full-1", kind="pty", title="x")
 store.save_session(s)
 for seq in (1, 2, 3):
     store.append(Frame(s.id, seq, seq, FrameType.OUTPUT, b"a" * 100))
 store.flush_sync()
-soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-size = max(os.path.getsize(p) for p in (db, db + "-wal"))
-resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+if when == "running":
+    fill()
 for seq in range(4, 204):
     store.append(Frame(s.id, seq, seq, FrameType.OUTPUT, bytes([seq]) * 1000))
 s.state, s.exit_code, s.last_seq = State.DONE, 0, 203
@@ -113,10 +122,12 @@ print(json.dumps({"off": off, "said": said}))
 """
 
 
-def _fill_and_free(db: Path, budget: int, then: str, retry: str) -> dict[str, Any]:
+def _fill_and_free(
+    db: Path, budget: int, then: str, retry: str, when: str = "running"
+) -> dict[str, Any]:
     env = {**os.environ, "KTL_LSP_STORE_RETRY_S": retry}
     done = subprocess.run(
-        [sys.executable, "-c", FULL_DISK, str(db), str(budget), then],
+        [sys.executable, "-c", FULL_DISK, str(db), str(budget), when, then],
         env=env,
         capture_output=True,
         text=True,
@@ -167,13 +178,28 @@ def test_a_full_disk_holds_the_newest_frames_and_marks_what_it_dropped(tmp_path:
     assert lost["bytes"] == 1000 * lost["frames"]
 
 
-def test_space_back_just_before_closing_still_records_the_end(tmp_path: Path) -> None:
+@pytest.mark.parametrize("when", ["running", "opening"])
+def test_space_back_just_before_closing_still_records_the_end(tmp_path: Path, when: str) -> None:
     db = tmp_path / "s.db"
     # A retry far away: only the last attempt, at close, can write what is held.
-    result = _fill_and_free(db, 32 * 1024 * 1024, "close", retry="600")
+    result = _fill_and_free(db, 32 * 1024 * 1024, "close", retry="600", when=when)
     assert result["off"]
     assert [m.split(":")[0] for m in result["said"]] == ["recording is off", "recording resumed"]
     state, frames = _recorded(db)
     assert state == ("done", 0)
     assert [seq for seq, _, _ in frames] == list(range(1, 204))
     assert all(t == "output" for _, t, _ in frames)
+
+
+def test_a_store_full_when_it_opens_records_once_there_is_space(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    result = _fill_and_free(db, 32 * 1024 * 1024, "wait", retry="0.02,0.1", when="opening")
+    assert result["off"]
+    said = result["said"]
+    assert len(said) == 2, said
+    assert "recording is off" in said[0] and "tried again" in said[0]
+    assert "move it aside" not in said[0]
+    assert said[1].startswith("recording resumed")
+    state, frames = _recorded(db)
+    assert state == ("done", 0)
+    assert [seq for seq, _, _ in frames] == list(range(1, 204))

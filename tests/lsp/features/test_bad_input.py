@@ -169,7 +169,7 @@ class FilledTmpfs:
         self.dir = mnt
         self.filler = mnt / "filler"
 
-    def fill(self, pid: int) -> None:
+    def fill(self, pid: int | None = None) -> None:
         chunk = b"f" * 4096
         with self.filler.open("wb", buffering=0) as fh, contextlib.suppress(OSError):
             while True:
@@ -188,7 +188,8 @@ class FileSizeLimit:
         self.pid = 0
         self.saved = resource.getrlimit(resource.RLIMIT_FSIZE)
 
-    def fill(self, pid: int) -> None:
+    def fill(self, pid: int | None = None) -> None:
+        assert pid is not None, "a limit is set on a running server"
         self.pid = pid
         self.saved = resource.prlimit(pid, resource.RLIMIT_FSIZE)
         size = max(f.stat().st_size for f in self.dir.iterdir() if f.is_file())
@@ -237,16 +238,22 @@ async def test_full_disk_turns_recording_off_once(start_ktl: StartKtl, tmp_path:
         await ktl.client.shutdown_session()
 
 
-@pytest.mark.parametrize("way", ["tmpfs", "file-size-limit"])
+@pytest.mark.parametrize(
+    ("way", "full"),
+    [("tmpfs", "while running"), ("file-size-limit", "while running"), ("tmpfs", "from the start")],
+)
 async def test_recording_resumes_when_the_disk_has_space_again(
-    start_ktl: StartKtl, tmp_path: Path, way: str
+    start_ktl: StartKtl, tmp_path: Path, way: str, full: str
 ) -> None:
     with small_disk(way, tmp_path) as disk:
         store = disk.dir / "sessions.db"
+        if full == "from the start":
+            disk.fill()
         ktl = await start_ktl(store=store, env={"KTL_LSP_STORE_RETRY_S": "0.05,0.2"})
-        warm = await ktl.cmd("ktl.run", {"command": "echo warm"})
-        assert warm["state"] == "done"
-        disk.fill(server_pid(ktl))
+        if full == "while running":
+            warm = await ktl.cmd("ktl.run", {"command": "echo warm"})
+            assert warm["state"] == "done"
+            disk.fill(server_pid(ktl))
         # About 300 KB of output while the disk is full: the session runs and ends as usual.
         full = await ktl.cmd(
             "ktl.run",
