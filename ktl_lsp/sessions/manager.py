@@ -247,17 +247,21 @@ class SessionManager:
                 log.info("marked %d sessions interrupted", n)
             manager.store = store
             # A full disk: recording is off (the store said so) until the store can write.
-            manager.store_error = store.failed
+            manager.store_error = store.open_error
         except StoreError as exc:
             manager.store_error = str(exc)
             manager._notice(f"ktl: recording is off: {exc}")
         return manager
 
     def _from_store(self, message: str) -> None:
-        """Recording turned off or back on. Called from the store's writer thread: hop onto
+        """Recording turned off or back on. From the store's writer thread, this hops onto
         the loop before telling anyone."""
         loop = self._loop
-        if loop is not None and loop.is_running():
+        try:
+            here = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            here = False
+        if loop is not None and loop.is_running() and not here:
             loop.call_soon_threadsafe(self._notice, f"ktl: {message}")
         else:
             self._notice(f"ktl: {message}")

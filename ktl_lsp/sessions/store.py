@@ -225,6 +225,8 @@ class Store:
         self.failed: str | None = None
         #: Set by open() when the files could not be made owner-only (it goes on regardless).
         self.notice: str | None = None
+        #: Set by open() when the store could not be written for want of space (it retries).
+        self.open_error: str | None = None
         self._closed = False
 
     # lifecycle ----------------------------------------------------------------------------
@@ -243,8 +245,9 @@ class Store:
         except StoreError as exc:
             if not exc.no_space:
                 raise
+            self.open_error = str(exc)
             self._retry_at = time.monotonic() + self._retry_delay
-            self._fail(f"recording is off: {exc}")
+            self._fail(f"recording is off: {exc}; it resumes once the store can be written")
         self._writer = threading.Thread(
             target=self._write_loop, name="ktl-store-writer", daemon=True
         )
@@ -290,8 +293,7 @@ class Store:
             )
         if _no_space(exc):
             return StoreError(
-                f"the session store {self.path} cannot be written ({exc}); it is tried again "
-                "until it can",
+                f"the session store {self.path} cannot be written ({exc}): its disk may be full",
                 no_space=True,
             )
         if isinstance(exc, OSError):

@@ -197,7 +197,7 @@ def test_a_store_full_when_it_opens_records_once_there_is_space(tmp_path: Path) 
     assert result["off"]
     said = result["said"]
     assert len(said) == 2, said
-    assert "recording is off" in said[0] and "tried again" in said[0]
+    assert "recording is off" in said[0] and "resumes once" in said[0]
     assert "move it aside" not in said[0]
     assert said[1].startswith("recording resumed")
     state, frames = _recorded(db)
