@@ -142,8 +142,9 @@ class LiveSession:
         s.last_seq += 1
         frame = Frame(s.id, s.last_seq, now_ns(), ftype, data)
         store = self.manager.store
+        if store is not None:
+            store.append(frame)  # held by the store while it cannot write, if it fits
         if store is not None and store.recording:
-            store.append(frame)
             if store.pending_bytes > HIGH_WATER and not self._paused and self.pty is not None:
                 self._paused = True
                 self.pty.pause_reading()
@@ -221,7 +222,8 @@ class SessionManager:
         self.live: dict[str, LiveSession] = {}
         self._recent: deque[str] = deque()
         self._on_notice = on_notice
-        #: Why the store could not be opened (None when it is open or was never asked for).
+        #: Why the store could not be opened (None when it is open or was never asked for);
+        #: a store that could not be written for want of space still retries.
         self.store_error: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Secret patterns replaced in recorded output (None: off); set from the settings.
@@ -233,7 +235,9 @@ class SessionManager:
     def open(cls, path: Any, on_notice: Callable[[str], None] | None = None) -> SessionManager:
         """Opens the store at ``path``; without one, sessions still run and are kept in memory."""
         manager = cls(None, on_notice)
-        store = Store(path, on_failure=manager._store_failed)
+        store = Store(path, on_failure=manager._from_store, on_resume=manager._from_store)
+        with contextlib.suppress(RuntimeError):
+            manager._loop = asyncio.get_running_loop()
         try:
             store.open()
             if store.notice:
@@ -242,18 +246,25 @@ class SessionManager:
             if n:
                 log.info("marked %d sessions interrupted", n)
             manager.store = store
+            # A full disk: recording is off (the store said so) until the store can write.
+            manager.store_error = store.open_error
         except StoreError as exc:
             manager.store_error = str(exc)
             manager._notice(f"ktl: recording is off: {exc}")
         return manager
 
-    def _store_failed(self, reason: str) -> None:
-        # Called from the store's writer thread: hop onto the loop before telling anyone.
+    def _from_store(self, message: str) -> None:
+        """Recording turned off or back on. From the store's writer thread, this hops onto
+        the loop before telling anyone."""
         loop = self._loop
-        if loop is not None and loop.is_running():
-            loop.call_soon_threadsafe(self._notice, f"ktl: {reason}")
+        try:
+            here = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            here = False
+        if loop is not None and loop.is_running() and not here:
+            loop.call_soon_threadsafe(self._notice, f"ktl: {message}")
         else:
-            self._notice(f"ktl: {reason}")
+            self._notice(f"ktl: {message}")
 
     def _notice(self, message: str) -> None:
         if self._on_notice is None:
@@ -561,7 +572,7 @@ class SessionManager:
         live = self.live.get(session_id)
         if live is not None:
             return live.session
-        if self.store is not None:
+        if self.store is not None and self.store.opened:
             found = await asyncio.to_thread(self.store.get_session, session_id)
             if found is not None:
                 return found
@@ -576,7 +587,7 @@ class SessionManager:
         if not ids.is_valid(text):
             raise UnknownSession(text)
         found: list[str] = []
-        if self.store is not None:
+        if self.store is not None and self.store.opened:
             found = await asyncio.to_thread(self.store.ids_from, text, SHOWN_CANDIDATES + 1)
         if text in found:
             return text

@@ -3,7 +3,10 @@
 Writes are queued from the event loop and never block it; the writer commits whatever has
 queued up in one transaction, so batches grow by themselves under load. When writing fails
 (disk full, read-only directory) recording turns off once, with one message, and the work
-that is being recorded goes on.
+that is being recorded goes on. What arrives meanwhile is held in memory (every session's row;
+frames up to ``HELD_FRAME_BYTES``, the newest kept) and the write is retried with backoff;
+when it lands, recording is back, with one message, and a marker frame stands for any frames
+that did not fit.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -18,13 +22,23 @@ import queue
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ktl_lsp.sessions import private, retention
-from ktl_lsp.sessions.model import Frame, FrameType, Session, SessionFilter, State, now_ns
+from ktl_lsp.sessions.model import (
+    Frame,
+    FrameType,
+    Session,
+    SessionFilter,
+    State,
+    event_data,
+    now_ns,
+)
 from ktl_lsp.sessions.owner import current_owner, owner_alive
 
 log = logging.getLogger(__name__)
@@ -38,10 +52,51 @@ APPLICATION_ID = 0x6B746C31
 #: and the loop thread is not woken into a lock hand-off for every 4 KB. The editor's own pace is
 #: 8 ms, so the store is never further behind than what the user has seen.
 FRAME_LINGER_S = 0.003
+#: Frames held in memory while the store cannot be written: the same bound as what may be
+#: queued while it can (the session manager's high water), so a full disk never costs more
+#: memory than a fast stream does. Session rows are always held: they are small, and without
+#: them a finished session would later read as interrupted.
+HELD_FRAME_BYTES = 32 * 1024 * 1024
+#: Retrying a failed store: the first delay, doubling up to the last. KTL_LSP_STORE_RETRY_S
+#: ("FIRST[,MAX]" seconds) changes them, for tests that fill and free a disk.
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 30.0
+#: Per-frame overhead counted against the queue and the held budget.
+FRAME_OVERHEAD = 64
 
 
 class StoreError(Exception):
     """The store cannot be opened or written."""
+
+    def __init__(self, message: str, no_space: bool = False) -> None:
+        super().__init__(message)
+        #: It failed for want of space: trying again later may work.
+        self.no_space = no_space
+
+
+#: What SQLite says when a write fails for want of space (on a full disk the shared-memory
+#: index cannot grow either, and a file-size limit makes the write itself fail).
+_NO_SPACE_SQLITE = frozenset({"SQLITE_FULL", "SQLITE_IOERR_SHMSIZE", "SQLITE_IOERR_WRITE"})
+_NO_SPACE_ERRNO = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def _no_space(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in _NO_SPACE_ERRNO
+    return getattr(exc, "sqlite_errorname", None) in _NO_SPACE_SQLITE
+
+
+def retry_delays() -> tuple[float, float]:
+    """The first and longest delay between attempts to write a failed store again."""
+    text = os.environ.get("KTL_LSP_STORE_RETRY_S", "")
+    try:
+        parts = [float(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        parts = []
+    if not parts or not all(0 < p < 3600 for p in parts):
+        return RETRY_FIRST_S, RETRY_MAX_S
+    first = parts[0]
+    return first, max(first, parts[1] if len(parts) > 1 else RETRY_MAX_S)
 
 
 def default_store_path() -> Path:
@@ -64,6 +119,37 @@ def prefix_bound(prefix: str) -> str | None:
     if last > 0x10FFFF:
         return prefix_bound(prefix[:-1])
     return prefix[:-1] + chr(last)
+
+
+def _tell(listener: Callable[[str], None] | None, message: str, level: int) -> None:
+    """Reports a change of recording to whoever listens; the log has it only when nobody
+    does (logging it too said it twice)."""
+    if listener is None:
+        log.log(level, "%s", message)
+    else:
+        log.debug("%s", message)
+        listener(message)
+
+
+@dataclass
+class _Lost:
+    """Frames of one session dropped from memory while the store could not be written."""
+
+    first: int
+    last: int
+    frames: int
+    bytes: int
+
+    def marker(self, session_id: str) -> Frame:
+        # It takes the seq of the last lost frame, which is free, as retention's markers do.
+        data = event_data(
+            lost={"from": self.first, "to": self.last, "frames": self.frames, "bytes": self.bytes},
+            message=(
+                f"… {self.frames} frames ({self.bytes} bytes) not recorded: the session store "
+                "could not be written and they did not fit in memory …"
+            ),
+        )
+        return Frame(session_id, self.last, now_ns(), FrameType.MARKER, data)
 
 
 _SESSION_COLS = (
@@ -111,9 +197,25 @@ def _connect(path: Path, before_wal: tuple[str, ...] = ()) -> sqlite3.Connection
 
 
 class Store:
-    def __init__(self, path: Path, on_failure: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        on_failure: Callable[[str], None] | None = None,
+        on_resume: Callable[[str], None] | None = None,
+        held_frame_bytes: int = HELD_FRAME_BYTES,
+    ) -> None:
         self.path = Path(path)
         self._on_failure = on_failure
+        self._on_resume = on_resume
+        # While writing fails (writer thread only): what waits to be written, and what is lost.
+        self._held_budget = held_frame_bytes
+        self._held_sessions: dict[str, tuple[Any, ...]] = {}
+        self._held_frames: deque[Frame] = deque()
+        self._held_bytes = 0
+        self._lost: dict[str, _Lost] = {}
+        self._retry_first, self._retry_max = retry_delays()
+        self._retry_delay = self._retry_first
+        self._retry_at = 0.0
         self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._pending_bytes = 0
         self._lock = threading.Lock()
@@ -123,17 +225,36 @@ class Store:
         self.failed: str | None = None
         #: Set by open() when the files could not be made owner-only (it goes on regardless).
         self.notice: str | None = None
+        #: Set by open() when the store could not be written for want of space (it retries).
+        self.open_error: str | None = None
         self._closed = False
 
     # lifecycle ----------------------------------------------------------------------------
     def open(self) -> None:
-        """Creates the file and schema; raises StoreError with a reason a user can act on."""
+        """Creates the file and schema; raises StoreError with a reason a user can act on.
+        A store that cannot be written for want of space opens with recording off, and is
+        tried again with backoff like any failed write."""
         try:
             private.make_dirs(self.path.parent)
         except OSError as exc:
             raise StoreError(
                 f"cannot create the directory for session store {self.path}: {exc}"
             ) from exc
+        try:
+            self._wconn = self._connect_writer()
+        except StoreError as exc:
+            if not exc.no_space:
+                raise
+            self.open_error = str(exc)
+            self._retry_at = time.monotonic() + self._retry_delay
+            self._fail(f"recording is off: {exc}; it resumes once the store can be written")
+        self._writer = threading.Thread(
+            target=self._write_loop, name="ktl-store-writer", daemon=True
+        )
+        self._writer.start()
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = None
         try:
             private.create_file(self.path)
             self.notice = private.tighten(
@@ -147,7 +268,6 @@ class Store:
                 "SELECT COUNT(*) FROM sqlite_master WHERE type='table'"
             ).fetchone()[0]
             if app_id != APPLICATION_ID and tables:
-                conn.close()
                 raise StoreError(
                     f"{self.path} is a SQLite database of another program, not a ktl-lsp session "
                     "store; move it aside or choose another path with --store / KTL_LSP_STORE"
@@ -157,23 +277,31 @@ class Store:
             schema = resources.files("ktl_lsp.sessions").joinpath("schema.sql").read_text()
             conn.executescript(schema)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except (sqlite3.DatabaseError, OSError) as exc:
-            if not self.path.exists():  # it could not be created
-                raise StoreError(
-                    f"cannot create session store {self.path}: the directory {self.path.parent} "
-                    "is not writable; choose another path with --store / KTL_LSP_STORE"
-                ) from exc
-            if isinstance(exc, OSError):
-                raise StoreError(f"cannot open session store {self.path}: {exc}") from exc
-            raise StoreError(
-                f"{self.path} is not a usable session store ({exc}); move it aside or choose "
-                "another path with --store / KTL_LSP_STORE"
-            ) from exc
-        self._wconn = conn
-        self._writer = threading.Thread(
-            target=self._write_loop, name="ktl-store-writer", daemon=True
+            return conn
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, (sqlite3.DatabaseError, OSError)):
+                raise self._open_error(exc) from exc
+            raise
+
+    def _open_error(self, exc: sqlite3.DatabaseError | OSError) -> StoreError:
+        if not self.path.exists():  # it could not be created
+            return StoreError(
+                f"cannot create session store {self.path}: the directory {self.path.parent} "
+                "is not writable; choose another path with --store / KTL_LSP_STORE"
+            )
+        if _no_space(exc):
+            return StoreError(
+                f"the session store {self.path} cannot be written ({exc}): its disk may be full",
+                no_space=True,
+            )
+        if isinstance(exc, OSError):
+            return StoreError(f"cannot open session store {self.path}: {exc}")
+        return StoreError(
+            f"{self.path} is not a usable session store ({exc}); move it aside or choose "
+            "another path with --store / KTL_LSP_STORE"
         )
-        self._writer.start()
 
     def close(self) -> None:
         if self._closed:
@@ -191,7 +319,18 @@ class Store:
 
     @property
     def recording(self) -> bool:
-        return self._wconn is not None and self.failed is None and not self._closed
+        """Writes are landing (not closed, not failed)."""
+        return self._accepting and self.failed is None
+
+    @property
+    def opened(self) -> bool:
+        """The file is open (it can be read), whether or not writes land."""
+        return self._wconn is not None
+
+    @property
+    def _accepting(self) -> bool:
+        # A failed store still takes writes: it holds them until it can write again.
+        return self._writer is not None and not self._closed
 
     @property
     def pending_bytes(self) -> int:
@@ -199,7 +338,7 @@ class Store:
 
     # writes (any thread, never blocks) ----------------------------------------------------
     def save_session(self, session: Session) -> None:
-        if not self.recording:
+        if not self._accepting:
             return
         row = (
             session.id,
@@ -222,9 +361,9 @@ class Store:
         self._queue.put(("session", row))
 
     def append(self, frame: Frame) -> None:
-        if not self.recording:
+        if not self._accepting:
             return
-        size = len(frame.data) + 64
+        size = len(frame.data) + FRAME_OVERHEAD
         with self._lock:
             self._pending_bytes += size
         self._queue.put(("frame", frame))
@@ -249,8 +388,14 @@ class Store:
     def _write_loop(self) -> None:
         stop = False
         while not stop:
-            items = [self._queue.get()]
-            if items[0][0] == "frame":
+            if self.failed is not None and time.monotonic() >= self._retry_at:
+                self._retry()
+            try:
+                first = self._queue.get(timeout=self._until_retry())
+            except queue.Empty:
+                continue
+            items = [first]
+            if first[0] == "frame":
                 time.sleep(FRAME_LINGER_S)
             while len(items) < 4096:
                 try:
@@ -274,18 +419,46 @@ class Store:
                     calls.append(item)
                 elif kind == "stop":
                     stop = True
-            self._write_batch(list(sessions.values()), frames)
+            if self.failed is None:
+                self._write_batch(list(sessions.values()), frames)
+            else:
+                self._hold(list(sessions.values()), frames)
+                if stop:  # one last attempt, so what is held is not lost with the process
+                    self._retry()
+                    if self.failed is not None and self._held_sessions:
+                        log.warning(
+                            "closing with the session store %s still not writable: %d "
+                            "session(s) are not recorded",
+                            self.path,
+                            len(self._held_sessions),
+                        )
             with self._lock:
-                self._pending_bytes -= sum(len(f.data) + 64 for f in frames)
+                self._pending_bytes -= sum(len(f.data) + FRAME_OVERHEAD for f in frames)
             for fn, fut, transaction in calls:
                 self._run_call(fn, fut, transaction)
             for w in waiters:
                 if not w.done():
                     w.set_result(None)
 
+    def _until_retry(self) -> float | None:
+        if self.failed is None:
+            return None
+        return max(0.0, self._retry_at - time.monotonic())
+
     def _write_batch(self, sessions: list[tuple[Any, ...]], frames: list[Frame]) -> None:
-        if self.failed is not None or self._wconn is None or not (sessions or frames):
+        if not (sessions or frames):
             return
+        try:
+            self._commit(sessions, frames)
+        except sqlite3.Error as exc:
+            self._hold(sessions, frames)
+            self._retry_delay = self._retry_first
+            self._retry_at = time.monotonic() + self._retry_delay
+            self._fail(f"recording is off: the session store could not be written ({exc})")
+
+    def _commit(self, sessions: list[tuple[Any, ...]], frames: list[Frame]) -> None:
+        """Writes sessions and frames in one transaction; raises sqlite3.Error (rolled back)."""
+        assert self._wconn is not None
         conn = self._wconn
         try:
             conn.execute("BEGIN")
@@ -316,10 +489,57 @@ class Store:
                     [(seq, sid) for sid, seq in last.items()],
                 )
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except sqlite3.Error:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            self._fail(f"recording is off: the session store could not be written ({exc})")
+            raise
+
+    def _hold(self, sessions: list[tuple[Any, ...]], frames: list[Frame]) -> None:
+        """Keeps what could not be written: every session row (the newest of each), and the
+        newest frames within the budget; the oldest frames go first, counted as lost."""
+        for row in sessions:
+            self._held_sessions[row[0]] = row
+        for f in frames:
+            self._held_frames.append(f)
+            self._held_bytes += len(f.data) + FRAME_OVERHEAD
+        while self._held_bytes > self._held_budget and self._held_frames:
+            gone = self._held_frames.popleft()
+            self._held_bytes -= len(gone.data) + FRAME_OVERHEAD
+            lost = self._lost.get(gone.session_id)
+            if lost is None:
+                self._lost[gone.session_id] = _Lost(gone.seq, gone.seq, 1, len(gone.data))
+            else:
+                lost.last = gone.seq
+                lost.frames += 1
+                lost.bytes += len(gone.data)
+
+    def _retry(self) -> None:
+        """Writes what is held; on success recording is back, else the next try waits longer."""
+        frames = list(self._held_frames)
+        frames.extend(lost.marker(sid) for sid, lost in self._lost.items())
+        try:
+            if self._wconn is None:
+                self._wconn = self._connect_writer()
+                self.mark_interrupted()
+            self._commit(list(self._held_sessions.values()), frames)
+        except (sqlite3.Error, StoreError) as exc:
+            log.debug("the session store is still not writable: %s", exc)
+            self._retry_delay = min(self._retry_delay * 2, self._retry_max)
+            self._retry_at = time.monotonic() + self._retry_delay
+            return
+        sessions, lost = len(self._held_sessions), sum(x.bytes for x in self._lost.values())
+        self._held_sessions.clear()
+        self._held_frames.clear()
+        self._held_bytes = 0
+        self._lost.clear()
+        self.failed = None
+        message = (
+            f"recording resumed: the session store {self.path} can be written again; "
+            f"{sessions} session(s) that ran while it was off are recorded"
+        )
+        if lost:
+            message += f", except {lost} bytes of their output that did not fit in memory"
+        _tell(self._on_resume, message, logging.WARNING)
 
     def _run_call(
         self,
@@ -362,9 +582,7 @@ class Store:
         if self.failed is not None:
             return
         self.failed = reason
-        log.error("%s", reason)
-        if self._on_failure is not None:
-            self._on_failure(reason)
+        _tell(self._on_failure, reason, logging.ERROR)
 
     # reads (blocking; call through asyncio.to_thread from the loop) -----------------------
     def reader(self) -> sqlite3.Connection:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+import resource
+import sqlite3
+import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import into_a_closed_pipe, ktl_lsp
+from tests.cli.conftest import KTL_LSP, into_a_closed_pipe, ktl_lsp
 
 
 def test_a_reader_that_leaves_stops_the_copy_not_the_recording(tmp_path: Path) -> None:
@@ -66,3 +70,56 @@ def test_a_command_that_cannot_start_exits_as_in_a_shell(tmp_path: Path) -> None
     ):
         ran = ktl_lsp("--store", store, "run", "--", *argv)
         assert ran.returncode == status, (argv, ran.stderr)
+
+
+def test_a_run_on_a_full_disk_is_recorded_once_there_is_space(tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    go = tmp_path / "go"
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+
+    def no_room() -> None:  # every write of the store fails, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, hard))
+
+    command = f"echo start; while [ ! -e {go} ]; do sleep 0.02; done; echo end"
+    proc = subprocess.Popen(
+        [KTL_LSP, "--store", str(store), "run", "--quiet", "--", "sh", "-c", command],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=no_room,
+        env={**os.environ, "KTL_LSP_STORE_RETRY_S": "0.05,0.2"},
+    )
+    guard = threading.Timer(30, proc.kill)
+    guard.start()
+    said: list[str] = []
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            said.append(line)
+            if "recording is off" in line:
+                resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (soft, hard))
+            if "recording resumed" in line:
+                break
+        go.touch()
+        _, rest = proc.communicate(timeout=30)
+    finally:
+        go.touch()
+        guard.cancel()
+    said.extend(rest.splitlines(keepends=True))
+    assert proc.returncode == 0, said
+    assert len([line for line in said if "recording is off" in line]) == 1, said
+    assert len([line for line in said if "recording resumed" in line]) == 1, said
+    sid = re.search(r"session (\S+) done", "".join(said)).group(1)  # type: ignore[union-attr]
+    shown = ktl_lsp("--store", str(store), "sessions", "output", sid, "--plain")
+    assert shown.stdout.splitlines() == ["start", "end"], shown
+    db = sqlite3.connect(store)
+    try:
+        assert db.execute(
+            "SELECT state, exit_code FROM sessions WHERE id=?", (sid,)
+        ).fetchone() == (
+            "done",
+            0,
+        )
+    finally:
+        db.close()

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from ktl_lsp.sessions import ids
 from ktl_lsp.sessions.model import Frame, FrameType, Session, SessionFilter, State
@@ -69,3 +74,132 @@ def test_ids_sort_by_time_and_differ_early() -> None:
     assert len(set(made)) == 200
     assert all(ids.is_valid(i) and len(i) == 16 for i in made)
     assert not ids.is_valid("../etc") and not ids.is_valid("a/b") and not ids.is_valid("")
+
+
+#: Records one session in a separate process (so a file-size limit there fails the store's
+#: writes as a full disk would, without privileges), finishes it while writes fail, gives the
+#: space back and then waits for recording to come back or closes at once. Prints what the
+#: store said, as JSON.
+FULL_DISK = """
+import json, os, resource, sys, time
+from pathlib import Path
+from ktl_lsp.sessions.model import Frame, FrameType, Session, State
+from ktl_lsp.sessions.store import Store
+
+db, budget, when, then = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+
+def fill():
+    sizes = [os.path.getsize(p) for p in (db, db + "-wal") if os.path.exists(p)]
+    resource.setrlimit(resource.RLIMIT_FSIZE, (max(sizes, default=0), hard))
+
+said = []
+store = Store(Path(db), on_failure=said.append, on_resume=said.append, held_frame_bytes=budget)
+if when == "opening":
+    fill()
+store.open()
+s = Session(id="full-1", kind="pty", title="x")
+store.save_session(s)
+for seq in (1, 2, 3):
+    store.append(Frame(s.id, seq, seq, FrameType.OUTPUT, b"a" * 100))
+store.flush_sync()
+if when == "running":
+    fill()
+for seq in range(4, 204):
+    store.append(Frame(s.id, seq, seq, FrameType.OUTPUT, bytes([seq]) * 1000))
+s.state, s.exit_code, s.last_seq = State.DONE, 0, 203
+store.save_session(s)
+store.flush_sync()
+off = not store.recording
+resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+if then == "wait":
+    for _ in range(1000):
+        if store.recording:
+            break
+        time.sleep(0.01)
+store.close()
+print(json.dumps({"off": off, "said": said}))
+"""
+
+
+def _fill_and_free(
+    db: Path, budget: int, then: str, retry: str, when: str = "running"
+) -> dict[str, Any]:
+    env = {**os.environ, "KTL_LSP_STORE_RETRY_S": retry}
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(db), str(budget), when, then],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def _recorded(db: Path) -> tuple[tuple[str, int], list[tuple[int, str, bytes]]]:
+    conn = sqlite3.connect(db)
+    try:
+        state = conn.execute("SELECT state, exit_code FROM sessions WHERE id='full-1'").fetchone()
+        frames = conn.execute(
+            "SELECT seq, type, data FROM frames WHERE session_id='full-1' ORDER BY seq"
+        ).fetchall()
+    finally:
+        conn.close()
+    return tuple(state), [(seq, t, bytes(d)) for seq, t, d in frames]  # type: ignore[return-value]
+
+
+def test_a_full_disk_holds_the_newest_frames_and_marks_what_it_dropped(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    budget = 64 * 1024
+    result = _fill_and_free(db, budget, "wait", retry="0.02,0.1")
+    assert result["off"]
+    said = result["said"]
+    assert len(said) == 2, said
+    assert said[0].startswith("recording is off")
+    assert said[1].startswith("recording resumed") and "did not fit in memory" in said[1]
+
+    state, frames = _recorded(db)
+    assert state == ("done", 0)
+    seqs = [seq for seq, _, _ in frames]
+    assert seqs[:3] == [1, 2, 3]
+    marker = [(seq, data) for seq, t, data in frames if t == "marker"]
+    assert len(marker) == 1
+    at, data = marker[0]
+    lost = json.loads(data)["lost"]
+    assert lost["from"] == 4 and lost["to"] == at and lost["frames"] == at - 3
+    assert "not recorded" in json.loads(data)["message"]
+    # Everything after the marker is there, in order, up to the last frame.
+    assert seqs[3:] == list(range(at, 204))
+    kept = [d for seq, t, d in frames if seq > at]
+    assert all(d == bytes([seq]) * 1000 for (seq, _, d) in frames if seq > at)
+    assert sum(len(d) + 64 for d in kept) <= budget
+    assert lost["bytes"] == 1000 * lost["frames"]
+
+
+@pytest.mark.parametrize("when", ["running", "opening"])
+def test_space_back_just_before_closing_still_records_the_end(tmp_path: Path, when: str) -> None:
+    db = tmp_path / "s.db"
+    # A retry far away: only the last attempt, at close, can write what is held.
+    result = _fill_and_free(db, 32 * 1024 * 1024, "close", retry="600", when=when)
+    assert result["off"]
+    assert [m.split(":")[0] for m in result["said"]] == ["recording is off", "recording resumed"]
+    state, frames = _recorded(db)
+    assert state == ("done", 0)
+    assert [seq for seq, _, _ in frames] == list(range(1, 204))
+    assert all(t == "output" for _, t, _ in frames)
+
+
+def test_a_store_full_when_it_opens_records_once_there_is_space(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    result = _fill_and_free(db, 32 * 1024 * 1024, "wait", retry="0.02,0.1", when="opening")
+    assert result["off"]
+    said = result["said"]
+    assert len(said) == 2, said
+    assert "recording is off" in said[0] and "resumes once" in said[0]
+    assert "move it aside" not in said[0]
+    assert said[1].startswith("recording resumed")
+    state, frames = _recorded(db)
+    assert state == ("done", 0)
+    assert [seq for seq, _, _ in frames] == list(range(1, 204))

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import resource
 import shutil
+import sqlite3
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pygls.exceptions import JsonRpcInvalidParams
 
 from tests.conftest import Ktl, StartKtl
-from tests.lsp.features.helpers import output_text
+from tests.lsp.features.helpers import output_text, server_pid, wait_gone
 
 
 async def test_executable_not_found(ktl: Ktl) -> None:
@@ -139,18 +143,86 @@ def _can_mount() -> bool:
     return os.geteuid() == 0 and shutil.which("mount") is not None
 
 
-@pytest.mark.skipif(not _can_mount(), reason="needs root to mount a tiny tmpfs")
-async def test_full_disk_turns_recording_off_once(start_ktl: StartKtl, tmp_path: Path) -> None:
-    mnt = tmp_path / "tiny"
+@contextlib.contextmanager
+def small_tmpfs(mnt: Path, size: str) -> Iterator[Path]:
+    """A filesystem of ``size`` at ``mnt`` that really fills up (skips where mounting is
+    not permitted: it needs root or CAP_SYS_ADMIN)."""
     mnt.mkdir()
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mnt)], check=False
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(mnt)],
+        check=False,
+        capture_output=True,
+        text=True,
     )
     if done.returncode != 0:
-        if os.environ.get("CI"):
-            pytest.fail("could not mount a tmpfs in CI")
-        pytest.skip("mount not permitted here")
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
     try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+class FilledTmpfs:
+    """A tmpfs filled by a file: the store's writes fail with ENOSPC until it is deleted."""
+
+    def __init__(self, mnt: Path) -> None:
+        self.dir = mnt
+        self.filler = mnt / "filler"
+
+    def fill(self, pid: int | None = None) -> None:
+        chunk = b"f" * 4096
+        with self.filler.open("wb", buffering=0) as fh, contextlib.suppress(OSError):
+            while True:
+                fh.write(chunk)
+
+    def free(self) -> None:
+        self.filler.unlink()
+
+
+class FileSizeLimit:
+    """RLIMIT_FSIZE on the server process at the store's current size: its writes past it
+    fail (EFBIG) as on a full disk, with no privileges (CPython ignores SIGXFSZ)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.pid = 0
+        self.saved = resource.getrlimit(resource.RLIMIT_FSIZE)
+
+    def fill(self, pid: int | None = None) -> None:
+        assert pid is not None, "a limit is set on a running server"
+        self.pid = pid
+        self.saved = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+        size = max(f.stat().st_size for f in self.dir.iterdir() if f.is_file())
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (size, self.saved[1]))
+
+    def free(self) -> None:
+        resource.prlimit(self.pid, resource.RLIMIT_FSIZE, self.saved)
+
+
+@contextlib.contextmanager
+def small_disk(way: str, tmp_path: Path) -> Iterator[FilledTmpfs | FileSizeLimit]:
+    if way == "tmpfs":
+        with small_tmpfs(tmp_path / "tiny", "4m") as mnt:
+            yield FilledTmpfs(mnt)
+    else:
+        directory = tmp_path / "limited"
+        directory.mkdir()
+        yield FileSizeLimit(directory)
+
+
+async def notices(ktl: Ktl, text: str, timeout: float = 10) -> list[str]:
+    """The editor's messages containing ``text``, once there is at least one."""
+    for _ in range(int(timeout / 0.05)):
+        found = [m.message for m in ktl.client.messages if text in m.message]
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no message with {text!r} in {[m.message for m in ktl.client.messages]}")
+
+
+@pytest.mark.skipif(not _can_mount(), reason="needs root to mount a tiny tmpfs")
+async def test_full_disk_turns_recording_off_once(start_ktl: StartKtl, tmp_path: Path) -> None:
+    with small_tmpfs(tmp_path / "tiny", "600k") as mnt:
         ktl = await start_ktl(store=mnt / "sessions.db")
         result = await ktl.cmd(
             "ktl.run", {"command": "head -c 3000000 /dev/zero | tr '\\0' 'y'; echo; echo DONE"}
@@ -161,11 +233,78 @@ async def test_full_disk_turns_recording_off_once(start_ktl: StartKtl, tmp_path:
         assert again["state"] == "done"
         assert "after-full" in ktl.rec.text(again["sessionId"])
         assert await output_text(ktl, again["sessionId"]) == "after-full\r\n"
-        notices = [m.message for m in ktl.client.messages if "recording is off" in m.message]
-        assert len(notices) == 1, notices
+        off = [m.message for m in ktl.client.messages if "recording is off" in m.message]
+        assert len(off) == 1, off
         await ktl.client.shutdown_session()
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.mark.parametrize(
+    ("way", "full"),
+    [("tmpfs", "while running"), ("file-size-limit", "while running"), ("tmpfs", "from the start")],
+)
+async def test_recording_resumes_when_the_disk_has_space_again(
+    start_ktl: StartKtl, tmp_path: Path, way: str, full: str
+) -> None:
+    with small_disk(way, tmp_path) as disk:
+        store = disk.dir / "sessions.db"
+        if full == "from the start":
+            disk.fill()
+        ktl = await start_ktl(store=store, env={"KTL_LSP_STORE_RETRY_S": "0.05,0.2"})
+        if full == "while running":
+            warm = await ktl.cmd("ktl.run", {"command": "echo warm"})
+            assert warm["state"] == "done"
+            disk.fill(server_pid(ktl))
+        # About 300 KB of output while the disk is full: the session runs and ends as usual.
+        full = await ktl.cmd(
+            "ktl.run",
+            {"command": "head -c 300000 /dev/zero | tr '\\0' 'y'; echo; echo FULL-DONE"},
+        )
+        assert full["state"] == "done" and full["exitCode"] == 0
+        assert len(await notices(ktl, "recording is off")) == 1
+
+        disk.free()
+        resumed = await notices(ktl, "recording resumed")
+        assert len(resumed) == 1, resumed
+        after = await ktl.cmd("ktl.run", {"command": "echo after-space"})
+        assert after["state"] == "done"
+        off = [m.message for m in ktl.client.messages if "recording is off" in m.message]
+        assert len(off) == 1, off
+
+        pid = server_pid(ktl)
+        await ktl.client.shutdown_session()
+        assert await wait_gone(pid, timeout=15)
+        db = sqlite3.connect(store)
+        try:
+            rows = dict(
+                (sid, (state, code))
+                for sid, state, code in db.execute("SELECT id, state, exit_code FROM sessions")
+            )
+            assert rows[full["sessionId"]] == ("done", 0)
+            assert rows[after["sessionId"]] == ("done", 0)
+
+            def output(sid: str) -> bytes:
+                return b"".join(
+                    bytes(d)
+                    for (d,) in db.execute(
+                        "SELECT data FROM frames WHERE session_id = ? AND type = 'output' "
+                        "ORDER BY seq",
+                        (sid,),
+                    )
+                )
+
+            # The session that ran while the disk was full is recorded whole, from memory.
+            assert output(full["sessionId"]) == b"y" * 300000 + b"\r\nFULL-DONE\r\n"
+            assert output(after["sessionId"]) == b"after-space\r\n"
+            seqs = [
+                seq
+                for (seq,) in db.execute(
+                    "SELECT seq FROM frames WHERE session_id = ? ORDER BY seq",
+                    (after["sessionId"],),
+                )
+            ]
+            assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= 3
+        finally:
+            db.close()
 
 
 async def test_corrupt_store_file_is_named_and_left_alone(
