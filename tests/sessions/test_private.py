@@ -114,3 +114,39 @@ def test_tighten_says_what_it_could_not_do(tmp_path: Path) -> None:
         pytest.skip("no /proc")
     message = private.tighten([proc])
     assert message is not None and str(proc) in message and "other local users" in message
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_another_local_user_cannot_read_the_store_or_an_export(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """As the attack was made: user ``nobody`` tries to read what the user recorded."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        if os.environ.get("CI"):
+            pytest.fail("this test runs as root with setpriv (util-linux) in CI")
+        pytest.skip("needs root and setpriv to act as another user")
+    # A folder anyone may enter (pytest's own tmp folders are 0700): only the files' modes stand.
+    open_dir = Path(tempfile.mkdtemp(prefix="ktl-other-user-"))
+    try:
+        open_dir.chmod(0o755)
+        manager = SessionManager.open(open_dir / "state" / "sessions.db")
+        try:
+            _record(manager, "dnci000000000001")
+            assert manager.store is not None
+            export = export_to_path(manager.store, "dnci000000000001", "asciicast", open_dir)
+        finally:
+            manager.close()
+        as_nobody = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "cat"]
+        for target in (open_dir / "state" / "sessions.db", export):
+            done = subprocess.run([*as_nobody, str(target)], capture_output=True, timeout=30)
+            assert done.returncode != 0 and b"Permission denied" in done.stderr, target
+            assert b"a secret the user saw" not in done.stdout
+        # and as the user, the same files are readable: the refusal is the modes, not the path
+        assert b"a secret the user saw" in export.read_bytes()
+    finally:
+        shutil.rmtree(open_dir, ignore_errors=True)
