@@ -396,9 +396,9 @@ def _on_line(stack: list[_Frame], text: str, character: int) -> Found | None:
         _push(stack, start, "map", line.key)
         if character <= end:
             return _path(stack), "key", line.key_span
-        if line.value_col is not None and line.value[:1] in ("[", "{"):
-            if character >= line.value_col:
-                return _in_flow(_path(stack), line.value, line.value_col, character, line.key_span)
+        flow = line.value_col is not None and line.value[:1] in ("[", "{")
+        if flow and line.value_col is not None and character >= line.value_col:
+            return _in_flow(_path(stack), line.value, line.value_col, character, line.key_span)
         return _path(stack), "value", line.key_span
     if line.value_col is None:  # an empty item: `- `
         return _path(stack), "value", None
@@ -413,7 +413,7 @@ def _on_line(stack: list[_Frame], text: str, character: int) -> Found | None:
 
 _FLOW_TOKEN = re.compile(
     r"""\s*(?:([\[\]{},])|(:)(?=[\s\[\]{},]|$)|("(?:[^"\\]|\\.)*"?|'(?:[^']|'')*'?)|((?:[^\s\[\]{},:]|:(?![\s\[\]{},]|$))(?:[^\[\]{},:]|:(?![\s\[\]{},]|$))*))"""
-)  # noqa: E501
+)
 
 
 def _in_flow(

@@ -271,7 +271,7 @@ def test_indentation_agrees_with_the_parser(
         text = yaml.dump(value, Dumper=_IndentedDumper, indent=indent, sort_keys=False)
     unparsable = text + "zz: [\n"
     lines = text.splitlines()
-    for path, on, word in _truth(value, ()):
+    for _, on, word in _truth(value, ()):
         found_line = next((n for n, line in enumerate(lines) if _mentions(line, word, on)), None)
         if found_line is None:
             continue
