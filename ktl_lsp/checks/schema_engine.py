@@ -144,6 +144,11 @@ class SchemaCompiler:
     def has(self, name: str) -> bool:
         return name in self._raw
 
+    def raw(self, name: str) -> Mapping[str, Any] | None:
+        """A definition as written (descriptions included, which compiling drops)."""
+        raw = self._raw.get(name)
+        return raw if isinstance(raw, Mapping) else None
+
     def definition(self, name: str) -> Schema:
         schema = self._compiled.get(name)
         if schema is None:

@@ -387,6 +387,24 @@ class Workspace:
             findings.extend(analysis.findings.get(str(state.path), []))
         return findings
 
+    def parsed_for(self, path: Path, text: str) -> tuple[FileKind, ParsedText | None]:
+        """The kind and parse of `text` as the file `path` (the held parse when it is that
+        text, else a parse that shares this workspace's per-document cache)."""
+        path = path.resolve()
+        with self._lock:
+            state = self._files.get(path)
+            if state is not None and state.text == text:
+                return state.kind, state.parsed
+        kind = detect_file_kind(path, text)
+        if kind not in YAML_KINDS:
+            return kind, None
+        with gc_paused():
+            return kind, parse_text(text, self._cache)
+
+    def crd(self, api_version: str, kind: str) -> CrdVersion | None:
+        """The CRD version (workspace or cluster) that defines a custom resource."""
+        return self._crds.get(api_version, kind)
+
     # -- structure for CodeLens ------------------------------------------------------------
     def outline(self, path: Path) -> list[OutlineItem]:
         """Kubernetes documents, stack releases and plan nodes with their ranges."""

@@ -146,6 +146,14 @@ class Checker(Feature):
         doc: TextDocument | None = self.server.workspace.text_documents.get(unquote(uri))
         return doc
 
+    def source(self, uri: str) -> tuple[Path, str] | None:
+        """The file and the editor's current text of an open, checkable document."""
+        path = self._uri_path(uri)
+        doc = self.document(uri) if path is not None else None
+        if path is None or doc is None:
+            return None
+        return path, doc.source
+
     def open_uris(self) -> dict[Path, str]:
         """Open documents: path -> the editor's uri."""
         return dict(self._open)

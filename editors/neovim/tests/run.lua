@@ -178,6 +178,27 @@ local ok, failure = pcall(function()
       check('codelens_run', got, tostring(ktl.last_lens_command) .. ': ' .. table.concat(notes, ' | '))
     end
   end
+
+  -- 9. Hover through the built-in client: the schema's words for the key at a position
+  vim.cmd('edit ' .. vim.fn.fnameescape(os.getenv('KTL_GOOD_MANIFEST')))
+  local hover_buf = vim.api.nvim_get_current_buf()
+  vim.wait(10000, function()
+    return next(vim.lsp.buf_get_clients(hover_buf)) ~= nil
+  end, 20)
+  local hover_params = {
+    textDocument = { uri = vim.uri_from_bufnr(hover_buf) },
+    position = { line = 13, character = 12 }, -- `image` of the first container
+  }
+  local replies = vim.lsp.buf_request_sync(hover_buf, 'textDocument/hover', hover_params, 10000) or {}
+  local hover_text = ''
+  for _, reply in pairs(replies) do
+    local contents = reply.result and reply.result.contents
+    if type(contents) == 'table' and contents.value then
+      hover_text = hover_text .. contents.value
+    end
+  end
+  check('hover', hover_text:find('**image** `string`', 1, true) ~= nil and hover_text:find('Container image name', 1, true) ~= nil, hover_text:sub(1, 200))
+
   results.server_commands = ktl.server_commands()
 
   -- 10. :KtlReplay {id}: the one-time link goes to the opener (config.open_url)

@@ -9,6 +9,7 @@ from ktl_lsp.lsp.checker import Checker
 from ktl_lsp.lsp.features.cluster_crds import ClusterCrds
 from ktl_lsp.lsp.features.codelens import CodeLenses
 from ktl_lsp.lsp.features.diagnostics import Diagnostics
+from ktl_lsp.lsp.features.hover import Hovers
 from ktl_lsp.lsp.features.k8s import K8sCommands
 from ktl_lsp.lsp.features.k8s_browse import K8sBrowse
 from ktl_lsp.lsp.features.k8s_context import KubeContext
@@ -21,6 +22,7 @@ from ktl_lsp.lsp.features.replay import Replay
 from ktl_lsp.lsp.features.sessions import Sessions
 from ktl_lsp.lsp.features.stats import Stats
 from ktl_lsp.lsp.features.stream import EditorFeed
+from ktl_lsp.lsp.features.symbols import DocumentSymbols
 from ktl_lsp.lsp.runs import Runs
 
 FEATURES: tuple[type, ...] = (
@@ -34,6 +36,8 @@ FEATURES: tuple[type, ...] = (
     Sessions,
     Stats,
     CodeLenses,
+    Hovers,
+    DocumentSymbols,
     KubeContext,
     ClusterCrds,
     K8sCommands,

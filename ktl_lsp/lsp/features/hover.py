@@ -1,0 +1,56 @@
+"""Hover on Kubernetes manifests: a field's description, type, required, default and values;
+on apiVersion/kind the resource, and whether the configured Kubernetes version serves it.
+
+The lookup runs in a worker thread on the editor's current text (a half-typed document
+included); anything it cannot answer is an empty answer, never an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from lsprotocol import types as lsp
+
+from ktl_lsp.documents.positions import Position, PositionEncoding
+from ktl_lsp.lsp.checker import Checker, to_lsp_range
+from ktl_lsp.lsp.feature import Feature, handles
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ktl_lsp.checks import Workspace
+    from ktl_lsp.checks.hover import HoverText
+
+
+def _lookup(
+    workspace: Workspace, path: Path, text: str, where: Position, encoding: PositionEncoding
+) -> HoverText | None:
+    from ktl_lsp.checks.hover import hover_at
+    from ktl_lsp.documents.file_kinds import FileKind
+
+    kind, parsed = workspace.parsed_for(path, text)
+    if kind != FileKind.K8S_MANIFEST or parsed is None:
+        return None
+    return hover_at(parsed, where, workspace.k8s_version, workspace.crd, encoding)
+
+
+class Hovers(Feature):
+    def __init__(self, checker: Checker) -> None:
+        self.checker = checker
+
+    @handles(lsp.TEXT_DOCUMENT_HOVER)
+    async def hover(self, params: lsp.HoverParams) -> lsp.Hover | None:
+        source = self.checker.source(params.text_document.uri)
+        if source is None:
+            return None
+        path, text = source
+        where = Position(params.position.line, params.position.character)
+        workspace, encoding = self.checker.workspace, self.checker.encoding()
+        found = await asyncio.to_thread(_lookup, workspace, path, text, where, encoding)
+        if found is None:
+            return None
+        return lsp.Hover(
+            contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=found.markdown),
+            range=to_lsp_range(found.range) if found.range is not None else None,
+        )
