@@ -52,6 +52,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     allowed = origin is not None and origin in options.get("cors_origins", ())
     if request.method == "OPTIONS":
         resp: web.StreamResponse = web.Response(status=204)
+    elif request.method in CHANGING and _from_another_site(request, allowed):
+        return text_error(403, "cross-site request refused: open the replay from the gateway")
     elif (
         request.path in PUBLIC
         or request.path.startswith("/ui/assets/")
@@ -84,6 +86,24 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     return resp
 
 
+CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _from_another_site(request: web.Request, listed: bool) -> bool:
+    """Whether a browser sent this from a page that is not ours (nor a listed CORS origin).
+
+    ``SameSite=Strict`` cookies reach us from any port of the same host, so the cookie alone
+    does not show the request came from our pages. Clients that send neither header are not
+    browsers and are judged by their token alone.
+    """
+    if listed:
+        return False
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.lower() != f"{request.scheme}://{request.host}".lower():
+        return True
+    return request.headers.get("Sec-Fetch-Site", "").lower() in ("cross-site", "same-site")
+
+
 async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
@@ -101,6 +121,10 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
         return text_error(408, "request canceled")
 
 
+#: No other page may frame ours (a framed UI could be clicked through unseen).
+NO_FRAMES = {"Content-Security-Policy": "frame-ancestors 'none'", "X-Frame-Options": "DENY"}
+
+
 def _login_page(reason: str) -> web.Response:
     body = (
         "<!doctype html><meta charset=utf-8><title>ktl-lsp: sign in</title>"
@@ -112,7 +136,12 @@ def _login_page(reason: str) -> web.Response:
         status=401,
         text=body,
         content_type="text/html",
-        headers={"X-Content-Type-Options": "nosniff"},
+        headers={
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+            + NO_FRAMES["Content-Security-Policy"],
+            "X-Frame-Options": NO_FRAMES["X-Frame-Options"],
+            "X-Content-Type-Options": "nosniff",
+        },
     )
 
 
@@ -330,7 +359,9 @@ async def ui_page(request: web.Request) -> web.StreamResponse:
         body=page,
         headers={
             "Content-Type": "text/html; charset=utf-8",
-            "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+            "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; " + NO_FRAMES["Content-Security-Policy"],
+            "X-Frame-Options": NO_FRAMES["X-Frame-Options"],
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
             "Cache-Control": "no-store",
