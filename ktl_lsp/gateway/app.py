@@ -24,7 +24,7 @@ from ktl_lsp.gateway.http import (
     session_of,
     text_error,
 )
-from ktl_lsp.gateway.query import ListQuery, TailQuery, last_seen, mirror
+from ktl_lsp.gateway.query import BadParameter, ListQuery, TailQuery, last_seen, mirror, whole
 from ktl_lsp.gateway.sse import EventCache, Tail
 from ktl_lsp.sessions import ids
 from ktl_lsp.sessions.errors import (
@@ -111,6 +111,8 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
         return text_error(405, "method not allowed")
     except web.HTTPNotFound:
         return text_error(404, "404 page not found")
+    except BadParameter as exc:
+        return text_error(400, str(exc))
     except AmbiguousSession as exc:
         # The text is well formed and the request could succeed once the id is longer: a
         # conflict with what the store holds now, not a bad request.
@@ -180,8 +182,7 @@ async def get_session(request: web.Request) -> web.StreamResponse:
 
 async def export_jsonl(request: web.Request) -> web.StreamResponse:
     session = await session_of(request)
-    start = request.query.get("from_sequence", "1")
-    from_seq = int(start) if start.isdigit() and int(start) > 0 else 1
+    from_seq = max(1, whole(request.query, "from_sequence", 1))
     return await _stream_export(request, session, "ndjson", from_seq)
 
 
@@ -248,12 +249,12 @@ async def our_session(request: web.Request) -> web.StreamResponse:
 
 async def our_list(request: web.Request) -> web.StreamResponse:
     q = request.query
-    limit = q.get("limit", "200")
+    limit = min(whole(q, "limit", 200), 1000)
     flt = SessionFilter(
         state=q.get("state") or None,
         kind=q.get("kind") or None,
         parent_id=q.get("parent") or None,
-        limit=min(int(limit), 1000) if limit.isdigit() else 200,
+        limit=limit,
     )
     sessions = await request.app[MANAGER].list_sessions(flt)
     text = q.get("q", "").strip().lower()
@@ -290,9 +291,9 @@ async def frames(request: web.Request) -> web.StreamResponse:
 
     session = await session_of(request)
     q = request.query
-    from_seq = max(1, int(q["from_seq"])) if q.get("from_seq", "").isdigit() else 1
-    limit = min(5000, int(q["limit"])) if q.get("limit", "").isdigit() else 2000
-    max_bytes = min(8 << 20, int(q["max_bytes"])) if q.get("max_bytes", "").isdigit() else 2 << 20
+    from_seq = max(1, whole(q, "from_seq", 1))
+    limit = min(5000, whole(q, "limit", 2000))
+    max_bytes = min(8 << 20, whole(q, "max_bytes", 2 << 20))
     got, last_seq = await request.app[MANAGER].frames(session.id, from_seq, limit)
     out: list[dict[str, Any]] = []
     size = 0
