@@ -397,7 +397,7 @@ def build_app(manager: SessionManager, auth: Auth, **options: Any) -> web.Applic
     app[MANAGER] = manager
     app[AUTH] = auth
     app[OPTIONS] = options
-    app[CACHE] = EventCache()
+    app[CACHE] = EventCache(options.get("event_cache_bytes", 16 << 20))
     r = app.router
     r.add_route("*", "/api/v1/auth/cookie", auth_cookie)
     r.add_get("/api/v1/mirror/sessions", list_sessions)
