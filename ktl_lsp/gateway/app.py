@@ -18,6 +18,7 @@ from ktl_lsp.gateway import seek
 from ktl_lsp.gateway.auth import COOKIE, Auth, GatewayAuthError
 from ktl_lsp.gateway.http import (
     MANAGER,
+    give_back_memory,
     json_response,
     manager_of,
     session_id_of,
@@ -205,12 +206,17 @@ async def _stream_export(
         headers["Content-Disposition"] = f'attachment; filename="{session.id}{EXTENSIONS[fmt]}"'
     resp = web.StreamResponse(headers=headers)
     await resp.prepare(request)
-    while True:
-        chunk = await asyncio.to_thread(_next_chunk, iterator)
-        if not chunk:
-            break
-        await resp.write(chunk)
-    await resp.write_eof()
+    streamed = 0
+    try:
+        while True:
+            chunk = await asyncio.to_thread(_next_chunk, iterator)
+            if not chunk:
+                break
+            streamed += len(chunk)
+            await resp.write(chunk)
+        await resp.write_eof()
+    finally:
+        give_back_memory(streamed)
     return resp
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ktl_lsp.gateway.http import give_back_memory
 from ktl_lsp.gateway.query import TailQuery, mirror
 from ktl_lsp.sessions.bus import Dropped, StateChange
 from ktl_lsp.sessions.manager import SessionManager
@@ -90,8 +91,10 @@ class Tail:
         self.cache = cache
         self.session = session
         self.sent = 0  # highest sequence delivered (or reported dropped)
+        self.written = 0  # bytes
 
     async def _write(self, resp: web.StreamResponse, data: bytes) -> None:
+        self.written += len(data)
         await resp.write(data)
 
     async def _backfill(self, resp: web.StreamResponse, upto: int) -> None:
@@ -148,6 +151,7 @@ class Tail:
         finally:
             if sub is not None:
                 sub.close()
+            give_back_memory(self.written)
         return resp
 
     async def _ping(self, resp: web.StreamResponse) -> None:
