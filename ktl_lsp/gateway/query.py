@@ -1,4 +1,6 @@
-"""ktl-agent's list filters and SSE parameters, parsed the same lenient way it does."""
+"""ktl-agent's list filters and SSE parameters, parsed as leniently as it does, and the one
+check of numeric parameters every route uses: a number a route cannot take is a 400 naming the
+parameter (ktl-agent ignores them; Python's ``int()`` takes Unicode digits and any size)."""
 
 from __future__ import annotations
 
@@ -161,7 +163,7 @@ class TailQuery:
     def parse(cls, request: web.Request) -> TailQuery:
         q = request.query
         out = cls()
-        retry = whole(q, "retry_ms", -1) if q.get("retry_ms", "").strip() else whole(q, "retry", -1)
+        retry = whole(q, "retry_ms", whole(q, "retry", -1))
         if retry >= 0:
             out.retry_ms = max(250, min(60000, retry))
         hb = whole(q, "heartbeat_ms", -1)
@@ -173,11 +175,7 @@ class TailQuery:
         replay = q.get("replay")
         if replay is not None and replay.strip().lower() in _FALSEY:
             out.replay = False
-        header = request.headers.get("Last-Event-ID", "")
-        if header.strip():
-            last = parse_whole("Last-Event-ID", header)
-        else:
-            last = whole(q, "last_event_id", 0)
+        last = whole(request.headers, "Last-Event-ID", whole(q, "last_event_id", 0))
         if last > 0:
             out.from_seq = last + 1
             out.replay = True
