@@ -226,6 +226,7 @@ class Gateway:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+            self.app = None
             try:
                 info = json.loads(self.info_path().read_text())
                 if info.get("pid") == os.getpid():
