@@ -18,13 +18,14 @@ from ktl_lsp.gateway import seek
 from ktl_lsp.gateway.auth import COOKIE, Auth, GatewayAuthError
 from ktl_lsp.gateway.http import (
     MANAGER,
+    give_back_memory,
     json_response,
     manager_of,
     session_id_of,
     session_of,
     text_error,
 )
-from ktl_lsp.gateway.query import ListQuery, TailQuery, last_seen, mirror
+from ktl_lsp.gateway.query import BadParameter, ListQuery, TailQuery, last_seen, mirror, whole
 from ktl_lsp.gateway.sse import EventCache, Tail
 from ktl_lsp.sessions import ids
 from ktl_lsp.sessions.errors import (
@@ -52,6 +53,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     allowed = origin is not None and origin in options.get("cors_origins", ())
     if request.method == "OPTIONS":
         resp: web.StreamResponse = web.Response(status=204)
+    elif request.method in CHANGING and _from_another_site(request, allowed):
+        return text_error(403, "cross-site request refused: open the replay from the gateway")
     elif (
         request.path in PUBLIC
         or request.path.startswith("/ui/assets/")
@@ -84,6 +87,24 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     return resp
 
 
+CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _from_another_site(request: web.Request, listed: bool) -> bool:
+    """Whether a browser sent this from a page that is not ours (nor a listed CORS origin).
+
+    ``SameSite=Strict`` cookies reach us from any port of the same host, so the cookie alone
+    does not show the request came from our pages. Clients that send neither header are not
+    browsers and are judged by their token alone.
+    """
+    if listed:
+        return False
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.lower() != f"{request.scheme}://{request.host}".lower():
+        return True
+    return request.headers.get("Sec-Fetch-Site", "").lower() in ("cross-site", "same-site")
+
+
 async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
@@ -91,6 +112,8 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
         return text_error(405, "method not allowed")
     except web.HTTPNotFound:
         return text_error(404, "404 page not found")
+    except BadParameter as exc:
+        return text_error(400, str(exc))
     except AmbiguousSession as exc:
         # The text is well formed and the request could succeed once the id is longer: a
         # conflict with what the store holds now, not a bad request.
@@ -99,6 +122,10 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
         return text_error(404, "session not found")
     except asyncio.CancelledError:
         return text_error(408, "request canceled")
+
+
+#: No other page may frame ours (a framed UI could be clicked through unseen).
+NO_FRAMES = {"Content-Security-Policy": "frame-ancestors 'none'", "X-Frame-Options": "DENY"}
 
 
 def _login_page(reason: str) -> web.Response:
@@ -112,7 +139,12 @@ def _login_page(reason: str) -> web.Response:
         status=401,
         text=body,
         content_type="text/html",
-        headers={"X-Content-Type-Options": "nosniff"},
+        headers={
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+            + NO_FRAMES["Content-Security-Policy"],
+            "X-Frame-Options": NO_FRAMES["X-Frame-Options"],
+            "X-Content-Type-Options": "nosniff",
+        },
     )
 
 
@@ -151,8 +183,7 @@ async def get_session(request: web.Request) -> web.StreamResponse:
 
 async def export_jsonl(request: web.Request) -> web.StreamResponse:
     session = await session_of(request)
-    start = request.query.get("from_sequence", "1")
-    from_seq = int(start) if start.isdigit() and int(start) > 0 else 1
+    from_seq = max(1, whole(request.query, "from_sequence", 1))
     return await _stream_export(request, session, "ndjson", from_seq)
 
 
@@ -175,12 +206,17 @@ async def _stream_export(
         headers["Content-Disposition"] = f'attachment; filename="{session.id}{EXTENSIONS[fmt]}"'
     resp = web.StreamResponse(headers=headers)
     await resp.prepare(request)
-    while True:
-        chunk = await asyncio.to_thread(_next_chunk, iterator)
-        if not chunk:
-            break
-        await resp.write(chunk)
-    await resp.write_eof()
+    streamed = 0
+    try:
+        while True:
+            chunk = await asyncio.to_thread(_next_chunk, iterator)
+            if not chunk:
+                break
+            streamed += len(chunk)
+            await resp.write(chunk)
+        await resp.write_eof()
+    finally:
+        give_back_memory(streamed)
     return resp
 
 
@@ -219,12 +255,12 @@ async def our_session(request: web.Request) -> web.StreamResponse:
 
 async def our_list(request: web.Request) -> web.StreamResponse:
     q = request.query
-    limit = q.get("limit", "200")
+    limit = min(whole(q, "limit", 200), 1000)
     flt = SessionFilter(
         state=q.get("state") or None,
         kind=q.get("kind") or None,
         parent_id=q.get("parent") or None,
-        limit=min(int(limit), 1000) if limit.isdigit() else 200,
+        limit=limit,
     )
     sessions = await request.app[MANAGER].list_sessions(flt)
     text = q.get("q", "").strip().lower()
@@ -261,9 +297,9 @@ async def frames(request: web.Request) -> web.StreamResponse:
 
     session = await session_of(request)
     q = request.query
-    from_seq = max(1, int(q["from_seq"])) if q.get("from_seq", "").isdigit() else 1
-    limit = min(5000, int(q["limit"])) if q.get("limit", "").isdigit() else 2000
-    max_bytes = min(8 << 20, int(q["max_bytes"])) if q.get("max_bytes", "").isdigit() else 2 << 20
+    from_seq = max(1, whole(q, "from_seq", 1))
+    limit = min(5000, whole(q, "limit", 2000))
+    max_bytes = min(8 << 20, whole(q, "max_bytes", 2 << 20))
     got, last_seq = await request.app[MANAGER].frames(session.id, from_seq, limit)
     out: list[dict[str, Any]] = []
     size = 0
@@ -330,7 +366,9 @@ async def ui_page(request: web.Request) -> web.StreamResponse:
         body=page,
         headers={
             "Content-Type": "text/html; charset=utf-8",
-            "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+            "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; " + NO_FRAMES["Content-Security-Policy"],
+            "X-Frame-Options": NO_FRAMES["X-Frame-Options"],
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
             "Cache-Control": "no-store",
@@ -365,7 +403,7 @@ def build_app(manager: SessionManager, auth: Auth, **options: Any) -> web.Applic
     app[MANAGER] = manager
     app[AUTH] = auth
     app[OPTIONS] = options
-    app[CACHE] = EventCache()
+    app[CACHE] = EventCache(options.get("event_cache_bytes", 16 << 20))
     r = app.router
     r.add_route("*", "/api/v1/auth/cookie", auth_cookie)
     r.add_get("/api/v1/mirror/sessions", list_sessions)

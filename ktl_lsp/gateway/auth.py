@@ -77,6 +77,14 @@ def rotate_token(store: Path) -> str:
     return token
 
 
+def _same(given: str, expected: str) -> bool:
+    """Constant-time equality of any two strings: header bytes that are not UTF-8 arrive as
+    lone surrogates, which neither ``str.encode()`` nor ``compare_digest`` on ``str`` take."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
+
+
 def _strip_bearer(value: str) -> str:
     value = value.strip()
     if value[:7].lower() == "bearer ":
@@ -136,7 +144,7 @@ class Auth:
         for source in (authorization, header_token, cookie):
             if source and source.strip():
                 given = _strip_bearer(source)
-                if not hmac.compare_digest(given.encode(), self.token.encode()):
+                if not _same(given, self.token):
                     raise GatewayAuthError("invalid authentication token")
                 return
         raise GatewayAuthError("missing authentication token")
@@ -165,7 +173,7 @@ class Auth:
             expiry = int(expiry_s)
         except (ValueError, UnicodeDecodeError):
             return False
-        if not hmac.compare_digest(mac, self._mac(payload)):
+        if not _same(mac, self._mac(payload)):
             return False
         now = time.time()
         self._used = {n: t for n, t in self._used.items() if t > now}

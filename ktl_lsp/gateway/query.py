@@ -1,4 +1,6 @@
-"""ktl-agent's list filters and SSE parameters, parsed the same lenient way it does."""
+"""ktl-agent's list filters and SSE parameters, parsed as leniently as it does, and the one
+check of numeric parameters every route uses: a number a route cannot take is a 400 naming the
+parameter (ktl-agent ignores them; Python's ``int()`` takes Unicode digits and any size)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from ktl_lsp.errors import UserError
 from ktl_lsp.sessions.mirror import session_to_mirror
 from ktl_lsp.sessions.model import Session
 
@@ -24,13 +27,54 @@ _EXACT_META = {
 _FALSEY = {"0", "false", "no", "off"}
 
 
-def _int(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(value.strip())
-    except ValueError:
-        return None
+#: Past any sequence, count or nanosecond time, with room for ``+ 1`` in SQLite's int64.
+MAX_WHOLE = 2**62
+MAX_REAL = 1e15
+_WHOLE = re.compile(r"[+-]?[0-9]{1,19}")
+_REAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
+
+
+class BadParameter(UserError):
+    """A numeric parameter the route cannot take; the message starts with its name."""
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "...")
+
+
+def parse_whole(name: str, text: str, lo: int = 0, hi: int = MAX_WHOLE) -> int:
+    """ASCII digits from ``lo`` to ``hi``; anything else is a ``BadParameter`` naming ``name``."""
+    text = text.strip(" \t")
+    if not _WHOLE.fullmatch(text):
+        raise BadParameter(f"{name}: expected a whole number, got {_shown(text)}")
+    value = int(text)
+    if not lo <= value <= hi:
+        raise BadParameter(f"{name}: must be from {lo} to {hi}, got {_shown(text)}")
+    return value
+
+
+def parse_real(name: str, text: str, lo: float = 0.0, hi: float = MAX_REAL) -> float:
+    """A finite decimal number (ASCII, an exponent allowed) from ``lo`` to ``hi``."""
+    text = text.strip(" \t")
+    if len(text) > 40 or not _REAL.fullmatch(text):
+        raise BadParameter(f"{name}: expected a number, got {_shown(text)}")
+    value = float(text)
+    if not lo <= value <= hi:
+        raise BadParameter(f"{name}: must be from {lo:g} to {hi:g}, got {_shown(text)}")
+    return value
+
+
+def whole(query: Mapping[str, str], name: str, default: int, lo: int = 0) -> int:
+    """The query's ``name`` as a whole number (``parse_whole``); ``default`` when absent or
+    empty. Routes clamp what they take on top of this (a limit of 10**9 means their most)."""
+    text = query.get(name)
+    return default if text is None or not text.strip() else parse_whole(name, text, lo)
+
+
+def real(query: Mapping[str, str], name: str, default: float, lo: float = 0.0) -> float:
+    """The query's ``name`` as a number (``parse_real``); ``default`` when absent or empty."""
+    text = query.get(name)
+    return default if text is None or not text.strip() else parse_real(name, text, lo)
 
 
 @dataclass
@@ -52,8 +96,8 @@ class ListQuery:
     @classmethod
     def parse(cls, q: Mapping[str, str], items: list[tuple[str, str]]) -> ListQuery:
         out = cls()
-        limit = _int(q.get("limit"))
-        out.limit = min(limit, MAX_LIMIT) if limit and limit > 0 else DEFAULT_LIMIT
+        limit = whole(q, "limit", 0)
+        out.limit = min(limit, MAX_LIMIT) if limit > 0 else DEFAULT_LIMIT
         out.command = q.get("command", "").strip().lower()
         for key in _EXACT_META:
             value = q.get(key, "").strip()
@@ -66,9 +110,8 @@ class ListQuery:
             (("until_last_seen_unix_nano", "until_unix_nano", "until"), "until_ns"),
         ):
             for name in names:
-                bound = _int(q.get(name))
-                if bound is not None:
-                    setattr(out, attr, bound)
+                if q.get(name, "").strip():
+                    setattr(out, attr, whole(q, name, 0))
                     break
         for key, value in items:
             if key == "tag":
@@ -120,37 +163,36 @@ class TailQuery:
     def parse(cls, request: web.Request) -> TailQuery:
         q = request.query
         out = cls()
-        retry = _int(q.get("retry_ms")) or _int(q.get("retry"))
-        if retry is not None:
+        retry = whole(q, "retry_ms", whole(q, "retry", -1))
+        if retry >= 0:
             out.retry_ms = max(250, min(60000, retry))
-        hb = _int(q.get("heartbeat_ms"))
-        if hb is None and q.get("heartbeat"):
-            hb = _go_duration_ms(q["heartbeat"])
-        if hb is not None and hb >= 0:
+        hb = whole(q, "heartbeat_ms", -1)
+        if hb < 0 and q.get("heartbeat", "").strip():
+            hb = _go_duration_ms("heartbeat", q["heartbeat"])
+        if hb >= 0:
             out.heartbeat_ms = 0 if hb == 0 else max(1000, min(300_000, hb))
-        start = _int(q.get("from_sequence"))
-        out.from_seq = start if start and start > 0 else 1
+        out.from_seq = max(1, whole(q, "from_sequence", 1))
         replay = q.get("replay")
         if replay is not None and replay.strip().lower() in _FALSEY:
             out.replay = False
-        last = _int(request.headers.get("Last-Event-ID"))
-        if last is None:
-            last = _int(q.get("last_event_id"))
-        if last is not None and last > 0:
+        last = whole(request.headers, "Last-Event-ID", whole(q, "last_event_id", 0))
+        if last > 0:
             out.from_seq = last + 1
             out.replay = True
         return out
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT_MS = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "ms": 1, "s": 1000, "m": 60000, "h": 3600000}
 
 
-def _go_duration_ms(text: str) -> int | None:
+def _go_duration_ms(name: str, text: str) -> int:
+    """Go's ``time.ParseDuration`` subset ktl-agent clients send (``15s``, ``1m30s``), or
+    plain milliseconds."""
     text = text.strip()
-    if text.isdigit():
-        return int(text)
-    parts = _DURATION.findall(text)
+    if text.isascii() and text.isdigit():
+        return parse_whole(name, text)
+    parts = _DURATION.findall(text) if len(text) <= 40 else []
     if not parts or "".join(n + u for n, u in parts) != text:
-        return None
-    return int(sum(float(n) * _UNIT_MS[u] for n, u in parts))
+        raise BadParameter(f"{name}: expected a duration such as 15s or 1500ms, got {_shown(text)}")
+    return int(min(sum(float(n) * _UNIT_MS[u] for n, u in parts), MAX_WHOLE))

@@ -27,26 +27,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from ktl_lsp.gateway.http import json_response, manager_of, session_of
+from ktl_lsp.gateway.query import MAX_REAL, real, whole
 from ktl_lsp.sessions.errors import RecordingOff
 from ktl_lsp.sessions.model import Session
 from ktl_lsp.sessions.timeline import DEFAULT_BUDGET, IDLE_MS, MAX_BUDGET, SeekResult, Timeline
 
 
-def _number(text: str | None, default: float, lo: float, hi: float) -> float:
-    if text is None or text == "":
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise web.HTTPBadRequest(text="not a number\n") from None
-    if value != value:  # NaN
-        raise web.HTTPBadRequest(text="not a number\n")
-    return max(lo, min(hi, value))
-
-
 async def _timeline(request: web.Request) -> tuple[Session, Timeline]:
     session = await session_of(request)
-    idle = _number(request.query.get("idle_ms"), IDLE_MS, 0, 3_600_000) or float("inf")
+    idle = min(real(request.query, "idle_ms", IDLE_MS), 3_600_000) or float("inf")
     try:
         return session, await manager_of(request).timeline(session.id, idle)
     except RecordingOff:
@@ -55,7 +44,7 @@ async def _timeline(request: web.Request) -> tuple[Session, Timeline]:
 
 async def index(request: web.Request) -> web.StreamResponse:
     session, tl = await _timeline(request)
-    points = int(_number(request.query.get("points"), 1000, 2, 5000))
+    points = max(2, min(5000, whole(request.query, "points", 1000)))
     out = tl.summary(points)
     out["session"] = session.to_lsp()
     return json_response(out)
@@ -64,12 +53,11 @@ async def index(request: web.Request) -> web.StreamResponse:
 async def seek(request: web.Request) -> web.StreamResponse:
     _, tl = await _timeline(request)
     q = request.query
-    budget = int(_number(q.get("budget"), DEFAULT_BUDGET, 4096, MAX_BUDGET))
+    budget = max(4096, min(MAX_BUDGET, whole(q, "budget", DEFAULT_BUDGET)))
     if q.get("seq"):
-        n = int(_number(q.get("seq"), 0, 0, float(tl.last_seq)))
-        i = tl.index_of(n)
+        i = tl.index_of(min(whole(q, "seq", 0), tl.last_seq))
     elif q.get("t_ms"):
-        i = tl.at_time(_number(q.get("t_ms"), 0, -1, 1e15))
+        i = tl.at_time(max(-1.0, real(q, "t_ms", 0, lo=-MAX_REAL)))
     else:
         return web.Response(status=400, text="seq or t_ms is required\n")
     if i < 0:
@@ -86,7 +74,7 @@ async def search(request: web.Request) -> web.StreamResponse:
     query = request.query.get("q", "")
     if not query.strip() or len(query) > 1000:
         return web.Response(status=400, text="q: 1 to 1000 characters\n")
-    limit = int(_number(request.query.get("limit"), 1000, 1, 10000))
+    limit = max(1, min(10000, whole(request.query, "limit", 1000)))
     matches, truncated = await manager_of(request).search_output(tl, query, limit)
     return json_response({"matches": matches, "truncated": truncated})
 

@@ -6,6 +6,7 @@ secrets, so it never goes on the network in the clear or open.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import json
@@ -19,8 +20,9 @@ from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
-from ktl_lsp.gateway.app import build_app
+from ktl_lsp.gateway.app import Handler, build_app
 from ktl_lsp.gateway.auth import Auth, load_or_create_token, token_path, used_codes_dir
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,51 @@ def is_loopback(host: str) -> bool:
             return False
 
 
+class HeaderDeadline:
+    """Closes connections that have not sent a complete request head ``seconds`` after they
+    were accepted, so slow or silent clients cannot hold sockets (slowloris).
+
+    aiohttp bounds the wait for a request only by its keep-alive timeout, counted from the
+    connection's start or its last answer; this makes the first wait shorter. A connection
+    counts as started once a request reaches the app (the middleware sees it).
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._seen: dict[RequestHandler, float] = {}
+        self._started: set[RequestHandler] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        self._started.add(request.protocol)
+        return await handler(request)
+
+    def start(self, server: web.Server) -> None:
+        if self.seconds > 0:
+            self._task = asyncio.get_running_loop().create_task(self._sweep(server))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _sweep(self, server: web.Server) -> None:
+        loop = asyncio.get_running_loop()
+        tick = min(1.0, self.seconds / 4)
+        while True:
+            await asyncio.sleep(tick)
+            now = loop.time()
+            open_now = set(server.connections)
+            self._started &= open_now
+            self._seen = {c: t for c, t in self._seen.items() if c in open_now}
+            for conn in open_now - self._started:
+                if now - self._seen.setdefault(conn, now) >= self.seconds:
+                    conn.force_close()
+
+
 @dataclass
 class GatewayOptions:
     host: str = "127.0.0.1"
@@ -53,6 +100,12 @@ class GatewayOptions:
     tls_key: Path | None = None
     allow_query_token: bool = False  #: ``?token=``: development only, it ends up in logs
     cors_origins: tuple[str, ...] = ()
+    #: A new connection must send a complete request head within this (slowloris).
+    header_timeout_s: float = 10.0
+    #: A kept-alive connection waiting for its next request is closed after this. A request
+    #: being answered (an SSE tail) is never cut by it.
+    idle_timeout_s: float = 60.0
+    event_cache_bytes: int = 16 << 20  #: encoded SSE events kept for other tails
 
 
 class Gateway:
@@ -64,6 +117,8 @@ class Gateway:
         self.options = options or GatewayOptions()
         self.auth = Auth(None)
         self._runner: web.AppRunner | None = None
+        self._deadline: HeaderDeadline | None = None
+        self.app: web.Application | None = None
         self.port = 0
 
     def _validate(self) -> ssl.SSLContext | None:
@@ -106,8 +161,16 @@ class Gateway:
             self.auth,
             allow_query_token=self.options.allow_query_token,
             cors_origins=self.options.cors_origins,
+            event_cache_bytes=self.options.event_cache_bytes,
         )
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        deadline = HeaderDeadline(self.options.header_timeout_s)
+        app.middlewares.insert(0, deadline.middleware)
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            handler_cancellation=True,
+            keepalive_timeout=self.options.idle_timeout_s,
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.options.host, self.options.port, ssl_context=tls)
         try:
@@ -121,6 +184,10 @@ class Gateway:
         server = site._server
         assert server is not None
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        assert self._runner.server is not None
+        deadline.start(self._runner.server)
+        self._deadline = deadline
+        self.app = app
         self._write_info()
         log.info("gateway listening on %s", self.base_url)
 
@@ -153,9 +220,13 @@ class Gateway:
             self.info_path().write_text(json.dumps({"url": self.base_url, "pid": os.getpid()}))
 
     async def stop(self) -> None:
+        if self._deadline is not None:
+            await self._deadline.stop()
+            self._deadline = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+            self.app = None
             try:
                 info = json.loads(self.info_path().read_text())
                 if info.get("pid") == os.getpid():

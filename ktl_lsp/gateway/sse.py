@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ktl_lsp.gateway.http import give_back_memory
 from ktl_lsp.gateway.query import TailQuery, mirror
 from ktl_lsp.sessions.bus import Dropped, StateChange
 from ktl_lsp.sessions.manager import SessionManager
@@ -28,12 +29,17 @@ POLL_S = 0.25
 
 
 class EventCache:
-    """Encodes each frame once however many clients tail it."""
+    """Encodes each frame once however many clients tail it.
 
-    def __init__(self, size: int = 8192) -> None:
+    Bounded by the bytes it holds, not by how many events: frames run from a byte to 64 KiB,
+    so a count bound let one tail of a large finished session keep hundreds of megabytes.
+    """
+
+    def __init__(self, max_bytes: int = 16 << 20) -> None:
         self._items: OrderedDict[tuple[str, int], bytes] = OrderedDict()
         self._encoders: dict[str, MirrorEncoder] = {}
-        self._size = size
+        self.max_bytes = max_bytes
+        self.held_bytes = 0
 
     def event(self, session: Session, frame: Frame) -> bytes:
         key = (frame.session_id, frame.seq)
@@ -47,9 +53,13 @@ class EventCache:
             enc = self._encoders[session.id] = MirrorEncoder(session.id, default_producer(session))
         data = enc.line(frame).rstrip(b"\n")
         out = b"id: %d\nevent: frame\ndata: %s\n\n" % (frame.seq, data)
+        if len(out) > self.max_bytes // 8:
+            return out  # one event would crowd out the rest: encode it each time instead
         self._items[key] = out
-        if len(self._items) > self._size:
-            self._items.popitem(last=False)
+        self.held_bytes += len(out)
+        while self.held_bytes > self.max_bytes:
+            _, old = self._items.popitem(last=False)
+            self.held_bytes -= len(old)
         return out
 
 
@@ -81,8 +91,10 @@ class Tail:
         self.cache = cache
         self.session = session
         self.sent = 0  # highest sequence delivered (or reported dropped)
+        self.written = 0  # bytes
 
     async def _write(self, resp: web.StreamResponse, data: bytes) -> None:
+        self.written += len(data)
         await resp.write(data)
 
     async def _backfill(self, resp: web.StreamResponse, upto: int) -> None:
@@ -139,6 +151,7 @@ class Tail:
         finally:
             if sub is not None:
                 sub.close()
+            give_back_memory(self.written)
         return resp
 
     async def _ping(self, resp: web.StreamResponse) -> None:

@@ -108,6 +108,11 @@ class Timeline:
     def duration(self) -> float:
         return self.play[-1] if self.play else 0.0
 
+    @property
+    def nbytes(self) -> int:
+        """About what it holds: 24 bytes a frame, and the bounded resizes and markers."""
+        return 24 * len(self.seqs) + 96 * (len(self.resizes) + len(self.markers))
+
     def extend(self, conn: sqlite3.Connection) -> None:
         rows = conn.execute(
             "SELECT seq, ts_ns, type, length(data), CASE WHEN type = 'output' THEN NULL "
@@ -257,12 +262,19 @@ def find_start(
 
 
 class Timelines:
-    """A small cache of timelines, extended when their session has grown."""
+    """A small cache of timelines, extended when their session has grown; at most ``size``
+    of them and ``max_bytes`` together (a timeline grows with its session's frame count),
+    but always the one asked for last."""
 
-    def __init__(self, size: int = 8) -> None:
+    def __init__(self, size: int = 8, max_bytes: int = 64 << 20) -> None:
         self._items: OrderedDict[tuple[str, float], Timeline] = OrderedDict()
         self._size = size
+        self.max_bytes = max_bytes
         self._lock = asyncio.Lock()
+
+    @property
+    def held_bytes(self) -> int:
+        return sum(tl.nbytes for tl in self._items.values())
 
     async def get(self, store: Store, session: Session, idle_ms: float) -> Timeline:
         key = (session.id, idle_ms)
@@ -272,11 +284,13 @@ class Timelines:
                 tl = Timeline(session.id, session.created_ns, idle_ms)
             self._items[key] = tl
             self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
             if tl.last_seq < session.last_seq:
                 await store.flush()
                 await asyncio.to_thread(lambda: tl.extend(store.reader()))
+            held = self.held_bytes
+            while len(self._items) > 1 and (len(self._items) > self._size or held > self.max_bytes):
+                _, old = self._items.popitem(last=False)
+                held -= old.nbytes
             return tl
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,21 +32,41 @@ class Served:
         await self.manager.store.flush()
         return session
 
+    async def raw(self, request: bytes, timeout: float = 10) -> bytes:
+        """Sends ``request`` as it is on a new connection; returns all the server answered."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.gateway.port)
+        try:
+            writer.write(request)
+            await writer.drain()
+            return await asyncio.wait_for(reader.read(), timeout)
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
 
-@pytest_asyncio.fixture
-async def served(tmp_path: Path) -> AsyncIterator[Served]:
+
+@contextlib.asynccontextmanager
+async def serving(tmp_path: Path, options: GatewayOptions | None = None) -> AsyncIterator[Served]:
     store = tmp_path / "sessions.db"
     manager = SessionManager.open(store)
-    gateway = Gateway(manager, store, GatewayOptions())
+    gateway = Gateway(manager, store, options or GatewayOptions())
     await gateway.start()
     token = gateway.auth.token
     assert token
-    async with (
-        httpx.AsyncClient(
-            base_url=gateway.base_url, headers={"Authorization": f"Bearer {token}"}
-        ) as http,
-        httpx.AsyncClient(base_url=gateway.base_url) as anon,
-    ):
-        yield Served(manager, gateway, http, anon, token)
-    await gateway.stop()
-    manager.close()
+    try:
+        async with (
+            httpx.AsyncClient(
+                base_url=gateway.base_url, headers={"Authorization": f"Bearer {token}"}
+            ) as http,
+            httpx.AsyncClient(base_url=gateway.base_url) as anon,
+        ):
+            yield Served(manager, gateway, http, anon, token)
+    finally:
+        await gateway.stop()
+        manager.close()
+
+
+@pytest_asyncio.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    async with serving(tmp_path) as s:
+        yield s

@@ -207,3 +207,32 @@ def test_a_link_works_once_across_every_gateway_of_the_store(tmp_path: Path) -> 
     expired = editor.mint_code(ttl_s=-5)
     assert serve.redeem(expired) is False
     assert len(os.listdir(used_codes_dir(store))) == 1  # an expired code leaves no mark
+
+
+async def test_bytes_that_are_not_ascii_in_any_token_source_are_refused(served: Served) -> None:
+    """A token header or cookie holding raw non-ASCII bytes is a 401, not a failed check."""
+    for header in (
+        b"X-KTL-Token: \xff",
+        b"Authorization: Bearer \xff\xfe",
+        b"Authorization: \xc3\xa9t\xc3\xa9",
+        b"Cookie: ktl_token=\xff",
+        b"X-KTL-Token: " + served.token.encode() + b"\xff",
+    ):
+        answer = await served.raw(
+            b"GET /api/v1/mirror/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + header
+            + b"\r\nConnection: close\r\n\r\n"
+        )
+        status = answer.split(b"\r\n", 1)[0]
+        assert status == b"HTTP/1.1 401 Unauthorized", (header, answer[:300])
+        assert answer.endswith(b"invalid authentication token\n"), (header, answer[-200:])
+
+
+async def test_a_login_code_with_non_ascii_signature_is_refused(served: Served) -> None:
+    code = served.gateway.auth.mint_code()
+    forged = code.rpartition(".")[0] + ".\u00ff" + "0" * 39
+    r = await served.anon.get("/ui/login", params={"code": forged, "next": "/ui/"})
+    assert r.status_code == 401 and "expired or was already used" in r.text
+    # The real code still works afterwards.
+    ok = await served.anon.get("/ui/login", params={"code": code, "next": "/ui/"})
+    assert ok.status_code == 303

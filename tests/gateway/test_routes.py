@@ -34,8 +34,10 @@ async def test_list_filters_and_order(served: Served) -> None:
     assert len(q.json()["sessions"]) == 2
     q = await served.http.get("/api/v1/mirror/sessions", params={"limit": "1"})
     assert len(q.json()["sessions"]) == 1
+    q = await served.http.get("/api/v1/mirror/sessions", params={"limit": "0"})
+    assert len(q.json()["sessions"]) == 3  # ktl-agent's "no limit given"
     q = await served.http.get("/api/v1/mirror/sessions", params={"limit": "nonsense"})
-    assert len(q.json()["sessions"]) == 3
+    assert q.status_code == 400 and q.text.startswith("limit: ")
 
 
 async def test_get_session_shape(served: Served) -> None:

@@ -17,7 +17,7 @@ import pytest
 from ktl_lsp.sessions import ids
 from ktl_lsp.sessions.model import Frame, FrameType, Session, State, event_data
 from ktl_lsp.sessions.store import Store
-from ktl_lsp.sessions.timeline import Timeline, find_start
+from ktl_lsp.sessions.timeline import Timeline, Timelines, find_start
 from tests.gateway.conftest import Served
 
 COLS, ROWS = 60, 10
@@ -137,6 +137,25 @@ def test_timeline_idle_and_sizes(tmp_path: Path) -> None:
         assert tl.play[-1] == pytest.approx(tl.play[1] + 10.0)  # 10 ms gaps capped at 5 ms
         assert tl.size_at(1) == (COLS, ROWS) and tl.total == 6
         assert tl.at_time(-1) == -1 and tl.seqs[tl.at_time(1e9)] == 4
+    finally:
+        store.close()
+
+
+async def test_cached_timelines_are_bounded_by_bytes(tmp_path: Path) -> None:
+    """Many frames make a large timeline: the cache keeps what fits, and the one asked for."""
+    store, sid, frames = build(tmp_path, [b"x"] * 20_000)
+    try:
+        session = Session(sid, "pty", "t", state=State.DONE, created_ns=frames[0].ts_ns)
+        session.last_seq = len(frames)
+        cache = Timelines(size=8, max_bytes=1 << 20)
+        for idle in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0):  # each idle_ms is its own timeline
+            tl = await cache.get(store, session, idle)
+            assert tl.last_seq == len(frames) and tl.nbytes > 400_000
+            assert cache.held_bytes <= 1 << 20, cache.held_bytes
+            assert await cache.get(store, session, idle) is tl  # the one asked for stays
+        single = Timelines(size=8, max_bytes=1000)
+        assert (await single.get(store, session, 1.0)).last_seq == len(frames)
+        assert single.held_bytes == (await single.get(store, session, 1.0)).nbytes
     finally:
         store.close()
 

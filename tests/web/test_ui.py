@@ -17,18 +17,16 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from aiohttp import web
 
 from ktl_lsp.gateway.sse import Tail
 from ktl_lsp.sessions.manager import RunSpec
 from tests.gateway.conftest import Served, served
-from tests.web.ui_driver import Browser, missing
+from tests.web.ui_driver import Browser
 
 __all__ = ["served"]  # the gateway fixture
 
@@ -61,20 +59,6 @@ def _artifacts() -> Path:
     base = Path(env) if env else Path(tempfile.gettempdir()) / "ktl-ui-artifacts"
     base.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix="ui-", dir=base))
-
-
-@pytest_asyncio.fixture
-async def browser() -> AsyncIterator[Browser]:
-    why = missing()
-    if why:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the UI test needs {why}")
-        pytest.skip(f"missing {why}")
-    b = await Browser.start()
-    try:
-        yield b
-    finally:
-        await b.close()
 
 
 async def screen(b: Browser) -> str:
