@@ -131,6 +131,10 @@ class Checker(Feature):
                 self._workspace = Workspace()
         return self._workspace
 
+    def parse_stats(self) -> dict[str, int] | None:
+        """What the parses hold (estimated bytes; see `Workspace.parse_stats`), once checking."""
+        return None if self._workspace is None else self._workspace.parse_stats()
+
     def encoding(self) -> PositionEncoding:
         try:
             value = self.server.workspace.position_encoding

@@ -17,6 +17,7 @@ from typing import Any
 
 from ktl_lsp import codecache
 from ktl_lsp.aio import background
+from ktl_lsp.lsp.checker import Checker
 from ktl_lsp.lsp.feature import Feature, NoArgs, command
 from ktl_lsp.lsp.server import KtlServer
 
@@ -113,8 +114,9 @@ def _open_fds() -> int | None:
 
 
 class Stats(Feature):
-    def __init__(self, server: KtlServer) -> None:
+    def __init__(self, server: KtlServer, checker: Checker) -> None:
         self.server = server
+        self.checker = checker
         self.watch = LoopWatch()
 
     @command("ktl.server.stats")
@@ -142,6 +144,7 @@ class Stats(Feature):
             "gcRuns": watch.gc_runs,
             "gcFrozenObjects": gc.get_freeze_count(),
             "codeCache": codecache.stats(),
+            "parses": self.checker.parse_stats(),
         }
 
 
