@@ -154,6 +154,10 @@ class Workspace:
         affected = self.load(path) if path.is_file() else self.remove(path)
         if old is not None and old.parsed is not None:
             self._cache.discard(d.chunk.text for d in old.parsed.documents)
+            digests = {d.chunk.digest for d in old.parsed.documents}
+            with self._lock:
+                for key in [k for k in self._doc_findings if k[0] in digests]:
+                    del self._doc_findings[key]
         return affected
 
     def remove(self, path: Path) -> set[Path]:

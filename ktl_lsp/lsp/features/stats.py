@@ -135,6 +135,7 @@ class Stats(Feature):
             "liveSessions": manager.running_count(),
             "recording": manager.recording,
             "progressTokens": len(self.server.work_done_progress.tokens),
+            "pendingHandlers": len(self.server.ktl_protocol._request_futures),
             "loopWatch": watch.task is not None and not watch.task.done(),
             "loopMaxLagMs": round(watch.max_lag_ms, 2),
             "loopMaxOwnLagMs": round(watch.max_own_lag_ms, 2),

@@ -539,3 +539,20 @@ async def test_closed_buffers_leave_no_parse_behind(
     assert after["parses"]["cacheBytes"] < before["parses"]["cacheBytes"] + 1024 * 1024
     # And the process gave the memory back (six parses were kept before).
     assert after["rssBytes"] - before["rssBytes"] < 2 * one
+
+
+async def test_notifications_leave_no_handler_behind(
+    ktl: Ktl, pubs: Publishes, tmp_path: Path
+) -> None:
+    """Every keystroke is a didChange: none may leave anything behind in the server."""
+    uri = open_doc(ktl, tmp_path / "cm.yaml", CONFIGMAP)
+    for version in range(2, 302):
+        ktl.client.text_document_did_change(
+            lsp.DidChangeTextDocumentParams(
+                text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=CONFIGMAP)],
+            )
+        )
+    await pubs.until(uri, lambda p: p.version == 301)
+    stats = await ktl.cmd("ktl.server.stats", {})
+    assert stats["pendingHandlers"] <= 2  # this request itself
