@@ -4,6 +4,10 @@
 says which other files' findings may have changed with it (CRDs, duplicates, stacks), so the
 server re-publishes exactly those. `findings_for(path)` computes lazily and reuses per-document
 results keyed by document text, Kubernetes version and the CRD set they depend on.
+
+Memory: an editor buffer keeps its parse while it is open; a file read from disk keeps only its
+text and the facts cross-file checks need, its parse living in the cache (bounded by the bytes
+parses hold) and made again when it was evicted. Closing a buffer drops its parse.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from ktl_lsp.documents.yaml_parse import (
     YamlProblem,
     gc_paused,
     parse_text,
+    text_problem,
 )
 
 SKIP_DIRS = frozenset(
@@ -62,6 +67,7 @@ class _File:
     problem: YamlProblem | None
     kind: FileKind
     parsed: ParsedText | None
+    """Kept for editor buffers only (see `Workspace._parsed`)."""
     in_editor: bool = False
     summaries: list[PlacedSummary] = field(default_factory=list)
     crds: list[CrdVersion] = field(default_factory=list)
@@ -131,15 +137,28 @@ class Workspace:
         return self._set(path, result.text, result.problem, in_editor=False)
 
     def update(self, path: Path, text: str) -> set[Path]:
-        """An editor buffer's new text; returns the paths whose findings may have changed."""
-        return self._set(path.resolve(), text, None, in_editor=True)
+        """An editor buffer's new text; returns the paths whose findings may have changed.
+
+        Checked like a file read from disk: binary or oversized text is one problem, whatever
+        the file's name or content suggests (a Helm template, say).
+        """
+        problem = text_problem(text)
+        return self._set(path.resolve(), None if problem else text, problem, in_editor=True)
 
     def close(self, path: Path) -> set[Path]:
-        """The editor closed a buffer: fall back to the file on disk (or forget it)."""
+        """The editor closed a buffer: drop its parse, fall back to the file on disk (or forget
+        it)."""
         path = path.resolve()
-        if path.is_file():
-            return self.load(path)
-        return self.remove(path)
+        with self._lock:
+            old = self._files.get(path)
+        affected = self.load(path) if path.is_file() else self.remove(path)
+        if old is not None and old.parsed is not None:
+            self._cache.discard(d.chunk.text for d in old.parsed.documents)
+            digests = {d.chunk.digest for d in old.parsed.documents}
+            with self._lock:
+                for key in [k for k in self._doc_findings if k[0] in digests]:
+                    del self._doc_findings[key]
+        return affected
 
     def remove(self, path: Path) -> set[Path]:
         path = path.resolve()
@@ -189,8 +208,13 @@ class Workspace:
     ) -> set[Path]:
         parsed = None
         if text is not None and kind in YAML_KINDS:
-            parsed = parse_text(text, self._cache)
-        new = _File(path, text, problem, kind, parsed, in_editor)
+            with self._lock:
+                old = self._files.get(path)
+            if old is not None and old.parsed is not None and old.kind == kind and old.text == text:
+                parsed = old.parsed  # the same buffer again (a folder read restoring it)
+            else:
+                parsed = parse_text(text, self._cache)
+        new = _File(path, text, problem, kind, parsed if in_editor else None, in_editor)
         if parsed is not None and kind == FileKind.K8S_MANIFEST:
             for document in parsed.documents:
                 facts = _facts(document)
@@ -259,9 +283,34 @@ class Workspace:
         with self._lock:
             state = self._files.get(path)
             if state is not None:
-                return state.parsed
+                return self._parsed(state)
         text = read_text_file(path).text
         return parse_text(text, self._cache) if text is not None else None
+
+    def _parsed(self, state: _File) -> ParsedText | None:
+        """A file's parse: an open buffer's own, or from the cache (made again if evicted)."""
+        if state.parsed is not None or state.text is None or state.kind not in YAML_KINDS:
+            return state.parsed
+        with gc_paused():
+            return parse_text(state.text, self._cache)
+
+    def parse_stats(self) -> dict[str, int]:
+        """Estimated bytes the parses hold: the cache's, and the open buffers' own.
+
+        Read without the lock, from the event loop, while a check may hold it for long: the
+        files are copied in one step, and parses never change once made.
+        """
+        files = list(self._files.values())
+        chunks = {
+            id(d.chunk): d.chunk for f in files if f.parsed is not None for d in f.parsed.documents
+        }
+        return {
+            "cacheBytes": self._cache.held_bytes,
+            "cacheEntries": len(self._cache),
+            "cacheLimitBytes": self._cache.max_bytes,
+            "openBytes": sum(c.cost for c in chunks.values()),
+            "openFiles": sum(1 for f in files if f.in_editor),
+        }
 
     # -- findings ------------------------------------------------------------------------
     def findings_for(self, path: Path, encoding: PositionEncoding = "utf-16") -> list[Finding]:
@@ -272,10 +321,11 @@ class Workspace:
             if state is None:
                 return []
             with gc_paused():
-                findings = self._compute(state)
-            if state.parsed is None or not findings:
+                parsed = self._parsed(state)
+                findings = self._compute(state, parsed)
+            if parsed is None or not findings:
                 return findings
-            return in_encoding(findings, state.parsed.lines, encoding, self._line_indexes(findings))
+            return in_encoding(findings, parsed.lines, encoding, self._line_indexes(findings))
 
     def _line_indexes(self, findings: list[Finding]) -> dict[str, LineIndex] | None:
         paths = {r.path for f in findings for r in f.related if r.path is not None}
@@ -286,12 +336,13 @@ class Workspace:
             state = self._files.get(Path(other))
             if state is not None and state.parsed is not None:
                 out[other] = state.parsed.lines
+            elif state is not None and state.text is not None:
+                out[other] = LineIndex(state.text)
         return out
 
-    def _compute(self, state: _File) -> list[Finding]:
+    def _compute(self, state: _File, parsed: ParsedText | None) -> list[Finding]:
         if state.problem is not None:
             return [from_problem(state.problem)]
-        parsed = state.parsed
         if parsed is None:
             return []
         findings = [from_problem(p) for p in parsed.problems]
@@ -411,9 +462,10 @@ class Workspace:
         path = path.resolve()
         with self._lock:
             state = self._files.get(path)
-            if state is None or state.parsed is None:
+            parsed = None if state is None else self._parsed(state)
+            if state is None or parsed is None:
                 return []
-            return outline_of(state.kind, state.parsed)
+            return outline_of(state.kind, parsed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,8 @@ A failing check is reported to the client (with its traceback) and the server ke
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import time
 from collections.abc import Coroutine, Iterable
 from pathlib import Path
@@ -69,6 +71,44 @@ def path_of(uri: str) -> Path | None:
         return None
 
 
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+_LIBC: Any = None
+
+
+def _libc() -> Any:
+    """glibc, or False where there is none (macOS, Windows, musl: nothing to tune)."""
+    global _LIBC
+    if _LIBC is None:
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            libc.malloc_trim.argtypes = [ctypes.c_size_t]
+            libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+            _LIBC = libc
+        except (OSError, AttributeError):
+            _LIBC = False
+    return _LIBC
+
+
+def keep_big_allocations_apart() -> None:
+    """Allocations of 1 MiB and more (an editor's text, as JSON, bytes and str; libyaml's
+    buffers) get pages of their own, returned to the system when freed. glibc would otherwise
+    raise that threshold to the largest block freed so far and serve the next large texts from
+    its heaps, which keep their size after the texts are gone (a worker thread's heap is never
+    trimmed below its high-water mark)."""
+    libc = _libc()
+    if libc:
+        libc.mallopt(M_MMAP_THRESHOLD, 1024 * 1024)
+        libc.mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024)
+
+
+def release_free_memory() -> None:
+    """Returns the C allocator's free pages to the system (glibc's `malloc_trim`)."""
+    libc = _libc()
+    if libc:
+        libc.malloc_trim(0)
+
+
 def to_lsp_range(rng: Range) -> lsp.Range:
     return lsp.Range(
         start=lsp.Position(line=rng.start.line, character=rng.start.character),
@@ -114,6 +154,7 @@ class Checker(Feature):
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._folders_task: asyncio.Task[Any] | None = None
         self._extra: dict[str, dict[str, list[Finding]]] = {}  # uri -> owner -> findings
+        keep_big_allocations_apart()
 
     # -- the workspace ---------------------------------------------------------------------
     @property
@@ -130,6 +171,10 @@ class Checker(Feature):
                 self.server.notice(f"ktl: setting 'k8sVersion': {exc}; using the newest")
                 self._workspace = Workspace()
         return self._workspace
+
+    def parse_stats(self) -> dict[str, int] | None:
+        """What the parses hold (estimated bytes; see `Workspace.parse_stats`), once checking."""
+        return None if self._workspace is None else self._workspace.parse_stats()
 
     def encoding(self) -> PositionEncoding:
         try:
@@ -336,6 +381,8 @@ class Checker(Feature):
                 return  # opened again meanwhile
             affected = await asyncio.to_thread(self.workspace.close, path)
             await self._publish(affected)
+        # The parse's nodes went back to the allocator; hand its free pages back to the system.
+        await asyncio.to_thread(release_free_memory)
 
     async def _load_folders(self) -> None:
         await import_off_loop("ktl_lsp.checks.workspace")

@@ -71,6 +71,14 @@ class KtlProtocol(LanguageServerProtocol):
         command_token.set(params.work_done_token)
         return (yield from super().lsp_workspace__execute_command(params))
 
+    def _check_handler_result(self, future: Any) -> None:
+        # pygls files a notification's future under a made-up id and never removes it: a
+        # future (with its lock and condition) kept for every didOpen, didChange and didClose.
+        for key, pending in list(self._request_futures.items()):
+            if pending is future:
+                self._request_futures.pop(key, None)
+        super()._check_handler_result(future)
+
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         super()._handle_cancel_notification(msg_id)
         hook = self.cancel_hooks.pop(msg_id, None)

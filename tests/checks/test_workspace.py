@@ -94,6 +94,36 @@ def test_close_falls_back_to_disk(tmp_path: Path) -> None:
     assert workspace.findings_for(path) == []
 
 
+def test_a_closed_buffer_keeps_no_parse_and_disk_files_live_in_the_cache(tmp_path: Path) -> None:
+    workspace = Workspace()
+    workspace._cache.max_bytes = 0  # nothing stays cached: parses live only in open buffers
+    disk, buffer = tmp_path / "disk.yaml", tmp_path / "buffer.yaml"
+    disk.write_text(CM.format(i=1).replace("{k: v}", "{k: 1}"))
+    workspace.load(disk)
+    assert workspace.parse_stats()["openBytes"] == 0
+    workspace.update(buffer, CM.format(i=2))
+    held = workspace.parse_stats()["openBytes"]
+    assert held > 0 and workspace.parse_stats()["openFiles"] == 1
+    # A file read from disk is parsed again when its findings are asked for.
+    assert [f.code for f in workspace.findings_for(disk)] == ["k8s-schema"]
+    workspace.close(buffer)
+    assert workspace.parse_stats() == {
+        "cacheBytes": 0,
+        "cacheEntries": 0,
+        "cacheLimitBytes": 0,
+        "openBytes": 0,
+        "openFiles": 0,
+    }
+
+
+def test_a_binary_buffer_is_binary_even_in_a_chart(tmp_path: Path) -> None:
+    workspace = Workspace()
+    text = "kind: {{ .Values.kind }}\n\x00\x01\x02"
+    for path in (tmp_path / "chart/templates/x.yaml", tmp_path / "x.yaml"):
+        workspace.update(path, text)
+        assert [f.code for f in workspace.findings_for(path)] == ["file-binary"]
+
+
 YAMLISH = st.lists(
     st.sampled_from(
         [

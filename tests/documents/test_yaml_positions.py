@@ -85,6 +85,41 @@ def test_cache_reparses_only_the_changed_document() -> None:
     assert parsed.documents[7].start_line == 3 + 6 * 3
 
 
+def test_cache_is_bounded_by_what_parses_hold() -> None:
+    """Entries go, oldest first, once their estimated bytes pass the limit; a parse bigger than
+    the whole limit is not kept; a discarded text is parsed again."""
+    texts = [f"{{{', '.join(f'k{i}_{j}: {j}' for j in range(2000))}}}\n" for i in range(4)]
+    one = parse_text(texts[0]).documents[0].chunk.cost
+    assert one > 2000 * 2 * 300  # nodes, not characters, make the cost
+    cache = DocumentCache(max_bytes=int(2.5 * one))
+    for text in texts:
+        cache.get(text)
+    assert len(cache) == 2 and cache.held_bytes <= cache.max_bytes
+    cache.get(texts[3])
+    assert cache.hits == 1
+    cache.get(texts[0])
+    assert cache.misses == 5  # evicted, parsed again
+    cache.discard([texts[0], texts[3]])
+    assert len(cache) == 0 and cache.held_bytes == 0
+    small = DocumentCache(max_bytes=one // 2)
+    small.get(texts[0])
+    assert len(small) == 0 and small.held_bytes == 0
+
+
+def test_lone_surrogates_are_reported_and_read_as_replacement_characters() -> None:
+    parsed = parse_text("a: x\udcffy\nb: [1, \ud800]\n")
+    assert [(p.code, p.range) for p in parsed.problems] == [
+        ("file-encoding", Range.of(0, 4, 0, 5)),
+        ("file-encoding", Range.of(1, 7, 1, 8)),
+    ]
+    root = parsed.documents[0].root
+    a = get(root, "a")
+    assert a is not None and a.value == "x\ufffdy"
+    many = parse_text("a: " + "\udcff" * 50 + "\n")
+    assert len(many.problems) == 20
+    assert many.problems[-1].message.endswith("(30 more lone surrogates follow)")
+
+
 def test_utf16_conversion() -> None:
     text = "a: 😀x\nb: é\n"
     index = LineIndex(text)

@@ -17,6 +17,7 @@ from typing import Any
 
 from ktl_lsp import codecache
 from ktl_lsp.aio import background
+from ktl_lsp.lsp.checker import Checker
 from ktl_lsp.lsp.feature import Feature, NoArgs, command
 from ktl_lsp.lsp.server import KtlServer
 
@@ -113,8 +114,9 @@ def _open_fds() -> int | None:
 
 
 class Stats(Feature):
-    def __init__(self, server: KtlServer) -> None:
+    def __init__(self, server: KtlServer, checker: Checker) -> None:
         self.server = server
+        self.checker = checker
         self.watch = LoopWatch()
 
     @command("ktl.server.stats")
@@ -133,6 +135,7 @@ class Stats(Feature):
             "liveSessions": manager.running_count(),
             "recording": manager.recording,
             "progressTokens": len(self.server.work_done_progress.tokens),
+            "pendingHandlers": len(self.server.ktl_protocol._request_futures),
             "loopWatch": watch.task is not None and not watch.task.done(),
             "loopMaxLagMs": round(watch.max_lag_ms, 2),
             "loopMaxOwnLagMs": round(watch.max_own_lag_ms, 2),
@@ -142,6 +145,7 @@ class Stats(Feature):
             "gcRuns": watch.gc_runs,
             "gcFrozenObjects": gc.get_freeze_count(),
             "codeCache": codecache.stats(),
+            "parses": self.checker.parse_stats(),
         }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -454,3 +455,104 @@ async def settled(
             return latest
         await asyncio.sleep(0.02)
     raise AssertionError(f"no matching publish for {uri}: {pubs.latest(uri)}")
+
+
+async def test_a_lone_surrogate_is_an_encoding_problem_at_its_place(
+    ktl: Ktl, pubs: Publishes, tmp_path: Path
+) -> None:
+    """JSON may carry an unpaired surrogate escape: each is reported where it is (in UTF-16
+    units, after an emoji's two), and the rest of the file is checked as usual."""
+    text = CONFIGMAP + "  name: \udcff\n  note: \U0001f600\ud800\n"
+    uri = open_doc(ktl, tmp_path / "cm.yaml", text)
+    params = await pubs.until(uri)
+    assert sorted(brief(params.diagnostics)) == [
+        ("file-encoding", 6, 8, 6, 9, lsp.DiagnosticSeverity.Error, "ktl"),
+        ("file-encoding", 7, 10, 7, 11, lsp.DiagnosticSeverity.Error, "ktl"),
+        ("k8s-schema", 5, 11, 5, 12, lsp.DiagnosticSeverity.Error, "ktl"),
+    ]
+    messages = sorted(d.message for d in params.diagnostics if d.code == "file-encoding")
+    assert [m.split(":")[0] for m in messages] == ["lone surrogate U+D800", "lone surrogate U+DCFF"]
+    assert "feature failed" not in ktl.logs()
+
+
+def random_binary(size: int, seed: int) -> bytes:
+    return random.Random(seed).randbytes(size)
+
+
+@pytest.mark.parametrize("decoding", ["latin-1", "utf-8"])
+async def test_a_binary_buffer_is_binary_wherever_it_is(
+    ktl: Ktl, pubs: Publishes, tmp_path: Path, decoding: str
+) -> None:
+    """2 MB of random bytes as an editor decodes them (latin-1, or UTF-8 with U+FFFD), in a
+    chart's templates/ folder and elsewhere: the same `file-binary` as the file on disk gets."""
+    # These bytes happen to hold `{{-` (as about one 2 MB binary in ten holds a Go-template
+    # action): outside templates/ too, their content alone made them a Helm template.
+    data = random_binary(2 * 1024 * 1024, seed=16)
+    text = data.decode(decoding, errors="replace")
+    names = ("chart/templates/blob.yaml", "blob.yaml")
+    uris = {name: open_doc(ktl, tmp_path / name, text) for name in names}
+    got = {
+        name: brief((await pubs.until(uri, timeout=60)).diagnostics) for name, uri in uris.items()
+    }
+    binary = ("file-binary", 0, 0, 0, 0, lsp.DiagnosticSeverity.Warning, "ktl")
+    assert got == {name: [binary] for name in names}
+
+
+def flow_mapping(size: int, tag: str) -> str:
+    """One line `{a0: 0, a1: 1, ...}` of about `size` characters: cheap text, costly parse."""
+    pairs, length = [], 0
+    while length < size:
+        pairs.append(f"{tag}{len(pairs)}: {len(pairs)}")
+        length += len(pairs[-1]) + 2
+    return "{" + ", ".join(pairs) + "}\n"
+
+
+async def test_closed_buffers_leave_no_parse_behind(
+    ktl: Ktl, pubs: Publishes, tmp_path: Path
+) -> None:
+    """Large flow mappings opened and closed one after another (only in the editor, and on
+    disk): what the parses hold goes back to what it was, whatever the cache's limit."""
+    first = open_doc(ktl, write(tmp_path, "cm.yaml", CONFIGMAP))
+    await pubs.until(first)
+    await workspace_checked(ktl)  # before the big files exist: the folder read never sees them
+    before = await ktl.cmd("ktl.server.stats", {})
+    held = []
+    for i in range(6):
+        text = flow_mapping(1_000_000, f"k{i}_")
+        path = tmp_path / f"big{i}.yaml"
+        if i % 2:
+            path.write_text(text)
+        uri = open_doc(ktl, path, text)
+        await pubs.until(uri, timeout=30)
+        held.append((await ktl.cmd("ktl.server.stats", {}))["parses"])
+        ktl.client.text_document_did_close(
+            lsp.DidCloseTextDocumentParams(text_document=lsp.TextDocumentIdentifier(uri=uri))
+        )
+    # Checks and closes run in order: once this one is published, every close is done.
+    last = open_doc(ktl, write(tmp_path, "last.yaml", CONFIGMAP.replace("settings", "last")))
+    await pubs.until(last)
+    after = await ktl.cmd("ktl.server.stats", {})
+    one = min(h["openBytes"] for h in held) - before["parses"]["openBytes"]
+    assert one > 20 * 1024 * 1024  # each buffer's parse was big while it was open
+    assert after["parses"]["openFiles"] == 2
+    assert after["parses"]["openBytes"] < 2 * before["parses"]["openBytes"] + 1024 * 1024
+    assert after["parses"]["cacheBytes"] < before["parses"]["cacheBytes"] + 1024 * 1024
+    # And the process gave the memory back (six parses were kept before).
+    assert after["rssBytes"] - before["rssBytes"] < 2 * one
+
+
+async def test_notifications_leave_no_handler_behind(
+    ktl: Ktl, pubs: Publishes, tmp_path: Path
+) -> None:
+    """Every keystroke is a didChange: none may leave anything behind in the server."""
+    uri = open_doc(ktl, tmp_path / "cm.yaml", CONFIGMAP)
+    for version in range(2, 302):
+        ktl.client.text_document_did_change(
+            lsp.DidChangeTextDocumentParams(
+                text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=CONFIGMAP)],
+            )
+        )
+    await pubs.until(uri, lambda p: p.version == 301)
+    stats = await ktl.cmd("ktl.server.stats", {})
+    assert stats["pendingHandlers"] <= 2  # this request itself
