@@ -301,6 +301,12 @@ class KtlServer(LanguageServer):
             self.protocol._send_data(message)
 
     def report_server_error(self, error: Exception, source: Any) -> None:
+        try:
+            self._report(error)
+        finally:
+            _let_go(error)
+
+    def _report(self, error: Exception) -> None:
         if isinstance(error, JsonRpcInvalidParams):
             return  # the caller's mistake, answered in the response: not a server failure
         data = getattr(error, "data", None)
@@ -369,8 +375,9 @@ class KtlServer(LanguageServer):
                 break
             try:
                 message = json.loads(body, object_hook=self.protocol.structure_message)
-                del body
+                del body  # neither stays while the loop waits for the next message
                 self.protocol.handle_message(message)
+                del message
             except BrokenPipeError:
                 raise
             except Exception as exc:
@@ -423,6 +430,19 @@ class KtlServer(LanguageServer):
         # Also reached when the client vanishes (stdin closed): children must not outlive us.
         self.shutdown_sessions()
         super().shutdown()  # type: ignore[no-untyped-call]
+
+
+def _let_go(error: BaseException) -> None:
+    """Drops an answered error's tracebacks. Their frames hold the request (its arguments, a
+    value of 50 MB) in a cycle with pygls' future, which outlived every collection."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if current.__traceback__ is not None:
+            traceback.clear_frames(current.__traceback__)
+            current.__traceback__ = None
+        current = current.__cause__ or current.__context__
 
 
 def _tcp_refusal(writer: asyncio.StreamWriter, busy: bool, where: str) -> str | None:

@@ -78,8 +78,16 @@ class MessageReader:
     ``on_refused(text)`` is told once per refused message, in words for the user.
     """
 
-    def __init__(self, read_some: ReadSome, limit: int, on_refused: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        read_some: ReadSome,
+        limit: int,
+        on_refused: Callable[[str], None],
+        read_exactly: ReadSome | None = None,
+    ) -> None:
         self._read_some = read_some
+        #: Reads exactly ``n`` bytes (fewer only at the end), when the stream can.
+        self._read_exactly = read_exactly
         self.limit = limit
         self._on_refused = on_refused
         self._buf = bytearray()
@@ -98,7 +106,10 @@ class MessageReader:
         def read_some(n: int) -> Awaitable[bytes]:
             return asyncio.get_running_loop().run_in_executor(executor, read1, n)
 
-        return cls(read_some, limit, on_refused)
+        def read_exactly(n: int) -> Awaitable[bytes]:
+            return asyncio.get_running_loop().run_in_executor(executor, stream.read, n)
+
+        return cls(read_some, limit, on_refused, read_exactly)
 
     async def next_body(self) -> bytes | None:
         """The next message's body; None once the stream has ended."""
@@ -150,6 +161,11 @@ class MessageReader:
         parts = [bytes(self._buf[:n])]
         have = len(parts[0])
         del self._buf[:n]
+        if have < n and self._read_exactly is not None:
+            # One read, one allocation: a large body read in pipe-sized pieces leaves the
+            # allocator's heap fragmented, holding tens of MB after the message is gone.
+            rest = await self._read_exactly(n - have)
+            return b"".join([*parts, rest]) if len(rest) == n - have else None
         while have < n:
             data = await self._read_some(min(n - have, _READ_CHUNK))
             if not data:
@@ -277,8 +293,10 @@ class ThreadedWriter:
             self._closed = True
             self._cond.notify_all()
         self._thread.join(timeout=5)
-        with contextlib.suppress(OSError):
-            self._stream.close()
+        # Flushed, not closed: the process ends next, and whoever flushes stdout on the way
+        # out (the command line does) must not find it closed.
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
 
 
 def frame_message(message: dict[str, Any]) -> bytes:
