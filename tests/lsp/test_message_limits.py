@@ -43,6 +43,7 @@ async def test_an_absurd_content_length_does_not_end_the_server(tmp_path: Path) 
         ]
     finally:
         await wire.close()
+    assert wire.proc.returncode == 0  # shutdown and exit, as after any session
 
 
 def oversized_request(msg_id: int, size: int) -> bytes:
