@@ -433,15 +433,14 @@ class KtlServer(LanguageServer):
 
 
 def _let_go(error: BaseException) -> None:
-    """Drops an answered error's tracebacks. Their frames hold the request (its arguments, a
-    value of 50 MB) in a cycle with pygls' future, which outlived every collection."""
+    """Drops an answered error's tracebacks. Their frames hold the request (its arguments: a
+    50 MB value) in a cycle with pygls' future that the collector did not free: each such
+    request kept its size in memory."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if current.__traceback__ is not None:
-            traceback.clear_frames(current.__traceback__)
-            current.__traceback__ = None
+        current.__traceback__ = None
         current = current.__cause__ or current.__context__
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -46,17 +47,19 @@ MAX_MESSAGE_ENV = "KTL_LSP_MAX_MESSAGE_BYTES"
 #: A header line longer than this is not a header.
 HEADER_LINE_LIMIT = 8192
 _READ_CHUNK = 1024 * 1024
-_CONTENT_LENGTH = re.compile(rb"Content-Length:[ \t]*(\d+)\r\n", re.IGNORECASE)
+#: At most 20 digits: Python refuses to convert a number of thousands of digits.
+_CONTENT_LENGTH = re.compile(rb"Content-Length:[ \t]*(\d{1,20})\r\n", re.IGNORECASE)
 #: The longest header line kept while scanning for one, so a header cut by a read is found.
 _OVERLAP = 64
 
 
+@functools.cache
 def default_max_message_bytes() -> int:
     """``$KTL_LSP_MAX_MESSAGE_BYTES`` when it is a good value, else 64 MiB."""
     raw = os.environ.get(MAX_MESSAGE_ENV, "").strip()
     if not raw:
         return DEFAULT_MAX_MESSAGE_BYTES
-    if raw.isascii() and raw.isdigit() and int(raw) >= MIN_MAX_MESSAGE_BYTES:
+    if raw.isascii() and raw.isdigit() and len(raw) <= 20 and int(raw) >= MIN_MAX_MESSAGE_BYTES:
         return int(raw)
     log.warning(
         "%s=%.40r: expected a number of bytes >= %d; using %d",

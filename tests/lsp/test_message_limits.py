@@ -29,6 +29,7 @@ async def test_an_absurd_content_length_does_not_end_the_server(tmp_path: Path) 
     wire = await Wire.start(tmp_path / "sessions.db")
     try:
         await wire.send_bytes(b"Content-Length: 1000000000000\r\n\r\n")
+        await wire.send_bytes(b"Content-Length: " + b"9" * 5000 + b"\r\n\r\n")  # no int()
         answer = await wire.initialize()
         assert answer["result"]["serverInfo"]["name"] == "ktl-lsp"
         listed = await wire.command("ktl.sessions.list", {"limit": 1})
