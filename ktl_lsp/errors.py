@@ -9,3 +9,15 @@ from __future__ import annotations
 
 class UserError(Exception):
     """A request that cannot be done as asked; ``str(err)`` says why."""
+
+
+#: How much of a value it was given an error message repeats.
+ECHO_CHARS = 200
+
+
+def clip(text: str, limit: int = ECHO_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was: an error about a value
+    from outside must not send megabytes of it back."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text)} characters)"

@@ -13,6 +13,8 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from pygls.exceptions import JsonRpcInvalidParams
 
+from ktl_lsp.errors import clip
+
 T = TypeVar("T")
 
 
@@ -70,7 +72,9 @@ def _convert(name: str, value: Any, tp: Any) -> Any:
         raise ArgumentError(f"field '{name}': expected {expected}, got {_json_name(value)}")
     if origin is Literal:
         if value not in get_args(tp):
-            raise ArgumentError(f"field '{name}': expected one of {_type_name(tp)}, got {value!r}")
+            raise ArgumentError(
+                f"field '{name}': expected one of {_type_name(tp)}, got {clip(repr(value))}"
+            )
         return value
     if origin is list:
         (item_tp,) = get_args(tp)

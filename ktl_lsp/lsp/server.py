@@ -3,6 +3,9 @@
 Features are added by class (:meth:`KtlServer.add_feature`) and found by type
 (:meth:`KtlServer.get_feature`); see ``ktl_lsp/lsp/feature.py``. A handler that raises is
 contained: the client gets the traceback as a log message and the server keeps serving.
+Messages are read by ``transport.MessageReader`` (a size limit, ``maxMessageBytes``) and
+written by ``transport.ThreadedWriter`` (never blocking the loop); what the server says back
+about a bad message repeats little of it (``ktl_lsp.errors.clip``).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 import logging
 import os
 import sys
@@ -20,20 +24,78 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from lsprotocol import types as lsp
-from pygls.exceptions import JsonRpcInvalidParams
+from pygls.exceptions import (
+    JsonRpcException,
+    JsonRpcInvalidParams,
+    JsonRpcInvalidRequest,
+    JsonRpcMethodNotFound,
+)
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from ktl_lsp import __version__
+from ktl_lsp.errors import clip
 from ktl_lsp.lsp.feature import command_handler, command_token, lsp_handler, marked
 from ktl_lsp.lsp.settings import Settings
-from ktl_lsp.lsp.transport import ThreadedWriter, frame_message
+from ktl_lsp.lsp.transport import (
+    CONGESTED,
+    DRAINED,
+    MessageReader,
+    ReadSome,
+    ThreadedWriter,
+    frame_message,
+)
 from ktl_lsp.sessions.manager import SessionManager
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: The longest error message sent or logged about a request (a traceback says more in the log).
+MESSAGE_CHARS = 4096
+#: Longer ids are refused: an answer repeats its request's id, and it could be megabytes.
+ID_CHARS = 256
+
+
+class _ClipArgs(logging.Filter):
+    """pygls logs a bad request's id, method and params whole: megabytes, for a hostile one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                clip(str(a))
+                if isinstance(a, (str, dict, list, tuple)) or hasattr(a, "__attrs_attrs__")
+                else a
+                for a in record.args
+            )
+        return True
+
+
+for _name in ("pygls.protocol.json_rpc", "pygls.protocol.language_server"):
+    logging.getLogger(_name).addFilter(_ClipArgs())
+
+
+class _BadId:
+    """A message whose id is no JSON-RPC id (an object, a list, a string of megabytes)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        msg_id = data["id"]
+        self.is_request = "method" in data
+        kinds = {dict: "an object", list: "an array", bool: "a boolean"}
+        if isinstance(msg_id, str):
+            kind = f"a string of {len(msg_id)} characters"
+        else:
+            kind = kinds.get(type(msg_id), type(msg_id).__name__)
+        self.why = (
+            f"an id must be a number or a string of at most {ID_CHARS} characters, not {kind}"
+        )
+
+
+def _fair_id(msg_id: Any) -> bool:
+    if isinstance(msg_id, str):
+        return len(msg_id) <= ID_CHARS
+    return msg_id is None or (isinstance(msg_id, (int, float)) and not isinstance(msg_id, bool))
 
 
 class ListenError(Exception):
@@ -79,6 +141,37 @@ class KtlProtocol(LanguageServerProtocol):
                 self._request_futures.pop(key, None)
         super()._check_handler_result(future)
 
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        if "jsonrpc" in data and "id" in data and not _fair_id(data["id"]):
+            return _BadId(data)
+        return super().structure_message(data)
+
+    def handle_message(self, message: Any) -> None:
+        if not isinstance(message, _BadId):
+            super().handle_message(message)
+        elif message.is_request:
+            # JSON-RPC: an id that cannot be told is answered with a null one.
+            error = {
+                "code": JsonRpcInvalidRequest.CODE,
+                "message": f"invalid request: {message.why}",
+            }
+            self._send_data({"jsonrpc": "2.0", "id": None, "error": error})
+        else:
+            log.warning("ignored a response: %s", message.why)
+
+    def _get_handler(self, feature_name: str) -> Any:
+        try:
+            return super()._get_handler(feature_name)
+        except JsonRpcMethodNotFound:
+            raise JsonRpcMethodNotFound.of(clip(feature_name)) from None
+
+    def _send_response(
+        self, msg_id: Any, result: Any | None = None, error: lsp.ResponseError | None = None
+    ) -> None:
+        if error is not None and len(error.message) > MESSAGE_CHARS:
+            error = lsp.ResponseError(error.code, clip(error.message, MESSAGE_CHARS), error.data)
+        super()._send_response(msg_id, result, error)
+
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         super()._handle_cancel_notification(msg_id)
         hook = self.cancel_hooks.pop(msg_id, None)
@@ -93,7 +186,8 @@ class KtlServer(LanguageServer):
     def __init__(self, store_path: Path) -> None:
         super().__init__("ktl-lsp", __version__, protocol_cls=KtlProtocol)
         self.store_path = store_path
-        self.settings = Settings()
+        self.reader: MessageReader | None = None
+        self._settings = Settings()
         self._manager: SessionManager | None = None
         self._on_manager: list[Callable[[SessionManager], None]] = []
         self._features: dict[type, object] = {}
@@ -130,6 +224,46 @@ class KtlServer(LanguageServer):
         if isinstance(tp, type) and isinstance(self, tp):
             return self
         return self.get_feature(tp)
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: Settings) -> None:
+        self._settings = settings
+        if self.reader is not None:
+            self.reader.limit = settings.max_message_bytes
+
+    def editor_congested(self) -> bool:
+        """The editor reads slower than the server writes: more than a few MiB wait for it."""
+        writer = self.protocol.writer
+        if isinstance(writer, ThreadedWriter):
+            return writer.congested
+        if isinstance(writer, asyncio.StreamWriter):
+            return writer.transport.get_write_buffer_size() > CONGESTED
+        return False
+
+    def when_editor_drained(self, callback: Callable[[], None]) -> None:
+        """Calls ``callback`` once on the loop when the editor has read what was waiting."""
+        writer = self.protocol.writer
+        if isinstance(writer, ThreadedWriter):
+            writer.when_drained(callback)
+            return
+        loop = asyncio.get_running_loop()
+
+        def check() -> None:
+            # A socket's buffer says nothing when it empties: look again now and then.
+            if (
+                isinstance(writer, asyncio.StreamWriter)
+                and not writer.is_closing()
+                and writer.transport.get_write_buffer_size() > DRAINED
+            ):
+                loop.call_later(0.05, check)
+                return
+            callback()
+
+        check()
 
     def when_sessions_open(self, hook: Callable[[SessionManager], None]) -> None:
         """Runs ``hook`` with the session manager once it is open (now, if it is)."""
@@ -175,6 +309,12 @@ class KtlServer(LanguageServer):
             self.protocol._send_data(message)
 
     def report_server_error(self, error: Exception, source: Any) -> None:
+        try:
+            self._report(error)
+        finally:
+            _let_go(error)
+
+    def _report(self, error: Exception) -> None:
         if isinstance(error, JsonRpcInvalidParams):
             return  # the caller's mistake, answered in the response: not a server failure
         data = getattr(error, "data", None)
@@ -183,6 +323,7 @@ class KtlServer(LanguageServer):
             text = "Traceback (most recent call last):\n" + "".join(data["traceback"]) + str(error)
         else:
             text = "".join(traceback.format_exception(error))
+        text = clip(text, 4 * MESSAGE_CHARS)
         log.error("feature failed: %s", text)
         try:
             self.log(f"ktl-lsp: a feature failed and was contained:\n{text}", lsp.MessageType.Error)
@@ -201,31 +342,55 @@ class KtlServer(LanguageServer):
     def _start_io_async(
         self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None
     ) -> None:
-        """pygls' stdio loop, with a writer thread so a slow editor never blocks the loop."""
+        """The stdio loop: our reader (a size limit), and a writer thread so a slow editor never
+        blocks the loop."""
         from threading import Event
 
-        from pygls.io_ import StdinAsyncReader, run_async
-
-        self._stop_event = Event()
-        reader = StdinAsyncReader(stdin or sys.stdin.buffer, self.thread_pool)
+        self._stop_event = stop_event = Event()
+        self.reader = MessageReader.of_stream(
+            stdin or sys.stdin.buffer,
+            self.thread_pool,
+            self.settings.max_message_bytes,
+            self._refused,
+        )
         self.writer = ThreadedWriter(stdout or sys.stdout.buffer)
         self.protocol.set_writer(self.writer)
         try:
-            asyncio.run(
-                run_async(
-                    stop_event=self._stop_event,
-                    reader=reader,
-                    protocol=self.protocol,
-                    logger=log,
-                    error_handler=self.report_server_error,
-                )
-            )
+            asyncio.run(self._serve(self.reader, stop_event))
         except BrokenPipeError:
             log.error("the connection to the editor is lost; shutting down")
         except (KeyboardInterrupt, SystemExit):
             pass
         finally:
             self.shutdown()
+
+    def _refused(self, text: str) -> None:
+        """Said once per refused message, in the log and to the editor (whose request will not
+        be answered: the server never read its id)."""
+        log.error("%s", text)
+        try:
+            self.log(text, lsp.MessageType.Error)
+        except BrokenPipeError:
+            raise
+        except Exception:
+            log.exception("could not tell the editor")
+
+    async def _serve(self, reader: MessageReader, stop_event: Any) -> None:
+        """pygls' message loop (``pygls.io_.run_async``) over a :class:`MessageReader`."""
+        while not stop_event.is_set():
+            body = await reader.next_body()
+            if body is None:
+                break
+            try:
+                message = json.loads(body, object_hook=self.protocol.structure_message)
+                del body  # neither stays while the loop waits for the next message
+                self.protocol.handle_message(message)
+                del message
+            except BrokenPipeError:
+                raise
+            except Exception as exc:
+                log.error("unable to handle a message: %s", clip(repr(exc), MESSAGE_CHARS))
+                self.report_server_error(exc, JsonRpcException)
 
     def start_tcp(self, host: str, port: int) -> None:
         """pygls' TCP server, refusing a second editor while one is connected.
@@ -234,8 +399,6 @@ class KtlServer(LanguageServer):
         (its requests hung) and initialized the server again.
         """
         from threading import Event
-
-        from pygls.io_ import run_async
 
         self._stop_event = stop_event = Event()
         connected: list[object] = []
@@ -255,13 +418,9 @@ class KtlServer(LanguageServer):
                 return
             connected.append(writer)
             self.protocol.set_writer(writer)
-            await run_async(
-                stop_event=stop_event,
-                reader=reader,
-                protocol=self.protocol,
-                logger=log,
-                error_handler=self.report_server_error,
-            )
+            read_some: ReadSome = reader.read
+            self.reader = MessageReader(read_some, self.settings.max_message_bytes, self._refused)
+            await self._serve(self.reader, stop_event)
             self.shutdown()
 
         async def serve() -> None:
@@ -279,6 +438,18 @@ class KtlServer(LanguageServer):
         # Also reached when the client vanishes (stdin closed): children must not outlive us.
         self.shutdown_sessions()
         super().shutdown()  # type: ignore[no-untyped-call]
+
+
+def _let_go(error: BaseException) -> None:
+    """Drops an answered error's tracebacks. Their frames hold the request (its arguments: a
+    50 MB value) in a cycle with pygls' future that the collector did not free: each such
+    request kept its size in memory."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
 
 
 def _tcp_refusal(writer: asyncio.StreamWriter, busy: bool, where: str) -> str | None:

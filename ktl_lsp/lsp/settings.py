@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ktl_lsp.lsp.arguments import lenient
+from ktl_lsp.lsp.transport import MIN_MAX_MESSAGE_BYTES, default_max_message_bytes
 from ktl_lsp.sessions.redact import PatternError, Redaction, compile_rule
 from ktl_lsp.sessions.retention import RetentionPolicy
 
@@ -79,6 +80,12 @@ class Settings:
     log_message_limit: int = field(default=4 * 1024 * 1024, metadata={"json": "logMessageLimit"})
     #: Kubernetes version to validate manifests against ("1.30"); None means the newest packaged.
     k8s_version: str | None = field(default=None, metadata={"json": "k8sVersion"})
+    #: The largest message taken from the editor, in bytes; a larger one is refused and
+    #: skipped. Its default, 64 MiB, can be set before ``initialize`` by
+    #: ``$KTL_LSP_MAX_MESSAGE_BYTES``.
+    max_message_bytes: int = field(
+        default_factory=default_max_message_bytes, metadata={"json": "maxMessageBytes"}
+    )
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
@@ -89,6 +96,8 @@ class Settings:
     def check(self) -> None:
         if self.log_message_limit < 0:
             raise ValueError("must not be negative")
+        if self.max_message_bytes < MIN_MAX_MESSAGE_BYTES:
+            raise ValueError(f"must be at least {MIN_MAX_MESSAGE_BYTES} (1 MiB)")
 
     def redaction(self) -> Redaction | None:
         return Redaction.build(self.redact.enabled, self.redact.rules())

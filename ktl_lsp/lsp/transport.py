@@ -1,25 +1,205 @@
-"""Writing to the editor without blocking the event loop.
+"""The editor's byte stream: reading framed messages within a limit, and writing without ever
+blocking the event loop.
 
-pygls writes each message to stdout synchronously; when the editor reads slower than sessions
-produce (twenty streams at once, a busy editor), every write blocks the loop and with it every
-session and request. Here a thread does the writing: the loop only appends to a queue. Should the
-queue grow past ``HARD_LIMIT`` (an editor that stopped reading), writers wait, so memory stays
-bounded; the editor feed reads ``pending`` to coalesce before that happens.
+Reading: pygls reads whatever ``Content-Length`` says into memory; a header of a terabyte ended
+the server (``MemoryError``). :class:`MessageReader` refuses a message over the limit, says so
+once, and skips it without holding it (see :meth:`MessageReader._skip` for how it finds the next
+message when the length was a lie).
+
+Writing: pygls writes each message to stdout synchronously; when the editor reads slower than
+sessions produce, every write blocks the loop and with it every session, request and the
+gateway. Here a thread does the writing: the loop only appends to a queue and never waits. The
+queue is not bounded here: the one high-volume writer, the editor feed, stops sending while
+:attr:`ThreadedWriter.congested` and catches up from the store when the editor has read again.
 
 The stream may be raw (``PYTHONUNBUFFERED=1``), so writes go through :func:`write_all`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import json
+import logging
+import os
+import re
 import threading
 from collections import deque
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 from typing import Any, BinaryIO
 
 from ktl_lsp.fullwrite import write_all
 
-HARD_LIMIT = 64 * 1024 * 1024
+log = logging.getLogger(__name__)
+
+#: Queued bytes past which the editor counts as not keeping up (the feed holds back).
+CONGESTED = 8 * 1024 * 1024
+#: ... and below which it has caught up again.
+DRAINED = CONGESTED // 4
+
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+#: The smallest limit accepted: an editor's ordinary messages must always fit.
+MIN_MAX_MESSAGE_BYTES = 1024 * 1024
+#: Sets the limit from the start, before ``initialize`` can (``maxMessageBytes``).
+MAX_MESSAGE_ENV = "KTL_LSP_MAX_MESSAGE_BYTES"
+#: A header line longer than this is not a header.
+HEADER_LINE_LIMIT = 8192
+_READ_CHUNK = 1024 * 1024
+#: At most 20 digits: Python refuses to convert a number of thousands of digits.
+_CONTENT_LENGTH = re.compile(rb"Content-Length:[ \t]*(\d{1,20})\r\n", re.IGNORECASE)
+#: The longest header line kept while scanning for one, so a header cut by a read is found.
+_OVERLAP = 64
+
+
+@functools.cache
+def default_max_message_bytes() -> int:
+    """``$KTL_LSP_MAX_MESSAGE_BYTES`` when it is a good value, else 64 MiB."""
+    raw = os.environ.get(MAX_MESSAGE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_MESSAGE_BYTES
+    if raw.isascii() and raw.isdigit() and len(raw) <= 20 and int(raw) >= MIN_MAX_MESSAGE_BYTES:
+        return int(raw)
+    log.warning(
+        "%s=%.40r: expected a number of bytes >= %d; using %d",
+        MAX_MESSAGE_ENV,
+        raw,
+        MIN_MAX_MESSAGE_BYTES,
+        DEFAULT_MAX_MESSAGE_BYTES,
+    )
+    return DEFAULT_MAX_MESSAGE_BYTES
+
+
+#: Reads up to ``n`` bytes, at least one; ``b""`` at the end of the stream.
+ReadSome = Callable[[int], Awaitable[bytes]]
+
+
+class MessageReader:
+    """JSON-RPC message bodies from a byte stream, each at most ``limit`` bytes.
+
+    ``on_refused(text)`` is told once per refused message, in words for the user.
+    """
+
+    def __init__(
+        self,
+        read_some: ReadSome,
+        limit: int,
+        on_refused: Callable[[str], None],
+        read_exactly: ReadSome | None = None,
+    ) -> None:
+        self._read_some = read_some
+        #: Reads exactly ``n`` bytes (fewer only at the end), when the stream can.
+        self._read_exactly = read_exactly
+        self.limit = limit
+        self._on_refused = on_refused
+        self._buf = bytearray()
+
+    @classmethod
+    def of_stream(
+        cls,
+        stream: BinaryIO,
+        executor: Executor,
+        limit: int,
+        on_refused: Callable[[str], None],
+    ) -> MessageReader:
+        """Reads a blocking stream (stdin) in ``executor``'s threads."""
+        read1 = getattr(stream, "read1", stream.read)
+
+        def read_some(n: int) -> Awaitable[bytes]:
+            return asyncio.get_running_loop().run_in_executor(executor, read1, n)
+
+        def read_exactly(n: int) -> Awaitable[bytes]:
+            return asyncio.get_running_loop().run_in_executor(executor, stream.read, n)
+
+        return cls(read_some, limit, on_refused, read_exactly)
+
+    async def next_body(self) -> bytes | None:
+        """The next message's body; None once the stream has ended."""
+        length: int | None = None
+        while True:
+            line = await self._line()
+            if line is None:
+                return None
+            if line.strip():
+                # Other headers (Content-Type) pass. Searching the line, not matching all of
+                # it, finds a header glued to the rest of a message whose length was short.
+                found = _CONTENT_LENGTH.search(line)
+                if found is not None and found.end() == len(line):
+                    length = int(found[1])
+                continue
+            if length is None:
+                continue  # a stray empty line
+            if length > self.limit:
+                self._on_refused(
+                    f"ktl-lsp: refused a message of {length} bytes from the editor: the limit is "
+                    f"{self.limit} bytes (setting maxMessageBytes, or {MAX_MESSAGE_ENV})"
+                )
+                await self._skip(length)
+                length = None
+                continue
+            return await self._exactly(length)
+
+    async def _fill(self) -> bool:
+        data = await self._read_some(_READ_CHUNK)
+        if not data:
+            return False
+        self._buf += data
+        return True
+
+    async def _line(self) -> bytes | None:
+        """One line with its ``\\n``; a longer one than any header is cut to its end."""
+        start = 0
+        while (end := self._buf.find(b"\n", start)) < 0:
+            if len(self._buf) > HEADER_LINE_LIMIT:
+                del self._buf[:-_OVERLAP]
+            start = len(self._buf)
+            if not await self._fill():
+                return None
+        line = bytes(self._buf[: end + 1])
+        del self._buf[: end + 1]
+        return line
+
+    async def _exactly(self, n: int) -> bytes | None:
+        parts = [bytes(self._buf[:n])]
+        have = len(parts[0])
+        del self._buf[:n]
+        if have < n and self._read_exactly is not None:
+            # One read, one allocation: a large body read in pipe-sized pieces leaves the
+            # allocator's heap fragmented, holding tens of MB after the message is gone.
+            rest = await self._read_exactly(n - have)
+            return b"".join([*parts, rest]) if len(rest) == n - have else None
+        while have < n:
+            data = await self._read_some(min(n - have, _READ_CHUNK))
+            if not data:
+                return None
+            parts.append(data)
+            have += len(data)
+        return b"".join(parts)
+
+    async def _skip(self, n: int) -> None:
+        """Discards the ``n`` bytes of a refused body as they come, holding at most a chunk.
+
+        Should a message header turn up before ``n`` bytes (the length was a lie: a broken or
+        hostile client), reading resumes there. A JSON body cannot hold that header: a raw CR LF
+        is invalid inside a JSON string and ``Content-Length`` is no JSON outside one, so an
+        honest body is never cut short.
+        """
+        while True:
+            found = _CONTENT_LENGTH.search(self._buf, 0, n + _OVERLAP)
+            if found is not None and found.start() <= n:
+                del self._buf[: found.start()]
+                if found.start() < n:
+                    log.info("the refused message was shorter than it said; reading on")
+                return
+            if len(self._buf) >= n:
+                del self._buf[:n]
+                return
+            keep = min(_OVERLAP, len(self._buf))
+            n -= len(self._buf) - keep
+            del self._buf[: len(self._buf) - keep]
+            if not await self._fill():
+                return
 
 
 class ThreadedWriter:
@@ -31,8 +211,24 @@ class ThreadedWriter:
         self.broken: BaseException | None = None
         self._sizes: list[int] = []
         self._closed = False
+        self._on_drained: list[tuple[asyncio.AbstractEventLoop, Callable[[], None]]] = []
         self._thread = threading.Thread(target=self._run, name="ktl-stdout", daemon=True)
         self._thread.start()
+
+    @property
+    def congested(self) -> bool:
+        """The editor is behind: more than ``CONGESTED`` bytes wait for it."""
+        return self.pending > CONGESTED
+
+    def when_drained(self, callback: Callable[[], None]) -> None:
+        """Calls ``callback`` once on the running loop when the editor has caught up (at once
+        if it has)."""
+        loop = asyncio.get_running_loop()
+        with self._cond:
+            if self.pending > DRAINED and self.broken is None:
+                self._on_drained.append((loop, callback))
+                return
+        loop.call_soon(callback)
 
     def write(self, data: bytes) -> None:
         self._put(data, len(data))
@@ -43,11 +239,10 @@ class ThreadedWriter:
         self._put(message, size_hint)
 
     def _put(self, data: bytes | dict[str, Any], size: int) -> None:
+        """Never waits: the loop that calls it also serves the gateway and every session."""
         with self._cond:
             if self.broken is not None:
                 raise BrokenPipeError(str(self.broken))
-            while self.pending > HARD_LIMIT and self.broken is None and not self._closed:
-                self._cond.wait(0.5)
             self._queue.append(data)
             self._sizes.append(size)
             self.pending += size
@@ -60,15 +255,16 @@ class ThreadedWriter:
                     self._cond.wait()
                 if not self._queue and self._closed:
                     return
-                batch = list(self._queue)
-                self._queue.clear()
+                batch, self._queue = self._queue, deque()
                 done = sum(self._sizes)
                 self._sizes.clear()
             try:
-                for chunk in batch:
+                while batch:
+                    chunk = batch.popleft()  # let go of each message once it is written
                     write_all(
                         self._stream, chunk if isinstance(chunk, bytes) else frame_message(chunk)
                     )
+                    del chunk
                 self._stream.flush()
             except (OSError, ValueError) as exc:  # the editor went away
                 with self._cond:
@@ -76,11 +272,18 @@ class ThreadedWriter:
                     self.pending = 0
                     self._queue.clear()
                     self._sizes.clear()
+                    self._on_drained.clear()
                     self._cond.notify_all()
                 return
             with self._cond:
                 self.pending -= done
+                drained: list[tuple[asyncio.AbstractEventLoop, Callable[[], None]]] = []
+                if self.pending <= DRAINED:
+                    drained, self._on_drained = self._on_drained, []
                 self._cond.notify_all()
+            for loop, callback in drained:
+                with contextlib.suppress(RuntimeError):  # the loop has ended
+                    loop.call_soon_threadsafe(callback)
 
     def drain(self, timeout: float = 5.0) -> None:
         """Waits until everything queued is written (shutdown, tests)."""
@@ -93,8 +296,10 @@ class ThreadedWriter:
             self._closed = True
             self._cond.notify_all()
         self._thread.join(timeout=5)
-        with contextlib.suppress(OSError):
-            self._stream.close()
+        # Flushed, not closed: the process ends next, and whoever flushes stdout on the way
+        # out (the command line does) must not find it closed.
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
 
 
 def frame_message(message: dict[str, Any]) -> bytes:

@@ -126,6 +126,32 @@ async def test_an_editor_ending_a_tcp_session_stops_the_server_quietly(
     assert "Traceback" not in stderr and "SystemExit" not in stderr, stderr
 
 
+async def test_an_absurd_frame_header_over_tcp_is_skipped(tmp_path: Path) -> None:
+    """The message size limit holds on a socket as on stdio (``Content-Length`` of a TB)."""
+    port = _free_port()
+    proc = await _start_tcp(tmp_path / "tcp.db", port, stderr=asyncio.subprocess.PIPE)
+    try:
+        reader, writer = await _connect(port)
+        writer.write(b"Content-Length: 1000000000000\r\n\r\n")
+        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}
+        writer.write(_frame(init))
+        told = []
+        while "id" not in (msg := await asyncio.wait_for(_read_message(reader), 20)):
+            told.append(msg["params"]["message"])
+        assert msg["result"]["serverInfo"]["name"] == "ktl-lsp"
+        assert any("refused a message of 1000000000000 bytes" in m for m in told), told
+        writer.write(_frame({"jsonrpc": "2.0", "id": 2, "method": "shutdown"}))
+        while (await asyncio.wait_for(_read_message(reader), 20)).get("id") != 2:
+            pass
+        writer.write(_frame({"jsonrpc": "2.0", "method": "exit"}))
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
+        writer.close()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
 async def test_a_second_editor_is_refused_and_the_first_keeps_working(tmp_path: Path) -> None:
     """pygls has one protocol object: a second connection used to take the first one's replies."""
     port = _free_port()

@@ -3,6 +3,11 @@
 The store keeps every byte; the editor is sent a paced view. Each channel has its own pace
 (docs/protocol.md): raw data coalesced every few milliseconds, at most 20 log messages and
 10 progress reports a second per session, so a flood never freezes the editor.
+
+An editor that stops reading (its pipe full, a few MiB queued: ``KtlServer.editor_congested``)
+is sent nothing more until it has read again: raw data is then caught up from the store, in
+order and in pieces, log lines and progress resume. Memory stays bounded and the loop never
+waits for the editor.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 from lsprotocol import types as lsp
 
 from ktl_lsp.aio import background
+from ktl_lsp.errors import UserError
 from ktl_lsp.lsp.feature import Feature
 from ktl_lsp.lsp.server import KtlServer
 from ktl_lsp.pty.text import LineSplitter, newest_line
@@ -28,6 +34,8 @@ LOG_INTERVAL_S = 0.05
 PROGRESS_INTERVAL_S = 0.1
 SUMMARY_INTERVAL_S = 2.0
 TAIL_CHARS = 2048
+#: Frames read from the store at a time when catching a stalled editor up.
+CATCH_UP_FRAMES = 64
 
 
 class Pacer:
@@ -99,6 +107,15 @@ class EditorFeed(Feature):
         self._data_seq: dict[str, int] = {}
         self._data_bytes = 0
         self._data_pacer: Pacer | None = None
+        #: The first output frame of each session not sent to the editor yet (while
+        #: ``_data_first`` holds that of the data waiting in ``_data``).
+        self._data_first: dict[str, int] = {}
+        #: Sessions whose data the editor did not take: first seq to send from the store.
+        self._behind: dict[str, int] = {}
+        #: ``ktl/sessionState`` of a session that ended while behind, sent after its data.
+        self._held_states: dict[str, dict[str, Any]] = {}
+        self._catching_up = False
+        self._waiting: dict[Pacer, Watch] = {}
 
     def _listen(self, manager: SessionManager) -> None:
         manager.listen(self.on_item)
@@ -116,8 +133,10 @@ class EditorFeed(Feature):
     def _on_output(self, frame: Frame) -> None:
         text = frame.text()
         if self.server.settings.session_data:
-            self._data.setdefault(frame.session_id, []).append(text)
             self._data_seq[frame.session_id] = frame.seq
+        if self.server.settings.session_data and frame.session_id not in self._behind:
+            self._data.setdefault(frame.session_id, []).append(text)
+            self._data_first.setdefault(frame.session_id, frame.seq)
             self._data_bytes += len(frame.data)
             if self._data_pacer is None:
                 self._data_pacer = Pacer(DATA_INTERVAL_S, self._send_data)
@@ -148,12 +167,87 @@ class EditorFeed(Feature):
 
     def _send_data(self) -> None:
         pending, self._data = self._data, {}
+        firsts, self._data_first = self._data_first, {}
         self._data_bytes = 0
+        congested = self.server.editor_congested()
         for sid, parts in pending.items():
+            if congested or sid in self._behind:
+                self._behind.setdefault(sid, firsts[sid])
+                continue
             self.server.send_raw_notification(
                 "ktl/sessionData",
                 {"sessionId": sid, "seq": self._data_seq[sid], "data": "".join(parts)},
             )
+        if self._behind and not self._catching_up:
+            self._catching_up = True
+            self.server.when_editor_drained(self._start_catch_up)
+
+    def _start_catch_up(self) -> None:
+        background(self._catch_up(), "ktl-feed-catch-up")
+
+    async def _catch_up(self) -> None:
+        """Sends each lagging session's output from the store, a piece at a time and only
+        while the editor keeps up, until it has all that was seen on the bus; then the session
+        is live again (no await between the check and the switch, so no frame falls between)."""
+        try:
+            while self._behind:
+                if self.server.editor_congested():
+                    await self._editor_drained()
+                    continue
+                sid, from_seq = next(iter(self._behind.items()))
+                try:
+                    frames, _ = await self.server.manager.frames(sid, from_seq, CATCH_UP_FRAMES)
+                except UserError:  # deleted meanwhile
+                    frames = []
+                taken: list[Frame] = []
+                size = 0
+                for f in frames:
+                    taken.append(f)
+                    size += len(f.data)
+                    if size >= DATA_MAX_CHUNK:
+                        break
+                output = [f for f in taken if f.type is FrameType.OUTPUT]
+                if output:
+                    self.server.send_raw_notification(
+                        "ktl/sessionData",
+                        {
+                            "sessionId": sid,
+                            "seq": output[-1].seq,
+                            "data": "".join(f.text() for f in output),
+                        },
+                    )
+                next_seq = taken[-1].seq + 1 if taken else from_seq
+                if not taken or next_seq > self._data_seq.get(sid, 0):
+                    del self._behind[sid]
+                    held = self._held_states.pop(sid, None)
+                    if held is not None:
+                        self.server.send_raw_notification("ktl/sessionState", held)
+                else:
+                    self._behind[sid] = next_seq
+        finally:
+            self._catching_up = False
+
+    async def _editor_drained(self) -> None:
+        drained: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def done() -> None:
+            if not drained.done():
+                drained.set_result(None)
+
+        self.server.when_editor_drained(done)
+        await drained
+
+    def _after_drain(self, w: Watch, pacer: Pacer) -> None:
+        """The editor is behind: ``pacer`` fires again once it has read."""
+        if not self._waiting:
+            self.server.when_editor_drained(self._drained)
+        self._waiting[pacer] = w
+
+    def _drained(self) -> None:
+        waiting, self._waiting = self._waiting, {}
+        for pacer, w in waiting.items():
+            if self.watches.get(w.session_id) is w:
+                pacer.poke()
 
     def _on_state(self, session: Session) -> None:
         if self._data_pacer is not None and session.state.final:
@@ -164,7 +258,10 @@ class EditorFeed(Feature):
                 params["exitCode"] = session.exit_code
             if session.error:
                 params["error"] = session.error
-            self.server.send_raw_notification("ktl/sessionState", params)
+            if session.id in self._behind:
+                self._held_states[session.id] = params
+            else:
+                self.server.send_raw_notification("ktl/sessionState", params)
         watch = self.watches.get(session.id)
         if watch is not None and session.state.final:
             self._end(watch, session)
@@ -214,15 +311,20 @@ class EditorFeed(Feature):
 
             future.add_done_callback(cancelled)
 
-    def _send_log(self, w: Watch) -> None:
+    def _send_log(self, w: Watch, final: bool = False) -> None:
         if not w.log_lines:
+            return
+        if not final and self.server.editor_congested():
+            self._after_drain(w, w.pacers[0])  # the lines wait (at most logMessageLimit)
             return
         lines, w.log_lines = w.log_lines, []
         text = "\n".join(f"[{w.short}] {line}" for line in lines)
         self.server.log(text)
 
     def _send_summary(self, w: Watch) -> None:
-        if w.summary_mode:
+        if w.summary_mode and self.server.editor_congested():
+            self._after_drain(w, w.pacers[2])
+        elif w.summary_mode:
             mb = w.total_bytes / 1e6
             lines = f"{w.total_lines / 1000:.1f}k" if w.total_lines >= 1000 else str(w.total_lines)
             self.server.log(f"[{w.short}] … {mb:.1f} MB, {lines} lines, see session {w.session_id}")
@@ -235,6 +337,9 @@ class EditorFeed(Feature):
             w.pacers[1].poke()
 
     def _send_progress(self, w: Watch) -> None:
+        if self.server.editor_congested():
+            self._after_drain(w, w.pacers[1])
+            return
         line = newest_line(w.tail)
         changed = bool(line) and line != w.last_reported
         if w.progress_begun and (changed or w.percentage != w.last_percentage):
@@ -251,7 +356,7 @@ class EditorFeed(Feature):
             w.log_lines.append(tail)
         for pacer in w.pacers:
             pacer.cancel()
-        self._send_log(w)
+        self._send_log(w, final=True)
         if w.summary_mode:
             self._send_summary(w)
         if w.progress_begun:
