@@ -8,6 +8,10 @@ Then large editor buffers, in another server: after a warm-up buffer, two rounds
 check and close ``scale`` different one-line flow mappings of ``0.77 * scale`` MB (10 of
 7.7 MB at the default: about 340 MB of parse each while open), with the same figures.
 
+Then a stalled editor, in a third server: ``scale`` rounds of a session streaming 20 MB to an
+editor that takes ``ktl/sessionData`` and stops reading for 2 s of it (its pipe full), then
+reads everything; the same figures after a warm-up round and after all of them.
+
     .venv/bin/python bench/bench_soak.py [--scale 10]
 """
 
@@ -18,10 +22,14 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_buffers import BufferServer, parses
+from lspclient import RawClient
 
 REPO = Path(__file__).resolve().parents[1]
 MB = 1024 * 1024
@@ -75,6 +83,63 @@ def buffers_soak(scale: float) -> bool:
     return flat
 
 
+def stalled_soak(scale: float) -> bool:
+    """An editor that stops reading while a session streams, round after round: True when the
+    server's fds, threads and RSS stayed flat and every byte reached the editor."""
+    rounds, size = max(2, int(scale)), 20_000_000
+    with tempfile.TemporaryDirectory() as tmp:
+        got: dict[str, int] = {}
+        ended: dict[str, threading.Event] = {}
+
+        def on_notify(method: str, params: Any) -> None:
+            sid = params.get("sessionId") if isinstance(params, dict) else None
+            if method == "ktl/sessionData" and sid:
+                got[sid] = got.get(sid, 0) + len(params["data"])
+            elif method == "ktl/sessionState" and sid and params["state"] != "running":
+                ended.setdefault(sid, threading.Event()).set()
+
+        argv = [sys.executable, "-m", "ktl_lsp", "--store", str(Path(tmp) / "s.db")]
+        client = RawClient(argv, on_notify, env={**os.environ, "XDG_CACHE_HOME": tmp})
+        client.initialize({"sessionData": True})
+
+        def one_round() -> bool:
+            command = f"yes 0123456789012345678901234567890123456789 | head -c {size}"
+            started = client.command("ktl.run", {"command": command, "detach": True})
+            sid = started["sessionId"]
+            ended.setdefault(sid, threading.Event())
+            client.reading.clear()  # the editor stalls: its pipe fills
+            time.sleep(2)
+            client.reading.set()
+            ok = ended[sid].wait(120)
+            return ok and got.get(sid, 0) >= size  # \n -> \r\n: never fewer characters
+
+        def stats() -> dict[str, Any]:
+            result: dict[str, Any] = client.command("ktl.server.stats", {})
+            return result
+
+        try:
+            complete = one_round()
+            baseline = stats()
+            for _ in range(rounds):
+                complete = one_round() and complete
+            after = stats()
+        finally:
+            client.request("shutdown", None, timeout=30)
+            client.notify("exit", None)
+            client.proc.wait(30)
+    pool = min(32, (os.cpu_count() or 1) + 4)
+    fds = after["openFds"] - baseline["openFds"]
+    threads = after["threads"] - baseline["threads"]
+    rss = (after["rssBytes"] - baseline["rssBytes"]) / MB
+    print(
+        f"soak stalled editor: {rounds} rounds of {size / 1e6:.0f} MB streamed to an editor that "
+        f"stopped reading for 2 s\n  fds {baseline['openFds']} -> {after['openFds']}, threads "
+        f"{baseline['threads']} -> {after['threads']}, rss {baseline['rssBytes'] / MB:.1f} -> "
+        f"{after['rssBytes'] / MB:.1f} MB; every byte delivered: {complete}"
+    )
+    return complete and fds <= 8 and threads <= pool and rss <= 40 * max(1.0, scale)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=float(os.environ.get("KTL_SOAK_SCALE", "10")))
@@ -92,8 +157,10 @@ def main() -> int:
         return 1
     print("\n".join(lines[start : start + 6]))
     flat = buffers_soak(args.scale)
+    steady = stalled_soak(args.scale)
     failed = [f"pytest exit {done.returncode}"] if done.returncode else []
     failed += [] if flat else ["large buffers: figures not flat"]
+    failed += [] if steady else ["stalled editor: figures not flat or bytes missing"]
     print("result:", f"FAILED ({'; '.join(failed)})" if failed else "ok")
     return 1 if failed else 0
 

@@ -22,6 +22,9 @@ class RawClient:
         self._next = 0
         self._pending: dict[int, tuple[threading.Event, list[Any]]] = {}
         self._lock = threading.Lock()
+        #: Cleared to stop reading the server's stdout (an editor that stalls), set to go on.
+        self.reading = threading.Event()
+        self.reading.set()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -61,6 +64,7 @@ class RawClient:
         out = self.proc.stdout
         assert out is not None
         while True:
+            self.reading.wait()
             length = 0
             while True:
                 line = out.readline()
