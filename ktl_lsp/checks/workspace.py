@@ -405,6 +405,10 @@ class Workspace:
         """The CRD version (workspace or cluster) that defines a custom resource."""
         return self._crds.get(api_version, kind)
 
+    def crds(self) -> list[CrdVersion]:
+        """Every custom resource version known (workspace and cluster)."""
+        return self._crds.versions()
+
     # -- structure for CodeLens ------------------------------------------------------------
     def outline(self, path: Path) -> list[OutlineItem]:
         """Kubernetes documents, stack releases and plan nodes with their ranges."""

@@ -1,0 +1,442 @@
+"""Completion for Kubernetes manifests: keys from the schema of the document's apiVersion/kind,
+values (enums, booleans, kinds with their apiVersion), also while the document does not parse.
+
+Answers are plain data in the client's position encoding; the language server turns them into
+`CompletionItem`s. Anything that cannot be answered is an empty list, never an exception.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from yaml.nodes import MappingNode, Node, SequenceNode
+
+from ktl_lsp.checks.crds import OBJECT_META, CrdVersion
+from ktl_lsp.checks.hover import describe
+from ktl_lsp.checks.k8s_schemas import schemas_for
+from ktl_lsp.checks.schema_docs import (
+    FieldDoc,
+    crd_field_children,
+    crd_field_doc,
+    field_children,
+    field_doc,
+)
+from ktl_lsp.documents.positions import LineIndex, Position, PositionEncoding, Range
+from ktl_lsp.documents.yaml_nodes import scalar_text
+from ktl_lsp.documents.yaml_parse import ParsedText
+from ktl_lsp.documents.yaml_path import PathPart, YamlPath, document_type, path_at
+
+SuggestionKind = Literal["key", "value", "enum", "boolean", "kind", "apiVersion"]
+
+#: Keys the API server writes: not offered at the top of an object.
+_SERVER_WRITTEN = frozenset({"status"})
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    range: Range
+    """In the client's encoding."""
+    new_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """What a suggestion is about, for its documentation (`describe`) on resolve."""
+
+    api_version: str
+    kind: str
+    path: tuple[PathPart, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    label: str
+    kind: SuggestionKind
+    edit: Edit
+    """Replaces the word being typed."""
+    detail: str = ""
+    snippet: bool = False
+    """`edit.new_text` is a snippet (`$1` placeholders)."""
+    required: bool = False
+    sort_text: str = ""
+    additional_edits: tuple[Edit, ...] = ()
+    topic: Topic | None = None
+
+
+def complete_at(
+    parsed: ParsedText,
+    position: Position,
+    k8s_version: str,
+    crd_for: Callable[[str, str], CrdVersion | None],
+    crds: Callable[[], Iterable[CrdVersion]] = tuple,
+    encoding: PositionEncoding = "utf-16",
+    snippets: bool = False,
+) -> list[Suggestion]:
+    """Suggestions at a client-encoded position of a manifest (never raises for input)."""
+    lines = parsed.lines
+    if position.line < 0 or position.character < 0 or position.line >= lines.line_count():
+        return []
+    where = lines.from_client(position, encoding)
+    if lines.to_client(where, encoding) != position:
+        return []  # past the end of its line
+    text = lines.line_text(where.line)
+    found = path_at(parsed, where.line, where.character, layout_only=_bare_word(text))
+    if found is None or not found.path:
+        return []
+    at = _Context(parsed, found, where, encoding, k8s_version, crd_for, crds, snippets)
+    if found.on == "key":
+        return at.keys(found.path[:-1], found.key_range)
+    return at.values()
+
+
+def documentation(
+    topic: Topic, k8s_version: str, crd_for: Callable[[str, str], CrdVersion | None]
+) -> str | None:
+    """Markdown about a suggestion's field or resource (what hover says there)."""
+    path = tuple(p for p in topic.path if not isinstance(p, int)) if topic.path else ()
+    return describe(topic.api_version, topic.kind, path, k8s_version, crd_for) if path else None
+
+
+def _bare_word(text: str) -> bool:
+    """A line holding at most a word (no colon, no list dash, no flow collection): a key being
+    typed, whatever the parse makes of it."""
+    stripped = text.strip()
+    return ":" not in stripped and not stripped.startswith(("-", "{", "[", "#", "|", ">"))
+
+
+_KEY = re.compile(r"""("[^"]*"|'[^']*'|[^\s#:'"\[\]{},&*!|>-][^#]*?|-[^\s#][^#]*?)\s*:(?:\s|$)""")
+_DASHES = re.compile(r"(?:-(?:[ \t]+|$))+")
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip(" \t"))
+
+
+def _content(text: str) -> tuple[int, bool]:
+    """The column after a line's `- ` dashes, and whether it has any."""
+    start = _indent(text)
+    dashes = _DASHES.match(text, start)
+    return (dashes.end(), True) if dashes else (start, False)
+
+
+def _key_of(text: str, col: int) -> str | None:
+    match = _KEY.match(text, col)
+    return match.group(1).strip("'\"") if match else None
+
+
+def _node_at(root: Node, path: tuple[PathPart, ...]) -> Node | None:
+    node: Node | None = root
+    for part in path:
+        if isinstance(part, int):
+            if not isinstance(node, SequenceNode) or not 0 <= part < len(node.value):
+                return None
+            node = node.value[part]
+        else:
+            if not isinstance(node, MappingNode):
+                return None
+            node = next((v for k, v in node.value if scalar_text(k) == part), None)
+    return node
+
+
+@functools.cache
+def _builtin_objects(k8s_version: str) -> tuple[tuple[str, str], ...]:
+    """(apiVersion, kind) of the version's objects (with ObjectMeta: not lists, not the
+    discovery types such as APIGroup)."""
+    k8s = schemas_for(k8s_version)
+    out = []
+    for pair, name in k8s.kinds.items():
+        props = (k8s.compiler.raw(name) or {}).get("properties")
+        meta = props.get("metadata") if isinstance(props, Mapping) else None
+        ref = meta.get("$ref") if isinstance(meta, Mapping) else None
+        if isinstance(ref, str) and ref.endswith(OBJECT_META):
+            out.append(pair)
+    return tuple(out)
+
+
+def _kinds_served(k8s_version: str, crds: Iterable[CrdVersion]) -> list[tuple[str, str]]:
+    """(apiVersion, kind) pairs of resources: built-in ones of the version, then the CRDs'."""
+    pairs = list(_builtin_objects(k8s_version))
+    pairs += [(c.api_version, c.kind) for c in crds if c.served]
+    return pairs
+
+
+@dataclass(slots=True)
+class _Context:
+    parsed: ParsedText
+    found: YamlPath
+    where: Position
+    """In code points."""
+    encoding: PositionEncoding
+    k8s_version: str
+    crd_for: Callable[[str, str], CrdVersion | None]
+    crds: Callable[[], Iterable[CrdVersion]]
+    snippets: bool
+
+    @property
+    def lines(self) -> LineIndex:
+        return self.parsed.lines
+
+    def _edit(self, start: int, end: int, new_text: str, line: int | None = None) -> Edit:
+        at = self.where.line if line is None else line
+        rng = Range.of(at, start, at, end)
+        return Edit(self.lines.range_to_client(rng, self.encoding), new_text)
+
+    def _type(self) -> tuple[str | None, str | None]:
+        return document_type(self.parsed, self.found.document)
+
+    # -- keys ------------------------------------------------------------------------------
+    def _fields(self, api_version: str, kind: str, parent: tuple[PathPart, ...]) -> list[FieldDoc]:
+        fields = field_children(self.k8s_version, api_version, kind, parent)
+        if not fields:
+            crd = self.crd_for(api_version, kind)
+            if crd is not None:
+                fields = crd_field_children(crd, self.k8s_version, parent)
+        return list(fields)
+
+    def keys(self, parent: tuple[PathPart, ...], span: Range | None) -> list[Suggestion]:
+        api_version, kind = self._type()
+        text = self.lines.line_text(self.where.line)
+        if span is not None and span.start.line == self.where.line:
+            start, end = span.start.character, span.end.character
+        else:
+            start = end = self.where.character
+        typed = text[start:end]
+        if api_version and kind:
+            fields = self._fields(api_version, kind, parent)
+        elif not parent:
+            fields = [FieldDoc(k, "", "string", True, None) for k in ("apiVersion", "kind")]
+            fields.append(FieldDoc("metadata", "", "ObjectMeta", True, None))
+        else:
+            fields = []
+        if not fields:
+            return []
+        present = self._present(parent, start)
+        present.discard(typed)
+        has_colon = re.match(r"[ \t]*:", text[end:]) is not None
+        out = []
+        for field in fields:
+            if field.name in present or (not parent and field.name in _SERVER_WRITTEN):
+                continue
+            if has_colon:
+                new_text, snippet = field.name, False
+            elif self.snippets:
+                new_text, snippet = _snippet(field), True
+            else:
+                new_text, snippet = field.name + (":" if _collection(field.type) else ": "), False
+            topic = (
+                Topic(api_version, kind, (*parent, field.name)) if api_version and kind else None
+            )
+            out.append(
+                Suggestion(
+                    field.name,
+                    "key",
+                    self._edit(start, end, new_text),
+                    field.type + (" · required" if field.required else ""),
+                    snippet,
+                    field.required,
+                    ("0" if field.required else "1") + field.name,
+                    topic=topic,
+                )
+            )
+        return out
+
+    def _present(self, parent: tuple[PathPart, ...], col: int) -> set[str]:
+        """Keys the mapping being completed already has."""
+        document = self.parsed.documents[self.found.document]
+        if document.root is not None:
+            node = _node_at(document.root, parent)
+            if isinstance(node, MappingNode):
+                return {scalar_text(k) or "" for k, _ in node.value}
+        return self._siblings(document.start_line, document.end_line, col)
+
+    def _siblings(self, first: int, last: int, col: int) -> set[str]:
+        """Keys at column `col` of the block around the cursor's line, read from the text."""
+        out: set[str] = set()
+        here = self.where.line
+        _, dashed = _content(self.lines.line_text(here))
+        for step in (-1, 1):
+            if step < 0 and dashed:
+                continue  # the cursor's line starts an item: the lines above are another's
+            n = here + step
+            while first <= n < last:
+                text = self.lines.line_text(n)
+                n += step
+                if not text.strip() or text.lstrip().startswith("#"):
+                    continue
+                start, has_dash = _content(text)
+                if start == col:
+                    if has_dash and step > 0:
+                        break  # the next item
+                    key = _key_of(text, col)
+                    if key is not None:
+                        out.add(key)
+                    if has_dash:
+                        break  # the first line of this item
+                elif _indent(text) < col:
+                    break
+        return out
+
+    # -- values ----------------------------------------------------------------------------
+    def values(self) -> list[Suggestion]:
+        api_version, kind = self._type()
+        path = self.found.path
+        start, end = self._value_span()
+        if path == ("kind",):
+            return self._kinds(start, end, api_version)
+        if path == ("apiVersion",):
+            return self._api_versions(start, end, kind)
+        if not api_version or not kind:
+            return []
+        if isinstance(path[-1], int) and self._fields(api_version, kind, path):
+            # `- na` under a list of objects: the first key of a new item
+            span = Range.of(self.where.line, start, self.where.line, end)
+            return self.keys(path, span)
+        field_path = path
+        while field_path and isinstance(field_path[-1], int):
+            field_path = field_path[:-1]
+        if not field_path:
+            return []
+        doc = field_doc(self.k8s_version, api_version, kind, field_path)
+        if doc is None:
+            crd = self.crd_for(api_version, kind)
+            doc = crd_field_doc(crd, self.k8s_version, field_path) if crd is not None else None
+        if doc is None:
+            return []
+        topic = Topic(api_version, kind, field_path)
+        if doc.enum:
+            values, what = doc.enum, "enum"
+        elif doc.type == "boolean":
+            values, what = ("true", "false"), "boolean"
+        else:
+            return []
+        pad = " " if start == end == self.where.character and self._needs_space() else ""
+        return [
+            Suggestion(
+                value,
+                "enum" if what == "enum" else "boolean",
+                self._edit(start, end, pad + value),
+                f"{doc.name}" + (" · default" if value == doc.default else ""),
+                sort_text=f"{index:03d}",
+                topic=topic,
+            )
+            for index, value in enumerate(values)
+        ]
+
+    def _needs_space(self) -> bool:
+        text = self.lines.line_text(self.where.line)
+        return text[: self.where.character].endswith((":", "-"))
+
+    def _value_span(self) -> tuple[int, int]:
+        """Columns of the value being typed on the cursor's line."""
+        text = self.lines.line_text(self.where.line)
+        character = self.where.character
+        span = self.found.key_range
+        if span is not None and span.start.line == self.where.line:
+            colon = text.find(":", span.end.character)
+            start = colon + 1 if colon >= 0 else span.end.character
+        else:
+            start, _ = _content(text)
+        while start < len(text) and text[start] in " \t":
+            start += 1
+        comment = re.search(r"[ \t]#", text[start:])
+        end = start + comment.start() if comment else len(text.rstrip())
+        if start > character:
+            return character, character
+        return start, max(end, character)
+
+    def _kinds(self, start: int, end: int, api_version: str | None) -> list[Suggestion]:
+        pairs = _kinds_served(self.k8s_version, self.crds())
+        served = set(pairs)
+        k8s = schemas_for(self.k8s_version)
+        current = self._top_level("apiVersion")
+        pad = " " if start == end and self._needs_space() else ""
+        out = []
+        for group_version, kind in pairs:
+            extra: tuple[Edit, ...] = ()
+            if current is None:
+                extra = (self._edit(0, 0, f"apiVersion: {group_version}\n"),)
+            elif (current[0], kind) not in served and current[0] != group_version:
+                line, (a, b) = current[1], current[2]
+                extra = (self._edit(a, b, " " + group_version, line=line),)
+            preferred = group_version == api_version or (
+                (api_version, kind) not in served
+                and group_version == k8s.preferred_api_version(kind)
+            )
+            out.append(
+                Suggestion(
+                    kind,
+                    "kind",
+                    self._edit(start, end, pad + kind),
+                    group_version,
+                    sort_text=kind + ("\x00" if preferred else "\x01") + group_version,
+                    additional_edits=extra,
+                    topic=Topic(group_version, kind, ("kind",)),
+                )
+            )
+        return out
+
+    def _api_versions(self, start: int, end: int, kind: str | None) -> list[Suggestion]:
+        pairs = _kinds_served(self.k8s_version, self.crds())
+        serving = [a for a, k in pairs if k == kind] if kind else []
+        choices = serving or sorted({a for a, _ in pairs})
+        pad = " " if start == end and self._needs_space() else ""
+        return [
+            Suggestion(
+                group_version,
+                "apiVersion",
+                self._edit(start, end, pad + group_version),
+                f"serves {kind}" if serving else "",
+                sort_text=f"{index:04d}",
+                topic=Topic(group_version, kind, ("apiVersion",)) if serving and kind else None,
+            )
+            for index, group_version in enumerate(choices)
+        ]
+
+    def _top_level(self, key: str) -> tuple[str, int, tuple[int, int]] | None:
+        """(value, line, value columns) of a top-level key of the cursor's document."""
+        document = self.parsed.documents[self.found.document]
+        pattern = re.compile(rf"^{key}:[ \t]*([^\s#]*)")
+        for n in range(document.start_line, document.end_line):
+            if n == self.where.line:
+                continue
+            match = pattern.match(self.lines.line_text(n))
+            if match:
+                return match.group(1).strip("'\""), n, (len(key) + 1, match.end(1))
+        return None
+
+
+def _collection(type_name: str) -> bool:
+    return type_name.startswith(("[]", "map[")) or type_name[:1].isupper() or type_name == "object"
+
+
+def _escape(text: str) -> str:
+    return re.sub(r"([$}\\])", r"\\\1", text)
+
+
+def _placeholder(index: int, field: FieldDoc | None = None) -> str:
+    if field is not None and field.enum:
+        choices = ",".join(_escape(v).replace(",", "\\,").replace("|", "\\|") for v in field.enum)
+        return f"${{{index}|{choices}|}}"
+    if field is not None and field.type == "boolean":
+        return f"${{{index}|true,false|}}"
+    return f"${index}"
+
+
+def _snippet(field: FieldDoc) -> str:
+    """`name: $0`, or the object (or list item) with its required keys as placeholders."""
+    name = _escape(field.name)
+    if not _collection(field.type):
+        return f"{name}: {_placeholder(1, field)}"
+    children = field.required_children
+    if field.type.startswith("[]"):
+        if not children:
+            return f"{name}:\n  - $0"
+        body = [f"{_escape(c)}: ${n}" for n, (c, _) in enumerate(children, 1)]
+        return f"{name}:\n  - " + "\n    ".join(body)
+    if not children:
+        return f"{name}:\n  $0"
+    return f"{name}:\n" + "\n".join(f"  {_escape(c)}: ${n}" for n, (c, _) in enumerate(children, 1))
