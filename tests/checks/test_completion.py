@@ -1,0 +1,171 @@
+"""Completion without a server: keys, values, kinds and snippets from the bundled schemas, on
+documents that parse and documents that do not."""
+
+from __future__ import annotations
+
+from ktl_lsp.checks.completion import Suggestion, Topic, complete_at, documentation
+from ktl_lsp.checks.crds import CrdVersion
+from ktl_lsp.documents.positions import Position, Range
+from ktl_lsp.documents.yaml_parse import parse_text
+
+VERSION = "1.30"
+
+POD = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: p
+spec:
+  containers:
+  - name: c
+    image: nginx
+"""
+
+
+def no_crd(api_version: str, kind: str) -> CrdVersion | None:
+    return None
+
+
+def suggest(
+    text: str,
+    line: int,
+    character: int,
+    snippets: bool = False,
+    crds: tuple[CrdVersion, ...] = (),
+) -> list[Suggestion]:
+    by_kind = {(c.api_version, c.kind): c for c in crds}
+    found = complete_at(
+        parse_text(text),
+        Position(line, character),
+        VERSION,
+        lambda a, k: by_kind.get((a, k)),
+        lambda: crds,
+        "utf-16",
+        snippets,
+    )
+    return sorted(found, key=lambda s: s.sort_text)
+
+
+def labels(found: list[Suggestion]) -> list[str]:
+    return [s.label for s in found]
+
+
+def test_keys_of_a_list_item_in_a_document_that_parses() -> None:
+    found = suggest(POD + "    \n", 8, 4)
+    names = labels(found)
+    assert {"ports", "env", "command"} <= set(names)
+    assert "name" not in names and "image" not in names
+    ports = next(s for s in found if s.label == "ports")
+    assert (ports.edit.new_text, ports.edit.range) == ("ports:", Range.of(8, 4, 8, 4))
+    assert ports.topic == Topic("v1", "Pod", ("spec", "containers", 0, "ports"))
+    scalar = next(s for s in found if s.label == "workingDir")
+    assert scalar.edit.new_text == "workingDir: "
+
+
+def test_required_first_and_server_written_keys_left_out() -> None:
+    found = suggest("apiVersion: v1\nkind: Pod\n\n", 2, 0)
+    assert labels(found) == ["metadata", "spec"]  # not status, not the keys present
+    spec = suggest("apiVersion: v1\nkind: Pod\nspec:\n  \n", 3, 2)
+    assert spec[0].label == "containers" and spec[0].required
+    assert spec[0].detail == "[]Container · required"
+    assert not any(s.required for s in spec[1:])
+
+
+def test_a_word_typed_under_a_value_is_a_key() -> None:
+    # `  imag` below `name: c` parses as the rest of the value `c`; it is a key being typed.
+    text = POD.replace("    image: nginx\n", "    imag\n")
+    found = suggest(text, 7, 8)
+    image = next(s for s in found if s.label == "image")
+    assert image.edit.range == Range.of(7, 4, 7, 8)
+    assert image.required and "name" not in labels(found)
+
+
+def test_snippets_fill_in_required_children_and_choices() -> None:
+    found = suggest("apiVersion: v1\nkind: Pod\nspec:\n  \n", 3, 2, snippets=True)
+    by_label = {s.label: s for s in found}
+    assert by_label["containers"].snippet
+    assert by_label["containers"].edit.new_text == "containers:\n  - name: $1\n    image: $2"
+    assert by_label["restartPolicy"].edit.new_text == "restartPolicy: ${1|Always,OnFailure,Never|}"
+    assert by_label["hostNetwork"].edit.new_text == "hostNetwork: ${1|true,false|}"
+    assert by_label["securityContext"].edit.new_text == "securityContext:\n  $0"
+    assert by_label["tolerations"].edit.new_text == "tolerations:\n  - $0"
+
+
+def test_on_an_existing_key_only_its_name_is_replaced() -> None:
+    found = suggest(POD, 7, 6)
+    image = next(s for s in found if s.label == "imagePullPolicy")
+    assert image.edit == image.edit.__class__(Range.of(7, 4, 7, 9), "imagePullPolicy")
+
+
+def test_enum_values_booleans_and_items_of_an_enum_list() -> None:
+    pull = suggest(POD + "    imagePullPolicy: If\n", 8, 23)
+    assert labels(pull) == ["Always", "IfNotPresent", "Never"]
+    assert pull[1].edit.range == Range.of(8, 21, 8, 23)
+    no_space = suggest(POD + "    imagePullPolicy:\n", 8, 20)
+    assert no_space[0].edit.new_text == " Always"
+    assert labels(suggest(POD + "    tty: \n", 8, 9)) == ["true", "false"]
+    pvc = "apiVersion: v1\nkind: PersistentVolumeClaim\nspec:\n  accessModes:\n  - \n"
+    assert "ReadWriteOnce" in labels(suggest(pvc, 4, 4))
+    assert suggest(POD + "    image: \n", 8, 11) == []  # free text: nothing to offer
+
+
+def test_kinds_carry_their_api_version() -> None:
+    found = suggest("kind: \n", 0, 6)
+    by_label = {s.label: s for s in found if s.detail in ("apps/v1", "v1")}
+    deployment = by_label["Deployment"]
+    assert deployment.edit.new_text == "Deployment"
+    assert [(e.range, e.new_text) for e in deployment.additional_edits] == [
+        (Range.of(0, 0, 0, 0), "apiVersion: apps/v1\n")
+    ]
+    assert "DeploymentList" not in labels(found) and "APIGroup" not in labels(found)
+    # With an apiVersion already there: pairs it serves sort first, others replace it.
+    kept = suggest("apiVersion: batch/v1\nkind: \n", 1, 6)
+    job = next(s for s in kept if s.label == "Job")
+    assert job.additional_edits == () and job.detail == "batch/v1"
+    pod = next(s for s in kept if s.label == "Pod")
+    assert [(e.range, e.new_text) for e in pod.additional_edits] == [
+        (Range.of(0, 11, 0, 20), " v1")
+    ]
+
+
+def test_api_versions_serving_the_kind() -> None:
+    assert labels(suggest("apiVersion: \nkind: CronJob\n", 0, 12)) == ["batch/v1"]
+    every = labels(suggest("apiVersion: \n", 0, 12))
+    assert {"v1", "apps/v1", "batch/v1", "networking.k8s.io/v1"} <= set(every)
+
+
+def test_custom_resources() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "required": ["size"],
+                "properties": {"size": {"type": "integer"}, "shiny": {"type": "boolean"}},
+            }
+        },
+    }
+    widget = CrdVersion("example.com/v1", "Widget", True, True, schema)
+    text = "apiVersion: example.com/v1\nkind: Widget\nspec:\n  \n"
+    assert labels(suggest(text, 3, 2, crds=(widget,))) == ["size", "shiny"]
+    top = labels(suggest("apiVersion: example.com/v1\nkind: Widget\n\n", 2, 0, crds=(widget,)))
+    assert {"spec", "metadata"} <= set(top)
+    kinds = suggest("kind: Wid\n", 0, 9, crds=(widget,))
+    assert [s.detail for s in kinds if s.label == "Widget"] == ["example.com/v1"]
+
+
+def test_documentation_is_what_hover_says() -> None:
+    text = documentation(Topic("apps/v1", "Deployment", ("spec", "replicas")), VERSION, no_crd)
+    assert text is not None and text.startswith("**replicas** `integer (int32)`")
+    kind = documentation(Topic("apps/v1", "Deployment", ("kind",)), VERSION, no_crd)
+    assert kind is not None and kind.startswith("**Deployment** `apps/v1`")
+    assert documentation(Topic("nope/v1", "X", ("spec",)), VERSION, no_crd) is None
+
+
+def test_bad_input_is_an_empty_list() -> None:
+    assert suggest(POD, 99, 0) == []
+    assert suggest(POD, 0, 99) == []
+    assert suggest(POD, -1, 0) == []
+    assert suggest("apiVersion: nope/v9\nkind: Thing\nspec:\n  \n", 3, 2) == []
+    assert suggest("# only a comment\n", 0, 5) == []
+    assert suggest("apiVersion: v1\x00\x01", 0, 3) == []
