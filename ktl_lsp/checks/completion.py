@@ -11,13 +11,15 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import PurePath
+from typing import Literal, Protocol
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from ktl_lsp.checks.crds import OBJECT_META, CrdVersion
 from ktl_lsp.checks.hover import describe
 from ktl_lsp.checks.k8s_schemas import schemas_for
+from ktl_lsp.checks.k8s_workspace import PlacedSummary
 from ktl_lsp.checks.schema_docs import (
     FieldDoc,
     crd_field_children,
@@ -26,11 +28,36 @@ from ktl_lsp.checks.schema_docs import (
     field_doc,
 )
 from ktl_lsp.documents.positions import LineIndex, Position, PositionEncoding, Range
-from ktl_lsp.documents.yaml_nodes import scalar_text
+from ktl_lsp.documents.yaml_nodes import get, scalar_text
 from ktl_lsp.documents.yaml_parse import ParsedText
 from ktl_lsp.documents.yaml_path import PathPart, YamlPath, document_type, path_at
 
-SuggestionKind = Literal["key", "value", "enum", "boolean", "kind", "apiVersion"]
+SuggestionKind = Literal["key", "value", "enum", "boolean", "kind", "apiVersion", "reference"]
+
+#: The end of a field path (list indexes left out) that names another object, and its
+#: (group, kind): completed from the workspace's objects of that kind.
+REFERENCES: Mapping[tuple[str, ...], tuple[str, str]] = {
+    ("configMapRef", "name"): ("", "ConfigMap"),
+    ("configMapKeyRef", "name"): ("", "ConfigMap"),
+    ("configMap", "name"): ("", "ConfigMap"),
+    ("secretRef", "name"): ("", "Secret"),
+    ("secretKeyRef", "name"): ("", "Secret"),
+    ("secret", "secretName"): ("", "Secret"),
+    ("imagePullSecrets", "name"): ("", "Secret"),
+    ("serviceAccountName",): ("", "ServiceAccount"),
+    ("persistentVolumeClaim", "claimName"): ("", "PersistentVolumeClaim"),
+}
+
+
+class Known(Protocol):
+    """What the workspace knows beyond the bundled schemas (`Workspace` is one)."""
+
+    def crd(self, api_version: str, kind: str) -> CrdVersion | None: ...
+
+    def crds(self) -> list[CrdVersion]: ...
+
+    def objects(self, kind: str, group: str = "") -> list[PlacedSummary]: ...
+
 
 #: Keys the API server writes: not offered at the top of an object.
 _SERVER_WRITTEN = frozenset({"status"})
@@ -71,8 +98,7 @@ def complete_at(
     parsed: ParsedText,
     position: Position,
     k8s_version: str,
-    crd_for: Callable[[str, str], CrdVersion | None],
-    crds: Callable[[], Iterable[CrdVersion]] = tuple,
+    known: Known,
     encoding: PositionEncoding = "utf-16",
     snippets: bool = False,
 ) -> list[Suggestion]:
@@ -87,7 +113,7 @@ def complete_at(
     found = path_at(parsed, where.line, where.character, layout_only=_bare_word(text))
     if found is None or not found.path:
         return []
-    at = _Context(parsed, found, where, encoding, k8s_version, crd_for, crds, snippets)
+    at = _Context(parsed, found, where, encoding, k8s_version, known, snippets)
     if found.on == "key":
         return at.keys(found.path[:-1], found.key_range)
     return at.values()
@@ -172,8 +198,7 @@ class _Context:
     """In code points."""
     encoding: PositionEncoding
     k8s_version: str
-    crd_for: Callable[[str, str], CrdVersion | None]
-    crds: Callable[[], Iterable[CrdVersion]]
+    known: Known
     snippets: bool
 
     @property
@@ -192,7 +217,7 @@ class _Context:
     def _fields(self, api_version: str, kind: str, parent: tuple[PathPart, ...]) -> list[FieldDoc]:
         fields = field_children(self.k8s_version, api_version, kind, parent)
         if not fields:
-            crd = self.crd_for(api_version, kind)
+            crd = self.known.crd(api_version, kind)
             if crd is not None:
                 fields = crd_field_children(crd, self.k8s_version, parent)
         return list(fields)
@@ -302,11 +327,15 @@ class _Context:
             return []
         doc = field_doc(self.k8s_version, api_version, kind, field_path)
         if doc is None:
-            crd = self.crd_for(api_version, kind)
+            crd = self.known.crd(api_version, kind)
             doc = crd_field_doc(crd, self.k8s_version, field_path) if crd is not None else None
         if doc is None:
             return []
         topic = Topic(api_version, kind, field_path)
+        names = tuple(p for p in field_path if isinstance(p, str))
+        target = REFERENCES.get(names[-2:]) or REFERENCES.get(names[-1:])
+        if target is not None:
+            return self._references(start, end, *target, topic)
         if doc.enum:
             values, what = doc.enum, "enum"
         elif doc.type == "boolean":
@@ -344,12 +373,42 @@ class _Context:
             start += 1
         comment = re.search(r"[ \t]#", text[start:])
         end = start + comment.start() if comment else len(text.rstrip())
+        if "{" in text[:start] or "[" in text[:start]:  # inside a flow collection
+            closing = re.search(r"[,\]}]", text[start:end])
+            end = start + closing.start() if closing else end
+            while end > start and text[end - 1] in " \t":
+                end -= 1
         if start > character:
             return character, character
         return start, max(end, character)
 
+    def _references(
+        self, start: int, end: int, group: str, kind: str, topic: Topic
+    ) -> list[Suggestion]:
+        """Names of the workspace's objects of a kind, those of the document's namespace
+        (or without one) first."""
+        root = self.parsed.documents[self.found.document].root
+        namespace = scalar_text(get(root, "metadata", "namespace")) if root is not None else None
+        pad = " " if start == end and self._needs_space() else ""
+        seen: dict[str, Suggestion] = {}
+        for placed in self.known.objects(kind, group):
+            name, where = placed.summary.name, placed.summary.namespace
+            if name in seen and seen[name].sort_text[0] == "0":
+                continue
+            near = where is None or namespace is None or where == namespace
+            place = f" in {where}" if where else ""
+            seen[name] = Suggestion(
+                name,
+                "reference",
+                self._edit(start, end, pad + name),
+                f"{kind}{place} · {PurePath(placed.path).name}",
+                sort_text=("0" if near else "1") + name,
+                topic=topic,
+            )
+        return list(seen.values())
+
     def _kinds(self, start: int, end: int, api_version: str | None) -> list[Suggestion]:
-        pairs = _kinds_served(self.k8s_version, self.crds())
+        pairs = _kinds_served(self.k8s_version, self.known.crds())
         served = set(pairs)
         k8s = schemas_for(self.k8s_version)
         current = self._top_level("apiVersion")
@@ -380,7 +439,7 @@ class _Context:
         return out
 
     def _api_versions(self, start: int, end: int, kind: str | None) -> list[Suggestion]:
-        pairs = _kinds_served(self.k8s_version, self.crds())
+        pairs = _kinds_served(self.k8s_version, self.known.crds())
         serving = [a for a, k in pairs if k == kind] if kind else []
         choices = serving or sorted({a for a, _ in pairs})
         pad = " " if start == end and self._needs_space() else ""

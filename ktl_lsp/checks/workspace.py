@@ -405,6 +405,17 @@ class Workspace:
         """The CRD version (workspace or cluster) that defines a custom resource."""
         return self._crds.get(api_version, kind)
 
+    def objects(self, kind: str, group: str = "") -> list[PlacedSummary]:
+        """The named Kubernetes objects of one kind in the workspace, with their files."""
+        with self._lock:
+            files = list(self._files.values())
+        return [
+            placed
+            for state in files
+            for placed in state.summaries
+            if placed.summary.kind == kind and placed.summary.group == group
+        ]
+
     def crds(self) -> list[CrdVersion]:
         """Every custom resource version known (workspace and cluster)."""
         return self._crds.versions()

@@ -3,8 +3,14 @@ documents that parse and documents that do not."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
+from yaml.nodes import MappingNode
+
 from ktl_lsp.checks.completion import Suggestion, Topic, complete_at, documentation
 from ktl_lsp.checks.crds import CrdVersion
+from ktl_lsp.checks.k8s_workspace import PlacedSummary, summarize
 from ktl_lsp.documents.positions import Position, Range
 from ktl_lsp.documents.yaml_parse import parse_text
 
@@ -26,20 +32,38 @@ def no_crd(api_version: str, kind: str) -> CrdVersion | None:
     return None
 
 
+@dataclass
+class Known:
+    """What a workspace would know: CRDs and objects."""
+
+    versions: tuple[CrdVersion, ...] = ()
+    placed: tuple[PlacedSummary, ...] = ()
+
+    def crd(self, api_version: str, kind: str) -> CrdVersion | None:
+        return next(
+            (c for c in self.versions if (c.api_version, c.kind) == (api_version, kind)), None
+        )
+
+    def crds(self) -> list[CrdVersion]:
+        return list(self.versions)
+
+    def objects(self, kind: str, group: str = "") -> list[PlacedSummary]:
+        return [p for p in self.placed if (p.summary.group, p.summary.kind) == (group, kind)]
+
+
 def suggest(
     text: str,
     line: int,
     character: int,
     snippets: bool = False,
     crds: tuple[CrdVersion, ...] = (),
+    known: Known | None = None,
 ) -> list[Suggestion]:
-    by_kind = {(c.api_version, c.kind): c for c in crds}
     found = complete_at(
         parse_text(text),
         Position(line, character),
         VERSION,
-        lambda a, k: by_kind.get((a, k)),
-        lambda: crds,
+        known or Known(crds),
         "utf-16",
         snippets,
     )
@@ -152,6 +176,44 @@ def test_custom_resources() -> None:
     assert {"spec", "metadata"} <= set(top)
     kinds = suggest("kind: Wid\n", 0, 9, crds=(widget,))
     assert [s.detail for s in kinds if s.label == "Widget"] == ["example.com/v1"]
+
+
+def placed(path: str, text: str) -> tuple[PlacedSummary, ...]:
+    out = []
+    for document in parse_text(text).documents:
+        summary = summarize(document.root) if isinstance(document.root, MappingNode) else None
+        assert summary is not None
+        out.append(PlacedSummary(path, document.start_line, summary))
+    return tuple(out)
+
+
+def test_names_of_the_workspace_s_objects() -> None:
+    objects = placed(
+        str(Path("/w/config.yaml")),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: shop}\n---\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: other, namespace: elsewhere}\n---\n"
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: token}\n---\n"
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: runner}\n",
+    )
+    known = Known(placed=objects)
+    pod = (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\nspec:\n"
+        "  serviceAccountName: \n"
+        "  containers:\n  - name: c\n    envFrom:\n    - configMapRef:\n        name: \n"
+        "    env:\n    - name: T\n      valueFrom:\n        secretKeyRef: {name: }\n"
+        "  volumes:\n  - name: v\n    configMap:\n      name: se\n"
+    )
+    maps = suggest(pod, 9, 14, known=known)
+    assert labels(maps) == ["settings", "other"]  # the document's namespace first
+    assert maps[0].detail == "ConfigMap in shop · config.yaml"
+    assert maps[0].kind == "reference"
+    assert labels(suggest(pod, 4, 22, known=known)) == ["runner"]
+    token = suggest(pod, 13, 29, known=known)  # inside `{name: }`
+    assert labels(token) == ["token"] and token[0].edit.range == Range.of(13, 29, 13, 29)
+    volume = suggest(pod, 17, 14, known=known)
+    assert labels(volume) == ["settings", "other"]
+    assert volume[0].edit.range == Range.of(17, 12, 17, 14)
+    assert suggest(pod, 9, 14) == []  # an empty workspace: nothing
 
 
 def test_documentation_is_what_hover_says() -> None:

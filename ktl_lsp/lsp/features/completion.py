@@ -33,6 +33,7 @@ _KINDS: dict[str, lsp.CompletionItemKind] = {
     "boolean": lsp.CompletionItemKind.Value,
     "kind": lsp.CompletionItemKind.Class,
     "apiVersion": lsp.CompletionItemKind.Module,
+    "reference": lsp.CompletionItemKind.Reference,
 }
 
 
@@ -50,9 +51,7 @@ def _suggest(
     kind, parsed = workspace.parsed_for(path, text)
     if kind != FileKind.K8S_MANIFEST or parsed is None:
         return []
-    return complete_at(
-        parsed, where, workspace.k8s_version, workspace.crd, workspace.crds, encoding, snippets
-    )
+    return complete_at(parsed, where, workspace.k8s_version, workspace, encoding, snippets)
 
 
 def _document(workspace: Workspace, data: Any) -> str | None:

@@ -232,6 +232,33 @@ async def test_custom_resources_from_a_workspace_crd(ktl: Ktl, tmp_path: Path) -
     ]
 
 
+async def test_names_of_objects_in_the_workspace(ktl: Ktl, tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "config/maps.yaml",
+        """\
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: settings}
+        ---
+        apiVersion: v1
+        kind: Secret
+        metadata: {name: token}
+        """,
+    )
+    pod = (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n"
+        "    envFrom:\n    - configMapRef:\n        name: \n    - secretRef: {name: }\n"
+    )
+    uri = open_doc(ktl, tmp_path / "pod.yaml", pod)
+    await workspace_checked(ktl)  # the other file is known once its folder has been read
+    items = await complete(ktl, uri, 8, 14)
+    assert labels(items) == ["settings"]
+    assert items[0].kind == lsp.CompletionItemKind.Reference
+    assert items[0].detail == "ConfigMap · maps.yaml"
+    assert labels(await complete(ktl, uri, 9, 23)) == ["token"]
+
+
 async def test_bad_input_is_an_empty_answer(ktl: Ktl, tmp_path: Path) -> None:
     uri = open_doc(ktl, write(tmp_path, "deploy.yaml", DEPLOYMENT))
     assert await complete(ktl, uri, 400, 0) == []  # past the end
