@@ -27,6 +27,7 @@ from ktl_lsp.checks.schema_docs import (
     field_children,
     field_doc,
 )
+from ktl_lsp.documents.file_kinds import FileKind
 from ktl_lsp.documents.positions import LineIndex, Position, PositionEncoding, Range
 from ktl_lsp.documents.yaml_nodes import get, scalar_text
 from ktl_lsp.documents.yaml_parse import ParsedText
@@ -103,20 +104,138 @@ def complete_at(
     snippets: bool = False,
 ) -> list[Suggestion]:
     """Suggestions at a client-encoded position of a manifest (never raises for input)."""
-    lines = parsed.lines
-    if position.line < 0 or position.character < 0 or position.line >= lines.line_count():
+    located = _locate(parsed, position, encoding)
+    if located is None:
         return []
-    where = lines.from_client(position, encoding)
-    if lines.to_client(where, encoding) != position:
-        return []  # past the end of its line
-    text = lines.line_text(where.line)
-    found = path_at(parsed, where.line, where.character, layout_only=_bare_word(text))
-    if found is None or not found.path:
-        return []
+    where, found = located
     at = _Context(parsed, found, where, encoding, k8s_version, known, snippets)
     if found.on == "key":
         return at.keys(found.path[:-1], found.key_range)
     return at.values()
+
+
+def _locate(
+    parsed: ParsedText, position: Position, encoding: PositionEncoding
+) -> tuple[Position, YamlPath] | None:
+    """The position in code points and the path there, or None off the text."""
+    lines = parsed.lines
+    if position.line < 0 or position.character < 0 or position.line >= lines.line_count():
+        return None
+    where = lines.from_client(position, encoding)
+    if lines.to_client(where, encoding) != position:
+        return None  # past the end of its line
+    text = lines.line_text(where.line)
+    found = path_at(parsed, where.line, where.character, layout_only=_bare_word(text))
+    if found is None or not found.path:
+        return None
+    return where, found
+
+
+def complete_names(
+    parsed: ParsedText,
+    position: Position,
+    file_kind: FileKind,
+    releases: Callable[[], list[tuple[str, str, str]]],
+    encoding: PositionEncoding = "utf-16",
+) -> list[Suggestion]:
+    """ktl files: a stack's release names in `needs` (`releases` gives the stack's (id, name,
+    file)), a plan's node ids in `deps`; not the item itself, not the names listed already."""
+    located = _locate(parsed, position, encoding)
+    if located is None or located[1].on != "value":
+        return []
+    where, found = located
+    path = found.path
+    if file_kind == FileKind.PLAN:
+        item, list_key, own_key = path[:2], "deps", "id"
+    elif file_kind == FileKind.KTL_STACK:
+        item, list_key, own_key = path[:2], "needs", "name"
+    elif file_kind == FileKind.KTL_RELEASE:
+        item, list_key, own_key = (), "needs", "name"
+    else:
+        return []
+    rest = path[len(item) :]
+    if (
+        (
+            item
+            and (
+                item[0] != ("nodes" if list_key == "deps" else "releases")
+                or not isinstance(item[1], int)
+            )
+        )
+        or not rest
+        or rest[0] != list_key
+    ):
+        return []
+    if len(rest) > 2 or (len(rest) == 2 and not isinstance(rest[1], int)):
+        return []
+    document = parsed.documents[found.document]
+    root = document.root
+    node = _node_at(root, item) if root is not None else None
+    own = scalar_text(get(node, own_key)) if root is not None else _own(parsed, where, own_key)
+    listed = get(node, list_key)
+    taken = {own} | {
+        scalar_text(v) for v in (listed.value if isinstance(listed, SequenceNode) else [])
+    }
+    if file_kind == FileKind.PLAN:
+        choices = [(name, "plan node") for name in _node_ids(parsed, found.document)]
+    else:
+        choices = [
+            (name, f"release {rid} · {PurePath(file).name}") for rid, name, file in releases()
+        ]
+    text = parsed.lines.line_text(where.line)
+    start, end = _word_span(text, where.character)
+    typed = text[start:end]
+    pad = " " if start == end and text[:start].endswith((":", "-")) else ""
+    out: dict[str, Suggestion] = {}
+    for name, detail in choices:
+        if name in out or (name in taken and name != typed):
+            continue
+        rng = parsed.lines.range_to_client(Range.of(where.line, start, where.line, end), encoding)
+        out[name] = Suggestion(
+            name, "reference", Edit(rng, pad + name), detail, sort_text=f"{len(out):04d}"
+        )
+    return list(out.values())
+
+
+def _own(parsed: ParsedText, where: Position, key: str) -> str | None:
+    """The `- key: value` of the list item around the cursor, read from the lines above."""
+    lines = parsed.lines
+    indent = _indent(lines.line_text(where.line))
+    pattern = re.compile(rf"""^([ \t]*)-[ \t]+{key}:[ \t]*["']?([^\s"'#,}}]+)""")
+    for n in range(where.line, -1, -1):
+        match = pattern.match(lines.line_text(n))
+        if match and len(match.group(1)) < indent:
+            return match.group(2)
+    return None
+
+
+_ID = re.compile(r"""(?:^|[\s{,])id:[ \t]*["']?([^\s"'#,}\]]+)""")
+
+
+def _node_ids(parsed: ParsedText, index: int) -> list[str]:
+    """A plan's node ids: from the parse, else from the `id:` keys of its lines."""
+    document = parsed.documents[index]
+    nodes = get(document.root, "nodes") if document.root is not None else None
+    if isinstance(nodes, SequenceNode):
+        ids = (scalar_text(get(entry, "id")) for entry in nodes.value)
+        return [i for i in ids if i]
+    lines = parsed.lines
+    found = []
+    for n in range(document.start_line, document.end_line):
+        found.extend(m.group(1) for m in _ID.finditer(lines.line_text(n)))
+    return found
+
+
+def _word_span(text: str, character: int) -> tuple[int, int]:
+    """The name around `character`, between YAML's punctuation and blanks."""
+    stop = " \t[]{},:#"
+    start = character
+    while start > 0 and text[start - 1] not in stop:
+        start -= 1
+    end = character
+    while end < len(text) and text[end] not in stop:
+        end += 1
+    return start, end
 
 
 def documentation(

@@ -375,17 +375,29 @@ class Workspace:
             return check_ktl_config(parsed)
         if kind == FileKind.PLAN:
             return check_plan(parsed)
-        with self._lock:  # open in the editor, maybe not saved yet
-            stack_files = {p for p, s in self._files.items() if s.kind in STACK_KINDS}
-        root = stack_root_for(state.path, stack_files)
+        root, analysis = self._stack_of(state.path)
         findings = check_stack_file(state.path, parsed, kind == FileKind.KTL_STACK, root)
-        if root is not None:
-            analysis = self._stacks.get(root)
-            if analysis is None:
-                analysis = analyze_stack(root, self, stack_files)
-                self._stacks[root] = analysis
+        if analysis is not None:
             findings.extend(analysis.findings.get(str(state.path), []))
         return findings
+
+    def _stack_of(self, path: Path) -> tuple[Path | None, StackAnalysis | None]:
+        """The root and analysis of the stack a stack or release file belongs to."""
+        with self._lock:  # open in the editor, maybe not saved yet
+            stack_files = {p for p, s in self._files.items() if s.kind in STACK_KINDS}
+        root = stack_root_for(path, stack_files)
+        if root is None:
+            return None, None
+        analysis = self._stacks.get(root)
+        if analysis is None:
+            analysis = analyze_stack(root, self, stack_files)
+            self._stacks[root] = analysis
+        return root, analysis
+
+    def stack_releases(self, path: Path) -> list[tuple[str, str, str]]:
+        """(id, name, file) of every release of the stack a stack or release file is part of."""
+        _, analysis = self._stack_of(path.resolve())
+        return list(analysis.releases) if analysis is not None else []
 
     def parsed_for(self, path: Path, text: str) -> tuple[FileKind, ParsedText | None]:
         """The kind and parse of `text` as the file `path` (the held parse when it is that

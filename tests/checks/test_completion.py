@@ -8,9 +8,16 @@ from pathlib import Path
 
 from yaml.nodes import MappingNode
 
-from ktl_lsp.checks.completion import Suggestion, Topic, complete_at, documentation
+from ktl_lsp.checks.completion import (
+    Suggestion,
+    Topic,
+    complete_at,
+    complete_names,
+    documentation,
+)
 from ktl_lsp.checks.crds import CrdVersion
 from ktl_lsp.checks.k8s_workspace import PlacedSummary, summarize
+from ktl_lsp.documents.file_kinds import FileKind
 from ktl_lsp.documents.positions import Position, Range
 from ktl_lsp.documents.yaml_parse import parse_text
 
@@ -231,3 +238,37 @@ def test_bad_input_is_an_empty_list() -> None:
     assert suggest("apiVersion: nope/v9\nkind: Thing\nspec:\n  \n", 3, 2) == []
     assert suggest("# only a comment\n", 0, 5) == []
     assert suggest("apiVersion: v1\x00\x01", 0, 3) == []
+
+
+def names(text: str, line: int, character: int, kind: FileKind) -> list[Suggestion]:
+    releases = [("/apps/db", "db", "/s/stack.yaml"), ("/apps/web", "web", "/s/web/release.yaml")]
+    return complete_names(
+        parse_text(text), Position(line, character), kind, lambda: releases, "utf-16"
+    )
+
+
+def test_plan_deps_are_the_plan_s_other_node_ids() -> None:
+    plan = "nodes:\n  - id: lint\n    run: x\n  - id: test\n    run: y\n  - id: docs\n    deps: [lint, ]\n"
+    found = names(plan, 6, 17, FileKind.PLAN)
+    assert labels(found) == ["test"]  # not docs itself, not lint already listed
+    assert found[0].edit.range == Range.of(6, 17, 6, 17) and found[0].detail == "plan node"
+    # A block list being typed, the plan not parsing yet.
+    broken = plan.replace("    deps: [lint, ]\n", "    deps:\n      - te\n    run: [\n")
+    typed = names(broken, 7, 10, FileKind.PLAN)
+    assert labels(typed) == ["lint", "test"]
+    assert typed[1].edit.range == Range.of(7, 8, 7, 10)
+    assert names(plan, 1, 9, FileKind.PLAN) == []  # an id is not a reference
+
+
+def test_stack_needs_are_the_stack_s_release_names() -> None:
+    stack = (
+        "name: s\nreleases:\n  - name: db\n    chart: ./db\n  - name: api\n    needs:\n      - \n"
+    )
+    found = names(stack, 6, 8, FileKind.KTL_STACK)
+    assert labels(found) == ["db", "web"]
+    assert found[1].detail == "release /apps/web · release.yaml"
+    release = "name: web\nchart: ./web\nneeds: [db, ]\n"
+    assert labels(names(release, 2, 12, FileKind.KTL_RELEASE)) == []  # db listed, web itself
+    assert labels(names("name: x\nneeds: []\n", 1, 8, FileKind.KTL_RELEASE)) == ["db", "web"]
+    assert names(stack, 0, 7, FileKind.KTL_STACK) == []
+    assert names(stack, 2, 12, FileKind.HELM_VALUES) == []

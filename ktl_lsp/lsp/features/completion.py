@@ -1,6 +1,8 @@
 """Completion on Kubernetes manifests: keys from the schema of the document's apiVersion/kind
 (required first, snippets with required children when the client takes snippets), enum and
-boolean values, kinds with their apiVersion; the documentation comes with `completionItem/resolve`.
+boolean values, kinds with their apiVersion, names of the workspace's objects; the
+documentation comes with `completionItem/resolve`. In ktl files: a stack's release names in
+`needs`, a plan's node ids in `deps`.
 
 Computed in a worker thread on the editor's current text (a half-typed document included);
 anything it cannot answer is an empty list, never an error.
@@ -45,13 +47,19 @@ def _suggest(
     encoding: PositionEncoding,
     snippets: bool,
 ) -> list[Suggestion]:
-    from ktl_lsp.checks.completion import complete_at
+    from ktl_lsp.checks.completion import complete_at, complete_names
     from ktl_lsp.documents.file_kinds import FileKind
 
     kind, parsed = workspace.parsed_for(path, text)
-    if kind != FileKind.K8S_MANIFEST or parsed is None:
+    if parsed is None:
         return []
-    return complete_at(parsed, where, workspace.k8s_version, workspace, encoding, snippets)
+    if kind == FileKind.K8S_MANIFEST:
+        return complete_at(parsed, where, workspace.k8s_version, workspace, encoding, snippets)
+
+    def releases() -> list[tuple[str, str, str]]:
+        return workspace.stack_releases(path)
+
+    return complete_names(parsed, where, kind, releases, encoding)
 
 
 def _document(workspace: Workspace, data: Any) -> str | None:

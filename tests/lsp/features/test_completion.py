@@ -259,6 +259,22 @@ async def test_names_of_objects_in_the_workspace(ktl: Ktl, tmp_path: Path) -> No
     assert labels(await complete(ktl, uri, 9, 23)) == ["token"]
 
 
+async def test_stack_needs_and_plan_deps(ktl: Ktl, tmp_path: Path) -> None:
+    write(tmp_path, "stack/web/release.yaml", "name: web\nchart: ./chart\n")
+    stack = (
+        "name: shop\nreleases:\n  - name: db\n    chart: ./db\n"
+        "  - name: api\n    chart: ./api\n    needs: [db, ]\n"
+    )
+    uri = open_doc(ktl, write(tmp_path, "stack/stack.yaml", stack))
+    await workspace_checked(ktl)
+    items = await complete(ktl, uri, 6, 16)
+    assert labels(items) == ["web"]  # not api itself, not db already listed
+    assert items[0].detail is not None and items[0].detail.endswith("· release.yaml")
+    plan = "nodes:\n  - id: lint\n    run: x\n  - id: test\n    run: y\n    deps:\n      - \n"
+    planned = open_doc(ktl, tmp_path / "ci.plan.yaml", plan)
+    assert labels(await complete(ktl, planned, 6, 8)) == ["lint"]
+
+
 async def test_bad_input_is_an_empty_answer(ktl: Ktl, tmp_path: Path) -> None:
     uri = open_doc(ktl, write(tmp_path, "deploy.yaml", DEPLOYMENT))
     assert await complete(ktl, uri, 400, 0) == []  # past the end
