@@ -220,7 +220,7 @@ def _node_ids(parsed: ParsedText, index: int) -> list[str]:
         ids = (scalar_text(get(entry, "id")) for entry in nodes.value)
         return [i for i in ids if i]
     lines = parsed.lines
-    found = []
+    found: list[str] = []
     for n in range(document.start_line, document.end_line):
         found.extend(m.group(1) for m in _ID.finditer(lines.line_text(n)))
     return found
