@@ -3,7 +3,6 @@ documentation on resolve, half-typed documents, and empty answers for bad input.
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 from lsprotocol import types as lsp
@@ -11,6 +10,7 @@ from lsprotocol import types as lsp
 from tests.conftest import Ktl, StartKtl
 from tests.lsp.features.test_codelens import open_doc, write
 from tests.lsp.features.test_diagnostics import workspace_checked
+from tests.lsp.features.test_hover import WIDGET_CRD
 
 DEPLOYMENT = """\
 apiVersion: apps/v1
@@ -193,32 +193,7 @@ async def test_a_half_typed_document_answers_on_its_current_text(ktl: Ktl, tmp_p
 
 
 async def test_custom_resources_from_a_workspace_crd(ktl: Ktl, tmp_path: Path) -> None:
-    crd = textwrap.dedent(
-        """\
-        apiVersion: apiextensions.k8s.io/v1
-        kind: CustomResourceDefinition
-        metadata: {name: widgets.example.com}
-        spec:
-          group: example.com
-          scope: Namespaced
-          names: {kind: Widget, plural: widgets}
-          versions:
-            - name: v1
-              served: true
-              storage: true
-              schema:
-                openAPIV3Schema:
-                  type: object
-                  properties:
-                    spec:
-                      type: object
-                      required: [size]
-                      properties:
-                        size: {type: integer}
-                        color: {type: string, enum: [red, blue]}
-        """
-    )
-    open_doc(ktl, write(tmp_path, "crd.yaml", crd))
+    open_doc(ktl, write(tmp_path, "crd.yaml", WIDGET_CRD))
     widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  \n"
     uri = open_doc(ktl, tmp_path / "widget.yaml", widget)
     await workspace_checked(ktl)
