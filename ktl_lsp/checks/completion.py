@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePath
 from typing import Literal, Protocol
 
@@ -93,6 +93,18 @@ class Suggestion:
     sort_text: str = ""
     additional_edits: tuple[Edit, ...] = ()
     topic: Topic | None = None
+
+    def shifted(self, lines: int) -> Suggestion:
+        """The same suggestion for a document that starts `lines` further down its file."""
+        if not lines:
+            return self
+        return replace(
+            self,
+            edit=Edit(self.edit.range.shifted(lines), self.edit.new_text),
+            additional_edits=tuple(
+                Edit(e.range.shifted(lines), e.new_text) for e in self.additional_edits
+            ),
+        )
 
 
 def complete_at(

@@ -38,6 +38,7 @@ from ktl_lsp.checks.stack_graph import StackAnalysis, analyze_stack
 from ktl_lsp.documents.file_kinds import FileKind, detect_file_kind, is_checkable_name
 from ktl_lsp.documents.file_reading import read_text_file
 from ktl_lsp.documents.positions import LineIndex, PositionEncoding
+from ktl_lsp.documents.yaml_chunks import document_around
 from ktl_lsp.documents.yaml_parse import (
     DocumentCache,
     ParsedText,
@@ -45,6 +46,7 @@ from ktl_lsp.documents.yaml_parse import (
     YamlProblem,
     gc_paused,
     parse_text,
+    text_problem,
 )
 
 SKIP_DIRS = frozenset(
@@ -412,6 +414,27 @@ class Workspace:
             return kind, None
         with gc_paused():
             return kind, parse_text(text, self._cache)
+
+    def parsed_around(
+        self, path: Path, text: str, line: int
+    ) -> tuple[FileKind, ParsedText | None, int]:
+        """Like `parsed_for`, for one position: when the workspace does not hold this text,
+        only the manifest document holding `line` is parsed (an editor's buffer between
+        checks), with the line it starts at in the file (else 0)."""
+        path = path.resolve()
+        with self._lock:
+            state = self._files.get(path)
+            if state is not None and state.text == text:
+                return state.kind, state.parsed, 0
+        kind = detect_file_kind(path, text)
+        if kind != FileKind.K8S_MANIFEST or text_problem(text) is not None:
+            return (*self.parsed_for(path, text), 0)
+        around = document_around(text, line)
+        if around is None:
+            return (*self.parsed_for(path, text), 0)
+        first, piece = around
+        with gc_paused():
+            return kind, parse_text(piece, self._cache), first
 
     def crd(self, api_version: str, kind: str) -> CrdVersion | None:
         """The CRD version (workspace or cluster) that defines a custom resource."""

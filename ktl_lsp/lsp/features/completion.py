@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ktl_lsp.checks.completion import Edit, Suggestion
 
 #: Typing one of these asks for completion without the editor's explicit request.
-TRIGGERS = [":", " ", "-"]
+TRIGGERS = [":", " "]
 
 _KINDS: dict[str, lsp.CompletionItemKind] = {
     "key": lsp.CompletionItemKind.Property,
@@ -50,11 +50,13 @@ def _suggest(
     from ktl_lsp.checks.completion import complete_at, complete_names
     from ktl_lsp.documents.file_kinds import FileKind
 
-    kind, parsed = workspace.parsed_for(path, text)
+    kind, parsed, first = workspace.parsed_around(path, text, where.line)
     if parsed is None:
         return []
     if kind == FileKind.K8S_MANIFEST:
-        return complete_at(parsed, where, workspace.k8s_version, workspace, encoding, snippets)
+        local = Position(where.line - first, where.character)
+        found = complete_at(parsed, local, workspace.k8s_version, workspace, encoding, snippets)
+        return [s.shifted(first) for s in found]
 
     def releases() -> list[tuple[str, str, str]]:
         return workspace.stack_releases(path)
