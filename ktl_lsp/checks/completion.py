@@ -47,7 +47,9 @@ REFERENCES: Mapping[tuple[str, ...], tuple[str, str]] = {
     ("imagePullSecrets", "name"): ("", "Secret"),
     ("serviceAccountName",): ("", "ServiceAccount"),
     ("persistentVolumeClaim", "claimName"): ("", "PersistentVolumeClaim"),
+    ("service", "name"): ("", "Service"),
 }
+"""`service.name`: an Ingress backend's, a webhook's or an APIService's Service."""
 
 
 class Known(Protocol):

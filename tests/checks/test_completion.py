@@ -221,6 +221,12 @@ def test_names_of_the_workspace_s_objects() -> None:
     assert labels(volume) == ["settings", "other"]
     assert volume[0].edit.range == Range.of(17, 12, 17, 14)
     assert suggest(pod, 9, 14) == []  # an empty workspace: nothing
+    services = placed("/w/svc.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: web}\n")
+    ingress = (
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: i}\nspec:\n"
+        "  defaultBackend:\n    service:\n      name: \n"
+    )
+    assert labels(suggest(ingress, 6, 12, known=Known(placed=services))) == ["web"]
 
 
 def test_documentation_is_what_hover_says() -> None:
