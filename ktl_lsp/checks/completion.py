@@ -256,7 +256,9 @@ def documentation(
     topic: Topic, k8s_version: str, crd_for: Callable[[str, str], CrdVersion | None]
 ) -> str | None:
     """Markdown about a suggestion's field or resource (what hover says there)."""
-    path = tuple(p for p in topic.path if not isinstance(p, int)) if topic.path else ()
+    path = topic.path
+    while path and isinstance(path[-1], int):  # an item of a list: its list's field
+        path = path[:-1]
     return describe(topic.api_version, topic.kind, path, k8s_version, crd_for) if path else None
 
 

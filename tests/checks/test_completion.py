@@ -232,6 +232,11 @@ def test_names_of_the_workspace_s_objects() -> None:
 def test_documentation_is_what_hover_says() -> None:
     text = documentation(Topic("apps/v1", "Deployment", ("spec", "replicas")), VERSION, no_crd)
     assert text is not None and text.startswith("**replicas** `integer (int32)`")
+    pull = Topic("v1", "Pod", ("spec", "containers", 0, "imagePullPolicy"))
+    policy = documentation(pull, VERSION, no_crd)
+    assert policy is not None and "spec.containers[0].imagePullPolicy" in policy
+    listed = documentation(Topic("v1", "Pod", ("spec", "containers", 0)), VERSION, no_crd)
+    assert listed is not None and listed.startswith("**containers** `[]Container`")
     kind = documentation(Topic("apps/v1", "Deployment", ("kind",)), VERSION, no_crd)
     assert kind is not None and kind.startswith("**Deployment** `apps/v1`")
     assert documentation(Topic("nope/v1", "X", ("spec",)), VERSION, no_crd) is None

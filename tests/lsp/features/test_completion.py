@@ -169,6 +169,12 @@ async def test_resolve_brings_the_documentation(start_ktl: StartKtl, tmp_path: P
     assert resolved.documentation.kind == lsp.MarkupKind.Markdown
     assert resolved.documentation.value.startswith("**strategy** `DeploymentStrategy`")
     assert "apps/v1 Deployment · spec.strategy" in resolved.documentation.value
+    # A key of a list's item: described at its place in the list.
+    keys = await complete(ktl, uri, 11, 8)
+    ports = next(i for i in keys if i.label == "ports")
+    described = (await ktl.client.completion_item_resolve_async(ports)).documentation
+    assert isinstance(described, lsp.MarkupContent)
+    assert "spec.template.spec.containers[0].ports" in described.value
     # An item with nothing to say resolves unchanged.
     plain = lsp.CompletionItem(label="x", data={"apiVersion": "nope/v1", "kind": "X", "path": []})
     assert (await ktl.client.completion_item_resolve_async(plain)).documentation is None
