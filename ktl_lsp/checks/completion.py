@@ -182,8 +182,7 @@ def complete_names(
         return []
     if len(rest) > 2 or (len(rest) == 2 and not isinstance(rest[1], int)):
         return []
-    document = parsed.documents[found.document]
-    root = document.root
+    root, _, _ = _document(parsed, found.document)
     node = _node_at(root, item) if root is not None else None
     own = scalar_text(get(node, own_key)) if root is not None else _own(parsed, where, own_key)
     listed = get(node, list_key)
@@ -226,16 +225,25 @@ def _own(parsed: ParsedText, where: Position, key: str) -> str | None:
 _ID = re.compile(r"""(?:^|[\s{,])id:[ \t]*["']?([^\s"'#,}\]]+)""")
 
 
+def _document(parsed: ParsedText, index: int) -> tuple[Node | None, int, int]:
+    """(root, first line, end line) of a document; the whole text for the comments or blank
+    lines before any document (where `path_at` says document 0)."""
+    if 0 <= index < len(parsed.documents):
+        document = parsed.documents[index]
+        return document.root, document.start_line, document.end_line
+    return None, 0, parsed.lines.line_count()
+
+
 def _node_ids(parsed: ParsedText, index: int) -> list[str]:
     """A plan's node ids: from the parse, else from the `id:` keys of its lines."""
-    document = parsed.documents[index]
-    nodes = get(document.root, "nodes") if document.root is not None else None
+    root, first, last = _document(parsed, index)
+    nodes = get(root, "nodes")
     if isinstance(nodes, SequenceNode):
         ids = (scalar_text(get(entry, "id")) for entry in nodes.value)
         return [i for i in ids if i]
     lines = parsed.lines
     found: list[str] = []
-    for n in range(document.start_line, document.end_line):
+    for n in range(first, last):
         found.extend(m.group(1) for m in _ID.finditer(lines.line_text(n)))
     return found
 
@@ -406,12 +414,12 @@ class _Context:
 
     def _present(self, parent: tuple[PathPart, ...], col: int) -> set[str]:
         """Keys the mapping being completed already has."""
-        document = self.parsed.documents[self.found.document]
-        if document.root is not None:
-            node = _node_at(document.root, parent)
+        root, first, last = _document(self.parsed, self.found.document)
+        if root is not None:
+            node = _node_at(root, parent)
             if isinstance(node, MappingNode):
                 return {scalar_text(k) or "" for k, _ in node.value}
-        return self._siblings(document.start_line, document.end_line, col)
+        return self._siblings(first, last, col)
 
     def _siblings(self, first: int, last: int, col: int) -> set[str]:
         """Keys at column `col` of the block around the cursor's line, read from the text."""
@@ -522,7 +530,7 @@ class _Context:
     ) -> list[Suggestion]:
         """Names of the workspace's objects of a kind, those of the document's namespace
         (or without one) first."""
-        root = self.parsed.documents[self.found.document].root
+        root, _, _ = _document(self.parsed, self.found.document)
         namespace = scalar_text(get(root, "metadata", "namespace")) if root is not None else None
         pad = " " if start == end and self._needs_space() else ""
         seen: dict[str, Suggestion] = {}
@@ -592,9 +600,9 @@ class _Context:
 
     def _top_level(self, key: str) -> tuple[str, int, tuple[int, int]] | None:
         """(value, line, value columns) of a top-level key of the cursor's document."""
-        document = self.parsed.documents[self.found.document]
+        _, first, last = _document(self.parsed, self.found.document)
         pattern = re.compile(rf"^{key}:[ \t]*([^\s#]*)")
-        for n in range(document.start_line, document.end_line):
+        for n in range(first, last):
             if n == self.where.line:
                 continue
             match = pattern.match(self.lines.line_text(n))

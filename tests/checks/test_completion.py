@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from yaml.nodes import MappingNode
 
 from ktl_lsp.checks.completion import (
@@ -283,3 +285,27 @@ def test_stack_needs_are_the_stack_s_release_names() -> None:
     assert labels(names("name: x\nneeds: []\n", 1, 8, FileKind.KTL_RELEASE)) == ["db", "web"]
     assert names(stack, 0, 7, FileKind.KTL_STACK) == []
     assert names(stack, 2, 12, FileKind.HELM_VALUES) == []
+
+
+PIECES = [
+    "apiVersion: v1", "kind: Pod", "kind: ", "apiVersion: ", "spec:", "  containers:",
+    "  - name: c", "    image: x", "    imagePul", "  - ", "---", "# c", "", "  a: [b, ",
+    "    ports: {", "nodes:", "  - id: a", "    deps: [", "needs:", "- x", "\t", "key: |", "é😀: v",
+]  # fmt: skip
+
+
+@given(
+    st.lists(st.sampled_from(PIECES), max_size=12),
+    st.integers(-1, 14),
+    st.integers(-1, 30),
+    st.sampled_from(["utf-16", "utf-8", "utf-32"]),
+)
+@settings(max_examples=300, deadline=None)
+def test_never_raises(pieces: list[str], line: int, character: int, encoding: str) -> None:
+    parsed = parse_text("\n".join(pieces))
+    where = Position(line, character)
+    found = complete_at(parsed, where, VERSION, Known(), encoding, True)  # type: ignore[arg-type]
+    for kind in (FileKind.PLAN, FileKind.KTL_STACK, FileKind.KTL_RELEASE):
+        found += complete_names(parsed, where, kind, lambda: [("/a/x", "x", "/s.yaml")])
+    for suggestion in found:
+        assert suggestion.edit.range.start.line == line
