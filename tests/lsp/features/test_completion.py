@@ -271,5 +271,8 @@ async def test_bad_input_is_an_empty_answer(ktl: Ktl, tmp_path: Path) -> None:
     assert await complete(ktl, other, 3, 2) == []
     stack = open_doc(ktl, write(tmp_path, "stack.yaml", "name: s\nreleases: []\n"))
     assert await complete(ktl, stack, 1, 0) == []
+    # A new file with nothing in it yet: the keys every object starts with.
+    empty = open_doc(ktl, tmp_path / "empty.yaml", "\n")
+    assert labels(await complete(ktl, empty, 0, 0)) == ["apiVersion", "kind", "metadata"]
     # The server is still answering.
     assert "strategy" in labels(await complete(ktl, uri, 5, 2))
