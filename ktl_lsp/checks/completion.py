@@ -20,12 +20,15 @@ from ktl_lsp.checks.crds import OBJECT_META, CrdVersion
 from ktl_lsp.checks.hover import describe
 from ktl_lsp.checks.k8s_schemas import schemas_for
 from ktl_lsp.checks.k8s_workspace import PlacedSummary
+from ktl_lsp.checks.plan_file import plan_schema_data
 from ktl_lsp.checks.schema_docs import (
     FieldDoc,
     crd_field_children,
     crd_field_doc,
     field_children,
     field_doc,
+    json_schema_children,
+    json_schema_field,
 )
 from ktl_lsp.documents.file_kinds import FileKind
 from ktl_lsp.documents.positions import LineIndex, Position, PositionEncoding, Range
@@ -95,6 +98,8 @@ class Suggestion:
     sort_text: str = ""
     additional_edits: tuple[Edit, ...] = ()
     topic: Topic | None = None
+    documentation: str | None = None
+    """Plain text known at once (else `documentation(topic)` on resolve)."""
 
     def shifted(self, lines: int) -> Suggestion:
         """The same suggestion for a document that starts `lines` further down its file."""
@@ -190,7 +195,7 @@ def complete_names(
         scalar_text(v) for v in (listed.value if isinstance(listed, SequenceNode) else [])
     }
     if file_kind == FileKind.PLAN:
-        choices = [(name, "plan node") for name in _node_ids(parsed, found.document)]
+        choices = [(name, "plan node") for name in _node_values(parsed, found.document, "id")]
     else:
         choices = [
             (name, f"release {rid} · {PurePath(file).name}") for rid, name, file in releases()
@@ -210,6 +215,41 @@ def complete_names(
     return list(out.values())
 
 
+def complete_plan(
+    parsed: ParsedText,
+    position: Position,
+    encoding: PositionEncoding = "utf-16",
+    snippets: bool = False,
+) -> list[Suggestion]:
+    """A plan file: node ids in `deps`, the format's keys (tool names under `toolLimits`),
+    its enums (`runner`, `claims[].mode`) and booleans."""
+    names = complete_names(parsed, position, FileKind.PLAN, list, encoding)
+    located = _locate(parsed, position, encoding)
+    if names or located is None:
+        return names
+    where, found = located
+    if found.path[:1] == ("nodes",) and "deps" in found.path[2:3]:
+        return []
+    at = _Context(parsed, found, where, encoding, "", _NOTHING, snippets, plan=True)
+    return at.keys(found.path[:-1], found.key_range) if found.on == "key" else at.values()
+
+
+class _Nothing:
+    """No CRDs and no objects: what a plan's completion knows of the workspace."""
+
+    def crd(self, api_version: str, kind: str) -> CrdVersion | None:
+        return None
+
+    def crds(self) -> list[CrdVersion]:
+        return []
+
+    def objects(self, kind: str, group: str = "") -> list[PlacedSummary]:
+        return []
+
+
+_NOTHING = _Nothing()
+
+
 def _own(parsed: ParsedText, where: Position, key: str) -> str | None:
     """The `- key: value` of the list item around the cursor, read from the lines above."""
     lines = parsed.lines
@@ -222,9 +262,6 @@ def _own(parsed: ParsedText, where: Position, key: str) -> str | None:
     return None
 
 
-_ID = re.compile(r"""(?:^|[\s{,])id:[ \t]*["']?([^\s"'#,}\]]+)""")
-
-
 def _document(parsed: ParsedText, index: int) -> tuple[Node | None, int, int]:
     """(root, first line, end line) of a document; the whole text for the comments or blank
     lines before any document (where `path_at` says document 0)."""
@@ -234,17 +271,18 @@ def _document(parsed: ParsedText, index: int) -> tuple[Node | None, int, int]:
     return None, 0, parsed.lines.line_count()
 
 
-def _node_ids(parsed: ParsedText, index: int) -> list[str]:
-    """A plan's node ids: from the parse, else from the `id:` keys of its lines."""
+def _node_values(parsed: ParsedText, index: int, key: str) -> list[str]:
+    """A key's values in a plan's nodes (`id`, `tool`): from the parse, else from the lines."""
     root, first, last = _document(parsed, index)
     nodes = get(root, "nodes")
     if isinstance(nodes, SequenceNode):
-        ids = (scalar_text(get(entry, "id")) for entry in nodes.value)
-        return [i for i in ids if i]
+        values = (scalar_text(get(entry, key)) for entry in nodes.value)
+        return [v for v in values if v]
+    pattern = re.compile(rf"""(?:^|[\s{{,]){key}:[ \t]*["']?([^\s"'#,}}\]]+)""")
     lines = parsed.lines
     found: list[str] = []
     for n in range(first, last):
-        found.extend(m.group(1) for m in _ID.finditer(lines.line_text(n)))
+        found.extend(m.group(1) for m in pattern.finditer(lines.line_text(n)))
     return found
 
 
@@ -343,6 +381,8 @@ class _Context:
     k8s_version: str
     known: Known
     snippets: bool
+    plan: bool = False
+    """Keys and values from the plan format's schema (else the manifest's)."""
 
     @property
     def lines(self) -> LineIndex:
@@ -357,13 +397,39 @@ class _Context:
         return document_type(self.parsed, self.found.document)
 
     # -- keys ------------------------------------------------------------------------------
-    def _fields(self, api_version: str, kind: str, parent: tuple[PathPart, ...]) -> list[FieldDoc]:
+    def _fields(self, parent: tuple[PathPart, ...]) -> list[FieldDoc]:
+        if self.plan:
+            if parent == ("toolLimits",):  # a limit per tool the nodes name
+                tools = _node_values(self.parsed, self.found.document, "tool")
+                return [FieldDoc(t, "", "integer", False, None) for t in dict.fromkeys(tools)]
+            return list(json_schema_children(plan_schema_data(), parent))
+        api_version, kind = self._type()
+        if not api_version or not kind:
+            return []
         fields = field_children(self.k8s_version, api_version, kind, parent)
         if not fields:
             crd = self.known.crd(api_version, kind)
             if crd is not None:
                 fields = crd_field_children(crd, self.k8s_version, parent)
         return list(fields)
+
+    def _field(self, path: tuple[PathPart, ...]) -> FieldDoc | None:
+        if self.plan:
+            return json_schema_field(plan_schema_data(), path)
+        api_version, kind = self._type()
+        if not api_version or not kind:
+            return None
+        doc = field_doc(self.k8s_version, api_version, kind, path)
+        if doc is None:
+            crd = self.known.crd(api_version, kind)
+            doc = crd_field_doc(crd, self.k8s_version, path) if crd is not None else None
+        return doc
+
+    def _topic(self, path: tuple[PathPart, ...]) -> Topic | None:
+        api_version, kind = self._type()
+        if self.plan or not api_version or not kind:
+            return None
+        return Topic(api_version, kind, path)
 
     def keys(self, parent: tuple[PathPart, ...], span: Range | None) -> list[Suggestion]:
         api_version, kind = self._type()
@@ -373,8 +439,8 @@ class _Context:
         else:
             start = end = self.where.character
         typed = text[start:end]
-        if api_version and kind:
-            fields = self._fields(api_version, kind, parent)
+        if self.plan or (api_version and kind):
+            fields = self._fields(parent)
         elif not parent:
             fields = [FieldDoc(k, "", "string", True, None) for k in ("apiVersion", "kind")]
             fields.append(FieldDoc("metadata", "", "ObjectMeta", True, None))
@@ -395,9 +461,6 @@ class _Context:
                 new_text, snippet = _snippet(field), True
             else:
                 new_text, snippet = field.name + (":" if _collection(field.type) else ": "), False
-            topic = (
-                Topic(api_version, kind, (*parent, field.name)) if api_version and kind else None
-            )
             out.append(
                 Suggestion(
                     field.name,
@@ -407,7 +470,8 @@ class _Context:
                     snippet,
                     field.required,
                     ("0" if field.required else "1") + field.name,
-                    topic=topic,
+                    topic=self._topic((*parent, field.name)),
+                    documentation=(field.description or None) if self.plan else None,
                 )
             )
         return out
@@ -453,13 +517,11 @@ class _Context:
         api_version, kind = self._type()
         path = self.found.path
         start, end = self._value_span()
-        if path == ("kind",):
+        if path == ("kind",) and not self.plan:
             return self._kinds(start, end, api_version)
-        if path == ("apiVersion",):
+        if path == ("apiVersion",) and not self.plan:
             return self._api_versions(start, end, kind)
-        if not api_version or not kind:
-            return []
-        if isinstance(path[-1], int) and self._fields(api_version, kind, path):
+        if isinstance(path[-1], int) and self._fields(path):
             # `- na` under a list of objects: the first key of a new item
             span = Range.of(self.where.line, start, self.where.line, end)
             return self.keys(path, span)
@@ -468,16 +530,13 @@ class _Context:
             field_path = field_path[:-1]
         if not field_path:
             return []
-        doc = field_doc(self.k8s_version, api_version, kind, field_path)
-        if doc is None:
-            crd = self.known.crd(api_version, kind)
-            doc = crd_field_doc(crd, self.k8s_version, field_path) if crd is not None else None
+        doc = self._field(field_path)
         if doc is None:
             return []
-        topic = Topic(api_version, kind, field_path)
+        topic = self._topic(field_path)
         names = tuple(p for p in field_path if isinstance(p, str))
         target = REFERENCES.get(names[-2:]) or REFERENCES.get(names[-1:])
-        if target is not None:
+        if target is not None and topic is not None:
             return self._references(start, end, *target, topic)
         if doc.enum:
             values, what = doc.enum, "enum"

@@ -271,6 +271,22 @@ def resource_doc(version: str, api_version: str, kind: str) -> ResourceDoc | Non
     return ResourceDoc(api_version, kind, description, served, k8s.version, replacement, served_in)
 
 
+def json_schema_children(
+    schema: Mapping[str, Any], path: tuple[PathPart, ...]
+) -> tuple[FieldDoc, ...]:
+    """The fields of the object at `path` of a JSON Schema with local `$defs` (ktl's formats)."""
+    return _json_walker(schema).children(schema, None, path)
+
+
+def json_schema_field(schema: Mapping[str, Any], path: tuple[PathPart, ...]) -> FieldDoc | None:
+    return _json_walker(schema).field(schema, None, path) if path else None
+
+
+def _json_walker(schema: Mapping[str, Any]) -> _Walker:
+    defs = schema.get("$defs")
+    return _Walker(defs.get if isinstance(defs, Mapping) else lambda _name: None)
+
+
 def crd_field_doc(crd: CrdVersion, version: str, path: tuple[PathPart, ...]) -> FieldDoc | None:
     """The doc of a field of a custom resource, from its CRD's openAPIV3Schema."""
     if not path:

@@ -15,6 +15,7 @@ from ktl_lsp.checks.completion import (
     Topic,
     complete_at,
     complete_names,
+    complete_plan,
     documentation,
 )
 from ktl_lsp.checks.crds import CrdVersion
@@ -309,3 +310,27 @@ def test_never_raises(pieces: list[str], line: int, character: int, encoding: st
         found += complete_names(parsed, where, kind, lambda: [("/a/x", "x", "/s.yaml")])
     for suggestion in found:
         assert suggestion.edit.range.start.line == line
+
+
+def plan_at(text: str, line: int, character: int) -> list[Suggestion]:
+    return sorted(
+        complete_plan(parse_text(text), Position(line, character)), key=lambda s: s.sort_text
+    )
+
+
+def test_plan_keys_values_and_tools() -> None:
+    plan = "name: p\nnodes:\n  - id: a\n    run: x\n    tool: claude\n    \n"
+    keys = plan_at(plan, 5, 4)
+    assert not {"id", "run", "tool"} & set(labels(keys))  # present
+    assert {"deps", "claims", "retries", "worktree"} <= set(labels(keys))
+    deps = next(s for s in keys if s.label == "deps")
+    assert deps.documentation is not None and deps.topic is None
+    top = labels(plan_at(plan + "\n", 6, 0))
+    assert "concurrency" in top and "nodes" not in top and "name" not in top
+    runner = plan_at(plan.replace("    \n", "    runner: \n"), 5, 12)
+    assert labels(runner) == ["local", "kubernetes"]
+    mode = "nodes:\n  - id: a\n    claims:\n      - path: x\n        mode: \n"
+    assert labels(plan_at(mode, 4, 14)) == ["exclusive", "shared"]
+    tools = "toolLimits:\n  \nnodes:\n  - id: a\n    tool: claude\n  - id: b\n    tool: codex\n"
+    assert labels(plan_at(tools, 1, 2)) == ["claude", "codex"]
+    assert labels(plan_at(plan + "    deps: [\n", 6, 11)) == []  # only a: itself

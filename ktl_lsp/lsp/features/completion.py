@@ -2,7 +2,7 @@
 (required first, snippets with required children when the client takes snippets), enum and
 boolean values, kinds with their apiVersion, names of the workspace's objects; the
 documentation comes with `completionItem/resolve`. In ktl files: a stack's release names in
-`needs`, a plan's node ids in `deps`.
+`needs`, a plan's keys, values and node ids in `deps`.
 
 Computed in a worker thread on the editor's current text (a half-typed document included);
 anything it cannot answer is an empty list, never an error.
@@ -47,7 +47,7 @@ def _suggest(
     encoding: PositionEncoding,
     snippets: bool,
 ) -> list[Suggestion]:
-    from ktl_lsp.checks.completion import complete_at, complete_names
+    from ktl_lsp.checks.completion import complete_at, complete_names, complete_plan
     from ktl_lsp.documents.file_kinds import FileKind
 
     kind, parsed, first = workspace.parsed_around(path, text, where.line)
@@ -57,6 +57,8 @@ def _suggest(
         local = Position(where.line - first, where.character)
         found = complete_at(parsed, local, workspace.k8s_version, workspace, encoding, snippets)
         return [s.shifted(first) for s in found]
+    if kind == FileKind.PLAN:
+        return complete_plan(parsed, where, encoding, snippets)
 
     def releases() -> list[tuple[str, str, str]]:
         return workspace.stack_releases(path)
@@ -99,6 +101,7 @@ def _item(found: Suggestion) -> lsp.CompletionItem:
         else lsp.InsertTextFormat.PlainText,
         insert_text_mode=lsp.InsertTextMode.AdjustIndentation if found.snippet else None,
         additional_text_edits=[_text_edit(e) for e in found.additional_edits] or None,
+        documentation=found.documentation,
         data={"apiVersion": topic.api_version, "kind": topic.kind, "path": list(topic.path)}
         if topic is not None
         else None,

@@ -254,6 +254,12 @@ async def test_stack_needs_and_plan_deps(ktl: Ktl, tmp_path: Path) -> None:
     plan = "nodes:\n  - id: lint\n    run: x\n  - id: test\n    run: y\n    deps:\n      - \n"
     planned = open_doc(ktl, tmp_path / "ci.plan.yaml", plan)
     assert labels(await complete(ktl, planned, 6, 8)) == ["lint"]
+    # The plan format's keys, with their description at once.
+    change(ktl, planned, plan.replace("    deps:\n      - \n", "    \n"))
+    keys = await complete(ktl, planned, 5, 4)
+    retries = next(i for i in keys if i.label == "retries")
+    assert isinstance(retries.documentation, str) and "Attempts after" in retries.documentation
+    assert "run" not in labels(keys) and "id" not in labels(keys)
 
 
 async def test_bad_input_is_an_empty_answer(ktl: Ktl, tmp_path: Path) -> None:
