@@ -20,6 +20,7 @@ from ktl_lsp.checks.crds import OBJECT_META, CrdVersion
 from ktl_lsp.checks.hover import describe
 from ktl_lsp.checks.k8s_schemas import schemas_for
 from ktl_lsp.checks.k8s_workspace import PlacedSummary
+from ktl_lsp.checks.ktl_config import KTL_CONFIG
 from ktl_lsp.checks.plan_file import plan_schema_data
 from ktl_lsp.checks.schema_docs import (
     FieldDoc,
@@ -30,6 +31,8 @@ from ktl_lsp.checks.schema_docs import (
     json_schema_children,
     json_schema_field,
 )
+from ktl_lsp.checks.shape import Shape
+from ktl_lsp.checks.stack_shapes import INLINE_RELEASE, RELEASE_FILE, ROOT_STACK
 from ktl_lsp.documents.file_kinds import FileKind
 from ktl_lsp.documents.positions import LineIndex, Position, PositionEncoding, Range
 from ktl_lsp.documents.yaml_nodes import get, scalar_text
@@ -172,18 +175,10 @@ def complete_names(
         item, list_key, own_key = (), "needs", "name"
     else:
         return []
+    if item and (len(item) < 2 or item[0] != _LISTS[file_kind] or not isinstance(item[1], int)):
+        return []
     rest = path[len(item) :]
-    if (
-        (
-            item
-            and (
-                item[0] != ("nodes" if list_key == "deps" else "releases")
-                or not isinstance(item[1], int)
-            )
-        )
-        or not rest
-        or rest[0] != list_key
-    ):
+    if not rest or rest[0] != list_key:
         return []
     if len(rest) > 2 or (len(rest) == 2 and not isinstance(rest[1], int)):
         return []
@@ -215,27 +210,121 @@ def complete_names(
     return list(out.values())
 
 
-def complete_plan(
+def complete_ktl(
     parsed: ParsedText,
     position: Position,
+    file_kind: FileKind,
+    releases: Callable[[], list[tuple[str, str, str]]] = list,
     encoding: PositionEncoding = "utf-16",
     snippets: bool = False,
 ) -> list[Suggestion]:
-    """A plan file: node ids in `deps`, the format's keys (tool names under `toolLimits`),
-    its enums (`runner`, `claims[].mode`) and booleans."""
-    names = complete_names(parsed, position, FileKind.PLAN, list, encoding)
+    """ktl files: the keys and values of their format (plan, stack, release, `.ktl.yaml`),
+    release names in `needs`, node ids in `deps`, tool names under a plan's `toolLimits`."""
     located = _locate(parsed, position, encoding)
-    if names or located is None:
-        return names
-    where, found = located
-    if found.path[:1] == ("nodes",) and "deps" in found.path[2:3]:
+    if located is None:
         return []
-    at = _Context(parsed, found, where, encoding, "", _NOTHING, snippets, plan=True)
+    where, found = located
+    if file_kind in (FileKind.PLAN, FileKind.KTL_STACK, FileKind.KTL_RELEASE):
+        names = complete_names(parsed, position, file_kind, releases, encoding)
+        if names or any(p in ("deps", "needs") for p in found.path[:-1]):
+            return names
+        if found.on == "value" and found.path[-1:] in (("deps",), ("needs",)):
+            return names
+    own: _Fields
+    if file_kind == FileKind.PLAN:
+        own = _PlanFields(parsed, found.document)
+    elif file_kind in _SHAPES:
+        own = _ShapeFields(_SHAPES[file_kind])
+    else:
+        return []
+    at = _Context(parsed, found, where, encoding, "", _NOTHING, snippets, own)
     return at.keys(found.path[:-1], found.key_range) if found.on == "key" else at.values()
 
 
+class _Fields(Protocol):
+    """The keys and values of a ktl format."""
+
+    def fields(self, parent: tuple[PathPart, ...]) -> list[FieldDoc]: ...
+
+    def field(self, path: tuple[PathPart, ...]) -> FieldDoc | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _PlanFields:
+    """The plan format's JSON Schema; `toolLimits` keys are the tools the nodes name."""
+
+    parsed: ParsedText
+    document: int
+
+    def fields(self, parent: tuple[PathPart, ...]) -> list[FieldDoc]:
+        if parent == ("toolLimits",):
+            tools = _node_values(self.parsed, self.document, "tool")
+            return [FieldDoc(t, "", "integer", False, None) for t in dict.fromkeys(tools)]
+        return list(json_schema_children(plan_schema_data(), parent))
+
+    def field(self, path: tuple[PathPart, ...]) -> FieldDoc | None:
+        return json_schema_field(plan_schema_data(), path)
+
+
+_SHAPE_TYPES = {"bool": "boolean", "int": "integer", "object": "object"}
+_RELEASE_REQUIRED = ("name", "chart")
+
+
+@dataclass(frozen=True, slots=True)
+class _ShapeFields:
+    """A format described by `Shape`s (stack.yaml, release.yaml, .ktl.yaml)."""
+
+    root: Shape
+
+    def _at(self, path: tuple[PathPart, ...]) -> Shape | None:
+        shape: Shape | None = self.root
+        for part in path:
+            if shape is None:
+                return None
+            if isinstance(part, int) or shape.type == "map":
+                shape = shape.item if shape.type in ("list", "map") else None
+            else:
+                shape = shape.fields.get(part) if shape.type == "object" else None
+        return shape
+
+    def fields(self, parent: tuple[PathPart, ...]) -> list[FieldDoc]:
+        shape = self._at(parent)
+        if shape is not None and shape.type == "list":
+            shape = shape.item
+        if shape is None or shape.type != "object":
+            return []
+        required = _RELEASE_REQUIRED if shape in (INLINE_RELEASE, RELEASE_FILE) else ()
+        return [self._doc(name, sub, name in required) for name, sub in shape.fields.items()]
+
+    def field(self, path: tuple[PathPart, ...]) -> FieldDoc | None:
+        shape = self._at(path)
+        last = path[-1] if path else None
+        return (
+            self._doc(last, shape, False) if shape is not None and isinstance(last, str) else None
+        )
+
+    @staticmethod
+    def _doc(name: str, shape: Shape, required: bool) -> FieldDoc:
+        return FieldDoc(name, "", _shape_type(shape), required, None, shape.enum or ())
+
+
+def _shape_type(shape: Shape) -> str:
+    if shape.type == "list":
+        return "[]" + (_shape_type(shape.item) if shape.item is not None else "any")
+    if shape.type == "map":
+        return "map[string]" + (_shape_type(shape.item) if shape.item is not None else "any")
+    return _SHAPE_TYPES.get(shape.type, shape.type)
+
+
+_SHAPES: Mapping[FileKind, Shape] = {
+    FileKind.KTL_STACK: ROOT_STACK,
+    FileKind.KTL_RELEASE: RELEASE_FILE,
+    FileKind.KTL_CONFIG: KTL_CONFIG,
+}
+
+
 class _Nothing:
-    """No CRDs and no objects: what a plan's completion knows of the workspace."""
+    """No CRDs and no objects: what a ktl file's completion knows of the workspace."""
 
     def crd(self, api_version: str, kind: str) -> CrdVersion | None:
         return None
@@ -269,6 +358,9 @@ def _document(parsed: ParsedText, index: int) -> tuple[Node | None, int, int]:
         document = parsed.documents[index]
         return document.root, document.start_line, document.end_line
     return None, 0, parsed.lines.line_count()
+
+
+_LISTS = {FileKind.PLAN: "nodes", FileKind.KTL_STACK: "releases"}
 
 
 def _node_values(parsed: ParsedText, index: int, key: str) -> list[str]:
@@ -381,8 +473,8 @@ class _Context:
     k8s_version: str
     known: Known
     snippets: bool
-    plan: bool = False
-    """Keys and values from the plan format's schema (else the manifest's)."""
+    own: _Fields | None = None
+    """Keys and values of a ktl format (else the manifest's apiVersion/kind)."""
 
     @property
     def lines(self) -> LineIndex:
@@ -398,11 +490,8 @@ class _Context:
 
     # -- keys ------------------------------------------------------------------------------
     def _fields(self, parent: tuple[PathPart, ...]) -> list[FieldDoc]:
-        if self.plan:
-            if parent == ("toolLimits",):  # a limit per tool the nodes name
-                tools = _node_values(self.parsed, self.found.document, "tool")
-                return [FieldDoc(t, "", "integer", False, None) for t in dict.fromkeys(tools)]
-            return list(json_schema_children(plan_schema_data(), parent))
+        if self.own is not None:
+            return self.own.fields(parent)
         api_version, kind = self._type()
         if not api_version or not kind:
             return []
@@ -414,8 +503,8 @@ class _Context:
         return list(fields)
 
     def _field(self, path: tuple[PathPart, ...]) -> FieldDoc | None:
-        if self.plan:
-            return json_schema_field(plan_schema_data(), path)
+        if self.own is not None:
+            return self.own.field(path)
         api_version, kind = self._type()
         if not api_version or not kind:
             return None
@@ -427,7 +516,7 @@ class _Context:
 
     def _topic(self, path: tuple[PathPart, ...]) -> Topic | None:
         api_version, kind = self._type()
-        if self.plan or not api_version or not kind:
+        if self.own is not None or not api_version or not kind:
             return None
         return Topic(api_version, kind, path)
 
@@ -439,7 +528,7 @@ class _Context:
         else:
             start = end = self.where.character
         typed = text[start:end]
-        if self.plan or (api_version and kind):
+        if self.own is not None or (api_version and kind):
             fields = self._fields(parent)
         elif not parent:
             fields = [FieldDoc(k, "", "string", True, None) for k in ("apiVersion", "kind")]
@@ -471,7 +560,7 @@ class _Context:
                     field.required,
                     ("0" if field.required else "1") + field.name,
                     topic=self._topic((*parent, field.name)),
-                    documentation=(field.description or None) if self.plan else None,
+                    documentation=(field.description or None) if self.own is not None else None,
                 )
             )
         return out
@@ -517,9 +606,9 @@ class _Context:
         api_version, kind = self._type()
         path = self.found.path
         start, end = self._value_span()
-        if path == ("kind",) and not self.plan:
+        if path == ("kind",) and not self.own is not None:
             return self._kinds(start, end, api_version)
-        if path == ("apiVersion",) and not self.plan:
+        if path == ("apiVersion",) and not self.own is not None:
             return self._api_versions(start, end, kind)
         if isinstance(path[-1], int) and self._fields(path):
             # `- na` under a list of objects: the first key of a new item

@@ -14,8 +14,8 @@ from ktl_lsp.checks.completion import (
     Suggestion,
     Topic,
     complete_at,
+    complete_ktl,
     complete_names,
-    complete_plan,
     documentation,
 )
 from ktl_lsp.checks.crds import CrdVersion
@@ -314,7 +314,8 @@ def test_never_raises(pieces: list[str], line: int, character: int, encoding: st
 
 def plan_at(text: str, line: int, character: int) -> list[Suggestion]:
     return sorted(
-        complete_plan(parse_text(text), Position(line, character)), key=lambda s: s.sort_text
+        complete_ktl(parse_text(text), Position(line, character), FileKind.PLAN),
+        key=lambda s: s.sort_text,
     )
 
 
@@ -334,3 +335,28 @@ def test_plan_keys_values_and_tools() -> None:
     tools = "toolLimits:\n  \nnodes:\n  - id: a\n    tool: claude\n  - id: b\n    tool: codex\n"
     assert labels(plan_at(tools, 1, 2)) == ["claude", "codex"]
     assert labels(plan_at(plan + "    deps: [\n", 6, 11)) == []  # only a: itself
+
+
+def ktl_at(text: str, line: int, character: int, kind: FileKind) -> list[Suggestion]:
+    found = complete_ktl(parse_text(text), Position(line, character), kind)
+    return sorted(found, key=lambda s: s.sort_text)
+
+
+def test_stack_release_and_ktl_config_keys_and_values() -> None:
+    stack = "name: shop\nreleases:\n  - name: db\n    \n"
+    release_keys = ktl_at(stack, 3, 4, FileKind.KTL_STACK)
+    assert labels(release_keys)[0] == "chart" and release_keys[0].required  # name is there
+    assert {"needs", "wave", "values", "verify"} <= set(labels(release_keys))
+    top = labels(ktl_at(stack + "\n", 4, 0, FileKind.KTL_STACK))
+    assert {"defaults", "profiles", "runner"} <= set(top) and "releases" not in top
+    atomic = ktl_at("defaults:\n  apply:\n    atomic: \n", 2, 12, FileKind.KTL_STACK)
+    assert labels(atomic) == ["true", "false"]
+    output = ktl_at("cli:\n  output: \n", 1, 10, FileKind.KTL_STACK)
+    assert labels(output) == ["table", "json"]
+    profile = ktl_at("profiles:\n  prod:\n    \n", 2, 4, FileKind.KTL_STACK)
+    assert {"defaults", "runner", "hooks"} <= set(labels(profile))
+    release = labels(ktl_at("name: web\n\n", 1, 0, FileKind.KTL_RELEASE))
+    assert release[:1] == ["chart"] and "name" not in release and "hooks" in release
+    config = ktl_at("\n", 0, 0, FileKind.KTL_CONFIG)
+    assert config and all(s.kind == "key" for s in config)
+    assert ktl_at("a: 1\n", 0, 1, FileKind.HELM_VALUES) == []

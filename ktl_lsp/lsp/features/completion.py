@@ -2,7 +2,7 @@
 (required first, snippets with required children when the client takes snippets), enum and
 boolean values, kinds with their apiVersion, names of the workspace's objects; the
 documentation comes with `completionItem/resolve`. In ktl files: a stack's release names in
-`needs`, a plan's keys, values and node ids in `deps`.
+`needs`, a plan's node ids in `deps`, and the keys and values of ktl's formats.
 
 Computed in a worker thread on the editor's current text (a half-typed document included);
 anything it cannot answer is an empty list, never an error.
@@ -47,7 +47,7 @@ def _suggest(
     encoding: PositionEncoding,
     snippets: bool,
 ) -> list[Suggestion]:
-    from ktl_lsp.checks.completion import complete_at, complete_names, complete_plan
+    from ktl_lsp.checks.completion import complete_at, complete_ktl
     from ktl_lsp.documents.file_kinds import FileKind
 
     kind, parsed, first = workspace.parsed_around(path, text, where.line)
@@ -57,13 +57,11 @@ def _suggest(
         local = Position(where.line - first, where.character)
         found = complete_at(parsed, local, workspace.k8s_version, workspace, encoding, snippets)
         return [s.shifted(first) for s in found]
-    if kind == FileKind.PLAN:
-        return complete_plan(parsed, where, encoding, snippets)
 
     def releases() -> list[tuple[str, str, str]]:
         return workspace.stack_releases(path)
 
-    return complete_names(parsed, where, kind, releases, encoding)
+    return complete_ktl(parsed, where, kind, releases, encoding, snippets)
 
 
 def _document(workspace: Workspace, data: Any) -> str | None:
