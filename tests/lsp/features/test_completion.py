@@ -251,6 +251,10 @@ async def test_stack_needs_and_plan_deps(ktl: Ktl, tmp_path: Path) -> None:
     items = await complete(ktl, uri, 6, 16)
     assert labels(items) == ["web"]  # not api itself, not db already listed
     assert items[0].detail is not None and items[0].detail.endswith("· release.yaml")
+    # The stack format's keys for a new release: the required chart first.
+    change(ktl, uri, stack + "  - name: cache\n    \n")
+    keys = await complete(ktl, uri, 8, 4)
+    assert keys[0].label == "chart" and "needs" in labels(keys)
     plan = "nodes:\n  - id: lint\n    run: x\n  - id: test\n    run: y\n    deps:\n      - \n"
     planned = open_doc(ktl, tmp_path / "ci.plan.yaml", plan)
     assert labels(await complete(ktl, planned, 6, 8)) == ["lint"]
@@ -275,8 +279,8 @@ async def test_bad_input_is_an_empty_answer(ktl: Ktl, tmp_path: Path) -> None:
     unknown = "apiVersion: nope.example/v9\nkind: Thing\nspec:\n  \n"
     other = open_doc(ktl, tmp_path / "unknown.yaml", unknown)
     assert await complete(ktl, other, 3, 2) == []
-    stack = open_doc(ktl, write(tmp_path, "stack.yaml", "name: s\nreleases: []\n"))
-    assert await complete(ktl, stack, 1, 0) == []
+    notes = open_doc(ktl, tmp_path / "notes.txt", "kind: \n")
+    assert await complete(ktl, notes, 0, 6) == []  # not a file the server checks
     # A new file with nothing in it yet: the keys every object starts with.
     empty = open_doc(ktl, tmp_path / "empty.yaml", "\n")
     assert labels(await complete(ktl, empty, 0, 0)) == ["apiVersion", "kind", "metadata"]
