@@ -1,9 +1,12 @@
-"""Hover speed through the real server on the 70k-line file of bench_diagnostics.py, with
-yaml-language-server (same schema, same position) in the same run as the baseline.
+"""Hover and completion speed through the real server on the 70k-line file of
+bench_diagnostics.py, with yaml-language-server (same schema, same position) in the same run as
+the baseline.
 
 Opens the generated 2,000-Deployment file, waits for its diagnostics (both servers have parsed
-it), then asks for hover on `image` inside document 1,000 N times and prints the median; then
-edits that document and asks at once (the answer must be about the edited text).
+it), then asks for hover and for completion on `image` inside document 1,000 N times each and
+prints the medians; then edits that document and asks at once (the answer must be about the
+edited text): hover on a new `imagePullPolicy` line, completion at the end of a half-typed
+`imagePul` line (the document then does not parse).
 
     .venv/bin/python bench/bench_language.py [--deployments 2000] [-n 50] [--no-yamlls]
 """
@@ -44,6 +47,12 @@ def _hover_text(reply: dict[str, Any] | None) -> str:
     return str(contents or "")
 
 
+def _labels(reply: dict[str, Any] | None) -> list[str]:
+    result = (reply or {}).get("result")
+    items = result.get("items", []) if isinstance(result, dict) else (result or [])
+    return [str(item.get("label")) for item in items if isinstance(item, dict)]
+
+
 def bench_server(
     lsp: _Lsp, path: Path, text: str, where: tuple[int, int], count: int, settings: Any = None
 ) -> dict[str, Any] | None:
@@ -52,7 +61,17 @@ def bench_server(
         {
             "processId": os.getpid(),
             "rootUri": None,
-            "capabilities": {"workspace": {"configuration": True}},
+            "capabilities": {
+                "workspace": {"configuration": True},
+                "textDocument": {
+                    "completion": {
+                        "completionItem": {
+                            "snippetSupport": True,
+                            "documentationFormat": ["markdown", "plaintext"],
+                        }
+                    }
+                },
+            },
         },
         request=True,
     )
@@ -76,39 +95,59 @@ def bench_server(
     if published is None:
         return None
 
-    def hover(line: int, character: int) -> tuple[float, str]:
+    def ask(method: str, line: int, character: int) -> tuple[float, dict[str, Any] | None]:
         start = time.perf_counter()
         ident = lsp.send(
-            "textDocument/hover",
+            method,
             {"textDocument": {"uri": uri}, "position": {"line": line, "character": character}},
             request=True,
         )
         reply = lsp.wait(lambda m: m.get("id") == ident, 60)
-        return time.perf_counter() - start, _hover_text(reply)
+        return time.perf_counter() - start, reply
 
-    hover(*where)  # first answer: schema descriptions load
-    times = []
-    answer = ""
-    for _ in range(count):
-        elapsed, answer = hover(*where)
-        times.append(elapsed)
-    # Edit the same document (rename its image key's container) and ask at once.
+    def median(method: str) -> tuple[float, dict[str, Any] | None]:
+        ask(method, *where)  # first answer: schema descriptions load
+        times = []
+        reply = None
+        for _ in range(count):
+            elapsed, reply = ask(method, *where)
+            times.append(elapsed)
+        return statistics.median(times), reply
+
+    hover_s, hover_reply = median("textDocument/hover")
+    completion_s, completion_reply = median("textDocument/completion")
+    # Edit the same document (a new key above `image`) and hover on it at once.
     lines = text.split("\n")
     line, character = where
-    lines.insert(line, " " * (lines[line].index("image")) + "imagePullPolicy: Always")
+    indent = " " * lines[line].index("image")
+    edited = [*lines[:line], indent + "imagePullPolicy: Always", *lines[line:]]
     lsp.send(
         "textDocument/didChange",
         {
             "textDocument": {"uri": uri, "version": 2},
-            "contentChanges": [{"text": "\n".join(lines)}],
+            "contentChanges": [{"text": "\n".join(edited)}],
         },
     )
-    edited_s, edited = hover(line, character)
+    edited_s, edited_reply = ask("textDocument/hover", line, character)
+    # Half-type a key below `image` (the document stops parsing) and complete it at once.
+    typed = [*lines[: line + 1], indent + "imagePul", *lines[line + 1 :]]
+    lsp.send(
+        "textDocument/didChange",
+        {
+            "textDocument": {"uri": uri, "version": 3},
+            "contentChanges": [{"text": "\n".join(typed)}],
+        },
+    )
+    typed_s, typed_reply = ask("textDocument/completion", line + 1, len(indent) + len("imagePul"))
     return {
-        "median_s": statistics.median(times),
-        "answer": answer,
+        "median_s": hover_s,
+        "answer": _hover_text(hover_reply),
         "edited_s": edited_s,
-        "edited": edited,
+        "edited": _hover_text(edited_reply),
+        "completion_median_s": completion_s,
+        "completion": _labels(completion_reply),
+        "typed_s": typed_s,
+        "typed": _labels(typed_reply),
     }
 
 
@@ -136,8 +175,19 @@ def main() -> None:
         assert ours is not None, "ktl-lsp did not answer"
         assert ours["answer"].startswith("**image** `string`"), ours["answer"]
         assert ours["edited"].startswith("**imagePullPolicy**"), ours["edited"]
+        assert "imagePullPolicy" in ours["completion"], ours["completion"]
+        assert "ports" not in ours["completion"], ours["completion"]  # present: not offered
+        assert "imagePullPolicy" in ours["typed"] and "image" not in ours["typed"], ours["typed"]
         print(f"ktl-lsp hover:                   {ours['median_s'] * 1000:7.2f} ms")
         print(f"ktl-lsp edit then hover at once: {ours['edited_s'] * 1000:7.2f} ms")
+        print(
+            f"ktl-lsp completion:              {ours['completion_median_s'] * 1000:7.2f} ms "
+            f"({len(ours['completion'])} items)"
+        )
+        print(
+            f"ktl-lsp half-typed key then completion at once: {ours['typed_s'] * 1000:7.2f} ms "
+            f"({len(ours['typed'])} items)"
+        )
         if args.no_yamlls:
             print("yaml-language-server: skipped (--no-yamlls)")
             return
@@ -152,6 +202,7 @@ def main() -> None:
                 "schemas": {schema.as_uri(): "*.yaml"},
                 "validate": True,
                 "hover": True,
+                "completion": True,
                 "maxItemsComputed": 10**7,
             }
         }
@@ -172,6 +223,16 @@ def main() -> None:
         )
         print(f"yaml-language-server edit then hover: {theirs['edited_s'] * 1000:7.2f} ms")
         print(f"  its answer: {theirs['answer'][:100]!r}")
+        ratio = ours["completion_median_s"] / theirs["completion_median_s"]
+        print(
+            f"yaml-language-server completion: {theirs['completion_median_s'] * 1000:7.2f} ms "
+            f"({len(theirs['completion'])} items; ktl-lsp takes {ratio:.2f}x its time)"
+        )
+        print(
+            f"yaml-language-server half-typed key then completion: "
+            f"{theirs['typed_s'] * 1000:7.2f} ms ({len(theirs['typed'])} items, "
+            f"imagePullPolicy offered: {'imagePullPolicy' in theirs['typed']})"
+        )
 
 
 if __name__ == "__main__":

@@ -52,6 +52,8 @@ class Ktl:
     client: LanguageClient
     store: Path
     rec: Recorder
+    server_capabilities: lsp.ServerCapabilities | None = None
+    """What the server's initialize result advertised."""
 
     async def cmd(self, command: str, args: Any = None) -> Any:
         arguments = [] if args is None else [args]
@@ -84,6 +86,7 @@ async def start_ktl(tmp_path: Path) -> AsyncIterator[StartKtl]:
         options: dict[str, Any] | None = None,
         store: Path | None = None,
         env: dict[str, str] | None = None,
+        text_document: lsp.TextDocumentClientCapabilities | None = None,
     ) -> Ktl:
         store = store or tmp_path / "sessions.db"
         config = ClientServerConfig(
@@ -110,19 +113,20 @@ async def start_ktl(tmp_path: Path) -> AsyncIterator[StartKtl]:
             rec.poke()
 
         init_options = {"sessionData": session_data, **(options or {})}
-        await client.initialize_session(
+        result = await client.initialize_session(
             lsp.InitializeParams(
                 capabilities=lsp.ClientCapabilities(
                     window=lsp.WindowClientCapabilities(
                         work_done_progress=progress,
                         show_document=lsp.ShowDocumentClientCapabilities(support=True),
-                    )
+                    ),
+                    text_document=text_document,
                 ),
                 root_uri=tmp_path.as_uri(),
                 initialization_options=init_options,
             )
         )
-        ktl = Ktl(client, store, rec)
+        ktl = Ktl(client, store, rec, result.capabilities)
         started.append(ktl)
         return ktl
 

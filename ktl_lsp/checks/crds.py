@@ -108,6 +108,9 @@ class CrdRegistry:
     def get(self, api_version: str, kind: str) -> CrdVersion | None:
         return self._versions.get((api_version, kind))
 
+    def versions(self) -> list[CrdVersion]:
+        return list(self._versions.values())
+
     def kinds_in_group(self, group: str) -> list[str]:
         return sorted({k for (a, k) in self._versions if a.startswith(group + "/")})
 

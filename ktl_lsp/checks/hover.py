@@ -47,21 +47,30 @@ def hover_at(
     path = _field_path(found.path)
     if not path:
         return None
-    markdown: str | None
-    if path in (("apiVersion",), ("kind",)):
-        markdown = _resource(api_version, kind, k8s_version, crd_for)
-    else:
-        doc = field_doc(k8s_version, api_version, kind, path)
-        crd = crd_for(api_version, kind) if doc is None else None
-        if crd is not None:
-            doc = crd_field_doc(crd, k8s_version, path)
-        markdown = _field(doc, api_version, kind, path) if doc is not None else None
+    markdown = describe(api_version, kind, path, k8s_version, crd_for)
     if markdown is None:
         return None
     rng = found.key_range
     if rng is not None:
         rng = parsed.lines.range_to_client(rng, encoding)
     return HoverText(markdown, rng)
+
+
+def describe(
+    api_version: str,
+    kind: str,
+    path: tuple[PathPart, ...],
+    k8s_version: str,
+    crd_for: Callable[[str, str], CrdVersion | None],
+) -> str | None:
+    """Markdown for a field of a resource (the resource itself on apiVersion or kind)."""
+    if path in (("apiVersion",), ("kind",)):
+        return _resource(api_version, kind, k8s_version, crd_for)
+    doc = field_doc(k8s_version, api_version, kind, path)
+    crd = crd_for(api_version, kind) if doc is None else None
+    if crd is not None:
+        doc = crd_field_doc(crd, k8s_version, path)
+    return _field(doc, api_version, kind, path) if doc is not None else None
 
 
 def _field_path(path: tuple[PathPart, ...]) -> tuple[PathPart, ...]:

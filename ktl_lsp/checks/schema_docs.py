@@ -19,6 +19,12 @@ from ktl_lsp.checks.schema_engine import REF_PREFIXES
 
 PathPart = str | int
 
+SERVER_REQUIRED: Mapping[str, tuple[str, ...]] = {
+    "io.k8s.api.core.v1.Container": ("image",),
+}
+"""Keys the schema leaves optional but the API server rejects a workload without (a pod's
+containers need an image; the schema is lax for the sake of defaulting tools)."""
+
 _DEFAULT = re.compile(r"\bDefaults? to (\"[^\"]+\"|'[^']+'|[^\s.,;]+)\.(?:\s|$)")
 """A plain default stated in a description ("Defaults to 1."), not a conditional one."""
 
@@ -32,6 +38,8 @@ class FieldDoc:
     required: bool
     default: str | None
     enum: tuple[str, ...] = ()
+    required_children: tuple[tuple[str, str], ...] = ()
+    """(name, type) of the keys the field's object (or each item of its list) must have."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +110,33 @@ class _Walker:
         self, root: Mapping[str, Any], root_name: str | None, path: tuple[PathPart, ...]
     ) -> FieldDoc | None:
         """The doc of the field at `path` under `root` (indexes step into array items)."""
+        walked = self._walk(root, root_name, path)
+        return walked[2] if walked is not None else None
+
+    def children(
+        self, root: Mapping[str, Any], root_name: str | None, path: tuple[PathPart, ...]
+    ) -> tuple[FieldDoc, ...]:
+        """The fields an object at `path` under `root` may have (an array's items' fields)."""
+        walked = self._walk(root, root_name, path)
+        if walked is None:
+            return ()
+        current, current_name, _ = walked
+        items = current.get("items")
+        if isinstance(items, Mapping):
+            current, current_name = self.target(items)
+        props = current.get("properties")
+        if not isinstance(props, Mapping):
+            return ()
+        return tuple(
+            self._doc(current, current_name, name, raw)
+            for name, raw in props.items()
+            if isinstance(name, str) and isinstance(raw, Mapping)
+        )
+
+    def _walk(
+        self, root: Mapping[str, Any], root_name: str | None, path: tuple[PathPart, ...]
+    ) -> tuple[Mapping[str, Any], str | None, FieldDoc | None] | None:
+        """(schema, definition name, doc of the last key) at `path`, or None off the schema."""
         current, current_name = self.target(root)
         current_name = current_name or root_name
         found: FieldDoc | None = None
@@ -119,27 +154,59 @@ class _Walker:
                 if not isinstance(additional, Mapping):
                     return None
                 raw = additional
-            required = part in (current.get("required") or ())
-            target, name = self.target(raw)
-            description = str(raw.get("description") or target.get("description") or "")
-            enum = raw.get("enum") or target.get("enum")
-            values = tuple(str(v) for v in enum) if isinstance(enum, list) else ()
-            if not values and current_name is not None:
-                values = tuple(ENUMS.get((current_name, part), ()))
-            default = raw.get("default", target.get("default"))
-            if default is None:
-                match = _DEFAULT.search(description)
-                default = match.group(1).strip("\"'") if match else None
-            found = FieldDoc(
-                part,
-                description,
-                self.type_of(raw),
-                required,
-                None if default is None else str(default),
-                values,
-            )
-            current, current_name = target, name
-        return found
+            found = self._doc(current, current_name, part, raw)
+            current, current_name = self.target(raw)
+        return current, current_name, found
+
+    def _doc(
+        self,
+        parent: Mapping[str, Any],
+        parent_name: str | None,
+        part: str,
+        raw: Mapping[str, Any],
+    ) -> FieldDoc:
+        required = part in (parent.get("required") or ()) or part in SERVER_REQUIRED.get(
+            parent_name or "", ()
+        )
+        target, target_name = self.target(raw)
+        description = str(raw.get("description") or target.get("description") or "")
+        enum = raw.get("enum") or target.get("enum")
+        values = tuple(str(v) for v in enum) if isinstance(enum, list) else ()
+        if not values and parent_name is not None:
+            values = tuple(ENUMS.get((parent_name, part), ()))
+        default = raw.get("default", target.get("default"))
+        if default is None:
+            match = _DEFAULT.search(description)
+            default = match.group(1).strip("\"'") if match else None
+        required_children = _required_children(self, target, target_name)
+        return FieldDoc(
+            part,
+            description,
+            self.type_of(raw),
+            required,
+            None if default is None else str(default),
+            values,
+            required_children,
+        )
+
+
+def _required_children(
+    walker: _Walker, target: Mapping[str, Any], name: str | None
+) -> tuple[tuple[str, str], ...]:
+    """(name, type) of the keys an object (or each item of an array) must have."""
+    items = target.get("items")
+    if isinstance(items, Mapping):
+        target, name = walker.target(items)
+    required = [*(target.get("required") or ()), *SERVER_REQUIRED.get(name or "", ())]
+    props = target.get("properties")
+    if not isinstance(props, Mapping):
+        return ()
+    out = []
+    for name in required:
+        raw = props.get(name)
+        if isinstance(name, str) and isinstance(raw, Mapping):
+            out.append((name, walker.type_of(raw)))
+    return tuple(out)
 
 
 def _builtin_name(
@@ -171,6 +238,19 @@ def field_doc(
     return _Walker(k8s.compiler.raw).field(raw, name, path) if raw is not None else None
 
 
+@functools.lru_cache(maxsize=4096)
+def field_children(
+    version: str, api_version: str, kind: str, path: tuple[PathPart, ...]
+) -> tuple[FieldDoc, ...]:
+    """The fields the object at `path` (() for the resource itself) of a built-in kind may have."""
+    found = _builtin_name(schemas_for(version), api_version, kind)
+    if found is None:
+        return ()
+    k8s, name = found
+    raw = k8s.compiler.raw(name)
+    return _Walker(k8s.compiler.raw).children(raw, name, path) if raw is not None else ()
+
+
 @functools.lru_cache(maxsize=1024)
 def resource_doc(version: str, api_version: str, kind: str) -> ResourceDoc | None:
     """What a built-in apiVersion/kind is, and whether `version` serves it (else what does)."""
@@ -191,18 +271,59 @@ def resource_doc(version: str, api_version: str, kind: str) -> ResourceDoc | Non
     return ResourceDoc(api_version, kind, description, served, k8s.version, replacement, served_in)
 
 
+def json_schema_children(
+    schema: Mapping[str, Any], path: tuple[PathPart, ...]
+) -> tuple[FieldDoc, ...]:
+    """The fields of the object at `path` of a JSON Schema with local `$defs` (ktl's formats)."""
+    return _json_walker(schema).children(schema, None, path)
+
+
+def json_schema_field(schema: Mapping[str, Any], path: tuple[PathPart, ...]) -> FieldDoc | None:
+    return _json_walker(schema).field(schema, None, path) if path else None
+
+
+def _json_walker(schema: Mapping[str, Any]) -> _Walker:
+    defs = schema.get("$defs")
+    return _Walker(defs.get if isinstance(defs, Mapping) else lambda _name: None)
+
+
 def crd_field_doc(crd: CrdVersion, version: str, path: tuple[PathPart, ...]) -> FieldDoc | None:
     """The doc of a field of a custom resource, from its CRD's openAPIV3Schema."""
     if not path:
         return None
-    if path[0] == "metadata":
+    found = _crd_schema(crd, version, path)
+    return found[0].field(found[1], None, path) if found is not None else None
+
+
+def crd_field_children(
+    crd: CrdVersion, version: str, path: tuple[PathPart, ...]
+) -> tuple[FieldDoc, ...]:
+    """The fields the object at `path` of a custom resource may have."""
+    found = _crd_schema(crd, version, path)
+    if found is None:
+        return ()
+    walker, schema = found
+    children = walker.children(schema, None, path)
+    if not path:  # the CRD's schema rarely lists the fields every object has
+        have = {c.name for c in children}
+        wrapper = {"properties": {k: {"type": "string"} for k in ("apiVersion", "kind")}}
+        base = _Walker(lambda _name: None).children(wrapper, None, ())
+        meta = _crd_schema(crd, version, ("metadata",))
+        extra = meta[0].children(meta[1], None, ()) if meta is not None else ()
+        children += tuple(c for c in (*base, *extra) if c.name not in have)
+    return children
+
+
+def _crd_schema(
+    crd: CrdVersion, version: str, path: tuple[PathPart, ...]
+) -> tuple[_Walker, Mapping[str, Any]] | None:
+    """The walker and root schema that describe `path` of a custom resource (metadata is
+    ObjectMeta, whatever the CRD says)."""
+    if path[:1] == ("metadata",):
         k8s = schemas_for(version)
-        meta = k8s.compiler.raw(OBJECT_META)
-        if meta is None:
+        if k8s.compiler.raw(OBJECT_META) is None:
             return None
         wrapper = {"properties": {"metadata": {"$ref": "#/$defs/" + OBJECT_META}}}
-        return _Walker(k8s.compiler.raw).field(wrapper, None, path)
+        return _Walker(k8s.compiler.raw), wrapper
     schema = crd.schema if isinstance(crd.schema, Mapping) else None
-    if schema is None:
-        return None
-    return _Walker(lambda _name: None).field(schema, None, path)
+    return (_Walker(lambda _name: None), schema) if schema is not None else None

@@ -42,6 +42,7 @@ from ktl_lsp.checks.stack_graph import StackAnalysis, analyze_stack
 from ktl_lsp.documents.file_kinds import FileKind, detect_file_kind, is_checkable_name
 from ktl_lsp.documents.file_reading import read_text_file
 from ktl_lsp.documents.positions import LineIndex, PositionEncoding
+from ktl_lsp.documents.yaml_chunks import document_around
 from ktl_lsp.documents.yaml_parse import (
     DocumentCache,
     ParsedText,
@@ -426,17 +427,29 @@ class Workspace:
             return check_ktl_config(parsed)
         if kind == FileKind.PLAN:
             return check_plan(parsed)
-        with self._lock:  # open in the editor, maybe not saved yet
-            stack_files = {p for p, s in self._files.items() if s.kind in STACK_KINDS}
-        root = stack_root_for(state.path, stack_files)
+        root, analysis = self._stack_of(state.path)
         findings = check_stack_file(state.path, parsed, kind == FileKind.KTL_STACK, root)
-        if root is not None:
-            analysis = self._stacks.get(root)
-            if analysis is None:
-                analysis = analyze_stack(root, self, stack_files)
-                self._stacks[root] = analysis
+        if analysis is not None:
             findings.extend(analysis.findings.get(str(state.path), []))
         return findings
+
+    def _stack_of(self, path: Path) -> tuple[Path | None, StackAnalysis | None]:
+        """The root and analysis of the stack a stack or release file belongs to."""
+        with self._lock:  # open in the editor, maybe not saved yet
+            stack_files = {p for p, s in self._files.items() if s.kind in STACK_KINDS}
+        root = stack_root_for(path, stack_files)
+        if root is None:
+            return None, None
+        analysis = self._stacks.get(root)
+        if analysis is None:
+            analysis = analyze_stack(root, self, stack_files)
+            self._stacks[root] = analysis
+        return root, analysis
+
+    def stack_releases(self, path: Path) -> list[tuple[str, str, str]]:
+        """(id, name, file) of every release of the stack a stack or release file is part of."""
+        _, analysis = self._stack_of(path.resolve())
+        return list(analysis.releases) if analysis is not None else []
 
     def parsed_for(self, path: Path, text: str) -> tuple[FileKind, ParsedText | None]:
         """The kind and parse of `text` as the file `path` (the held parse when it is that
@@ -452,9 +465,45 @@ class Workspace:
         with gc_paused():
             return kind, parse_text(text, self._cache)
 
+    def parsed_around(
+        self, path: Path, text: str, line: int
+    ) -> tuple[FileKind, ParsedText | None, int]:
+        """Like `parsed_for`, for one position: when the workspace does not hold this text,
+        only the manifest document holding `line` is parsed (an editor's buffer between
+        checks), with the line it starts at in the file (else 0)."""
+        path = path.resolve()
+        with self._lock:
+            state = self._files.get(path)
+            if state is not None and state.text == text:
+                return state.kind, state.parsed, 0
+        kind = detect_file_kind(path, text)
+        if kind != FileKind.K8S_MANIFEST or text_problem(text) is not None:
+            return (*self.parsed_for(path, text), 0)
+        around = document_around(text, line)
+        if around is None:
+            return (*self.parsed_for(path, text), 0)
+        first, piece = around
+        with gc_paused():
+            return kind, parse_text(piece, self._cache), first
+
     def crd(self, api_version: str, kind: str) -> CrdVersion | None:
         """The CRD version (workspace or cluster) that defines a custom resource."""
         return self._crds.get(api_version, kind)
+
+    def objects(self, kind: str, group: str = "") -> list[PlacedSummary]:
+        """The named Kubernetes objects of one kind in the workspace, with their files."""
+        with self._lock:
+            files = list(self._files.values())
+        return [
+            placed
+            for state in files
+            for placed in state.summaries
+            if placed.summary.kind == kind and placed.summary.group == group
+        ]
+
+    def crds(self) -> list[CrdVersion]:
+        """Every custom resource version known (workspace and cluster)."""
+        return self._crds.versions()
 
     # -- structure for CodeLens ------------------------------------------------------------
     def outline(self, path: Path) -> list[OutlineItem]:

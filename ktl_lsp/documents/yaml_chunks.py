@@ -62,3 +62,34 @@ def split_documents(text: str) -> list[Chunk]:
     if not chunks:
         chunks.append(Chunk("", 0, False))
     return chunks
+
+
+def _is_marker(text: str, at: int) -> bool:
+    return text.startswith("---", at) and (at + 3 == len(text) or text[at + 3] in " \t\r\n")
+
+
+def document_around(text: str, line: int) -> tuple[int, str] | None:
+    """(first line, text) of the document holding `line`, found from the `---` lines next to
+    it without splitting the whole text (what one position needs in a large file). None past
+    the end, or where `...`, a directive or a lone CR make it a matter for `split_documents`."""
+    if text.startswith(("...", "%")) or "\n..." in text or "\n%" in text:
+        return None
+    if text.count("\r") != text.count("\r\n"):
+        return None  # a lone CR breaks lines for the editor, not for this count
+    offset = 0
+    for _ in range(line):
+        offset = text.find("\n", offset) + 1
+        if offset == 0:
+            return None
+    start = offset
+    while not _is_marker(text, start):
+        found = text.rfind("\n---", 0, start)
+        if found < 0:
+            start = 0
+            break
+        start = found + 1
+    end = text.find("\n---", offset)
+    while end >= 0 and not _is_marker(text, end + 1):
+        end = text.find("\n---", end + 1)
+    end = len(text) if end < 0 else end + 1
+    return line - text.count("\n", start, offset), text[start:end]

@@ -49,9 +49,15 @@ class YamlPath:
         return last if isinstance(last, str) else None
 
 
-def path_at(source: str | ParsedText, line: int, character: int) -> YamlPath | None:
+def path_at(
+    source: str | ParsedText, line: int, character: int, layout_only: bool = False
+) -> YamlPath | None:
     """The path at a 0-based (line, character in code points); None where there is none
-    (past the end, on a comment or a `---` line, binary or oversized text). Never raises."""
+    (past the end, on a comment or a `---` line, binary or oversized text). Never raises.
+
+    `layout_only` reads indentation even where the document parses: a word typed on its own
+    line under `image: nginx` parses as the rest of that value, while the person typing it
+    means a new key."""
     if isinstance(source, str):
         if text_problem(source) is not None:
             return None
@@ -70,7 +76,7 @@ def path_at(source: str | ParsedText, line: int, character: int) -> YamlPath | N
     start, index, document = located
     if line == start and (document is not None and _is_marker(text)):
         return None
-    if document is not None and document.root is not None:
+    if document is not None and document.root is not None and not layout_only:
         hit = _tree(document.root, (line - start, character), ())
         if hit is not None:
             path, on, key = hit

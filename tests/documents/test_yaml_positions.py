@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ktl_lsp.documents import DocumentCache, LineIndex, Position, Range, parse_text, split_documents
+from ktl_lsp.documents.yaml_chunks import document_around
 from ktl_lsp.documents.yaml_nodes import get, get_pair, mapping_pairs, to_python
 
 
@@ -144,6 +145,26 @@ def test_split_documents_covers_the_text_exactly(lines: list[str]) -> None:
             == (chunk.text.splitlines(keepends=True)[:1] if chunk.text else [])
             or not chunk.text
         )
+
+
+@given(
+    st.lists(st.sampled_from(["a: 1", "---", "--- x", "---x", "b: |", "  ---", "# c", "", "\r"]))
+)
+@settings(max_examples=200, deadline=None)
+def test_the_document_around_a_line_is_split_documents_chunk(lines: list[str]) -> None:
+    text = "\n".join(lines)
+    chunks = split_documents(text)
+    for line in range(text.count("\n") + 2):
+        around = document_around(text, line)
+        if text.count("\r") != text.count("\r\n"):
+            assert around is None
+            continue
+        holding = [c for c in chunks if c.start_line <= line]
+        if line > text.count("\n"):
+            assert around is None
+        else:
+            assert around == (holding[-1].start_line, holding[-1].text)
+    assert document_around("a: 1\n...\nb: 2\n", 0) is None  # `...`: split it all
 
 
 @given(st.text(alphabet=st.sampled_from(list("ab:- \n\t[]{},&*!'\"#|>é😀\r")), max_size=80))

@@ -158,6 +158,10 @@ def test_hover_through_the_built_in_client(results: dict[str, Any]) -> None:
     _check(results, "hover")
 
 
+def test_completion_and_resolve_through_the_built_in_client(results: dict[str, Any]) -> None:
+    _check(results, "completion")
+
+
 def test_replay_opens_the_one_time_link(results: dict[str, Any]) -> None:
     _check(results, "replay")
     _check(results, "replay_buffer_and_prefix")

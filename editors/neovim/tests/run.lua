@@ -199,6 +199,35 @@ local ok, failure = pcall(function()
   end
   check('hover', hover_text:find('**image** `string`', 1, true) ~= nil and hover_text:find('Container image name', 1, true) ~= nil, hover_text:sub(1, 200))
 
+  -- 9b. Completion and its resolve through the built-in client: the container's other keys
+  local completion_params = {
+    textDocument = { uri = vim.uri_from_bufnr(hover_buf) },
+    position = { line = 13, character = 12 }, -- on `image`: the keys of a container
+  }
+  local completion_replies = vim.lsp.buf_request_sync(hover_buf, 'textDocument/completion', completion_params, 10000) or {}
+  local labels, pull = {}, nil
+  for _, reply in pairs(completion_replies) do
+    local result = reply.result or {}
+    for _, item in ipairs(result.items or result) do
+      labels[item.label] = true
+      if item.label == 'imagePullPolicy' then
+        pull = item
+      end
+    end
+  end
+  local documented = ''
+  if pull then
+    local resolved = vim.lsp.buf_request_sync(hover_buf, 'completionItem/resolve', pull, 10000) or {}
+    for _, reply in pairs(resolved) do
+      if reply.err then
+        documented = documented .. vim.inspect(reply.err)
+      end
+      local doc = reply.result and reply.result.documentation
+      documented = documented .. (type(doc) == 'table' and (doc.value or '') or (doc or ''))
+    end
+  end
+  check('completion', labels.imagePullPolicy and labels.ports and not labels.name and documented:find('**imagePullPolicy**', 1, true) ~= nil, 'documentation: ' .. documented:sub(1, 200) .. ' labels: ' .. vim.inspect(vim.tbl_keys(labels)):sub(1, 200))
+
   results.server_commands = ktl.server_commands()
 
   -- 10. :KtlReplay {id}: the one-time link goes to the opener (config.open_url)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ktl_lsp.lsp.checker import Checker
 from ktl_lsp.lsp.features.cluster_crds import ClusterCrds
 from ktl_lsp.lsp.features.codelens import CodeLenses
+from ktl_lsp.lsp.features.completion import Completions
 from ktl_lsp.lsp.features.diagnostics import Diagnostics
 from ktl_lsp.lsp.features.hover import Hovers
 from ktl_lsp.lsp.features.k8s import K8sCommands
@@ -37,6 +38,7 @@ FEATURES: tuple[type, ...] = (
     Stats,
     CodeLenses,
     Hovers,
+    Completions,
     DocumentSymbols,
     KubeContext,
     ClusterCrds,

@@ -3,7 +3,6 @@ documents, in the configured Kubernetes version, and empty answers for bad input
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 from lsprotocol import types as lsp
@@ -31,6 +30,32 @@ spec:
         ports:
           - containerPort: 80
             protocol: TCP
+"""
+
+
+WIDGET_CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {kind: Widget, plural: widgets}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          description: A widget on the shelf.
+          properties:
+            spec:
+              type: object
+              required: [size]
+              properties:
+                size: {type: integer, description: How big the widget is.}
+                color: {type: string, enum: [red, blue]}
 """
 
 
@@ -143,33 +168,8 @@ async def test_a_half_typed_document_still_answers_on_its_current_text(
 
 
 async def test_custom_resources_from_a_workspace_crd(ktl: Ktl, tmp_path: Path) -> None:
-    crd = textwrap.dedent(
-        """\
-        apiVersion: apiextensions.k8s.io/v1
-        kind: CustomResourceDefinition
-        metadata: {name: widgets.example.com}
-        spec:
-          group: example.com
-          scope: Namespaced
-          names: {kind: Widget, plural: widgets}
-          versions:
-            - name: v1
-              served: true
-              storage: true
-              schema:
-                openAPIV3Schema:
-                  type: object
-                  description: A widget on the shelf.
-                  properties:
-                    spec:
-                      type: object
-                      required: [size]
-                      properties:
-                        size: {type: integer, description: How big the widget is.}
-        """
-    )
     widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  size: 3\n"
-    open_doc(ktl, write(tmp_path, "crd.yaml", crd))
+    open_doc(ktl, write(tmp_path, "crd.yaml", WIDGET_CRD))
     uri = open_doc(ktl, write(tmp_path, "widget.yaml", widget))
     await workspace_checked(ktl)  # the CRD is known once its folder has been read
     size = markdown(await hover(ktl, uri, 5, 3))
