@@ -457,7 +457,9 @@ class Workspace:
         path = path.resolve()
         with self._lock:
             state = self._files.get(path)
-            if state is not None and state.text == text:
+            # A file read from disk keeps no parse (only open buffers do): parse it below.
+            held = state is not None and (state.parsed is not None or state.kind not in YAML_KINDS)
+            if state is not None and held and state.text == text:
                 return state.kind, state.parsed
         kind = detect_file_kind(path, text)
         if kind not in YAML_KINDS:
@@ -474,7 +476,7 @@ class Workspace:
         path = path.resolve()
         with self._lock:
             state = self._files.get(path)
-            if state is not None and state.text == text:
+            if state is not None and state.text == text and state.parsed is not None:
                 return state.kind, state.parsed, 0
         kind = detect_file_kind(path, text)
         if kind != FileKind.K8S_MANIFEST or text_problem(text) is not None:

@@ -190,3 +190,19 @@ def test_editing_ktl_yaml_rechecks_values_files(tmp_path: Path) -> None:
     fixed = "secrets:\n  providers:\n    prod: {type: vault}\n"
     assert values.resolve() in workspace.update(config, fixed)  # an unsaved edit counts
     assert workspace.findings_for(values) == []
+
+
+def test_a_file_read_from_disk_is_parsed_on_demand_for_a_position(tmp_path: Path) -> None:
+    """The folder scan can hold an open buffer's text as a disk file (no parse kept) before the
+    buffer's own check runs: hover and completion must still get a parse."""
+    from ktl_lsp.checks import Workspace
+
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: b}\n"
+    path = tmp_path / "cm.yaml"
+    path.write_text(text)
+    ws = Workspace()
+    ws.add_directory(tmp_path)
+    kind, parsed = ws.parsed_for(path, text)
+    assert parsed is not None and len(parsed.documents) == 1
+    kind2, parsed2, first = ws.parsed_around(path, text, 1)
+    assert kind2 == kind and parsed2 is not None and first == 0
