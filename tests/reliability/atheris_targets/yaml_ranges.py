@@ -3,6 +3,7 @@ lies inside the document."""
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -22,7 +23,7 @@ def one_input(data: bytes) -> None:
     text = data.decode("utf-8", "replace")
     WORKSPACE.update(PATH, text)
     lines = LineIndex(text)
-    count = max(1, text.count("\n") + 1)
+    count = len(re.split(r"\r\n|\r|\n", text))  # LSP's line breaks, CR alone included
     for finding in WORKSPACE.findings_for(PATH):
         r = finding.range
         if not (0 <= r.start.line <= r.end.line < count + 1):
