@@ -18,6 +18,7 @@ from typing import Any
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ktl_lsp.checks.findings import Finding, Severity
+from ktl_lsp.documents.edits import Fix, replace_with
 from ktl_lsp.documents.positions import Range
 from ktl_lsp.documents.yaml_nodes import (
     BOOL,
@@ -270,9 +271,16 @@ class SchemaWalk:
         self._hooks = self.options.hooks or {}
 
     def report(
-        self, node: Node, message: str, severity: Severity = "error", rng: Range | None = None
+        self,
+        node: Node,
+        message: str,
+        severity: Severity = "error",
+        rng: Range | None = None,
+        fixes: tuple[Fix, ...] = (),
     ) -> None:
-        self.findings.append(Finding(rng or node_range(node), severity, self.options.code, message))
+        self.findings.append(
+            Finding(rng or node_range(node), severity, self.options.code, message, fixes=fixes)
+        )
 
     def validate(
         self, node: Node, schema: Schema, path: Path = (), anchor: Node | None = None
@@ -305,7 +313,11 @@ class SchemaWalk:
             if kind == "null" or (kind == "number" and "integer" in types and _integral(node)):
                 return
             expected = " or ".join(sorted(t for t in types if t != "null"))
-            self.report(node, f"{format_path(path)}: expected {expected}, got {describe(node)}")
+            self.report(
+                node,
+                f"{format_path(path)}: expected {expected}, got {describe(node)}",
+                fixes=number_fix(node, types),
+            )
             return
         if schema.alternatives and not self._any_matches(node, schema.alternatives, path):
             self.report(
@@ -403,9 +415,11 @@ class SchemaWalk:
         full = format_path((*path, name))
         message = f'unknown field "{full}"'
         close = difflib.get_close_matches(name, list(props), n=1, cutoff=0.75)
+        fixes: tuple[Fix, ...] = ()
         if close:
             message += f' (did you mean "{close[0]}"?)'
-        self.report(key, message, self.options.unknown_field_severity)
+            fixes = (rename_key(key, close[0]),)
+        self.report(key, message, self.options.unknown_field_severity, fixes=fixes)
 
     def _scalar(self, node: Node, schema: Schema, kind: str, path: Path) -> None:
         if schema.enum is not None:
@@ -463,6 +477,31 @@ class SchemaWalk:
         ):
             op = "<" if schema.xmax else "<="
             self.report(node, f"{format_path(path)}: must be {op} {schema.maximum:g}")
+
+
+def rename_key(key: Node, name: str) -> Fix:
+    """The fix for a misspelled key: the name the schema knows."""
+    return replace_with(node_range(key), name, f'Change "{key.value}" to "{name}"')
+
+
+def number_fix(node: Node, types: frozenset[str]) -> tuple[Fix, ...]:
+    """A quoted number where a number is required ("80" for 80): the number itself."""
+    if not isinstance(node, ScalarNode) or node.tag != STR:
+        return ()
+    text = str(node.value).strip()
+    wanted = "integer" if "integer" in types else "number" if "number" in types else None
+    if wanted is None or "string" in types or not _NUMBER.fullmatch(text):
+        return ()
+    if wanted == "integer" and not _INTEGER.fullmatch(text):
+        return ()
+    number = str(int(text)) if _INTEGER.fullmatch(text) else text.lstrip("+")
+    title = f'Change "{node.value}" to the {wanted} {number}'
+    return (replace_with(node_range(node), number, title),)
+
+
+_INTEGER = re.compile(r"[-+]?[0-9]+")
+_NUMBER = re.compile(r"[-+]?[0-9]+(?:\.[0-9]+)?")
+"""Forms YAML reads as a number once unquoted (``1e3`` would stay a string)."""
 
 
 def _integral(node: Node) -> bool:

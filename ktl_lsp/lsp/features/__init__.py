@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ktl_lsp.lsp.checker import Checker
 from ktl_lsp.lsp.features.cluster_crds import ClusterCrds
+from ktl_lsp.lsp.features.code_actions import CodeActions
 from ktl_lsp.lsp.features.codelens import CodeLenses
 from ktl_lsp.lsp.features.diagnostics import Diagnostics
 from ktl_lsp.lsp.features.hover import Hovers
@@ -38,6 +39,7 @@ FEATURES: tuple[type, ...] = (
     CodeLenses,
     Hovers,
     DocumentSymbols,
+    CodeActions,
     KubeContext,
     ClusterCrds,
     K8sCommands,
