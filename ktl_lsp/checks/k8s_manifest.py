@@ -21,7 +21,7 @@ from ktl_lsp.checks.k8s_schemas import (
     split_api_version,
     versions_serving,
 )
-from ktl_lsp.checks.schema_engine import SchemaWalk, WalkOptions, node_range
+from ktl_lsp.checks.schema_engine import SchemaWalk, WalkOptions, add_key, node_range
 from ktl_lsp.documents.edits import Fix, replace_with
 from ktl_lsp.documents.yaml_nodes import NULL, STR, get, get_pair, mapping_pairs, scalar_text
 
@@ -198,7 +198,9 @@ def _check_name(walk: SchemaWalk, root: Node, kind: str) -> None:
         if get(metadata, "generateName") is None and kind not in ("List",):
             anchor = get_pair(root, "metadata") or get_pair(root, "kind")
             if anchor is not None:
-                walk.report(anchor[0], 'missing required field "name" in metadata')
+                fix = add_key(metadata, "name", '""') if isinstance(metadata, MappingNode) else None
+                message = 'missing required field "name" in metadata'
+                walk.report(anchor[0], message, fixes=(fix,) if fix else ())
         return
     value = name_pair[1]
     if isinstance(value, ScalarNode) and value.tag == STR:

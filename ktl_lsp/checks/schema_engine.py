@@ -383,12 +383,16 @@ class SchemaWalk:
                 rng = node_range(anchor)
                 if anchor is node and isinstance(node, MappingNode) and node.value:
                     rng = node_range(node.value[0][0])
+                sub = props.get(name)
+                placeholder = _PLACEHOLDERS.get(_type_of(sub) if sub else "", '""')
+                fix = add_key(node, name, placeholder) if isinstance(node, MappingNode) else None
                 self.findings.append(
                     Finding(
                         rng,
                         "error",
                         self.options.code,
                         f'missing required field "{name}" in {where}',
+                        fixes=(fix,) if fix else (),
                     )
                 )
 
@@ -477,6 +481,40 @@ class SchemaWalk:
         ):
             op = "<" if schema.xmax else "<="
             self.report(node, f"{format_path(path)}: must be {op} {schema.maximum:g}")
+
+
+def add_key(mapping: MappingNode, name: str, placeholder: str) -> Fix | None:
+    """Inserts `name: placeholder` as the last key of a mapping, at its keys' indentation."""
+    title = f'Add the required field "{name}"'
+    pair = f"{name}: {placeholder}"
+    end = mapping.end_mark
+    if mapping.flow_style or not mapping.value:
+        if not mapping.value:
+            return replace_with(node_range(mapping), "{" + pair + "}", title)
+        at = Range.of(end.line, end.column - 1, end.line, end.column - 1)
+        return replace_with(at, ", " + pair, title)
+    first = mapping.value[0][0]
+    if first.start_mark.line != mapping.start_mark.line:
+        return None  # a key after a tag or anchor line: leave it to the person
+    last: Node = mapping.value[-1][1]
+    while isinstance(last, MappingNode | SequenceNode) and not last.flow_style and last.value:
+        tail = last.value[-1]
+        last = tail[1] if isinstance(tail, tuple) else tail
+    leaf = last.end_mark
+    indent = " " * first.start_mark.column
+    if leaf.column == 0 and leaf.line > first.start_mark.line:
+        at = Range.of(leaf.line, 0, leaf.line, 0)
+        return replace_with(at, f"{indent}{pair}\n", title)
+    at = Range.of(leaf.line, leaf.column, leaf.line, leaf.column)
+    return replace_with(at, f"\n{indent}{pair}", title)
+
+
+def _type_of(schema: Schema) -> str:
+    types = schema.target().types or frozenset()
+    return next((t for t in ("object", "array", "boolean", "integer", "number") if t in types), "")
+
+
+_PLACEHOLDERS = {"object": "{}", "array": "[]", "boolean": "false", "integer": "0", "number": "0"}
 
 
 def rename_key(key: Node, name: str) -> Fix:

@@ -204,3 +204,26 @@ def test_fixes_move_with_their_document_and_count_utf16(tmp_path: Path) -> None:
     column = line.index("nam:")
     assert edit.range.start == Position(6, column + 1)  # one UTF-16 unit more than code points
     assert edit.new_text == "name"
+
+
+def test_missing_required_fields_are_added_with_placeholders(tmp_path: Path) -> None:
+    text = (
+        DEPLOYMENT.replace("metadata:\n  name: web\n", "metadata:\n  labels: {app: web}\n")
+        .replace("        - name: web\n          image: nginx\n", "        - image: nginx\n")
+        .replace("            - containerPort: 80\n", "            - {protocol: TCP}\n")
+    )
+    findings = check(tmp_path, "d.yaml", text)
+    _, fix = only_fix(findings, "k8s-schema", '"name" in metadata')
+    assert fix.title == 'Add the required field "name"'
+    once = fixed(tmp_path, "d.yaml", text, "k8s-schema", '"name" in metadata')
+    assert once.startswith(
+        'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  labels: {app: web}\n  name: ""\n'
+    )
+    twice = fixed(tmp_path, "d.yaml", once, "k8s-schema", '"name" in spec.template')
+    assert (
+        '        - image: nginx\n          ports:\n            - {protocol: TCP}\n          name: ""\n'
+        in twice
+    )
+    # A flow mapping gets the key before its closing brace, with the schema type's placeholder.
+    port = fixed(tmp_path, "d.yaml", twice, "k8s-schema", '"containerPort"')
+    assert "            - {protocol: TCP, containerPort: 0}\n" in port

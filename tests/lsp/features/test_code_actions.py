@@ -202,6 +202,22 @@ async def test_an_api_version_no_longer_served(start_ktl: StartKtl, tmp_path: Pa
     assert fixed == pdb.replace("policy/v1beta1", "policy/v1")
 
 
+async def test_a_missing_required_field_is_added(ktl: Ktl, pubs: Publishes, tmp_path: Path) -> None:
+    text = DEPLOYMENT.replace(
+        "        - name: web\n          image: nginx\n", "        - image: nginx\n"
+    )
+    fixed, action = await fix(
+        ktl,
+        pubs,
+        write(tmp_path, "deploy.yaml", text),
+        "k8s-schema",
+        '"name" in spec.template.spec.containers[0]',
+        'Add the required field "name"',
+    )
+    assert fixed.endswith('            - containerPort: 80\n          name: ""\n')
+    assert action.is_preferred
+
+
 async def test_only_the_fixes_at_the_range_and_bad_input(
     ktl: Ktl, pubs: Publishes, tmp_path: Path
 ) -> None:
