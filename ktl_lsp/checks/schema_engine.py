@@ -27,6 +27,7 @@ from ktl_lsp.documents.yaml_nodes import (
     NULL,
     STR,
     json_kind,
+    last_leaf,
     mapping_pairs,
     scalar_value,
 )
@@ -496,11 +497,7 @@ def add_key(mapping: MappingNode, name: str, placeholder: str) -> Fix | None:
     first = mapping.value[0][0]
     if first.start_mark.line != mapping.start_mark.line:
         return None  # a key after a tag or anchor line: leave it to the person
-    last: Node = mapping.value[-1][1]
-    while isinstance(last, MappingNode | SequenceNode) and not last.flow_style and last.value:
-        tail = last.value[-1]
-        last = tail[1] if isinstance(tail, tuple) else tail
-    leaf = last.end_mark
+    leaf = last_leaf(mapping.value[-1][1]).end_mark
     indent = " " * first.start_mark.column
     if leaf.column == 0 and leaf.line > first.start_mark.line:
         at = Range.of(leaf.line, 0, leaf.line, 0)

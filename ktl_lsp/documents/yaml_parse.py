@@ -24,6 +24,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ktl_lsp.documents.edits import Edit, Fix
 from ktl_lsp.documents.positions import LineIndex, Range
 from ktl_lsp.documents.yaml_chunks import Chunk, split_documents
+from ktl_lsp.documents.yaml_nodes import last_leaf
 
 try:
     from yaml import CSafeLoader as _BaseLoader
@@ -257,15 +258,9 @@ def _duplicates(pairs: list[tuple[Node, Node]], problems: list[YamlProblem], blo
 
 
 def _remove_pair(key: Node, value: Node) -> tuple[Fix, ...]:
-    """Deletes a later duplicate of a block mapping: its key's line to its value's last line.
-
-    A block collection ends where the next token starts, so the value's end is taken from its
-    last leaf (comments after it stay)."""
-    last = value
-    while isinstance(last, MappingNode | SequenceNode) and not last.flow_style and last.value:
-        tail = last.value[-1]
-        last = tail[1] if isinstance(tail, tuple) else tail
-    end = last.end_mark
+    """Deletes a later duplicate of a block mapping: its key's line to its value's last line
+    (comments after it stay)."""
+    end = last_leaf(value).end_mark
     end_line = end.line if end.column == 0 and end.line > key.start_mark.line else end.line + 1
     rng = Range.of(key.start_mark.line, 0, end_line, 0)
     return (Fix(f'Remove the later "{key.value}"', (Edit(rng, ""),), preferred=True),)

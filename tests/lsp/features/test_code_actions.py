@@ -13,44 +13,9 @@ import yaml
 from lsprotocol import types as lsp
 from pytest_lsp import ClientServerConfig
 
+from tests.checks.test_fixes import DEPLOYMENT, STACK
 from tests.conftest import Ktl, StartKtl, server_command
 from tests.lsp.features.test_diagnostics import Publishes, open_doc, write
-
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  annotations: {note: "café 😀"}
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-        - name: web
-          image: nginx
-          ports:
-            - containerPort: 80
-"""
-
-STACK = """\
-apiVersion: ktl.dev/v1
-kind: Stack
-name: shop
-defaults:
-  cluster: {name: prod}
-  namespace: shop
-releases:
-  - name: database
-    chart: ./charts/db
-  - name: backend
-    chart: ./charts/db
-    needs: [databse]
-"""
 
 
 @pytest.fixture
@@ -143,7 +108,7 @@ async def test_a_misspelled_key_becomes_the_suggested_one(
     assert fixed == DEPLOYMENT and action.is_preferred
     # After non-ASCII text on its line: the edit's range counts UTF-16 code units.
     flow = 'metadata: {annotations: {note: "café 😀"}, name: web}'
-    text = DEPLOYMENT.replace('metadata:\n  name: web\n  annotations: {note: "café 😀"}', flow)
+    text = DEPLOYMENT.replace("metadata:\n  name: web", flow)
     path = write(tmp_path, "flow.yaml", text.replace("name: web}", "nme: web}"))
     fixed, _ = await fix(ktl, pubs, path, "k8s-schema", ".nme", 'Change "nme" to "name"')
     assert fixed == text
@@ -233,7 +198,7 @@ async def test_only_the_fixes_at_the_range_and_bad_input(
             end=lsp.Position(line=line, character=start if end is None else end),
         )
 
-    assert [a.title for a in await code_actions(ktl, uri, at(6, 4))] == [
+    assert [a.title for a in await code_actions(ktl, uri, at(5, 4))] == [
         'Change "replcas" to "replicas"'
     ]
     everything = lsp.Range(
@@ -247,7 +212,7 @@ async def test_only_the_fixes_at_the_range_and_bad_input(
     refactor = await ktl.client.text_document_code_action_async(
         lsp.CodeActionParams(
             text_document=lsp.TextDocumentIdentifier(uri=uri),
-            range=at(6, 4),
+            range=at(5, 4),
             context=lsp.CodeActionContext(diagnostics=[], only=[lsp.CodeActionKind.Refactor]),
         )
     )
