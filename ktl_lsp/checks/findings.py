@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from ktl_lsp.documents.positions import LineIndex, PositionEncoding, Range
+from ktl_lsp.documents.edits import Edit, Fix
+from ktl_lsp.documents.positions import LineIndex, Position, PositionEncoding, Range
 
 if TYPE_CHECKING:
     from ktl_lsp.documents.yaml_parse import YamlProblem
@@ -36,6 +37,8 @@ class Finding:
     message: str
     related: tuple[Related, ...] = ()
     source: str = "ktl"
+    fixes: tuple[Fix, ...] = ()
+    """Quick fixes, edits of the finding's own file (code actions in the editor)."""
 
     def shifted(self, lines: int) -> Finding:
         """The same finding moved down by `lines` (a cached document that moved in its file)."""
@@ -44,7 +47,12 @@ class Finding:
         related = tuple(
             replace(r, range=r.range.shifted(lines)) if r.path is None else r for r in self.related
         )
-        return replace(self, range=self.range.shifted(lines), related=related)
+        return replace(
+            self,
+            range=self.range.shifted(lines),
+            related=related,
+            fixes=tuple(f.shifted(lines) for f in self.fixes),
+        )
 
     def to_json(self, path: str) -> dict[str, Any]:
         """The `ktl-lsp check --format json` shape (docs/cli.md), plus `related`."""
@@ -79,6 +87,7 @@ def from_problem(problem: YamlProblem, line_offset: int = 0) -> Finding:
         problem.code,
         problem.message,
         tuple(Related(r.shifted(line_offset), m) for r, m in problem.related),
+        fixes=tuple(f.shifted(line_offset) for f in problem.fixes),
     )
 
 
@@ -88,18 +97,45 @@ def in_encoding(
     encoding: PositionEncoding = "utf-16",
     other_files: dict[str, LineIndex] | None = None,
 ) -> list[Finding]:
-    """Findings with characters counted in the client's encoding (related ranges too)."""
-    if encoding == "utf-32":
-        return findings
+    """Findings with characters counted in the client's encoding (related ranges and fixes
+    too; a fix's edit past the end of the text is clamped to it)."""
     out: list[Finding] = []
     for finding in findings:
+        fixes = tuple(_fix_in_encoding(f, lines, encoding) for f in finding.fixes)
+        if encoding == "utf-32":
+            out.append(replace(finding, fixes=fixes) if fixes else finding)
+            continue
         related = tuple(
             replace(r, range=_convert(r, lines, encoding, other_files)) for r in finding.related
         )
         out.append(
-            replace(finding, range=lines.range_to_client(finding.range, encoding), related=related)
+            replace(
+                finding,
+                range=lines.range_to_client(finding.range, encoding),
+                related=related,
+                fixes=fixes,
+            )
         )
     return out
+
+
+def _fix_in_encoding(fix: Fix, lines: LineIndex, encoding: PositionEncoding) -> Fix:
+    edits = tuple(
+        Edit(lines.range_to_client(_clamped(e.range, lines), encoding), e.new_text)
+        for e in fix.edits
+    )
+    return replace(fix, edits=edits)
+
+
+def _clamped(rng: Range, lines: LineIndex) -> Range:
+    last = lines.line_count() - 1
+
+    def clamp(position: Position) -> Position:
+        if position.line > last:
+            return Position(last, len(lines.line_text(last)))
+        return position
+
+    return Range(clamp(rng.start), clamp(rng.end))
 
 
 def _convert(

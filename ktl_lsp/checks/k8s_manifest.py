@@ -16,10 +16,13 @@ from ktl_lsp.checks.findings import Finding, Related
 from ktl_lsp.checks.k8s_formats import HOOKS, name_error
 from ktl_lsp.checks.k8s_schemas import (
     KubernetesSchemas,
+    same_fields,
+    schemas_for,
     split_api_version,
     versions_serving,
 )
-from ktl_lsp.checks.schema_engine import SchemaWalk, WalkOptions, node_range
+from ktl_lsp.checks.schema_engine import SchemaWalk, WalkOptions, add_key, node_range
+from ktl_lsp.documents.edits import Fix, replace_with
 from ktl_lsp.documents.yaml_nodes import NULL, STR, get, get_pair, mapping_pairs, scalar_text
 
 NOT_API_GROUPS = (
@@ -138,6 +141,7 @@ def _unknown_kind(
                 code,
                 f"{kind} is not served as {api_version} by Kubernetes {k8s.version}; "
                 f"use apiVersion: {preferred}",
+                fixes=(_api_version_fix(api_node, api_version, preferred, kind, k8s),),
             )
         )
         return
@@ -152,13 +156,15 @@ def _unknown_kind(
                 kind, [*k8s.api_versions_by_kind, *crd_kinds], n=1, cutoff=0.8
             )
         )
+        fixes: tuple[Fix, ...] = ()
         if close:
             message += f' (did you mean "{close[0]}"?)'
+            fixes = (replace_with(node_range(kind_node), close[0], f"Change kind to {close[0]}"),)
         else:
             served = versions_serving(api_version, kind)
             if served:
                 message += f"; it is served only by Kubernetes {served[0]}..{served[-1]}"
-        walk.findings.append(Finding(node_range(kind_node), "error", code, message))
+        walk.findings.append(Finding(node_range(kind_node), "error", code, message, fixes=fixes))
         return
     walk.findings.append(
         Finding(
@@ -171,6 +177,20 @@ def _unknown_kind(
     )
 
 
+def _api_version_fix(
+    api_node: Node, api_version: str, preferred: str, kind: str, k8s: KubernetesSchemas
+) -> Fix:
+    """The apiVersion that serves `kind` now. Only that line changes, so the title warns when
+    the two versions' schemas differ or the old one is too old to compare."""
+    served = versions_serving(api_version, kind)
+    title = f"Change apiVersion to {preferred}"
+    if not served:
+        title += f" (fields may need changes: {api_version} is too old to compare)"
+    elif not same_fields(schemas_for(served[-1]), api_version, k8s, preferred, kind):
+        title += f" (fields may need changes: {kind} differs in {preferred})"
+    return replace_with(node_range(api_node), preferred, title)
+
+
 def _check_name(walk: SchemaWalk, root: Node, kind: str) -> None:
     metadata = get(root, "metadata")
     name_pair = get_pair(metadata, "name")
@@ -178,7 +198,9 @@ def _check_name(walk: SchemaWalk, root: Node, kind: str) -> None:
         if get(metadata, "generateName") is None and kind not in ("List",):
             anchor = get_pair(root, "metadata") or get_pair(root, "kind")
             if anchor is not None:
-                walk.report(anchor[0], 'missing required field "name" in metadata')
+                fix = add_key(metadata, "name", '""') if isinstance(metadata, MappingNode) else None
+                message = 'missing required field "name" in metadata'
+                walk.report(anchor[0], message, fixes=(fix,) if fix else ())
         return
     value = name_pair[1]
     if isinstance(value, ScalarNode) and value.tag == STR:

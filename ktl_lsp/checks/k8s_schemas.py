@@ -190,3 +190,43 @@ def versions_serving(api_version: str, kind: str) -> tuple[str, ...]:
     return tuple(
         v for v in available_versions() if (root / f"v{v}.0-local-strict" / filename).is_file()
     )
+
+
+_DOC_KEYS = frozenset({"description", "x-kubernetes-group-version-kind"})
+
+
+def same_fields(
+    old: KubernetesSchemas, old_api: str, new: KubernetesSchemas, new_api: str, kind: str
+) -> bool:
+    """Whether `kind` has the same fields under `old_api` (in `old`) as under `new_api`.
+
+    Definitions of the resource's own group-version are compared field by field (descriptions
+    aside); shared types (ObjectMeta, PodSpec) by name.
+    """
+    old_name, new_name = old.kinds.get((old_api, kind)), new.kinds.get((new_api, kind))
+    if old_name is None or new_name is None:
+        return False
+    old_prefix, new_prefix = old_name.rsplit(".", 1)[0] + ".", new_name.rsplit(".", 1)[0] + "."
+
+    def shape(schemas: KubernetesSchemas, prefix: str, name: str, seen: frozenset[str]) -> Any:
+        if name in seen:
+            return ("ref", name.removeprefix(prefix))
+        return walk(schemas, prefix, schemas.compiler.raw(name), seen | {name})
+
+    def walk(schemas: KubernetesSchemas, prefix: str, raw: Any, seen: frozenset[str]) -> Any:
+        if isinstance(raw, dict):
+            ref = raw.get("$ref")
+            if isinstance(ref, str):
+                name = ref.rsplit("/", 1)[-1]
+                if name.startswith(prefix):
+                    return shape(schemas, prefix, name, seen)
+                return ("ref", name)
+            return {k: walk(schemas, prefix, v, seen) for k, v in raw.items() if k not in _DOC_KEYS}
+        if isinstance(raw, list):
+            return [walk(schemas, prefix, v, seen) for v in raw]
+        return "<apiVersion>" if raw in (old_api, new_api) else raw  # the apiVersion's enum
+
+    return bool(
+        shape(old, old_prefix, old_name, frozenset())
+        == shape(new, new_prefix, new_name, frozenset())
+    )

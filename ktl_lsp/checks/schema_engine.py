@@ -18,6 +18,7 @@ from typing import Any
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ktl_lsp.checks.findings import Finding, Severity
+from ktl_lsp.documents.edits import Fix, replace_with
 from ktl_lsp.documents.positions import Range
 from ktl_lsp.documents.yaml_nodes import (
     BOOL,
@@ -26,6 +27,7 @@ from ktl_lsp.documents.yaml_nodes import (
     NULL,
     STR,
     json_kind,
+    last_leaf,
     mapping_pairs,
     scalar_value,
 )
@@ -270,9 +272,16 @@ class SchemaWalk:
         self._hooks = self.options.hooks or {}
 
     def report(
-        self, node: Node, message: str, severity: Severity = "error", rng: Range | None = None
+        self,
+        node: Node,
+        message: str,
+        severity: Severity = "error",
+        rng: Range | None = None,
+        fixes: tuple[Fix, ...] = (),
     ) -> None:
-        self.findings.append(Finding(rng or node_range(node), severity, self.options.code, message))
+        self.findings.append(
+            Finding(rng or node_range(node), severity, self.options.code, message, fixes=fixes)
+        )
 
     def validate(
         self, node: Node, schema: Schema, path: Path = (), anchor: Node | None = None
@@ -305,7 +314,11 @@ class SchemaWalk:
             if kind == "null" or (kind == "number" and "integer" in types and _integral(node)):
                 return
             expected = " or ".join(sorted(t for t in types if t != "null"))
-            self.report(node, f"{format_path(path)}: expected {expected}, got {describe(node)}")
+            self.report(
+                node,
+                f"{format_path(path)}: expected {expected}, got {describe(node)}",
+                fixes=number_fix(node, types),
+            )
             return
         if schema.alternatives and not self._any_matches(node, schema.alternatives, path):
             self.report(
@@ -371,12 +384,16 @@ class SchemaWalk:
                 rng = node_range(anchor)
                 if anchor is node and isinstance(node, MappingNode) and node.value:
                     rng = node_range(node.value[0][0])
+                sub = props.get(name)
+                placeholder = _PLACEHOLDERS.get(_type_of(sub) if sub else "", '""')
+                fix = add_key(node, name, placeholder) if isinstance(node, MappingNode) else None
                 self.findings.append(
                     Finding(
                         rng,
                         "error",
                         self.options.code,
                         f'missing required field "{name}" in {where}',
+                        fixes=(fix,) if fix else (),
                     )
                 )
 
@@ -403,9 +420,11 @@ class SchemaWalk:
         full = format_path((*path, name))
         message = f'unknown field "{full}"'
         close = difflib.get_close_matches(name, list(props), n=1, cutoff=0.75)
+        fixes: tuple[Fix, ...] = ()
         if close:
             message += f' (did you mean "{close[0]}"?)'
-        self.report(key, message, self.options.unknown_field_severity)
+            fixes = (rename_key(key, close[0]),)
+        self.report(key, message, self.options.unknown_field_severity, fixes=fixes)
 
     def _scalar(self, node: Node, schema: Schema, kind: str, path: Path) -> None:
         if schema.enum is not None:
@@ -463,6 +482,61 @@ class SchemaWalk:
         ):
             op = "<" if schema.xmax else "<="
             self.report(node, f"{format_path(path)}: must be {op} {schema.maximum:g}")
+
+
+def add_key(mapping: MappingNode, name: str, placeholder: str) -> Fix | None:
+    """Inserts `name: placeholder` as the last key of a mapping, at its keys' indentation."""
+    title = f'Add the required field "{name}"'
+    pair = f"{name}: {placeholder}"
+    end = mapping.end_mark
+    if mapping.flow_style or not mapping.value:
+        if not mapping.value:
+            return replace_with(node_range(mapping), "{" + pair + "}", title)
+        at = Range.of(end.line, end.column - 1, end.line, end.column - 1)
+        return replace_with(at, ", " + pair, title)
+    first = mapping.value[0][0]
+    if first.start_mark.line != mapping.start_mark.line:
+        return None  # a key after a tag or anchor line: leave it to the person
+    leaf = last_leaf(mapping.value[-1][1]).end_mark
+    indent = " " * first.start_mark.column
+    if leaf.column == 0 and leaf.line > first.start_mark.line:
+        at = Range.of(leaf.line, 0, leaf.line, 0)
+        return replace_with(at, f"{indent}{pair}\n", title)
+    at = Range.of(leaf.line, leaf.column, leaf.line, leaf.column)
+    return replace_with(at, f"\n{indent}{pair}", title)
+
+
+def _type_of(schema: Schema) -> str:
+    types = schema.target().types or frozenset()
+    return next((t for t in ("object", "array", "boolean", "integer", "number") if t in types), "")
+
+
+_PLACEHOLDERS = {"object": "{}", "array": "[]", "boolean": "false", "integer": "0", "number": "0"}
+
+
+def rename_key(key: Node, name: str) -> Fix:
+    """The fix for a misspelled key: the name the schema knows."""
+    return replace_with(node_range(key), name, f'Change "{key.value}" to "{name}"')
+
+
+def number_fix(node: Node, types: frozenset[str]) -> tuple[Fix, ...]:
+    """A quoted number where a number is required ("80" for 80): the number itself."""
+    if not isinstance(node, ScalarNode) or node.tag != STR:
+        return ()
+    text = str(node.value).strip()
+    wanted = "integer" if "integer" in types else "number" if "number" in types else None
+    if wanted is None or "string" in types or not _NUMBER.fullmatch(text):
+        return ()
+    if wanted == "integer" and not _INTEGER.fullmatch(text):
+        return ()
+    number = str(int(text)) if _INTEGER.fullmatch(text) else text.lstrip("+")
+    title = f'Change "{node.value}" to the {wanted} {number}'
+    return (replace_with(node_range(node), number, title),)
+
+
+_INTEGER = re.compile(r"[-+]?[0-9]+")
+_NUMBER = re.compile(r"[-+]?[0-9]+(?:\.[0-9]+)?")
+"""Forms YAML reads as a number once unquoted (``1e3`` would stay a string)."""
 
 
 def _integral(node: Node) -> bool:

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ktl_lsp.checks.findings import Finding, Severity
-from ktl_lsp.checks.schema_engine import describe, node_range
+from ktl_lsp.checks.schema_engine import describe, node_range, number_fix, rename_key
+from ktl_lsp.documents.edits import Fix
 from ktl_lsp.documents.yaml_nodes import json_kind, mapping_pairs, scalar_value
 
 GO_DURATION = re.compile(r"^[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$|^0$")
@@ -67,8 +68,10 @@ class ShapeWalk:
         """How the file is named in "unknown key" messages (e.g. "ktl")."""
         self.findings: list[Finding] = []
 
-    def add(self, node: Node, message: str, severity: Severity = "error") -> None:
-        self.findings.append(Finding(node_range(node), severity, self.code, message))
+    def add(
+        self, node: Node, message: str, severity: Severity = "error", fixes: tuple[Fix, ...] = ()
+    ) -> None:
+        self.findings.append(Finding(node_range(node), severity, self.code, message, fixes=fixes))
 
     def walk(self, node: Node | None, shape: Shape, path: str) -> None:
         if node is None:
@@ -92,6 +95,7 @@ class ShapeWalk:
                 sub = shape.fields.get(name)
                 if sub is None:
                     note = shape.notes.get(name)
+                    fixes: tuple[Fix, ...] = ()
                     if note is None:
                         note = f'unknown key "{join(path, name)}"'
                         close = difflib.get_close_matches(
@@ -99,9 +103,10 @@ class ShapeWalk:
                         )
                         if close:
                             note += f' (did you mean "{close[0]}"?)'
+                            fixes = (rename_key(key, close[0]),)
                         if self.subject:
                             note += f"; {self.subject} ignores it"
-                    self.add(key, note, "warning")
+                    self.add(key, note, "warning", fixes)
                     continue
                 self.walk(value, sub, join(path, name))
             return
@@ -121,9 +126,11 @@ class ShapeWalk:
         elif t == "bool" and kind != "boolean":
             self.add(node, f"{path}: expected true or false, got {describe(node)}")
         elif t == "int" and kind != "integer":
-            self.add(node, f"{path}: expected an integer, got {describe(node)}")
+            fixes = number_fix(node, frozenset({"integer"}))
+            self.add(node, f"{path}: expected an integer, got {describe(node)}", fixes=fixes)
         elif t == "number" and kind not in ("integer", "number"):
-            self.add(node, f"{path}: expected a number, got {describe(node)}")
+            fixes = number_fix(node, frozenset({"number"}))
+            self.add(node, f"{path}: expected a number, got {describe(node)}", fixes=fixes)
         elif t == "duration":
             text = str(node.value)
             if kind != "string" or not GO_DURATION.match(text):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import os
 from collections.abc import Iterable
@@ -21,6 +22,7 @@ from ktl_lsp.checks.stack_shapes import (
     RELEASE_NAMES,
     STACK_NAMES,
 )
+from ktl_lsp.documents.edits import Fix, replace_with
 from ktl_lsp.documents.positions import Range
 from ktl_lsp.documents.yaml_nodes import get, scalar_text
 from ktl_lsp.documents.yaml_parse import ParsedText, YamlDocument
@@ -216,6 +218,7 @@ def _graph_findings(releases: list[_Release], add: _Adder) -> None:
                         "error",
                         "stack-missing-need",
                         f'release {release.id} needs missing dependency "{need}"',
+                        fixes=_closest_release(need, rng, release, by_cluster_name),
                     ),
                 )
                 continue
@@ -238,6 +241,20 @@ def _graph_findings(releases: list[_Release], add: _Adder) -> None:
                 if (x, y) != (a, b)
             )
             add(file, Finding(rng, "error", "stack-cycle", message, related))
+
+
+def _closest_release(
+    need: str,
+    rng: Range,
+    release: _Release,
+    by_cluster_name: dict[tuple[str | None, str], _Release],
+) -> tuple[Fix, ...]:
+    """The release of the same cluster whose name is closest to a need that names none."""
+    names = [n for c, n in by_cluster_name if c == release.cluster and n != release.name]
+    close = difflib.get_close_matches(need, names, n=1, cutoff=0.6)
+    if not close:
+        return ()
+    return (replace_with(rng, close[0], f'Change "{need}" to the release "{close[0]}"'),)
 
 
 class _Adder(Protocol):

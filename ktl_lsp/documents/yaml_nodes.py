@@ -167,3 +167,12 @@ def to_python(node: Node, _depth: int = 0) -> Any:
     if isinstance(node, SequenceNode):
         return [to_python(item, _depth + 1) for item in node.value]
     return scalar_value(node)
+
+
+def last_leaf(node: Node) -> Node:
+    """The node a value's text really ends with: a block collection's end mark is where the next
+    token starts (after blank and comment lines), its last leaf's is not."""
+    while isinstance(node, MappingNode | SequenceNode) and not node.flow_style and node.value:
+        tail = node.value[-1]
+        node = tail[1] if isinstance(tail, tuple) else tail
+    return node

@@ -26,8 +26,10 @@ from typing import Any, Literal
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from ktl_lsp.documents.edits import Edit, Fix
 from ktl_lsp.documents.positions import LineIndex, Range
 from ktl_lsp.documents.yaml_chunks import Chunk, split_documents
+from ktl_lsp.documents.yaml_nodes import last_leaf
 
 try:
     from yaml import CSafeLoader as _BaseLoader
@@ -89,6 +91,7 @@ class YamlProblem:
     range: Range
     severity: Severity = "error"
     related: tuple[tuple[Range, str], ...] = ()
+    fixes: tuple[Fix, ...] = ()
 
 
 @dataclass(slots=True)
@@ -230,7 +233,7 @@ def _scan(root: Node, may_alias: bool) -> tuple[list[YamlProblem], bool, int]:
             if len(pairs) > 1:
                 names = {k.value for k, _ in pairs if type(k) is ScalarNode}
                 if len(names) < len(pairs):
-                    _duplicates(pairs, problems)
+                    _duplicates(pairs, problems, block=not getattr(node, "flow_style", True))
             for key, value in pairs:
                 if type(key) is not ScalarNode:
                     push((key, depth))
@@ -250,9 +253,9 @@ def _scan(root: Node, may_alias: bool) -> tuple[list[YamlProblem], bool, int]:
     return problems, True, count
 
 
-def _duplicates(pairs: list[tuple[Node, Node]], problems: list[YamlProblem]) -> None:
+def _duplicates(pairs: list[tuple[Node, Node]], problems: list[YamlProblem], block: bool) -> None:
     keys: dict[tuple[str, str], Node] = {}
-    for key, _ in pairs:
+    for key, value in pairs:
         if type(key) is not ScalarNode or key.value == "<<":
             continue
         ident = (key.tag, key.value)
@@ -267,8 +270,18 @@ def _duplicates(pairs: list[tuple[Node, Node]], problems: list[YamlProblem]) -> 
                 _node_range(key),
                 "error",
                 ((_node_range(first), "first occurrence"),),
+                _remove_pair(key, value) if block else (),
             )
         )
+
+
+def _remove_pair(key: Node, value: Node) -> tuple[Fix, ...]:
+    """Deletes a later duplicate of a block mapping: its key's line to its value's last line
+    (comments after it stay)."""
+    end = last_leaf(value).end_mark
+    end_line = end.line if end.column == 0 and end.line > key.start_mark.line else end.line + 1
+    rng = Range.of(key.start_mark.line, 0, end_line, 0)
+    return (Fix(f'Remove the later "{key.value}"', (Edit(rng, ""),), preferred=True),)
 
 
 def _check_aliases(root: Node) -> YamlProblem | None:

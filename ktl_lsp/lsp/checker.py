@@ -288,6 +288,21 @@ class Checker(Feature):
         await self.flush(uri)
         return await asyncio.to_thread(self.workspace.outline, path)
 
+    async def current_findings(self, uri: str) -> list[Finding]:
+        """The checkers' findings for an open document's current text (client encoding, fixes
+        included); empty for a document that is not open or changed while they were computed."""
+        path = self._uri_path(uri)
+        doc = self.document(uri)
+        if path is None or doc is None:
+            return []
+        version = doc.version
+        await self.flush(uri)
+        findings = await asyncio.to_thread(self.workspace.findings_for, path, self.encoding())
+        doc = self.document(uri)
+        if doc is None or doc.version != version or not self._current(uri):
+            return []
+        return findings
+
     # -- findings from elsewhere -------------------------------------------------------------
     def set_extra(self, uri: str, owner: str, findings: list[Finding], text: str) -> None:
         """Publishes `findings` with the checkers' for `uri` until `owner` replaces them.

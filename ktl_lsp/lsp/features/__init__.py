@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ktl_lsp.lsp.checker import Checker
 from ktl_lsp.lsp.features.cluster_crds import ClusterCrds
+from ktl_lsp.lsp.features.code_actions import CodeActions
 from ktl_lsp.lsp.features.codelens import CodeLenses
 from ktl_lsp.lsp.features.completion import Completions
 from ktl_lsp.lsp.features.diagnostics import Diagnostics
@@ -40,6 +41,7 @@ FEATURES: tuple[type, ...] = (
     Hovers,
     Completions,
     DocumentSymbols,
+    CodeActions,
     KubeContext,
     ClusterCrds,
     K8sCommands,
