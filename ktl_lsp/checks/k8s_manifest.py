@@ -42,6 +42,9 @@ NOT_API_GROUPS = (
 )
 """Configuration files that borrow the apiVersion/kind shape but are no API resources."""
 
+API_SUBGROUPS = frozenset({"flowcontrol.apiserver.k8s.io", "internal.apiserver.k8s.io"})
+"""Served API groups under a configuration group's name (FlowSchema, StorageVersion)."""
+
 SELECTOR_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"})
 
 _OPTIONS = WalkOptions(code="k8s-schema", unknown_field_severity="warning", hooks=HOOKS)
@@ -61,6 +64,8 @@ def _is_not_api(api_version: str, kind: str) -> bool:
     group, _ = split_api_version(api_version)
     if api_version == "v1" and kind == "Config":
         return True  # a kubeconfig
+    if group in API_SUBGROUPS:
+        return False
     return any(group == g or group.endswith("." + g) for g in NOT_API_GROUPS) or (
         api_version.startswith("skaffold/")
     )

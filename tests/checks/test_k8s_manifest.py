@@ -222,3 +222,19 @@ def test_helm_templates_never_get_yaml_or_schema_errors(check: Check) -> None:
     """
     assert check("chart/templates/deploy.yaml", text) == []
     assert check("loose-template.yaml", text) == []
+
+
+def test_api_groups_under_a_configuration_group_name_are_checked(check: Check) -> None:
+    """FlowSchema lives in flowcontrol.apiserver.k8s.io: an API, not apiserver's config."""
+    flow = """\
+apiVersion: flowcontrol.apiserver.k8s.io/v1
+kind: FlowSchema
+metadata: {name: a}
+spec:
+  priorityLevelConfiguration: {name: global-default}
+  matchingPrecedence: "high"
+"""
+    findings = check("flow.yaml", flow)
+    assert [(f.code, f.range.start.line) for f in findings] == [("k8s-schema", 5)]
+    admission = "apiVersion: apiserver.k8s.io/v1\nkind: AdmissionConfiguration\nplugins: []\n"
+    assert check("admission.yaml", admission) == []
