@@ -48,6 +48,10 @@ API_SUBGROUPS = frozenset({"flowcontrol.apiserver.k8s.io", "internal.apiserver.k
 SELECTOR_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"})
 
 _OPTIONS = WalkOptions(code="k8s-schema", unknown_field_severity="warning", hooks=HOOKS)
+#: From Kubernetes 1.27 the API server validates fields strictly for kubectl: an unknown field
+#: in a closed schema is refused, so it is an error (fields a schema preserves are never reported).
+_STRICT = WalkOptions(code="k8s-schema", unknown_field_severity="error", hooks=HOOKS)
+STRICT_FROM = (1, 27)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +79,8 @@ def check_manifest(root: Node | None, k8s: KubernetesSchemas, crds: CrdRegistry)
     """Findings for one document (chunk-relative ranges)."""
     if not isinstance(root, MappingNode):
         return []
-    walk = SchemaWalk(_OPTIONS)
+    major, minor = (int(x) for x in k8s.version.split(".")[:2])
+    walk = SchemaWalk(_STRICT if (major, minor) >= STRICT_FROM else _OPTIONS)
     _check_object(walk, root, k8s, crds)
     return walk.findings
 

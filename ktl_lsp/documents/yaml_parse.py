@@ -186,7 +186,9 @@ def _syntax_problem(error: yaml.YAMLError) -> YamlProblem:
         if error.context and error.context_mark is not None and error.problem:
             related = ((_mark_range(error.context_mark), error.context),)
             if error.context_mark.line != (mark.line if mark else -1):
-                message = f"{message} ({error.context})"
+                # An unclosed { or [ is noticed lines later: say where it was opened.
+                opened = error.context_mark.line + 1
+                message = f"{message} ({error.context} that starts on line {opened})"
         return YamlProblem("yaml-syntax", message, _mark_range(mark), "error", related)
     return YamlProblem("yaml-syntax", str(error) or "invalid YAML", Range.of(0, 0, 0, 1))
 

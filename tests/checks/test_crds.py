@@ -82,7 +82,7 @@ def test_custom_resources_validate_against_their_crd(tmp_path: Path) -> None:
     assert brief(findings) == [
         ("k8s-schema", 9, 8, 9, 10, "error"),  # size > 10
         ("k8s-schema", 10, 9, 10, 14, "error"),  # enum
-        ("k8s-schema", 11, 2, 11, 8, "warning"),  # unknown field
+        ("k8s-schema", 11, 2, 11, 8, "error"),  # unknown field (strict from 1.27)
         ("k8s-schema", 18, 12, 18, 26, "error"),  # served: false
         ("k8s-unknown-kind", 23, 6, 23, 12, "error"),  # no Gadget in example.com
     ]

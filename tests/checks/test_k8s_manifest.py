@@ -124,7 +124,7 @@ def test_type_required_unknown_enum_quantity_and_name(check: Check) -> None:
     assert brief(findings) == [
         ("k8s-schema", 3, 8, 3, 15, "error"),  # metadata.name
         ("k8s-schema", 4, 15, 4, 20, "error"),  # label value "a b"
-        ("k8s-schema", 6, 2, 6, 9, "warning"),  # unknown field replica
+        ("k8s-schema", 6, 2, 6, 9, "error"),  # unknown field replica (strict from 1.27)
         ("k8s-schema", 7, 12, 7, 15, "error"),  # replicas: two
         ("k8s-schema", 14, 27, 14, 36, "error"),  # imagePullPolicy
         ("k8s-schema", 15, 39, 15, 42, "error"),  # 1GB
@@ -238,3 +238,11 @@ spec:
     assert [(f.code, f.range.start.line) for f in findings] == [("k8s-schema", 5)]
     admission = "apiVersion: apiserver.k8s.io/v1\nkind: AdmissionConfiguration\nplugins: []\n"
     assert check("admission.yaml", admission) == []
+
+
+def test_unknown_fields_are_errors_where_the_api_server_refuses_them(check: Check) -> None:
+    """Strict field validation is kubectl's default from Kubernetes 1.27: an unknown field in a
+    closed schema is refused then, and only warned about before."""
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndatta: {k: v}\n"
+    assert brief(check("cm.yaml", text, "1.27")) == [("k8s-schema", 3, 0, 3, 5, "error")]
+    assert brief(check("cm.yaml", text, "1.26")) == [("k8s-schema", 3, 0, 3, 5, "warning")]

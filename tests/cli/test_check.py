@@ -39,8 +39,8 @@ def test_text_and_exit_one_on_errors(project: Path) -> None:
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert lines[0] == ("bad.yaml:4:11: error: data.k: expected string, got integer 1 [k8s-schema]")
-    assert lines[1] == 'bad.yaml:5:1: warning: unknown field "foo" [k8s-schema]'
-    assert lines[-1] == "1 error(s), 1 warning(s), 0 note(s) in 2 file(s)"
+    assert lines[1] == 'bad.yaml:5:1: error: unknown field "foo" [k8s-schema]'
+    assert lines[-1] == "2 error(s), 0 warning(s), 0 note(s) in 2 file(s)"
 
 
 def test_json_shape(project: Path) -> None:
@@ -65,7 +65,10 @@ def test_sarif(project: Path) -> None:
     run_ = sarif["runs"][0]
     rules = [r["id"] for r in run_["tool"]["driver"]["rules"]]
     levels = [r["level"] for r in run_["results"]]
-    assert levels == ["error", "warning"]
+    assert levels == ["error", "error"]
+    # Before 1.27 kubectl applied unknown fields with a warning: so does the check.
+    older = json.loads(run("--format", "sarif", "--k8s-version", "1.26", ".", cwd=project).stdout)
+    assert [r["level"] for r in older["runs"][0]["results"]] == ["error", "warning"]
     for result_ in run_["results"]:
         assert rules[result_["ruleIndex"]] == result_["ruleId"]
         location = result_["locations"][0]["physicalLocation"]

@@ -177,3 +177,13 @@ def test_parse_never_raises_and_ranges_stay_inside(text: str) -> None:
             rng = problem.range.shifted(document.start_line)
             assert 0 <= rng.start.line <= line_count
             assert rng.start <= rng.end or problem.code == "yaml-syntax"
+
+
+def test_an_unclosed_bracket_names_the_line_that_opened_it() -> None:
+    from ktl_lsp.documents.yaml_parse import parse_text
+
+    text = "apiVersion: v1\nkind: ConfigMap\ndata:\n  a: {b: 1, c: 2\n  d: 3\n"
+    (problem,) = [p for d in parse_text(text).documents for p in d.chunk.problems]
+    assert problem.code == "yaml-syntax" and problem.range.start.line == 4
+    assert problem.message.endswith("(while parsing a flow mapping that starts on line 4)")
+    assert [(r.start.line, r.start.character) for r, _ in problem.related] == [(3, 5)]

@@ -37,7 +37,7 @@ def manifests(draw: st.DrawFn) -> tuple[str, str, str, str]:
         code, severity = "k8s-schema", "error"
     elif kind == "unknown":
         marker = "zz" + word
-        code, severity = "k8s-schema", "warning"
+        code, severity = "k8s-schema", "error"  # strict field validation (1.27+)
     else:
         marker = f'"a b{word}{fun}"'
         code, severity = "k8s-schema", "error"
