@@ -8,6 +8,7 @@ from typing import Literal
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
+from ktl_lsp.checks.k8s_workspace import PlacedSummary
 from ktl_lsp.checks.outline import WORKLOAD_KINDS, outline_of
 from ktl_lsp.documents.file_kinds import FileKind
 from ktl_lsp.documents.positions import PositionEncoding, Range
@@ -112,3 +113,56 @@ def _encoded(symbol: Symbol, parsed: ParsedText, encoding: PositionEncoding) -> 
     symbol.selection = lines.range_to_client(symbol.selection, encoding)
     symbol.children = [_encoded(c, parsed, encoding) for c in symbol.children]
     return symbol
+
+
+@dataclass(frozen=True)
+class WorkspaceSymbol:
+    """One object of the workspace for ``workspace/symbol``: ``Kind/name`` where it is named."""
+
+    name: str
+    namespace: str | None
+    path: str
+    range: Range
+
+
+def fuzzy_score(query: str, text: str) -> int | None:
+    """How well ``query`` matches ``text`` as an in-order subsequence, ignoring case: lower is
+    better (a prefix or a whole word beats scattered letters); None when it does not match."""
+    if not query:
+        return 0
+    haystack, needle = text.lower(), query.lower()
+    at = haystack.find(needle)
+    if at >= 0:
+        return 0 if at == 0 or not haystack[at - 1].isalnum() else 1
+    position, gaps = -1, 0
+    for char in needle:
+        found = haystack.find(char, position + 1)
+        if found < 0:
+            return None
+        gaps += found - position - 1
+        position = found
+    return 2 + gaps
+
+
+def workspace_symbols(
+    objects: list[PlacedSummary], query: str, limit: int = 500
+) -> list[WorkspaceSymbol]:
+    """The workspace's objects that match ``query`` (fuzzy), best first, at most ``limit``."""
+    scored: list[tuple[int, int, str, WorkspaceSymbol]] = []
+    for placed in objects:
+        summary = placed.summary
+        label = f"{summary.kind}/{summary.name}"
+        score = min(
+            (
+                s
+                for s in (fuzzy_score(query, summary.name), fuzzy_score(query, label))
+                if s is not None
+            ),
+            default=None,
+        )
+        if score is None:
+            continue
+        symbol = WorkspaceSymbol(label, summary.namespace, placed.path, placed.name_range)
+        scored.append((score, len(label), label, symbol))
+    scored.sort(key=lambda item: item[:3])
+    return [item[3] for item in scored[:limit]]

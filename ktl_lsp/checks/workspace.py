@@ -503,6 +503,12 @@ class Workspace:
             if placed.summary.kind == kind and placed.summary.group == group
         ]
 
+    def all_objects(self) -> list[PlacedSummary]:
+        """Every named Kubernetes object of the workspace, with its file (workspace symbols)."""
+        with self._lock:
+            files = list(self._files.values())
+        return [placed for state in files for placed in state.summaries]
+
     def crds(self) -> list[CrdVersion]:
         """Every custom resource version known (workspace and cluster)."""
         return self._crds.versions()

@@ -1,5 +1,6 @@
 """Document symbols (hierarchical): Kubernetes documents as `Kind/name` with their top-level
-keys and containers, stack releases and plan nodes; computed in a worker thread."""
+keys and containers, stack releases and plan nodes; and workspace symbols: every Kubernetes
+object of the workspace, fuzzy matched. Computed in a worker thread."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from lsprotocol import types as lsp
+from pygls.uris import from_fs_path
 
 from ktl_lsp.documents.positions import PositionEncoding
 from ktl_lsp.lsp.checker import Checker, to_lsp_range
@@ -60,3 +62,27 @@ class DocumentSymbols(Feature):
         workspace, encoding = self.checker.workspace, self.checker.encoding()
         symbols = await asyncio.to_thread(_symbols, workspace, path, text, encoding)
         return [to_document_symbol(s) for s in symbols]
+
+    @handles(lsp.WORKSPACE_SYMBOL)
+    async def workspace_symbols(
+        self, params: lsp.WorkspaceSymbolParams
+    ) -> list[lsp.SymbolInformation]:
+        from ktl_lsp.checks.symbols import workspace_symbols
+
+        workspace, open_uris = self.checker.workspace, self.checker.open_uris()
+        found = await asyncio.to_thread(
+            lambda: workspace_symbols(workspace.all_objects(), params.query)
+        )
+        by_path = {str(path): uri for path, uri in open_uris.items()}
+        return [
+            lsp.SymbolInformation(
+                name=symbol.name,
+                kind=lsp.SymbolKind.Object,
+                location=lsp.Location(
+                    uri=by_path.get(symbol.path) or from_fs_path(symbol.path) or symbol.path,
+                    range=to_lsp_range(symbol.range),
+                ),
+                container_name=symbol.namespace,
+            )
+            for symbol in found
+        ]

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from lsprotocol import types as lsp
 
-from tests.conftest import Ktl
+from tests.conftest import Ktl, StartKtl
 from tests.lsp.features.test_codelens import STACK, open_doc, write
+from tests.lsp.features.test_diagnostics import workspace_checked
 
 MANIFESTS = """\
 apiVersion: apps/v1
@@ -167,3 +168,35 @@ async def test_bad_input_is_an_empty_list(ktl: Ktl, tmp_path: Path) -> None:
     assert await symbols(ktl, broken) == []
     uri = open_doc(ktl, write(tmp_path, "app.yaml", MANIFESTS))
     assert len(await symbols(ktl, uri)) == 3  # still answering
+
+
+async def test_workspace_symbols_find_every_object_fuzzily(
+    start_ktl: StartKtl, tmp_path: Path
+) -> None:
+    """Objects of files never opened are found too (the workspace folders are read)."""
+    (tmp_path / "apps").mkdir()
+    write(tmp_path / "apps", "web.yaml", MANIFESTS)
+    write(
+        tmp_path,
+        "config.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-settings\ndata: {a: b}\n",
+    )
+    ktl = await start_ktl()
+    await workspace_checked(ktl)
+
+    async def query(text: str) -> list[lsp.SymbolInformation]:
+        found = await ktl.client.workspace_symbol_async(lsp.WorkspaceSymbolParams(query=text))
+        assert isinstance(found, list)
+        return [s for s in found if isinstance(s, lsp.SymbolInformation)]
+
+    names = [s.name for s in await query("web")]
+    # whole names first (shorter first), then names it begins
+    assert names.index("Deployment/web") < names.index("ConfigMap/web-settings")
+    assert names.index("Service/web") < names.index("ConfigMap/web-settings")
+    deployment = next(s for s in await query("dplweb") if s.name == "Deployment/web")
+    assert deployment.container_name == "shop"
+    assert deployment.location.uri == (tmp_path / "apps" / "web.yaml").as_uri()
+    assert deployment.location.range.start.line == 3  # `name: web`
+    assert [s.name for s in await query("zzz")] == []
+    everything = await query("")
+    assert {"Deployment/web", "ConfigMap/web-settings"} <= {s.name for s in everything}
