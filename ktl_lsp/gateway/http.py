@@ -44,16 +44,20 @@ def manager_of(request: web.Request) -> SessionManager:
     return request.app[MANAGER]
 
 
-async def session_id_of(request: web.Request) -> str:
-    """The route's session: its full id, or a unique prefix (SessionManager.resolve_id)."""
+def _path_id(request: web.Request) -> str:
     sid = request.match_info["id"]
     if not ids.is_valid(sid):
         raise web.HTTPNotFound()
-    return await manager_of(request).resolve_id(sid)
+    return sid
+
+
+async def session_id_of(request: web.Request) -> str:
+    """The route's session: its full id, or a unique prefix (SessionManager.resolve_id)."""
+    return await manager_of(request).resolve_id(_path_id(request))
 
 
 async def session_of(request: web.Request) -> Session:
-    return await manager_of(request).get(await session_id_of(request))
+    return await manager_of(request).find(_path_id(request))
 
 
 #: A streamed answer this large is followed by handing freed memory back to the system.

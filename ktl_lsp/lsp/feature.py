@@ -10,6 +10,7 @@ domain errors, which :func:`jsonrpc_error` turns into the error the protocol pro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import typing
 from collections.abc import Callable, Iterator
@@ -97,32 +98,31 @@ def command_handler(method: Callable[..., Any]) -> Callable[..., Any]:
     hints.pop("return", None)
     arg_type = next(iter(hints.values()), NoArgs)
 
-    def translated(exc: Exception) -> Exception:
-        return jsonrpc_error(exc) or exc
-
     if asyncio.iscoroutinefunction(method):
 
         async def run_async(*args: Any) -> Any:
-            try:
+            with _as_jsonrpc():
                 return await method(parse(arg_type, args))
-            except Exception as exc:
-                error = translated(exc)
-                if error is exc:
-                    raise
-                raise error from exc
 
         return _named(run_async, method)
 
     def run(*args: Any) -> Any:
-        try:
+        with _as_jsonrpc():
             return method(parse(arg_type, args))
-        except Exception as exc:
-            error = translated(exc)
-            if error is exc:
-                raise
-            raise error from exc
 
     return _named(run, method)
+
+
+@contextlib.contextmanager
+def _as_jsonrpc() -> Iterator[None]:
+    """Domain errors leave as the JSON-RPC error they stand for; bugs leave as they are."""
+    try:
+        yield
+    except Exception as exc:
+        error = jsonrpc_error(exc)
+        if error is None or error is exc:
+            raise
+        raise error from exc
 
 
 def _named(handler: Callable[..., Any], method: Callable[..., Any]) -> Callable[..., Any]:

@@ -578,6 +578,14 @@ class SessionManager:
                 return found
         raise UnknownSession(session_id)
 
+    async def find(self, text: str) -> Session:
+        """The session ``text`` names: its id (one lookup, the usual case), else a unique
+        prefix of one (see :meth:`resolve_id`)."""
+        try:
+            return await self.get(text)
+        except UnknownSession:
+            return await self.get(await self.resolve_id(text))
+
     async def resolve_id(self, text: str) -> str:
         """The session id ``text`` stands for: the id itself, else the one id that starts with
         it (at least MIN_PREFIX characters). Raises AmbiguousSession (listing candidates) or

@@ -91,7 +91,7 @@ class Replay(Feature):
     @command("ktl.session.replay")
     async def replay(self, a: ReplayArgs) -> dict[str, Any]:
         manager = self.server.manager
-        session = await manager.get(await manager.resolve_id(a.sessionId))
+        session = await manager.find(a.sessionId)
         url = await self.url(session.id)
         if url is None:
             raise ArgumentError(

@@ -199,7 +199,7 @@ class Sessions(Feature):
             raise
         except UnknownSession:
             # Not ours (finished long ago, or another process's): report what the store knows.
-            return (await manager.get(await manager.resolve_id(a.sessionId))).result()
+            return (await manager.find(a.sessionId)).result()
         return (await asyncio.shield(live.done)).result()
 
     @command("ktl.session.wait")
@@ -210,7 +210,7 @@ class Sessions(Feature):
     @command("ktl.session.get")
     async def get(self, a: SessionArgs) -> dict[str, Any]:
         manager = self.server.manager
-        return (await manager.get(await manager.resolve_id(a.sessionId))).to_lsp()
+        return (await manager.find(a.sessionId)).to_lsp()
 
     @command("ktl.session.output")
     async def output(self, a: OutputArgs) -> dict[str, Any]:
