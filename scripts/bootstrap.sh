@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates .venv and installs ktl-lsp with its test and dev extras. Idempotent and quick when nothing changed.
+# Creates .venv and installs ktl-lsp with its test, dev and helm extras. Idempotent and quick when nothing changed.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
@@ -10,7 +10,7 @@ fi
 stamp=.venv/.ktl-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install -q -e '.[test,dev]'
+  .venv/bin/python -m pip install -q -e '.[test,dev,helm]'
   touch "$stamp"
 fi
 # An editable install leaves our modules uncompiled; where PYTHONDONTWRITEBYTECODE is set (many
