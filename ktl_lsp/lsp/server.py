@@ -364,12 +364,15 @@ class KtlServer(LanguageServer):
         finally:
             self.shutdown()
 
-    def _refused(self, text: str) -> None:
-        """Said once per refused message, in the log and to the editor (whose request will not
-        be answered: the server never read its id)."""
+    def _refused(self, text: str, request_id: int | str | None) -> None:
+        """Said once per refused message, in the log and to the editor; a request is answered
+        with the same words, so the editor does not wait for it forever."""
         log.error("%s", text)
         try:
             self.log(text, lsp.MessageType.Error)
+            if request_id is not None:
+                error = lsp.ResponseError(JsonRpcInvalidRequest.CODE, text)
+                self.protocol._send_response(request_id, error=error)
         except BrokenPipeError:
             raise
         except Exception:

@@ -71,6 +71,146 @@ def default_max_message_bytes() -> int:
     return DEFAULT_MAX_MESSAGE_BYTES
 
 
+_STRING_BODY = re.compile(rb'(?:[^"\\]+|\\.)*', re.DOTALL)
+_NESTED_STOP = re.compile(rb'["{}\[\]]')
+#: Longer ids are not kept (the server refuses them anyway).
+_ID_BYTES = 256
+#: Brackets and strings looked at before giving up: a hostile `[[[[...` costs a step per byte.
+_SCAN_STEPS = 1_000_000
+
+
+class RequestIdScanner:
+    """The top-level ``"id"`` of a JSON object read in pieces, holding at most a few hundred bytes.
+
+    A refused message is never held, so its request could not be answered; an editor then waits
+    for it forever. Scanning the bytes as they are skipped finds the id wherever it is (VS Code
+    writes it first, Neovim's encoder in any order) at the cost of a search per string and per
+    bracket.
+    """
+
+    def __init__(self) -> None:
+        self._depth = 0
+        self._in_string = False
+        self._escape = False
+        self._text = bytearray()  # the current top-level key or id value
+        self._expect: str = "key"  # at depth 1: "key", "colon", "value", "skip"
+        self._key_is_id = False
+        self._capturing = False
+        self.found: bytes | None = None
+        self._broken = False
+        self._steps = 0
+
+    @property
+    def request_id(self) -> int | str | None:
+        """The id, when it was a JSON number or string."""
+        if self.found is None or self._broken:
+            return None
+        try:
+            value = json.loads(self.found)
+        except ValueError:
+            return None
+        return value if isinstance(value, int | str) and not isinstance(value, bool) else None
+
+    def feed(self, data: bytes) -> None:
+        i, n = 0, len(data)
+        while i < n and self.found is None and not self._broken:
+            self._steps += 1
+            if self._steps > _SCAN_STEPS:
+                self._broken = True
+                return
+            if self._in_string:
+                i = self._string(data, i)
+            elif self._depth >= 2:
+                m = _NESTED_STOP.search(data, i)
+                if m is None:
+                    return
+                c = data[m.start()]
+                i = m.end()
+                if c == 0x22:
+                    self._in_string = True
+                elif c in b"{[":
+                    self._depth += 1
+                else:
+                    self._depth -= 1
+                    if self._depth == 1:
+                        self._expect = "skip"
+            else:
+                self._structure(data[i])
+                i += 1
+
+    def _string(self, data: bytes, i: int) -> int:
+        if self._escape:
+            self._escape = False
+            self._keep(data[i : i + 1])
+            return i + 1
+        # Up to the closing quote in one C-level match: escapes (a JSON-encoded CR LF every few
+        # bytes) cost nothing here. Only a backslash that ends the read stops it short.
+        end = _STRING_BODY.match(data, i).end()  # type: ignore[union-attr]
+        self._keep(data[i:end])
+        if end == len(data):
+            return end
+        if data[end] == 0x5C:
+            self._escape = True
+            self._keep(data[end : end + 1])
+            return end + 1
+        self._in_string = False
+        if self._depth == 1:
+            if self._capturing:
+                self._text += b'"'
+                self.found = bytes(self._text)
+            elif self._expect == "key":
+                self._key_is_id = self._text == b"id"
+                self._expect = "colon"
+        return end + 1
+
+    def _keep(self, part: bytes) -> None:
+        if self._depth == 1 and (self._capturing or self._expect == "key"):
+            room = _ID_BYTES - len(self._text)
+            if len(part) > room:
+                self._broken = self._capturing  # an id this long is refused anyway
+                part = part[:room]
+            self._text += part
+
+    def _structure(self, c: int) -> None:
+        """One byte outside strings at depth 0 or 1: the top-level object's own syntax."""
+        if self._capturing and c not in b" \t\r\n,}":
+            if c in b"{[":
+                self._broken = True  # an object or array is no id
+            elif len(self._text) < _ID_BYTES:
+                self._text.append(c)
+            return
+        if self._capturing:
+            self.found = bytes(self._text)
+            return
+        if c in b" \t\r\n":
+            return
+        if self._depth == 0:
+            if c == 0x7B:
+                self._depth = 1
+            else:
+                self._broken = True  # not an object
+            return
+        if c == 0x22:
+            self._in_string = True
+            self._text.clear()
+            if self._expect == "value" and self._key_is_id:
+                self._capturing = True
+                self._text += b'"'
+        elif c == 0x3A and self._expect == "colon":
+            self._expect = "value"
+        elif c in b"{[":
+            self._depth += 1
+        elif c == 0x2C:
+            self._expect = "key"
+        elif c == 0x7D:
+            self._depth = 0
+            self._broken = True  # the object ended without an id
+        elif self._expect == "value" and self._key_is_id:
+            self._capturing = True
+            self._text.clear()
+            self._text.append(c)
+
+
 #: Reads up to ``n`` bytes, at least one; ``b""`` at the end of the stream.
 ReadSome = Callable[[int], Awaitable[bytes]]
 
@@ -78,14 +218,15 @@ ReadSome = Callable[[int], Awaitable[bytes]]
 class MessageReader:
     """JSON-RPC message bodies from a byte stream, each at most ``limit`` bytes.
 
-    ``on_refused(text)`` is told once per refused message, in words for the user.
+    ``on_refused(text, request_id)`` is told once per refused message, in words for the user,
+    with the request's id when the message was a request (so it can be answered).
     """
 
     def __init__(
         self,
         read_some: ReadSome,
         limit: int,
-        on_refused: Callable[[str], None],
+        on_refused: Callable[[str, int | str | None], None],
         read_exactly: ReadSome | None = None,
     ) -> None:
         self._read_some = read_some
@@ -101,7 +242,7 @@ class MessageReader:
         stream: BinaryIO,
         executor: Executor,
         limit: int,
-        on_refused: Callable[[str], None],
+        on_refused: Callable[[str, int | str | None], None],
     ) -> MessageReader:
         """Reads a blocking stream (stdin) in ``executor``'s threads."""
         read1 = getattr(stream, "read1", stream.read)
@@ -131,11 +272,13 @@ class MessageReader:
             if length is None:
                 continue  # a stray empty line
             if length > self.limit:
+                scanner = RequestIdScanner()
+                await self._skip(length, scanner)
                 self._on_refused(
                     f"ktl-lsp: refused a message of {length} bytes from the editor: the limit is "
-                    f"{self.limit} bytes (setting maxMessageBytes, or {MAX_MESSAGE_ENV})"
+                    f"{self.limit} bytes (setting maxMessageBytes, or {MAX_MESSAGE_ENV})",
+                    scanner.request_id,
                 )
-                await self._skip(length)
                 length = None
                 continue
             return await self._exactly(length)
@@ -177,7 +320,7 @@ class MessageReader:
             have += len(data)
         return b"".join(parts)
 
-    async def _skip(self, n: int) -> None:
+    async def _skip(self, n: int, scanner: RequestIdScanner) -> None:
         """Discards the ``n`` bytes of a refused body as they come, holding at most a chunk.
 
         Should a message header turn up before ``n`` bytes (the length was a lie: a broken or
@@ -188,15 +331,18 @@ class MessageReader:
         while True:
             found = _CONTENT_LENGTH.search(self._buf, 0, n + _OVERLAP)
             if found is not None and found.start() <= n:
+                scanner.feed(bytes(self._buf[: found.start()]))
                 del self._buf[: found.start()]
                 if found.start() < n:
                     log.info("the refused message was shorter than it said; reading on")
                 return
             if len(self._buf) >= n:
+                scanner.feed(bytes(self._buf[:n]))
                 del self._buf[:n]
                 return
             keep = min(_OVERLAP, len(self._buf))
             n -= len(self._buf) - keep
+            scanner.feed(bytes(self._buf[: len(self._buf) - keep]))
             del self._buf[: len(self._buf) - keep]
             if not await self._fill():
                 return

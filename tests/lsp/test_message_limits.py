@@ -47,18 +47,25 @@ async def test_an_absurd_content_length_does_not_end_the_server(tmp_path: Path) 
     assert wire.proc.returncode == 0  # shutdown and exit, as after any session
 
 
-def oversized_request(msg_id: int, size: int) -> bytes:
+def oversized_request(msg_id: int | str, size: int, id_last: bool = False) -> bytes:
     # Header-like text inside the body must not be taken for the next message.
     padding = ("Content-Length: 12\r\n\r\n{}" * (size // 24))[:size]
-    body = json.dumps(
-        {
-            "jsonrpc": "2.0",
-            "id": msg_id,
-            "method": "workspace/executeCommand",
-            "params": {"command": "ktl.sessions.list", "arguments": [{"pad": padding}]},
-        }
-    ).encode()
+    message: dict[str, Any] = {
+        "jsonrpc": "2.0",
+        "method": "workspace/executeCommand",
+        "params": {"command": "ktl.sessions.list", "arguments": [{"pad": padding, "id": 1}]},
+    }
+    # VS Code writes the id first; Neovim's encoder may write it after the params.
+    message = {**message, "id": msg_id} if id_last else {"id": msg_id, **message}
+    body = json.dumps(message).encode()
     return b"Content-Length: %d\r\n\r\n%b" % (len(body), body)
+
+
+def refusal_answer(wire: Wire, msg_id: int | str) -> dict[str, Any]:
+    answers = [r for r in wire.responses if r.get("id") == msg_id]
+    assert len(answers) == 1, wire.responses
+    error: dict[str, Any] = answers[0]["error"]
+    return error
 
 
 async def test_a_message_over_the_setting_is_skipped_whole(tmp_path: Path) -> None:
@@ -66,13 +73,19 @@ async def test_a_message_over_the_setting_is_skipped_whole(tmp_path: Path) -> No
     try:
         await wire.initialize({"maxMessageBytes": MIB})
         await wire.send_bytes(oversized_request(9999, 2 * MIB))
+        await wire.send_bytes(oversized_request("late-id", 2 * MIB, id_last=True))
         listed = await wire.command("ktl.sessions.list", {"limit": 1})
         assert listed["result"]["sessions"] == []  # the next message was read as one
-        assert not any(n.get("id") == 9999 for n in wire.notifications)
+        for msg_id in (9999, "late-id"):
+            # Answered, so the editor does not wait for it forever.
+            error = refusal_answer(wire, msg_id)
+            assert error["code"] == -32600
+            assert error["message"].startswith("ktl-lsp: refused a message of ")
+            assert f"the limit is {MIB} bytes" in error["message"]
         log = wire.log()
-        assert log.count("refused a message of") == 1, log
+        assert log.count("refused a message of") == 2, log
         assert f"the limit is {MIB} bytes" in log
-        assert len(refusals(wire)) == 1
+        assert len(refusals(wire)) == 2
         assert wire.proc.returncode is None
     finally:
         await wire.close()
@@ -85,7 +98,7 @@ async def test_the_limit_holds_before_initialize(tmp_path: Path) -> None:
         answer = await wire.initialize()
         assert answer["result"]["serverInfo"]["name"] == "ktl-lsp"
         assert f"the limit is {MIB} bytes" in wire.log()
-        assert not any(n.get("id") == 9999 for n in wire.notifications)
+        assert refusal_answer(wire, 9999)["code"] == -32600
     finally:
         await wire.close()
 

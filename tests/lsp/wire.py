@@ -24,6 +24,8 @@ class Wire:
         self.proc = proc
         self.log_path = log_path
         self.notifications: list[dict[str, Any]] = []
+        #: Responses to requests other than the one awaited (sent raw with `send_bytes`).
+        self.responses: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
 
     @classmethod
@@ -79,6 +81,8 @@ class Wire:
                     await self.send({"jsonrpc": "2.0", "id": message["id"], "result": None})
                 elif "method" in message:
                     self.notifications.append(message)
+                else:
+                    self.responses.append(message)
 
     async def initialize(self, options: dict[str, Any] | None = None) -> dict[str, Any]:
         params: dict[str, Any] = {"processId": None, "rootUri": None, "capabilities": {}}
