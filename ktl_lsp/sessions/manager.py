@@ -648,7 +648,7 @@ class SessionManager:
         live = self.live.get(session_id)
         if live is not None:
             live.session.pinned = pinned
-        if self.recording and self.store is not None:
+        if self.store is not None and self.store.accepting:
             await asyncio.to_thread(self.store.set_pinned, session_id, pinned)
         return session
 
@@ -659,7 +659,7 @@ class SessionManager:
                 f"session {session_id} is running; cancel it before deleting it"
             )
         self.live.pop(session_id, None)
-        if self.recording and self.store is not None:
+        if self.store is not None and self.store.accepting:
             await asyncio.to_thread(self.store.delete, [session_id])
 
     async def prune(self, policy: RetentionPolicy) -> PruneResult:

@@ -210,6 +210,8 @@ class Store:
         # While writing fails (writer thread only): what waits to be written, and what is lost.
         self._held_budget = held_frame_bytes
         self._held_sessions: dict[str, tuple[Any, ...]] = {}
+        #: Changes asked for while recording was off (pin, delete), applied after the held rows.
+        self._held_changes: list[Callable[[sqlite3.Connection], Any]] = []
         self._held_frames: deque[Frame] = deque()
         self._held_bytes = 0
         self._lost: dict[str, _Lost] = {}
@@ -328,6 +330,11 @@ class Store:
         return self._wconn is not None
 
     @property
+    def accepting(self) -> bool:
+        """Takes writes: recording, or holding them while the file cannot be written."""
+        return self._accepting
+
+    @property
     def _accepting(self) -> bool:
         # A failed store still takes writes: it holds them until it can write again.
         return self._writer is not None and not self._closed
@@ -417,6 +424,8 @@ class Store:
                     waiters.append(item)
                 elif kind == "call":
                     calls.append(item)
+                elif kind == "change":
+                    self._held_changes.append(item)
                 elif kind == "stop":
                     stop = True
             if self.failed is None:
@@ -456,8 +465,14 @@ class Store:
             self._retry_at = time.monotonic() + self._retry_delay
             self._fail(f"recording is off: the session store could not be written ({exc})")
 
-    def _commit(self, sessions: list[tuple[Any, ...]], frames: list[Frame]) -> None:
-        """Writes sessions and frames in one transaction; raises sqlite3.Error (rolled back)."""
+    def _commit(
+        self,
+        sessions: list[tuple[Any, ...]],
+        frames: list[Frame],
+        changes: Sequence[Callable[[sqlite3.Connection], Any]] = (),
+    ) -> None:
+        """Writes sessions and frames, then ``changes``, in one transaction; raises sqlite3.Error
+        (rolled back)."""
         assert self._wconn is not None
         conn = self._wconn
         try:
@@ -488,6 +503,8 @@ class Store:
                     "UPDATE sessions SET last_seq = MAX(last_seq, ?) WHERE id = ?",
                     [(seq, sid) for sid, seq in last.items()],
                 )
+            for change in changes:
+                change(conn)
             conn.execute("COMMIT")
         except sqlite3.Error:
             with contextlib.suppress(sqlite3.Error):
@@ -521,7 +538,7 @@ class Store:
             if self._wconn is None:
                 self._wconn = self._connect_writer()
                 self.mark_interrupted()
-            self._commit(list(self._held_sessions.values()), frames)
+            self._commit(list(self._held_sessions.values()), frames, self._held_changes)
         except (sqlite3.Error, StoreError) as exc:
             log.debug("the session store is still not writable: %s", exc)
             self._retry_delay = min(self._retry_delay * 2, self._retry_max)
@@ -529,6 +546,7 @@ class Store:
             return
         sessions, lost = len(self._held_sessions), sum(x.bytes for x in self._lost.values())
         self._held_sessions.clear()
+        self._held_changes.clear()
         self._held_frames.clear()
         self._held_bytes = 0
         self._lost.clear()
@@ -691,21 +709,38 @@ class Store:
         return len(dead)
 
     def set_pinned(self, session_id: str, pinned: bool) -> bool:
+        """Pins or unpins; while recording is off, remembered and applied once it is back."""
+
         def go(conn: sqlite3.Connection) -> bool:
             cur = conn.execute(
                 "UPDATE sessions SET pinned = ? WHERE id = ?", (int(pinned), session_id)
             )
             return cur.rowcount > 0
 
+        if self._hold_change(go):
+            return True
         return self.call(go).result()
 
     def delete(self, ids: list[str]) -> int:
+        """Deletes sessions; while recording is off, remembered (the held rows of these
+        sessions would otherwise bring them back) and applied once it is back."""
+
         def go(conn: sqlite3.Connection) -> int:
             return retention.delete_sessions(conn, ids)
 
+        if self._hold_change(go):
+            return len(ids)
         n = self.call(go).result()
         self.call(_vacuum, transaction=False).result()
         return n
+
+    def _hold_change(self, change: Callable[[sqlite3.Connection], Any]) -> bool:
+        """Queues ``change`` to be applied when recording resumes, if it is off and the store
+        still takes work; False when the change can be made now (or never: closed)."""
+        if not self._accepting or self.failed is None:
+            return False
+        self._queue.put(("change", change))
+        return True
 
     def prune(self, policy: retention.RetentionPolicy) -> retention.PruneResult:
         def go(conn: sqlite3.Connection) -> retention.PruneResult:

@@ -87,6 +87,7 @@ from ktl_lsp.sessions.model import Frame, FrameType, Session, State
 from ktl_lsp.sessions.store import Store
 
 db, budget, when, then = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+edits = sys.argv[5] if len(sys.argv) > 5 else ""
 soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
 
 def fill():
@@ -100,6 +101,9 @@ if when == "opening":
 store.open()
 s = Session(id="full-1", kind="pty", title="x")
 store.save_session(s)
+if edits:  # a finished session recorded before the disk fills, deleted while it is full
+    old = Session(id="old-1", kind="pty", title="old", state=State.DONE, exit_code=0)
+    store.save_session(old)
 for seq in (1, 2, 3):
     store.append(Frame(s.id, seq, seq, FrameType.OUTPUT, b"a" * 100))
 store.flush_sync()
@@ -111,6 +115,10 @@ s.state, s.exit_code, s.last_seq = State.DONE, 0, 203
 store.save_session(s)
 store.flush_sync()
 off = not store.recording
+if edits:  # asked while recording is off: both must hold once it is back
+    store.set_pinned(s.id, True)
+    store.delete(["old-1"])
+    store.flush_sync()
 resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
 if then == "wait":
     for _ in range(1000):
@@ -123,11 +131,11 @@ print(json.dumps({"off": off, "said": said}))
 
 
 def _fill_and_free(
-    db: Path, budget: int, then: str, retry: str, when: str = "running"
+    db: Path, budget: int, then: str, retry: str, when: str = "running", edits: str = ""
 ) -> dict[str, Any]:
     env = {**os.environ, "KTL_LSP_STORE_RETRY_S": retry}
     done = subprocess.run(
-        [sys.executable, "-c", FULL_DISK, str(db), str(budget), when, then],
+        [sys.executable, "-c", FULL_DISK, str(db), str(budget), when, then, edits],
         env=env,
         capture_output=True,
         text=True,
@@ -203,3 +211,21 @@ def test_a_store_full_when_it_opens_records_once_there_is_space(tmp_path: Path) 
     state, frames = _recorded(db)
     assert state == ("done", 0)
     assert [seq for seq, _, _ in frames] == list(range(1, 204))
+
+
+@pytest.mark.parametrize("then", ["wait", "close"])
+def test_pinning_and_deleting_while_recording_is_off_hold_once_it_is_back(
+    tmp_path: Path, then: str
+) -> None:
+    db = tmp_path / "s.db"
+    result = _fill_and_free(db, 32 * 1024 * 1024, then, retry="0.02,0.1", edits="pin+delete")
+    assert result["off"]
+    assert [m.split(":")[0] for m in result["said"]] == ["recording is off", "recording resumed"]
+    conn = sqlite3.connect(db)
+    try:
+        rows = dict(conn.execute("SELECT id, pinned FROM sessions").fetchall())
+    finally:
+        conn.close()
+    # The held row of full-1 (written back after the pin was asked) does not undo the pin,
+    # and old-1 does not come back.
+    assert rows == {"full-1": 1}
