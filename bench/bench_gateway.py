@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from aiohttp import ClientSession, ClientTimeout, web  # noqa: E402
 
 from ktl_lsp.gateway import Gateway  # noqa: E402
-from ktl_lsp.gateway.server import GatewayOptions  # noqa: E402
+from ktl_lsp.gateway.options import GatewayOptions  # noqa: E402
 from ktl_lsp.sessions.manager import RunSpec, SessionManager  # noqa: E402
 
 TS = re.compile(rb'"received_unix_nano":"(\d+)"')

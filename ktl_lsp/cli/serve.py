@@ -11,6 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ktl_lsp.cli.output import err, store_notice
+from ktl_lsp.gateway.options import GatewayOptions
+
+#: The defaults the flags show, from the one place they are decided.
+GATEWAY_DEFAULTS = GatewayOptions()
 
 if TYPE_CHECKING:
     from ktl_lsp.cli.output import Subparsers
@@ -43,15 +47,53 @@ def add_parser(sub: Subparsers) -> None:
         action="store_true",
         help="also accept ?token= (development only: URLs end up in logs and histories)",
     )
+    p.add_argument(
+        "--header-timeout",
+        type=_seconds,
+        default=GATEWAY_DEFAULTS.header_timeout_s,
+        metavar="SECONDS",
+        help="a connection must send its request head within this (default: %(default)s)",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        default=GATEWAY_DEFAULTS.idle_timeout_s,
+        metavar="SECONDS",
+        help="close a kept-alive connection idle this long; a live tail is never cut "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--event-cache",
+        type=_megabytes,
+        default=GATEWAY_DEFAULTS.event_cache_bytes,
+        metavar="MB",
+        help="encoded SSE events kept for other tails, in MB (default: "
+        f"{GATEWAY_DEFAULTS.event_cache_bytes >> 20})",
+    )
     p.add_argument("--open", action="store_true", help="open the UI in a browser")
     p.set_defaults(run=run)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86_400:
+        raise argparse.ArgumentTypeError(f"expected seconds between 0 and 86400, got {text!r}")
+    return value
+
+
+def _megabytes(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and len(text) <= 6):
+        raise argparse.ArgumentTypeError(f"expected a whole number of MB, got {text!r}")
+    return int(text) << 20
 
 
 def run(args: argparse.Namespace) -> int:
     import webbrowser
 
     from ktl_lsp.gateway import Gateway, GatewayConfigError
-    from ktl_lsp.gateway.server import GatewayOptions
     from ktl_lsp.sessions.manager import SessionManager
 
     store: Path = args.store
@@ -65,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
             tls_key=args.tls_key,
             allow_query_token=args.dev_query_token,
             cors_origins=tuple(args.cors_origin or ()),
+            header_timeout_s=args.header_timeout,
+            idle_timeout_s=args.idle_timeout,
+            event_cache_bytes=args.event_cache,
         )
     except ValueError:
         err(f"--listen wants HOST:PORT, got {args.listen!r}")

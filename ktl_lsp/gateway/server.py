@@ -14,7 +14,6 @@ import logging
 import os
 import socket
 import ssl
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -24,6 +23,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from ktl_lsp.gateway.app import Handler, build_app
 from ktl_lsp.gateway.auth import Auth, load_or_create_token, token_path, used_codes_dir
+from ktl_lsp.gateway.options import GatewayOptions
 
 log = logging.getLogger(__name__)
 
@@ -89,23 +89,6 @@ class HeaderDeadline:
             for conn in open_now - self._started:
                 if now - self._seen.setdefault(conn, now) >= self.seconds:
                     conn.force_close()
-
-
-@dataclass
-class GatewayOptions:
-    host: str = "127.0.0.1"
-    port: int = 0  #: 0 picks a free port
-    token: str | None = None  #: default: the store's token file
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    allow_query_token: bool = False  #: ``?token=``: development only, it ends up in logs
-    cors_origins: tuple[str, ...] = ()
-    #: A new connection must send a complete request head within this (slowloris).
-    header_timeout_s: float = 10.0
-    #: A kept-alive connection waiting for its next request is closed after this. A request
-    #: being answered (an SSE tail) is never cut by it.
-    idle_timeout_s: float = 60.0
-    event_cache_bytes: int = 16 << 20  #: encoded SSE events kept for other tails
 
 
 class Gateway:

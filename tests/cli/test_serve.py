@@ -53,3 +53,61 @@ async def test_serve_process(tmp_path: Path) -> None:
     refused = await _serve(store, "0.0.0.0:0")
     _, err = await refused.communicate()
     assert refused.returncode == 2 and b"without TLS" in err
+
+
+async def test_serve_takes_the_gateway_timeouts_from_its_flags(tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        KTL_LSP,
+        "--store",
+        str(store),
+        "serve",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--idle-timeout",
+        "0.5",
+        "--header-timeout",
+        "0.5",
+        "--event-cache",
+        "4",
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stderr is not None
+        while b"sign in once with" not in await asyncio.wait_for(proc.stderr.readline(), 20):
+            pass
+        # A connection that never sends its request head is closed well before the default 10 s.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /api/v1/mirror/sessions HTTP/1.1\r\n")
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(), 8) == b""
+        writer.close()
+        # A kept-alive connection idle after its answer is closed well before the default 60 s.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 8)
+        assert head.startswith(b"HTTP/1.1 ")
+        rest = await asyncio.wait_for(reader.read(), 8)  # the body, then the close
+        assert reader.at_eof(), rest
+        writer.close()
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+async def test_serve_refuses_bad_timeouts_and_sizes(tmp_path: Path) -> None:
+    for flag, value in (("--idle-timeout", "0"), ("--header-timeout", "x"), ("--event-cache", "-1")):
+        proc = await asyncio.create_subprocess_exec(
+            KTL_LSP,
+            "--store",
+            str(tmp_path / "s.db"),
+            "serve",
+            flag,
+            value,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await proc.communicate()
+        assert proc.returncode == 2, (flag, err)
+        assert flag.encode() in err and b"expected" in err

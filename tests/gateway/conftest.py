@@ -12,7 +12,7 @@ import httpx
 import pytest_asyncio
 
 from ktl_lsp.gateway import Gateway
-from ktl_lsp.gateway.server import GatewayOptions
+from ktl_lsp.gateway.options import GatewayOptions
 from ktl_lsp.sessions.manager import RunSpec, SessionManager
 from ktl_lsp.sessions.model import Session
 

@@ -11,7 +11,7 @@ import pytest
 
 from ktl_lsp.gateway import Gateway, GatewayConfigError
 from ktl_lsp.gateway.auth import token_path
-from ktl_lsp.gateway.server import GatewayOptions
+from ktl_lsp.gateway.options import GatewayOptions
 from ktl_lsp.sessions.manager import SessionManager
 from tests.gateway.conftest import Served
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from ktl_lsp.gateway.server import GatewayOptions
+from ktl_lsp.gateway.options import GatewayOptions
 from tests.gateway.conftest import Served, serving
 
 CHANGES = [

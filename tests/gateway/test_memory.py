@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from ktl_lsp.gateway.app import CACHE
-from ktl_lsp.gateway.server import GatewayOptions
+from ktl_lsp.gateway.options import GatewayOptions
 from ktl_lsp.gateway.sse import EventCache
 from ktl_lsp.gateway.sse_client import SseParser
 from tests.gateway.conftest import serving

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-from ktl_lsp.gateway.server import GatewayOptions
+from ktl_lsp.gateway.options import GatewayOptions
 from ktl_lsp.gateway.sse_client import SseParser
 from ktl_lsp.sessions.manager import RunSpec
 from tests.gateway.conftest import serving

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ktl_lsp.gateway import Gateway
+from ktl_lsp.gateway.options import GatewayOptions
 from ktl_lsp.gateway.remote import RemoteGateway, TailItem
-from ktl_lsp.gateway.server import GatewayOptions
 from ktl_lsp.gateway.sse_client import SseEvent, SseParser
 from ktl_lsp.sessions.manager import RunSpec, SessionManager
 from tests.reliability.conftest import count

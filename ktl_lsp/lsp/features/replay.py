@@ -46,7 +46,7 @@ class Replay(Feature):
             return None
         await import_off_loop("ktl_lsp.gateway", "ktl_lsp.gateway.server")
         from ktl_lsp.gateway import Gateway
-        from ktl_lsp.gateway.server import GatewayOptions
+        from ktl_lsp.gateway.options import GatewayOptions
 
         async with self._lock:
             if self.gateway is None:
