@@ -45,8 +45,19 @@ _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MAP_TAG = "tag:yaml.org,2002:map"
 
 
+class _TooManyNodes(Exception):
+    pass
+
+
 class _Loader(_BaseLoader):
-    """The safe loader's tag resolution without path resolvers (unused): ~30% faster composing."""
+    """The safe loader's tag resolution without path resolvers (unused): ~30% faster composing.
+
+    `resolve` is called once per node, also by libyaml's composer: it counts them and stops a
+    document past `MAX_DOCUMENT_NODES` before it holds gigabytes (16 MB of `[0,0,...]` is 8
+    million nodes, ~3 GB composed).
+    """
+
+    nodes = 0
 
     def descend_resolver(self, current_node: object, current_index: object) -> None:
         return None
@@ -55,6 +66,9 @@ class _Loader(_BaseLoader):
         return None
 
     def resolve(self, kind: type, value: str, implicit: tuple[bool, bool]) -> str:
+        self.nodes += 1
+        if self.nodes > MAX_DOCUMENT_NODES:
+            raise _TooManyNodes
         if kind is ScalarNode:
             if implicit[0]:
                 for tag, regexp in _IMPLICIT.get(value[:1], ()):
@@ -68,6 +82,12 @@ MAX_TEXT_CHARS = 16 * 1024 * 1024
 """Larger texts get one `file-too-large` problem instead of a parse (bounded time and memory)."""
 MAX_DEPTH = 200
 """Deeper documents are refused: checkers recurse, and no real manifest nests this deep."""
+MAX_DOCUMENT_NODES = 500_000
+"""A document with more nodes is not composed (~200 MB at `NODE_BYTES`); real manifests, the
+largest CRDs included, have tens of thousands."""
+MAX_FILE_NODES = 1_500_000
+"""Documents after this many nodes in one file are not composed (~600 MB): a 16 MB file of
+`- 0` lines is 4 million."""
 MAX_EXPANDED_NODES = 1_000_000
 """Aliases may not expand a document beyond this many nodes (the billion-laughs guard)."""
 NODE_BYTES = 400
@@ -344,6 +364,14 @@ def parse_chunk(text: str) -> ParsedChunk:
         root = loader.get_single_node()
     except yaml.YAMLError as error:
         return ParsedChunk(text, None, [_syntax_problem(error)], False, digest)
+    except _TooManyNodes:
+        problem = YamlProblem(
+            "yaml-too-complex",
+            f"more than {MAX_DOCUMENT_NODES:,} YAML nodes in one document; it is not checked",
+            Range.of(0, 0, 0, 1),
+            "warning",
+        )
+        return ParsedChunk(text, None, [problem], False, digest)
     except RecursionError:  # the pure-Python composer on deep nesting
         problem = YamlProblem(
             "yaml-too-complex",
@@ -487,9 +515,22 @@ def parse_text(text: str, cache: DocumentCache | None = None) -> ParsedText:
     chunks: list[Chunk] = split_documents(text)
     documents: list[YamlDocument] = []
     index = 0
+    nodes = 0
     with gc_paused():
         for chunk in chunks:
+            if nodes > MAX_FILE_NODES:
+                problems.append(
+                    YamlProblem(
+                        "yaml-too-complex",
+                        f"more than {MAX_FILE_NODES:,} YAML nodes in this file; the documents "
+                        "from here on are not checked",
+                        Range.of(chunk.start_line, 0, chunk.start_line, 0),
+                        "warning",
+                    )
+                )
+                break
             parsed = cache.get(chunk.text) if cache is not None else parse_chunk(chunk.text)
+            nodes += parsed.node_count
             newlines = chunk.text.count("\n")
             end_line = chunk.start_line + newlines + (0 if chunk.text.endswith("\n") else 1)
             if parsed.root is None and parsed.usable and not chunk.explicit:

@@ -98,7 +98,11 @@ async def test_serve_takes_the_gateway_timeouts_from_its_flags(tmp_path: Path) -
 
 
 async def test_serve_refuses_bad_timeouts_and_sizes(tmp_path: Path) -> None:
-    for flag, value in (("--idle-timeout", "0"), ("--header-timeout", "x"), ("--event-cache", "-1")):
+    for flag, value in (
+        ("--idle-timeout", "0"),
+        ("--header-timeout", "x"),
+        ("--event-cache", "-1"),
+    ):
         proc = await asyncio.create_subprocess_exec(
             KTL_LSP,
             "--store",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ktl_lsp.checks import Workspace, check_paths
-from ktl_lsp.documents import parse_text, read_text_file
+from ktl_lsp.documents import parse_text, read_text_file, yaml_parse
 
 
 def _only(path: Path) -> tuple[str, str]:
@@ -64,6 +66,31 @@ def test_ten_thousand_deep_nesting(tmp_path: Path) -> None:
     block.write_text("".join(" " * i + "k:\n" for i in range(2_000)))
     code, _ = _only(block)
     assert code == "yaml-syntax"
+
+
+def test_a_document_of_millions_of_nodes_is_not_composed(tmp_path: Path) -> None:
+    # 1.2 MB of text: ~240 MB composed before the limit, gigabytes at the size limit.
+    path = tmp_path / "zeros.yaml"
+    path.write_text("apiVersion: v1\nkind: ConfigMap\nlist: [" + "0," * 600_000 + "0]\n")
+    code, message = _only(path)
+    assert code == "yaml-too-complex" and "500,000 YAML nodes in one document" in message
+
+
+def test_documents_past_the_files_node_budget_are_not_composed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(yaml_parse, "MAX_FILE_NODES", 1_000)
+    pairs = ", ".join(f"k{i}: v" for i in range(300))
+    doc = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {" + pairs + "}\n"
+    parsed = parse_text("---\n".join([doc] * 6))
+    # Each document is ~610 nodes: the first two are composed, the rest are not.
+    assert len(parsed.documents) == 2
+    [problem] = parsed.problems
+    assert problem.code == "yaml-too-complex" and problem.severity == "warning"
+    assert "from here on are not checked" in problem.message
+    # At the third document's `---`.
+    assert parsed.text.splitlines()[problem.range.start.line] == "---"
+    assert problem.range.start.line == 2 * doc.count("\n") + 1
 
 
 def test_deep_but_parseable_nesting_is_refused_before_checkers_recurse(tmp_path: Path) -> None:
