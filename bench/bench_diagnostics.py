@@ -294,6 +294,94 @@ def bench_yamlls(path: Path, text: str) -> float | None:
         lsp.close()
 
 
+def bench_ktl_editor(path: Path, text: str, rounds: int = 10) -> dict[str, float] | None:
+    """An edit inside one document as the editor sees it: `didChange` (one line replaced,
+    incremental) -> `publishDiagnostics` for that version, through the real server; then a burst
+    of 20 changes sent at once, which must give the last version's diagnostics (coalesced, not
+    a queue of checks)."""
+    lsp = _Lsp([sys.executable, "-m", "ktl_lsp", "--store", str(path.parent / "s.db")])
+    try:
+        ident = lsp.send(
+            "initialize",
+            {"processId": os.getpid(), "rootUri": None, "capabilities": {}},
+            request=True,
+        )
+        if lsp.wait(lambda m: m.get("id") == ident, 60) is None:
+            return None
+        lsp.send("initialized", {})
+        uri = path.as_uri()
+        lsp.send(
+            "textDocument/didOpen",
+            {"textDocument": {"uri": uri, "languageId": "yaml", "version": 1, "text": text}},
+        )
+
+        def published(version: int) -> Any:
+            return lambda m: (
+                m.get("method") == "textDocument/publishDiagnostics"
+                and m["params"]["uri"] == uri
+                and m["params"].get("version") == version
+            )
+
+        if lsp.wait(published(1), 120) is None:
+            return None
+        lines = text.split("\n")
+        target = next(i for i, line in enumerate(lines) if line == "  name: app-1000")
+        width = len(lines[target])
+        version = 1
+
+        def change(n: int) -> dict[str, Any]:
+            nonlocal width
+            new = f"  name: app-1000-e{n}"
+            edit = {
+                "range": {
+                    "start": {"line": target, "character": 0},
+                    "end": {"line": target, "character": width},
+                },
+                "text": new,
+            }
+            width = len(new)
+            return edit
+
+        times = []
+        for n in range(rounds):
+            version += 1
+            start = time.perf_counter()
+            lsp.send(
+                "textDocument/didChange",
+                {"textDocument": {"uri": uri, "version": version}, "contentChanges": [change(n)]},
+            )
+            if lsp.wait(published(version), 30) is None:
+                return None
+            times.append(time.perf_counter() - start)
+            time.sleep(0.05)
+        burst_start = time.perf_counter()
+        for n in range(20):
+            version += 1
+            lsp.send(
+                "textDocument/didChange",
+                {
+                    "textDocument": {"uri": uri, "version": version},
+                    "contentChanges": [change(100 + n)],
+                },
+            )
+        seen: list[int] = []
+
+        def last(m: dict[str, Any]) -> bool:
+            if m.get("method") == "textDocument/publishDiagnostics":
+                seen.append(m["params"].get("version"))
+            return bool(published(version)(m))
+
+        if lsp.wait(last, 30) is None:
+            return None
+        return {
+            "editor_edit_median_s": statistics.median(times),
+            "editor_burst_s": time.perf_counter() - burst_start,
+            "burst_publishes": float(len(seen)),
+        }
+    finally:
+        lsp.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--deployments", type=int, default=2000)
@@ -318,6 +406,21 @@ def main() -> None:
         print(
             f"ktl-lsp edit introducing an error:             {ktl['edit_with_error_s'] * 1000:8.1f} ms"
         )
+        editor = bench_ktl_editor(path, text)
+        if editor is None:
+            print("ktl-lsp through the server: no diagnostics in time")
+        else:
+            ratio = editor["editor_edit_median_s"] / ktl["edit_median_s"]
+            print(
+                f"ktl-lsp didChange -> publishDiagnostics:        "
+                f"{editor['editor_edit_median_s'] * 1000:8.1f} ms (median of 10; "
+                f"{ratio:.2f}x the in-process re-check above, the real limit)"
+            )
+            print(
+                f"ktl-lsp burst of 20 changes -> last version:   "
+                f"{editor['editor_burst_s'] * 1000:8.1f} ms, "
+                f"{editor['burst_publishes']:.0f} publish(es) on the way"
+            )
         per_doc = bench_kubernetes_validate(text, args.validate_sample)
         projected = per_doc * args.deployments
         print(

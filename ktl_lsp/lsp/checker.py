@@ -4,7 +4,8 @@ The checking layer (`ktl_lsp.checks.Workspace`) is synchronous and thread-safe; 
 :class:`Checker` keeps it off the event loop, fed with editor buffers and the workspace folders
 (diagnostics, CodeLens and the Kubernetes commands share it):
 
-- didOpen and didSave check at once, didChange after a short pause (debounced per uri);
+- didOpen, didSave and didChange check at once; changes that arrive while a document's check is
+  under way give one more check of the latest text when it ends (coalesced, never a queue);
 - one check runs at a time (the workspace re-parses only the documents an edit touched), and its
   results are dropped when a newer version of the document arrived meanwhile;
 - every open document whose findings may have changed with the edit (another file of a stack,
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
     from ktl_lsp.checks.crds import CrdVersion
 
 #: Pause after the last keystroke before a document is checked again.
-DEBOUNCE_S = 0.2
 
 SEVERITIES: dict[str, lsp.DiagnosticSeverity] = {
     "error": lsp.DiagnosticSeverity.Error,
@@ -152,6 +152,8 @@ class Checker(Feature):
         self._open: dict[Path, str] = {}  # open documents: path -> the editor's uri
         self._synced: dict[str, int] = {}  # uri -> document version the workspace holds
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._checking: set[str] = set()  # uris with a check started and not yet done
+        self._again: set[str] = set()  # ... and changed since it read their text
         self._folders_task: asyncio.Task[Any] | None = None
         self._extra: dict[str, dict[str, list[Finding]]] = {}  # uri -> owner -> findings
         keep_big_allocations_apart()
@@ -231,8 +233,10 @@ class Checker(Feature):
         self.schedule(uri, 0)
 
     def changed(self, uri: str) -> None:
+        """Checked at once when no check of it is under way, else once more when that one ends
+        (with the latest text): a burst of changes gives two checks, never a queue."""
         if self._uri_path(uri) is not None:
-            self.schedule(uri, DEBOUNCE_S)
+            self.schedule(uri, 0)
 
     def saved(self, uri: str) -> None:
         if self._uri_path(uri) is not None:
@@ -271,7 +275,22 @@ class Checker(Feature):
 
     def _start(self, uri: str) -> None:
         self._timers.pop(uri, None)
-        background(self._guard(self.check(uri)), f"ktl-check {uri}")
+        if uri in self._checking:
+            self._again.add(uri)
+            return
+        self._checking.add(uri)
+        background(self._guard(self._check_until_current(uri)), f"ktl-check {uri}")
+
+    async def _check_until_current(self, uri: str) -> None:
+        try:
+            while True:
+                self._again.discard(uri)
+                await self.check(uri)
+                if uri not in self._again:
+                    return
+        finally:
+            self._checking.discard(uri)
+            self._again.discard(uri)
 
     async def flush(self, uri: str) -> None:
         """Brings the workspace up to the editor's text now (for requests such as CodeLens)."""

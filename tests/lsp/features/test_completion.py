@@ -184,7 +184,7 @@ async def test_a_half_typed_document_answers_on_its_current_text(ktl: Ktl, tmp_p
     uri = open_doc(ktl, write(tmp_path, "deploy.yaml", DEPLOYMENT))
     # A word under `imagePullPolicy: Always` parses as the rest of that value: it is a key.
     change(ktl, uri, DEPLOYMENT + "        live\n  strategy: {type: [\n")
-    items = await complete(ktl, uri, 12, 12)  # at once, before the debounced check
+    items = await complete(ktl, uri, 12, 12)  # at once, before the check of the edit has published
     assert "livenessProbe" in labels(items) and "image" not in labels(items)
     assert edit_of(items[0]).range.start == lsp.Position(line=12, character=8)
     # A new item of a list of objects, in a document that does not parse.

@@ -159,7 +159,7 @@ async def test_a_half_typed_document_still_answers_on_its_current_text(
             content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=edited)],
         )
     )
-    # At once, before the debounced check: the answer is about the edited text.
+    # At once, before the check of the edit has published: the answer is about the edited text.
     image = await hover(ktl, uri, 13, 9)
     assert markdown(image).startswith("**image** `string`")
     policy = markdown(await hover(ktl, uri, 15, 10))
