@@ -279,14 +279,43 @@ class KtlServer(LanguageServer):
 
     @property
     def manager(self) -> SessionManager:
-        """Opened on first use, inside the running loop, so start-up stays fast."""
+        """Opened on first use, inside the running loop, so start-up stays fast (and usually
+        already opened off the loop by `open_sessions`)."""
         if self._manager is None:
-            self._manager = SessionManager.open(self.store_path, on_notice=self.notice)
-            self._manager.redaction = self.settings.redaction()
-            for hook in self._on_manager:
-                hook(self._manager)
-            self._manager.keep_pruning(self.settings.retention)
+            self._adopt(SessionManager.open(self.store_path, on_notice=self.notice))
+        assert self._manager is not None
         return self._manager
+
+    async def open_sessions(self) -> None:
+        """Opens the store in a thread (SQLite's open and recovery, ~40 ms) after `initialized`,
+        so neither the first command nor the loop waits for it."""
+        if self._manager is not None:
+            return
+        loop = asyncio.get_running_loop()
+        held: list[str] = []  # what the store said while opening: told only if it is kept
+        opening = True
+
+        def tell(message: str) -> None:
+            if opening:
+                held.append(message)
+            else:
+                loop.call_soon_threadsafe(self.notice, message)
+
+        manager = await asyncio.to_thread(SessionManager.open, self.store_path, tell, loop)
+        opening = False
+        if self._manager is not None:  # a command opened it on the loop meanwhile (and said so)
+            manager.close()
+            return
+        self._adopt(manager)
+        for message in held:
+            self.notice(message)
+
+    def _adopt(self, manager: SessionManager) -> None:
+        self._manager = manager
+        manager.redaction = self.settings.redaction()
+        for hook in self._on_manager:
+            hook(manager)
+        manager.keep_pruning(self.settings.retention)
 
     def notice(self, message: str) -> None:
         """Something the user should know once (recording off, a bad setting)."""

@@ -232,12 +232,22 @@ class SessionManager:
         self._timelines = Timelines()
 
     @classmethod
-    def open(cls, path: Any, on_notice: Callable[[str], None] | None = None) -> SessionManager:
-        """Opens the store at ``path``; without one, sessions still run and are kept in memory."""
+    def open(
+        cls,
+        path: Any,
+        on_notice: Callable[[str], None] | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> SessionManager:
+        """Opens the store at ``path``; without one, sessions still run and are kept in memory.
+
+        ``loop``: the loop the manager serves, when opened from another thread (``on_notice``
+        must then be safe to call from that thread)."""
         manager = cls(None, on_notice)
         store = Store(path, on_failure=manager._from_store, on_resume=manager._from_store)
-        with contextlib.suppress(RuntimeError):
-            manager._loop = asyncio.get_running_loop()
+        manager._loop = loop
+        if loop is None:
+            with contextlib.suppress(RuntimeError):
+                manager._loop = asyncio.get_running_loop()
         try:
             store.open()
             if store.notice:

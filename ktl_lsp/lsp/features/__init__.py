@@ -30,9 +30,9 @@ from ktl_lsp.lsp.runs import Runs
 FEATURES: tuple[type, ...] = (
     Checker,
     Diagnostics,
+    Replay,
     Lifecycle,
     EditorFeed,
-    Replay,
     Runs,
     RemoteSessions,
     Sessions,

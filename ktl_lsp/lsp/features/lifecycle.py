@@ -12,15 +12,19 @@ from ktl_lsp.aio import background, freeze_long_lived
 from ktl_lsp.lsp.checker import Checker
 from ktl_lsp.lsp.feature import Feature, handles
 from ktl_lsp.lsp.features.diagnostics import Diagnostics
+from ktl_lsp.lsp.features.replay import Replay
 from ktl_lsp.lsp.server import KtlServer
 from ktl_lsp.lsp.settings import Settings
 
 
 class Lifecycle(Feature):
-    def __init__(self, server: KtlServer, checker: Checker, diagnostics: Diagnostics) -> None:
+    def __init__(
+        self, server: KtlServer, checker: Checker, diagnostics: Diagnostics, replay: Replay
+    ) -> None:
         self.server = server
         self.checker = checker
         self.diagnostics = diagnostics
+        self.replay = replay
 
     @handles(lsp.INITIALIZE)
     def initialize(self, params: lsp.InitializeParams) -> None:
@@ -33,6 +37,10 @@ class Lifecycle(Feature):
         # Learn the workspace (CRDs, stacks, duplicates) in the background, off the loop.
         self.checker.start_folders()
         background(self.diagnostics.watch_files(), "ktl-register-watchers")
+        # The first command should be as fast as the next: the store and the gateway's code
+        # are made ready off the loop now, not on its request path.
+        background(self.server.open_sessions(), "ktl-open-sessions")
+        background(self.replay.prepare(), "ktl-prepare-gateway")
         freeze_long_lived()
         cache = codecache.active()
         if cache is not None:

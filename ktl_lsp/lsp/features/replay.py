@@ -39,6 +39,13 @@ class Replay(Feature):
         self._lock = asyncio.Lock()
         self.failed: str | None = None
 
+    async def prepare(self) -> None:
+        """Loads the gateway's code (aiohttp: ~250 ms) in the background after `initialized`,
+        so the first session's `replayUrl` does not wait for it. Nothing is bound or opened:
+        a window that never runs anything serves nothing."""
+        if self.server.settings.gateway.enabled:
+            await import_off_loop("ktl_lsp.gateway", "ktl_lsp.gateway.server")
+
     async def ensure(self) -> Gateway | None:
         if self.gateway is not None and self.gateway.running:
             return self.gateway
