@@ -342,7 +342,7 @@ class Checker(Feature):
         if path is not None:
             background(self._guard(self._republish(path)), f"ktl-extra {uri}")
             return
-        extra = self.extra_for(uri, LineIndex(text))
+        extra = self.extra_for(uri, LineIndex(text)) if self.publishing() else []
         self.server.text_document_publish_diagnostics(
             lsp.PublishDiagnosticsParams(
                 uri=uri, diagnostics=[to_diagnostic(f, uri, {}) for f in extra]
@@ -362,9 +362,18 @@ class Checker(Feature):
             await self._publish(opened)
             return len(opened)
 
-    async def _republish(self, path: Path) -> None:
+    async def _republish(self, *paths: Path) -> None:
         async with self._lock:
-            await self._publish([path])
+            await self._publish(paths)
+
+    def publishing(self) -> bool:
+        """Whether diagnostics are published (setting ``diagnostics.enabled``); when not, each
+        open document gets an empty list."""
+        return self.server.settings.diagnostics.enabled
+
+    def republish(self) -> None:
+        """Publishes every open document again (after the diagnostics setting changed)."""
+        background(self._guard(self._republish(*self._open)), "ktl-republish")
 
     # -- checking ---------------------------------------------------------------------------
     async def check(self, uri: str) -> None:
@@ -384,17 +393,19 @@ class Checker(Feature):
 
     async def _publish(self, paths: Iterable[Path]) -> None:
         """Publishes fresh findings for the open documents among `paths` (lock held)."""
-        encoding = self.encoding()
+        encoding, publishing = self.encoding(), self.publishing()
         for path in sorted(paths):
             uri = self._open.get(path)
             if uri is None or not self._current(uri):
                 continue  # not open, or a newer version is on its way: that check publishes
-            findings = await asyncio.to_thread(self.workspace.findings_for, path, encoding)
+            findings: list[Finding] = []
+            if publishing:
+                findings = await asyncio.to_thread(self.workspace.findings_for, path, encoding)
             if not self._current(uri):
                 continue  # edited while we computed: these ranges are stale, drop them
             uri_for = {str(p): u for p, u in self._open.items()}
             doc = self.document(uri)
-            if uri in self._extra and doc is not None:
+            if publishing and uri in self._extra and doc is not None:
                 findings = findings + self.extra_for(uri, LineIndex(doc.source))
             self.server.text_document_publish_diagnostics(
                 lsp.PublishDiagnosticsParams(

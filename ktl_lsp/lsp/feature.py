@@ -131,16 +131,31 @@ def _named(handler: Callable[..., Any], method: Callable[..., Any]) -> Callable[
     return handler
 
 
-def lsp_handler(method: Callable[..., Any]) -> Callable[..., Any]:
-    """A plain function around a bound method (pygls sets attributes on what it registers)."""
+def lsp_handler(
+    method: Callable[..., Any], answers: Callable[[], bool] | None = None
+) -> Callable[..., Any]:
+    """A plain function around a bound method (pygls sets attributes on what it registers).
+
+    With ``answers``, a request that comes while it says no gets the empty answer without
+    calling the method: ``null``, or for a resolve request its own item back unchanged.
+    """
+    resolve = str(getattr(method, "__ktl_lsp__", ("",))[0]).endswith("/resolve")
+
+    def refused() -> bool:
+        return answers is not None and not answers()
+
     if asyncio.iscoroutinefunction(method):
 
         async def run_async(params: Any) -> Any:
+            if refused():
+                return params if resolve else None
             return await method(params)
 
         return run_async
 
     def run(params: Any) -> Any:
+        if refused():
+            return params if resolve else None
         return method(params)
 
     return run

@@ -37,7 +37,7 @@ from pygls.protocol.language_server import lsp_method
 from ktl_lsp import __version__
 from ktl_lsp.errors import clip
 from ktl_lsp.lsp.feature import command_handler, command_token, lsp_handler, marked
-from ktl_lsp.lsp.settings import Settings
+from ktl_lsp.lsp.settings import SWITCHED, Settings
 from ktl_lsp.lsp.transport import (
     CONGESTED,
     DRAINED,
@@ -209,8 +209,14 @@ class KtlServer(LanguageServer):
             if kind == "command":
                 self.command(name)(command_handler(method))
             else:
-                self.feature(name, options)(lsp_handler(method))
+                self.feature(name, options)(lsp_handler(method, self._switch(name)))
         return feature
+
+    def _switch(self, method: str) -> Callable[[], bool] | None:
+        """What says whether ``method`` is answered now (its setting), if a setting turns it off."""
+        if method not in SWITCHED:
+            return None
+        return lambda: self.settings.answers(method)
 
     def get_feature(self, cls: type[T]) -> T:
         found = self._features.get(cls)
@@ -358,6 +364,18 @@ class KtlServer(LanguageServer):
             self.log(f"ktl-lsp: a feature failed and was contained:\n{text}", lsp.MessageType.Error)
         except Exception:
             log.exception("could not report the error to the client")
+
+    def refresh_code_lenses(self) -> None:
+        """Asks the editor to re-read CodeLenses, when it can be asked."""
+        caps = self.client_capabilities
+        ws = caps.workspace if caps else None
+        if not (ws and ws.code_lens and ws.code_lens.refresh_support):
+            return
+        try:
+            fut = self.workspace_code_lens_refresh(None)
+        except Exception:
+            return
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     def client_supports_progress(self) -> bool:
         caps = self.client_capabilities

@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from lsprotocol import types as lsp
+
 from ktl_lsp.lsp.arguments import lenient
 from ktl_lsp.lsp.transport import MIN_MAX_MESSAGE_BYTES, default_max_message_bytes
 from ktl_lsp.sessions.redact import PatternError, Redaction, compile_rule
@@ -73,6 +75,29 @@ def _pattern(i: int, item: str | dict[str, str]) -> tuple[str, str]:
 
 
 @dataclass
+class Switch:
+    """A language feature the editor may turn off (another server answers it, say)."""
+
+    enabled: bool = True
+
+
+#: The setting (a `Switch` of `Settings`) that turns each request off: a request whose switch
+#: is off gets an empty answer (``null``; a resolve request its item back unchanged).
+SWITCHED: dict[str, str] = {
+    lsp.TEXT_DOCUMENT_COMPLETION: "completion",
+    lsp.COMPLETION_ITEM_RESOLVE: "completion",
+    lsp.TEXT_DOCUMENT_HOVER: "hover",
+    lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL: "symbols",
+    lsp.WORKSPACE_SYMBOL: "symbols",
+    lsp.TEXT_DOCUMENT_CODE_ACTION: "code_actions",
+    lsp.TEXT_DOCUMENT_CODE_LENS: "code_lens",
+    lsp.CODE_LENS_RESOLVE: "code_lens",
+    lsp.TEXT_DOCUMENT_DEFINITION: "definition",
+    lsp.TEXT_DOCUMENT_REFERENCES: "references",
+}
+
+
+@dataclass
 class Settings:
     #: Send raw terminal output as ``ktl/sessionData`` (editors that show a terminal opt in).
     session_data: bool = field(default=False, metadata={"json": "sessionData"})
@@ -90,6 +115,16 @@ class Settings:
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
     redact: RedactSettings = field(default_factory=RedactSettings)
+    # The language features, each on unless turned off; the only settings that
+    # `workspace/didChangeConfiguration` changes (see `changed`).
+    completion: Switch = field(default_factory=Switch)
+    hover: Switch = field(default_factory=Switch)
+    symbols: Switch = field(default_factory=Switch)
+    code_actions: Switch = field(default_factory=Switch, metadata={"json": "codeActions"})
+    code_lens: Switch = field(default_factory=Switch, metadata={"json": "codeLens"})
+    definition: Switch = field(default_factory=Switch)
+    references: Switch = field(default_factory=Switch)
+    diagnostics: Switch = field(default_factory=Switch)
     #: What was wrong with the options given (said once to the user); not a setting.
     problems: list[str] = field(default_factory=list, metadata={"json": ""})
 
@@ -111,3 +146,26 @@ class Settings:
             options = {**options, "redact": {"enabled": True, **options["redact"]}}
         settings = lenient(cls, {} if options is None else options, "", problems)
         return dataclasses.replace(settings, problems=problems)
+
+    def answers(self, method: str) -> bool:
+        """Whether the request ``method`` gets a real answer (its switch, if any, is on)."""
+        name = SWITCHED.get(method)
+        return name is None or bool(getattr(self, name).enabled)
+
+    def changed(self, options: Any) -> Settings:
+        """These settings with the switches ``options`` names (``workspace/didChangeConfiguration``
+        settings, or their ``ktl`` object): a switch left out keeps its value, every other key
+        takes a restart and is ignored. ``problems`` are the ones of ``options``."""
+        if isinstance(options, dict) and isinstance(options.get("ktl"), dict):
+            options = options["ktl"]
+        if not isinstance(options, dict):
+            return dataclasses.replace(self, problems=[])
+        switches = {
+            f.metadata.get("json", f.name): f.name
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), Switch)
+        }
+        given = {k: v for k, v in options.items() if k in switches}
+        new = Settings.from_options(given)
+        values = {switches[k]: getattr(new, switches[k]) for k in given}
+        return dataclasses.replace(self, **values, problems=new.problems)

@@ -162,6 +162,14 @@ def test_completion_and_resolve_through_the_built_in_client(results: dict[str, A
     _check(results, "completion")
 
 
+def test_code_action_applied_through_the_built_in_client(results: dict[str, Any]) -> None:
+    _check(results, "code_action")
+
+
+def test_a_feature_switched_off_and_on_while_running(results: dict[str, Any]) -> None:
+    _check(results, "feature_switch")
+
+
 def test_replay_opens_the_one_time_link(results: dict[str, Any]) -> None:
     _check(results, "replay")
     _check(results, "replay_buffer_and_prefix")

@@ -73,6 +73,11 @@ def test_npm_test_unit_and_e2e(npm: str, kubeconfig: Path) -> None:
         "kubernetes port-forward: ktl.portForward to pod web-1 port 80 answers over node:http",
         "kubernetes list: ktl.k8s.list gives pod web-1 (target pod/web-1) and Service web",
         "quick picks from the cluster (ktl.k8s.list): Exec into pod/web-1",
+        # the language features over the real server, and the feature switches through extension.ts
+        "completion: a container's keys (not the ones present)",
+        "quick fix: the misspelled `replica:` becomes `replicas:`",
+        "beside the YAML extension: told once; Turn Off ktl's",
+        "both on: asked once, the YAML extension's off",
     ):
         _ran(out, name)
 

@@ -64,3 +64,28 @@ def test_not_an_object() -> None:
     assert Settings.from_options({"gateway": 3}).problems == [
         "setting 'gateway' should be an object; using defaults"
     ]
+
+
+def test_capability_switches() -> None:
+    s = Settings.from_options({"hover": {"enabled": False}, "codeLens": {"enabled": False}})
+    assert s.problems == []
+    assert not s.answers("textDocument/hover") and not s.answers("codeLens/resolve")
+    assert s.answers("textDocument/completion") and s.answers("textDocument/definition")
+    assert s.answers("workspace/executeCommand")  # no switch: always answered
+    off = s.changed({"definition": {"enabled": False}, "references": {"enabled": False}})
+    assert not off.answers("textDocument/definition") and not off.answers("textDocument/references")
+    assert not off.answers("textDocument/hover")  # left out: kept
+
+
+def test_a_change_touches_the_switches_only() -> None:
+    s = Settings.from_options({"k8sVersion": "1.30", "symbols": {"enabled": False}})
+    changed = s.changed({"ktl": {"k8sVersion": "1.25", "symbols": {"enabled": True}, "x": 1}})
+    assert changed.k8s_version == "1.30" and changed.symbols.enabled and changed.problems == []
+    bad = s.changed({"diagnostics": {"enabled": 1, "typo": True}})
+    assert bad.diagnostics.enabled and bad.problems == [
+        "setting 'diagnostics.enabled': expected boolean, got number; using True",
+        "unknown setting 'diagnostics.typo'; ignored",
+    ]
+    assert s.changed("nonsense") == Settings.from_options(
+        {"k8sVersion": "1.30", "symbols": {"enabled": False}}
+    )

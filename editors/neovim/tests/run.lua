@@ -228,6 +228,76 @@ local ok, failure = pcall(function()
   end
   check('completion', labels.imagePullPolicy and labels.ports and not labels.name and documented:find('**imagePullPolicy**', 1, true) ~= nil, 'documentation: ' .. documented:sub(1, 200) .. ' labels: ' .. vim.inspect(vim.tbl_keys(labels)):sub(1, 200))
 
+  -- 9c. A quick fix applied: the code action for the misspelled `replica:` key, its WorkspaceEdit
+  -- applied by vim.lsp.util.apply_workspace_edit
+  local fix_lines = vim.fn.readfile(os.getenv('KTL_GOOD_MANIFEST'))
+  table.insert(fix_lines, 6, '  replica: 3') -- under spec:
+  vim.fn.writefile(fix_lines, 'fix.yaml')
+  vim.cmd('edit fix.yaml')
+  local fix_buf = vim.api.nvim_get_current_buf()
+  local misspelled
+  vim.wait(diag_timeout, function()
+    for _, d in ipairs(vim.diagnostic.get(fix_buf)) do
+      if d.message:find('"spec.replica"', 1, true) then
+        misspelled = d
+      end
+    end
+    return misspelled ~= nil
+  end, 50)
+  local fix_client = vim.lsp.get_client_by_id(ktl.client_id)
+  local applied, titles = false, {}
+  if misspelled then
+    local range = {
+      start = { line = misspelled.lnum, character = misspelled.col },
+      ['end'] = { line = misspelled.end_lnum, character = misspelled.end_col },
+    }
+    local action_replies = vim.lsp.buf_request_sync(fix_buf, 'textDocument/codeAction', {
+      textDocument = { uri = vim.uri_from_bufnr(fix_buf) },
+      range = range,
+      context = {
+        diagnostics = { { range = range, message = misspelled.message, code = misspelled.code, source = misspelled.source, severity = misspelled.severity } },
+        only = { 'quickfix' },
+      },
+    }, 10000) or {}
+    for _, reply in pairs(action_replies) do
+      for _, action in ipairs(reply.result or {}) do
+        table.insert(titles, action.title)
+        if action.title == 'Change "replica" to "replicas"' and action.isPreferred and action.edit then
+          vim.lsp.util.apply_workspace_edit(action.edit, fix_client.offset_encoding)
+          applied = true
+        end
+      end
+    end
+  end
+  local fixed_line = vim.api.nvim_buf_get_lines(fix_buf, 5, 6, false)[1]
+  local cleared = applied and vim.wait(diag_timeout, function()
+    for _, d in ipairs(vim.diagnostic.get(fix_buf)) do
+      if d.message:find('"spec.replica"', 1, true) then
+        return false
+      end
+    end
+    return true
+  end, 50)
+  check('code_action', applied and fixed_line == '  replicas: 3' and cleared, vim.inspect({ line = fixed_line, titles = titles, diagnostic = misspelled and misspelled.message, cleared = cleared }))
+
+  -- 9d. Feature switches (:help ktl-features): hover off and on again with
+  -- workspace/didChangeConfiguration, no restart
+  local function hover_value()
+    local answers = vim.lsp.buf_request_sync(hover_buf, 'textDocument/hover', hover_params, 10000) or {}
+    local text = ''
+    for _, reply in pairs(answers) do
+      local contents = reply.result and reply.result.contents
+      text = text .. (type(contents) == 'table' and (contents.value or '') or '')
+    end
+    return text
+  end
+  vim.cmd('buffer ' .. hover_buf)
+  fix_client.notify('workspace/didChangeConfiguration', { settings = { hover = { enabled = false } } })
+  local hover_off = hover_value()
+  fix_client.notify('workspace/didChangeConfiguration', { settings = { hover = { enabled = true } } })
+  local hover_on = hover_value()
+  check('feature_switch', hover_off == '' and hover_on:find('Container image name', 1, true) ~= nil, vim.inspect({ off = hover_off:sub(1, 80), on = hover_on:sub(1, 80) }))
+
   results.server_commands = ktl.server_commands()
 
   -- 10. :KtlReplay {id}: the one-time link goes to the opener (config.open_url)
@@ -954,7 +1024,7 @@ local ok, failure = pcall(function()
     local okrun = pcall(vim.cmd, 'help :KtlRun')
     check('help', okhelp and okrun and vim.bo.filetype == 'help' and vim.fn.expand('%:t') == 'ktl.txt', e)
     local missing = {}
-    for _, tag in ipairs({ ':KtlContext', ':KtlNamespace', ':KtlExec', ':KtlPortForward', ':KtlForwards', 'ktl-statusline', 'ktl-pickers' }) do
+    for _, tag in ipairs({ ':KtlContext', ':KtlNamespace', ':KtlExec', ':KtlPortForward', ':KtlForwards', 'ktl-statusline', 'ktl-pickers', 'ktl-features', 'ktl-yamlls' }) do
       if not pcall(vim.cmd, 'help ' .. tag) then
         table.insert(missing, tag)
       end

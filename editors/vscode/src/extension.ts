@@ -2,6 +2,7 @@
 import * as vscode from "vscode";
 import {
   CloseAction,
+  DidChangeConfigurationNotification,
   ErrorAction,
   ExecuteCommandRequest,
   LanguageClient,
@@ -10,10 +11,20 @@ import {
   State,
   TransportKind,
 } from "vscode-languageclient/node";
+import { adviseCoexistence, COEXISTENCE_SHOWN, YAML_EXTENSION } from "./core/coexistence";
 import { COMMANDS, CommandContext, lensCommand, Ui } from "./core/commands";
 import { ExecSpec, K8sSelection, loadK8sStatus, restoreSelection, statusTooltip } from "./core/k8s";
 import { SessionRouter } from "./core/router";
-import { AGENT_TOKEN_SECRET, contextKeys, needsRestart, RestartPolicy, resolveServer, settingsToInitializationOptions } from "./core/server";
+import {
+  AGENT_TOKEN_SECRET,
+  contextKeys,
+  featureSwitches,
+  needsRestart,
+  RestartPolicy,
+  resolveServer,
+  settingsToInitializationOptions,
+  switchesChanged,
+} from "./core/server";
 import { K8sStatus, loadChildren, SessionsModel, sessionItem, statusText } from "./core/sessions";
 import { RunSpec, SessionTerminal } from "./core/terminal";
 import { Exec, Session, SessionDataParams, SessionStateParams } from "./core/types";
@@ -210,16 +221,40 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("ktl.ui.sessions.refresh", refreshSessions),
     vscode.commands.registerCommand("ktl.ui.server.restart", () => restart(context, log, onReady)),
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (needsRestart((section) => e.affectsConfiguration(section))) {
+      const affects = (section: string): boolean => e.affectsConfiguration(section);
+      if (needsRestart(affects)) {
         void restart(context, log, onReady);
+      } else if (switchesChanged(affects) && client?.isRunning()) {
+        const settings = featureSwitches((key) => setting<unknown>(key, undefined));
+        client.sendNotification(DidChangeConfigurationNotification.type, { settings }).catch((err: unknown) => log.warn(`didChangeConfiguration: ${String(err)}`));
       }
     }),
+    // installed or enabled later: the advice may apply now
+    vscode.extensions.onDidChange(() => adviseBesideYaml(context, log)),
     // the kubeconfig may have changed meanwhile (kubectl config use-context, a new cluster)
     vscode.window.onDidChangeWindowState((w) => {
       if (w.focused) void refreshK8s();
     }),
   );
   await start(context, log, onReady);
+  adviseBesideYaml(context, log);
+}
+
+/** Once: how to avoid completion and hover twice beside the YAML extension (src/core/coexistence). */
+function adviseBesideYaml(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): void {
+  const target = (scope: string) => (scope === "workspace" ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global);
+  adviseCoexistence({
+    yamlPresent: () => vscode.extensions.getExtension(YAML_EXTENSION) !== undefined,
+    get: (section, key) => vscode.workspace.getConfiguration(section).get<unknown>(key),
+    hasWorkspace: () => (vscode.workspace.workspaceFolders?.length ?? 0) > 0,
+    update: (c) => Promise.resolve(vscode.workspace.getConfiguration(c.section).update(c.key, c.value, target(c.scope))),
+    ask: (message, titles) => Promise.resolve(vscode.window.showInformationMessage(message, ...titles)),
+    shown: () => context.globalState.get<boolean>(COEXISTENCE_SHOWN) === true,
+    markShown: () => Promise.resolve(context.globalState.update(COEXISTENCE_SHOWN, true)),
+  }).then(
+    (title) => title && log.info(`beside ${YAML_EXTENSION}: ${title}`),
+    (err: unknown) => log.warn(`beside ${YAML_EXTENSION}: ${String(err)}`),
+  );
 }
 
 function setting<T>(key: string, fallback: T): T {

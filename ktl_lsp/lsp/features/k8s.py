@@ -260,15 +260,7 @@ class K8sCommands(Feature):
 
     def _refresh_lenses(self) -> None:
         """Asks the editor to re-read CodeLenses (the history lens shows the last outcome)."""
-        caps = self.server.client_capabilities
-        ws = caps.workspace if caps else None
-        if not (ws and ws.code_lens and ws.code_lens.refresh_support):
-            return
-        try:
-            fut = self.server.workspace_code_lens_refresh(None)
-        except Exception:
-            return
-        fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self.server.refresh_code_lenses()
 
     # -- apply, diff, delete ------------------------------------------------------------------
     async def _file_operation(self, name: str, a: FileArgs) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""initialize / shutdown: read settings, start learning the workspace, and make sure no child
-outlives the server."""
+"""initialize / shutdown: read settings (and the switches that change while running), start
+learning the workspace, and make sure no child outlives the server."""
 
 from __future__ import annotations
 
@@ -45,6 +45,18 @@ class Lifecycle(Feature):
         cache = codecache.active()
         if cache is not None:
             background(asyncio.to_thread(cache.save), "ktl-save-code-cache")
+
+    @handles(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def configuration_changed(self, params: lsp.DidChangeConfigurationParams) -> None:
+        """Turns language features on or off; other settings are read at initialize only."""
+        before = self.server.settings
+        after = self.server.settings = before.changed(params.settings)
+        for problem in after.problems:
+            self.server.notice(f"ktl: {problem}")
+        if after.diagnostics != before.diagnostics:
+            self.checker.republish()
+        if after.code_lens != before.code_lens:
+            self.server.refresh_code_lenses()
 
     @handles(lsp.SHUTDOWN)
     def shutdown(self, params: None) -> None:

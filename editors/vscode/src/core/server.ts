@@ -71,6 +71,27 @@ export const SERVER_SETTINGS = [
   "agent.url",
 ] as const;
 
+/**
+ * The language feature switches (`ktl.<name>.enabled`, server setting `<name>.enabled`): sent at
+ * initialize, and to the running server with workspace/didChangeConfiguration (no restart).
+ */
+export const FEATURE_SWITCHES = ["completion", "hover", "symbols", "codeActions", "codeLens", "definition", "references", "diagnostics"] as const;
+
+/** `{completion: {enabled}, ...}` for each switch that has a boolean value. */
+export function featureSwitches(get: (key: string) => unknown): Record<string, { enabled: boolean }> {
+  const out: Record<string, { enabled: boolean }> = {};
+  for (const name of FEATURE_SWITCHES) {
+    const value = get(`${name}.enabled`);
+    if (typeof value === "boolean") out[name] = { enabled: value };
+  }
+  return out;
+}
+
+/** Whether a configuration change touches a feature switch (the running server is told). */
+export function switchesChanged(affects: (section: string) => boolean): boolean {
+  return FEATURE_SWITCHES.some((name) => affects(`ktl.${name}`));
+}
+
 /** The SecretStorage key of the remote agent's token. */
 export const AGENT_TOKEN_SECRET = "ktl.agent.token";
 
@@ -80,8 +101,8 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 /**
  * initializationOptions from the extension's settings: `ktl.server.initializationOptions`
- * (extra, lowest precedence), then each contributed server setting that is set, then the
- * agent token from SecretStorage; `sessionData` is always true.
+ * (extra, lowest precedence), then each contributed server setting that is set and the
+ * feature switches, then the agent token from SecretStorage; `sessionData` is always true.
  */
 export function settingsToInitializationOptions(
   get: (key: string) => unknown,
@@ -102,6 +123,7 @@ export function settingsToInitializationOptions(
       out[head] = group;
     }
   }
+  Object.assign(out, featureSwitches(get));
   if (agentToken) {
     const agent = isPlainObject(out.agent) ? (out.agent as Record<string, unknown>) : {};
     out.agent = { ...agent, token: agentToken };

@@ -15,7 +15,16 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, test } from "node:test";
 import { createMessageConnection, MessageConnection, StreamMessageReader, StreamMessageWriter } from "vscode-jsonrpc/node";
-import { ExecuteCommandRequest, ExitNotification, InitializeRequest, InitializedNotification, ShutdownRequest } from "vscode-languageserver-protocol";
+import {
+  CompletionRequest,
+  DidChangeConfigurationNotification,
+  DidOpenTextDocumentNotification,
+  ExecuteCommandRequest,
+  ExitNotification,
+  InitializeRequest,
+  InitializedNotification,
+  ShutdownRequest,
+} from "vscode-languageserver-protocol";
 import { Emitter } from "../../src/core/emitter";
 import { testKubeconfig } from "../support/kubeconfig";
 
@@ -43,8 +52,21 @@ const secrets = new Map<string, string>();
 const opened: string[] = [];
 const documents: { content: string; language: string }[] = [];
 const workspaceState = new Map<string, unknown>();
+const globalState = new Map<string, unknown>();
+/** Other extensions' settings by section (`yaml` for redhat.vscode-yaml), with the scope written. */
+const otherConfig: Record<string, Record<string, unknown>> = { yaml: {} };
+const configWrites: { section: string; key: string; value: unknown; target: number }[] = [];
+const configListeners: ((e: { affectsConfiguration(s: string): boolean }) => void)[] = [];
+const extensionListeners: (() => void)[] = [];
+const installed = new Set<string>();
+const clients: FakeLanguageClient[] = [];
 const extensionContext = {
   subscriptions: [] as unknown[],
+  globalState: {
+    get: (k: string) => globalState.get(k),
+    update: async (k: string, v: unknown) => void globalState.set(k, v),
+    keys: () => [...globalState.keys()],
+  },
   workspaceState: {
     get: (k: string) => workspaceState.get(k),
     update: async (k: string, v: unknown) => void (v === undefined ? workspaceState.delete(k) : workspaceState.set(k, v)),
@@ -124,10 +146,27 @@ const fakeVscode = {
       return commands.get(id)?.(...args);
     },
   },
+  ConfigurationTarget: { Global: 1, Workspace: 2, WorkspaceFolder: 3 },
+  extensions: {
+    getExtension: (id: string) => (installed.has(id) ? { id, isActive: true } : undefined),
+    onDidChange: (fn: () => void) => (extensionListeners.push(fn), disposable),
+  },
   workspace: {
-    getConfiguration: () => ({ get: (key: string, def: unknown) => (key in config ? config[key] : def) }),
+    getConfiguration: (section = "ktl") => {
+      const values = section === "ktl" ? config : otherConfig[section] ?? {};
+      return {
+        get: (key: string, def?: unknown) => (key in values ? values[key] : def),
+        // as VS Code: store, then tell every onDidChangeConfiguration listener
+        update: async (key: string, value: unknown, target: number) => {
+          values[key] = value;
+          configWrites.push({ section, key, value, target });
+          const changed = `${section}.${key}`;
+          for (const fn of configListeners) fn({ affectsConfiguration: (s: string) => changed === s || changed.startsWith(`${s}.`) });
+        },
+      };
+    },
     workspaceFolders: [{ uri: { fsPath: tmp } }],
-    onDidChangeConfiguration: () => disposable,
+    onDidChangeConfiguration: (fn: (e: { affectsConfiguration(s: string): boolean }) => void) => (configListeners.push(fn), disposable),
     openTextDocument: async (d: { content: string; language: string }) => (documents.push(d), {}),
   },
 };
@@ -144,7 +183,9 @@ class FakeLanguageClient {
     _name: string,
     private server: { command: string; args: string[] },
     private options: any,
-  ) {}
+  ) {
+    clients.push(this);
+  }
   onNotification(method: string, handler: (p: any) => void) {
     this.handlers.push([method, handler]);
     this.conn?.onNotification(method, handler);
@@ -191,6 +232,9 @@ class FakeLanguageClient {
   sendRequest(type: any, params: any) {
     return this.conn!.sendRequest(type, params);
   }
+  sendNotification(type: any, params: any) {
+    return this.conn!.sendNotification(type, params);
+  }
   async dispose() {
     this.running = false;
     for (const r of this.registered.splice(0)) r.dispose();
@@ -207,6 +251,7 @@ class FakeLanguageClient {
 const fakeClientModule = {
   LanguageClient: FakeLanguageClient,
   ExecuteCommandRequest,
+  DidChangeConfigurationNotification,
   ErrorAction: { Continue: 1, Shutdown: 2 },
   CloseAction: { DoNotRestart: 1, Restart: 2 },
   State: { Stopped: 1, Running: 2, Starting: 3 },
@@ -430,6 +475,46 @@ test("CodeLens commands go through the client's middleware: Exec opens a termina
   await fakeVscode.commands.executeCommand("ktl.plan.run", { uri: `file://${file}`, nodes: ["one"] });
   assert.equal(terminals.length, count + 1, "a terminal on the plan session");
   assert.ok(messages.some((m) => /^ktl plan lens\.plan\.yaml: done \(exit 0\)/.test(m)), messages.join("\n"));
+  assert.deepEqual(messages.filter((m) => m.startsWith("error")), []);
+});
+
+test("beside the YAML extension: told once; Turn Off ktl's turns the running server's completion off, and on again", async () => {
+  const file = path.join(tmp, "coexist.yaml");
+  const text = ["apiVersion: apps/v1", "kind: Deployment", "metadata:", "  name: web", "spec:", "  template:", "    spec:", "      containers:", "      - name: web", "        image: nginx", ""].join("\n");
+  fs.writeFileSync(file, text);
+  const client = clients.at(-1)!;
+  await client.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri: `file://${file}`, languageId: "yaml", version: 1, text } });
+  const labels = async (): Promise<string[]> => {
+    const r: any = await client.sendRequest(CompletionRequest.type, { textDocument: { uri: `file://${file}` }, position: { line: 9, character: 9 } });
+    return (r?.items ?? r ?? []).map((i: { label: string }) => i.label);
+  };
+  assert.ok((await labels()).includes("imagePullPolicy"));
+  const original = fakeVscode.window.showInformationMessage;
+  const asked: { message: string; actions: string[] }[] = [];
+  fakeVscode.window.showInformationMessage = async (m: string, ...actions: string[]) => (asked.push({ message: m, actions }), actions[1] as any);
+  try {
+    installed.add("redhat.vscode-yaml");
+    for (const fn of extensionListeners) fn();
+    await until("the advice", () => asked.length === 1);
+    assert.deepEqual(asked[0].actions, ["Turn Off YAML's", "Turn Off ktl's", "Don't Show Again"]);
+    assert.match(asked[0].message, /redhat\.vscode-yaml\) also offers completion and hover/);
+    await until("ktl's switches written", () => configWrites.length === 2);
+    assert.deepEqual(configWrites, [
+      { section: "ktl", key: "completion.enabled", value: false, target: fakeVscode.ConfigurationTarget.Workspace },
+      { section: "ktl", key: "hover.enabled", value: false, target: fakeVscode.ConfigurationTarget.Workspace },
+    ]);
+    assert.equal(globalState.get("ktl.coexistence.yamlShown"), true);
+    await until("the server's completion off", async () => (await labels()).length === 0);
+    for (const fn of extensionListeners) fn();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(asked.length, 1, "said once");
+    await fakeVscode.workspace.getConfiguration("ktl").update("completion.enabled", true, fakeVscode.ConfigurationTarget.Workspace);
+    await until("the server's completion on again", async () => (await labels()).includes("imagePullPolicy"));
+  } finally {
+    fakeVscode.window.showInformationMessage = original;
+    delete config["completion.enabled"];
+    delete config["hover.enabled"];
+  }
   assert.deepEqual(messages.filter((m) => m.startsWith("error")), []);
 });
 

@@ -31,6 +31,17 @@ import {
   ExitNotification,
   WorkDoneProgressCreateRequest,
   DidOpenTextDocumentNotification,
+  DidChangeTextDocumentNotification,
+  CompletionRequest,
+  CompletionResolveRequest,
+  CompletionItem,
+  CompletionItemKind,
+  CompletionList,
+  CodeActionRequest,
+  CodeAction,
+  Command,
+  TextEdit,
+  Diagnostic,
 } from "vscode-languageserver-protocol";
 import { SessionRouter } from "../../src/core/router";
 import { testKubeconfig } from "../support/kubeconfig";
@@ -65,6 +76,37 @@ const CAPABILITIES: ClientCapabilities = {
     synchronization: { dynamicRegistration: true, didSave: true, willSave: true, willSaveWaitUntil: true },
     publishDiagnostics: { relatedInformation: true, versionSupport: false, codeDescriptionSupport: true, dataSupport: true, tagSupport: { valueSet: [1, 2] } },
     codeLens: { dynamicRegistration: true },
+    completion: {
+      dynamicRegistration: true,
+      contextSupport: true,
+      completionItem: {
+        snippetSupport: true,
+        commitCharactersSupport: true,
+        documentationFormat: ["markdown", "plaintext"],
+        deprecatedSupport: true,
+        preselectSupport: true,
+        tagSupport: { valueSet: [1] },
+        insertReplaceSupport: true,
+        resolveSupport: { properties: ["documentation", "detail", "additionalTextEdits"] },
+        insertTextModeSupport: { valueSet: [1, 2] },
+        labelDetailsSupport: true,
+      },
+      insertTextMode: 2,
+      completionItemKind: { valueSet: Array.from({ length: 25 }, (_, i) => (i + 1) as CompletionItemKind) },
+      completionList: { itemDefaults: ["commitCharacters", "editRange", "insertTextFormat", "insertTextMode", "data"] },
+    },
+    hover: { dynamicRegistration: true, contentFormat: ["markdown", "plaintext"] },
+    codeAction: {
+      dynamicRegistration: true,
+      isPreferredSupport: true,
+      disabledSupport: true,
+      dataSupport: true,
+      resolveSupport: { properties: ["edit"] },
+      codeActionLiteralSupport: {
+        codeActionKind: { valueSet: ["", "quickfix", "refactor", "refactor.extract", "refactor.inline", "refactor.rewrite", "source", "source.organizeImports"] },
+      },
+      honorsChangeAnnotations: false,
+    },
   },
   general: { positionEncodings: ["utf-16"] },
 };
@@ -222,6 +264,66 @@ test("diagnostics arrive for a broken manifest (when the server checks documents
   const d = await until("diagnostics", () => ((diagnostics.get(uri)?.diagnostics.length ?? 0) > 0 ? diagnostics.get(uri) : undefined), 15000);
   assert.equal(d.diagnostics[0].source, "ktl");
   assert.equal(d.diagnostics[0].code, "yaml-syntax");
+});
+
+// The language features as VS Code asks for them (vscode-languageclient's capabilities above).
+
+const DEPLOYMENT = ["apiVersion: apps/v1", "kind: Deployment", "metadata:", "  name: web", "spec:", "  replica: 3", "  template:", "    spec:", "      containers:", "      - name: web", "        image: nginx", ""].join("\n");
+
+/** `edits` applied to `text` as an editor applies a WorkspaceEdit's TextEdits (UTF-16 positions). */
+function applyEdits(text: string, edits: TextEdit[]): string {
+  const starts = [0];
+  for (let i = 0; i < text.length; i++) if (text[i] === "\n") starts.push(i + 1);
+  const offset = (p: { line: number; character: number }) => Math.min((starts[p.line] ?? text.length) + p.character, text.length);
+  const sorted = [...edits].sort((a, b) => offset(b.range.start) - offset(a.range.start));
+  for (const e of sorted) text = text.slice(0, offset(e.range.start)) + e.newText + text.slice(offset(e.range.end));
+  return text;
+}
+
+async function openManifest(name: string, text: string): Promise<string> {
+  const file = path.join(tmp, name);
+  fs.writeFileSync(file, text);
+  const uri = `file://${file}`;
+  await conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: "yaml", version: 1, text } });
+  return uri;
+}
+
+test("completion: a container's keys (not the ones present), snippets, documentation on resolve", async () => {
+  assert.ok(init.capabilities.completionProvider?.resolveProvider);
+  const uri = await openManifest("complete.yaml", DEPLOYMENT);
+  const answer = (await conn.sendRequest(CompletionRequest.type, {
+    textDocument: { uri },
+    position: { line: 10, character: 9 }, // on `image`
+    context: { triggerKind: 1 },
+  })) as CompletionList | CompletionItem[] | null;
+  const items = Array.isArray(answer) ? answer : answer?.items ?? [];
+  const labels = items.map((i) => i.label);
+  assert.ok(labels.includes("imagePullPolicy") && labels.includes("ports"), labels.join(", "));
+  assert.ok(!labels.includes("name"), "present keys are not offered again");
+  const pull = items.find((i) => i.label === "imagePullPolicy")!;
+  assert.ok(pull.textEdit && "range" in pull.textEdit, "an edit VS Code applies as is");
+  const resolved = await conn.sendRequest(CompletionResolveRequest.type, pull);
+  const doc = resolved.documentation;
+  assert.ok(typeof doc === "object" && doc.kind === "markdown" && doc.value.includes("**imagePullPolicy**"), JSON.stringify(doc));
+});
+
+test("quick fix: the misspelled `replica:` becomes `replicas:` (WorkspaceEdit applied), and its diagnostic goes", async () => {
+  const uri = await openManifest("fix.yaml", DEPLOYMENT);
+  const misspelled = (d: Diagnostic) => d.message.includes('"spec.replica"');
+  const published = await until("the unknown key", () => diagnostics.get(uri)?.diagnostics.find(misspelled), 15000);
+  const actions = ((await conn.sendRequest(CodeActionRequest.type, {
+    textDocument: { uri },
+    range: published.range,
+    context: { diagnostics: [published], only: ["quickfix"], triggerKind: 1 },
+  })) ?? []) as (CodeAction | Command)[];
+  const fix = actions.find((a): a is CodeAction => "kind" in a && a.kind === "quickfix" && a.isPreferred === true);
+  assert.ok(fix, JSON.stringify(actions));
+  assert.equal(fix.title, 'Change "replica" to "replicas"');
+  assert.deepEqual(fix.diagnostics?.map((d) => d.message), [published.message]);
+  const fixed = applyEdits(DEPLOYMENT, fix.edit!.changes![uri]);
+  assert.equal(fixed, DEPLOYMENT.replace("  replica: 3", "  replicas: 3"));
+  await conn.sendNotification(DidChangeTextDocumentNotification.type, { textDocument: { uri, version: 2 }, contentChanges: [{ text: fixed }] });
+  await until("republished without it", () => diagnostics.get(uri)?.version === 2 && !diagnostics.get(uri)!.diagnostics.some(misspelled), 15000);
 });
 
 test("with sessionData on, log messages carry summaries, not the raw stream", () => {
