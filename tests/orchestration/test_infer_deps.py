@@ -20,6 +20,7 @@ from ktl_lsp.orchestration.infer_deps import (
 from ktl_lsp.orchestration.model import PlanError, waves
 from ktl_lsp.orchestration.stack import stack_plan
 from ktl_lsp.orchestration.stack_infer import render_release
+from ktl_lsp.orchestration.stack_needs import StackNeeds, inferred_needs_of
 from tests.orchestration.shop_stack import RELEASES, write_charts, write_stack
 
 pytest.importorskip("helm_python")
@@ -264,3 +265,28 @@ def test_a_cycle_closed_by_an_inferred_edge_is_refused_in_ktls_words(tmp_path: P
         "c1/shop/api(api)] edges=[api -> crds (crd) crds -> web (declared) "
         "web -> api (annotation:depends-on)]"
     ]
+
+
+def test_inferred_needs_of_a_release_with_the_reasons_in_words(tmp_path: Path) -> None:
+    plan = stack_plan(write_stack(tmp_path), ["true"])
+    needs = inferred_needs_of(plan, "db")
+    assert needs == [
+        ("config", "config creates a Secret it reads (secret/app-secret in ns/shop)"),
+        ("namespace", "namespace creates the namespace its objects live in (ns/shop)"),
+    ]
+    assert inferred_needs_of(plan, "c1/shop/db") == needs
+    assert inferred_needs_of(plan, "namespace") == [] and inferred_needs_of(plan, "nope") == []
+
+
+def test_stack_needs_plans_again_only_when_a_chart_or_stack_file_changed(tmp_path: Path) -> None:
+    stack = write_stack(tmp_path)
+    cache = StackNeeds()
+    first = cache.plan(stack)
+    assert first is not None and cache.plan(stack) is first
+    values = tmp_path / "charts" / "api" / "values.yaml"
+    values.write_text(values.read_text().replace("claim: data", "claim: elsewhere"))
+    again = cache.plan(stack)
+    assert again is not None and again is not first
+    assert "db" not in [name for name, _ in inferred_needs_of(again, "api")]
+    stack.write_text(stack.read_text() + "  - {name: broken\n")
+    assert cache.plan(stack) is None  # the diagnostics say why; the editor shows no needs
