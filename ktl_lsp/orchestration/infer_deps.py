@@ -13,6 +13,7 @@ Pure: rendered text in, edges out. Rendering lives in ``stack_infer``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,6 +127,22 @@ def objects_of(manifests: Mapping[str, str]) -> list[dict[str, Any]]:
             if _text(_annotations(document).get(HOOK)):
                 continue
             out.append(document)
+    return out
+
+
+def release_fields(objects: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """``wave`` and ``parallelismGroup`` from the ``ktl.io/wave`` and ``ktl.io/parallelismGroup``
+    annotations of the rendered objects (the first usable value of each); ktl fills a release's
+    fields the stack file leaves unset with them."""
+    out: dict[str, Any] = {}
+    for obj in objects:
+        annotations = _annotations(obj)
+        wave = _text(annotations.get("ktl.io/wave"))
+        if "wave" not in out and re.fullmatch(r"-?[0-9]+", wave) and int(wave) != 0:
+            out["wave"] = int(wave)
+        group = _text(annotations.get("ktl.io/parallelismGroup"))
+        if group:
+            out.setdefault("parallelismGroup", group)
     return out
 
 

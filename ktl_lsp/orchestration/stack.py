@@ -132,6 +132,11 @@ def stack_plan(
     cli = _cli(root_data, profile)
     infer = cli.get("inferDeps") is not False
     inference = infer_stack(releases, cli.get("inferConfigRefs") is True) if infer else None
+    for release in releases:
+        given = inference.fields.get(release["id"], {}) if inference is not None else {}
+        for key, value in given.items():
+            if not release.get(key):  # the stack file wins, as in ktl
+                release[key] = value
     template = template if template is not None else default_template()
     nodes: list[PlanNode] = []
     limits: dict[str, int] = {}

@@ -22,6 +22,7 @@ from ktl_lsp.orchestration.infer_deps import (
     ReleaseObjects,
     infer_needs,
     objects_of,
+    release_fields,
 )
 
 
@@ -86,6 +87,8 @@ class StackInference:
 
     needs: dict[str, list[InferredNeed]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Release fields the rendered objects' ``ktl.io/*`` annotations give, by release id."""
 
 
 def request_for(release: Mapping[str, Any]) -> RenderRequest | str:
@@ -130,6 +133,7 @@ def infer_stack(releases: Iterable[Mapping[str, Any]], config_refs: bool) -> Sta
             objects.objects = objects_of(rendered.manifests)
         except ManifestError as exc:
             out.errors[release["id"]] = f"rendered manifests are not YAML: {exc}"
+        out.fields[release["id"]] = release_fields(objects.objects)
     for members in by_cluster.values():
         found = infer_needs([objects for _, objects in members], config_refs)
         for release_id, objects in members:

@@ -9,7 +9,9 @@ declare no needs.
 - ``db`` creates the claim ``data``, and its StatefulSet reads ``app-secret``;
 - ``api`` runs as ``api-sa``, mounts ``data``, reads ``app-config`` and creates a Widget; its
   hook Job (left out, as Helm leaves hooks out of the release manifest) names ``worker``;
-- ``worker`` and ``web`` (the same chart) name what they wait for with ``ktl.io/depends-on``.
+- ``worker`` and ``web`` (the same chart) name what they wait for with ``ktl.io/depends-on``
+  and their parallelism group with ``ktl.io/parallelismGroup`` (the stack file sets web's);
+  ``config`` gives its wave with ``ktl.io/wave``.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ CHARTS: dict[str, dict[str, str]] = {
             kind: ConfigMap
             metadata:
               name: {{ .Values.configMap }}
+              annotations: {ktl.io/wave: "2"}
             data: {mode: demo}
             ---
             apiVersion: v1
@@ -174,6 +177,7 @@ CHARTS: dict[str, dict[str, str]] = {
               name: {{ .Release.Name }}
               annotations:
                 ktl.io/depends-on: {{ .Values.dependsOn | quote }}
+                ktl.io/parallelismGroup: apps
             spec:
               selector: {matchLabels: {app: {{ .Release.Name }}}}
               template:
@@ -224,6 +228,8 @@ def write_stack(root: Path, cli: dict[str, object] | None = None) -> Path:
             release["set"] = sets
         if name == "api":
             release["values"] = ["./values/api.yaml"]
+        if name == "web":
+            release["parallelismGroup"] = "front"
         releases.append(release)
     data: dict[str, object] = {
         "apiVersion": "ktl.dev/v1",

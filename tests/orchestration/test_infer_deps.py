@@ -224,6 +224,13 @@ def test_stack_plan_orders_the_waves_by_declared_and_inferred_needs(tmp_path: Pa
     assert plan.info["inferDeps"] is True and plan.info["notes"] == []
 
 
+def test_ktl_annotations_fill_the_fields_the_stack_file_leaves_unset(tmp_path: Path) -> None:
+    nodes = _plan_nodes(write_stack(tmp_path))
+    assert nodes["worker"].pools == ["group:apps"]
+    assert nodes["web"].pools == ["group:front"]  # set in the stack file
+    assert nodes["config"].priority == -2 and nodes["db"].priority == 0  # wave 2: later
+
+
 def test_infer_deps_false_keeps_the_declared_needs_only(tmp_path: Path) -> None:
     plan = stack_plan(write_stack(tmp_path, {"inferDeps": False}), ["true"])
     assert len(waves(plan)) == 1
