@@ -200,6 +200,9 @@ RELEASES: list[tuple[str, str, dict[str, str]]] = [
     ("web", "app", {"dependsOn": "api\\,worker"}),
 ]
 
+#: The order ktl runs the stack in: each wave needs only earlier ones (in declaration order).
+WAVES = [["namespace", "crds"], ["rbac", "config"], ["db"], ["api"], ["worker"], ["web"]]
+
 
 def write_charts(root: Path) -> Path:
     """Every chart under ``root/charts``; returns that directory."""

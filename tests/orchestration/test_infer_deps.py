@@ -21,7 +21,7 @@ from ktl_lsp.orchestration.model import PlanError, waves
 from ktl_lsp.orchestration.stack import stack_plan
 from ktl_lsp.orchestration.stack_infer import render_release
 from ktl_lsp.orchestration.stack_needs import StackNeeds, inferred_needs_of
-from tests.orchestration.shop_stack import RELEASES, write_charts, write_stack
+from tests.orchestration.shop_stack import RELEASES, WAVES, write_charts, write_stack
 
 pytest.importorskip("helm_python")
 
@@ -201,14 +201,7 @@ def test_stack_plan_orders_the_waves_by_declared_and_inferred_needs(tmp_path: Pa
     stack = write_stack(tmp_path)
     plan = stack_plan(stack, ["true"])
     names = {n.id: n.meta["release"] for n in plan.nodes}
-    assert [[names[i] for i in wave] for wave in waves(plan)] == [
-        ["namespace", "crds"],
-        ["rbac", "config"],
-        ["db"],
-        ["api"],
-        ["worker"],
-        ["web"],
-    ]
+    assert [[names[i] for i in wave] for wave in waves(plan)] == WAVES
     api = {n.meta["release"]: n for n in plan.nodes}["api"]
     assert [need["name"] for need in api.meta["inferredNeeds"]] == [
         "config",

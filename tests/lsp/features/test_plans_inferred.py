@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import Ktl
 from tests.lsp.features.test_codelens import brief, lenses, open_doc
-from tests.orchestration.shop_stack import write_stack
+from tests.orchestration.shop_stack import WAVES, write_stack
 
 pytest.importorskip("helm_python")
 
@@ -27,14 +27,7 @@ async def test_dry_run_orders_the_stack_by_inferred_needs(ktl: Ktl, tmp_path: Pa
         "ktl.plan.run", {"uri": stack.as_uri(), "dryRun": True, "stackCommand": STUB}
     )
     assert result["state"] == "done" and result["dryRun"] is True
-    assert _names(result["order"]) == [
-        ["namespace", "crds"],
-        ["rbac", "config"],
-        ["db"],
-        ["api"],
-        ["worker"],
-        ["web"],
-    ]
+    assert _names(result["order"]) == WAVES
     nodes = {n["id"].rsplit("/", 1)[1]: n for n in result["nodes"]}
     assert "inferredNeeds" not in nodes["namespace"]
     assert nodes["db"]["inferredNeeds"] == [
