@@ -32,7 +32,7 @@ from ktl_lsp.documents.yaml_parse import ParsedText, parse_text
 from ktl_lsp.graph import find_cycles
 from ktl_lsp.orchestration.infer_deps import InferredNeed
 from ktl_lsp.orchestration.model import Plan, PlanError, PlanNode
-from ktl_lsp.orchestration.stack_infer import infer_stack
+from ktl_lsp.orchestration.stack_infer import NO_HELM, infer_stack
 
 KTL_TEMPLATE = [
     "ktl",
@@ -205,7 +205,9 @@ def stack_plan(
         )
         if present
     ]
-    if inference is not None:
+    if inference is not None and NO_HELM in inference.errors.values():
+        notes.append(f"needs are not inferred: {NO_HELM}")
+    elif inference is not None:
         notes += [
             f"release {release_id}: needs not inferred ({why})"
             for release_id, why in inference.errors.items()

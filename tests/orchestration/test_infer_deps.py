@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -290,3 +293,26 @@ def test_stack_needs_plans_again_only_when_a_chart_or_stack_file_changed(tmp_pat
     assert "db" not in [name for name, _ in inferred_needs_of(again, "api")]
     stack.write_text(stack.read_text() + "  - {name: broken\n")
     assert cache.plan(stack) is None  # the diagnostics say why; the editor shows no needs
+
+
+def test_without_the_helm_extra_the_plan_says_once_why_nothing_was_inferred(
+    tmp_path: Path,
+) -> None:
+    stack = write_stack(tmp_path)
+    script = (
+        "import json, sys; sys.modules['helm_python'] = None  # as if the extra were absent\n"
+        "from pathlib import Path\n"
+        "from ktl_lsp.orchestration.model import waves\n"
+        "from ktl_lsp.orchestration.stack import stack_plan\n"
+        f"plan = stack_plan(Path({str(stack)!r}), ['true'])\n"
+        "print(json.dumps([plan.info['notes'], len(waves(plan))]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    notes, wave_count = json.loads(done.stdout)
+    assert notes == [
+        "needs are not inferred: rendering charts needs the helm extra "
+        "(pip install 'ktl-lsp[helm]')"
+    ]
+    assert wave_count == 1
