@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -224,16 +224,13 @@ def _graph_findings(releases: list[_Release], add: _Adder) -> None:
                 continue
             edges.setdefault(release.id, []).append((target.id, rng, release.path))
     for cycle in find_cycles(list(by_id), {k: [t for t, _, _ in v] for k, v in edges.items()}):
-        ring = [*cycle, cycle[0]]
-        path_text = " ".join(f"{i}({by_id[i].name})" for i in ring)
         cycle_edges: list[tuple[str, str, Range, str]] = []
-        for a, b in itertools.pairwise(ring):
+        for a, b in itertools.pairwise([*cycle, cycle[0]]):
             for to, rng, file in edges.get(a, []):
                 if to == b:
                     cycle_edges.append((a, b, rng, file))
                     break
-        edge_text = " ".join(f"{a} -> {b} (declared)" for a, b, _, _ in cycle_edges)
-        message = f"dependency cycle detected: [{path_text}] edges=[{edge_text}]"
+        message = cycle_message(cycle, lambda i: by_id[i].name, lambda a, b: "declared")
         for a, b, rng, file in cycle_edges:
             related = tuple(
                 Related(r, f"{x} needs {by_id[y].name}", f)
@@ -241,6 +238,20 @@ def _graph_findings(releases: list[_Release], add: _Adder) -> None:
                 if (x, y) != (a, b)
             )
             add(file, Finding(rng, "error", "stack-cycle", message, related))
+
+
+def cycle_message(
+    cycle: list[str], name_of: Callable[[str], str], hint_of: Callable[[str, str], str]
+) -> str:
+    """ktl's words for a cycle of release ids, each needing the next: the ring of
+    ``id(name)``, then each edge by release names with why it exists (``declared``, or the
+    inferred reason types joined by ``+``)."""
+    ring = [*cycle, cycle[0]]
+    path_text = " ".join(f"{i}({name_of(i)})" for i in ring)
+    edge_text = " ".join(
+        f"{name_of(a)} -> {name_of(b)} ({hint_of(a, b)})" for a, b in itertools.pairwise(ring)
+    )
+    return f"dependency cycle detected: [{path_text}] edges=[{edge_text}]"
 
 
 def _closest_release(

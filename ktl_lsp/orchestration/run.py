@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ktl_lsp.orchestration.model import FINAL_STATES, RERUN_STATES, Plan, PlanError, waves
+from ktl_lsp.orchestration.model import (
+    FINAL_STATES,
+    RERUN_STATES,
+    Plan,
+    PlanError,
+    PlanNode,
+    waves,
+)
 from ktl_lsp.orchestration.runners import Runners, preflight
 from ktl_lsp.orchestration.scheduler import BudgetAsk, NodeRecord, PlanHooks, Scheduler
 from ktl_lsp.sessions.manager import LiveSession, RunSpec, SessionManager, TaskOutcome
@@ -196,6 +203,9 @@ class PlanRun:
                     f"wave {index}: {node_id}: {node.display}"
                     + (f"  !! {problem}" if problem else "")
                 )
+                for need in node.meta.get("inferredNeeds") or []:
+                    reasons = ", ".join(f"{r['type']} {r['evidence']}" for r in need["reasons"])
+                    self.line(f"  needs {need['name']} (inferred: {reasons})")
                 if problem:
                     record.reason = problem
         self._save(final=True)
@@ -284,7 +294,7 @@ class PlanRun:
         scheduler = self.scheduler
         if scheduler is None:
             return []
-        return [scheduler.records[n.id].to_json() for n in self.plan.nodes]
+        return [{**scheduler.records[n.id].to_json(), **_inferred(n)} for n in self.plan.nodes]
 
     def _record(self, nodes: list[dict[str, Any]]) -> dict[str, Any]:
         plan = self.plan
@@ -312,7 +322,9 @@ class PlanRun:
         scheduler = self.scheduler
         if scheduler is None:
             return
-        record = self._record([scheduler.records[n.id].to_record() for n in self.plan.nodes])
+        record = self._record(
+            [{**scheduler.records[n.id].to_record(), **_inferred(n)} for n in self.plan.nodes]
+        )
         if scheduler.budget is not None:
             record["budget"] = scheduler.budget
             record["spent"] = scheduler.spent
@@ -321,3 +333,9 @@ class PlanRun:
         self.live.session.meta["plan"] = record
         if not final:
             self.manager.save(self.live.session)  # a crash mid-run still leaves the DAG
+
+
+def _inferred(node: PlanNode) -> dict[str, Any]:
+    """A stack node's inferred needs (as ``ktl stack plan --output json`` lists them), and why
+    there are none when its chart did not render."""
+    return {k: node.meta[k] for k in ("inferredNeeds", "inferredNeedsError") if k in node.meta}

@@ -26,10 +26,13 @@ from typing import Any
 import yaml
 
 from ktl_lsp.checks.stack_file import check_stack_file, stack_root_for
-from ktl_lsp.checks.stack_graph import analyze_stack
+from ktl_lsp.checks.stack_graph import analyze_stack, cycle_message
 from ktl_lsp.checks.stack_shapes import RELEASE_NAMES, STACK_NAMES
 from ktl_lsp.documents.yaml_parse import ParsedText, parse_text
+from ktl_lsp.graph import find_cycles
+from ktl_lsp.orchestration.infer_deps import InferredNeed
 from ktl_lsp.orchestration.model import Plan, PlanError, PlanNode
+from ktl_lsp.orchestration.stack_infer import NO_HELM, infer_stack
 
 KTL_TEMPLATE = [
     "ktl",
@@ -126,6 +129,14 @@ def stack_plan(
     runner = _runner(root_data, profile)
     releases = _releases(root, files, analysis.files, root_data, profile)
     by_cluster_name = {(r["cluster"], r["name"]): r["id"] for r in releases}
+    cli = _cli(root_data, profile)
+    infer = cli.get("inferDeps") is not False
+    inference = infer_stack(releases, cli.get("inferConfigRefs") is True) if infer else None
+    for release in releases:
+        given = inference.fields.get(release["id"], {}) if inference is not None else {}
+        for key, value in given.items():
+            if not release.get(key):  # the stack file wins, as in ktl
+                release[key] = value
     template = template if template is not None else default_template()
     nodes: list[PlanNode] = []
     limits: dict[str, int] = {}
@@ -143,23 +154,35 @@ def stack_plan(
             pools.append(pool)
             limits[pool] = group_limit
         argv, command = render(template, release, root)
+        declared = [by_cluster_name[(release["cluster"], n)] for n in release["needs"]]
+        meta: dict[str, Any] = {
+            "release": release["name"],
+            "namespace": release["namespace"],
+            "cluster": release["cluster"],
+            "chart": release["chart"],
+        }
+        inferred: list[str] = []
+        if inference is not None:
+            found = inference.needs.get(release["id"], [])
+            inferred = [by_cluster_name[(release["cluster"], n.name)] for n in found]
+            if found:
+                meta["inferredNeeds"] = [n.to_json() for n in found]
+            if release["id"] in inference.errors:
+                meta["inferredNeedsError"] = inference.errors[release["id"]]
         nodes.append(
             PlanNode(
                 id=release["id"],
                 argv=argv,
                 command=command,
                 cwd=release["dir"],
-                deps=[by_cluster_name[(release["cluster"], n)] for n in release["needs"]],
+                deps=list(dict.fromkeys([*declared, *inferred])),
                 priority=int(release.get("wave") or 0) * -1,
                 pools=pools,
-                meta={
-                    "release": release["name"],
-                    "namespace": release["namespace"],
-                    "cluster": release["cluster"],
-                    "chart": release["chart"],
-                },
+                meta=meta,
             )
         )
+    if inference is not None:
+        _refuse_inferred_cycles(nodes, inference.needs)
     notes = [
         f"{what} is not applied by ktl-lsp plans ({why})"
         for what, present, why in (
@@ -182,6 +205,13 @@ def stack_plan(
         )
         if present
     ]
+    if inference is not None and NO_HELM in inference.errors.values():
+        notes.append(f"needs are not inferred: {NO_HELM}")
+    elif inference is not None:
+        notes += [
+            f"release {release_id}: needs not inferred ({why})"
+            for release_id, why in inference.errors.items()
+        ]
     concurrency = int(runner.get("concurrency") or 1)
     return Plan(
         name=str(root_data.get("name") or root.name),
@@ -191,7 +221,13 @@ def stack_plan(
         concurrency=max(1, concurrency),
         limits=limits,
         fail_fast=bool(((root_data.get("cli") or {}).get("apply") or {}).get("failFast")),
-        info={"stackRoot": str(root), "profile": profile, "notes": notes},
+        info={
+            "stackRoot": str(root),
+            "profile": profile,
+            "notes": notes,
+            "inferDeps": infer,
+            "inferConfigRefs": infer and cli.get("inferConfigRefs") is True,
+        },
     )
 
 
@@ -204,6 +240,29 @@ def _root_file(root: Path) -> Path:
         if (root / name).is_file():
             return root / name
     return root / "stack.yaml"
+
+
+def _cli(root_data: dict[str, Any], profile: str | None) -> dict[str, Any]:
+    """The root's ``cli`` block with the profile's on top (subdirectory files have none)."""
+    cli = dict(root_data.get("cli") or {})
+    if profile:
+        cli.update(((root_data.get("profiles") or {}).get(profile) or {}).get("cli") or {})
+    return cli
+
+
+def _refuse_inferred_cycles(nodes: list[PlanNode], inferred: dict[str, list[InferredNeed]]) -> None:
+    """Declared cycles were refused with the diagnostics; inferred edges may close new ones."""
+    by_id = {n.id: n for n in nodes}
+
+    def hint(a: str, b: str) -> str:
+        name = by_id[b].meta["release"]
+        return next((n.types for n in inferred.get(a, []) if n.name == name), "declared")
+
+    cycles = find_cycles(list(by_id), {n.id: n.deps for n in nodes})
+    if cycles:
+        raise PlanError(
+            cycle_message(c, lambda i: str(by_id[i].meta["release"]), hint) for c in cycles
+        )
 
 
 def _runner(root_data: dict[str, Any], profile: str | None) -> dict[str, Any]:

@@ -189,7 +189,7 @@ def test_x1_cycle_and_x2_missing_need_are_refused_in_ktl_words() -> None:
         load(STACKS / "x1-cycle-detect" / "stack.yaml", stack_command=STUB)
     text = str(info.value)
     assert "dependency cycle detected: [" in text
-    assert "-> archimedes/ktl-stack-e2e/e2ex1-a (declared)" in text
+    assert "e2ex1-b -> e2ex1-a (declared)" in text
     assert ":10: " in text  # the line of the need, as the diagnostic has it (0-based 9)
     with pytest.raises(PlanError) as info:
         load(STACKS / "x2-missing-dep" / "stack.yaml", stack_command=STUB)

@@ -19,6 +19,7 @@ from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import from_fs_path
 
+from ktl_lsp.aio import import_off_loop
 from ktl_lsp.lsp.checker import Checker, path_of
 from ktl_lsp.lsp.feature import Feature, handles
 from ktl_lsp.lsp.server import KtlServer
@@ -26,6 +27,7 @@ from ktl_lsp.sessions.model import Session, SessionFilter, State, now_ns
 
 if TYPE_CHECKING:
     from ktl_lsp.checks import OutlineItem
+    from ktl_lsp.orchestration.stack_needs import StackNeeds
 
 #: Above this many lenses in one file, commands are left to codeLens/resolve.
 INLINE_LIMIT = 100
@@ -40,6 +42,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "run": ("Run", "ktl.plan.run"),
     "exec": ("Exec", "ktl.exec"),
     "portForward": ("Port-forward", "ktl.portForward"),
+    "inferredNeeds": ("needs (inferred)", "ktl.plan.run"),
 }
 
 
@@ -91,6 +94,9 @@ def command_for(data: Any) -> lsp.Command:
     args: dict[str, Any]
     if action == "run":
         args = {"uri": data.get("uri"), "nodes": [data.get("node")]}
+    elif action == "inferredNeeds":
+        title = f"needs (inferred): {', '.join(str(n) for n in data.get('needs') or [])}"
+        args = {"uri": data.get("uri"), "nodes": [data.get("node")], "dryRun": True}
     elif action in ("logs", "exec"):
         args = {k: data[k] for k in ("pod", "workload", "namespace") if k in data}
     elif action == "portForward":
@@ -151,6 +157,8 @@ class CodeLenses(Feature):
     def __init__(self, server: KtlServer, checker: Checker) -> None:
         self.server = server
         self.checker = checker
+        #: Plans of the stacks shown, for their inferred needs (made on first need).
+        self.stack_needs: StackNeeds | None = None
 
     @handles(lsp.TEXT_DOCUMENT_CODE_LENS)
     async def code_lens(self, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
@@ -160,7 +168,8 @@ class CodeLenses(Feature):
             return []
         items = await self.checker.outline(uri)
         run_uri = uri
-        if any(i.kind == "stack-release" for i in items):
+        releases = any(i.kind == "stack-release" for i in items)
+        if releases:
             run_uri = await asyncio.to_thread(_run_target, path, uri, self.checker.open_uris())
         lenses: list[lsp.CodeLens] = []
         for item in items:
@@ -171,6 +180,8 @@ class CodeLenses(Feature):
             )
             for data in lens_data(item, uri, run_uri):
                 lenses.append(lsp.CodeLens(range=where, data=data))
+        if releases:
+            lenses += await self.inferred_needs_lenses(items, run_uri)
         if len(lenses) <= INLINE_LIMIT:
             for lens in lenses:
                 lens.command = command_for(lens.data)
@@ -184,6 +195,32 @@ class CodeLenses(Feature):
     def resolve(self, lens: lsp.CodeLens) -> lsp.CodeLens:
         lens.command = command_for(lens.data)
         return lens
+
+    async def inferred_needs_lenses(
+        self, items: list[OutlineItem], run_uri: str
+    ) -> list[lsp.CodeLens]:
+        """'needs (inferred): db, config' above each release the stack's charts make need others
+        (a dry run of that release when clicked)."""
+        stack = path_of(run_uri)
+        if stack is None or stack.name not in ("stack.yaml", "stack.yml"):
+            return []
+        await import_off_loop("ktl_lsp.orchestration.stack_needs")
+        from ktl_lsp.orchestration.stack_needs import StackNeeds, inferred_needs_of
+
+        self.stack_needs = self.stack_needs or StackNeeds()
+        plan = await asyncio.to_thread(self.stack_needs.plan, stack)
+        lenses: list[lsp.CodeLens] = []
+        for item in items:
+            name = item.details.get("name")
+            needs = inferred_needs_of(plan, name) if plan and name else []
+            if item.kind != "stack-release" or not needs:
+                continue
+            line = item.range.start.line
+            at = lsp.Position(line=line, character=0)
+            names = list(dict.fromkeys(n for n, _ in needs))
+            data = {"action": "inferredNeeds", "uri": run_uri, "node": name, "needs": names}
+            lenses.append(lsp.CodeLens(range=lsp.Range(start=at, end=at), data=data))
+        return lenses
 
     async def last_session_lens(self, uri: str, path: Path) -> lsp.CodeLens | None:
         """'applied 2 min ago · open replay' above a file with history (sessions that name it)."""
