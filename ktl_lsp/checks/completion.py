@@ -18,8 +18,9 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 
 from ktl_lsp.checks.crds import OBJECT_META, CrdVersion
 from ktl_lsp.checks.hover import describe
+from ktl_lsp.checks.k8s_manifest import string_map
 from ktl_lsp.checks.k8s_schemas import schemas_for
-from ktl_lsp.checks.k8s_workspace import PlacedSummary
+from ktl_lsp.checks.k8s_workspace import POD_TEMPLATE_PATHS, PlacedSummary
 from ktl_lsp.checks.ktl_config import KTL_CONFIG
 from ktl_lsp.checks.plan_file import plan_schema_data
 from ktl_lsp.checks.schema_docs import (
@@ -56,6 +57,13 @@ REFERENCES: Mapping[tuple[str, ...], tuple[str, str]] = {
     ("service", "name"): ("", "Service"),
 }
 """`service.name`: an Ingress backend's, a webhook's or an APIService's Service."""
+
+
+#: (group, kind) of the objects with a pod template (or pods): whose ports a Service targets.
+POD_KINDS: tuple[tuple[str, str], ...] = tuple(
+    ("" if kind in ("Pod", "ReplicationController") else "batch" if "Job" in kind else "apps", kind)
+    for kind in POD_TEMPLATE_PATHS
+)
 
 
 class Known(Protocol):
@@ -624,6 +632,9 @@ class _Context:
             return []
         topic = self._topic(field_path)
         names = tuple(p for p in field_path if isinstance(p, str))
+        ports = self._port_choices(kind, names, field_path)
+        if ports is not None and topic is not None:
+            return self._choices(start, end, ports, topic)
         target = REFERENCES.get(names[-2:]) or REFERENCES.get(names[-1:])
         if target is not None and topic is not None:
             return self._references(start, end, *target, topic)
@@ -678,8 +689,7 @@ class _Context:
     ) -> list[Suggestion]:
         """Names of the workspace's objects of a kind, those of the document's namespace
         (or without one) first."""
-        root, _, _ = _document(self.parsed, self.found.document)
-        namespace = scalar_text(get(root, "metadata", "namespace")) if root is not None else None
+        _, namespace = self._namespace()
         pad = " " if start == end and self._needs_space() else ""
         seen: dict[str, Suggestion] = {}
         for placed in self.known.objects(kind, group):
@@ -697,6 +707,76 @@ class _Context:
                 topic=topic,
             )
         return list(seen.values())
+
+    def _namespace(self) -> tuple[Node | None, str | None]:
+        root, _, _ = _document(self.parsed, self.found.document)
+        namespace = scalar_text(get(root, "metadata", "namespace")) if root is not None else None
+        return root, namespace
+
+    def _port_choices(
+        self, kind: str | None, names: tuple[str, ...], path: tuple[PathPart, ...]
+    ) -> list[tuple[str, str]] | None:
+        """(value, detail) for a Service's `targetPort` (the named container ports of the pods
+        it selects) and an Ingress backend's `service.port.name`/`number` (the chosen
+        Service's ports); None elsewhere."""
+        if kind == "Service" and names == ("spec", "ports", "targetPort"):
+            return self._target_ports()
+        if kind == "Ingress" and names[-3:] in (
+            ("service", "port", "name"),
+            ("service", "port", "number"),
+        ):
+            return self._service_ports(path[:-2], by_name=names[-1] == "name")
+        return None
+
+    def _target_ports(self) -> list[tuple[str, str]]:
+        root, namespace = self._namespace()
+        selector = string_map(get(root, "spec", "selector")) if root is not None else None
+        wanted = {(k, v) for k, (v, _) in (selector or {}).items()}
+        out: dict[str, str] = {}
+        for group, kind in POD_KINDS:
+            for placed in self.known.objects(kind, group):
+                s = placed.summary
+                if not _same_namespace(s.namespace, namespace):
+                    continue
+                if not wanted <= set(s.pod_labels or ()):  # no selector: every pod's ports
+                    continue
+                for name, number in s.ports:
+                    out.setdefault(name, f"containerPort {number} · {kind}/{s.name}")
+        return list(out.items())
+
+    def _service_ports(
+        self, service_path: tuple[PathPart, ...], by_name: bool
+    ) -> list[tuple[str, str]]:
+        root, namespace = self._namespace()
+        service = _node_at(root, service_path) if root is not None else None
+        chosen = scalar_text(get(service, "name"))
+        out: dict[str, str] = {}
+        for placed in self.known.objects("Service"):
+            s = placed.summary
+            if (chosen and s.name != chosen) or not _same_namespace(s.namespace, namespace):
+                continue
+            for name, number in s.ports:
+                value = name if by_name else str(number)
+                if value:
+                    shown = f"port {number}" + (f" ({name})" if name and not by_name else "")
+                    out.setdefault(value, f"{shown} · Service/{s.name}")
+        return list(out.items())
+
+    def _choices(
+        self, start: int, end: int, choices: list[tuple[str, str]], topic: Topic
+    ) -> list[Suggestion]:
+        pad = " " if start == end and self._needs_space() else ""
+        return [
+            Suggestion(
+                value,
+                "reference",
+                self._edit(start, end, pad + value),
+                detail,
+                sort_text=f"{index:04d}",
+                topic=topic,
+            )
+            for index, (value, detail) in enumerate(choices)
+        ]
 
     def _kinds(self, start: int, end: int, api_version: str | None) -> list[Suggestion]:
         pairs = _kinds_served(self.k8s_version, self.known.crds())
@@ -757,6 +837,11 @@ class _Context:
             if match:
                 return match.group(1).strip("'\""), n, (len(key) + 1, match.end(1))
         return None
+
+
+def _same_namespace(one: str | None, other: str | None) -> bool:
+    """Objects without a namespace go wherever they are applied."""
+    return one is None or other is None or one == other
 
 
 def _collection(type_name: str) -> bool:

@@ -232,6 +232,93 @@ def test_names_of_the_workspace_s_objects() -> None:
     assert labels(suggest(ingress, 6, 12, known=Known(placed=services))) == ["web"]
 
 
+WORKLOADS = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: c
+        ports:
+        - {name: http, containerPort: 8080}
+        - {containerPort: 9090}
+        - {name: metrics, containerPort: 9100}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: debug}
+spec:
+  containers:
+  - name: c
+    ports: [{name: grpc, containerPort: 50051}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: elsewhere, namespace: other}
+spec:
+  template:
+    spec:
+      containers: [{name: c, ports: [{name: admin, containerPort: 1}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  ports: [{name: http, port: 80}, {port: 81}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: shop}
+spec:
+  ports: [{name: sql, port: 5432}]
+"""
+
+
+def test_target_ports_are_the_named_ports_of_the_selected_pods() -> None:
+    known = Known(placed=placed("/w/app.yaml", WORKLOADS))
+    service = (
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: shop}\nspec:\n"
+        "  selector: {app: web}\n  ports:\n  - port: 80\n    targetPort: \n"
+    )
+    found = suggest(service, 7, 16, known=known)
+    assert [(s.label, s.detail) for s in found] == [
+        ("http", "containerPort 8080 · Deployment/web"),
+        ("metrics", "containerPort 9100 · Deployment/web"),
+    ]
+    assert found[0].kind == "reference" and found[0].edit.range == Range.of(7, 16, 7, 16)
+    # No selector: every named port of the namespace (a Pod without one goes anywhere).
+    unselected = service.replace("  selector: {app: web}\n", "")
+    assert labels(suggest(unselected, 6, 16, known=known)) == ["http", "metrics", "grpc"]
+    # A selector that matches no pod: nothing.
+    assert suggest(service.replace("app: web", "app: nope"), 7, 16, known=known) == []
+
+
+def test_ingress_backend_ports_are_the_chosen_service_s_ports() -> None:
+    known = Known(placed=placed("/w/app.yaml", WORKLOADS))
+    ingress = (
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: i, namespace: shop}\n"
+        "spec:\n  rules:\n  - http:\n      paths:\n      - path: /\n        backend:\n"
+        "          service:\n            name: web\n            port:\n              number: \n"
+    )
+    numbers = suggest(ingress, 12, 22, known=known)
+    assert [(s.label, s.detail) for s in numbers] == [
+        ("80", "port 80 (http) · Service/web"),
+        ("81", "port 81 · Service/web"),
+    ]
+    named = ingress.replace("number: ", "name: ")
+    assert [(s.label, s.detail) for s in suggest(named, 12, 20, known=known)] == [
+        ("http", "port 80 · Service/web")
+    ]
+    # No Service chosen yet: the ports of every Service of the namespace.
+    unchosen = named.replace("            name: web\n", "")
+    assert labels(suggest(unchosen, 11, 20, known=known)) == ["http", "sql"]
+    # The Service's name itself: the Services of the workspace.
+    assert labels(suggest(ingress, 10, 18, known=known)) == ["db", "web"]
+
+
 def test_documentation_is_what_hover_says() -> None:
     text = documentation(Topic("apps/v1", "Deployment", ("spec", "replicas")), VERSION, no_crd)
     assert text is not None and text.startswith("**replicas** `integer (int32)`")
