@@ -66,6 +66,20 @@ POD_KINDS: tuple[tuple[str, str], ...] = tuple(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """Names of one kind's objects in a namespace of the connected cluster (from a cache)."""
+
+    context: str
+    namespace: str
+    names: tuple[str, ...]
+
+
+ClusterNames = Callable[[str, str | None], Listed | None]
+"""(kind, the document's namespace or None) -> what the cluster has, if known yet: never waits
+for the cluster (a lookup may start a refresh in the background)."""
+
+
 class Known(Protocol):
     """What the workspace knows beyond the bundled schemas (`Workspace` is one)."""
 
@@ -132,13 +146,15 @@ def complete_at(
     known: Known,
     encoding: PositionEncoding = "utf-16",
     snippets: bool = False,
+    cluster: ClusterNames | None = None,
 ) -> list[Suggestion]:
-    """Suggestions at a client-encoded position of a manifest (never raises for input)."""
+    """Suggestions at a client-encoded position of a manifest (never raises for input); names
+    of objects from the workspace and, given `cluster`, from the connected cluster."""
     located = _locate(parsed, position, encoding)
     if located is None:
         return []
     where, found = located
-    at = _Context(parsed, found, where, encoding, k8s_version, known, snippets)
+    at = _Context(parsed, found, where, encoding, k8s_version, known, snippets, cluster=cluster)
     if found.on == "key":
         return at.keys(found.path[:-1], found.key_range)
     return at.values()
@@ -483,6 +499,7 @@ class _Context:
     snippets: bool
     own: _Fields | None = None
     """Keys and values of a ktl format (else the manifest's apiVersion/kind)."""
+    cluster: ClusterNames | None = None
 
     @property
     def lines(self) -> LineIndex:
@@ -688,7 +705,7 @@ class _Context:
         self, start: int, end: int, group: str, kind: str, topic: Topic
     ) -> list[Suggestion]:
         """Names of the workspace's objects of a kind, those of the document's namespace
-        (or without one) first."""
+        (or without one) first; then the cluster's in that namespace."""
         _, namespace = self._namespace()
         pad = " " if start == end and self._needs_space() else ""
         seen: dict[str, Suggestion] = {}
@@ -706,6 +723,15 @@ class _Context:
                 sort_text=("0" if near else "1") + name,
                 topic=topic,
             )
+        listed = self.cluster(kind, namespace) if self.cluster is not None and not group else None
+        if listed is not None:
+            detail = f"{kind} in {listed.namespace} · cluster: {listed.context}"
+            for name in listed.names:
+                if name not in seen or seen[name].sort_text[0] != "0":
+                    edit = self._edit(start, end, pad + name)
+                    seen[name] = Suggestion(
+                        name, "reference", edit, detail, sort_text="0" + name, topic=topic
+                    )
         return list(seen.values())
 
     def _namespace(self) -> tuple[Node | None, str | None]:

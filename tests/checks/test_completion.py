@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from yaml.nodes import MappingNode
 
 from ktl_lsp.checks.completion import (
+    Listed,
     Suggestion,
     Topic,
     complete_at,
@@ -230,6 +231,32 @@ def test_names_of_the_workspace_s_objects() -> None:
         "  defaultBackend:\n    service:\n      name: \n"
     )
     assert labels(suggest(ingress, 6, 12, known=Known(placed=services))) == ["web"]
+
+
+def test_names_from_the_cluster_after_the_workspace_s() -> None:
+    known = Known(
+        placed=placed("/w/c.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")
+    )
+    asked: list[tuple[str, str | None]] = []
+
+    def cluster(kind: str, namespace: str | None) -> Listed | None:
+        asked.append((kind, namespace))
+        return (
+            Listed("kind-dev", namespace or "default", ("a", "b")) if kind == "ConfigMap" else None
+        )
+
+    pod = (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\nspec:\n"
+        "  containers:\n  - name: c\n    envFrom:\n    - configMapRef: {name: }\n"
+        "    - secretRef: {name: }\n"
+    )
+    found = complete_at(parse_text(pod), Position(7, 27), VERSION, known, cluster=cluster)
+    assert sorted((s.label, s.detail) for s in found) == [
+        ("a", "ConfigMap · c.yaml"),  # the workspace's own copy wins
+        ("b", "ConfigMap in shop · cluster: kind-dev"),
+    ]
+    assert complete_at(parse_text(pod), Position(8, 24), VERSION, known, cluster=cluster) == []
+    assert asked == [("ConfigMap", "shop"), ("Secret", "shop")]
 
 
 WORKLOADS = """\
