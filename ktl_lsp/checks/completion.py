@@ -18,8 +18,9 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 
 from ktl_lsp.checks.crds import OBJECT_META, CrdVersion
 from ktl_lsp.checks.hover import describe
+from ktl_lsp.checks.k8s_manifest import string_map
 from ktl_lsp.checks.k8s_schemas import schemas_for
-from ktl_lsp.checks.k8s_workspace import PlacedSummary
+from ktl_lsp.checks.k8s_workspace import POD_TEMPLATE_PATHS, PlacedSummary
 from ktl_lsp.checks.ktl_config import KTL_CONFIG
 from ktl_lsp.checks.plan_file import plan_schema_data
 from ktl_lsp.checks.schema_docs import (
@@ -56,6 +57,27 @@ REFERENCES: Mapping[tuple[str, ...], tuple[str, str]] = {
     ("service", "name"): ("", "Service"),
 }
 """`service.name`: an Ingress backend's, a webhook's or an APIService's Service."""
+
+
+#: (group, kind) of the objects with a pod template (or pods): whose ports a Service targets.
+POD_KINDS: tuple[tuple[str, str], ...] = tuple(
+    ("" if kind in ("Pod", "ReplicationController") else "batch" if "Job" in kind else "apps", kind)
+    for kind in POD_TEMPLATE_PATHS
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """Names of one kind's objects in a namespace of the connected cluster (from a cache)."""
+
+    context: str
+    namespace: str
+    names: tuple[str, ...]
+
+
+ClusterNames = Callable[[str, str | None], Listed | None]
+"""(kind, the document's namespace or None) -> what the cluster has, if known yet: never waits
+for the cluster (a lookup may start a refresh in the background)."""
 
 
 class Known(Protocol):
@@ -124,13 +146,15 @@ def complete_at(
     known: Known,
     encoding: PositionEncoding = "utf-16",
     snippets: bool = False,
+    cluster: ClusterNames | None = None,
 ) -> list[Suggestion]:
-    """Suggestions at a client-encoded position of a manifest (never raises for input)."""
+    """Suggestions at a client-encoded position of a manifest (never raises for input); names
+    of objects from the workspace and, given `cluster`, from the connected cluster."""
     located = _locate(parsed, position, encoding)
     if located is None:
         return []
     where, found = located
-    at = _Context(parsed, found, where, encoding, k8s_version, known, snippets)
+    at = _Context(parsed, found, where, encoding, k8s_version, known, snippets, cluster=cluster)
     if found.on == "key":
         return at.keys(found.path[:-1], found.key_range)
     return at.values()
@@ -475,6 +499,7 @@ class _Context:
     snippets: bool
     own: _Fields | None = None
     """Keys and values of a ktl format (else the manifest's apiVersion/kind)."""
+    cluster: ClusterNames | None = None
 
     @property
     def lines(self) -> LineIndex:
@@ -624,6 +649,9 @@ class _Context:
             return []
         topic = self._topic(field_path)
         names = tuple(p for p in field_path if isinstance(p, str))
+        ports = self._port_choices(kind, names, field_path)
+        if ports is not None and topic is not None:
+            return self._choices(start, end, ports, topic)
         target = REFERENCES.get(names[-2:]) or REFERENCES.get(names[-1:])
         if target is not None and topic is not None:
             return self._references(start, end, *target, topic)
@@ -677,9 +705,8 @@ class _Context:
         self, start: int, end: int, group: str, kind: str, topic: Topic
     ) -> list[Suggestion]:
         """Names of the workspace's objects of a kind, those of the document's namespace
-        (or without one) first."""
-        root, _, _ = _document(self.parsed, self.found.document)
-        namespace = scalar_text(get(root, "metadata", "namespace")) if root is not None else None
+        (or without one) first; then the cluster's in that namespace."""
+        _, namespace = self._namespace()
         pad = " " if start == end and self._needs_space() else ""
         seen: dict[str, Suggestion] = {}
         for placed in self.known.objects(kind, group):
@@ -696,7 +723,86 @@ class _Context:
                 sort_text=("0" if near else "1") + name,
                 topic=topic,
             )
+        listed = self.cluster(kind, namespace) if self.cluster is not None and not group else None
+        if listed is not None:
+            detail = f"{kind} in {listed.namespace} · cluster: {listed.context}"
+            for name in listed.names:
+                if name not in seen or seen[name].sort_text[0] != "0":
+                    edit = self._edit(start, end, pad + name)
+                    seen[name] = Suggestion(
+                        name, "reference", edit, detail, sort_text="0" + name, topic=topic
+                    )
         return list(seen.values())
+
+    def _namespace(self) -> tuple[Node | None, str | None]:
+        root, _, _ = _document(self.parsed, self.found.document)
+        namespace = scalar_text(get(root, "metadata", "namespace")) if root is not None else None
+        return root, namespace
+
+    def _port_choices(
+        self, kind: str | None, names: tuple[str, ...], path: tuple[PathPart, ...]
+    ) -> list[tuple[str, str]] | None:
+        """(value, detail) for a Service's `targetPort` (the named container ports of the pods
+        it selects) and an Ingress backend's `service.port.name`/`number` (the chosen
+        Service's ports); None elsewhere."""
+        if kind == "Service" and names == ("spec", "ports", "targetPort"):
+            return self._target_ports()
+        if kind == "Ingress" and names[-3:] in (
+            ("service", "port", "name"),
+            ("service", "port", "number"),
+        ):
+            return self._service_ports(path[:-2], by_name=names[-1] == "name")
+        return None
+
+    def _target_ports(self) -> list[tuple[str, str]]:
+        root, namespace = self._namespace()
+        selector = string_map(get(root, "spec", "selector")) if root is not None else None
+        wanted = {(k, v) for k, (v, _) in (selector or {}).items()}
+        out: dict[str, str] = {}
+        for group, kind in POD_KINDS:
+            for placed in self.known.objects(kind, group):
+                s = placed.summary
+                if not _same_namespace(s.namespace, namespace):
+                    continue
+                if not wanted <= set(s.pod_labels or ()):  # no selector: every pod's ports
+                    continue
+                for name, number in s.ports:
+                    out.setdefault(name, f"containerPort {number} · {kind}/{s.name}")
+        return list(out.items())
+
+    def _service_ports(
+        self, service_path: tuple[PathPart, ...], by_name: bool
+    ) -> list[tuple[str, str]]:
+        root, namespace = self._namespace()
+        service = _node_at(root, service_path) if root is not None else None
+        chosen = scalar_text(get(service, "name"))
+        out: dict[str, str] = {}
+        for placed in self.known.objects("Service"):
+            s = placed.summary
+            if (chosen and s.name != chosen) or not _same_namespace(s.namespace, namespace):
+                continue
+            for name, number in s.ports:
+                value = name if by_name else str(number)
+                if value:
+                    shown = f"port {number}" + (f" ({name})" if name and not by_name else "")
+                    out.setdefault(value, f"{shown} · Service/{s.name}")
+        return list(out.items())
+
+    def _choices(
+        self, start: int, end: int, choices: list[tuple[str, str]], topic: Topic
+    ) -> list[Suggestion]:
+        pad = " " if start == end and self._needs_space() else ""
+        return [
+            Suggestion(
+                value,
+                "reference",
+                self._edit(start, end, pad + value),
+                detail,
+                sort_text=f"{index:04d}",
+                topic=topic,
+            )
+            for index, (value, detail) in enumerate(choices)
+        ]
 
     def _kinds(self, start: int, end: int, api_version: str | None) -> list[Suggestion]:
         pairs = _kinds_served(self.k8s_version, self.known.crds())
@@ -757,6 +863,11 @@ class _Context:
             if match:
                 return match.group(1).strip("'\""), n, (len(key) + 1, match.end(1))
         return None
+
+
+def _same_namespace(one: str | None, other: str | None) -> bool:
+    """Objects without a namespace go wherever they are applied."""
+    return one is None or other is None or one == other
 
 
 def _collection(type_name: str) -> bool:

@@ -1,4 +1,5 @@
-"""Hover text for Kubernetes manifests: what a field is, and what an apiVersion/kind is.
+"""Hover text for Kubernetes manifests: what a field is (and in which Kubernetes versions), and
+what an apiVersion/kind is (and whether it is deprecated or no longer served).
 
 Built-in kinds are described from the bundled schemas of the targeted Kubernetes version;
 custom resources from the openAPIV3Schema of a CRD the workspace (or the cluster) defines.
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ktl_lsp.checks.crds import CrdVersion
+from ktl_lsp.checks.field_history import field_history
 from ktl_lsp.checks.schema_docs import FieldDoc, crd_field_doc, field_doc, resource_doc
 from ktl_lsp.documents.positions import Position, PositionEncoding, Range
 from ktl_lsp.documents.yaml_parse import ParsedText
@@ -67,10 +69,11 @@ def describe(
     if path in (("apiVersion",), ("kind",)):
         return _resource(api_version, kind, k8s_version, crd_for)
     doc = field_doc(k8s_version, api_version, kind, path)
+    history = field_history(api_version, kind, path) if doc is not None else None
     crd = crd_for(api_version, kind) if doc is None else None
     if crd is not None:
         doc = crd_field_doc(crd, k8s_version, path)
-    return _field(doc, api_version, kind, path) if doc is not None else None
+    return _field(doc, api_version, kind, path, history) if doc is not None else None
 
 
 def _field_path(path: tuple[PathPart, ...]) -> tuple[PathPart, ...]:
@@ -88,7 +91,13 @@ def _dotted(path: tuple[PathPart, ...]) -> str:
     return out
 
 
-def _field(doc: FieldDoc, api_version: str, kind: str, path: tuple[PathPart, ...]) -> str:
+def _field(
+    doc: FieldDoc,
+    api_version: str,
+    kind: str,
+    path: tuple[PathPart, ...],
+    history: str | None = None,
+) -> str:
     head = f"**{doc.name}** `{doc.type}`" + (" · required" if doc.required else "")
     parts = [head]
     if doc.description:
@@ -98,6 +107,8 @@ def _field(doc: FieldDoc, api_version: str, kind: str, path: tuple[PathPart, ...
         facts.append(f"Default: `{doc.default}`")
     if doc.enum:
         facts.append("Values: " + ", ".join(f"`{v}`" for v in doc.enum))
+    if history is not None:
+        facts.append(f"Kubernetes: {history}")
     if facts:
         parts.append("  \n".join(facts))
     parts.append(f"*{api_version} {kind} · {_dotted(path)}*")
@@ -134,6 +145,11 @@ def _resource(
         if doc.replacement:
             note += f" Use `apiVersion: {doc.replacement}`."
         parts.append(note)
+    elif doc.removed_in:
+        note = f"**Deprecated**: `{api_version}` {kind} is removed in Kubernetes {doc.removed_in}"
+        if doc.successor:
+            note += f"; use `apiVersion: {doc.successor}`"
+        parts.append(note + ".")
     return "\n\n".join(parts)
 
 

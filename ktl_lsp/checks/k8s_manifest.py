@@ -11,13 +11,12 @@ from dataclasses import dataclass
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from ktl_lsp.checks.api_moves import api_version_fix
 from ktl_lsp.checks.crds import CrdRegistry
 from ktl_lsp.checks.findings import Finding, Related
 from ktl_lsp.checks.k8s_formats import HOOKS, name_error
 from ktl_lsp.checks.k8s_schemas import (
     KubernetesSchemas,
-    same_fields,
-    schemas_for,
     split_api_version,
     versions_serving,
 )
@@ -128,11 +127,12 @@ def _check_object(
             return
         walk.validate(root, crds.schema(crd, k8s))
         return
-    _unknown_kind(walk, api_pair[1], kind_pair[1], api_version, kind, k8s, crds)
+    _unknown_kind(walk, root, api_pair[1], kind_pair[1], api_version, kind, k8s, crds)
 
 
 def _unknown_kind(
     walk: SchemaWalk,
+    root: MappingNode,
     api_node: Node,
     kind_node: Node,
     api_version: str,
@@ -151,7 +151,7 @@ def _unknown_kind(
                 code,
                 f"{kind} is not served as {api_version} by Kubernetes {k8s.version}; "
                 f"use apiVersion: {preferred}",
-                fixes=(_api_version_fix(api_node, api_version, preferred, kind, k8s),),
+                fixes=(api_version_fix(root, api_node, api_version, preferred, kind, k8s),),
             )
         )
         return
@@ -185,20 +185,6 @@ def _unknown_kind(
             "workspace nor on a connected cluster, so this resource is not validated",
         )
     )
-
-
-def _api_version_fix(
-    api_node: Node, api_version: str, preferred: str, kind: str, k8s: KubernetesSchemas
-) -> Fix:
-    """The apiVersion that serves `kind` now. Only that line changes, so the title warns when
-    the two versions' schemas differ or the old one is too old to compare."""
-    served = versions_serving(api_version, kind)
-    title = f"Change apiVersion to {preferred}"
-    if not served:
-        title += f" (fields may need changes: {api_version} is too old to compare)"
-    elif not same_fields(schemas_for(served[-1]), api_version, k8s, preferred, kind):
-        title += f" (fields may need changes: {kind} differs in {preferred})"
-    return replace_with(node_range(api_node), preferred, title)
 
 
 def _check_name(walk: SchemaWalk, root: Node, kind: str) -> None:

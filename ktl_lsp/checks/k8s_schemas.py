@@ -158,24 +158,36 @@ def schemas_for(version: str | None = None) -> KubernetesSchemas:
         return loaded
 
 
-def _load(version: str) -> KubernetesSchemas:
+def read_definitions(version: str) -> dict[str, Any]:
+    """A packaged version's definitions as read from its file (not cached)."""
     path = schema_root() / f"v{version}.0-local-strict" / "_definitions.json"
     with path.open(encoding="utf-8") as handle:
         raw: dict[str, Any] = json.load(handle)
     definitions: dict[str, Any] = raw.get("$defs") or raw.get("definitions") or {}
+    return definitions
+
+
+def resource_kinds(definitions: dict[str, Any]) -> dict[tuple[str, str], str]:
+    """(apiVersion, kind) -> definition name of the resources among `definitions`."""
     kinds: dict[tuple[str, str], str] = {}
-    by_kind: dict[str, list[str]] = {}
-    groups: set[str] = set()
     for name, definition in definitions.items():
         gvks = definition.get("x-kubernetes-group-version-kind") or []
         if len(gvks) != 1:
             continue  # DeleteOptions, WatchEvent: shared helper types, not resources
         gvk = gvks[0]
         group, ver, kind = gvk.get("group", ""), gvk.get("version", ""), gvk.get("kind", "")
-        api_version = f"{group}/{ver}" if group else ver
-        kinds[(api_version, kind)] = name
+        kinds[(f"{group}/{ver}" if group else ver, kind)] = name
+    return kinds
+
+
+def _load(version: str) -> KubernetesSchemas:
+    definitions = read_definitions(version)
+    kinds = resource_kinds(definitions)
+    by_kind: dict[str, list[str]] = {}
+    groups: set[str] = set()
+    for api_version, kind in kinds:
         by_kind.setdefault(kind, []).append(api_version)
-        groups.add(group)
+        groups.add(split_api_version(api_version)[0])
     compiler = SchemaCompiler(definitions, enums=ENUMS)
     return KubernetesSchemas(version, compiler, kinds, by_kind, frozenset(groups))
 

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from yaml.nodes import MappingNode, Node
+from yaml.nodes import MappingNode, Node, SequenceNode
 
 from ktl_lsp.checks.findings import Finding, Related
 from ktl_lsp.checks.k8s_manifest import string_map, type_info
@@ -44,6 +44,9 @@ class ResourceSummary:
     pod_labels: tuple[tuple[str, str], ...] | None
     selector: tuple[tuple[str, str], ...] | None
     selector_range: Range | None
+    ports: tuple[tuple[str, int | str], ...] = ()
+    """A workload's named container ports (name, containerPort); a Service's ports (name or
+    "", port): what `targetPort` and an Ingress backend's port are completed with."""
 
 
 def summarize(root: Node | None) -> ResourceSummary | None:
@@ -65,7 +68,11 @@ def summarize(root: Node | None) -> ResourceSummary | None:
     if labels is not None:
         pod_labels = tuple(sorted((k, v) for k, (v, _) in labels.items()))
     selector = selector_range = None
+    ports: tuple[tuple[str, int | str], ...] = ()
+    if path is not None:
+        ports = _container_ports(get(root, *path[:-2], "spec"))
     if kind == "Service" and group == "":
+        ports = _ports(get(root, "spec", "ports"), "port", named_only=False)
         selector_pair = get_pair(get(root, "spec"), "selector")
         if selector_pair is not None:
             found = string_map(selector_pair[1])
@@ -82,6 +89,29 @@ def summarize(root: Node | None) -> ResourceSummary | None:
         pod_labels,
         selector,
         selector_range,
+        ports,
+    )
+
+
+def _ports(
+    node: Node | None, number_key: str, named_only: bool
+) -> tuple[tuple[str, int | str], ...]:
+    """(name, number) of a list of port objects (a container's, a Service's)."""
+    out: list[tuple[str, int | str]] = []
+    for item in node.value if isinstance(node, SequenceNode) else ():
+        name = scalar_text(get(item, "name")) or ""
+        number = scalar_text(get(item, number_key)) or ""
+        if (name or not named_only) and number:
+            out.append((name, int(number) if number.isdigit() else number))
+    return tuple(out)
+
+
+def _container_ports(pod_spec: Node | None) -> tuple[tuple[str, int | str], ...]:
+    containers = get(pod_spec, "containers")
+    return tuple(
+        port
+        for container in (containers.value if isinstance(containers, SequenceNode) else ())
+        for port in _ports(get(container, "ports"), "containerPort", named_only=True)
     )
 
 

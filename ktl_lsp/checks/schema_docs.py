@@ -14,7 +14,12 @@ from typing import Any
 
 from ktl_lsp.checks.crds import OBJECT_META, CrdVersion
 from ktl_lsp.checks.k8s_formats import ENUMS
-from ktl_lsp.checks.k8s_schemas import KubernetesSchemas, schemas_for, versions_serving
+from ktl_lsp.checks.k8s_schemas import (
+    KubernetesSchemas,
+    available_versions,
+    schemas_for,
+    versions_serving,
+)
 from ktl_lsp.checks.schema_engine import REF_PREFIXES
 
 PathPart = str | int
@@ -55,6 +60,10 @@ class ResourceDoc:
     """The apiVersion that serves this kind in the targeted version (when this one is not)."""
     served_in: tuple[str, ...] = ()
     """Packaged Kubernetes versions that serve this apiVersion and kind."""
+    removed_in: str | None = None
+    """Served now, but not by a later packaged version (deprecated): the first that drops it."""
+    successor: str | None = None
+    """The apiVersion that serves the kind in `removed_in`."""
 
 
 def _short(name: str) -> str:
@@ -268,7 +277,22 @@ def resource_doc(version: str, api_version: str, kind: str) -> ResourceDoc | Non
     elif replacement is not None:
         raw = k8s.compiler.raw(k8s.kinds[(replacement, kind)]) or {}
         description = str(raw.get("description") or "")
-    return ResourceDoc(api_version, kind, description, served, k8s.version, replacement, served_in)
+    removed_in = successor = None
+    versions = available_versions()
+    if served and served_in and served_in[-1] != versions[-1]:
+        removed_in = versions[versions.index(served_in[-1]) + 1]
+        successor = schemas_for(removed_in).preferred_api_version(kind)
+    return ResourceDoc(
+        api_version,
+        kind,
+        description,
+        served,
+        k8s.version,
+        replacement,
+        served_in,
+        removed_in,
+        successor,
+    )
 
 
 def json_schema_children(

@@ -298,11 +298,12 @@ class Cluster:
         body: Any = None,
         content_type: str | None = None,
         timeout: float = REQUEST_TIMEOUT_S,
+        accept: str = "application/json",
     ) -> tuple[int, Any]:
         """One call with a JSON answer: (status, decoded body); errors raise ``ApiError``."""
         import aiohttp
 
-        response = await self.send(method, path, query, body, content_type, timeout)
+        response = await self.send(method, path, query, body, content_type, timeout, accept)
         try:
             raw = await response.read()
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:

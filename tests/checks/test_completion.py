@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from yaml.nodes import MappingNode
 
 from ktl_lsp.checks.completion import (
+    Listed,
     Suggestion,
     Topic,
     complete_at,
@@ -230,6 +231,119 @@ def test_names_of_the_workspace_s_objects() -> None:
         "  defaultBackend:\n    service:\n      name: \n"
     )
     assert labels(suggest(ingress, 6, 12, known=Known(placed=services))) == ["web"]
+
+
+def test_names_from_the_cluster_after_the_workspace_s() -> None:
+    known = Known(
+        placed=placed("/w/c.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")
+    )
+    asked: list[tuple[str, str | None]] = []
+
+    def cluster(kind: str, namespace: str | None) -> Listed | None:
+        asked.append((kind, namespace))
+        return (
+            Listed("kind-dev", namespace or "default", ("a", "b")) if kind == "ConfigMap" else None
+        )
+
+    pod = (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\nspec:\n"
+        "  containers:\n  - name: c\n    envFrom:\n    - configMapRef: {name: }\n"
+        "    - secretRef: {name: }\n"
+    )
+    found = complete_at(parse_text(pod), Position(7, 27), VERSION, known, cluster=cluster)
+    assert sorted((s.label, s.detail) for s in found) == [
+        ("a", "ConfigMap · c.yaml"),  # the workspace's own copy wins
+        ("b", "ConfigMap in shop · cluster: kind-dev"),
+    ]
+    assert complete_at(parse_text(pod), Position(8, 24), VERSION, known, cluster=cluster) == []
+    assert asked == [("ConfigMap", "shop"), ("Secret", "shop")]
+
+
+WORKLOADS = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: c
+        ports:
+        - {name: http, containerPort: 8080}
+        - {containerPort: 9090}
+        - {name: metrics, containerPort: 9100}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: debug}
+spec:
+  containers:
+  - name: c
+    ports: [{name: grpc, containerPort: 50051}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: elsewhere, namespace: other}
+spec:
+  template:
+    spec:
+      containers: [{name: c, ports: [{name: admin, containerPort: 1}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  ports: [{name: http, port: 80}, {port: 81}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: shop}
+spec:
+  ports: [{name: sql, port: 5432}]
+"""
+
+
+def test_target_ports_are_the_named_ports_of_the_selected_pods() -> None:
+    known = Known(placed=placed("/w/app.yaml", WORKLOADS))
+    service = (
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: shop}\nspec:\n"
+        "  selector: {app: web}\n  ports:\n  - port: 80\n    targetPort: \n"
+    )
+    found = suggest(service, 7, 16, known=known)
+    assert [(s.label, s.detail) for s in found] == [
+        ("http", "containerPort 8080 · Deployment/web"),
+        ("metrics", "containerPort 9100 · Deployment/web"),
+    ]
+    assert found[0].kind == "reference" and found[0].edit.range == Range.of(7, 16, 7, 16)
+    # No selector: every named port of the namespace (a Pod without one goes anywhere).
+    unselected = service.replace("  selector: {app: web}\n", "")
+    assert labels(suggest(unselected, 6, 16, known=known)) == ["http", "metrics", "grpc"]
+    # A selector that matches no pod: nothing.
+    assert suggest(service.replace("app: web", "app: nope"), 7, 16, known=known) == []
+
+
+def test_ingress_backend_ports_are_the_chosen_service_s_ports() -> None:
+    known = Known(placed=placed("/w/app.yaml", WORKLOADS))
+    ingress = (
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: i, namespace: shop}\n"
+        "spec:\n  rules:\n  - http:\n      paths:\n      - path: /\n        backend:\n"
+        "          service:\n            name: web\n            port:\n              number: \n"
+    )
+    numbers = suggest(ingress, 12, 22, known=known)
+    assert [(s.label, s.detail) for s in numbers] == [
+        ("80", "port 80 (http) · Service/web"),
+        ("81", "port 81 · Service/web"),
+    ]
+    named = ingress.replace("number: ", "name: ")
+    assert [(s.label, s.detail) for s in suggest(named, 12, 20, known=known)] == [
+        ("http", "port 80 · Service/web")
+    ]
+    # No Service chosen yet: the ports of every Service of the namespace.
+    unchosen = named.replace("            name: web\n", "")
+    assert labels(suggest(unchosen, 11, 20, known=known)) == ["http", "sql"]
+    # The Service's name itself: the Services of the workspace.
+    assert labels(suggest(ingress, 10, 18, known=known)) == ["db", "web"]
 
 
 def test_documentation_is_what_hover_says() -> None:

@@ -160,7 +160,7 @@ def test_a_need_that_names_no_release_becomes_the_closest_release(tmp_path: Path
 def test_an_api_version_no_longer_served_becomes_its_replacement(tmp_path: Path) -> None:
     pdb = "apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata:\n  name: p\n"
     _, fix = only_fix(check(tmp_path, "p.yaml", pdb, "1.30"), "k8s-unknown-kind", "policy/v1beta1")
-    assert fix.title.startswith("Change apiVersion to policy/v1 (fields may need changes")
+    assert fix.title == "Change apiVersion to policy/v1 (no field changes needed)"
     result = fixed(tmp_path, "p.yaml", pdb, "k8s-unknown-kind", "policy/v1beta1", version="1.30")
     assert result == pdb.replace("policy/v1beta1", "policy/v1")
     # Served by 1.26, gone since, with the same fields as its replacement: no warning.
@@ -172,8 +172,132 @@ def test_an_api_version_no_longer_served_becomes_its_replacement(tmp_path: Path)
     assert fix.title == "Change apiVersion to storage.k8s.io/v1"
     hpa = "apiVersion: autoscaling/v2beta2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: h\n"
     _, fix = only_fix(check(tmp_path, "h.yaml", hpa, "1.30"), "k8s-unknown-kind", "v2beta2")
-    assert fix.title.endswith(
-        "(fields may need changes: HorizontalPodAutoscaler differs in autoscaling/v2)"
+    assert fix.title == "Change apiVersion to autoscaling/v2 (no field changes needed)"
+    # A move nothing is known about, from a version too old to compare: the title warns.
+    rbac = "apiVersion: rbac.authorization.k8s.io/v1beta1\nkind: Role\nmetadata:\n  name: r\n"
+    _, fix = only_fix(check(tmp_path, "r.yaml", rbac, "1.30"), "k8s-unknown-kind", "v1beta1")
+    assert fix.title == (
+        "Change apiVersion to rbac.authorization.k8s.io/v1 "
+        "(fields may need changes: rbac.authorization.k8s.io/v1beta1 is too old to compare)"
+    )
+
+
+INGRESS = """\
+apiVersion: extensions/v1beta1
+kind: Ingress
+metadata:
+  name: web
+spec:
+  backend:
+    serviceName: fallback
+    servicePort: http
+  rules:
+  - host: example.com
+    http:
+      paths:
+      - path: /
+        backend:
+          serviceName: web
+          servicePort: 80
+      - backend: {serviceName: api, servicePort: "8080"}
+        pathType: Prefix
+        path: /api
+"""
+
+
+def test_an_ingress_moves_its_backends_to_networking_v1(tmp_path: Path) -> None:
+    _, fix = only_fix(check(tmp_path, "i.yaml", INGRESS), "k8s-unknown-kind", "extensions")
+    assert fix.preferred and fix.title == (
+        "Change apiVersion to networking.k8s.io/v1, rename spec.backend to spec.defaultBackend, "
+        "move serviceName/servicePort to service: {name, port}, "
+        "add pathType: ImplementationSpecific to 1 path(s)"
+    )
+    result = fixed(tmp_path, "i.yaml", INGRESS, "k8s-unknown-kind", "extensions")
+    assert not check(tmp_path, "i.yaml", result)  # valid networking.k8s.io/v1
+    assert yaml.safe_load(result)["spec"] == {
+        "defaultBackend": {"service": {"name": "fallback", "port": {"name": "http"}}},
+        "rules": [
+            {
+                "host": "example.com",
+                "http": {
+                    "paths": [
+                        {
+                            "pathType": "ImplementationSpecific",
+                            "path": "/",
+                            "backend": {"service": {"name": "web", "port": {"number": 80}}},
+                        },
+                        {
+                            "backend": {"service": {"name": "api", "port": {"number": 8080}}},
+                            "pathType": "Prefix",
+                            "path": "/api",
+                        },
+                    ]
+                },
+            }
+        ],
+    }
+    beta = INGRESS.replace("extensions/v1beta1", "networking.k8s.io/v1beta1")
+    assert not check(
+        tmp_path, "i.yaml", fixed(tmp_path, "i.yaml", beta, "k8s-unknown-kind", "v1beta1")
+    )
+
+
+def test_a_workload_gets_the_selector_apps_v1_requires(tmp_path: Path) -> None:
+    old = (
+        DEPLOYMENT.replace("apps/v1", "apps/v1beta1")
+        .replace("  selector:\n    matchLabels: {app: web}\n", "")
+        .replace("labels: {app: web}", 'labels: {app: web, tier: "1"}')
+    )
+    _, fix = only_fix(check(tmp_path, "d.yaml", old), "k8s-unknown-kind", "apps/v1beta1")
+    assert fix.preferred
+    assert fix.title == (
+        "Change apiVersion to apps/v1, add spec.selector.matchLabels from the template's labels"
+    )
+    result = fixed(tmp_path, "d.yaml", old, "k8s-unknown-kind", "apps/v1beta1")
+    assert not check(tmp_path, "d.yaml", result)
+    assert yaml.safe_load(result)["spec"]["selector"] == {
+        "matchLabels": {"app": "web", "tier": "1"}
+    }
+    # A field apps/v1 dropped, and a template without labels: said in the title, not guessed.
+    rollback = old.replace("  replicas: 2\n", "  replicas: 2\n  rollbackTo: {revision: 1}\n")
+    rollback = rollback.replace("apps/v1beta1", "extensions/v1beta1")
+    _, fix = only_fix(check(tmp_path, "d.yaml", rollback), "k8s-unknown-kind", "extensions")
+    assert not fix.preferred
+    assert fix.title.endswith("(by hand: remove spec.rollbackTo, which apps/v1 does not have)")
+    bare = old.replace('    metadata:\n      labels: {app: web, tier: "1"}\n', "")
+    _, fix = only_fix(check(tmp_path, "d.yaml", bare), "k8s-unknown-kind", "apps/v1beta1")
+    assert fix.title == (
+        "Change apiVersion to apps/v1 "
+        "(by hand: add spec.selector (the pod template has no labels to select))"
+    )
+
+
+def test_moves_without_field_changes_say_so(tmp_path: Path) -> None:
+    cron = (
+        "apiVersion: batch/v1beta1\nkind: CronJob\nmetadata: {name: c}\nspec:\n"
+        "  schedule: '* * * * *'\n  jobTemplate: {spec: {template: {spec: "
+        "{restartPolicy: Never, containers: [{name: c, image: x}]}}}}\n"
+    )
+    _, fix = only_fix(check(tmp_path, "c.yaml", cron), "k8s-unknown-kind", "batch/v1beta1")
+    assert fix.title == "Change apiVersion to batch/v1 (no field changes needed)"
+    assert not check(
+        tmp_path, "c.yaml", fixed(tmp_path, "c.yaml", cron, "k8s-unknown-kind", "v1beta1")
+    )
+    pdb = "apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata: {name: p}\nspec:\n  selector: {}\n"
+    _, fix = only_fix(check(tmp_path, "p.yaml", pdb), "k8s-unknown-kind", "policy/v1beta1")
+    assert fix.title == (
+        "Change apiVersion to policy/v1 "
+        "(its empty selector selects every pod of the namespace in policy/v1)"
+    )
+    hpa = (
+        "apiVersion: autoscaling/v2beta1\nkind: HorizontalPodAutoscaler\nmetadata: {name: h}\n"
+        "spec:\n  scaleTargetRef: {kind: Deployment, name: d}\n  maxReplicas: 3\n"
+        "  metrics: [{type: Resource, resource: {name: cpu, targetAverageUtilization: 50}}]\n"
+    )
+    _, fix = only_fix(check(tmp_path, "h.yaml", hpa), "k8s-unknown-kind", "v2beta1")
+    assert not fix.preferred and fix.title == (
+        "Change apiVersion to autoscaling/v2 "
+        "(by hand: write each spec.metrics[] target as target: {type, ...})"
     )
 
 

@@ -5,7 +5,8 @@ Driven by the real ``kubernetes`` client through a generated kubeconfig. What it
 - discovery: ``/version``, ``/api``, ``/api/v1``, ``/apis``, ``/apis/<group>/<version>``
   (``APIVersions``, ``APIGroupList``, ``APIResourceList``; CRDs appear once applied);
 - typed GET, LIST (``labelSelector``, ``fieldSelector``, ``<Kind>List`` with
-  ``metadata.resourceVersion``, items without kind/apiVersion as the real server sends them) and
+  ``metadata.resourceVersion``, items without kind/apiVersion as the real server sends them;
+  ``PartialObjectMetadataList``, metadata only, when the Accept header asks for it first) and
   WATCH (``?watch=true``: chunked JSON lines ``{"type", "object"}``, ``resourceVersion`` replay,
   ``timeoutSeconds``, ``ERROR`` 410 Expired for a version that is too old);
 - server-side apply: ``PATCH`` with ``Content-Type: application/apply-patch+yaml``, required
@@ -50,7 +51,7 @@ image is ignored): its output becomes the container log, its exit code the conta
 follow streams end when the container terminates, and a log request for a container that has
 not started is a 400 "is waiting to start", as from the real API server.
 
-Test knobs: ``add_pod``, ``delete_pod``, ``replace_pod`` (delete an owned pod and await its
+Test knobs: ``add`` (any object as it is), ``add_pod``, ``delete_pod``, ``replace_pod`` (delete an owned pod and await its
 replacement), ``log``, ``add_event``, ``forbid`` (``forbid("create", "pods/exec")``), ``serve``
 (ports a pod listens on for port-forward, besides its ``containerPort``\\s),
 ``missing_programs`` (``{(namespace, pod): {"bash"}}``: programs exec does not find in the pod's
@@ -58,7 +59,7 @@ image; or the pod or pod-template annotation ``ktl-fake/missing-programs: "bash"
 ``cut_streams`` (every watch and log stream ends, as at the API server's timeout),
 ``hang_streams`` (open log streams go silent without ending, the client's known hang),
 ``stop``/``start`` (the cluster goes away and comes back on the same port), ``requests`` (a
-count of what was asked).
+count of what was asked: by method, and metadata-only lists as ``PartialObjectMetadataList``).
 """
 
 from __future__ import annotations
@@ -517,6 +518,12 @@ class FakeApi:
         self._store(self.kind_of("v1", "Pod"), pod, "ktl-fake")
         return pod
 
+    def add(self, obj: Obj) -> Obj:
+        """Stores an object as it is (a ConfigMap, a Secret, ...), as if applied."""
+        obj = copy.deepcopy(obj)
+        self._store(self.kind_of(obj["apiVersion"], obj["kind"]), obj, "ktl-fake")
+        return obj
+
     def delete_pod(self, name: str, namespace: str = "default") -> None:
         kind = self.kind_of("v1", "Pod")
         rec = self.objects.get(("", "pods", namespace, name))
@@ -924,9 +931,12 @@ class FakeApi:
                 if rec is None:
                     raise not_found(kind, name)
                 return web.json_response(rec.obj)
-            return web.json_response(
-                self._list(kind, namespace, q.get("labelSelector"), q.get("fieldSelector"))
-            )
+            listed = self._list(kind, namespace, q.get("labelSelector"), q.get("fieldSelector"))
+            accept = request.headers.get("Accept", "")
+            if "as=PartialObjectMetadataList" in accept.split(",")[0].replace(" ", ""):
+                self.requests["PartialObjectMetadataList"] += 1
+                return web.json_response(_metadata_only(listed))
+            return web.json_response(listed)
         if method == "PATCH":
             return await self._apply(request, kind, namespace, name)
         return await self._delete(request, kind, namespace, name)
@@ -1753,6 +1763,18 @@ class FakeApi:
         new = copy.deepcopy(obj)
         new["status"] = status
         self._replace(kind, rec, new)
+
+
+def _metadata_only(listed: Obj) -> Obj:
+    """A LIST as ``PartialObjectMetadataList`` (what ``Accept: application/json;
+    as=PartialObjectMetadataList;v=v1;g=meta.k8s.io`` asks for): each item's metadata only."""
+    item = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1"}
+    return {
+        "kind": "PartialObjectMetadataList",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": listed["metadata"],
+        "items": [{**item, "metadata": i["metadata"]} for i in listed["items"]],
+    }
 
 
 def _strip_volatile(obj: Obj) -> Obj:

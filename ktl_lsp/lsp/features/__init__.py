@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ktl_lsp.lsp.checker import Checker
 from ktl_lsp.lsp.features.cluster_crds import ClusterCrds
+from ktl_lsp.lsp.features.cluster_objects import ClusterObjects
 from ktl_lsp.lsp.features.code_actions import CodeActions
 from ktl_lsp.lsp.features.codelens import CodeLenses
 from ktl_lsp.lsp.features.completion import Completions
@@ -44,6 +45,7 @@ FEATURES: tuple[type, ...] = (
     CodeActions,
     KubeContext,
     ClusterCrds,
+    ClusterObjects,
     K8sCommands,
     K8sBrowse,
     K8sExec,

@@ -1,6 +1,7 @@
 """Completion on Kubernetes manifests: keys from the schema of the document's apiVersion/kind
 (required first, snippets with required children when the client takes snippets), enum and
-boolean values, kinds with their apiVersion, names of the workspace's objects; the
+boolean values, kinds with their apiVersion, names of the workspace's objects (and of the
+connected cluster's, from `ClusterObjects`' cache), ports of the pods a Service selects; the
 documentation comes with `completionItem/resolve`. In ktl files: a stack's release names in
 `needs`, a plan's node ids in `deps`, and the keys and values of ktl's formats.
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ktl_lsp.checks import Workspace
-    from ktl_lsp.checks.completion import Edit, Suggestion
+    from ktl_lsp.checks.completion import ClusterNames, Edit, Suggestion
 
 #: Typing one of these asks for completion without the editor's explicit request.
 TRIGGERS = [":", " "]
@@ -46,6 +47,7 @@ def _suggest(
     where: Position,
     encoding: PositionEncoding,
     snippets: bool,
+    cluster: ClusterNames | None = None,
 ) -> list[Suggestion]:
     from ktl_lsp.checks.completion import complete_at, complete_ktl
     from ktl_lsp.documents.file_kinds import FileKind
@@ -55,7 +57,8 @@ def _suggest(
         return []
     if kind == FileKind.K8S_MANIFEST:
         local = Position(where.line - first, where.character)
-        found = complete_at(parsed, local, workspace.k8s_version, workspace, encoding, snippets)
+        version = workspace.k8s_version
+        found = complete_at(parsed, local, version, workspace, encoding, snippets, cluster)
         return [s.shifted(first) for s in found]
 
     def releases() -> list[tuple[str, str, str]]:
@@ -109,6 +112,8 @@ def _item(found: Suggestion) -> lsp.CompletionItem:
 class Completions(Feature):
     def __init__(self, checker: Checker) -> None:
         self.checker = checker
+        #: The connected cluster's object names, once a context is active (`ClusterObjects`).
+        self.cluster: ClusterNames | None = None
 
     def _client(self) -> lsp.ClientCompletionItemOptions | None:
         caps = self.checker.server.client_capabilities
@@ -132,7 +137,7 @@ class Completions(Feature):
         where = Position(params.position.line, params.position.character)
         workspace, encoding = self.checker.workspace, self.checker.encoding()
         found = await asyncio.to_thread(
-            _suggest, workspace, path, text, where, encoding, self._snippets()
+            _suggest, workspace, path, text, where, encoding, self._snippets(), self.cluster
         )
         return lsp.CompletionList(is_incomplete=False, items=[_item(s) for s in found])
 

@@ -13,7 +13,7 @@ import yaml
 from lsprotocol import types as lsp
 from pytest_lsp import ClientServerConfig
 
-from tests.checks.test_fixes import DEPLOYMENT, STACK
+from tests.checks.test_fixes import DEPLOYMENT, INGRESS, STACK
 from tests.conftest import Ktl, StartKtl, server_command
 from tests.lsp.features.test_diagnostics import Publishes, open_doc, write
 
@@ -161,10 +161,40 @@ async def test_an_api_version_no_longer_served(start_ktl: StartKtl, tmp_path: Pa
         write(tmp_path, "pdb.yaml", pdb),
         "k8s-unknown-kind",
         "policy/v1beta1",
-        "Change apiVersion to policy/v1 "
-        "(fields may need changes: policy/v1beta1 is too old to compare)",
+        "Change apiVersion to policy/v1 (no field changes needed)",
     )
     assert fixed == pdb.replace("policy/v1beta1", "policy/v1")
+
+
+async def test_an_old_ingress_and_deployment_move_with_their_fields(
+    ktl: Ktl, pubs: Publishes, tmp_path: Path
+) -> None:
+    fixed, action = await fix(
+        ktl,
+        pubs,
+        write(tmp_path, "ingress.yaml", INGRESS),
+        "k8s-unknown-kind",
+        "extensions/v1beta1",
+        "Change apiVersion to networking.k8s.io/v1, rename spec.backend to spec.defaultBackend, "
+        "move serviceName/servicePort to service: {name, port}, "
+        "add pathType: ImplementationSpecific to 1 path(s)",
+    )
+    assert action.is_preferred is True
+    paths = yaml.safe_load(fixed)["spec"]["rules"][0]["http"]["paths"]
+    assert paths[0]["backend"] == {"service": {"name": "web", "port": {"number": 80}}}
+    assert paths[0]["pathType"] == "ImplementationSpecific"
+    old = DEPLOYMENT.replace("apps/v1", "apps/v1beta2").replace(
+        "  selector:\n    matchLabels: {app: web}\n", ""
+    )
+    moved, _ = await fix(
+        ktl,
+        pubs,
+        write(tmp_path, "deploy.yaml", old),
+        "k8s-unknown-kind",
+        "apps/v1beta2",
+        "Change apiVersion to apps/v1, add spec.selector.matchLabels from the template's labels",
+    )
+    assert yaml.safe_load(moved)["spec"]["selector"] == {"matchLabels": {"app": "web"}}
 
 
 async def test_a_missing_required_field_is_added(ktl: Ktl, pubs: Publishes, tmp_path: Path) -> None:

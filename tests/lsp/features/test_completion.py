@@ -7,6 +7,7 @@ from pathlib import Path
 
 from lsprotocol import types as lsp
 
+from tests.checks.test_completion import WORKLOADS
 from tests.conftest import Ktl, StartKtl
 from tests.lsp.features.test_codelens import open_doc, write
 from tests.lsp.features.test_diagnostics import workspace_checked
@@ -238,6 +239,30 @@ async def test_names_of_objects_in_the_workspace(ktl: Ktl, tmp_path: Path) -> No
     assert items[0].kind == lsp.CompletionItemKind.Reference
     assert items[0].detail == "ConfigMap · maps.yaml"
     assert labels(await complete(ktl, uri, 9, 23)) == ["token"]
+
+
+async def test_service_target_ports_and_ingress_backend_ports(ktl: Ktl, tmp_path: Path) -> None:
+    write(tmp_path, "app.yaml", WORKLOADS)
+    service = (
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: shop}\nspec:\n"
+        "  selector: {app: web}\n  ports:\n  - port: 80\n    targetPort: \n"
+    )
+    uri = open_doc(ktl, tmp_path / "svc.yaml", service)
+    await workspace_checked(ktl)
+    ports = await complete(ktl, uri, 7, 16)
+    assert [(i.label, i.detail) for i in ports] == [
+        ("http", "containerPort 8080 · Deployment/web"),
+        ("metrics", "containerPort 9100 · Deployment/web"),
+    ]
+    assert ports[0].kind == lsp.CompletionItemKind.Reference
+    ingress = (
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: i, namespace: shop}\n"
+        "spec:\n  defaultBackend:\n    service:\n      name: web\n      port: {number: }\n"
+    )
+    backend = open_doc(ktl, tmp_path / "ingress.yaml", ingress)
+    numbers = await complete(ktl, backend, 7, 21)
+    assert [(i.label, edit_of(i).new_text) for i in numbers] == [("80", "80"), ("81", "81")]
+    assert labels(await complete(ktl, backend, 6, 12)) == ["db", "s", "web"]
 
 
 async def test_stack_needs_and_plan_deps(ktl: Ktl, tmp_path: Path) -> None:

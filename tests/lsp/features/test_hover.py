@@ -201,3 +201,24 @@ async def test_bad_input_is_an_empty_answer(ktl: Ktl, tmp_path: Path) -> None:
     assert await hover(ktl, stack, 0, 1) is None
     # The server is still answering.
     assert markdown(await hover(ktl, uri, 4, 4)).startswith("**replicas**")
+
+
+async def test_the_versions_where_a_field_exists_and_deprecated_api_versions(
+    start_ktl: StartKtl, tmp_path: Path
+) -> None:
+    ktl = await start_ktl(options={"k8sVersion": "1.29"})
+    pod = (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  schedulingGates: []\n"
+        "  serviceAccount: x\n  containers: []\n"
+    )
+    flow = "apiVersion: flowcontrol.apiserver.k8s.io/v1beta3\nkind: FlowSchema\n"
+    uri = open_doc(ktl, write(tmp_path, "pod.yaml", pod + "---\n" + flow))
+    gates = markdown(await hover(ktl, uri, 4, 4))
+    assert "Kubernetes: 1.26..1.37 (since 1.26)" in gates
+    alias = markdown(await hover(ktl, uri, 5, 4))
+    assert "Kubernetes: 1.25..1.37 (every bundled version); deprecated" in alias
+    schema = markdown(await hover(ktl, uri, 9, 3))
+    assert (
+        "**Deprecated**: `flowcontrol.apiserver.k8s.io/v1beta3` FlowSchema is removed in " in schema
+    )
+    assert "Kubernetes 1.32; use `apiVersion: flowcontrol.apiserver.k8s.io/v1`." in schema
