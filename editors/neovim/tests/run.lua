@@ -228,6 +228,28 @@ local ok, failure = pcall(function()
   end
   check('completion', labels.imagePullPolicy and labels.ports and not labels.name and documented:find('**imagePullPolicy**', 1, true) ~= nil, 'documentation: ' .. documented:sub(1, 200) .. ' labels: ' .. vim.inspect(vim.tbl_keys(labels)):sub(1, 200))
 
+  -- 9c. Go to definition through the built-in client: from a configMapRef to the ConfigMap's
+  -- name in the file that defines it (read from the workspace folder, never opened)
+  vim.cmd('edit ' .. vim.fn.fnameescape(os.getenv('KTL_NAV_MANIFEST')))
+  local nav_buf = vim.api.nvim_get_current_buf()
+  vim.wait(10000, function()
+    return next(vim.lsp.buf_get_clients(nav_buf)) ~= nil
+  end, 20)
+  local function landed()
+    return vim.api.nvim_buf_get_name(0):sub(-#'config/settings.yaml') == 'config/settings.yaml'
+  end
+  for _ = 1, 20 do -- until the workspace folder has been read
+    vim.api.nvim_set_current_buf(nav_buf)
+    vim.api.nvim_win_set_cursor(0, { 10, 32 }) -- on `settings` of the configMapRef
+    vim.lsp.buf.definition()
+    if vim.wait(1000, landed, 20) then
+      break
+    end
+  end
+  local cursor = vim.api.nvim_win_get_cursor(0)
+  local line = vim.api.nvim_get_current_line()
+  check('definition', landed() and cursor[1] == 4 and cursor[2] == 8 and line == '  name: settings', vim.api.nvim_buf_get_name(0) .. ' ' .. vim.inspect(cursor) .. ' ' .. line)
+
   results.server_commands = ktl.server_commands()
 
   -- 10. :KtlReplay {id}: the one-time link goes to the opener (config.open_url)
