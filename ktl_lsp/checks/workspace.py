@@ -515,10 +515,11 @@ class Workspace:
         with self._lock:
             if self._navigation is None:
                 files = self._files.values()
-                self._navigation = NavigationIndex(
-                    (p for s in files for p in s.summaries),
-                    (r for s in files for r in s.references),
-                )
+                with gc_paused():  # thousands of small lists, no cycles among them
+                    self._navigation = NavigationIndex(
+                        (p for s in files for p in s.summaries),
+                        (r for s in files for r in s.references),
+                    )
             return self._navigation
 
     def files_of(self, *kinds: FileKind) -> list[Path]:

@@ -14,7 +14,6 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from lsprotocol import types as lsp
-from pygls.uris import from_fs_path
 
 from ktl_lsp.documents.positions import Position, PositionEncoding
 from ktl_lsp.lsp.checker import Checker, to_lsp_range
@@ -52,37 +51,34 @@ class Navigation(Feature):
     def __init__(self, checker: Checker) -> None:
         self.checker = checker
 
+    def _asked(
+        self, uri: str, position: lsp.Position
+    ) -> tuple[Workspace, Path, str, Position, PositionEncoding] | None:
+        """What a request is about: the workspace, the open document's file, its current text
+        and the position (None for a document that is not open)."""
+        source = self.checker.source(uri)
+        if source is None:
+            return None
+        where = Position(position.line, position.character)
+        return self.checker.workspace, *source, where, self.checker.encoding()
+
     def _locations(self, found: list[Location]) -> list[lsp.Location]:
-        open_uris = {str(path): uri for path, uri in self.checker.open_uris().items()}
         return [
-            lsp.Location(
-                uri=open_uris.get(f.path) or from_fs_path(f.path) or f.path,
-                range=to_lsp_range(f.range),
-            )
+            lsp.Location(uri=self.checker.uri_for(f.path), range=to_lsp_range(f.range))
             for f in found
         ]
 
     @handles(lsp.TEXT_DOCUMENT_DEFINITION)
     async def definition(self, params: lsp.DefinitionParams) -> list[lsp.Location]:
-        source = self.checker.source(params.text_document.uri)
-        if source is None:
+        asked = self._asked(params.text_document.uri, params.position)
+        if asked is None:
             return []
-        path, text = source
-        where = Position(params.position.line, params.position.character)
-        workspace, encoding = self.checker.workspace, self.checker.encoding()
-        found = await asyncio.to_thread(_definition, workspace, path, text, where, encoding)
-        return self._locations(found)
+        return self._locations(await asyncio.to_thread(_definition, *asked))
 
     @handles(lsp.TEXT_DOCUMENT_REFERENCES)
     async def references(self, params: lsp.ReferenceParams) -> list[lsp.Location]:
-        source = self.checker.source(params.text_document.uri)
-        if source is None:
+        asked = self._asked(params.text_document.uri, params.position)
+        if asked is None:
             return []
-        path, text = source
-        where = Position(params.position.line, params.position.character)
-        workspace, encoding = self.checker.workspace, self.checker.encoding()
         declaration = params.context.include_declaration
-        found = await asyncio.to_thread(
-            _references, workspace, path, text, where, encoding, declaration
-        )
-        return self._locations(found)
+        return self._locations(await asyncio.to_thread(_references, *asked, declaration))

@@ -9,7 +9,6 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from lsprotocol import types as lsp
-from pygls.uris import from_fs_path
 
 from ktl_lsp.documents.positions import PositionEncoding
 from ktl_lsp.lsp.checker import Checker, to_lsp_range
@@ -79,17 +78,14 @@ class DocumentSymbols(Feature):
     async def workspace_symbols(
         self, params: lsp.WorkspaceSymbolParams
     ) -> list[lsp.SymbolInformation]:
-        workspace, open_uris = self.checker.workspace, self.checker.open_uris()
-        roots = self.checker.folder_roots()
+        workspace, roots = self.checker.workspace, self.checker.folder_roots()
         found = await asyncio.to_thread(_workspace_symbols, workspace, params.query, roots)
-        by_path = {str(path): uri for path, uri in open_uris.items()}
         return [
             lsp.SymbolInformation(
                 name=symbol.name,
                 kind=SYMBOL_KINDS[symbol.kind],
                 location=lsp.Location(
-                    uri=by_path.get(symbol.path) or from_fs_path(symbol.path) or symbol.path,
-                    range=to_lsp_range(symbol.range),
+                    uri=self.checker.uri_for(symbol.path), range=to_lsp_range(symbol.range)
                 ),
                 container_name=symbol.container,
             )

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from lsprotocol import types as lsp
 
+from tests.checks.test_references import PLAN, at
+from tests.checks.test_references import spot as place
 from tests.conftest import Ktl, StartKtl
 from tests.lsp.features.test_codelens import open_doc, write
 from tests.lsp.features.test_diagnostics import workspace_checked
@@ -73,29 +75,11 @@ releases:
     namespace: data
 """
 
-PLAN = """\
-name: ci
-nodes:
-  - id: build
-    run: make
-    tool: make
-  - id: test
-    run: [make, test]
-    deps: [build]
-"""
-
 
 def position(text: str, line_text: str, word: str) -> lsp.Position:
     """Inside `word` on the first line containing `line_text`."""
-    lines = text.splitlines()
-    line = next(n for n, t in enumerate(lines) if line_text in t)
-    return lsp.Position(line=line, character=lines[line].index(word) + 1)
-
-
-def place(text: str, line_text: str, word: str) -> tuple[int, int, int]:
-    """(line, start, end) of `word` on the first line containing `line_text`."""
-    where = position(text, line_text, word)
-    return where.line, where.character - 1, where.character - 1 + len(word)
+    where = at(text, line_text, word)
+    return lsp.Position(line=where.line, character=where.character)
 
 
 Brief = tuple[str, int, int, int]
@@ -208,11 +192,13 @@ async def test_stack_needs_plan_deps_and_values_paths(start_ktl: StartKtl, tmp_p
     users = await references(ktl, stack, position(STACK, "- name: db", "db"), True)
     assert brief(users, tmp_path) == [db, need]
     build = ("ktl-plan.yaml", *place(PLAN, "id: build", "build"))
-    dep = ("ktl-plan.yaml", *place(PLAN, "deps: [build]", "build"))
+    deps = [
+        ("ktl-plan.yaml", *place(PLAN, "deps: [build]", "build")),
+        ("ktl-plan.yaml", *place(PLAN, "deps: [build, nowhere]", "build")),
+    ]
     assert brief(await definition(ktl, plan, position(PLAN, "deps", "build")), tmp_path) == [build]
-    assert brief(
-        await references(ktl, plan, position(PLAN, "id: build", "build"), False), tmp_path
-    ) == [dep]
+    users = await references(ktl, plan, position(PLAN, "id: build", "build"), False)
+    assert brief(users, tmp_path) == deps
     values = await definition(ktl, stack, position(STACK, "values/api.yaml", "api.yaml"))
     assert brief(values, tmp_path) == [("values/api.yaml", 0, 0, 0)]
     chart = await definition(ktl, stack, position(STACK, "chart: ./charts", "charts"))
