@@ -6,7 +6,11 @@ Opens the generated 2,000-Deployment file, waits for its diagnostics (both serve
 it), then asks for hover and for completion on `image` inside document 1,000 N times each and
 prints the medians; then edits that document and asks at once (the answer must be about the
 edited text): hover on a new `imagePullPolicy` line, completion at the end of a half-typed
-`imagePul` line (the document then does not parse).
+`imagePul` line (the document then does not parse). Last, for ktl-lsp only (yaml-language-server
+has no Kubernetes references): a second file with a ConfigMap and a Service, an `envFrom`
+reading that ConfigMap added to document 1,000, then go to definition on it and the references
+of that Deployment (the Service selecting it), each the median of N, and the first answers after
+the edit (the workspace's reference index is built again).
 
     .venv/bin/python bench/bench_language.py [--deployments 2000] [-n 50] [--no-yamlls]
 """
@@ -53,8 +57,100 @@ def _labels(reply: dict[str, Any] | None) -> list[str]:
     return [str(item.get("label")) for item in items if isinstance(item, dict)]
 
 
+def _locations(reply: dict[str, Any] | None) -> list[tuple[str, int, int]]:
+    result = (reply or {}).get("result") or []
+    return [
+        (
+            str(r["uri"]).rsplit("/", 1)[-1],
+            r["range"]["start"]["line"],
+            r["range"]["start"]["character"],
+        )
+        for r in (result if isinstance(result, list) else [result])
+    ]
+
+
+def bench_navigation(
+    lsp: _Lsp, uri: str, path: Path, text: str, document: int, count: int
+) -> dict[str, Any]:
+    """Definition on a configMapRef and references of a Deployment, inside `document`."""
+    namespace = f"team-{document % 10}"
+    config = (
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings-{document}, "
+        f"namespace: {namespace}}}\ndata: {{mode: fast}}\n---\napiVersion: v1\nkind: Service\n"
+        f"metadata: {{name: app-{document}, namespace: {namespace}}}\nspec:\n"
+        f"  selector: {{app: app-{document}}}\n  ports: [{{port: 80}}]\n"
+    )
+    config_uri = (path.parent / "config.yaml").as_uri()
+    lsp.send(
+        "textDocument/didOpen",
+        {"textDocument": {"uri": config_uri, "languageId": "yaml", "version": 1, "text": config}},
+    )
+    lsp.wait(
+        lambda m: (
+            m.get("method") == "textDocument/publishDiagnostics"
+            and m["params"]["uri"] == config_uri
+        ),
+        60,
+    )
+    lines = text.split("\n")
+    line, _ = _position(text, document)
+    indent = " " * lines[line].index("image")
+    reader = f"{indent}envFrom: [{{configMapRef: {{name: settings-{document}}}}}]"
+    edited = [*lines[: line + 1], reader, *lines[line + 1 :]]
+    lsp.send(
+        "textDocument/didChange",
+        {
+            "textDocument": {"uri": uri, "version": 4},
+            "contentChanges": [{"text": "\n".join(edited)}],
+        },
+    )
+    on_ref = (line + 1, reader.index("settings") + 2)
+    name_line = lines.index(f"  name: app-{document}")
+    on_name = (name_line, len("  name: ") + 2)
+
+    def ask(method: str, at: tuple[int, int]) -> tuple[float, dict[str, Any] | None]:
+        params: dict[str, Any] = {
+            "textDocument": {"uri": uri},
+            "position": {"line": at[0], "character": at[1]},
+        }
+        if method == "textDocument/references":
+            params["context"] = {"includeDeclaration": False}
+        start = time.perf_counter()
+        ident = lsp.send(method, params, request=True)
+        reply = lsp.wait(lambda m: m.get("id") == ident, 60)
+        return time.perf_counter() - start, reply
+
+    edited_s, edited_reply = ask("textDocument/definition", on_ref)
+    lsp.wait(
+        lambda m: (
+            m.get("method") == "textDocument/publishDiagnostics"
+            and m["params"]["uri"] == uri
+            and m["params"].get("version") == 4
+        ),
+        60,
+    )
+    out: dict[str, Any] = {"edited_s": edited_s, "edited": _locations(edited_reply)}
+    for key, method, at in (
+        ("definition", "textDocument/definition", on_ref),
+        ("references", "textDocument/references", on_name),
+    ):
+        out[f"{key}_first_s"], _ = ask(method, at)
+        times, reply = [], None
+        for _ in range(count):
+            elapsed, reply = ask(method, at)
+            times.append(elapsed)
+        out[f"{key}_s"], out[key] = statistics.median(times), _locations(reply)
+    return out
+
+
 def bench_server(
-    lsp: _Lsp, path: Path, text: str, where: tuple[int, int], count: int, settings: Any = None
+    lsp: _Lsp,
+    path: Path,
+    text: str,
+    where: tuple[int, int],
+    count: int,
+    settings: Any = None,
+    navigation: int | None = None,
 ) -> dict[str, Any] | None:
     ident = lsp.send(
         "initialize",
@@ -139,7 +235,9 @@ def bench_server(
         },
     )
     typed_s, typed_reply = ask("textDocument/completion", line + 1, len(indent) + len("imagePul"))
+    nav = bench_navigation(lsp, uri, path, text, navigation, count) if navigation else None
     return {
+        "navigation": nav,
         "median_s": hover_s,
         "answer": _hover_text(hover_reply),
         "edited_s": edited_s,
@@ -169,7 +267,7 @@ def main() -> None:
         )
         ktl = _Lsp([sys.executable, "-m", "ktl_lsp", "--store", str(Path(tmp) / "s.db")])
         try:
-            ours = bench_server(ktl, path, text, where, args.n)
+            ours = bench_server(ktl, path, text, where, args.n, navigation=target)
         finally:
             ktl.close()
         assert ours is not None, "ktl-lsp did not answer"
@@ -187,6 +285,22 @@ def main() -> None:
         print(
             f"ktl-lsp half-typed key then completion at once: {ours['typed_s'] * 1000:7.2f} ms "
             f"({len(ours['typed'])} items)"
+        )
+        nav = ours["navigation"]
+        config_line = 2  # the ConfigMap's name, and the Service's selector, in config.yaml
+        assert nav["edited"] == nav["definition"], nav
+        assert [(f, n) for f, n, _ in nav["definition"]] == [("config.yaml", config_line)], nav
+        assert [(f, n) for f, n, _ in nav["references"]] == [("config.yaml", 9)], nav
+        print(
+            f"ktl-lsp definition (configMapRef -> ConfigMap in another file): "
+            f"{nav['definition_s'] * 1000:7.2f} ms "
+            f"(first after the edit: {nav['edited_s'] * 1000:.2f} ms; "
+            f"first after it was checked: {nav['definition_first_s'] * 1000:.2f} ms)"
+        )
+        print(
+            f"ktl-lsp references (Deployment -> the Service selecting it): "
+            f"{nav['references_s'] * 1000:7.2f} ms "
+            f"(first: {nav['references_first_s'] * 1000:.2f} ms)"
         )
         if args.no_yamlls:
             print("yaml-language-server: skipped (--no-yamlls)")

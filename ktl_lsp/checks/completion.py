@@ -51,12 +51,14 @@ REFERENCES: Mapping[tuple[str, ...], tuple[str, str]] = {
     ("secretRef", "name"): ("", "Secret"),
     ("secretKeyRef", "name"): ("", "Secret"),
     ("secret", "secretName"): ("", "Secret"),
+    ("secret", "name"): ("", "Secret"),
     ("imagePullSecrets", "name"): ("", "Secret"),
     ("serviceAccountName",): ("", "ServiceAccount"),
     ("persistentVolumeClaim", "claimName"): ("", "PersistentVolumeClaim"),
     ("service", "name"): ("", "Service"),
 }
-"""`service.name`: an Ingress backend's, a webhook's or an APIService's Service."""
+"""`secret.name`: a projected volume's source; `service.name`: an Ingress backend's, a
+webhook's or an APIService's Service."""
 
 
 #: (group, kind) of the objects with a pod template (or pods): whose ports a Service targets.

@@ -1,15 +1,19 @@
 """Document symbols: each Kubernetes document as `Kind/name` with its top-level keys and its
-containers, stack releases and plan nodes (the same structure CodeLens shows)."""
+containers, stack releases and plan nodes (the same structure CodeLens shows); workspace
+symbols: every object, stack release and plan node of the workspace, fuzzy matched."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from ktl_lsp.checks.k8s_workspace import PlacedSummary
 from ktl_lsp.checks.outline import WORKLOAD_KINDS, outline_of
+from ktl_lsp.checks.references import KtlItem, relative
 from ktl_lsp.documents.file_kinds import FileKind
 from ktl_lsp.documents.positions import PositionEncoding, Range
 from ktl_lsp.documents.yaml_nodes import get, get_pair, scalar_text
@@ -117,12 +121,15 @@ def _encoded(symbol: Symbol, parsed: ParsedText, encoding: PositionEncoding) -> 
 
 @dataclass(frozen=True)
 class WorkspaceSymbol:
-    """One object of the workspace for ``workspace/symbol``: ``Kind/name`` where it is named."""
+    """One object, release or node of the workspace for ``workspace/symbol``, where it is named:
+    ``Kind/name`` in its namespace, ``release name`` or ``node id`` in its file."""
 
     name: str
-    namespace: str | None
+    container: str | None
+    """An object's namespace; the (workspace-relative) file of a release or node."""
     path: str
     range: Range
+    kind: Literal["object", "release", "node"] = "object"
 
 
 def fuzzy_score(query: str, text: str) -> int | None:
@@ -144,25 +151,35 @@ def fuzzy_score(query: str, text: str) -> int | None:
     return 2 + gaps
 
 
+def _best(query: str, *texts: str) -> int | None:
+    scores = [s for s in (fuzzy_score(query, t) for t in texts) if s is not None]
+    return min(scores, default=None)
+
+
 def workspace_symbols(
-    objects: list[PlacedSummary], query: str, limit: int = 500
+    objects: list[PlacedSummary],
+    query: str,
+    limit: int = 500,
+    items: Iterable[KtlItem] = (),
+    roots: Iterable[Path] = (),
 ) -> list[WorkspaceSymbol]:
-    """The workspace's objects that match ``query`` (fuzzy), best first, at most ``limit``."""
+    """The workspace's objects, stack releases and plan nodes (`items`) that match ``query``
+    (fuzzy), best first, at most ``limit``; files named relative to ``roots``."""
     scored: list[tuple[int, int, str, WorkspaceSymbol]] = []
     for placed in objects:
         summary = placed.summary
         label = f"{summary.kind}/{summary.name}"
-        score = min(
-            (
-                s
-                for s in (fuzzy_score(query, summary.name), fuzzy_score(query, label))
-                if s is not None
-            ),
-            default=None,
-        )
-        if score is None:
-            continue
-        symbol = WorkspaceSymbol(label, summary.namespace, placed.path, placed.name_range)
-        scored.append((score, len(label), label, symbol))
+        score = _best(query, summary.name, label)
+        if score is not None:
+            symbol = WorkspaceSymbol(label, summary.namespace, placed.path, placed.name_range)
+            scored.append((score, len(label), label, symbol))
+    folders = list(roots)
+    for item in items:
+        label = f"{item.kind} {item.name}"
+        score = _best(query, item.name, label)
+        if score is not None:
+            where = relative(item.path, folders)
+            symbol = WorkspaceSymbol(label, where, item.path, item.range, item.kind)
+            scored.append((score, len(label), label, symbol))
     scored.sort(key=lambda item: item[:3])
     return [item[3] for item in scored[:limit]]

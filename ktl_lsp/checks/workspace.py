@@ -37,6 +37,7 @@ from ktl_lsp.checks.k8s_workspace import (
 from ktl_lsp.checks.ktl_config import check_ktl_config
 from ktl_lsp.checks.outline import OutlineItem, outline_of
 from ktl_lsp.checks.plan_file import check_plan
+from ktl_lsp.checks.references import NameRef, NavigationIndex, PlacedRef, document_refs
 from ktl_lsp.checks.stack_file import check_stack_file, stack_root_for
 from ktl_lsp.checks.stack_graph import StackAnalysis, analyze_stack
 from ktl_lsp.documents.file_kinds import FileKind, detect_file_kind, is_checkable_name
@@ -71,6 +72,7 @@ class _File:
     """Kept for editor buffers only (see `Workspace._parsed`)."""
     in_editor: bool = False
     summaries: list[PlacedSummary] = field(default_factory=list)
+    references: list[PlacedRef] = field(default_factory=list)
     crds: list[CrdVersion] = field(default_factory=list)
     file_findings: list[Finding] | None = None
 
@@ -103,6 +105,7 @@ class Workspace:
         #: (they are what is about to be applied).
         self._cluster_crds: list[CrdVersion] = []
         self._index: dict[str, list[Finding]] | None = None
+        self._navigation: NavigationIndex | None = None
         self._stacks: dict[Path, StackAnalysis] = {}
 
     # -- configuration -------------------------------------------------------------------
@@ -224,6 +227,9 @@ class Workspace:
                         PlacedSummary(str(path), document.start_line, facts.summary)
                     )
                 new.crds.extend(facts.crds)
+                new.references.extend(
+                    PlacedRef(str(path), document.start_line, r) for r in facts.references
+                )
         with self._lock:
             old = self._files.get(path)
             self._files[path] = new
@@ -262,6 +268,7 @@ class Workspace:
         if (old and old.crds) or (new and new.crds):
             self._crds.set_versions(self._all_crds())
         self._index = None
+        self._navigation = None
         touched = [s for s in (old, new) if s is not None]
         if any(s.kind in STACK_KINDS or s.path.name == "Chart.yaml" for s in touched):
             self._stacks.clear()
@@ -503,6 +510,23 @@ class Workspace:
             if placed.summary.kind == kind and placed.summary.group == group
         ]
 
+    def navigation_index(self) -> NavigationIndex:
+        """The workspace's objects and name references, gathered once per change."""
+        with self._lock:
+            if self._navigation is None:
+                files = self._files.values()
+                with gc_paused():  # thousands of small lists, no cycles among them
+                    self._navigation = NavigationIndex(
+                        (p for s in files for p in s.summaries),
+                        (r for s in files for r in s.references),
+                    )
+            return self._navigation
+
+    def files_of(self, *kinds: FileKind) -> list[Path]:
+        """The files of some kinds (stacks and plans for workspace symbols), sorted."""
+        with self._lock:
+            return sorted(p for p, s in self._files.items() if s.kind in kinds)
+
     def all_objects(self) -> list[PlacedSummary]:
         """Every named Kubernetes object of the workspace, with its file (workspace symbols)."""
         with self._lock:
@@ -530,6 +554,7 @@ class _Facts:
     """What the workspace needs from one document, memoised on its parsed chunk."""
 
     summary: ResourceSummary | None
+    references: tuple[NameRef, ...]
     crds: tuple[CrdVersion, ...]
     custom: bool
     """apiVersion outside the built-in groups: findings depend on the CRDs known."""
@@ -548,7 +573,7 @@ def _facts(document: YamlDocument) -> _Facts:
             else ()
         )
         custom = bool(info.api_version) and group not in _BUILTIN_GROUPS
-        facts = memo["workspace"] = _Facts(summarize(root), crds, custom)
+        facts = memo["workspace"] = _Facts(summarize(root), document_refs(document), crds, custom)
     assert isinstance(facts, _Facts)
     return facts
 

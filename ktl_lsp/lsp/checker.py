@@ -205,6 +205,10 @@ class Checker(Feature):
         """Open documents: path -> the editor's uri."""
         return dict(self._open)
 
+    def uri_for(self, path: str) -> str:
+        """The uri of a file the checkers name: the editor's when it is open."""
+        return self._open.get(Path(path)) or _file_uri(path)
+
     def start_folders(self) -> None:
         """Reads the workspace folders in the background, once."""
         if self._folders_task is None:

@@ -231,6 +231,12 @@ def test_names_of_the_workspace_s_objects() -> None:
         "  defaultBackend:\n    service:\n      name: \n"
     )
     assert labels(suggest(ingress, 6, 12, known=Known(placed=services))) == ["web"]
+    secrets = Known(placed=objects[2:3])
+    projected = (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  volumes:\n  - name: v\n"
+        "    projected:\n      sources:\n      - secret:\n          name: \n"
+    )
+    assert labels(suggest(projected, 9, 16, known=secrets)) == ["token"]
 
 
 def test_names_from_the_cluster_after_the_workspace_s() -> None:

@@ -36,6 +36,19 @@ spec:
         - name: web
           image: nginx
 """
+#: A workload reading a ConfigMap defined in another file (go to definition).
+USES_CONFIG = """apiVersion: v1
+kind: Pod
+metadata:
+  name: reader
+spec:
+  containers:
+    - name: app
+      image: busybox
+      envFrom:
+        - configMapRef: {name: settings}
+"""
+CONFIG = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata: {mode: fast}\n"
 
 
 def _need(tool: str) -> str:
@@ -55,6 +68,9 @@ def results(tmp_path_factory: pytest.TempPathFactory, kubeconfig: Path) -> dict[
     (tmp / ".git").mkdir()  # the project root for the client
     (tmp / "bad.yaml").write_text(BAD)
     (tmp / "web.yaml").write_text(GOOD)
+    (tmp / "reader.yaml").write_text(USES_CONFIG)
+    (tmp / "config").mkdir()
+    (tmp / "config" / "settings.yaml").write_text(CONFIG)
     out = tmp / "results.json"
     doc_rtp = tmp / "rtp"
     shutil.copytree(PLUGIN / "doc", doc_rtp / "doc")  # helptags writes doc/tags next to it
@@ -65,6 +81,7 @@ def results(tmp_path_factory: pytest.TempPathFactory, kubeconfig: Path) -> dict[
         "KTL_RESULTS": str(out),
         "KTL_MANIFEST": str(tmp / "bad.yaml"),
         "KTL_GOOD_MANIFEST": str(tmp / "web.yaml"),
+        "KTL_NAV_MANIFEST": str(tmp / "reader.yaml"),
         "KTL_DOC_RTP": str(doc_rtp),
         # contexts "fake" and "staging" on the loopback API server (tests/editors/conftest.py)
         "KUBECONFIG": str(kubeconfig),
@@ -168,6 +185,11 @@ def test_code_action_applied_through_the_built_in_client(results: dict[str, Any]
 
 def test_a_feature_switched_off_and_on_while_running(results: dict[str, Any]) -> None:
     _check(results, "feature_switch")
+
+
+def test_definition_through_the_built_in_client(results: dict[str, Any]) -> None:
+    """vim.lsp.buf.definition() on a configMapRef lands on the ConfigMap's name, in its file."""
+    _check(results, "definition")
 
 
 def test_replay_opens_the_one_time_link(results: dict[str, Any]) -> None:

@@ -297,6 +297,27 @@ local ok, failure = pcall(function()
   fix_client.notify('workspace/didChangeConfiguration', { settings = { hover = { enabled = true } } })
   local hover_on = hover_value()
   check('feature_switch', hover_off == '' and hover_on:find('Container image name', 1, true) ~= nil, vim.inspect({ off = hover_off:sub(1, 80), on = hover_on:sub(1, 80) }))
+  -- 9e. Go to definition through the built-in client: from a configMapRef to the ConfigMap's
+  -- name in the file that defines it (read from the workspace folder, never opened)
+  vim.cmd('edit ' .. vim.fn.fnameescape(os.getenv('KTL_NAV_MANIFEST')))
+  local nav_buf = vim.api.nvim_get_current_buf()
+  vim.wait(10000, function()
+    return next(vim.lsp.buf_get_clients(nav_buf)) ~= nil
+  end, 20)
+  local function landed()
+    return vim.api.nvim_buf_get_name(0):sub(-#'config/settings.yaml') == 'config/settings.yaml'
+  end
+  for _ = 1, 20 do -- until the workspace folder has been read
+    vim.api.nvim_set_current_buf(nav_buf)
+    vim.api.nvim_win_set_cursor(0, { 10, 32 }) -- on `settings` of the configMapRef
+    vim.lsp.buf.definition()
+    if vim.wait(1000, landed, 20) then
+      break
+    end
+  end
+  local cursor = vim.api.nvim_win_get_cursor(0)
+  local line = vim.api.nvim_get_current_line()
+  check('definition', landed() and cursor[1] == 4 and cursor[2] == 8 and line == '  name: settings', vim.api.nvim_buf_get_name(0) .. ' ' .. vim.inspect(cursor) .. ' ' .. line)
 
   results.server_commands = ktl.server_commands()
 

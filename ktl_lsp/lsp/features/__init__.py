@@ -18,6 +18,7 @@ from ktl_lsp.lsp.features.k8s_browse import K8sBrowse
 from ktl_lsp.lsp.features.k8s_context import KubeContext
 from ktl_lsp.lsp.features.k8s_exec import K8sExec
 from ktl_lsp.lsp.features.lifecycle import Lifecycle
+from ktl_lsp.lsp.features.navigation import Navigation
 from ktl_lsp.lsp.features.plans import Plans
 from ktl_lsp.lsp.features.port_forward import PortForwards
 from ktl_lsp.lsp.features.remote import RemoteSessions
@@ -42,6 +43,7 @@ FEATURES: tuple[type, ...] = (
     Hovers,
     Completions,
     DocumentSymbols,
+    Navigation,
     CodeActions,
     KubeContext,
     ClusterCrds,

@@ -1,5 +1,7 @@
 """Hover on Kubernetes manifests: a field's description, type, required, default and values;
-on apiVersion/kind the resource, and whether the configured Kubernetes version serves it.
+on apiVersion/kind the resource, and whether the configured Kubernetes version serves it; on a
+name reference the object it names (`configMapRef.name` -> the ConfigMap). In ktl files: on a
+stack's `needs` entry the release, on a plan's `deps` entry the node.
 
 The lookup runs in a worker thread on the editor's current text (a half-typed document
 included); anything it cannot answer is an empty answer, never an error.
@@ -24,11 +26,20 @@ if TYPE_CHECKING:
 
 
 def _lookup(
-    workspace: Workspace, path: Path, text: str, where: Position, encoding: PositionEncoding
+    workspace: Workspace,
+    path: Path,
+    text: str,
+    where: Position,
+    encoding: PositionEncoding,
+    roots: list[Path],
 ) -> HoverText | None:
     from ktl_lsp.checks.hover import hover_at
+    from ktl_lsp.checks.references import reference_hover
     from ktl_lsp.documents.file_kinds import FileKind
 
+    found = reference_hover(workspace, path, text, where, encoding, roots)
+    if found is not None:
+        return found
     kind, parsed = workspace.parsed_for(path, text)
     if kind != FileKind.K8S_MANIFEST or parsed is None:
         return None
@@ -47,7 +58,8 @@ class Hovers(Feature):
         path, text = source
         where = Position(params.position.line, params.position.character)
         workspace, encoding = self.checker.workspace, self.checker.encoding()
-        found = await asyncio.to_thread(_lookup, workspace, path, text, where, encoding)
+        roots = self.checker.folder_roots()
+        found = await asyncio.to_thread(_lookup, workspace, path, text, where, encoding, roots)
         if found is None:
             return None
         return lsp.Hover(

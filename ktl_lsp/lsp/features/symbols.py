@@ -1,6 +1,7 @@
 """Document symbols (hierarchical): Kubernetes documents as `Kind/name` with their top-level
 keys and containers, stack releases and plan nodes; and workspace symbols: every Kubernetes
-object of the workspace, fuzzy matched. Computed in a worker thread."""
+object, stack release and plan node of the workspace, fuzzy matched. Computed in a worker
+thread."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from lsprotocol import types as lsp
-from pygls.uris import from_fs_path
 
 from ktl_lsp.documents.positions import PositionEncoding
 from ktl_lsp.lsp.checker import Checker, to_lsp_range
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ktl_lsp.checks import Workspace
-    from ktl_lsp.checks.symbols import Symbol
+    from ktl_lsp.checks.symbols import Symbol, WorkspaceSymbol
 
 SYMBOL_KINDS: dict[str, lsp.SymbolKind] = {
     "object": lsp.SymbolKind.Object,
@@ -49,6 +49,17 @@ def _symbols(
     return symbols_of(kind, parsed, encoding) if parsed is not None else []
 
 
+def _workspace_symbols(
+    workspace: Workspace, query: str, roots: list[Path]
+) -> list[WorkspaceSymbol]:
+    from ktl_lsp.checks.references import workspace_items
+    from ktl_lsp.checks.symbols import workspace_symbols
+
+    resolved = [r.resolve() for r in roots]
+    items = workspace_items(workspace)
+    return workspace_symbols(workspace.all_objects(), query, items=items, roots=resolved)
+
+
 class DocumentSymbols(Feature):
     def __init__(self, checker: Checker) -> None:
         self.checker = checker
@@ -67,22 +78,16 @@ class DocumentSymbols(Feature):
     async def workspace_symbols(
         self, params: lsp.WorkspaceSymbolParams
     ) -> list[lsp.SymbolInformation]:
-        from ktl_lsp.checks.symbols import workspace_symbols
-
-        workspace, open_uris = self.checker.workspace, self.checker.open_uris()
-        found = await asyncio.to_thread(
-            lambda: workspace_symbols(workspace.all_objects(), params.query)
-        )
-        by_path = {str(path): uri for path, uri in open_uris.items()}
+        workspace, roots = self.checker.workspace, self.checker.folder_roots()
+        found = await asyncio.to_thread(_workspace_symbols, workspace, params.query, roots)
         return [
             lsp.SymbolInformation(
                 name=symbol.name,
-                kind=lsp.SymbolKind.Object,
+                kind=SYMBOL_KINDS[symbol.kind],
                 location=lsp.Location(
-                    uri=by_path.get(symbol.path) or from_fs_path(symbol.path) or symbol.path,
-                    range=to_lsp_range(symbol.range),
+                    uri=self.checker.uri_for(symbol.path), range=to_lsp_range(symbol.range)
                 ),
-                container_name=symbol.namespace,
+                container_name=symbol.container,
             )
             for symbol in found
         ]
