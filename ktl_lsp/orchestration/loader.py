@@ -116,6 +116,9 @@ def plan_from_data(data: dict[str, Any], path: Path) -> Plan:
                 Claim(str(c["path"]), c.get("mode", "exclusive")) for c in item.get("claims") or []
             ],
             est_cost=float(item.get("estCost") or 0),
+            est_duration_s=(
+                float(item["estDurationS"]) if item.get("estDurationS") is not None else None
+            ),
             priority=int(item.get("priority") or 0),
             retries=int(item.get("retries") or 0),
             retry_backoff_s=float(item.get("retryBackoffS", DEFAULT_BACKOFF_S)),

@@ -46,6 +46,8 @@ class PlanNode:
     tool: str | None = None
     claims: list[Claim] = field(default_factory=list)
     est_cost: float = 0.0
+    #: Expected run time (``estDurationS``), for the scheduler's order; else earlier runs'.
+    est_duration_s: float | None = None
     priority: int = 0
     retries: int = 0
     retry_backoff_s: float = 1.0
@@ -154,15 +156,11 @@ def select(plan: Plan, wanted: Iterable[str], with_deps: bool = True) -> Plan:
     return Plan(**{**plan.__dict__, "nodes": nodes})
 
 
-def heights(plan: Plan) -> dict[str, int]:
-    """Longest chain of dependents below each node (for priority ties: long chains first)."""
-    dependents: dict[str, list[str]] = {}
+def dependents_of(plan: Plan) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
     for node in plan.nodes:
-        for dep in node.deps:
-            dependents.setdefault(dep, []).append(node.id)
-    out: dict[str, int] = {}
-    for node_id in reversed(topo_order(plan)):
-        out[node_id] = 1 + max((out[d] for d in dependents.get(node_id, [])), default=0)
+        for dep in dict.fromkeys(node.deps):
+            out.setdefault(dep, []).append(node.id)
     return out
 
 

@@ -28,7 +28,7 @@ from ktl_lsp.orchestration.model import (
 from ktl_lsp.orchestration.runners import Runners, preflight
 from ktl_lsp.orchestration.scheduler import BudgetAsk, NodeRecord, PlanHooks, Scheduler
 from ktl_lsp.sessions.manager import LiveSession, RunSpec, SessionManager, TaskOutcome
-from ktl_lsp.sessions.model import Session, State
+from ktl_lsp.sessions.model import Session, SessionFilter, State
 
 MARKS = {"running": "▶", "done": "✓", "failed": "✗", "skipped": "↷", "cancelled": "■"}
 
@@ -175,6 +175,7 @@ class PlanRun:
             carried=carried,
             hooks=_SessionHooks(self),
             listen=self.manager.listen,
+            durations=await self._past_durations(live.id),
         )
         self.scheduler = scheduler
         if self.options.dry_run:
@@ -290,6 +291,28 @@ class PlanRun:
             self.live.event(planFileChanged=True)
 
     # the record ---------------------------------------------------------------------------
+    async def _past_durations(self, this_run: str) -> dict[str, float]:
+        """How long each node took (seconds) in the newest earlier run of this plan that ran
+        it to the end, for the scheduler's order when the plan gives no ``estDurationS``."""
+        plan = self.plan
+        if all(n.est_duration_s is not None for n in plan.nodes):
+            return {}
+        flt = SessionFilter(kind="plan", tags={"plan": plan.name}, limit=20)
+        out: dict[str, float] = {}
+        for session in await self.manager.list_sessions(flt):
+            record = session.meta.get("plan")
+            if session.id == this_run or not isinstance(record, dict):
+                continue
+            if record.get("dryRun") or record.get("source") != plan.source:
+                continue
+            for item in record.get("nodes") or []:
+                if not isinstance(item, dict) or item.get("state") != "done":
+                    continue
+                ms = item.get("durationMs")
+                if isinstance(ms, int | float) and not isinstance(ms, bool):
+                    out.setdefault(str(item.get("id")), ms / 1000)
+        return out
+
     def nodes_json(self) -> list[dict[str, Any]]:
         scheduler = self.scheduler
         if scheduler is None:

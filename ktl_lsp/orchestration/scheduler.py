@@ -1,8 +1,9 @@
 """The plan scheduler: starts ready nodes by priority within every limit, and winds down cleanly.
 
 A node is *ready* when all its deps are done. Ready nodes are tried in order of ``priority``
-(higher first), then the longest chain of dependents below them, then declaration order; each
-starts unless something holds it back:
+(higher first), then the most work left once they start (``remaining_work``: the longest path
+of durations through their dependents and through nodes their claims or pools serialize), then
+declaration order; each starts unless something holds it back:
 
 - ``concurrency``: nodes running at once (a node waiting for a retry keeps its slot);
 - pools (``toolLimits``, stack namespace and parallelism-group limits): nodes of a pool at once;
@@ -32,7 +33,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ktl_lsp.globs import globs_overlap
-from ktl_lsp.orchestration.model import FINAL_STATES, Claim, Plan, PlanNode, heights
+from ktl_lsp.orchestration.model import (
+    FINAL_STATES,
+    Claim,
+    Plan,
+    PlanNode,
+    dependents_of,
+    topo_order,
+)
 from ktl_lsp.orchestration.runners import (
     LaunchContext,
     NodeExit,
@@ -166,6 +174,73 @@ def _overlap(a: str, b: str) -> bool:
     return globs_overlap(a, b)
 
 
+def remaining_work(
+    plan: Plan, durations: dict[str, float] | None = None, limits: dict[str, int] | None = None
+) -> dict[str, float]:
+    """For each node, how long the plan needs at least once it starts: its own duration, then
+    the longest of its dependents' remaining work (the weighted critical path), the work that
+    its exclusive claims keep from running beside it (one after another, with what depends on
+    it), and the rest of each limited pool's work spread over the pool's limit.
+
+    The classic critical-path priority, with conflicts counted as the chains they are: a node
+    whose overlapping claim serializes another starts before free nodes of the same depth.
+    Durations: ``estDurationS``, else ``durations`` (earlier runs), else their median (1 s).
+    """
+    durations = durations or {}
+    known = [n.est_duration_s for n in plan.nodes if n.est_duration_s is not None]
+    known += [durations[n.id] for n in plan.nodes if n.id in durations]
+    default = sorted(known)[len(known) // 2] if known else 1.0
+    weight = {
+        n.id: n.est_duration_s if n.est_duration_s is not None else durations.get(n.id, default)
+        for n in plan.nodes
+    }
+    dependents = dependents_of(plan)
+    order = list(reversed(topo_order(plan)))
+    bottom: dict[str, float] = {}
+    for node_id in order:
+        longest = max((bottom[d] for d in dependents.get(node_id, [])), default=0.0)
+        bottom[node_id] = weight[node_id] + longest
+
+    def below(node_id: str) -> float:
+        return bottom[node_id] - weight[node_id]
+
+    serial: dict[str, float] = {}
+    claimed = [n for n in plan.nodes if _shared_claims(n)]
+    for node in claimed:
+        others = [
+            m.id
+            for m in claimed
+            if m is not node
+            and any(
+                "exclusive" in (a.mode, b.mode) and _overlap(a.path, b.path)
+                for a in _shared_claims(node)
+                for b in _shared_claims(m)
+            )
+        ]
+        if others:
+            serial[node.id] = sum(weight[m] for m in others) + max(below(m) for m in others)
+    limits = {**plan.limits, **(limits or {})}
+    members: dict[str, list[str]] = {}
+    for node in plan.nodes:
+        for pool in Scheduler._pools(node):
+            if limits.get(pool):
+                members.setdefault(pool, []).append(node.id)
+    nodes = plan.by_id()
+    rank: dict[str, float] = {}
+    for node_id in order:
+        pooled = max(
+            (
+                sum(weight[m] for m in members[p] if m != node_id) / limits[p]
+                for p in Scheduler._pools(nodes[node_id])
+                if p in members
+            ),
+            default=0.0,
+        )
+        after = max((rank[d] for d in dependents.get(node_id, [])), default=0.0)
+        rank[node_id] = weight[node_id] + max(after, serial.get(node_id, 0.0), pooled)
+    return rank
+
+
 class Scheduler:
     def __init__(
         self,
@@ -177,6 +252,7 @@ class Scheduler:
         carried: dict[str, NodeRecord] | None = None,
         hooks: PlanHooks | None = None,
         listen: Callable[[Callable[[Item], None]], Callable[[], None]] | None = None,
+        durations: dict[str, float] | None = None,
     ) -> None:
         self.plan = plan
         self.runners = runners
@@ -191,7 +267,8 @@ class Scheduler:
         self.budget = plan.budget
         self.spent = sum(r.cost or 0.0 for r in self.records.values() if r.state == "done")
         self.limits = {**plan.limits, INTERACTIVE_POOL: 1}
-        self._height = heights(plan)
+        #: What each node leaves to do once started: the longest first (`remaining_work`).
+        self._rank = remaining_work(plan, durations, self.limits)
         self._index = {n.id: i for i, n in enumerate(plan.nodes)}
         self._running: dict[str, _Running] = {}
         self._wake = asyncio.Event()
@@ -279,7 +356,7 @@ class Scheduler:
         out.sort(
             key=lambda r: (
                 -self.nodes[r.id].priority,
-                -self._height.get(r.id, 0),
+                -self._rank.get(r.id, 0.0),
                 self._index[r.id],
             )
         )

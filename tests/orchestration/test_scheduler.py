@@ -9,7 +9,8 @@ import asyncio
 from pathlib import Path
 
 from ktl_lsp.orchestration import PlanOptions, PlanRun, load, local_runners
-from ktl_lsp.orchestration.scheduler import BudgetAsk, NodeRecord
+from ktl_lsp.orchestration.model import Claim, Plan, PlanNode
+from ktl_lsp.orchestration.scheduler import BudgetAsk, NodeRecord, remaining_work
 from ktl_lsp.sessions.manager import SessionManager
 from ktl_lsp.sessions.model import State
 from tests.orchestration.conftest import (
@@ -196,6 +197,99 @@ async def test_priority_orders_ready_nodes(manager: SessionManager, tmp_path: Pa
     )
     await run_plan(manager, plan)
     assert log.read_text().split() == ["high", "mid", "low"]
+
+
+def _claimed_plan(**durations: float) -> Plan:
+    """Five nodes and a sixth needing them all; a and b claim overlapping paths exclusively."""
+    claims = {"a": "src/**", "b": "src/core/**"}
+    work = [
+        PlanNode(
+            n,
+            command="true",
+            claims=[Claim(claims[n])] if n in claims else [],
+            est_duration_s=durations.get(n),
+        )
+        for n in ("f1", "f2", "f3", "a", "b")
+    ]
+    return Plan("p", [*work, PlanNode("s", command="true", deps=[n.id for n in work])])
+
+
+def test_remaining_work_counts_the_chain_that_conflicting_claims_make() -> None:
+    rank = remaining_work(_claimed_plan())
+    # a cannot run beside b: starting a leaves a, then b, then s (3 s); a free node 2 s.
+    assert rank == {"f1": 2.0, "f2": 2.0, "f3": 2.0, "a": 3.0, "b": 3.0, "s": 1.0}
+    # Durations: a long free node outranks the claimed pair; a node without one weighs the
+    # median of those given.
+    ranked = remaining_work(_claimed_plan(f1=1, f2=1, f3=5, a=1, b=1))
+    assert (ranked["f3"], ranked["a"], ranked["s"]) == (6.0, 3.0, 1.0)
+    assert remaining_work(_claimed_plan(f3=5))["f1"] == 10.0
+    # A tool limit of 1 serializes like a claim; of 2, its work is shared over two.
+    tools = Plan(
+        "t",
+        [PlanNode(f"t{i}", command="true", pools=["tool:x"]) for i in range(4)]
+        + [PlanNode("free", command="true")],
+        limits={"tool:x": 2},
+    )
+    assert remaining_work(tools) == {"t0": 2.5, "t1": 2.5, "t2": 2.5, "t3": 2.5, "free": 1.0}
+
+
+async def test_a_node_whose_claim_serializes_another_starts_before_free_ones(
+    manager: SessionManager, tmp_path: Path
+) -> None:
+    log = tmp_path / "order"
+    claims = {"a": "src/**", "b": "src/core/**"}
+    work = [
+        {"id": n, "run": f"echo {n} >> {log}"}
+        | ({"claims": [{"path": claims[n]}]} if n in claims else {})
+        for n in ("f1", "f2", "f3", "a", "b")
+    ]
+    plan = write_plan(
+        tmp_path,
+        {
+            "concurrency": 1,
+            "nodes": [*work, {"id": "s", "run": f"echo s >> {log}", "deps": [*claims, "f1"]}],
+        },
+    )
+    await run_plan(manager, plan)
+    # With three slots a and f1, f2 start together and b follows a: 2 s instead of 3 s.
+    assert log.read_text().split() == ["a", "b", "f1", "f2", "f3", "s"]
+
+
+async def test_the_longest_node_of_the_last_run_starts_first(
+    manager: SessionManager, tmp_path: Path
+) -> None:
+    log = tmp_path / "order"
+    plan = write_plan(
+        tmp_path,
+        {
+            "name": "learn",
+            "concurrency": 1,
+            "nodes": [
+                {"id": "quick", "run": f"echo quick >> {log}"},
+                {"id": "slow", "run": f"sleep 0.3; echo slow >> {log}"},
+            ],
+        },
+    )
+    await run_plan(manager, plan)  # no estDurationS, no history: declaration order
+    assert log.read_text().split() == ["quick", "slow"]
+    log.unlink()
+    await run_plan(manager, plan)  # the first run's durations decide
+    assert log.read_text().split() == ["slow", "quick"]
+    given = write_plan(
+        tmp_path,
+        {
+            "name": "given",
+            "concurrency": 1,
+            "nodes": [
+                {"id": "quick", "run": f"echo quick >> {log}", "estDurationS": 1},
+                {"id": "slow", "run": f"echo slow >> {log}", "estDurationS": 60},
+            ],
+        },
+        name="given.plan.yaml",
+    )
+    log.unlink()
+    await run_plan(manager, given)
+    assert log.read_text().split() == ["slow", "quick"]
 
 
 async def test_cancel_mid_plan_leaves_no_process_behind(
@@ -447,7 +541,6 @@ async def test_other_runners_plug_in_as_task_sessions(
     manager: SessionManager, tmp_path: Path
 ) -> None:
     """The shape a Kubernetes Job runner takes: async preflight, a task session per attempt."""
-    from ktl_lsp.orchestration.model import PlanNode
     from ktl_lsp.orchestration.runners import LaunchContext, NodeHandle, Runners, SessionHandle
     from ktl_lsp.sessions.manager import LiveSession, RunSpec, TaskOutcome
 
