@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from yaml.nodes import MappingNode, Node
 
 from ktl_lsp.checks.findings import Finding, Related
-from ktl_lsp.checks.k8s_manifest import string_map, type_info
+from ktl_lsp.checks.k8s_manifest import list_items, string_map, type_info
 from ktl_lsp.checks.k8s_schemas import CLUSTER_SCOPED_KINDS, split_api_version
 from ktl_lsp.checks.schema_engine import node_range
 from ktl_lsp.documents.positions import Range
@@ -46,18 +46,39 @@ class ResourceSummary:
     selector_range: Range | None
 
 
-def summarize(root: Node | None) -> ResourceSummary | None:
+def summarize_all(root: Node | None) -> tuple[ResourceSummary, ...]:
+    """The named objects of one document: itself, or each item of a list (nested lists too)."""
+    items = list_items(root)
+    if items is None:
+        summary = summarize(root)
+        return () if summary is None else (summary,)
+    out: list[ResourceSummary] = []
+    for item in items:
+        if list_items(item.node) is not None:
+            out.extend(summarize_all(item.node))
+            continue
+        summary = summarize(item.node, item.api_version, item.kind)
+        if summary is not None:
+            out.append(summary)
+    return tuple(out)
+
+
+def summarize(
+    root: Node | None, api_version: str | None = None, kind: str | None = None
+) -> ResourceSummary | None:
+    """One object's summary; ``api_version``/``kind`` when it inherits them from its list."""
     if not isinstance(root, MappingNode):
         return None
-    info = type_info(root)
-    if not info.api_version or not info.kind:
+    if api_version is None or kind is None:
+        info = type_info(root)
+        api_version, kind = info.api_version, info.kind
+    if not api_version or not kind:
         return None
     name_pair = get_pair(get(root, "metadata"), "name")
     name = scalar_text(name_pair[1]) if name_pair else None
     if name is None or name_pair is None:
         return None
-    group, _ = split_api_version(info.api_version)
-    kind = info.kind
+    group, _ = split_api_version(api_version)
     pod_labels: tuple[tuple[str, str], ...] | None = None
     path = POD_TEMPLATE_PATHS.get(kind)
     labels_node = get(root, *path) if path else get(root, "spec", "template", "metadata", "labels")

@@ -21,7 +21,7 @@ from pathlib import Path
 from ktl_lsp.checks.crds import CrdRegistry, CrdVersion, crd_versions, is_crd
 from ktl_lsp.checks.findings import Finding, from_problem, in_encoding, sort_findings
 from ktl_lsp.checks.helm_values import check_values_file
-from ktl_lsp.checks.k8s_manifest import check_manifest, type_info
+from ktl_lsp.checks.k8s_manifest import check_manifest, list_items, type_info
 from ktl_lsp.checks.k8s_schemas import (
     HISTORICAL_GROUPS,
     KubernetesSchemas,
@@ -31,7 +31,7 @@ from ktl_lsp.checks.k8s_schemas import (
 from ktl_lsp.checks.k8s_workspace import (
     PlacedSummary,
     ResourceSummary,
-    summarize,
+    summarize_all,
     workspace_findings,
 )
 from ktl_lsp.checks.ktl_config import check_ktl_config
@@ -219,10 +219,9 @@ class Workspace:
         if parsed is not None and kind == FileKind.K8S_MANIFEST:
             for document in parsed.documents:
                 facts = _facts(document)
-                if facts.summary is not None:
-                    new.summaries.append(
-                        PlacedSummary(str(path), document.start_line, facts.summary)
-                    )
+                new.summaries.extend(
+                    PlacedSummary(str(path), document.start_line, s) for s in facts.summaries
+                )
                 new.crds.extend(facts.crds)
         with self._lock:
             old = self._files.get(path)
@@ -529,7 +528,8 @@ class Workspace:
 class _Facts:
     """What the workspace needs from one document, memoised on its parsed chunk."""
 
-    summary: ResourceSummary | None
+    summaries: tuple[ResourceSummary, ...]
+    """The document's object, or its items when it is a list."""
     crds: tuple[CrdVersion, ...]
     custom: bool
     """apiVersion outside the built-in groups: findings depend on the CRDs known."""
@@ -547,8 +547,14 @@ def _facts(document: YamlDocument) -> _Facts:
             if root is not None and is_crd(info.api_version, info.kind)
             else ()
         )
+        summaries = summarize_all(root)
         custom = bool(info.api_version) and group not in _BUILTIN_GROUPS
-        facts = memo["workspace"] = _Facts(summarize(root), crds, custom)
+        if not custom:  # a list's items may be custom resources
+            custom = any(
+                split_api_version(item.api_version or "")[0] not in _BUILTIN_GROUPS
+                for item in list_items(root) or ()
+            )
+        facts = memo["workspace"] = _Facts(summaries, crds, custom)
     assert isinstance(facts, _Facts)
     return facts
 
