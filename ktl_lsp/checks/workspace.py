@@ -35,6 +35,13 @@ from ktl_lsp.checks.k8s_workspace import (
     workspace_findings,
 )
 from ktl_lsp.checks.ktl_config import check_ktl_config
+from ktl_lsp.checks.kustomize import (
+    Kustomization,
+    KustomizeIndex,
+    PatchKind,
+    is_kustomization,
+    read_kustomization,
+)
 from ktl_lsp.checks.outline import OutlineItem, outline_of
 from ktl_lsp.checks.plan_file import check_plan
 from ktl_lsp.checks.stack_file import check_stack_file, stack_root_for
@@ -73,6 +80,7 @@ class _File:
     summaries: list[PlacedSummary] = field(default_factory=list)
     crds: list[CrdVersion] = field(default_factory=list)
     file_findings: list[Finding] | None = None
+    kustomization: Kustomization | None = None
 
 
 def walk_files(root: Path) -> Iterator[Path]:
@@ -96,7 +104,7 @@ class Workspace:
         self._lock = threading.RLock()
         self._files: dict[Path, _File] = {}
         self._cache = DocumentCache()
-        self._doc_findings: dict[tuple[str, str, int], list[Finding]] = {}
+        self._doc_findings: dict[tuple[str, str, int, bool], list[Finding]] = {}
         self._k8s: KubernetesSchemas = schemas_for(k8s_version)
         self._crds = CrdRegistry()
         #: CRDs served by the connected cluster; the workspace's own definitions win over them
@@ -104,6 +112,8 @@ class Workspace:
         self._cluster_crds: list[CrdVersion] = []
         self._index: dict[str, list[Finding]] | None = None
         self._stacks: dict[Path, StackAnalysis] = {}
+        self._kustomizations: dict[Path, Kustomization] = {}
+        self._kustomize: KustomizeIndex | None = None
 
     # -- configuration -------------------------------------------------------------------
     @property
@@ -223,6 +233,8 @@ class Workspace:
                     PlacedSummary(str(path), document.start_line, s) for s in facts.summaries
                 )
                 new.crds.extend(facts.crds)
+        elif parsed is not None and is_kustomization(path):
+            new.kustomization = read_kustomization(path, parsed)
         with self._lock:
             old = self._files.get(path)
             self._files[path] = new
@@ -239,6 +251,14 @@ class Workspace:
         new_sums = [p.summary for p in new.summaries] if new else []
         if old_crds != new_crds or _identity(old_sums) != _identity(new_sums):
             affected |= self._paths_of(FileKind.K8S_MANIFEST)
+        old_k = old.kustomization if old else None
+        new_k = new.kustomization if new else None
+        if old_k != new_k:
+            if (old_k and old_k.resources) != (new_k and new_k.resources):
+                affected |= self._paths_of(FileKind.K8S_MANIFEST)  # what is applied together
+            # Files that become patches, stop being ones, or change kind of patch.
+            moved = set(old_k.patches if old_k else ()) ^ set(new_k.patches if new_k else ())
+            affected |= {p for p, _ in moved} & self._files.keys()
         for state in (old, new):
             if state is None:
                 continue
@@ -260,6 +280,12 @@ class Workspace:
     def _after_change(self, old: _File | None, new: _File | None) -> None:
         if (old and old.crds) or (new and new.crds):
             self._crds.set_versions(self._all_crds())
+        if new is not None and new.kustomization is not None:
+            self._kustomizations[new.path] = new.kustomization
+            self._kustomize = None
+        elif old is not None and old.kustomization is not None:
+            self._kustomizations.pop(old.path, None)
+            self._kustomize = None
         self._index = None
         touched = [s for s in (old, new) if s is not None]
         if any(s.kind in STACK_KINDS or s.path.name == "Chart.yaml" for s in touched):
@@ -359,8 +385,10 @@ class Workspace:
                 findings.append(finding)
         kind = state.kind
         if kind == FileKind.K8S_MANIFEST:
-            findings.extend(self._manifest_findings(parsed))
-            findings.extend(self._workspace_index().get(str(state.path), []))
+            patch = self._kustomize_index().patches.get(state.path)
+            if patch != PatchKind.JSON6902:  # a list of operations, no object
+                findings.extend(self._manifest_findings(parsed, patch is not None))
+                findings.extend(self._workspace_index().get(str(state.path), []))
         elif kind in STACK_KINDS or kind in (
             FileKind.HELM_VALUES,
             FileKind.KTL_CONFIG,
@@ -371,7 +399,12 @@ class Workspace:
             findings.extend(state.file_findings)
         return sort_findings(findings)
 
-    def _manifest_findings(self, parsed: ParsedText) -> list[Finding]:
+    def _kustomize_index(self) -> KustomizeIndex:
+        if self._kustomize is None:
+            self._kustomize = KustomizeIndex(self._kustomizations.values())
+        return self._kustomize
+
+    def _manifest_findings(self, parsed: ParsedText, patch: bool) -> list[Finding]:
         out: list[Finding] = []
         k8s = self._k8s
         for document in parsed.documents:
@@ -384,10 +417,11 @@ class Workspace:
                 document.chunk.digest,
                 k8s.version,
                 self._crds.generation if depends_on_crds else 0,
+                patch,
             )
             cached = self._doc_findings.get(key)
             if cached is None:
-                cached = check_manifest(root, k8s, self._crds)
+                cached = check_manifest(root, k8s, self._crds, patch)
                 if len(self._doc_findings) > 100_000:
                     self._doc_findings.clear()
                 self._doc_findings[key] = cached
@@ -400,8 +434,17 @@ class Workspace:
                 (split_api_version(v.api_version)[0], v.kind): v.namespaced
                 for v in self._all_crds()
             }
+            kustomize = self._kustomize_index()
+            patches = kustomize.patches
             self._index = workspace_findings(
-                (p for s in self._files.values() for p in s.summaries), namespaced
+                (
+                    p
+                    for path, s in self._files.items()
+                    if path not in patches  # a patch repeats its target's name
+                    for p in s.summaries
+                ),
+                namespaced,
+                lambda path: _apply_units(Path(path), kustomize),
             )
         return self._index
 
@@ -560,6 +603,16 @@ def _facts(document: YamlDocument) -> _Facts:
 
 
 _BUILTIN_GROUPS = schemas_for(None).groups | HISTORICAL_GROUPS
+
+
+def _apply_units(path: Path, kustomize: KustomizeIndex) -> frozenset[object]:
+    """What `path` is applied together with: its kustomizations, and its directory when that
+    has none (`kubectl apply -f dir` takes the files directly in it, not its subdirectories;
+    a directory with a kustomization is applied with `-k`, which takes only its resources)."""
+    units: set[object] = set(kustomize.kustomizations_applying(path))
+    if not kustomize.has_kustomization(path.parent):
+        units.add(("directory", path.parent))
+    return frozenset(units)
 
 
 def _identity(summaries: list[ResourceSummary]) -> list[tuple[object, ...]]:
