@@ -264,7 +264,7 @@ class Workspace:
                 continue
             if state.kind in STACK_KINDS or state.path.name in ("Chart.yaml",):
                 for analysis in self._stacks.values():
-                    if state.path in analysis.files:
+                    if state.path in analysis.files or state.path in analysis.nested:
                         affected |= set(analysis.files)
             if state.kind == FileKind.KTL_CONFIG:
                 # Secret providers: every values file's secret:// references may change.
@@ -479,7 +479,7 @@ class Workspace:
         """The root and analysis of the stack a stack or release file belongs to."""
         with self._lock:  # open in the editor, maybe not saved yet
             stack_files = {p for p, s in self._files.items() if s.kind in STACK_KINDS}
-        root = stack_root_for(path, stack_files)
+        root = stack_root_for(path, stack_files, self.parsed_of)
         if root is None:
             return None, None
         analysis = self._stacks.get(root)
