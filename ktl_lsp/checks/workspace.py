@@ -229,9 +229,8 @@ class Workspace:
         if parsed is not None and kind == FileKind.K8S_MANIFEST:
             for document in parsed.documents:
                 facts = _facts(document)
-                new.summaries.extend(
-                    PlacedSummary(str(path), document.start_line, s) for s in facts.summaries
-                )
+                for summary in facts.summaries:
+                    new.summaries.append(PlacedSummary(str(path), document.start_line, summary))
                 new.crds.extend(facts.crds)
         elif parsed is not None and is_kustomization(path):
             new.kustomization = read_kustomization(path, parsed)
@@ -436,13 +435,13 @@ class Workspace:
             }
             kustomize = self._kustomize_index()
             patches = kustomize.patches
+            files = (
+                [s for path, s in self._files.items() if path not in patches]
+                if patches  # a patch repeats its target's name: no object of its own
+                else self._files.values()
+            )
             self._index = workspace_findings(
-                (
-                    p
-                    for path, s in self._files.items()
-                    if path not in patches  # a patch repeats its target's name
-                    for p in s.summaries
-                ),
+                (p for s in files for p in s.summaries),
                 namespaced,
                 lambda path: _apply_units(Path(path), kustomize),
             )
