@@ -535,19 +535,18 @@ class Workspace:
 
     def objects(self, kind: str, group: str = "") -> list[PlacedSummary]:
         """The named Kubernetes objects of one kind in the workspace, with their files."""
-        with self._lock:
-            files = list(self._files.values())
         return [
             placed
-            for state in files
-            for placed in state.summaries
+            for placed in self.all_objects()
             if placed.summary.kind == kind and placed.summary.group == group
         ]
 
     def all_objects(self) -> list[PlacedSummary]:
-        """Every named Kubernetes object of the workspace, with its file (workspace symbols)."""
+        """Every named Kubernetes object of the workspace, with its file (workspace symbols);
+        kustomize patches are none (they repeat the name of the object they change)."""
         with self._lock:
-            files = list(self._files.values())
+            patches = self._kustomize_index().patches
+            files = [s for p, s in self._files.items() if p not in patches]
         return [placed for state in files for placed in state.summaries]
 
     def crds(self) -> list[CrdVersion]:

@@ -169,3 +169,10 @@ def test_copies_in_one_file_are_duplicates(tmp_path: Path) -> None:
     found = workspace.findings_for(path)
     assert [(f.severity, f.range.start.line) for f in found] == [("warning", 3), ("warning", 18)]
     assert found[0].message.endswith("defined 2 times in this file")
+
+
+def test_a_patch_is_no_object_of_the_workspace(tmp_path: Path) -> None:
+    workspace, m = layout(tmp_path)
+    paths = {p.path for p in workspace.objects("Deployment", "apps")}
+    assert str((m / "ha/base/overlays/argocd-server-deployment.yaml").resolve()) not in paths
+    assert str((m / "base/server/argocd-server-deployment.yaml").resolve()) in paths
