@@ -263,7 +263,8 @@ class Workspace:
                 continue
             if state.kind in STACK_KINDS or state.path.name in ("Chart.yaml",):
                 for analysis in self._stacks.values():
-                    if state.path in analysis.files or state.path in analysis.nested:
+                    # under its root: one of its files, a new one, or a stack of its own
+                    if state.path.is_relative_to(analysis.root):
                         affected |= set(analysis.files)
             if state.kind == FileKind.KTL_CONFIG:
                 # Secret providers: every values file's secret:// references may change.

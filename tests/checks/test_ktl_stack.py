@@ -305,3 +305,8 @@ def test_a_stack_that_stops_declaring_itself_joins_the_outer_one(tmp_path: Path)
     assert {f.code for f in workspace.findings_for(basic)} == {"stack-duplicate-release"}
     [note] = workspace.findings_for(root / "stack.yaml")
     assert note.message.startswith("inheritance/:")
+    (root / "new").mkdir()
+    affected = workspace.update(root / "new/stack.yaml", SMOKE_STACK.format(name="new"))
+    assert root / "stack.yaml" in affected  # a new stack of its own: the note changes
+    [note] = workspace.findings_for(root / "stack.yaml")
+    assert note.message.startswith("inheritance/, new/:")
