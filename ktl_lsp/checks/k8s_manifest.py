@@ -174,7 +174,7 @@ def _check_object(
     api_version, kind = str(api_pair[1].value), str(kind_pair[1].value)
     if _is_not_api(api_version, kind):
         return
-    items = list_items(root)
+    items = list_items(root) if kind.endswith("List") else None
     if items is not None:
         _check_list(walk, root, items, k8s, crds)
         return

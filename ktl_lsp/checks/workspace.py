@@ -31,6 +31,7 @@ from ktl_lsp.checks.k8s_schemas import (
 from ktl_lsp.checks.k8s_workspace import (
     PlacedSummary,
     ResourceSummary,
+    summarize,
     summarize_all,
     workspace_findings,
 )
@@ -589,9 +590,10 @@ def _facts(document: YamlDocument) -> _Facts:
             if root is not None and is_crd(info.api_version, info.kind)
             else ()
         )
-        summaries = summarize_all(root)
+        is_list = bool(info.kind) and str(info.kind).endswith("List")
+        summaries = summarize_all(root) if is_list else _one(summarize(root))
         custom = bool(info.api_version) and group not in _BUILTIN_GROUPS
-        if not custom:  # a list's items may be custom resources
+        if not custom and is_list:  # a list's items may be custom resources
             custom = any(
                 split_api_version(item.api_version or "")[0] not in _BUILTIN_GROUPS
                 for item in list_items(root) or ()
@@ -602,6 +604,10 @@ def _facts(document: YamlDocument) -> _Facts:
 
 
 _BUILTIN_GROUPS = schemas_for(None).groups | HISTORICAL_GROUPS
+
+
+def _one(summary: ResourceSummary | None) -> tuple[ResourceSummary, ...]:
+    return () if summary is None else (summary,)
 
 
 def _apply_units(path: Path, kustomize: KustomizeIndex) -> frozenset[object]:
