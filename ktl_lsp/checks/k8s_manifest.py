@@ -7,7 +7,7 @@ document text and reused when the document moves in its file.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -51,6 +51,8 @@ _OPTIONS = WalkOptions(code="k8s-schema", unknown_field_severity="warning", hook
 #: in a closed schema is refused, so it is an error (fields a schema preserves are never reported).
 _STRICT = WalkOptions(code="k8s-schema", unknown_field_severity="error", hooks=HOOKS)
 STRICT_FROM = (1, 27)
+LIST_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"
+LIST_FIELDS = frozenset({"apiVersion", "kind", "metadata", "items"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +76,79 @@ def _is_not_api(api_version: str, kind: str) -> bool:
     )
 
 
-def check_manifest(root: Node | None, k8s: KubernetesSchemas, crds: CrdRegistry) -> list[Finding]:
-    """Findings for one document (chunk-relative ranges)."""
+@dataclass(frozen=True, slots=True)
+class ListItem:
+    """One object of a list document, with the apiVersion and kind it has or inherits."""
+
+    node: MappingNode
+    api_version: str | None
+    kind: str | None
+
+
+def list_items(root: Node | None) -> list[ListItem] | None:
+    """The objects of a list document (`kind: List`, or any `*List` kind with `items`, as
+    kubectl reads them), else None. A typed list's item with neither apiVersion nor kind
+    inherits them (`ConfigMapList` items are ConfigMaps), like kubectl's decoder."""
+    if not isinstance(root, MappingNode):
+        return None
+    info = type_info(root)
+    kind = info.kind
+    if not kind or not kind.endswith("List"):
+        return None
+    items = get(root, "items")
+    if not isinstance(items, SequenceNode):
+        return [] if kind == "List" else None
+    out: list[ListItem] = []
+    for item in items.value:
+        if not isinstance(item, MappingNode):
+            continue
+        own = type_info(item)
+        if own.api_version is None and own.kind is None and kind != "List":
+            out.append(ListItem(item, info.api_version, kind[: -len("List")]))
+        else:
+            out.append(ListItem(item, own.api_version, own.kind))
+    return out
+
+
+def check_manifest(
+    root: Node | None, k8s: KubernetesSchemas, crds: CrdRegistry, patch: bool = False
+) -> list[Finding]:
+    """Findings for one document (chunk-relative ranges).
+
+    ``patch``: the document is a kustomize strategic-merge patch, a partial object: types,
+    unknown fields and enums are checked, required fields and selectors are not."""
     if not isinstance(root, MappingNode):
         return []
     major, minor = (int(x) for x in k8s.version.split(".")[:2])
-    walk = SchemaWalk(_STRICT if (major, minor) >= STRICT_FROM else _OPTIONS)
+    options = _STRICT if (major, minor) >= STRICT_FROM else _OPTIONS
+    walk = SchemaWalk(replace(options, patch=True) if patch else options)
     _check_object(walk, root, k8s, crds)
     return walk.findings
+
+
+def _check_list(
+    walk: SchemaWalk,
+    root: MappingNode,
+    items: list[ListItem],
+    k8s: KubernetesSchemas,
+    crds: CrdRegistry,
+) -> None:
+    """A list's own fields (its metadata is ListMeta: no name), then each item as an object."""
+    for key, value in mapping_pairs(root):
+        name = key.value if isinstance(key, ScalarNode) else None
+        if name == "metadata" and k8s.has_definition(LIST_META):
+            walk.validate(value, k8s.compiler.definition(LIST_META), ("metadata",), key)
+        elif isinstance(name, str) and name not in LIST_FIELDS:
+            walk.report(key, f'unknown field "{name}"', walk.options.unknown_field_severity)
+    api_node, kind_node = get(root, "apiVersion"), get(root, "kind")
+    for item in items:
+        node = item.node
+        if get_pair(node, "apiVersion") or get_pair(node, "kind"):
+            _check_object(walk, node, k8s, crds)
+        elif item.api_version and item.kind and api_node is not None and kind_node is not None:
+            _check_typed(walk, node, item.api_version, item.kind, api_node, kind_node, k8s, crds)
+        else:
+            walk.report(node.value[0][0] if node.value else node, 'missing required field "kind"')
 
 
 def _check_object(
@@ -91,6 +158,8 @@ def _check_object(
     kind_pair = get_pair(root, "kind")
     if api_pair is None and kind_pair is None:
         return  # not a Kubernetes object (compose files, CI configs, ...)
+    if walk.options.patch and (api_pair is None or kind_pair is None):
+        return  # a patch with a `target:` in its kustomization may leave them out
     for pair, name in ((api_pair, "apiVersion"), (kind_pair, "kind")):
         if pair is None:
             anchor = kind_pair or api_pair
@@ -104,30 +173,40 @@ def _check_object(
     api_version, kind = str(api_pair[1].value), str(kind_pair[1].value)
     if _is_not_api(api_version, kind):
         return
-    if api_version == "v1" and kind == "List":
-        items = get(root, "items")
-        if isinstance(items, SequenceNode):
-            for item in items.value:
-                if isinstance(item, MappingNode):
-                    _check_object(walk, item, k8s, crds)
+    items = list_items(root) if kind.endswith("List") else None
+    if items is not None:
+        _check_list(walk, root, items, k8s, crds)
         return
+    _check_typed(walk, root, api_version, kind, api_pair[1], kind_pair[1], k8s, crds)
+
+
+def _check_typed(
+    walk: SchemaWalk,
+    root: MappingNode,
+    api_version: str,
+    kind: str,
+    api_node: Node,
+    kind_node: Node,
+    k8s: KubernetesSchemas,
+    crds: CrdRegistry,
+) -> None:
+    """An object of a known apiVersion/kind (its own, or inherited from its list)."""
     schema = k8s.lookup(api_version, kind)
+    patch = walk.options.patch
     if schema is not None:
         walk.validate(root, schema)
         _check_name(walk, root, kind)
-        if kind in SELECTOR_KINDS:
+        if kind in SELECTOR_KINDS and not patch:
             _check_selector(walk, root)
         return
     crd = crds.get(api_version, kind)
     if crd is not None:
         if not crd.served:
-            walk.report(
-                api_pair[1], f"{api_version} {kind} is not served (served: false in its CRD)"
-            )
+            walk.report(api_node, f"{api_version} {kind} is not served (served: false in its CRD)")
             return
         walk.validate(root, crds.schema(crd, k8s))
         return
-    _unknown_kind(walk, root, api_pair[1], kind_pair[1], api_version, kind, k8s, crds)
+    _unknown_kind(walk, root, api_node, kind_node, api_version, kind, k8s, crds)
 
 
 def _unknown_kind(
@@ -191,7 +270,7 @@ def _check_name(walk: SchemaWalk, root: Node, kind: str) -> None:
     metadata = get(root, "metadata")
     name_pair = get_pair(metadata, "name")
     if name_pair is None or (isinstance(name_pair[1], ScalarNode) and name_pair[1].tag == NULL):
-        if get(metadata, "generateName") is None and kind not in ("List",):
+        if get(metadata, "generateName") is None and not walk.options.patch:
             anchor = get_pair(root, "metadata") or get_pair(root, "kind")
             if anchor is not None:
                 fix = add_key(metadata, "name", '""') if isinstance(metadata, MappingNode) else None

@@ -7,13 +7,14 @@ workspace-wide pass is a few dictionary operations per document even on very lar
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from ktl_lsp.checks.findings import Finding, Related
-from ktl_lsp.checks.k8s_manifest import string_map, type_info
+from ktl_lsp.checks.k8s_manifest import list_items, string_map, type_info
 from ktl_lsp.checks.k8s_schemas import CLUSTER_SCOPED_KINDS, split_api_version
 from ktl_lsp.checks.schema_engine import node_range
 from ktl_lsp.documents.positions import Range
@@ -49,18 +50,39 @@ class ResourceSummary:
     "", port): what `targetPort` and an Ingress backend's port are completed with."""
 
 
-def summarize(root: Node | None) -> ResourceSummary | None:
+def summarize_all(root: Node | None) -> tuple[ResourceSummary, ...]:
+    """The named objects of one document: itself, or each item of a list (nested lists too)."""
+    items = list_items(root)
+    if items is None:
+        summary = summarize(root)
+        return () if summary is None else (summary,)
+    out: list[ResourceSummary] = []
+    for item in items:
+        if list_items(item.node) is not None:
+            out.extend(summarize_all(item.node))
+            continue
+        summary = summarize(item.node, item.api_version, item.kind)
+        if summary is not None:
+            out.append(summary)
+    return tuple(out)
+
+
+def summarize(
+    root: Node | None, api_version: str | None = None, kind: str | None = None
+) -> ResourceSummary | None:
+    """One object's summary; ``api_version``/``kind`` when it inherits them from its list."""
     if not isinstance(root, MappingNode):
         return None
-    info = type_info(root)
-    if not info.api_version or not info.kind:
+    if api_version is None or kind is None:
+        info = type_info(root)
+        api_version, kind = info.api_version, info.kind
+    if not api_version or not kind:
         return None
     name_pair = get_pair(get(root, "metadata"), "name")
     name = scalar_text(name_pair[1]) if name_pair else None
     if name is None or name_pair is None:
         return None
-    group, _ = split_api_version(info.api_version)
-    kind = info.kind
+    group, _ = split_api_version(api_version)
     pod_labels: tuple[tuple[str, str], ...] | None = None
     path = POD_TEMPLATE_PATHS.get(kind)
     labels_node = get(root, *path) if path else get(root, "spec", "template", "metadata", "labels")
@@ -128,10 +150,21 @@ class PlacedSummary:
         return self.summary.name_range.shifted(self.line_offset)
 
 
+ApplyUnits = Callable[[str], frozenset[object]]
+"""A file's apply units: two files sharing one are applied together (a directory, a
+kustomization file). Each file is one with itself."""
+
+
 def workspace_findings(
-    summaries: Iterable[PlacedSummary], namespaced_crd: dict[tuple[str, str], bool] | None = None
+    summaries: Iterable[PlacedSummary],
+    namespaced_crd: dict[tuple[str, str], bool] | None = None,
+    units: ApplyUnits | None = None,
 ) -> dict[str, list[Finding]]:
-    """Duplicates (warning) and Services selecting no workload (information), by path."""
+    """Duplicates and Services selecting no workload (information), by path.
+
+    A duplicate is a warning where its copies are applied together (``units``; without them,
+    every file is applied with every other); copies never applied together are one hint for
+    the object, on its first copy."""
     out: dict[str, list[Finding]] = defaultdict(list)
     groups: dict[tuple[str, str, str, str], list[PlacedSummary]] = defaultdict(list)
     workloads: list[PlacedSummary] = []
@@ -146,21 +179,8 @@ def workspace_findings(
         if s.selector is not None:
             services.append(placed)
     for (group, kind, _, name), members in groups.items():
-        if len(members) < 2:
-            continue
-        members.sort(key=lambda p: (p.path, p.name_range.start))
-        label = f"{group}/{kind}" if group else kind
-        for member in members:
-            others = [m for m in members if m is not member][:5]
-            out[member.path].append(
-                Finding(
-                    member.name_range,
-                    "warning",
-                    "k8s-duplicate-resource",
-                    f'{label} "{name}" is defined {len(members)} times in the workspace',
-                    tuple(Related(o.name_range, "also defined here", o.path) for o in others),
-                )
-            )
+        if len(members) >= 2:
+            _duplicates(out, group, kind, name, members, units)
     for service in services:
         s = service.summary
         assert s.selector is not None and s.selector_range is not None
@@ -181,3 +201,61 @@ def workspace_findings(
             )
         )
     return out
+
+
+def _duplicates(
+    out: dict[str, list[Finding]],
+    group: str,
+    kind: str,
+    name: str,
+    members: list[PlacedSummary],
+    units: ApplyUnits | None,
+) -> None:
+    members.sort(key=lambda p: (p.path, p.name_range.start))
+    label = f"{group}/{kind}" if group else kind
+    shared: list[frozenset[object]] = [
+        (units(m.path) if units else frozenset({None})) | {m.path} for m in members
+    ]
+    for index, member in enumerate(members):
+        partners = [
+            (other, shared[index] & shared[at])
+            for at, other in enumerate(members)
+            if at != index and shared[index] & shared[at]
+        ]
+        if not partners:
+            continue
+        where = _where(member.path, partners[0][1])
+        out[member.path].append(
+            Finding(
+                member.name_range,
+                "warning",
+                "k8s-duplicate-resource",
+                f'{label} "{name}" is defined {len(partners) + 1} times {where}',
+                tuple(Related(o.name_range, "also defined here", o.path) for o, _ in partners[:5]),
+            )
+        )
+    first = members[0]
+    unrelated = [m for i, m in enumerate(members) if i and not shared[0] & shared[i]]
+    if unrelated:
+        out[first.path].append(
+            Finding(
+                first.name_range,
+                "hint",
+                "k8s-duplicate-resource",
+                f'{label} "{name}" is also defined in {len(unrelated)} other place(s) never '
+                "applied with this one (not the same file, directory, or kustomization)",
+                tuple(Related(o.name_range, "also defined here", o.path) for o in unrelated[:5]),
+            )
+        )
+
+
+def _where(path: str, common: frozenset[object]) -> str:
+    """Says what applies the copies together, for the message."""
+    if path in common:
+        return "in this file"
+    files = sorted(u for u in common if isinstance(u, Path))
+    if files:
+        return f"in the resources of {files[0].parent.name}/{files[0].name}"
+    if any(isinstance(u, tuple) and u and u[0] == "directory" for u in common):
+        return "in this directory (applied together by kubectl apply -f)"
+    return "in the workspace"

@@ -15,7 +15,8 @@ RULES: dict[str, str] = {
     "enum values, quantities, names and labels.",
     "k8s-selector-mismatch": "A workload's selector does not match its pod template labels.",
     "k8s-service-no-match": "A Service selector matches no workload in the workspace.",
-    "k8s-duplicate-resource": "The same kind/namespace/name is defined more than once.",
+    "k8s-duplicate-resource": "The same kind/namespace/name is defined more than once where the "
+    "copies are applied together (one file, directory or kustomization); a hint elsewhere.",
     "helm-values-schema": "A Helm values file breaks the chart's values.schema.json.",
     "helm-values-secret": "A secret:// reference in Helm values that ktl cannot resolve "
     "(malformed, unknown provider, or a file-provider key that is missing or not a string).",
@@ -24,6 +25,8 @@ RULES: dict[str, str] = {
     "stack-cycle": "Releases need each other in a cycle.",
     "stack-duplicate-release": "Two releases share an id, or a name within one cluster.",
     "stack-missing-path": "A chart or values path does not exist.",
+    "stack-nested-root": "Stacks of their own below a stack root are checked as their own roots; "
+    "ktl stack run from the outer root collects them too.",
     "ktl-config": "A .ktl.yaml setting is unknown or invalid.",
     "plan-schema": "A plan file breaks the plan format.",
     "plan-duplicate-id": "Two plan nodes share an id.",

@@ -261,6 +261,8 @@ class WalkOptions:
     unknown_field_severity: Severity = "warning"
     hooks: Mapping[str, Hook] | None = None
     """Extra checks keyed by definition name (labels in ObjectMeta, quantities, ...)."""
+    patch: bool = False
+    """A partial object (a strategic-merge patch): no required fields, `$` directives allowed."""
 
 
 class SchemaWalk:
@@ -358,6 +360,7 @@ class SchemaWalk:
         props = schema.props
         additional = schema.additional
         merges = False
+        patch = self.options.patch
         for key, value in node.value:
             if type(key) is not ScalarNode:
                 continue
@@ -365,13 +368,15 @@ class SchemaWalk:
             if name == "<<":
                 merges = True
                 continue
+            if patch and name[:1] == "$":
+                continue  # $patch, $setElementOrder/..., $retainKeys
             self._member(key, value, name, schema, props, additional, path)
         if merges:
             own = {k.value for k, _ in node.value if type(k) is ScalarNode}
             for key, value in mapping_pairs(node):
                 if type(key) is ScalarNode and key.value not in own:
                     self._member(key, value, key.value, schema, props, additional, path)
-        if not schema.required:
+        if not schema.required or patch:
             return
         present = (
             {k.value for k, _ in mapping_pairs(node)}

@@ -6,7 +6,7 @@ Messages use ktl's own wording so what the editor says matches what `ktl stack p
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -18,25 +18,52 @@ from ktl_lsp.checks.shape import (
     ShapeWalk,
 )
 from ktl_lsp.checks.stack_shapes import CODE, RELEASE_FILE, ROOT_STACK, STACK_NAMES, SUB_NOTE
+from ktl_lsp.documents.file_reading import read_text_file
 from ktl_lsp.documents.yaml_nodes import get, get_pair, mapping_pairs, scalar_text, scalar_value
-from ktl_lsp.documents.yaml_parse import ParsedText
+from ktl_lsp.documents.yaml_parse import ParsedText, parse_text
+
+Reader = Callable[[Path], ParsedText | None]
 
 
-def stack_root_for(path: Path, unsaved: Collection[Path] = ()) -> Path | None:
-    """The topmost ancestor directory holding a stack.yaml (ktl's stack root).
+def _read(path: Path) -> ParsedText | None:
+    text = read_text_file(path).text
+    return parse_text(text) if text is not None else None
+
+
+def declares_root(parsed: ParsedText | None) -> bool:
+    """A stack.yaml with its own `kind: Stack` and `name`: a stack of its own wherever it is
+    (ktl is run with it as the root), not a layer of a stack above it."""
+    if parsed is None or not parsed.documents:
+        return False
+    root = parsed.documents[0].root
+    return scalar_text(get(root, "kind")) == "Stack" and bool(scalar_text(get(root, "name")))
+
+
+def stack_root_for(
+    path: Path, unsaved: Collection[Path] = (), read: Reader | None = None
+) -> Path | None:
+    """ktl's stack root for a stack or release file: the nearest ancestor directory whose
+    stack.yaml declares a stack of its own (`declares_root`), else the topmost one holding a
+    stack.yaml.
 
     A stack.yaml counts when it is on disk, is ``path`` itself, or is among ``unsaved`` (the
-    stack files open in the editor): a new stack not saved yet is still a stack."""
-    root: Path | None = None
+    stack files open in the editor): a new stack not saved yet is still a stack. ``read``
+    gives a stack.yaml's parse (the editor's buffer); files are read from disk without it,
+    and only when more than one directory holds a stack.yaml."""
+    found: list[Path] = []
     for directory in [path.parent, *path.parent.parents]:
         for name in STACK_NAMES:
             candidate = directory / name
             if candidate == path or candidate in unsaved or candidate.is_file():
-                root = directory
+                found.append(candidate)
                 break
         if (directory / ".git").exists():
             break
-    return root
+    if len(found) > 1:
+        for candidate in found[:-1]:
+            if declares_root((read or _read)(candidate)):
+                return candidate.parent
+    return found[-1].parent if found else None
 
 
 # -- per-file checks ------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Protocol
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from ktl_lsp.checks.findings import Finding, Related
-from ktl_lsp.checks.stack_file import strings_in
+from ktl_lsp.checks.stack_file import declares_root, strings_in
 from ktl_lsp.checks.stack_shapes import (
     CODE,
     DISCOVERY_SKIP,
@@ -54,6 +54,8 @@ class StackAnalysis:
     findings: dict[str, list[Finding]]
     releases: list[tuple[str, str, str]] = field(default_factory=list)
     """(id, name, path) of every release, for CodeLens and plans."""
+    nested: list[Path] = field(default_factory=list)
+    """The stack.yaml of stacks of their own below the root, left out of this one."""
 
 
 def discover_stack_files(root: Path) -> list[Path]:
@@ -82,10 +84,16 @@ def _layer(defaults: Node | None) -> tuple[str | None, str | None]:
     return scalar_text(get(defaults, "cluster", "name")), scalar_text(get(defaults, "namespace"))
 
 
-def analyze_stack(root: Path, source: FileSource, unsaved: Iterable[Path] = ()) -> StackAnalysis:
+def analyze_stack(
+    root: Path, source: FileSource, unsaved: Iterable[Path] = (), separate_nested: bool = True
+) -> StackAnalysis:
     """Resolve every release's id and check needs, duplicates and cycles across the stack.
 
-    ``unsaved``: stack and release files open in the editor, which may not be on disk yet."""
+    ``unsaved``: stack and release files open in the editor, which may not be on disk yet.
+    ``separate_nested``: a stack.yaml below the root that declares a stack of its own
+    (``declares_root``) is checked as its own root, so its directory is left out here and
+    noted once at the root; without it every file is collected, as `ktl stack` run from the
+    root does."""
     files = discover_stack_files(root)
     on_disk = set(files)
     files += sorted(
@@ -96,9 +104,21 @@ def analyze_stack(root: Path, source: FileSource, unsaved: Iterable[Path] = ()) 
         and p.is_relative_to(root)
         and not DISCOVERY_SKIP.intersection(p.relative_to(root).parts[:-1])
     )
+    parses = {path: source.parsed_of(path) for path in files}
+    nested: list[Path] = []
+    for path in sorted(files, key=lambda p: len(p.parts)) if separate_nested else ():
+        if (
+            path.name in STACK_NAMES
+            and path.parent != root
+            and not any(path.is_relative_to(n.parent) for n in nested)
+            and declares_root(parses[path])
+        ):
+            nested.append(path)
+    if nested:
+        files = [p for p in files if not any(p.is_relative_to(n.parent) for n in nested)]
     docs: dict[Path, tuple[YamlDocument, MappingNode]] = {}
     for path in files:
-        found = _first_root(source.parsed_of(path))
+        found = _first_root(parses[path])
         if found is not None:
             docs[path] = found
     root_doc = docs.get(root / "stack.yaml") or docs.get(root / "stack.yml")
@@ -139,7 +159,40 @@ def analyze_stack(root: Path, source: FileSource, unsaved: Iterable[Path] = ()) 
         findings.setdefault(path, []).append(finding)
 
     _graph_findings(releases, add)
-    return StackAnalysis(root, files, findings, [(r.id, r.name, r.path) for r in releases])
+    root_path = root / "stack.yaml" if root / "stack.yaml" in docs else root / "stack.yml"
+    if nested and root_doc is not None:
+        add(str(root_path), _nested_note(root, root_doc, nested, parses))
+    return StackAnalysis(root, files, findings, [(r.id, r.name, r.path) for r in releases], nested)
+
+
+def _nested_note(
+    root: Path,
+    root_doc: tuple[YamlDocument, MappingNode],
+    nested: list[Path],
+    parses: dict[Path, ParsedText | None],
+) -> Finding:
+    """One note at the root: the stacks below it are checked as their own, but `ktl stack`
+    run from here still collects their files."""
+    document, node = root_doc
+    anchor = get(node, "name") or get(node, "kind") or (node.value[0][0] if node.value else node)
+    shown = ", ".join(str(p.parent.relative_to(root)) + "/" for p in nested[:5])
+    more = f" and {len(nested) - 5} more" if len(nested) > 5 else ""
+    related = []
+    for path in nested[:5]:
+        found = _first_root(parses[path])
+        if found is not None:
+            name = get(found[1], "name")
+            target = found[0].range_of(name) if name is not None else Range.of(0, 0, 0, 0)
+
+            related.append(Related(target, "a stack of its own", str(path)))
+    return Finding(
+        document.range_of(anchor),
+        "information",
+        "stack-nested-root",
+        f"{shown}{more}: stack(s) of their own (kind: Stack with a name), checked as their own "
+        "roots; `ktl stack` run from this directory would also collect their releases",
+        tuple(related),
+    )
 
 
 def _resolve(

@@ -21,7 +21,7 @@ from pathlib import Path
 from ktl_lsp.checks.crds import CrdRegistry, CrdVersion, crd_versions, is_crd
 from ktl_lsp.checks.findings import Finding, from_problem, in_encoding, sort_findings
 from ktl_lsp.checks.helm_values import check_values_file
-from ktl_lsp.checks.k8s_manifest import check_manifest, type_info
+from ktl_lsp.checks.k8s_manifest import check_manifest, list_items, type_info
 from ktl_lsp.checks.k8s_schemas import (
     HISTORICAL_GROUPS,
     KubernetesSchemas,
@@ -32,9 +32,17 @@ from ktl_lsp.checks.k8s_workspace import (
     PlacedSummary,
     ResourceSummary,
     summarize,
+    summarize_all,
     workspace_findings,
 )
 from ktl_lsp.checks.ktl_config import check_ktl_config
+from ktl_lsp.checks.kustomize import (
+    Kustomization,
+    KustomizeIndex,
+    PatchKind,
+    is_kustomization,
+    read_kustomization,
+)
 from ktl_lsp.checks.outline import OutlineItem, outline_of
 from ktl_lsp.checks.plan_file import check_plan
 from ktl_lsp.checks.references import NameRef, NavigationIndex, PlacedRef, document_refs
@@ -75,6 +83,7 @@ class _File:
     references: list[PlacedRef] = field(default_factory=list)
     crds: list[CrdVersion] = field(default_factory=list)
     file_findings: list[Finding] | None = None
+    kustomization: Kustomization | None = None
 
 
 def walk_files(root: Path) -> Iterator[Path]:
@@ -98,7 +107,7 @@ class Workspace:
         self._lock = threading.RLock()
         self._files: dict[Path, _File] = {}
         self._cache = DocumentCache()
-        self._doc_findings: dict[tuple[str, str, int], list[Finding]] = {}
+        self._doc_findings: dict[tuple[str, str, int, bool], list[Finding]] = {}
         self._k8s: KubernetesSchemas = schemas_for(k8s_version)
         self._crds = CrdRegistry()
         #: CRDs served by the connected cluster; the workspace's own definitions win over them
@@ -107,6 +116,8 @@ class Workspace:
         self._index: dict[str, list[Finding]] | None = None
         self._navigation: NavigationIndex | None = None
         self._stacks: dict[Path, StackAnalysis] = {}
+        self._kustomizations: dict[Path, Kustomization] = {}
+        self._kustomize: KustomizeIndex | None = None
 
     # -- configuration -------------------------------------------------------------------
     @property
@@ -222,14 +233,14 @@ class Workspace:
         if parsed is not None and kind == FileKind.K8S_MANIFEST:
             for document in parsed.documents:
                 facts = _facts(document)
-                if facts.summary is not None:
-                    new.summaries.append(
-                        PlacedSummary(str(path), document.start_line, facts.summary)
-                    )
+                for summary in facts.summaries:
+                    new.summaries.append(PlacedSummary(str(path), document.start_line, summary))
                 new.crds.extend(facts.crds)
                 new.references.extend(
                     PlacedRef(str(path), document.start_line, r) for r in facts.references
                 )
+        elif parsed is not None and is_kustomization(path):
+            new.kustomization = read_kustomization(path, parsed)
         with self._lock:
             old = self._files.get(path)
             self._files[path] = new
@@ -246,12 +257,21 @@ class Workspace:
         new_sums = [p.summary for p in new.summaries] if new else []
         if old_crds != new_crds or _identity(old_sums) != _identity(new_sums):
             affected |= self._paths_of(FileKind.K8S_MANIFEST)
+        old_k = old.kustomization if old else None
+        new_k = new.kustomization if new else None
+        if old_k != new_k:
+            if (old_k and old_k.resources) != (new_k and new_k.resources):
+                affected |= self._paths_of(FileKind.K8S_MANIFEST)  # what is applied together
+            # Files that become patches, stop being ones, or change kind of patch.
+            moved = set(old_k.patches if old_k else ()) ^ set(new_k.patches if new_k else ())
+            affected |= {p for p, _ in moved} & self._files.keys()
         for state in (old, new):
             if state is None:
                 continue
             if state.kind in STACK_KINDS or state.path.name in ("Chart.yaml",):
                 for analysis in self._stacks.values():
-                    if state.path in analysis.files:
+                    # under its root: one of its files, a new one, or a stack of its own
+                    if state.path.is_relative_to(analysis.root):
                         affected |= set(analysis.files)
             if state.kind == FileKind.KTL_CONFIG:
                 # Secret providers: every values file's secret:// references may change.
@@ -267,6 +287,12 @@ class Workspace:
     def _after_change(self, old: _File | None, new: _File | None) -> None:
         if (old and old.crds) or (new and new.crds):
             self._crds.set_versions(self._all_crds())
+        if new is not None and new.kustomization is not None:
+            self._kustomizations[new.path] = new.kustomization
+            self._kustomize = None
+        elif old is not None and old.kustomization is not None:
+            self._kustomizations.pop(old.path, None)
+            self._kustomize = None
         self._index = None
         self._navigation = None
         touched = [s for s in (old, new) if s is not None]
@@ -367,8 +393,10 @@ class Workspace:
                 findings.append(finding)
         kind = state.kind
         if kind == FileKind.K8S_MANIFEST:
-            findings.extend(self._manifest_findings(parsed))
-            findings.extend(self._workspace_index().get(str(state.path), []))
+            patch = self._kustomize_index().patches.get(state.path)
+            if patch != PatchKind.JSON6902:  # a list of operations, no object
+                findings.extend(self._manifest_findings(parsed, patch is not None))
+                findings.extend(self._workspace_index().get(str(state.path), []))
         elif kind in STACK_KINDS or kind in (
             FileKind.HELM_VALUES,
             FileKind.KTL_CONFIG,
@@ -379,7 +407,12 @@ class Workspace:
             findings.extend(state.file_findings)
         return sort_findings(findings)
 
-    def _manifest_findings(self, parsed: ParsedText) -> list[Finding]:
+    def _kustomize_index(self) -> KustomizeIndex:
+        if self._kustomize is None:
+            self._kustomize = KustomizeIndex(self._kustomizations.values())
+        return self._kustomize
+
+    def _manifest_findings(self, parsed: ParsedText, patch: bool) -> list[Finding]:
         out: list[Finding] = []
         k8s = self._k8s
         for document in parsed.documents:
@@ -392,10 +425,11 @@ class Workspace:
                 document.chunk.digest,
                 k8s.version,
                 self._crds.generation if depends_on_crds else 0,
+                patch,
             )
             cached = self._doc_findings.get(key)
             if cached is None:
-                cached = check_manifest(root, k8s, self._crds)
+                cached = check_manifest(root, k8s, self._crds, patch)
                 if len(self._doc_findings) > 100_000:
                     self._doc_findings.clear()
                 self._doc_findings[key] = cached
@@ -408,8 +442,17 @@ class Workspace:
                 (split_api_version(v.api_version)[0], v.kind): v.namespaced
                 for v in self._all_crds()
             }
+            kustomize = self._kustomize_index()
+            patches = kustomize.patches
+            files = (
+                [s for path, s in self._files.items() if path not in patches]
+                if patches  # a patch repeats its target's name: no object of its own
+                else self._files.values()
+            )
             self._index = workspace_findings(
-                (p for s in self._files.values() for p in s.summaries), namespaced
+                (p for s in files for p in s.summaries),
+                namespaced,
+                lambda path: _apply_units(Path(path), kustomize),
             )
         return self._index
 
@@ -444,7 +487,7 @@ class Workspace:
         """The root and analysis of the stack a stack or release file belongs to."""
         with self._lock:  # open in the editor, maybe not saved yet
             stack_files = {p for p, s in self._files.items() if s.kind in STACK_KINDS}
-        root = stack_root_for(path, stack_files)
+        root = stack_root_for(path, stack_files, self.parsed_of)
         if root is None:
             return None, None
         analysis = self._stacks.get(root)
@@ -501,12 +544,9 @@ class Workspace:
 
     def objects(self, kind: str, group: str = "") -> list[PlacedSummary]:
         """The named Kubernetes objects of one kind in the workspace, with their files."""
-        with self._lock:
-            files = list(self._files.values())
         return [
             placed
-            for state in files
-            for placed in state.summaries
+            for placed in self.all_objects()
             if placed.summary.kind == kind and placed.summary.group == group
         ]
 
@@ -528,9 +568,11 @@ class Workspace:
             return sorted(p for p, s in self._files.items() if s.kind in kinds)
 
     def all_objects(self) -> list[PlacedSummary]:
-        """Every named Kubernetes object of the workspace, with its file (workspace symbols)."""
+        """Every named Kubernetes object of the workspace, with its file (workspace symbols);
+        kustomize patches are none (they repeat the name of the object they change)."""
         with self._lock:
-            files = list(self._files.values())
+            patches = self._kustomize_index().patches
+            files = [s for p, s in self._files.items() if p not in patches]
         return [placed for state in files for placed in state.summaries]
 
     def crds(self) -> list[CrdVersion]:
@@ -553,7 +595,8 @@ class Workspace:
 class _Facts:
     """What the workspace needs from one document, memoised on its parsed chunk."""
 
-    summary: ResourceSummary | None
+    summaries: tuple[ResourceSummary, ...]
+    """The document's object, or its items when it is a list."""
     references: tuple[NameRef, ...]
     crds: tuple[CrdVersion, ...]
     custom: bool
@@ -572,13 +615,34 @@ def _facts(document: YamlDocument) -> _Facts:
             if root is not None and is_crd(info.api_version, info.kind)
             else ()
         )
+        is_list = bool(info.kind) and str(info.kind).endswith("List")
+        summaries = summarize_all(root) if is_list else _one(summarize(root))
         custom = bool(info.api_version) and group not in _BUILTIN_GROUPS
-        facts = memo["workspace"] = _Facts(summarize(root), document_refs(document), crds, custom)
+        if not custom and is_list:  # a list's items may be custom resources
+            custom = any(
+                split_api_version(item.api_version or "")[0] not in _BUILTIN_GROUPS
+                for item in list_items(root) or ()
+            )
+        facts = memo["workspace"] = _Facts(summaries, document_refs(document), crds, custom)
     assert isinstance(facts, _Facts)
     return facts
 
 
 _BUILTIN_GROUPS = schemas_for(None).groups | HISTORICAL_GROUPS
+
+
+def _one(summary: ResourceSummary | None) -> tuple[ResourceSummary, ...]:
+    return () if summary is None else (summary,)
+
+
+def _apply_units(path: Path, kustomize: KustomizeIndex) -> frozenset[object]:
+    """What `path` is applied together with: its kustomizations, and its directory when that
+    has none (`kubectl apply -f dir` takes the files directly in it, not its subdirectories;
+    a directory with a kustomization is applied with `-k`, which takes only its resources)."""
+    units: set[object] = set(kustomize.kustomizations_applying(path))
+    if not kustomize.has_kustomization(path.parent):
+        units.add(("directory", path.parent))
+    return frozenset(units)
 
 
 def _identity(summaries: list[ResourceSummary]) -> list[tuple[object, ...]]:

@@ -100,7 +100,7 @@ def stack_plan(
 ) -> Plan:
     root = stack_root_for(path) or path.parent
     files = _Files()
-    analysis = analyze_stack(root, files)
+    analysis = analyze_stack(root, files, separate_nested=False)  # what `ktl stack` collects
     problems: list[str] = []
     if not any((root / n).is_file() for n in STACK_NAMES):
         problems.append(f"no stack.yaml found at stack root {root}")

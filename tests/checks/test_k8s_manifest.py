@@ -246,3 +246,92 @@ def test_unknown_fields_are_errors_where_the_api_server_refuses_them(check: Chec
     text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndatta: {k: v}\n"
     assert brief(check("cm.yaml", text, "1.27")) == [("k8s-schema", 3, 0, 3, 5, "error")]
     assert brief(check("cm.yaml", text, "1.26")) == [("k8s-schema", 3, 0, 3, 5, "warning")]
+
+
+# kube-prometheus' prometheus-roleBindingSpecificNamespaces.yaml: a typed list, `kind` last.
+ROLE_BINDING_LIST = """\
+apiVersion: rbac.authorization.k8s.io/v1
+items:
+- apiVersion: rbac.authorization.k8s.io/v1
+  kind: RoleBinding
+  metadata:
+    name: prometheus-k8s
+    namespace: default
+  roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: prometheus-k8s}
+  subjects:
+  - kind: ServiceAccount
+    name: prometheus-k8s
+    namespace: monitoring
+- apiVersion: rbac.authorization.k8s.io/v1
+  kind: RoleBinding
+  metadata:
+    name: prometheus-k8s
+    namespace: kube-system
+  roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: prometheus-k8s}
+  subjects:
+  - kind: ServiceAccount
+    name: prometheus-k8s
+    namespace: monitoring
+kind: RoleBindingList
+"""
+
+
+def test_typed_and_plain_lists_are_no_objects_without_a_name(check: Check) -> None:
+    assert check("rb.yaml", ROLE_BINDING_LIST) == []
+    # `kubectl get cm -o yaml`: kind List, ListMeta metadata without a name.
+    listed = """\
+        apiVersion: v1
+        kind: List
+        metadata:
+          resourceVersion: ""
+        items:
+        - apiVersion: v1
+          kind: ConfigMap
+          metadata: {name: settings, namespace: shop}
+          data: {a: "1"}
+        """
+    assert check("cm.yaml", listed) == []
+
+
+def test_each_list_item_is_checked_at_its_own_lines(check: Check) -> None:
+    findings = check(
+        "cms.yaml",
+        """\
+        apiVersion: v1
+        kind: ConfigMapList
+        metadata: {resourceVersion: "1", name: nope}
+        items:
+        - metadata: {name: inherits-kind}
+          data: {retries: 3}
+        - apiVersion: v1
+          kind: ConfigMap
+          metadata: {namespace: shop}
+        - apiVersion: v1
+          kind: Service
+          metadata: {name: web}
+          spec: {type: Bogus, ports: [{port: 80}]}
+        """,
+    )
+    assert brief(findings) == [
+        ("k8s-schema", 2, 33, 2, 37, "error"),  # ListMeta has no name
+        ("k8s-schema", 5, 18, 5, 19, "error"),  # data.retries: an inherited ConfigMap
+        ("k8s-schema", 8, 2, 8, 10, "error"),  # the second item has no name
+        ("k8s-schema", 12, 15, 12, 20, "error"),  # the Service's type
+    ]
+    assert findings[0].message == 'unknown field "metadata.name"'
+    assert findings[1].message == "data.retries: expected string, got integer 3"
+    assert findings[2].message == 'missing required field "name" in metadata'
+
+
+def test_a_plain_list_item_needs_its_own_kind(check: Check) -> None:
+    findings = check(
+        "list.yaml",
+        """\
+        apiVersion: v1
+        kind: List
+        items:
+        - metadata: {name: orphan}
+        """,
+    )
+    assert brief(findings) == [("k8s-schema", 3, 2, 3, 10, "error")]
+    assert findings[0].message == 'missing required field "kind"'

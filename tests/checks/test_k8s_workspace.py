@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ktl_lsp.checks import check_paths
+from ktl_lsp.checks import Workspace, check_paths
 from tests.checks.conftest import brief
 
 DEPLOY = """\
@@ -54,3 +54,42 @@ def test_same_name_in_other_namespaces_is_no_duplicate(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text(DEPLOY.replace("namespace: prod", "namespace: dev"))
     results = check_paths([tmp_path])
     assert all(findings == [] for findings in results.values())
+
+
+def test_list_items_are_objects_of_the_workspace(tmp_path: Path) -> None:
+    """Each item of a list is an object: symbols, references, duplicates, selected workloads."""
+    listed = "apiVersion: v1\nkind: List\nmetadata: {}\nitems:\n" + "".join(
+        "- " + line + "\n" if i == 0 else "  " + line + "\n"
+        for doc in (DEPLOY, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\n")
+        for i, line in enumerate(doc.splitlines())
+    )
+    workspace = Workspace()
+    lists = workspace.update(tmp_path / "list.yaml", listed)
+    assert lists == {(tmp_path / "list.yaml").resolve()}
+    workspace.update(tmp_path / "svc.yaml", SERVICES)
+    workspace.update(tmp_path / "copy.yaml", DEPLOY)
+    objects = {
+        (p.summary.kind, p.summary.name, p.name_range.start.line) for p in workspace.all_objects()
+    }
+    assert {("Deployment", "api", 6), ("ConfigMap", "cfg", 14)} <= objects
+    assert [p.summary.name for p in workspace.objects("ConfigMap")] == ["cfg"]
+    assert brief(workspace.findings_for(tmp_path / "list.yaml")) == [
+        ("k8s-duplicate-resource", 6, 19, 6, 22, "warning")
+    ]
+    # the Service "api" selects the Deployment of the list; only "ghost" selects nothing
+    [no_match] = workspace.findings_for(tmp_path / "svc.yaml")
+    assert "app=ghost" in no_match.message
+
+
+def test_typed_list_items_inherit_their_kind(tmp_path: Path) -> None:
+    workspace = Workspace()
+    workspace.update(
+        tmp_path / "cms.yaml",
+        "apiVersion: v1\nkind: ConfigMapList\nitems:\n- metadata: {name: a}\n"
+        "- metadata: {name: b, namespace: x}\n",
+    )
+    assert sorted((p.summary.kind, p.summary.name) for p in workspace.all_objects()) == [
+        ("ConfigMap", "a"),
+        ("ConfigMap", "b"),
+    ]
+    assert workspace.findings_for(tmp_path / "cms.yaml") == []

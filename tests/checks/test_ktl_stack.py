@@ -221,3 +221,92 @@ def test_a_stack_only_in_the_editor_is_checked_as_a_stack(tmp_path: Path) -> Non
     assert not any("subdirectory" in m for _, m in codes), codes
     assert [c for c, _ in codes] == ["stack-cycle"]
     assert [f.code for f in workspace.findings_for(release)] == ["stack-cycle"]
+
+
+SMOKE_STACK = """\
+apiVersion: ktl.dev/v1
+kind: Stack
+name: {name}
+defaults:
+  cluster: {{name: archimedes, kubeconfig: ~/.kube/archimedes.yaml}}
+  namespace: ktl-stack-smoke
+releases:
+  - name: cm-base
+    chart: ./charts/cm-base
+  - name: cm-dependent
+    chart: ./charts/cm-dependent
+    needs: [cm-base]
+"""
+
+
+def smoke(tmp_path: Path) -> Path:
+    """ktl's testdata/stack/smoke: a stack whose subdirectories hold stacks of their own
+    (`basic` is run as a root by ktl's tests), and one that is a layer (`inheritance/services`)."""
+    root = tmp_path / "smoke"
+    files = {
+        "stack.yaml": SMOKE_STACK.format(name="smoke"),
+        "basic/stack.yaml": SMOKE_STACK.format(name="smoke-basic"),
+        "inheritance/stack.yaml": "apiVersion: ktl.dev/v1\nkind: Stack\nname: smoke-inheritance\n"
+        "defaults:\n  cluster: {name: archimedes}\n  namespace: ktl-stack-smoke\n",
+        "inheritance/services/stack.yaml": "releases:\n  - name: svc-a\n    chart: ./svc-a\n"
+        "  - name: cm-base\n    chart: ./svc-a\n",
+    }
+    for directory in ("charts", "basic/charts"):
+        for chart in ("cm-base", "cm-dependent"):
+            (root / directory / chart).mkdir(parents=True)
+            (root / directory / chart / "Chart.yaml").write_text(f"name: {chart}\n")
+    (root / "inheritance/services/svc-a").mkdir(parents=True)
+    for name, text in files.items():
+        (root / name).write_text(text)
+    return root
+
+
+def test_a_nested_stack_of_its_own_is_its_own_root(tmp_path: Path) -> None:
+    from ktl_lsp.checks import Workspace
+
+    root = smoke(tmp_path)
+    results = check_paths([root])
+    outer, basic = results[root / "stack.yaml"], results[root / "basic/stack.yaml"]
+    assert basic == []  # no duplicate release ids against the outer stack, no layer warnings
+    assert results[root / "inheritance/services/stack.yaml"] == []  # a layer of inheritance/
+    [note] = outer
+    assert (note.code, note.severity, note.range.start.line) == (
+        "stack-nested-root",
+        "information",
+        2,
+    )
+    assert note.message.startswith("basic/, inheritance/: stack(s) of their own")
+    assert [(r.path, r.range.start.line) for r in note.related] == [
+        (str(root / "basic/stack.yaml"), 2),
+        (str(root / "inheritance/stack.yaml"), 2),
+    ]
+    workspace = Workspace()
+    workspace.add_directory(root)
+    ids = [i for i, _, _ in workspace.stack_releases(root / "basic/stack.yaml")]
+    assert ids == ["archimedes/ktl-stack-smoke/cm-base", "archimedes/ktl-stack-smoke/cm-dependent"]
+    layer = workspace.stack_releases(root / "inheritance/services/stack.yaml")
+    assert [n for _, n, _ in layer] == ["svc-a", "cm-base"]
+
+
+def test_a_stack_that_stops_declaring_itself_joins_the_outer_one(tmp_path: Path) -> None:
+    from ktl_lsp.checks import Workspace
+
+    root = smoke(tmp_path)
+    workspace = Workspace()
+    workspace.add_directory(root)
+    basic = root / "basic/stack.yaml"
+    assert workspace.findings_for(basic) == []
+    assert [f.code for f in workspace.findings_for(root / "stack.yaml")] == ["stack-nested-root"]
+    layer = SMOKE_STACK.format(name="x").replace(
+        "apiVersion: ktl.dev/v1\nkind: Stack\nname: x\n", ""
+    )
+    affected = workspace.update(basic, layer)
+    assert root / "stack.yaml" in affected
+    assert {f.code for f in workspace.findings_for(basic)} == {"stack-duplicate-release"}
+    [note] = workspace.findings_for(root / "stack.yaml")
+    assert note.message.startswith("inheritance/:")
+    (root / "new").mkdir()
+    affected = workspace.update(root / "new/stack.yaml", SMOKE_STACK.format(name="new"))
+    assert root / "stack.yaml" in affected  # a new stack of its own: the note changes
+    [note] = workspace.findings_for(root / "stack.yaml")
+    assert note.message.startswith("inheritance/, new/:")

@@ -255,3 +255,16 @@ def test_stack_runner_limits_become_pools(tmp_path: Path) -> None:
     assert plan.info["notes"] == [
         "runner.limits.maxParallelKind is not applied by ktl-lsp plans (it needs the rendered charts)"
     ]
+
+
+def test_a_nested_stack_of_its_own_runs_as_its_own_root(tmp_path: Path) -> None:
+    """ktl runs testdata/stack/smoke/basic as a root; run from smoke/, ktl collects basic/'s
+    releases too (and refuses their ids as duplicates): the plan does what ktl does."""
+    stack = "kind: Stack\nname: {}\ndefaults: {{cluster: {{name: c}}}}\nreleases:\n  - {{name: a, chart: ./chart}}\n"
+    for directory, name in ((tmp_path, "smoke"), (tmp_path / "basic", "smoke-basic")):
+        (directory / "chart").mkdir(parents=True)
+        (directory / "stack.yaml").write_text(stack.format(name))
+    inner = load(tmp_path / "basic" / "stack.yaml", stack_command=STUB)
+    assert [n.id for n in inner.nodes] == ["c/default/a"]
+    with pytest.raises(PlanError, match="duplicate release id c/default/a"):
+        load(tmp_path / "stack.yaml", stack_command=STUB)
