@@ -99,9 +99,12 @@ class PlacedSummary:
 
 
 def workspace_findings(
-    summaries: Iterable[PlacedSummary], namespaced_crd: dict[tuple[str, str], bool] | None = None
+    summaries: Iterable[PlacedSummary],
+    namespaced_crd: dict[tuple[str, str], bool] | None = None,
+    scope: str = "in the workspace",
 ) -> dict[str, list[Finding]]:
-    """Duplicates (warning) and Services selecting no workload (information), by path."""
+    """Duplicates (warning) and Services selecting no workload (information), by path; `scope`
+    says in messages where the summaries come from."""
     out: dict[str, list[Finding]] = defaultdict(list)
     groups: dict[tuple[str, str, str, str], list[PlacedSummary]] = defaultdict(list)
     workloads: list[PlacedSummary] = []
@@ -127,7 +130,7 @@ def workspace_findings(
                     member.name_range,
                     "warning",
                     "k8s-duplicate-resource",
-                    f'{label} "{name}" is defined {len(members)} times in the workspace',
+                    f'{label} "{name}" is defined {len(members)} times {scope}',
                     tuple(Related(o.name_range, "also defined here", o.path) for o in others),
                 )
             )
@@ -147,7 +150,7 @@ def workspace_findings(
                 s.selector_range.shifted(service.line_offset),
                 "information",
                 "k8s-service-no-match",
-                f'Service "{s.name}" selects {shown}, which matches no workload in the workspace',
+                f'Service "{s.name}" selects {shown}, which matches no workload {scope}',
             )
         )
     return out
