@@ -16,10 +16,12 @@ after a one-document edit: the real limit). The issue's target is render + check
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import helm_python
@@ -341,16 +343,16 @@ def main() -> None:
         for round_ in range(1, args.rounds + 1):
             path = paths[round_ % len(paths)]
             text = path.read_text()
-            path.write_text(text.replace(f'edit: "{round_ - 1}"', f'edit: "{round_}"', 1))
+            edited_text = re.sub(r'edit: "\d+"', f'edit: "{round_}"', text, count=1)
+            assert edited_text != text
+            path.write_text(edited_text)
             start = time.perf_counter()
             rendered = render(chart)
             renders.append((time.perf_counter() - start) * 1000)
-            checks.append(timed(lambda r=rendered: checker.check(chart, [r], K8S)))
-            texts = list(rendered.manifests.values())
-            plain_all.append(timed(lambda t=texts: plain(t)))
+            checks.append(timed(partial(checker.check, chart, [rendered], K8S)))
+            plain_all.append(timed(partial(plain, list(rendered.manifests.values()))))
             key = path.relative_to(chart).as_posix()
-            edited = [rendered.manifests[key]]
-            plain_one.append(timed(lambda t=edited: plain(t)))
+            plain_one.append(timed(partial(plain, [rendered.manifests[key]])))
         total = [r + c for r, c in zip(renders, checks, strict=True)]
         print(
             f"chart: {args.templates} templates, {documents} rendered documents, "

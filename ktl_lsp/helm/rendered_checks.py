@@ -62,10 +62,6 @@ MAX_EXCERPT = 80
 ReadText = Callable[[Path], str | None]
 
 
-def _read_disk(path: Path) -> str | None:
-    return read_text_file(path).text
-
-
 @dataclass(frozen=True, slots=True)
 class _Context:
     """What placement reads besides the template: the helpers and the render's values."""
@@ -101,8 +97,31 @@ class RenderedChecker:
         self._parses = DocumentCache(64 * 1024 * 1024)
         self._templates: OrderedDict[str, Template] = OrderedDict()
         self._checked: OrderedDict[tuple[object, ...], _Checked] = OrderedDict()
-        self._crds = CrdRegistry()
+        self._registries: OrderedDict[tuple[object, ...], tuple[int, CrdRegistry]] = OrderedDict()
+        self._serial = 0
+        self._files: OrderedDict[Path, tuple[tuple[int, int], str | None]] = OrderedDict()
         self._max = max_entries
+        self.misses = 0
+        """Templates checked and placed afresh (their text, render or context changed)."""
+
+    def _read_disk(self, path: Path) -> str | None:
+        """A file's text, read again only when its size or modification time changed (a check
+        runs after every edit and reads every template of the chart)."""
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            known = self._files.get(path)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        text = read_text_file(path).text
+        with self._lock:
+            self._files[path] = (stamp, text)
+            while len(self._files) > self._max:
+                self._files.popitem(last=False)
+        return text
 
     def template(self, text: str) -> Template:
         with self._lock:
@@ -125,7 +144,7 @@ class RenderedChecker:
         crds: Sequence[CrdVersion] = (),
         read: ReadText | None = None,
     ) -> dict[Path, list[Finding]]:
-        read = read or _read_disk
+        read = read or self._read_disk
         chart_dir = chart_dir.resolve()
         k8s = schemas_for(k8s_version)
         defines = self._defines(chart_dir, renders, read)
@@ -135,29 +154,24 @@ class RenderedChecker:
                 context = self._context(chart_dir, render, defines, read)
                 texts = _by_template(render.manifests)
                 parsed = {key: parse_text(text, self._parses) for key, text in texts.items()}
-                render_crds = [
-                    v
-                    for p in parsed.values()
-                    for d in p.documents
-                    if d.root is not None and is_crd(*_type(d.root))
-                    for v in crd_versions(d.root)
-                ]
-                with self._lock:
-                    self._crds.set_versions([*crds, *render_crds])
-                    generation = self._crds.generation
+                render_crds = [v for p in parsed.values() for v in _crds_of(p)]
+                serial, registry = self._registry([*crds, *render_crds])
                 checked: dict[str, _Checked] = {}
                 for key, text in texts.items():
                     path = chart_dir / key
                     template_text = read(path)
                     if template_text is None:
                         continue
-                    cache_key = (key, template_text, text, k8s.version, generation, context.digest)
+                    cache_key = (key, template_text, text, k8s.version, serial, context.digest)
                     with self._lock:
                         hit = self._checked.get(cache_key)
                         if hit is not None:
                             self._checked.move_to_end(cache_key)
                     if hit is None:
-                        hit = self._check_one(path, key, template_text, parsed[key], context, k8s)
+                        self.misses += 1
+                        hit = self._check_one(
+                            path, key, template_text, parsed[key], context, k8s, registry
+                        )
                         with self._lock:
                             self._checked[cache_key] = hit
                             while len(self._checked) > self._max:
@@ -180,6 +194,7 @@ class RenderedChecker:
         parsed: ParsedText,
         context: _Context,
         k8s: KubernetesSchemas,
+        crds: CrdRegistry,
     ) -> _Checked:
         checked = _Checked(path, self.template(template_text), parsed, [], [], [], context)
         for document in parsed.documents:
@@ -188,7 +203,7 @@ class RenderedChecker:
             ]
             root = document.root
             if root is not None:
-                raw.extend(check_manifest(root, k8s, self._crds))
+                raw.extend(check_manifest(root, k8s, crds))
                 summary = summarize(root)
                 if summary is not None:
                     ident = _doc_id(key, document.index)
@@ -196,6 +211,23 @@ class RenderedChecker:
             for finding in raw:
                 checked.findings.append(_place(checked, document, finding.range, finding))
         return checked
+
+    def _registry(self, versions: list[CrdVersion]) -> tuple[int, CrdRegistry]:
+        """A registry per set of CRDs (renders of one chart may differ in the CRDs they hold),
+        with a serial number that is never reused (cache keys name it)."""
+        key = tuple((v.api_version, v.kind, v.served, v.namespaced, id(v.schema)) for v in versions)
+        with self._lock:
+            found = self._registries.get(key)
+            if found is not None:
+                self._registries.move_to_end(key)
+                return found
+            registry = CrdRegistry()
+            registry.set_versions(versions)
+            self._serial += 1
+            found = self._registries[key] = (self._serial, registry)
+            while len(self._registries) > 8:
+                self._registries.popitem(last=False)
+            return found
 
     def _defines(
         self, chart_dir: Path, renders: Sequence[Rendered], read: ReadText
@@ -253,6 +285,22 @@ class RenderedChecker:
 def _type(root: Node) -> tuple[str | None, str | None]:
     info = type_info(root)
     return info.api_version, info.kind
+
+
+def _crds_of(parsed: ParsedText) -> list[CrdVersion]:
+    """The CRDs a rendered text defines, read once per document text (the same objects each
+    time: the registry's key names them)."""
+    out: list[CrdVersion] = []
+    for document in parsed.documents:
+        memo = document.chunk.memo
+        found = memo.get("helm-crds")
+        if found is None:
+            root = document.root
+            found = memo["helm-crds"] = (
+                crd_versions(root) if root is not None and is_crd(*_type(root)) else []
+            )
+        out.extend(found)
+    return out
 
 
 def _doc_id(key: str, index: int) -> str:
