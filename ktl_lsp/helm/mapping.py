@@ -505,24 +505,46 @@ def place(
     documents: frozenset[int] | None,
     confirm: Callable[[Emitter, KeyPath], bool] | None = None,
 ) -> Placed | None:
-    """The template place of a located rendered node: its literal line, else the emitter."""
+    """The template place of a located rendered node: its literal line, else the action that
+    emitted it. A literal line whose sequence indexes differ (an item of a `range`, or items an
+    action adds) yields to an action whose source (`confirm`) holds the node."""
     path = located.path
     rendered_line = rendered_lines[located.line] if located.line < len(rendered_lines) else ""
-    literal = _literal(shape, path, rendered_line, documents)
-    if literal is not None:
-        if located.on == "value" and literal.value_span is not None:
-            span = literal.value_span
-        else:
-            span = literal.key_span or literal.value_span or (0, 0)
-        return Placed(literal.line, span, key_line=literal)
+    literal, exact = _literal(shape, path, rendered_line, documents)
+    if literal is not None and exact:
+        return _at_literal(literal, located.on)
+    emitted = _emitter(shape, path, documents, confirm)
+    if literal is not None and (emitted is None or not emitted[1]):
+        return _at_literal(literal, located.on)
     # A flow collection or an inline value: the node sits on an ancestor's literal line.
     for k in range(len(path) - 1, 0, -1):
         if located.lines[k - 1] != located.line:
             break
-        literal = _literal(shape, path[:k], rendered_line, documents)
-        if literal is not None:
-            span = literal.value_span or literal.key_span or (0, 0)
-            return Placed(literal.line, span, key_line=literal)
+        ancestor, _ = _literal(shape, path[:k], rendered_line, documents)
+        if ancestor is not None:
+            return _at_literal(ancestor, "value")
+    if emitted is None:
+        return None
+    (emitter, remainder), _ = emitted
+    return Placed(emitter.line, emitter.span, emitter=emitter, remainder=remainder)
+
+
+def _at_literal(literal: KeyLine, on: Literal["key", "value"]) -> Placed:
+    if on == "value" and literal.value_span is not None:
+        span = literal.value_span
+    else:
+        span = literal.key_span or literal.value_span or (0, 0)
+    return Placed(literal.line, span, key_line=literal)
+
+
+def _emitter(
+    shape: TemplateShape,
+    path: KeyPath,
+    documents: frozenset[int] | None,
+    confirm: Callable[[Emitter, KeyPath], bool] | None,
+) -> tuple[tuple[Emitter, KeyPath], bool] | None:
+    """((emitter, the path below it), whether its source holds that path) for the deepest
+    emitter the node's path passes through."""
     for k in range(len(path) - 1, -1, -1):
         prefix = shape_of(path[:k])
         found = [
@@ -533,14 +555,16 @@ def place(
         if not found:
             continue
         remainder = path[k:]
-        chosen = next((e for e in found if confirm and confirm(e, remainder)), found[0])
-        return Placed(chosen.line, chosen.span, emitter=chosen, remainder=remainder)
+        confirmed = next((e for e in found if confirm and confirm(e, remainder)), None)
+        return (confirmed or found[0], remainder), confirmed is not None
     return None
 
 
 def _literal(
     shape: TemplateShape, path: KeyPath, rendered_line: str, documents: frozenset[int] | None
-) -> KeyLine | None:
+) -> tuple[KeyLine | None, bool]:
+    """The literal line of `path` that matches the rendered line, and whether all its sequence
+    indexes agree."""
     best: tuple[int, KeyLine] | None = None
     for entry in shape.keys.get(shape_of(path), ()):
         if documents is not None and entry.document not in documents:
@@ -550,7 +574,9 @@ def _literal(
             continue
         if best is None or score > best[0]:
             best = (score, entry)
-    return best[1] if best else None
+    if best is None:
+        return None, False
+    return best[1], best[0] == sum(1 for p in path if isinstance(p, int))
 
 
 def _index_score(shape: TemplateShape, template_path: KeyPath, path: KeyPath) -> int:

@@ -430,22 +430,19 @@ def _emitted(
                 break
         return f"{message} (written by {what})", related
     if emitter.values_path is not None:
-        full = (*emitter.values_path, *remainder)
-        shown = ".Values" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in full)
-        for path, name, parsed in context.values:
-            node = _values_node(parsed, full)
-            if node is not None:
-                rng = Range.of(
-                    node.start_mark.line,
-                    node.start_mark.column,
-                    node.end_mark.line,
-                    node.end_mark.column,
-                )
-                return (
-                    f"{message} (written by {what}: {shown} in {name})",
-                    (Related(rng, f"{shown} is set here", str(path)),),
-                )
-        return f"{message} (written by {what}: {shown})", ()
+        found = _in_values(context, emitter.values_path, remainder)
+        if found is None:
+            shown = _shown((*emitter.values_path, *remainder))
+            return f"{message} (written by {what}: {shown})", ()
+        path, name, node, full = found
+        shown = _shown(full)
+        rng = Range.of(
+            node.start_mark.line, node.start_mark.column, node.end_mark.line, node.end_mark.column
+        )
+        return (
+            f"{message} (written by {what}: {shown} in {name})",
+            (Related(rng, f"{shown} is set here", str(path)),),
+        )
     return f"{message} (written by {what})", ()
 
 
@@ -458,17 +455,48 @@ def _confirms(context: _Context, emitter: Emitter, remainder: KeyPath) -> bool:
         _, body = define[2].defines[emitter.subject]
         return shape_of(remainder) in body.keys
     if emitter.values_path is not None:
-        full = (*emitter.values_path, *remainder)
-        return any(_values_node(parsed, full) is not None for _, _, parsed in context.values)
+        return _in_values(context, emitter.values_path, remainder) is not None
     return False
 
 
-def _values_node(parsed: ParsedText, path: KeyPath) -> Node | None:
-    """The key (or item) at `path` in a values file."""
+def _shown(path: KeyPath) -> str:
+    return ".Values" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+
+
+def _in_values(
+    context: _Context, values_path: KeyPath, remainder: KeyPath
+) -> tuple[Path, str, Node, KeyPath] | None:
+    """(file, its name, key node, full path) of `values_path` + `remainder` in the values file
+    that sets it. Items a template writes after its own literal ones render at other indexes
+    than in the values: the one item holding the rest of the path is taken then."""
+    full = (*values_path, *remainder)
+    for path, name, parsed in context.values:
+        found = _values_node(parsed, full)
+        if found is not None:
+            return path, name, found[0], full
+        if not remainder or not isinstance(remainder[0], int):
+            continue
+        items = _values_node(parsed, values_path)
+        if items is None or not isinstance(items[1], SequenceNode):
+            continue
+        hits = [
+            (*values_path, index, *remainder[1:])
+            for index in range(len(items[1].value))
+            if _values_node(parsed, (*values_path, index, *remainder[1:])) is not None
+        ]
+        if len(hits) == 1:
+            found = _values_node(parsed, hits[0])
+            assert found is not None
+            return path, name, found[0], hits[0]
+    return None
+
+
+def _values_node(parsed: ParsedText, path: KeyPath) -> tuple[Node, Node] | None:
+    """(key or item node, value node) at `path` in a values file."""
     if not parsed.documents or parsed.documents[0].root is None:
         return None
     node: Node = parsed.documents[0].root
-    found: Node | None = None
+    found: Node = node
     for part in path:
         if isinstance(part, int):
             if not isinstance(node, SequenceNode) or part >= len(node.value):
@@ -483,7 +511,7 @@ def _values_node(parsed: ParsedText, path: KeyPath) -> Node | None:
                 break
         else:
             return None
-    return found
+    return found, node
 
 
 def _related(

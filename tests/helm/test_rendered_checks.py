@@ -373,3 +373,94 @@ def test_placement_reads_the_editor_buffer_not_the_file_on_disk(tmp_path: Path) 
 
     (finding,) = check_rendered(chart, [rendered], K8S, read=read)[path]
     assert span(finding) == (5, 0, 3)
+
+
+def test_actions_writing_under_the_same_key_are_told_apart_by_their_source(
+    tmp_path: Path,
+) -> None:
+    chart = write_chart(
+        tmp_path / "c",
+        {
+            "values.yaml": """
+                pullPolicy: IfNotPresent
+                podLabels:
+                  tier: "has spaces"
+                pod:
+                  security:
+                    runAsUser: 1000
+                    runAsGroupp: 3000
+                extraContainers:
+                  - name: sidecar
+                    image: busybox
+                    imagePullPolicy: Sometimes
+            """,
+            "templates/_helpers.tpl": """
+                {{- define "c.labels" -}}
+                app: c
+                {{- end }}
+                {{- define "c.configmap" -}}
+                apiVersion: v1
+                kind: ConfigMap
+                metadata:
+                  name: {{ .Release.Name }}-cm
+                datta:
+                  a: b
+                {{- end }}
+            """,
+            "templates/cm.yaml": '{{ include "c.configmap" . }}\n',
+            "templates/deploy.yaml": """
+                apiVersion: apps/v1
+                kind: Deployment
+                metadata:
+                  name: {{ .Release.Name }}
+                spec:
+                  selector:
+                    matchLabels:
+                      {{- include "c.labels" . | nindent 6 }}
+                  template:
+                    metadata:
+                      labels:
+                        {{- include "c.labels" . | nindent 8 }}
+                        {{- with .Values.podLabels }}
+                        {{- toYaml . | nindent 8 }}
+                        {{- end }}
+                    spec:
+                      {{- with .Values.pod }}
+                      securityContext:
+                        {{- toYaml .security | nindent 8 }}
+                      {{- end }}
+                      containers:
+                        - name: main
+                          image: nginx
+                          imagePullPolicy: {{ .Values.pullPolicy }}
+                        {{- with .Values.extraContainers }}
+                        {{- toYaml . | nindent 8 }}
+                        {{- end }}
+            """,
+        },
+    )
+    found = check_rendered(chart, [render(chart)], K8S)
+    values = str((chart / "values.yaml").resolve())
+
+    (whole,) = found[(chart / "templates/cm.yaml").resolve()]  # a document from one include
+    assert span(whole) == (0, 0, 29)
+    assert '(written by include "c.configmap")' in whole.message
+    assert [(r.path, r.range.start.line) for r in whole.related] == [
+        (str((chart / "templates/_helpers.tpl").resolve()), 8)
+    ]
+
+    deploy = found[(chart / "templates/deploy.yaml").resolve()]
+    by_line = {f.range.start.line: f for f in deploy}
+    assert sorted(by_line) == [13, 18, 25]
+    label = by_line[13]  # the label came from toYaml of .Values.podLabels, not the include
+    assert "(written by toYaml .Values.podLabels: .Values.podLabels.tier in values.yaml)" in (
+        label.message
+    )
+    assert [(r.path, r.range.start.line) for r in label.related] == [(values, 2)]
+    group = by_line[18]  # `with .Values.pod` + `toYaml .security`
+    assert ".Values.pod.security.runAsGroupp in values.yaml" in group.message
+    sidecar = by_line[25]  # items after the literal container: the toYaml line, not line 23
+    assert span(sidecar) == (25, 8, 35)
+    assert sidecar.message.startswith("spec.template.spec.containers[1].imagePullPolicy: ")
+    assert ".Values.extraContainers[0].imagePullPolicy in values.yaml" in sidecar.message
+    assert [(r.path, r.range.start.line) for r in sidecar.related] == [(values, 10)]
