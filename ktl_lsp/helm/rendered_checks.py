@@ -62,14 +62,36 @@ MAX_EXCERPT = 80
 ReadText = Callable[[Path], str | None]
 
 
+_Values = tuple[Path, str, ParsedText]
+"""A values file: its path, its name as messages show it, its parse."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Context:
     """What placement reads besides the template: the helpers and the render's values."""
 
     defines: dict[str, tuple[Path, int, Template]]
-    values: tuple[tuple[Path, str, ParsedText], ...]
-    """(path, name shown, parse), last applied first (the file whose value wins)."""
+    values: tuple[_Values, ...]
+    """The render's files, last applied first (the file whose value wins)."""
+    subcharts: dict[str, _Values]
+    """The values.yaml of each vendored subchart, by its directory ("charts/a")."""
     digest: str
+
+    def sources(self, key: str) -> list[tuple[_Values, KeyPath]]:
+        """The values a template reads, each with the path its `.Values` has there: a
+        subchart's template (`charts/a/templates/x.yaml`) reads the parent's `a:` section
+        first, then its own values.yaml."""
+        parts = key.split("/")
+        chain: list[str] = []
+        while len(parts) > 2 and parts[0] == "charts":
+            chain.append(parts[1])
+            parts = parts[2:]
+        out: list[tuple[_Values, KeyPath]] = [(v, tuple(chain)) for v in self.values]
+        for depth in range(1, len(chain) + 1):
+            own = self.subcharts.get("charts/" + "/charts/".join(chain[:depth]))
+            if own is not None:
+                out.append((own, tuple(chain[depth:])))
+        return out
 
 
 @dataclass
@@ -77,6 +99,7 @@ class _Checked:
     """One template's rendered text, checked and placed (findings without their render)."""
 
     path: Path
+    key: str
     template: Template
     parsed: ParsedText
     findings: list[Finding]
@@ -196,7 +219,8 @@ class RenderedChecker:
         k8s: KubernetesSchemas,
         crds: CrdRegistry,
     ) -> _Checked:
-        checked = _Checked(path, self.template(template_text), parsed, [], [], [], context)
+        template = self.template(template_text)
+        checked = _Checked(path, key, template, parsed, [], [], [], context)
         for document in parsed.documents:
             raw: list[Finding] = [
                 Finding(p.range, p.severity, p.code, p.message) for p in document.chunk.problems
@@ -258,13 +282,20 @@ class RenderedChecker:
         read: ReadText,
     ) -> _Context:
         files = [chart_dir / "values.yaml", *(chart_dir / p for p in render.request.values_files)]
-        values: list[tuple[Path, str, ParsedText]] = []
+        subcharts = sorted(
+            {
+                *chart_dir.glob("charts/*/values.yaml"),
+                *chart_dir.glob("charts/*/charts/*/values.yaml"),
+            }
+        )
+        values: list[_Values] = []
+        own: dict[str, _Values] = {}
         digest = hashlib.blake2b(digest_size=16)
         helpers = {str(path): t for path, _, t in defines.values()}
         for name in sorted(helpers):
             digest.update(f"{name}\0".encode())
             digest.update("\n".join(helpers[name].lines).encode("utf-8", "surrogatepass"))
-        for path in files:
+        for path in [*files, *subcharts]:
             text = read(path)
             if text is None:
                 continue
@@ -275,11 +306,15 @@ class RenderedChecker:
                 if path.is_relative_to(chart_dir)
                 else str(path)
             )
-            values.append((path, name, parse_text(text, self._parses)))
+            entry = (path, name, parse_text(text, self._parses))
+            if path in subcharts:
+                own[path.parent.relative_to(chart_dir).as_posix()] = entry
+            else:
+                values.append(entry)
         for key, value in render.request.set_values:
             digest.update(f"{key}={value}\0".encode())
         values.reverse()
-        return _Context(defines, tuple(values), digest.hexdigest())
+        return _Context(defines, tuple(values), own, digest.hexdigest())
 
 
 def _type(root: Node) -> tuple[str | None, str | None]:
@@ -372,7 +407,7 @@ def _place(checked: _Checked, document: YamlDocument, rng: Range, finding: Findi
             located,
             chunk_lines,
             documents,
-            lambda emitter, rest: _confirms(checked.context, emitter, rest),
+            lambda emitter, rest: _confirms(checked, emitter, rest),
         )
     related = _related(checked, document, finding.related)
     if placed is None:
@@ -394,19 +429,19 @@ def _place(checked: _Checked, document: YamlDocument, rng: Range, finding: Findi
     target = Range.of(placed.line, placed.span[0], placed.line, placed.span[1])
     message = finding.message
     if placed.emitter is not None:
-        message, extra = _emitted(checked.context, placed.emitter, placed.remainder, message)
+        message, extra = _emitted(checked, placed.emitter, placed.remainder, message)
         related = (*related, *extra)
     fixes = _fixes(finding, rng, chunk_lines, template.lines, target) if placed.key_line else ()
     return Finding(target, finding.severity, code, message, related, finding.source, fixes)
 
 
 def _emitted(
-    context: _Context, emitter: Emitter, remainder: KeyPath, message: str
+    checked: _Checked, emitter: Emitter, remainder: KeyPath, message: str
 ) -> tuple[str, tuple[Related, ...]]:
     """The message naming the action that wrote the node, and where its source sits."""
     what = emitter.describe()
     if emitter.kind in ("include", "template"):
-        define = context.defines.get(emitter.subject)
+        define = checked.context.defines.get(emitter.subject)
         related: tuple[Related, ...] = ()
         if define is not None:
             path, line, helper = define
@@ -430,7 +465,7 @@ def _emitted(
                 break
         return f"{message} (written by {what})", related
     if emitter.values_path is not None:
-        found = _in_values(context, emitter.values_path, remainder)
+        found = _in_values(checked, emitter.values_path, remainder)
         if found is None:
             shown = _shown((*emitter.values_path, *remainder))
             return f"{message} (written by {what}: {shown})", ()
@@ -446,16 +481,16 @@ def _emitted(
     return f"{message} (written by {what})", ()
 
 
-def _confirms(context: _Context, emitter: Emitter, remainder: KeyPath) -> bool:
+def _confirms(checked: _Checked, emitter: Emitter, remainder: KeyPath) -> bool:
     """Whether the emitter's source holds the node's path (to choose between emitters)."""
     if emitter.kind in ("include", "template"):
-        define = context.defines.get(emitter.subject)
+        define = checked.context.defines.get(emitter.subject)
         if define is None:
             return False
         _, body = define[2].defines[emitter.subject]
         return shape_of(remainder) in body.keys
     if emitter.values_path is not None:
-        return _in_values(context, emitter.values_path, remainder) is not None
+        return _in_values(checked, emitter.values_path, remainder) is not None
     return False
 
 
@@ -464,30 +499,30 @@ def _shown(path: KeyPath) -> str:
 
 
 def _in_values(
-    context: _Context, values_path: KeyPath, remainder: KeyPath
+    checked: _Checked, values_path: KeyPath, remainder: KeyPath
 ) -> tuple[Path, str, Node, KeyPath] | None:
-    """(file, its name, key node, full path) of `values_path` + `remainder` in the values file
-    that sets it. Items a template writes after its own literal ones render at other indexes
-    than in the values: the one item holding the rest of the path is taken then."""
-    full = (*values_path, *remainder)
-    for path, name, parsed in context.values:
-        found = _values_node(parsed, full)
+    """(file, its name, key node, path as the template sees it) of `values_path` + `remainder`
+    in the values file that sets it. Items a template writes after its own literal ones render
+    at other indexes than in the values: the one item holding the rest of the path is taken."""
+    for (path, name, parsed), prefix in checked.context.sources(checked.key):
+        base = (*prefix, *values_path)
+        found = _values_node(parsed, (*base, *remainder))
         if found is not None:
-            return path, name, found[0], full
+            return path, name, found[0], (*values_path, *remainder)
         if not remainder or not isinstance(remainder[0], int):
             continue
-        items = _values_node(parsed, values_path)
+        items = _values_node(parsed, base)
         if items is None or not isinstance(items[1], SequenceNode):
             continue
+        rest = remainder[1:]
         hits = [
-            (*values_path, index, *remainder[1:])
+            (index, hit)
             for index in range(len(items[1].value))
-            if _values_node(parsed, (*values_path, index, *remainder[1:])) is not None
+            if (hit := _values_node(parsed, (*base, index, *rest))) is not None
         ]
         if len(hits) == 1:
-            found = _values_node(parsed, hits[0])
-            assert found is not None
-            return path, name, found[0], hits[0]
+            index, hit = hits[0]
+            return path, name, hit[0], (*values_path, index, *rest)
     return None
 
 

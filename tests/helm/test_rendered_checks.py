@@ -464,3 +464,60 @@ def test_actions_writing_under_the_same_key_are_told_apart_by_their_source(
     assert sidecar.message.startswith("spec.template.spec.containers[1].imagePullPolicy: ")
     assert ".Values.extraContainers[0].imagePullPolicy in values.yaml" in sidecar.message
     assert [(r.path, r.range.start.line) for r in sidecar.related] == [(values, 10)]
+
+
+def test_a_subchart_template_reads_the_parents_section_then_its_own_values(
+    tmp_path: Path,
+) -> None:
+    chart = write_chart(
+        tmp_path / "app",
+        {
+            "values.yaml": """
+                db:
+                  resources:
+                    limit:
+                      cpu: 100m
+            """,
+            "charts/db/Chart.yaml": "apiVersion: v2\nname: db\nversion: 0.1.0\n",
+            "charts/db/values.yaml": """
+                resources: {}
+                securityContext:
+                  runAsUserr: 1000
+            """,
+            "charts/db/templates/sts.yaml": """
+                apiVersion: apps/v1
+                kind: StatefulSet
+                metadata:
+                  name: {{ .Release.Name }}-db
+                spec:
+                  serviceName: db
+                  selector:
+                    matchLabels: {app: db}
+                  template:
+                    metadata:
+                      labels: {app: db}
+                    spec:
+                      securityContext:
+                        {{- toYaml .Values.securityContext | nindent 8 }}
+                      containers:
+                        - name: db
+                          image: postgres:16
+                          resources:
+                            {{- toYaml .Values.resources | nindent 12 }}
+            """,
+        },
+    )
+    found = check_rendered(chart, [render(chart)], K8S)
+    template = (chart / "charts/db/templates/sts.yaml").resolve()
+    by_line = {f.range.start.line: f for f in found[template]}
+    assert sorted(by_line) == [13, 18]
+    own = by_line[13]
+    assert ".Values.securityContext.runAsUserr in charts/db/values.yaml" in own.message
+    assert [(r.path, r.range.start.line) for r in own.related] == [
+        (str((chart / "charts/db/values.yaml").resolve()), 2)
+    ]
+    parent = by_line[18]
+    assert ".Values.resources.limit in values.yaml" in parent.message
+    assert [(r.path, r.range.start.line) for r in parent.related] == [
+        (str((chart / "values.yaml").resolve()), 2)
+    ]
