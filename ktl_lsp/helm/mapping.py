@@ -89,11 +89,6 @@ class KeyLine:
         return _line_pattern(self.masked).match(rendered_line) is not None
 
 
-Emitted = Literal[
-    "include", "template", "toYaml", "toJson", "toPrettyJson", "toRawJson", "tpl", "output"
-]
-
-
 @dataclass(frozen=True, slots=True)
 class Emitter:
     """An action that writes YAML lines (keys or items) under `parent`."""
@@ -102,7 +97,8 @@ class Emitter:
     document: int
     span: Span
     parent: KeyPath
-    kind: Emitted
+    kind: str
+    """"include", "template", "toYaml", "toJson", "tpl", ... or "output" (any other action)."""
     subject: str
     """The named template, or the values expression (".Values.resources"), or the action."""
     values_path: KeyPath | None
@@ -260,21 +256,19 @@ def _values_path(expr: str | None) -> KeyPath | None:
     return tuple(p for p in expr.split(".")[2:] if p)
 
 
-def _emitter_kind(action: Action, dot: str | None) -> tuple[Emitted, str, str | None]:
+def _emitter_kind(action: Action, dot: str | None) -> tuple[str, str, str | None]:
+    """(kind, subject, the values expression it reads) of an action that writes YAML."""
     text = action.text
     named = _NAMED.search(text)
     if named:
-        return "include" if named.group(1) == "include" else "template", named.group(2), None
+        return named.group(1), named.group(2), None
     to_text = _TO_TEXT.search(text)
-    if to_text:
-        expr = _resolve(to_text.group(2), dot)
-        fn = to_text.group(1)
-        kind: Emitted = fn  # type: ignore[assignment]
-        return kind, expr or to_text.group(2), expr
     piped = _PIPED.match(text)
-    if piped:
-        expr = _resolve(piped.group(1), dot)
-        return piped.group(2), expr or piped.group(1), expr  # type: ignore[return-value]
+    found = (to_text[1], to_text[2]) if to_text else (piped[2], piped[1]) if piped else None
+    if found is not None:
+        fn, expr = found
+        resolved = _resolve(expr, dot)
+        return fn, resolved or expr, resolved
     return "output", text if len(text) <= 60 else text[:57] + "...", None
 
 
@@ -333,11 +327,12 @@ def _walk(masked: list[str], actions: dict[int, list[Action]], numbers: list[int
                 value_span = (line.value_col, line.value_col + len(line.value))
             entry = KeyLine(number, document, path, key_span, value_span, text)
             shape.keys.setdefault(shape_of(path), []).append(entry)
-            if opens_block_scalar(line.value):
-                block_col = key_span[0] if key_span else (line.dashes or [0])[-1]
             for action in line_actions:
                 if action.start >= (line.value_col or 0) and _MULTILINE_OUTPUT.search(action.text):
                     _add_emitter(shape, action, number, document, path, scopes[-1].dot)
+        if opens_block_scalar(line.value):
+            owner = line.key_span or ((line.dashes or [0])[-1], 0)
+            block_col = owner[0]
         _track_scopes(scopes, line_actions)
     return shape
 
