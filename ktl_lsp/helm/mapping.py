@@ -133,12 +133,8 @@ class Template:
     defines: dict[str, tuple[int, TemplateShape]]
     """name -> (line of the `define`, its body's shape)."""
 
-    @property
-    def first_line(self) -> int:
-        for number, text in enumerate(self.lines):
-            if text.strip() and not text.lstrip().startswith("{{/*"):
-                return number
-        return 0
+    first_line: int
+    """The first line of YAML outside actions and defines (where unplaceable findings go)."""
 
 
 @functools.lru_cache(maxsize=4096)
@@ -224,10 +220,12 @@ def read_template(text: str) -> Template:
         else:
             main.append(number)
     walk = functools.partial(_walk, masked, actions)
+    first = next((n for n in main if masked[n].replace(MASK, "").strip()), 0)
     return Template(
         lines,
         walk(main),
         {name: (line, walk(body)) for name, (line, body) in defines.items()},
+        first,
     )
 
 

@@ -56,7 +56,7 @@ def test_literal_keys_have_their_paths_and_lines() -> None:
         24: ("kind",),
     }  # not the block scalar's text (13), nor the key an action makes (16)
     assert template.main.kinds == {0: "ConfigMap", 1: "Secret"}
-    assert template.first_line == 0
+    assert template.first_line == 3  # past the define
 
 
 def test_actions_writing_yaml_have_the_path_their_output_lands_in() -> None:
