@@ -105,7 +105,6 @@ class _Checked:
     findings: list[Finding]
     summaries: list[tuple[int, PlacedSummary]]
     """(document index, summary keyed by `_doc_id`) for the cross-document checks."""
-    crds: list[CrdVersion]
     context: _Context
 
     def place(self, document: int, rng: Range, finding: Finding) -> Finding:
@@ -220,7 +219,7 @@ class RenderedChecker:
         crds: CrdRegistry,
     ) -> _Checked:
         template = self.template(template_text)
-        checked = _Checked(path, key, template, parsed, [], [], [], context)
+        checked = _Checked(path, key, template, parsed, [], [], context)
         for document in parsed.documents:
             raw: list[Finding] = [
                 Finding(p.range, p.severity, p.code, p.message) for p in document.chunk.problems
