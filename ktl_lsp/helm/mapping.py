@@ -497,20 +497,24 @@ def place(
     rendered_lines: Sequence[str],
     documents: frozenset[int] | None,
     confirm: Callable[[Emitter, KeyPath], bool] | None = None,
+    literal_lines: bool = True,
 ) -> Placed | None:
     """The template place of a located rendered node: its literal line, else the action that
     emitted it. A literal line whose sequence indexes differ (an item of a `range`, or items an
-    action adds) yields to an action whose source (`confirm`) holds the node."""
+    action adds) yields to an action whose source (`confirm`) holds the node. Without
+    `literal_lines`, only an action."""
     path = located.path
     rendered_line = rendered_lines[located.line] if located.line < len(rendered_lines) else ""
     literal, exact = _literal(shape, path, rendered_line, documents)
+    if not literal_lines:
+        literal, exact = None, False
     if literal is not None and exact:
         return _at_literal(literal, located.on)
     emitted = _emitter(shape, path, documents, confirm)
     if literal is not None and (emitted is None or not emitted[1]):
         return _at_literal(literal, located.on)
     # A flow collection or an inline value: the node sits on an ancestor's literal line.
-    for k in range(len(path) - 1, 0, -1):
+    for k in range(len(path) - 1, 0, -1) if literal_lines else ():
         if located.lines[k - 1] != located.line:
             break
         ancestor, _ = _literal(shape, path[:k], rendered_line, documents)
@@ -520,6 +524,20 @@ def place(
         return None
     (emitter, remainder), _ = emitted
     return Placed(emitter.line, emitter.span, emitter=emitter, remainder=remainder)
+
+
+def place_line(shape: TemplateShape, rendered_line: str) -> Placed | None:
+    """The literal line that wrote a rendered line, when exactly one can have (for rendered
+    text that does not parse, so has no key paths)."""
+    if not rendered_line.strip():
+        return None
+    found = {
+        e.line: e for entries in shape.keys.values() for e in entries if e.matches(rendered_line)
+    }
+    if len(found) != 1:
+        return None
+    (entry,) = found.values()
+    return _at_literal(entry, "value")
 
 
 def _at_literal(literal: KeyLine, on: Literal["key", "value"]) -> Placed:

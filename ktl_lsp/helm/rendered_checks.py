@@ -41,12 +41,12 @@ from ktl_lsp.documents.yaml_parse import (
 from ktl_lsp.helm.mapping import (
     Emitter,
     KeyPath,
-    Located,
     Placed,
     Template,
     documents_for,
     locate,
     place,
+    place_line,
     read_template,
     shape_of,
 )
@@ -221,8 +221,11 @@ class RenderedChecker:
         template = self.template(template_text)
         checked = _Checked(path, key, template, parsed, [], [], context)
         for document in parsed.documents:
-            raw: list[Finding] = [
-                Finding(p.range, p.severity, p.code, p.message) for p in document.chunk.problems
+            raw = [
+                Finding(
+                    p.range, p.severity, p.code, p.message, tuple(Related(*r) for r in p.related)
+                )
+                for p in document.chunk.problems
             ]
             root = document.root
             if root is not None:
@@ -397,17 +400,24 @@ def _place(checked: _Checked, document: YamlDocument, rng: Range, finding: Findi
     chunk_lines = document.chunk.text.split("\n")
     root = document.root
     placed: Placed | None = None
-    located: Located | None = None
-    if root is not None:
+    if root is None:  # rendered text that does not parse: the one literal line that wrote it
+        at = rng.start.line
+        placed = place_line(template.main, chunk_lines[at] if at < len(chunk_lines) else "")
+    else:
         located = locate(root, rng)
         documents = documents_for(template.main, document.index, _type(root)[1])
-        placed = place(
-            template.main,
-            located,
-            chunk_lines,
-            documents,
-            lambda emitter, rest: _confirms(checked, emitter, rest),
-        )
+
+        def confirm(emitter: Emitter, rest: KeyPath) -> bool:
+            return _confirms(checked, emitter, rest)
+
+        placed = place(template.main, located, chunk_lines, documents, confirm)
+        if placed is not None and placed.key_line is not None and finding.related:
+            # A duplicate key whose first occurrence matches the same literal line: one of
+            # the two came from an action.
+            first = locate(root, finding.related[0].range)
+            again = place(template.main, first, chunk_lines, documents, confirm)
+            if again is not None and again.line == placed.line:
+                placed = place(template.main, located, chunk_lines, documents, confirm, False)
     related = _related(checked, document, finding.related)
     if placed is None:
         line = template.first_line

@@ -521,3 +521,56 @@ def test_a_subchart_template_reads_the_parents_section_then_its_own_values(
     assert [(r.path, r.range.start.line) for r in parent.related] == [
         (str((chart / "values.yaml").resolve()), 2)
     ]
+
+
+def test_a_label_both_literal_and_from_a_helper_is_a_duplicate_at_the_include(
+    tmp_path: Path,
+) -> None:
+    chart = write_chart(
+        tmp_path / "c",
+        {
+            "templates/_helpers.tpl": """
+                {{- define "c.labels" -}}
+                app: c
+                {{- end }}
+            """,
+            "templates/cm.yaml": """
+                apiVersion: v1
+                kind: ConfigMap
+                metadata:
+                  name: cm
+                  labels:
+                    app: c
+                    {{- include "c.labels" . | nindent 4 }}
+            """,
+        },
+    )
+    found = check_rendered(chart, [render(chart)], K8S)
+    (finding,) = found[(chart / "templates/cm.yaml").resolve()]
+    assert finding.code == "yaml-duplicate-key"
+    assert span(finding) == (6, 4, 43)
+    assert [(r.path, r.range.start.line, r.message) for r in finding.related] == [
+        (None, 5, "first occurrence"),
+        (str((chart / "templates/_helpers.tpl").resolve()), 1, 'written here by define "c.labels"'),
+    ]
+
+
+def test_rendered_text_that_does_not_parse_is_at_the_line_that_wrote_it(tmp_path: Path) -> None:
+    chart = write_chart(
+        tmp_path / "c",
+        {
+            "values.yaml": 'setting: "b: c"\n',
+            "templates/cm.yaml": """
+                apiVersion: v1
+                kind: ConfigMap
+                metadata:
+                  name: cm
+                data:
+                  a: {{ .Values.setting }}
+            """,
+        },
+    )
+    found = check_rendered(chart, [render(chart)], K8S)
+    (finding,) = found[(chart / "templates/cm.yaml").resolve()]
+    assert finding.code == "yaml-syntax"
+    assert span(finding) == (5, 5, 26)  # `{{ .Values.setting }}`: it rendered `a: b: c`
