@@ -204,7 +204,7 @@ class RenderedChecker:
                 for path, finding in findings:
                     _add(labelled.setdefault(path, {}), finding, render.request.label)
         return {
-            path: sort_findings([_labelled(f, labels) for f, labels in found.values()])
+            path: sort_findings([_labelled(f, m, len(renders)) for f, m in found.values()])
             for path, found in labelled.items()
         }
 
@@ -666,14 +666,26 @@ def _add(
 MAX_VARIANTS = 3
 
 
-def _labelled(finding: Finding, messages: _Group) -> Finding:
+MAX_LABELS = 3
+
+
+def _labelled(finding: Finding, messages: _Group, renders: int) -> Finding:
     lines = [
-        f"{message} (values: {', '.join(labels)})"
+        f"{message} ({_renders(labels, renders)})"
         for message, labels in list(messages.items())[:MAX_VARIANTS]
     ]
     if len(messages) > MAX_VARIANTS:
         lines.append(f"... and {len(messages) - MAX_VARIANTS} more like these")
     return replace(finding, message="\n".join(lines))
+
+
+def _renders(labels: list[str], renders: int) -> str:
+    """The renders a finding came from: all their labels, or how many when they are many."""
+    if len(labels) <= MAX_LABELS:
+        return "values: " + ", ".join(labels)
+    if len(labels) == renders:
+        return f"values: all {renders} renders"
+    return f"values: {', '.join(labels[:MAX_LABELS])} and {len(labels) - MAX_LABELS} more"
 
 
 _CHECKER = RenderedChecker()

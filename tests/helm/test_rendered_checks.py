@@ -574,3 +574,14 @@ def test_rendered_text_that_does_not_parse_is_at_the_line_that_wrote_it(tmp_path
     (finding,) = found[(chart / "templates/cm.yaml").resolve()]
     assert finding.code == "yaml-syntax"
     assert span(finding) == (5, 5, 26)  # `{{ .Values.setting }}`: it rendered `a: b: c`
+
+
+def test_many_renders_are_counted_not_listed(tmp_path: Path) -> None:
+    files = {f"ci/v{i}-values.yaml": f"n{i}: {i}\n" for i in range(5)}
+    template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndat: {}\n"
+    chart = write_chart(tmp_path / "c", {**files, "templates/cm.yaml": template})
+    renders = [render(chart), *(render(chart, name) for name in sorted(files))]
+    (finding,) = check_rendered(chart, renders, K8S)[(chart / "templates/cm.yaml").resolve()]
+    assert finding.message.endswith("(values: all 6 renders)")
+    (finding,) = check_rendered(chart, renders[:4], K8S)[(chart / "templates/cm.yaml").resolve()]
+    assert finding.message.endswith("(values: all 4 renders)")
