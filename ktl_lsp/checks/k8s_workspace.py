@@ -159,8 +159,10 @@ def workspace_findings(
     summaries: Iterable[PlacedSummary],
     namespaced_crd: dict[tuple[str, str], bool] | None = None,
     units: ApplyUnits | None = None,
+    scope: str = "in the workspace",
 ) -> dict[str, list[Finding]]:
-    """Duplicates and Services selecting no workload (information), by path.
+    """Duplicates and Services selecting no workload (information), by path; `scope` says in
+    messages where the summaries come from.
 
     A duplicate is a warning where its copies are applied together (``units``; without them,
     every file is applied with every other); copies never applied together are one hint for
@@ -180,7 +182,7 @@ def workspace_findings(
             services.append(placed)
     for (group, kind, _, name), members in groups.items():
         if len(members) >= 2:
-            _duplicates(out, group, kind, name, members, units)
+            _duplicates(out, group, kind, name, members, units, scope)
     for service in services:
         s = service.summary
         assert s.selector is not None and s.selector_range is not None
@@ -197,7 +199,7 @@ def workspace_findings(
                 s.selector_range.shifted(service.line_offset),
                 "information",
                 "k8s-service-no-match",
-                f'Service "{s.name}" selects {shown}, which matches no workload in the workspace',
+                f'Service "{s.name}" selects {shown}, which matches no workload {scope}',
             )
         )
     return out
@@ -210,6 +212,7 @@ def _duplicates(
     name: str,
     members: list[PlacedSummary],
     units: ApplyUnits | None,
+    scope: str,
 ) -> None:
     members.sort(key=lambda p: (p.path, p.name_range.start))
     label = f"{group}/{kind}" if group else kind
@@ -224,7 +227,7 @@ def _duplicates(
         ]
         if not partners:
             continue
-        where = _where(member.path, partners[0][1])
+        where = _where(member.path, partners[0][1], scope)
         out[member.path].append(
             Finding(
                 member.name_range,
@@ -249,7 +252,7 @@ def _duplicates(
         )
 
 
-def _where(path: str, common: frozenset[object]) -> str:
+def _where(path: str, common: frozenset[object], scope: str) -> str:
     """Says what applies the copies together, for the message."""
     if path in common:
         return "in this file"
@@ -258,4 +261,4 @@ def _where(path: str, common: frozenset[object]) -> str:
         return f"in the resources of {files[0].parent.name}/{files[0].name}"
     if any(isinstance(u, tuple) and u and u[0] == "directory" for u in common):
         return "in this directory (applied together by kubectl apply -f)"
-    return "in the workspace"
+    return scope

@@ -20,6 +20,8 @@ RULES: dict[str, str] = {
     "helm-values-schema": "A Helm values file breaks the chart's values.schema.json.",
     "helm-values-secret": "A secret:// reference in Helm values that ktl cannot resolve "
     "(malformed, unknown provider, or a file-provider key that is missing or not a string).",
+    "helm-template-schema": "An object a Helm template renders breaks its schema or names an "
+    "unknown kind; reported at the template line (or include/toYaml action) that wrote it.",
     "stack-schema": "A ktl stack.yaml/release.yaml field is missing, unknown or invalid.",
     "stack-missing-need": "A release needs a release name that does not exist in its cluster.",
     "stack-cycle": "Releases need each other in a cycle.",

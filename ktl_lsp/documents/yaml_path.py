@@ -24,7 +24,17 @@ from ktl_lsp.documents.yaml_parse import ParsedText, YamlDocument, parse_text, t
 PathPart = str | int
 On = Literal["key", "value"]
 
-__all__ = ["PathPart", "YamlPath", "document_type", "path_at"]
+__all__ = [
+    "Frame",
+    "LineShape",
+    "PathPart",
+    "YamlPath",
+    "document_type",
+    "opens_block_scalar",
+    "path_at",
+    "push_frame",
+    "scan_line",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +211,7 @@ Found = tuple[tuple[PathPart, ...], On, LineSpan | None]
 
 
 @dataclass(slots=True)
-class _Line:
+class LineShape:
     """One line's structure: its `- ` dashes, then an optional key, then the value text."""
 
     dashes: list[int]
@@ -215,7 +225,7 @@ class _Line:
 
 
 @dataclass(slots=True)
-class _Frame:
+class Frame:
     col: int
     kind: Literal["map", "seq"]
     part: PathPart
@@ -273,12 +283,12 @@ def _key_at(s: str, i: int) -> tuple[str, int, int, int] | None:
     return None
 
 
-def _scan(s: str) -> _Line | None:
+def scan_line(s: str) -> LineShape | None:
     """The structure of a line; None when it is blank or only a comment."""
     i = _skip_blanks(s, 0)
     if i == len(s) or s[i] == "#":
         return None
-    line = _Line([])
+    line = LineShape([])
     while s[i : i + 1] == "-" and (i + 1 == len(s) or s[i + 1] in " \t"):
         line.dashes.append(i)
         i = _skip_blanks(s, i + 1)
@@ -297,7 +307,7 @@ def _scan(s: str) -> _Line | None:
     return line
 
 
-def _push(stack: list[_Frame], col: int, kind: Literal["map", "seq"], key: str) -> None:
+def push_frame(stack: list[Frame], col: int, kind: Literal["map", "seq"], key: str) -> None:
     """An element at `col`: a `- ` item (kind "seq") or a key (kind "map")."""
     while stack and stack[-1].col > col:
         stack.pop()
@@ -308,7 +318,7 @@ def _push(stack: list[_Frame], col: int, kind: Literal["map", "seq"], key: str) 
                 assert isinstance(top.part, int)
                 top.part += 1
             else:  # a sequence at its key's indentation
-                stack.append(_Frame(col, "seq", 0))
+                stack.append(Frame(col, "seq", 0))
             return
         if top.kind == "seq":  # that sequence ended: the key belongs to the mapping around it
             stack.pop()
@@ -318,10 +328,10 @@ def _push(stack: list[_Frame], col: int, kind: Literal["map", "seq"], key: str) 
         else:
             top.part = key
             return
-    stack.append(_Frame(col, kind, 0 if kind == "seq" else key))
+    stack.append(Frame(col, kind, 0 if kind == "seq" else key))
 
 
-def _opens_block_scalar(value: str) -> bool:
+def opens_block_scalar(value: str) -> bool:
     return bool(re.fullmatch(r"[|>][-+0-9]*", value))
 
 
@@ -347,7 +357,7 @@ def _indent(s: str) -> int:
 
 def _by_indentation(chunk: list[str], character: int) -> Found | None:
     """The path at (last line of `chunk`, character) from the lines' structure alone."""
-    stack: list[_Frame] = []
+    stack: list[Frame] = []
     block_col: int | None = None  # inside a block scalar owned by the element at this column
     block_key: LineSpan | None = None
     flow_depth = 0  # inside a flow collection that spans lines
@@ -359,14 +369,14 @@ def _by_indentation(chunk: list[str], character: int) -> Found | None:
         if flow_depth > 0:
             flow_depth += _flow_balance(_comment_free(text, 0))
             continue
-        line = _scan(text)
+        line = scan_line(text)
         if line is None:
             continue
         for col in line.dashes:
-            _push(stack, col, "seq", "")
+            push_frame(stack, col, "seq", "")
         if line.key is not None and line.key_span is not None:
-            _push(stack, line.key_span[0], "map", line.key)
-        if _opens_block_scalar(line.value):
+            push_frame(stack, line.key_span[0], "map", line.key)
+        if opens_block_scalar(line.value):
             owner = line.key_span[0] if line.key_span else (line.dashes or [0])[-1]
             block_col = owner
             span = line.key_span
@@ -378,28 +388,28 @@ def _by_indentation(chunk: list[str], character: int) -> Found | None:
     return _on_line(stack, chunk[-1], character)
 
 
-def _path(stack: list[_Frame]) -> tuple[PathPart, ...]:
+def _path(stack: list[Frame]) -> tuple[PathPart, ...]:
     return tuple(frame.part for frame in stack)
 
 
-def _on_line(stack: list[_Frame], text: str, character: int) -> Found | None:
-    line = _scan(text)
+def _on_line(stack: list[Frame], text: str, character: int) -> Found | None:
+    line = scan_line(text)
     if line is None:
         comment = text.find("#")
         if comment >= 0 and character > comment:
             return None
-        _push(stack, character, "map", "")
+        push_frame(stack, character, "map", "")
         return _path(stack), "key", (character, character)
     first = line.dashes[0] if line.dashes else line.content_col
     if first is None or character < first:
         return None
     for col in line.dashes:
-        _push(stack, col, "seq", "")
+        push_frame(stack, col, "seq", "")
         if character <= col:
             return _path(stack), "value", None
     if line.key is not None and line.key_span is not None:
         start, end = line.key_span
-        _push(stack, start, "map", line.key)
+        push_frame(stack, start, "map", line.key)
         if character <= end:
             return _path(stack), "key", line.key_span
         flow = line.value_col is not None and line.value[:1] in ("[", "{")
@@ -412,7 +422,7 @@ def _on_line(stack: list[_Frame], text: str, character: int) -> Found | None:
         return _in_flow(_path(stack), line.value, line.value_col, character, None)
     if not line.dashes:  # a key being typed, no colon yet
         word = line.value
-        _push(stack, line.value_col, "map", word)
+        push_frame(stack, line.value_col, "map", word)
         return _path(stack), "key", (line.value_col, line.value_col + len(word))
     return _path(stack), "value", None
 
