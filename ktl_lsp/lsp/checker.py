@@ -23,7 +23,7 @@ import asyncio
 import ctypes
 import ctypes.util
 import time
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -154,6 +154,7 @@ class Checker(Feature):
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._folders_task: asyncio.Task[Any] | None = None
         self._extra: dict[str, dict[str, list[Finding]]] = {}  # uri -> owner -> findings
+        self._edit_hooks: list[Callable[[str, str], None]] = []
         keep_big_allocations_apart()
 
     # -- the workspace ---------------------------------------------------------------------
@@ -221,7 +222,17 @@ class Checker(Feature):
         return roots
 
     # -- editor events -----------------------------------------------------------------------
+    def on_edit(self, hook: Callable[[str, str], None]) -> None:
+        """Calls `hook(uri, event)` ("open", "change", "save", "close") for every document of
+        the editor, checkable or not (Helm's `_helpers.tpl` is not YAML, yet renders)."""
+        self._edit_hooks.append(hook)
+
+    def _edited(self, uri: str, event: str) -> None:
+        for hook in self._edit_hooks:
+            hook(uri, event)
+
     def opened(self, uri: str) -> None:
+        self._edited(uri, "open")
         path = path_of(uri)
         if path is None:
             return
@@ -231,14 +242,17 @@ class Checker(Feature):
         self.schedule(uri, 0)
 
     def changed(self, uri: str) -> None:
+        self._edited(uri, "change")
         if self._uri_path(uri) is not None:
             self.schedule(uri, DEBOUNCE_S)
 
     def saved(self, uri: str) -> None:
+        self._edited(uri, "save")
         if self._uri_path(uri) is not None:
             self.schedule(uri, 0)
 
     def closed(self, uri: str) -> None:
+        self._edited(uri, "close")
         path = self._uri_path(uri)
         if path is None:
             return

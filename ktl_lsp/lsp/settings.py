@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ktl_lsp.lsp.arguments import lenient
 from ktl_lsp.lsp.transport import MIN_MAX_MESSAGE_BYTES, default_max_message_bytes
@@ -64,6 +64,25 @@ class RedactSettings:
         return [_pattern(i, item) for i, item in enumerate(self.patterns)]
 
 
+@dataclass
+class HelmSettings:
+    """How charts are rendered for their template checks (docs/protocol.md, Helm charts)."""
+
+    #: "auto": Helm's Go SDK (the helm extra), else a helm binary on PATH; "none": no renders.
+    renderer: Literal["auto", "library", "binary", "none"] = "auto"
+    #: Seconds one render may take before it is stopped and reported cut short.
+    render_timeout: float = field(default=10.0, metadata={"json": "renderTimeout"})
+    #: Chart directory (absolute, or relative to the first workspace folder) -> values files
+    #: (relative to the chart) rendered as renders of their own.
+    values_files: dict[str, list[str]] = field(
+        default_factory=dict, metadata={"json": "valuesFiles"}
+    )
+
+    def check(self) -> None:
+        if self.render_timeout <= 0:
+            raise ValueError("must be more than 0 seconds")
+
+
 def _pattern(i: int, item: str | dict[str, str]) -> tuple[str, str]:
     if isinstance(item, str):
         return f"pattern-{i + 1}", item
@@ -90,6 +109,7 @@ class Settings:
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
     redact: RedactSettings = field(default_factory=RedactSettings)
+    helm: HelmSettings = field(default_factory=HelmSettings)
     #: What was wrong with the options given (said once to the user); not a setting.
     problems: list[str] = field(default_factory=list, metadata={"json": ""})
 
