@@ -322,7 +322,11 @@ class Renderer:
                 f"rendering stopped after {answer['timeout']:g} s (setting helm.renderTimeout)"
             )
             return Rendered(request, error=RenderError(message), cut_short=True)
-        manifests = {_relative_key(k): v for k, v in (answer.get("manifests") or {}).items() if k}
+        manifests = {  # NOTES.txt is shown after an install, never applied (nor templated)
+            _relative_key(k): v
+            for k, v in (answer.get("manifests") or {}).items()
+            if k and not k.endswith("/NOTES.txt")
+        }
         if answer.get("too_big"):
             size = self.max_bytes // (1024 * 1024)
             message = f"rendered output larger than {size} MiB; only part of it is checked"
