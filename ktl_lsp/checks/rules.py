@@ -19,6 +19,9 @@ RULES: dict[str, str] = {
     "helm-values-schema": "A Helm values file breaks the chart's values.schema.json.",
     "helm-values-secret": "A secret:// reference in Helm values that ktl cannot resolve "
     "(malformed, unknown provider, or a file-provider key that is missing or not a string).",
+    "helm-render": "A Helm chart does not render: Helm's error at the template line (required, "
+    "fail, nil values, syntax), a render cut short by its time or size limit, or dependencies "
+    "missing from charts/.",
     "stack-schema": "A ktl stack.yaml/release.yaml field is missing, unknown or invalid.",
     "stack-missing-need": "A release needs a release name that does not exist in its cluster.",
     "stack-cycle": "Releases need each other in a cycle.",
