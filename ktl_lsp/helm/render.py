@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import importlib.util
 import os
-import queue
 import re
 import shutil
 import subprocess
@@ -31,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -73,7 +72,7 @@ class LibraryUnavailable(Exception):
 
 
 class _WorkerProcess:
-    """One incarnation of `python -m ktl_lsp.helm.worker`; answers are read by a thread."""
+    """One incarnation of `python -m ktl_lsp.helm.worker`."""
 
     def __init__(self) -> None:
         self.stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed by kill()
@@ -84,9 +83,8 @@ class _WorkerProcess:
             stderr=self.stderr,
             start_new_session=True,  # a Ctrl-C in the server's terminal is not for the worker
         )
-        self.answers: queue.Queue[bytes | None] = queue.Queue()
         self.next_id = 0
-        threading.Thread(target=self._read, name="ktl-helm-worker-reader", daemon=True).start()
+        self._expired = False
         hello = self._next(time.monotonic() + START_TIMEOUT_S)
         if not hello.get("ready"):
             self.kill()
@@ -97,19 +95,26 @@ class _WorkerProcess:
     def pid(self) -> int:
         return self.proc.pid
 
-    def _read(self) -> None:
-        stdout = self.proc.stdout
-        assert stdout is not None
-        for line in stdout:
-            self.answers.put(line)
-        self.answers.put(None)
+    def _expire(self) -> None:
+        self._expired = True
+        with contextlib.suppress(OSError):
+            self.proc.kill()
 
     def _next(self, deadline: float) -> dict[str, Any]:
+        """The worker's next answer; a watchdog kills the worker at `deadline` (the read then
+        ends), so the answer is read on this thread, with no hand-over between threads."""
+        stdout = self.proc.stdout
+        assert stdout is not None
+        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), self._expire)
+        watchdog.daemon = True
+        watchdog.start()
         try:
-            line = self.answers.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            raise _TimedOut from None
-        if line is None:
+            line = stdout.readline()
+        finally:
+            watchdog.cancel()
+        if not line:
+            if self._expired:
+                raise _TimedOut
             raise _Dead(self._last_words())
         answer = loads(line)
         return answer if isinstance(answer, dict) else {}
@@ -165,7 +170,8 @@ class Renderer:
         self.mode = mode
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one render at a time: one worker, one mirror per chart
+        self._mirrors = Mirrors()
         self._worker: _WorkerProcess | None = None
         self._library_error: str | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -228,15 +234,17 @@ class Renderer:
                     error = RenderError(f"cannot read values file {path}: {exc}", values_file=path)
                     return Rendered(request, error=error)
             values.append((path, text))
-        with tempfile.TemporaryDirectory(prefix="ktl-helm-") as tmp:
-            chart = overlay_chart(request.chart_dir, texts, Path(tmp))
+        with self._lock:
+            chart = self._mirrors.chart(request.chart_dir, texts)
             if backend == "library":
                 try:
                     answer = self._call_worker(request, chart, values)
                 except LibraryUnavailable:
-                    return self.render_sync(request, overlay)  # the library failed: next backend
+                    answer = None
             else:
-                answer = self._helm_template(request, chart, values, Path(tmp))
+                answer = self._helm_template(request, chart, values)
+        if answer is None:
+            return self.render_sync(request, overlay)  # the library failed: the next backend
         return self._rendered(request, answer, texts)
 
     def _call_worker(
@@ -252,33 +260,41 @@ class Renderer:
             "kube_version": request.kube_version,
             "max_bytes": self.max_bytes,
         }
-        with self._lock:
-            worker = self._worker
-            if worker is None or not worker.alive():
-                if worker is not None:
-                    worker.kill()
-                try:
-                    worker = self._worker = _WorkerProcess()
-                except LibraryUnavailable as exc:
-                    self._worker = None
-                    self._library_error = str(exc)
-                    raise
-                except _TimedOut:
-                    self._worker = None
-                    return {"timeout": START_TIMEOUT_S}
-                self.starts += 1
+        worker = self._worker
+        if worker is None or not worker.alive():
+            if worker is not None:
+                worker.kill()
             try:
-                return worker.call(message, self.timeout_s)
+                worker = self._worker = _WorkerProcess()
+            except LibraryUnavailable as exc:
+                self._worker = None
+                self._library_error = str(exc)
+                raise
             except _TimedOut:
-                worker.kill()
                 self._worker = None
-                return {"timeout": self.timeout_s}
-            except _Dead as exc:
-                worker.kill()
-                self._worker = None
-                return {"error": {"kind": "crash", "message": f"the render worker died ({exc})"}}
+                return {"timeout": START_TIMEOUT_S}
+            self.starts += 1
+        try:
+            return worker.call(message, self.timeout_s)
+        except _TimedOut:
+            worker.kill()
+            self._worker = None
+            return {"timeout": self.timeout_s}
+        except _Dead as exc:
+            worker.kill()
+            self._worker = None
+            return {"error": {"kind": "crash", "message": f"the render worker died ({exc})"}}
 
     def _helm_template(
+        self,
+        request: RenderRequest,
+        chart: Path,
+        values: list[tuple[Path, str]],
+    ) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="ktl-helm-values-") as tmp:
+            return self._run_helm_template(request, chart, values, Path(tmp))
+
+    def _run_helm_template(
         self,
         request: RenderRequest,
         chart: Path,
@@ -371,6 +387,7 @@ class Renderer:
             if self._worker is not None:
                 self._worker.kill()
                 self._worker = None
+            self._mirrors.close()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
@@ -455,32 +472,92 @@ def split_template_output(text: str) -> dict[str, str]:
 # -- the editor's buffers over the chart's files ---------------------------------------------
 
 
-def overlay_chart(chart_dir: Path, texts: Mapping[Path, str], into: Path) -> Path:
-    """`chart_dir` itself when no text in `texts` belongs to it, else a copy under `into` made of
-    symbolic links to its files (Helm follows them) with those texts written in their place."""
-    inside = {p.relative_to(chart_dir): t for p, t in texts.items() if p.is_relative_to(chart_dir)}
-    if not inside:
-        return chart_dir
-    needed = {parent for rel in inside for parent in rel.parents if parent != Path(".")}
-    target = into / chart_dir.name
+class Mirrors:
+    """Per chart, a directory of symbolic links to its files (Helm follows them) with the
+    editor's unsaved texts written in their place; kept between renders and brought up to date
+    before each, so an edit costs a write, not a copy of the chart."""
 
-    def build(src: Path, dst: Path, rel: Path) -> None:
-        dst.mkdir(parents=True, exist_ok=True)
-        names = set()
-        with contextlib.suppress(OSError):
-            names = {e.name for e in os.scandir(src)}
-        names |= {r.name for r in [*inside, *needed] if r.parent == rel}
-        for name in sorted(names):
-            r = rel / name
-            if r in inside:
+    def __init__(self) -> None:
+        self.root: Path | None = None
+        self._dirs: dict[Path, Path] = {}
+        self._written: dict[Path, dict[Path, str]] = {}
+
+    def chart(self, chart_dir: Path, texts: Mapping[Path, str]) -> Path:
+        """The directory to render `chart_dir` from: itself when no text of `texts` is one of
+        its files, else its mirror."""
+        inside = {
+            p.relative_to(chart_dir): t for p, t in texts.items() if p.is_relative_to(chart_dir)
+        }
+        if not inside:
+            return chart_dir
+        if self.root is None:
+            self.root = Path(tempfile.mkdtemp(prefix="ktl-helm-"))
+        target = self._dirs.get(chart_dir)
+        if target is None:
+            target = self.root / str(len(self._dirs)) / chart_dir.name
+            self._dirs[chart_dir] = target
+        written = self._written.setdefault(chart_dir, {})
+        needed = {parent for rel in inside for parent in rel.parents if parent != Path(".")}
+        _sync(chart_dir, target, Path("."), inside, needed, written)
+        return target
+
+    def close(self) -> None:
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+        self.root = None
+        self._dirs.clear()
+        self._written.clear()
+
+
+def _sync(
+    src: Path,
+    dst: Path,
+    rel: Path,
+    inside: Mapping[Path, str],
+    needed: set[Path],
+    written: dict[Path, str],
+) -> None:
+    """Makes `dst` mirror `src`: texts of `inside` as files, the directories leading to them as
+    directories, everything else a link to the original."""
+    dst.mkdir(parents=True, exist_ok=True)
+    names: set[str] = set()
+    with contextlib.suppress(OSError):
+        names = {e.name for e in os.scandir(src)}
+    names |= {r.name for r in [*inside, *needed] if r.parent == rel}
+    existing = {e.name: e for e in os.scandir(dst)}
+    for name, old in existing.items():
+        if name not in names:
+            _remove(old)
+            written.pop(rel / name, None)
+    for name in names:
+        r = rel / name
+        entry: os.DirEntry[str] | None = existing.get(name)
+        is_link = entry is not None and entry.is_symlink()
+        is_dir = entry is not None and not is_link and entry.is_dir(follow_symlinks=False)
+        if r in inside:
+            if entry is not None and (is_link or is_dir):
+                _remove(entry)
+                entry = None
+            if entry is None or written.get(r) != inside[r]:
                 (dst / name).write_text(inside[r], "utf-8")
-            elif r in needed:
-                build(src / name, dst / name, r)
-            else:
-                _link(src / name, dst / name)
+                written[r] = inside[r]
+        elif r in needed:
+            if entry is not None and not is_dir:
+                _remove(entry)
+            _sync(src / name, dst / name, r, inside, needed, written)
+        elif not is_link:
+            if entry is not None:
+                _remove(entry)
+            written.pop(r, None)
+            _link(src / name, dst / name)
 
-    build(chart_dir, target, Path("."))
-    return target
+
+def _remove(entry: os.DirEntry[str]) -> None:
+    if entry.is_dir(follow_symlinks=False):
+        shutil.rmtree(entry.path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
 
 
 def _link(src: Path, dst: Path) -> None:
@@ -491,11 +568,3 @@ def _link(src: Path, dst: Path) -> None:
             shutil.copytree(src, dst, symlinks=True)
         elif src.exists():
             shutil.copy2(src, dst)
-
-
-def render_all(
-    renderer: Renderer, requests: list[RenderRequest], overlay: Mapping[Path, str] | None = None
-) -> Iterator[Rendered]:
-    """Each request rendered in turn (the CLI's and the benchmark's loop)."""
-    for request in requests:
-        yield renderer.render_sync(request, overlay)

@@ -106,6 +106,10 @@ def test_unsaved_buffers_are_rendered_instead_of_the_files(web: Path, renderer: 
     assert out.error is not None
     # Helm says byte 15 (`.a`; é is two bytes); the column is in code points.
     assert (out.error.template, out.error.line, out.error.column) == ("templates/extra.yaml", 0, 14)
+    # The buffer of the new file closed unsaved, another edited: the mirror follows.
+    out = renderer.render_sync(RenderRequest(web), {service: service.read_text() + "# edited\n"})
+    assert out.error is None and "templates/extra.yaml" not in out.manifests
+    assert out.manifests["templates/service.yaml"].endswith("# edited\n")
 
 
 def test_a_render_that_never_ends_is_cut_short_and_the_next_one_works(web: Path) -> None:
