@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -492,6 +493,8 @@ class Mirrors:
             return chart_dir
         if self.root is None:
             self.root = Path(tempfile.mkdtemp(prefix="ktl-helm-"))
+            # Gone at exit even when nobody calls close() (a server that is simply stopped).
+            weakref.finalize(self, shutil.rmtree, str(self.root), True)
         target = self._dirs.get(chart_dir)
         if target is None:
             target = self.root / str(len(self._dirs)) / chart_dir.name

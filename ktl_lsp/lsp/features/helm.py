@@ -86,6 +86,7 @@ class HelmCharts(Feature):
         self._generation: dict[Path, int] = {}
         self._published: dict[Path, set[str]] = {}  # chart -> uris it published findings on
         self._stack_roots: list[Path] | None = None
+        self._readers: dict[Path, set[Path]] = {}  # values file outside a chart -> its charts
         self._told = False
         checker.on_edit(self.edited)
 
@@ -110,18 +111,25 @@ class HelmCharts(Feature):
     # -- editor events ----------------------------------------------------------------------
     def edited(self, uri: str, event: str) -> None:
         path = _fs_path(uri) if uri.startswith("file:") else None
-        if path is None or event == "close":
+        if path is None:
             return
         if path.name in STACK_FILE_NAMES and event == "save":
             self._stack_roots = None  # releases may use other charts now
         background(self._locate(path, event), "ktl-helm-locate")
 
     async def _locate(self, path: Path, event: str) -> None:
+        """Schedules the charts the file is part of, or whose renders read it (a stack
+        release's values file); a buffer closed unsaved renders from the disk again."""
         from ktl_lsp.helm.charts import chart_root
 
-        chart = await asyncio.to_thread(chart_root, path.resolve())
-        if chart is not None:
-            self.schedule(chart, DEBOUNCE_S if event == "change" else 0)
+        path = await asyncio.to_thread(path.resolve)
+        chart = await asyncio.to_thread(chart_root, path)
+        charts = {chart} if chart is not None else set()
+        charts |= self._readers.get(path, set())
+        if event == "close":
+            charts &= set(self._generation)  # only what was rendered with its buffer
+        for found in charts:
+            self.schedule(found, DEBOUNCE_S if event == "change" else 0)
 
     def schedule(self, chart: Path, delay: float) -> None:
         """Renders `chart` after `delay` seconds, replacing a render still waiting to start."""
@@ -164,6 +172,10 @@ class HelmCharts(Feature):
         requests, findings = await asyncio.to_thread(
             chart_plan, chart, version, releases, user_values, texts
         )
+        for request in requests:
+            for values in request.values_files:
+                if not values.is_relative_to(chart):
+                    self._readers.setdefault(values, set()).add(chart)
         renders = []
         if requests and not renderer.available():
             self._tell_once(renderer.unavailable_reason())

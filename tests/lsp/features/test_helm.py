@@ -226,3 +226,29 @@ async def test_without_a_renderer_the_user_is_told_once(start_ktl: StartKtl, web
     assert not helm_diagnostics(pubs.latest(uri) or lsp.PublishDiagnosticsParams(uri, []))
     with pytest.raises(Exception, match="not rendered"):
         await ktl.cmd("ktl.helm.render", {"uri": uri})
+
+
+async def test_a_stack_release_renders_with_its_values_and_follows_their_edits(
+    ktl: Ktl, tmp_path: Path
+) -> None:
+    pubs = Publishes(ktl)
+    web = Path(shutil.copytree(FIXTURES / "web", tmp_path / "charts" / "web"))
+    shutil.rmtree(web / "ci")
+    write(
+        tmp_path,
+        "stack.yaml",
+        "apiVersion: ktl.dev/v1\nkind: Stack\nname: shop\nreleases:\n"
+        "  - name: front\n    chart: ./charts/web\n    namespace: shop\n"
+        "    values: [front.yaml]\n",
+    )
+    front = write(tmp_path, "front.yaml", "ingress:\n  enabled: true\n")
+    open_doc(ktl, web / "Chart.yaml")
+    ingress = (web / "templates" / "ingress.yaml").as_uri()
+    params = await pubs.until(ingress, lambda p: bool(helm_diagnostics(p)))
+    [required] = helm_diagnostics(params)
+    assert required.message.endswith("(render: stack release front)")
+    assert [r.location.uri for r in required.related_information or []] == [front.as_uri()]
+    # The release's values file is no chart file, yet editing it renders the chart again.
+    uri = open_doc(ktl, front)
+    edit(ktl, uri, 2, 1, 15, 15, "\n  host: shop.example.com")
+    await pubs.until(ingress, lambda p: not helm_diagnostics(p))
