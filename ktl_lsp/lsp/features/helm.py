@@ -188,7 +188,8 @@ class HelmCharts(Feature):
             # The rendered manifests' own findings (helm/rendered_checks.py: check_rendered(
             # chart, renders, version), at template lines) join `found` here.
             findings = {**findings, **found}
-        self._publish(chart, findings, texts)
+        if self._generation.get(chart) == generation:
+            self._publish(chart, findings, texts)
 
     def _inputs(self, chart: Path) -> tuple[str, list[dict[str, Any]], list[Path]]:
         """(Kubernetes version, stack releases using the chart, picked values files)."""
