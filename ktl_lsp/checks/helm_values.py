@@ -19,6 +19,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ktl_lsp.checks.findings import Finding
 from ktl_lsp.checks.schema_engine import node_range
 from ktl_lsp.checks.secret_refs import check_secret_refs
+from ktl_lsp.documents.file_kinds import values_chart_dir
 from ktl_lsp.documents.positions import Range
 from ktl_lsp.documents.yaml_nodes import mapping_pairs, to_python
 from ktl_lsp.documents.yaml_parse import ParsedText
@@ -112,7 +113,8 @@ def check_values_file(path: Path, parsed: ParsedText, source: FileSource) -> lis
 
 def _check_schema(path: Path, parsed: ParsedText, source: FileSource) -> list[Finding]:
     """Schema findings; nothing when the chart has no schema."""
-    schema_text = source.text_of(path.parent / "values.schema.json")
+    chart_dir = values_chart_dir(path)
+    schema_text = source.text_of(chart_dir / "values.schema.json")
     if schema_text is None:
         return []
     document = next((d for d in parsed.documents if d.root is not None), None)
@@ -127,7 +129,7 @@ def _check_schema(path: Path, parsed: ParsedText, source: FileSource) -> list[Fi
     values = to_python(root)
     own_file = path.name == "values.yaml"
     if not own_file:
-        defaults = source.parsed_of(path.parent / "values.yaml")
+        defaults = source.parsed_of(chart_dir / "values.yaml")
         base = None
         if defaults is not None:
             base = next((d.root for d in defaults.documents if d.root is not None), None)

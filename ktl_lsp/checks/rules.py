@@ -22,6 +22,9 @@ RULES: dict[str, str] = {
     "(malformed, unknown provider, or a file-provider key that is missing or not a string).",
     "helm-template-schema": "An object a Helm template renders breaks its schema or names an "
     "unknown kind; reported at the template line (or include/toYaml action) that wrote it.",
+    "helm-render": "A Helm chart does not render: Helm's error at the template line (required, "
+    "fail, nil values, syntax), a render cut short by its time or size limit, or dependencies "
+    "missing from charts/.",
     "stack-schema": "A ktl stack.yaml/release.yaml field is missing, unknown or invalid.",
     "stack-missing-need": "A release needs a release name that does not exist in its cluster.",
     "stack-cycle": "Releases need each other in a cycle.",

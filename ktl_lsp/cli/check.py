@@ -58,6 +58,14 @@ def add_parser(sub: Subparsers) -> None:
     vars(k8s_version)["available"] = (
         _AvailableVersions()
     )  # argparse fills %(...)s from vars(action)
+    p.add_argument(
+        "--helm-renderer",
+        choices=("auto", "library", "binary", "none"),
+        default="auto",
+        help="how Helm charts among the paths are rendered for their template checks: "
+        "Helm's Go SDK (the helm extra), a helm binary, either (auto), or not at all "
+        "(default: %(default)s)",
+    )
     p.add_argument("paths", nargs="+", metavar="PATH", help="files and directories to check")
     p.set_defaults(run=run, default_log_level="WARNING", usage_error=p.error)
 
@@ -183,6 +191,40 @@ def render_sarif(results: dict[Path, list[Finding]], cwd: Path) -> dict[str, Any
     }
 
 
+def _add_chart_findings(
+    results: dict[Path, list[Finding]], paths: list[str], version: str, mode: Any
+) -> None:
+    """Renders the charts among `paths` (a chart directory, a directory of charts, a chart's
+    file) and adds their findings; says on stderr once when no renderer is there."""
+    from ktl_lsp.checks.findings import sort_findings
+    from ktl_lsp.helm.charts import chart_root, find_charts, find_stack_roots, releases_using
+    from ktl_lsp.helm.render import Renderer
+    from ktl_lsp.helm.render_findings import check_chart
+
+    charts: dict[Path, None] = {}
+    for raw in paths:
+        path = Path(raw).resolve()
+        for chart in find_charts(path) if path.is_dir() else []:
+            charts[chart] = None
+        top = chart_root(path)
+        if top is not None:
+            charts[top] = None
+    if not charts:
+        return
+    renderer = Renderer(mode)
+    stack_roots = find_stack_roots(Path(p).resolve() for p in paths if Path(p).is_dir())
+    try:
+        for chart in charts:
+            checked = check_chart(chart, renderer, version, releases_using(chart, stack_roots))
+            for path, findings in checked.findings.items():
+                results[path] = sort_findings([*results.get(path, []), *findings])
+            if not checked.rendered and not renderer.available():
+                sys.stderr.write(f"ktl-lsp: {renderer.unavailable_reason()}\n")
+                break
+    finally:
+        renderer.close()
+
+
 def run(args: argparse.Namespace) -> int:
     from ktl_lsp.checks.check_paths import check_paths
     from ktl_lsp.checks.k8s_schemas import UnsupportedVersionError, resolve_version
@@ -196,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         usage_error(f"no such file or directory: {missing[0]}")
     results = check_paths(args.paths, version)
+    _add_chart_findings(results, args.paths, version, args.helm_renderer)
     cwd = Path.cwd().resolve()
     if args.format == "json":
         json.dump(render_json(results, cwd), sys.stdout, indent=2)

@@ -60,6 +60,24 @@ def _values_file(name: str) -> bool:
     return name.startswith("values") and name.endswith(YAML_SUFFIXES)
 
 
+CI_VALUES_SUFFIXES = ("-values.yaml", "-values.yml")
+
+
+def is_ci_values(path: Path) -> bool:
+    """chart-testing's `ci/*-values.yaml` of a chart: values for one more render, not a
+    manifest (`ct lint` renders the chart once per file)."""
+    return (
+        path.parent.name == "ci"
+        and path.name.endswith(CI_VALUES_SUFFIXES)
+        and (path.parent.parent / "Chart.yaml").is_file()
+    )
+
+
+def values_chart_dir(path: Path) -> Path:
+    """The chart a values file belongs to (its directory, or the chart above `ci/`)."""
+    return path.parent.parent if is_ci_values(path) else path.parent
+
+
 def detect_file_kind(path: Path, text: str | None = None) -> FileKind:
     """The kind of a file; `text` refines YAML files (Helm templates, non-ktl stack.yaml)."""
     name = path.name
@@ -73,6 +91,8 @@ def detect_file_kind(path: Path, text: str | None = None) -> FileKind:
         return FileKind.OTHER
     if "templates" in path.parts[:-1]:
         return FileKind.HELM_TEMPLATE
+    if is_ci_values(path):
+        return FileKind.HELM_VALUES
     if text is not None and looks_like_helm_template(text):
         return FileKind.HELM_TEMPLATE
     if _values_file(name) and (path.parent / "Chart.yaml").is_file():

@@ -25,6 +25,18 @@ class RenderRequest:
 
 
 @dataclass(frozen=True)
+class TemplateSpot:
+    """A place in a template that Helm names in an error (an `include` on the way to it)."""
+
+    template: str
+    """Relative to the chart directory, like `RenderError.template`."""
+    line: int
+    """0-based."""
+    column: int | None = None
+    """0-based, in code points of the line."""
+
+
+@dataclass(frozen=True)
 class RenderError:
     """Why a render failed, placed where Helm says (a template line) when it says."""
 
@@ -37,6 +49,8 @@ class RenderError:
     """0-based."""
     values_file: Path | None = None
     """The values file that caused it, when one can be named."""
+    via: tuple[TemplateSpot, ...] = ()
+    """The `include`/`template` calls that led to the failing line, outermost first."""
 
 
 @dataclass

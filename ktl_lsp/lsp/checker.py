@@ -24,7 +24,7 @@ import asyncio
 import ctypes
 import ctypes.util
 import time
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -156,6 +156,7 @@ class Checker(Feature):
         self._again: set[str] = set()  # ... and changed since it read their text
         self._folders_task: asyncio.Task[Any] | None = None
         self._extra: dict[str, dict[str, list[Finding]]] = {}  # uri -> owner -> findings
+        self._edit_hooks: list[Callable[[str, str], None]] = []
         keep_big_allocations_apart()
 
     # -- the workspace ---------------------------------------------------------------------
@@ -227,7 +228,17 @@ class Checker(Feature):
         return roots
 
     # -- editor events -----------------------------------------------------------------------
+    def on_edit(self, hook: Callable[[str, str], None]) -> None:
+        """Calls `hook(uri, event)` ("open", "change", "save", "close") for every document of
+        the editor, checkable or not (Helm's `_helpers.tpl` is not YAML, yet renders)."""
+        self._edit_hooks.append(hook)
+
+    def _edited(self, uri: str, event: str) -> None:
+        for hook in self._edit_hooks:
+            hook(uri, event)
+
     def opened(self, uri: str) -> None:
+        self._edited(uri, "open")
         path = path_of(uri)
         if path is None:
             return
@@ -239,14 +250,17 @@ class Checker(Feature):
     def changed(self, uri: str) -> None:
         """Checked at once when no check of it is under way, else once more when that one ends
         (with the latest text): a burst of changes gives two checks, never a queue."""
+        self._edited(uri, "change")
         if self._uri_path(uri) is not None:
             self.schedule(uri, 0)
 
     def saved(self, uri: str) -> None:
+        self._edited(uri, "save")
         if self._uri_path(uri) is not None:
             self.schedule(uri, 0)
 
     def closed(self, uri: str) -> None:
+        self._edited(uri, "close")
         path = self._uri_path(uri)
         if path is None:
             return

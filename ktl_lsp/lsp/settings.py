@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from lsprotocol import types as lsp
 
@@ -66,6 +66,25 @@ class RedactSettings:
         return [_pattern(i, item) for i, item in enumerate(self.patterns)]
 
 
+@dataclass
+class HelmSettings:
+    """How charts are rendered for their template checks (docs/protocol.md, Helm charts)."""
+
+    #: "auto": Helm's Go SDK (the helm extra), else a helm binary on PATH; "none": no renders.
+    renderer: Literal["auto", "library", "binary", "none"] = "auto"
+    #: Seconds one render may take before it is stopped and reported cut short.
+    render_timeout: float = field(default=10.0, metadata={"json": "renderTimeout"})
+    #: Chart directory (absolute, or relative to the first workspace folder) -> values files
+    #: (relative to the chart) rendered as renders of their own.
+    values_files: dict[str, list[str]] = field(
+        default_factory=dict, metadata={"json": "valuesFiles"}
+    )
+
+    def check(self) -> None:
+        if self.render_timeout <= 0:
+            raise ValueError("must be more than 0 seconds")
+
+
 def _pattern(i: int, item: str | dict[str, str]) -> tuple[str, str]:
     if isinstance(item, str):
         return f"pattern-{i + 1}", item
@@ -115,6 +134,7 @@ class Settings:
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
     redact: RedactSettings = field(default_factory=RedactSettings)
+    helm: HelmSettings = field(default_factory=HelmSettings)
     # The language features, each on unless turned off; the only settings that
     # `workspace/didChangeConfiguration` changes (see `changed`).
     completion: Switch = field(default_factory=Switch)

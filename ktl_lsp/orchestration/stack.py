@@ -16,19 +16,16 @@ the values are quoted and joined with spaces. Placeholders: ``id``, ``name``, ``
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import shutil
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ktl_lsp.checks.stack_file import check_stack_file, stack_root_for
 from ktl_lsp.checks.stack_graph import analyze_stack, cycle_message
-from ktl_lsp.checks.stack_shapes import RELEASE_NAMES, STACK_NAMES
-from ktl_lsp.documents.yaml_parse import ParsedText, parse_text
+from ktl_lsp.checks.stack_releases import StackFiles, first_mapping, resolve_releases, root_file
+from ktl_lsp.checks.stack_shapes import STACK_NAMES
 from ktl_lsp.graph import find_cycles
 from ktl_lsp.orchestration.infer_deps import InferredNeed
 from ktl_lsp.orchestration.model import Plan, PlanError, PlanNode
@@ -67,39 +64,13 @@ def default_template() -> list[str]:
     return list(KTL_TEMPLATE if shutil.which("ktl") else HELM_TEMPLATE)
 
 
-class _Files:
-    """Parsed stack files, read from disk once (the checks' ``FileSource``)."""
-
-    def __init__(self) -> None:
-        self.parsed: dict[Path, ParsedText | None] = {}
-
-    def parsed_of(self, path: Path) -> ParsedText | None:
-        if path not in self.parsed:
-            try:
-                self.parsed[path] = parse_text(path.read_text("utf-8"))
-            except (OSError, UnicodeDecodeError):
-                self.parsed[path] = None
-        return self.parsed[path]
-
-
-def _data(files: _Files, path: Path) -> dict[str, Any]:
-    parsed = files.parsed_of(path)
-    if parsed is None:
-        return {}
-    try:
-        found = next(iter(yaml.safe_load_all(parsed.text)), None)
-    except yaml.YAMLError:
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
 def stack_plan(
     path: Path,
     template: list[str] | str | None = None,
     profile: str | None = None,
 ) -> Plan:
     root = stack_root_for(path) or path.parent
-    files = _Files()
+    files = StackFiles()
     analysis = analyze_stack(root, files, separate_nested=False)  # what `ktl stack` collects
     problems: list[str] = []
     if not any((root / n).is_file() for n in STACK_NAMES):
@@ -124,10 +95,10 @@ def stack_plan(
                 problems.append(_where(Path(file_name), finding.range.start.line, finding.message))
     if problems:
         raise PlanError(dict.fromkeys(problems))
-    root_data = _data(files, _root_file(root))
+    root_data = first_mapping(files, root_file(root))
     profile = profile or root_data.get("defaultProfile")
     runner = _runner(root_data, profile)
-    releases = _releases(root, files, analysis.files, root_data, profile)
+    releases = resolve_releases(root, files, analysis.files, root_data, profile)
     by_cluster_name = {(r["cluster"], r["name"]): r["id"] for r in releases}
     cli = _cli(root_data, profile)
     infer = cli.get("inferDeps") is not False
@@ -235,13 +206,6 @@ def _where(path: Path, line: int, message: str) -> str:
     return f"{path}:{line + 1}: {message}"
 
 
-def _root_file(root: Path) -> Path:
-    for name in STACK_NAMES:
-        if (root / name).is_file():
-            return root / name
-    return root / "stack.yaml"
-
-
 def _cli(root_data: dict[str, Any], profile: str | None) -> dict[str, Any]:
     """The root's ``cli`` block with the profile's on top (subdirectory files have none)."""
     cli = dict(root_data.get("cli") or {})
@@ -275,94 +239,6 @@ def _runner(root_data: dict[str, Any], profile: str | None) -> dict[str, Any]:
             else:
                 runner[key] = value
     return runner
-
-
-def _overlay(acc: dict[str, Any], layer: dict[str, Any], base: Path) -> None:
-    """ktl's inheritance: scalars deeper wins, values/tags appended, set merged."""
-    for key, value in layer.items():
-        if key == "values":
-            acc["values"] = [*acc.get("values", []), *(_path(base, v) for v in value or [])]
-        elif key == "tags":
-            acc["tags"] = [*acc.get("tags", []), *(str(v) for v in value or [])]
-        elif key == "set":
-            acc["set"] = {**acc.get("set", {}), **(value or {})}
-        elif key == "cluster" and isinstance(value, dict):
-            cluster = {**acc.get("cluster", {}), **value}
-            if value.get("kubeconfig"):
-                cluster["kubeconfig"] = os.path.expanduser(str(value["kubeconfig"]))
-            acc["cluster"] = cluster
-        elif key == "chart" and isinstance(value, str):
-            acc["chart"] = value if "://" in value else _path(base, value)
-        else:
-            acc[key] = value
-
-
-def _path(base: Path, value: Any) -> str:
-    text = os.path.expanduser(str(value))
-    if "://" in text:
-        return text
-    return str((base / text).resolve())
-
-
-def _releases(
-    root: Path,
-    files: _Files,
-    found: list[Path],
-    root_data: dict[str, Any],
-    profile: str | None,
-) -> list[dict[str, Any]]:
-    layers: dict[Path, list[tuple[dict[str, Any], Path]]] = {}
-
-    def chain(directory: Path) -> list[tuple[dict[str, Any], Path]]:
-        if directory in layers:
-            return layers[directory]
-        parent = (
-            [] if directory == root or directory == directory.parent else chain(directory.parent)
-        )
-        own: list[tuple[dict[str, Any], Path]] = []
-        for name in STACK_NAMES:
-            if (directory / name) in found:
-                data = _data(files, directory / name)
-                own.append((data.get("defaults") or {}, directory))
-                if directory == root and profile:
-                    prof = (root_data.get("profiles") or {}).get(profile) or {}
-                    own.append((prof.get("defaults") or {}, directory))
-        layers[directory] = result = parent + own
-        return result
-
-    out: list[dict[str, Any]] = []
-    for file in found:
-        data = _data(files, file)
-        if file.name in STACK_NAMES:
-            entries = [e for e in data.get("releases") or [] if isinstance(e, dict)]
-        elif file.name in RELEASE_NAMES:
-            entries = [data]
-        else:  # pragma: no cover - discovery only finds those
-            entries = []
-        for entry in entries:
-            acc: dict[str, Any] = {}
-            for layer, base in chain(file.parent):
-                _overlay(acc, layer, base)
-            _overlay(
-                acc,
-                {k: v for k, v in entry.items() if k not in ("apiVersion", "kind")},
-                file.parent,
-            )
-            cluster = acc.get("cluster") or {}
-            release = {
-                **acc,
-                "name": str(acc.get("name")),
-                "cluster": str(cluster.get("name") or ""),
-                "kubeconfig": cluster.get("kubeconfig"),
-                "context": cluster.get("context"),
-                "namespace": str(acc.get("namespace") or "default"),
-                "needs": [str(n) for n in acc.get("needs") or []],
-                "dir": str(file.parent),
-                "file": str(file),
-            }
-            release["id"] = f"{release['cluster']}/{release['namespace']}/{release['name']}"
-            out.append(release)
-    return out
 
 
 def _values(release: dict[str, Any], root: Path, key: str) -> list[str]:

@@ -64,3 +64,18 @@ def test_missing_required_value_points_at_the_parent_key(tmp_path: Path) -> None
     findings = check_paths([chart])[(chart / "values.yaml").resolve()]
     assert brief(findings) == [("helm-values-schema", 1, 0, 1, 5, "error")]
     assert "'repository' is a required property" in findings[0].message
+
+
+def test_ci_values_files_are_checked_as_values_of_the_chart(tmp_path: Path) -> None:
+    """chart-testing's `ci/*-values.yaml`: no manifest errors for a `kind:` key, and the chart's
+    schema (merged over its values.yaml) applies."""
+    chart = _chart(tmp_path)
+    (chart / "values.yaml").write_text("image:\n  repository: nginx\n")
+    (chart / "ci").mkdir()
+    (chart / "ci" / "daemonset-values.yml").write_text("kind: DaemonSet\n")
+    (chart / "ci" / "bad-values.yaml").write_text("replicas: many\n")
+    results = check_paths([chart])
+    assert results[(chart / "ci" / "daemonset-values.yml").resolve()] == []
+    assert brief(results[(chart / "ci" / "bad-values.yaml").resolve()]) == [
+        ("helm-values-schema", 0, 10, 0, 14, "error")
+    ]

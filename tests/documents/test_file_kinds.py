@@ -44,3 +44,13 @@ def test_helm_syntax_outside_templates_but_not_quoted_placeholders(tmp_path: Pat
     assert detect_file_kind(tmp_path / "x.yaml", prometheus) == FileKind.K8S_MANIFEST
     argo = "args: ['{{inputs.parameters.message}}']\n"
     assert detect_file_kind(tmp_path / "x.yaml", argo) == FileKind.K8S_MANIFEST
+
+
+def test_chart_testing_ci_values_are_values_not_manifests(chart: Path, tmp_path: Path) -> None:
+    """`ci/daemonset-values.yml` of a public chart has a `kind: DaemonSet` key: values still."""
+    text = "kind: DaemonSet\nreplicaCount: 2\n"
+    assert detect_file_kind(chart / "ci" / "daemonset-values.yml", text) == FileKind.HELM_VALUES
+    assert detect_file_kind(chart / "ci" / "ha-values.yaml", text) == FileKind.HELM_VALUES
+    # Outside a chart, or not named *-values, a ci/ file is what its content says.
+    assert detect_file_kind(tmp_path / "ci" / "ha-values.yaml", text) == FileKind.K8S_MANIFEST
+    assert detect_file_kind(chart / "ci" / "job.yaml", text) == FileKind.K8S_MANIFEST

@@ -12,6 +12,7 @@ from ktl_lsp.lsp.features.code_actions import CodeActions
 from ktl_lsp.lsp.features.codelens import CodeLenses
 from ktl_lsp.lsp.features.completion import Completions
 from ktl_lsp.lsp.features.diagnostics import Diagnostics
+from ktl_lsp.lsp.features.helm import HelmCharts
 from ktl_lsp.lsp.features.hover import Hovers
 from ktl_lsp.lsp.features.k8s import K8sCommands
 from ktl_lsp.lsp.features.k8s_browse import K8sBrowse
@@ -33,6 +34,7 @@ FEATURES: tuple[type, ...] = (
     Checker,
     Diagnostics,
     Replay,
+    HelmCharts,
     Lifecycle,
     EditorFeed,
     Runs,

@@ -43,6 +43,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "exec": ("Exec", "ktl.exec"),
     "portForward": ("Port-forward", "ktl.portForward"),
     "inferredNeeds": ("needs (inferred)", "ktl.plan.run"),
+    "render": ("Render", "ktl.helm.render"),
+    "renderWith": ("Render with this file", "ktl.helm.render"),
 }
 
 
@@ -97,6 +99,10 @@ def command_for(data: Any) -> lsp.Command:
     elif action == "inferredNeeds":
         title = f"needs (inferred): {', '.join(str(n) for n in data.get('needs') or [])}"
         args = {"uri": data.get("uri"), "nodes": [data.get("node")], "dryRun": True}
+    elif action == "render":
+        args = {"uri": data.get("uri")}
+    elif action == "renderWith":
+        args = {"uri": data.get("uri"), "valuesFiles": [data.get("uri")]}
     elif action in ("logs", "exec"):
         args = {k: data[k] for k in ("pod", "workload", "namespace") if k in data}
     elif action == "portForward":
@@ -105,6 +111,20 @@ def command_for(data: Any) -> lsp.Command:
     else:
         args = {"uri": data.get("uri"), "documents": [data.get("document")]}
     return lsp.Command(title=title, command=command, arguments=[args])
+
+
+def helm_lens_data(path: Path, uri: str) -> list[dict[str, Any]]:
+    """ "Render" atop a chart's Chart.yaml and templates, "Render with this file" atop its values
+    files (`ktl.helm.render`)."""
+    from ktl_lsp.documents.file_kinds import FileKind, detect_file_kind  # in a worker thread
+    from ktl_lsp.helm.charts import chart_root
+
+    kind = detect_file_kind(path)
+    if kind not in (FileKind.HELM_CHART, FileKind.HELM_TEMPLATE, FileKind.HELM_VALUES):
+        return []
+    if chart_root(path) is None:
+        return []
+    return [{"action": "renderWith" if kind == FileKind.HELM_VALUES else "render", "uri": uri}]
 
 
 def _run_target(path: Path, uri: str, open_uris: dict[Path, str]) -> str:
@@ -171,7 +191,11 @@ class CodeLenses(Feature):
         releases = any(i.kind == "stack-release" for i in items)
         if releases:
             run_uri = await asyncio.to_thread(_run_target, path, uri, self.checker.open_uris())
-        lenses: list[lsp.CodeLens] = []
+        top = lsp.Range(
+            start=lsp.Position(line=0, character=0), end=lsp.Position(line=0, character=0)
+        )
+        helm = await asyncio.to_thread(helm_lens_data, path, uri)
+        lenses = [lsp.CodeLens(range=top, data=data) for data in helm]
         for item in items:
             line = item.range.start.line
             where = lsp.Range(
