@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ktl_lsp.checks.crds import CrdVersion
 from ktl_lsp.checks.findings import Finding, Related, Severity, sort_findings
+from ktl_lsp.checks.k8s_schemas import newest_version
 from ktl_lsp.documents.positions import Position, Range
 from ktl_lsp.helm.charts import (
     CHART_FILE,
@@ -31,6 +33,7 @@ from ktl_lsp.helm.charts import (
 )
 from ktl_lsp.helm.model import Rendered, RenderError, RenderRequest, TemplateSpot
 from ktl_lsp.helm.render import Renderer
+from ktl_lsp.helm.rendered_checks import check_rendered
 
 _YAML_LINE = re.compile(r"\byaml: line (\d+):")
 
@@ -197,7 +200,28 @@ def check_chart(
         return result
     result.renders = [renderer.render_sync(r) for r in requests]
     result.rendered = True
-    # The rendered manifests' own findings (helm/rendered_checks.py: check_rendered(chart_dir,
-    # renders, k8s_version), placed at template lines) merge here with the render errors.
-    result.findings = merge_findings(findings, render_findings(chart_dir, result.renders))
+    result.findings = merge_findings(
+        findings, chart_findings(chart_dir, result.renders, k8s_version or newest_version())
+    )
     return result
+
+
+def chart_findings(
+    chart_dir: Path,
+    renders: Sequence[Rendered],
+    k8s_version: str,
+    texts: Mapping[Path, str] | None = None,
+    crds: Sequence[CrdVersion] = (),
+) -> dict[Path, list[Finding]]:
+    """Everything the renders say about the chart's files: their errors, and the rendered
+    manifests' own findings placed at the template lines that wrote them. `texts`: the
+    editor's buffers, rendered in place of the files."""
+    texts = texts or {}
+
+    def read(path: Path) -> str | None:
+        return texts[path] if path in texts else _text(path)
+
+    return merge_findings(
+        render_findings(chart_dir, renders, texts),
+        check_rendered(chart_dir, renders, k8s_version, crds, read=read),
+    )

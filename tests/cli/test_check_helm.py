@@ -60,3 +60,12 @@ def test_without_a_renderer_it_says_what_would_enable_renders(charts: Path) -> N
     assert result.stderr == (
         'ktl-lsp: Helm templates are not rendered (setting helm.renderer is "none")\n'
     )
+
+
+def test_the_rendered_manifests_findings_at_template_lines(tmp_path: Path) -> None:
+    shutil.copytree(Path(__file__).parents[1] / "helm" / "charts" / "seeded", tmp_path / "seeded")
+    result = run("seeded", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 1
+    found = {(f["path"], f["range"]["start"]["line"], f["code"]) for f in json.loads(result.stdout)}
+    assert ("seeded/templates/deployment.yaml", 7, "helm-template-schema") in found
+    assert ("seeded/templates/deployment.yaml", 22, "helm-template-schema") in found

@@ -181,7 +181,7 @@ class HelmCharts(Feature):
         return out
 
     async def render_chart(self, chart: Path) -> None:
-        from ktl_lsp.helm.render_findings import chart_plan, render_findings
+        from ktl_lsp.helm.render_findings import chart_findings, chart_plan, merge_findings
 
         generation = self._generation.get(chart, 0)
         texts = self.overlay()
@@ -202,10 +202,11 @@ class HelmCharts(Feature):
                 renders.append(await renderer.render(request, texts))
                 if self._generation.get(chart) != generation:
                     return  # edited meanwhile: the newer render publishes
-            found = await asyncio.to_thread(render_findings, chart, renders, texts)
-            # The rendered manifests' own findings (helm/rendered_checks.py: check_rendered(
-            # chart, renders, version), at template lines) join `found` here.
-            findings = {**findings, **found}
+            crds = self.checker.workspace.crds
+            found = await asyncio.to_thread(
+                lambda: chart_findings(chart, renders, version, texts, crds())
+            )
+            findings = merge_findings(findings, found)
         if self._generation.get(chart) == generation:
             self._publish(chart, findings, texts)
 

@@ -252,3 +252,39 @@ async def test_a_stack_release_renders_with_its_values_and_follows_their_edits(
     uri = open_doc(ktl, front)
     edit(ktl, uri, 2, 1, 15, 15, "\n  host: shop.example.com")
     await pubs.until(ingress, lambda p: not helm_diagnostics(p))
+
+
+SEEDED = Path(__file__).parents[2] / "helm" / "charts" / "seeded"
+
+
+async def test_rendered_manifests_are_checked_at_the_template_lines(
+    ktl: Ktl, tmp_path: Path
+) -> None:
+    """What the API server would refuse in the chart's render, on the template lines that wrote
+    it, for a template the user has open; an unsaved fix clears it."""
+    chart = Path(shutil.copytree(SEEDED, tmp_path / "seeded"))
+    pubs = Publishes(ktl)
+    deployment = chart / "templates" / "deployment.yaml"
+    uri = open_doc(ktl, deployment)
+
+    def rendered(p: lsp.PublishDiagnosticsParams) -> list[lsp.Diagnostic]:
+        return [d for d in p.diagnostics if d.code != "helm-render"]
+
+    params = await pubs.until(uri, lambda p: bool(rendered(p)))
+    lines = deployment.read_text().splitlines()
+    by_line = {d.range.start.line: d for d in rendered(params)}
+    assert lines[7] == "  replica: {{ .Values.replicaCount }}"
+    misspelled = by_line[7]
+    assert (misspelled.code, misspelled.severity) == (
+        "helm-template-schema",
+        lsp.DiagnosticSeverity.Error,
+    )
+    assert misspelled.message.startswith('unknown field "spec.replica" (did you mean "replicas"?)')
+    assert "(values: " in misspelled.message
+    assert lines[22].strip() == 'containerPort: "{{ .Values.port }}"'
+    assert "expected integer" in by_line[22].message
+    edit(ktl, uri, 2, 7, 2, 9, "replicas")
+    params = await pubs.until(
+        uri, lambda p: p.version == 2 and 7 not in {d.range.start.line for d in rendered(p)}
+    )
+    assert 22 in {d.range.start.line for d in rendered(params)}
