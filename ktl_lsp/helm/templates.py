@@ -82,6 +82,7 @@ class Define:
     name: str
     name_start: int
     name_end: int
+    """The name inside its quotes."""
     start: int
     """Offset of the `define` action."""
     body_start: int
@@ -113,6 +114,8 @@ class TemplateScan:
     defines: list[Define] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     functions: list[FunctionUse] = field(default_factory=list)
+    contexts: dict[int, tuple[Dot, dict[str, Dot]]] = field(default_factory=dict)
+    """By action start: what `.` and each variable are in that action."""
     _lines: LineIndex | None = None
     _starts: list[int] | None = None
 
@@ -329,6 +332,7 @@ class _Reader:
         return any(g[:size] == path for frame in self.stack for g in frame.guards)
 
     def read(self, action: Action) -> None:
+        self.scan.contexts[action.start] = (self.dot, dict(self.vars))
         tokens = list(action.tokens)
         if not tokens:
             return
@@ -370,7 +374,8 @@ class _Reader:
             name = tokens[1] if len(tokens) > 1 and tokens[1].kind in ("string", "raw") else None
             define = None
             if name is not None:
-                define = (name.value, name.start, name.end, action.start, action.end)
+                inner = name.start + 1, max(name.start + 1, name.start + 1 + len(name.value))
+                define = (name.value, *inner, action.start, action.end)
                 if word == "block":
                     self.scan.calls.append(Call("block", name.value, name.start, name.end))
             if word == "block":

@@ -11,6 +11,7 @@ from ktl_lsp.lsp.features.code_actions import CodeActions
 from ktl_lsp.lsp.features.codelens import CodeLenses
 from ktl_lsp.lsp.features.completion import Completions
 from ktl_lsp.lsp.features.diagnostics import Diagnostics
+from ktl_lsp.lsp.features.helm_navigation import HelmNavigation
 from ktl_lsp.lsp.features.hover import Hovers
 from ktl_lsp.lsp.features.k8s import K8sCommands
 from ktl_lsp.lsp.features.k8s_browse import K8sBrowse
@@ -40,6 +41,7 @@ FEATURES: tuple[type, ...] = (
     CodeLenses,
     Hovers,
     Completions,
+    HelmNavigation,
     DocumentSymbols,
     CodeActions,
     KubeContext,

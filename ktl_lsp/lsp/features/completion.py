@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
 
+from ktl_lsp.documents.file_kinds import FileKind
 from ktl_lsp.documents.positions import Position, PositionEncoding
 from ktl_lsp.lsp.checker import Checker, to_lsp_range
 from ktl_lsp.lsp.feature import Feature, handles
+from ktl_lsp.lsp.helm_editing import completions, helm_kind
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 
 #: Typing one of these asks for completion without the editor's explicit request.
 TRIGGERS = [":", " "]
+#: Only in Helm templates (`.Values.`, `include "`): YAML files ignore them.
+TEMPLATE_TRIGGERS = [".", '"']
 
 _KINDS: dict[str, lsp.CompletionItemKind] = {
     "key": lsp.CompletionItemKind.Property,
@@ -48,7 +52,6 @@ def _suggest(
     snippets: bool,
 ) -> list[Suggestion]:
     from ktl_lsp.checks.completion import complete_at, complete_ktl
-    from ktl_lsp.documents.file_kinds import FileKind
 
     kind, parsed, first = workspace.parsed_around(path, text, where.line)
     if parsed is None:
@@ -122,7 +125,9 @@ class Completions(Feature):
 
     @handles(
         lsp.TEXT_DOCUMENT_COMPLETION,
-        lsp.CompletionOptions(trigger_characters=TRIGGERS, resolve_provider=True),
+        lsp.CompletionOptions(
+            trigger_characters=TRIGGERS + TEMPLATE_TRIGGERS, resolve_provider=True
+        ),
     )
     async def complete(self, params: lsp.CompletionParams) -> lsp.CompletionList:
         source = self.checker.source(params.text_document.uri)
@@ -131,6 +136,12 @@ class Completions(Feature):
         path, text = source
         where = Position(params.position.line, params.position.character)
         workspace, encoding = self.checker.workspace, self.checker.encoding()
+        if helm_kind(path, text) == FileKind.HELM_TEMPLATE:
+            items = await asyncio.to_thread(completions, workspace, path, text, where, encoding)
+            return lsp.CompletionList(is_incomplete=False, items=items)
+        context = params.context
+        if context is not None and context.trigger_character in TEMPLATE_TRIGGERS:
+            return lsp.CompletionList(is_incomplete=False, items=[])
         found = await asyncio.to_thread(
             _suggest, workspace, path, text, where, encoding, self._snippets()
         )
