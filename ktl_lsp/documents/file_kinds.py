@@ -73,10 +73,11 @@ def detect_file_kind(path: Path, text: str | None = None) -> FileKind:
         return FileKind.OTHER
     if "templates" in path.parts[:-1]:
         return FileKind.HELM_TEMPLATE
+    values = _values_file(name) and (path.parent / "Chart.yaml").is_file()
+    if values and (text is None or not _UNQUOTED_TEMPLATE.search(text)):
+        return FileKind.HELM_VALUES  # `{{ }}` in its strings are for `tpl`
     if text is not None and looks_like_helm_template(text):
         return FileKind.HELM_TEMPLATE
-    if _values_file(name) and (path.parent / "Chart.yaml").is_file():
-        return FileKind.HELM_VALUES
     if name in ("stack.yaml", "stack.yml") and _is_ktl_document(text):
         return FileKind.KTL_STACK
     if name in ("release.yaml", "release.yml") and _is_ktl_document(text):

@@ -21,6 +21,8 @@ def test_kinds_by_path(chart: Path, tmp_path: Path) -> None:
     assert detect_file_kind(chart / "values.yaml", "a: 1\n") == FileKind.HELM_VALUES
     assert detect_file_kind(chart / "values-prod.yaml", "a: 1\n") == FileKind.HELM_VALUES
     assert detect_file_kind(tmp_path / "values.yaml", "a: 1\n") == FileKind.K8S_MANIFEST
+    tpl = 'greeting: "hello {{ .Values.name }}"\n'  # rendered by `tpl`, still values
+    assert detect_file_kind(chart / "values.yaml", tpl) == FileKind.HELM_VALUES
     assert detect_file_kind(chart / "Chart.yaml") == FileKind.HELM_CHART
     assert detect_file_kind(tmp_path / "stack.yaml", "name: s\n") == FileKind.KTL_STACK
     assert detect_file_kind(tmp_path / "release.yaml", "kind: Release\n") == FileKind.KTL_RELEASE
