@@ -47,7 +47,12 @@ def _chart(
 
 
 def completions(
-    workspace: Workspace, path: Path, text: str, where: Position, encoding: PositionEncoding
+    workspace: Workspace,
+    path: Path,
+    text: str,
+    where: Position,
+    encoding: PositionEncoding,
+    markdown: bool = True,
 ) -> list[lsp.CompletionItem]:
     from ktl_lsp.helm.editing import complete
 
@@ -63,7 +68,11 @@ def completions(
                 label=c.label,
                 kind=_KINDS[c.kind],
                 detail=c.detail or None,
-                documentation=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=c.documentation)
+                documentation=(
+                    lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=c.documentation)
+                    if markdown
+                    else c.documentation
+                )
                 if c.documentation
                 else None,
                 sort_text=c.sort_text or None,

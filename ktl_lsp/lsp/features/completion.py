@@ -119,6 +119,11 @@ class Completions(Feature):
         completion = document.completion if document is not None else None
         return completion.completion_item if completion is not None else None
 
+    def _markdown(self) -> bool:
+        client = self._client()
+        formats = (client.documentation_format if client is not None else None) or []
+        return lsp.MarkupKind.Markdown in formats
+
     def _snippets(self) -> bool:
         item = self._client()
         return bool(item is not None and item.snippet_support)
@@ -137,7 +142,10 @@ class Completions(Feature):
         where = Position(params.position.line, params.position.character)
         workspace, encoding = self.checker.workspace, self.checker.encoding()
         if helm_kind(path, text) == FileKind.HELM_TEMPLATE:
-            items = await asyncio.to_thread(completions, workspace, path, text, where, encoding)
+            markdown = self._markdown()
+            items = await asyncio.to_thread(
+                completions, workspace, path, text, where, encoding, markdown
+            )
             return lsp.CompletionList(is_incomplete=False, items=items)
         context = params.context
         if context is not None and context.trigger_character in TEMPLATE_TRIGGERS:
@@ -151,10 +159,6 @@ class Completions(Feature):
     async def resolve(self, item: lsp.CompletionItem) -> lsp.CompletionItem:
         markdown = await asyncio.to_thread(_document, self.checker.workspace, item.data)
         if markdown is not None:
-            client = self._client()
-            formats = (client.documentation_format if client is not None else None) or []
-            kind = lsp.MarkupKind.Markdown
-            if lsp.MarkupKind.Markdown not in formats:
-                kind = lsp.MarkupKind.PlainText
+            kind = lsp.MarkupKind.Markdown if self._markdown() else lsp.MarkupKind.PlainText
             item.documentation = lsp.MarkupContent(kind=kind, value=markdown)
         return item
