@@ -161,6 +161,15 @@ def _ident_char(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
+def _dotted_end(text: str, j: int, n: int) -> int:
+    """Where a run of identifier characters and inner dots (`Values.a.b`) starting at `j` ends."""
+    while j < n and (
+        _ident_char(text[j]) or (text[j] == "." and j + 1 < n and _ident_char(text[j + 1]))
+    ):
+        j += 1
+    return j
+
+
 def _lex(text: str, start: int, limit: int) -> tuple[list[Token], int, bool]:
     """Tokens of an action body from `start`: (tokens, offset of the closing `}}` or where the
     action stops, closed)."""
@@ -190,22 +199,14 @@ def _lex(text: str, start: int, limit: int) -> tuple[list[Token], int, bool]:
             tokens.append(Token("raw", text[i:j], i, j, text[i + 1 : max(j - 1, i + 1)]))
             i = j
         elif ch == ".":
-            j = i + 1
-            while j < n and (
-                _ident_char(text[j]) or (text[j] == "." and j + 1 < n and _ident_char(text[j + 1]))
-            ):
-                j += 1
+            j = _dotted_end(text, i + 1, n)
             if i + 1 < n and text[i + 1].isdigit():
                 tokens.append(Token("number", text[i:j], i, j))
             else:
                 tokens.append(Token("field", text[i:j], i, j))
             i = j
         elif ch == "$":
-            j = i + 1
-            while j < n and (
-                _ident_char(text[j]) or (text[j] == "." and j + 1 < n and _ident_char(text[j + 1]))
-            ):
-                j += 1
+            j = _dotted_end(text, i + 1, n)
             tokens.append(Token("var", text[i:j], i, j))
             i = j
         elif ch.isdigit() or (ch in "+-" and i + 1 < n and text[i + 1].isdigit()):
@@ -215,11 +216,7 @@ def _lex(text: str, start: int, limit: int) -> tuple[list[Token], int, bool]:
             tokens.append(Token("number", text[i:j], i, j))
             i = j
         elif _ident_char(ch):
-            j = i + 1
-            while j < n and (
-                _ident_char(text[j]) or (text[j] == "." and j + 1 < n and _ident_char(text[j + 1]))
-            ):
-                j += 1
+            j = _dotted_end(text, i + 1, n)
             tokens.append(Token("ident", text[i:j], i, j))
             i = j
         elif ch == ":" and text.startswith(":=", i):

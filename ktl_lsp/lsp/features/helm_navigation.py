@@ -5,6 +5,8 @@ answers come from `ktl_lsp.lsp.helm_editing`; other files get no answer here."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 from lsprotocol import types as lsp
 
@@ -20,21 +22,25 @@ class HelmNavigation(Feature):
 
     @handles(lsp.TEXT_DOCUMENT_DEFINITION)
     async def definition(self, params: lsp.DefinitionParams) -> list[lsp.Location] | None:
-        source = self.checker.source(params.text_document.uri)
-        if source is None or helm_editing.helm_kind(*source) is None:
-            return None
-        where = Position(params.position.line, params.position.character)
-        workspace, encoding = self.checker.workspace, self.checker.encoding()
-        return await asyncio.to_thread(helm_editing.definition, workspace, *source, where, encoding)
+        return await self._answer(params, helm_editing.definition)
 
     @handles(lsp.TEXT_DOCUMENT_REFERENCES)
     async def references(self, params: lsp.ReferenceParams) -> list[lsp.Location] | None:
+        declaration = params.context.include_declaration
+        return await self._answer(params, helm_editing.references, declaration)
+
+    async def _answer(
+        self,
+        params: lsp.DefinitionParams | lsp.ReferenceParams,
+        ask: Callable[..., Any],
+        *extra: object,
+    ) -> list[lsp.Location] | None:
         source = self.checker.source(params.text_document.uri)
         if source is None or helm_editing.helm_kind(*source) is None:
             return None
         where = Position(params.position.line, params.position.character)
         workspace, encoding = self.checker.workspace, self.checker.encoding()
-        declaration = params.context.include_declaration
-        return await asyncio.to_thread(
-            helm_editing.references, workspace, *source, where, encoding, declaration
+        found: list[lsp.Location] | None = await asyncio.to_thread(
+            ask, workspace, *source, where, encoding, *extra
         )
+        return found
