@@ -177,6 +177,8 @@ def complete(chart: ChartText, path: Path, text: str, position: Position) -> lis
             Completion(d.name, "template", rng, "named template", _define_markdown(chart, d, p))
             for p, d in _defines(chart)
         ]
+    if _in_string(before):
+        return []
     tail = _PATH_TAIL.search(before)
     word = tail.group(1) if tail is not None else ""
     if "." not in word:
@@ -193,6 +195,23 @@ def complete(chart: ChartText, path: Path, text: str, position: Position) -> lis
         fields = BUILTINS.get(".".join(where), {})
         return [Completion(name, "field", rng, "", doc) for name, doc in fields.items()]
     return _value_keys(chart, where, rng)
+
+
+def _in_string(before: str) -> bool:
+    """Whether the text of an action up to the cursor leaves a string literal open."""
+    quote = ""
+    i = 0
+    while i < len(before):
+        ch = before[i]
+        if quote:
+            if ch == "\\" and quote != "`":
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"`'":
+            quote = ch
+        i += 1
+    return bool(quote)
 
 
 def _resolve(base: str, dot: Dot, variables: dict[str, Dot]) -> tuple[str, tuple[str, ...]] | None:
