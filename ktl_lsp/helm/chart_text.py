@@ -50,9 +50,13 @@ class ChartText:
     parent_values: dict[str, ValuesIndex] = field(default_factory=dict)
     """For a chart under another chart's charts/: the parent's values, by the key it uses."""
 
-    @property
-    def defaults(self) -> Path:
-        return self.root / "values.yaml"
+    defaults: Path = field(init=False)
+    names: dict[Path, str] = field(init=False)
+    """Values files as the user knows them (`values.yaml`, `ci/x-values.yaml`)."""
+
+    def __post_init__(self) -> None:
+        self.defaults = self.root / "values.yaml"
+        self.names = {p: p.relative_to(self.root).as_posix() for p in self.values}
 
     def defined(self, path: tuple[str, ...]) -> bool:
         if any(index.defines(path) for index in self.values.values()):
@@ -120,31 +124,43 @@ def _names(directory: Path) -> list[str]:
         return []
 
 
-def _subcharts(root: Path, chart_text: str | None) -> frozenset[str]:
+def _subcharts(root: Path, dependencies: frozenset[str]) -> frozenset[str]:
     names = {
         Path(n).name.rsplit("-", 1)[0] if n.endswith(".tgz") else n for n in _names(root / "charts")
     }
-    if chart_text:
-        import yaml
-
-        try:
-            chart = yaml.safe_load(chart_text)
-        except yaml.YAMLError:
-            chart = None
-        if isinstance(chart, dict):
-            for dep in chart.get("dependencies") or []:
-                if isinstance(dep, dict):
-                    for key in ("name", "alias"):
-                        if isinstance(dep.get(key), str):
-                            names.add(dep[key])
-    return frozenset(names)
+    return dependencies | names
 
 
-def _is_library(chart_text: str | None) -> bool:
-    return bool(chart_text) and any(
-        line.replace(" ", "") in ("type:library", "type:'library'", 'type:"library"')
-        for line in (chart_text or "").splitlines()
-    )
+_DEFINITIONS: dict[str, tuple[frozenset[str], bool]] = {}
+
+
+def _definition(text: str | None) -> tuple[frozenset[str], bool]:
+    """The dependencies' names and aliases, and whether it is a library chart, of a
+    Chart.yaml text (remembered per text: charts carry long annotations)."""
+    if not text:
+        return frozenset(), False
+    found = _DEFINITIONS.get(text)
+    if found is not None:
+        return found
+    import yaml
+
+    try:
+        chart = yaml.safe_load(text)
+    except yaml.YAMLError:
+        chart = None
+    names: set[str] = set()
+    library = False
+    if isinstance(chart, dict):
+        library = chart.get("type") == "library"
+        for dep in chart.get("dependencies") or []:
+            if isinstance(dep, dict):
+                names.update(dep[k] for k in ("name", "alias") if isinstance(dep.get(k), str))
+    found = frozenset(names), library
+    with _DISK_LOCK:
+        if len(_DEFINITIONS) > 256:
+            _DEFINITIONS.clear()
+        _DEFINITIONS[text] = found
+    return found
 
 
 def chart_text(root: Path, held: HeldText, extra: Iterable[Path] = ()) -> ChartText:
@@ -162,7 +178,7 @@ def chart_text(root: Path, held: HeldText, extra: Iterable[Path] = ()) -> ChartT
         if text is not None:
             value_texts[path] = text
             values[path] = index_cached(text)
-    definition = _text(root / "Chart.yaml", held)
+    dependencies, library = _definition(_text(root / "Chart.yaml", held))
     parent_values: dict[str, ValuesIndex] = {}
     if root.parent.name == "charts" and root.parent.parent.joinpath("Chart.yaml").is_file():
         parent_text = _text(root.parent.parent / "values.yaml", held)
@@ -174,7 +190,7 @@ def chart_text(root: Path, held: HeldText, extra: Iterable[Path] = ()) -> ChartT
         values,
         value_texts,
         _text(root / "values.schema.json", held),
-        _subcharts(root, definition),
-        _is_library(definition),
+        _subcharts(root, dependencies),
+        library,
         parent_values,
     )

@@ -317,7 +317,7 @@ def _define_markdown(chart: ChartText, define: Define, path: Path) -> str:
 def _values_markdown(chart: ChartText, target: tuple[str, ...]) -> str:
     lines = [f"**{dotted(target)}**", ""]
     for file, index in chart.values.items():
-        name = file.relative_to(chart.root).as_posix()
+        name = chart.names[file]
         entry = index.get(target)
         if entry is not None:
             lines.append(f"- `{name}`: `{entry.default}` ({entry.type})")

@@ -34,7 +34,7 @@ def template_findings(path: Path, chart: ChartText) -> list[Finding]:
     scan = chart.templates.get(path)
     if scan is None or chart.library or not chart.values:
         return []
-    names = ", ".join(p.relative_to(chart.root).as_posix() for p in chart.values)
+    names = ", ".join(chart.names.values())
     findings: list[Finding] = []
     for ref in scan.refs:
         if ref.guarded or not ref.path or ref.path[0] == "global":
