@@ -261,11 +261,11 @@ class Workspace:
                 }
             if state.kind in HELM_KINDS or state.path.name == "Chart.yaml":
                 # Templates read values files and values files are read by templates.
-                affected |= self._chart_files(state.path)
+                affected |= self._chart_files(state.path, state.kind != FileKind.HELM_TEMPLATE)
         return affected
 
-    def _chart_files(self, path: Path) -> set[Path]:
-        """The templates and values files the workspace holds of the chart `path` is in."""
+    def _chart_files(self, path: Path, templates_too: bool) -> set[Path]:
+        """The values files (and templates) the workspace holds of the chart `path` is in."""
         root = chart_root_of(path)
         if root is None:
             return set()
@@ -273,8 +273,8 @@ class Workspace:
         return {
             p
             for p, s in self._files.items()
-            if (s.kind == FileKind.HELM_TEMPLATE and templates in p.parents)
-            or (s.kind == FileKind.HELM_VALUES and p.parent == root)
+            if (s.kind == FileKind.HELM_VALUES and p.parent == root)
+            or (templates_too and s.kind == FileKind.HELM_TEMPLATE and templates in p.parents)
         }
 
     def _after_change(self, old: _File | None, new: _File | None) -> None:

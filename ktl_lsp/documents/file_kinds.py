@@ -69,6 +69,8 @@ def detect_file_kind(path: Path, text: str | None = None) -> FileKind:
         return FileKind.PLAN
     if name == "Chart.yaml":
         return FileKind.HELM_CHART
+    if _helpers_file(path):
+        return FileKind.HELM_TEMPLATE
     if not name.endswith(YAML_SUFFIXES):
         return FileKind.OTHER
     if "templates" in path.parts[:-1]:
@@ -87,11 +89,17 @@ def detect_file_kind(path: Path, text: str | None = None) -> FileKind:
     return FileKind.K8S_MANIFEST
 
 
+def _helpers_file(path: Path) -> bool:
+    """A chart's named-template file (`templates/_helpers.tpl`)."""
+    return path.name.endswith(".tpl") and "templates" in path.parts[:-1]
+
+
 def is_checkable_name(path: Path) -> bool:
     """Files a directory walk picks up (the same ones the editor would check)."""
     name = path.name
     return (
         name.endswith(YAML_SUFFIXES)
+        or _helpers_file(path)
         or name.endswith(PLAN_SUFFIXES)
         or name in PLAN_NAMES
         or name in KTL_CONFIG_NAMES

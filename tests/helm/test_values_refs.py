@@ -98,7 +98,7 @@ def test_a_real_chart_has_no_findings(tmp_path: Path) -> None:
     """The chart `helm create` writes: helpers, with/range/if guards, NOTES.txt, `$`."""
     chart = shutil.copytree(CHARTS / "web", tmp_path / "web")
     results = check_paths([chart])
-    assert len(results) == 7  # Chart.yaml, values.yaml, five YAML templates
+    assert len(results) == 8  # Chart.yaml, values.yaml, _helpers.tpl, five YAML templates
     assert {str(p): f for p, f in results.items() if f} == {}
 
 

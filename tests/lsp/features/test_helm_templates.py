@@ -232,3 +232,18 @@ async def test_broken_template_text_is_answered_without_error(
         "repository",
         "tag",
     ]
+
+
+async def test_named_templates_files_get_the_same_help(
+    ktl: Ktl,
+    pubs: Publishes,
+    tmp_path: Path,
+) -> None:
+    helpers = shop(tmp_path) / "templates" / "_helpers.tpl"
+    text = (
+        helpers.read_text() + '{{- define "shop.image" -}}\n{{ .Values.image.repo }}\n{{- end }}\n'
+    )
+    uri = open_doc(ktl, helpers, text)
+    published = await pubs.until(uri, lambda p: bool(p.diagnostics))
+    assert brief(published.diagnostics) == [("helm-values-ref", 4, 3, 4, 21, WARNING, "ktl")]
+    assert labels(await complete(ktl, uri, 4, len("{{ .Values.image."))) == ["repository", "tag"]
