@@ -269,12 +269,12 @@ class Workspace:
         root = chart_root_of(path)
         if root is None:
             return set()
-        templates = root / "templates"
+        templates = str(root / "templates") + os.sep
         return {
             p
             for p, s in self._files.items()
             if (s.kind == FileKind.HELM_VALUES and p.parent == root)
-            or (templates_too and s.kind == FileKind.HELM_TEMPLATE and templates in p.parents)
+            or (templates_too and s.kind == FileKind.HELM_TEMPLATE and str(p).startswith(templates))
         }
 
     def _after_change(self, old: _File | None, new: _File | None) -> None:
@@ -312,8 +312,9 @@ class Workspace:
         root = chart_root_of(path)
         if root is None:
             return None
-        with self._lock:
-            extra = [p for p in self._files if root in p.parents]
+        inside = str(root) + os.sep
+        with self._lock:  # buffers not saved yet: the disk's files are listed anyway
+            extra = [p for p, s in self._files.items() if s.in_editor and str(p).startswith(inside)]
 
         def held(other: Path) -> str | None:
             return text if text is not None and other == path else self.held_text(other)

@@ -351,7 +351,7 @@ class _Reader:
         if word in ("if", "with", "range"):
             body = tokens[1:]
             declared = _declaration(body)
-            refs = self._pipeline(body, condition=True)
+            refs = self._pipeline(body[2 * len(declared) :], condition=True)
             guards = [r.path for r in refs] + self._has_key_guards(body)
             outer = self.dot
             if word == "with":

@@ -172,3 +172,8 @@ def test_broken_text_never_raises() -> None:
             assert 0 <= action.start <= action.end <= len(text)
         for ref in found.refs:
             assert 0 <= ref.start <= ref.end <= len(text)
+
+
+def test_range_variables_are_elements_not_the_values_they_shadowed() -> None:
+    text = "{{ $v := .Values.a }}{{ range $i, $v := .Values.list }}{{ $v.x }}{{ end }}"
+    assert refs(text) == [("a", ".Values.a", False), ("list", ".Values.list", True)]
