@@ -13,6 +13,10 @@ each a Deployment reading its own section of a 700-key values.yaml. Measured:
   trips, and the same right after a didChange.
 
     .venv/bin/python bench/bench_helm_templates.py [-n 50]
+    .venv/bin/python bench/bench_helm_templates.py --chart DIR --template templates/x.yaml
+
+With `--chart`, a chart of your own (a public one, say) instead: completion after the first
+`.Values.a.` of the template and hover there, in process.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_diagnostics import _Lsp
 from ktl_lsp.checks.workspace import Workspace
-from ktl_lsp.documents.positions import Position
+from ktl_lsp.documents.positions import LineIndex, Position
 from ktl_lsp.helm import chart_text as chart_module
 from ktl_lsp.helm import templates as templates_module
 from ktl_lsp.helm import values as values_module
@@ -170,6 +174,30 @@ def in_process(chart: Path, count: int) -> dict[str, float]:
     }
 
 
+def own_chart(chart: Path, template: Path, count: int) -> dict[str, float]:
+    workspace = Workspace()
+    text = template.read_text()
+    match = re.search(r"\.Values\.\w+\.", text)
+    if match is None:
+        raise SystemExit(f"{template}: no .Values.a. path to complete after")
+    where = LineIndex(text).offset_to_position(match.end())
+
+    def ask(fn: Callable[..., object]) -> object:
+        found = workspace.helm_chart(template, text)
+        assert found is not None
+        return fn(found, template.resolve(), text, where)
+
+    start = time.perf_counter()
+    ask(complete)
+    cold = (time.perf_counter() - start) * 1000
+    return {
+        "floor_ms": median_ms(lambda: floor(chart), count),
+        "cold_completion_ms": cold,
+        "completion_ms": median_ms(lambda: ask(complete), count),
+        "hover_ms": median_ms(lambda: ask(hover), count),
+    }
+
+
 def through_server(chart: Path, count: int) -> dict[str, Any] | None:
     lsp = _Lsp([sys.executable, "-m", "ktl_lsp", "--store", str(chart.parent / "s.db")])
     try:
@@ -233,7 +261,17 @@ def through_server(chart: Path, count: int) -> dict[str, Any] | None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=50)
+    parser.add_argument("--chart", type=Path)
+    parser.add_argument("--template", type=Path)
     args = parser.parse_args()
+    if args.chart is not None:
+        chart = args.chart.resolve()
+        template = chart / (args.template or next((chart / "templates").glob("*.yaml")))
+        templates = sum(len(files) for _, _, files in os.walk(chart / "templates"))
+        print(f"chart: {chart.name}, {templates} files in templates/")
+        for name, value in own_chart(chart, template, args.n).items():
+            print(f"  in process  {name:28} {value:8.2f} ms")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         chart = generate(Path(tmp))
         templates = len(os.listdir(chart / "templates"))
