@@ -23,7 +23,9 @@ from typing import Final
 from ktl_lsp.documents.positions import LineIndex, Position, Range
 
 #: Functions whose argument may be missing without an error (or that test for it).
-GUARDS: Final = frozenset({"default", "required", "hasKey", "empty", "coalesce", "ternary"})
+GUARDS: Final = frozenset(
+    {"default", "required", "hasKey", "empty", "coalesce", "ternary", "and", "or", "not"}
+)
 KEYWORDS: Final = frozenset(
     {"if", "else", "end", "with", "range", "define", "block", "template", "break", "continue"}
 )
@@ -75,6 +77,9 @@ class ValuesRef:
     segments: tuple[Segment, ...]
     """The keys written in the reference (not the ones `with` supplied), with their spans."""
     guarded: bool
+    tested: tuple[tuple[str, ...], ...] = ()
+    """Paths above this one that a block around it tested (`{{ if .Values.tls }}` for
+    `.Values.tls.secretName`): fields of an optional object, when the values leave it out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +333,14 @@ class _Reader:
         size = len(path)
         return any(g[:size] == path for frame in self.stack for g in frame.guards)
 
+    def tested_above(self, path: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+        return tuple(
+            g
+            for frame in self.stack
+            for g in frame.guards
+            if g and len(g) < len(path) and path[: len(g)] == g
+        )
+
     def read(self, action: Action) -> None:
         self.scan.contexts[action.start] = (self.dot, dict(self.vars))
         tokens = list(action.tokens)
@@ -502,7 +515,8 @@ class _Reader:
                 or bool(_chain(groups[i]) & guarded_groups)
                 or self.guarded_by_blocks(ref.path)
             )
-            ref = ValuesRef(ref.path, ref.start, ref.end, ref.segments, guarded)
+            tested = () if guarded else self.tested_above(ref.path)
+            ref = ValuesRef(ref.path, ref.start, ref.end, ref.segments, guarded, tested)
             found.append(ref)
             self.scan.refs.append(ref)
             i = j

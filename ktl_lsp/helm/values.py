@@ -2,12 +2,15 @@
 and the descriptions `values.schema.json` gives them.
 
 Mappings are walked key by key; a list, a scalar, an empty mapping or null is a leaf (what a
-template reads as one value). Only the first YAML document counts, as Helm reads it.
+template reads as one value). Only the first YAML document counts, as Helm reads it. Keys left
+commented out (`# mechanism: plain` under `scram:`) are documented values the user may give;
+they are found by indentation, line by line.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +43,8 @@ class ValuesIndex:
     entries: dict[tuple[str, ...], ValueEntry]
     parsed: bool
     """False when the file is no YAML mapping (a syntax error, a list at the top)."""
+    documented: frozenset[tuple[str, ...]] = frozenset()
+    """Paths of keys written in comments (`# password:`): the user's to give."""
 
     def get(self, path: tuple[str, ...]) -> ValueEntry | None:
         return self.entries.get(path)
@@ -50,7 +55,7 @@ class ValuesIndex:
 
     def defines(self, path: tuple[str, ...]) -> bool:
         """The path is a key here, or lies below a null/empty mapping the user fills."""
-        if not path or path in self.entries:
+        if not path or path in self.entries or path in self.documented:
             return True
         return any(
             (entry := self.entries.get(path[:size])) is not None and entry.open
@@ -99,6 +104,7 @@ def index_values(text: str) -> ValuesIndex:
     if not isinstance(root, MappingNode):
         return ValuesIndex({}, False)
     entries: dict[tuple[str, ...], ValueEntry] = {}
+    documented = _commented_keys(text) if "#" in text else frozenset()
     offset = document.start_line
     stack: list[tuple[tuple[str, ...], MappingNode, int]] = [((), root, 0)]
     while stack:
@@ -122,7 +128,35 @@ def index_values(text: str) -> ValuesIndex:
             if is_map and value.value and depth < 64:
                 assert isinstance(value, MappingNode)
                 stack.append((path, value, depth + 1))
-    return ValuesIndex(entries, True)
+    return ValuesIndex(entries, True, documented - entries.keys())
+
+
+_KEY_LINE = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<hash>#+[ \t]*)?(?P<key>[A-Za-z_][\w.-]*)[ \t]*:(?:[ \t]|$)"
+)
+
+
+def _commented_keys(text: str) -> frozenset[tuple[str, ...]]:
+    """Paths of the keys in comments, nested by their columns (a commented key's column is its
+    `#`'s, plus the spaces beyond the first after it: `# secret:` then `#   name: x` is
+    `secret.name`, a sibling of the real keys at the `#`'s column)."""
+    stack: list[tuple[int, tuple[str, ...]]] = []
+    found: set[tuple[str, ...]] = set()
+    for line in text.splitlines():
+        match = _KEY_LINE.match(line)
+        if match is None:
+            continue
+        column = match.start("key")
+        marker = match.group("hash")
+        if marker:  # `#` then one space mark the comment; more spaces indent the key in it
+            column = match.start("hash") + max(0, len(marker) - len(marker.rstrip(" \t")) - 1)
+        while stack and stack[-1][0] >= column:
+            stack.pop()
+        path = (*(stack[-1][1] if stack else ()), match.group("key"))
+        stack.append((column, path))
+        if match.group("hash"):
+            found.add(path)
+    return frozenset(found)
 
 
 _CACHE: dict[str, ValuesIndex] = {}

@@ -39,7 +39,7 @@ def template_findings(path: Path, chart: ChartText) -> list[Finding]:
     for ref in scan.refs:
         if ref.guarded or not ref.path or ref.path[0] == "global":
             continue
-        if chart.defined(ref.path):
+        if chart.defined(ref.path) or any(not chart.defined(t) for t in ref.tested):
             continue
         message = (
             f"{dotted(ref.path)} is not defined in {names}: give it a default there, "

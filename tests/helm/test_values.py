@@ -94,3 +94,30 @@ def test_schema_descriptions_follow_properties_refs_and_additional_properties() 
     assert schema_info(text, ("image", "nope")) is None
     assert schema_info("{not json", ("image",)) is None
     assert schema_info(None, ("image",)) is None
+
+
+def test_keys_left_in_comments_are_documented() -> None:
+    text = """\
+notifier:
+  extraArgs: []
+  # community: public
+  # communitySecret:
+  #   name: x
+sasl:
+  scram:
+    enabled: false
+    # mechanism: plain
+## Note: the rest is optional
+#top: 1
+"""
+    index = index_values(text)
+    assert sorted(index.documented) == [
+        ("Note",),
+        ("notifier", "community"),
+        ("notifier", "communitySecret"),
+        ("notifier", "communitySecret", "name"),
+        ("sasl", "scram", "mechanism"),
+        ("top",),
+    ]
+    assert index.defines(("notifier", "communitySecret", "name"))
+    assert not index.defines(("notifier", "extraArgs", "community"))

@@ -139,3 +139,36 @@ def test_a_subchart_s_values_may_come_from_its_parent(tmp_path: Path) -> None:
     sub = results[(parent / "charts/db/templates/s.yaml").resolve()]
     assert brief(sub) == [("helm-values-ref", 2, 6, 2, 18, "warning")]
     assert results[(parent / "values.yaml").resolve()] == []  # db is a subchart's name
+
+
+def test_optional_objects_and_documented_keys(tmp_path: Path) -> None:
+    """Fields of an object the template tests and the values leave out, and keys the values
+    file documents in comments, are the user's to give: no warning. A typo below an object
+    the values do define still is one."""
+    chart = write_chart(
+        tmp_path / "opt",
+        {
+            "Chart.yaml": "apiVersion: v2\nname: opt\nversion: 1.0.0\n",
+            "values.yaml": """\
+                tls:
+                  enabled: false
+                  # secretName: my-tls
+                ingress:
+                  host: a.example.com
+                """,
+            "templates/a.yaml": """\
+                {{- if .Values.auth }}
+                user: {{ .Values.auth.user }}
+                {{- end }}
+                {{- if .Values.tls.enabled }}
+                secret: {{ .Values.tls.secretName }}
+                {{- end }}
+                {{- if .Values.ingress }}
+                host: {{ .Values.ingress.hots }}
+                {{- end }}
+                on: {{ and .Values.x (not .Values.y) }}
+                """,
+        },
+    )
+    findings = check_paths([chart])[(chart / "templates" / "a.yaml").resolve()]
+    assert brief(findings) == [("helm-values-ref", 7, 9, 7, 29, "warning")]
