@@ -17,6 +17,8 @@ RULES: dict[str, str] = {
     "k8s-service-no-match": "A Service selector matches no workload in the workspace.",
     "k8s-duplicate-resource": "The same kind/namespace/name is defined more than once.",
     "helm-values-schema": "A Helm values file breaks the chart's values.schema.json.",
+    "helm-values-ref": "A Helm template reads a .Values path no values file of the chart "
+    "defines and does not guard it (warning), or a values.yaml key no template reads (hint).",
     "helm-values-secret": "A secret:// reference in Helm values that ktl cannot resolve "
     "(malformed, unknown provider, or a file-provider key that is missing or not a string).",
     "stack-schema": "A ktl stack.yaml/release.yaml field is missing, unknown or invalid.",
