@@ -146,7 +146,7 @@ def _definition(text: str | None) -> tuple[frozenset[str], bool]:
 
     try:
         chart = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError, ValueError):
         chart = None
     names: set[str] = set()
     library = False

@@ -38,6 +38,10 @@ def helm_kind(path: Path, text: str) -> FileKind | None:
 def _chart(
     workspace: Workspace, path: Path, text: str, where: Position, encoding: PositionEncoding
 ) -> tuple[ChartText, Path, LineIndex, Position] | None:
+    from ktl_lsp.documents.yaml_parse import text_problem
+
+    if text_problem(text) is not None:
+        return None  # binary or too large: checked as such, no help
     path = path.resolve()
     chart = workspace.helm_chart(path, text)
     if chart is None:
