@@ -39,6 +39,8 @@ class Finding:
     source: str = "ktl"
     fixes: tuple[Fix, ...] = ()
     """Quick fixes, edits of the finding's own file (code actions in the editor)."""
+    tags: tuple[str, ...] = ()
+    """"unnecessary" (code nothing uses: editors fade it), "deprecated"."""
 
     def shifted(self, lines: int) -> Finding:
         """The same finding moved down by `lines` (a cached document that moved in its file)."""

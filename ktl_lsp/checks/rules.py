@@ -18,6 +18,8 @@ RULES: dict[str, str] = {
     "k8s-duplicate-resource": "The same kind/namespace/name is defined more than once where the "
     "copies are applied together (one file, directory or kustomization); a hint elsewhere.",
     "helm-values-schema": "A Helm values file breaks the chart's values.schema.json.",
+    "helm-values-ref": "A Helm template reads a .Values path no values file of the chart "
+    "defines and does not guard it (warning), or a values.yaml key no template reads (hint).",
     "helm-values-secret": "A secret:// reference in Helm values that ktl cannot resolve "
     "(malformed, unknown provider, or a file-provider key that is missing or not a string).",
     "helm-template-schema": "An object a Helm template renders breaks its schema or names an "

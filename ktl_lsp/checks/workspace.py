@@ -61,6 +61,8 @@ from ktl_lsp.documents.yaml_parse import (
     parse_text,
     text_problem,
 )
+from ktl_lsp.helm.chart_text import ChartText, chart_root_of, chart_text
+from ktl_lsp.helm.values_refs import template_findings, unused_findings
 
 SKIP_DIRS = frozenset(
     {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache"}
@@ -68,6 +70,7 @@ SKIP_DIRS = frozenset(
 MAX_WALK_FILES = 20_000
 STACK_KINDS = (FileKind.KTL_STACK, FileKind.KTL_RELEASE)
 YAML_KINDS = frozenset(FileKind) - {FileKind.HELM_TEMPLATE}
+HELM_KINDS = (FileKind.HELM_TEMPLATE, FileKind.HELM_VALUES)
 
 
 @dataclass
@@ -282,7 +285,23 @@ class Workspace:
                     for p, s in self._files.items()
                     if s.kind == FileKind.HELM_VALUES and p.parent == state.path.parent
                 }
+            if state.kind in HELM_KINDS or state.path.name == "Chart.yaml":
+                # Templates read values files and values files are read by templates.
+                affected |= self._chart_files(state.path, state.kind != FileKind.HELM_TEMPLATE)
         return affected
+
+    def _chart_files(self, path: Path, templates_too: bool) -> set[Path]:
+        """The values files (and templates) the workspace holds of the chart `path` is in."""
+        root = chart_root_of(path)
+        if root is None:
+            return set()
+        templates = str(root / "templates") + os.sep
+        return {
+            p
+            for p, s in self._files.items()
+            if (s.kind == FileKind.HELM_VALUES and p.parent == root)
+            or (templates_too and s.kind == FileKind.HELM_TEMPLATE and str(p).startswith(templates))
+        }
 
     def _after_change(self, old: _File | None, new: _File | None) -> None:
         if (old and old.crds) or (new and new.crds):
@@ -299,7 +318,7 @@ class Workspace:
         if any(s.kind in STACK_KINDS or s.path.name == "Chart.yaml" for s in touched):
             self._stacks.clear()
         for state in self._files.values():
-            if state.kind in STACK_KINDS or state.kind == FileKind.HELM_VALUES:
+            if state.kind in STACK_KINDS or state.kind in HELM_KINDS:
                 state.file_findings = None
 
     def _paths_of(self, kind: FileKind) -> set[Path]:
@@ -312,6 +331,28 @@ class Workspace:
             if state is not None:
                 return state.text
         return read_text_file(path).text
+
+    def held_text(self, path: Path) -> str | None:
+        """The text of a file the workspace holds (an editor buffer, a file read), else None."""
+        with self._lock:
+            state = self._files.get(path)
+            return state.text if state is not None else None
+
+    def helm_chart(self, path: Path, text: str | None = None) -> ChartText | None:
+        """The scanned chart a template or values file belongs to (`text`: the file's text in
+        the editor, when the workspace may not hold it yet)."""
+        path = path.resolve()
+        root = chart_root_of(path)
+        if root is None:
+            return None
+        inside = str(root) + os.sep
+        with self._lock:  # buffers not saved yet: the disk's files are listed anyway
+            extra = [p for p, s in self._files.items() if s.in_editor and str(p).startswith(inside)]
+
+        def held(other: Path) -> str | None:
+            return text if text is not None and other == path else self.held_text(other)
+
+        return chart_text(root, held, [*extra, path])
 
     def parsed_of(self, path: Path) -> ParsedText | None:
         with self._lock:
@@ -357,8 +398,12 @@ class Workspace:
             with gc_paused():
                 parsed = self._parsed(state)
                 findings = self._compute(state, parsed)
-            if parsed is None or not findings:
+            if not findings:
                 return findings
+            if parsed is None:
+                if state.text is None or state.problem is not None:
+                    return findings
+                return in_encoding(findings, LineIndex(state.text), encoding)
             return in_encoding(findings, parsed.lines, encoding, self._line_indexes(findings))
 
     def _line_indexes(self, findings: list[Finding]) -> dict[str, LineIndex] | None:
@@ -377,6 +422,11 @@ class Workspace:
     def _compute(self, state: _File, parsed: ParsedText | None) -> list[Finding]:
         if state.problem is not None:
             return [from_problem(state.problem)]
+        if state.kind == FileKind.HELM_TEMPLATE:
+            if state.file_findings is None:
+                chart = self.helm_chart(state.path)
+                state.file_findings = [] if chart is None else template_findings(state.path, chart)
+            return sort_findings(state.file_findings)
         if parsed is None:
             return []
         findings = [from_problem(p) for p in parsed.problems]
@@ -472,7 +522,11 @@ class Workspace:
     def _file_level(self, state: _File, parsed: ParsedText) -> list[Finding]:
         kind = state.kind
         if kind == FileKind.HELM_VALUES:
-            return check_values_file(state.path, parsed, self)
+            findings = check_values_file(state.path, parsed, self)
+            chart = self.helm_chart(state.path) if state.path.name == "values.yaml" else None
+            if chart is not None:
+                findings.extend(unused_findings(state.path, chart))
+            return findings
         if kind == FileKind.KTL_CONFIG:
             return check_ktl_config(parsed)
         if kind == FileKind.PLAN:

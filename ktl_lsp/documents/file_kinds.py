@@ -87,16 +87,19 @@ def detect_file_kind(path: Path, text: str | None = None) -> FileKind:
         return FileKind.PLAN
     if name == "Chart.yaml":
         return FileKind.HELM_CHART
+    if _helpers_file(path):
+        return FileKind.HELM_TEMPLATE
     if not name.endswith(YAML_SUFFIXES):
         return FileKind.OTHER
     if "templates" in path.parts[:-1]:
         return FileKind.HELM_TEMPLATE
     if is_ci_values(path):
         return FileKind.HELM_VALUES
+    values = _values_file(name) and (path.parent / "Chart.yaml").is_file()
+    if values and (text is None or not _UNQUOTED_TEMPLATE.search(text)):
+        return FileKind.HELM_VALUES  # `{{ }}` in its strings are for `tpl`
     if text is not None and looks_like_helm_template(text):
         return FileKind.HELM_TEMPLATE
-    if _values_file(name) and (path.parent / "Chart.yaml").is_file():
-        return FileKind.HELM_VALUES
     if name in ("stack.yaml", "stack.yml") and _is_ktl_document(text):
         return FileKind.KTL_STACK
     if name in ("release.yaml", "release.yml") and _is_ktl_document(text):
@@ -106,11 +109,17 @@ def detect_file_kind(path: Path, text: str | None = None) -> FileKind:
     return FileKind.K8S_MANIFEST
 
 
+def _helpers_file(path: Path) -> bool:
+    """A chart's named-template file (`templates/_helpers.tpl`)."""
+    return path.name.endswith(".tpl") and "templates" in path.parts[:-1]
+
+
 def is_checkable_name(path: Path) -> bool:
     """Files a directory walk picks up (the same ones the editor would check)."""
     name = path.name
     return (
         name.endswith(YAML_SUFFIXES)
+        or _helpers_file(path)
         or name.endswith(PLAN_SUFFIXES)
         or name in PLAN_NAMES
         or name in KTL_CONFIG_NAMES

@@ -52,6 +52,10 @@ SEVERITIES: dict[str, lsp.DiagnosticSeverity] = {
     "information": lsp.DiagnosticSeverity.Information,
     "hint": lsp.DiagnosticSeverity.Hint,
 }
+TAGS: dict[str, lsp.DiagnosticTag] = {
+    "unnecessary": lsp.DiagnosticTag.Unnecessary,
+    "deprecated": lsp.DiagnosticTag.Deprecated,
+}
 
 
 def path_of(uri: str) -> Path | None:
@@ -135,6 +139,7 @@ def to_diagnostic(finding: Finding, uri: str, uri_for: dict[str, str]) -> lsp.Di
         code=finding.code,
         source=finding.source,
         related_information=related or None,
+        tags=[TAGS[t] for t in finding.tags if t in TAGS] or None,
     )
 
 

@@ -29,7 +29,9 @@ def _chart(tmp_path: Path) -> Path:
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 0.1.0\n")
     (chart / "values.schema.json").write_text(json.dumps(SCHEMA))
-    (chart / "templates" / "d.yaml").write_text("replicas: {{ .Values.replicas }}\n")
+    (chart / "templates" / "d.yaml").write_text(
+        "replicas: {{ .Values.replicas }}\nimage: {{- toYaml .Values.image | nindent 2 }}\n"
+    )
     return chart
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ktl_lsp.documents import FileKind, detect_file_kind
+from ktl_lsp.documents.file_kinds import is_checkable_name
 
 
 @pytest.fixture
@@ -21,6 +22,11 @@ def test_kinds_by_path(chart: Path, tmp_path: Path) -> None:
     assert detect_file_kind(chart / "values.yaml", "a: 1\n") == FileKind.HELM_VALUES
     assert detect_file_kind(chart / "values-prod.yaml", "a: 1\n") == FileKind.HELM_VALUES
     assert detect_file_kind(tmp_path / "values.yaml", "a: 1\n") == FileKind.K8S_MANIFEST
+    helpers = chart / "templates" / "_helpers.tpl"
+    assert detect_file_kind(helpers, '{{- define "x" }}{{ end }}') == FileKind.HELM_TEMPLATE
+    assert is_checkable_name(helpers) and not is_checkable_name(chart / "notes.tpl")
+    tpl = 'greeting: "hello {{ .Values.name }}"\n'  # rendered by `tpl`, still values
+    assert detect_file_kind(chart / "values.yaml", tpl) == FileKind.HELM_VALUES
     assert detect_file_kind(chart / "Chart.yaml") == FileKind.HELM_CHART
     assert detect_file_kind(tmp_path / "stack.yaml", "name: s\n") == FileKind.KTL_STACK
     assert detect_file_kind(tmp_path / "release.yaml", "kind: Release\n") == FileKind.KTL_RELEASE

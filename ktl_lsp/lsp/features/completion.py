@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
 
+from ktl_lsp.documents.file_kinds import FileKind
 from ktl_lsp.documents.positions import Position, PositionEncoding
 from ktl_lsp.lsp.checker import Checker, to_lsp_range
 from ktl_lsp.lsp.feature import Feature, handles
+from ktl_lsp.lsp.helm_editing import completions, helm_kind
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 
 #: Typing one of these asks for completion without the editor's explicit request.
 TRIGGERS = [":", " "]
+#: Only in Helm templates (`.Values.`, `include "`): YAML files ignore them.
+TEMPLATE_TRIGGERS = [".", '"']
 
 _KINDS: dict[str, lsp.CompletionItemKind] = {
     "key": lsp.CompletionItemKind.Property,
@@ -50,7 +54,6 @@ def _suggest(
     cluster: ClusterNames | None = None,
 ) -> list[Suggestion]:
     from ktl_lsp.checks.completion import complete_at, complete_ktl
-    from ktl_lsp.documents.file_kinds import FileKind
 
     kind, parsed, first = workspace.parsed_around(path, text, where.line)
     if parsed is None:
@@ -121,13 +124,20 @@ class Completions(Feature):
         completion = document.completion if document is not None else None
         return completion.completion_item if completion is not None else None
 
+    def _markdown(self) -> bool:
+        client = self._client()
+        formats = (client.documentation_format if client is not None else None) or []
+        return lsp.MarkupKind.Markdown in formats
+
     def _snippets(self) -> bool:
         item = self._client()
         return bool(item is not None and item.snippet_support)
 
     @handles(
         lsp.TEXT_DOCUMENT_COMPLETION,
-        lsp.CompletionOptions(trigger_characters=TRIGGERS, resolve_provider=True),
+        lsp.CompletionOptions(
+            trigger_characters=TRIGGERS + TEMPLATE_TRIGGERS, resolve_provider=True
+        ),
     )
     async def complete(self, params: lsp.CompletionParams) -> lsp.CompletionList:
         source = self.checker.source(params.text_document.uri)
@@ -136,6 +146,15 @@ class Completions(Feature):
         path, text = source
         where = Position(params.position.line, params.position.character)
         workspace, encoding = self.checker.workspace, self.checker.encoding()
+        if helm_kind(path, text) == FileKind.HELM_TEMPLATE:
+            markdown = self._markdown()
+            items = await asyncio.to_thread(
+                completions, workspace, path, text, where, encoding, markdown
+            )
+            return lsp.CompletionList(is_incomplete=False, items=items)
+        context = params.context
+        if context is not None and context.trigger_character in TEMPLATE_TRIGGERS:
+            return lsp.CompletionList(is_incomplete=False, items=[])
         found = await asyncio.to_thread(
             _suggest, workspace, path, text, where, encoding, self._snippets(), self.cluster
         )
@@ -145,10 +164,6 @@ class Completions(Feature):
     async def resolve(self, item: lsp.CompletionItem) -> lsp.CompletionItem:
         markdown = await asyncio.to_thread(_document, self.checker.workspace, item.data)
         if markdown is not None:
-            client = self._client()
-            formats = (client.documentation_format if client is not None else None) or []
-            kind = lsp.MarkupKind.Markdown
-            if lsp.MarkupKind.Markdown not in formats:
-                kind = lsp.MarkupKind.PlainText
+            kind = lsp.MarkupKind.Markdown if self._markdown() else lsp.MarkupKind.PlainText
             item.documentation = lsp.MarkupContent(kind=kind, value=markdown)
         return item

@@ -14,9 +14,12 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types as lsp
 
+from ktl_lsp.documents.file_kinds import FileKind
 from ktl_lsp.documents.positions import Position, PositionEncoding
 from ktl_lsp.lsp.checker import Checker, to_lsp_range
 from ktl_lsp.lsp.feature import Feature, handles
+from ktl_lsp.lsp.helm_editing import helm_kind
+from ktl_lsp.lsp.helm_editing import hover as helm_hover
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -58,6 +61,8 @@ class Hovers(Feature):
         path, text = source
         where = Position(params.position.line, params.position.character)
         workspace, encoding = self.checker.workspace, self.checker.encoding()
+        if helm_kind(path, text) == FileKind.HELM_TEMPLATE:
+            return await asyncio.to_thread(helm_hover, workspace, path, text, where, encoding)
         roots = self.checker.folder_roots()
         found = await asyncio.to_thread(_lookup, workspace, path, text, where, encoding, roots)
         if found is None:

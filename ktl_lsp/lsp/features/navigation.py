@@ -1,7 +1,9 @@
 """Go to definition and find references: a name reference to the object it names (ConfigMaps,
 Secrets, ServiceAccounts, claims, Services, Roles) and back, a Service's selector to the
 workloads it selects and back, a stack's `needs` to the release, a plan's `deps` to the node,
-a stack's `chart:` and `values:` paths to the files.
+a stack's `chart:` and `values:` paths to the files. In Helm charts (`lsp/helm_editing.py`): a
+`.Values` path to its keys in the values files, `include "x"` to its define, a values key to the
+templates that read it.
 
 Answered in a worker thread from the editor's current text and the workspace (open buffers and
 the files of the workspace folders); the workspace's index is built once per change. Anything
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types as lsp
 
 from ktl_lsp.documents.positions import Position, PositionEncoding
+from ktl_lsp.lsp import helm_editing
 from ktl_lsp.lsp.checker import Checker, to_lsp_range
 from ktl_lsp.lsp.feature import Feature, handles
 
@@ -73,6 +76,9 @@ class Navigation(Feature):
         asked = self._asked(params.text_document.uri, params.position)
         if asked is None:
             return []
+        if helm_editing.helm_kind(asked[1], asked[2]) is not None:
+            found = await asyncio.to_thread(helm_editing.definition, *asked)
+            return found or []
         return self._locations(await asyncio.to_thread(_definition, *asked))
 
     @handles(lsp.TEXT_DOCUMENT_REFERENCES)
@@ -81,4 +87,7 @@ class Navigation(Feature):
         if asked is None:
             return []
         declaration = params.context.include_declaration
+        if helm_editing.helm_kind(asked[1], asked[2]) is not None:
+            found = await asyncio.to_thread(helm_editing.references, *asked, declaration)
+            return found or []
         return self._locations(await asyncio.to_thread(_references, *asked, declaration))
