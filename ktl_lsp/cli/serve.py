@@ -65,10 +65,9 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument(
         "--event-cache",
         type=_megabytes,
-        default=GATEWAY_DEFAULTS.event_cache_bytes,
+        default=GATEWAY_DEFAULTS.event_cache_bytes >> 20,
         metavar="MB",
-        help="encoded SSE events kept for other tails, in MB (default: "
-        f"{GATEWAY_DEFAULTS.event_cache_bytes >> 20})",
+        help="encoded SSE events kept for other tails, in MB (default: %(default)s)",
     )
     p.add_argument("--open", action="store_true", help="open the UI in a browser")
     p.set_defaults(run=run)
@@ -87,7 +86,7 @@ def _seconds(text: str) -> float:
 def _megabytes(text: str) -> int:
     if not (text.isascii() and text.isdigit() and len(text) <= 6):
         raise argparse.ArgumentTypeError(f"expected a whole number of MB, got {text!r}")
-    return int(text) << 20
+    return int(text)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             cors_origins=tuple(args.cors_origin or ()),
             header_timeout_s=args.header_timeout,
             idle_timeout_s=args.idle_timeout,
-            event_cache_bytes=args.event_cache,
+            event_cache_bytes=args.event_cache << 20,
         )
     except ValueError:
         err(f"--listen wants HOST:PORT, got {args.listen!r}")

@@ -310,7 +310,7 @@ class KtlServer(LanguageServer):
         manager = await asyncio.to_thread(SessionManager.open, self.store_path, tell, loop)
         opening = False
         if self._manager is not None:  # a command opened it on the loop meanwhile (and said so)
-            manager.close()
+            await asyncio.to_thread(manager.close)
             return
         self._adopt(manager)
         for message in held:

@@ -33,7 +33,7 @@ def test_a_chart_directory_in_text(charts: Path) -> None:
     assert result.stdout.splitlines() == [
         f"charts/web/templates/ingress.yaml:8:13: error: {REQUIRED} [helm-render]",
         "    charts/web/ci/ingress-values.yaml:1:1: render: ci/ingress-values.yaml",
-        "1 error(s), 0 warning(s), 0 note(s) in 7 file(s)",
+        "1 error(s), 0 warning(s), 0 note(s) in 8 file(s)",  # _helpers.tpl counted
     ]  # and nothing on ci/daemonset-values.yml, a values file with a `kind:` key
 
 
@@ -56,7 +56,7 @@ def test_a_directory_of_charts_in_json_and_sarif(charts: Path) -> None:
 def test_without_a_renderer_it_says_what_would_enable_renders(charts: Path) -> None:
     result = run("--helm-renderer", "none", "charts/web", cwd=charts)
     assert result.returncode == 0
-    assert result.stdout.splitlines() == ["0 error(s), 0 warning(s), 0 note(s) in 7 file(s)"]
+    assert result.stdout.splitlines() == ["0 error(s), 0 warning(s), 0 note(s) in 8 file(s)"]
     assert result.stderr == (
         'ktl-lsp: Helm templates are not rendered (setting helm.renderer is "none")\n'
     )
