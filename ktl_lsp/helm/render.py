@@ -473,6 +473,9 @@ def split_template_output(text: str) -> dict[str, str]:
 # -- the editor's buffers over the chart's files ---------------------------------------------
 
 
+SCHEMA_NAME = "values.schema.json"
+
+
 class Mirrors:
     """Per chart, a directory of symbolic links to its files (Helm follows them) with the
     editor's unsaved texts written in their place; kept between renders and brought up to date
@@ -484,13 +487,13 @@ class Mirrors:
         self._written: dict[Path, dict[Path, str]] = {}
 
     def chart(self, chart_dir: Path, texts: Mapping[Path, str]) -> Path:
-        """The directory to render `chart_dir` from: itself when no text of `texts` is one of
-        its files, else its mirror."""
+        """The directory to render `chart_dir` from: its mirror, with the texts of `texts` that
+        are its files in their place and without any `values.schema.json` (Helm would validate
+        the values against it and load what its `$ref`s point at, over the network; the
+        checkers validate values files against it offline)."""
         inside = {
             p.relative_to(chart_dir): t for p, t in texts.items() if p.is_relative_to(chart_dir)
         }
-        if not inside:
-            return chart_dir
         if self.root is None:
             self.root = Path(tempfile.mkdtemp(prefix="ktl-helm-"))
             # Gone at exit even when nobody calls close() (a server that is simply stopped).
@@ -525,7 +528,7 @@ def _sync(
     dst.mkdir(parents=True, exist_ok=True)
     names: set[str] = set()
     with contextlib.suppress(OSError):
-        names = {e.name for e in os.scandir(src)}
+        names = {e.name for e in os.scandir(src) if e.name != SCHEMA_NAME}
     names |= {r.name for r in [*inside, *needed] if r.parent == rel}
     existing = {e.name: e for e in os.scandir(dst)}
     for name, old in existing.items():

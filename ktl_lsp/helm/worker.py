@@ -120,9 +120,15 @@ def _capped(manifests: dict[str, str], max_bytes: int) -> dict[str, Any]:
 
 
 def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
+    from ktl_lsp.helm.sandbox import forbid_network
+
+    # Before the library loads: the Go runtime's threads inherit the filter.
+    unsandboxed = forbid_network()
+    if unsandboxed is not None:
+        print(f"ktl-lsp render worker: {unsandboxed}", file=sys.stderr)
     try:
         worker = Worker()
-        hello = worker.hello()
+        hello = {**worker.hello(), "sandboxed": unsandboxed is None}
     except Exception as exc:  # the library is missing or does not load here
         stdout.write(dumps_line({"ready": False, "error": f"{type(exc).__name__}: {exc}"}))
         stdout.flush()

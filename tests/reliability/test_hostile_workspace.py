@@ -44,6 +44,13 @@ def hostile(root: Path, marker: Path) -> dict[str, str]:
     return files
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 async def test_opening_and_checking_hostile_files_runs_nothing(
     start_ktl: StartKtl, tmp_path: Path
 ) -> None:
@@ -77,7 +84,13 @@ async def test_opening_and_checking_hostile_files_runs_nothing(
     await ktl.cmd("ktl.sessions.list", {})  # a round trip: every notification was handled
     await asyncio.sleep(1.0)  # background checks of the workspace
     assert not marker.exists(), "a file's command ran without a user command"
-    assert children(pid) == []
+    # The only process: our Helm render worker (the workspace holds a chart), unable to open
+    # a network socket (a seccomp filter: /proc says mode 2).
+    workers = [p for p, _ in children(pid) if b"ktl_lsp.helm.worker" in _cmdline(p)]
+    assert [p for p, _ in children(pid) if p not in workers] == []
+    for worker in workers:
+        status = Path(f"/proc/{worker}/status").read_text()
+        assert "Seccomp:\t2" in status, status
     listed = await ktl.cmd("ktl.sessions.list", {})
     assert listed["sessions"] == [], "a session was started by opening files"
 
