@@ -20,7 +20,13 @@ from pydantic import Field
 from ktl_lsp import __version__
 from ktl_lsp.agents.cluster import ClusterTools
 from ktl_lsp.agents.record import Recorder
-from ktl_lsp.agents.tools import DEFAULT_MAX_BYTES, ListQuery, SessionTools, check_paths_json
+from ktl_lsp.agents.tools import (
+    DEFAULT_MAX_BYTES,
+    ListQuery,
+    SessionTools,
+    check_paths_json,
+    redact_text,
+)
 from ktl_lsp.errors import UserError
 from ktl_lsp.k8s.client import Clusters
 from ktl_lsp.k8s.errors import K8sError
@@ -44,7 +50,7 @@ async def _answer(work: Awaitable[T]) -> T:
     try:
         return await work
     except (UserError, K8sError) as exc:
-        raise ToolError(str(exc)) from exc
+        raise ToolError(redact_text(str(exc))) from exc
 
 
 def build(
@@ -54,7 +60,7 @@ def build(
 ) -> MCPServer:
     """The server with the read-only tools. Changing tools are not offered: they go through
     ``writes.WritePolicy`` and need the approvals service to ask a person."""
-    sessions = SessionTools(manager)
+    found = SessionTools(manager)
     cluster = ClusterTools(clusters)
     mcp = MCPServer(
         "ktl-lsp",
@@ -76,12 +82,12 @@ def build(
         """Recorded sessions, newest first, filtered as ktl.sessions.list (agent calls are
         left out unless kind is "agent")."""
         q = ListQuery(state, kind, meta, tags, since, parentId, limit)
-        return await _answer(sessions.list_sessions(q))
+        return await _answer(found.list_sessions(q))
 
     @mcp.tool(annotations=READ)
     async def get_session(sessionId: SessionId) -> dict[str, Any]:
         """One session: command, state, exit code, timings, cluster/namespace, children."""
-        return await _answer(sessions.get_session(sessionId))
+        return await _answer(found.get_session(sessionId))
 
     @mcp.tool(annotations=READ)
     async def read_output(
@@ -89,10 +95,12 @@ def build(
         fromSeq: Annotated[int | None, Field(ge=1, description="page from this frame")] = None,
         tailLines: Annotated[int | None, Field(ge=0, le=1_000_000)] = None,
         maxBytes: Annotated[int, Field(ge=1, le=1 << 20)] = DEFAULT_MAX_BYTES,
+        offset: Annotated[int, Field(ge=0, description="with fromSeq: nextOffset")] = 0,
     ) -> dict[str, Any]:
         """A session's output as plain redacted text: forward from fromSeq (continue with
-        nextSeq) or its last tailLines lines; never more than maxBytes."""
-        return await _answer(sessions.read_output(sessionId, fromSeq, tailLines, maxBytes))
+        nextSeq, and nextOffset as offset when given) or its last tailLines lines; never more
+        than maxBytes."""
+        return await _answer(found.read_output(sessionId, fromSeq, tailLines, maxBytes, offset))
 
     @mcp.tool(annotations=READ)
     async def search_output(
@@ -100,23 +108,23 @@ def build(
         sessionId: SessionId | None = None,
         regex: bool = False,
         limit: Annotated[int, Field(ge=1, le=500)] = 50,
-        sessions_: Annotated[int, Field(ge=1, le=50, alias="sessions")] = 20,
+        sessions: Annotated[int, Field(ge=1, le=50)] = 20,
     ) -> dict[str, Any]:
         """Output lines matching query (case-insensitive) in one session, or in the newest
         sessions (at most 50, the last 4 MB of each)."""
-        return await _answer(sessions.search_output(query, sessionId, regex, limit, sessions_))
+        return await _answer(found.search_output(query, sessionId, regex, limit, sessions))
 
     @mcp.tool(annotations=READ)
     async def compare_sessions(a: SessionId, b: SessionId) -> dict[str, Any]:
         """Two runs side by side: exit codes, durations and a diff of their normalised output
         (timestamps, ids and pod hashes replaced)."""
-        return await _answer(sessions.compare_sessions(a, b))
+        return await _answer(found.compare_sessions(a, b))
 
     @mcp.tool(annotations=READ)
     async def get_plan(sessionId: SessionId) -> dict[str, Any]:
         """A plan run: its nodes and their states, and which failed and why (with the end of
         each failed node's output)."""
-        return await _answer(sessions.get_plan(sessionId))
+        return await _answer(found.get_plan(sessionId))
 
     @mcp.tool(annotations=READ)
     async def check(
@@ -168,8 +176,8 @@ def build(
     async def session_resource(session_id: str) -> dict[str, Any]:
         """A session's metadata and the plain-text tail of its output."""
         try:
-            out = await sessions.get_session(session_id)
-            page = await sessions.read_output(session_id, tail_lines=100, max_bytes=16384)
+            out = await found.get_session(session_id)
+            page = await found.read_output(session_id, tail_lines=100, max_bytes=16384)
         except UserError as exc:
             raise ResourceError(str(exc)) from exc
         return {**out, "outputTail": page["text"]}
@@ -180,7 +188,7 @@ def build(
     async def session_output(session_id: str) -> str:
         """A session's output as plain redacted text (its last 64 KB)."""
         try:
-            page = await sessions.read_output(session_id, tail_lines=1_000_000)
+            page = await found.read_output(session_id, tail_lines=1_000_000)
         except UserError as exc:
             raise ResourceError(str(exc)) from exc
         return str(page["text"])
@@ -188,25 +196,25 @@ def build(
     @mcp.prompt(name="why-did-this-session-fail")
     async def why_failed(sessionId: str) -> list[UserMessage]:
         """Explain why a session failed, from its metadata, plan and output."""
-        s = await _answer(sessions.get_session(sessionId))
-        tail = await _answer(sessions.read_output(sessionId, tail_lines=200))
+        s = await _answer(found.get_session(sessionId))
+        tail = await _answer(found.read_output(sessionId, tail_lines=200))
         parts = [
             "Explain why this ktl session failed and propose a fix. Quote the lines that show "
             "the cause.",
             f"Session: {s}",
         ]
         if s.get("kind") == "plan":
-            parts.append(f"Plan: {await _answer(sessions.get_plan(sessionId))}")
+            parts.append(f"Plan: {await _answer(found.get_plan(sessionId))}")
         parts.append(f"Last lines of its output:\n{tail['text']}")
         return [UserMessage("\n\n".join(parts))]
 
     @mcp.prompt(name="compare-with-last-good-run")
     async def compare_last_good(sessionId: str) -> list[UserMessage]:
         """Compare a session with the last successful run of the same command or plan."""
-        good = await _answer(sessions.last_good(sessionId))
+        good = await _answer(found.last_good(sessionId))
         if good is None:
             raise ToolError(f"no earlier successful run of session {sessionId}'s command")
-        result = await _answer(sessions.compare_sessions(good.id, sessionId))
+        result = await _answer(found.compare_sessions(good.id, sessionId))
         return [
             UserMessage(
                 "Here is a run and the last good run of the same command. Say what changed "

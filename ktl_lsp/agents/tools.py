@@ -145,8 +145,12 @@ class SessionTools:
         from_seq: int | None = None,
         tail_lines: int | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        offset: int = 0,
     ) -> dict[str, Any]:
         _bounded("maxBytes", max_bytes, 1, MAX_BYTES)
+        _bounded("offset", offset, 0, 1 << 40)
+        if offset and from_seq is None:
+            raise BadArgument("offset goes with fromSeq (as nextSeq and nextOffset came)")
         if from_seq is not None and tail_lines is not None:
             raise BadArgument("give fromSeq or tailLines, not both")
         if from_seq is not None:
@@ -155,7 +159,7 @@ class SessionTools:
             _bounded("tailLines", tail_lines, 0, 1_000_000)
         s = await self.find(session_id)
         page = await self.manager.plain_output(
-            s.id, from_seq=from_seq, tail_lines=tail_lines, max_bytes=max_bytes
+            s.id, from_seq=from_seq, offset=offset, tail_lines=tail_lines, max_bytes=max_bytes
         )
         return {"sessionId": s.id, "state": str(s.state), "lastSeq": s.last_seq, **page.to_json()}
 

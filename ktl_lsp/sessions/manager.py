@@ -790,6 +790,7 @@ class SessionManager:
         session_id: str,
         *,
         from_seq: int | None = None,
+        offset: int = 0,
         tail_lines: int | None = None,
         max_bytes: int,
     ) -> PlainPage:
@@ -813,7 +814,7 @@ class SessionManager:
                 lambda: plain.read_tail(store.reader(), session.id, tail_lines, max_bytes)
             )
         return await asyncio.to_thread(
-            lambda: plain.read_forward(store.reader(), session.id, from_seq or 1, max_bytes)
+            lambda: plain.read_forward(store.reader(), session.id, from_seq or 1, max_bytes, offset)
         )
 
     async def flush(self) -> None:

@@ -38,6 +38,8 @@ class PlainPage:
     #: Text was left out to stay within the byte budget.
     truncated: bool
     redacted: list[str]
+    #: With ``next_seq``: bytes of that frame's text already given (a frame bigger than a page).
+    next_offset: int = 0
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -49,6 +51,8 @@ class PlainPage:
         }
         if self.next_seq is not None:
             out["nextSeq"] = self.next_seq
+        if self.next_offset:
+            out["nextOffset"] = self.next_offset
         if self.redacted:
             out["redacted"] = self.redacted
         return out
@@ -81,37 +85,71 @@ def cap_tail(text: str, max_bytes: int) -> tuple[str, bool]:
 
 
 def read_forward(
-    conn: sqlite3.Connection, session_id: str, from_seq: int, max_bytes: int
+    conn: sqlite3.Connection, session_id: str, from_seq: int, max_bytes: int, offset: int = 0
 ) -> PlainPage:
-    """Whole output frames from ``from_seq`` while their plain text fits ``max_bytes``."""
-    raw = bytearray()
-    first = last = 0
-    next_seq: int | None = None
+    """Whole output frames from ``from_seq`` while their plain text fits ``max_bytes``; a frame
+    too big for a page on its own is given in pieces (``offset`` bytes into its text)."""
+    rows: list[tuple[int, bytes]] = []
     seq = from_seq
+    held = 0
     budget = max(max_bytes, 1) * RAW_FACTOR
-    done = False
-    while not done:
-        rows = conn.execute(
+    more = True
+    while more and held < budget:
+        batch = conn.execute(
             "SELECT seq, data FROM frames WHERE session_id = ? AND seq >= ? AND type = 'output'"
             " ORDER BY seq LIMIT ?",
             (session_id, seq, BATCH),
         ).fetchall()
-        for s, data in rows:
-            if raw and len(raw) + len(data) > budget:
-                next_seq, done = s, True
+        for s, data in batch:
+            rows.append((s, bytes(data)))
+            held += len(data)
+            if held >= budget:
                 break
-            raw += data
-            first, last = first or s, s
-        if not done:
-            if len(rows) < BATCH:
-                done = True
+        more = len(batch) == BATCH
+        if batch:
+            seq = batch[-1][0] + 1
+    if not rows:
+        return PlainPage("", 0, 0, None, False, [])
+    if offset > 0:
+        return _piece(rows[0], max_bytes, offset)
+
+    def fits(k: int) -> tuple[str, list[str]] | None:
+        text, names = clean(b"".join(d for _, d in rows[:k]))
+        return (text, names) if len(text.encode()) <= max_bytes else None
+
+    # The most whole frames whose text fits (the text grows with the frames taken).
+    lo, hi = 0, len(rows)
+    best = fits(hi)
+    if best is None:
+        while lo < hi - 1:
+            mid = (lo + hi) // 2
+            if fits(mid) is None:
+                hi = mid
             else:
-                seq = rows[-1][0] + 1
-    text, names = clean(bytes(raw))
-    capped, truncated = _cap_head(text, max_bytes)
-    if truncated and next_seq is None:
-        next_seq = last + 1 if last else None
-    return PlainPage(capped, first, last, next_seq, truncated, names)
+                lo = mid
+        if lo == 0:
+            return _piece(rows[0], max_bytes, 0)
+        best = fits(lo)
+        assert best is not None
+        taken = lo
+    else:
+        taken = len(rows)
+    text, names = best
+    at_end = taken == len(rows) and not more and held < budget
+    next_seq = None if at_end else rows[taken - 1][0] + 1
+    return PlainPage(text, rows[0][0], rows[taken - 1][0], next_seq, False, names, 0)
+
+
+def _piece(row: tuple[int, bytes], max_bytes: int, offset: int) -> PlainPage:
+    """Part of one frame's text, from ``offset`` bytes in."""
+    seq, data = row
+    text, names = clean(data)
+    rest = text.encode()[offset:]
+    piece = rest[:max_bytes].decode("utf-8", "ignore")
+    used = len(piece.encode())
+    if used < len(rest):
+        return PlainPage(piece, seq, seq, seq, True, names, offset + used)
+    return PlainPage(piece, seq, seq, seq + 1, False, names, 0)
 
 
 def read_tail(conn: sqlite3.Connection, session_id: str, lines: int, max_bytes: int) -> PlainPage:
