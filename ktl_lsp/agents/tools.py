@@ -255,6 +255,11 @@ class SessionTools:
                 "states": _count(str(n.get("state")) for n in nodes),
                 "nodes": nodes,
                 "failed": failed,
+                "skipped": [
+                    {"id": n.get("id"), "reason": n.get("reason")}
+                    for n in nodes
+                    if n.get("state") == "skipped"
+                ],
             }
         )
 
