@@ -111,7 +111,7 @@ def build(
         sessions: Annotated[int, Field(ge=1, le=50)] = 20,
     ) -> dict[str, Any]:
         """Output lines matching query (case-insensitive) in one session, or in the newest
-        sessions (at most 50, the last 4 MB of each)."""
+        sessions (at most 50, the last 1 MB of each's plain text)."""
         return await _answer(found.search_output(query, sessionId, regex, limit, sessions))
 
     @mcp.tool(annotations=READ)

@@ -29,7 +29,7 @@ DEFAULT_MAX_BYTES = 65536
 #: Sessions ``search_output`` looks through at most (newest first).
 SEARCH_SESSIONS = 50
 #: Output read per session while searching (its last part).
-SEARCH_BYTES_PER_SESSION = 4 << 20
+SEARCH_BYTES_PER_SESSION = 1 << 20
 MAX_LOG_LINES = 5000
 #: The kind of the sessions that record agents' calls; listings leave them out unless asked.
 AGENT_KIND = "agent"

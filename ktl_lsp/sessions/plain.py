@@ -18,8 +18,6 @@ from typing import Any
 from ktl_lsp.pty.text import strip_ansi, visible_line
 from ktl_lsp.sessions.redact import Redaction
 
-#: Frames read per query while paging.
-BATCH = 256
 #: Raw bytes read per byte of answer before giving up on finding more line breaks (escape
 #: sequences and redraws shrink when cleaned).
 RAW_FACTOR = 8
@@ -90,24 +88,23 @@ def read_forward(
     """Whole output frames from ``from_seq`` while their plain text fits ``max_bytes``; a frame
     too big for a page on its own is given in pieces (``offset`` bytes into its text)."""
     rows: list[tuple[int, bytes]] = []
-    seq = from_seq
     held = 0
     budget = max(max_bytes, 1) * RAW_FACTOR
-    more = True
-    while more and held < budget:
-        batch = conn.execute(
-            "SELECT seq, data FROM frames WHERE session_id = ? AND seq >= ? AND type = 'output'"
-            " ORDER BY seq LIMIT ?",
-            (session_id, seq, BATCH),
-        ).fetchall()
-        for s, data in batch:
-            rows.append((s, bytes(data)))
-            held += len(data)
-            if held >= budget:
-                break
-        more = len(batch) == BATCH
-        if batch:
-            seq = batch[-1][0] + 1
+    # Rows are read one by one from the cursor: a frame can be large, so no batch is fetched
+    # beyond what the page needs.
+    cursor = conn.execute(
+        "SELECT seq, data FROM frames WHERE session_id = ? AND seq >= ? AND type = 'output'"
+        " ORDER BY seq",
+        (session_id, from_seq),
+    )
+    more = False
+    for s, data in cursor:
+        if held >= budget:
+            more = True
+            break
+        rows.append((s, bytes(data)))
+        held += len(data)
+    cursor.close()
     if not rows:
         return PlainPage("", 0, 0, None, False, [])
     if offset > 0:
@@ -135,7 +132,7 @@ def read_forward(
     else:
         taken = len(rows)
     text, names = best
-    at_end = taken == len(rows) and not more and held < budget
+    at_end = taken == len(rows) and not more
     next_seq = None if at_end else rows[taken - 1][0] + 1
     return PlainPage(text, rows[0][0], rows[taken - 1][0], next_seq, False, names, 0)
 
@@ -158,31 +155,26 @@ def read_tail(conn: sqlite3.Connection, session_id: str, lines: int, max_bytes: 
     breaks = 0
     held = 0
     first = last = 0
-    upper = None
     budget = max(max_bytes, 1) * RAW_FACTOR
-    while breaks <= lines and held < budget:
-        sql = "SELECT seq, data FROM frames WHERE session_id = ? AND type = 'output'"
-        args: list[Any] = [session_id]
-        if upper is not None:
-            sql += " AND seq < ?"
-            args.append(upper)
-        rows = conn.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, BATCH)).fetchall()
-        for s, data in rows:
-            chunk = bytes(data)
-            chunks.append(chunk)
-            breaks += chunk.count(b"\n")
-            held += len(chunk)
-            first, last = s, last or s
-            if breaks > lines or held >= budget:
-                break
-        if len(rows) < BATCH:
+    cursor = conn.execute(
+        "SELECT seq, data FROM frames WHERE session_id = ? AND type = 'output' ORDER BY seq DESC",
+        (session_id,),
+    )
+    for s, data in cursor:
+        chunk = bytes(data)
+        chunks.append(chunk)
+        breaks += chunk.count(b"\n")
+        held += len(chunk)
+        first, last = s, last or s
+        if breaks > lines or held >= budget:
             break
-        upper = rows[-1][0]
+    cursor.close()
     text, names = clean(b"".join(reversed(chunks)))
+    ended = text.endswith("\n")
     shown = text.split("\n")
-    if shown and shown[-1] == "":
+    if ended:
         shown.pop()
     short = breaks <= lines and held >= budget  # stopped by the byte budget, not the count
-    text = "\n".join(shown[-lines:]) + ("\n" if shown and lines else "") if lines else ""
+    text = "\n".join(shown[-lines:]) + ("\n" if ended else "") if lines else ""
     capped, truncated = cap_tail(text, max_bytes)
     return PlainPage(capped, first, last, None, truncated or short, names)

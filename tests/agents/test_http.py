@@ -23,7 +23,13 @@ from tests.cli.test_serve import _free_port
 async def serving(store: Path, *flags: str) -> AsyncIterator[str]:
     port = _free_port()
     proc = await asyncio.create_subprocess_exec(
-        KTL_LSP, "--store", str(store), "serve", "--listen", f"127.0.0.1:{port}", *flags,
+        KTL_LSP,
+        "--store",
+        str(store),
+        "serve",
+        "--listen",
+        f"127.0.0.1:{port}",
+        *flags,
         stderr=asyncio.subprocess.PIPE,
     )
     try:

@@ -22,8 +22,11 @@ async def test_get_plan_says_which_node_failed_and_why(tmp_path: Path) -> None:
             "name": "release",
             "nodes": [
                 {"id": "build", "run": "echo built"},
-                {"id": "migrate", "run": "echo 'migration 42 failed: lock held'; exit 5",
-                 "deps": ["build"]},
+                {
+                    "id": "migrate",
+                    "run": "echo 'migration 42 failed: lock held'; exit 5",
+                    "deps": ["build"],
+                },
                 {"id": "deploy", "run": "echo deployed", "deps": ["migrate"]},
             ],
         },
@@ -40,9 +43,7 @@ async def test_get_plan_says_which_node_failed_and_why(tmp_path: Path) -> None:
         (failed,) = got["failed"]
         assert failed["id"] == "migrate" and failed["exitCode"] == 5
         assert failed["outputTail"] == "migration 42 failed: lock held\n"
-        assert got["skipped"] == [
-            {"id": "deploy", "reason": 'dependency "migrate" failed'}
-        ]
+        assert got["skipped"] == [{"id": "deploy", "reason": 'dependency "migrate" failed'}]
         assert {n["id"]: n["state"] for n in got["nodes"]} == {
             "build": "done",
             "migrate": "failed",
@@ -114,26 +115,20 @@ async def test_cluster_reads(tmp_path: Path) -> None:
             listed = answer(await agent.call_tool("k8s_list", {"kinds": ["pods"]}))
             assert listed["context"] == "fake"
             assert [i["name"] for i in listed["items"]] == ["web-1"]
-            logs = answer(
-                await agent.call_tool("k8s_logs", {"pod": "web-1", "tailLines": 3})
-            )
+            logs = answer(await agent.call_tool("k8s_logs", {"pod": "web-1", "tailLines": 3}))
             assert logs["text"].splitlines() == ["request 497", "request 498", "request 499"]
             events = answer(await agent.call_tool("k8s_events", {}))
             assert "BackOff" in events["text"] and "\x1b" not in events["text"]
-            secret = answer(
-                await agent.call_tool("k8s_describe", {"kind": "secret", "name": "db"})
+            secret = answer(await agent.call_tool("k8s_describe", {"kind": "secret", "name": "db"}))
+            assert (
+                "aHVudGVyMg==" not in secret["yaml"] and "password: '[REDACTED]'" in secret["yaml"]
             )
-            assert "aHVudGVyMg==" not in secret["yaml"] and "password: '[REDACTED]'" in secret[
-                "yaml"
-            ]
             described = answer(
                 await agent.call_tool("k8s_describe", {"kind": "pod", "name": "web-1"})
             )
             assert any("BackOff" in e for e in described["events"])
             diff = answer(await agent.call_tool("k8s_diff", {"path": str(manifest)}))
-            assert [(o["kind"], o["action"]) for o in diff["objects"]] == [
-                ("ConfigMap", "created")
-            ]
+            assert [(o["kind"], o["action"]) for o in diff["objects"]] == [("ConfigMap", "created")]
             missing = await agent.call_tool("k8s_describe", {"kind": "pod", "name": "nope"})
             assert "not found" in error_text(missing).lower()
             bogus = await agent.call_tool("k8s_list", {"kinds": ["gizmos"]})
