@@ -28,7 +28,7 @@ RUN_TESTS = {"argv": ["make", "test"]}
 async def test_nothing_changes_while_allow_write_is_off() -> None:
     person = Person(APPROVE)
     policy = WritePolicy(allow_write=False, allow=[{"tool": "run", **RUN_TESTS}], approvals=person)
-    with pytest.raises(WriteRefused, match="agents.allowWrite is off"):
+    with pytest.raises(WriteRefused, match=r"agents\.allowWrite is off"):
         await policy.permit("s1", "run", RUN_TESTS, "Run make test?")
     assert person.asked == [] and not policy.offered
 
