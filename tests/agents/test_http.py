@@ -15,23 +15,13 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from ktl_lsp.gateway.auth import token_path
 from tests.agents.conftest import AGENT, answer, run_session
-from tests.cli.conftest import KTL_LSP
-from tests.cli.test_serve import _free_port
+from tests.cli.test_serve import _free_port, _serve
 
 
 @asynccontextmanager
 async def serving(store: Path, *flags: str) -> AsyncIterator[str]:
     port = _free_port()
-    proc = await asyncio.create_subprocess_exec(
-        KTL_LSP,
-        "--store",
-        str(store),
-        "serve",
-        "--listen",
-        f"127.0.0.1:{port}",
-        *flags,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await _serve(store, f"127.0.0.1:{port}", *flags)
     try:
         assert proc.stderr is not None
         while b"sign in once" not in await asyncio.wait_for(proc.stderr.readline(), 20):
