@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
@@ -39,6 +40,37 @@ async def stdio_agent(store: Path, env: dict[str, str] | None = None) -> AsyncIt
     )
     async with Client(params, client_info=AGENT) as client:
         yield client
+
+
+@asynccontextmanager
+async def silent_cluster(tmp_path: Path) -> AsyncIterator[Path]:
+    """A kubeconfig whose API server accepts connections and never answers: calls hang."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    kubeconfig = tmp_path / "silent-kubeconfig"
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "silent",
+                "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+                "contexts": [{"name": "silent", "context": {"cluster": "c", "user": "u"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+            }
+        )
+    )
+    async with server:
+        try:
+            yield kubeconfig
+        finally:
+            for writer in held:
+                writer.close()
 
 
 def answer(result: CallToolResult) -> dict[str, Any]:

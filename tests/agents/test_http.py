@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from mcp import Client
@@ -14,14 +16,16 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from ktl_lsp.gateway.auth import token_path
-from tests.agents.conftest import AGENT, answer, run_session
+from tests.agents.conftest import AGENT, answer, run_session, silent_cluster
 from tests.cli.test_serve import _free_port, _serve
 
 
 @asynccontextmanager
-async def serving(store: Path, *flags: str) -> AsyncIterator[str]:
+async def serving(
+    store: Path, *flags: str, env: dict[str, str] | None = None
+) -> AsyncIterator[str]:
     port = _free_port()
-    proc = await _serve(store, f"127.0.0.1:{port}", *flags)
+    proc = await _serve(store, f"127.0.0.1:{port}", *flags, env=env)
     try:
         assert proc.stderr is not None
         while b"sign in once" not in await asyncio.wait_for(proc.stderr.readline(), 20):
@@ -83,3 +87,23 @@ async def test_serve_without_mcp_has_no_mcp_route(tmp_path: Path) -> None:
         token = token_path(store).read_text().strip()
         got = await http.post("/mcp", json={}, headers={"Authorization": f"Bearer {token}"})
         assert got.status_code == 404
+
+
+async def test_a_client_that_leaves_mid_call_over_http(tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    async with (
+        silent_cluster(tmp_path) as kubeconfig,
+        serving(store, "--mcp", env={**os.environ, "KUBECONFIG": str(kubeconfig)}) as base,
+    ):
+        token = token_path(store).read_text().strip()
+        with anyio.move_on_after(2):
+            async with _agent(f"{base}/mcp", token) as agent:
+                await agent.call_tool("k8s_list", {})
+        async with _agent(f"{base}/mcp", token) as agent:
+            for _ in range(50):  # the server notices the session's end a moment later
+                calls = answer(await agent.call_tool("list_sessions", {"kind": "agent"}))
+                ended = {s["meta"]["target"]: s["state"] for s in calls["sessions"]}
+                if ended.get("k8s_list") != "running":
+                    break
+                await asyncio.sleep(0.1)
+    assert ended["k8s_list"] == "cancelled"

@@ -3,13 +3,12 @@ recorded."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import anyio
 
-from tests.agents.conftest import answer, error_text, run_session, stdio_agent
+from tests.agents.conftest import answer, error_text, run_session, silent_cluster, stdio_agent
 from tests.cli.conftest import ktl_lsp
 
 TOKEN = "ghp_" + "a1b2c3d4e5" * 3 + "a1b2c3"
@@ -173,32 +172,10 @@ async def test_bad_input_gets_a_clear_error_and_is_recorded(tmp_path: Path) -> N
 async def test_a_client_that_leaves_mid_call_ends_its_call_as_cancelled(tmp_path: Path) -> None:
     """A cluster that accepts and never answers holds the call; the agent goes away."""
     store = tmp_path / "s.db"
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    silent = await asyncio.start_server(hold, "127.0.0.1", 0)
-    port = silent.sockets[0].getsockname()[1]
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "silent",
-                "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
-                "contexts": [{"name": "silent", "context": {"cluster": "c", "user": "u"}}],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-            }
-        )
-    )
-    async with silent:
+    async with silent_cluster(tmp_path) as kubeconfig:
         with anyio.move_on_after(3):
             async with stdio_agent(store, {"KUBECONFIG": str(kubeconfig)}) as agent:
                 await agent.call_tool("k8s_list", {})
         listed = ktl_lsp("--store", str(store), "sessions", "list", "--json", "--kind", "agent")
-        for writer in held:
-            writer.close()
     calls = json.loads(listed.stdout)["sessions"]
     assert [(s["meta"]["target"], s["state"]) for s in calls] == [("k8s_list", "cancelled")]

@@ -18,7 +18,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _serve(store: Path, listen: str, *flags: str) -> asyncio.subprocess.Process:
+async def _serve(
+    store: Path, listen: str, *flags: str, env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         KTL_LSP,
         "--store",
@@ -28,6 +30,7 @@ async def _serve(store: Path, listen: str, *flags: str) -> asyncio.subprocess.Pr
         listen,
         *flags,
         stderr=asyncio.subprocess.PIPE,
+        env=env,
     )
 
 
