@@ -17,6 +17,8 @@ from ktl_lsp.sessions.model import State
 
 #: The MCP methods that are recorded, and the parameter that names what they touch.
 RECORDED = {"tools/call": "name", "resources/read": "uri", "prompts/get": "name"}
+#: Characters of a call's arguments kept in its session (they are the caller's to size).
+MAX_ARGUMENTS = 4000
 
 
 def client_name(ctx: Any) -> str:
@@ -56,6 +58,9 @@ class Recorder:
         params = dict(ctx.params or {})
         target = str(params.get(key) or "?")[:200]
         args = redact_value(params.get("arguments") or {})
+        shown = json.dumps(args, ensure_ascii=False, default=str)
+        if len(shown) > MAX_ARGUMENTS:
+            args = {"truncated": shown[:MAX_ARGUMENTS]}
         client = client_name(ctx)
         what = f"{ctx.method.split('/')[0].rstrip('s')} {target}"
         live = self.manager.create(
@@ -75,8 +80,7 @@ class Recorder:
                 tags={"agent": client},
             )
         )
-        shown = json.dumps(args, ensure_ascii=False, default=str)
-        live.write(f"{what} {shown[:2000]}\r\n")
+        live.write(f"{what} {shown[:MAX_ARGUMENTS]}\r\n")
         try:
             result = await call_next(ctx)
         except anyio.get_cancelled_exc_class():

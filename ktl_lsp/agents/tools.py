@@ -121,13 +121,9 @@ class SessionTools:
 
     async def list_sessions(self, q: ListQuery) -> dict[str, Any]:
         flt = q.to_filter()
-        wanted = flt.limit
         if flt.kind is None:
-            flt.limit = min(1000, wanted * 4)  # room for the agent sessions left out
-        found = await self.manager.list_sessions(flt)
-        if flt.kind is None:
-            found = [s for s in found if s.kind != AGENT_KIND]
-        return {"sessions": [session_json(s) for s in found[:wanted]]}
+            flt.not_kind = AGENT_KIND
+        return {"sessions": [session_json(s) for s in await self.manager.list_sessions(flt)]}
 
     async def get_session(self, session_id: str) -> dict[str, Any]:
         s = await self.find(session_id)
@@ -181,8 +177,9 @@ class SessionTools:
         if session_id is not None:
             targets = [await self.find(session_id)]
         else:
-            listed = await self.manager.list_sessions(SessionFilter(limit=sessions * 4))
-            targets = [s for s in listed if s.kind != AGENT_KIND][:sessions]
+            targets = await self.manager.list_sessions(
+                SessionFilter(limit=sessions, not_kind=AGENT_KIND)
+            )
         hits: list[dict[str, Any]] = []
         more = False
         deadline = time.monotonic() + 10.0

@@ -841,6 +841,8 @@ def _matches(s: Session, flt: SessionFilter) -> bool:
         return False
     if flt.kind and s.kind != flt.kind:
         return False
+    if flt.not_kind and s.kind == flt.not_kind:
+        return False
     if flt.since_ns is not None and s.created_ns < flt.since_ns:
         return False
     if flt.parent_id is not None and s.parent_id != flt.parent_id:

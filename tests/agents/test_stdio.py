@@ -121,6 +121,10 @@ async def test_read_tools_answer_about_recorded_sessions(tmp_path: Path) -> None
         res = await agent.read_resource(f"ktl://sessions/{bad}/output")
         assert "status: crashloop" in res.contents[0].text  # type: ignore[union-attr]
 
+        # The agent's own calls, newer than the work, never push the work out of a listing.
+        newest = answer(await agent.call_tool("list_sessions", {"limit": 2}))["sessions"]
+        assert [s["sessionId"] for s in newest] == [bad, good]
+
         # What the agent did is recorded, one session per call, with who asked.
         calls = answer(await agent.call_tool("list_sessions", {"kind": "agent", "limit": 100}))
     recorded = calls["sessions"]
