@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.prompts.base import UserMessage
-from mcp_types import ToolAnnotations
+from mcp_types import Resource, ToolAnnotations
 from pydantic import Field
 
 from ktl_lsp import __version__
@@ -33,6 +33,8 @@ from ktl_lsp.k8s.errors import K8sError
 from ktl_lsp.sessions.manager import SessionManager
 
 T = TypeVar("T")
+#: Sessions listed as resources (newest first).
+RESOURCES = 50
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True)
 SessionId = Annotated[str, Field(description="a session id, or a unique prefix of one (4+)")]
 Context_ = Annotated[str | None, Field(description="kubeconfig context (default: the current one)")]
@@ -44,6 +46,31 @@ INSTRUCTIONS = (
     "the end), see why a plan failed with get_plan, compare runs with compare_sessions, and "
     "look at the cluster with the k8s_* tools. Everything is read-only; output is redacted."
 )
+
+
+class _Server(MCPServer):
+    """Lists the newest sessions as resources (``ktl://sessions/<id>``), beside the templates."""
+
+    def __init__(self, found: SessionTools, **kwargs: Any) -> None:
+        super().__init__("ktl-lsp", **kwargs)
+        self.found = found
+
+    async def list_resources(self) -> list[Resource]:
+        listed = await self.found.list_sessions(ListQuery(limit=RESOURCES))
+        return [
+            *await super().list_resources(),
+            *(
+                Resource(
+                    uri=f"ktl://sessions/{s['sessionId']}",
+                    name=s["sessionId"],
+                    title=s["title"],
+                    description=f"{s['kind']} session, {s['state']}"
+                    + (f" (exit {s['exitCode']})" if "exitCode" in s else ""),
+                    mime_type="application/json",
+                )
+                for s in listed["sessions"]
+            ),
+        ]
 
 
 async def _answer(work: Awaitable[T]) -> T:
@@ -62,8 +89,8 @@ def build(
     ``writes.WritePolicy`` and need the approvals service to ask a person."""
     found = SessionTools(manager)
     cluster = ClusterTools(clusters)
-    mcp = MCPServer(
-        "ktl-lsp",
+    mcp = _Server(
+        found,
         version=__version__,
         instructions=INSTRUCTIONS,
         middleware=[Recorder(manager, transport)],

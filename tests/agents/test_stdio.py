@@ -118,6 +118,8 @@ async def test_read_tools_answer_about_recorded_sessions(tmp_path: Path) -> None
         against = await agent.get_prompt("compare-with-last-good-run", {"sessionId": bad})
         assert "+status: crashloop" in against.messages[0].content.text  # type: ignore[union-attr]
 
+        listed_resources = [str(r.uri) for r in (await agent.list_resources()).resources]
+        assert listed_resources == [f"ktl://sessions/{bad}", f"ktl://sessions/{good}"]
         res = await agent.read_resource(f"ktl://sessions/{bad}/output")
         assert "status: crashloop" in res.contents[0].text  # type: ignore[union-attr]
 
