@@ -12,13 +12,12 @@ from typing import Any
 
 import yaml
 
-from ktl_lsp.agents.tools import MAX_LOG_LINES, BadArgument, plain_lines, redact_text
+from ktl_lsp.agents.tools import MAX_BYTES, MAX_LOG_LINES, BadArgument, plain_lines, redact_text
 from ktl_lsp.k8s import listing, ops
 from ktl_lsp.k8s.client import Cluster, Clusters
 from ktl_lsp.k8s.events import event_line
 from ktl_lsp.k8s.manifests import load
-
-MAX_TEXT = 1 << 20
+from ktl_lsp.sessions.plain import cap_tail
 
 
 class _Collect:
@@ -36,13 +35,6 @@ class _Collect:
     @property
     def text(self) -> str:
         return plain_lines("".join(self.parts))
-
-
-def _cap(text: str, max_bytes: int) -> tuple[str, bool]:
-    data = text.encode()
-    if len(data) <= max_bytes:
-        return text, False
-    return data[len(data) - max_bytes :].decode("utf-8", "ignore"), True
 
 
 class ClusterTools:
@@ -98,7 +90,7 @@ class ClusterTools:
                 if isinstance(obj.get(key), dict):
                     obj[key] = {k: "[REDACTED]" for k in obj[key]}
         text = redact_text(yaml.safe_dump(obj, sort_keys=False))
-        text, cut = _cap(text, MAX_TEXT)
+        text, cut = cap_tail(text, MAX_BYTES)
         return {"context": cluster.name, "yaml": text, "truncated": cut, "events": events}
 
     async def logs(
@@ -112,8 +104,8 @@ class ClusterTools:
     ) -> dict[str, Any]:
         if not 1 <= tail_lines <= MAX_LOG_LINES:
             raise BadArgument(f"tailLines must be between 1 and {MAX_LOG_LINES}, got {tail_lines}")
-        if not 1 <= max_bytes <= MAX_TEXT:
-            raise BadArgument(f"maxBytes must be between 1 and {MAX_TEXT}, got {max_bytes}")
+        if not 1 <= max_bytes <= MAX_BYTES:
+            raise BadArgument(f"maxBytes must be between 1 and {MAX_BYTES}, got {max_bytes}")
         cluster = await self._cluster(context)
         ns = namespace or cluster.default_namespace
         name = pod.removeprefix("pod/")
@@ -127,7 +119,7 @@ class ClusterTools:
                 "GET", res.path(ns, name) + "/log", query, accept="text/plain"
             )
         text = body if isinstance(body, str) else yaml.safe_dump(body)
-        text, cut = _cap(plain_lines(text), max_bytes)
+        text, cut = cap_tail(plain_lines(text), max_bytes)
         return {
             "context": cluster.name,
             "namespace": ns,
@@ -144,7 +136,7 @@ class ClusterTools:
         out = _Collect()
         async with cluster.using():
             await events(cluster, ns, out, follow=False)
-        text, cut = _cap(out.text, MAX_TEXT)
+        text, cut = cap_tail(out.text, MAX_BYTES)
         return {"context": cluster.name, "namespace": ns, "text": text, "truncated": cut}
 
     async def diff(self, path: str, namespace: str | None, context: str | None) -> dict[str, Any]:
@@ -165,5 +157,5 @@ class ClusterTools:
                 {**o.to_lsp(), "diff": redact_text(o.diff)} if o.diff else o.to_lsp()
                 for o in outcomes
             ],
-            "text": _cap(out.text, MAX_TEXT)[0],
+            "text": cap_tail(out.text, MAX_BYTES)[0],
         }

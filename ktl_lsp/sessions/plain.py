@@ -64,14 +64,9 @@ def clean(raw: bytes) -> tuple[str, list[str]]:
     return "\n".join(lines), red.names
 
 
-def _cap_head(text: str, max_bytes: int) -> tuple[str, bool]:
-    data = text.encode()
-    if len(data) <= max_bytes:
-        return text, False
-    return data[:max_bytes].decode("utf-8", "ignore"), True
-
-
 def cap_tail(text: str, max_bytes: int) -> tuple[str, bool]:
+    """The end of ``text`` within ``max_bytes`` (from a line start when one fits), and if
+    anything was cut."""
     data = text.encode()
     if len(data) <= max_bytes:
         return text, False
