@@ -3,13 +3,14 @@ recorded."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import anyio
 
 from tests.agents.conftest import answer, error_text, run_session, silent_cluster, stdio_agent
-from tests.cli.conftest import ktl_lsp
+from tests.cli.conftest import KTL_LSP, ktl_lsp
 
 TOKEN = "ghp_" + "a1b2c3d4e5" * 3 + "a1b2c3"
 READ_TOOLS = {
@@ -185,3 +186,36 @@ async def test_a_client_that_leaves_mid_call_ends_its_call_as_cancelled(tmp_path
         listed = ktl_lsp("--store", str(store), "sessions", "list", "--json", "--kind", "agent")
     calls = json.loads(listed.stdout)["sessions"]
     assert [(s["meta"]["target"], s["state"]) for s in calls] == [("k8s_list", "cancelled")]
+
+
+async def test_a_session_running_in_another_process_is_read_as_it_runs(tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    runner = await asyncio.create_subprocess_exec(
+        KTL_LSP,
+        "--store",
+        str(store),
+        "run",
+        "--quiet",
+        "--",
+        "sh",
+        "-c",
+        "echo started; sleep 30",
+    )
+    try:
+        async with stdio_agent(store) as agent:
+            for _ in range(100):
+                running = answer(await agent.call_tool("list_sessions", {"state": "running"}))
+                if running["sessions"]:
+                    out = answer(
+                        await agent.call_tool(
+                            "read_output",
+                            {"sessionId": running["sessions"][0]["sessionId"], "tailLines": 5},
+                        )
+                    )
+                    if out["text"]:
+                        break
+                await asyncio.sleep(0.1)
+            assert out["state"] == "running" and out["text"] == "started\n"
+    finally:
+        runner.terminate()
+        await runner.wait()
