@@ -133,7 +133,17 @@ def test_cycle_finder_finds_a_cycle() -> None:
 
 #: Packages that never know the editor: they must work the same from the CLI, the gateway and
 #: the language server (checkers return findings; runners emit frames).
-EDITOR_FREE = ("checks", "documents", "helm", "k8s", "orchestration", "pty", "sessions", "gateway")
+EDITOR_FREE = (
+    "checks",
+    "documents",
+    "helm",
+    "k8s",
+    "orchestration",
+    "pty",
+    "sessions",
+    "gateway",
+    "agents",
+)
 
 
 @pytest.mark.parametrize("package", EDITOR_FREE)

@@ -191,7 +191,7 @@ def render_sarif(results: dict[Path, list[Finding]], cwd: Path) -> dict[str, Any
     }
 
 
-def _add_chart_findings(
+def add_chart_findings(
     results: dict[Path, list[Finding]], paths: list[str], version: str, mode: Any
 ) -> None:
     """Renders the charts among `paths` (a chart directory, a directory of charts, a chart's
@@ -238,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         usage_error(f"no such file or directory: {missing[0]}")
     results = check_paths(args.paths, version)
-    _add_chart_findings(results, args.paths, version, args.helm_renderer)
+    add_chart_findings(results, args.paths, version, args.helm_renderer)
     cwd = Path.cwd().resolve()
     if args.format == "json":
         json.dump(render_json(results, cwd), sys.stdout, indent=2)

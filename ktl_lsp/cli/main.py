@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ktl_lsp import __version__
-from ktl_lsp.cli import check, gateway, lsp, run, serve, sessions
+from ktl_lsp.cli import check, gateway, lsp, mcp, run, serve, sessions
 from ktl_lsp.cli.output import reader_gone
 
 #: In the order ``ktl-lsp --help`` lists them.
@@ -25,6 +25,7 @@ COMMANDS = {
     "run": run,
     "sessions": sessions,
     "check": check,
+    "mcp": mcp,
 }
 
 

@@ -69,6 +69,12 @@ def add_parser(sub: Subparsers) -> None:
         metavar="MB",
         help="encoded SSE events kept for other tails, in MB (default: %(default)s)",
     )
+    p.add_argument(
+        "--mcp",
+        action="store_true",
+        help="also serve the MCP server for agents (Streamable HTTP) under /mcp, with the "
+        "same token",
+    )
     p.add_argument("--open", action="store_true", help="open the UI in a browser")
     p.set_defaults(run=run)
 
@@ -116,7 +122,13 @@ def run(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         manager = SessionManager.open(store, on_notice=store_notice)
-        gateway = Gateway(manager, store, options)
+        mount = None
+        if args.mcp:
+            from ktl_lsp.agents.http import McpEndpoint
+            from ktl_lsp.agents.server import build
+
+            mount = McpEndpoint(build(manager, "http"), options.host).mount
+        gateway = Gateway(manager, store, options, mount)
         try:
             await gateway.start()
         except GatewayConfigError as exc:
@@ -131,6 +143,8 @@ def run(args: argparse.Namespace) -> int:
         if code:
             link = f"{gateway.base_url}/ui/login?code={code}&next=/ui/"
         print(f"ktl-lsp: sign in once with {link}", file=sys.stderr)
+        if args.mcp:
+            print(f"ktl-lsp: MCP for agents on {gateway.base_url}/mcp", file=sys.stderr)
         if args.open:
             webbrowser.open(link)
         stop = asyncio.Event()

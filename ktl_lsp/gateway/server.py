@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -93,9 +94,15 @@ class HeaderDeadline:
 
 class Gateway:
     def __init__(
-        self, manager: Any, store_path: Path, options: GatewayOptions | None = None
+        self,
+        manager: Any,
+        store_path: Path,
+        options: GatewayOptions | None = None,
+        mount: Callable[[web.Application], None] | None = None,
     ) -> None:
+        """``mount`` adds routes of its own (the MCP endpoint) behind the same middleware."""
         self.manager = manager
+        self._mount = mount
         self.store_path = store_path
         self.options = options or GatewayOptions()
         self.auth = Auth(None)
@@ -146,6 +153,8 @@ class Gateway:
             cors_origins=self.options.cors_origins,
             event_cache_bytes=self.options.event_cache_bytes,
         )
+        if self._mount is not None:
+            self._mount(app)
         deadline = HeaderDeadline(self.options.header_timeout_s)
         app.middlewares.insert(0, deadline.middleware)
         self._runner = web.AppRunner(

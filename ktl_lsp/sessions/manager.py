@@ -24,7 +24,7 @@ from typing import Any
 from ktl_lsp.aio import background
 from ktl_lsp.pty import PtySpec, SpawnError, spawn
 from ktl_lsp.pty.runner import Pty
-from ktl_lsp.sessions import ids
+from ktl_lsp.sessions import ids, plain
 from ktl_lsp.sessions.bus import Item, SessionBus, StateChange, Subscription
 from ktl_lsp.sessions.compare import Comparison, compare, visible_lines
 from ktl_lsp.sessions.errors import (
@@ -43,6 +43,7 @@ from ktl_lsp.sessions.model import (
     event_data,
     now_ns,
 )
+from ktl_lsp.sessions.plain import PlainPage
 from ktl_lsp.sessions.redact import FLUSH_S, Redacted, Redaction
 from ktl_lsp.sessions.retention import PruneResult, RetentionPolicy
 from ktl_lsp.sessions.store import Store, StoreError
@@ -784,6 +785,38 @@ class SessionManager:
         await store.flush()
         return await asyncio.to_thread(lambda: find_text(store.reader(), tl, query, limit))
 
+    async def plain_output(
+        self,
+        session_id: str,
+        *,
+        from_seq: int | None = None,
+        offset: int = 0,
+        tail_lines: int | None = None,
+        max_bytes: int,
+    ) -> PlainPage:
+        """A page of a session's output as redacted plain text (``sessions/plain``): forward
+        from ``from_seq``, or its last ``tail_lines`` lines; never more than ``max_bytes``."""
+        session = await self.get(session_id)
+        if self.store is None or not self.recording:
+            live = self.live.get(session.id)
+            raw = b"".join(
+                f.data
+                for f in (live.tail if live else ())
+                if f.type is FrameType.OUTPUT and f.seq >= (from_seq or 1)
+            )
+            text, names = plain.clean(raw)
+            capped, cut = plain.cap_tail(text, max_bytes)
+            return plain.PlainPage(capped, 0, 0, None, cut, names)
+        store = self.store
+        await store.flush()
+        if tail_lines is not None:
+            return await asyncio.to_thread(
+                lambda: plain.read_tail(store.reader(), session.id, tail_lines, max_bytes)
+            )
+        return await asyncio.to_thread(
+            lambda: plain.read_forward(store.reader(), session.id, from_seq or 1, max_bytes, offset)
+        )
+
     async def flush(self) -> None:
         """Waits until every frame emitted so far is in the store (before reading it back)."""
         if self.store is not None:
@@ -807,6 +840,8 @@ def _matches(s: Session, flt: SessionFilter) -> bool:
     if flt.state and str(s.state) != flt.state:
         return False
     if flt.kind and s.kind != flt.kind:
+        return False
+    if flt.not_kind and s.kind == flt.not_kind:
         return False
     if flt.since_ns is not None and s.created_ns < flt.since_ns:
         return False

@@ -174,3 +174,5 @@ class SessionFilter:
     since_ns: int | None = None
     parent_id: str | None = None
     limit: int = 50
+    #: Leave out sessions of this kind (agents' recorded calls from listings of the work).
+    not_kind: str | None = None

@@ -644,6 +644,9 @@ class Store:
         if flt.kind:
             where.append("kind = ?")
             args.append(flt.kind)
+        if flt.not_kind:
+            where.append("kind != ?")
+            args.append(flt.not_kind)
         if flt.since_ns is not None:
             where.append("created_ns >= ?")
             args.append(flt.since_ns)

@@ -18,9 +18,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _serve(store: Path, listen: str) -> asyncio.subprocess.Process:
+async def _serve(
+    store: Path, listen: str, *flags: str, env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        KTL_LSP, "--store", str(store), "serve", "--listen", listen, stderr=asyncio.subprocess.PIPE
+        KTL_LSP,
+        "--store",
+        str(store),
+        "serve",
+        "--listen",
+        listen,
+        *flags,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
     )
 
 
