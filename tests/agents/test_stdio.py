@@ -179,10 +179,27 @@ async def test_bad_input_gets_a_clear_error_and_is_recorded(tmp_path: Path) -> N
 async def test_a_client_that_leaves_mid_call_ends_its_call_as_cancelled(tmp_path: Path) -> None:
     """A cluster that accepts and never answers holds the call; the agent goes away."""
     store = tmp_path / "s.db"
+
+    def running_calls() -> list[object]:
+        listed = ktl_lsp(
+            "--store", str(store), "sessions", "list", "--json", "--kind", "agent",
+            "--state", "running",
+        )  # fmt: skip
+        return list(json.loads(listed.stdout)["sessions"])
+
     async with silent_cluster(tmp_path) as kubeconfig:
-        with anyio.move_on_after(3):
-            async with stdio_agent(store, {"KUBECONFIG": str(kubeconfig)}) as agent:
-                await agent.call_tool("k8s_list", {})
+        with anyio.CancelScope() as scope:
+            async with (
+                stdio_agent(store, {"KUBECONFIG": str(kubeconfig)}) as agent,
+                anyio.create_task_group() as calls,
+            ):
+                calls.start_soon(agent.call_tool, "k8s_list", {})
+                # Leave once the call is under way (its session is running), not after a
+                # fixed time that a loaded machine may not reach the call in.
+                with anyio.fail_after(60):
+                    while not await anyio.to_thread.run_sync(running_calls):
+                        await anyio.sleep(0.1)
+                scope.cancel()
         listed = ktl_lsp("--store", str(store), "sessions", "list", "--json", "--kind", "agent")
     calls = json.loads(listed.stdout)["sessions"]
     assert [(s["meta"]["target"], s["state"]) for s in calls] == [("k8s_list", "cancelled")]
