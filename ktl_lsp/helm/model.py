@@ -22,6 +22,9 @@ class RenderRequest:
     """`.Capabilities.KubeVersion` (e.g. "1.31"); None: the library's default."""
     label: str = "values.yaml"
     """How findings name this render to the user ("values.yaml", "ci/ha-values.yaml", "stack: api")."""
+    include_crds: bool = False
+    """Also answer the chart's (and subcharts') `crds/` files, as `helm template --include-crds`
+    and ktl's own renders do (keyed `crds/x.yaml`)."""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@
 - **library** (the `helm` extra, `helm_python`): a long-lived worker (`python -m
   ktl_lsp.helm.worker`), started on first need and again after it died. Requests and answers
   are JSON lines on its stdin/stdout: `{"id", "op": "render", "chart", "values": [{"path",
-  "text"}], "set": [[key, value]], "release", "namespace", "kube_version", "max_bytes"}` ->
+  "text"}], "set": [[key, value]], "release", "namespace", "kube_version", "max_bytes",
+  "include_crds"}` ->
   `{"id", "manifests", "too_big"?}` or `{"id", "error": {"kind", "message", "file"?}}`. A render
   that outlives its time limit gets the worker killed (the next render starts a new one) and
   comes back `cut_short`.
@@ -260,6 +261,7 @@ class Renderer:
             "namespace": request.namespace,
             "kube_version": request.kube_version,
             "max_bytes": self.max_bytes,
+            "include_crds": request.include_crds,
         }
         worker = self._worker
         if worker is None or not worker.alive():
@@ -313,6 +315,8 @@ class Renderer:
         kube_version = kube_version_option(request.kube_version)
         if kube_version:
             args += ["--kube-version", kube_version]
+        if request.include_crds:
+            args.append("--include-crds")
         try:
             done = subprocess.run(
                 args, capture_output=True, timeout=self.timeout_s, stdin=subprocess.DEVNULL

@@ -70,6 +70,9 @@ class Worker:
         try:
             with helm.Chart.load(req["chart"]) as chart:
                 manifests = self._render(chart, values, req)
+                if req.get("include_crds"):
+                    crds = {c["filename"]: c["data"] for c in chart.crds}
+                    manifests = {**crds, **manifests}
         except helm.HelmChartLoadError as exc:
             return {"error": {"kind": "load", "message": str(exc)}}
         except helm.HelmValuesError as exc:
