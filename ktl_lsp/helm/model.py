@@ -66,3 +66,14 @@ class Rendered:
     error: RenderError | None = None
     cut_short: bool = False
     """The render hit its time or size limit; `manifests` may be empty or partial."""
+
+
+@dataclass(frozen=True)
+class LintMessage:
+    """One finding of `helm lint`."""
+
+    severity: int
+    """1 info, 2 warning, 3 error (Helm's levels)."""
+    path: str
+    """Relative to the chart directory ("Chart.yaml", "templates/x.yaml", "templates/", "")."""
+    message: str

@@ -11,7 +11,8 @@
   "include_crds"}` ->
   `{"id", "manifests", "too_big"?}` or `{"id", "error": {"kind", "message", "file"?}}`. A render
   that outlives its time limit gets the worker killed (the next render starts a new one) and
-  comes back `cut_short`.
+  comes back `cut_short`. `{"id", "op": "lint", "chart", "namespace", "kube_version"}` ->
+  `{"id", "messages": [{"severity", "path", "error"}]}`: `helm lint`'s findings.
 - **binary**: `helm template` on PATH, killed at the time limit.
 
 Unsaved editor buffers are rendered as the editor shows them: the chart is rendered from a
@@ -37,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from ktl_lsp.helm.model import Rendered, RenderError, RenderRequest, TemplateSpot
+from ktl_lsp.helm.model import LintMessage, Rendered, RenderError, RenderRequest, TemplateSpot
 from ktl_lsp.helm.wire import dumps_line, loads
 from ktl_lsp.helm.worker import kube_version_option
 
@@ -218,6 +219,20 @@ class Renderer:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.render_sync, request, overlay)
 
+    async def lint(
+        self,
+        chart_dir: Path,
+        overlay: Mapping[Path, str] | None = None,
+        kube_version: str | None = None,
+    ) -> list[LintMessage] | None:
+        """`lint_sync` on the renderer's thread."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="ktl-helm")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, self.lint_sync, chart_dir, overlay, kube_version
+        )
+
     def render_sync(
         self, request: RenderRequest, overlay: Mapping[Path, str] | None = None
     ) -> Rendered:
@@ -263,6 +278,11 @@ class Renderer:
             "max_bytes": self.max_bytes,
             "include_crds": request.include_crds,
         }
+        return self._ask(message)
+
+    def _ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        """The worker's answer to `message` (a worker started if none runs), or `timeout`, or
+        a `crash` error; the caller holds the lock."""
         worker = self._worker
         if worker is None or not worker.alive():
             if worker is not None:
@@ -287,6 +307,56 @@ class Renderer:
             worker.kill()
             self._worker = None
             return {"error": {"kind": "crash", "message": f"the render worker died ({exc})"}}
+
+    def lint_sync(
+        self,
+        chart_dir: Path,
+        overlay: Mapping[Path, str] | None = None,
+        kube_version: str | None = None,
+    ) -> list[LintMessage] | None:
+        """`helm lint` of the chart (with `overlay` over its files); None when it could not run
+        (no renderer, a timeout, a crash): lint findings are advice, a failure is not one."""
+        backend = self.backend()
+        if backend is None:
+            return None
+        with self._lock:
+            chart = self._mirrors.chart(chart_dir, dict(overlay or {}))
+            if backend == "library":
+                message = {"op": "lint", "chart": str(chart), "kube_version": kube_version}
+                try:
+                    answer = self._ask(message)
+                except LibraryUnavailable:
+                    return self.lint_sync(chart_dir, overlay, kube_version)
+            else:
+                answer = self._helm_lint(chart, kube_version)
+        if "messages" not in answer:
+            return None
+        return [
+            LintMessage(int(m.get("severity") or 0), str(m.get("path") or ""), str(m["error"]))
+            for m in answer["messages"]
+            if isinstance(m, dict) and m.get("error")
+        ]
+
+    def _helm_lint(self, chart: Path, kube_version: str | None) -> dict[str, Any]:
+        """`helm lint`'s `[LEVEL] path: message` lines, as the library answers them."""
+        args = [shutil.which("helm") or "helm", "lint", str(chart)]
+        option = kube_version_option(kube_version)
+        if option:
+            args += ["--kube-version", option]
+        try:
+            done = subprocess.run(
+                args, capture_output=True, timeout=self.timeout_s, stdin=subprocess.DEVNULL
+            )
+        except (subprocess.TimeoutExpired, OSError):
+            return {}
+        levels = {"INFO": 1, "WARNING": 2, "ERROR": 3}
+        messages = []
+        for line in done.stdout.decode("utf-8", "replace").splitlines():
+            match = re.match(r"\[(INFO|WARNING|ERROR)\] ([^:]*): (.*)", line.strip())
+            if match:
+                level, path, text = match.groups()
+                messages.append({"severity": levels[level], "path": path, "error": text})
+        return {"messages": messages}
 
     def _helm_template(
         self,

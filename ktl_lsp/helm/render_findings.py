@@ -31,6 +31,7 @@ from ktl_lsp.helm.charts import (
     read_chart,
     render_requests,
 )
+from ktl_lsp.helm.lint import lint_findings
 from ktl_lsp.helm.model import Rendered, RenderError, RenderRequest, TemplateSpot
 from ktl_lsp.helm.render import Renderer
 from ktl_lsp.helm.rendered_checks import check_rendered
@@ -200,8 +201,12 @@ def check_chart(
         return result
     result.renders = [renderer.render_sync(r) for r in requests]
     result.rendered = True
+    version = k8s_version or newest_version()
+    lint = renderer.lint_sync(chart_dir, None, version)
     result.findings = merge_findings(
-        findings, chart_findings(chart_dir, result.renders, k8s_version or newest_version())
+        findings,
+        chart_findings(chart_dir, result.renders, version),
+        lint_findings(chart_dir, lint or [], version),
     )
     return result
 

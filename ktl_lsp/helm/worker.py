@@ -81,6 +81,18 @@ class Worker:
             return {"error": {"kind": "render", "message": str(exc)}}
         return _capped(manifests, int(req.get("max_bytes") or 0))
 
+    def lint(self, req: dict[str, Any]) -> dict[str, Any]:
+        """`helm lint` of the chart directory: `{"messages": [{"severity", "path", "error"}]}`."""
+        options: dict[str, Any] = {"namespace": req.get("namespace") or "default"}
+        kube_version = kube_version_option(req.get("kube_version"))
+        if kube_version:
+            options["kube_version"] = kube_version
+        try:
+            report = self.helm.lint(req["chart"], **options)
+        except self.helm.HelmError as exc:
+            return {"error": {"kind": "lint", "message": str(exc)}}
+        return {"messages": list(report.get("messages") or [])}
+
     def _render(self, chart: Any, values: dict[str, Any], req: dict[str, Any]) -> dict[str, str]:
         options: dict[str, Any] = {
             "name": req.get("release") or "release-name",
@@ -139,6 +151,8 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
         try:
             if req.get("op") == "render":
                 answer = worker.render(req)
+            elif req.get("op") == "lint":
+                answer = worker.lint(req)
             else:
                 answer = {"error": {"kind": "protocol", "message": f"unknown op {req.get('op')}"}}
         except Exception as exc:

@@ -181,6 +181,7 @@ class HelmCharts(Feature):
         return out
 
     async def render_chart(self, chart: Path) -> None:
+        from ktl_lsp.helm.lint import lint_findings
         from ktl_lsp.helm.render_findings import chart_findings, chart_plan, merge_findings
 
         generation = self._generation.get(chart, 0)
@@ -202,11 +203,16 @@ class HelmCharts(Feature):
                 renders.append(await renderer.render(request, texts))
                 if self._generation.get(chart) != generation:
                     return  # edited meanwhile: the newer render publishes
+            lint = await renderer.lint(chart, texts, version)
+            if self._generation.get(chart) != generation:
+                return
             crds = self.checker.workspace.crds
             found = await asyncio.to_thread(
                 lambda: chart_findings(chart, renders, version, texts, crds())
             )
-            findings = merge_findings(findings, found)
+            findings = merge_findings(
+                findings, found, lint_findings(chart, lint or [], version, texts)
+            )
         if self._generation.get(chart) == generation:
             self._publish(chart, findings, texts)
 
