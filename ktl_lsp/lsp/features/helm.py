@@ -90,6 +90,9 @@ class HelmCharts(Feature):
         self._stack_roots: list[Path] | None = None
         self._readers: dict[Path, set[Path]] = {}  # values file outside a chart -> its charts
         self._told = False
+        self.last_render: dict[Path, tuple[Any, dict[Path, str]]] = {}
+        """Per chart, its last render with the default values (`Rendered`) and the texts it was
+        made from (the editor's buffers)."""
         checker.on_edit(self.edited)
 
     # -- the renderer -----------------------------------------------------------------------
@@ -203,6 +206,7 @@ class HelmCharts(Feature):
                 renders.append(await renderer.render(request, texts))
                 if self._generation.get(chart) != generation:
                     return  # edited meanwhile: the newer render publishes
+            self.last_render[chart] = (renders[0], texts)
             lint = await renderer.lint(chart, texts, version)
             if self._generation.get(chart) != generation:
                 return
@@ -251,6 +255,12 @@ class HelmCharts(Feature):
     # -- the command ------------------------------------------------------------------------
     @command("ktl.helm.render")
     async def render(self, args: HelmRenderArgs) -> dict[str, Any]:
+        chart, rendered = await self.render_for(args)
+        return render_answer(rendered, chart)
+
+    async def render_for(self, args: HelmRenderArgs, include_crds: bool = False) -> Any:
+        """(chart directory, `Rendered`) of the chart `args.uri` is part of, with the editor's
+        buffers; `UserError` when nothing can render it."""
         from ktl_lsp.helm.model import RenderRequest
 
         chart, values = await asyncio.to_thread(self._chart_and_values, args)
@@ -267,8 +277,24 @@ class HelmCharts(Feature):
             args.namespace,
             version,
             label,
+            include_crds,
         )
-        return render_answer(await renderer.render(request, self.overlay()), chart)
+        return chart, await renderer.render(request, self.overlay())
+
+    @staticmethod
+    def chart_of(uri: str) -> Path | None:
+        """The chart a file or directory belongs to, when it is the chart's own (Chart.yaml, a
+        template, a values file; not a plain manifest of its `crds/`)."""
+        from ktl_lsp.helm.charts import chart_root
+
+        path = _fs_path(uri) if uri.startswith("file:") or "://" not in uri else None
+        if path is None or not path.is_absolute():
+            return None
+        path = path.resolve()
+        chart = chart_root(path)
+        if chart is None or path.is_relative_to(chart / "crds"):
+            return None
+        return chart
 
     def _chart_and_values(self, args: HelmRenderArgs) -> tuple[Path, list[Path]]:
         from ktl_lsp.helm.charts import chart_root
