@@ -33,6 +33,7 @@ from ktl_lsp.lsp.feature import Feature, command
 from ktl_lsp.lsp.server import KtlServer
 
 OWNER = "helm-render"
+MAX_HOVER_LINES = 60
 STACK_FILE_NAMES = ("stack.yaml", "stack.yml", "release.yaml", "release.yml")
 
 
@@ -280,6 +281,32 @@ class HelmCharts(Feature):
             include_crds,
         )
         return chart, await renderer.render(request, self.overlay())
+
+    def rendered_markdown(self, path: Path, text: str, line: int) -> str | None:
+        """Hover text for a template line: what it rendered to in the chart's last render with
+        the default values; None when the line wrote nothing, or the template changed since."""
+        from ktl_lsp.helm.charts import chart_root
+        from ktl_lsp.helm.rendered_lines import rendered_lines
+
+        path = path.resolve()
+        chart = chart_root(path)
+        last = self.last_render.get(chart) if chart is not None else None
+        if chart is None or last is None:
+            return None
+        rendered, texts = last
+        if (texts.get(path) if path in texts else _read(path)) != text:
+            return None  # a render of the newer text is on its way
+        key = path.relative_to(chart).as_posix()
+        out = rendered.manifests.get(key)
+        if not out:
+            return None
+        lines = rendered_lines(text, out, line)
+        if not lines:
+            return None
+        if len(lines) > MAX_HOVER_LINES:
+            lines = [*lines[:MAX_HOVER_LINES], f"# … {len(lines) - MAX_HOVER_LINES} more lines"]
+        body = "\n".join(lines)
+        return f"Rendered ({rendered.request.label}):\n\n```yaml\n{body}\n```"
 
     @staticmethod
     def chart_of(uri: str) -> Path | None:

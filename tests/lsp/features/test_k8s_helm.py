@@ -4,7 +4,6 @@ server (tests/k8s_api)."""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
