@@ -486,7 +486,9 @@ def parse_helm_error(text: str) -> tuple[str, list[TemplateSpot]]:
     Lines are 1-based in Helm's text and 0-based in the spots; columns stay Helm's bytes."""
     spots: list[TemplateSpot] = []
     end = 0
+    before = ""  # the text between the last two places: a message that ends in a place
     for match in _SPOT.finditer(text):
+        before = text[end : match.start()]
         column = match.group("col")
         spot = TemplateSpot(
             _relative_key(match.group("tpl")),
@@ -498,6 +500,10 @@ def parse_helm_error(text: str) -> tuple[str, list[TemplateSpot]]:
         end = match.end()
     tail = " ".join(text[end:].split()) if spots else " ".join(text.split())
     tail = tail.lstrip("):").strip()
+    if not tail and spots:  # "unclosed action started at c/templates/x.yaml:1"
+        lead = " ".join(before.split()).lstrip("):").strip()
+        if lead:
+            tail = f"{lead} {spots[-1].template}:{spots[-1].line + 1}"
     tail = re.sub(r'^executing "[^"]*" ', "", tail)
     return _clip(tail or "render failed"), spots
 
