@@ -83,7 +83,12 @@ class Worker:
 
     def lint(self, req: dict[str, Any]) -> dict[str, Any]:
         """`helm lint` of the chart directory: `{"messages": [{"severity", "path", "error"}]}`."""
-        options: dict[str, Any] = {"namespace": req.get("namespace") or "default"}
+        # No schema validation: helm-values-schema checks values offline; Helm's loader would
+        # fetch a remote `$ref` of values.schema.json.
+        options: dict[str, Any] = {
+            "namespace": req.get("namespace") or "default",
+            "skip_schema_validation": True,
+        }
         kube_version = kube_version_option(req.get("kube_version"))
         if kube_version:
             options["kube_version"] = kube_version

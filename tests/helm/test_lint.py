@@ -4,6 +4,9 @@ check."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import socket
 import textwrap
 from pathlib import Path
 
@@ -104,3 +107,23 @@ def test_a_missing_name_and_the_editors_buffer(tmp_path: Path, renderer: Rendere
     assert messages is not None
     found = lint_findings(chart, messages, "1.30")
     assert ("Chart.yaml", 3, "warning", "invalid icon URL 'c.png'") in _brief(found, chart)
+
+
+def test_lint_fetches_no_remote_schema(tmp_path: Path, renderer: Renderer) -> None:
+    hits: list[bytes] = []
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    listener.settimeout(0.5)
+    port = listener.getsockname()[1]
+    chart = _chart(tmp_path / "c", "apiVersion: v2\nname: c\nversion: 1.0.0\n")
+    (chart / "values.schema.json").write_text(json.dumps({"$ref": f"http://127.0.0.1:{port}/s"}))
+    try:
+        assert renderer.lint_sync(chart, None, "1.30") is not None
+        with contextlib.suppress(TimeoutError):
+            connection, _ = listener.accept()
+            hits.append(connection.recv(200))
+            connection.close()
+    finally:
+        listener.close()
+    assert hits == []
