@@ -34,6 +34,7 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -569,7 +570,8 @@ class Mirrors:
         inside = {
             p.relative_to(chart_dir): t for p, t in texts.items() if p.is_relative_to(chart_dir)
         }
-        if not inside:
+        hidden = _remote_schemas(chart_dir, inside)
+        if not inside and not hidden:
             return chart_dir
         if self.root is None:
             self.root = Path(tempfile.mkdtemp(prefix="ktl-helm-"))
@@ -580,8 +582,10 @@ class Mirrors:
             target = self.root / str(len(self._dirs)) / chart_dir.name
             self._dirs[chart_dir] = target
         written = self._written.setdefault(chart_dir, {})
-        needed = {parent for rel in inside for parent in rel.parents if parent != Path(".")}
-        _sync(chart_dir, target, Path("."), inside, needed, written)
+        needed = {
+            parent for rel in [*inside, *hidden] for parent in rel.parents if parent != Path(".")
+        }
+        _sync(chart_dir, target, Path("."), inside, needed, written, hidden)
         return target
 
     def close(self) -> None:
@@ -592,6 +596,34 @@ class Mirrors:
         self._written.clear()
 
 
+SCHEMA_FILE = "values.schema.json"
+_REMOTE_REF = re.compile(r'"\$ref"\s*:\s*"(?!#)')
+
+
+def _remote_schemas(chart_dir: Path, inside: Mapping[Path, str]) -> set[Path]:
+    """The `values.schema.json` files (the chart's, its directory subcharts') that `$ref` a
+    document outside themselves: Helm would fetch it while rendering, so the mirror leaves them
+    out (values files are checked against them offline, rule helm-values-schema)."""
+    out: set[Path] = set()
+    pending = [Path(".")]
+    while pending and len(out) < 100:
+        rel = pending.pop()
+        schema = rel / SCHEMA_FILE
+        text = inside.get(schema)
+        if text is None:
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                text = (chart_dir / schema).read_text("utf-8")
+        if text is not None and _REMOTE_REF.search(text):
+            out.add(schema)
+        with contextlib.suppress(OSError):
+            pending += [
+                rel / "charts" / e.name
+                for e in os.scandir(chart_dir / rel / "charts")
+                if e.is_dir() and len(pending) < 1000
+            ]
+    return out
+
+
 def _sync(
     src: Path,
     dst: Path,
@@ -599,14 +631,16 @@ def _sync(
     inside: Mapping[Path, str],
     needed: set[Path],
     written: dict[Path, str],
+    hidden: AbstractSet[Path] = frozenset(),
 ) -> None:
     """Makes `dst` mirror `src`: texts of `inside` as files, the directories leading to them as
-    directories, everything else a link to the original."""
+    directories, the files of `hidden` absent, everything else a link to the original."""
     dst.mkdir(parents=True, exist_ok=True)
     names: set[str] = set()
     with contextlib.suppress(OSError):
         names = {e.name for e in os.scandir(src)}
     names |= {r.name for r in [*inside, *needed] if r.parent == rel}
+    names -= {r.name for r in hidden if r.parent == rel}
     existing = {e.name: e for e in os.scandir(dst)}
     for name, old in existing.items():
         if name not in names:
@@ -627,7 +661,7 @@ def _sync(
         elif r in needed:
             if entry is not None and not is_dir:
                 _remove(entry)
-            _sync(src / name, dst / name, r, inside, needed, written)
+            _sync(src / name, dst / name, r, inside, needed, written, hidden)
         elif not is_link:
             if entry is not None:
                 _remove(entry)
