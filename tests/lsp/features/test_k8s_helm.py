@@ -4,6 +4,7 @@ server (tests/k8s_api)."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -12,42 +13,18 @@ from pygls.exceptions import JsonRpcException
 from tests.conftest import Ktl
 from tests.k8s_api import FakeApi
 from tests.lsp.features.helpers import output_text
+from tests.lsp.features.test_k8s import APP
+from tests.orchestration.shop_stack import CHARTS
 
 pytest.importorskip("helm_python")
 
-CRD = """\
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: widgets.example.com
-spec:
-  group: example.com
-  names: {kind: Widget, plural: widgets, singular: widget}
-  scope: Namespaced
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-"""
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}-web
-spec:
-  replicas: {{ .Values.replicas }}
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: web
-        image: "nginx:{{ .Values.tag }}"
-"""
+CRD = textwrap.dedent(CHARTS["crds"]["crds/widgets.yaml"])
+DEPLOYMENT = (
+    APP.split("---\n")[1]
+    .replace("name: web\n  namespace: shop\n", "name: {{ .Release.Name }}-web\n")
+    .replace("replicas: 2", "replicas: {{ .Values.replicas }}")
+    .replace("image: IMAGE", 'image: "nginx:{{ .Values.tag }}"')
+)
 
 
 def _chart(root: Path) -> Path:
