@@ -8,16 +8,23 @@ Three figures, medians of `--edits` edits (each edit changes one template's text
   the chart has (`chart_plan`), each through the worker process with the edited buffer laid over
   the chart (`Renderer.render_sync`), and their findings (`render_findings`);
 - **server**: through a real `ktl-lsp` over stdio: from a `didChange` that breaks (or mends) a
-  template to the `publishDiagnostics` that shows (or clears) the render error; this includes
-  the 200 ms pause after typing that every edit waits.
+  template to the `publishDiagnostics` that shows (or clears) the render error (renders start
+  at once and coalesce as other checks do: no fixed pause).
 
-    .venv/bin/python bench/bench_helm.py [--templates 40] [--edits 30]
+And the cold check of a directory of `--charts` charts (`--chart-templates` templates each):
+`ktl-lsp check DIR` in a new process, median of `--cold-runs`, against the same files checked
+as plain text with the templates skipped (`ktl-lsp check --helm-renderer none DIR`) in the
+same run.
+
+    .venv/bin/python bench/bench_helm.py [--templates 40] [--edits 30] [--charts 6]
+        [--chart-templates 15] [--cold-runs 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -82,10 +89,12 @@ spec:
 """
 
 
-def make_chart(root: Path, count: int) -> Path:
-    chart = root / "big"
+def make_chart(root: Path, count: int, name: str = "big") -> Path:
+    chart = root / name
     (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: big\nversion: 0.1.0\n")
+    (chart / "Chart.yaml").write_text(
+        f"apiVersion: v2\nname: {name}\nversion: 0.1.0\nicon: https://example.com/{name}.png\n"
+    )
     (chart / "values.yaml").write_text(
         "replicaCount: 2\nimage:\n  repository: nginx\n  tag: '1.27'\n"
         "resources:\n  limits:\n    cpu: 100m\n    memory: 128Mi\n"
@@ -202,10 +211,35 @@ def bench_server(chart: Path, root: Path, edits: int) -> float:
         server.close()
 
 
+def bench_cold_check(root: Path, charts: int, templates: int, runs: int) -> tuple[float, float]:
+    """(rendered, templates skipped): medians of `ktl-lsp check DIR`, each in a new process."""
+    directory = root / "charts"
+    for n in range(charts):
+        make_chart(directory, templates, f"app{n}")
+
+    def check(*extra: str) -> float:
+        argv = [sys.executable, "-m", "ktl_lsp", "check", *extra, str(directory)]
+        started = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        elapsed = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(argv)} failed:\n{done.stdout}{done.stderr}")
+        return elapsed
+
+    rendered, plain = [], []
+    for _ in range(runs):  # interleaved: both see the same machine
+        rendered.append(check())
+        plain.append(check("--helm-renderer", "none"))
+    return median_ms(rendered), median_ms(plain)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--templates", type=int, default=40)
     parser.add_argument("--edits", type=int, default=30)
+    parser.add_argument("--charts", type=int, default=6)
+    parser.add_argument("--chart-templates", type=int, default=15)
+    parser.add_argument("--cold-runs", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -213,12 +247,19 @@ def main() -> None:
         direct = bench_direct(chart, args.edits)
         pipeline = bench_pipeline(chart, args.edits)
         server = bench_server(chart, root, args.edits)
+        cold, plain = bench_cold_check(root, args.charts, args.chart_templates, args.cold_runs)
     print(f"chart: {args.templates} templates; medians of {args.edits} edits of one template")
     print(f"direct helm_python load + render, in process:  {direct:8.1f} ms")
     print(f"ktl-lsp render + check (worker, overlay):      {pipeline:8.1f} ms")
     print(f"  ratio to direct:                             {pipeline / direct:8.2f}x")
-    print(f"ktl-lsp server, didChange -> diagnostics:      {server:8.1f} ms (incl. 200 ms pause)")
-    print(f"  without the pause:                           {server - 200:8.1f} ms")
+    print(f"ktl-lsp server, didChange -> diagnostics:      {server:8.1f} ms")
+    print(
+        f"cold check of {args.charts} charts ({args.chart_templates} templates each), "
+        f"medians of {args.cold_runs} runs"
+    )
+    print(f"ktl-lsp check DIR (rendered, checked, linted): {cold:8.1f} ms")
+    print(f"ktl-lsp check --helm-renderer none DIR:        {plain:8.1f} ms (templates skipped)")
+    print(f"  ratio:                                       {cold / plain:8.2f}x")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ class RenderRequest:
     """`.Capabilities.KubeVersion` (e.g. "1.31"); None: the library's default."""
     label: str = "values.yaml"
     """How findings name this render to the user ("values.yaml", "ci/ha-values.yaml", "stack: api")."""
+    include_crds: bool = False
+    """Also answer the chart's (and subcharts') `crds/` files, as `helm template --include-crds`
+    and ktl's own renders do (keyed `crds/x.yaml`)."""
 
 
 @dataclass(frozen=True)
@@ -63,3 +66,14 @@ class Rendered:
     error: RenderError | None = None
     cut_short: bool = False
     """The render hit its time or size limit; `manifests` may be empty or partial."""
+
+
+@dataclass(frozen=True)
+class LintMessage:
+    """One finding of `helm lint`."""
+
+    severity: int
+    """1 info, 2 warning, 3 error (Helm's levels)."""
+    path: str
+    """Relative to the chart directory ("Chart.yaml", "templates/x.yaml", "templates/", "")."""
+    message: str

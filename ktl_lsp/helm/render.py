@@ -7,10 +7,12 @@
 - **library** (the `helm` extra, `helm_python`): a long-lived worker (`python -m
   ktl_lsp.helm.worker`), started on first need and again after it died. Requests and answers
   are JSON lines on its stdin/stdout: `{"id", "op": "render", "chart", "values": [{"path",
-  "text"}], "set": [[key, value]], "release", "namespace", "kube_version", "max_bytes"}` ->
+  "text"}], "set": [[key, value]], "release", "namespace", "kube_version", "max_bytes",
+  "include_crds"}` ->
   `{"id", "manifests", "too_big"?}` or `{"id", "error": {"kind", "message", "file"?}}`. A render
   that outlives its time limit gets the worker killed (the next render starts a new one) and
-  comes back `cut_short`.
+  comes back `cut_short`. `{"id", "op": "lint", "chart", "namespace", "kube_version"}` ->
+  `{"id", "messages": [{"severity", "path", "error"}]}`: `helm lint`'s findings.
 - **binary**: `helm template` on PATH, killed at the time limit.
 
 Unsaved editor buffers are rendered as the editor shows them: the chart is rendered from a
@@ -32,11 +34,12 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from ktl_lsp.helm.model import Rendered, RenderError, RenderRequest, TemplateSpot
+from ktl_lsp.helm.model import LintMessage, Rendered, RenderError, RenderRequest, TemplateSpot
 from ktl_lsp.helm.wire import dumps_line, loads
 from ktl_lsp.helm.worker import kube_version_option
 
@@ -217,6 +220,20 @@ class Renderer:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.render_sync, request, overlay)
 
+    async def lint(
+        self,
+        chart_dir: Path,
+        overlay: Mapping[Path, str] | None = None,
+        kube_version: str | None = None,
+    ) -> list[LintMessage] | None:
+        """`lint_sync` on the renderer's thread."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="ktl-helm")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, self.lint_sync, chart_dir, overlay, kube_version
+        )
+
     def render_sync(
         self, request: RenderRequest, overlay: Mapping[Path, str] | None = None
     ) -> Rendered:
@@ -260,7 +277,13 @@ class Renderer:
             "namespace": request.namespace,
             "kube_version": request.kube_version,
             "max_bytes": self.max_bytes,
+            "include_crds": request.include_crds,
         }
+        return self._ask(message)
+
+    def _ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        """The worker's answer to `message` (a worker started if none runs), or `timeout`, or
+        a `crash` error; the caller holds the lock."""
         worker = self._worker
         if worker is None or not worker.alive():
             if worker is not None:
@@ -285,6 +308,56 @@ class Renderer:
             worker.kill()
             self._worker = None
             return {"error": {"kind": "crash", "message": f"the render worker died ({exc})"}}
+
+    def lint_sync(
+        self,
+        chart_dir: Path,
+        overlay: Mapping[Path, str] | None = None,
+        kube_version: str | None = None,
+    ) -> list[LintMessage] | None:
+        """`helm lint` of the chart (with `overlay` over its files); None when it could not run
+        (no renderer, a timeout, a crash): lint findings are advice, a failure is not one."""
+        backend = self.backend()
+        if backend is None:
+            return None
+        with self._lock:
+            chart = self._mirrors.chart(chart_dir, dict(overlay or {}))
+            if backend == "library":
+                message = {"op": "lint", "chart": str(chart), "kube_version": kube_version}
+                try:
+                    answer = self._ask(message)
+                except LibraryUnavailable:
+                    return self.lint_sync(chart_dir, overlay, kube_version)
+            else:
+                answer = self._helm_lint(chart, kube_version)
+        if "messages" not in answer:
+            return None
+        return [
+            LintMessage(int(m.get("severity") or 0), str(m.get("path") or ""), str(m["error"]))
+            for m in answer["messages"]
+            if isinstance(m, dict) and m.get("error")
+        ]
+
+    def _helm_lint(self, chart: Path, kube_version: str | None) -> dict[str, Any]:
+        """`helm lint`'s `[LEVEL] path: message` lines, as the library answers them."""
+        args = [shutil.which("helm") or "helm", "lint", str(chart), "--skip-schema-validation"]
+        option = kube_version_option(kube_version)
+        if option:
+            args += ["--kube-version", option]
+        try:
+            done = subprocess.run(
+                args, capture_output=True, timeout=self.timeout_s, stdin=subprocess.DEVNULL
+            )
+        except (subprocess.TimeoutExpired, OSError):
+            return {}
+        levels = {"INFO": 1, "WARNING": 2, "ERROR": 3}
+        messages = []
+        for line in done.stdout.decode("utf-8", "replace").splitlines():
+            match = re.match(r"\[(INFO|WARNING|ERROR)\] ([^:]*): (.*)", line.strip())
+            if match:
+                level, path, text = match.groups()
+                messages.append({"severity": levels[level], "path": path, "error": text})
+        return {"messages": messages}
 
     def _helm_template(
         self,
@@ -313,6 +386,8 @@ class Renderer:
         kube_version = kube_version_option(request.kube_version)
         if kube_version:
             args += ["--kube-version", kube_version]
+        if request.include_crds:
+            args.append("--include-crds")
         try:
             done = subprocess.run(
                 args, capture_output=True, timeout=self.timeout_s, stdin=subprocess.DEVNULL
@@ -412,7 +487,9 @@ def parse_helm_error(text: str) -> tuple[str, list[TemplateSpot]]:
     Lines are 1-based in Helm's text and 0-based in the spots; columns stay Helm's bytes."""
     spots: list[TemplateSpot] = []
     end = 0
+    before = ""  # the text between the last two places: a message that ends in a place
     for match in _SPOT.finditer(text):
+        before = text[end : match.start()]
         column = match.group("col")
         spot = TemplateSpot(
             _relative_key(match.group("tpl")),
@@ -424,6 +501,10 @@ def parse_helm_error(text: str) -> tuple[str, list[TemplateSpot]]:
         end = match.end()
     tail = " ".join(text[end:].split()) if spots else " ".join(text.split())
     tail = tail.lstrip("):").strip()
+    if not tail and spots:  # "unclosed action started at c/templates/x.yaml:1"
+        lead = " ".join(before.split()).lstrip("):").strip()
+        if lead:
+            tail = f"{lead} {spots[-1].template}:{spots[-1].line + 1}"
     tail = re.sub(r'^executing "[^"]*" ', "", tail)
     return _clip(tail or "render failed"), spots
 
@@ -473,9 +554,6 @@ def split_template_output(text: str) -> dict[str, str]:
 # -- the editor's buffers over the chart's files ---------------------------------------------
 
 
-SCHEMA_NAME = "values.schema.json"
-
-
 class Mirrors:
     """Per chart, a directory of symbolic links to its files (Helm follows them) with the
     editor's unsaved texts written in their place; kept between renders and brought up to date
@@ -487,13 +565,16 @@ class Mirrors:
         self._written: dict[Path, dict[Path, str]] = {}
 
     def chart(self, chart_dir: Path, texts: Mapping[Path, str]) -> Path:
-        """The directory to render `chart_dir` from: its mirror, with the texts of `texts` that
-        are its files in their place and without any `values.schema.json` (Helm would validate
-        the values against it and load what its `$ref`s point at, over the network; the
-        checkers validate values files against it offline)."""
+        """The directory to render `chart_dir` from: itself, or when some text of `texts` is one
+        of its files or a schema of it `$ref`s an outside document, its mirror with those texts
+        in place and those schemas left out (Helm would fetch the reference over the network
+        while validating; the checkers validate values files against it offline)."""
         inside = {
             p.relative_to(chart_dir): t for p, t in texts.items() if p.is_relative_to(chart_dir)
         }
+        hidden = _remote_schemas(chart_dir, inside)
+        if not inside and not hidden:
+            return chart_dir
         if self.root is None:
             self.root = Path(tempfile.mkdtemp(prefix="ktl-helm-"))
             # Gone at exit even when nobody calls close() (a server that is simply stopped).
@@ -503,8 +584,10 @@ class Mirrors:
             target = self.root / str(len(self._dirs)) / chart_dir.name
             self._dirs[chart_dir] = target
         written = self._written.setdefault(chart_dir, {})
-        needed = {parent for rel in inside for parent in rel.parents if parent != Path(".")}
-        _sync(chart_dir, target, Path("."), inside, needed, written)
+        needed = {
+            parent for rel in [*inside, *hidden] for parent in rel.parents if parent != Path(".")
+        }
+        _sync(chart_dir, target, Path("."), inside, needed, written, hidden)
         return target
 
     def close(self) -> None:
@@ -515,6 +598,34 @@ class Mirrors:
         self._written.clear()
 
 
+SCHEMA_FILE = "values.schema.json"
+_REMOTE_REF = re.compile(r'"\$ref"\s*:\s*"(?!#)')
+
+
+def _remote_schemas(chart_dir: Path, inside: Mapping[Path, str]) -> set[Path]:
+    """The `values.schema.json` files (the chart's, its directory subcharts') that `$ref` a
+    document outside themselves: Helm would fetch it while rendering, so the mirror leaves them
+    out (values files are checked against them offline, rule helm-values-schema)."""
+    out: set[Path] = set()
+    pending = [Path(".")]
+    while pending and len(out) < 100:
+        rel = pending.pop()
+        schema = rel / SCHEMA_FILE
+        text = inside.get(schema)
+        if text is None:
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                text = (chart_dir / schema).read_text("utf-8")
+        if text is not None and _REMOTE_REF.search(text):
+            out.add(schema)
+        with contextlib.suppress(OSError):
+            pending += [
+                rel / "charts" / e.name
+                for e in os.scandir(chart_dir / rel / "charts")
+                if e.is_dir() and len(pending) < 1000
+            ]
+    return out
+
+
 def _sync(
     src: Path,
     dst: Path,
@@ -522,14 +633,16 @@ def _sync(
     inside: Mapping[Path, str],
     needed: set[Path],
     written: dict[Path, str],
+    hidden: AbstractSet[Path] = frozenset(),
 ) -> None:
     """Makes `dst` mirror `src`: texts of `inside` as files, the directories leading to them as
-    directories, everything else a link to the original."""
+    directories, the files of `hidden` absent, everything else a link to the original."""
     dst.mkdir(parents=True, exist_ok=True)
     names: set[str] = set()
     with contextlib.suppress(OSError):
-        names = {e.name for e in os.scandir(src) if e.name != SCHEMA_NAME}
+        names = {e.name for e in os.scandir(src)}
     names |= {r.name for r in [*inside, *needed] if r.parent == rel}
+    names -= {r.name for r in hidden if r.parent == rel}
     existing = {e.name: e for e in os.scandir(dst)}
     for name, old in existing.items():
         if name not in names:
@@ -550,7 +663,7 @@ def _sync(
         elif r in needed:
             if entry is not None and not is_dir:
                 _remove(entry)
-            _sync(src / name, dst / name, r, inside, needed, written)
+            _sync(src / name, dst / name, r, inside, needed, written, hidden)
         elif not is_link:
             if entry is not None:
                 _remove(entry)

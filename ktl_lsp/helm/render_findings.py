@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from ktl_lsp.helm.charts import (
     read_chart,
     render_requests,
 )
+from ktl_lsp.helm.lint import lint_findings
 from ktl_lsp.helm.model import Rendered, RenderError, RenderRequest, TemplateSpot
 from ktl_lsp.helm.render import Renderer
 from ktl_lsp.helm.rendered_checks import check_rendered
@@ -71,8 +72,25 @@ def _action_range(lines: list[str], line: int, column: int | None) -> Range:
 
 
 def _own(spot: TemplateSpot, chart_dir: Path) -> bool:
-    """A file of the chart itself (not of a subchart or library in charts/) that exists."""
-    return not spot.template.startswith("charts/") and (chart_dir / spot.template).is_file()
+    """A text file of the chart itself (not of a subchart or library in charts/)."""
+    path = chart_dir / spot.template
+    return not spot.template.startswith("charts/") and path.is_file() and not _binary(path)
+
+
+def _binary(path: Path) -> bool:
+    """Not text an editor shows (a NUL byte, or not UTF-8): an image left in templates/."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8192)
+    except OSError:
+        return False
+    if b"\0" in head:
+        return True
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start < len(head) - 4  # not a character cut at the end of the sample
+    return False
 
 
 def _place(error: RenderError, chart_dir: Path, texts: Mapping[Path, str]) -> _Place:
@@ -87,7 +105,14 @@ def _place(error: RenderError, chart_dir: Path, texts: Mapping[Path, str]) -> _P
     spots = [*error.via, TemplateSpot(error.template, error.line, error.column)]
     chosen = next(
         (s for s in reversed(spots) if _own(s, chart_dir)),
-        next((s for s in reversed(spots) if (chart_dir / s.template).is_file()), None),
+        next(
+            (
+                s
+                for s in reversed(spots)
+                if (chart_dir / s.template).is_file() and not _binary(chart_dir / s.template)
+            ),
+            None,
+        ),
     )
     if chosen is None:
         where = " at ".join(f"{s.template}:{s.line + 1}" for s in spots[-1:])
@@ -120,6 +145,12 @@ def render_findings(
         if error is None:
             continue
         place = _place(error, chart_dir, texts)
+        if error.template is not None and _binary(chart_dir / error.template):
+            error = replace(
+                error,
+                message=f"{error.template} is not a text file, yet Helm renders every file of "
+                f"templates/ as a template (move it out, e.g. to files/): {error.message}",
+            )
         severity: Severity = "warning" if rendered.cut_short else "error"
         key = (place.path, place.range, error.message, severity)
         entry = merged.setdefault(key, (place, [], severity))
@@ -200,8 +231,12 @@ def check_chart(
         return result
     result.renders = [renderer.render_sync(r) for r in requests]
     result.rendered = True
+    version = k8s_version or newest_version()
+    lint = renderer.lint_sync(chart_dir, None, version)
     result.findings = merge_findings(
-        findings, chart_findings(chart_dir, result.renders, k8s_version or newest_version())
+        findings,
+        chart_findings(chart_dir, result.renders, version),
+        lint_findings(chart_dir, lint or [], version),
     )
     return result
 

@@ -70,6 +70,9 @@ class Worker:
         try:
             with helm.Chart.load(req["chart"]) as chart:
                 manifests = self._render(chart, values, req)
+                if req.get("include_crds"):
+                    crds = {c["filename"]: c["data"] for c in chart.crds}
+                    manifests = {**crds, **manifests}
         except helm.HelmChartLoadError as exc:
             return {"error": {"kind": "load", "message": str(exc)}}
         except helm.HelmValuesError as exc:
@@ -77,6 +80,23 @@ class Worker:
         except helm.HelmError as exc:
             return {"error": {"kind": "render", "message": str(exc)}}
         return _capped(manifests, int(req.get("max_bytes") or 0))
+
+    def lint(self, req: dict[str, Any]) -> dict[str, Any]:
+        """`helm lint` of the chart directory: `{"messages": [{"severity", "path", "error"}]}`."""
+        # No schema validation: helm-values-schema checks values offline; Helm's loader would
+        # fetch a remote `$ref` of values.schema.json.
+        options: dict[str, Any] = {
+            "namespace": req.get("namespace") or "default",
+            "skip_schema_validation": True,
+        }
+        kube_version = kube_version_option(req.get("kube_version"))
+        if kube_version:
+            options["kube_version"] = kube_version
+        try:
+            report = self.helm.lint(req["chart"], **options)
+        except self.helm.HelmError as exc:
+            return {"error": {"kind": "lint", "message": str(exc)}}
+        return {"messages": list(report.get("messages") or [])}
 
     def _render(self, chart: Any, values: dict[str, Any], req: dict[str, Any]) -> dict[str, str]:
         options: dict[str, Any] = {
@@ -142,6 +162,8 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
         try:
             if req.get("op") == "render":
                 answer = worker.render(req)
+            elif req.get("op") == "lint":
+                answer = worker.lint(req)
             else:
                 answer = {"error": {"kind": "protocol", "message": f"unknown op {req.get('op')}"}}
         except Exception as exc:

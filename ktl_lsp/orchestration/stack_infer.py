@@ -3,19 +3,19 @@ CRDs included, the release's values files and ``set``), then ``infer_deps`` per 
 
 A release whose chart cannot be rendered (a remote chart, a template error, no helm extra) gets
 no inferred needs and says why; the stack is still planned. Runs in a worker thread (plans are
-loaded off the event loop).
+loaded off the event loop); Helm itself runs in the renderer's worker process (`helm/render.py`).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ktl_lsp.helm.model import Rendered, RenderError, RenderRequest
+from ktl_lsp.helm.render import Renderer
 from ktl_lsp.orchestration.infer_deps import (
     InferredNeed,
     ManifestError,
@@ -25,60 +25,29 @@ from ktl_lsp.orchestration.infer_deps import (
     release_fields,
 )
 
+_renderer: Renderer | None = None
+_renderer_lock = threading.Lock()
 
-def render_release(request: RenderRequest) -> Rendered:
-    """One render, in process with helm-python-sdk.
 
-    The language server's ``helm.render.Renderer`` (a worker process with time limits) does the
-    same; this is the one place to call it instead."""
-    try:
-        import helm_python
-    except ImportError:
+def shared_renderer() -> Renderer:
+    """The process's renderer for stack plans: one worker process, started on first need."""
+    global _renderer
+    with _renderer_lock:
+        if _renderer is None:
+            _renderer = Renderer("auto")
+        return _renderer
+
+
+def render_release(request: RenderRequest, renderer: Renderer | None = None) -> Rendered:
+    """One render as ktl makes it (CRDs included), in the renderer's worker process: a crash or
+    a hang in Helm costs the worker, never the caller (the language server)."""
+    renderer = renderer or shared_renderer()
+    if not renderer.available():
         return Rendered(request, error=RenderError(NO_HELM))
-    try:
-        values = _values(request)
-    except (OSError, yaml.YAMLError, ValueError, helm_python.HelmError) as exc:
-        return Rendered(request, error=RenderError(f"values: {exc}"))
-    try:
-        with helm_python.Chart.load(request.chart_dir) as chart:
-            raw = chart.render(values, name=request.release, namespace=request.namespace)
-            crds = {c["filename"]: c["data"] for c in chart.crds}
-    except helm_python.HelmError as exc:
-        return Rendered(request, error=RenderError(str(exc)))
-    manifests = {_chart_relative(k): v for k, v in {**crds, **raw}.items()}
-    return Rendered(request, manifests=manifests)
+    return renderer.render_sync(replace(request, include_crds=True))
 
 
-NO_HELM = "rendering charts needs the helm extra (pip install 'ktl-lsp[helm]')"
-
-
-def _chart_relative(key: str) -> str:
-    """Helm keys templates by chart name ("app/templates/d.yaml"): drop the name."""
-    return key.split("/", 1)[1] if "/" in key else key
-
-
-def _values(request: RenderRequest) -> dict[str, Any]:
-    """The values files in order, then ``set``, merged as ``helm -f a -f b --set k=v`` does."""
-    import helm_python
-
-    values: dict[str, Any] = {}
-    for path in request.values_files:
-        loaded = yaml.safe_load(path.read_text("utf-8"))
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ValueError(f"{path}: not a mapping")
-        _merge(values, loaded or {})
-    for key, value in request.set_values:
-        _merge(values, helm_python.parse_set_string(f"{key}={value}"))
-    return values
-
-
-def _merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
-    for key, value in layer.items():
-        current = into.get(key)
-        if isinstance(current, dict) and isinstance(value, dict):
-            _merge(current, value)
-        else:
-            into[key] = value
+NO_HELM = "rendering charts needs the helm extra (pip install 'ktl-lsp[helm]') or a helm binary"
 
 
 @dataclass

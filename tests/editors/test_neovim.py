@@ -49,6 +49,7 @@ spec:
         - configMapRef: {name: settings}
 """
 CONFIG = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata: {mode: fast}\n"
+CHART_TEMPLATE = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n"
 
 
 def _need(tool: str) -> str:
@@ -71,6 +72,9 @@ def results(tmp_path_factory: pytest.TempPathFactory, kubeconfig: Path) -> dict[
     (tmp / "reader.yaml").write_text(USES_CONFIG)
     (tmp / "config").mkdir()
     (tmp / "config" / "settings.yaml").write_text(CONFIG)
+    (tmp / "chart" / "templates").mkdir(parents=True)
+    (tmp / "chart" / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 0.1.0\n")
+    (tmp / "chart" / "templates" / "cm.yaml").write_text(CHART_TEMPLATE)
     out = tmp / "results.json"
     doc_rtp = tmp / "rtp"
     shutil.copytree(PLUGIN / "doc", doc_rtp / "doc")  # helptags writes doc/tags next to it
@@ -82,6 +86,7 @@ def results(tmp_path_factory: pytest.TempPathFactory, kubeconfig: Path) -> dict[
         "KTL_MANIFEST": str(tmp / "bad.yaml"),
         "KTL_GOOD_MANIFEST": str(tmp / "web.yaml"),
         "KTL_NAV_MANIFEST": str(tmp / "reader.yaml"),
+        "KTL_CHART": str(tmp / "chart"),
         "KTL_DOC_RTP": str(doc_rtp),
         # contexts "fake" and "staging" on the loopback API server (tests/editors/conftest.py)
         "KUBECONFIG": str(kubeconfig),
@@ -146,6 +151,11 @@ def test_session_listed_and_picked(results: dict[str, Any]) -> None:
 
 def test_progress_notified(results: dict[str, Any]) -> None:
     _check(results, "progress")
+
+
+def test_render_lens_opens_a_read_only_yaml_scratch_buffer(results: dict[str, Any]) -> None:
+    pytest.importorskip("helm_python")
+    _check(results, "helm_render")
 
 
 def test_help(results: dict[str, Any]) -> None:

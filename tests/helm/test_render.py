@@ -200,3 +200,30 @@ def test_helm_template_output_is_split_by_source() -> None:
         "c/templates/a.yaml": "kind: A\n",
         "c/templates/b.yaml": "kind: B1\n---\nkind: B2\n",
     }
+
+
+def test_a_schema_with_a_remote_ref_is_never_fetched(web: Path, renderer: Renderer) -> None:
+    import json
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    listener.settimeout(0.5)
+    port = listener.getsockname()[1]
+    try:
+        schema = {"$ref": f"http://127.0.0.1:{port}/schema.json"}
+        (web / "values.schema.json").write_text(json.dumps(schema))
+        out = renderer.render_sync(RenderRequest(web))
+        assert out.error is None and out.manifests  # rendered, without that schema
+        # the same in an editor buffer
+        buffer = {web / "values.schema.json": json.dumps({**schema, "type": "object"})}
+        assert renderer.render_sync(RenderRequest(web), buffer).error is None
+        with pytest.raises(TimeoutError):
+            listener.accept()
+    finally:
+        listener.close()
+    # a schema of its own is still Helm's to check
+    (web / "values.schema.json").write_text(json.dumps({"required": ["nope"]}))
+    out = renderer.render_sync(RenderRequest(web))
+    assert out.error is not None and "nope" in out.error.message

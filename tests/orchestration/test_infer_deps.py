@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -313,6 +314,20 @@ def test_without_the_helm_extra_the_plan_says_once_why_nothing_was_inferred(
     notes, wave_count = json.loads(done.stdout)
     assert notes == [
         "needs are not inferred: rendering charts needs the helm extra "
-        "(pip install 'ktl-lsp[helm]')"
+        "(pip install 'ktl-lsp[helm]') or a helm binary"
     ]
     assert wave_count == 1
+
+
+def test_releases_render_in_the_worker_process_with_their_crds(tmp_path: Path) -> None:
+    from ktl_lsp.helm.render import Renderer
+
+    charts = write_charts(tmp_path)
+    renderer = Renderer("library")
+    try:
+        rendered = render_release(RenderRequest(charts / "crds", release="crds"), renderer)
+        assert rendered.error is None, rendered.error
+        assert list(rendered.manifests) == ["crds/widgets.yaml"]
+        assert renderer.worker_pid is not None and renderer.worker_pid != os.getpid()
+    finally:
+        renderer.close()

@@ -3,7 +3,7 @@
 Files whose commands would touch a marker file (a plan, a ktl stack with hooks, a values
 file, a ``.ktl.yaml``, manifests with exec probes, a Helm chart) are opened, edited, checked,
 listed as CodeLens and resolved, and the workspace is scanned at start-up: no marker appears
-and the server has no child process. Then ``ktl.plan.run`` on the plan runs it (the marker
+and the server has no child process but the Helm render worker. Then ``ktl.plan.run`` on the plan runs it (the marker
 appears): the only way a file's command runs is the user's own command.
 """
 
@@ -16,6 +16,13 @@ from lsprotocol import types as lsp
 
 from tests.conftest import StartKtl
 from tests.lsp.features.helpers import children, server_pid
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def hostile(root: Path, marker: Path) -> dict[str, str]:
@@ -42,13 +49,6 @@ def hostile(root: Path, marker: Path) -> dict[str, str]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return files
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 async def test_opening_and_checking_hostile_files_runs_nothing(

@@ -1036,6 +1036,28 @@ local ok, failure = pcall(function()
     vim.inspect({ line, spec })
   )
 
+  -- a Render lens (ktl.helm.render): the manifests in a read-only scratch buffer
+  local chart = os.getenv('KTL_CHART')
+  if chart then
+    local helm = require('ktl.helm')
+    vim.lsp.commands['ktl.helm.render']({ command = 'ktl.helm.render', arguments = { { uri = vim.uri_from_fname(chart .. '/Chart.yaml') } } })
+    local shown = vim.wait(20000, function()
+      return helm.last_buf ~= nil
+    end, 50)
+    local buf = helm.last_buf
+    local text = buf and buf_text(buf) or table.concat(notes, ' | ')
+    check(
+      'helm_render',
+      shown
+        and vim.bo[buf].buftype == 'nofile'
+        and vim.bo[buf].filetype == 'yaml'
+        and not vim.bo[buf].modifiable
+        and vim.api.nvim_buf_get_name(buf):find('ktl://render/chart (values.yaml)', 1, true) ~= nil
+        and text:find('# Source: templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: release-name', 1, true) ~= nil,
+      (buf and vim.api.nvim_buf_get_name(buf) or '') .. '\n' .. text
+    )
+  end
+
   -- 9. :help ktl (KTL_DOC_RTP: a copy of the plugin where helptags may write doc/tags)
   local doc_rtp = os.getenv('KTL_DOC_RTP')
   if doc_rtp then

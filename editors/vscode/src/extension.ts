@@ -13,6 +13,7 @@ import {
 } from "vscode-languageclient/node";
 import { adviseCoexistence, COEXISTENCE_SHOWN, YAML_EXTENSION } from "./core/coexistence";
 import { COMMANDS, CommandContext, lensCommand, Ui } from "./core/commands";
+import { RENDER_SCHEME } from "./core/commands/helm";
 import { ExecSpec, K8sSelection, loadK8sStatus, restoreSelection, statusTooltip } from "./core/k8s";
 import { SessionRouter } from "./core/router";
 import {
@@ -77,6 +78,22 @@ class SessionsProvider implements vscode.TreeDataProvider<Session> {
   }
 }
 
+/** Read-only documents (`ktl-render:` URIs: rendered charts), their text kept here. */
+class ReadOnlyDocuments implements vscode.TextDocumentContentProvider {
+  private readonly texts = new Map<string, string>();
+  private readonly changed = new vscode.EventEmitter<vscode.Uri>();
+  readonly onDidChange = this.changed.event;
+  put(name: string, content: string): vscode.Uri {
+    const uri = vscode.Uri.from({ scheme: RENDER_SCHEME, path: `/${name}` });
+    this.texts.set(uri.toString(), content);
+    this.changed.fire(uri); // the same chart rendered again: an open document shows the new text
+    return uri;
+  }
+  provideTextDocumentContent(uri: vscode.Uri): string {
+    return this.texts.get(uri.toString()) ?? "";
+  }
+}
+
 /** The status bar's Kubernetes part (from ktl.k8s.contexts; refreshed by refreshK8s). */
 export const k8sStatus: K8sStatus = {};
 
@@ -94,7 +111,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     // with a context: click to switch it; without one the sessions picker is more use
     status.command = k8sStatus.context ? "ktl.ui.k8s.context" : "ktl.ui.sessions.list";
   };
-  context.subscriptions.push(log, status, view);
+  const rendered = new ReadOnlyDocuments();
+  context.subscriptions.push(log, status, view, vscode.workspace.registerTextDocumentContentProvider(RENDER_SCHEME, rendered));
 
   /** Reloads the status bar's context/namespace; after a (re)start, re-applies the pick first. */
   const refreshK8s = async (restore = false): Promise<void> => {
@@ -139,6 +157,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     error: (m) => void vscode.window.showErrorMessage(m),
     showDocument: async (content, language) => {
       const doc = await vscode.workspace.openTextDocument({ content, language });
+      await vscode.window.showTextDocument(doc, { preview: true });
+    },
+    showReadOnly: async (name, content, language) => {
+      const uri = rendered.put(name, content);
+      const doc = await vscode.languages.setTextDocumentLanguage(await vscode.workspace.openTextDocument(uri), language);
       await vscode.window.showTextDocument(doc, { preview: true });
     },
     openTerminal: (arg) => openTerminal(arg),
@@ -274,6 +297,10 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
     documentSelector: [
       { scheme: "file", language: "yaml" },
       { scheme: "file", language: "json" },
+      // Helm templates: `helm` is the language id Helm extensions give them; `.tpl` files are
+      // often plain text
+      { scheme: "file", language: "helm" },
+      { scheme: "file", pattern: "**/templates/**/*.tpl" },
     ],
     outputChannel: log,
     middleware: {

@@ -33,6 +33,7 @@ from ktl_lsp.lsp.feature import Feature, command
 from ktl_lsp.lsp.server import KtlServer
 
 OWNER = "helm-render"
+MAX_HOVER_LINES = 60
 STACK_FILE_NAMES = ("stack.yaml", "stack.yml", "release.yaml", "release.yml")
 
 
@@ -90,6 +91,9 @@ class HelmCharts(Feature):
         self._stack_roots: list[Path] | None = None
         self._readers: dict[Path, set[Path]] = {}  # values file outside a chart -> its charts
         self._told = False
+        self.last_render: dict[Path, tuple[Any, dict[Path, str]]] = {}
+        """Per chart, its last render with the default values (`Rendered`) and the texts it was
+        made from (the editor's buffers)."""
         checker.on_edit(self.edited)
 
     # -- the renderer -----------------------------------------------------------------------
@@ -181,6 +185,7 @@ class HelmCharts(Feature):
         return out
 
     async def render_chart(self, chart: Path) -> None:
+        from ktl_lsp.helm.lint import lint_findings
         from ktl_lsp.helm.render_findings import chart_findings, chart_plan, merge_findings
 
         generation = self._generation.get(chart, 0)
@@ -202,11 +207,17 @@ class HelmCharts(Feature):
                 renders.append(await renderer.render(request, texts))
                 if self._generation.get(chart) != generation:
                     return  # edited meanwhile: the newer render publishes
+            self.last_render[chart] = (renders[0], texts)
+            lint = await renderer.lint(chart, texts, version)
+            if self._generation.get(chart) != generation:
+                return
             crds = self.checker.workspace.crds
             found = await asyncio.to_thread(
                 lambda: chart_findings(chart, renders, version, texts, crds())
             )
-            findings = merge_findings(findings, found)
+            findings = merge_findings(
+                findings, found, lint_findings(chart, lint or [], version, texts)
+            )
         if self._generation.get(chart) == generation:
             self._publish(chart, findings, texts)
 
@@ -245,6 +256,12 @@ class HelmCharts(Feature):
     # -- the command ------------------------------------------------------------------------
     @command("ktl.helm.render")
     async def render(self, args: HelmRenderArgs) -> dict[str, Any]:
+        chart, rendered = await self.render_for(args)
+        return render_answer(rendered, chart)
+
+    async def render_for(self, args: HelmRenderArgs, include_crds: bool = False) -> Any:
+        """(chart directory, `Rendered`) of the chart `args.uri` is part of, with the editor's
+        buffers; `UserError` when nothing can render it."""
         from ktl_lsp.helm.model import RenderRequest
 
         chart, values = await asyncio.to_thread(self._chart_and_values, args)
@@ -261,8 +278,50 @@ class HelmCharts(Feature):
             args.namespace,
             version,
             label,
+            include_crds,
         )
-        return render_answer(await renderer.render(request, self.overlay()), chart)
+        return chart, await renderer.render(request, self.overlay())
+
+    def rendered_markdown(self, path: Path, text: str, line: int) -> str | None:
+        """Hover text for a template line: what it rendered to in the chart's last render with
+        the default values; None when the line wrote nothing, or the template changed since."""
+        from ktl_lsp.helm.charts import chart_root
+        from ktl_lsp.helm.rendered_lines import rendered_lines
+
+        path = path.resolve()
+        chart = chart_root(path)
+        last = self.last_render.get(chart) if chart is not None else None
+        if chart is None or last is None:
+            return None
+        rendered, texts = last
+        if (texts.get(path) if path in texts else _read(path)) != text:
+            return None  # a render of the newer text is on its way
+        key = path.relative_to(chart).as_posix()
+        out = rendered.manifests.get(key)
+        if not out:
+            return None
+        lines = rendered_lines(text, out, line)
+        if not lines:
+            return None
+        if len(lines) > MAX_HOVER_LINES:
+            lines = [*lines[:MAX_HOVER_LINES], f"# … {len(lines) - MAX_HOVER_LINES} more lines"]
+        body = "\n".join(lines)
+        return f"Rendered ({rendered.request.label}):\n\n```yaml\n{body}\n```"
+
+    @staticmethod
+    def chart_of(uri: str) -> Path | None:
+        """The chart a file or directory belongs to, when it is the chart's own (Chart.yaml, a
+        template, a values file; not a plain manifest of its `crds/`)."""
+        from ktl_lsp.helm.charts import chart_root
+
+        path = _fs_path(uri) if uri.startswith("file:") or "://" not in uri else None
+        if path is None or not path.is_absolute():
+            return None
+        path = path.resolve()
+        chart = chart_root(path)
+        if chart is None or path.is_relative_to(chart / "crds"):
+            return None
+        return chart
 
     def _chart_and_values(self, args: HelmRenderArgs) -> tuple[Path, list[Path]]:
         from ktl_lsp.helm.charts import chart_root

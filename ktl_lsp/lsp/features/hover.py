@@ -1,7 +1,8 @@
 """Hover on Kubernetes manifests: a field's description, type, required, default and values;
 on apiVersion/kind the resource, and whether the configured Kubernetes version serves it; on a
 name reference the object it names (`configMapRef.name` -> the ConfigMap). In ktl files: on a
-stack's `needs` entry the release, on a plan's `deps` entry the node.
+stack's `needs` entry the release, on a plan's `deps` entry the node. In a Helm template, what
+`helm_editing` answers, else what the line rendered to (`HelmCharts.rendered_markdown`).
 
 The lookup runs in a worker thread on the editor's current text (a half-typed document
 included); anything it cannot answer is an empty answer, never an error.
@@ -18,6 +19,7 @@ from ktl_lsp.documents.file_kinds import FileKind
 from ktl_lsp.documents.positions import Position, PositionEncoding
 from ktl_lsp.lsp.checker import Checker, to_lsp_range
 from ktl_lsp.lsp.feature import Feature, handles
+from ktl_lsp.lsp.features.helm import HelmCharts
 from ktl_lsp.lsp.helm_editing import helm_kind
 from ktl_lsp.lsp.helm_editing import hover as helm_hover
 
@@ -50,8 +52,9 @@ def _lookup(
 
 
 class Hovers(Feature):
-    def __init__(self, checker: Checker) -> None:
+    def __init__(self, checker: Checker, helm: HelmCharts) -> None:
         self.checker = checker
+        self.helm = helm
 
     @handles(lsp.TEXT_DOCUMENT_HOVER)
     async def hover(self, params: lsp.HoverParams) -> lsp.Hover | None:
@@ -62,7 +65,15 @@ class Hovers(Feature):
         where = Position(params.position.line, params.position.character)
         workspace, encoding = self.checker.workspace, self.checker.encoding()
         if helm_kind(path, text) == FileKind.HELM_TEMPLATE:
-            return await asyncio.to_thread(helm_hover, workspace, path, text, where, encoding)
+            answer = await asyncio.to_thread(helm_hover, workspace, path, text, where, encoding)
+            if answer is not None:
+                return answer
+            markdown = await asyncio.to_thread(self.helm.rendered_markdown, path, text, where.line)
+            if markdown is None:
+                return None
+            return lsp.Hover(
+                contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=markdown)
+            )
         roots = self.checker.folder_roots()
         found = await asyncio.to_thread(_lookup, workspace, path, text, where, encoding, roots)
         if found is None:

@@ -22,6 +22,7 @@ from pygls.uris import to_fs_path
 
 from ktl_lsp.aio import import_off_loop
 from ktl_lsp.checks.findings import Finding
+from ktl_lsp.errors import UserError
 from ktl_lsp.k8s.client import Cluster
 from ktl_lsp.k8s.sessions import Body, K8sSessions
 from ktl_lsp.k8s.style import BOLD, DIM, GREEN, RED, RESET
@@ -29,6 +30,7 @@ from ktl_lsp.lsp.arguments import ArgumentError, StartArgs, parse
 from ktl_lsp.lsp.checker import Checker
 from ktl_lsp.lsp.feature import Feature, command
 from ktl_lsp.lsp.features.cluster_crds import ClusterCrds
+from ktl_lsp.lsp.features.helm import HelmCharts, HelmRenderArgs
 from ktl_lsp.lsp.features.k8s_context import KubeContext
 from ktl_lsp.lsp.runs import Runs
 from ktl_lsp.lsp.server import KtlServer
@@ -54,6 +56,11 @@ class FileArgs(StartArgs):
     force: bool = False  #: apply only: take over fields another field manager owns
     atomic: bool = False  #: apply only: send nothing when any document cannot be sent
     propagation: Literal["Background", "Foreground", "Orphan"] = "Background"  #: delete only
+    #: apply and diff of a chart (``uri`` a file of it): values files over its defaults, ``set``
+    #: entries and the release name it is rendered as (namespace: ``namespace``)
+    valuesFiles: list[str] = field(default_factory=list)
+    set: dict[str, str | int | float | bool] = field(default_factory=dict)
+    release: str = "release-name"
 
     def check(self) -> None:
         if any(i < 0 for i in self.documents or []):
@@ -145,8 +152,10 @@ class K8sCommands(Feature):
         crds: ClusterCrds,
         checker: Checker,
         runs: Runs,
+        helm: HelmCharts,
     ) -> None:
         self.server = server
+        self.helm = helm
         self.k8s = context.k8s
         self.crds = crds
         self.checker = checker
@@ -264,6 +273,9 @@ class K8sCommands(Feature):
 
     # -- apply, diff, delete ------------------------------------------------------------------
     async def _file_operation(self, name: str, a: FileArgs) -> dict[str, Any]:
+        chart = await asyncio.to_thread(self.helm.chart_of, a.uri) if name != "delete" else None
+        if chart is not None:
+            return await self._chart_operation(name, a, chart)
         text, selected = await self._documents(a.uri, a.documents, with_objects=False)
         cluster, problem = await self.k8s.cluster(a.context)
         from ktl_lsp.k8s import ops
@@ -279,6 +291,42 @@ class K8sCommands(Feature):
         body = functools.partial(self._run_file_operation, name, a, text, selected, opts, title)
         return await self._start(_spec(title, meta), cluster, problem, body, a)
 
+    async def _chart_operation(self, name: str, a: FileArgs, chart: Path) -> dict[str, Any]:
+        """Apply or diff what the chart renders (CRDs included, as `helm install` and ktl send
+        them), as the documents of a manifest file are; the chart's files get no diagnostics
+        from the cluster (their lines are not the rendered ones), the session says it all."""
+        if a.documents is not None:
+            raise ArgumentError("field 'documents': not for a chart (it is sent whole)")
+        cluster, problem = await self.k8s.cluster(a.context)
+        namespace = self.k8s.namespace(cluster, a.namespace)
+        args = HelmRenderArgs(a.uri, a.valuesFiles, a.set, a.release, namespace)
+        _, rendered = await self.helm.render_for(args, include_crds=True)
+        if rendered.error is not None:
+            error = rendered.error
+            where = (
+                f"{error.template}:{error.line + 1}: "
+                if error.template and error.line is not None
+                else ""
+            )
+            raise UserError(f"the chart does not render: {where}{error.message}")
+        text = rendered_stream(rendered.manifests)
+        selected = await _load(text)
+        from ktl_lsp.k8s import ops
+
+        opts = ops.Options(namespace, a.dryRun, a.force, False, a.propagation)
+        flags = "".join(f" -f {Path(v).name}" for v in a.valuesFiles)
+        flags += "".join(f" --set {k}={v}" for k, v in a.set.items())
+        flags += " --dry-run=server" if a.dryRun else ""
+        flags += " --force-conflicts" if a.force and name == "apply" else ""
+        title = f"ktl {name} --chart {chart.name} {a.release}{flags}"
+        meta = K8sSessions.meta(
+            cluster, f"ktl {name}", namespace, uri=a.uri, chart=str(chart), release=a.release
+        )
+        body = functools.partial(
+            self._run_file_operation, name, a, text, selected, opts, title, publish=False
+        )
+        return await self._start(_spec(title, meta), cluster, problem, body, a)
+
     async def _run_file_operation(
         self,
         name: str,
@@ -289,6 +337,7 @@ class K8sCommands(Feature):
         title: str,
         live: LiveSession,
         cluster: Cluster,
+        publish: bool = True,
     ) -> TaskOutcome:
         from ktl_lsp.k8s import ops
 
@@ -299,7 +348,9 @@ class K8sCommands(Feature):
         by_doc: dict[int, list[Finding]] = {}
         for o in outcomes:
             by_doc.setdefault(o.manifest.index, []).extend(o.findings)
-        if name != "delete" or any(by_doc.values()):
+        if not publish:
+            self._refresh_lenses()
+        elif name != "delete" or any(by_doc.values()):
             self._publish(a.uri, text, "k8s-api", selected, by_doc)
         else:
             self._refresh_lenses()
@@ -354,6 +405,13 @@ async def _load(text: str) -> list[Manifest]:
     from ktl_lsp.k8s.manifests import load
 
     return (await asyncio.to_thread(load, text))[1]
+
+
+def rendered_stream(manifests: dict[str, str]) -> str:
+    """A render's manifests as one multi-document file, as `helm template` prints them."""
+    return "".join(
+        f"---\n# Source: {name}\n{text.rstrip()}\n" for name, text in sorted(manifests.items())
+    )
 
 
 def _select(manifests: list[Manifest], documents: list[int] | None) -> list[Manifest]:

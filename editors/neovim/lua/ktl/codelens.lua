@@ -1,6 +1,7 @@
 -- The CodeLens commands (vim.lsp.commands): run by the plugin, like the user commands.
 local client = require('ktl.client')
 local forwards = require('ktl.forwards')
+local helm = require('ktl.helm')
 local manifest = require('ktl.manifest')
 local notify = require('ktl.ui').notify
 local plans = require('ktl.plans')
@@ -10,8 +11,8 @@ local targets = require('ktl.targets')
 local M = {}
 
 -- A lens gets the same handling as the user command: a live terminal for sessions, a plain
--- note when the server lacks the command.
-local LENS_COMMANDS = { 'ktl.apply', 'ktl.diff', 'ktl.delete', 'ktl.verify', 'ktl.logs', 'ktl.plan.run', 'ktl.exec', 'ktl.portForward' }
+-- note when the server lacks the command; a Render lens opens the manifests read-only.
+local LENS_COMMANDS = { 'ktl.apply', 'ktl.diff', 'ktl.delete', 'ktl.verify', 'ktl.logs', 'ktl.plan.run', 'ktl.exec', 'ktl.portForward', 'ktl.helm.render' }
 M.last_command = nil -- the latest lens command run
 
 --- A callback for `name` started detached: open(result) once the session is there.
@@ -38,6 +39,8 @@ function M.register()
         return targets.exec_into(args) -- a terminal, like :KtlExec
       elseif name == 'ktl.portForward' then
         return forwards.port_forward(args) -- its URLs with vim.notify, like :KtlPortForward
+      elseif name == 'ktl.helm.render' then
+        return helm.render(args) -- the manifests in a read-only scratch buffer
       end
       local callback = manifest.show_result(name)
       if name == 'ktl.plan.run' then

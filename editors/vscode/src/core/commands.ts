@@ -7,6 +7,7 @@ import { COMPARE_COMMANDS } from "./commands/compare";
 import { CommandContext, UiCommand } from "./commands/context";
 import { EXEC_COMMANDS, execArg, openExec } from "./commands/exec";
 import { EXPORT_COMMANDS } from "./commands/exports";
+import { openRender } from "./commands/helm";
 import { FORWARD_COMMANDS, portForwardArg, startPortForward } from "./commands/forwards";
 import { followLogs, K8S_COMMANDS } from "./commands/k8s";
 import { MANIFEST_COMMANDS } from "./commands/manifests";
@@ -16,13 +17,14 @@ import { SESSION_COMMANDS } from "./commands/sessions";
 export type { CommandContext, Ui, UiCommand } from "./commands/context";
 
 /** Server commands whose CodeLens the extension handles itself (language client middleware). */
-export const LENS_COMMANDS: ReadonlySet<string> = new Set(["ktl.exec", "ktl.portForward", "ktl.logs", "ktl.plan.run"]);
+export const LENS_COMMANDS: ReadonlySet<string> = new Set(["ktl.exec", "ktl.portForward", "ktl.logs", "ktl.plan.run", "ktl.helm.render"]);
 
 /**
  * A server command run through VS Code (a CodeLens click: the lens's command id is the server's).
  * Ones that start an interactive or endless session get the UI the palette commands give:
  * `ktl.exec` a terminal, `ktl.logs` and `ktl.plan.run` a terminal on the detached session,
- * `ktl.portForward` the "Forwarding ..." message. Calls that ask for `detach` themselves, and
+ * `ktl.portForward` the "Forwarding ..." message; `ktl.helm.render` opens the rendered manifests
+ * read-only. Calls that ask for `detach` themselves, and
  * every other command, go to the server as they are (`next`).
  */
 export async function lensCommand(
@@ -46,6 +48,7 @@ export async function lensCommand(
     return startPortForward(ctx, spec);
   }
   if (command === "ktl.logs") return followLogs(ctx, obj);
+  if (command === "ktl.helm.render") return openRender(ctx, args, next);
   if (typeof obj.uri !== "string") return next(command, args);
   return runPlan(ctx, obj as { uri: string } & Record<string, unknown>);
 }

@@ -51,6 +51,9 @@ const treeOptions = new Map<string, any>();
 const secrets = new Map<string, string>();
 const opened: string[] = [];
 const documents: { content: string; language: string }[] = [];
+/** Documents opened by URI (read-only virtual ones): their URI, language and text. */
+const uriDocuments: { uri: string; languageId?: string; text: string }[] = [];
+const contentProviders = new Map<string, { provideTextDocumentContent(uri: any): string }>();
 const workspaceState = new Map<string, unknown>();
 const globalState = new Map<string, unknown>();
 /** Other extensions' settings by section (`yaml` for redhat.vscode-yaml), with the scope written. */
@@ -106,7 +109,14 @@ const fakeVscode = {
   ThemeIcon,
   TreeItemCollapsibleState: { None: 0, Collapsed: 1, Expanded: 2 },
   StatusBarAlignment: { Left: 1, Right: 2 },
-  Uri: { parse: (s: string) => ({ toString: () => s }), joinPath: (u: any, n: string) => ({ fsPath: path.join(u.fsPath, n) }) },
+  Uri: {
+    parse: (s: string) => ({ toString: () => s }),
+    joinPath: (u: any, n: string) => ({ fsPath: path.join(u.fsPath, n) }),
+    from: (c: { scheme: string; path: string }) => ({ ...c, toString: () => `${c.scheme}:${c.path}` }),
+  },
+  languages: {
+    setTextDocumentLanguage: async (doc: { languageId?: string }, languageId: string) => ((doc.languageId = languageId), doc),
+  },
   env: { openExternal: async (u: { toString(): string }) => (opened.push(u.toString()), true) },
   window: {
     createOutputChannel: () => ({ info() {}, warn() {}, error() {}, debug() {}, trace() {}, append() {}, appendLine() {}, show() {}, dispose() {} }),
@@ -167,7 +177,13 @@ const fakeVscode = {
     },
     workspaceFolders: [{ uri: { fsPath: tmp } }],
     onDidChangeConfiguration: (fn: (e: { affectsConfiguration(s: string): boolean }) => void) => (configListeners.push(fn), disposable),
-    openTextDocument: async (d: { content: string; language: string }) => (documents.push(d), {}),
+    openTextDocument: async (d: any) => {
+      if (typeof d?.scheme !== "string") return documents.push(d), {};
+      const doc = { uri: d.toString(), text: contentProviders.get(d.scheme)?.provideTextDocumentContent(d) ?? "" } as (typeof uriDocuments)[0];
+      uriDocuments.push(doc);
+      return doc;
+    },
+    registerTextDocumentContentProvider: (scheme: string, p: any) => (contentProviders.set(scheme, p), disposable),
   },
 };
 
@@ -182,7 +198,7 @@ class FakeLanguageClient {
     _id: string,
     _name: string,
     private server: { command: string; args: string[] },
-    private options: any,
+    readonly options: any,
   ) {
     clients.push(this);
   }
@@ -476,6 +492,30 @@ test("CodeLens commands go through the client's middleware: Exec opens a termina
   assert.equal(terminals.length, count + 1, "a terminal on the plan session");
   assert.ok(messages.some((m) => /^ktl plan lens\.plan\.yaml: done \(exit 0\)/.test(m)), messages.join("\n"));
   assert.deepEqual(messages.filter((m) => m.startsWith("error")), []);
+});
+
+test("the Render lens opens the chart's manifests read-only (a ktl-render: document)", async (t) => {
+  if (!commands.has("ktl.helm.render")) return t.skip("the server advertises no ktl.helm.render");
+  const chart = path.join(tmp, "charts", "web");
+  fs.mkdirSync(path.join(chart, "templates"), { recursive: true });
+  fs.writeFileSync(path.join(chart, "Chart.yaml"), "apiVersion: v2\nname: web\nversion: 0.1.0\n");
+  fs.writeFileSync(path.join(chart, "values.yaml"), "port: 80\n");
+  fs.writeFileSync(path.join(chart, "templates", "cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  port: {{ .Values.port | quote }}\n");
+  const answer = await fakeVscode.commands.executeCommand("ktl.helm.render", { uri: `file://${path.join(chart, "Chart.yaml")}` });
+  if (answer === undefined && messages.some((m) => /not rendered/.test(m))) return t.skip("no Helm renderer next to the server");
+  const doc = uriDocuments.at(-1)!;
+  assert.equal(doc.uri, "ktl-render:/web (values.yaml).yaml");
+  assert.equal(doc.languageId, "yaml");
+  assert.equal(
+    doc.text,
+    `# ${chart} rendered with values.yaml\n---\n# Source: templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: release-name\ndata:\n  port: "80"\n`,
+  );
+});
+
+test("Helm templates reach the server: the `helm` language and .tpl files under templates/", () => {
+  const selector = clients.at(-1)!.options.documentSelector as { scheme: string; language?: string; pattern?: string }[];
+  assert.ok(selector.some((s) => s.language === "helm"));
+  assert.ok(selector.some((s) => s.pattern === "**/templates/**/*.tpl"));
 });
 
 test("beside the YAML extension: told once; Turn Off ktl's turns the running server's completion off, and on again", async () => {

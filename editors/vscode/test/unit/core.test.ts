@@ -188,6 +188,7 @@ function fakeUi(over: Partial<Ui> = {}): Ui & { infos: string[]; opened: unknown
     info: (m) => infos.push(m),
     error: (m) => infos.push(`error: ${m}`),
     showDocument: async () => undefined,
+    showReadOnly: async () => undefined,
     openTerminal: (a) => opened.push(a),
     openExternal: () => undefined,
     activeUri: () => undefined,

@@ -34,6 +34,7 @@ import { contextKey, contextKeys } from "../../src/core/server";
 import { sessionItem, statusText } from "../../src/core/sessions";
 import { SessionTerminal } from "../../src/core/terminal";
 import { Exec, Session } from "../../src/core/types";
+import { RenderAnswer, renderedText } from "../../src/core/commands/helm";
 import { fakeExec } from "../support/fakes";
 
 
@@ -58,6 +59,7 @@ function fakeUi(over: Partial<Ui> = {}): FakeUi {
     info: (m) => infos.push(m),
     error: (m) => infos.push(`error: ${m}`),
     showDocument: async () => undefined,
+    showReadOnly: async () => undefined,
     openTerminal: (a) => opened.push(a),
     openExternal: (u) => external.push(u),
     activeUri: () => undefined,
@@ -617,4 +619,30 @@ test("Switch Namespace offers the cluster's namespaces (ktl.k8s.list), else the 
   await byId("ktl.ui.k8s.namespace").run({ ui: before, exec: denied.exec });
   assert.deepEqual(before.picks[0].map((i) => i.label), ["$(check) web", "$(blank) default", "$(edit) Other namespace…"]);
   assert.deepEqual(before.infos, []);
+});
+
+test("Render lens: the server's manifests open read-only as one YAML stream", async () => {
+  const answer: RenderAnswer = {
+    chart: "/w/charts/web",
+    label: "ci/ha-values.yaml",
+    manifests: { "templates/service.yaml": "apiVersion: v1\nkind: Service\n", "templates/x.yaml": "a: 1\n\n" },
+    cutShort: false,
+    error: null,
+  };
+  const shown: [string, string, string][] = [];
+  const ui = fakeUi({ showReadOnly: async (n, c, l) => void shown.push([n, c, l]) });
+  const args: unknown[] = [];
+  const next = async (c: string, a: unknown[]) => (args.push([c, a]), answer);
+  const lensArgs = [{ uri: "file:///w/charts/web/Chart.yaml", valuesFiles: ["ci/ha-values.yaml"] }];
+  assert.equal(await lensCommand({ ui, exec: fakeExec({}).exec }, "ktl.helm.render", lensArgs, next), answer);
+  assert.deepEqual(args, [["ktl.helm.render", lensArgs]], "the server renders, with the lens's arguments");
+  assert.deepEqual(shown, [
+    [
+      "web (ci_ha-values.yaml).yaml",
+      "# /w/charts/web rendered with ci/ha-values.yaml\n---\n# Source: templates/service.yaml\napiVersion: v1\nkind: Service\n---\n# Source: templates/x.yaml\na: 1\n",
+      "yaml",
+    ],
+  ]);
+  const failed = renderedText({ ...answer, manifests: {}, cutShort: true, error: { message: "nil pointer", template: "templates/x.yaml", line: 7 } });
+  assert.equal(failed, "# /w/charts/web rendered with ci/ha-values.yaml\n# error: templates/x.yaml:8: nil pointer\n# the render was cut short: only part of it is shown\n");
 });

@@ -11,6 +11,8 @@ export interface Ui {
   info(message: string): void;
   error(message: string): void;
   showDocument(content: string, language: string): Promise<void>;
+  /** A read-only document named `name` (a virtual `ktl-render:` document in VS Code). */
+  showReadOnly(name: string, content: string, language: string): Promise<void>;
   /** A terminal on a new `ktl.run` / `ktl.exec` session, or on an existing one. */
   openTerminal(arg: { run?: RunSpec; exec?: ExecSpec; attach?: Session; title: string }): void;
   openExternal(url: string): void;
