@@ -12,7 +12,16 @@ Driven by the real ``kubernetes`` client through a generated kubeconfig. What it
 - server-side apply: ``PATCH`` with ``Content-Type: application/apply-patch+yaml``, required
   ``fieldManager``, ``force``, ``dryRun=All``; field ownership per manager (``managedFields`` in
   FieldsV1), 409 Conflict with ``details.causes[]`` of reason ``FieldManagerConflict`` naming the
-  other manager and the field, a no-op apply leaves ``resourceVersion`` alone; 201 on create;
+  other manager and the field, a no-op apply leaves ``resourceVersion`` alone; 201 on create.
+  Typed as the real one (``schema.py``): lists merge by their list-map keys (containers by
+  ``name``, container ports by ``containerPort`` + ``protocol``, ...), a mistyped value is a 400
+  ``failed to create typed patch object``, and so is an unknown field with
+  ``fieldValidation=Strict`` (else it is dropped with a ``Warning: 299`` header); a body with
+  ``metadata.managedFields`` is a 400, its ``metadata.resourceVersion`` a precondition (409),
+  its ``status`` ignored where the kind has a status subresource;
+- CRDs: their kinds are served (discovery and REST) once the CRD is ``Established``, after
+  ``crd_delay`` (``NamesAccepted`` and ``Established`` conditions, ``acceptedNames``); deleting
+  the CRD removes its kinds and its custom resources;
 - 422 Invalid with ``details.causes[].field`` from a small validator (names, pod templates,
   selectors, ports, replicas), 404 for a missing namespace, 400 for a name or kind mismatch;
 - ``DELETE`` with ``propagationPolicy`` (Orphan, Background, Foreground: 202 and a
@@ -84,6 +93,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 from aiohttp import web
+from multidict import CIMultiDict
+
+from tests.k8s_api import schema
 
 if TYPE_CHECKING:
     from tests.k8s_api.streams import Streams
@@ -145,6 +157,8 @@ BUILTIN = [
         ("crd", "crds"),
     ),
 ]
+#: Built-in kinds without a status subresource.
+NO_STATUS = {"ConfigMap", "Secret", "ServiceAccount", "Event", "Role", "RoleBinding", "ClusterRole"}
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS1123_MSG = (
@@ -293,32 +307,54 @@ def field_match(selector: str, obj: Obj) -> bool:
 
 
 # -- field ownership (server-side apply) ----------------------------------------------------
-def _key_of(item: Obj) -> str:
-    return "k:" + json.dumps({"name": item["name"]}, separators=(",", ":"))
+#: Metadata the server owns: never part of an apply configuration's fields.
+SERVER_METADATA = (
+    "name",
+    "namespace",
+    "managedFields",
+    "resourceVersion",
+    "uid",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "selfLink",
+)
 
 
-def _keyed(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and bool(value)
-        and all(isinstance(i, dict) and "name" in i for i in value)
-    )
+def _item_step(item: Obj, lt: schema.ListType) -> str:
+    return "k:" + json.dumps(schema.key_of(item, lt), separators=(",", ":"))
 
 
-def leaves(obj: Obj, prefix: FieldPath = ()) -> dict[FieldPath, Any]:
-    """Every field an apply configuration sets, as FieldsV1 paths (lists of named items keyed)."""
+def _matches(item: Any, step: str) -> bool:
+    if step.startswith("v:"):
+        return bool(item == json.loads(step[2:]))
+    key = json.loads(step[2:])
+    return isinstance(item, dict) and all(item.get(k) == v for k, v in key.items())
+
+
+def leaves(obj: Obj, t: schema.Type, prefix: FieldPath = ()) -> dict[FieldPath, Any]:
+    """Every field an apply configuration sets, as FieldsV1 paths: items of ``listType=map``
+    lists by their keys (``k:{"containerPort":80,"protocol":"TCP"}``), of sets by value
+    (``v:"x"``); an atomic list is one field."""
     out: dict[FieldPath, Any] = {}
     for key, value in obj.items():
         if not prefix and key in ("apiVersion", "kind", "status"):
             continue
-        if prefix == ("f:metadata",) and key in ("name", "namespace", "managedFields"):
+        if prefix == ("f:metadata",) and key in SERVER_METADATA:
             continue
         path = (*prefix, f"f:{key}")
+        sub = schema.child(t, key) or "object"
+        lt = schema.list_type(t, key)
         if isinstance(value, dict) and value:
-            out.update(leaves(value, path))
-        elif _keyed(value):
-            for item in value:
-                out.update(leaves(item, (*path, _key_of(item))))
+            out.update(leaves(value, sub, path))
+        elif isinstance(value, list) and value and lt.kind == "map":
+            for entry in value:
+                if isinstance(entry, dict):
+                    out.update(leaves(entry, schema.item(sub), (*path, _item_step(entry, lt))))
+        elif isinstance(value, list) and value and lt.kind == "set":
+            for entry in value:
+                out[(*path, "v:" + json.dumps(entry))] = entry
         else:
             out[path] = value
     return out
@@ -329,9 +365,8 @@ def value_at(obj: Any, path: FieldPath) -> tuple[bool, Any]:
     for step in path:
         if step.startswith("f:") and isinstance(cur, dict) and step[2:] in cur:
             cur = cur[step[2:]]
-        elif step.startswith("k:") and isinstance(cur, list):
-            name = json.loads(step[2:])["name"]
-            found = [i for i in cur if isinstance(i, dict) and i.get("name") == name]
+        elif step[:2] in ("k:", "v:") and isinstance(cur, list):
+            found = [i for i in cur if _matches(i, step)]
             if not found:
                 return False, None
             cur = found[0]
@@ -349,22 +384,35 @@ def remove_at(obj: Any, path: FieldPath) -> None:
         return
     if last.startswith("f:") and isinstance(parent, dict):
         parent.pop(last[2:], None)
-    elif last.startswith("k:") and isinstance(parent, list):
-        name = json.loads(last[2:])["name"]
-        parent[:] = [i for i in parent if not (isinstance(i, dict) and i.get("name") == name)]
+    elif last[:2] in ("k:", "v:") and isinstance(parent, list):
+        parent[:] = [i for i in parent if not _matches(i, last)]
 
 
-def merge(live: Any, config: Any) -> Any:
-    if isinstance(live, dict) and isinstance(config, dict):
-        out = dict(live)
-        for k, v in config.items():
-            out[k] = merge(live.get(k), v) if k in live else copy.deepcopy(v)
-        return out
-    if _keyed(live) and _keyed(config):
-        by_name = {i["name"]: i for i in config}
-        merged = [merge(i, by_name.pop(i["name"])) if i["name"] in by_name else i for i in live]
-        return merged + [copy.deepcopy(i) for i in config if i["name"] in by_name]
-    return copy.deepcopy(config)
+def merge(live: Any, config: Any, t: schema.Type) -> Any:
+    """``config`` merged into ``live``: maps field by field, keyed lists item by item, sets by
+    value; everything else (atomic lists included) is replaced."""
+    if not (isinstance(live, dict) and isinstance(config, dict)):
+        return copy.deepcopy(config)
+    out = dict(live)
+    for k, v in config.items():
+        if k not in live:
+            out[k] = copy.deepcopy(v)
+            continue
+        sub = schema.child(t, k) or "object"
+        lt = schema.list_type(t, k)
+        old = live[k]
+        if lt.kind == "map" and isinstance(old, list) and isinstance(v, list):
+            steps = {_item_step(i, lt): i for i in v if isinstance(i, dict)}
+            kept = []
+            for i in old:
+                step = _item_step(i, lt) if isinstance(i, dict) else ""
+                kept.append(merge(i, steps.pop(step), schema.item(sub)) if step in steps else i)
+            out[k] = kept + [copy.deepcopy(i) for i in steps.values()]
+        elif lt.kind == "set" and isinstance(old, list) and isinstance(v, list):
+            out[k] = old + [copy.deepcopy(i) for i in v if i not in old]
+        else:
+            out[k] = merge(old, v, sub)
+    return out
 
 
 def render_path(path: FieldPath) -> str:
@@ -372,8 +420,11 @@ def render_path(path: FieldPath) -> str:
     for step in path:
         if step.startswith("f:"):
             out += "." + step[2:]
+        elif step.startswith("k:"):
+            key = json.loads(step[2:])
+            out += "[" + ",".join(f"{k}={json.dumps(v)}" for k, v in key.items()) + "]"
         else:
-            out += f'[name="{json.loads(step[2:])["name"]}"]'
+            out += f"[={step[2:]}]"
     return out
 
 
@@ -424,6 +475,8 @@ class FakeApi:
         self.requests: Counter[str] = Counter()
         self.controllers = True
         self.rollout_delay = 0.05
+        #: How long a new CRD takes to become ``Established`` (and its kinds served).
+        self.crd_delay = 0.2
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -664,6 +717,8 @@ class FakeApi:
             for key in [k for k in self._log_events if k[:2] == (ns, name)]:
                 self._log_events.pop(key).set()
             self.streams.pod_removed(obj)
+        if kind.kind == "CustomResourceDefinition":
+            self._crd_deleted(obj)
         for ref_kind, dep in self._dependents(obj["metadata"]["uid"]):
             self._remove(ref_kind, dep)
 
@@ -830,6 +885,8 @@ class FakeApi:
                     "storageVersionHash": hashlib.sha256(k.plural.encode()).hexdigest()[:12],
                 }
             )
+            if not self._has_status(k):
+                continue
             resources.append(
                 {
                     "name": f"{k.plural}/status",
@@ -1134,7 +1191,43 @@ class FakeApi:
                 f'namespaces "{namespace}" not found',
                 {"name": namespace, "kind": "namespaces"},
             )
-        applied = leaves(config)
+        if "managedFields" in meta:
+            raise StatusError(400, "BadRequest", "metadata.managedFields must be nil")
+        expected_rv = meta.pop("resourceVersion", None)
+        if expected_rv is not None and (
+            rec is None or str(expected_rv) != rec.obj["metadata"]["resourceVersion"]
+        ):
+            raise StatusError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {kind.qualified} "{name}": the object has been '
+                "modified; please apply your changes to the latest version and try again",
+                {"name": name, "group": kind.group, "kind": kind.plural},
+            )
+        if self._has_status(kind):
+            config.pop("status", None)  # the status subresource's, not the apply's
+        typed = self._type_of(kind)
+        checked = schema.Checked()
+        config = schema.check(config, typed, checked)
+        validation = q.get("fieldValidation", "Warn")
+        warnings = []
+        if checked.wrong or (checked.unknown and validation == "Strict"):
+            errors = [f"{schema.render(p)}: {m}" for p, m in checked.wrong]
+            if validation == "Strict":
+                errors += [
+                    f"{schema.render(p)}: field not declared in schema" for p in checked.unknown
+                ]
+            joined = errors[0] if len(errors) == 1 else "errors:\n  " + "\n  ".join(errors)
+            where = f"{namespace}/{name}" if namespace else name
+            group_version = f"{kind.group}/{kind.version}" if kind.group else kind.version
+            raise StatusError(
+                400,
+                "BadRequest",
+                f"failed to create typed patch object ({where}; {group_version}, Kind={kind.kind}): {joined}",
+            )
+        if validation == "Warn":
+            warnings = [f'unknown field "{schema.render(p, smd=False)}"' for p in checked.unknown]
+        applied = leaves(config, typed)
         live = (
             copy.deepcopy(rec.obj)
             if rec
@@ -1156,7 +1249,7 @@ class FakeApi:
         shared = set().union(*(p for m, p in owners.items() if m != manager)) if owners else set()
         for path in sorted(previous - set(applied) - shared, key=len, reverse=True):
             remove_at(live, path)
-        merged = merge(live, config)
+        merged = merge(live, config, typed)
         merged["metadata"].pop("managedFields", None)
         self._default(kind, merged)
         causes = self._validate(kind, merged, rec.obj if rec else None)
@@ -1183,24 +1276,51 @@ class FakeApi:
                 and rec.owners == owners
             )
             if same:
-                return web.json_response(rec.obj, status=200)
+                return _answer(rec.obj, 200, warnings)
             if _spec_of(before) != _spec_of(merged):
                 merged["metadata"]["generation"] = int(before["metadata"].get("generation", 1)) + 1
             if dry_run:
-                return web.json_response(merged, status=200)
+                return _answer(merged, 200, warnings)
             rec.owners, rec.owner_versions = owners, versions
             self._replace(kind, rec, merged)
             self._after_write(kind, merged)
-            return web.json_response(merged, status=200)
+            return _answer(merged, 200, warnings)
         merged["metadata"]["generation"] = 1
         merged["metadata"].setdefault("uid", str(uuid.uuid4()))
         merged["metadata"]["creationTimestamp"] = now_rfc3339()
         if dry_run:
-            return web.json_response(merged, status=201)
+            return _answer(merged, 201, warnings)
         new = self._store(kind, merged, manager)
         new.owners, new.owner_versions = owners, versions
         self._after_write(kind, merged)
-        return web.json_response(merged, status=201)
+        return _answer(merged, 201, warnings)
+
+    def _crd_of(self, kind: Kind) -> Obj | None:
+        rec = self.objects.get(
+            ("apiextensions.k8s.io", "customresourcedefinitions", "", kind.qualified)
+        )
+        return rec.obj if rec is not None and kind not in BUILTIN else None
+
+    def _type_of(self, kind: Kind) -> schema.Type:
+        """The schema applies are checked against (see ``schema.py``)."""
+        crd = self._crd_of(kind)
+        if crd is None:
+            return schema.model_of(kind.group_version, kind.kind) or "object"
+        found = schema.crd_schema(crd, kind.version)
+        if found is None:
+            return "object"
+        props = {**(found.get("properties") or {})}
+        props.update(apiVersion="str", kind="str", metadata="V1ObjectMeta")
+        return {**found, "properties": props}
+
+    def _has_status(self, kind: Kind) -> bool:
+        crd = self._crd_of(kind)
+        if crd is None:
+            return kind.kind not in NO_STATUS
+        for v in (crd.get("spec") or {}).get("versions") or []:
+            if v.get("name") == kind.version:
+                return "status" in (v.get("subresources") or {})
+        return False
 
     def _conflict(
         self, conflicts: list[tuple[str, FieldPath]], versions: dict[str, str]
@@ -1367,24 +1487,75 @@ class FakeApi:
 
     def _after_write(self, kind: Kind, obj: Obj) -> None:
         if kind.kind == "CustomResourceDefinition":
-            spec = obj.get("spec") or {}
-            names = spec.get("names") or {}
-            for v in spec.get("versions") or []:
-                if v.get("served", True):
-                    new = Kind(
-                        spec.get("group", ""),
-                        v["name"],
-                        names.get("kind", ""),
-                        names.get("plural", ""),
-                        spec.get("scope") == "Namespaced",
-                        tuple(names.get("shortNames") or ()),
-                    )
-                    if new not in self.kinds:
-                        self.kinds.append(new)
+            self._spawn(self._establish(obj["metadata"]["name"]))
         if self.controllers and kind.kind in WORKLOADS:
             self._spawn(
                 self._reconcile(kind, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
             )
+
+    @staticmethod
+    def _crd_kinds(crd: Obj) -> list[Kind]:
+        spec = crd.get("spec") or {}
+        names = spec.get("names") or {}
+        return [
+            Kind(
+                spec.get("group", ""),
+                v["name"],
+                names.get("kind", ""),
+                names.get("plural", ""),
+                spec.get("scope") == "Namespaced",
+                tuple(names.get("shortNames") or ()),
+            )
+            for v in spec.get("versions") or []
+            if v.get("served", True)
+        ]
+
+    async def _establish(self, name: str) -> None:
+        """The apiextensions controllers: names accepted, then ``Established`` after
+        ``crd_delay``; only then are the CRD's kinds served (discovery and REST paths)."""
+        await asyncio.sleep(self.crd_delay)
+        crd_kind = self.kind_of("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+        rec = self.objects.get(("apiextensions.k8s.io", "customresourcedefinitions", "", name))
+        if rec is None or rec.obj["metadata"].get("deletionTimestamp"):
+            return
+        obj = copy.deepcopy(rec.obj)
+        spec = obj.get("spec") or {}
+        stamp = now_rfc3339()
+        obj["status"] = {
+            "acceptedNames": {
+                k: v for k, v in (spec.get("names") or {}).items() if k != "categories"
+            },
+            "storedVersions": [v["name"] for v in spec.get("versions") or [] if v.get("storage")],
+            "conditions": [
+                {
+                    "type": "NamesAccepted",
+                    "status": "True",
+                    "reason": "NoConflicts",
+                    "message": "no conflicts found",
+                    "lastTransitionTime": stamp,
+                },
+                {
+                    "type": "Established",
+                    "status": "True",
+                    "reason": "InitialNamesAccepted",
+                    "message": "the initial names have been accepted",
+                    "lastTransitionTime": stamp,
+                },
+            ],
+        }
+        for new in self._crd_kinds(obj):
+            if new not in self.kinds:
+                self.kinds.append(new)
+        self._replace(crd_kind, rec, obj)
+
+    def _crd_deleted(self, crd: Obj) -> None:
+        """A deleted CRD's kinds are no longer served and its custom resources go with it."""
+        for gone in self._crd_kinds(crd):
+            if gone in self.kinds:
+                self.kinds.remove(gone)
+            for key, rec in list(self.objects.items()):
+                if key[:2] == (gone.group, gone.plural):
+                    self._remove(gone, rec)
 
     # DELETE ------------------------------------------------------------------------------------
     async def _delete(
@@ -1763,6 +1934,14 @@ class FakeApi:
         new = copy.deepcopy(obj)
         new["status"] = status
         self._replace(kind, rec, new)
+
+
+def _answer(obj: Obj, status: int, warnings: list[str]) -> web.Response:
+    """A JSON answer with the API's ``Warning: 299 - "..."`` headers."""
+    headers = CIMultiDict[str]()
+    for text in warnings:
+        headers.add("Warning", f"299 - {json.dumps(text)}")
+    return web.json_response(obj, status=status, headers=headers)
 
 
 def _metadata_only(listed: Obj) -> Obj:
