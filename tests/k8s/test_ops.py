@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -401,3 +403,58 @@ def test_normalize_follows_ktl() -> None:
         "metadata": {"name": "x", "annotations": {"keep": "k"}},
         "spec": {"ports": [{"name": "a"}, {"name": "b"}]},
     }
+
+
+async def _until(check: Callable[[], bool], timeout: float = 5) -> None:
+    for _ in range(int(timeout / 0.02)):
+        if check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached")
+
+
+def _pods(api: FakeApi, namespace: str = "shop") -> list[dict[str, Any]]:
+    return [r.obj for k, r in api.objects.items() if k[1] == "pods" and k[2] == namespace]
+
+
+async def test_deletion_takes_its_time_as_on_a_real_cluster(cluster: Cluster, api: FakeApi) -> None:
+    api.pod_grace = 0.3
+    await ops.apply(cluster, manifests(NAMESPACE, DEPLOY, CONFIG), ops.Options(), Out())
+    await _until(lambda: len(_pods(api)) == 2)
+    # Background: the owner goes at once, its pods a moment later (the garbage collector),
+    # each through its grace period with a deletionTimestamp.
+    [o] = await ops.delete(cluster, manifests(DEPLOY), ops.Options(), Out())
+    assert o.action == "deleted" and api.get("apps/v1", "Deployment", "web", "shop") is None
+    assert len(_pods(api)) == 2 and not any(
+        p["metadata"].get("deletionTimestamp") for p in _pods(api)
+    )
+    await _until(lambda: all(p["metadata"].get("deletionTimestamp") for p in _pods(api)))
+    assert {p["metadata"]["deletionGracePeriodSeconds"] for p in _pods(api)} == {30}
+    await _until(lambda: not _pods(api))
+    # Foreground: 200 with the owner still there until its dependents are gone.
+    await ops.apply(cluster, manifests(DEPLOY), ops.Options(), Out())
+    await _until(lambda: len(_pods(api)) == 2)
+    [o] = await ops.delete(cluster, manifests(DEPLOY), ops.Options(propagation="Foreground"), Out())
+    assert o.action == "deleted"
+    held = api.get("apps/v1", "Deployment", "web", "shop")
+    assert held is not None and held["metadata"]["finalizers"] == ["foregroundDeletion"]
+    assert held["metadata"]["deletionTimestamp"]
+    await _until(lambda: not _pods(api))
+    await _until(lambda: api.get("apps/v1", "Deployment", "web", "shop") is None)
+    # A namespace is Terminating until its contents are gone; nothing new may be created in it.
+    await ops.apply(cluster, manifests(DEPLOY), ops.Options(), Out())
+    await _until(lambda: len(_pods(api)) == 2)
+    [o] = await ops.delete(cluster, manifests(NAMESPACE), ops.Options(), Out())
+    assert o.action == "deleted"
+    ns = api.get("v1", "Namespace", "shop")
+    assert ns is not None and ns["status"]["phase"] == "Terminating"
+    [o] = await ops.apply(
+        cluster, manifests(CONFIG.replace("settings", "late")), ops.Options(), Out()
+    )
+    assert o.action == "failed" and o.message is not None
+    assert (
+        "unable to create new content in namespace shop because it is being terminated" in o.message
+    )
+    assert o.findings[0].message.startswith("metadata.namespace: ")
+    await _until(lambda: api.get("v1", "Namespace", "shop") is None)
+    assert not [k for k in api.objects if k[2] == "shop"]

@@ -24,8 +24,14 @@ Driven by the real ``kubernetes`` client through a generated kubeconfig. What it
   the CRD removes its kinds and its custom resources;
 - 422 Invalid with ``details.causes[].field`` from a small validator (names, pod templates,
   selectors, ports, replicas), 404 for a missing namespace, 400 for a name or kind mismatch;
-- ``DELETE`` with ``propagationPolicy`` (Orphan, Background, Foreground: 202 and a
-  ``deletionTimestamp`` until dependents are gone) and ``dryRun``;
+- ``DELETE`` with ``propagationPolicy``, ``gracePeriodSeconds`` and ``dryRun``, as the real
+  machinery deletes: a pod gets a ``deletionTimestamp`` (and ``deletionGracePeriodSeconds``) and
+  goes after ``pod_grace`` seconds (its controller starts a replacement at once; a
+  StatefulSet's waits for the name); an object with finalizers stays until they are removed
+  (``finalize``); owned objects are deleted by a garbage collector ``gc_delay`` after their
+  owner, not in the same call; Foreground answers 200 with the owner still there (finalizer
+  ``foregroundDeletion``) until its dependents are gone; a deleted namespace is ``Terminating``
+  (403 ``NamespaceTerminating`` for anything new in it) until its contents are gone;
 - pod logs: ``GET .../pods/<name>/log`` with ``container`` (400 when a pod has several and none
   is named), ``follow`` (chunked), ``tailLines``, ``sinceSeconds``, ``sinceTime``, ``timestamps``;
 - exec (``GET|POST .../pods/<name>/exec?command=..&container=..&stdin&stdout&stderr&tty``) and
@@ -60,7 +66,8 @@ image is ignored): its output becomes the container log, its exit code the conta
 follow streams end when the container terminates, and a log request for a container that has
 not started is a 400 "is waiting to start", as from the real API server.
 
-Test knobs: ``add`` (any object as it is), ``add_pod``, ``delete_pod``, ``replace_pod`` (delete an owned pod and await its
+Test knobs: ``add`` (any object as it is), ``add_pod``, ``delete_pod`` (at once, as with
+``--grace-period=0 --force``), ``finalize``, ``replace_pod`` (delete an owned pod and await its
 replacement), ``log``, ``add_event``, ``forbid`` (``forbid("create", "pods/exec")``), ``serve``
 (ports a pod listens on for port-forward, besides its ``containerPort``\\s),
 ``missing_programs`` (``{(namespace, pod): {"bash"}}``: programs exec does not find in the pod's
@@ -455,6 +462,7 @@ class _Record:
     obj: Obj
     owners: dict[str, set[FieldPath]] = field(default_factory=dict)
     owner_versions: dict[str, str] = field(default_factory=dict)
+    stopped: bool = False  #: a deleted pod's grace period is over (its containers stopped)
 
 
 class FakeApi:
@@ -477,6 +485,10 @@ class FakeApi:
         self.rollout_delay = 0.05
         #: How long a new CRD takes to become ``Established`` (and its kinds served).
         self.crd_delay = 0.2
+        #: How long a deleted pod takes to stop (its grace period, scaled down).
+        self.pod_grace = 0.1
+        #: How long the garbage collector takes to delete the dependents of a deleted owner.
+        self.gc_delay = 0.05
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -717,10 +729,11 @@ class FakeApi:
             for key in [k for k in self._log_events if k[:2] == (ns, name)]:
                 self._log_events.pop(key).set()
             self.streams.pod_removed(obj)
+            self._pod_deleted(obj)  # a StatefulSet's replacement waited for the name
         if kind.kind == "CustomResourceDefinition":
             self._crd_deleted(obj)
-        for ref_kind, dep in self._dependents(obj["metadata"]["uid"]):
-            self._remove(ref_kind, dep)
+        if self._dependents(obj["metadata"]["uid"]):
+            self._spawn(self._collect_garbage(obj["metadata"]["uid"]))
 
     def _pod_deleted(self, pod: Obj) -> None:
         """A pod was deleted (not by its controller): a ReplicaSet, StatefulSet or DaemonSet
@@ -1191,6 +1204,29 @@ class FakeApi:
                 f'namespaces "{namespace}" not found',
                 {"name": namespace, "kind": "namespaces"},
             )
+        ns_rec = self.objects.get(("", "namespaces", "", namespace)) if kind.namespaced else None
+        if rec is None and ns_rec is not None and ns_rec.obj["metadata"].get("deletionTimestamp"):
+            message = (
+                f"unable to create new content in namespace {namespace} because it is being "
+                "terminated"
+            )
+            raise StatusError(
+                403,
+                "Forbidden",
+                f'{kind.qualified} "{name}" is forbidden: {message}',
+                {
+                    "name": name,
+                    "group": kind.group,
+                    "kind": kind.plural,
+                    "causes": [
+                        {
+                            "reason": "NamespaceTerminating",
+                            "message": message,
+                            "field": "metadata.namespace",
+                        }
+                    ],
+                },
+            )
         if "managedFields" in meta:
             raise StatusError(400, "BadRequest", "metadata.managedFields must be nil")
         expected_rv = meta.pop("resourceVersion", None)
@@ -1284,6 +1320,7 @@ class FakeApi:
             rec.owners, rec.owner_versions = owners, versions
             self._replace(kind, rec, merged)
             self._after_write(kind, merged)
+            self._maybe_gone(kind, rec)  # its last finalizer may have been taken off
             return _answer(merged, 200, warnings)
         merged["metadata"]["generation"] = 1
         merged["metadata"].setdefault("uid", str(uuid.uuid4()))
@@ -1577,32 +1614,138 @@ class FakeApi:
         rec = self.objects.get((kind.group, kind.plural, namespace, name))
         if rec is None:
             raise not_found(kind, name)
-        obj = copy.deepcopy(rec.obj)
         if dry_run:
-            return web.json_response(obj, status=200)
+            return web.json_response(rec.obj, status=200)
+        grace = q.get("gracePeriodSeconds", body.get("gracePeriodSeconds"))
+        obj = self._begin_delete(kind, rec, policy, None if grace is None else int(grace))
+        # 202 only for the legacy orphanDependents=false (the API keeps 200 for the rest).
+        legacy = str(q.get("orphanDependents", body.get("orphanDependents"))).lower() == "false"
+        return web.json_response(obj, status=202 if legacy else 200)
+
+    def _begin_delete(self, kind: Kind, rec: _Record, policy: str, grace: int | None) -> Obj:
+        """What a DELETE does: an object without finalizers (and not a pod in its grace period,
+        nor a namespace) goes at once, its dependents later by the garbage collector; the others
+        get a ``deletionTimestamp`` and go once their finalizers are done."""
+        if rec.obj["metadata"].get("deletionTimestamp"):
+            return rec.obj
+        obj = copy.deepcopy(rec.obj)
+        meta = obj["metadata"]
+        uid = meta["uid"]
         if policy == "Orphan":
-            for _, dep in self._dependents(obj["metadata"]["uid"]):
-                dep.obj["metadata"]["ownerReferences"] = []
+            for dep_kind, dep in self._dependents(uid):
+                new = copy.deepcopy(dep.obj)
+                refs = new["metadata"].get("ownerReferences") or []
+                new["metadata"]["ownerReferences"] = [r for r in refs if r.get("uid") != uid]
+                self._replace(dep_kind, dep, new)
+        finalizers = list(meta.get("finalizers") or [])
+        if policy == "Foreground":
+            finalizers.append("foregroundDeletion")
+        graceful = kind.kind == "Pod" and grace != 0
+        if not finalizers and not graceful and kind.kind != "Namespace":
             self._remove(kind, rec)
             if kind.kind == "Pod":
                 self._pod_deleted(obj)
-            return web.json_response(obj, status=200)
-        if policy == "Foreground" and self._dependents(obj["metadata"]["uid"]):
-            obj["metadata"]["deletionTimestamp"] = now_rfc3339()
-            obj["metadata"]["finalizers"] = ["foregroundDeletion"]
-            self._replace(kind, rec, obj)
-
-            async def finish() -> None:
-                await asyncio.sleep(0.05)
-                if self.objects.get(self._key(kind, rec.obj)) is rec:
-                    self._remove(kind, rec)
-
-            self._spawn(finish())
-            return web.json_response(obj, status=202)
-        self._remove(kind, rec)
+            return obj
+        meta["deletionTimestamp"] = now_rfc3339()
+        if finalizers:
+            meta["finalizers"] = finalizers
+        if kind.kind == "Pod":
+            declared = (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+            meta["deletionGracePeriodSeconds"] = declared if grace is None else grace
+        if kind.kind == "Namespace":
+            obj["status"] = {"phase": "Terminating"}
+        self._replace(kind, rec, obj)
         if kind.kind == "Pod":
             self._pod_deleted(obj)
-        return web.json_response(obj, status=200)
+            self._spawn(self._stop_pod(kind, rec, grace))
+        if kind.kind == "Namespace":
+            self._spawn(self._empty_namespace(kind, rec))
+        if "foregroundDeletion" in finalizers:
+            self._spawn(self._delete_dependents_first(kind, rec))
+        return obj
+
+    def finalize(
+        self, api_version: str, kind: str, name: str, namespace: str = "", finalizer: str = ""
+    ) -> None:
+        """A controller is done with its finalizer (all of them when none is named)."""
+        k = self.kind_of(api_version, kind)
+        rec = self.objects[(k.group, k.plural, namespace if k.namespaced else "", name)]
+        obj = copy.deepcopy(rec.obj)
+        left = [f for f in obj["metadata"].get("finalizers") or [] if finalizer and f != finalizer]
+        obj["metadata"]["finalizers"] = left
+        self._replace(k, rec, obj)
+        self._maybe_gone(k, rec)
+
+    def _maybe_gone(self, kind: Kind, rec: _Record) -> None:
+        """Removes an object being deleted once nothing holds it any more."""
+        meta = rec.obj["metadata"]
+        if self.objects.get(self._key(kind, rec.obj)) is not rec or not meta.get(
+            "deletionTimestamp"
+        ):
+            return
+        if meta.get("finalizers") or (kind.kind == "Pod" and not rec.stopped):
+            return
+        if kind.kind == "Namespace":
+            return  # the namespace controller removes it once it is empty
+        self._remove(kind, rec)
+
+    async def _stop_pod(self, kind: Kind, rec: _Record, grace: int | None) -> None:
+        """The kubelet stops a deleted pod's containers within its grace period (``pod_grace``
+        seconds here, unless the DELETE asked for less)."""
+        await asyncio.sleep(self.pod_grace if grace is None else min(grace, self.pod_grace))
+        rec.stopped = True
+        self._maybe_gone(kind, rec)
+
+    async def _gone(self, check: Any) -> None:
+        while check():
+            await asyncio.sleep(0.02)
+
+    async def _collect_garbage(self, owner_uid: str) -> None:
+        """The garbage collector: dependents whose owners are all gone are deleted (in the
+        background), a moment after their owner."""
+        await asyncio.sleep(self.gc_delay)
+        live = {r.obj["metadata"]["uid"] for r in self.objects.values()}
+        for dep_kind, dep in self._dependents(owner_uid):
+            refs = dep.obj["metadata"].get("ownerReferences") or []
+            if not any(r.get("uid") in live for r in refs):
+                self._begin_delete(dep_kind, dep, "Background", None)
+
+    async def _delete_dependents_first(self, kind: Kind, rec: _Record) -> None:
+        """Foreground deletion: the dependents are deleted and gone before the owner's
+        ``foregroundDeletion`` finalizer is dropped."""
+        await asyncio.sleep(self.gc_delay)
+        uid = rec.obj["metadata"]["uid"]
+        for dep_kind, dep in self._dependents(uid):
+            self._begin_delete(dep_kind, dep, "Background", None)
+        await self._gone(lambda: self._dependents(uid))
+        if self.objects.get(self._key(kind, rec.obj)) is not rec:
+            return
+        obj = copy.deepcopy(rec.obj)
+        left = [f for f in obj["metadata"].get("finalizers") or [] if f != "foregroundDeletion"]
+        obj["metadata"]["finalizers"] = left
+        self._replace(kind, rec, obj)
+        self._maybe_gone(kind, rec)
+
+    async def _empty_namespace(self, kind: Kind, rec: _Record) -> None:
+        """The namespace controller: everything in a Terminating namespace is deleted, then
+        the namespace goes."""
+        await asyncio.sleep(self.gc_delay)
+        name = rec.obj["metadata"]["name"]
+
+        def contents() -> list[tuple[Kind, _Record]]:
+            return [
+                (k, r)
+                for (group, plural, ns, _), r in list(self.objects.items())
+                if ns == name
+                for k in self.kinds
+                if (k.group, k.plural) == (group, plural)
+            ]
+
+        for k, r in contents():
+            self._begin_delete(k, r, "Background", None)
+        await self._gone(contents)
+        if self.objects.get(self._key(kind, rec.obj)) is rec:
+            self._remove(kind, rec)
 
     # logs --------------------------------------------------------------------------------------
     async def _pod_log(self, request: web.Request, namespace: str, name: str) -> web.StreamResponse:
@@ -1853,25 +1996,38 @@ class FakeApi:
         digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
         want = 1 if kind.kind in ("DaemonSet", "Job") else int(spec.get("replicas", 1))
         uid = obj["metadata"]["uid"]
+        if obj["metadata"].get("deletionTimestamp"):
+            return  # being deleted: the garbage collector takes its pods
         pod_kind = self.kind_of("v1", "Pod")
-        mine = [r for k, r in self._dependents(uid) if k.kind == "Pod"]
-        for r in mine:
+
+        def active() -> list[_Record]:
+            """Its pods that are not being deleted (a terminating pod counts for nothing)."""
+            return [
+                r
+                for k, r in self._dependents(uid)
+                if k.kind == "Pod" and not r.obj["metadata"].get("deletionTimestamp")
+            ]
+
+        for r in active():
             if r.obj["metadata"].get("labels", {}).get("pod-template-hash") != digest:
-                self._remove(pod_kind, r)
-        mine = [r for k, r in self._dependents(uid) if k.kind == "Pod"]
-        for r in mine[want:]:
-            self._remove(pod_kind, r)
+                self._begin_delete(pod_kind, r, "Background", None)
+        for r in active()[want:]:
+            self._begin_delete(pod_kind, r, "Background", None)
+        mine = active()
         if kind.kind == "Job" and mine:
             return  # a Job's pod runs once; its status comes from the kubelet stand-in
-        taken = {r.obj["metadata"]["name"] for r in mine}
-        ordinals = (i for i in range(want + len(taken)) if f"{name}-{i}" not in taken)
+        # A StatefulSet's pod keeps its name: its replacement waits until the old one is gone.
+        taken = {r.obj["metadata"]["name"] for k, r in self._dependents(uid) if k.kind == "Pod"}
+        ordinals = (i for i in range(want) if f"{name}-{i}" not in taken)
         for _ in range(len(mine), want):
             suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
-            pod_name = (
-                f"{name}-{next(ordinals)}"
-                if kind.kind == "StatefulSet"
-                else f"{name}-{digest[:8]}-{suffix}"
-            )
+            if kind.kind == "StatefulSet":
+                ordinal = next(ordinals, None)
+                if ordinal is None:
+                    break
+                pod_name = f"{name}-{ordinal}"
+            else:
+                pod_name = f"{name}-{digest[:8]}-{suffix}"
             pod = self._pod(pod_name, namespace, containers, broken)
             pod["metadata"]["labels"] = {**labels, "pod-template-hash": digest}
             if kind.kind == "Job":
