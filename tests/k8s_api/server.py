@@ -8,7 +8,10 @@ Driven by the real ``kubernetes`` client through a generated kubeconfig. What it
   ``metadata.resourceVersion``, items without kind/apiVersion as the real server sends them;
   ``PartialObjectMetadataList``, metadata only, when the Accept header asks for it first) and
   WATCH (``?watch=true``: chunked JSON lines ``{"type", "object"}``, ``resourceVersion`` replay,
-  ``timeoutSeconds``, ``ERROR`` 410 Expired for a version that is too old);
+  ``timeoutSeconds``, ``ERROR`` 410 Expired for a version older than the last
+  ``history_size`` changes; an object that starts matching the watch's selectors is ``ADDED``
+  for it, one that stops matching ``DELETED``; ``BOOKMARK`` every ``bookmark_interval`` with
+  ``allowWatchBookmarks``);
 - server-side apply: ``PATCH`` with ``Content-Type: application/apply-patch+yaml``, required
   ``fieldManager``, ``force``, ``dryRun=All``; field ownership per manager (``managedFields`` in
   FieldsV1), 409 Conflict with ``details.causes[]`` of reason ``FieldManagerConflict`` naming the
@@ -472,7 +475,10 @@ class FakeApi:
         self.kinds: list[Kind] = list(BUILTIN)
         self.objects: dict[tuple[str, str, str, str], _Record] = {}
         self.rv = 100
-        self.history: deque[tuple[int, str, Kind, Obj]] = deque(maxlen=5000)
+        #: (resourceVersion, type, kind, object, the object before a MODIFIED)
+        self.history: deque[tuple[int, str, Kind, Obj, Obj | None]] = deque(maxlen=5000)
+        #: How often a watch that allows them gets a ``BOOKMARK``.
+        self.bookmark_interval = 0.2
         self.watches: list[_Watch] = []
         self.logs: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
         self._log_events: dict[tuple[str, str, str], asyncio.Event] = {}
@@ -716,8 +722,8 @@ class FakeApi:
 
     def _replace(self, kind: Kind, rec: _Record, obj: Obj) -> None:
         obj["metadata"]["resourceVersion"] = self._next_rv()
-        rec.obj = obj
-        self._notify("MODIFIED", kind, obj)
+        old, rec.obj = rec.obj, obj
+        self._notify("MODIFIED", kind, obj, old)
 
     def _remove(self, kind: Kind, rec: _Record) -> None:
         self.objects.pop(self._key(kind, rec.obj), None)
@@ -762,12 +768,39 @@ class FakeApi:
                 out.append((kind, rec))
         return out
 
-    def _notify(self, type_: str, kind: Kind, obj: Obj) -> None:
+    @property
+    def history_size(self) -> int:
+        """How many changes a watch can resume from; an older ``resourceVersion`` is a
+        410 Expired (a small size makes clients relist)."""
+        return self.history.maxlen or 0
+
+    @history_size.setter
+    def history_size(self, size: int) -> None:
+        self.history = deque(self.history, maxlen=size)
+
+    def _notify(self, type_: str, kind: Kind, obj: Obj, old: Obj | None = None) -> None:
         snapshot = copy.deepcopy(obj)
-        self.history.append((int(obj["metadata"]["resourceVersion"]), type_, kind, snapshot))
+        before = copy.deepcopy(old) if old is not None else None
+        self.history.append(
+            (int(obj["metadata"]["resourceVersion"]), type_, kind, snapshot, before)
+        )
         for w in self.watches:
-            if self._watch_matches(w, kind, snapshot):
-                w.queue.put_nowait((type_, snapshot))
+            seen = self._watch_event(w, type_, kind, snapshot, before)
+            if seen is not None:
+                w.queue.put_nowait((seen, snapshot))
+
+    def _watch_event(
+        self, w: _Watch, type_: str, kind: Kind, obj: Obj, old: Obj | None
+    ) -> str | None:
+        """What a watch sees of a change: an object that starts matching its selectors is
+        ADDED for it, one that stops matching is DELETED."""
+        now = self._watch_matches(w, kind, obj)
+        if type_ != "MODIFIED":
+            return type_ if now else None
+        before = old is not None and self._watch_matches(w, kind, old)
+        if now:
+            return "MODIFIED" if before else "ADDED"
+        return "DELETED" if before else None
 
     @staticmethod
     def _watch_matches(w: _Watch, kind: Kind, obj: Obj) -> bool:
@@ -1077,11 +1110,10 @@ class FakeApi:
             if int(since) < oldest - 1:
                 expired = True
             else:
-                backlog = [
-                    (t, o)
-                    for rv, t, k, o in self.history
-                    if rv > int(since) and self._watch_matches(w, k, o)
-                ]
+                for rv, t, k, o, before in self.history:
+                    seen = self._watch_event(w, t, k, o, before) if rv > int(since) else None
+                    if seen is not None:
+                        backlog.append((seen, o))
         else:
             listed = self._list(kind, namespace, w.labels, w.fields)["items"]
             for item in listed:
@@ -1106,15 +1138,17 @@ class FakeApi:
             for t, o in backlog:
                 await resp.write(json.dumps({"type": t, "object": o}).encode() + b"\n")
             deadline = time.monotonic() + timeout
+            bookmarks = q.get("allowWatchBookmarks") == "true"
             while not cut.is_set():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 getter = asyncio.ensure_future(w.queue.get())
                 cutter = asyncio.ensure_future(cut.wait())
+                wait = min(left, self.bookmark_interval) if bookmarks else left
                 try:
                     done, _ = await asyncio.wait(
-                        {getter, cutter}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+                        {getter, cutter}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
                     )
                 finally:
                     cutter.cancel()
@@ -1123,6 +1157,17 @@ class FakeApi:
                 if getter in done:
                     t, o = getter.result()
                     await resp.write(json.dumps({"type": t, "object": o}).encode() + b"\n")
+                elif bookmarks and not done:
+                    # Nothing for this watch: it is up to date with everything so far.
+                    mark = {
+                        "kind": kind.kind,
+                        "apiVersion": kind.group_version,
+                        "metadata": {"resourceVersion": str(self.rv)},
+                    }
+                    await resp.write(
+                        json.dumps({"type": "BOOKMARK", "object": mark}).encode() + b"\n"
+                    )
+                    self.requests["BOOKMARK"] += 1
             with contextlib.suppress(ConnectionError):
                 await resp.write_eof()
         except ConnectionError:
