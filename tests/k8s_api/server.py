@@ -70,7 +70,8 @@ follow streams end when the container terminates, and a log request for a contai
 not started is a 400 "is waiting to start", as from the real API server.
 
 Test knobs: ``add`` (any object as it is), ``add_pod``, ``delete_pod`` (at once, as with
-``--grace-period=0 --force``), ``finalize``, ``replace_pod`` (delete an owned pod and await its
+``--grace-period=0 --force``), ``delete`` (as an API ``DELETE``), ``finalize``, ``admission_finalizers`` (``{"jobs":
+["example.com/hold"]}``: finalizers a webhook adds to new objects), ``replace_pod`` (delete an owned pod and await its
 replacement), ``log``, ``add_event``, ``forbid`` (``forbid("create", "pods/exec")``), ``serve``
 (ports a pod listens on for port-forward, besides its ``containerPort``\\s),
 ``missing_programs`` (``{(namespace, pod): {"bash"}}``: programs exec does not find in the pod's
@@ -493,6 +494,8 @@ class FakeApi:
         self.crd_delay = 0.2
         #: How long a deleted pod takes to stop (its grace period, scaled down).
         self.pod_grace = 0.1
+        #: plural -> finalizers added to every new object of it (a webhook's, say).
+        self.admission_finalizers: dict[str, list[str]] = {}
         #: How long the garbage collector takes to delete the dependents of a deleted owner.
         self.gc_delay = 0.05
         self.port = 0
@@ -1368,6 +1371,12 @@ class FakeApi:
             self._maybe_gone(kind, rec)  # its last finalizer may have been taken off
             return _answer(merged, 200, warnings)
         merged["metadata"]["generation"] = 1
+        held = self.admission_finalizers.get(kind.plural, [])
+        if held:  # a mutating webhook's, as policy controllers add them
+            merged["metadata"]["finalizers"] = [
+                *(merged["metadata"].get("finalizers") or []),
+                *held,
+            ]
         merged["metadata"].setdefault("uid", str(uuid.uuid4()))
         merged["metadata"]["creationTimestamp"] = now_rfc3339()
         if dry_run:
@@ -1708,6 +1717,20 @@ class FakeApi:
         if "foregroundDeletion" in finalizers:
             self._spawn(self._delete_dependents_first(kind, rec))
         return obj
+
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str = "",
+        policy: str = "Background",
+    ) -> Obj:
+        """What an API ``DELETE`` does (a pod: its grace period, and so on); the object as the
+        API answers it."""
+        k = self.kind_of(api_version, kind)
+        rec = self.objects[(k.group, k.plural, namespace if k.namespaced else "", name)]
+        return copy.deepcopy(self._begin_delete(k, rec, policy, None))
 
     def finalize(
         self, api_version: str, kind: str, name: str, namespace: str = "", finalizer: str = ""

@@ -123,6 +123,12 @@ async def test_missing_program_and_pod_are_clear_errors(k8s: Ktl, api: FakeApi) 
     assert "no-such-tool" in result["error"]
     result = await k8s.cmd("ktl.exec", {"pod": "nope", "command": ["true"]})
     assert result["state"] == "error" and 'pod "nope" not found' in result["error"]
+    pod(api, "stopping")
+    api.pod_grace = 30.0  # still Terminating (and Running) when the exec is asked for
+    api.delete("v1", "Pod", "stopping", "default")
+    result = await k8s.cmd("ktl.exec", {"pod": "stopping", "command": ["true"]})
+    assert result["state"] == "error"
+    assert "pod stopping is being deleted (phase Running)" in result["error"]
     result = await k8s.cmd("ktl.exec", {"pod": "web-1", "container": "db", "command": ["true"]})
     assert result["state"] == "error" and "container db is not in pod web-1" in result["error"]
     api.forbid("create", "pods/exec")
