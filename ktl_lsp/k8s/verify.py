@@ -92,6 +92,10 @@ def readiness(kind: str, obj: dict[str, Any]) -> tuple[bool, str, str]:
         available = int(status.get("availableReplicas") or ready)
         if updated < want:
             return False, "Updating", f"{updated} of {want} updated"
+        replicas = int(status.get("replicas") or 0)
+        if kind == "Deployment" and replicas > updated:
+            # As kubectl rollout status: the old pods still serve until they are gone.
+            return False, "Updating", f"{replicas - updated} old replicas pending termination"
         if ready < want or (kind == "Deployment" and available < want):
             return False, "NotReady", f"{ready} of {want} ready"
         return True, "Ready", f"{ready} of {want} ready"

@@ -117,3 +117,93 @@ async def test_events_list_and_follow(cluster: Cluster, api: FakeApi) -> None:
         await asyncio.gather(task, return_exceptions=True)
     text = strip_ansi(out.text)
     assert "Warning BackOff" in text and text.count("Scheduled") == 1
+
+
+WORKLOADS = """\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  replicas: 2
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: postgres:16}]
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers: [{name: agent, image: fluent-bit:3}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: once}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: once, image: alpine, command: [sh, -c, "sleep 0.3"]}]
+"""
+
+
+def reasons(out: Out, label: str) -> list[str]:
+    """The readiness reasons verify went through for one resource, in order."""
+    return [e["reason"] for e in out.events if e.get("resource") == label and "reason" in e]
+
+
+async def test_verify_follows_each_rollout_through_its_intermediate_states(
+    cluster: Cluster, api: FakeApi
+) -> None:
+    api.rollout_delay = 0.25  # a controller step; verify polls faster and sees each state
+    text = WEB.replace("IMAGE", "nginx:1.27") + "---\n" + WORKLOADS
+    await apply(cluster, load(text)[1], Options(), Out())
+    targets = [
+        ObjectRef("Deployment", "web", "default"),
+        ObjectRef("StatefulSet", "db", "default"),
+        ObjectRef("DaemonSet", "agent", "default"),
+        ObjectRef("Job", "once", "default", api_version="batch/v1"),
+    ]
+    out = Out()
+    verdict = await verify(cluster, targets, VerifyOptions(poll_s=0.01, timeout_s=10), out)
+    assert verdict.passed, strip_ansi(out.text)
+    assert reasons(out, "Deployment/web")[0] == "ObservedGeneration", strip_ansi(out.text)
+    assert reasons(out, "Deployment/web")[-1] == "Ready"
+    assert "NotReady" in reasons(out, "Deployment/web")
+    sts = reasons(out, "StatefulSet/db")
+    assert sts[0] == "ObservedGeneration" and sts[-1] == "Ready"
+    assert {"Updating", "NotReady"} <= set(sts)  # one pod at a time, each ready in turn
+    assert reasons(out, "DaemonSet/agent") == ["ObservedGeneration", "NotReady", "Ready"]
+    assert reasons(out, "Job/once") == ["Running", "Complete"]
+    # An update: observed first, then new pods replace the old ones one at a time.
+    await deploy(cluster, "nginx:1.28")
+    out = Out()
+    web = [targets[0]]
+    verdict = await verify(cluster, web, VerifyOptions(poll_s=0.01, timeout_s=10), out)
+    assert verdict.passed, strip_ansi(out.text)
+    seen = reasons(out, "Deployment/web")
+    assert seen[0] == "ObservedGeneration" and seen[-1] == "Ready"
+    details = [e["detail"] for e in out.events if e.get("resource") == "Deployment/web"]
+    assert "0 of 2 updated" in details and "1 of 2 updated" in details
+    assert "1 old replicas pending termination" in details
+    live = api.get("apps/v1", "Deployment", "web", "default")
+    assert live is not None
+    conditions = {c["type"]: (c["status"], c["reason"]) for c in live["status"]["conditions"]}
+    assert conditions == {
+        "Available": ("True", "MinimumReplicasAvailable"),
+        "Progressing": ("True", "NewReplicaSetAvailable"),
+    }
+    history = [
+        (c["type"], c["status"], c["reason"])
+        for _, kind, k, obj, _ in api.history
+        if kind == "MODIFIED" and k.kind == "Deployment"
+        for c in (obj.get("status") or {}).get("conditions") or []
+    ]
+    assert ("Available", "False", "MinimumReplicasUnavailable") in history
+    assert ("Progressing", "True", "ReplicaSetUpdated") in history

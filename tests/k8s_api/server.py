@@ -56,7 +56,11 @@ Driven by the real ``kubernetes`` client through a generated kubeconfig. What it
   with the reference's message shape).
 
 Small controllers stand in for kube-controller-manager: Deployments, StatefulSets, DaemonSets and
-Jobs get pods and status; an image containing ``does-not-exist`` never becomes ready and emits
+Jobs get pods and status, a step every ``rollout_delay`` as the real ones pace a rollout (the
+new generation observed first, then ``updatedReplicas`` < ``replicas``, pods Running before
+Ready, old pods going once new ones are ready, a StatefulSet one ordinal at a time; a
+Deployment's ``Available`` False then True and ``Progressing`` ``ReplicaSetUpdated`` then
+``NewReplicaSetAvailable``); an image containing ``does-not-exist`` never becomes ready and emits
 ``Failed``/``BackOff`` Warning events, as the kubelet does. A deleted pod of a Deployment,
 StatefulSet or DaemonSet (``delete_pod`` or an API ``DELETE``) is replaced by its controller
 after ``rollout_delay`` (a new name, except a StatefulSet's), as a ReplicaSet does.
@@ -501,6 +505,8 @@ class FakeApi:
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Workloads whose controller loop runs -> whether something changed meanwhile.
+        self._reconciling: dict[tuple[str, str, str, str], bool] = {}
         from tests.k8s_api.streams import Streams  # it builds on this module
 
         self.streams: Streams = Streams(self)
@@ -2051,21 +2057,42 @@ class FakeApi:
         self._replace(job, job_rec, new)
 
     async def _reconcile(self, kind: Kind, namespace: str, name: str) -> None:
-        await asyncio.sleep(self.rollout_delay)
-        rec = self.objects.get((kind.group, kind.plural, namespace, name))
-        if rec is None:
+        """kube-controller-manager for one workload, one step every ``rollout_delay`` (see
+        ``_rollout_step``) until there is nothing left to do; one loop per workload at a time."""
+        key = (kind.group, kind.plural, namespace, name)
+        if key in self._reconciling:
+            self._reconciling[key] = True  # the running loop takes another turn
             return
+        self._reconciling[key] = False
+        try:
+            while True:
+                await asyncio.sleep(self.rollout_delay)
+                self._reconciling[key] = False
+                if not self._rollout_step(kind, namespace, name) and not self._reconciling[key]:
+                    return
+        finally:
+            self._reconciling.pop(key, None)
+
+    def _rollout_step(self, kind: Kind, namespace: str, name: str) -> bool:
+        """One step of a rollout, as the real controllers pace it: the new generation is
+        observed first; a ReplicaSet creates its pods at once, a rolling update one more than
+        wanted at a time (an old pod goes once a new one is ready), a StatefulSet one pod at a
+        time, each after the one before is ready (replacing an old pod by name, the highest
+        ordinal first); pods become ready one step after they start. The status (replicas,
+        updated, ready, ``Progressing``/``Available`` conditions) follows each step. Answers
+        whether anything changed."""
+        rec = self.objects.get((kind.group, kind.plural, namespace, name))
+        if rec is None or rec.obj["metadata"].get("deletionTimestamp"):
+            return False  # being deleted: the garbage collector takes its pods
         obj = rec.obj
         spec = obj.get("spec") or {}
         template = spec.get("template") or {}
         containers = dotted(template, "spec.containers") or []
-        labels = dict(dotted(template, "metadata.labels") or {})
         broken = any("does-not-exist" in str(c.get("image", "")) for c in containers)
         digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
         want = 1 if kind.kind in ("DaemonSet", "Job") else int(spec.get("replicas", 1))
         uid = obj["metadata"]["uid"]
-        if obj["metadata"].get("deletionTimestamp"):
-            return  # being deleted: the garbage collector takes its pods
+        generation = obj["metadata"].get("generation", 1)
         pod_kind = self.kind_of("v1", "Pod")
 
         def active() -> list[_Record]:
@@ -2076,88 +2103,204 @@ class FakeApi:
                 if k.kind == "Pod" and not r.obj["metadata"].get("deletionTimestamp")
             ]
 
-        for r in active():
-            if r.obj["metadata"].get("labels", {}).get("pod-template-hash") != digest:
-                self._begin_delete(pod_kind, r, "Background", None)
-        for r in active()[want:]:
-            self._begin_delete(pod_kind, r, "Background", None)
-        mine = active()
-        if kind.kind == "Job" and mine:
-            return  # a Job's pod runs once; its status comes from the kubelet stand-in
-        # A StatefulSet's pod keeps its name: its replacement waits until the old one is gone.
-        taken = {r.obj["metadata"]["name"] for k, r in self._dependents(uid) if k.kind == "Pod"}
-        ordinals = (i for i in range(want) if f"{name}-{i}" not in taken)
-        for _ in range(len(mine), want):
-            suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
-            if kind.kind == "StatefulSet":
-                ordinal = next(ordinals, None)
-                if ordinal is None:
-                    break
-                pod_name = f"{name}-{ordinal}"
-            else:
-                pod_name = f"{name}-{digest[:8]}-{suffix}"
-            pod = self._pod(pod_name, namespace, containers, broken)
-            pod["metadata"]["labels"] = {**labels, "pod-template-hash": digest}
-            if kind.kind == "Job":
-                pod["metadata"]["labels"].update(
-                    {"batch.kubernetes.io/job-name": name, "job-name": name, "controller-uid": uid}
-                )
-                pod["spec"]["restartPolicy"] = dotted(template, "spec.restartPolicy") or "Never"
-                if not broken:
-                    waiting = {"waiting": {"reason": "ContainerCreating"}}
-                    pod["status"]["phase"] = "Pending"
-                    for cs in pod["status"]["containerStatuses"]:
-                        cs.update(state=waiting, ready=False, started=False)
-            pod["metadata"]["ownerReferences"] = [
-                {
-                    "apiVersion": kind.group_version,
-                    "kind": kind.kind,
-                    "name": name,
-                    "uid": uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ]
-            self._store(pod_kind, pod, "kube-controller-manager")
-            if kind.kind == "Job" and not broken:
-                self._spawn(self._kubelet(kind, namespace, name, pod_name))
-            if broken:
-                image = containers[0].get("image")
-                self.add_event(
-                    pod,
-                    "Failed",
-                    f'Failed to pull image "{image}": rpc error: code = NotFound desc = failed to pull and unpack image "{image}": not found',
-                )
-                self.add_event(pod, "BackOff", f'Back-off pulling image "{image}"', count=3)
-        ready = 0 if broken else want
-        status: Obj = {"observedGeneration": obj["metadata"].get("generation", 1)}
+        def current(r: _Record) -> bool:
+            return r.obj["metadata"].get("labels", {}).get("pod-template-hash") == digest
+
+        if kind.kind != "Job" and (obj.get("status") or {}).get("observedGeneration") != generation:
+            # The new generation is observed first, counted against the new template.
+            self._workload_status(kind, rec, want, digest, active(), current)
+            return True
+        pods = active()
+        new = [r for r in pods if current(r)]
+        old = [r for r in pods if not current(r)]
+        changed = True
         if kind.kind == "Job":
-            status["active"] = 1  # the kubelet stand-in reports the end
-        elif kind.kind == "DaemonSet":
+            if pods or [r for k, r in self._dependents(uid) if k.kind == "Pod"]:
+                return False  # a Job's pod runs once; its status comes from the kubelet stand-in
+            self._create_pod(kind, obj, digest, broken)
+            new_obj = copy.deepcopy(obj)
+            new_obj["status"] = {"active": 1}  # the kubelet stand-in reports the end
+            self._replace(kind, rec, new_obj)
+            return False
+        starting = [r for r in new if not _pod_ready(r.obj)]
+        if len(new) > want:
+            self._begin_delete(pod_kind, new[-1], "Background", None)
+        elif starting and not broken:
+            self._ready_pod(starting[0])
+        elif len(new) < want and kind.kind == "StatefulSet":
+            if starting:
+                changed = False  # OrderedReady: the next pod waits for this one
+            elif old and not self._sts_slot_free(uid, name, want):
+                self._begin_delete(pod_kind, max(old, key=_ordinal), "Background", None)
+            else:
+                changed = self._create_pod(kind, obj, digest, broken)
+        elif len(new) < want:
+            for _ in range(1 if old else want - len(new)):
+                self._create_pod(kind, obj, digest, broken)
+        elif old and not starting:
+            self._begin_delete(pod_kind, old[0], "Background", None)
+        else:
+            changed = False
+        self._workload_status(kind, rec, want, digest, active(), current)
+        return changed
+
+    def _sts_slot_free(self, uid: str, name: str, want: int) -> bool:
+        taken = {r.obj["metadata"]["name"] for k, r in self._dependents(uid) if k.kind == "Pod"}
+        return any(f"{name}-{i}" not in taken for i in range(want))
+
+    def _create_pod(self, kind: Kind, owner: Obj, digest: str, broken: bool) -> bool:
+        """A pod of the workload's template: Running but not yet ready (a Job's: still being
+        created; a broken image's: never pulled)."""
+        meta = owner["metadata"]
+        name, namespace, uid = meta["name"], meta.get("namespace", ""), meta["uid"]
+        template = (owner.get("spec") or {}).get("template") or {}
+        containers = dotted(template, "spec.containers") or []
+        if kind.kind == "StatefulSet":
+            taken = {r.obj["metadata"]["name"] for k, r in self._dependents(uid) if k.kind == "Pod"}
+            want = int((owner.get("spec") or {}).get("replicas", 1))
+            free = [i for i in range(want) if f"{name}-{i}" not in taken]
+            if not free:
+                return False
+            pod_name = f"{name}-{free[0]}"
+        else:
+            suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+            pod_name = f"{name}-{digest[:8]}-{suffix}"
+        pod = self._pod(pod_name, namespace, containers, broken)
+        labels = dict(dotted(template, "metadata.labels") or {})
+        pod["metadata"]["labels"] = {**labels, "pod-template-hash": digest}
+        if not broken:
+            pod["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+            for cs in pod["status"]["containerStatuses"]:
+                cs["ready"] = False
+        if kind.kind == "Job":
+            pod["metadata"]["labels"].update(
+                {"batch.kubernetes.io/job-name": name, "job-name": name, "controller-uid": uid}
+            )
+            pod["spec"]["restartPolicy"] = dotted(template, "spec.restartPolicy") or "Never"
+            if not broken:
+                waiting = {"waiting": {"reason": "ContainerCreating"}}
+                pod["status"]["phase"] = "Pending"
+                for cs in pod["status"]["containerStatuses"]:
+                    cs.update(state=waiting, ready=False, started=False)
+        pod["metadata"]["ownerReferences"] = [
+            {
+                "apiVersion": kind.group_version,
+                "kind": kind.kind,
+                "name": name,
+                "uid": uid,
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
+        self._store(self.kind_of("v1", "Pod"), pod, "kube-controller-manager")
+        if kind.kind == "Job" and not broken:
+            self._spawn(self._kubelet(kind, namespace, name, pod_name))
+        if broken:
+            image = containers[0].get("image")
+            self.add_event(
+                pod,
+                "Failed",
+                f'Failed to pull image "{image}": rpc error: code = NotFound desc = failed to pull and unpack image "{image}": not found',
+            )
+            self.add_event(pod, "BackOff", f'Back-off pulling image "{image}"', count=3)
+        return True
+
+    def _ready_pod(self, rec: _Record) -> None:
+        obj = copy.deepcopy(rec.obj)
+        obj["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
+        for cs in obj["status"].get("containerStatuses", []):
+            cs["ready"] = True
+        self._replace(self.kind_of("v1", "Pod"), rec, obj)
+
+    def _workload_status(
+        self,
+        kind: Kind,
+        rec: _Record,
+        want: int,
+        digest: str,
+        pods: list[_Record],
+        current: Any,
+    ) -> None:
+        obj = rec.obj
+        name = obj["metadata"]["name"]
+        updated = [r for r in pods if current(r)]
+        ready = [r for r in pods if _pod_ready(r.obj)]
+        status: Obj = {"observedGeneration": obj["metadata"].get("generation", 1)}
+        done = len(updated) == want == len(pods) and len(ready) == want
+        if kind.kind == "DaemonSet":
             status.update(
                 {
-                    "desiredNumberScheduled": 1,
-                    "currentNumberScheduled": 1,
-                    "updatedNumberScheduled": 1,
-                    "numberReady": ready,
-                    "numberAvailable": ready,
+                    "desiredNumberScheduled": want,
+                    "currentNumberScheduled": len(pods),
+                    "updatedNumberScheduled": len(updated),
+                    "numberReady": len(ready),
+                    "numberAvailable": len(ready),
                 }
             )
+            if len(ready) < want:
+                status["numberUnavailable"] = want - len(ready)
         else:
             status.update(
                 {
-                    "replicas": want,
-                    "updatedReplicas": want,
-                    "readyReplicas": ready,
-                    "availableReplicas": ready,
-                    "currentReplicas": want,
+                    "replicas": len(pods),
+                    "updatedReplicas": len(updated),
+                    "readyReplicas": len(ready),
+                    "availableReplicas": len(ready),
                 }
             )
-            if kind.kind == "StatefulSet":
-                status["currentRevision"] = status["updateRevision"] = f"{name}-{digest[:8]}"
-        new = copy.deepcopy(obj)
-        new["status"] = status
-        self._replace(kind, rec, new)
+        if kind.kind == "StatefulSet":
+            revision = f"{name}-{digest[:8]}"
+            previous = (obj.get("status") or {}).get("currentRevision") or revision
+            status["currentReplicas"] = len(pods) - len(updated) if not done else len(pods)
+            status["updateRevision"] = revision
+            status["currentRevision"] = revision if done else previous
+        if kind.kind == "Deployment":
+            stamp = now_rfc3339()
+            replica_set = f'ReplicaSet "{name}-{digest[:8]}"'
+            available = len(ready) >= want
+            status["conditions"] = [
+                {
+                    "type": "Available",
+                    "status": "True" if available else "False",
+                    "reason": "MinimumReplicasAvailable"
+                    if available
+                    else "MinimumReplicasUnavailable",
+                    "message": "Deployment has minimum availability."
+                    if available
+                    else "Deployment does not have minimum availability.",
+                    "lastUpdateTime": stamp,
+                },
+                {
+                    "type": "Progressing",
+                    "status": "True",
+                    "reason": "NewReplicaSetAvailable" if done else "ReplicaSetUpdated",
+                    "message": f"{replica_set} has successfully progressed."
+                    if done
+                    else f"{replica_set} is progressing.",
+                    "lastUpdateTime": stamp,
+                },
+            ]
+        before = {k: v for k, v in (obj.get("status") or {}).items()}
+        if _without_stamps(before) != _without_stamps(status):
+            new = copy.deepcopy(obj)
+            new["status"] = status
+            self._replace(kind, rec, new)
+
+
+def _pod_ready(pod: Obj) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _ordinal(rec: _Record) -> int:
+    return int(str(rec.obj["metadata"]["name"]).rpartition("-")[2] or 0)
+
+
+def _without_stamps(status: Obj) -> Obj:
+    out = copy.deepcopy(status)
+    for c in out.get("conditions") or []:
+        c.pop("lastUpdateTime", None)
+    return out
 
 
 def _answer(obj: Obj, status: int, warnings: list[str]) -> web.Response:
