@@ -52,8 +52,10 @@ Driven by the real ``kubernetes`` client through a generated kubeconfig. What it
   refused with containerd's message on the error channel. Deleting a pod kills its exec'd
   processes and cuts its forwarded connections;
 - events (core/v1 ``Event`` objects) through the same GET/LIST/WATCH;
-- authentication by bearer token (401 ``Unauthorized``) and RBAC-like refusals (403 ``Forbidden``
-  with the reference's message shape).
+- authentication by bearer token (401 ``Unauthorized``) or, over HTTPS (``FakeApi(certificates)``
+  from ``tls.make_certificates``; ``write_kubeconfig`` then carries the CA and a client
+  certificate), by client certificate (the user is its CN); RBAC-like refusals (403
+  ``Forbidden`` with the reference's message shape).
 
 Small controllers stand in for kube-controller-manager: Deployments, StatefulSets, DaemonSets and
 Jobs get pods and status, a step every ``rollout_delay`` as the real ones pace a rollout (the
@@ -89,6 +91,7 @@ count of what was asked: by method, and metadata-only lists as ``PartialObjectMe
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import hashlib
@@ -114,6 +117,7 @@ from tests.k8s_api import schema
 
 if TYPE_CHECKING:
     from tests.k8s_api.streams import Streams
+    from tests.k8s_api.tls import Certificates
 
 TOKEN = "ktl-test-token"
 
@@ -476,7 +480,9 @@ class _Record:
 class FakeApi:
     """The loopback API server; ``async with FakeApi() as api:`` runs it on 127.0.0.1."""
 
-    def __init__(self) -> None:
+    def __init__(self, certificates: Certificates | None = None) -> None:
+        #: Serve HTTPS with these (``tls.make_certificates``); client certificates authenticate.
+        self.certificates = certificates
         self.kinds: list[Kind] = list(BUILTIN)
         self.objects: dict[tuple[str, str, str, str], _Record] = {}
         self.rv = 100
@@ -534,7 +540,10 @@ class FakeApi:
             app, handle_signals=False, shutdown_timeout=0.1, handler_cancellation=True
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
+        context = self.certificates.server_context() if self.certificates else None
+        site = web.TCPSite(
+            self._runner, "127.0.0.1", self.port, reuse_address=True, ssl_context=context
+        )
         await site.start()
         server = site._server
         assert server is not None and server.sockets
@@ -561,7 +570,8 @@ class FakeApi:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.certificates else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -878,6 +888,13 @@ class FakeApi:
             return exc.response()
 
     def _authenticate(self, request: web.Request) -> str:
+        transport = request.transport
+        peer = transport.get_extra_info("peercert") if transport is not None else None
+        if peer:
+            # A client certificate the CA signed (the TLS handshake checked it): its CN.
+            subject = dict(pair for rdn in peer.get("subject", ()) for pair in rdn)
+            self.requests["client-certificate"] += 1
+            return str(subject.get("commonName", ""))
         auth = request.headers.get("Authorization", "")
         user = (
             self.tokens.get(auth.removeprefix("Bearer ").strip())
@@ -2338,16 +2355,32 @@ def _spec_of(obj: Obj) -> Obj:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
 
 
+def _b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
 def write_kubeconfig(
     path: Path,
     api: FakeApi,
     token: str = TOKEN,
     namespace: str | None = None,
     extra_contexts: dict[str, str] | None = None,
+    client_certificate: bool = True,
 ) -> Path:
     """A kubeconfig with context ``fake`` pointing at the loopback server (plus other contexts
-    named in ``extra_contexts``: name -> server URL)."""
-    clusters = [{"name": "fake", "cluster": {"server": api.url}}]
+    named in ``extra_contexts``: name -> server URL). Over HTTPS it carries the CA and, unless
+    ``client_certificate`` is false, the client certificate and key instead of the token."""
+    cluster: Obj = {"server": api.url}
+    user: Obj = {"token": token}
+    if api.certificates is not None:
+        certs = api.certificates
+        cluster["certificate-authority-data"] = _b64(certs.ca)
+        if client_certificate:
+            user = {
+                "client-certificate-data": _b64(certs.client_cert),
+                "client-key-data": _b64(certs.client_key),
+            }
+    clusters = [{"name": "fake", "cluster": cluster}]
     contexts: list[Obj] = [{"name": "fake", "context": {"cluster": "fake", "user": "tester"}}]
     if namespace:
         contexts[0]["context"]["namespace"] = namespace
@@ -2360,7 +2393,7 @@ def write_kubeconfig(
         "current-context": "fake",
         "clusters": clusters,
         "contexts": contexts,
-        "users": [{"name": "tester", "user": {"token": token}}],
+        "users": [{"name": "tester", "user": user}],
         "preferences": {},
     }
     path.write_text(yaml.safe_dump(config))
