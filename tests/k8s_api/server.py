@@ -4,7 +4,9 @@ Driven by the real ``kubernetes`` client through a generated kubeconfig. What it
 
 - discovery: ``/version``, ``/api``, ``/api/v1``, ``/apis``, ``/apis/<group>/<version>``
   (``APIVersions``, ``APIGroupList``, ``APIResourceList``; CRDs appear once applied);
-- typed GET, LIST (``labelSelector``, ``fieldSelector``, ``<Kind>List`` with
+- typed GET, POST (create, ``generateName``, 409 AlreadyExists), PUT (replace, the body's
+  ``resourceVersion`` a precondition), LIST (``labelSelector``, ``fieldSelector`` with only the
+  field labels the kind accepts, else 400 ``field label not supported``, ``<Kind>List`` with
   ``metadata.resourceVersion``, items without kind/apiVersion as the real server sends them;
   ``PartialObjectMetadataList``, metadata only, when the Accept header asks for it first) and
   WATCH (``?watch=true``: chunked JSON lines ``{"type", "object"}``, ``resourceVersion`` replay,
@@ -82,7 +84,7 @@ replacement), ``log``, ``add_event``, ``forbid`` (``forbid("create", "pods/exec"
 (ports a pod listens on for port-forward, besides its ``containerPort``\\s),
 ``missing_programs`` (``{(namespace, pod): {"bash"}}``: programs exec does not find in the pod's
 image; or the pod or pod-template annotation ``ktl-fake/missing-programs: "bash"``),
-``cut_streams`` (every watch and log stream ends, as at the API server's timeout),
+``controllers_running`` (an ``asyncio.Event``: cleared, rollouts hold), ``cut_streams`` (every watch and log stream ends, as at the API server's timeout),
 ``hang_streams`` (open log streams go silent without ending, the client's known hang),
 ``stop``/``start`` (the cluster goes away and comes back on the same port), ``requests`` (a
 count of what was asked: by method, and metadata-only lists as ``PartialObjectMetadataList``).
@@ -311,15 +313,76 @@ def dotted(obj: Obj, path: str) -> Any:
     return cur
 
 
-def field_match(selector: str, obj: Obj) -> bool:
+#: The field labels each kind's LIST/WATCH accepts besides metadata.name and
+#: metadata.namespace (the API server's field label conversion functions), and where a label's
+#: value lives when it is not at its own path.
+FIELD_LABELS: dict[str, dict[str, str]] = {
+    "Pod": {
+        "spec.nodeName": "spec.nodeName",
+        "spec.restartPolicy": "spec.restartPolicy",
+        "spec.schedulerName": "spec.schedulerName",
+        "spec.serviceAccountName": "spec.serviceAccountName",
+        "spec.hostNetwork": "spec.hostNetwork",
+        "status.phase": "status.phase",
+        "status.podIP": "status.podIP",
+        "status.nominatedNodeName": "status.nominatedNodeName",
+    },
+    "Event": {
+        **{
+            f"involvedObject.{f}": f"involvedObject.{f}"
+            for f in (
+                "kind",
+                "namespace",
+                "name",
+                "uid",
+                "apiVersion",
+                "resourceVersion",
+                "fieldPath",
+            )
+        },
+        "reason": "reason",
+        "reportingComponent": "reportingComponent",
+        "source": "source.component",
+        "type": "type",
+    },
+    "Secret": {"type": "type"},
+    "Namespace": {"status.phase": "status.phase"},
+    "ReplicaSet": {"status.replicas": "status.replicas"},
+    "Job": {"status.successful": "status.succeeded"},
+    "Service": {"spec.clusterIP": "spec.clusterIP", "spec.type": "spec.type"},
+}
+
+
+def _field_terms(kind: Kind, selector: str) -> list[tuple[str, str, bool]]:
+    """(path of the value, wanted value, negated) per term; a label the kind does not accept
+    is the API's 400."""
+    labels = {
+        "metadata.name": "metadata.name",
+        "metadata.namespace": "metadata.namespace",
+        **FIELD_LABELS.get(kind.kind, {}),
+    }
+    out = []
     for term in selector.split(","):
         term = term.strip()
         if not term:
             continue
         neg = "!=" in term
-        k, v = term.replace("!=", "=").replace("==", "=").split("=", 1)
-        value = dotted(obj, k.strip())
-        same = ("" if value is None else str(value)) == v.strip()
+        k, sep, v = term.replace("!=", "=").replace("==", "=").partition("=")
+        if not sep:
+            raise StatusError(
+                400, "BadRequest", f'invalid field selector: "{term}": no operator found'
+            )
+        if k.strip() not in labels:
+            raise StatusError(400, "BadRequest", f"field label not supported: {k.strip()}")
+        out.append((labels[k.strip()], v.strip(), neg))
+    return out
+
+
+def field_match(kind: Kind, selector: str, obj: Obj) -> bool:
+    for path, wanted, neg in _field_terms(kind, selector):
+        value = dotted(obj, path)
+        shown = str(value).lower() if isinstance(value, bool) else str(value)
+        same = ("" if value is None else shown) == wanted
         if same == neg:
             return False
     return True
@@ -511,6 +574,10 @@ class FakeApi:
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Cleared, the workload controllers hold their next step (a test sees the state
+        #: before a rollout starts).
+        self.controllers_running = asyncio.Event()
+        self.controllers_running.set()
         #: Workloads whose controller loop runs -> whether something changed meanwhile.
         self._reconciling: dict[tuple[str, str, str, str], bool] = {}
         from tests.k8s_api.streams import Streams  # it builds on this module
@@ -830,7 +897,7 @@ class FakeApi:
             return False
         if w.labels and not label_match(w.labels, meta.get("labels") or {}):
             return False
-        return not (w.fields and not field_match(w.fields, obj))
+        return not (w.fields and not field_match(w.kind, w.fields, obj))
 
     def _new_namespace(self, name: str) -> Obj:
         return {
@@ -1038,6 +1105,8 @@ class FakeApi:
             "GET": "watch" if q.get("watch") in ("true", "1") else ("get" if name else "list"),
             "PATCH": "patch",
             "DELETE": "delete",
+            "POST": None if name else "create",
+            "PUT": "update" if name else None,
         }.get(method)
         if verb is None:
             raise StatusError(
@@ -1060,6 +1129,7 @@ class FakeApi:
                 if rec is None:
                     raise not_found(kind, name)
                 return web.json_response(rec.obj)
+            _field_terms(kind, q.get("fieldSelector") or "")
             listed = self._list(kind, namespace, q.get("labelSelector"), q.get("fieldSelector"))
             accept = request.headers.get("Accept", "")
             if "as=PartialObjectMetadataList" in accept.split(",")[0].replace(" ", ""):
@@ -1068,7 +1138,96 @@ class FakeApi:
             return web.json_response(listed)
         if method == "PATCH":
             return await self._apply(request, kind, namespace, name)
+        if method in ("POST", "PUT"):
+            return await self._write(request, kind, namespace, name)
         return await self._delete(request, kind, namespace, name)
+
+    async def _write(
+        self, request: web.Request, kind: Kind, namespace: str, name: str
+    ) -> web.Response:
+        """POST (create; ``generateName`` honoured, 409 AlreadyExists) and PUT (replace; the
+        body's ``resourceVersion``, when set, must be the live one), typed and validated as an
+        apply is; the status of a kind with a status subresource is kept."""
+        q = request.query
+        try:
+            body = json.loads(await request.text())
+        except ValueError as exc:
+            raise StatusError(400, "BadRequest", f"error decoding JSON: {exc}") from exc
+        if not isinstance(body, dict) or body.get("kind") != kind.kind:
+            raise StatusError(
+                400,
+                "BadRequest",
+                f"the kind in the data does not match the expected kind ({kind.kind})",
+            )
+        meta = body.setdefault("metadata", {})
+        if request.method == "POST" and not meta.get("name") and meta.get("generateName"):
+            suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+            meta["name"] = meta["generateName"] + suffix
+        name = name or str(meta.get("name") or "")
+        if not name or meta.get("name", name) != name:
+            raise StatusError(400, "BadRequest", "the name of the object does not match the URL")
+        if kind.namespaced:
+            meta["namespace"] = namespace
+            if ("", "namespaces", "", namespace) not in self.objects:
+                raise StatusError(404, "NotFound", f'namespaces "{namespace}" not found')
+        rec = self.objects.get((kind.group, kind.plural, namespace, name))
+        if request.method == "POST" and rec is not None:
+            raise StatusError(
+                409,
+                "AlreadyExists",
+                f'{kind.qualified} "{name}" already exists',
+                {"name": name, "group": kind.group, "kind": kind.plural},
+            )
+        if request.method == "PUT" and rec is None:
+            raise not_found(kind, name)
+        wanted = meta.pop("resourceVersion", None)
+        if rec is not None and wanted and str(wanted) != rec.obj["metadata"]["resourceVersion"]:
+            raise StatusError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {kind.qualified} "{name}": the object has been '
+                "modified; please apply your changes to the latest version and try again",
+                {"name": name, "group": kind.group, "kind": kind.plural},
+            )
+        checked = schema.Checked()
+        body = schema.check(body, self._type_of(kind), checked)
+        strict = q.get("fieldValidation") == "Strict"
+        if checked.wrong or (checked.unknown and strict):
+            problems = [f'unknown field "{schema.render(p, smd=False)}"' for p in checked.unknown]
+            problems += [f"{schema.render(p, smd=False)}: {m}" for p, m in checked.wrong]
+            raise StatusError(
+                400,
+                "BadRequest",
+                f'{kind.kind} in version "{kind.version}" cannot be handled as a {kind.kind}: '
+                f"strict decoding error: {', '.join(problems)}",
+            )
+        warnings = [f'unknown field "{schema.render(p, smd=False)}"' for p in checked.unknown]
+        body["apiVersion"] = kind.group_version
+        if rec is not None and self._has_status(kind):
+            body["status"] = copy.deepcopy(rec.obj.get("status"))
+        self._default(kind, body)
+        causes = self._validate(kind, body, rec.obj if rec else None)
+        if causes:
+            raise invalid(kind, name, causes)
+        manager = q.get("fieldManager") or "kubectl-client-side-apply"
+        entry = {"manager": manager, "operation": "Update", "apiVersion": kind.group_version}
+        body["metadata"]["managedFields"] = [{**entry, "time": now_rfc3339()}]
+        if q.get("dryRun") == "All":
+            return _answer(body, 201 if rec is None else 200, warnings)
+        if rec is None:
+            body["metadata"]["generation"] = 1
+            self._store(kind, body, manager)
+            self._after_write(kind, body)
+            return _answer(body, 201, warnings)
+        for keep in ("uid", "creationTimestamp", "generation", "deletionTimestamp"):
+            if keep in rec.obj["metadata"]:
+                body["metadata"][keep] = rec.obj["metadata"][keep]
+        if _spec_of(rec.obj) != _spec_of(body):
+            body["metadata"]["generation"] = int(rec.obj["metadata"].get("generation", 1)) + 1
+        self._replace(kind, rec, body)
+        self._after_write(kind, body)
+        self._maybe_gone(kind, rec)
+        return _answer(body, 200, warnings)
 
     def _authorize(
         self, user: str, verb: str, kind: Kind, namespace: str, name: str, sub: str
@@ -1105,7 +1264,7 @@ class FakeApi:
                 continue
             if labels and not label_match(labels, rec.obj["metadata"].get("labels") or {}):
                 continue
-            if fields and not field_match(fields, rec.obj):
+            if fields and not field_match(kind, fields, rec.obj):
                 continue
             item = copy.deepcopy(rec.obj)
             item.pop("apiVersion", None)
@@ -1127,6 +1286,7 @@ class FakeApi:
     async def _watch(self, request: web.Request, kind: Kind, namespace: str) -> web.StreamResponse:
         q = request.query
         w = _Watch(kind, namespace or None, q.get("labelSelector"), q.get("fieldSelector"))
+        _field_terms(kind, w.fields or "")  # a bad selector is a 400, before the stream opens
         since = q.get("resourceVersion", "")
         timeout = float(q.get("timeoutSeconds", "1800"))
         oldest = self.history[0][0] if self.history else self.rv
@@ -2084,6 +2244,7 @@ class FakeApi:
         try:
             while True:
                 await asyncio.sleep(self.rollout_delay)
+                await self.controllers_running.wait()
                 self._reconciling[key] = False
                 if not self._rollout_step(kind, namespace, name) and not self._reconciling[key]:
                     return
