@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import struct
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,7 @@ from ktl_lsp.k8s.targets import (
     running_pod,
     service_port,
 )
+from tests.k8s.conftest import apply_as
 from tests.k8s_api import FakeApi
 
 
@@ -149,6 +151,14 @@ def test_what_a_terminal_echoes_of_typed_input() -> None:
     assert _printable(b"ls -l\r") == "ls -l"
 
 
+async def _soon_running(cluster: Cluster, target: PodTarget) -> dict[str, Any]:
+    for _ in range(250):
+        with contextlib.suppress(NoReadyPod):
+            return await running_pod(cluster, target)
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no running pod for {target.label}")
+
+
 async def test_a_pod_being_deleted_is_never_the_target(cluster: Cluster, api: FakeApi) -> None:
     """A deleted pod lives on through its grace period (``deletionTimestamp`` set, still
     Running) while its ReplicaSet starts a replacement: targets skip it."""
@@ -165,21 +175,9 @@ async def test_a_pod_being_deleted_is_never_the_target(cluster: Cluster, api: Fa
             },
         },
     }
-    await cluster.request(
-        "PATCH",
-        "/apis/apps/v1/namespaces/default/deployments/web",
-        [("fieldManager", "t")],
-        body=deploy,
-        content_type="application/apply-patch+yaml",
-    )
+    await apply_as(cluster, "t", "/apis/apps/v1/namespaces/default/deployments/web", deploy)
     workload = PodTarget("default", workload="deployment/web")
-    first = None
-    for _ in range(250):
-        with contextlib.suppress(NoReadyPod):
-            first = await running_pod(cluster, workload)
-            break
-        await asyncio.sleep(0.02)
-    assert first is not None
+    first = await _soon_running(cluster, workload)
     name = first["metadata"]["name"]
     await cluster.request("DELETE", f"/api/v1/namespaces/default/pods/{name}")
     going = api.get("v1", "Pod", name, "default")
@@ -187,10 +185,5 @@ async def test_a_pod_being_deleted_is_never_the_target(cluster: Cluster, api: Fa
     assert going["metadata"]["deletionTimestamp"]
     with pytest.raises(NoReadyPod, match=f"pod {name} is being deleted"):
         await running_pod(cluster, PodTarget("default", pod=name))
-    replacement = None
-    for _ in range(250):
-        with contextlib.suppress(NoReadyPod):
-            replacement = await running_pod(cluster, workload)
-            break
-        await asyncio.sleep(0.02)
-    assert replacement is not None and replacement["metadata"]["name"] != name
+    replacement = await _soon_running(cluster, workload)
+    assert replacement["metadata"]["name"] != name

@@ -14,7 +14,7 @@ from ktl_lsp.k8s import ops
 from ktl_lsp.k8s.client import Cluster, load_kubeconfig
 from ktl_lsp.k8s.errors import Unauthorized, Unreachable
 from ktl_lsp.k8s.manifests import Manifest, load
-from tests.k8s.conftest import Out
+from tests.k8s.conftest import Out, apply_as
 from tests.k8s_api import FakeApi, write_kubeconfig
 
 DEPLOY = """\
@@ -355,13 +355,7 @@ async def test_list_items_merge_by_their_own_keys(cluster: Cluster, api: FakeApi
             "\n        env: [{name: B, value: b}]",
         )
     )[1][0].obj
-    await cluster.request(
-        "PATCH",
-        "/apis/apps/v1/namespaces/shop/deployments/web",
-        [("fieldManager", "kubectl")],
-        body=sidecar,
-        content_type="application/apply-patch+yaml",
-    )
+    await apply_as(cluster, "kubectl", "/apis/apps/v1/namespaces/shop/deployments/web", sidecar)
     [o] = await ops.apply(
         cluster, manifests(ported.replace("value: a", "value: a2")), ops.Options(), Out()
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 from ktl_lsp.k8s.client import Cluster, Resource
 from ktl_lsp.k8s.watch import watch
+from tests.k8s.conftest import apply_as
 from tests.k8s_api import FakeApi
 
 Event = tuple[str, str]
@@ -50,13 +51,7 @@ class Watching:
 
 async def _relabel(cluster: Cluster, pod: str, app: str) -> None:
     body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod, "labels": {"app": app}}}
-    await cluster.request(
-        "PATCH",
-        f"/api/v1/namespaces/default/pods/{pod}",
-        [("fieldManager", "labeller")],
-        body=body,
-        content_type="application/apply-patch+yaml",
-    )
+    await apply_as(cluster, "labeller", f"/api/v1/namespaces/default/pods/{pod}", body)
 
 
 async def _pods(cluster: Cluster) -> Resource:

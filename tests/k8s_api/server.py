@@ -235,6 +235,17 @@ def not_found(kind: Kind, name: str) -> StatusError:
     )
 
 
+def modified(kind: Kind, name: str) -> StatusError:
+    """A ``resourceVersion`` precondition that failed (optimistic concurrency)."""
+    return StatusError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {kind.qualified} "{name}": the object has been '
+        "modified; please apply your changes to the latest version and try again",
+        {"name": name, "group": kind.group, "kind": kind.plural},
+    )
+
+
 @dataclass
 class Cause:
     field: str
@@ -1182,13 +1193,7 @@ class FakeApi:
             raise not_found(kind, name)
         wanted = meta.pop("resourceVersion", None)
         if rec is not None and wanted and str(wanted) != rec.obj["metadata"]["resourceVersion"]:
-            raise StatusError(
-                409,
-                "Conflict",
-                f'Operation cannot be fulfilled on {kind.qualified} "{name}": the object has been '
-                "modified; please apply your changes to the latest version and try again",
-                {"name": name, "group": kind.group, "kind": kind.plural},
-            )
+            raise modified(kind, name)
         checked = schema.Checked()
         body = schema.check(body, self._type_of(kind), checked)
         strict = q.get("fieldValidation") == "Strict"
@@ -1464,13 +1469,7 @@ class FakeApi:
         if expected_rv is not None and (
             rec is None or str(expected_rv) != rec.obj["metadata"]["resourceVersion"]
         ):
-            raise StatusError(
-                409,
-                "Conflict",
-                f'Operation cannot be fulfilled on {kind.qualified} "{name}": the object has been '
-                "modified; please apply your changes to the latest version and try again",
-                {"name": name, "group": kind.group, "kind": kind.plural},
-            )
+            raise modified(kind, name)
         if self._has_status(kind):
             config.pop("status", None)  # the status subresource's, not the apply's
         typed = self._type_of(kind)
