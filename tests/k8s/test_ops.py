@@ -452,3 +452,28 @@ async def test_deletion_takes_its_time_as_on_a_real_cluster(cluster: Cluster, ap
     assert o.findings[0].message.startswith("metadata.namespace: ")
     await _until(lambda: api.get("v1", "Namespace", "shop") is None)
     assert not [k for k in api.objects if k[2] == "shop"]
+
+
+async def test_a_conflict_inside_a_port_lands_on_its_line(cluster: Cluster, api: FakeApi) -> None:
+    """A container port is named by two keys in the API's path
+    (``ports[containerPort=80,protocol="TCP"]``), the protocol often left to its default."""
+    named = DEPLOY.replace(
+        "image: nginx:1.27", "image: nginx:1.27\n        ports: [{containerPort: 80, name: http}]"
+    )
+    await ops.apply(cluster, manifests(NAMESPACE, named), ops.Options(), Out())
+    theirs = load(named.replace("name: http", "name: web"))[1][0].obj
+    path = "/apis/apps/v1/namespaces/shop/deployments/web"
+    await cluster.request(
+        "PATCH",
+        path,
+        [("fieldManager", "kubectl"), ("force", "true")],
+        body=theirs,
+        content_type="application/apply-patch+yaml",
+    )
+    [o] = await ops.apply(cluster, manifests(named), ops.Options(), Out())
+    assert o.action == "failed"
+    [finding] = o.findings
+    assert '.ports[containerPort=80,protocol="TCP"].name' in finding.message
+    line = named.splitlines()[finding.range.start.line]
+    assert line[finding.range.start.character : finding.range.end.character] == "name"
+    assert line.strip() == "ports: [{containerPort: 80, name: http}]"
