@@ -223,3 +223,23 @@ async def test_verify_follows_each_rollout_through_its_intermediate_states(
     ]
     assert ("Available", "False", "MinimumReplicasUnavailable") in history
     assert ("Progressing", "True", "ReplicaSetUpdated") in history
+
+
+async def test_a_deployment_past_its_progress_deadline_fails_without_waiting_it_out(
+    cluster: Cluster, api: FakeApi
+) -> None:
+    api.deadline_scale = 0.2  # progressDeadlineSeconds: 1 passes in 0.2 s
+    text = WEB.replace("IMAGE", "registry.example/does-not-exist:1").replace(
+        "  replicas: 2\n", "  replicas: 2\n  progressDeadlineSeconds: 1\n"
+    )
+    await apply(cluster, load(text)[1], Options(), Out())
+    out = Out()
+    started = asyncio.get_running_loop().time()
+    verdict = await verify(
+        cluster, [ObjectRef("Deployment", "web", "default")], fast(timeout_s=60), out
+    )
+    assert asyncio.get_running_loop().time() - started < 30  # not the 60 s timeout
+    assert not verdict.passed
+    [blocker] = [f for f in verdict.findings if f.reason == "ProgressDeadlineExceeded"]
+    assert blocker.message.endswith("has timed out progressing.")
+    assert "reason=ProgressDeadlineExceeded" in verdict.summary

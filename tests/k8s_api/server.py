@@ -64,7 +64,8 @@ Jobs get pods and status, a step every ``rollout_delay`` as the real ones pace a
 new generation observed first, then ``updatedReplicas`` < ``replicas``, pods Running before
 Ready, old pods going once new ones are ready, a StatefulSet one ordinal at a time; a
 Deployment's ``Available`` False then True and ``Progressing`` ``ReplicaSetUpdated`` then
-``NewReplicaSetAvailable``); an image containing ``does-not-exist`` never becomes ready and emits
+``NewReplicaSetAvailable``, or ``ProgressDeadlineExceeded`` after ``progressDeadlineSeconds``
+times ``deadline_scale`` without progress); an image containing ``does-not-exist`` never becomes ready and emits
 ``Failed``/``BackOff`` Warning events, as the kubelet does. A deleted pod of a Deployment,
 StatefulSet or DaemonSet (``delete_pod`` or an API ``DELETE``) is replaced by its controller
 after ``rollout_delay`` (a new name, except a StatefulSet's), as a ReplicaSet does.
@@ -549,6 +550,8 @@ class _Record:
     owners: dict[str, set[FieldPath]] = field(default_factory=dict)
     owner_versions: dict[str, str] = field(default_factory=dict)
     stopped: bool = False  #: a deleted pod's grace period is over (its containers stopped)
+    progress: int = 0  #: rollout steps taken (a Deployment's progress deadline watches it)
+    stalled: bool = False  #: no progress within the Deployment's progressDeadlineSeconds
 
 
 class FakeApi:
@@ -578,6 +581,8 @@ class FakeApi:
         self.crd_delay = 0.2
         #: How long a deleted pod takes to stop (its grace period, scaled down).
         self.pod_grace = 0.1
+        #: Scales a Deployment's progressDeadlineSeconds (0.1: a 1 s deadline passes in 0.1 s).
+        self.deadline_scale = 1.0
         #: plural -> finalizers added to every new object of it (a webhook's, say).
         self.admission_finalizers: dict[str, list[str]] = {}
         #: How long the garbage collector takes to delete the dependents of a deleted owner.
@@ -2245,10 +2250,31 @@ class FakeApi:
                 await asyncio.sleep(self.rollout_delay)
                 await self.controllers_running.wait()
                 self._reconciling[key] = False
-                if not self._rollout_step(kind, namespace, name) and not self._reconciling[key]:
+                rec = self.objects.get(key)
+                if self._rollout_step(kind, namespace, name):
+                    if rec is not None:
+                        rec.progress += 1
+                        rec.stalled = False
+                elif not self._reconciling[key]:
+                    if rec is not None and kind.kind == "Deployment":
+                        self._spawn(self._progress_deadline(kind, rec, rec.progress))
                     return
         finally:
             self._reconciling.pop(key, None)
+
+    async def _progress_deadline(self, kind: Kind, rec: _Record, progress: int) -> None:
+        """A Deployment that makes no progress for ``progressDeadlineSeconds`` (times
+        ``deadline_scale``) gets ``Progressing`` False, ``ProgressDeadlineExceeded``."""
+        seconds = int((rec.obj.get("spec") or {}).get("progressDeadlineSeconds", 600))
+        await asyncio.sleep(seconds * self.deadline_scale)
+        status = rec.obj.get("status") or {}
+        progressing = [c for c in status.get("conditions") or [] if c["type"] == "Progressing"]
+        done = progressing and progressing[0].get("reason") == "NewReplicaSetAvailable"
+        key = self._key(kind, rec.obj)
+        if self.objects.get(key) is not rec or rec.progress != progress or done:
+            return
+        rec.stalled = True
+        self._rollout_step(kind, key[2], key[3])
 
     def _rollout_step(self, kind: Kind, namespace: str, name: str) -> bool:
         """One step of a rollout, as the real controllers pace it: the new generation is
@@ -2457,6 +2483,12 @@ class FakeApi:
                     "lastUpdateTime": stamp,
                 },
             ]
+            if rec.stalled and not done:
+                status["conditions"][1].update(
+                    status="False",
+                    reason="ProgressDeadlineExceeded",
+                    message=f"{replica_set} has timed out progressing.",
+                )
         before = {k: v for k, v in (obj.get("status") or {}).items()}
         if _without_stamps(before) != _without_stamps(status):
             new = copy.deepcopy(obj)
