@@ -401,6 +401,10 @@ class Cluster:
             self._discovered[api_version] = found
         return self._discovered[api_version] or {}
 
+    def forget(self, api_version: str) -> None:
+        """Drops a group version's discovery (its CRD was deleted since it was read)."""
+        self._discovered.pop(api_version, None)
+
     async def resource_for(self, api_version: str, kind: str) -> Resource | None:
         """The served resource of a kind, or None when the cluster does not know it.
 

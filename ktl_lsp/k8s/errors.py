@@ -15,6 +15,7 @@ of ktl never imports them.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +78,23 @@ class Conflict(ApiError):
     pass
 
 
+_TYPED_PATCH = re.compile(r"^failed to create typed patch object \([^)]*\): (?P<rest>.*)$", re.S)
+_PATH_ERROR = re.compile(r"^\s*(?P<field>\.\S+): (?P<message>.+)$")
+
+
+def typed_patch_causes(message: str) -> tuple[Cause, ...]:
+    """The fields of a refused server-side apply (``failed to create typed patch object (...):
+    .spec.foo: field not declared in schema``, one per line after ``errors:`` when several):
+    the API gives them only in the message."""
+    m = _TYPED_PATCH.match(message)
+    if m is None:
+        return ()
+    found = (_PATH_ERROR.match(line) for line in m.group("rest").splitlines())
+    return tuple(
+        Cause(p.group("field"), "FieldValueInvalid", p.group("message")) for p in found if p
+    )
+
+
 def api_error(status: int, body: bytes | str | None, what: str = "") -> ApiError:
     """An ``ApiError`` from an HTTP answer, reading the ``Status`` body when there is one."""
     data: Any = None
@@ -103,6 +121,8 @@ def api_error(status: int, body: bytes | str | None, what: str = "") -> ApiError
         for c in details.get("causes") or []
         if isinstance(c, dict)
     )
+    if not causes and reason == "BadRequest":
+        causes = typed_patch_causes(message)
     cls: type[ApiError] = {401: Unauthorized, 403: Forbidden, 409: Conflict}.get(status, ApiError)
     if cls is Conflict and not any(c.reason == "FieldManagerConflict" for c in causes):
         cls = ApiError  # an ordinary 409 (AlreadyExists, optimistic lock), not an apply conflict

@@ -2,7 +2,8 @@
 
 The API names fields in ``Status.details.causes[].field`` as
 ``spec.template.spec.containers[0].image`` (validation), ``.spec.replicas`` or
-``.spec.template.spec.containers[name="app"].image`` (apply conflicts), and map keys with dots
+``.spec.template.spec.containers[name="app"].image`` (apply conflicts; several keys for some
+lists: ``.ports[containerPort=80,protocol="TCP"]``), and map keys with dots
 as ``metadata.labels[app.kubernetes.io/name]``. ``locate`` walks the composed YAML of one
 document and answers the range of the deepest key that exists: a missing ``image`` lands on its
 container, so the diagnostic is never far from where the fix goes.
@@ -21,7 +22,7 @@ _TOKEN = re.compile(
     r"""
     (?P<key>[^.\[\]]+)
   | \[(?P<index>\d+)\]
-  | \[(?P<sel_key>[^\]=]+)=(?P<quote>"?)(?P<sel_value>[^\]"]*)(?P=quote)\]
+  | \[(?P<selection>[^\]=,]+=(?:"[^"]*"|[^\],"]*)(?:,[^\]=,]+=(?:"[^"]*"|[^\],"]*))*)\]
   | \[(?P<map_key>[^\]]+)\]
   | (?P<dot>\.)
     """,
@@ -29,11 +30,15 @@ _TOKEN = re.compile(
 )
 
 
+_PAIRS = re.compile(r'[^\]=,]+=(?:"[^"]*"|[^\],"]*)')
+
+
 @dataclass(frozen=True)
 class Step:
     key: str | None = None  #: a mapping key
     index: int | None = None  #: a list position
     select: tuple[str, str] | None = None  #: the list item whose field equals a value
+    also: tuple[tuple[str, str], ...] = ()  #: more fields it must equal (a list map's keys)
 
 
 def parse_field_path(path: str) -> list[Step]:
@@ -49,8 +54,12 @@ def parse_field_path(path: str) -> list[Step]:
             steps.append(Step(key=m.group("key")))
         elif m.group("index") is not None:
             steps.append(Step(index=int(m.group("index"))))
-        elif m.group("sel_key") is not None:
-            steps.append(Step(select=(m.group("sel_key"), m.group("sel_value"))))
+        elif m.group("selection") is not None:
+            pairs = [
+                (k, v[1:-1] if v.startswith('"') else v)
+                for k, _, v in (p.partition("=") for p in _PAIRS.findall(m.group("selection")))
+            ]
+            steps.append(Step(select=pairs[0], also=tuple(pairs[1:])))
         elif m.group("map_key") is not None:
             steps.append(Step(key=m.group("map_key")))
     return steps
@@ -68,6 +77,14 @@ def _item_anchor(item: Node) -> Node:
         first: Node = item.value[0][0]
         return first
     return item
+
+
+def _has(item: Node, key: str, value: str) -> bool:
+    """The list item's field ``key`` is ``value``; a ``protocol`` left out is the API's TCP."""
+    found = get_pair(item, key)
+    if found is None:
+        return key == "protocol" and value == "TCP"
+    return isinstance(found[1], ScalarNode) and found[1].value == value
 
 
 def locate(doc: YamlDocument, path: str) -> Located:
@@ -91,10 +108,8 @@ def locate(doc: YamlDocument, path: str) -> Located:
             if step.index is not None and step.index < len(items):
                 nxt = items[step.index]
             elif step.select is not None:
-                key, value = step.select
                 for item in items:
-                    found = get_pair(item, key)
-                    if found and isinstance(found[1], ScalarNode) and found[1].value == value:
+                    if all(_has(item, k, v) for k, v in (step.select, *step.also)):
                         nxt = item
                         break
             if nxt is not None:

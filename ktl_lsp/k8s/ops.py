@@ -28,7 +28,12 @@ from ktl_lsp.k8s.manifests import Manifest, tiers
 from ktl_lsp.k8s.style import DIM, GREEN, RED, RESET, YELLOW
 
 FIELD_MANAGER = "ktl-lsp"
+#: Unknown or duplicate fields fail the apply, as with ``kubectl apply`` (the API's default,
+#: ``Warn``, drops them with only a response header to say so).
+STRICT = ("fieldValidation", "Strict")
 CONCURRENCY = 8
+#: How long custom resources wait for their CRD (applied in the same run) to be served.
+CRD_WAIT_S = 60.0
 #: Above this many objects of one resource in one namespace, one LIST replaces their GETs.
 LIST_THRESHOLD = 4
 
@@ -267,12 +272,20 @@ async def apply(
     known = await _live_versions(cluster, groups)
     verb = "dry" if opts.dry_run else ""
 
+    waits: dict[str, asyncio.Task[str | None]] = {}
+
     async def one(m: Manifest) -> Outcome:
         res = resources[m.index]
         if res is None:
+            note = " (its CRD in this file is not created by a dry run)" if opts.dry_run else ""
+            crd = _crd_for(m, sendable)
+            if crd is not None and not opts.dry_run:
+                if crd not in waits:
+                    waits[crd] = asyncio.ensure_future(_established(cluster, crd))
+                problem = await asyncio.shield(waits[crd])
+                note = f" ({problem})" if problem else ""
             res = await cluster.resource_for(m.api_version, m.kind)
             if res is None:
-                note = " (its CRD in this file is not created by a dry run)" if opts.dry_run else ""
                 o = _unknown_kind(m, note)
                 _report(out, o)
                 return o
@@ -283,6 +296,48 @@ async def apply(
 
     outcomes = await _in_tiers(todo, one)
     return sorted(failed + outcomes, key=lambda o: o.manifest.index)
+
+
+def _crd_for(m: Manifest, manifests: list[Manifest]) -> str | None:
+    """The name of the CRD in ``manifests`` that defines ``m``'s kind."""
+    group = m.api_version.rpartition("/")[0]
+    for crd in manifests:
+        spec = (crd.obj or {}).get("spec") if crd.kind == "CustomResourceDefinition" else None
+        if not isinstance(spec, dict) or not isinstance(spec.get("names"), dict):
+            continue
+        if spec.get("group") == group and spec["names"].get("kind") == m.kind:
+            return crd.name
+    return None
+
+
+async def _established(cluster: Cluster, name: str, timeout_s: float = CRD_WAIT_S) -> str | None:
+    """Waits until the CRD is ``Established`` (its kind served): the API server takes a moment
+    after the CRD is created. Answers why not when it will not be."""
+    path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    delay = 0.05
+    while True:
+        try:
+            _, crd = await cluster.request("GET", path)
+        except ApiError as exc:
+            if exc.code == 404:
+                return f"its CRD {name} is not on the cluster"
+            raise
+        conditions = {
+            str(c.get("type")): c
+            for c in ((crd or {}).get("status") or {}).get("conditions") or []
+            if isinstance(c, dict)
+        }
+        if conditions.get("Established", {}).get("status") == "True":
+            return None
+        names = conditions.get("NamesAccepted", {})
+        if names.get("status") == "False":
+            return f"CRD {name}: {names.get('message') or names.get('reason')}"
+        if loop.time() >= deadline:
+            return f"its CRD {name} was not Established within {timeout_s:g}s"
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 1.0)
 
 
 async def _apply_one(
@@ -296,7 +351,7 @@ async def _apply_one(
     try:
         key = (res, ns, m.name)
         before = known[key] if key in known else await _get_rv(cluster, res, ns, m.name)
-        query: list[tuple[str, Any]] = [("fieldManager", FIELD_MANAGER)]
+        query: list[tuple[str, Any]] = [("fieldManager", FIELD_MANAGER), STRICT]
         if opts.force:
             query.append(("force", "true"))
         if opts.dry_run:
@@ -311,6 +366,11 @@ async def _apply_one(
     except Unauthorized:
         raise
     except ApiError as exc:
+        if exc.code == 404 and not exc.details.get("name"):
+            # Not a missing namespace: the kind itself is gone (its CRD deleted since discovery).
+            cluster.forget(res.api_version)
+            if await cluster.resource_for(m.api_version, m.kind) is None:
+                return _unknown_kind(m)
         message = str(exc)
         if isinstance(exc, Conflict):
             managers = sorted({c.message for c in exc.causes})
@@ -429,7 +489,7 @@ async def diff(
             _, merged = await cluster.request(
                 "PATCH",
                 res.path(ns, m.name),
-                [("fieldManager", FIELD_MANAGER), ("force", "true"), ("dryRun", "All")],
+                [("fieldManager", FIELD_MANAGER), ("force", "true"), ("dryRun", "All"), STRICT],
                 body=_body(m, ns),
                 content_type="application/apply-patch+yaml",
             )

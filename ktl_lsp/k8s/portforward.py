@@ -204,6 +204,8 @@ class PortForwarder:
                 continue
             if kind == "DELETED":
                 self._forget("was deleted")
+            elif (pod.get("metadata") or {}).get("deletionTimestamp"):
+                self._forget("is being deleted")
             elif not is_ready(pod):
                 self._forget("is not ready")
             elif _restarts(pod) != _restarts(self._pod):

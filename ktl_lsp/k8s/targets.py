@@ -173,7 +173,9 @@ async def running_pod(cluster: Cluster, target: PodTarget) -> Obj:
                 ) from exc
             raise
         phase = (obj.get("status") or {}).get("phase")
-        if phase != "Running" or (obj.get("metadata") or {}).get("deletionTimestamp"):
+        if (obj.get("metadata") or {}).get("deletionTimestamp"):
+            raise NoReadyPod(f"pod {target.pod} is being deleted (phase {phase or 'unknown'})")
+        if phase != "Running":
             raise NoReadyPod(f"pod {target.pod} is not running (phase {phase or 'unknown'})")
         return obj if isinstance(obj, dict) else {}
     labels = await selector_of(cluster, target)

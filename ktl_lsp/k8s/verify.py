@@ -2,7 +2,8 @@
 ktl's stack verify gate does (ktl's stack ``verify`` settings).
 
 - Rollout: Deployments, StatefulSets, DaemonSets and Jobs must be ready within ``timeout_s``
-  (status read every ``poll_s``); other kinds only need to exist.
+  (status read every ``poll_s``); other kinds only need to exist. A Deployment past its
+  ``progressDeadlineSeconds`` fails at once (``ProgressDeadlineExceeded``), as with kubectl.
 - Events: Warning events about the resources (or their pods) newer than ``events_window_s``.
   ``allow_reasons`` non-empty: only those reasons count (``deny_reasons`` is then ignored);
   otherwise ``deny_reasons`` non-empty: only those fail; both empty: every Warning fails.
@@ -26,6 +27,8 @@ from ktl_lsp.k8s.ops import Output
 from ktl_lsp.k8s.style import DIM, GREEN, RED, RESET, YELLOW
 
 ROLLOUT_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
+#: A Deployment's controller gave up waiting for progress: no point waiting longer either.
+DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,9 @@ def readiness(kind: str, obj: dict[str, Any]) -> tuple[bool, str, str]:
     observed = int(status.get("observedGeneration") or 0)
     if kind != "Job" and observed < gen:
         return False, "ObservedGeneration", f"observed generation {observed} < {gen}"
+    for c in status.get("conditions") or []:
+        if c.get("type") == "Progressing" and c.get("reason") == DEADLINE_EXCEEDED:
+            return False, DEADLINE_EXCEEDED, str(c.get("message") or "progress deadline exceeded")
     if kind in ("Deployment", "StatefulSet"):
         want = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
         updated = int(status.get("updatedReplicas") or 0)
@@ -92,6 +98,10 @@ def readiness(kind: str, obj: dict[str, Any]) -> tuple[bool, str, str]:
         available = int(status.get("availableReplicas") or ready)
         if updated < want:
             return False, "Updating", f"{updated} of {want} updated"
+        replicas = int(status.get("replicas") or 0)
+        if kind == "Deployment" and replicas > updated:
+            # As kubectl rollout status: the old pods still serve until they are gone.
+            return False, "Updating", f"{replicas - updated} old replicas pending termination"
         if ready < want or (kind == "Deployment" and available < want):
             return False, "NotReady", f"{ready} of {want} ready"
         return True, "Ready", f"{ready} of {want} ready"
@@ -196,15 +206,19 @@ async def verify(
                 )
                 out.event(resource=t.label, ready=now[0], reason=now[1], detail=now[2])
             state[t] = now
-        if all(s[0] for s in state.values()) or time.monotonic() - started >= opts.timeout_s:
+        settled = all(s[0] or s[1] == DEADLINE_EXCEEDED for s in state.values())
+        if settled or time.monotonic() - started >= opts.timeout_s:
             break
         await asyncio.sleep(
             min(opts.poll_s, max(0.0, opts.timeout_s - (time.monotonic() - started)))
         )
     blockers = [(t, s) for t, s in state.items() if not s[0]]
     for t, (_, reason, detail) in blockers:
+        waited = f"{time.monotonic() - started:.0f}s" if reason == DEADLINE_EXCEEDED else None
         findings.append(
-            Finding(t, "error", reason, f"not ready after {opts.timeout_s:g}s: {detail}")
+            Finding(
+                t, "error", reason, f"not ready after {waited or f'{opts.timeout_s:g}s'}: {detail}"
+            )
         )
     # -- events -------------------------------------------------------------------------------
     since = started_wall - opts.events_window_s

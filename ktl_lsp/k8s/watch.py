@@ -2,7 +2,8 @@
 server's timeout, a dropped connection (with backoff) or a 410 Expired (a fresh LIST).
 
 Consumers see ``("LISTED", obj)`` for what a (re-)list found and the watch's own ``ADDED``,
-``MODIFIED``, ``DELETED``; a relist may repeat objects, so handle events idempotently.
+``MODIFIED``, ``DELETED``; a relist may repeat objects, so handle events idempotently, and
+reports as ``DELETED`` (its last known state) what vanished while no watch was open.
 """
 
 from __future__ import annotations
@@ -64,14 +65,21 @@ async def watch(
     backoff = Backoff()
     rv: str | None = None
     selectors = [("labelSelector", label_selector), ("fieldSelector", field_selector)]
+    known: dict[tuple[str, str], dict[str, Any]] = {}  #: what the consumer was told exists
     while True:
         try:
             if rv is None:
                 _, data = await cluster.request("GET", res.path(namespace), selectors)
                 rv = str((data or {}).get("metadata", {}).get("resourceVersion") or "")
                 backoff.reset()
-                for item in (data or {}).get("items") or []:
+                items = (data or {}).get("items") or []
+                gone = [known.pop(k) for k in set(known) - {_key(i) for i in items}]
+                for item in items:
+                    known[_key(item)] = item
                     yield "LISTED", item
+                # Gone while no watch was open (a relist after 410 Expired): say so.
+                for obj in gone:
+                    yield "DELETED", obj
             query = [
                 ("watch", "true"),
                 ("resourceVersion", rv),
@@ -100,6 +108,10 @@ async def watch(
                     backoff.reset()
                     if kind == "BOOKMARK":
                         continue
+                    if kind == "DELETED":
+                        known.pop(_key(obj), None)
+                    else:
+                        known[_key(obj)] = obj
                     yield str(kind), obj
             finally:
                 response.close()  # a stream cut short must not go back to the pool
@@ -110,6 +122,11 @@ async def watch(
             if notice is not None:
                 notice(f"watch of {res.plural} interrupted ({_why(exc)}); retrying in {delay:.1f}s")
             await asyncio.sleep(delay)
+
+
+def _key(obj: dict[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
 
 
 def _why(exc: BaseException) -> str:

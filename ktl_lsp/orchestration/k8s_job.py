@@ -17,6 +17,7 @@ from typing import Any
 from ktl_lsp.k8s.client import Cluster
 from ktl_lsp.k8s.errors import ApiError, K8sError, Unauthorized
 from ktl_lsp.k8s.logs import format_since, parse_stamp
+from ktl_lsp.k8s.ops import STRICT
 from ktl_lsp.k8s.sessions import K8sSessions
 from ktl_lsp.k8s.style import DIM, RED, RESET
 from ktl_lsp.k8s.watch import Backoff, transient
@@ -160,7 +161,7 @@ class _Job:
         await self.cluster.request(
             "PATCH",
             self._path,
-            [("fieldManager", FIELD_MANAGER), ("force", "true")],
+            [("fieldManager", FIELD_MANAGER), ("force", "true"), STRICT],
             body=manifest,
             content_type="application/apply-patch+yaml",
         )

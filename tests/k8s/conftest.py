@@ -30,6 +30,18 @@ class Out:
         return "".join(self.chunks)
 
 
+async def apply_as(cluster: Cluster, manager: str, path: str, body: dict[str, Any]) -> Any:
+    """A server-side apply by another field manager (kubectl, a controller)."""
+    _, answer = await cluster.request(
+        "PATCH",
+        path,
+        [("fieldManager", manager)],
+        body=body,
+        content_type="application/apply-patch+yaml",
+    )
+    return answer
+
+
 @pytest_asyncio.fixture
 async def api() -> AsyncIterator[FakeApi]:
     async with FakeApi() as server:

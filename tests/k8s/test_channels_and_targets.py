@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import struct
+from typing import Any
 
 import pytest
 
 from ktl_lsp.k8s import channels
+from ktl_lsp.k8s.client import Cluster
 from ktl_lsp.k8s.errors import K8sError
 from ktl_lsp.k8s.exec import _printable
 from ktl_lsp.k8s.portforward import PortSpec, parse_ports
-from ktl_lsp.k8s.targets import PodTarget, default_container, pick, service_port
+from ktl_lsp.k8s.targets import (
+    NoReadyPod,
+    PodTarget,
+    default_container,
+    pick,
+    running_pod,
+    service_port,
+)
+from tests.k8s.conftest import apply_as
+from tests.k8s_api import FakeApi
 
 
 def test_frames_carry_the_channel_in_the_first_byte() -> None:
@@ -136,3 +149,41 @@ def test_what_a_terminal_echoes_of_typed_input() -> None:
     assert _printable(b"\r") == ""
     assert _printable(b"\x1b[A") == ""
     assert _printable(b"ls -l\r") == "ls -l"
+
+
+async def _soon_running(cluster: Cluster, target: PodTarget) -> dict[str, Any]:
+    for _ in range(250):
+        with contextlib.suppress(NoReadyPod):
+            return await running_pod(cluster, target)
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no running pod for {target.label}")
+
+
+async def test_a_pod_being_deleted_is_never_the_target(cluster: Cluster, api: FakeApi) -> None:
+    """A deleted pod lives on through its grace period (``deletionTimestamp`` set, still
+    Running) while its ReplicaSet starts a replacement: targets skip it."""
+    api.pod_grace = 5.0  # the test ends long before the kubelet would stop it
+    deploy = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx"}]},
+            },
+        },
+    }
+    await apply_as(cluster, "t", "/apis/apps/v1/namespaces/default/deployments/web", deploy)
+    workload = PodTarget("default", workload="deployment/web")
+    first = await _soon_running(cluster, workload)
+    name = first["metadata"]["name"]
+    await cluster.request("DELETE", f"/api/v1/namespaces/default/pods/{name}")
+    going = api.get("v1", "Pod", name, "default")
+    assert going is not None and going["status"]["phase"] == "Running"
+    assert going["metadata"]["deletionTimestamp"]
+    with pytest.raises(NoReadyPod, match=f"pod {name} is being deleted"):
+        await running_pod(cluster, PodTarget("default", pod=name))
+    replacement = await _soon_running(cluster, workload)
+    assert replacement["metadata"]["name"] != name

@@ -159,3 +159,32 @@ async def test_hung_stream_is_reopened_without_duplicates(cluster: Cluster, api:
         "h/app second",
     ]
     assert follower.streams[("h", "app")].resumes >= 1
+
+
+async def test_a_pod_shutting_down_is_followed_to_its_last_line(
+    cluster: Cluster, api: FakeApi
+) -> None:
+    """Deleted, a pod lives on through its grace period (what it logs while stopping is often
+    what matters); the follow ends only when the pod is gone."""
+    api.pod_grace = 0.3
+    api.add_pod("s", labels={"app": "s"})
+    api.log("s", "app", "serving")
+    out = Out()
+    task = asyncio.ensure_future(
+        LogFollower(cluster, LogRequest("default", selector="app=s"), out, stall_s=5).run()
+    )
+    try:
+        await until(lambda: "s/app serving" in plain(out))
+        await cluster.request("DELETE", "/api/v1/namespaces/default/pods/s")
+        terminating = api.get("v1", "Pod", "s", "default")
+        assert terminating is not None and terminating["metadata"]["deletionTimestamp"]
+        api.log("s", "app", "SIGTERM received, draining")
+        await until(lambda: "s/app SIGTERM received, draining" in plain(out))
+        await until(lambda: any("pod s is gone" in line for line in plain(out)))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert [line for line in plain(out) if not line.startswith("---")] == [
+        "s/app serving",
+        "s/app SIGTERM received, draining",
+    ]

@@ -4,19 +4,39 @@ Driven by the real ``kubernetes`` client through a generated kubeconfig. What it
 
 - discovery: ``/version``, ``/api``, ``/api/v1``, ``/apis``, ``/apis/<group>/<version>``
   (``APIVersions``, ``APIGroupList``, ``APIResourceList``; CRDs appear once applied);
-- typed GET, LIST (``labelSelector``, ``fieldSelector``, ``<Kind>List`` with
+- typed GET, POST (create, ``generateName``, 409 AlreadyExists), PUT (replace, the body's
+  ``resourceVersion`` a precondition), LIST (``labelSelector``, ``fieldSelector`` with only the
+  field labels the kind accepts, else 400 ``field label not supported``, ``<Kind>List`` with
   ``metadata.resourceVersion``, items without kind/apiVersion as the real server sends them;
   ``PartialObjectMetadataList``, metadata only, when the Accept header asks for it first) and
   WATCH (``?watch=true``: chunked JSON lines ``{"type", "object"}``, ``resourceVersion`` replay,
-  ``timeoutSeconds``, ``ERROR`` 410 Expired for a version that is too old);
+  ``timeoutSeconds``, ``ERROR`` 410 Expired for a version older than the last
+  ``history_size`` changes; an object that starts matching the watch's selectors is ``ADDED``
+  for it, one that stops matching ``DELETED``; ``BOOKMARK`` every ``bookmark_interval`` with
+  ``allowWatchBookmarks``);
 - server-side apply: ``PATCH`` with ``Content-Type: application/apply-patch+yaml``, required
   ``fieldManager``, ``force``, ``dryRun=All``; field ownership per manager (``managedFields`` in
   FieldsV1), 409 Conflict with ``details.causes[]`` of reason ``FieldManagerConflict`` naming the
-  other manager and the field, a no-op apply leaves ``resourceVersion`` alone; 201 on create;
+  other manager and the field, a no-op apply leaves ``resourceVersion`` alone; 201 on create.
+  Typed as the real one (``schema.py``): lists merge by their list-map keys (containers by
+  ``name``, container ports by ``containerPort`` + ``protocol``, ...), a mistyped value is a 400
+  ``failed to create typed patch object``, and so is an unknown field with
+  ``fieldValidation=Strict`` (else it is dropped with a ``Warning: 299`` header); a body with
+  ``metadata.managedFields`` is a 400, its ``metadata.resourceVersion`` a precondition (409),
+  its ``status`` ignored where the kind has a status subresource;
+- CRDs: their kinds are served (discovery and REST) once the CRD is ``Established``, after
+  ``crd_delay`` (``NamesAccepted`` and ``Established`` conditions, ``acceptedNames``); deleting
+  the CRD removes its kinds and its custom resources;
 - 422 Invalid with ``details.causes[].field`` from a small validator (names, pod templates,
   selectors, ports, replicas), 404 for a missing namespace, 400 for a name or kind mismatch;
-- ``DELETE`` with ``propagationPolicy`` (Orphan, Background, Foreground: 202 and a
-  ``deletionTimestamp`` until dependents are gone) and ``dryRun``;
+- ``DELETE`` with ``propagationPolicy``, ``gracePeriodSeconds`` and ``dryRun``, as the real
+  machinery deletes: a pod gets a ``deletionTimestamp`` (and ``deletionGracePeriodSeconds``) and
+  goes after ``pod_grace`` seconds (its controller starts a replacement at once; a
+  StatefulSet's waits for the name); an object with finalizers stays until they are removed
+  (``finalize``); owned objects are deleted by a garbage collector ``gc_delay`` after their
+  owner, not in the same call; Foreground answers 200 with the owner still there (finalizer
+  ``foregroundDeletion``) until its dependents are gone; a deleted namespace is ``Terminating``
+  (403 ``NamespaceTerminating`` for anything new in it) until its contents are gone;
 - pod logs: ``GET .../pods/<name>/log`` with ``container`` (400 when a pod has several and none
   is named), ``follow`` (chunked), ``tailLines``, ``sinceSeconds``, ``sinceTime``, ``timestamps``;
 - exec (``GET|POST .../pods/<name>/exec?command=..&container=..&stdin&stdout&stderr&tty``) and
@@ -34,11 +54,18 @@ Driven by the real ``kubernetes`` client through a generated kubeconfig. What it
   refused with containerd's message on the error channel. Deleting a pod kills its exec'd
   processes and cuts its forwarded connections;
 - events (core/v1 ``Event`` objects) through the same GET/LIST/WATCH;
-- authentication by bearer token (401 ``Unauthorized``) and RBAC-like refusals (403 ``Forbidden``
-  with the reference's message shape).
+- authentication by bearer token (401 ``Unauthorized``) or, over HTTPS (``FakeApi(certificates)``
+  from ``tls.make_certificates``; ``write_kubeconfig`` then carries the CA and a client
+  certificate), by client certificate (the user is its CN); RBAC-like refusals (403
+  ``Forbidden`` with the reference's message shape).
 
 Small controllers stand in for kube-controller-manager: Deployments, StatefulSets, DaemonSets and
-Jobs get pods and status; an image containing ``does-not-exist`` never becomes ready and emits
+Jobs get pods and status, a step every ``rollout_delay`` as the real ones pace a rollout (the
+new generation observed first, then ``updatedReplicas`` < ``replicas``, pods Running before
+Ready, old pods going once new ones are ready, a StatefulSet one ordinal at a time; a
+Deployment's ``Available`` False then True and ``Progressing`` ``ReplicaSetUpdated`` then
+``NewReplicaSetAvailable``, or ``ProgressDeadlineExceeded`` after ``progressDeadlineSeconds``
+times ``deadline_scale`` without progress); an image containing ``does-not-exist`` never becomes ready and emits
 ``Failed``/``BackOff`` Warning events, as the kubelet does. A deleted pod of a Deployment,
 StatefulSet or DaemonSet (``delete_pod`` or an API ``DELETE``) is replaced by its controller
 after ``rollout_delay`` (a new name, except a StatefulSet's), as a ReplicaSet does.
@@ -51,12 +78,14 @@ image is ignored): its output becomes the container log, its exit code the conta
 follow streams end when the container terminates, and a log request for a container that has
 not started is a 400 "is waiting to start", as from the real API server.
 
-Test knobs: ``add`` (any object as it is), ``add_pod``, ``delete_pod``, ``replace_pod`` (delete an owned pod and await its
+Test knobs: ``add`` (any object as it is), ``add_pod``, ``delete_pod`` (at once, as with
+``--grace-period=0 --force``), ``delete`` (as an API ``DELETE``), ``finalize``, ``admission_finalizers`` (``{"jobs":
+["example.com/hold"]}``: finalizers a webhook adds to new objects), ``replace_pod`` (delete an owned pod and await its
 replacement), ``log``, ``add_event``, ``forbid`` (``forbid("create", "pods/exec")``), ``serve``
 (ports a pod listens on for port-forward, besides its ``containerPort``\\s),
 ``missing_programs`` (``{(namespace, pod): {"bash"}}``: programs exec does not find in the pod's
 image; or the pod or pod-template annotation ``ktl-fake/missing-programs: "bash"``),
-``cut_streams`` (every watch and log stream ends, as at the API server's timeout),
+``controllers_running`` (an ``asyncio.Event``: cleared, rollouts hold), ``cut_streams`` (every watch and log stream ends, as at the API server's timeout),
 ``hang_streams`` (open log streams go silent without ending, the client's known hang),
 ``stop``/``start`` (the cluster goes away and comes back on the same port), ``requests`` (a
 count of what was asked: by method, and metadata-only lists as ``PartialObjectMetadataList``).
@@ -65,6 +94,7 @@ count of what was asked: by method, and metadata-only lists as ``PartialObjectMe
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import hashlib
@@ -84,9 +114,13 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 from aiohttp import web
+from multidict import CIMultiDict
+
+from tests.k8s_api import schema
 
 if TYPE_CHECKING:
     from tests.k8s_api.streams import Streams
+    from tests.k8s_api.tls import Certificates
 
 TOKEN = "ktl-test-token"
 
@@ -145,6 +179,8 @@ BUILTIN = [
         ("crd", "crds"),
     ),
 ]
+#: Built-in kinds without a status subresource.
+NO_STATUS = {"ConfigMap", "Secret", "ServiceAccount", "Event", "Role", "RoleBinding", "ClusterRole"}
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS1123_MSG = (
@@ -196,6 +232,17 @@ def not_found(kind: Kind, name: str) -> StatusError:
         404,
         "NotFound",
         f'{kind.qualified} "{name}" not found',
+        {"name": name, "group": kind.group, "kind": kind.plural},
+    )
+
+
+def modified(kind: Kind, name: str) -> StatusError:
+    """A ``resourceVersion`` precondition that failed (optimistic concurrency)."""
+    return StatusError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {kind.qualified} "{name}": the object has been '
+        "modified; please apply your changes to the latest version and try again",
         {"name": name, "group": kind.group, "kind": kind.plural},
     )
 
@@ -278,47 +325,130 @@ def dotted(obj: Obj, path: str) -> Any:
     return cur
 
 
-def field_match(selector: str, obj: Obj) -> bool:
+#: The field labels each kind's LIST/WATCH accepts besides metadata.name and
+#: metadata.namespace (the API server's field label conversion functions), and where a label's
+#: value lives when it is not at its own path.
+FIELD_LABELS: dict[str, dict[str, str]] = {
+    "Pod": {
+        "spec.nodeName": "spec.nodeName",
+        "spec.restartPolicy": "spec.restartPolicy",
+        "spec.schedulerName": "spec.schedulerName",
+        "spec.serviceAccountName": "spec.serviceAccountName",
+        "spec.hostNetwork": "spec.hostNetwork",
+        "status.phase": "status.phase",
+        "status.podIP": "status.podIP",
+        "status.nominatedNodeName": "status.nominatedNodeName",
+    },
+    "Event": {
+        **{
+            f"involvedObject.{f}": f"involvedObject.{f}"
+            for f in (
+                "kind",
+                "namespace",
+                "name",
+                "uid",
+                "apiVersion",
+                "resourceVersion",
+                "fieldPath",
+            )
+        },
+        "reason": "reason",
+        "reportingComponent": "reportingComponent",
+        "source": "source.component",
+        "type": "type",
+    },
+    "Secret": {"type": "type"},
+    "Namespace": {"status.phase": "status.phase"},
+    "ReplicaSet": {"status.replicas": "status.replicas"},
+    "Job": {"status.successful": "status.succeeded"},
+    "Service": {"spec.clusterIP": "spec.clusterIP", "spec.type": "spec.type"},
+}
+
+
+def _field_terms(kind: Kind, selector: str) -> list[tuple[str, str, bool]]:
+    """(path of the value, wanted value, negated) per term; a label the kind does not accept
+    is the API's 400."""
+    labels = {
+        "metadata.name": "metadata.name",
+        "metadata.namespace": "metadata.namespace",
+        **FIELD_LABELS.get(kind.kind, {}),
+    }
+    out = []
     for term in selector.split(","):
         term = term.strip()
         if not term:
             continue
         neg = "!=" in term
-        k, v = term.replace("!=", "=").replace("==", "=").split("=", 1)
-        value = dotted(obj, k.strip())
-        same = ("" if value is None else str(value)) == v.strip()
+        k, sep, v = term.replace("!=", "=").replace("==", "=").partition("=")
+        if not sep:
+            raise StatusError(
+                400, "BadRequest", f'invalid field selector: "{term}": no operator found'
+            )
+        if k.strip() not in labels:
+            raise StatusError(400, "BadRequest", f"field label not supported: {k.strip()}")
+        out.append((labels[k.strip()], v.strip(), neg))
+    return out
+
+
+def field_match(kind: Kind, selector: str, obj: Obj) -> bool:
+    for path, wanted, neg in _field_terms(kind, selector):
+        value = dotted(obj, path)
+        shown = str(value).lower() if isinstance(value, bool) else str(value)
+        same = ("" if value is None else shown) == wanted
         if same == neg:
             return False
     return True
 
 
 # -- field ownership (server-side apply) ----------------------------------------------------
-def _key_of(item: Obj) -> str:
-    return "k:" + json.dumps({"name": item["name"]}, separators=(",", ":"))
+#: Metadata the server owns: never part of an apply configuration's fields.
+SERVER_METADATA = (
+    "name",
+    "namespace",
+    "managedFields",
+    "resourceVersion",
+    "uid",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "selfLink",
+)
 
 
-def _keyed(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and bool(value)
-        and all(isinstance(i, dict) and "name" in i for i in value)
-    )
+def _item_step(item: Obj, lt: schema.ListType) -> str:
+    return "k:" + json.dumps(schema.key_of(item, lt), separators=(",", ":"))
 
 
-def leaves(obj: Obj, prefix: FieldPath = ()) -> dict[FieldPath, Any]:
-    """Every field an apply configuration sets, as FieldsV1 paths (lists of named items keyed)."""
+def _matches(item: Any, step: str) -> bool:
+    if step.startswith("v:"):
+        return bool(item == json.loads(step[2:]))
+    key = json.loads(step[2:])
+    return isinstance(item, dict) and all(item.get(k) == v for k, v in key.items())
+
+
+def leaves(obj: Obj, t: schema.Type, prefix: FieldPath = ()) -> dict[FieldPath, Any]:
+    """Every field an apply configuration sets, as FieldsV1 paths: items of ``listType=map``
+    lists by their keys (``k:{"containerPort":80,"protocol":"TCP"}``), of sets by value
+    (``v:"x"``); an atomic list is one field."""
     out: dict[FieldPath, Any] = {}
     for key, value in obj.items():
         if not prefix and key in ("apiVersion", "kind", "status"):
             continue
-        if prefix == ("f:metadata",) and key in ("name", "namespace", "managedFields"):
+        if prefix == ("f:metadata",) and key in SERVER_METADATA:
             continue
         path = (*prefix, f"f:{key}")
+        sub = schema.child(t, key) or "object"
+        lt = schema.list_type(t, key)
         if isinstance(value, dict) and value:
-            out.update(leaves(value, path))
-        elif _keyed(value):
-            for item in value:
-                out.update(leaves(item, (*path, _key_of(item))))
+            out.update(leaves(value, sub, path))
+        elif isinstance(value, list) and value and lt.kind == "map":
+            for entry in value:
+                if isinstance(entry, dict):
+                    out.update(leaves(entry, schema.item(sub), (*path, _item_step(entry, lt))))
+        elif isinstance(value, list) and value and lt.kind == "set":
+            for entry in value:
+                out[(*path, "v:" + json.dumps(entry))] = entry
         else:
             out[path] = value
     return out
@@ -329,9 +459,8 @@ def value_at(obj: Any, path: FieldPath) -> tuple[bool, Any]:
     for step in path:
         if step.startswith("f:") and isinstance(cur, dict) and step[2:] in cur:
             cur = cur[step[2:]]
-        elif step.startswith("k:") and isinstance(cur, list):
-            name = json.loads(step[2:])["name"]
-            found = [i for i in cur if isinstance(i, dict) and i.get("name") == name]
+        elif step[:2] in ("k:", "v:") and isinstance(cur, list):
+            found = [i for i in cur if _matches(i, step)]
             if not found:
                 return False, None
             cur = found[0]
@@ -349,22 +478,35 @@ def remove_at(obj: Any, path: FieldPath) -> None:
         return
     if last.startswith("f:") and isinstance(parent, dict):
         parent.pop(last[2:], None)
-    elif last.startswith("k:") and isinstance(parent, list):
-        name = json.loads(last[2:])["name"]
-        parent[:] = [i for i in parent if not (isinstance(i, dict) and i.get("name") == name)]
+    elif last[:2] in ("k:", "v:") and isinstance(parent, list):
+        parent[:] = [i for i in parent if not _matches(i, last)]
 
 
-def merge(live: Any, config: Any) -> Any:
-    if isinstance(live, dict) and isinstance(config, dict):
-        out = dict(live)
-        for k, v in config.items():
-            out[k] = merge(live.get(k), v) if k in live else copy.deepcopy(v)
-        return out
-    if _keyed(live) and _keyed(config):
-        by_name = {i["name"]: i for i in config}
-        merged = [merge(i, by_name.pop(i["name"])) if i["name"] in by_name else i for i in live]
-        return merged + [copy.deepcopy(i) for i in config if i["name"] in by_name]
-    return copy.deepcopy(config)
+def merge(live: Any, config: Any, t: schema.Type) -> Any:
+    """``config`` merged into ``live``: maps field by field, keyed lists item by item, sets by
+    value; everything else (atomic lists included) is replaced."""
+    if not (isinstance(live, dict) and isinstance(config, dict)):
+        return copy.deepcopy(config)
+    out = dict(live)
+    for k, v in config.items():
+        if k not in live:
+            out[k] = copy.deepcopy(v)
+            continue
+        sub = schema.child(t, k) or "object"
+        lt = schema.list_type(t, k)
+        old = live[k]
+        if lt.kind == "map" and isinstance(old, list) and isinstance(v, list):
+            steps = {_item_step(i, lt): i for i in v if isinstance(i, dict)}
+            kept = []
+            for i in old:
+                step = _item_step(i, lt) if isinstance(i, dict) else ""
+                kept.append(merge(i, steps.pop(step), schema.item(sub)) if step in steps else i)
+            out[k] = kept + [copy.deepcopy(i) for i in steps.values()]
+        elif lt.kind == "set" and isinstance(old, list) and isinstance(v, list):
+            out[k] = old + [copy.deepcopy(i) for i in v if i not in old]
+        else:
+            out[k] = merge(old, v, sub)
+    return out
 
 
 def render_path(path: FieldPath) -> str:
@@ -372,8 +514,11 @@ def render_path(path: FieldPath) -> str:
     for step in path:
         if step.startswith("f:"):
             out += "." + step[2:]
+        elif step.startswith("k:"):
+            key = json.loads(step[2:])
+            out += "[" + ",".join(f"{k}={json.dumps(v)}" for k, v in key.items()) + "]"
         else:
-            out += f'[name="{json.loads(step[2:])["name"]}"]'
+            out += f"[={step[2:]}]"
     return out
 
 
@@ -404,16 +549,24 @@ class _Record:
     obj: Obj
     owners: dict[str, set[FieldPath]] = field(default_factory=dict)
     owner_versions: dict[str, str] = field(default_factory=dict)
+    stopped: bool = False  #: a deleted pod's grace period is over (its containers stopped)
+    progress: int = 0  #: rollout steps taken (a Deployment's progress deadline watches it)
+    stalled: bool = False  #: no progress within the Deployment's progressDeadlineSeconds
 
 
 class FakeApi:
     """The loopback API server; ``async with FakeApi() as api:`` runs it on 127.0.0.1."""
 
-    def __init__(self) -> None:
+    def __init__(self, certificates: Certificates | None = None) -> None:
+        #: Serve HTTPS with these (``tls.make_certificates``); client certificates authenticate.
+        self.certificates = certificates
         self.kinds: list[Kind] = list(BUILTIN)
         self.objects: dict[tuple[str, str, str, str], _Record] = {}
         self.rv = 100
-        self.history: deque[tuple[int, str, Kind, Obj]] = deque(maxlen=5000)
+        #: (resourceVersion, type, kind, object, the object before a MODIFIED)
+        self.history: deque[tuple[int, str, Kind, Obj, Obj | None]] = deque(maxlen=5000)
+        #: How often a watch that allows them gets a ``BOOKMARK``.
+        self.bookmark_interval = 0.2
         self.watches: list[_Watch] = []
         self.logs: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
         self._log_events: dict[tuple[str, str, str], asyncio.Event] = {}
@@ -424,9 +577,25 @@ class FakeApi:
         self.requests: Counter[str] = Counter()
         self.controllers = True
         self.rollout_delay = 0.05
+        #: How long a new CRD takes to become ``Established`` (and its kinds served).
+        self.crd_delay = 0.2
+        #: How long a deleted pod takes to stop (its grace period, scaled down).
+        self.pod_grace = 0.1
+        #: Scales a Deployment's progressDeadlineSeconds (0.1: a 1 s deadline passes in 0.1 s).
+        self.deadline_scale = 1.0
+        #: plural -> finalizers added to every new object of it (a webhook's, say).
+        self.admission_finalizers: dict[str, list[str]] = {}
+        #: How long the garbage collector takes to delete the dependents of a deleted owner.
+        self.gc_delay = 0.05
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Cleared, the workload controllers hold their next step (a test sees the state
+        #: before a rollout starts).
+        self.controllers_running = asyncio.Event()
+        self.controllers_running.set()
+        #: Workloads whose controller loop runs -> whether something changed meanwhile.
+        self._reconciling: dict[tuple[str, str, str, str], bool] = {}
         from tests.k8s_api.streams import Streams  # it builds on this module
 
         self.streams: Streams = Streams(self)
@@ -454,7 +623,10 @@ class FakeApi:
             app, handle_signals=False, shutdown_timeout=0.1, handler_cancellation=True
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
+        context = self.certificates.server_context() if self.certificates else None
+        site = web.TCPSite(
+            self._runner, "127.0.0.1", self.port, reuse_address=True, ssl_context=context
+        )
         await site.start()
         server = site._server
         assert server is not None and server.sockets
@@ -481,7 +653,8 @@ class FakeApi:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.certificates else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -651,8 +824,8 @@ class FakeApi:
 
     def _replace(self, kind: Kind, rec: _Record, obj: Obj) -> None:
         obj["metadata"]["resourceVersion"] = self._next_rv()
-        rec.obj = obj
-        self._notify("MODIFIED", kind, obj)
+        old, rec.obj = rec.obj, obj
+        self._notify("MODIFIED", kind, obj, old)
 
     def _remove(self, kind: Kind, rec: _Record) -> None:
         self.objects.pop(self._key(kind, rec.obj), None)
@@ -664,8 +837,11 @@ class FakeApi:
             for key in [k for k in self._log_events if k[:2] == (ns, name)]:
                 self._log_events.pop(key).set()
             self.streams.pod_removed(obj)
-        for ref_kind, dep in self._dependents(obj["metadata"]["uid"]):
-            self._remove(ref_kind, dep)
+            self._pod_deleted(obj)  # a StatefulSet's replacement waited for the name
+        if kind.kind == "CustomResourceDefinition":
+            self._crd_deleted(obj)
+        if self._dependents(obj["metadata"]["uid"]):
+            self._spawn(self._collect_garbage(obj["metadata"]["uid"]))
 
     def _pod_deleted(self, pod: Obj) -> None:
         """A pod was deleted (not by its controller): a ReplicaSet, StatefulSet or DaemonSet
@@ -694,12 +870,39 @@ class FakeApi:
                 out.append((kind, rec))
         return out
 
-    def _notify(self, type_: str, kind: Kind, obj: Obj) -> None:
+    @property
+    def history_size(self) -> int:
+        """How many changes a watch can resume from; an older ``resourceVersion`` is a
+        410 Expired (a small size makes clients relist)."""
+        return self.history.maxlen or 0
+
+    @history_size.setter
+    def history_size(self, size: int) -> None:
+        self.history = deque(self.history, maxlen=size)
+
+    def _notify(self, type_: str, kind: Kind, obj: Obj, old: Obj | None = None) -> None:
         snapshot = copy.deepcopy(obj)
-        self.history.append((int(obj["metadata"]["resourceVersion"]), type_, kind, snapshot))
+        before = copy.deepcopy(old) if old is not None else None
+        self.history.append(
+            (int(obj["metadata"]["resourceVersion"]), type_, kind, snapshot, before)
+        )
         for w in self.watches:
-            if self._watch_matches(w, kind, snapshot):
-                w.queue.put_nowait((type_, snapshot))
+            seen = self._watch_event(w, type_, kind, snapshot, before)
+            if seen is not None:
+                w.queue.put_nowait((seen, snapshot))
+
+    def _watch_event(
+        self, w: _Watch, type_: str, kind: Kind, obj: Obj, old: Obj | None
+    ) -> str | None:
+        """What a watch sees of a change: an object that starts matching its selectors is
+        ADDED for it, one that stops matching is DELETED."""
+        now = self._watch_matches(w, kind, obj)
+        if type_ != "MODIFIED":
+            return type_ if now else None
+        before = old is not None and self._watch_matches(w, kind, old)
+        if now:
+            return "MODIFIED" if before else "ADDED"
+        return "DELETED" if before else None
 
     @staticmethod
     def _watch_matches(w: _Watch, kind: Kind, obj: Obj) -> bool:
@@ -710,7 +913,7 @@ class FakeApi:
             return False
         if w.labels and not label_match(w.labels, meta.get("labels") or {}):
             return False
-        return not (w.fields and not field_match(w.fields, obj))
+        return not (w.fields and not field_match(w.kind, w.fields, obj))
 
     def _new_namespace(self, name: str) -> Obj:
         return {
@@ -768,6 +971,13 @@ class FakeApi:
             return exc.response()
 
     def _authenticate(self, request: web.Request) -> str:
+        transport = request.transport
+        peer = transport.get_extra_info("peercert") if transport is not None else None
+        if peer:
+            # A client certificate the CA signed (the TLS handshake checked it): its CN.
+            subject = dict(pair for rdn in peer.get("subject", ()) for pair in rdn)
+            self.requests["client-certificate"] += 1
+            return str(subject.get("commonName", ""))
         auth = request.headers.get("Authorization", "")
         user = (
             self.tokens.get(auth.removeprefix("Bearer ").strip())
@@ -830,6 +1040,8 @@ class FakeApi:
                     "storageVersionHash": hashlib.sha256(k.plural.encode()).hexdigest()[:12],
                 }
             )
+            if not self._has_status(k):
+                continue
             resources.append(
                 {
                     "name": f"{k.plural}/status",
@@ -909,6 +1121,8 @@ class FakeApi:
             "GET": "watch" if q.get("watch") in ("true", "1") else ("get" if name else "list"),
             "PATCH": "patch",
             "DELETE": "delete",
+            "POST": None if name else "create",
+            "PUT": "update" if name else None,
         }.get(method)
         if verb is None:
             raise StatusError(
@@ -931,6 +1145,7 @@ class FakeApi:
                 if rec is None:
                     raise not_found(kind, name)
                 return web.json_response(rec.obj)
+            _field_terms(kind, q.get("fieldSelector") or "")
             listed = self._list(kind, namespace, q.get("labelSelector"), q.get("fieldSelector"))
             accept = request.headers.get("Accept", "")
             if "as=PartialObjectMetadataList" in accept.split(",")[0].replace(" ", ""):
@@ -939,7 +1154,90 @@ class FakeApi:
             return web.json_response(listed)
         if method == "PATCH":
             return await self._apply(request, kind, namespace, name)
+        if method in ("POST", "PUT"):
+            return await self._write(request, kind, namespace, name)
         return await self._delete(request, kind, namespace, name)
+
+    async def _write(
+        self, request: web.Request, kind: Kind, namespace: str, name: str
+    ) -> web.Response:
+        """POST (create; ``generateName`` honoured, 409 AlreadyExists) and PUT (replace; the
+        body's ``resourceVersion``, when set, must be the live one), typed and validated as an
+        apply is; the status of a kind with a status subresource is kept."""
+        q = request.query
+        try:
+            body = json.loads(await request.text())
+        except ValueError as exc:
+            raise StatusError(400, "BadRequest", f"error decoding JSON: {exc}") from exc
+        if not isinstance(body, dict) or body.get("kind") != kind.kind:
+            raise StatusError(
+                400,
+                "BadRequest",
+                f"the kind in the data does not match the expected kind ({kind.kind})",
+            )
+        meta = body.setdefault("metadata", {})
+        if request.method == "POST" and not meta.get("name") and meta.get("generateName"):
+            suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+            meta["name"] = meta["generateName"] + suffix
+        name = name or str(meta.get("name") or "")
+        if not name or meta.get("name", name) != name:
+            raise StatusError(400, "BadRequest", "the name of the object does not match the URL")
+        if kind.namespaced:
+            meta["namespace"] = namespace
+            if ("", "namespaces", "", namespace) not in self.objects:
+                raise StatusError(404, "NotFound", f'namespaces "{namespace}" not found')
+        rec = self.objects.get((kind.group, kind.plural, namespace, name))
+        if request.method == "POST" and rec is not None:
+            raise StatusError(
+                409,
+                "AlreadyExists",
+                f'{kind.qualified} "{name}" already exists',
+                {"name": name, "group": kind.group, "kind": kind.plural},
+            )
+        if request.method == "PUT" and rec is None:
+            raise not_found(kind, name)
+        wanted = meta.pop("resourceVersion", None)
+        if rec is not None and wanted and str(wanted) != rec.obj["metadata"]["resourceVersion"]:
+            raise modified(kind, name)
+        checked = schema.Checked()
+        body = schema.check(body, self._type_of(kind), checked)
+        strict = q.get("fieldValidation") == "Strict"
+        if checked.wrong or (checked.unknown and strict):
+            problems = [f'unknown field "{schema.render(p, smd=False)}"' for p in checked.unknown]
+            problems += [f"{schema.render(p, smd=False)}: {m}" for p, m in checked.wrong]
+            raise StatusError(
+                400,
+                "BadRequest",
+                f'{kind.kind} in version "{kind.version}" cannot be handled as a {kind.kind}: '
+                f"strict decoding error: {', '.join(problems)}",
+            )
+        warnings = [f'unknown field "{schema.render(p, smd=False)}"' for p in checked.unknown]
+        body["apiVersion"] = kind.group_version
+        if rec is not None and self._has_status(kind):
+            body["status"] = copy.deepcopy(rec.obj.get("status"))
+        self._default(kind, body)
+        causes = self._validate(kind, body, rec.obj if rec else None)
+        if causes:
+            raise invalid(kind, name, causes)
+        manager = q.get("fieldManager") or "kubectl-client-side-apply"
+        entry = {"manager": manager, "operation": "Update", "apiVersion": kind.group_version}
+        body["metadata"]["managedFields"] = [{**entry, "time": now_rfc3339()}]
+        if q.get("dryRun") == "All":
+            return _answer(body, 201 if rec is None else 200, warnings)
+        if rec is None:
+            body["metadata"]["generation"] = 1
+            self._store(kind, body, manager)
+            self._after_write(kind, body)
+            return _answer(body, 201, warnings)
+        for keep in ("uid", "creationTimestamp", "generation", "deletionTimestamp"):
+            if keep in rec.obj["metadata"]:
+                body["metadata"][keep] = rec.obj["metadata"][keep]
+        if _spec_of(rec.obj) != _spec_of(body):
+            body["metadata"]["generation"] = int(rec.obj["metadata"].get("generation", 1)) + 1
+        self._replace(kind, rec, body)
+        self._after_write(kind, body)
+        self._maybe_gone(kind, rec)
+        return _answer(body, 200, warnings)
 
     def _authorize(
         self, user: str, verb: str, kind: Kind, namespace: str, name: str, sub: str
@@ -976,7 +1274,7 @@ class FakeApi:
                 continue
             if labels and not label_match(labels, rec.obj["metadata"].get("labels") or {}):
                 continue
-            if fields and not field_match(fields, rec.obj):
+            if fields and not field_match(kind, fields, rec.obj):
                 continue
             item = copy.deepcopy(rec.obj)
             item.pop("apiVersion", None)
@@ -998,6 +1296,7 @@ class FakeApi:
     async def _watch(self, request: web.Request, kind: Kind, namespace: str) -> web.StreamResponse:
         q = request.query
         w = _Watch(kind, namespace or None, q.get("labelSelector"), q.get("fieldSelector"))
+        _field_terms(kind, w.fields or "")  # a bad selector is a 400, before the stream opens
         since = q.get("resourceVersion", "")
         timeout = float(q.get("timeoutSeconds", "1800"))
         oldest = self.history[0][0] if self.history else self.rv
@@ -1007,11 +1306,10 @@ class FakeApi:
             if int(since) < oldest - 1:
                 expired = True
             else:
-                backlog = [
-                    (t, o)
-                    for rv, t, k, o in self.history
-                    if rv > int(since) and self._watch_matches(w, k, o)
-                ]
+                for rv, t, k, o, before in self.history:
+                    seen = self._watch_event(w, t, k, o, before) if rv > int(since) else None
+                    if seen is not None:
+                        backlog.append((seen, o))
         else:
             listed = self._list(kind, namespace, w.labels, w.fields)["items"]
             for item in listed:
@@ -1036,15 +1334,17 @@ class FakeApi:
             for t, o in backlog:
                 await resp.write(json.dumps({"type": t, "object": o}).encode() + b"\n")
             deadline = time.monotonic() + timeout
+            bookmarks = q.get("allowWatchBookmarks") == "true"
             while not cut.is_set():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 getter = asyncio.ensure_future(w.queue.get())
                 cutter = asyncio.ensure_future(cut.wait())
+                wait = min(left, self.bookmark_interval) if bookmarks else left
                 try:
                     done, _ = await asyncio.wait(
-                        {getter, cutter}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+                        {getter, cutter}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
                     )
                 finally:
                     cutter.cancel()
@@ -1053,6 +1353,17 @@ class FakeApi:
                 if getter in done:
                     t, o = getter.result()
                     await resp.write(json.dumps({"type": t, "object": o}).encode() + b"\n")
+                elif bookmarks and not done:
+                    # Nothing for this watch: it is up to date with everything so far.
+                    mark = {
+                        "kind": kind.kind,
+                        "apiVersion": kind.group_version,
+                        "metadata": {"resourceVersion": str(self.rv)},
+                    }
+                    await resp.write(
+                        json.dumps({"type": "BOOKMARK", "object": mark}).encode() + b"\n"
+                    )
+                    self.requests["BOOKMARK"] += 1
             with contextlib.suppress(ConnectionError):
                 await resp.write_eof()
         except ConnectionError:
@@ -1134,7 +1445,60 @@ class FakeApi:
                 f'namespaces "{namespace}" not found',
                 {"name": namespace, "kind": "namespaces"},
             )
-        applied = leaves(config)
+        ns_rec = self.objects.get(("", "namespaces", "", namespace)) if kind.namespaced else None
+        if rec is None and ns_rec is not None and ns_rec.obj["metadata"].get("deletionTimestamp"):
+            message = (
+                f"unable to create new content in namespace {namespace} because it is being "
+                "terminated"
+            )
+            raise StatusError(
+                403,
+                "Forbidden",
+                f'{kind.qualified} "{name}" is forbidden: {message}',
+                {
+                    "name": name,
+                    "group": kind.group,
+                    "kind": kind.plural,
+                    "causes": [
+                        {
+                            "reason": "NamespaceTerminating",
+                            "message": message,
+                            "field": "metadata.namespace",
+                        }
+                    ],
+                },
+            )
+        if "managedFields" in meta:
+            raise StatusError(400, "BadRequest", "metadata.managedFields must be nil")
+        expected_rv = meta.pop("resourceVersion", None)
+        if expected_rv is not None and (
+            rec is None or str(expected_rv) != rec.obj["metadata"]["resourceVersion"]
+        ):
+            raise modified(kind, name)
+        if self._has_status(kind):
+            config.pop("status", None)  # the status subresource's, not the apply's
+        typed = self._type_of(kind)
+        checked = schema.Checked()
+        config = schema.check(config, typed, checked)
+        validation = q.get("fieldValidation", "Warn")
+        warnings = []
+        if checked.wrong or (checked.unknown and validation == "Strict"):
+            errors = [f"{schema.render(p)}: {m}" for p, m in checked.wrong]
+            if validation == "Strict":
+                errors += [
+                    f"{schema.render(p)}: field not declared in schema" for p in checked.unknown
+                ]
+            joined = errors[0] if len(errors) == 1 else "errors:\n  " + "\n  ".join(errors)
+            where = f"{namespace}/{name}" if namespace else name
+            group_version = f"{kind.group}/{kind.version}" if kind.group else kind.version
+            raise StatusError(
+                400,
+                "BadRequest",
+                f"failed to create typed patch object ({where}; {group_version}, Kind={kind.kind}): {joined}",
+            )
+        if validation == "Warn":
+            warnings = [f'unknown field "{schema.render(p, smd=False)}"' for p in checked.unknown]
+        applied = leaves(config, typed)
         live = (
             copy.deepcopy(rec.obj)
             if rec
@@ -1156,7 +1520,7 @@ class FakeApi:
         shared = set().union(*(p for m, p in owners.items() if m != manager)) if owners else set()
         for path in sorted(previous - set(applied) - shared, key=len, reverse=True):
             remove_at(live, path)
-        merged = merge(live, config)
+        merged = merge(live, config, typed)
         merged["metadata"].pop("managedFields", None)
         self._default(kind, merged)
         causes = self._validate(kind, merged, rec.obj if rec else None)
@@ -1183,24 +1547,58 @@ class FakeApi:
                 and rec.owners == owners
             )
             if same:
-                return web.json_response(rec.obj, status=200)
+                return _answer(rec.obj, 200, warnings)
             if _spec_of(before) != _spec_of(merged):
                 merged["metadata"]["generation"] = int(before["metadata"].get("generation", 1)) + 1
             if dry_run:
-                return web.json_response(merged, status=200)
+                return _answer(merged, 200, warnings)
             rec.owners, rec.owner_versions = owners, versions
             self._replace(kind, rec, merged)
             self._after_write(kind, merged)
-            return web.json_response(merged, status=200)
+            self._maybe_gone(kind, rec)  # its last finalizer may have been taken off
+            return _answer(merged, 200, warnings)
         merged["metadata"]["generation"] = 1
+        held = self.admission_finalizers.get(kind.plural, [])
+        if held:  # a mutating webhook's, as policy controllers add them
+            merged["metadata"]["finalizers"] = [
+                *(merged["metadata"].get("finalizers") or []),
+                *held,
+            ]
         merged["metadata"].setdefault("uid", str(uuid.uuid4()))
         merged["metadata"]["creationTimestamp"] = now_rfc3339()
         if dry_run:
-            return web.json_response(merged, status=201)
+            return _answer(merged, 201, warnings)
         new = self._store(kind, merged, manager)
         new.owners, new.owner_versions = owners, versions
         self._after_write(kind, merged)
-        return web.json_response(merged, status=201)
+        return _answer(merged, 201, warnings)
+
+    def _crd_of(self, kind: Kind) -> Obj | None:
+        rec = self.objects.get(
+            ("apiextensions.k8s.io", "customresourcedefinitions", "", kind.qualified)
+        )
+        return rec.obj if rec is not None and kind not in BUILTIN else None
+
+    def _type_of(self, kind: Kind) -> schema.Type:
+        """The schema applies are checked against (see ``schema.py``)."""
+        crd = self._crd_of(kind)
+        if crd is None:
+            return schema.model_of(kind.group_version, kind.kind) or "object"
+        found = schema.crd_schema(crd, kind.version)
+        if found is None:
+            return "object"
+        props = {**(found.get("properties") or {})}
+        props.update(apiVersion="str", kind="str", metadata="V1ObjectMeta")
+        return {**found, "properties": props}
+
+    def _has_status(self, kind: Kind) -> bool:
+        crd = self._crd_of(kind)
+        if crd is None:
+            return kind.kind not in NO_STATUS
+        for v in (crd.get("spec") or {}).get("versions") or []:
+            if v.get("name") == kind.version:
+                return "status" in (v.get("subresources") or {})
+        return False
 
     def _conflict(
         self, conflicts: list[tuple[str, FieldPath]], versions: dict[str, str]
@@ -1367,24 +1765,75 @@ class FakeApi:
 
     def _after_write(self, kind: Kind, obj: Obj) -> None:
         if kind.kind == "CustomResourceDefinition":
-            spec = obj.get("spec") or {}
-            names = spec.get("names") or {}
-            for v in spec.get("versions") or []:
-                if v.get("served", True):
-                    new = Kind(
-                        spec.get("group", ""),
-                        v["name"],
-                        names.get("kind", ""),
-                        names.get("plural", ""),
-                        spec.get("scope") == "Namespaced",
-                        tuple(names.get("shortNames") or ()),
-                    )
-                    if new not in self.kinds:
-                        self.kinds.append(new)
+            self._spawn(self._establish(obj["metadata"]["name"]))
         if self.controllers and kind.kind in WORKLOADS:
             self._spawn(
                 self._reconcile(kind, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
             )
+
+    @staticmethod
+    def _crd_kinds(crd: Obj) -> list[Kind]:
+        spec = crd.get("spec") or {}
+        names = spec.get("names") or {}
+        return [
+            Kind(
+                spec.get("group", ""),
+                v["name"],
+                names.get("kind", ""),
+                names.get("plural", ""),
+                spec.get("scope") == "Namespaced",
+                tuple(names.get("shortNames") or ()),
+            )
+            for v in spec.get("versions") or []
+            if v.get("served", True)
+        ]
+
+    async def _establish(self, name: str) -> None:
+        """The apiextensions controllers: names accepted, then ``Established`` after
+        ``crd_delay``; only then are the CRD's kinds served (discovery and REST paths)."""
+        await asyncio.sleep(self.crd_delay)
+        crd_kind = self.kind_of("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+        rec = self.objects.get(("apiextensions.k8s.io", "customresourcedefinitions", "", name))
+        if rec is None or rec.obj["metadata"].get("deletionTimestamp"):
+            return
+        obj = copy.deepcopy(rec.obj)
+        spec = obj.get("spec") or {}
+        stamp = now_rfc3339()
+        obj["status"] = {
+            "acceptedNames": {
+                k: v for k, v in (spec.get("names") or {}).items() if k != "categories"
+            },
+            "storedVersions": [v["name"] for v in spec.get("versions") or [] if v.get("storage")],
+            "conditions": [
+                {
+                    "type": "NamesAccepted",
+                    "status": "True",
+                    "reason": "NoConflicts",
+                    "message": "no conflicts found",
+                    "lastTransitionTime": stamp,
+                },
+                {
+                    "type": "Established",
+                    "status": "True",
+                    "reason": "InitialNamesAccepted",
+                    "message": "the initial names have been accepted",
+                    "lastTransitionTime": stamp,
+                },
+            ],
+        }
+        for new in self._crd_kinds(obj):
+            if new not in self.kinds:
+                self.kinds.append(new)
+        self._replace(crd_kind, rec, obj)
+
+    def _crd_deleted(self, crd: Obj) -> None:
+        """A deleted CRD's kinds are no longer served and its custom resources go with it."""
+        for gone in self._crd_kinds(crd):
+            if gone in self.kinds:
+                self.kinds.remove(gone)
+            for key, rec in list(self.objects.items()):
+                if key[:2] == (gone.group, gone.plural):
+                    self._remove(gone, rec)
 
     # DELETE ------------------------------------------------------------------------------------
     async def _delete(
@@ -1406,32 +1855,152 @@ class FakeApi:
         rec = self.objects.get((kind.group, kind.plural, namespace, name))
         if rec is None:
             raise not_found(kind, name)
-        obj = copy.deepcopy(rec.obj)
         if dry_run:
-            return web.json_response(obj, status=200)
+            return web.json_response(rec.obj, status=200)
+        grace = q.get("gracePeriodSeconds", body.get("gracePeriodSeconds"))
+        obj = self._begin_delete(kind, rec, policy, None if grace is None else int(grace))
+        # 202 only for the legacy orphanDependents=false (the API keeps 200 for the rest).
+        legacy = str(q.get("orphanDependents", body.get("orphanDependents"))).lower() == "false"
+        return web.json_response(obj, status=202 if legacy else 200)
+
+    def _begin_delete(self, kind: Kind, rec: _Record, policy: str, grace: int | None) -> Obj:
+        """What a DELETE does: an object without finalizers (and not a pod in its grace period,
+        nor a namespace) goes at once, its dependents later by the garbage collector; the others
+        get a ``deletionTimestamp`` and go once their finalizers are done."""
+        if rec.obj["metadata"].get("deletionTimestamp"):
+            return rec.obj
+        obj = copy.deepcopy(rec.obj)
+        meta = obj["metadata"]
+        uid = meta["uid"]
         if policy == "Orphan":
-            for _, dep in self._dependents(obj["metadata"]["uid"]):
-                dep.obj["metadata"]["ownerReferences"] = []
+            for dep_kind, dep in self._dependents(uid):
+                new = copy.deepcopy(dep.obj)
+                refs = new["metadata"].get("ownerReferences") or []
+                new["metadata"]["ownerReferences"] = [r for r in refs if r.get("uid") != uid]
+                self._replace(dep_kind, dep, new)
+        finalizers = list(meta.get("finalizers") or [])
+        if policy == "Foreground":
+            finalizers.append("foregroundDeletion")
+        graceful = kind.kind == "Pod" and grace != 0
+        if not finalizers and not graceful and kind.kind != "Namespace":
             self._remove(kind, rec)
             if kind.kind == "Pod":
                 self._pod_deleted(obj)
-            return web.json_response(obj, status=200)
-        if policy == "Foreground" and self._dependents(obj["metadata"]["uid"]):
-            obj["metadata"]["deletionTimestamp"] = now_rfc3339()
-            obj["metadata"]["finalizers"] = ["foregroundDeletion"]
-            self._replace(kind, rec, obj)
-
-            async def finish() -> None:
-                await asyncio.sleep(0.05)
-                if self.objects.get(self._key(kind, rec.obj)) is rec:
-                    self._remove(kind, rec)
-
-            self._spawn(finish())
-            return web.json_response(obj, status=202)
-        self._remove(kind, rec)
+            return obj
+        meta["deletionTimestamp"] = now_rfc3339()
+        if finalizers:
+            meta["finalizers"] = finalizers
+        if kind.kind == "Pod":
+            declared = (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+            meta["deletionGracePeriodSeconds"] = declared if grace is None else grace
+        if kind.kind == "Namespace":
+            obj["status"] = {"phase": "Terminating"}
+        self._replace(kind, rec, obj)
         if kind.kind == "Pod":
             self._pod_deleted(obj)
-        return web.json_response(obj, status=200)
+            self._spawn(self._stop_pod(kind, rec, grace))
+        if kind.kind == "Namespace":
+            self._spawn(self._empty_namespace(kind, rec))
+        if "foregroundDeletion" in finalizers:
+            self._spawn(self._delete_dependents_first(kind, rec))
+        return obj
+
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str = "",
+        policy: str = "Background",
+    ) -> Obj:
+        """What an API ``DELETE`` does (a pod: its grace period, and so on); the object as the
+        API answers it."""
+        k = self.kind_of(api_version, kind)
+        rec = self.objects[(k.group, k.plural, namespace if k.namespaced else "", name)]
+        return copy.deepcopy(self._begin_delete(k, rec, policy, None))
+
+    def finalize(
+        self, api_version: str, kind: str, name: str, namespace: str = "", finalizer: str = ""
+    ) -> None:
+        """A controller is done with its finalizer (all of them when none is named)."""
+        k = self.kind_of(api_version, kind)
+        rec = self.objects[(k.group, k.plural, namespace if k.namespaced else "", name)]
+        obj = copy.deepcopy(rec.obj)
+        left = [f for f in obj["metadata"].get("finalizers") or [] if finalizer and f != finalizer]
+        obj["metadata"]["finalizers"] = left
+        self._replace(k, rec, obj)
+        self._maybe_gone(k, rec)
+
+    def _maybe_gone(self, kind: Kind, rec: _Record) -> None:
+        """Removes an object being deleted once nothing holds it any more."""
+        meta = rec.obj["metadata"]
+        if self.objects.get(self._key(kind, rec.obj)) is not rec or not meta.get(
+            "deletionTimestamp"
+        ):
+            return
+        if meta.get("finalizers") or (kind.kind == "Pod" and not rec.stopped):
+            return
+        if kind.kind == "Namespace":
+            return  # the namespace controller removes it once it is empty
+        self._remove(kind, rec)
+
+    async def _stop_pod(self, kind: Kind, rec: _Record, grace: int | None) -> None:
+        """The kubelet stops a deleted pod's containers within its grace period (``pod_grace``
+        seconds here, unless the DELETE asked for less)."""
+        await asyncio.sleep(self.pod_grace if grace is None else min(grace, self.pod_grace))
+        rec.stopped = True
+        self._maybe_gone(kind, rec)
+
+    async def _gone(self, check: Any) -> None:
+        while check():
+            await asyncio.sleep(0.02)
+
+    async def _collect_garbage(self, owner_uid: str) -> None:
+        """The garbage collector: dependents whose owners are all gone are deleted (in the
+        background), a moment after their owner."""
+        await asyncio.sleep(self.gc_delay)
+        live = {r.obj["metadata"]["uid"] for r in self.objects.values()}
+        for dep_kind, dep in self._dependents(owner_uid):
+            refs = dep.obj["metadata"].get("ownerReferences") or []
+            if not any(r.get("uid") in live for r in refs):
+                self._begin_delete(dep_kind, dep, "Background", None)
+
+    async def _delete_dependents_first(self, kind: Kind, rec: _Record) -> None:
+        """Foreground deletion: the dependents are deleted and gone before the owner's
+        ``foregroundDeletion`` finalizer is dropped."""
+        await asyncio.sleep(self.gc_delay)
+        uid = rec.obj["metadata"]["uid"]
+        for dep_kind, dep in self._dependents(uid):
+            self._begin_delete(dep_kind, dep, "Background", None)
+        await self._gone(lambda: self._dependents(uid))
+        if self.objects.get(self._key(kind, rec.obj)) is not rec:
+            return
+        obj = copy.deepcopy(rec.obj)
+        left = [f for f in obj["metadata"].get("finalizers") or [] if f != "foregroundDeletion"]
+        obj["metadata"]["finalizers"] = left
+        self._replace(kind, rec, obj)
+        self._maybe_gone(kind, rec)
+
+    async def _empty_namespace(self, kind: Kind, rec: _Record) -> None:
+        """The namespace controller: everything in a Terminating namespace is deleted, then
+        the namespace goes."""
+        await asyncio.sleep(self.gc_delay)
+        name = rec.obj["metadata"]["name"]
+
+        def contents() -> list[tuple[Kind, _Record]]:
+            return [
+                (k, r)
+                for (group, plural, ns, _), r in list(self.objects.items())
+                if ns == name
+                for k in self.kinds
+                if (k.group, k.plural) == (group, plural)
+            ]
+
+        for k, r in contents():
+            self._begin_delete(k, r, "Background", None)
+        await self._gone(contents)
+        if self.objects.get(self._key(kind, rec.obj)) is rec:
+            self._remove(kind, rec)
 
     # logs --------------------------------------------------------------------------------------
     async def _pod_log(self, request: web.Request, namespace: str, name: str) -> web.StreamResponse:
@@ -1669,100 +2238,286 @@ class FakeApi:
         self._replace(job, job_rec, new)
 
     async def _reconcile(self, kind: Kind, namespace: str, name: str) -> None:
-        await asyncio.sleep(self.rollout_delay)
-        rec = self.objects.get((kind.group, kind.plural, namespace, name))
-        if rec is None:
+        """kube-controller-manager for one workload, one step every ``rollout_delay`` (see
+        ``_rollout_step``) until there is nothing left to do; one loop per workload at a time."""
+        key = (kind.group, kind.plural, namespace, name)
+        if key in self._reconciling:
+            self._reconciling[key] = True  # the running loop takes another turn
             return
+        self._reconciling[key] = False
+        try:
+            while True:
+                await asyncio.sleep(self.rollout_delay)
+                await self.controllers_running.wait()
+                self._reconciling[key] = False
+                rec = self.objects.get(key)
+                if self._rollout_step(kind, namespace, name):
+                    if rec is not None:
+                        rec.progress += 1
+                        rec.stalled = False
+                elif not self._reconciling[key]:
+                    if rec is not None and kind.kind == "Deployment":
+                        self._spawn(self._progress_deadline(kind, rec, rec.progress))
+                    return
+        finally:
+            self._reconciling.pop(key, None)
+
+    async def _progress_deadline(self, kind: Kind, rec: _Record, progress: int) -> None:
+        """A Deployment that makes no progress for ``progressDeadlineSeconds`` (times
+        ``deadline_scale``) gets ``Progressing`` False, ``ProgressDeadlineExceeded``."""
+        seconds = int((rec.obj.get("spec") or {}).get("progressDeadlineSeconds", 600))
+        await asyncio.sleep(seconds * self.deadline_scale)
+        status = rec.obj.get("status") or {}
+        progressing = [c for c in status.get("conditions") or [] if c["type"] == "Progressing"]
+        done = progressing and progressing[0].get("reason") == "NewReplicaSetAvailable"
+        key = self._key(kind, rec.obj)
+        if self.objects.get(key) is not rec or rec.progress != progress or done:
+            return
+        rec.stalled = True
+        self._rollout_step(kind, key[2], key[3])
+
+    def _rollout_step(self, kind: Kind, namespace: str, name: str) -> bool:
+        """One step of a rollout, as the real controllers pace it: the new generation is
+        observed first; a ReplicaSet creates its pods at once, a rolling update one more than
+        wanted at a time (an old pod goes once a new one is ready), a StatefulSet one pod at a
+        time, each after the one before is ready (replacing an old pod by name, the highest
+        ordinal first); pods become ready one step after they start. The status (replicas,
+        updated, ready, ``Progressing``/``Available`` conditions) follows each step. Answers
+        whether anything changed."""
+        rec = self.objects.get((kind.group, kind.plural, namespace, name))
+        if rec is None or rec.obj["metadata"].get("deletionTimestamp"):
+            return False  # being deleted: the garbage collector takes its pods
         obj = rec.obj
         spec = obj.get("spec") or {}
         template = spec.get("template") or {}
         containers = dotted(template, "spec.containers") or []
-        labels = dict(dotted(template, "metadata.labels") or {})
         broken = any("does-not-exist" in str(c.get("image", "")) for c in containers)
         digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
         want = 1 if kind.kind in ("DaemonSet", "Job") else int(spec.get("replicas", 1))
         uid = obj["metadata"]["uid"]
+        generation = obj["metadata"].get("generation", 1)
         pod_kind = self.kind_of("v1", "Pod")
-        mine = [r for k, r in self._dependents(uid) if k.kind == "Pod"]
-        for r in mine:
-            if r.obj["metadata"].get("labels", {}).get("pod-template-hash") != digest:
-                self._remove(pod_kind, r)
-        mine = [r for k, r in self._dependents(uid) if k.kind == "Pod"]
-        for r in mine[want:]:
-            self._remove(pod_kind, r)
-        if kind.kind == "Job" and mine:
-            return  # a Job's pod runs once; its status comes from the kubelet stand-in
-        taken = {r.obj["metadata"]["name"] for r in mine}
-        ordinals = (i for i in range(want + len(taken)) if f"{name}-{i}" not in taken)
-        for _ in range(len(mine), want):
-            suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
-            pod_name = (
-                f"{name}-{next(ordinals)}"
-                if kind.kind == "StatefulSet"
-                else f"{name}-{digest[:8]}-{suffix}"
-            )
-            pod = self._pod(pod_name, namespace, containers, broken)
-            pod["metadata"]["labels"] = {**labels, "pod-template-hash": digest}
-            if kind.kind == "Job":
-                pod["metadata"]["labels"].update(
-                    {"batch.kubernetes.io/job-name": name, "job-name": name, "controller-uid": uid}
-                )
-                pod["spec"]["restartPolicy"] = dotted(template, "spec.restartPolicy") or "Never"
-                if not broken:
-                    waiting = {"waiting": {"reason": "ContainerCreating"}}
-                    pod["status"]["phase"] = "Pending"
-                    for cs in pod["status"]["containerStatuses"]:
-                        cs.update(state=waiting, ready=False, started=False)
-            pod["metadata"]["ownerReferences"] = [
-                {
-                    "apiVersion": kind.group_version,
-                    "kind": kind.kind,
-                    "name": name,
-                    "uid": uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
+
+        def active() -> list[_Record]:
+            """Its pods that are not being deleted (a terminating pod counts for nothing)."""
+            return [
+                r
+                for k, r in self._dependents(uid)
+                if k.kind == "Pod" and not r.obj["metadata"].get("deletionTimestamp")
             ]
-            self._store(pod_kind, pod, "kube-controller-manager")
-            if kind.kind == "Job" and not broken:
-                self._spawn(self._kubelet(kind, namespace, name, pod_name))
-            if broken:
-                image = containers[0].get("image")
-                self.add_event(
-                    pod,
-                    "Failed",
-                    f'Failed to pull image "{image}": rpc error: code = NotFound desc = failed to pull and unpack image "{image}": not found',
-                )
-                self.add_event(pod, "BackOff", f'Back-off pulling image "{image}"', count=3)
-        ready = 0 if broken else want
-        status: Obj = {"observedGeneration": obj["metadata"].get("generation", 1)}
+
+        def current(r: _Record) -> bool:
+            return r.obj["metadata"].get("labels", {}).get("pod-template-hash") == digest
+
+        if kind.kind != "Job" and (obj.get("status") or {}).get("observedGeneration") != generation:
+            # The new generation is observed first, counted against the new template.
+            self._workload_status(kind, rec, want, digest, active(), current)
+            return True
+        pods = active()
+        new = [r for r in pods if current(r)]
+        old = [r for r in pods if not current(r)]
+        changed = True
         if kind.kind == "Job":
-            status["active"] = 1  # the kubelet stand-in reports the end
-        elif kind.kind == "DaemonSet":
+            if pods or [r for k, r in self._dependents(uid) if k.kind == "Pod"]:
+                return False  # a Job's pod runs once; its status comes from the kubelet stand-in
+            self._create_pod(kind, obj, digest, broken)
+            new_obj = copy.deepcopy(obj)
+            new_obj["status"] = {"active": 1}  # the kubelet stand-in reports the end
+            self._replace(kind, rec, new_obj)
+            return False
+        starting = [r for r in new if not _pod_ready(r.obj)]
+        if len(new) > want:
+            self._begin_delete(pod_kind, new[-1], "Background", None)
+        elif starting and not broken:
+            self._ready_pod(starting[0])
+        elif len(new) < want and kind.kind == "StatefulSet":
+            if starting:
+                changed = False  # OrderedReady: the next pod waits for this one
+            elif old and not self._sts_slot_free(uid, name, want):
+                self._begin_delete(pod_kind, max(old, key=_ordinal), "Background", None)
+            else:
+                changed = self._create_pod(kind, obj, digest, broken)
+        elif len(new) < want:
+            for _ in range(1 if old else want - len(new)):
+                self._create_pod(kind, obj, digest, broken)
+        elif old and not starting:
+            self._begin_delete(pod_kind, old[0], "Background", None)
+        else:
+            changed = False
+        self._workload_status(kind, rec, want, digest, active(), current)
+        return changed
+
+    def _sts_slot_free(self, uid: str, name: str, want: int) -> bool:
+        taken = {r.obj["metadata"]["name"] for k, r in self._dependents(uid) if k.kind == "Pod"}
+        return any(f"{name}-{i}" not in taken for i in range(want))
+
+    def _create_pod(self, kind: Kind, owner: Obj, digest: str, broken: bool) -> bool:
+        """A pod of the workload's template: Running but not yet ready (a Job's: still being
+        created; a broken image's: never pulled)."""
+        meta = owner["metadata"]
+        name, namespace, uid = meta["name"], meta.get("namespace", ""), meta["uid"]
+        template = (owner.get("spec") or {}).get("template") or {}
+        containers = dotted(template, "spec.containers") or []
+        if kind.kind == "StatefulSet":
+            taken = {r.obj["metadata"]["name"] for k, r in self._dependents(uid) if k.kind == "Pod"}
+            want = int((owner.get("spec") or {}).get("replicas", 1))
+            free = [i for i in range(want) if f"{name}-{i}" not in taken]
+            if not free:
+                return False
+            pod_name = f"{name}-{free[0]}"
+        else:
+            suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+            pod_name = f"{name}-{digest[:8]}-{suffix}"
+        pod = self._pod(pod_name, namespace, containers, broken)
+        labels = dict(dotted(template, "metadata.labels") or {})
+        pod["metadata"]["labels"] = {**labels, "pod-template-hash": digest}
+        if not broken:
+            pod["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+            for cs in pod["status"]["containerStatuses"]:
+                cs["ready"] = False
+        if kind.kind == "Job":
+            pod["metadata"]["labels"].update(
+                {"batch.kubernetes.io/job-name": name, "job-name": name, "controller-uid": uid}
+            )
+            pod["spec"]["restartPolicy"] = dotted(template, "spec.restartPolicy") or "Never"
+            if not broken:
+                waiting = {"waiting": {"reason": "ContainerCreating"}}
+                pod["status"]["phase"] = "Pending"
+                for cs in pod["status"]["containerStatuses"]:
+                    cs.update(state=waiting, ready=False, started=False)
+        pod["metadata"]["ownerReferences"] = [
+            {
+                "apiVersion": kind.group_version,
+                "kind": kind.kind,
+                "name": name,
+                "uid": uid,
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
+        self._store(self.kind_of("v1", "Pod"), pod, "kube-controller-manager")
+        if kind.kind == "Job" and not broken:
+            self._spawn(self._kubelet(kind, namespace, name, pod_name))
+        if broken:
+            image = containers[0].get("image")
+            self.add_event(
+                pod,
+                "Failed",
+                f'Failed to pull image "{image}": rpc error: code = NotFound desc = failed to pull and unpack image "{image}": not found',
+            )
+            self.add_event(pod, "BackOff", f'Back-off pulling image "{image}"', count=3)
+        return True
+
+    def _ready_pod(self, rec: _Record) -> None:
+        obj = copy.deepcopy(rec.obj)
+        obj["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
+        for cs in obj["status"].get("containerStatuses", []):
+            cs["ready"] = True
+        self._replace(self.kind_of("v1", "Pod"), rec, obj)
+
+    def _workload_status(
+        self,
+        kind: Kind,
+        rec: _Record,
+        want: int,
+        digest: str,
+        pods: list[_Record],
+        current: Any,
+    ) -> None:
+        obj = rec.obj
+        name = obj["metadata"]["name"]
+        updated = [r for r in pods if current(r)]
+        ready = [r for r in pods if _pod_ready(r.obj)]
+        status: Obj = {"observedGeneration": obj["metadata"].get("generation", 1)}
+        done = len(updated) == want == len(pods) and len(ready) == want
+        if kind.kind == "DaemonSet":
             status.update(
                 {
-                    "desiredNumberScheduled": 1,
-                    "currentNumberScheduled": 1,
-                    "updatedNumberScheduled": 1,
-                    "numberReady": ready,
-                    "numberAvailable": ready,
+                    "desiredNumberScheduled": want,
+                    "currentNumberScheduled": len(pods),
+                    "updatedNumberScheduled": len(updated),
+                    "numberReady": len(ready),
+                    "numberAvailable": len(ready),
                 }
             )
+            if len(ready) < want:
+                status["numberUnavailable"] = want - len(ready)
         else:
             status.update(
                 {
-                    "replicas": want,
-                    "updatedReplicas": want,
-                    "readyReplicas": ready,
-                    "availableReplicas": ready,
-                    "currentReplicas": want,
+                    "replicas": len(pods),
+                    "updatedReplicas": len(updated),
+                    "readyReplicas": len(ready),
+                    "availableReplicas": len(ready),
                 }
             )
-            if kind.kind == "StatefulSet":
-                status["currentRevision"] = status["updateRevision"] = f"{name}-{digest[:8]}"
-        new = copy.deepcopy(obj)
-        new["status"] = status
-        self._replace(kind, rec, new)
+        if kind.kind == "StatefulSet":
+            revision = f"{name}-{digest[:8]}"
+            previous = (obj.get("status") or {}).get("currentRevision") or revision
+            status["currentReplicas"] = len(pods) - len(updated) if not done else len(pods)
+            status["updateRevision"] = revision
+            status["currentRevision"] = revision if done else previous
+        if kind.kind == "Deployment":
+            stamp = now_rfc3339()
+            replica_set = f'ReplicaSet "{name}-{digest[:8]}"'
+            available = len(ready) >= want
+            status["conditions"] = [
+                {
+                    "type": "Available",
+                    "status": "True" if available else "False",
+                    "reason": "MinimumReplicasAvailable"
+                    if available
+                    else "MinimumReplicasUnavailable",
+                    "message": "Deployment has minimum availability."
+                    if available
+                    else "Deployment does not have minimum availability.",
+                    "lastUpdateTime": stamp,
+                },
+                {
+                    "type": "Progressing",
+                    "status": "True",
+                    "reason": "NewReplicaSetAvailable" if done else "ReplicaSetUpdated",
+                    "message": f"{replica_set} has successfully progressed."
+                    if done
+                    else f"{replica_set} is progressing.",
+                    "lastUpdateTime": stamp,
+                },
+            ]
+            if rec.stalled and not done:
+                status["conditions"][1].update(
+                    status="False",
+                    reason="ProgressDeadlineExceeded",
+                    message=f"{replica_set} has timed out progressing.",
+                )
+        before = {k: v for k, v in (obj.get("status") or {}).items()}
+        if _without_stamps(before) != _without_stamps(status):
+            new = copy.deepcopy(obj)
+            new["status"] = status
+            self._replace(kind, rec, new)
+
+
+def _pod_ready(pod: Obj) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _ordinal(rec: _Record) -> int:
+    return int(str(rec.obj["metadata"]["name"]).rpartition("-")[2] or 0)
+
+
+def _without_stamps(status: Obj) -> Obj:
+    out = copy.deepcopy(status)
+    for c in out.get("conditions") or []:
+        c.pop("lastUpdateTime", None)
+    return out
+
+
+def _answer(obj: Obj, status: int, warnings: list[str]) -> web.Response:
+    """A JSON answer with the API's ``Warning: 299 - "..."`` headers."""
+    headers = CIMultiDict[str]()
+    for text in warnings:
+        headers.add("Warning", f"299 - {json.dumps(text)}")
+    return web.json_response(obj, status=status, headers=headers)
 
 
 def _metadata_only(listed: Obj) -> Obj:
@@ -1792,16 +2547,32 @@ def _spec_of(obj: Obj) -> Obj:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
 
 
+def _b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
 def write_kubeconfig(
     path: Path,
     api: FakeApi,
     token: str = TOKEN,
     namespace: str | None = None,
     extra_contexts: dict[str, str] | None = None,
+    client_certificate: bool = True,
 ) -> Path:
     """A kubeconfig with context ``fake`` pointing at the loopback server (plus other contexts
-    named in ``extra_contexts``: name -> server URL)."""
-    clusters = [{"name": "fake", "cluster": {"server": api.url}}]
+    named in ``extra_contexts``: name -> server URL). Over HTTPS it carries the CA and, unless
+    ``client_certificate`` is false, the client certificate and key instead of the token."""
+    cluster: Obj = {"server": api.url}
+    user: Obj = {"token": token}
+    if api.certificates is not None:
+        certs = api.certificates
+        cluster["certificate-authority-data"] = _b64(certs.ca)
+        if client_certificate:
+            user = {
+                "client-certificate-data": _b64(certs.client_cert),
+                "client-key-data": _b64(certs.client_key),
+            }
+    clusters = [{"name": "fake", "cluster": cluster}]
     contexts: list[Obj] = [{"name": "fake", "context": {"cluster": "fake", "user": "tester"}}]
     if namespace:
         contexts[0]["context"]["namespace"] = namespace
@@ -1814,7 +2585,7 @@ def write_kubeconfig(
         "current-context": "fake",
         "clusters": clusters,
         "contexts": contexts,
-        "users": [{"name": "tester", "user": {"token": token}}],
+        "users": [{"name": "tester", "user": user}],
         "preferences": {},
     }
     path.write_text(yaml.safe_dump(config))

@@ -8,9 +8,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import pytest_asyncio
 import yaml
 
+from ktl_lsp.k8s.client import Clusters
+from ktl_lsp.k8s.sessions import K8sSessions
+from ktl_lsp.orchestration import k8s_job
+from ktl_lsp.orchestration.model import PlanNode
+from ktl_lsp.orchestration.runners import LaunchContext
+from ktl_lsp.sessions.manager import SessionManager
 from tests.conftest import Ktl, StartKtl
 from tests.k8s_api import FakeApi, write_kubeconfig
 from tests.lsp.features.helpers import output_text
@@ -169,3 +176,37 @@ async def test_cancel_deletes_the_job_and_stops_its_container(
     marker.unlink()
     await asyncio.sleep(0.5)
     assert not marker.exists(), "the container kept running after its Job was deleted"
+
+
+async def test_a_job_held_by_a_finalizer_is_reported_still_being_deleted(
+    api: FakeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled, the node deletes its Job in the foreground: the pod goes, but a finalizer
+    (someone else's controller) holds the Job past the runner's wait, which says so."""
+    monkeypatch.setattr(k8s_job, "DELETE_WAIT_S", 0.5)
+    api.admission_finalizers["jobs"] = ["example.com/hold"]
+    config = write_kubeconfig(tmp_path / "kubeconfig", api)
+    manager = SessionManager.open(tmp_path / "sessions.db")
+    runner = k8s_job.JobRunner(
+        manager, K8sSessions(lambda: manager, Clusters({"KUBECONFIG": str(config)}))
+    )
+    node = PlanNode("soak", command="echo started; sleep 30", runner="kubernetes")
+    node.extra["image"] = "alpine"
+    handle = runner.start(node, LaunchContext("ci", None, 1, None))
+    for _ in range(200):
+        pods = [k for k in api.objects if k[1] == "pods"]
+        if pods and "running" in str(api.objects[pods[0]].obj["status"]):
+            break
+        await asyncio.sleep(0.02)
+    handle.cancel()
+    exit_ = await asyncio.wait_for(handle.wait(), 10)
+    assert exit_.state == "cancelled"
+    [job] = _jobs(api).values()
+    assert job["metadata"]["finalizers"] == ["example.com/hold"]  # foregroundDeletion is done
+    assert job["metadata"]["deletionTimestamp"]
+    assert not [k for k in api.objects if k[1] == "pods"]  # its pod went first
+    lines = await manager.output_lines(handle.session_id)
+    assert f"job {job['metadata']['name']} is still being deleted" in lines
+    api.finalize("batch/v1", "Job", job["metadata"]["name"], "default")
+    assert _jobs(api) == {}
+    manager.close()

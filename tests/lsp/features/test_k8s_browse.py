@@ -22,6 +22,11 @@ async def test_pods_workloads_services_and_namespaces(k8s: Ktl, api: FakeApi) ->
     assert web["target"] == "pod/web-1" and web["ready"] is True and web["status"] == "Running"
     assert web["containers"] == ["app", "sidecar"]
     assert by_name["stuck"]["ready"] is False and by_name["stuck"]["status"] == "Pending"
+    api.add_pod("going", labels={"app": "web"})
+    api.pod_grace = 30.0  # still there, Terminating, while the picker lists it
+    api.delete("v1", "Pod", "going", "default")
+    going = {i["name"]: i for i in (await k8s.cmd("ktl.k8s.list", {"kinds": ["pods"]}))["items"]}
+    assert going["going"]["status"] == "Terminating" and going["going"]["ready"] is False
 
     namespaces = await k8s.cmd("ktl.k8s.list", {"kinds": ["namespaces"]})
     names = [i["name"] for i in namespaces["items"]]

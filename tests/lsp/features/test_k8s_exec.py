@@ -7,11 +7,13 @@ import asyncio
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 from pygls.exceptions import JsonRpcException
 
-from tests.conftest import Ktl
-from tests.k8s_api import FakeApi
+from tests.conftest import Ktl, StartKtl
+from tests.k8s_api import FakeApi, write_kubeconfig
+from tests.k8s_api.tls import make_certificates
 from tests.lsp.features.helpers import frames, output_text, running_session, wait_for_text
 
 
@@ -123,6 +125,12 @@ async def test_missing_program_and_pod_are_clear_errors(k8s: Ktl, api: FakeApi) 
     assert "no-such-tool" in result["error"]
     result = await k8s.cmd("ktl.exec", {"pod": "nope", "command": ["true"]})
     assert result["state"] == "error" and 'pod "nope" not found' in result["error"]
+    pod(api, "stopping")
+    api.pod_grace = 30.0  # still Terminating (and Running) when the exec is asked for
+    api.delete("v1", "Pod", "stopping", "default")
+    result = await k8s.cmd("ktl.exec", {"pod": "stopping", "command": ["true"]})
+    assert result["state"] == "error"
+    assert "pod stopping is being deleted (phase Running)" in result["error"]
     result = await k8s.cmd("ktl.exec", {"pod": "web-1", "container": "db", "command": ["true"]})
     assert result["state"] == "error" and "container db is not in pod web-1" in result["error"]
     api.forbid("create", "pods/exec")
@@ -169,3 +177,25 @@ async def test_without_a_terminal_stdout_and_stderr_both_arrive(k8s: Ktl, api: F
     assert (result["state"], result["exitCode"]) == ("error", 4)
     text = await output_text(k8s, result["sessionId"], plain=True)
     assert "to-out" in text and "to-err" in text and "no-tty" in text
+
+
+async def test_exec_and_port_forward_over_https_with_a_client_certificate(
+    start_ktl: StartKtl, tmp_path: Path
+) -> None:
+    """The websockets go to ``wss://`` with the cluster's CA and the client certificate of
+    the kubeconfig, as the API requests do."""
+    async with FakeApi(make_certificates(tmp_path / "pki")) as api:
+        pod(api, "web-1")
+        api.serve("web-1", 8080)
+        config = write_kubeconfig(tmp_path / "kubeconfig", api)
+        ktl = await start_ktl(env={"KUBECONFIG": str(config)})
+        result = await ktl.cmd("ktl.exec", {"pod": "web-1", "command": ["sh", "-c", "echo tls"]})
+        assert (result["state"], result["exitCode"]) == ("done", 0), result
+        assert "tls" in await output_text(ktl, result["sessionId"], plain=True)
+        forward = await ktl.cmd("ktl.portForward", {"pod": "web-1", "ports": [":8080"]})
+        [port] = forward["forwards"]
+        async with httpx.AsyncClient(timeout=20) as http:
+            answer = await http.get(port["url"] + "/")
+        assert answer.status_code == 200 and answer.headers["x-pod"] == "web-1"
+        await ktl.cmd("ktl.session.cancel", {"sessionId": forward["sessionId"]})
+        assert api.requests["client-certificate"] >= 3

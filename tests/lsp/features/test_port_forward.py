@@ -174,3 +174,27 @@ async def test_several_ports_in_one_forward(k8s: Ktl, api: FakeApi) -> None:
             assert answer.headers["x-pod"] == "multi"
             assert answer.headers["x-pod-port"] == str(f["remote"])
     await k8s.cmd("ktl.session.cancel", {"sessionId": result["sessionId"]})
+
+
+async def test_a_pod_being_deleted_hands_over_to_its_replacement(
+    k8s: Ktl, api: FakeApi, tmp_path: Path
+) -> None:
+    """A deleted pod keeps running through its grace period; new connections go to the
+    replacement its ReplicaSet starts meanwhile, not to the pod that is stopping."""
+    api.pod_grace = 30.0  # longer than the test: the old pod stays Terminating throughout
+    first = await deploy(k8s, api, tmp_path)
+    result = await k8s.cmd("ktl.portForward", {"workload": "deployment/web", "ports": [":8080"]})
+    [forward] = result["forwards"]
+    sid = result["sessionId"]
+    async with httpx.AsyncClient(timeout=20) as http:
+        answer = await http.get(forward["url"] + "/", headers={"Connection": "close"})
+        assert answer.headers["x-pod"] == first
+        api.delete("v1", "Pod", first, "default")
+        await wait_for_text(k8s, sid, f"pod {first} is being deleted")
+        answer = await http.get(forward["url"] + "/", headers={"Connection": "close"})
+        second = answer.headers["x-pod"]
+        assert answer.status_code == 200 and second != first
+    await wait_for_text(k8s, sid, f"now forwarding to pod {second}")
+    terminating = api.get("v1", "Pod", first, "default")
+    assert terminating is not None and terminating["metadata"]["deletionTimestamp"]
+    await k8s.cmd("ktl.session.cancel", {"sessionId": sid})
