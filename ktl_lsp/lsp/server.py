@@ -337,9 +337,12 @@ class KtlServer(LanguageServer):
         """A notification whose params are plain JSON already: skips the attrs round trip,
         which is most of the cost when streaming megabytes of terminal output."""
         message = {"jsonrpc": "2.0", "method": method, "params": params}
-        if isinstance(self.protocol.writer, ThreadedWriter):
+        writer = self.protocol.writer
+        if isinstance(writer, ThreadedWriter):
             data = params.get("data")
-            self.protocol.writer.write_message(message, len(data) + 128 if data else 256)
+            writer.write_message(message, len(data) + 128 if data else 256)
+        elif isinstance(writer, asyncio.StreamWriter):
+            writer.write(frame_message(message))
         else:
             self.protocol._send_data(message)
 

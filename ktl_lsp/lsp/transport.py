@@ -20,15 +20,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import io
 import json
 import logging
 import os
 import re
+import stat
+import sys
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from typing import Any, BinaryIO
+
+import orjson
 
 from ktl_lsp.fullwrite import write_all
 
@@ -348,9 +353,30 @@ class MessageReader:
                 return
 
 
+#: The pipe to the editor holds this much (Linux; at most ``/proc/sys/fs/pipe-max-size``): a
+#: message of terminal output goes in a write or two instead of sixteen 64 KiB round trips.
+PIPE_BYTES = 1024 * 1024
+
+
+def widen_pipe(stream: BinaryIO) -> None:
+    """Grows the pipe behind ``stream`` to :data:`PIPE_BYTES`, where the platform lets it."""
+    if sys.platform == "win32":
+        return
+    import fcntl
+
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
+    if setsize is None:
+        return
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        fd = stream.fileno()
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            fcntl.fcntl(fd, setsize, PIPE_BYTES)
+
+
 class ThreadedWriter:
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
+        widen_pipe(stream)
         self._queue: deque[bytes | dict[str, Any]] = deque()
         self._cond = threading.Condition()
         self.pending = 0
@@ -449,6 +475,14 @@ class ThreadedWriter:
 
 
 def frame_message(message: dict[str, Any]) -> bytes:
-    """One JSON-RPC message with its ``Content-Length`` header, as it goes on the wire."""
-    body = json.dumps(message, separators=(",", ":")).encode()
+    """One JSON-RPC message with its ``Content-Length`` header, as it goes on the wire.
+
+    orjson encodes terminal text ~30 times faster than ``json`` (which held the GIL ~2 ms per
+    400 KB of output, stalling the loop that reads the terminals); ``json`` takes what orjson
+    refuses (a lone surrogate, an integer past 64 bits).
+    """
+    try:
+        body = orjson.dumps(message)
+    except TypeError:  # orjson.JSONEncodeError
+        body = json.dumps(message, separators=(",", ":")).encode()
     return b"Content-Length: %d\r\n\r\n%b" % (len(body), body)

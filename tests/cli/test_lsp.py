@@ -63,9 +63,12 @@ async def _connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWrite
     raise AssertionError("server did not listen")
 
 
-async def _connect_initialized(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def _connect_initialized(
+    port: int, options: dict[str, Any] | None = None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     reader, writer = await _connect(port)
-    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}
+    params = {"capabilities": {}, "initializationOptions": options or {}}
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}
     writer.write(_frame(init))
     msg = await asyncio.wait_for(_read_message(reader), 20)
     assert msg["result"]["serverInfo"]["name"] == "ktl-lsp"
@@ -286,6 +289,30 @@ async def test_tcp_transport(tmp_path: Path) -> None:
         stdout = await proc.stdout.read() if proc.stdout else b""
         await proc.wait()
     assert stdout == b"", "nothing may reach stdout in TCP mode either"
+
+
+async def test_tcp_streams_session_data(tmp_path: Path) -> None:
+    """Terminal output reaches a TCP editor as ``ktl/sessionData``, whole and in order."""
+    port = _free_port()
+    proc = await _start_tcp(tmp_path / "tcp.db", port)
+    try:
+        reader, writer = await _connect_initialized(port, {"sessionData": True})
+        run = {"command": "ktl.run", "arguments": [{"argv": ["printf", "h\u00e9llo \u2713\\n"]}]}
+        writer.write(
+            _frame({"jsonrpc": "2.0", "id": 2, "method": "workspace/executeCommand", "params": run})
+        )
+        data: list[str] = []
+        while True:
+            msg = await asyncio.wait_for(_read_message(reader), 20)
+            if msg.get("method") == "ktl/sessionData":
+                data.append(msg["params"]["data"])
+            elif msg.get("method") == "ktl/sessionState" and msg["params"]["state"] != "running":
+                break
+        assert "".join(data) == "h\u00e9llo \u2713\r\n"
+        writer.close()
+    finally:
+        proc.kill()
+        await proc.wait()
 
 
 async def test_bad_arguments_are_answered_without_a_logged_traceback(tmp_path: Path) -> None:

@@ -8,9 +8,11 @@ unwritten rest must still be sent, in order: a lost tail corrupts every later JS
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 
+from ktl_lsp.lsp.transport import frame_message
 from tests.conftest import StartKtl
 from tests.lsp.features.helpers import output_text, server_pid
 
@@ -54,3 +56,14 @@ async def test_stop_and_continue_loses_no_byte_of_the_stream(start_ktl: StartKtl
     assert received == stored
     # The connection still works after all that.
     assert (await ktl.cmd("ktl.run", {"argv": ["echo", "still here"]}))["state"] == "done"
+
+
+def test_a_message_orjson_refuses_is_still_framed() -> None:
+    """Text with a lone surrogate (a file name that is not UTF-8, in an error) goes out as
+    ``json`` writes it; other text goes out as UTF-8, both with the body's length in bytes."""
+    for text in ("héllo ✓", "bad name \udcff"):
+        message = {"jsonrpc": "2.0", "method": "ktl/sessionState", "params": {"error": text}}
+        framed = frame_message(message)
+        header, body = framed.split(b"\r\n\r\n", 1)
+        assert header == b"Content-Length: %d" % len(body)
+        assert json.loads(body) == message

@@ -149,8 +149,12 @@ class EditorFeed(Feature):
             return
         watch.total_bytes += len(frame.data)
         watch.total_lines += text.count("\n")
-        # Keep only the end of the stream for progress; the newest line is found when shown.
-        watch.tail = (watch.tail + text)[-TAIL_CHARS:]
+        # Keep only the end of the stream for progress; the newest line is found when shown
+        # (a frame longer than that is not copied whole first).
+        if len(text) >= TAIL_CHARS:
+            watch.tail = text[-TAIL_CHARS:]
+        else:
+            watch.tail = (watch.tail + text)[-TAIL_CHARS:]
         if watch.summary_mode:
             pass
         elif (
