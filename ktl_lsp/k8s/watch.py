@@ -2,7 +2,9 @@
 server's timeout, a dropped connection (with backoff) or a 410 Expired (a fresh LIST).
 
 Consumers see ``("LISTED", obj)`` for what a (re-)list found and the watch's own ``ADDED``,
-``MODIFIED``, ``DELETED``; a relist may repeat objects, so handle events idempotently.
+``MODIFIED``, ``DELETED``; a relist may repeat objects, so handle events idempotently. With
+``synced``, ``("SYNCED", {})`` follows each complete list, so a consumer keeping a model can
+drop what a relist no longer has.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ async def watch(
     label_selector: str | None = None,
     field_selector: str | None = None,
     notice: Callable[[str], None] | None = None,
+    synced: bool = False,
 ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     backoff = Backoff()
     rv: str | None = None
@@ -72,6 +75,8 @@ async def watch(
                 backoff.reset()
                 for item in (data or {}).get("items") or []:
                     yield "LISTED", item
+                if synced:
+                    yield "SYNCED", {}
             query = [
                 ("watch", "true"),
                 ("resourceVersion", rv),
