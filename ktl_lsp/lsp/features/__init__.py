@@ -18,6 +18,7 @@ from ktl_lsp.lsp.features.k8s import K8sCommands
 from ktl_lsp.lsp.features.k8s_browse import K8sBrowse
 from ktl_lsp.lsp.features.k8s_context import KubeContext
 from ktl_lsp.lsp.features.k8s_exec import K8sExec
+from ktl_lsp.lsp.features.k8s_explorer import ClusterExplorer
 from ktl_lsp.lsp.features.lifecycle import Lifecycle
 from ktl_lsp.lsp.features.navigation import Navigation
 from ktl_lsp.lsp.features.plans import Plans
@@ -53,6 +54,7 @@ FEATURES: tuple[type, ...] = (
     K8sCommands,
     K8sBrowse,
     K8sExec,
+    ClusterExplorer,
     PortForwards,
     Plans,
 )
