@@ -17,6 +17,7 @@ from ktl_lsp.lsp.features.hover import Hovers
 from ktl_lsp.lsp.features.k8s import K8sCommands
 from ktl_lsp.lsp.features.k8s_browse import K8sBrowse
 from ktl_lsp.lsp.features.k8s_context import KubeContext
+from ktl_lsp.lsp.features.k8s_drift import K8sDrift
 from ktl_lsp.lsp.features.k8s_exec import K8sExec
 from ktl_lsp.lsp.features.k8s_explorer import ClusterExplorer
 from ktl_lsp.lsp.features.lifecycle import Lifecycle
@@ -55,6 +56,7 @@ FEATURES: tuple[type, ...] = (
     K8sBrowse,
     K8sExec,
     ClusterExplorer,
+    K8sDrift,
     PortForwards,
     Plans,
 )

@@ -108,7 +108,7 @@ class DeleteArgs(StartArgs):
 
 
 @dataclass
-class _Watch:
+class Watch:
     id: str
     context: str
     explorer: Explorer
@@ -152,7 +152,7 @@ class ClusterExplorer(Feature):
         self.k8s = context.k8s
         self.runs = runs
         self.checker = checker
-        self.watches: dict[str, _Watch] = {}
+        self.watches: dict[str, Watch] = {}
         #: Called with a watch after each batch (drift follows the cluster through it).
         self.on_batch: list[Any] = []
 
@@ -168,7 +168,7 @@ class ClusterExplorer(Feature):
             cluster, "ktl watch", namespaces[0] if namespaces else None, kinds=kinds
         )
         spec = RunSpec(argv=[], command=title, kind="k8s", title=title, meta=meta)
-        holder: dict[str, _Watch] = {}
+        holder: dict[str, Watch] = {}
 
         async def body(live: LiveSession, cluster: Cluster) -> TaskOutcome:
             w = holder["w"]
@@ -186,7 +186,7 @@ class ClusterExplorer(Feature):
             live = self.k8s.start(spec, cluster, problem, body)
             return await self.runs.answer(live, a.detach)
         explorer = Explorer(cluster, kinds, namespaces)
-        w = holder["w"] = _Watch("", cluster.name, explorer)
+        w = holder["w"] = Watch("", cluster.name, explorer)
         explorer.on_change = lambda: self._schedule(w)
         live = self.k8s.start(spec, cluster, problem, body)
         w.id, w.live = live.id, live
@@ -204,19 +204,19 @@ class ClusterExplorer(Feature):
             "streams": w.explorer.stream_states(),
         }
 
-    def _watch(self, watch_id: str) -> _Watch:
+    def _watch(self, watch_id: str) -> Watch:
         w = self.watches.get(watch_id)
         if w is None:
             raise ArgumentError(f"field 'watchId': no running watch {watch_id}")
         return w
 
-    def _schedule(self, w: _Watch) -> None:
+    def _schedule(self, w: Watch) -> None:
         if w.scheduled is not None:
             return
         delay = max(0.0, w.last_flush + 1.0 / MAX_BATCHES_PER_S - time.monotonic())
         w.scheduled = asyncio.get_running_loop().call_later(delay, self._flush, w)
 
-    def _flush(self, w: _Watch) -> None:
+    def _flush(self, w: Watch) -> None:
         w.scheduled = None
         explorer = w.explorer
         if not explorer.ready.is_set() or w.id not in self.watches:
@@ -260,7 +260,7 @@ class ClusterExplorer(Feature):
         for hook in self.on_batch:
             hook(w)
 
-    def _record_snapshot(self, w: _Watch, snap: Obj) -> None:
+    def _record_snapshot(self, w: Watch, snap: Obj) -> None:
         if w.live is None:
             return
         counts: dict[str, int] = {}
@@ -274,7 +274,7 @@ class ClusterExplorer(Feature):
 
     def _record_delta(
         self,
-        w: _Watch,
+        w: Watch,
         added: list[Obj],
         updated: list[Obj],
         deleted: list[str],
