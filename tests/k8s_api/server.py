@@ -1571,6 +1571,7 @@ class FakeApi:
             {
                 "name": c["name"],
                 "image": c.get("image", ""),
+                "imageID": "" if broken else f"docker.io/library/{c.get('image', '')}@sha256:0",
                 "ready": not broken,
                 "restartCount": 0,
                 "started": not broken,
