@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +21,7 @@ from pygls.exceptions import JsonRpcException
 
 from ktl_lsp.k8s.client import Cluster
 from ktl_lsp.k8s.explorer import KINDS, Explorer
-from ktl_lsp.k8s.sessions import Body, K8sSessions
+from ktl_lsp.k8s.sessions import K8sSessions
 from ktl_lsp.k8s.style import DIM, GREEN, RED, RESET, YELLOW
 from ktl_lsp.lsp.arguments import ArgumentError, StartArgs
 from ktl_lsp.lsp.checker import Checker
@@ -78,12 +79,18 @@ class GetArgs(ObjectArgs):
 
 
 @dataclass
-class ScaleArgs(StartArgs):
+class _Action(StartArgs):
+    """An action on one object, run as a session."""
+
     kind: str
     name: str
-    replicas: int
     namespace: str | None = None
     context: str | None = None
+
+
+@dataclass(kw_only=True)
+class ScaleArgs(_Action):
+    replicas: int
 
     def check(self) -> None:
         if self.replicas < 0:
@@ -91,20 +98,16 @@ class ScaleArgs(StartArgs):
 
 
 @dataclass
-class RestartArgs(StartArgs):
-    kind: str
-    name: str
-    namespace: str | None = None
-    context: str | None = None
+class RestartArgs(_Action):
+    pass
 
 
 @dataclass
-class DeleteArgs(StartArgs):
-    kind: str
-    name: str
-    namespace: str | None = None
-    context: str | None = None
+class DeleteArgs(_Action):
     propagation: Literal["Background", "Foreground", "Orphan"] = "Background"
+
+
+ActionRun = Callable[[Cluster, str], Awaitable[tuple[str, dict[str, Any]]]]
 
 
 @dataclass
@@ -363,15 +366,18 @@ class ClusterExplorer(Feature):
         return None
 
     # -- actions ------------------------------------------------------------------------------
-    async def _act(
-        self, name: str, title: str, target: tuple[str | None, str | None], body: Body, a: StartArgs
-    ) -> dict[str, Any]:
-        """Runs an action on an object as a session (through ``K8sSessions.start``, like
-        every change to a cluster)."""
-        context, namespace = target
-        cluster, problem = await self.k8s.cluster(context)
-        meta = K8sSessions.meta(cluster, name, self.k8s.namespace(cluster, namespace))
+    async def _act(self, name: str, title: str, a: _Action, run: ActionRun) -> dict[str, Any]:
+        """Runs an action on an object as a session (through ``K8sSessions.start``, like every
+        change to a cluster): ``run(cluster, namespace)`` answers its line and result extra."""
+        cluster, problem = await self.k8s.cluster(a.context)
+        meta = K8sSessions.meta(cluster, name, self.k8s.namespace(cluster, a.namespace))
         spec = RunSpec(argv=[], command=title, kind="k8s", title=title, meta=meta)
+
+        async def body(live: LiveSession, cluster: Cluster) -> TaskOutcome:
+            said, extra = await run(cluster, self.k8s.namespace(cluster, a.namespace))
+            live.write(f"{GREEN}{a.kind}/{a.name} {said}{RESET}\r\n")
+            return TaskOutcome(State.DONE, 0, None, extra)
+
         live = self.k8s.start(spec, cluster, problem, body)
         return await self.runs.follow(live, a, a.detach)
 
@@ -379,37 +385,31 @@ class ClusterExplorer(Feature):
     async def scale(self, a: ScaleArgs) -> dict[str, Any]:
         from ktl_lsp.k8s import inspect
 
-        async def body(live: LiveSession, cluster: Cluster) -> TaskOutcome:
-            ns = self.k8s.namespace(cluster, a.namespace)
+        async def run(cluster: Cluster, ns: str) -> tuple[str, dict[str, Any]]:
             before, _ = await inspect.scale(cluster, a.kind, a.name, ns, a.replicas)
-            live.write(f"{GREEN}{a.kind}/{a.name} scaled{RESET} {before} -> {a.replicas}\r\n")
-            return TaskOutcome(State.DONE, 0, None, {"before": before, "replicas": a.replicas})
+            return f"scaled {before} -> {a.replicas}", {"before": before, "replicas": a.replicas}
 
         title = f"ktl scale {a.kind.lower()}/{a.name} --replicas={a.replicas}"
-        return await self._act("ktl scale", title, (a.context, a.namespace), body, a)
+        return await self._act("ktl scale", title, a, run)
 
     @command("ktl.k8s.restart")
     async def restart(self, a: RestartArgs) -> dict[str, Any]:
         from ktl_lsp.k8s import inspect
 
-        async def body(live: LiveSession, cluster: Cluster) -> TaskOutcome:
-            ns = self.k8s.namespace(cluster, a.namespace)
+        async def run(cluster: Cluster, ns: str) -> tuple[str, dict[str, Any]]:
             await inspect.restart(cluster, a.kind, a.name, ns)
-            live.write(f"{GREEN}{a.kind}/{a.name} restarted{RESET}\r\n")
-            return TaskOutcome(State.DONE, 0, None)
+            return "restarted", {}
 
         title = f"ktl rollout-restart {a.kind.lower()}/{a.name}"
-        return await self._act("ktl rollout-restart", title, (a.context, a.namespace), body, a)
+        return await self._act("ktl rollout-restart", title, a, run)
 
     @command("ktl.k8s.delete")
     async def delete(self, a: DeleteArgs) -> dict[str, Any]:
         from ktl_lsp.k8s import inspect
 
-        async def body(live: LiveSession, cluster: Cluster) -> TaskOutcome:
-            ns = self.k8s.namespace(cluster, a.namespace)
+        async def run(cluster: Cluster, ns: str) -> tuple[str, dict[str, Any]]:
             await inspect.delete(cluster, a.kind, a.name, ns, a.propagation)
-            live.write(f"{GREEN}{a.kind}/{a.name} deleted{RESET} ({a.propagation})\r\n")
-            return TaskOutcome(State.DONE, 0, None)
+            return f"deleted ({a.propagation})", {}
 
         title = f"ktl delete {a.kind.lower()}/{a.name} --cascade={a.propagation.lower()}"
-        return await self._act("ktl delete", title, (a.context, a.namespace), body, a)
+        return await self._act("ktl delete", title, a, run)

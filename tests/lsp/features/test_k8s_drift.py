@@ -10,7 +10,11 @@ from lsprotocol import types as lsp
 from tests.conftest import Ktl
 from tests.k8s_api import FakeApi
 from tests.lsp.features.test_diagnostics import Publishes
-from tests.lsp.features.test_k8s_explorer import Tree, explorer  # noqa: F401 (fixture)
+from tests.lsp.features.test_k8s_explorer import (  # noqa: F401 (fixture)
+    Tree,
+    explorer,
+    open_document,
+)
 from tests.lsp.features.test_port_forward import APP
 
 
@@ -24,11 +28,7 @@ async def test_drift_appears_after_a_scale_and_clears_after_apply(
     path = tmp_path / "app.yaml"
     path.write_text(APP)
     uri = path.as_uri()
-    ktl.client.text_document_did_open(
-        lsp.DidOpenTextDocumentParams(
-            text_document=lsp.TextDocumentItem(uri=uri, language_id="yaml", version=1, text=APP)
-        )
-    )
+    open_document(ktl, uri, APP)
     assert (await ktl.cmd("ktl.apply", {"uri": uri}))["state"] == "done"
     await ktl.cmd("ktl.k8s.watch", {"namespace": "default"})
     await tree.until(lambda: (tree.find("Deployment", "web") or {}).get("ready") == "1/1")

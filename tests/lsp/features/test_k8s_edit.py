@@ -14,7 +14,11 @@ from pygls.exceptions import JsonRpcException
 from tests.conftest import Ktl
 from tests.k8s_api import FakeApi
 from tests.lsp.features.test_diagnostics import Publishes
-from tests.lsp.features.test_k8s_explorer import Tree, explorer  # noqa: F401 (fixture)
+from tests.lsp.features.test_k8s_explorer import (  # noqa: F401 (fixture)
+    Tree,
+    explorer,
+    open_document,
+)
 from tests.lsp.features.test_port_forward import deploy
 
 
@@ -54,11 +58,7 @@ async def test_edit_live_applies_on_confirmation(
     served = await ktl.cmd("ktl.k8s.live", {"uri": opened["liveUri"]})
     assert served["yaml"] == text
     uri = opened["uri"]
-    ktl.client.text_document_did_open(
-        lsp.DidOpenTextDocumentParams(
-            text_document=lsp.TextDocumentItem(uri=uri, language_id="yaml", version=1, text=text)
-        )
-    )
+    open_document(ktl, uri, text)
 
     _save(ktl, uri, text.replace("replicas: 1", "replicas: 2"), 2)
     question = await asyncio.wait_for(asked.get(), 20)

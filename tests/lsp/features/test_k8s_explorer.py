@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException
 
 from tests.conftest import Ktl, StartKtl
@@ -58,6 +59,14 @@ class Tree:
                 await self.changed.wait()
 
         await asyncio.wait_for(wait(), timeout)
+
+
+def open_document(ktl: Ktl, uri: str, text: str) -> None:
+    ktl.client.text_document_did_open(
+        lsp.DidOpenTextDocumentParams(
+            text_document=lsp.TextDocumentItem(uri=uri, language_id="yaml", version=1, text=text)
+        )
+    )
 
 
 def _plain(value: Any) -> Any:

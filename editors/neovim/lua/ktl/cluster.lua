@@ -291,15 +291,7 @@ function M.actions.logs()
   if not spec or spec.service then
     return
   end
-  spec.detach = true
-  client.exec_if_supported('ktl.logs', spec, function(err, result)
-    if err then
-      return notify('ktl: logs: ' .. (err.message or ''), vim.log.levels.ERROR)
-    end
-    vim.schedule(function()
-      sessions.open_session(result)
-    end)
-  end)
+  targets.follow_logs(spec)
 end
 
 function M.actions.exec()
