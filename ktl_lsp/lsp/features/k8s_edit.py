@@ -26,7 +26,7 @@ from ktl_lsp.lsp.checker import Checker
 from ktl_lsp.lsp.feature import REQUEST_FAILED, Feature, command
 from ktl_lsp.lsp.features.k8s import FileArgs, K8sCommands
 from ktl_lsp.lsp.features.k8s_context import KubeContext
-from ktl_lsp.lsp.features.k8s_explorer import LIVE_SCHEME, live_uri
+from ktl_lsp.lsp.features.k8s_explorer import LIVE_SCHEME, GetArgs, live_uri
 from ktl_lsp.lsp.server import KtlServer
 
 #: Metadata the server keeps for itself; an edited object is applied without it.
@@ -34,16 +34,6 @@ BOOKKEEPING = ("uid", "resourceVersion", "generation", "creationTimestamp", "man
 APPLY = "Apply"
 #: Diff lines shown in the question before it is cut.
 DIFF_LINES_SHOWN = 40
-
-
-@dataclass
-class EditArgs:
-    kind: str
-    name: str
-    namespace: str | None = None
-    context: str | None = None
-    apiVersion: str | None = None
-    reveal: bool = False  #: a Secret's values as they are; a Secret is not edited without
 
 
 @dataclass
@@ -93,7 +83,7 @@ class K8sEdit(Feature):
             self._dir = Path(tempfile.mkdtemp(prefix="ktl-live-"))
         return self._dir
 
-    async def _yaml(self, a: EditArgs) -> tuple[str, str, str | None, str]:
+    async def _yaml(self, a: GetArgs) -> tuple[str, str, str | None, str]:
         from ktl_lsp.k8s.inspect import as_yaml, fetch
 
         cluster, problem = await self.k8s.cluster(a.context)
@@ -111,7 +101,7 @@ class K8sEdit(Feature):
         return cluster.name, res.kind, namespace, text
 
     @command("ktl.k8s.edit")
-    async def edit(self, a: EditArgs) -> dict[str, Any]:
+    async def edit(self, a: GetArgs) -> dict[str, Any]:
         context, kind, namespace, text = await self._yaml(a)
         folder = self._root() / context / (namespace or "_") / kind
         path = folder / f"{a.name}.yaml"
@@ -135,7 +125,7 @@ class K8sEdit(Feature):
         if len(parts) != 4 or not parts[3].endswith(".yaml"):
             raise ArgumentError(f"field 'uri': not a {LIVE_SCHEME}: uri of an object: {a.uri}")
         context, namespace, kind, name = parts[0], parts[1], parts[2], parts[3][: -len(".yaml")]
-        args = EditArgs(kind, name, None if namespace == "_" else namespace, context)
+        args = GetArgs(kind, name, None if namespace == "_" else namespace, context)
         _, _, _, text = await self._yaml(args)
         return {"uri": a.uri, "yaml": text}
 

@@ -75,7 +75,8 @@ class ObjectArgs:
 
 @dataclass
 class GetArgs(ObjectArgs):
-    reveal: bool = False  #: a Secret's values as they are (redacted otherwise)
+    #: a Secret's values as they are (redacted otherwise; ``ktl.k8s.edit`` needs it for one)
+    reveal: bool = False
 
 
 @dataclass
