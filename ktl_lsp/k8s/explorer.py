@@ -329,6 +329,7 @@ class Explorer:
         self._services: dict[str | None, set[str]] = {}
         #: Set once every stream has answered its first list (or failed it).
         self.ready = asyncio.Event()
+        self._starting = True  #: kinds are still being resolved: not ready whatever streams say
 
     # -- running ------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -346,6 +347,8 @@ class Explorer:
                         self._start(plural, ns)
                 else:
                     self._start(plural, "")
+            self._starting = False
+            self._streams_changed = True
             self._check_ready()
             await asyncio.Event().wait()
         finally:
@@ -415,6 +418,8 @@ class Explorer:
         self._check_ready()
 
     def _check_ready(self) -> None:
+        if self._starting:
+            return
         if not self.ready.is_set() and all(s.state != "listing" for s in self.streams.values()):
             self.ready.set()
             self.on_change()

@@ -10,11 +10,8 @@ from lsprotocol import types as lsp
 from tests.conftest import Ktl
 from tests.k8s_api import FakeApi
 from tests.lsp.features.test_diagnostics import Publishes
-from tests.lsp.features.test_k8s_explorer import (  # noqa: F401 (fixture)
-    Tree,
-    explorer,
-    open_document,
-)
+from tests.lsp.features.test_k8s import open_doc
+from tests.lsp.features.test_k8s_explorer import Tree, explorer  # noqa: F401 (fixture)
 from tests.lsp.features.test_port_forward import APP
 
 
@@ -25,10 +22,7 @@ async def test_drift_appears_after_a_scale_and_clears_after_apply(
 ) -> None:
     ktl, tree = explorer
     pubs = Publishes(ktl)
-    path = tmp_path / "app.yaml"
-    path.write_text(APP)
-    uri = path.as_uri()
-    open_document(ktl, uri, APP)
+    uri = open_doc(ktl, tmp_path / "app.yaml", APP)
     assert (await ktl.cmd("ktl.apply", {"uri": uri}))["state"] == "done"
     await ktl.cmd("ktl.k8s.watch", {"namespace": "default"})
     await tree.until(lambda: (tree.find("Deployment", "web") or {}).get("ready") == "1/1")

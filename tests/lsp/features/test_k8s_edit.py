@@ -14,24 +14,17 @@ from pygls.exceptions import JsonRpcException
 from tests.conftest import Ktl
 from tests.k8s_api import FakeApi
 from tests.lsp.features.test_diagnostics import Publishes
-from tests.lsp.features.test_k8s_explorer import (  # noqa: F401 (fixture)
-    Tree,
-    explorer,
-    open_document,
-)
+from tests.lsp.features.test_k8s import change, open_doc
+from tests.lsp.features.test_k8s_explorer import Tree, explorer  # noqa: F401 (fixture)
 from tests.lsp.features.test_port_forward import deploy
 
 
-def _save(ktl: Ktl, uri: str, text: str, version: int) -> None:
-    ktl.client.text_document_did_change(
-        lsp.DidChangeTextDocumentParams(
-            text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=version),
-            content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=text)],
-        )
-    )
-    Path(uri.removeprefix("file://")).write_text(text)
+def _save(ktl: Ktl, path: Path, text: str, version: int) -> None:
+    """An edit and a save, as the editor sends them (the file written first)."""
+    change(ktl, path.as_uri(), text, version)
+    path.write_text(text)
     ktl.client.text_document_did_save(
-        lsp.DidSaveTextDocumentParams(text_document=lsp.TextDocumentIdentifier(uri=uri))
+        lsp.DidSaveTextDocumentParams(text_document=lsp.TextDocumentIdentifier(uri=path.as_uri()))
     )
 
 
@@ -57,10 +50,10 @@ async def test_edit_live_applies_on_confirmation(
     assert "status:" not in text and "resourceVersion" not in text and "replicas: 1" in text
     served = await ktl.cmd("ktl.k8s.live", {"uri": opened["liveUri"]})
     assert served["yaml"] == text
-    uri = opened["uri"]
-    open_document(ktl, uri, text)
+    path = Path(opened["uri"].removeprefix("file://"))
+    uri = open_doc(ktl, path, text)
 
-    _save(ktl, uri, text.replace("replicas: 1", "replicas: 2"), 2)
+    _save(ktl, path, text.replace("replicas: 1", "replicas: 2"), 2)
     question = await asyncio.wait_for(asked.get(), 20)
     assert "Deployment/web in default" in question and "context fake" in question
     assert "+  replicas: 2" in question
@@ -72,7 +65,7 @@ async def test_edit_live_applies_on_confirmation(
     assert live["spec"]["replicas"] == 2
 
     bad = text.replace("replicas: 1", "replicas: -1")
-    _save(ktl, uri, bad, 3)
+    _save(ktl, path, bad, 3)
     published = await pubs.until(
         uri, lambda p: any(d.code == "k8s-api-error" for d in p.diagnostics)
     )

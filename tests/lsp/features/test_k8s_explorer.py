@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException
 
+from tests.checks.test_crds import CRD
 from tests.conftest import Ktl, StartKtl
 from tests.k8s_api import FakeApi, write_kubeconfig
 from tests.lsp.features.test_port_forward import deploy
@@ -59,14 +59,6 @@ class Tree:
                 await self.changed.wait()
 
         await asyncio.wait_for(wait(), timeout)
-
-
-def open_document(ktl: Ktl, uri: str, text: str) -> None:
-    ktl.client.text_document_did_open(
-        lsp.DidOpenTextDocumentParams(
-            text_document=lsp.TextDocumentItem(uri=uri, language_id="yaml", version=1, text=text)
-        )
-    )
 
 
 def _plain(value: Any) -> Any:
@@ -277,3 +269,42 @@ async def test_source_finds_the_declaring_file(
     text = (tmp_path / "app.yaml").read_text().splitlines()
     assert "web" in text[found["range"]["start"]["line"]]
     assert await ktl.cmd("ktl.k8s.source", {"kind": "Deployment", "name": "other"}) is None
+
+
+async def test_crd_kind_on_demand(explorer: tuple[Ktl, Tree], api: FakeApi, tmp_path: Path) -> None:
+    ktl, tree = explorer
+    crd = tmp_path / "crd.yaml"
+    crd.write_text(CRD)
+    assert (await ktl.cmd("ktl.apply", {"uri": crd.as_uri()}))["state"] == "done"
+    api.add(
+        {
+            "apiVersion": "example.com/v1",
+            "kind": "Widget",
+            "metadata": {"name": "w", "namespace": "default"},
+            "spec": {"size": 3},
+            "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "Pending"}]},
+        }
+    )
+    await ktl.cmd("ktl.k8s.watch", {"kinds": ["widgets.example.com", "nopes.example.com"]})
+    await tree.until(lambda: tree.find("Widget", "w") is not None)
+    widget = tree.find("Widget", "w") or {}
+    assert widget["apiVersion"] == "example.com/v1" and widget["status"] == "Pending"
+    assert widget["health"] == "warn"
+    [missing] = [s for s in tree.streams if s["plural"] == "nopes.example.com"]
+    assert missing["state"] == "error" and "does not serve" in missing["message"]
+
+
+async def test_a_cluster_that_goes_away_and_comes_back(
+    explorer: tuple[Ktl, Tree], api: FakeApi
+) -> None:
+    ktl, tree = explorer
+    api.add_pod("before")
+    await ktl.cmd("ktl.k8s.watch", {"kinds": ["pods"], "namespace": "default"})
+    await tree.until(lambda: tree.find("Pod", "before") is not None)
+    await api.stop()
+    await tree.until(lambda: any(s["state"] == "retrying" for s in tree.streams))
+    assert tree.find("Pod", "before") is not None  # what was known stays shown
+    await api.start()
+    api.add_pod("after")
+    await tree.until(lambda: tree.find("Pod", "after") is not None, timeout=30)
+    await tree.until(lambda: all(s["state"] == "watching" for s in tree.streams))
