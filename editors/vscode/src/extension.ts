@@ -147,6 +147,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       if (e.visible && cluster.children().length === 0) void watchCluster();
     }),
     vscode.commands.registerCommand("ktl.ui.cluster.watch", watchCluster),
+    // ktl-live://<context>/<namespace>/<Kind>/<name>.yaml: an object's live YAML, read-only
+    vscode.workspace.registerTextDocumentContentProvider("ktl-live", {
+      provideTextDocumentContent: async (uri) => (await exec<{ yaml: string }>("ktl.k8s.live", { uri: uri.toString(true) })).yaml,
+    }),
     vscode.commands.registerCommand("ktl.ui.cluster.filter", async () => {
       const f = await vscode.window.showInputBox({ prompt: "Show objects whose kind, name or status contains", value: cluster.filter });
       if (f === undefined) return;
@@ -369,14 +373,11 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
       executeCommand: (command, args, next) =>
         lensHandler ? lensHandler(command, args, async (c, a) => next(c, a)) : next(command, args),
     },
-    initializationOptions: {
-      ...settingsToInitializationOptions(
-        (key) => setting<unknown>(key, undefined),
-        await context.secrets.get(AGENT_TOKEN_SECRET),
-        setting<Record<string, unknown>>("server.initializationOptions", {}),
-      ),
-      resources: true, // the Cluster view
-    },
+    initializationOptions: settingsToInitializationOptions(
+      (key) => setting<unknown>(key, undefined),
+      await context.secrets.get(AGENT_TOKEN_SECRET),
+      setting<Record<string, unknown>>("server.initializationOptions", {}),
+    ),
     errorHandler: {
       error: () => ({ action: ErrorAction.Continue }),
       closed: () => {

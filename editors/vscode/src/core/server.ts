@@ -50,7 +50,8 @@ export function resolveServer(s: ServerSettings, lookup: (name: string) => strin
 
 /** What the extension sends as initializationOptions. */
 export function initializationOptions(extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { ...extra, sessionData: true };
+  // resources: the Cluster view's ktl/resources notifications
+  return { ...extra, sessionData: true, resources: true };
 }
 
 /**
