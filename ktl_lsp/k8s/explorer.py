@@ -327,8 +327,11 @@ class Explorer:
         #: namespace -> uids of its pods and of its Services (for the endpoints count)
         self._pods: dict[str | None, set[str]] = {}
         self._services: dict[str | None, set[str]] = {}
+        #: (kind, namespace, name) -> uid, for the workspace's look-ups
+        self._by_name: dict[tuple[str, str | None, str], str] = {}
         #: Set once every stream has answered its first list (or failed it).
         self.ready = asyncio.Event()
+        self._namespaces_listed = asyncio.Event()
         self._starting = True  #: kinds are still being resolved: not ready whatever streams say
 
     # -- running ------------------------------------------------------------------------------
@@ -425,11 +428,17 @@ class Explorer:
             self.on_change()
 
     async def _follow(self, key: StreamKey) -> None:
+        try:
+            await self._follow_stream(key)
+        finally:
+            if key[0] == "namespaces":
+                self._namespaces_listed.set()  # listed, refused or failed: nobody waits more
+
+    async def _follow_stream(self, key: StreamKey) -> None:
         plural, namespace = key
         stream = self.streams[key]
         res = self._resources[plural]
-        seen: set[str] = set()
-        listing = True
+        seen: set[str] = set()  #: what the current (re)list found
 
         def notice(text: str) -> None:
             self._set(stream, "retrying", text)
@@ -443,12 +452,12 @@ class Explorer:
                     for uid in stream.uids - seen:
                         self._gone(plural, uid)
                     stream.uids = seen
-                    seen, listing = set(), False
+                    seen = set()
+                    if plural == "namespaces":
+                        self._namespaces_listed.set()
                     self._set(stream, "watching")
                     continue
                 if type_ == "LISTED":
-                    if not listing:  # a relist began
-                        listing = True
                     uid = self._put(plural, res, obj)
                     if uid:
                         seen.add(uid)
@@ -469,17 +478,17 @@ class Explorer:
                         stream.uids.add(uid)
         except ApiError as exc:
             if exc.code == 403:
-                self._forbidden(stream, str(exc))
+                await self._forbidden(stream, str(exc))
             else:
                 self._set(stream, "error", str(exc))
         except K8sError as exc:
             self._set(stream, "error", str(exc))
 
-    def _forbidden(self, stream: Stream, message: str) -> None:
+    async def _forbidden(self, stream: Stream, message: str) -> None:
         """A refused kind: watched per namespace instead when it was refused cluster-wide."""
         res = self._resources[stream.plural]
         if res.namespaced and not stream.namespace and self.namespaces is None:
-            namespaces = [n["name"] for n in self.nodes.values() if n["kind"] == "Namespace"]
+            namespaces = await self._namespace_names()
             if namespaces:
                 self._per_namespace.add(stream.plural)
                 del self.streams[(stream.plural, "")]
@@ -491,6 +500,18 @@ class Explorer:
                 self.on_change()
                 return
         self._set(stream, "forbidden", message)
+
+    async def _namespace_names(self) -> list[str]:
+        """The namespaces to fall back on: the watched ones once listed, else one LIST."""
+        if "namespaces" in self.kinds:
+            await self._namespaces_listed.wait()
+            return [n["name"] for n in self.nodes.values() if n["kind"] == "Namespace"]
+        try:
+            _, data = await self.cluster.request("GET", "/api/v1/namespaces")
+        except K8sError:
+            return []
+        items = (data or {}).get("items") or []
+        return [str((i.get("metadata") or {}).get("name")) for i in items]
 
     # -- objects ------------------------------------------------------------------------------
     def _put(self, plural: str, res: Resource, obj: Obj) -> str:
@@ -507,6 +528,7 @@ class Explorer:
         if old is not None and old.get("resourceVersion") == node.get("resourceVersion"):
             return uid  # a relist repeating what is known
         self.nodes[uid] = node
+        self._by_name[(node["kind"], node.get("namespace"), node["name"])] = uid
         self._touch(uid, node)
         if res.kind in ("Pod", "Service"):
             index = self._pods if res.kind == "Pod" else self._services
@@ -559,6 +581,7 @@ class Explorer:
         node = self.nodes.pop(uid, None)
         self.warnings.pop(uid, None)
         if node is not None:
+            self._by_name.pop((node["kind"], node.get("namespace"), node["name"]), None)
             self._touch(uid, None)
             if node["kind"] in ("Pod", "Service"):
                 index = self._pods if node["kind"] == "Pod" else self._services
@@ -611,10 +634,8 @@ class Explorer:
         return out
 
     def find(self, kind: str, name: str, namespace: str | None) -> Obj | None:
-        for node in self.nodes.values():
-            if node["kind"] == kind and node["name"] == name and node.get("namespace") == namespace:
-                return node
-        return None
+        uid = self._by_name.get((kind, namespace, name))
+        return self.nodes.get(uid) if uid is not None else None
 
 
 def _newest(kept: dict[str, Obj]) -> list[Obj]:

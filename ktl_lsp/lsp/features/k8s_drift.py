@@ -67,6 +67,9 @@ class K8sDrift(Feature):
         self.k8s = context.k8s
         self.explorer = explorer
         self.docs: dict[DocKey, _Doc] = {}
+        #: uids of the live objects the workspace declares, and of all seen at the last compare
+        self.declared: set[str] = set()
+        self.known: set[str] = set()
         self._dirty = False
         self._running = False
         self._edit_timer: asyncio.TimerHandle | None = None
@@ -84,8 +87,16 @@ class K8sDrift(Feature):
                 return w
         return None
 
-    def _batch(self, w: Watch) -> None:
-        if self._current() is w:
+    def _batch(self, w: Watch, touched: set[str] | None) -> None:
+        """A snapshot compares everything; a delta only when it touches an object the
+        workspace declares, or one it may (an object added: a manifest may name it)."""
+        if self._current() is not w:
+            return
+        if (
+            touched is None
+            or touched & self.declared
+            or any(uid not in self.known for uid in touched)
+        ):
             self._refresh_soon()
 
     def _edited(self, uri: str, event: str) -> None:
@@ -173,6 +184,8 @@ class K8sDrift(Feature):
             lenses_changed = True
             if gone.message is not None:
                 self.checker.set_extra(key[0], f"{OWNER}#{key[1]}", [], "")
+        self.declared = {d.node["uid"] for d in self.docs.values()}
+        self.known = set(w.explorer.nodes)
         if lenses_changed:
             self.server.refresh_code_lenses()
 

@@ -157,8 +157,9 @@ class ClusterExplorer(Feature):
         self.runs = runs
         self.checker = checker
         self.watches: dict[str, Watch] = {}
-        #: Called with a watch after each batch (drift follows the cluster through it).
-        self.on_batch: list[Any] = []
+        #: Called after each batch with the watch and the uids it added, changed or deleted
+        #: (None: a snapshot, everything); drift follows the cluster through it.
+        self.on_batch: list[Callable[[Watch, set[str] | None], None]] = []
 
     # -- watches ------------------------------------------------------------------------------
     @command("ktl.k8s.watch")
@@ -238,6 +239,7 @@ class ClusterExplorer(Feature):
             w.labels = {n["uid"]: _label(n) for n in snap["resources"]}
             self._record_snapshot(w, snap)
             message: Obj = {"watchId": w.id, "context": w.context, "event": "snapshot", **snap}
+            touched: set[str] | None = None
         else:
             if not explorer.pending:
                 return
@@ -254,6 +256,7 @@ class ClusterExplorer(Feature):
                 w.labels.pop(uid, None)
             if not (added or updated or deleted or "streams" in delta):
                 return
+            touched = {n["uid"] for n in added + updated} | set(deleted)
             message = {"watchId": w.id, "context": w.context, "event": "delta"}
             message.update(added=added, updated=updated, deleted=deleted)
             if "streams" in delta:
@@ -262,7 +265,7 @@ class ClusterExplorer(Feature):
         if opted_in:
             self.server.send_raw_notification("ktl/resources", message)
         for hook in self.on_batch:
-            hook(w)
+            hook(w, touched)
 
     def _record_snapshot(self, w: Watch, snap: Obj) -> None:
         if w.live is None:
