@@ -3,7 +3,9 @@ server's timeout, a dropped connection (with backoff) or a 410 Expired (a fresh 
 
 Consumers see ``("LISTED", obj)`` for what a (re-)list found and the watch's own ``ADDED``,
 ``MODIFIED``, ``DELETED``; a relist may repeat objects, so handle events idempotently, and
-reports as ``DELETED`` (its last known state) what vanished while no watch was open.
+reports as ``DELETED`` (its last known state) what vanished while no watch was open. With
+``synced``, ``("SYNCED", {})`` follows each complete list, so a consumer keeping a model can
+drop what a relist no longer has.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ async def watch(
     label_selector: str | None = None,
     field_selector: str | None = None,
     notice: Callable[[str], None] | None = None,
+    synced: bool = False,
 ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     backoff = Backoff()
     rv: str | None = None
@@ -80,6 +83,8 @@ async def watch(
                 # Gone while no watch was open (a relist after 410 Expired): say so.
                 for obj in gone:
                     yield "DELETED", obj
+                if synced:
+                    yield "SYNCED", {}
             query = [
                 ("watch", "true"),
                 ("resourceVersion", rv),

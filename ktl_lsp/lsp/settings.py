@@ -120,6 +120,8 @@ SWITCHED: dict[str, str] = {
 class Settings:
     #: Send raw terminal output as ``ktl/sessionData`` (editors that show a terminal opt in).
     session_data: bool = field(default=False, metadata={"json": "sessionData"})
+    #: Send ``ktl/resources`` (the cluster explorer's watches) to this editor.
+    resources: bool = False
     #: Bytes of one session's output sent as logMessage lines before switching to summaries.
     log_message_limit: int = field(default=4 * 1024 * 1024, metadata={"json": "logMessageLimit"})
     #: Kubernetes version to validate manifests against ("1.30"); None means the newest packaged.

@@ -296,3 +296,16 @@ def test_pickers_from_the_cluster(results: dict[str, Any]) -> None:
 
 def test_help_for_the_kubernetes_commands(results: dict[str, Any]) -> None:
     _check(results, "help_k8s")
+
+
+def test_cluster_explorer_tree_follows_the_cluster(results: dict[str, Any]) -> None:
+    """:KtlCluster: the tree shows the cluster, <CR> expands, a scale redraws without moving
+    the cursor, d describes, D deletes after naming the object and its context."""
+    for name in (
+        "cluster_tree",
+        "cluster_expand",
+        "cluster_update_keeps_cursor",
+        "cluster_describe",
+        "cluster_delete",
+    ):
+        _check(results, name)

@@ -160,6 +160,7 @@ BUILTIN = [
     Kind("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",)),
     Kind("", "v1", "Event", "events", True, ("ev",)),
     Kind("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, ("pvc",)),
+    Kind("", "v1", "Node", "nodes", False, ("no",)),
     Kind("apps", "v1", "Deployment", "deployments", True, ("deploy",)),
     Kind("apps", "v1", "StatefulSet", "statefulsets", True, ("sts",)),
     Kind("apps", "v1", "DaemonSet", "daemonsets", True, ("ds",)),
@@ -574,6 +575,8 @@ class FakeApi:
         self._hang = asyncio.Event()
         self.tokens: dict[str, str] = {TOKEN: "admin"}
         self.forbidden: set[tuple[str, str, str]] = set()  # (user, verb, plural)
+        #: (verb, plural, namespace): refused in that namespace and so at the cluster scope
+        self.forbidden_in: set[tuple[str, str, str]] = set()
         self.requests: Counter[str] = Counter()
         self.controllers = True
         self.rollout_delay = 0.05
@@ -665,6 +668,19 @@ class FakeApi:
     def forbid(self, verb: str, plural: str, user: str = "*") -> None:
         self.forbidden.add((user, verb, plural))
 
+    def forbid_in(self, namespace: str, plural: str, *verbs: str) -> None:
+        """RBAC granted in every namespace but this one: ``verbs`` (list and watch by
+        default) on ``plural`` are refused there and at the cluster scope."""
+        for verb in verbs or ("list", "watch"):
+            self.forbidden_in.add((verb, plural, namespace))
+
+    def expire(self) -> None:
+        """The watch cache forgets its history: open watches end and resuming from any
+        version seen so far is a 410 Expired (the client must list again)."""
+        self.history.clear()
+        self.rv += 2
+        self.cut_streams()
+
     def kind_of(self, api_version: str, kind: str) -> Kind:
         for k in self.kinds:
             if k.group_version == api_version and k.kind == kind:
@@ -746,6 +762,27 @@ class FakeApi:
         obj = copy.deepcopy(rec.obj)
         for cs in obj.get("status", {}).get("containerStatuses", []):
             cs["restartCount"] = int(cs.get("restartCount", 0)) + 1
+        self._replace(self.kind_of("v1", "Pod"), rec, obj)
+
+    def crash_pod(
+        self, name: str, namespace: str = "default", reason: str = "CrashLoopBackOff"
+    ) -> None:
+        """Every container of the pod waits with ``reason`` after a failed run (its last
+        state terminated, ``OOMKilled`` or ``Error``), as the kubelet reports a crash loop."""
+        rec = self.objects[("", "pods", namespace, name)]
+        obj = copy.deepcopy(rec.obj)
+        last = "OOMKilled" if reason == "OOMKilled" else "Error"
+        for cs in obj.get("status", {}).get("containerStatuses", []):
+            cs.update(
+                ready=False,
+                started=False,
+                restartCount=int(cs.get("restartCount", 0)) + 1,
+                state={"waiting": {"reason": reason, "message": "back-off restarting"}},
+                lastState={
+                    "terminated": {"reason": last, "exitCode": 137 if last == "OOMKilled" else 1}
+                },
+            )
+        obj["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
         self._replace(self.kind_of("v1", "Pod"), rec, obj)
 
     def log(self, pod: str, container: str, *lines: str, namespace: str = "default") -> None:
@@ -1246,7 +1283,11 @@ class FakeApi:
         # pods/exec and pods/portforward are resources of their own (forbid("create",
         # "pods/exec")); other subresources go with their resource.
         target = resource if sub in ("exec", "portforward") else kind.plural
-        if not (
+        refused_in = any(
+            (v, p) == (verb, target) and (ns == namespace or not namespace)
+            for v, p, ns in self.forbidden_in
+        )
+        if not refused_in and not (
             {
                 (user, verb, target),
                 ("*", verb, target),
@@ -2099,6 +2140,7 @@ class FakeApi:
             {
                 "name": c["name"],
                 "image": c.get("image", ""),
+                "imageID": "" if broken else f"docker.io/library/{c.get('image', '')}@sha256:0",
                 "ready": not broken,
                 "restartCount": 0,
                 "started": not broken,

@@ -1058,6 +1058,88 @@ local ok, failure = pcall(function()
     )
   end
 
+  -- 18. :KtlCluster: the explorer's tree from ktl/resources, against the loopback cluster
+  -- (pick: staging, the same API server). A Deployment appears with its pod, scales (the tree
+  -- follows without moving the cursor), is described, and goes after a confirmed delete.
+  do
+    local cl = require('ktl.cluster')
+    local dir = vim.fn.tempname()
+    vim.fn.mkdir(dir, 'p')
+    local demo = dir .. '/explorer-demo.yaml'
+    vim.fn.writefile({
+      'apiVersion: apps/v1',
+      'kind: Deployment',
+      'metadata: {name: explorer-demo, namespace: default}',
+      'spec:',
+      '  replicas: 1',
+      '  selector: {matchLabels: {app: explorer-demo}}',
+      '  template:',
+      '    metadata: {labels: {app: explorer-demo}}',
+      '    spec: {containers: [{name: app, image: busybox}]}',
+    }, demo)
+    local _, aerr, applied = exec_sync(ktl, 'ktl.apply', { uri = vim.uri_from_fname(demo) }, 20000)
+    vim.cmd('KtlCluster')
+    local cbuf = cl.buf
+    local function line_of(text)
+      for i, l in ipairs(vim.api.nvim_buf_get_lines(cbuf, 0, -1, false)) do
+        if l:find(text, 1, true) then
+          return i, l
+        end
+      end
+    end
+    local appeared = vim.wait(20000, function()
+      return line_of('explorer-demo') ~= nil and line_of('web-1') ~= nil
+    end, 50)
+    check('cluster_tree', appeared and aerr == nil and vim.bo[cbuf].filetype == 'ktlcluster' and vim.wo.foldmethod == 'indent' and line_of('staging  (context)') ~= nil,
+      vim.inspect({ aerr = aerr, applied = applied and applied.state, text = buf_text(cbuf) }))
+    -- <CR> on the Deployment shows its pod under it
+    local row = line_of('explorer-demo')
+    if row then
+      vim.api.nvim_win_set_cursor(0, { row, 0 })
+      vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes('<CR>', true, false, true), 'x', false)
+    end
+    local expanded = vim.wait(10000, function()
+      local _, pod_line = line_of('explorer-demo-')
+      return pod_line ~= nil and pod_line:match('^%s+') and #pod_line:match('^%s+') > 6
+    end, 50)
+    check('cluster_expand', expanded, buf_text(cbuf))
+    -- a scale: the line follows, the cursor stays on the Deployment
+    local _, serr = exec_sync(ktl, 'ktl.k8s.scale', { kind = 'Deployment', name = 'explorer-demo', namespace = 'default', replicas = 2 }, 20000)
+    local scaled = vim.wait(20000, function()
+      local _, l = line_of('✓ explorer-demo  2/2')
+      return l ~= nil
+    end, 50)
+    local cursor_line = vim.api.nvim_get_current_line()
+    check('cluster_update_keeps_cursor', serr == nil and scaled and cursor_line:find('explorer-demo  ', 1, true) ~= nil and not cursor_line:find('explorer-demo-', 1, true),
+      vim.inspect({ serr = serr, cursor = cursor_line, text = buf_text(cbuf) }))
+    -- d: describe web-1 in a scratch buffer
+    row = line_of('web-1')
+    vim.api.nvim_win_set_cursor(0, { row, 0 })
+    vim.api.nvim_feedkeys('d', 'x', false)
+    local described = vim.wait(10000, function()
+      return vim.bo.filetype == 'ktldescribe' and buf_text(0):find('Name:         web-1', 1, true) ~= nil
+    end, 50)
+    check('cluster_describe', described, buf_text(0):sub(1, 300))
+    vim.cmd('close')
+    vim.api.nvim_set_current_win(vim.fn.bufwinid(cbuf))
+    -- D: a confirmation naming the object and the context, then it goes
+    local real_confirm = vim.fn.confirm
+    local asked = {}
+    vim.fn.confirm = function(msg)
+      table.insert(asked, msg)
+      return 1
+    end
+    row = line_of('explorer-demo')
+    vim.api.nvim_win_set_cursor(0, { row, 0 })
+    vim.api.nvim_feedkeys('D', 'x', false)
+    local gone = vim.wait(20000, function()
+      return line_of('explorer-demo') == nil
+    end, 50)
+    vim.fn.confirm = real_confirm
+    check('cluster_delete', gone and asked[1] == 'Delete Deployment explorer-demo in namespace default from context staging?', vim.inspect({ asked = asked, text = buf_text(cbuf) }))
+    vim.cmd('close')
+  end
+
   -- 9. :help ktl (KTL_DOC_RTP: a copy of the plugin where helptags may write doc/tags)
   local doc_rtp = os.getenv('KTL_DOC_RTP')
   if doc_rtp then
@@ -1067,7 +1149,7 @@ local ok, failure = pcall(function()
     local okrun = pcall(vim.cmd, 'help :KtlRun')
     check('help', okhelp and okrun and vim.bo.filetype == 'help' and vim.fn.expand('%:t') == 'ktl.txt', e)
     local missing = {}
-    for _, tag in ipairs({ ':KtlContext', ':KtlNamespace', ':KtlExec', ':KtlPortForward', ':KtlForwards', 'ktl-statusline', 'ktl-pickers', 'ktl-features', 'ktl-yamlls' }) do
+    for _, tag in ipairs({ ':KtlContext', ':KtlNamespace', ':KtlExec', ':KtlPortForward', ':KtlForwards', ':KtlCluster', 'ktl-statusline', 'ktl-pickers', 'ktl-features', 'ktl-yamlls' }) do
       if not pcall(vim.cmd, 'help ' .. tag) then
         table.insert(missing, tag)
       end

@@ -11,7 +11,9 @@ import {
   State,
   TransportKind,
 } from "vscode-languageclient/node";
+import { ClusterModel, Entry, entryView, objectArgs, ResourcesParams, startWatch } from "./core/cluster";
 import { adviseCoexistence, COEXISTENCE_SHOWN, YAML_EXTENSION } from "./core/coexistence";
+import { objectOf } from "./core/commands/cluster";
 import { COMMANDS, CommandContext, lensCommand, Ui } from "./core/commands";
 import { RENDER_SCHEME } from "./core/commands/helm";
 import { ExecSpec, K8sSelection, loadK8sStatus, restoreSelection, statusTooltip } from "./core/k8s";
@@ -35,11 +37,14 @@ let restartTimer: ReturnType<typeof setTimeout> | undefined;
 /** The commands the running server advertises. */
 let advertised = new Set<string>();
 /** Runs server commands invoked through VS Code (CodeLens clicks): see lensCommand. */
+/** Where `ktl/resources` notifications go (the Cluster view, once activated). */
+let onResources: ((p: ResourcesParams) => void) | undefined;
 let lensHandler: ((command: string, args: unknown[], next: (command: string, args: unknown[]) => Promise<unknown>) => Promise<unknown>) | undefined;
 /** workspaceState key of the workspace's Kubernetes context/namespace pick. */
 const K8S_SELECTION = "ktl.k8s.selection";
 const router = new SessionRouter();
 const model = new SessionsModel();
+const cluster = new ClusterModel();
 const restartPolicy = new RestartPolicy();
 
 const exec: Exec = async <T>(command: string, args: object = {}): Promise<T> => {
@@ -94,6 +99,29 @@ class ReadOnlyDocuments implements vscode.TextDocumentContentProvider {
   }
 }
 
+/** The Cluster view: the tree of src/core/cluster.ts as TreeItems. */
+class ClusterProvider implements vscode.TreeDataProvider<Entry> {
+  private readonly changed = new vscode.EventEmitter<Entry | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  fire(): void {
+    this.changed.fire(undefined);
+  }
+  getTreeItem(e: Entry): vscode.TreeItem {
+    const v = entryView(e);
+    const item = new vscode.TreeItem(v.label, v.collapsible ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+    item.id = v.id; // ids keep expansion and selection across refreshes
+    item.description = v.description;
+    item.tooltip = v.tooltip;
+    item.iconPath = new vscode.ThemeIcon(v.icon, v.color ? new vscode.ThemeColor(v.color) : undefined);
+    item.contextValue = v.contextValue;
+    if (e.type === "context" || e.type === "namespace") item.collapsibleState = vscode.TreeItemCollapsibleState.Expanded;
+    return item;
+  }
+  getChildren(e?: Entry): Entry[] {
+    return cluster.children(e);
+  }
+}
+
 /** The status bar's Kubernetes part (from ktl.k8s.contexts; refreshed by refreshK8s). */
 export const k8sStatus: K8sStatus = {};
 
@@ -113,6 +141,65 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   };
   const rendered = new ReadOnlyDocuments();
   context.subscriptions.push(log, status, view, vscode.workspace.registerTextDocumentContentProvider(RENDER_SCHEME, rendered));
+  const clusterProvider = new ClusterProvider();
+  const clusterView = vscode.window.createTreeView("ktl.cluster", { treeDataProvider: clusterProvider, showCollapseAll: true });
+  context.subscriptions.push(clusterView);
+  /** Batches arrive at most 10 a second per watch; the tree redraws once per batch. */
+  onResources = (p) => {
+    cluster.apply(p);
+    clusterProvider.fire();
+  };
+  const watchCluster = async (): Promise<void> => {
+    if (!client?.isRunning() || !advertised.has("ktl.k8s.watch")) return;
+    try {
+      const w = await startWatch(exec, k8sStatus.context);
+      // the previous watch of that context, if any, is no longer needed
+      const old = cluster.watchOf(w.context);
+      if (old && old !== w.watchId) void exec("ktl.session.cancel", { sessionId: old }).catch(() => undefined);
+    } catch (e) {
+      log.warn(`cluster watch: ${String(e)}`);
+    }
+  };
+  context.subscriptions.push(
+    clusterView.onDidChangeVisibility((e) => {
+      if (e.visible && cluster.children().length === 0) void watchCluster();
+    }),
+    vscode.commands.registerCommand("ktl.ui.cluster.watch", watchCluster),
+    // ktl-live://<context>/<namespace>/<Kind>/<name>.yaml: an object's live YAML, read-only
+    vscode.workspace.registerTextDocumentContentProvider("ktl-live", {
+      provideTextDocumentContent: async (uri) => (await exec<{ yaml: string }>("ktl.k8s.live", { uri: uri.toString(true) })).yaml,
+    }),
+    vscode.commands.registerCommand("ktl.ui.cluster.filter", async () => {
+      const f = await vscode.window.showInputBox({ prompt: "Show objects whose kind, name or status contains", value: cluster.filter });
+      if (f === undefined) return;
+      cluster.filter = f.trim();
+      clusterView.description = cluster.filter ? `filter: ${cluster.filter}` : undefined;
+      clusterProvider.fire();
+    }),
+    vscode.commands.registerCommand("ktl.ui.cluster.edit", async (arg: unknown) => {
+      const o = objectOf(arg);
+      if (!o) return;
+      const reveal = o.node.kind === "Secret";
+      if (reveal && (await vscode.window.showWarningMessage(`Edit Secret ${o.node.name} with its values (context ${o.context})?`, { modal: true }, "Edit")) !== "Edit") return;
+      try {
+        const r = await exec<{ uri: string }>("ktl.k8s.edit", { ...objectArgs(o.node, o.context), reveal });
+        await vscode.window.showTextDocument(vscode.Uri.parse(r.uri));
+      } catch (e) {
+        void vscode.window.showErrorMessage(`ktl: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }),
+    vscode.commands.registerCommand("ktl.ui.cluster.reveal", async (arg: unknown) => {
+      const o = objectOf(arg);
+      if (!o) return;
+      const r = await exec<{ uri: string; range: { start: { line: number; character: number }; end: { line: number; character: number } } } | null>(
+        "ktl.k8s.source",
+        { kind: o.node.kind, name: o.node.name, namespace: o.node.namespace, apiVersion: o.node.apiVersion },
+      );
+      if (!r) return void vscode.window.showInformationMessage(`No workspace file declares ${o.node.kind} ${o.node.name}`);
+      const range = new vscode.Range(r.range.start.line, r.range.start.character, r.range.end.line, r.range.end.character);
+      await vscode.window.showTextDocument(vscode.Uri.parse(r.uri), { selection: range });
+    }),
+  );
 
   /** Reloads the status bar's context/namespace; after a (re)start, re-applies the pick first. */
   const refreshK8s = async (restore = false): Promise<void> => {
@@ -189,7 +276,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   /** Once the server runs: the sessions, and the Kubernetes pick (the server forgot it). */
   const onReady = (): void => {
     refreshSessions();
-    void refreshK8s(true);
+    void refreshK8s(true).then(() => {
+      // a (re)started server has no watches: the view starts over
+      for (const e of cluster.children()) cluster.forget(e.context);
+      clusterProvider.fire();
+      if (clusterView.visible) void watchCluster();
+    });
   };
 
   const openTerminal = (arg: { run?: RunSpec; exec?: ExecSpec; attach?: Session; title: string }): void => {
@@ -334,6 +426,7 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
   context.subscriptions.push(
     client.onNotification("ktl/sessionData", (p: SessionDataParams) => router.onData(p)),
     client.onNotification("ktl/sessionState", (p: SessionStateParams) => router.onState(p)),
+    client.onNotification("ktl/resources", (p: ResourcesParams) => onResources?.(p)),
     client.onDidChangeState((e) => {
       if (e.newState === State.Running) restartPolicy.reset();
     }),

@@ -17,7 +17,10 @@ from ktl_lsp.lsp.features.hover import Hovers
 from ktl_lsp.lsp.features.k8s import K8sCommands
 from ktl_lsp.lsp.features.k8s_browse import K8sBrowse
 from ktl_lsp.lsp.features.k8s_context import KubeContext
+from ktl_lsp.lsp.features.k8s_drift import K8sDrift
+from ktl_lsp.lsp.features.k8s_edit import K8sEdit
 from ktl_lsp.lsp.features.k8s_exec import K8sExec
+from ktl_lsp.lsp.features.k8s_explorer import ClusterExplorer
 from ktl_lsp.lsp.features.lifecycle import Lifecycle
 from ktl_lsp.lsp.features.navigation import Navigation
 from ktl_lsp.lsp.features.plans import Plans
@@ -53,6 +56,9 @@ FEATURES: tuple[type, ...] = (
     K8sCommands,
     K8sBrowse,
     K8sExec,
+    ClusterExplorer,
+    K8sDrift,
+    K8sEdit,
     PortForwards,
     Plans,
 )

@@ -8,6 +8,8 @@ answered (a document never opened, a range past the end) is an empty list.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from lsprotocol import types as lsp
 
 from ktl_lsp.checks.findings import Finding
@@ -38,12 +40,14 @@ def _action(fix: Fix, uri: str, diagnostic: lsp.Diagnostic) -> lsp.CodeAction:
 class CodeActions(Feature):
     def __init__(self, checker: Checker) -> None:
         self.checker = checker
+        #: Other features' actions, plain commands (not edits), given the uri and the range.
+        self.extra: list[Callable[[str, lsp.Range], list[lsp.Command]]] = []
 
     @handles(
         lsp.TEXT_DOCUMENT_CODE_ACTION,
         lsp.CodeActionOptions(code_action_kinds=[lsp.CodeActionKind.QuickFix]),
     )
-    async def code_action(self, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+    async def code_action(self, params: lsp.CodeActionParams) -> list[lsp.CodeAction | lsp.Command]:
         only = params.context.only
         if only is not None and not any(
             lsp.CodeActionKind.QuickFix.value.startswith(str(getattr(k, "value", k))) for k in only
@@ -52,9 +56,11 @@ class CodeActions(Feature):
         uri = params.text_document.uri
         findings = await self.checker.current_findings(uri)
         uri_for = {str(p): u for p, u in self.checker.open_uris().items()}
-        actions: list[lsp.CodeAction] = []
+        actions: list[lsp.CodeAction | lsp.Command] = []
         for finding in findings:
             if finding.fixes and _overlaps(finding, params.range):
                 diagnostic = to_diagnostic(finding, uri, uri_for)
                 actions.extend(_action(fix, uri, diagnostic) for fix in finding.fixes)
+        for extra in self.extra:
+            actions += extra(uri, params.range)
         return actions

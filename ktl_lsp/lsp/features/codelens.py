@@ -12,6 +12,7 @@ resolved by `codeLens/resolve` when the editor shows it, so a huge file costs li
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -179,6 +180,8 @@ class CodeLenses(Feature):
         self.checker = checker
         #: Plans of the stacks shown, for their inferred needs (made on first need).
         self.stack_needs: StackNeeds | None = None
+        #: Other features' lenses (with their command), given the uri and its outline.
+        self.extra: list[Callable[[str, list[OutlineItem]], list[lsp.CodeLens]]] = []
 
     @handles(lsp.TEXT_DOCUMENT_CODE_LENS)
     async def code_lens(self, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
@@ -209,6 +212,8 @@ class CodeLenses(Feature):
         if len(lenses) <= INLINE_LIMIT:
             for lens in lenses:
                 lens.command = command_for(lens.data)
+        for extra in self.extra:
+            lenses += extra(uri, items)
         if items:
             history = await self.last_session_lens(uri, path)
             if history is not None:

@@ -15,6 +15,8 @@ local queue = {}
 -- after each `ktl/sessionState` (the terminal has it first), and once a client is up.
 M.on_session_state = function(_) end
 M.on_ready = function() end
+-- each `ktl/resources` batch of the cluster explorer (set by ktl/init.lua)
+M.on_resources = function(_) end
 
 --- The running ktl client, or nil.
 function M.get()
@@ -74,12 +76,15 @@ function M.lsp_config(bufnr)
       M.on_session_state(result)
     end,
     ['$/progress'] = progress.handler(vim.lsp.handlers['$/progress']),
+    ['ktl/resources'] = function(_, result)
+      M.on_resources(result)
+    end,
   }
   return {
     name = 'ktl',
     cmd = cmd,
     root_dir = compat.root_dir(bufnr or 0, cfg.root_markers),
-    init_options = vim.tbl_extend('force', cfg.init_options or {}, { sessionData = true }),
+    init_options = vim.tbl_extend('force', cfg.init_options or {}, { sessionData = true, resources = true }),
     handlers = handlers,
     on_init = function(client)
       ready[client.id] = true

@@ -10,10 +10,12 @@
 --                              replay, export, pin; :KtlApply/:KtlDiff
 --   compare, plans, targets    :KtlCompare; :KtlPlan, :KtlSessions; :KtlExec, :KtlLogs
 --   forwards                   :KtlPortForward, :KtlForwards
+--   cluster                    :KtlCluster, the explorer's tree from ktl/resources
 --   codelens, commands         the lens commands; the :Ktl* user commands
 -- Upwards, a lower module is handed functions instead of requiring: client.on_session_state
 -- and client.on_ready (set below), terminal.exec (set by client).
 local client = require('ktl.client')
+local cluster = require('ktl.cluster')
 local codelens = require('ktl.codelens')
 local commands = require('ktl.commands')
 local compare = require('ktl.compare')
@@ -35,6 +37,7 @@ client.on_session_state = function(state)
   plans.on_session_state()
 end
 client.on_ready = contexts.on_ready
+client.on_resources = cluster.on_resources
 
 M.lsp_config = client.lsp_config
 M.start = client.start
@@ -54,6 +57,9 @@ M.export = sessions.export
 M.pin = sessions.pin
 M.compare_lines = compare.compare_lines
 M.compare = compare.compare
+
+M.cluster = cluster.open
+M.cluster_lines = cluster.lines
 
 M.apply = manifest.apply
 M.diff = manifest.diff

@@ -132,6 +132,20 @@ function M.exec_command(line)
   end)
 end
 
+--- Follows logs (`ktl.logs` arguments) in a session terminal.
+function M.follow_logs(args)
+  args.detach = true
+  client.exec_if_supported('ktl.logs', args, function(err, result)
+    if err then
+      notify('ktl: logs: ' .. (err.message or ''), vim.log.levels.ERROR)
+      return
+    end
+    vim.schedule(function()
+      sessions.open_session(result)
+    end)
+  end)
+end
+
 --- :KtlLogs's line: `[TARGET] [-n NS] [-c CONTAINER] [--context C]`; TARGET a pod, `kind/name`
 --- or a label selector (`app=web`). Without one, picks from the cluster (|M.pick_target|).
 function M.logs(line)
@@ -140,21 +154,12 @@ function M.logs(line)
     return
   end
   local function start(args)
-    args.detach = true
     for _, key in ipairs({ 'namespace', 'container', 'context' }) do
       if p[key] then
         args[key] = p[key]
       end
     end
-    client.exec_if_supported('ktl.logs', args, function(err, result)
-      if err then
-        notify('ktl: logs: ' .. (err.message or ''), vim.log.levels.ERROR)
-        return
-      end
-      vim.schedule(function()
-        sessions.open_session(result)
-      end)
-    end)
+    M.follow_logs(args)
   end
   local function typed(t)
     t = t and vim.trim(t) or ''

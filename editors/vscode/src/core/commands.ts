@@ -3,6 +3,7 @@
  * and the CodeLens commands the extension runs itself. Host-independent: extension.ts registers
  * them over the vscode API and implements `Ui`.
  */
+import { CLUSTER_COMMANDS } from "./commands/cluster";
 import { COMPARE_COMMANDS } from "./commands/compare";
 import { CommandContext, UiCommand } from "./commands/context";
 import { EXEC_COMMANDS, execArg, openExec } from "./commands/exec";
@@ -63,4 +64,5 @@ export const COMMANDS: UiCommand[] = [
   ...K8S_COMMANDS,
   ...EXEC_COMMANDS,
   ...FORWARD_COMMANDS,
+  ...CLUSTER_COMMANDS,
 ];

@@ -50,7 +50,8 @@ export function resolveServer(s: ServerSettings, lookup: (name: string) => strin
 
 /** What the extension sends as initializationOptions. */
 export function initializationOptions(extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { ...extra, sessionData: true };
+  // resources: the Cluster view's ktl/resources notifications
+  return { ...extra, sessionData: true, resources: true };
 }
 
 /**
@@ -175,6 +176,14 @@ export const GATED_COMMANDS = [
   "ktl.logs",
   "ktl.verify",
   "ktl.k8s.contexts",
+  "ktl.k8s.watch",
+  "ktl.k8s.get",
+  "ktl.k8s.describe",
+  "ktl.k8s.scale",
+  "ktl.k8s.restart",
+  "ktl.k8s.delete",
+  "ktl.k8s.edit",
+  "ktl.k8s.source",
   "ktl.k8s.use",
   "ktl.exec",
   "ktl.portForward",

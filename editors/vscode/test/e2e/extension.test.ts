@@ -99,6 +99,12 @@ class TreeItem {
   ) {}
 }
 class ThemeIcon {
+  constructor(
+    public id: string,
+    public color?: ThemeColor,
+  ) {}
+}
+class ThemeColor {
   constructor(public id: string) {}
 }
 
@@ -107,6 +113,7 @@ const fakeVscode = {
   EventEmitter,
   TreeItem,
   ThemeIcon,
+  ThemeColor,
   TreeItemCollapsibleState: { None: 0, Collapsed: 1, Expanded: 2 },
   StatusBarAlignment: { Left: 1, Right: 2 },
   Uri: {
@@ -129,7 +136,7 @@ const fakeVscode = {
     createTreeView: (id: string, opts: { treeDataProvider: any; canSelectMany?: boolean }) => {
       trees.set(id, opts.treeDataProvider);
       treeOptions.set(id, opts);
-      return { dispose() {}, reveal: async () => undefined };
+      return { dispose() {}, reveal: async () => undefined, visible: false, description: undefined, onDidChangeVisibility: () => disposable };
     },
     createTerminal: (opts: { name: string; pty: any }) => {
       terminals.push(opts);
@@ -310,7 +317,7 @@ after(async () => {
 test("activation registers every contributed command and sets the context keys", () => {
   const pkg = JSON.parse(fs.readFileSync(path.join(EXT, "package.json"), "utf8"));
   for (const c of pkg.contributes.commands as { command: string }[]) assert.ok(commands.has(c.command), c.command);
-  assert.deepEqual(initOptions, { sessionData: true });
+  assert.deepEqual(initOptions, { sessionData: true, resources: true });
   assert.equal(contexts.get("ktl.server.running"), true);
   assert.equal(typeof contexts.get("ktl.server.has.apply"), "boolean", "set either way (the k8s commands are still landing)");
   for (const key of ["session_replay", "session_export", "session_pin", "session_delete", "sessions_diff", "plan_run", "plan_cancelNode", "k8s_contexts", "k8s_use"]) {
@@ -564,7 +571,7 @@ test("Set Remote Agent Token: SecretStorage, then the server restarts with it in
   await fakeVscode.commands.executeCommand("ktl.ui.agent.setToken");
   assert.equal(secrets.get("ktl.agent.token"), "tok-e2e");
   await until("restarted", () => (initOptions as any)?.agent?.token === "tok-e2e");
-  assert.deepEqual(initOptions, { retention: { intervalS: 0 }, agent: { token: "tok-e2e" }, sessionData: true });
+  assert.deepEqual(initOptions, { retention: { intervalS: 0 }, agent: { token: "tok-e2e" }, sessionData: true, resources: true });
   await until("running again", () => contexts.get("ktl.server.running") === true && trees.get("ktl.sessions").getChildren().length > 0);
   // the new server was told the workspace's Kubernetes pick again (it starts from the kubeconfig's)
   let answer: any;

@@ -43,6 +43,7 @@ import {
   TextEdit,
   Diagnostic,
 } from "vscode-languageserver-protocol";
+import { ClusterModel, entryView, ResourcesParams } from "../../src/core/cluster";
 import { SessionRouter } from "../../src/core/router";
 import { testKubeconfig } from "../support/kubeconfig";
 import { contextKeys, initializationOptions, resolveServer } from "../../src/core/server";
@@ -119,6 +120,7 @@ const router = new SessionRouter();
 const logs: string[] = [];
 const progressCreated: string[] = [];
 const diagnostics = new Map<string, PublishDiagnosticsParams>();
+const cluster = new ClusterModel();
 
 const exec: Exec = async <T>(command: string, args: object = {}) =>
   (await conn.sendRequest(ExecuteCommandRequest.type, { command, arguments: [args] })) as T;
@@ -157,6 +159,7 @@ before(async () => {
   conn.onNotification(LogMessageNotification.type, (p) => logs.push(p.message));
   conn.onNotification(PublishDiagnosticsNotification.type, (p) => diagnostics.set(p.uri, p));
   conn.onNotification("$/progress", () => undefined);
+  conn.onNotification("ktl/resources", (p: ResourcesParams) => cluster.apply(p));
   conn.onRequest(WorkDoneProgressCreateRequest.type, (p) => {
     progressCreated.push(String(p.token));
     return null;
@@ -611,4 +614,42 @@ test("kubernetes list: ktl.k8s.list gives pod web-1 (target pod/web-1) and Servi
   // errors are JSON-RPC errors with a message (the pickers fall back to the input box)
   await assert.rejects(exec("ktl.k8s.list", { context: "nope" }), (e: Error) => /nope/.test(e.message));
   await assert.rejects(exec("ktl.k8s.list", { kinds: ["secrets"] }), /kinds/);
+});
+
+test("cluster explorer: ktl/resources builds the Cluster view; a Deployment appears with its pod, scales and goes", async (t) => {
+  if (!process.env.KTL_TEST_KUBECONFIG) return t.skip(NO_CLUSTER);
+  const w = await exec<{ watchId: string; context: string; state: string }>("ktl.k8s.watch", { namespace: "default", context: "fake" });
+  assert.equal(w.state, "running");
+  const labelsUnder = (kind: string): string[] => {
+    const [ctx] = cluster.children().filter((e) => e.type === "context" && e.context === "fake");
+    if (!ctx) return [];
+    const ns = cluster.children(ctx).find((e) => e.type === "namespace" && e.namespace === "default");
+    const k = ns && cluster.children(ns).find((e) => e.type === "kind" && e.kind === kind);
+    return k ? cluster.children(k).map((e) => `${entryView(e).label} ${entryView(e).description}`) : [];
+  };
+  await until("pod web-1 in the tree", () => labelsUnder("Pod").some((l) => l.startsWith("web-1 1/1 · Running")));
+  const manifest = path.join(tmp, "tree-demo.yaml");
+  fs.writeFileSync(
+    manifest,
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: tree-demo, namespace: default}\nspec:\n  replicas: 1\n" +
+      "  selector: {matchLabels: {app: tree-demo}}\n  template:\n    metadata: {labels: {app: tree-demo}}\n" +
+      "    spec: {containers: [{name: app, image: busybox}]}\n",
+  );
+  const applied = await exec<SessionResult>("ktl.apply", { uri: `file://${manifest}`, context: "fake" });
+  assert.equal(applied.state, "done");
+  await until("the Deployment, ready", () => labelsUnder("Deployment").some((l) => l.startsWith("tree-demo 1/1")));
+  const [ctx] = cluster.children().filter((e) => e.type === "context" && e.context === "fake");
+  const ns = cluster.children(ctx).find((e) => e.type === "namespace" && e.namespace === "default")!;
+  const deployEntry = () => cluster.children(cluster.children(ns).find((e) => e.type === "kind" && e.kind === "Deployment")!).find((e) => e.type === "object" && e.node.name === "tree-demo");
+  await until("its pod under it", () => {
+    const d = deployEntry();
+    return d && cluster.children(d).some((e) => e.type === "object" && e.node.kind === "Pod");
+  });
+  const scaled = await exec<SessionResult>("ktl.k8s.scale", { kind: "Deployment", name: "tree-demo", namespace: "default", context: "fake", replicas: 2 });
+  assert.equal(scaled.state, "done");
+  await until("scaled to 2/2", () => labelsUnder("Deployment").some((l) => l.startsWith("tree-demo 2/2")));
+  const deleted = await exec<SessionResult>("ktl.k8s.delete", { kind: "Deployment", name: "tree-demo", namespace: "default", context: "fake" });
+  assert.equal(deleted.state, "done");
+  await until("gone", () => !labelsUnder("Deployment").some((l) => l.startsWith("tree-demo")) || undefined);
+  await exec("ktl.session.cancel", { sessionId: w.watchId });
 });

@@ -109,6 +109,7 @@ test("feature switches: sent at initialize, sent live on change, never a restart
     completion: { enabled: false },
     hover: { enabled: true },
     sessionData: true,
+    resources: true,
   });
   for (const name of FEATURE_SWITCHES) {
     assert.ok(switchesChanged((s) => s === `ktl.${name}`), name);

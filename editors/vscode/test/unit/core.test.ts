@@ -161,7 +161,7 @@ test("server command: setting, then PATH, then python -m ktl_lsp", () => {
     command: "/venv/bin/python",
     args: ["-m", "ktl_lsp", "--log-file", "f"],
   });
-  assert.deepEqual(initializationOptions({ sessionData: false, x: 1 }), { x: 1, sessionData: true });
+  assert.deepEqual(initializationOptions({ sessionData: false, x: 1 }), { x: 1, sessionData: true, resources: true });
 });
 
 test("restart policy backs off and gives up", () => {
@@ -261,8 +261,9 @@ test("settings become initializationOptions: nested, unset ones left to the serv
     gateway: { enabled: false, port: 8099 },
     agent: { url: "https://agent.example:8081", token: "s3cret" },
     sessionData: true,
+    resources: true,
   });
-  assert.deepEqual(settingsToInitializationOptions(() => undefined), { sessionData: true });
+  assert.deepEqual(settingsToInitializationOptions(() => undefined), { sessionData: true, resources: true });
   assert.equal(AGENT_TOKEN_SECRET, "ktl.agent.token");
   assert.ok(needsRestart((s) => s === "ktl.retention"));
   assert.ok(needsRestart((s) => s === "ktl.agent"));
