@@ -276,6 +276,10 @@ async def test_crd_kind_on_demand(explorer: tuple[Ktl, Tree], api: FakeApi, tmp_
     crd = tmp_path / "crd.yaml"
     crd.write_text(CRD)
     assert (await ktl.cmd("ktl.apply", {"uri": crd.as_uri()}))["state"] == "done"
+    # Served once the CRD is Established, as on a real server.
+    async with asyncio.timeout(20):
+        while not any(k.kind == "Widget" for k in api.kinds):
+            await asyncio.sleep(0.02)
     api.add(
         {
             "apiVersion": "example.com/v1",
