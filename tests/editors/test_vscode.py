@@ -16,15 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.needs import unavailable
+
 ROOT = Path(__file__).resolve().parents[2]
 EXT = ROOT / "editors" / "vscode"
 SERVER = Path(sys.executable).with_name("ktl-lsp")
 
 
-def _missing(message: str) -> None:
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message)
-    pytest.skip(message)
+_missing = unavailable
 
 
 @pytest.fixture(scope="module")

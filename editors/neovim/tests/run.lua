@@ -151,7 +151,7 @@ local ok, failure = pcall(function()
   end, 20)
   check('apply_notifies', table.concat(notes, ' '):lower():find('appl', 1, true) ~= nil, table.concat(notes, ' | '))
 
-  -- 8. CodeLens (only when the server offers it): refreshed on BufEnter, and runnable
+  -- 8. CodeLens (test_neovim.py requires the server to offer it): refreshed on BufEnter, and runnable
   local client = vim.lsp.get_client_by_id(ktl.client_id)
   results.codelens_provider = client and client.server_capabilities.codeLensProvider ~= nil or false
   if results.codelens_provider then

@@ -26,7 +26,7 @@ import {
   ShutdownRequest,
 } from "vscode-languageserver-protocol";
 import { Emitter } from "../../src/core/emitter";
-import { testKubeconfig } from "../support/kubeconfig";
+import { noCluster, testKubeconfig } from "../support/kubeconfig";
 
 const EXT = path.resolve(__dirname, "..", "..", "..");
 const REPO = path.resolve(EXT, "..", "..");
@@ -394,8 +394,9 @@ test("context menu: replay opens the browser, export saves, pin, compare two sel
 });
 
 test("quick picks from the cluster (ktl.k8s.list): Exec into pod/web-1, Port-forward to service/web :80", async (t) => {
-  if (!process.env.KTL_TEST_KUBECONFIG) return t.skip("no loopback cluster: KTL_TEST_KUBECONFIG is set by tests/editors/test_vscode.py");
-  if (!commands.has("ktl.k8s.list")) return t.skip("the server advertises no ktl.k8s.list");
+  const why = noCluster();
+  if (why) return t.skip(why);
+  assert.ok(commands.has("ktl.k8s.list"), "the server advertises ktl.k8s.list");
   const original = fakeVscode.window.showQuickPick;
   const picks: { items: any[]; placeHolder: string }[] = [];
   const choose = (...labels: string[]) =>
@@ -450,7 +451,7 @@ test("the status bar shows the kubeconfig's context; clicking it switches (ktl.k
   fakeVscode.window.showQuickPick = async (items: any[]) => (offered.push(...items.map((i) => i.label)), items.find((i) => i.label.includes("Other")));
   inputAnswers.push("shop");
   await fakeVscode.commands.executeCommand("ktl.ui.k8s.namespace");
-  if (process.env.KTL_TEST_KUBECONFIG && commands.has("ktl.k8s.list")) {
+  if (!noCluster()) {
     // the loopback cluster's namespaces (ktl.k8s.list), besides the active one
     assert.deepEqual(offered.slice(0, 2), ["$(check) default", "$(blank) kube-system"], offered.join(", "));
   }
@@ -460,15 +461,14 @@ test("the status bar shows the kubeconfig's context; clicking it switches (ktl.k
   assert.deepEqual(messages.filter((m) => m.startsWith("error")), []);
 });
 
-test("CodeLens commands go through the client's middleware: Exec opens a terminal, Run the plan's", async (t) => {
-  if (!commands.has("ktl.plan.run")) return t.skip("the server advertises no ktl.plan.run");
+test("CodeLens commands go through the client's middleware: Exec opens a terminal, Run the plan's", async () => {
+  assert.ok(commands.has("ktl.plan.run"), "the server advertises ktl.plan.run");
+  assert.ok(commands.has("ktl.exec"), "the server advertises ktl.exec");
   const before = terminals.length;
-  if (commands.has("ktl.exec")) {
-    // the terminal is not opened here: opening it starts ktl.exec (the lead's e2e covers that)
-    await fakeVscode.commands.executeCommand("ktl.exec", { workload: "deployment/web", namespace: "shop" });
-    assert.equal(terminals.length, before + 1, "a terminal for the exec session");
-    assert.equal(terminals.at(-1)!.name, "ktl exec: deployment/web -n shop");
-  }
+  // the terminal is not opened here: opening it starts ktl.exec (server.test.ts covers that)
+  await fakeVscode.commands.executeCommand("ktl.exec", { workload: "deployment/web", namespace: "shop" });
+  assert.equal(terminals.length, before + 1, "a terminal for the exec session");
+  assert.equal(terminals.at(-1)!.name, "ktl exec: deployment/web -n shop");
   const count = terminals.length;
   const file = path.join(tmp, "lens.plan.yaml");
   fs.writeFileSync(file, ["name: lens", "nodes:", "  - id: one", "    run: echo one", "  - id: two", "    run: echo two", ""].join("\n"));
