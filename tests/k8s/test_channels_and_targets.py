@@ -9,9 +9,9 @@ import pytest
 
 from ktl_lsp.k8s import channels
 from ktl_lsp.k8s.errors import K8sError
-from ktl_lsp.k8s.exec import _printable
 from ktl_lsp.k8s.portforward import PortSpec, parse_ports
 from ktl_lsp.k8s.targets import PodTarget, default_container, pick, service_port
+from ktl_lsp.pty.echo import printable as _printable
 
 
 def test_frames_carry_the_channel_in_the_first_byte() -> None:
