@@ -215,7 +215,9 @@ async def test_without_a_renderer_the_user_is_told_once(start_ktl: StartKtl, web
     uri = open_doc(ktl, web / "templates" / "service.yaml")
     edit(ktl, uri, 2, 9, 12, 12, "{{ .Values.nope.port }}")
     await pubs.until(uri, lambda p: p.version == 2)
-    await asyncio.sleep(0.5)
+    nope = "{{ .Values.nope.port }}"
+    edit(ktl, uri, 3, 9, 12, 12 + len(nope), "{{ .Values.other.port }}")  # checked again: not told
+    await pubs.until(uri, lambda p: p.version == 3)
     told = [m for m in ktl.client.messages if "not rendered" in m.message]
     assert [(m.type, m.message) for m in told] == [
         (
