@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import platform
 import select
 import signal
 import socket
@@ -17,6 +18,7 @@ import pytest
 
 from tests.cli.conftest import KTL_LSP, ktl_lsp
 from tests.conftest import server_command
+from tests.needs import unavailable
 
 
 def _free_port() -> int:
@@ -221,12 +223,10 @@ print("eof" if f.read() == b"" else "more")
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 
-@pytest.mark.skipif(
-    os.geteuid() != 0 or not os.path.exists(SYSTEM_PYTHON),
-    reason="needs root (to connect as another user) and a system python3",
-)
 async def test_another_local_user_is_refused(tmp_path: Path) -> None:
     """No token on the language server: only the user who started it may drive it."""
+    if os.geteuid() != 0 or not os.path.exists(SYSTEM_PYTHON):
+        unavailable("needs root (to connect as another user) and a system python3")
     port = _free_port()
     proc = await _start_tcp(tmp_path / "tcp.db", port, stderr=asyncio.subprocess.PIPE)
     try:
@@ -363,6 +363,22 @@ def _read_pty(proc: Any, until: bytes | None, timeout: float) -> bytes:
     return seen
 
 
+#: read(2)'s number, as /proc/PID/task/TID/syscall shows it while a thread waits in it.
+READ = {"x86_64": "0", "aarch64": "63"}.get(platform.machine())
+
+
+def _reading_stdin(pid: int) -> bool:
+    """Some thread of ``pid`` waits in read(2) on file descriptor 0."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            call = (task / "syscall").read_text().split()
+        except OSError:
+            continue
+        if len(call) > 1 and call[0] == READ and int(call[1], 16) == 0:
+            return True
+    return False
+
+
 def test_typed_in_a_terminal_it_says_what_it_is_and_ctrl_c_ends_it(tmp_path: Path) -> None:
     from ptyprocess import PtyProcess
 
@@ -373,7 +389,11 @@ def test_typed_in_a_terminal_it_says_what_it_is_and_ctrl_c_ends_it(tmp_path: Pat
         assert "ktl-lsp is a language server: it is waiting for an editor" in said
         for command in ("ktl-lsp run -- CMD", "ktl-lsp serve", "ktl-lsp check PATH..."):
             assert command in said
-        time.sleep(1)  # serving by now: the read of stdin waits for the editor
+        for _ in range(500):  # serving: a thread of it waits in read(2) on stdin for the editor
+            if _reading_stdin(proc.pid):
+                break
+            time.sleep(0.01)
+        assert _reading_stdin(proc.pid), "the server never waited for the editor's input"
         proc.sendintr()
         rest = _read_pty(proc, None, 10).decode()
         assert proc.wait() == 130

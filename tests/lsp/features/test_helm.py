@@ -107,7 +107,10 @@ async def test_missing_dependencies_are_one_note_on_chart_yaml(ktl: Ktl, tmp_pat
     assert "postgresql 15.5.0" in note.message and '"helm dependency build"' in note.message
     # No render, so no storm of "no template postgresql.primary.fullname" errors.
     db = (tmp_path / "app" / "templates" / "db.yaml").as_uri()
-    await asyncio.sleep(0.5)
+    # The chart is checked again (an edit): the first check is long over, and still no render.
+    edit(ktl, uri, 2, 0, 0, 0, "# still missing\n")
+    params = await pubs.until(uri, lambda p: p.version == 2)
+    assert len(helm_diagnostics(params)) == 1
     assert pubs.latest(db) is None
 
 
