@@ -32,3 +32,17 @@ def neovim(which: str) -> str:
     if found is None:
         unavailable("nvim not installed (scripts/system-deps installs it)")
     return found
+
+
+def neovim_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """The environment of a test Neovim: our server, a store and XDG folders of its own under
+    ``tmp`` (nothing of the user's config, state or data), and ``extra``."""
+    return {
+        **os.environ,
+        "KTL_LSP": str(Path(sys.executable).with_name("ktl-lsp")),
+        "KTL_STORE": str(tmp / "sessions.db"),
+        "XDG_STATE_HOME": str(tmp / "state"),
+        "XDG_CONFIG_HOME": str(tmp / "config"),
+        "XDG_DATA_HOME": str(tmp / "data"),
+        **extra,
+    }

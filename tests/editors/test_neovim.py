@@ -8,20 +8,17 @@ Without them: skipped locally, a failure in CI (CI=true).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.editors.neovims import NEOVIMS, neovim
+from tests.editors.neovims import NEOVIMS, neovim, neovim_env
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "editors" / "neovim"
-SERVER = Path(sys.executable).with_name("ktl-lsp")
 
 BAD = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: [1, 2\n"
 GOOD = """apiVersion: apps/v1
@@ -69,21 +66,16 @@ def results(
     out = tmp / "results.json"
     doc_rtp = tmp / "rtp"
     shutil.copytree(PLUGIN / "doc", doc_rtp / "doc")  # helptags writes doc/tags next to it
-    env = {
-        **os.environ,
-        "KTL_LSP": str(SERVER),
-        "KTL_STORE": str(tmp / "sessions.db"),
-        "KTL_RESULTS": str(out),
-        "KTL_MANIFEST": str(tmp / "bad.yaml"),
-        "KTL_GOOD_MANIFEST": str(tmp / "web.yaml"),
-        "KTL_NAV_MANIFEST": str(tmp / "reader.yaml"),
-        "KTL_DOC_RTP": str(doc_rtp),
+    env = neovim_env(
+        tmp,
+        KTL_RESULTS=str(out),
+        KTL_MANIFEST=str(tmp / "bad.yaml"),
+        KTL_GOOD_MANIFEST=str(tmp / "web.yaml"),
+        KTL_NAV_MANIFEST=str(tmp / "reader.yaml"),
+        KTL_DOC_RTP=str(doc_rtp),
         # contexts "fake" and "staging" on the loopback API server (tests/editors/conftest.py)
-        "KUBECONFIG": str(kubeconfig),
-        "XDG_STATE_HOME": str(tmp / "state"),
-        "XDG_CONFIG_HOME": str(tmp / "config"),
-        "XDG_DATA_HOME": str(tmp / "data"),
-    }
+        KUBECONFIG=str(kubeconfig),
+    )
     proc = subprocess.run(
         [
             nvim,

@@ -5,16 +5,13 @@ and the plugin's commands go through it instead of starting a second one."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.editors.neovims import neovim
+from tests.editors.neovims import neovim, neovim_env
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "editors" / "neovim"
-SERVER = Path(sys.executable).with_name("ktl-lsp")
 
 SCRIPT = r"""
 local out = {}
@@ -57,16 +54,7 @@ def test_vim_lsp_enable_starts_the_plugins_client(tmp_path: Path) -> None:
     )
     script, out = tmp_path / "enable.lua", tmp_path / "out.json"
     script.write_text(SCRIPT)
-    env = {
-        **os.environ,
-        "KTL_LSP": str(SERVER),
-        "KTL_STORE": str(tmp_path / "sessions.db"),
-        "KTL_MANIFEST": str(manifest),
-        "KTL_RESULTS": str(out),
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "XDG_DATA_HOME": str(tmp_path / "data"),
-    }
+    env = neovim_env(tmp_path, KTL_MANIFEST=str(manifest), KTL_RESULTS=str(out))
     proc = subprocess.run(
         [nvim, "--headless", "-u", "NONE", "-i", "NONE", "--cmd", f"set rtp^={PLUGIN}",
          "--cmd", "filetype on", "-c", f"luafile {script}"],
