@@ -481,8 +481,10 @@ before(async () => {
 after(async () => {
   await extension.deactivate();
   Module._load = originalLoad;
-  await new Promise((r) => setTimeout(r, 200));
-  for (const p of spawned) if (p.exitCode === null) p.kill();
+  // each server exits after `exit`; kill the ones that have not within 3 s
+  const exited = (p: ChildProcess) => new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.once("exit", r)));
+  await Promise.race([Promise.all(spawned.map(exited)), new Promise((r) => setTimeout(r, 3000))]);
+  for (const p of spawned) if (p.exitCode === null && p.signalCode === null) p.kill();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 

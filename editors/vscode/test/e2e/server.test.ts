@@ -184,7 +184,8 @@ after(async () => {
   } catch {
     // gone already
   }
-  await new Promise((r) => setTimeout(r, 200));
+  // the server exits after `exit`; kill it only if it has not within 3 s
+  await Promise.race([new Promise((r) => (proc.exitCode !== null ? r(null) : proc.once("exit", r))), new Promise((r) => setTimeout(r, 3000))]);
   conn.dispose();
   if (proc.exitCode === null) proc.kill();
   fs.rmSync(tmp, { recursive: true, force: true });
