@@ -30,6 +30,22 @@ local function exec_sync(ktl, command, args, timeout)
   return done, err, res
 end
 
+-- What the server logs (window/logMessage), for the moments a check must wait for.
+local logged = {}
+local log_handler = vim.lsp.handlers['window/logMessage']
+vim.lsp.handlers['window/logMessage'] = function(err, result, ctx, config)
+  table.insert(logged, result and result.message or '')
+  return log_handler(err, result, ctx, config)
+end
+local function was_logged(text)
+  for _, m in ipairs(logged) do
+    if m:find(text, 1, true) then
+      return true
+    end
+  end
+  return false
+end
+
 local ok, failure = pcall(function()
   local notes = {}
   vim.notify = function(msg)
@@ -307,14 +323,14 @@ local ok, failure = pcall(function()
   local function landed()
     return vim.api.nvim_buf_get_name(0):sub(-#'config/settings.yaml') == 'config/settings.yaml'
   end
-  for _ = 1, 20 do -- until the workspace folder has been read
-    vim.api.nvim_set_current_buf(nav_buf)
-    vim.api.nvim_win_set_cursor(0, { 10, 32 }) -- on `settings` of the configMapRef
-    vim.lsp.buf.definition()
-    if vim.wait(1000, landed, 20) then
-      break
-    end
-  end
+  -- the server has read the workspace folder (where the ConfigMap is) once it says so
+  vim.wait(20000, function()
+    return was_logged('ktl: workspace checked')
+  end, 20)
+  vim.api.nvim_set_current_buf(nav_buf)
+  vim.api.nvim_win_set_cursor(0, { 10, 32 }) -- on `settings` of the configMapRef
+  vim.lsp.buf.definition()
+  vim.wait(5000, landed, 20)
   local cursor = vim.api.nvim_win_get_cursor(0)
   local line = vim.api.nvim_get_current_line()
   check('definition', landed() and cursor[1] == 4 and cursor[2] == 8 and line == '  name: settings', vim.api.nvim_buf_get_name(0) .. ' ' .. vim.inspect(cursor) .. ' ' .. line)
