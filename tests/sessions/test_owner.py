@@ -50,7 +50,8 @@ def test_a_reused_pid_is_not_the_owner(child: subprocess.Popen[bytes]) -> None:
 
 
 def test_another_hosts_process_cannot_be_vouched_for(child: subprocess.Popen[bytes]) -> None:
-    """Same PID and start time, another machine (a store on a shared home): not ours to tell."""
+    """Same PID and start time, another machine: a store copied or synced from there (SQLite's
+    WAL needs one host, so that process cannot be writing to this file). It is not alive here."""
     assert not owner_alive(f"{HOST}-other:{child.pid}:{_start_ticks(child.pid)}")
 
 
