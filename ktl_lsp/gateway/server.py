@@ -28,6 +28,9 @@ from ktl_lsp.gateway.options import GatewayOptions
 
 log = logging.getLogger(__name__)
 
+#: How long stopping waits for requests still being answered (open tails are cut).
+STOP_GRACE_S = 1.0
+
 
 class GatewayConfigError(Exception):
     """The gateway cannot be started as configured; the message says what to change."""
@@ -162,6 +165,9 @@ class Gateway:
             access_log=None,
             handler_cancellation=True,
             keepalive_timeout=self.options.idle_timeout_s,
+            # a tail of a running session never ends by itself: stopping cuts it after this
+            # (aiohttp's default waited 60 s, holding up the editor's shutdown)
+            shutdown_timeout=STOP_GRACE_S,
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.options.host, self.options.port, ssl_context=tls)

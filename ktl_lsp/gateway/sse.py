@@ -36,13 +36,15 @@ class EventCache:
     """
 
     def __init__(self, max_bytes: int = 16 << 20) -> None:
-        self._items: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+        self._items: OrderedDict[tuple[str, int, int, str], bytes] = OrderedDict()
         self._encoders: dict[str, MirrorEncoder] = {}
         self.max_bytes = max_bytes
         self.held_bytes = 0
 
     def event(self, session: Session, frame: Frame) -> bytes:
-        key = (frame.session_id, frame.seq)
+        # Not the sequence alone: retention replaces trimmed frames with a marker that takes the
+        # last trimmed number, and a cached event for that number would bring the frame back.
+        key = (frame.session_id, frame.seq, frame.ts_ns, str(frame.type))
         hit = self._items.get(key)
         if hit is not None:
             return hit

@@ -2,9 +2,8 @@
 
 Sessions treat it exactly like a local PTY: output frames, input, resize (the size channel),
 Ctrl-C, EOF, an exit code (from the status channel) and recording. What a remote terminal
-cannot tell us is whether it echoes (a password prompt turns echo off): typed text is recorded
-only once the terminal has echoed it back; text that is not echoed within ``ECHO_WAIT_S`` is
-recorded as "hidden input" and its bytes are never stored.
+cannot tell us is whether it echoes (a password prompt turns echo off): ``EchoJudge``
+(ktl_lsp/pty/echo.py) records typed text only once the terminal has echoed it back.
 """
 
 from __future__ import annotations
@@ -26,17 +25,14 @@ from ktl_lsp.k8s.style import DIM, RESET
 from ktl_lsp.k8s.targets import PodTarget, default_container, resource, running_pod
 from ktl_lsp.pty.base import SIGNALS, ExitInfo, PtySink, SpawnError
 from ktl_lsp.pty.decoder import Utf8Splitter
+from ktl_lsp.pty.echo import EchoJudge
 
 log = logging.getLogger(__name__)
 
 #: Shells tried in order when the user names no command (the first one the image has).
 SHELLS = (["bash"], ["sh"])
-#: How long typed text may take to come back before it counts as not echoed.
-ECHO_WAIT_S = 0.5
 #: How long to wait for a shell's first words before deciding it exists.
 PROBE_S = 3.0
-#: Output kept for matching echoes of pending input.
-ECHO_WINDOW = 4096
 
 
 @dataclass
@@ -47,21 +43,6 @@ class ExecRequest:
     tty: bool = True
     cols: int = 120
     rows: int = 30
-
-
-@dataclass
-class _Pending:
-    printable: str
-    verdict: Callable[[bool], None]
-    timer: asyncio.TimerHandle | None = None
-
-
-def _printable(raw: bytes) -> str:
-    """What of the input a terminal would echo as itself (control keys excluded)."""
-    text = raw.decode("utf-8", "replace")
-    if text.startswith("\x1b"):
-        return ""  # arrow keys, function keys: echoed as cursor movement, not as themselves
-    return "".join(ch for ch in text if ch >= " " and ch != "\x7f")
 
 
 class ExecTerminal:
@@ -90,8 +71,7 @@ class ExecTerminal:
         self._done: asyncio.Future[ExitInfo] = self._loop.create_future()
         self._status: channels.ExecStatus | None = None
         self._closing_signal: str | None = None
-        self._pending: deque[_Pending] = deque()
-        self._echo_window = ""
+        self._echo = EchoJudge(self._loop)
         self._on_close = on_close
         self._reader = asyncio.ensure_future(self._read(first))
         # A reader cancelled before it ever ran (a cancel that raced the connect) skips its
@@ -130,7 +110,7 @@ class ExecTerminal:
                 raw, text = self._splitter.feed(payload)
                 if raw:
                     self._sink.on_output(raw, text)
-                    self._saw_output(text)
+                    self._echo.saw_output(text)
         elif channel == channels.ERROR:
             self._status = channels.exec_status(payload)
 
@@ -138,8 +118,7 @@ class ExecTerminal:
         raw, text = self._splitter.flush()
         if raw:
             self._sink.on_output(raw, text)
-        while self._pending:  # never learned whether it was echoed: keep it hidden
-            self._decide(self._pending.popleft(), False)
+        self._echo.close()  # never learned whether it was echoed: keep it hidden
         if self._done.done():
             return
         status = self._status
@@ -216,43 +195,13 @@ class ExecTerminal:
         self._reader.cancel()
 
     def echo_enabled(self) -> bool:
-        return not self._pending
+        return self._echo.settled
 
     def judge_input(self, raw: bytes, verdict: Callable[[bool], None]) -> None:
-        printable = _printable(raw) if self._tty else ""
-        if not printable or self._done.done():
-            verdict(not printable)  # control keys are recorded; nothing is kept once it ended
+        if not self._tty:
+            verdict(True)  # no terminal: input is data, recorded as typed
             return
-        pending = _Pending(printable, verdict)
-        pending.timer = self._loop.call_later(ECHO_WAIT_S, self._expire, pending)
-        self._pending.append(pending)
-        self._echo_window = ""
-
-    def _saw_output(self, text: str) -> None:
-        if not self._pending:
-            return
-        self._echo_window = (self._echo_window + text)[-ECHO_WINDOW:]
-        while self._pending and self._pending[0].printable in self._echo_window:
-            first = self._pending.popleft()
-            # Later echoes must come after this one.
-            at = self._echo_window.index(first.printable) + len(first.printable)
-            self._echo_window = self._echo_window[at:]
-            self._decide(first, True)
-
-    def _expire(self, pending: _Pending) -> None:
-        if pending in self._pending:
-            # Everything typed before it was not echoed either.
-            while self._pending:
-                first = self._pending.popleft()
-                self._decide(first, False)
-                if first is pending:
-                    break
-
-    @staticmethod
-    def _decide(pending: _Pending, echoed: bool) -> None:
-        if pending.timer is not None:
-            pending.timer.cancel()
-        pending.verdict(echoed)
+        self._echo.judge(raw, verdict, ended=self._done.done())
 
     def pause_reading(self) -> None:
         self._readable.clear()

@@ -1,7 +1,9 @@
 """Windows runner on pywinpty (ConPTY). Same surface as the POSIX runner.
 
 pywinpty only offers blocking reads, so one reader thread per session hands data to the loop.
-Not exercised by CI (no Windows machines here); kept small and symmetrical on purpose.
+ConPTY cannot say whether it echoes (a password prompt turns echo off), so typed text is judged
+by its echo as in a remote exec (``EchoJudge``). CI runs it on Linux through a stand-in
+``winpty`` module over a real POSIX terminal (tests/pty/winpty_standin/).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import Any
 
 from ktl_lsp.pty.base import ExitInfo, PtySink, PtySpec, SpawnError, resolve
 from ktl_lsp.pty.decoder import Utf8Splitter
+from ktl_lsp.pty.echo import EchoJudge
 
 
-class WindowsPty:  # pragma: no cover - Windows only
+class WindowsPty:
     def __init__(self, proc: Any, sink: PtySink, loop: asyncio.AbstractEventLoop) -> None:
         self._proc = proc
         self.pid: int = proc.pid
@@ -24,6 +27,7 @@ class WindowsPty:  # pragma: no cover - Windows only
         self._loop = loop
         self._splitter = Utf8Splitter()
         self._done: asyncio.Future[ExitInfo] = loop.create_future()
+        self._echo = EchoJudge(loop)
         self._resume = threading.Event()
         self._resume.set()
         threading.Thread(target=self._read_loop, name=f"winpty-{self.pid}", daemon=True).start()
@@ -56,14 +60,19 @@ class WindowsPty:  # pragma: no cover - Windows only
                 data = data.encode("utf-8")
             if data:
                 raw, text = self._splitter.feed(data)
-                self._loop.call_soon_threadsafe(self._sink.on_output, raw, text)
+                self._loop.call_soon_threadsafe(self._output, raw, text)
         code = self._proc.wait()
         self._loop.call_soon_threadsafe(self._finish, ExitInfo(int(code or 0)))
 
-    def _finish(self, info: ExitInfo) -> None:
-        raw, text = self._splitter.flush()
+    def _output(self, raw: bytes, text: str) -> None:
         if raw:
             self._sink.on_output(raw, text)
+            self._echo.saw_output(text)
+
+    def _finish(self, info: ExitInfo) -> None:
+        raw, text = self._splitter.flush()
+        self._output(raw, text)
+        self._echo.close()  # never learned whether it was echoed: keep it hidden
         if not self._done.done():
             self._done.set_result(info)
 
@@ -93,11 +102,10 @@ class WindowsPty:  # pragma: no cover - Windows only
         self.write(b"\x1a\r")
 
     def judge_input(self, raw: bytes, verdict: Callable[[bool], None]) -> None:
-        """A local terminal knows its echo mode at once."""
-        verdict(self.echo_enabled())
+        self._echo.judge(raw, verdict, ended=self._done.done())
 
     def echo_enabled(self) -> bool:
-        return True
+        return self._echo.settled
 
     def pause_reading(self) -> None:
         self._resume.clear()

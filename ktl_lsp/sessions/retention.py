@@ -57,7 +57,17 @@ class PruneResult:
         }
 
 
-_DELETABLE = "pinned = 0 AND state != ?"
+#: Finished, unpinned top-level sessions whose tree holds no pinned or running session (a plan's
+#: pinned node keeps its plan, and a running child its parent).
+_ROOTS = """
+WITH RECURSIVE up(id, parent) AS (
+    SELECT id, parent_id FROM sessions WHERE pinned != 0 OR state = :running
+    UNION SELECT s.id, s.parent_id FROM sessions s JOIN up ON s.id = up.parent
+)
+SELECT id FROM sessions
+WHERE pinned = 0 AND state != :running AND parent_id IS NULL
+  AND id NOT IN (SELECT id FROM up WHERE parent IS NULL)
+"""
 
 
 def _used_bytes(conn: sqlite3.Connection) -> int:
@@ -146,16 +156,15 @@ def trim_frames(conn: sqlite3.Connection, max_frames: int) -> int:
 
 def prune(conn: sqlite3.Connection, policy: RetentionPolicy) -> PruneResult:
     result = PruneResult(bytes_before=file_bytes(conn))
-    running = str(State.RUNNING)
+    running = {"running": str(State.RUNNING)}
     doomed: list[str] = []
     if policy.max_age_days:
         cutoff = now_ns() - int(policy.max_age_days * DAY_NS)
         doomed += [
             r[0]
             for r in conn.execute(
-                f"SELECT id FROM sessions WHERE {_DELETABLE} AND parent_id IS NULL "
-                "AND COALESCE(ended_ns, created_ns) < ?",
-                (running, cutoff),
+                f"{_ROOTS} AND COALESCE(ended_ns, created_ns) < :cutoff",
+                {**running, "cutoff": cutoff},
             )
         ]
     if policy.max_sessions:
@@ -163,11 +172,7 @@ def prune(conn: sqlite3.Connection, policy: RetentionPolicy) -> PruneResult:
         excess = total - len(doomed) - policy.max_sessions
         if excess > 0:
             skip = set(doomed)
-            for (sid,) in conn.execute(
-                f"SELECT id FROM sessions WHERE {_DELETABLE} AND parent_id IS NULL "
-                "ORDER BY created_ns ASC, id ASC",
-                (running,),
-            ):
+            for (sid,) in conn.execute(f"{_ROOTS} ORDER BY created_ns ASC, id ASC", running):
                 if excess <= 0:
                     break
                 if sid not in skip:
@@ -180,14 +185,9 @@ def prune(conn: sqlite3.Connection, policy: RetentionPolicy) -> PruneResult:
             if _used_bytes(conn) <= policy.max_store_bytes:
                 break
             oldest = [
-                r[0]
-                for r in conn.execute(
-                    f"SELECT id FROM sessions WHERE {_DELETABLE} AND parent_id IS NULL "
-                    "ORDER BY created_ns ASC LIMIT 10",
-                    (running,),
-                )
+                r[0] for r in conn.execute(f"{_ROOTS} ORDER BY created_ns ASC LIMIT 10", running)
             ]
             if not oldest:
-                break
+                break  # only pinned and running sessions are left: they stay, over the limit
             result.deleted_sessions += delete_sessions(conn, oldest)
     return result

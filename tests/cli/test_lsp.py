@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import platform
 import select
 import signal
 import socket
@@ -17,6 +18,7 @@ import pytest
 
 from tests.cli.conftest import KTL_LSP, ktl_lsp
 from tests.conftest import server_command
+from tests.needs import unavailable
 
 
 def _free_port() -> int:
@@ -224,12 +226,10 @@ print("eof" if f.read() == b"" else "more")
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 
-@pytest.mark.skipif(
-    os.geteuid() != 0 or not os.path.exists(SYSTEM_PYTHON),
-    reason="needs root (to connect as another user) and a system python3",
-)
 async def test_another_local_user_is_refused(tmp_path: Path) -> None:
     """No token on the language server: only the user who started it may drive it."""
+    if os.geteuid() != 0 or not os.path.exists(SYSTEM_PYTHON):
+        unavailable("needs root (to connect as another user) and a system python3")
     port = _free_port()
     proc = await _start_tcp(tmp_path / "tcp.db", port, stderr=asyncio.subprocess.PIPE)
     try:
@@ -339,6 +339,15 @@ async def test_bad_arguments_are_answered_without_a_logged_traceback(tmp_path: P
     assert "Traceback" not in stderr and "ArgumentError" not in stderr, stderr
 
 
+def _signal_ignored(pid: int, signum: int) -> bool:
+    """Whether ``signum`` is in the process's ignored set (Linux /proc)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    mask = int(
+        next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), 16
+    )
+    return bool(mask & (1 << (signum - 1)))
+
+
 async def test_a_tcp_server_started_with_ctrl_c_ignored_keeps_ignoring_it(tmp_path: Path) -> None:
     # nohup, or `&` in a script: the convention is to leave an ignored SIGINT ignored.
     port = _free_port()
@@ -353,8 +362,10 @@ async def test_a_tcp_server_started_with_ctrl_c_ignored_keeps_ignoring_it(tmp_pa
             if _listening(port):
                 break
             await asyncio.sleep(0.05)
+        # The kernel drops a signal the process ignores as it is sent: no waiting needed to see
+        # that it did nothing (a handler would show in SigCgt and run later).
+        assert _signal_ignored(proc.pid, signal.SIGINT), "the server stopped ignoring Ctrl-C"
         proc.send_signal(signal.SIGINT)
-        await asyncio.sleep(1)
         assert proc.returncode is None and _listening(port)
     finally:
         proc.kill()
@@ -379,6 +390,22 @@ def _read_pty(proc: Any, until: bytes | None, timeout: float) -> bytes:
     return seen
 
 
+#: read(2)'s number, as /proc/PID/task/TID/syscall shows it while a thread waits in it.
+READ = {"x86_64": "0", "aarch64": "63"}.get(platform.machine())
+
+
+def _reading_stdin(pid: int) -> bool:
+    """Some thread of ``pid`` waits in read(2) on file descriptor 0."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            call = (task / "syscall").read_text().split()
+        except OSError:
+            continue
+        if len(call) > 1 and call[0] == READ and int(call[1], 16) == 0:
+            return True
+    return False
+
+
 def test_typed_in_a_terminal_it_says_what_it_is_and_ctrl_c_ends_it(tmp_path: Path) -> None:
     from ptyprocess import PtyProcess
 
@@ -389,7 +416,11 @@ def test_typed_in_a_terminal_it_says_what_it_is_and_ctrl_c_ends_it(tmp_path: Pat
         assert "ktl-lsp is a language server: it is waiting for an editor" in said
         for command in ("ktl-lsp run -- CMD", "ktl-lsp serve", "ktl-lsp check PATH..."):
             assert command in said
-        time.sleep(1)  # serving by now: the read of stdin waits for the editor
+        for _ in range(500):  # serving: a thread of it waits in read(2) on stdin for the editor
+            if _reading_stdin(proc.pid):
+                break
+            time.sleep(0.01)
+        assert _reading_stdin(proc.pid), "the server never waited for the editor's input"
         proc.sendintr()
         rest = _read_pty(proc, None, 10).decode()
         assert proc.wait() == 130

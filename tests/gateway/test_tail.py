@@ -109,3 +109,25 @@ async def test_pruned_frames_are_reported_as_dropped(served: Served) -> None:
     # The trim marker takes the last trimmed number; everything before it is gone.
     assert dropped and dropped[0]["from_sequence"] == 1 and dropped[0]["reason"] == "not_available"
     assert frames(events)[-1] == s.last_seq
+
+
+async def test_a_tail_after_pruning_sends_what_the_store_has_not_what_it_cached(
+    served: Served,
+) -> None:
+    """Retention replaces trimmed frames by a marker numbered like the last of them: a tail
+    before the prune filled the event cache, one after it must not bring that frame back."""
+    from ktl_lsp.sessions.mirror import mirror_to_frame
+    from ktl_lsp.sessions.retention import RetentionPolicy
+
+    s = await served.run("for i in $(seq 1 30); do echo $i; sleep 0.005; done")
+    await collect(served, s.id)  # every frame now in the gateway's event cache
+    assert served.manager.store is not None
+    served.manager.store.prune(
+        RetentionPolicy(max_sessions=0, max_frames_per_session=5, max_store_bytes=0, max_age_days=0)
+    )
+    stored = {f.seq: f for f in served.manager.store.frames(s.id)}
+    events = await collect(served, s.id)
+    for e in events:
+        if e.event == "frame":
+            sent = mirror_to_frame(json.loads(e.data), s.id)
+            assert sent.type is stored[sent.seq].type and sent.data == stored[sent.seq].data, sent

@@ -13,7 +13,6 @@ import pytest
 from ktl_lsp.k8s import channels
 from ktl_lsp.k8s.client import Cluster
 from ktl_lsp.k8s.errors import K8sError
-from ktl_lsp.k8s.exec import _printable
 from ktl_lsp.k8s.portforward import PortSpec, parse_ports
 from ktl_lsp.k8s.targets import (
     NoReadyPod,
@@ -23,6 +22,7 @@ from ktl_lsp.k8s.targets import (
     running_pod,
     service_port,
 )
+from ktl_lsp.pty.echo import printable as _printable
 from tests.k8s.conftest import apply_as
 from tests.k8s_api import FakeApi
 

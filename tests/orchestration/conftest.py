@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -44,6 +45,40 @@ async def run_plan(
     live = PlanRun(manager, plan, local_runners(manager), PlanOptions(**options)).start()
     session = await live.done
     return session, session.meta["plan"], live
+
+
+class Gates:
+    """Nodes that hold until the test lets them go: each one says it started (a file in
+    ``started/``) and waits for its file in ``go/``. What ran together is then decided by the test,
+    not by how long a ``sleep`` took on a busy machine."""
+
+    def __init__(self, root: Path) -> None:
+        self.started_dir, self.go_dir = root / "started", root / "go"
+        self.started_dir.mkdir(parents=True)
+        self.go_dir.mkdir()
+
+    def run(self, node_id: str) -> str:
+        """The shell command of a gated node."""
+        return (
+            f"touch {self.started_dir}/{node_id}; "
+            f"until [ -e {self.go_dir}/{node_id} ]; do sleep 0.01; done"
+        )
+
+    def started(self) -> set[str]:
+        return {p.name for p in self.started_dir.iterdir()}
+
+    async def until_started(self, count: int, timeout: float = 10) -> set[str]:
+        """The started nodes, once there are ``count`` of them."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while len(found := self.started()) < count:
+            assert loop.time() < end, f"{count} nodes never ran at once: started {found}"
+            await asyncio.sleep(0.01)
+        return found
+
+    def release(self, ids: set[str]) -> None:
+        for node_id in ids:
+            (self.go_dir / node_id).touch()
 
 
 def nodes(record: dict[str, Any]) -> dict[str, dict[str, Any]]:

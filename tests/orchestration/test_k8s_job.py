@@ -21,6 +21,7 @@ from ktl_lsp.sessions.manager import SessionManager
 from tests.conftest import Ktl, StartKtl
 from tests.k8s_api import FakeApi, write_kubeconfig
 from tests.lsp.features.helpers import output_text
+from tests.orchestration.conftest import pid_alive
 
 
 @pytest_asyncio.fixture
@@ -153,7 +154,10 @@ async def test_cancel_deletes_the_job_and_stops_its_container(
                     "id": "soak",
                     "runner": "kubernetes",
                     "image": "alpine",
-                    "run": f"echo started; while true; do touch {marker}; sleep 0.1; done",
+                    "run": (
+                        f"echo $$ > {marker}.pid; echo started; "
+                        f"while true; do touch {marker}; sleep 0.1; done"
+                    ),
                 }
             ],
         },
@@ -173,9 +177,12 @@ async def test_cancel_deletes_the_job_and_stops_its_container(
         await asyncio.sleep(0.1)
     assert state["state"] == "cancelled"
     assert _jobs(api) == {}  # deleted (foreground) before the node was reported cancelled
-    marker.unlink()
-    await asyncio.sleep(0.5)
-    assert not marker.exists(), "the container kept running after its Job was deleted"
+    container = int(Path(f"{marker}.pid").read_text())
+    for _ in range(100):  # its process ends with the Job (a zombie until reaped counts as ended)
+        if not pid_alive(container):
+            break
+        await asyncio.sleep(0.02)
+    assert not pid_alive(container), "the container kept running after its Job was deleted"
 
 
 async def test_a_job_held_by_a_finalizer_is_reported_still_being_deleted(

@@ -84,7 +84,12 @@ def repo(tmp_path: Path) -> Path:
 async def test_worktree_nodes_do_not_touch_the_main_working_tree(
     manager: SessionManager, repo: Path
 ) -> None:
-    edit = "echo $1 > main.txt; echo new > $1.txt; pwd > where; sleep 0.3"
+    met = repo.parent / "met"  # outside the repository: both nodes check in, then go on together
+    met.mkdir()
+    edit = (
+        f"echo $1 > main.txt; echo new > $1.txt; pwd > where; touch {met}/$1; "
+        f"for i in $(seq 1000); do [ $(ls {met} | wc -l) -ge 2 ] && break; sleep 0.01; done"
+    )
     plan = write_plan(
         repo,
         {

@@ -1,6 +1,7 @@
 """The scheduler with real processes: parallelism, claims, pools, retries, failure, cancel, budget.
 
-Timings come from the sessions' own records (createdAt/endedAt); bounds are generous.
+Timings come from the sessions' own records (createdAt/endedAt); what must run together is
+held together by gates (tests/orchestration/conftest.py), not by sleeps.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from ktl_lsp.orchestration.scheduler import BudgetAsk, NodeRecord, remaining_wor
 from ktl_lsp.sessions.manager import SessionManager
 from ktl_lsp.sessions.model import State
 from tests.orchestration.conftest import (
+    Gates,
     dump,
     intervals,
     kill_quietly,
@@ -26,24 +28,24 @@ from tests.orchestration.conftest import (
 )
 
 
-async def test_four_one_second_nodes_at_concurrency_two_take_about_two_seconds(
+async def test_four_nodes_at_concurrency_two_run_two_at_a_time(
     manager: SessionManager, tmp_path: Path
 ) -> None:
+    gates = Gates(tmp_path / "gates")
+    ids = [f"n{i}" for i in range(4)]
     plan = write_plan(
         tmp_path,
-        {
-            "name": "par",
-            "concurrency": 2,
-            "nodes": [{"id": f"n{i}", "run": "sleep 1"} for i in range(4)],
-        },
+        {"name": "par", "concurrency": 2, "nodes": [{"id": i, "run": gates.run(i)} for i in ids]},
     )
-    session, record, _ = await run_plan(manager, plan)
+    live = PlanRun(manager, load(plan), local_runners(manager), PlanOptions()).start()
+    first = await gates.until_started(2)  # serial would never get here
+    gates.release(first)
+    gates.release(await gates.until_started(4))
+    session = await live.done
+    record = session.meta["plan"]
     assert session.state is State.DONE, dump(record)
     spans = await intervals(manager, record)
-    start = min(s for s, _ in spans.values())
-    end = max(e for _, e in spans.values())
-    assert 1.9 <= end - start < 3.5, spans  # serial would be 4 s, unbounded 1 s
-    assert max_parallel(list(spans.values())) == 2
+    assert max_parallel(list(spans.values())) == 2, spans  # unbounded would hold all 4 at once
     assert all(n["state"] == "done" and n["attempts"] == 1 for n in record["nodes"])
     children = [await manager.get(n["sessionId"]) for n in record["nodes"]]
     assert {c.parent_id for c in children} == {session.id}
@@ -53,51 +55,73 @@ async def test_four_one_second_nodes_at_concurrency_two_take_about_two_seconds(
 async def test_exclusive_claims_serialize_and_shared_ones_do_not(
     manager: SessionManager, tmp_path: Path
 ) -> None:
+    gates = Gates(tmp_path / "gates")
     plan = write_plan(
         tmp_path,
         {
-            "concurrency": 4,
+            "concurrency": 5,
             "nodes": [
-                {"id": "w1", "run": "sleep 0.5", "claims": [{"path": "out/**"}]},
-                {"id": "w2", "run": "sleep 0.5", "claims": [{"path": "out/app/*.bin"}]},
-                {"id": "r1", "run": "sleep 0.5", "claims": [{"path": "src", "mode": "shared"}]},
+                {"id": "w1", "run": gates.run("w1"), "claims": [{"path": "out/**"}]},
+                {"id": "w2", "run": gates.run("w2"), "claims": [{"path": "out/app/*.bin"}]},
+                {
+                    "id": "r1",
+                    "run": gates.run("r1"),
+                    "claims": [{"path": "src", "mode": "shared"}],
+                },
                 {
                     "id": "r2",
-                    "run": "sleep 0.5",
+                    "run": gates.run("r2"),
                     "claims": [{"path": "src/a.py", "mode": "shared"}],
                 },
-                {"id": "other", "run": "sleep 0.5", "claims": [{"path": "docs/*.md"}]},
+                {"id": "other", "run": gates.run("other"), "claims": [{"path": "docs/*.md"}]},
             ],
         },
     )
-    session, record, _ = await run_plan(manager, plan)
-    assert session.state is State.DONE
+    live = PlanRun(manager, load(plan), local_runners(manager), PlanOptions()).start()
+    # everything but one writer holds at once: both readers, "other" and one writer
+    together = await gates.until_started(4)
+    assert {"r1", "r2", "other"} <= together, together
+    gates.release(together)
+    gates.release(await gates.until_started(5))
+    session = await live.done
+    record = session.meta["plan"]
+    assert session.state is State.DONE, dump(record)
     spans = await intervals(manager, record)
-    assert not overlaps(spans["w1"], spans["w2"]), spans  # src/** and src/app/*.bin overlap
+    assert not overlaps(spans["w1"], spans["w2"]), spans  # out/** and out/app/*.bin overlap
     assert overlaps(spans["r1"], spans["r2"]), spans  # shared claims coexist
     assert overlaps(spans["w1"], spans["other"]) or overlaps(spans["w2"], spans["other"])
-    assert "claim:w1" in nodes(record)["w2"]["waitedOn"]
+    first, second = ("w1", "w2") if "w1" in together else ("w2", "w1")
+    assert f"claim:{first}" in nodes(record)[second]["waitedOn"]
 
 
 async def test_tool_limits(manager: SessionManager, tmp_path: Path) -> None:
+    gates = Gates(tmp_path / "gates")
+    ai = [f"ai{i}" for i in range(3)]
     plan = write_plan(
         tmp_path,
         {
             "concurrency": 4,
             "toolLimits": {"claude": 1},
             "nodes": [
-                *({"id": f"ai{i}", "run": "sleep 0.4", "tool": "claude"} for i in range(3)),
-                {"id": "build", "run": "sleep 0.4", "tool": "make"},
+                *({"id": i, "run": gates.run(i), "tool": "claude"} for i in ai),
+                {"id": "build", "run": gates.run("build"), "tool": "make"},
             ],
         },
     )
-    session, record, _ = await run_plan(manager, plan)
-    assert session.state is State.DONE
+    live = PlanRun(manager, load(plan), local_runners(manager), PlanOptions()).start()
+    for count in (2, 3, 4):  # build and one claude node, then each further claude node alone
+        started = await gates.until_started(count)
+        if count == 2:
+            assert "build" in started, started
+        gates.release(started)
+    session = await live.done
+    record = session.meta["plan"]
+    assert session.state is State.DONE, dump(record)
     spans = await intervals(manager, record)
-    ai = [spans[f"ai{i}"] for i in range(3)]
-    assert max_parallel(ai) == 1
-    assert any(overlaps(spans["build"], s) for s in ai)
-    assert "tool:claude" in nodes(record)["ai2"]["waitedOn"]
+    assert max_parallel([spans[i] for i in ai]) == 1, spans
+    assert any(overlaps(spans["build"], spans[i]) for i in ai)
+    last = max(ai, key=lambda i: spans[i][0])
+    assert "tool:claude" in nodes(record)[last]["waitedOn"]
 
 
 async def test_retries_with_backoff(manager: SessionManager, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import platform
 
 import pytest
 
@@ -41,16 +42,40 @@ async def test_spawn_errors_are_clear(tmp_path) -> None:  # type: ignore[no-unty
         await spawn(PtySpec(["true"], cwd=str(tmp_path / "missing")), Sink())
 
 
+#: write(2)'s number, as /proc/PID/syscall shows it while a process waits in it.
+WRITE = {"x86_64": 1, "aarch64": 64}.get(platform.machine())
+
+
+def _waiting_to_write(pid: int) -> bool:
+    """The process sleeps inside write(2): the terminal's buffer is full, nobody reads."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+        with open(f"/proc/{pid}/syscall") as fh:
+            call = fh.read().split()
+    except OSError:
+        return False
+    return state == "S" and bool(call) and call[0] == str(WRITE)
+
+
+@pytest.mark.skipif(WRITE is None, reason="write(2)'s number is known for x86_64 and aarch64")
 async def test_backpressure_pauses_the_child() -> None:
     sink = Sink()
-    pty = await spawn(PtySpec(["sh", "-c", "head -c 2000000 /dev/zero; echo END"]), sink)
+    pty = await spawn(PtySpec(["head", "-c", "2000000", "/dev/zero"]), sink)
     pty.pause_reading()
-    await asyncio.sleep(0.3)
+    for _ in range(500):  # the child fills the terminal's buffer, then has to wait
+        if _waiting_to_write(pty.pid):
+            break
+        await asyncio.sleep(0.01)
+    assert _waiting_to_write(pty.pid), "the child never had to wait: the stream was still read"
     held = len(sink.raw)
     assert held < 2_000_000, "a paused reader must not consume the stream"
+    for _ in range(10):  # and it stays so: a running reader would free it at once
+        await asyncio.sleep(0.01)
+        assert _waiting_to_write(pty.pid) and len(sink.raw) == held
     pty.resume_reading()
-    await asyncio.wait_for(pty.wait(), 10)
-    assert bytes(sink.raw).endswith(b"END\r\n")
+    info = await asyncio.wait_for(pty.wait(), 10)
+    assert info.exit_code == 0 and len(sink.raw) == 2_000_000
 
 
 async def test_no_fds_leak() -> None:

@@ -16,6 +16,7 @@ from lsprotocol import types as lsp
 
 from tests.conftest import StartKtl
 from tests.lsp.features.helpers import children, server_pid
+from tests.lsp.features.test_diagnostics import Publishes, workspace_checked
 
 
 def _cmdline(pid: int) -> bytes:
@@ -51,12 +52,20 @@ def hostile(root: Path, marker: Path) -> dict[str, str]:
     return files
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 async def test_opening_and_checking_hostile_files_runs_nothing(
     start_ktl: StartKtl, tmp_path: Path
 ) -> None:
     marker = tmp_path.parent / f"{tmp_path.name}-pwned"
     files = hostile(tmp_path, marker)
     ktl = await start_ktl()  # the workspace root is tmp_path: it is scanned at start-up
+    pubs = Publishes(ktl)
     pid = server_pid(ktl)
     for version, (name, text) in enumerate(files.items(), start=1):
         uri = (tmp_path / name).as_uri()
@@ -82,13 +91,18 @@ async def test_opening_and_checking_hostile_files_runs_nothing(
             lsp.DidSaveTextDocumentParams(text_document=lsp.TextDocumentIdentifier(uri=uri))
         )
     await ktl.cmd("ktl.sessions.list", {})  # a round trip: every notification was handled
-    await asyncio.sleep(1.0)  # background checks of the workspace
+    await workspace_checked(ktl)  # and the background read of the workspace is over
+    versions = {name: v + 100 for v, name in enumerate(files, start=1)}
+    for name in ("chart/templates/x.yaml", "pod.yaml"):  # the template checked after its render
+        uri = (tmp_path / name).as_uri()
+        await pubs.until(uri, lambda p, v=versions[name]: p.version == v)
     assert not marker.exists(), "a file's command ran without a user command"
-    # The only process: our Helm render worker (the workspace holds a chart), unable to open
-    # a network socket (a seccomp filter: /proc says mode 2).
-    workers = [p for p, _ in children(pid) if b"ktl_lsp.helm.worker" in _cmdline(p)]
-    assert [p for p, _ in children(pid) if p not in workers] == []
-    for worker in workers:
+    # Charts render in a worker process of ours; it runs nothing, and nothing else was started.
+    others = [c for c, _ in children(pid) if b"ktl_lsp.helm.worker" not in _cmdline(c)]
+    assert others == [], [_cmdline(c) for c in others]
+    assert all(children(c) == [] for c, _ in children(pid))
+    # ... unable to open a network socket (a seccomp filter: /proc says mode 2).
+    for worker in [c for c, _ in children(pid) if c not in others]:
         status = Path(f"/proc/{worker}/status").read_text()
         assert "Seccomp:\t2" in status, status
     listed = await ktl.cmd("ktl.sessions.list", {})
@@ -120,6 +134,7 @@ async def test_a_values_schema_ref_never_reaches_the_network(
         (chart / "values.schema.json").write_text(schema)
         (chart / "values.yaml").write_text("a: 1\n")
         ktl = await start_ktl()
+        pubs = Publishes(ktl)
         uri = (chart / "values.yaml").as_uri()
         ktl.client.text_document_did_open(
             lsp.DidOpenTextDocumentParams(
@@ -131,7 +146,8 @@ async def test_a_values_schema_ref_never_reaches_the_network(
         await ktl.client.text_document_code_lens_async(
             lsp.CodeLensParams(text_document=lsp.TextDocumentIdentifier(uri=uri))
         )
-        await asyncio.sleep(1.0)
+        # the values were checked against the schema (a publish for the file) without a fetch
+        await pubs.until(uri, lambda p: p.version == 1)
         assert hits == [], f"opening a values file made the server fetch a URL: {hits[:1]}"
     finally:
         listener.close()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
 
-from ktl_lsp.sessions.model import Frame, FrameType, Session, State
+from ktl_lsp.sessions.manager import RunSpec, SessionManager
+from ktl_lsp.sessions.model import Frame, FrameType, Session, SessionFilter, State
 from ktl_lsp.sessions.retention import DAY_NS, RetentionPolicy
 from ktl_lsp.sessions.store import Store
 
@@ -136,3 +138,99 @@ def test_foreign_and_corrupt_files_are_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="not a usable session store"):
         Store(corrupt).open()
     assert corrupt.read_bytes().startswith(b"this is not sqlite")  # untouched
+
+
+def _tree(store: Store, root: str, child: str, *, pinned: bool = False, state: State) -> None:
+    """An old finished root (a plan) with one child session."""
+    store.save_session(
+        Session(id=root, kind="plan", title=root, state=State.DONE, created_ns=1, ended_ns=2)
+    )
+    kid = Session(
+        id=child, kind="pty", title=child, state=state, created_ns=3, ended_ns=4, parent_id=root
+    )
+    kid.pinned = pinned
+    store.save_session(kid)
+    store.flush_sync()
+
+
+OLD = RetentionPolicy(max_sessions=0, max_frames_per_session=0, max_store_bytes=0, max_age_days=1)
+
+
+def test_a_pinned_child_keeps_its_parent(tmp_path: Path) -> None:
+    """Retention never removes a pinned session, not even with its parent (docs/protocol.md)."""
+    store = _open(tmp_path)
+    _tree(store, "plan-kept", "node-pinned", pinned=True, state=State.DONE)
+    _tree(store, "plan-gone", "node-plain", state=State.DONE)
+    result = store.prune(OLD)
+    assert _ids(store) == ["node-pinned", "plan-kept"]
+    assert result.deleted_sessions == 2
+
+
+def test_a_running_child_keeps_its_parent(tmp_path: Path) -> None:
+    store = _open(tmp_path)
+    _tree(store, "plan", "node-running", state=State.RUNNING)
+    store.prune(OLD)
+    assert _ids(store) == ["node-running", "plan"]
+    # the same limit by count and by size
+    for policy in (
+        RetentionPolicy(
+            max_sessions=1, max_frames_per_session=0, max_store_bytes=0, max_age_days=0
+        ),
+        RetentionPolicy(
+            max_sessions=0, max_frames_per_session=0, max_store_bytes=1, max_age_days=0
+        ),
+    ):
+        store.prune(policy)
+        assert _ids(store) == ["node-running", "plan"]
+
+
+def test_size_limit_with_only_pinned_and_running_sessions_left(tmp_path: Path) -> None:
+    """The store stays over its limit rather than remove what must stay; prune still ends."""
+    store = _open(tmp_path)
+    ids = _fill(store, 6, frames=40, size=4000)
+    for sid in ids[:3]:
+        store.set_pinned(sid, True)
+    for i in range(3):
+        store.save_session(Session(id=f"r{i}", kind="pty", title="r", created_ns=i))
+        for q in range(1, 41):
+            store.append(Frame(f"r{i}", q, q, FrameType.OUTPUT, os.urandom(4000)))
+    store.flush_sync()
+    result = store.prune(
+        RetentionPolicy(
+            max_sessions=0, max_frames_per_session=0, max_store_bytes=100_000, max_age_days=0
+        )
+    )
+    assert _ids(store) == ["r0", "r1", "r2", *ids[:3]]
+    assert result.deleted_sessions == 3  # the finished, unpinned ones
+    assert store.file_size() > 100_000
+    assert store.integrity_check() == "ok"
+
+
+async def test_the_server_prunes_by_itself_every_interval(tmp_path: Path) -> None:
+    """keep_pruning's loop, on a small real interval: it prunes, and prunes again later."""
+    manager = SessionManager.open(tmp_path / "s.db")
+    try:
+        policy = RetentionPolicy(
+            max_sessions=2,
+            max_frames_per_session=0,
+            max_store_bytes=0,
+            max_age_days=0,
+            interval_s=0.05,
+        )
+
+        async def count_after(runs: int) -> int:
+            for _ in range(runs):
+                await manager.start(RunSpec(argv=["true"])).done
+            for _ in range(200):
+                left = len(await manager.list_sessions(SessionFilter()))
+                if left <= 2:
+                    return left
+                await asyncio.sleep(0.02)
+            return len(await manager.list_sessions(SessionFilter()))
+
+        manager.keep_pruning(policy)
+        assert await count_after(4) == 2
+        assert await count_after(3) == 2  # a second round: the loop goes on
+    finally:
+        manager.keep_pruning(RetentionPolicy(interval_s=0))
+        manager.close()

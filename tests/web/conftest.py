@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 
-import pytest
 import pytest_asyncio
 
+from tests.needs import unavailable
 from tests.web.ui_driver import Browser, missing
 
 
@@ -16,9 +15,7 @@ async def browser() -> AsyncIterator[Browser]:
     """Skipped locally without node/chromium; a failure under CI=true."""
     why = missing()
     if why:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the UI test needs {why}")
-        pytest.skip(f"missing {why}")
+        unavailable(f"the UI test needs {why}")
     b = await Browser.start()
     try:
         yield b

@@ -30,6 +30,22 @@ local function exec_sync(ktl, command, args, timeout)
   return done, err, res
 end
 
+-- What the server logs (window/logMessage), for the moments a check must wait for.
+local logged = {}
+local log_handler = vim.lsp.handlers['window/logMessage']
+vim.lsp.handlers['window/logMessage'] = function(err, result, ctx, config)
+  table.insert(logged, result and result.message or '')
+  return log_handler(err, result, ctx, config)
+end
+local function was_logged(text)
+  for _, m in ipairs(logged) do
+    if m:find(text, 1, true) then
+      return true
+    end
+  end
+  return false
+end
+
 local ok, failure = pcall(function()
   local notes = {}
   vim.notify = function(msg)
@@ -151,7 +167,7 @@ local ok, failure = pcall(function()
   end, 20)
   check('apply_notifies', table.concat(notes, ' '):lower():find('appl', 1, true) ~= nil, table.concat(notes, ' | '))
 
-  -- 8. CodeLens (only when the server offers it): refreshed on BufEnter, and runnable
+  -- 8. CodeLens (test_neovim.py requires the server to offer it): refreshed on BufEnter, and runnable
   local client = vim.lsp.get_client_by_id(ktl.client_id)
   results.codelens_provider = client and client.server_capabilities.codeLensProvider ~= nil or false
   if results.codelens_provider then
@@ -307,14 +323,14 @@ local ok, failure = pcall(function()
   local function landed()
     return vim.api.nvim_buf_get_name(0):sub(-#'config/settings.yaml') == 'config/settings.yaml'
   end
-  for _ = 1, 20 do -- until the workspace folder has been read
-    vim.api.nvim_set_current_buf(nav_buf)
-    vim.api.nvim_win_set_cursor(0, { 10, 32 }) -- on `settings` of the configMapRef
-    vim.lsp.buf.definition()
-    if vim.wait(1000, landed, 20) then
-      break
-    end
-  end
+  -- the server has read the workspace folder (where the ConfigMap is) once it says so
+  vim.wait(20000, function()
+    return was_logged('ktl: workspace checked')
+  end, 20)
+  vim.api.nvim_set_current_buf(nav_buf)
+  vim.api.nvim_win_set_cursor(0, { 10, 32 }) -- on `settings` of the configMapRef
+  vim.lsp.buf.definition()
+  vim.wait(5000, landed, 20)
   local cursor = vim.api.nvim_win_get_cursor(0)
   local line = vim.api.nvim_get_current_line()
   check('definition', landed() and cursor[1] == 4 and cursor[2] == 8 and line == '  name: settings', vim.api.nvim_buf_get_name(0) .. ' ' .. vim.inspect(cursor) .. ' ' .. line)
@@ -1155,6 +1171,18 @@ local ok, failure = pcall(function()
       end
     end
     check('help_k8s', #missing == 0, table.concat(missing, ' '))
+    -- every *tag* the file defines reaches the tags file (0.10+ skips tags inside an example)
+    local indexed = {}
+    for _, l in ipairs(vim.fn.readfile(doc_rtp .. '/doc/tags')) do
+      indexed[vim.split(l, '\t')[1]] = true
+    end
+    local unindexed = {}
+    for tag in table.concat(vim.fn.readfile(doc_rtp .. '/doc/ktl.txt'), '\n'):gmatch('%*([^%*%s|]+)%*') do
+      if not indexed[tag] then
+        table.insert(unindexed, tag)
+      end
+    end
+    check('help_tags', #unindexed == 0, table.concat(unindexed, ' '))
   end
 end)
 

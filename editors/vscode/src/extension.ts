@@ -429,6 +429,8 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
     client.onNotification("ktl/resources", (p: ResourcesParams) => onResources?.(p)),
     client.onDidChangeState((e) => {
       if (e.newState === State.Running) restartPolicy.reset();
+      // menus and commands gated on a running server go while it is down (a crash, a restart)
+      if (e.newState === State.Stopped) void vscode.commands.executeCommand("setContext", "ktl.server.running", false);
     }),
   );
   try {

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import resource
-import shutil
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -17,6 +15,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from tests.conftest import Ktl, StartKtl
 from tests.lsp.features.helpers import output_text, server_pid, wait_gone
+from tests.needs import unavailable
 
 
 async def test_executable_not_found(ktl: Ktl) -> None:
@@ -139,10 +138,6 @@ async def test_unwritable_store_still_runs(start_ktl: StartKtl, tmp_path: Path) 
     assert len(notices) == 1, notices
 
 
-def _can_mount() -> bool:
-    return os.geteuid() == 0 and shutil.which("mount") is not None
-
-
 @contextlib.contextmanager
 def small_tmpfs(mnt: Path, size: str) -> Iterator[Path]:
     """A filesystem of ``size`` at ``mnt`` that really fills up (skips where mounting is
@@ -156,9 +151,7 @@ def small_tmpfs(mnt: Path, size: str) -> Iterator[Path]:
     )
     if done.returncode != 0:
         why = f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}"
-        if os.environ.get("CI"):
-            pytest.fail(why)  # CI runs as root: a skip there would hide the full-disk tests
-        pytest.skip(why)
+        unavailable(why)  # CI runs as root: a skip there would hide the full-disk tests
     try:
         yield mnt
     finally:
@@ -223,7 +216,6 @@ async def notices(ktl: Ktl, text: str, timeout: float = 10) -> list[str]:
     raise AssertionError(f"no message with {text!r} in {[m.message for m in ktl.client.messages]}")
 
 
-@pytest.mark.skipif(not _can_mount(), reason="needs root to mount a tiny tmpfs")
 async def test_full_disk_turns_recording_off_once(start_ktl: StartKtl, tmp_path: Path) -> None:
     with small_tmpfs(tmp_path / "tiny", "600k") as mnt:
         ktl = await start_ktl(store=mnt / "sessions.db")

@@ -107,7 +107,10 @@ async def test_missing_dependencies_are_one_note_on_chart_yaml(ktl: Ktl, tmp_pat
     assert "postgresql 15.5.0" in note.message and '"helm dependency build"' in note.message
     # No render, so no storm of "no template postgresql.primary.fullname" errors.
     db = (tmp_path / "app" / "templates" / "db.yaml").as_uri()
-    await asyncio.sleep(0.5)
+    # The chart is checked again (an edit): the first check is long over, and still no render.
+    edit(ktl, uri, 2, 0, 0, 0, "# still missing\n")
+    params = await pubs.until(uri, lambda p: p.version == 2)
+    assert len(helm_diagnostics(params)) == 1
     assert pubs.latest(db) is None
 
 
@@ -215,7 +218,9 @@ async def test_without_a_renderer_the_user_is_told_once(start_ktl: StartKtl, web
     uri = open_doc(ktl, web / "templates" / "service.yaml")
     edit(ktl, uri, 2, 9, 12, 12, "{{ .Values.nope.port }}")
     await pubs.until(uri, lambda p: p.version == 2)
-    await asyncio.sleep(0.5)
+    nope = "{{ .Values.nope.port }}"
+    edit(ktl, uri, 3, 9, 12, 12 + len(nope), "{{ .Values.other.port }}")  # checked again: not told
+    await pubs.until(uri, lambda p: p.version == 3)
     told = [m for m in ktl.client.messages if "not rendered" in m.message]
     assert [(m.type, m.message) for m in told] == [
         (

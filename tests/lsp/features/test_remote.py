@@ -117,3 +117,49 @@ async def test_wrong_token_and_unreachable(start_ktl: StartKtl, tmp_path: Path) 
     )
     listed = await gone.cmd("ktl.sessions.list", {})
     assert "cannot reach" in listed["remoteError"]
+
+
+async def test_attach_from_a_frame_and_across_a_pruned_range(
+    start_ktl: StartKtl, tmp_path: Path
+) -> None:
+    """`fromSeq` starts the local copy there; frames the remote store no longer has are recorded
+    as a `remote_dropped` event, and the rest still arrives."""
+    from ktl_lsp.sessions.model import FrameType
+    from ktl_lsp.sessions.retention import RetentionPolicy
+    from tests.gateway.conftest import serving
+
+    (tmp_path / "remote").mkdir()
+    async with serving(tmp_path / "remote") as served:
+        s = await served.run("for i in $(seq 1 30); do echo n$i; sleep 0.005; done")
+        store = served.manager.store
+        assert store is not None
+        frames = store.frames(s.id)
+        outputs = [f for f in frames if f.type is FrameType.OUTPUT]
+        assert len(outputs) > 6, "the lines came as separate frames"
+        url, token = served.gateway.base_url, served.token
+        ktl = await start_ktl(options={"agent": {"url": url, "token": token}})
+
+        async def attached(**args: object) -> tuple[str, list[dict[str, str]]]:
+            result = await ktl.cmd("ktl.session.attach", {"sessionId": s.id, **args})
+            assert result["state"] == "done", result
+            out = await ktl.cmd("ktl.session.output", {"sessionId": result["sessionId"]})
+            text = "".join(f["data"] for f in out["frames"] if f["type"] == "output")
+            return text, out["frames"]
+
+        start = outputs[3].seq
+        text, _ = await attached(fromSeq=start)
+        expected = b"".join(f.data for f in outputs if f.seq >= start).decode()
+        assert text == expected and not text.startswith("n1\r\n"), text
+
+        store.prune(
+            RetentionPolicy(
+                max_sessions=0, max_frames_per_session=5, max_store_bytes=0, max_age_days=0
+            )
+        )
+        kept = [f for f in store.frames(s.id) if f.type is FrameType.OUTPUT]
+        text, recorded = await attached()
+        assert text == b"".join(f.data for f in kept).decode()
+        gaps = [
+            f["data"] for f in recorded if f["type"] == "event" and "remote_dropped" in f["data"]
+        ]
+        assert gaps and '"from":1' in gaps[0], recorded

@@ -154,8 +154,12 @@ async def test_log_messages_carry_the_session_prefix(ktl: Ktl) -> None:
     )
     sid = result["sessionId"]
     # With sessionData on, the output channel gets summaries instead of every line.
-    await asyncio.sleep(0.1)
-    assert f"[{sid[:8]}]" in ktl.logs()
+    for _ in range(250):
+        if f"[{sid[:8]}]" in ktl.logs():
+            break
+        await asyncio.sleep(0.02)
+    assert f"[{sid[:8]}]" in ktl.logs(), ktl.logs()
+    assert "alpha" not in ktl.logs() and "beta" not in ktl.logs(), ktl.logs()
 
 
 async def test_log_lines_without_session_data(start_ktl) -> None:  # type: ignore[no-untyped-def]

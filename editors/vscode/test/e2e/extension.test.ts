@@ -26,7 +26,9 @@ import {
   ShutdownRequest,
 } from "vscode-languageserver-protocol";
 import { Emitter } from "../../src/core/emitter";
-import { testKubeconfig } from "../support/kubeconfig";
+import { languageClientCapabilities } from "../support/clientCapabilities";
+import { noCluster, testKubeconfig } from "../support/kubeconfig";
+import { evaluateWhen } from "../support/when";
 
 const EXT = path.resolve(__dirname, "..", "..", "..");
 const REPO = path.resolve(EXT, "..", "..");
@@ -34,6 +36,14 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ktl-ext-"));
 // the server inherits it (as the real LanguageClient's child would)
 process.env.KUBECONFIG = testKubeconfig(tmp);
 
+const PKG = JSON.parse(fs.readFileSync(path.join(EXT, "package.json"), "utf8"));
+/** What VS Code answers for a setting nobody set: the default package.json declares. */
+const DEFAULTS: Record<string, unknown> = Object.fromEntries(
+  Object.entries(PKG.contributes.configuration.properties as Record<string, { default?: unknown }>)
+    .filter(([, p]) => "default" in p)
+    .map(([k, p]) => [k, p.default]),
+);
+/** The user's `ktl.*` settings (keys without the section). */
 const config: Record<string, unknown> = {
   "server.path": process.env.KTL_LSP || path.join(REPO, ".venv", "bin", "ktl-lsp"),
   store: path.join(tmp, "sessions.db"),
@@ -50,6 +60,17 @@ const inputAnswers: string[] = [];
 const treeOptions = new Map<string, any>();
 const secrets = new Map<string, string>();
 const opened: string[] = [];
+/** What went through env.asExternalUri (the original URIs). */
+const exposed: string[] = [];
+/** Answers for the next quick picks: each picks an item (a test says which); none left = a failure. */
+const quickPicks: ((items: any[], opts?: any) => any)[] = [];
+/** The top-level elements each tree view shows, re-read on every onDidChangeTreeData (as VS Code). */
+const shownTrees = new Map<string, any[]>();
+/** Requests the server made of the client, by method. */
+const serverRequests: { method: string; params: any }[] = [];
+const stateChanges: { oldState: number; newState: number }[] = [];
+/** The extension's warnings and errors in its output channel. */
+const logged: string[] = [];
 const documents: { content: string; language: string }[] = [];
 /** Documents opened by URI (read-only virtual ones): their URI, language and text. */
 const uriDocuments: { uri: string; languageId?: string; text: string }[] = [];
@@ -117,24 +138,36 @@ const fakeVscode = {
   TreeItemCollapsibleState: { None: 0, Collapsed: 1, Expanded: 2 },
   StatusBarAlignment: { Left: 1, Right: 2 },
   Uri: {
-    parse: (s: string) => ({ toString: () => s }),
+    parse: (s: string) => ({ toString: () => s, scheme: s.split(":")[0], fsPath: s.startsWith("file://") ? decodeURIComponent(s.slice(7)) : "" }),
+    file: (f: string) => ({ toString: () => `file://${f}`, scheme: "file", fsPath: f }),
     joinPath: (u: any, n: string) => ({ fsPath: path.join(u.fsPath, n) }),
     from: (c: { scheme: string; path: string }) => ({ ...c, toString: () => `${c.scheme}:${c.path}` }),
   },
   languages: {
     setTextDocumentLanguage: async (doc: { languageId?: string }, languageId: string) => ((doc.languageId = languageId), doc),
   },
-  env: { openExternal: async (u: { toString(): string }) => (opened.push(u.toString()), true) },
+  env: {
+    /** As in a remote window (SSH, Codespaces): loopback ports reach the user through a tunnel. */
+    asExternalUri: async (u: { toString(): string }) => {
+      const s = u.toString();
+      exposed.push(s);
+      const m = /^http:\/\/(?:127\.0\.0\.1|localhost):(\d+)(\/.*)?$/.exec(s);
+      const out = m ? `https://${m[1]}.tunnel.test${m[2] ?? "/"}` : s;
+      return fakeVscode.Uri.parse(out);
+    },
+    /** VS Code resolves what it opens through asExternalUri itself. */
+    openExternal: async (u: { toString(): string }) => (opened.push((await fakeVscode.env.asExternalUri(u)).toString()), true),
+  },
   window: {
-    createOutputChannel: () => ({ info() {}, warn() {}, error() {}, debug() {}, trace() {}, append() {}, appendLine() {}, show() {}, dispose() {} }),
+    createOutputChannel: () => ({ info() {}, warn: (m: string) => void logged.push(`warn: ${m}`), error: (m: string) => void logged.push(`error: ${m}`), debug() {}, trace() {}, append() {}, appendLine() {}, show() {}, dispose() {} }),
     createStatusBarItem: () => {
       const item = { text: "", command: "", show() {}, hide() {}, dispose() {} };
       statusItems.push(item);
       return item;
     },
-    registerTreeDataProvider: (id: string, provider: any) => (trees.set(id, provider), disposable),
+    registerTreeDataProvider: (id: string, provider: any) => (showTree(id, provider), disposable),
     createTreeView: (id: string, opts: { treeDataProvider: any; canSelectMany?: boolean }) => {
-      trees.set(id, opts.treeDataProvider);
+      showTree(id, opts.treeDataProvider);
       treeOptions.set(id, opts);
       return { dispose() {}, reveal: async () => undefined, visible: false, description: undefined, onDidChangeVisibility: () => disposable };
     },
@@ -147,7 +180,11 @@ const fakeVscode = {
     showErrorMessage: async (m: string) => void messages.push(`error: ${m}`),
     showWarningMessage: async (m: string) => void messages.push(`warning: ${m}`),
     showInputBox: async () => inputAnswers.shift(),
-    showQuickPick: async (items: any[]) => items[0],
+    showQuickPick: async (items: any[] | Promise<any[]>, opts?: any) => {
+      const answer = quickPicks.shift();
+      assert.ok(answer, `a quick pick no test expected: ${opts?.placeHolder ?? ""}`);
+      return answer(await items, opts);
+    },
     showTextDocument: async () => undefined,
     showSaveDialog: async () => undefined,
     activeTextEditor: undefined,
@@ -172,7 +209,23 @@ const fakeVscode = {
     getConfiguration: (section = "ktl") => {
       const values = section === "ktl" ? config : otherConfig[section] ?? {};
       return {
-        get: (key: string, def?: unknown) => (key in values ? values[key] : def),
+        // a set value, else the declared default, else the caller's fallback (as VS Code)
+        get: (key: string, def?: unknown) => {
+          if (key in values) return values[key];
+          const full = key ? `${section}.${key}` : section;
+          if (full in DEFAULTS) return structuredClone(DEFAULTS[full]);
+          const user = Object.fromEntries(Object.entries(values).map(([k, v]) => [`${section}.${k}`, v]));
+          const under = Object.entries({ ...DEFAULTS, ...user }).filter(([k]) => k.startsWith(`${full}.`));
+          if (under.length === 0) return def;
+          const obj: Record<string, any> = {};
+          for (const [k, v] of under) {
+            const parts = k.slice(full.length + 1).split(".");
+            let at = obj;
+            for (const part of parts.slice(0, -1)) at = at[part] ??= {};
+            at[parts.at(-1)!] = structuredClone(v);
+          }
+          return obj;
+        },
         // as VS Code: store, then tell every onDidChangeConfiguration listener
         update: async (key: string, value: unknown, target: number) => {
           values[key] = value;
@@ -184,23 +237,72 @@ const fakeVscode = {
     },
     workspaceFolders: [{ uri: { fsPath: tmp } }],
     onDidChangeConfiguration: (fn: (e: { affectsConfiguration(s: string): boolean }) => void) => (configListeners.push(fn), disposable),
+    /** An untitled document with content, a virtual document (a content provider's scheme), or a
+     * file: opening a file tells the language client. */
     openTextDocument: async (d: any) => {
-      if (typeof d?.scheme !== "string") return documents.push(d), {};
-      const doc = { uri: d.toString(), text: contentProviders.get(d.scheme)?.provideTextDocumentContent(d) ?? "" } as (typeof uriDocuments)[0];
-      uriDocuments.push(doc);
+      if (typeof d?.scheme === "string" && d.scheme !== "file") {
+        const doc = { uri: d.toString(), text: contentProviders.get(d.scheme)?.provideTextDocumentContent(d) ?? "" } as (typeof uriDocuments)[0];
+        uriDocuments.push(doc);
+        return doc;
+      }
+      if (!("fsPath" in d)) return (documents.push(d), {});
+      const doc = { uri: d, languageId: /\.json$/.test(d.fsPath) ? "json" : /\.ya?ml$/.test(d.fsPath) ? "yaml" : "plaintext", version: 1, getText: () => fs.readFileSync(d.fsPath, "utf8") };
+      for (const fn of openListeners) fn(doc);
       return doc;
     },
+    onDidOpenTextDocument: (fn: (d: any) => void) => (openListeners.push(fn), disposable),
     registerTextDocumentContentProvider: (scheme: string, p: any) => (contentProviders.set(scheme, p), disposable),
   },
 };
+const openListeners: ((d: any) => void)[] = [];
+/** initializationOptions from package.json's defaults: the feature switches on, the gateway on. */
+const INIT_DEFAULTS = {
+  gateway: { enabled: true },
+  ...Object.fromEntries(["completion", "hover", "symbols", "codeActions", "codeLens", "definition", "references", "diagnostics"].map((f) => [f, { enabled: true }])),
+  sessionData: true,
+  resources: true,
+};
 
-/** Just enough of vscode-languageclient's LanguageClient, over the real server. */
+/** A view as VS Code keeps it: its roots re-read whenever the provider says they changed. */
+function showTree(id: string, provider: any) {
+  trees.set(id, provider);
+  const read = async () => shownTrees.set(id, (await provider.getChildren()) ?? []);
+  provider.onDidChangeTreeData?.(() => void read());
+  void read();
+}
+
+/** What a tree view shows now (its roots). */
+function shown(id: string): any[] {
+  return shownTrees.get(id) ?? [];
+}
+
+/** The commands a menu shows in `context` (package.json's `when` clauses, as VS Code reads them). */
+function menuCommands(menu: string, context: Record<string, unknown>): string[] {
+  const all = { ...Object.fromEntries(contexts), ...context };
+  return (PKG.contributes.menus[menu] as { command: string; when?: string }[]).filter((m) => evaluateWhen(m.when, all)).map((m) => m.command);
+}
+
+const ClientState = { Stopped: 1, Running: 2, Starting: 3 };
+
+/**
+ * vscode-languageclient's LanguageClient where the extension depends on it, over the real server:
+ * the capabilities the library really announces, the requests VS Code's client answers
+ * (showDocument, CodeLens refresh, registrations, configuration), didOpen for documents its
+ * selector matches, watched files, state changes and the error handler on a crash.
+ */
 class FakeLanguageClient {
   private conn: MessageConnection | undefined;
+  private proc: ChildProcess | undefined;
   private handlers: [string, (p: any) => void][] = [];
   private registered: { dispose(): void }[] = [];
-  private running = false;
+  private stateListeners: ((e: { oldState: number; newState: number }) => void)[] = [];
+  private watchers = new Map<string, fs.FSWatcher>();
+  private state = ClientState.Stopped;
+  private stopping = false;
   initializeResult: any;
+  readonly diagnostics = new Map<string, any[]>();
+  codeLensRefreshes = 0;
+  readonly registrations = new Map<string, { method: string; registerOptions: any }>();
   constructor(
     _id: string,
     _name: string,
@@ -208,38 +310,97 @@ class FakeLanguageClient {
     readonly options: any,
   ) {
     clients.push(this);
+    openListeners.push((doc) => void this.didOpen(doc));
   }
   onNotification(method: string, handler: (p: any) => void) {
     this.handlers.push([method, handler]);
     this.conn?.onNotification(method, handler);
     return disposable;
   }
-  onDidChangeState() {
+  onDidChangeState(fn: (e: { oldState: number; newState: number }) => void) {
+    this.stateListeners.push(fn);
     return disposable;
   }
+  private setState(newState: number) {
+    const e = { oldState: this.state, newState };
+    this.state = newState;
+    stateChanges.push(e);
+    for (const fn of this.stateListeners) fn(e);
+  }
   isRunning() {
-    return this.running;
+    return this.state === ClientState.Running;
+  }
+  /** The server process, for the crash test. */
+  get process() {
+    return this.proc;
+  }
+  private matches(doc: any): boolean {
+    return (this.options.documentSelector ?? []).some((f: any) => (!f.scheme || f.scheme === doc.uri.scheme) && (!f.language || f.language === doc.languageId));
+  }
+  private async didOpen(doc: any) {
+    if (!this.isRunning() || !this.matches(doc)) return;
+    await this.conn!.sendNotification(DidOpenTextDocumentNotification.type, {
+      textDocument: { uri: doc.uri.toString(), languageId: doc.languageId, version: doc.version, text: doc.getText() },
+    });
   }
   async start() {
+    this.setState(ClientState.Starting);
     const proc = spawn(this.server.command, this.server.args, { cwd: tmp, stdio: ["pipe", "pipe", "ignore"] });
+    this.proc = proc;
     spawned.push(proc);
     const conn = createMessageConnection(new StreamMessageReader(proc.stdout!), new StreamMessageWriter(proc.stdin!));
     this.conn = conn;
+    proc.on("exit", () => void this.exited());
     for (const [m, h] of this.handlers) conn.onNotification(m, h);
-    conn.onRequest("window/workDoneProgress/create", () => null);
-    conn.onRequest("workspace/configuration", (p: any) => p.items.map(() => null));
-    conn.onRequest("client/registerCapability", () => null);
-    conn.onRequest("workspace/codeLens/refresh", () => null);
+    conn.onNotification("textDocument/publishDiagnostics", (p: any) => void this.diagnostics.set(p.uri, p.diagnostics));
+    const recorded = (method: string, answer: (p: any) => any) =>
+      conn.onRequest(method, (p: any) => (serverRequests.push({ method, params: p }), answer(p)));
+    recorded("window/workDoneProgress/create", () => null);
+    // the library's ConfigurationFeature: each item from workspace.getConfiguration
+    recorded("workspace/configuration", (p: any) =>
+      p.items.map((item: { section?: string }) => {
+        if (!item.section) return null;
+        const [head, ...rest] = item.section.split(".");
+        const value = fakeVscode.workspace.getConfiguration(head).get(rest.join("."));
+        return value === undefined ? null : value;
+      }),
+    );
+    recorded("client/registerCapability", (p: any) => {
+      for (const r of p.registrations) {
+        this.registrations.set(r.id, { method: r.method, registerOptions: r.registerOptions });
+        if (r.method === "workspace/didChangeWatchedFiles") this.watch(r.id, r.registerOptions.watchers);
+      }
+      return null;
+    });
+    recorded("client/unregisterCapability", (p: any) => {
+      for (const r of p.unregisterations ?? p.unregistrations ?? []) {
+        this.registrations.delete(r.id);
+        this.watchers.get(r.id)?.close();
+        this.watchers.delete(r.id);
+      }
+      return null;
+    });
+    recorded("workspace/codeLens/refresh", () => (this.codeLensRefreshes++, null));
+    // the library's ShowDocumentFeature
+    recorded("window/showDocument", async (p: any) => {
+      const uri = fakeVscode.Uri.parse(p.uri);
+      const success = p.external ? await fakeVscode.env.openExternal(uri) : (await fakeVscode.window.showTextDocument(), true);
+      return { success: !!success };
+    });
     conn.listen();
     initOptions = this.options.initializationOptions;
     this.initializeResult = await conn.sendRequest(InitializeRequest.type, {
       processId: process.pid,
+      clientInfo: { name: "Visual Studio Code", version: fakeVscode.version },
+      locale: "en",
+      rootPath: tmp,
       rootUri: `file://${tmp}`,
-      capabilities: { window: { workDoneProgress: true } },
+      workspaceFolders: [{ uri: `file://${tmp}`, name: path.basename(tmp) }],
+      capabilities: languageClientCapabilities(),
       initializationOptions: this.options.initializationOptions,
     });
     await conn.sendNotification(InitializedNotification.type, {});
-    this.running = true;
+    this.setState(ClientState.Running);
     // like vscode-languageclient's ExecuteCommandFeature: each server command is a VS Code
     // command (what a CodeLens runs), through middleware.executeCommand when there is one
     const middleware = this.options.middleware ?? {};
@@ -252,6 +413,36 @@ class FakeLanguageClient {
       );
     }
   }
+  /** VS Code's file watcher for a registration: changes on disk become didChangeWatchedFiles. */
+  private watch(id: string, watchers: { globPattern: string }[]) {
+    const suffixes = watchers.flatMap((w) => {
+      const m = /\{([^}]*)\}$/.exec(w.globPattern);
+      return m ? m[1].split(",").map((x) => `.${x}`) : [w.globPattern.replace(/^\*\*\/\*/, "")];
+    });
+    const seen = new Set<string>();
+    const watcher = fs.watch(tmp, { recursive: true }, (_event, name) => {
+      if (!this.isRunning() || !name || !suffixes.some((x) => name.endsWith(x))) return;
+      const file = path.join(tmp, name.toString());
+      const exists = fs.existsSync(file);
+      const type = !exists ? 3 : seen.has(file) ? 2 : 1;
+      if (exists) seen.add(file);
+      else seen.delete(file);
+      void this.conn?.sendNotification("workspace/didChangeWatchedFiles", { changes: [{ uri: `file://${file}`, type }] });
+    });
+    this.watchers.set(id, watcher);
+  }
+  /** The server went away: a crash unless we stopped it; the error handler decides. */
+  private async exited() {
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
+    if (this.state === ClientState.Stopped) return;
+    for (const r of this.registered.splice(0)) r.dispose();
+    this.conn?.dispose();
+    this.setState(ClientState.Stopped);
+    if (this.stopping) return;
+    const action = this.options.errorHandler?.closed?.() ?? { action: fakeClientModule.CloseAction.DoNotRestart };
+    if ((await action).action === fakeClientModule.CloseAction.Restart) await this.start();
+  }
   sendRequest(type: any, params: any) {
     return this.conn!.sendRequest(type, params);
   }
@@ -259,8 +450,10 @@ class FakeLanguageClient {
     return this.conn!.sendNotification(type, params);
   }
   async dispose() {
-    this.running = false;
+    this.stopping = true;
     for (const r of this.registered.splice(0)) r.dispose();
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
     try {
       await Promise.race([this.conn?.sendRequest(ShutdownRequest.type), new Promise((r) => setTimeout(r, 2000))]);
       await this.conn?.sendNotification(ExitNotification.type);
@@ -268,6 +461,7 @@ class FakeLanguageClient {
       // gone
     }
     this.conn?.dispose();
+    if (this.state !== ClientState.Stopped) this.setState(ClientState.Stopped);
   }
 }
 
@@ -277,7 +471,7 @@ const fakeClientModule = {
   DidChangeConfigurationNotification,
   ErrorAction: { Continue: 1, Shutdown: 2 },
   CloseAction: { DoNotRestart: 1, Restart: 2 },
-  State: { Stopped: 1, Running: 2, Starting: 3 },
+  State: ClientState,
   TransportKind: { stdio: 0, ipc: 1, pipe: 2, socket: 3 },
 };
 
@@ -309,21 +503,56 @@ before(async () => {
 after(async () => {
   await extension.deactivate();
   Module._load = originalLoad;
-  await new Promise((r) => setTimeout(r, 200));
-  for (const p of spawned) if (p.exitCode === null) p.kill();
+  // each server exits after `exit`; kill the ones that have not within 3 s
+  const exited = (p: ChildProcess) => new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.once("exit", r)));
+  await Promise.race([Promise.all(spawned.map(exited)), new Promise((r) => setTimeout(r, 3000))]);
+  for (const p of spawned) if (p.exitCode === null && p.signalCode === null) p.kill();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
 test("activation registers every contributed command and sets the context keys", () => {
   const pkg = JSON.parse(fs.readFileSync(path.join(EXT, "package.json"), "utf8"));
   for (const c of pkg.contributes.commands as { command: string }[]) assert.ok(commands.has(c.command), c.command);
-  assert.deepEqual(initOptions, { sessionData: true, resources: true });
+  assert.deepEqual(initOptions, INIT_DEFAULTS);
   assert.equal(contexts.get("ktl.server.running"), true);
-  assert.equal(typeof contexts.get("ktl.server.has.apply"), "boolean", "set either way (the k8s commands are still landing)");
-  for (const key of ["session_replay", "session_export", "session_pin", "session_delete", "sessions_diff", "plan_run", "plan_cancelNode", "k8s_contexts", "k8s_use"]) {
+  for (const key of ["apply", "session_replay", "session_export", "session_pin", "session_delete", "sessions_diff", "plan_run", "plan_cancelNode", "k8s_contexts", "k8s_use"]) {
     assert.equal(contexts.get(`ktl.server.has.${key}`), true, key);
   }
   assert.ok(trees.has("ktl.sessions"));
+});
+
+test("the client announces what vscode-languageclient 9 sends: the server registers its file watchers", async () => {
+  const client = clients.at(-1)!;
+  const caps = languageClientCapabilities();
+  assert.equal(caps.window?.showDocument?.support, true);
+  assert.equal(caps.workspace?.codeLens?.refreshSupport, true);
+  assert.equal(caps.workspace?.didChangeWatchedFiles?.dynamicRegistration, true);
+  assert.equal(caps.workspace?.configuration, true);
+  const watch = await until("a watched-files registration", () =>
+    [...client.registrations.values()].find((r) => r.method === "workspace/didChangeWatchedFiles"),
+  );
+  assert.deepEqual(
+    watch.registerOptions.watchers.map((w: { globPattern: string }) => w.globPattern),
+    ["**/*.{yaml,yml}", "**/*.json"],
+  );
+});
+
+test("menus follow their when clauses: what needs the server while it runs, per session state in the view", () => {
+  const gated = (PKG.contributes.menus.commandPalette as { command: string }[]).map((m) => m.command);
+  const palette = menuCommands("commandPalette", {});
+  // every server command is advertised here: all of the palette but the node cancel (view only)
+  assert.deepEqual(palette, gated.filter((c) => c !== "ktl.ui.plan.cancelNode"));
+  assert.deepEqual(menuCommands("commandPalette", { "ktl.server.running": false }), ["ktl.ui.agent.setToken"]);
+  const item = (contextValue: string) => menuCommands("view/item/context", { view: "ktl.sessions", viewItem: contextValue });
+  const ended = item("ktlSession ended");
+  const running = item("ktlSession running");
+  assert.ok(ended.includes("ktl.ui.session.delete") && !ended.includes("ktl.ui.session.cancel"), ended.join(","));
+  assert.ok(running.includes("ktl.ui.session.cancel") && !running.includes("ktl.ui.session.delete"), running.join(","));
+  assert.ok(!running.includes("ktl.ui.plan.cancelNode") && item("ktlSession running node").includes("ktl.ui.plan.cancelNode"));
+  assert.deepEqual(menuCommands("view/item/context", { view: "other", viewItem: "ktlSession ended" }), []);
+  const editor = (resourceFilename: string) => menuCommands("editor/title", { resourceFilename });
+  for (const f of ["web.plan.yaml", "ktl-plan.yml", "stack.yaml"]) assert.deepEqual(editor(f), ["ktl.ui.plan.run"], f);
+  for (const f of ["web.yaml", "stack.yaml.bak", "myplan.yaml"]) assert.deepEqual(editor(f), [], f);
 });
 
 test("Run Command as Session opens a live terminal; the view and status bar follow", async () => {
@@ -340,7 +569,7 @@ test("Run Command as Session opens a live terminal; the view and status bar foll
   assert.match(out, /got:abc/);
   const provider = trees.get("ktl.sessions");
   const sessions = await until("the session in the view", () => {
-    const list = provider.getChildren();
+    const list = shown("ktl.sessions");
     return list.length > 0 && list[0].state === "done" ? list : undefined;
   });
   const item = provider.getTreeItem(sessions[0]);
@@ -363,7 +592,7 @@ test("closing a running session's terminal asks, and cancels on yes", async () =
   await until("started", () => out.includes("started"));
   term.pty.close();
   await until("cancelled", () => {
-    const s = trees.get("ktl.sessions").getChildren()[0];
+    const s = shown("ktl.sessions")[0];
     return s && s.state === "cancelled";
   });
   assert.ok(messages.some((m) => /warning: Session \w+ is still running/.test(m)));
@@ -380,9 +609,9 @@ test("Run Plan on the active plan file: the plan expands to its nodes in the vie
   assert.ok(messages.some((m) => /^ktl plan ext\.plan\.yaml: done \(exit 0\)/.test(m)), messages.join("\n"));
   const provider = trees.get("ktl.sessions");
   assert.equal(treeOptions.get("ktl.sessions").canSelectMany, true);
-  const plan = await until("the plan at the top", () => provider.getChildren().find((s: any) => s.kind === "plan"));
+  const plan = await until("the plan at the top", () => shown("ktl.sessions").find((s: any) => s.kind === "plan"));
   assert.equal(provider.getTreeItem(plan).collapsibleState, fakeVscode.TreeItemCollapsibleState.Collapsed);
-  assert.ok(!provider.getChildren().some((s: any) => s.parentId === plan.sessionId), "nodes only under the plan");
+  assert.ok(!shown("ktl.sessions").some((s: any) => s.parentId === plan.sessionId), "nodes only under the plan");
   const nodes = await provider.getChildren(plan);
   assert.deepEqual(
     nodes.map((n: any) => provider.getTreeItem(n).label.split(":")[0]),
@@ -394,17 +623,24 @@ test("Run Plan on the active plan file: the plan expands to its nodes in the vie
 
 test("context menu: replay opens the browser, export saves, pin, compare two selected, delete", async () => {
   const provider = trees.get("ktl.sessions");
-  const list = provider.getChildren().filter((s: any) => s.kind !== "plan");
+  const list = shown("ktl.sessions").filter((s: any) => s.kind !== "plan");
   const [newer, older] = list;
   await fakeVscode.commands.executeCommand("ktl.ui.session.replay", older);
-  assert.match(opened.at(-1) ?? "", /^http:\/\/127\.0\.0\.1:\d+\//);
+  // opened through asExternalUri (here a remote window's tunnel), path and one-time token kept
+  const local = exposed.at(-1) ?? "";
+  assert.match(local, /^http:\/\/127\.0\.0\.1:\d+\/.+/);
+  const [, port, rest] = /^http:\/\/127\.0\.0\.1:(\d+)(\/.*)$/.exec(local)!;
+  assert.equal(opened.at(-1), `https://${port}.tunnel.test${rest}`);
   const target = path.join(tmp, "export.cast");
   (fakeVscode.window as any).showSaveDialog = async () => ({ fsPath: target });
+  const formats: string[] = [];
+  quickPicks.push((items: any[], opts: any) => (formats.push(opts.placeHolder, ...items.map((i) => i.label)), items.find((i) => i.label === "asciicast")));
   await fakeVscode.commands.executeCommand("ktl.ui.session.export", older);
+  assert.deepEqual(formats, ["Export format", "asciicast", "html", "ndjson"]);
   assert.equal(JSON.parse(fs.readFileSync(target, "utf8").split("\n")[0]).version, 2);
   await fakeVscode.commands.executeCommand("ktl.ui.session.pin", older);
-  await until("pinned in the view", () => provider.getChildren().find((s: any) => s.sessionId === older.sessionId && s.pinned));
-  assert.match(provider.getTreeItem(provider.getChildren().find((s: any) => s.sessionId === older.sessionId)).contextValue, /pinned/);
+  await until("pinned in the view", () => shown("ktl.sessions").find((s: any) => s.sessionId === older.sessionId && s.pinned));
+  assert.match(provider.getTreeItem(shown("ktl.sessions").find((s: any) => s.sessionId === older.sessionId)).contextValue, /pinned/);
   await fakeVscode.commands.executeCommand("ktl.ui.sessions.diff", newer, [newer, older]);
   const doc = documents.at(-1)!;
   assert.equal(doc.language, "diff");
@@ -412,21 +648,33 @@ test("context menu: replay opens the browser, export saves, pin, compare two sel
   assert.match(doc.content, new RegExp(`# b: .*${newer.sessionId}`));
   (fakeVscode.window as any).showWarningMessage = async (_m: string, _o: unknown, action?: string) => action;
   await fakeVscode.commands.executeCommand("ktl.ui.session.delete", newer);
-  await until("deleted from the view", () => !provider.getChildren().some((s: any) => s.sessionId === newer.sessionId));
+  await until("deleted from the view", () => !shown("ktl.sessions").some((s: any) => s.sessionId === newer.sessionId));
   assert.deepEqual(messages.filter((m) => m.startsWith("error")), []);
 });
 
+test("Open Replay from a lens or menu: the server's window/showDocument opens the browser (through asExternalUri)", async () => {
+  const [session] = shown("ktl.sessions").filter((x: any) => x.kind !== "plan");
+  const before = serverRequests.length;
+  const result: any = await fakeVscode.commands.executeCommand("ktl.session.openReplay", { sessionId: session.sessionId });
+  assert.equal(result.opened, true, "the client said it opened the page");
+  const asked = serverRequests.slice(before).find((r) => r.method === "window/showDocument");
+  assert.ok(asked, "the server asked the client to show the page");
+  assert.equal(asked.params.external, true);
+  assert.equal(asked.params.uri, result.url);
+  assert.equal(exposed.at(-1), result.url);
+  const [, port, rest] = /^http:\/\/127\.0\.0\.1:(\d+)(\/.*)$/.exec(result.url)!;
+  assert.equal(opened.at(-1), `https://${port}.tunnel.test${rest}`);
+});
+
 test("quick picks from the cluster (ktl.k8s.list): Exec into pod/web-1, Port-forward to service/web :80", async (t) => {
-  if (!process.env.KTL_TEST_KUBECONFIG) return t.skip("no loopback cluster: KTL_TEST_KUBECONFIG is set by tests/editors/test_vscode.py");
-  if (!commands.has("ktl.k8s.list")) return t.skip("the server advertises no ktl.k8s.list");
-  const original = fakeVscode.window.showQuickPick;
+  const why = noCluster();
+  if (why) return t.skip(why);
+  assert.ok(commands.has("ktl.k8s.list"), "the server advertises ktl.k8s.list");
   const picks: { items: any[]; placeHolder: string }[] = [];
-  const choose = (...labels: string[]) =>
-    ((fakeVscode.window as any).showQuickPick = async (items: any[], opts: { placeHolder: string }) => {
-      picks.push({ items, placeHolder: opts.placeHolder });
-      const want = labels.shift();
-      return items.find((i) => i.label.endsWith(want));
-    });
+  const choose = (...labels: string[]) => {
+    for (const want of labels)
+      quickPicks.push((items: any[], opts: { placeHolder: string }) => (picks.push({ items, placeHolder: opts.placeHolder }), items.find((i) => i.label.endsWith(want))));
+  };
   try {
     // exec: the terminal is named after the pick (opening it would start ktl.exec)
     choose(" pod/web-1");
@@ -447,8 +695,9 @@ test("quick picks from the cluster (ktl.k8s.list): Exec into pod/web-1, Port-for
     await fakeVscode.commands.executeCommand("ktl.ui.portForward");
     assert.deepEqual(picks[1].items.map((i) => i.label), [":80", "$(edit) Other…"]);
     assert.ok(messages.some((m) => /^Forwarding http:\/\/127\.0\.0\.1:\d+ -> service\/web:80$/.test(m)), messages.join("\n"));
+    assert.equal(quickPicks.length, 0, "every pick the test said was asked");
   } finally {
-    fakeVscode.window.showQuickPick = original;
+    quickPicks.length = 0;
     const running = await fakeVscode.commands.executeCommand("ktl.sessions.list", { kind: "port-forward", state: "running" });
     for (const s of running?.sessions ?? []) await fakeVscode.commands.executeCommand("ktl.session.cancel", { sessionId: s.sessionId });
   }
@@ -460,9 +709,8 @@ test("the status bar shows the kubeconfig's context; clicking it switches (ktl.k
   await until("the context in the status bar", () => status.text.endsWith("$(cloud) fake/default"));
   assert.equal(status.command, "ktl.ui.k8s.context");
   assert.match(status.tooltip, /Kubernetes context fake \(cluster fake\), namespace default/);
-  const original = fakeVscode.window.showQuickPick;
   const picks: any[][] = [];
-  fakeVscode.window.showQuickPick = async (items: any[]) => (picks.push(items), items.find((i) => i.context === "staging"));
+  quickPicks.push((items: any[]) => (picks.push(items), items.find((i) => i.context === "staging")));
   await fakeVscode.commands.executeCommand(status.command);
   assert.deepEqual(picks[0].map((i: any) => i.context), ["fake", "staging"]);
   assert.match(picks[0][0].label, /^\$\(check\) fake$/);
@@ -470,28 +718,27 @@ test("the status bar shows the kubeconfig's context; clicking it switches (ktl.k
   assert.deepEqual(workspaceState.get("ktl.k8s.selection"), { context: "staging" });
   // the namespace: "Other namespace…" asks for one
   const offered: string[] = [];
-  fakeVscode.window.showQuickPick = async (items: any[]) => (offered.push(...items.map((i) => i.label)), items.find((i) => i.label.includes("Other")));
+  quickPicks.push((items: any[]) => (offered.push(...items.map((i) => i.label)), items.find((i) => i.label.includes("Other"))));
   inputAnswers.push("shop");
   await fakeVscode.commands.executeCommand("ktl.ui.k8s.namespace");
-  if (process.env.KTL_TEST_KUBECONFIG && commands.has("ktl.k8s.list")) {
+  if (!noCluster()) {
     // the loopback cluster's namespaces (ktl.k8s.list), besides the active one
     assert.deepEqual(offered.slice(0, 2), ["$(check) default", "$(blank) kube-system"], offered.join(", "));
   }
   assert.equal(status.text, "$(terminal) ktl $(cloud) staging/shop");
   assert.deepEqual(workspaceState.get("ktl.k8s.selection"), { context: "staging", namespace: "shop" });
-  fakeVscode.window.showQuickPick = original;
+  assert.equal(quickPicks.length, 0, "every pick the test said was asked");
   assert.deepEqual(messages.filter((m) => m.startsWith("error")), []);
 });
 
-test("CodeLens commands go through the client's middleware: Exec opens a terminal, Run the plan's", async (t) => {
-  if (!commands.has("ktl.plan.run")) return t.skip("the server advertises no ktl.plan.run");
+test("CodeLens commands go through the client's middleware: Exec opens a terminal, Run the plan's", async () => {
+  assert.ok(commands.has("ktl.plan.run"), "the server advertises ktl.plan.run");
+  assert.ok(commands.has("ktl.exec"), "the server advertises ktl.exec");
   const before = terminals.length;
-  if (commands.has("ktl.exec")) {
-    // the terminal is not opened here: opening it starts ktl.exec (the lead's e2e covers that)
-    await fakeVscode.commands.executeCommand("ktl.exec", { workload: "deployment/web", namespace: "shop" });
-    assert.equal(terminals.length, before + 1, "a terminal for the exec session");
-    assert.equal(terminals.at(-1)!.name, "ktl exec: deployment/web -n shop");
-  }
+  // the terminal is not opened here: opening it starts ktl.exec (server.test.ts covers that)
+  await fakeVscode.commands.executeCommand("ktl.exec", { workload: "deployment/web", namespace: "shop" });
+  assert.equal(terminals.length, before + 1, "a terminal for the exec session");
+  assert.equal(terminals.at(-1)!.name, "ktl exec: deployment/web -n shop");
   const count = terminals.length;
   const file = path.join(tmp, "lens.plan.yaml");
   fs.writeFileSync(file, ["name: lens", "nodes:", "  - id: one", "    run: echo one", "  - id: two", "    run: echo two", ""].join("\n"));
@@ -530,7 +777,7 @@ test("beside the YAML extension: told once; Turn Off ktl's turns the running ser
   const text = ["apiVersion: apps/v1", "kind: Deployment", "metadata:", "  name: web", "spec:", "  template:", "    spec:", "      containers:", "      - name: web", "        image: nginx", ""].join("\n");
   fs.writeFileSync(file, text);
   const client = clients.at(-1)!;
-  await client.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri: `file://${file}`, languageId: "yaml", version: 1, text } });
+  await fakeVscode.workspace.openTextDocument(fakeVscode.Uri.file(file)); // didOpen, as VS Code sends it
   const labels = async (): Promise<string[]> => {
     const r: any = await client.sendRequest(CompletionRequest.type, { textDocument: { uri: `file://${file}` }, position: { line: 9, character: 9 } });
     return (r?.items ?? r ?? []).map((i: { label: string }) => i.label);
@@ -565,14 +812,50 @@ test("beside the YAML extension: told once; Turn Off ktl's turns the running ser
   assert.deepEqual(messages.filter((m) => m.startsWith("error")), []);
 });
 
+test("CodeLens switched off in the settings: the server asks the client to re-read its lenses", async () => {
+  const client = clients.at(-1)!;
+  const before = client.codeLensRefreshes;
+  try {
+    await fakeVscode.workspace.getConfiguration("ktl").update("codeLens.enabled", false, fakeVscode.ConfigurationTarget.Workspace);
+    await until("a CodeLens refresh", () => client.codeLensRefreshes > before);
+  } finally {
+    delete config["codeLens.enabled"];
+    for (const fn of configListeners) fn({ affectsConfiguration: (s: string) => "ktl.codeLens.enabled".startsWith(s) });
+  }
+  await until("another refresh: on again", () => client.codeLensRefreshes > before + 1);
+});
+
+test("files VS Code watches for the server: a release deleted on disk breaks the one that needs it", async () => {
+  const client = clients.at(-1)!;
+  const root = path.join(tmp, "stackws");
+  const write = (rel: string, text: string) => {
+    fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+    fs.writeFileSync(path.join(root, rel), text);
+    return path.join(root, rel);
+  };
+  write("charts/app/Chart.yaml", "apiVersion: v2\nname: app\nversion: 0.1.0\n");
+  write("stack.yaml", "defaults:\n  cluster: {name: c1}\n");
+  const b = write("svc/b/release.yaml", "name: b\nchart: ../../charts/app\n");
+  const a = write("svc/a/release.yaml", "name: a\nchart: ../../charts/app\nneeds: [b]\n");
+  const uri = `file://${a}`;
+  await fakeVscode.workspace.openTextDocument(fakeVscode.Uri.file(a)); // didOpen, as VS Code sends it
+  const codes = () => client.diagnostics.get(uri)?.map((d: any) => d.code);
+  await until("a checked, with b present", () => codes()?.length === 0);
+  fs.unlinkSync(b); // not open in the editor: only the watcher tells the server
+  await until("the missing need", () => codes()?.includes("stack-missing-need"), 15000);
+  write("svc/b/release.yaml", "name: b\nchart: ../../charts/app\n");
+  await until("found again", () => codes()?.length === 0, 15000);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
 test("Set Remote Agent Token: SecretStorage, then the server restarts with it in initializationOptions", async () => {
   config["retention.intervalS"] = 0;
   inputAnswers.push("tok-e2e");
   await fakeVscode.commands.executeCommand("ktl.ui.agent.setToken");
   assert.equal(secrets.get("ktl.agent.token"), "tok-e2e");
   await until("restarted", () => (initOptions as any)?.agent?.token === "tok-e2e");
-  assert.deepEqual(initOptions, { retention: { intervalS: 0 }, agent: { token: "tok-e2e" }, sessionData: true, resources: true });
-  await until("running again", () => contexts.get("ktl.server.running") === true && trees.get("ktl.sessions").getChildren().length > 0);
+  assert.deepEqual(initOptions, { ...INIT_DEFAULTS, retention: { intervalS: 0 }, agent: { token: "tok-e2e" } });
+  await until("running again", () => contexts.get("ktl.server.running") === true && shown("ktl.sessions").length > 0);
   // the new server was told the workspace's Kubernetes pick again (it starts from the kubeconfig's)
   let answer: any;
   await until("the pick restored", async () => {
@@ -580,4 +863,21 @@ test("Set Remote Agent Token: SecretStorage, then the server restarts with it in
     return answer?.current === "staging" && answer?.namespace === "shop";
   });
   assert.equal(statusItems[0].text, "$(terminal) ktl $(cloud) staging/shop");
+});
+
+test("the server crashes: the client stops (the menus that need it go), its error handler restarts it", async () => {
+  const crashed = clients.at(-1)!;
+  const count = clients.length;
+  const changes = stateChanges.length;
+  crashed.process!.kill("SIGKILL");
+  await until("stopped", () => stateChanges.slice(changes).some((e) => e.newState === fakeClientModule.State.Stopped));
+  assert.equal(contexts.get("ktl.server.running"), false);
+  assert.deepEqual(menuCommands("commandPalette", {}), ["ktl.ui.agent.setToken"]);
+  const next = await until("a new client", () => clients.length > count && clients.at(-1)!.isRunning() && clients.at(-1));
+  assert.notEqual(next, crashed);
+  await until("running again", () => contexts.get("ktl.server.running") === true);
+  assert.ok(menuCommands("commandPalette", {}).includes("ktl.ui.run"));
+  const answer: any = await fakeVscode.commands.executeCommand("ktl.sessions.list", {});
+  assert.ok(Array.isArray(answer?.sessions), "the restarted server answers");
+  assert.ok(messages.every((m) => !m.includes("keeps crashing")), messages.join("\n"));
 });

@@ -22,3 +22,19 @@ export function testKubeconfig(dir: string): string {
   fs.writeFileSync(file, JSON.stringify(config));
   return file;
 }
+
+/** True under a CI runner (CI set to anything but "", "0", "false", "no"), as tests/needs.py decides. */
+export function inCI(): boolean {
+  return !["", "0", "false", "no"].includes((process.env.CI ?? "").trim().toLowerCase());
+}
+
+/**
+ * Why a test that needs the loopback API server cannot run (no KTL_TEST_KUBECONFIG), or undefined
+ * when it can. In CI a missing cluster is a failure: tests/editors/test_vscode.py always sets it.
+ */
+export function noCluster(): string | undefined {
+  if (process.env.KTL_TEST_KUBECONFIG) return undefined;
+  const why = "no loopback cluster: KTL_TEST_KUBECONFIG is set by tests/editors/test_vscode.py";
+  if (inCI()) throw new Error(why);
+  return why;
+}
