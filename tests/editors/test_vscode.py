@@ -55,10 +55,17 @@ def _run(
     )
 
 
+def _failures(tap: str) -> str:
+    """The failing subtests' blocks of node's TAP output (the tail alone hides them)."""
+    lines = tap.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.lstrip().startswith("not ok")]
+    return "\n".join("\n".join(lines[i : i + 40]) for i in starts)[:12000]
+
+
 def test_npm_test_unit_and_e2e(npm: str, kubeconfig: Path) -> None:
     proc = _run(npm, "test", kubeconfig=kubeconfig)
     out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-6000:]
+    assert proc.returncode == 0, _failures(out) or out[-6000:]
     assert "# fail 0" in out, out[-6000:]
     assert "a live terminal: run detached" in out  # the protocol e2e ran
     assert "Run Command as Session opens a live terminal" in out  # extension.ts over the server
