@@ -313,10 +313,14 @@ async def frames(request: web.Request) -> web.StreamResponse:
 
 async def diff(request: web.Request) -> web.StreamResponse:
     a, b = request.query.get("a", ""), request.query.get("b", "")
-    if not (ids.is_valid(a) and ids.is_valid(b)):
-        return text_error(400, "a and b must be session ids")
+    (a_id, a_sep, a_block), (b_id, b_sep, b_block) = a.partition("#"), b.partition("#")
+    if not (ids.is_valid(a_id) and ids.is_valid(b_id)):
+        return text_error(400, "a and b must be session ids (or ID#blockN)")
     manager = request.app[MANAGER]
-    comparison = await manager.compare(await manager.resolve_id(a), await manager.resolve_id(b))
+    comparison = await manager.compare(
+        await manager.resolve_id(a_id) + a_sep + a_block,
+        await manager.resolve_id(b_id) + b_sep + b_block,
+    )
     return json_response(comparison.to_lsp())
 
 

@@ -29,7 +29,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ktl_lsp.sessions import private, retention
+from ktl_lsp.sessions import private, retention, search
+from ktl_lsp.sessions.blocks import Block, block_of_event
 from ktl_lsp.sessions.model import (
     Frame,
     FrameType,
@@ -121,6 +122,11 @@ def prefix_bound(prefix: str) -> str | None:
     return prefix[:-1] + chr(last)
 
 
+def search_indexing() -> bool:
+    """Output is indexed for search unless KTL_LSP_SEARCH_INDEX=0 (benchmarks compare)."""
+    return os.environ.get("KTL_LSP_SEARCH_INDEX", "1").strip() not in ("0", "off", "false")
+
+
 def _tell(listener: Callable[[str], None] | None, message: str, level: int) -> None:
     """Reports a change of recording to whoever listens; the log has it only when nobody
     does (logging it too said it twice)."""
@@ -178,6 +184,34 @@ def _row_to_session(row: Sequence[Any]) -> Session:
     )
 
 
+def _save_blocks(conn: sqlite3.Connection, frames: list[Frame]) -> None:
+    """The blocks that event frames record (sessions/blocks.py), as rows to look up."""
+    rows = []
+    for f in frames:
+        if f.type is FrameType.EVENT:
+            b = block_of_event(f.data)
+            if b is not None:
+                rows.append(
+                    (
+                        f.session_id,
+                        b.index,
+                        b.command,
+                        b.cwd,
+                        b.started_ns,
+                        b.ended_ns,
+                        b.exit_code,
+                        b.from_seq,
+                        b.to_seq,
+                    )
+                )
+    if rows:
+        conn.executemany(
+            "INSERT OR REPLACE INTO blocks (session_id, idx, command, cwd, started_ns, ended_ns, "
+            "exit_code, from_seq, to_seq) VALUES (?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
+
+
 def _vacuum(conn: sqlite3.Connection) -> None:
     # executescript runs the pragma to completion; execute() would free a single page.
     conn.executescript("PRAGMA incremental_vacuum;")
@@ -203,8 +237,16 @@ class Store:
         on_failure: Callable[[str], None] | None = None,
         on_resume: Callable[[str], None] | None = None,
         held_frame_bytes: int = HELD_FRAME_BYTES,
+        index_output: bool | None = None,
     ) -> None:
         self.path = Path(path)
+        #: Output is indexed for search as it is written (sessions/search.py).
+        self.indexer = (
+            search.Indexer()
+            if (search_indexing() if index_output is None else index_output)
+            else None
+        )
+        self._index_failed = False
         self._on_failure = on_failure
         self._on_resume = on_resume
         # While writing fails (writer thread only): what waits to be written, and what is lost.
@@ -503,6 +545,9 @@ class Store:
                     "UPDATE sessions SET last_seq = MAX(last_seq, ?) WHERE id = ?",
                     [(seq, sid) for sid, seq in last.items()],
                 )
+                _save_blocks(conn, frames)
+            if self.indexer is not None:
+                self._index(conn, sessions, frames)
             for change in changes:
                 change(conn)
             conn.execute("COMMIT")
@@ -510,6 +555,27 @@ class Store:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise
+
+    def _index(
+        self, conn: sqlite3.Connection, sessions: list[tuple[Any, ...]], frames: list[Frame]
+    ) -> None:
+        """Indexes the batch's output for search; a failure costs the index, never the
+        recording (it is rolled back alone, and said once)."""
+        assert self.indexer is not None
+        conn.execute("SAVEPOINT search_index")
+        try:
+            self.indexer.add(
+                conn,
+                ((f.session_id, f.seq, f.data) for f in frames if f.type is FrameType.OUTPUT),
+            )
+            self.indexer.forget(row[0] for row in sessions if row[3] != str(State.RUNNING))
+            conn.execute("RELEASE search_index")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK TO search_index")
+            conn.execute("RELEASE search_index")
+            if not self._index_failed:
+                self._index_failed = True
+                log.warning("search index not updated: %s", exc)
 
     def _hold(self, sessions: list[tuple[Any, ...]], frames: list[Frame]) -> None:
         """Keeps what could not be written: every session row (the newest of each), and the
@@ -687,6 +753,24 @@ class Store:
             if len(chunk) < batch:
                 return
             seq = chunk[-1].seq + 1
+
+    def blocks(self, session_id: str) -> list[Block]:
+        rows = self.reader().execute(
+            "SELECT idx, command, cwd, started_ns, from_seq, ended_ns, exit_code, to_seq "
+            "FROM blocks WHERE session_id = ? ORDER BY idx",
+            (session_id,),
+        )
+        return [Block(*row) for row in rows]
+
+    def search(
+        self,
+        query: search.Query,
+        limit: int,
+        state: str | None = None,
+        kind: str | None = None,
+        since_ns: int | None = None,
+    ) -> list[search.Hit]:
+        return search.search(self.reader(), query, limit, state, kind, since_ns)
 
     def mark_interrupted(self) -> int:
         """Sessions whose recording process died while they ran can never finish now."""

@@ -25,6 +25,7 @@ from ktl_lsp.lsp.features.port_forward import PortForwards
 from ktl_lsp.lsp.features.remote import RemoteSessions
 from ktl_lsp.lsp.features.replay import Replay
 from ktl_lsp.lsp.features.sessions import Sessions
+from ktl_lsp.lsp.features.shells import Shells
 from ktl_lsp.lsp.features.stats import Stats
 from ktl_lsp.lsp.features.stream import EditorFeed
 from ktl_lsp.lsp.features.symbols import DocumentSymbols
@@ -40,6 +41,7 @@ FEATURES: tuple[type, ...] = (
     Runs,
     RemoteSessions,
     Sessions,
+    Shells,
     Stats,
     CodeLenses,
     Hovers,
