@@ -5,11 +5,14 @@ many prompts do; OSC 7 for the directory) stay in the recorded output, so a repl
 the parser only reads them. A mark split across two reads is joined. When a session has
 written any OSC 633 mark, its OSC 133 marks are ignored (a prompt that writes both would
 otherwise open every block twice). A block that starts while one runs (a nested shell with
-its own integration) belongs to the outer one: the first end mark ends the outer block.
+its own integration) belongs to the outer one: its marks are read as the outer block's, so the
+first end mark (the inner shell's first command) ends the outer block early; later end marks
+with no block running are ignored.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import urllib.parse
@@ -129,7 +132,7 @@ class MarkParser:
             end = m.end()
             block = self._mark(m.group(1), m.group(2).decode("utf-8", "replace"), seq, ts_ns)
             if block is not None:
-                changed.append(block)
+                changed.append(dataclasses.replace(block))  # as it is at this mark
         rest = data.rfind(b"\x1b", end)
         if rest >= 0 and len(data) - rest <= MAX_CARRY and _unfinished(data[rest:]):
             self._carry = data[rest:]
@@ -160,8 +163,9 @@ class MarkParser:
                 return self.current
         elif letter == "D":
             return self._end(seq, ts, rest)
-        elif letter == "A" and self.current is not None:
-            return self._end(seq, ts, "")  # a prompt without an end mark: the command is over
+        elif letter == "A" and self.current is not None and not self._osc633:
+            # OSC 133 prompts may not write D: a new prompt means the command is over.
+            return self._end(seq, ts, "")
         return None
 
     def _end(self, seq: int, ts: int, code: str) -> Block | None:

@@ -167,6 +167,8 @@ class LiveSession:
             for block in self.marks.feed(data, frame.seq, frame.ts_ns):
                 if block.index == len(self.blocks):
                     self.blocks.append(block)
+                else:
+                    self.blocks[block.index] = block
                 self.emit(FrameType.EVENT, event_data(block=block.record()))
         return frame
 
