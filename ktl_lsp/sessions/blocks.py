@@ -99,6 +99,15 @@ class Block:
         )
 
 
+def block_label(block: dict[str, Any]) -> str:
+    """A command block's chapter: ``$ cmd`` where it starts, ``exit N: cmd`` where it ends."""
+    command = " ".join(str(block.get("command") or "").split())[:120]
+    if block.get("endedNs") is None:
+        return f"$ {command}"
+    code = block.get("exitCode")
+    return f"{'done' if code is None else f'exit {code}'}: {command}"
+
+
 def block_of_event(data: bytes) -> Block | None:
     """The block an event frame records, if it is one."""
     if not data.startswith(b'{"block":'):

@@ -52,4 +52,6 @@ CREATE TABLE IF NOT EXISTS search_docs (
     n           INTEGER PRIMARY KEY AUTOINCREMENT,
     session_id  TEXT NOT NULL UNIQUE REFERENCES sessions (id) ON DELETE CASCADE
 );
-CREATE VIRTUAL TABLE IF NOT EXISTS search_text USING fts5 (text, content = '', columnsize = 0);
+CREATE VIRTUAL TABLE IF NOT EXISTS search_text USING fts5 (
+    text, content = '', columnsize = 0, detail = none
+);

@@ -47,12 +47,26 @@ MAX_LIMIT = 1000
 
 _COLUMN1 = re.compile(rb"\x1b\[[01]?G")
 _ERASE = re.compile(rb"\x1b\[[02]?K")
-#: CSI, OSC, DCS/SOS/PM/APC strings, other escapes, C0 controls except BS, TAB, LF, CR, SUB.
-_STRIP = re.compile(
-    rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[PX^_][^\x1b]*\x1b\\"
-    rb"|\x1b[ -/]*[0-~]|[\x00-\x07\x0b\x0c\x0e-\x19\x1b-\x1f\x7f]"
+#: CSI, OSC, DCS/SOS/PM/APC strings, other escapes (a pattern that starts with a literal ESC
+#: is searched for quickly); then the C0 controls but BS, TAB, LF, CR and SUB are deleted.
+_ESCAPES = re.compile(
+    rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[PX^_][^\x1b]*\x1b\\|[ -/]*[0-~])?"
 )
+_CONTROLS = bytes(range(0x08)) + b"\x0b\x0c" + bytes(range(0x0E, 0x1A)) + bytes(range(0x1B, 0x20))
+_CONTROLS += b"\x7f"
+
+
+def _strip(data: bytes) -> bytes:
+    if b"\x1b" in data:
+        data = _ESCAPES.sub(b"", data)
+    return data.translate(None, _CONTROLS)
+
+
 _REWRITES = re.compile("[\r\x08\x1a]")
+_REWRITTEN_LINE = re.compile("^[^\n\r\x08\x1a]*[\r\x08\x1a][^\n]*", re.M)
+#: Rows looked at for one search, at most: a query whose words are often in the same frame but
+#: rarely on the same line may answer fewer matches than there are.
+MAX_ROWS = 2000
 
 
 def resolve(line: str) -> str:
@@ -94,7 +108,7 @@ class PlainLines:
         if b"\x1b[" in data:
             data = _COLUMN1.sub(b"\r", data)
             data = _ERASE.sub(b"\x1a", data)
-        data = _STRIP.sub(b"", data)
+        data = _strip(data)
         text = self._decoder.decode(data)
         if not text:
             return []
@@ -123,12 +137,15 @@ def frame_text(data: bytes) -> str:
 
     A row depends on its frame's bytes alone, so the text removed from the index when the
     frame goes is exactly the text that was added (contentless FTS5 needs both to match)."""
-    lines = PlainLines()
-    out = lines.feed(data)
-    rest = lines.finish()
-    if rest:
-        out.append(rest)
-    return "\n".join(x for x in out if x.strip())
+    if b"\x1b[" in data:
+        data = _COLUMN1.sub(b"\r", data)
+        data = _ERASE.sub(b"\x1a", data)
+    text = _strip(data).decode("utf-8", "replace")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    if _REWRITES.search(text):
+        text = _REWRITTEN_LINE.sub(lambda m: resolve(m.group()), text)
+    return text if not text.isspace() else ""
 
 
 class Indexer:
@@ -222,8 +239,11 @@ class Query:
             if not tokens:
                 continue
             terms.append(" ".join(tokens) if phrase else chunk.rstrip("*"))
-            quoted = '"' + " ".join(tokens) + '"'
-            parts.append(quoted + ("*" if prefix else ""))
+            # The index keeps no positions: a phrase is its words, checked on the line after.
+            quoted = [f'"{t}"' for t in tokens]
+            if prefix:
+                quoted[-1] += "*"
+            parts.extend(quoted)
         return cls(text, " ".join(parts), terms)
 
 
@@ -305,22 +325,23 @@ def search(
     kind: str | None = None,
     since_ns: int | None = None,
 ) -> list[Hit]:
-    """Matches, newest first (a newer session, then a later frame, then the line order)."""
+    """Lines that hold every term of ``query``, newest first (a newer session, then a later
+    frame, then the line order); frames are found by the index, lines checked on their text."""
     if not query.match or limit <= 0:
         return []
-    where = ["search_text MATCH ?"]
-    args: list[Any] = [query.match]
+    where = ["search_text MATCH ?", "t.rowid < ?"]
+    filters: list[Any] = []
     if state:
         where.append("s.state = ?")
-        args.append(state)
+        filters.append(state)
     if kind:
         where.append("s.kind = ?")
-        args.append(kind)
+        filters.append(kind)
     if since_ns is not None:
         where.append("s.created_ns >= ?")
-        args.append(since_ns)
+        filters.append(since_ns)
     sql = (
-        f"SELECT d.session_id, t.rowid & {SEQ_MASK} FROM search_text t "
+        f"SELECT t.rowid, d.session_id, t.rowid & {SEQ_MASK} FROM search_text t "
         f"JOIN search_docs d ON d.n = (t.rowid >> {SHIFT}) "
         "JOIN sessions s ON s.id = d.session_id "
         f"WHERE {' AND '.join(where)} "
@@ -328,19 +349,27 @@ def search(
         f"AND f.seq = (t.rowid & {SEQ_MASK}) AND f.type = 'output') "
         "ORDER BY t.rowid DESC LIMIT ?"
     )
-    args.append(limit)
     hits: list[Hit] = []
-    for session_id, seq in conn.execute(sql, args).fetchall():
-        lines = match_lines(conn, session_id, seq)
-        block = _block_at(conn, session_id, seq)
-        shown = [(x, highlights(x, query.terms)) for x in lines]
-        every = [(x, h) for x, h in shown if all(highlights(x, [t]) for t in query.terms)] or [
-            (x, h) for x, h in shown if h
-        ]
-        for line, spans in every:
-            if len(hits) >= limit:
-                return hits
-            hits.append(Hit(session_id, seq, line, spans, block))
+    below = 1 << 62
+    looked = 0
+    page = max(limit, 20)
+    while len(hits) < limit and looked < MAX_ROWS:
+        rows = conn.execute(sql, [query.match, below, *filters, page]).fetchall()
+        for rowid, session_id, seq in rows:
+            below = rowid
+            looked += 1
+            block: int | None = None
+            for line in match_lines(conn, session_id, seq):
+                spans = [highlights(line, [t]) for t in query.terms]
+                if not all(spans):
+                    continue
+                if block is None:
+                    block = _block_at(conn, session_id, seq)
+                hits.append(Hit(session_id, seq, line, sorted(x for s in spans for x in s), block))
+                if len(hits) >= limit:
+                    return hits
+        if len(rows) < page:
+            break
     return hits
 
 

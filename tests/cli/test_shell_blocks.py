@@ -9,7 +9,7 @@ import re
 import time
 from pathlib import Path
 
-from ptyprocess import PtyProcess  # type: ignore[import-untyped]
+from ptyprocess import PtyProcess
 
 from tests.cli.conftest import KTL_LSP, ktl_lsp
 
