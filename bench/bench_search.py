@@ -67,37 +67,43 @@ def output(rng: random.Random, nbytes: int, words: list[str]) -> Iterator[bytes]
         yield bytes(buf)
 
 
-def fill(store: Store, total: int, seed: int, words: list[str]) -> int:
-    """Writes ``total`` bytes of output as sessions of SESSION_MB; returns the bytes written."""
+def sessions_of(total: int, seed: int, words: list[str]) -> Iterator[list[bytes]]:
+    """``total`` bytes of output as the frames of sessions of SESSION_MB each."""
     rng = random.Random(seed)
+    made = 0
+    while made < total:
+        size = min(SESSION_MB * 1_000_000, total - made)
+        frames = list(output(rng, size, words))
+        made += sum(len(f) for f in frames)
+        yield frames
+
+
+def fill(store: Store, sessions: Iterator[list[bytes]], seed: int) -> int:
+    """Writes each session's frames through the store; returns the output bytes written."""
     written = 0
-    n = 0
-    while written < total:
-        size = min(SESSION_MB * 1_000_000, total - written)
+    for n, frames in enumerate(sessions):
         s = Session(id=f"bench{seed:03d}{n:08d}", kind="pty", title="bench", state=State.RUNNING)
         store.save_session(s)
-        seq = 0
-        for data in output(rng, size, words):
-            seq += 1
+        for seq, data in enumerate(frames, 1):
             store.append(Frame(s.id, seq, time.time_ns(), FrameType.OUTPUT, data))
             written += len(data)
             while store.pending_bytes > 64 << 20:  # as the manager's high water does
                 store.flush_sync()
-        s.state, s.last_seq = State.DONE, seq
+        s.state, s.last_seq = State.DONE, len(frames)
         store.save_session(s)
-        n += 1
     store.flush_sync(600)
     return written
 
 
 def indexing(tmp: Path, mb: int, words: list[str]) -> None:
     times: dict[bool, float] = {}
+    made = list(sessions_of(mb * 1_000_000, 1, words))  # generated before the clock starts
     for on in (False, True, False, True):
         path = tmp / f"index-{on}.db"
         store = Store(path, index_output=on)
         store.open()
         t0 = time.perf_counter()
-        written = fill(store, mb * 1_000_000, 1, words)
+        written = fill(store, iter(made), 1)
         elapsed = time.perf_counter() - t0
         store.close()
         times[on] = min(times.get(on, elapsed), elapsed)
@@ -144,7 +150,7 @@ def querying(tmp: Path, gb: float, words: list[str]) -> None:
     store = Store(path, index_output=True)
     store.open()
     t0 = time.perf_counter()
-    written = fill(store, int(gb * 1e9), 2, words)
+    written = fill(store, sessions_of(int(gb * 1e9), 2, words), 2)
     built = time.perf_counter() - t0
     store.checkpoint()
     rng = random.Random(3)

@@ -64,9 +64,9 @@ def _strip(data: bytes) -> bytes:
 
 _REWRITES = re.compile("[\r\x08\x1a]")
 _REWRITTEN_LINE = re.compile("^[^\n\r\x08\x1a]*[\r\x08\x1a][^\n]*", re.M)
-#: Rows looked at for one search, at most: a query whose words are often in the same frame but
-#: rarely on the same line may answer fewer matches than there are.
-MAX_ROWS = 2000
+#: Frames looked at for one search, at most: a phrase whose words are often in the same frame
+#: but rarely together on one line may answer fewer matches than there are.
+MAX_ROWS = 1000
 
 
 def resolve(line: str) -> str:
@@ -341,12 +341,11 @@ def search(
         where.append("s.created_ns >= ?")
         filters.append(since_ns)
     sql = (
-        f"SELECT t.rowid, d.session_id, t.rowid & {SEQ_MASK} FROM search_text t "
+        f"SELECT t.rowid, d.session_id, f.seq, f.data FROM search_text t "
         f"JOIN search_docs d ON d.n = (t.rowid >> {SHIFT}) "
         "JOIN sessions s ON s.id = d.session_id "
-        f"WHERE {' AND '.join(where)} "
-        "AND EXISTS (SELECT 1 FROM frames f WHERE f.session_id = d.session_id "
-        f"AND f.seq = (t.rowid & {SEQ_MASK}) AND f.type = 'output') "
+        f"JOIN frames f ON f.session_id = d.session_id AND f.seq = (t.rowid & {SEQ_MASK}) "
+        f"WHERE {' AND '.join(where)} AND f.type = 'output' "
         "ORDER BY t.rowid DESC LIMIT ?"
     )
     hits: list[Hit] = []
@@ -355,22 +354,37 @@ def search(
     page = max(limit, 20)
     while len(hits) < limit and looked < MAX_ROWS:
         rows = conn.execute(sql, [query.match, below, *filters, page]).fetchall()
-        for rowid, session_id, seq in rows:
+        for rowid, session_id, seq, data in rows:
             below = rowid
             looked += 1
-            block: int | None = None
-            for line in match_lines(conn, session_id, seq):
-                spans = [highlights(line, [t]) for t in query.terms]
-                if not all(spans):
-                    continue
-                if block is None:
+            for line in _lines_of(conn, session_id, seq, bytes(data), query.terms):
+                if not hits or hits[-1].session_id != session_id or hits[-1].seq != seq:
                     block = _block_at(conn, session_id, seq)
-                hits.append(Hit(session_id, seq, line, sorted(x for s in spans for x in s), block))
+                hits.append(Hit(session_id, seq, line, highlights(line, query.terms), block))
                 if len(hits) >= limit:
                     return hits
         if len(rows) < page:
             break
     return hits
+
+
+def _lines_of(
+    conn: sqlite3.Connection, session_id: str, seq: int, data: bytes, terms: list[str]
+) -> list[str]:
+    """The lines of a matching frame to answer: those with every term, else (the index found
+    the words in the frame, not on one line) the first with any; a phrase must be on one line.
+    A line at the frame's edge is completed from the frames around it."""
+    lines = [x for x in frame_text(data).split("\n") if x.strip()]
+    found = [i for i, x in enumerate(lines) if all(highlights(x, [t]) for t in terms)]
+    if not found and not any(" " in t for t in terms):
+        found = [i for i, x in enumerate(lines) if highlights(x, terms)][:1]
+    if not found:
+        return []
+    out = [lines[i] for i in found]
+    if found[0] == 0 or found[-1] == len(lines) - 1:
+        whole = match_lines(conn, session_id, seq)
+        out = [next((w for w in whole if x in w), x) for x in out]
+    return out
 
 
 def _block_at(conn: sqlite3.Connection, session_id: str, seq: int) -> int | None:
