@@ -32,6 +32,7 @@ from ktl_lsp.sessions.errors import (
     AmbiguousSession,
     RecordingOff,
     SessionNotRunning,
+    UnknownBlock,
     UnknownSession,
 )
 from ktl_lsp.sessions.manager import SessionManager
@@ -120,6 +121,10 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
         return text_error(409, str(exc))
     except UnknownSession:
         return text_error(404, "session not found")
+    except UnknownBlock as exc:
+        return text_error(404, str(exc))
+    except RecordingOff as exc:
+        return text_error(503, str(exc))
     except asyncio.CancelledError:
         return text_error(408, "request canceled")
 

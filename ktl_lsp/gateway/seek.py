@@ -112,7 +112,18 @@ async def blocks(request: web.Request) -> web.StreamResponse:
     return json_response({"blocks": [b.to_lsp(now) for b in found]})
 
 
+async def block_output(request: web.Request) -> web.StreamResponse:
+    """``/api/v1/sessions/{id}/blocks/{n}/output``: a block's output as plain text (copy)."""
+    session = await session_of(request)
+    n = request.match_info["n"]
+    if not n.isdigit():
+        return web.Response(status=400, text="the block is a number\n")
+    text = await manager_of(request).block_output(session.id, int(n))
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+
 def register(app: web.Application) -> None:
+    app.router.add_get("/api/v1/sessions/{id}/blocks/{n}/output", block_output)
     app.router.add_get("/api/v1/search", search_all)
     app.router.add_get("/api/v1/sessions/{id}/blocks", blocks)
     app.router.add_get("/api/v1/sessions/{id}/index", index)

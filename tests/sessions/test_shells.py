@@ -4,6 +4,7 @@ command blocks, and the user's own start-up files left as they are."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable
@@ -90,6 +91,13 @@ async def test_bash_commands_become_blocks(manager: SessionManager, tmp_path: Pa
     frames, _ = await manager.frames(live.id)
     raw = b"".join(f.data for f in frames if f.type is FrameType.OUTPUT)
     assert raw.count(b"\x1b]633;C\x07") == len(blocks)
+    # Exports keep them: asciicast markers, chapters in the HTML player.
+    cast = (await manager.export(live.id, "asciicast", tmp_path / "s.cast")).read_text()
+    markers = [json.loads(x)[2] for x in cast.splitlines()[1:] if json.loads(x)[1] == "m"]
+    assert "$ echo rc=$FROM_RC" in markers and "exit 0: echo rc=$FROM_RC" in markers
+    assert f"exit 3: cd {tmp_path / 'sub'} && (exit 3)" in markers
+    page = (await manager.export(live.id, "html", tmp_path / "s.html")).read_text()
+    assert "exit 3: cd" in page
 
 
 async def test_a_failing_noisy_rc_still_gives_blocks(
