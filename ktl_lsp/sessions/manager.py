@@ -795,7 +795,7 @@ class SessionManager:
         if store.indexer is None:
             raise RecordingOff("search is off: output is not indexed (KTL_LSP_SEARCH_INDEX=0)")
         query = Query.parse(text)
-        await store.flush()
+        await store.indexed()
         limit = max(0, min(limit, MAX_LIMIT))
         return await asyncio.to_thread(store.search, query, limit, state, kind, since_ns)
 

@@ -62,6 +62,12 @@ HELD_FRAME_BYTES = 32 * 1024 * 1024
 #: ("FIRST[,MAX]" seconds) changes them, for tests that fill and free a disk.
 RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 30.0
+#: Indexing for search waits (the frames go to a backlog) while this much is queued for the
+#: writer: a burst is recorded at full speed and indexed when the writer has a quiet moment.
+INDEX_BEHIND_BYTES = 4 * 1024 * 1024
+#: Backlog frames indexed per transaction while catching up, and at most when closing.
+CATCH_UP_FRAMES = 500
+CLOSE_CATCH_UP_FRAMES = 5000
 #: Per-frame overhead counted against the queue and the held budget.
 FRAME_OVERHEAD = 64
 
@@ -247,6 +253,9 @@ class Store:
             else None
         )
         self._index_failed = False
+        #: Output frames committed but not indexed yet (session, first seq, last seq): while
+        #: the writer is behind, indexing waits for a quiet moment instead of slowing it.
+        self._backlog: deque[tuple[str, int, int]] = deque()
         self._on_failure = on_failure
         self._on_resume = on_resume
         # While writing fails (writer thread only): what waits to be written, and what is lost.
@@ -440,8 +449,9 @@ class Store:
             if self.failed is not None and time.monotonic() >= self._retry_at:
                 self._retry()
             try:
-                first = self._queue.get(timeout=self._until_retry())
+                first = self._queue.get(timeout=0 if self._backlog else self._until_retry())
             except queue.Empty:
+                self._catch_up(CATCH_UP_FRAMES)
                 continue
             items = [first]
             if first[0] == "frame":
@@ -490,6 +500,8 @@ class Store:
             for w in waiters:
                 if not w.done():
                     w.set_result(None)
+        # Closing: what is left of the backlog is indexed, within reason (the rest never is).
+        self._catch_up(CLOSE_CATCH_UP_FRAMES)
 
     def _until_retry(self) -> float | None:
         if self.failed is None:
@@ -562,12 +574,17 @@ class Store:
         """Indexes the batch's output for search; a failure costs the index, never the
         recording (it is rolled back alone, and said once)."""
         assert self.indexer is not None
+        output = [f for f in frames if f.type is FrameType.OUTPUT]
+        if output and (self._backlog or self._pending_bytes > INDEX_BEHIND_BYTES):
+            ranges: dict[str, list[int]] = {}
+            for f in output:
+                r = ranges.setdefault(f.session_id, [f.seq, f.seq])
+                r[0], r[1] = min(r[0], f.seq), max(r[1], f.seq)
+            self._backlog.extend((sid, lo, hi) for sid, (lo, hi) in ranges.items())
+            output = []
         conn.execute("SAVEPOINT search_index")
         try:
-            self.indexer.add(
-                conn,
-                ((f.session_id, f.seq, f.data) for f in frames if f.type is FrameType.OUTPUT),
-            )
+            self.indexer.add(conn, ((f.session_id, f.seq, f.data) for f in output))
             self.indexer.forget(row[0] for row in sessions if row[3] != str(State.RUNNING))
             conn.execute("RELEASE search_index")
         except sqlite3.Error as exc:
@@ -576,6 +593,37 @@ class Store:
             if not self._index_failed:
                 self._index_failed = True
                 log.warning("search index not updated: %s", exc)
+
+    def _catch_up(self, budget: int | None) -> None:
+        """Indexes up to ``budget`` frames of the backlog (None: all of it), reading them back,
+        one transaction per piece so a new batch of frames never waits long."""
+        conn = self._wconn
+        if self.indexer is None or conn is None or self.failed is not None:
+            self._backlog.clear()
+            return
+        done = 0
+        while self._backlog and (budget is None or done < budget):
+            sid, lo, hi = self._backlog[0]
+            rows = conn.execute(
+                "SELECT seq, data FROM frames WHERE session_id = ? AND type = 'output' "
+                "AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?",
+                (sid, lo, hi, CATCH_UP_FRAMES),
+            ).fetchall()
+            if not rows or rows[-1][0] >= hi:
+                self._backlog.popleft()
+            else:
+                self._backlog[0] = (sid, rows[-1][0] + 1, hi)
+            try:
+                conn.execute("BEGIN")
+                self.indexer.add(conn, ((sid, seq, bytes(data)) for seq, data in rows))
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                if not self._index_failed:
+                    self._index_failed = True
+                    log.warning("search index not updated: %s", exc)
+            done += len(rows)
 
     def _hold(self, sessions: list[tuple[Any, ...]], frames: list[Frame]) -> None:
         """Keeps what could not be written: every session row (the newest of each), and the
@@ -635,6 +683,8 @@ class Store:
         if conn is None or self.failed is not None:
             fut.set_exception(StoreError(self.failed or "the session store is closed"))
             return
+        # What asks the store (search, retention) sees every committed frame indexed.
+        self._catch_up(None)
         try:
             if transaction:
                 conn.execute("BEGIN IMMEDIATE")
@@ -770,7 +820,12 @@ class Store:
         kind: str | None = None,
         since_ns: int | None = None,
     ) -> list[search.Hit]:
+        """Blocking: call it from a worker thread after :meth:`indexed`."""
         return search.search(self.reader(), query, limit, state, kind, since_ns)
+
+    async def indexed(self) -> None:
+        """Waits until every frame queued so far is committed and indexed."""
+        await self.run(lambda conn: None)
 
     def mark_interrupted(self) -> int:
         """Sessions whose recording process died while they ran can never finish now."""

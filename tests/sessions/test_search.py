@@ -137,3 +137,21 @@ async def test_search_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
             await m.search("x")
     finally:
         m.close()
+
+
+async def test_a_burst_is_indexed_once_the_writer_is_quiet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ktl_lsp.sessions import store as store_module
+
+    monkeypatch.setattr(store_module, "INDEX_BEHIND_BYTES", 0)  # every batch waits
+    m = SessionManager.open(tmp_path / "s.db")
+    try:
+        sid = await _run(m, "for i in $(seq 1 2000); do echo burst-line-$i; done")
+        assert m.store is not None and m.store._backlog is not None
+        hits = await m.search("burst-line-1999")
+        assert [(h.session_id, h.line) for h in hits] == [(sid, "burst-line-1999")]
+        assert not m.store._backlog
+        assert len(await m.search("burst", limit=1000)) == 1000
+    finally:
+        m.close()
