@@ -45,12 +45,14 @@ async def test_search_box_and_blocks(served: Served, browser: Browser, tmp_path:
     await b.wait("document.body.dataset.rows === '2'")
 
     await b.call("fill", selector="input[name=search]", value="ui-needle")
-    await b.wait("document.body.dataset.hits === '3'")
+    # The run's line, then the shell's: each command as typed at the prompt and its output.
+    await b.wait("document.body.dataset.hits === '5'")
     hits = await b.eval(
         "[...document.querySelectorAll('a.ui-hit')].map(a => ({id: a.dataset.sessionId,"
         " seq: +a.dataset.seq, text: a.innerText, mark: a.querySelector('mark').textContent}))"
     )
-    assert [h["id"] for h in hits] == [other.id, live.id, live.id]  # newest first
+    assert [h["id"] for h in hits] == [other.id] + [live.id] * 4  # newest first
+    assert hits[0]["text"] == f"{other.id[:8]}ui-needle-run"  # where, then the line
     assert all(h["mark"] == "ui-needle" for h in hits)
     assert "search=ui-needle" in await b.eval("location.search")
     await b.call("screenshot", path=str(shots / "search.png"))
