@@ -1,7 +1,8 @@
 """Search figures (sessions/search.py), each against a baseline measured in the same run.
 
 1. Indexing: 100 MB of terminal output (log lines, colours, progress bars, in 4 KB frames)
-   written through the store with the index on and off; the indexing rate is the output size
+   written through the store with the index on and off, until it is all committed (and, on,
+   indexed: a burst is indexed once the writer is quiet); the indexing rate is the output size
    over the extra time the writer took (target >= 30 MB/s).
 2. Recording: ktl.run throughput of bench_sessions (100 MB of `yes` lines through a real
    server) with KTL_LSP_SEARCH_INDEX=1 and =0, interleaved rounds (target: the ratio to a bare
@@ -29,9 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ktl_lsp.sessions.model import Frame, FrameType, Session, State  # noqa: E402
-from ktl_lsp.sessions.search import Query, index_bytes  # noqa: E402
-from ktl_lsp.sessions.store import Store  # noqa: E402
+from ktl_lsp.sessions.model import Frame, FrameType, Session, State
+from ktl_lsp.sessions.search import Query, index_bytes
+from ktl_lsp.sessions.store import Store
 
 FRAME = 4096
 SESSION_MB = 10
@@ -92,6 +93,8 @@ def fill(store: Store, sessions: Iterator[list[bytes]], seed: int) -> int:
         s.state, s.last_seq = State.DONE, len(frames)
         store.save_session(s)
     store.flush_sync(600)
+    if store.indexer is not None:  # until what the writer put off is indexed too
+        store.call(lambda conn: None).result(3600)
     return written
 
 

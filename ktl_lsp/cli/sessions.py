@@ -45,20 +45,24 @@ def add_parser(sub: Subparsers) -> None:
     def as_json(p: argparse.ArgumentParser) -> None:
         p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
+    def which_sessions(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--state",
+            choices=["running", "done", "error", "cancelled", "interrupted"],
+            help="only sessions in this state",
+        )
+        p.add_argument("--kind", help="only sessions of this kind: pty, shell, exec, k8s...")
+        p.add_argument(
+            "--since",
+            type=_since,
+            metavar="WHEN",
+            help="only sessions started since then: 30m, 2h, 3d, 1w (ago), today, yesterday, or "
+            "an ISO date or time such as 2026-11-26 or 2026-11-26T10:00 (local unless it has a "
+            "zone)",
+        )
+
     ls_p = command("list", _list, "sessions, newest first")
-    ls_p.add_argument(
-        "--state",
-        choices=["running", "done", "error", "cancelled", "interrupted"],
-        help="only sessions in this state",
-    )
-    ls_p.add_argument("--kind", help="only sessions of this kind: pty, exec, k8s, remote...")
-    ls_p.add_argument(
-        "--since",
-        type=_since,
-        metavar="WHEN",
-        help="only sessions started since then: 30m, 2h, 3d, 1w (ago), today, yesterday, or an "
-        "ISO date or time such as 2026-11-26 or 2026-11-26T10:00 (local unless it has a zone)",
-    )
+    which_sessions(ls_p)
     ls_p.add_argument(
         "--meta",
         action="append",
@@ -149,15 +153,7 @@ def add_parser(sub: Subparsers) -> None:
     search_p.add_argument(
         "query", metavar="Q", help='words that must all appear; "a phrase"; prefix*'
     )
-    search_p.add_argument(
-        "--state",
-        choices=["running", "done", "error", "cancelled", "interrupted"],
-        help="only sessions in this state",
-    )
-    search_p.add_argument("--kind", help="only sessions of this kind: pty, shell, exec, k8s...")
-    search_p.add_argument(
-        "--since", type=_since, metavar="WHEN", help="only sessions started since then (as list)"
-    )
+    which_sessions(search_p)
     search_p.add_argument(
         "--limit", type=int, default=50, help="at most this many lines (default: %(default)s)"
     )

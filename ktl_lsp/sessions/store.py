@@ -65,9 +65,9 @@ RETRY_MAX_S = 30.0
 #: Indexing for search waits (the frames go to a backlog) while this much is queued for the
 #: writer: a burst is recorded at full speed and indexed when the writer has a quiet moment.
 INDEX_BEHIND_BYTES = 4 * 1024 * 1024
-#: Backlog frames indexed per transaction while catching up, and at most when closing.
+#: Backlog frames indexed per transaction while catching up; how long closing goes on with it.
 CATCH_UP_FRAMES = 500
-CLOSE_CATCH_UP_FRAMES = 5000
+CLOSE_CATCH_UP_S = 5.0
 #: Per-frame overhead counted against the queue and the held budget.
 FRAME_OVERHEAD = 64
 
@@ -500,8 +500,11 @@ class Store:
             for w in waiters:
                 if not w.done():
                     w.set_result(None)
-        # Closing: what is left of the backlog is indexed, within reason (the rest never is).
-        self._catch_up(CLOSE_CATCH_UP_FRAMES)
+        # Closing: what is left of the backlog is indexed, for a few seconds at most (the rest
+        # is never indexed: close() does not wait longer for the writer).
+        deadline = time.monotonic() + CLOSE_CATCH_UP_S
+        while self._backlog and time.monotonic() < deadline:
+            self._catch_up(CATCH_UP_FRAMES)
 
     def _until_retry(self) -> float | None:
         if self.failed is None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from ktl_lsp.sessions.manager import RunSpec
-from ktl_lsp.sessions.shells import launch
 from tests.gateway.conftest import Served
+from tests.sessions.test_shells import start_shell
 
 
 async def test_search_across_sessions(served: Served) -> None:
@@ -32,15 +31,7 @@ async def test_search_across_sessions(served: Served) -> None:
 
 
 async def test_blocks_route(served: Served, tmp_path: Path) -> None:
-    how = launch("bash")
-    live = served.manager.start(
-        RunSpec(
-            argv=how.argv,
-            env={**how.env, "PS1": "$ ", "HOME": str(tmp_path)},
-            kind="shell",
-            blocks=True,
-        )
-    )
+    live = start_shell(served.manager, "bash", tmp_path)
     await asyncio.sleep(0.5)
     served.manager.input(live.id, "echo from-gateway\rexit\r")
     await asyncio.wait_for(live.done, 10)

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ktl_lsp.sessions.manager import RunSpec
-from ktl_lsp.sessions.shells import launch
 from tests.gateway.conftest import Served, served
+from tests.sessions.test_shells import start_shell
 from tests.web.test_ui import _artifacts, open_session
 from tests.web.ui_driver import Browser
 
@@ -23,17 +22,7 @@ async def test_search_box_and_blocks(served: Served, browser: Browser, tmp_path:
     b = browser
     shots = _artifacts()
     print(f"\nUI screenshots: {shots}")
-    how = launch("bash")
-    live = served.manager.start(
-        RunSpec(
-            argv=how.argv,
-            env={**how.env, "PS1": "$ ", "HOME": str(tmp_path)},
-            kind="shell",
-            blocks=True,
-            cols=80,
-            rows=24,
-        )
-    )
+    live = start_shell(served.manager, "bash", tmp_path)
     await asyncio.sleep(0.5)
     for line in ("echo ui-needle-ok", "echo ui-needle-bad; (exit 4)", "exit"):
         served.manager.input(live.id, line + "\r")
