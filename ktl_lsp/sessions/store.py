@@ -66,7 +66,7 @@ RETRY_MAX_S = 30.0
 #: writer: a burst is recorded at full speed and indexed when the writer has a quiet moment.
 INDEX_BEHIND_BYTES = 4 * 1024 * 1024
 #: Backlog frames indexed per transaction while catching up; how long closing goes on with it.
-CATCH_UP_FRAMES = 500
+CATCH_UP_FRAMES = 2000
 CLOSE_CATCH_UP_S = 5.0
 #: Per-frame overhead counted against the queue and the held budget.
 FRAME_OVERHEAD = 64
@@ -329,6 +329,8 @@ class Store:
                 conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
             schema = resources.files("ktl_lsp.sessions").joinpath("schema.sql").read_text()
             conn.executescript(schema)
+            # Fewer, larger merges of the search index: it is written in big batches.
+            conn.execute("INSERT INTO search_text (search_text, rank) VALUES ('automerge', 8)")
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             return conn
         except BaseException as exc:
