@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -204,12 +205,15 @@ def main() -> None:
     os.environ["XDG_CACHE_HOME"] = str(tmp / "cache")
     words = _vocabulary(random.Random(0), 5000)
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
-    if "indexing" not in args.skip:
-        indexing(tmp, args.mb, words)
-    if "recording" not in args.skip:
-        recording(tmp, args.mb, args.rounds)
-    if "query" not in args.skip:
-        querying(tmp, args.gb, words)
+    try:
+        if "indexing" not in args.skip:
+            indexing(tmp, args.mb, words)
+        if "recording" not in args.skip:
+            recording(tmp, args.mb, args.rounds)
+        if "query" not in args.skip:
+            querying(tmp, args.gb, words)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import codecs
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -64,9 +65,10 @@ def _strip(data: bytes) -> bytes:
 
 _REWRITES = re.compile("[\r\x08\x1a]")
 _REWRITTEN_LINE = re.compile("^[^\n\r\x08\x1a]*[\r\x08\x1a][^\n]*", re.M)
-#: Frames looked at for one search, at most: a phrase whose words are often in the same frame
-#: but rarely together on one line may answer fewer matches than there are.
-MAX_ROWS = 1000
+#: How long one search goes on looking at frames the index found: a phrase whose words are
+#: often in the same frame but rarely together on one line may answer fewer matches than there
+#: are, never slowly.
+SEARCH_BUDGET_S = 0.08
 
 
 def resolve(line: str) -> str:
@@ -350,13 +352,12 @@ def search(
     )
     hits: list[Hit] = []
     below = 1 << 62
-    looked = 0
+    deadline = time.monotonic() + SEARCH_BUDGET_S
     page = max(limit, 20)
-    while len(hits) < limit and looked < MAX_ROWS:
+    while len(hits) < limit and time.monotonic() < deadline:
         rows = conn.execute(sql, [query.match, below, *filters, page]).fetchall()
         for rowid, session_id, seq, data in rows:
             below = rowid
-            looked += 1
             for line in _lines_of(conn, session_id, seq, bytes(data), query.terms):
                 if not hits or hits[-1].session_id != session_id or hits[-1].seq != seq:
                     block = _block_at(conn, session_id, seq)
