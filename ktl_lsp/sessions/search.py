@@ -384,7 +384,8 @@ def _lines_of(
     out = [lines[i] for i in found]
     if found[0] == 0 or found[-1] == len(lines) - 1:
         whole = match_lines(conn, session_id, seq)
-        out = [next((w for w in whole if x in w), x) for x in out]
+        if len(whole) == len(lines):  # line for line, the edges completed
+            out = [whole[i] for i in found]
     return out
 
 

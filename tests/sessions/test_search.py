@@ -155,3 +155,23 @@ async def test_a_burst_is_indexed_once_the_writer_is_quiet(
         assert len(await m.search("burst", limit=1000)) == 1000
     finally:
         m.close()
+
+
+async def test_a_line_across_two_reads_is_shown_whole(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.open()
+    try:
+        s = Session(id="spanning00000000", kind="pty", title="t", state=State.DONE)
+        store.save_session(s)
+        pieces = [b"$ prompt\r\nstarts here ", b"and needle-x ends\r\nneedle-x alone\r\n"]
+        for seq, data in enumerate(pieces, 1):
+            store.append(Frame(s.id, seq, seq, FrameType.OUTPUT, data))
+        store.flush_sync()
+        hits = store.search(Query.parse("needle-x"), 10)
+        assert [(h.seq, h.line) for h in hits] == [
+            (2, "starts here and needle-x ends"),
+            (2, "needle-x alone"),
+        ]
+        assert [h.highlights for h in hits] == [[[16, 24]], [[0, 8]]]
+    finally:
+        store.close()
