@@ -66,6 +66,7 @@ async def _run(store: Path, argv: list[str], args: argparse.Namespace) -> int:
     from ktl_lsp.sessions.errors import SessionNotRunning, UnknownSession
     from ktl_lsp.sessions.manager import RunSpec, SessionManager
     from ktl_lsp.sessions.model import Frame, FrameType
+    from ktl_lsp.sessions.shells import KNOWN, launch, shell_name
 
     manager = SessionManager.open(store, on_notice=store_notice)
     size = shutil.get_terminal_size((120, 30))
@@ -84,8 +85,21 @@ async def _run(store: Path, argv: list[str], args: argparse.Namespace) -> int:
                 reader_gone()
 
     manager.bus.listen(copy)
+    # A shell alone (`run -- bash`) gets the integration ktl.shell gives: command blocks.
+    shell = launch(argv[0]) if len(argv) == 1 and shell_name(argv[0]) in KNOWN else None
     live = manager.start(
-        RunSpec(argv=argv, cwd=args.cwd, title=args.title, cols=size.columns, rows=size.lines)
+        RunSpec(
+            argv=shell.argv if shell else argv,
+            env=shell.env if shell else None,
+            cwd=args.cwd,
+            title=args.title or (argv[0] if shell else None),
+            cols=size.columns,
+            rows=size.lines,
+            kind="shell" if shell else "pty",
+            meta={"shell": shell.name, "integrated": shell.integrated} if shell else {},
+            command=argv[0] if shell else None,
+            blocks=shell is not None,
+        )
     )
     print(f"ktl-lsp: session {live.id}", file=sys.stderr)
     loop = asyncio.get_running_loop()

@@ -45,20 +45,24 @@ def add_parser(sub: Subparsers) -> None:
     def as_json(p: argparse.ArgumentParser) -> None:
         p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
+    def which_sessions(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--state",
+            choices=["running", "done", "error", "cancelled", "interrupted"],
+            help="only sessions in this state",
+        )
+        p.add_argument("--kind", help="only sessions of this kind: pty, shell, exec, k8s...")
+        p.add_argument(
+            "--since",
+            type=_since,
+            metavar="WHEN",
+            help="only sessions started since then: 30m, 2h, 3d, 1w (ago), today, yesterday, or "
+            "an ISO date or time such as 2026-11-26 or 2026-11-26T10:00 (local unless it has a "
+            "zone)",
+        )
+
     ls_p = command("list", _list, "sessions, newest first")
-    ls_p.add_argument(
-        "--state",
-        choices=["running", "done", "error", "cancelled", "interrupted"],
-        help="only sessions in this state",
-    )
-    ls_p.add_argument("--kind", help="only sessions of this kind: pty, exec, k8s, remote...")
-    ls_p.add_argument(
-        "--since",
-        type=_since,
-        metavar="WHEN",
-        help="only sessions started since then: 30m, 2h, 3d, 1w (ago), today, yesterday, or an "
-        "ISO date or time such as 2026-11-26 or 2026-11-26T10:00 (local unless it has a zone)",
-    )
+    which_sessions(ls_p)
     ls_p.add_argument(
         "--meta",
         action="append",
@@ -140,9 +144,23 @@ def add_parser(sub: Subparsers) -> None:
     as_json(prune_p)
     diff_p = command("diff", _diff, "compare two runs (exit 0: same, 1: different, 2: error)")
     diff_p.set_defaults(error_status=2)  # as diff(1) says trouble
-    diff_p.add_argument("a", metavar="ID_A", help="the first run's session id")
-    diff_p.add_argument("b", metavar="ID_B", help="the second run's session id")
+    diff_p.add_argument(
+        "a", metavar="ID_A", help="the first run's session id (ID#blockN: one command block)"
+    )
+    diff_p.add_argument("b", metavar="ID_B", help="the second run's session id (or ID#blockN)")
     as_json(diff_p)
+    search_p = command("search", _search, "find text in every session's output, newest first")
+    search_p.add_argument(
+        "query", metavar="Q", help='words that must all appear; "a phrase"; prefix*'
+    )
+    which_sessions(search_p)
+    search_p.add_argument(
+        "--limit", type=int, default=50, help="at most this many lines (default: %(default)s)"
+    )
+    as_json(search_p)
+    blocks_p = command("blocks", _blocks, "a shell session's command blocks")
+    session_id(blocks_p)
+    as_json(blocks_p)
 
 
 def _since(text: str) -> int:
@@ -197,8 +215,10 @@ async def _sessions(store: Path, args: argparse.Namespace) -> int:
 async def _resolve_ids(manager: SessionManager, args: argparse.Namespace) -> None:
     """Session ids on the command line may be unique prefixes: full ids from here on."""
     for name in ("a", "b", "session_id"):
-        if isinstance(getattr(args, name, None), str):
-            setattr(args, name, await manager.resolve_id(getattr(args, name)))
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            sid, sep, block = value.partition("#")  # ID#blockN names a command block
+            setattr(args, name, await manager.resolve_id(sid) + sep + block)
     if getattr(args, "session_ids", None):
         args.session_ids = [await manager.resolve_id(sid) for sid in args.session_ids]
 
@@ -299,6 +319,31 @@ async def _diff(manager: SessionManager, args: argparse.Namespace) -> int:
         print(f"exit codes: {a.exit_code} -> {b.exit_code}; duration {delta:+d} ms")
         print(comparison.output_diff or "(no difference in output)")
     return 1 if comparison.output_diff or a.exit_code != b.exit_code else 0
+
+
+async def _search(manager: SessionManager, args: argparse.Namespace) -> int:
+    hits = await manager.search(args.query, args.limit, args.state, args.kind, args.since)
+    if args.json:
+        print_json({"matches": [h.to_json() for h in hits]})
+        return 0
+    for h in hits:
+        where = f"{h.session_id}#block{h.block}" if h.block is not None else h.session_id
+        print(f"{where}@{h.seq}: {h.line}")
+    return 0 if hits else 1
+
+
+async def _blocks(manager: SessionManager, args: argparse.Namespace) -> int:
+    from ktl_lsp.sessions.model import now_ns
+
+    now = now_ns()
+    found = [b.to_lsp(now) for b in await manager.blocks(args.session_id)]
+    if args.json:
+        print_json({"blocks": found})
+        return 0
+    for b in found:
+        code = b.get("exitCode", "-" if "endedAt" in b else "running")
+        print(f"#{b['index']:<3} exit {code!s:<7} {b['durationMs']:>7} ms  {b['command']}")
+    return 0
 
 
 async def _export(manager: SessionManager, args: argparse.Namespace) -> int:

@@ -32,6 +32,7 @@ from ktl_lsp.sessions.errors import (
     AmbiguousSession,
     RecordingOff,
     SessionNotRunning,
+    UnknownBlock,
     UnknownSession,
 )
 from ktl_lsp.sessions.manager import SessionManager
@@ -120,6 +121,10 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
         return text_error(409, str(exc))
     except UnknownSession:
         return text_error(404, "session not found")
+    except UnknownBlock as exc:
+        return text_error(404, str(exc))
+    except RecordingOff as exc:
+        return text_error(503, str(exc))
     except asyncio.CancelledError:
         return text_error(408, "request canceled")
 
@@ -313,10 +318,14 @@ async def frames(request: web.Request) -> web.StreamResponse:
 
 async def diff(request: web.Request) -> web.StreamResponse:
     a, b = request.query.get("a", ""), request.query.get("b", "")
-    if not (ids.is_valid(a) and ids.is_valid(b)):
-        return text_error(400, "a and b must be session ids")
+    (a_id, a_sep, a_block), (b_id, b_sep, b_block) = a.partition("#"), b.partition("#")
+    if not (ids.is_valid(a_id) and ids.is_valid(b_id)):
+        return text_error(400, "a and b must be session ids (or ID#blockN)")
     manager = request.app[MANAGER]
-    comparison = await manager.compare(await manager.resolve_id(a), await manager.resolve_id(b))
+    comparison = await manager.compare(
+        await manager.resolve_id(a_id) + a_sep + a_block,
+        await manager.resolve_id(b_id) + b_sep + b_block,
+    )
     return json_response(comparison.to_lsp())
 
 

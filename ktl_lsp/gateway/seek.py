@@ -79,7 +79,53 @@ async def search(request: web.Request) -> web.StreamResponse:
     return json_response({"matches": matches, "truncated": truncated})
 
 
+async def search_all(request: web.Request) -> web.StreamResponse:
+    """``/api/v1/search?q=``: lines of every session's output, newest first."""
+    from datetime import datetime
+
+    from ktl_lsp.sessions.timespec import parse_since
+
+    q = request.query
+    text = q.get("q", "")
+    if not text.strip() or len(text) > 1000:
+        return web.Response(status=400, text="q: 1 to 1000 characters\n")
+    since_ns = None
+    if q.get("since"):
+        try:
+            since_ns = parse_since(q["since"], datetime.now())
+        except ValueError as exc:
+            return web.Response(status=400, text=f"since: {exc}\n")
+    limit = max(1, min(1000, whole(q, "limit", 50)))
+    hits = await manager_of(request).search(
+        text, limit, q.get("state") or None, q.get("kind") or None, since_ns
+    )
+    return json_response({"matches": [h.to_json() for h in hits]})
+
+
+async def blocks(request: web.Request) -> web.StreamResponse:
+    """``/api/v1/sessions/{id}/blocks``: a shell session's command blocks."""
+    from ktl_lsp.sessions.model import now_ns
+
+    session = await session_of(request)
+    now = now_ns()
+    found = await manager_of(request).blocks(session.id)
+    return json_response({"blocks": [b.to_lsp(now) for b in found]})
+
+
+async def block_output(request: web.Request) -> web.StreamResponse:
+    """``/api/v1/sessions/{id}/blocks/{n}/output``: a block's output as plain text (copy)."""
+    session = await session_of(request)
+    n = request.match_info["n"]
+    if not n.isdigit():
+        return web.Response(status=400, text="the block is a number\n")
+    text = await manager_of(request).block_output(session.id, int(n))
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+
 def register(app: web.Application) -> None:
+    app.router.add_get("/api/v1/sessions/{id}/blocks/{n}/output", block_output)
+    app.router.add_get("/api/v1/search", search_all)
+    app.router.add_get("/api/v1/sessions/{id}/blocks", blocks)
     app.router.add_get("/api/v1/sessions/{id}/index", index)
     app.router.add_get("/api/v1/sessions/{id}/seek", seek)
     app.router.add_get("/api/v1/sessions/{id}/search", search)

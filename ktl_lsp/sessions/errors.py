@@ -50,3 +50,7 @@ class SessionNotRunning(SessionError):
 
 class RecordingOff(SessionError):
     """The store could not be opened or written: sessions run, but nothing is kept."""
+
+
+class UnknownBlock(SessionError):
+    """A session has no command block with that index, or the reference is not one."""

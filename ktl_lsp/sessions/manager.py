@@ -25,6 +25,7 @@ from ktl_lsp.aio import background
 from ktl_lsp.pty import PtySpec, SpawnError, spawn
 from ktl_lsp.pty.runner import Pty
 from ktl_lsp.sessions import ids, plain
+from ktl_lsp.sessions.blocks import Block, MarkParser, block_text, parse_block_ref
 from ktl_lsp.sessions.bus import Item, SessionBus, StateChange, Subscription
 from ktl_lsp.sessions.compare import Comparison, compare, visible_lines
 from ktl_lsp.sessions.errors import (
@@ -32,6 +33,7 @@ from ktl_lsp.sessions.errors import (
     AmbiguousSession,
     RecordingOff,
     SessionNotRunning,
+    UnknownBlock,
     UnknownSession,
 )
 from ktl_lsp.sessions.model import (
@@ -46,6 +48,7 @@ from ktl_lsp.sessions.model import (
 from ktl_lsp.sessions.plain import PlainPage
 from ktl_lsp.sessions.redact import FLUSH_S, Redacted, Redaction
 from ktl_lsp.sessions.retention import PruneResult, RetentionPolicy
+from ktl_lsp.sessions.search import MAX_LIMIT, Hit, Query
 from ktl_lsp.sessions.store import Store, StoreError
 from ktl_lsp.sessions.timeline import SeekResult, Timeline, Timelines, find_start, find_text
 
@@ -96,6 +99,8 @@ class RunSpec:
     parent_id: str | None = None
     #: Opens a terminal that is not a local process (a Kubernetes exec); raises SpawnError.
     opener: Callable[[LiveSession], Awaitable[Pty]] | None = None
+    #: Read shell integration marks from the output as command blocks (sessions/blocks.py).
+    blocks: bool = False
 
 
 @dataclass
@@ -133,6 +138,9 @@ class LiveSession:
         #: Well-known secrets in the output are replaced before they become frames.
         self.redactor = manager.redaction.redactor() if manager.redaction is not None else None
         self._redact_timer: asyncio.TimerHandle | None = None
+        #: Shell integration marks, read as command blocks (None: not a shell session).
+        self.marks: MarkParser | None = None
+        self.blocks: list[Block] = []
 
     @property
     def id(self) -> str:
@@ -156,6 +164,13 @@ class LiveSession:
             while self._tail_bytes > MEMORY_TAIL_BYTES and len(self.tail) > 1:
                 self._tail_bytes -= len(self.tail.popleft().data)
         self.manager.bus.publish(frame)
+        if self.marks is not None and ftype is FrameType.OUTPUT:
+            for block in self.marks.feed(data, frame.seq, frame.ts_ns):
+                if block.index == len(self.blocks):
+                    self.blocks.append(block)
+                else:
+                    self.blocks[block.index] = block
+                self.emit(FrameType.EVENT, event_data(block=block.record()))
         return frame
 
     async def _resume_when_flushed(self) -> None:
@@ -321,6 +336,8 @@ class SessionManager:
             parent_id=spec.parent_id,
         )
         live = LiveSession(self, session)
+        if spec.blocks:
+            live.marks = MarkParser()
         self.live[session.id] = live
         if self.store is not None:
             self.store.save_session(session)
@@ -706,10 +723,82 @@ class SessionManager:
         return visible_lines(f.text() for f in frames if f.type is FrameType.OUTPUT)
 
     async def compare(self, a: str, b: str) -> Comparison:
-        """Two runs side by side (exit codes, durations, normalised output)."""
-        sa, sb = await self.get(a), await self.get(b)
-        la, lb = await self.output_lines(sa.id), await self.output_lines(sb.id)
+        """Two runs side by side (exit codes, durations, normalised output); either may be a
+        command block, ``SESSION#blockN`` (or ``SESSION#N``)."""
+        sa, la = await self._compared(a)
+        sb, lb = await self._compared(b)
         return await asyncio.to_thread(compare, sa, la, sb, lb)
+
+    async def _compared(self, ref: str) -> tuple[Session, list[str]]:
+        sid, sep, rest = ref.partition("#")
+        session = await self.find(sid)
+        if not sep:
+            return session, await self.output_lines(session.id)
+        block = await self.block(session.id, parse_block_ref(ref, rest))
+        text = await self.block_output(session.id, block.index)
+        state = (
+            State.RUNNING
+            if not block.ended
+            else (State.DONE if block.exit_code == 0 else State.ERROR)
+        )
+        as_session = Session(
+            id=f"{session.id}#block{block.index}",
+            kind=session.kind,
+            title=block.command or session.title,
+            state=state,
+            created_ns=block.started_ns,
+            ended_ns=block.ended_ns,
+            exit_code=block.exit_code,
+            meta={"command": block.command, "cwd": block.cwd},
+        )
+        return as_session, visible_lines([text])
+
+    # command blocks (sessions/blocks.py) --------------------------------------------------
+    async def blocks(self, session_id: str) -> list[Block]:
+        """A session's command blocks in order (a running one last, without an end)."""
+        session = await self.get(session_id)
+        live = self.live.get(session.id)
+        if live is not None and live.marks is not None:
+            return list(live.blocks)
+        if self.store is None or not self.store.opened:
+            return []
+        await self.flush()
+        store = self.store
+        return await asyncio.to_thread(store.blocks, session.id)
+
+    async def block(self, session_id: str, index: int) -> Block:
+        for block in await self.blocks(session_id):
+            if block.index == index:
+                return block
+        raise UnknownBlock(f"session {session_id} has no command block {index}")
+
+    async def block_output(self, session_id: str, index: int) -> str:
+        """What a block's command printed, as plain text (its marks and prompt left out)."""
+        block = await self.block(session_id, index)
+        frames, _ = await self.frames(session_id, block.from_seq)
+        last = block.to_seq if block.to_seq is not None else None
+        raw = b"".join(
+            f.data for f in frames if f.type is FrameType.OUTPUT and (last is None or f.seq <= last)
+        )
+        return block_text(raw)
+
+    # search across sessions (sessions/search.py) ------------------------------------------
+    async def search(
+        self,
+        text: str,
+        limit: int = 50,
+        state: str | None = None,
+        kind: str | None = None,
+        since_ns: int | None = None,
+    ) -> list[Hit]:
+        """Lines of every recorded session's output that match ``text``, newest first."""
+        store = self._readable_store()
+        if store.indexer is None:
+            raise RecordingOff("search is off: output is not indexed (KTL_LSP_SEARCH_INDEX=0)")
+        query = Query.parse(text)
+        await store.indexed()
+        limit = max(0, min(limit, MAX_LIMIT))
+        return await asyncio.to_thread(store.search, query, limit, state, kind, since_ns)
 
     async def update_meta(self, session_id: str, **fields: Any) -> Session:
         """Adds ``fields`` to a session's meta and records it (a forward's URLs, say)."""

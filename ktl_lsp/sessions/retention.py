@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from ktl_lsp.sessions.model import FrameType, State, now_ns
+from ktl_lsp.sessions.search import compact, unindex
 
 DAY_NS = 86_400 * 1_000_000_000
 
@@ -103,6 +104,11 @@ def delete_sessions(conn: sqlite3.Connection, ids: list[str]) -> int:
     n = 0
     for chunk in _chunks(sorted(seen), 500):
         marks = ",".join("?" * len(chunk))
+        for (sid,) in conn.execute(
+            f"SELECT id FROM sessions WHERE id IN ({marks}) AND state != ?", [*chunk, running]
+        ).fetchall():
+            unindex(conn, sid)
+        marks = ",".join("?" * len(chunk))
         cur = conn.execute(
             f"DELETE FROM sessions WHERE id IN ({marks}) AND state != ?", [*chunk, running]
         )
@@ -140,6 +146,7 @@ def trim_frames(conn: sqlite3.Connection, max_frames: int) -> int:
                 first = int(json.loads(prior[0])["trimmed"]["from"])
             except (ValueError, KeyError, TypeError):
                 first = lo
+        unindex(conn, sid, lo, cut)
         cur = conn.execute("DELETE FROM frames WHERE session_id = ? AND seq <= ?", (sid, cut))
         removed = cur.rowcount
         marker = json.dumps(
@@ -180,6 +187,8 @@ def prune(conn: sqlite3.Connection, policy: RetentionPolicy) -> PruneResult:
                     excess -= 1
     result.deleted_sessions += delete_sessions(conn, doomed)
     result.trimmed_frames = trim_frames(conn, policy.max_frames_per_session)
+    if result.deleted_sessions or result.trimmed_frames:
+        compact(conn)
     if policy.max_store_bytes:
         for _ in range(25):
             if _used_bytes(conn) <= policy.max_store_bytes:
@@ -190,4 +199,5 @@ def prune(conn: sqlite3.Connection, policy: RetentionPolicy) -> PruneResult:
             if not oldest:
                 break  # only pinned and running sessions are left: they stay, over the limit
             result.deleted_sessions += delete_sessions(conn, oldest)
+            compact(conn)
     return result

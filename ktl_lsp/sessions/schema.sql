@@ -32,3 +32,26 @@ CREATE TABLE IF NOT EXISTS frames (
     data        BLOB NOT NULL,
     PRIMARY KEY (session_id, seq)
 );
+
+-- Command blocks of shell sessions (sessions/blocks.py), from their block event frames.
+CREATE TABLE IF NOT EXISTS blocks (
+    session_id  TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    idx         INTEGER NOT NULL,
+    command     TEXT NOT NULL DEFAULT '',
+    cwd         TEXT,
+    started_ns  INTEGER NOT NULL,
+    ended_ns    INTEGER,
+    exit_code   INTEGER,
+    from_seq    INTEGER NOT NULL,
+    to_seq      INTEGER,
+    PRIMARY KEY (session_id, idx)
+) WITHOUT ROWID;
+
+-- Full-text search over plain output (sessions/search.py): row id = n << 32 | frame seq.
+CREATE TABLE IF NOT EXISTS search_docs (
+    n           INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id  TEXT NOT NULL UNIQUE REFERENCES sessions (id) ON DELETE CASCADE
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS search_text USING fts5 (
+    text, content = '', columnsize = 0, detail = none
+);

@@ -29,7 +29,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ktl_lsp.sessions import private, retention
+from ktl_lsp.sessions import private, retention, search
+from ktl_lsp.sessions.blocks import Block, block_of_event
 from ktl_lsp.sessions.model import (
     Frame,
     FrameType,
@@ -61,6 +62,12 @@ HELD_FRAME_BYTES = 32 * 1024 * 1024
 #: ("FIRST[,MAX]" seconds) changes them, for tests that fill and free a disk.
 RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 30.0
+#: Indexing for search waits (the frames go to a backlog) while this much is queued for the
+#: writer: a burst is recorded at full speed and indexed when the writer has a quiet moment.
+INDEX_BEHIND_BYTES = 4 * 1024 * 1024
+#: Backlog frames indexed per transaction while catching up; how long closing goes on with it.
+CATCH_UP_FRAMES = 2000
+CLOSE_CATCH_UP_S = 5.0
 #: Per-frame overhead counted against the queue and the held budget.
 FRAME_OVERHEAD = 64
 
@@ -121,6 +128,11 @@ def prefix_bound(prefix: str) -> str | None:
     return prefix[:-1] + chr(last)
 
 
+def search_indexing() -> bool:
+    """Output is indexed for search unless KTL_LSP_SEARCH_INDEX=0 (benchmarks compare)."""
+    return os.environ.get("KTL_LSP_SEARCH_INDEX", "1").strip() not in ("0", "off", "false")
+
+
 def _tell(listener: Callable[[str], None] | None, message: str, level: int) -> None:
     """Reports a change of recording to whoever listens; the log has it only when nobody
     does (logging it too said it twice)."""
@@ -178,6 +190,34 @@ def _row_to_session(row: Sequence[Any]) -> Session:
     )
 
 
+def _save_blocks(conn: sqlite3.Connection, frames: list[Frame]) -> None:
+    """The blocks that event frames record (sessions/blocks.py), as rows to look up."""
+    rows = []
+    for f in frames:
+        if f.type is FrameType.EVENT:
+            b = block_of_event(f.data)
+            if b is not None:
+                rows.append(
+                    (
+                        f.session_id,
+                        b.index,
+                        b.command,
+                        b.cwd,
+                        b.started_ns,
+                        b.ended_ns,
+                        b.exit_code,
+                        b.from_seq,
+                        b.to_seq,
+                    )
+                )
+    if rows:
+        conn.executemany(
+            "INSERT OR REPLACE INTO blocks (session_id, idx, command, cwd, started_ns, ended_ns, "
+            "exit_code, from_seq, to_seq) VALUES (?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
+
+
 def _vacuum(conn: sqlite3.Connection) -> None:
     # executescript runs the pragma to completion; execute() would free a single page.
     conn.executescript("PRAGMA incremental_vacuum;")
@@ -203,8 +243,19 @@ class Store:
         on_failure: Callable[[str], None] | None = None,
         on_resume: Callable[[str], None] | None = None,
         held_frame_bytes: int = HELD_FRAME_BYTES,
+        index_output: bool | None = None,
     ) -> None:
         self.path = Path(path)
+        #: Output is indexed for search as it is written (sessions/search.py).
+        self.indexer = (
+            search.Indexer()
+            if (search_indexing() if index_output is None else index_output)
+            else None
+        )
+        self._index_failed = False
+        #: Output frames committed but not indexed yet (session, first seq, last seq): while
+        #: the writer is behind, indexing waits for a quiet moment instead of slowing it.
+        self._backlog: deque[tuple[str, int, int]] = deque()
         self._on_failure = on_failure
         self._on_resume = on_resume
         # While writing fails (writer thread only): what waits to be written, and what is lost.
@@ -278,6 +329,8 @@ class Store:
                 conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
             schema = resources.files("ktl_lsp.sessions").joinpath("schema.sql").read_text()
             conn.executescript(schema)
+            # Fewer, larger merges of the search index: it is written in big batches.
+            conn.execute("INSERT INTO search_text (search_text, rank) VALUES ('automerge', 8)")
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             return conn
         except BaseException as exc:
@@ -398,8 +451,9 @@ class Store:
             if self.failed is not None and time.monotonic() >= self._retry_at:
                 self._retry()
             try:
-                first = self._queue.get(timeout=self._until_retry())
+                first = self._queue.get(timeout=0 if self._backlog else self._until_retry())
             except queue.Empty:
+                self._catch_up(CATCH_UP_FRAMES)
                 continue
             items = [first]
             if first[0] == "frame":
@@ -448,6 +502,11 @@ class Store:
             for w in waiters:
                 if not w.done():
                     w.set_result(None)
+        # Closing: what is left of the backlog is indexed, for a few seconds at most (the rest
+        # is never indexed: close() does not wait longer for the writer).
+        deadline = time.monotonic() + CLOSE_CATCH_UP_S
+        while self._backlog and time.monotonic() < deadline:
+            self._catch_up(CATCH_UP_FRAMES)
 
     def _until_retry(self) -> float | None:
         if self.failed is None:
@@ -503,6 +562,9 @@ class Store:
                     "UPDATE sessions SET last_seq = MAX(last_seq, ?) WHERE id = ?",
                     [(seq, sid) for sid, seq in last.items()],
                 )
+                _save_blocks(conn, frames)
+            if self.indexer is not None:
+                self._index(conn, sessions, frames)
             for change in changes:
                 change(conn)
             conn.execute("COMMIT")
@@ -510,6 +572,63 @@ class Store:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise
+
+    def _index(
+        self, conn: sqlite3.Connection, sessions: list[tuple[Any, ...]], frames: list[Frame]
+    ) -> None:
+        """Indexes the batch's output for search; a failure costs the index, never the
+        recording (it is rolled back alone, and said once)."""
+        assert self.indexer is not None
+        output = [f for f in frames if f.type is FrameType.OUTPUT]
+        if output and (self._backlog or self._pending_bytes > INDEX_BEHIND_BYTES):
+            ranges: dict[str, list[int]] = {}
+            for f in output:
+                r = ranges.setdefault(f.session_id, [f.seq, f.seq])
+                r[0], r[1] = min(r[0], f.seq), max(r[1], f.seq)
+            self._backlog.extend((sid, lo, hi) for sid, (lo, hi) in ranges.items())
+            output = []
+        conn.execute("SAVEPOINT search_index")
+        try:
+            self.indexer.add(conn, ((f.session_id, f.seq, f.data) for f in output))
+            self.indexer.forget(row[0] for row in sessions if row[3] != str(State.RUNNING))
+            conn.execute("RELEASE search_index")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK TO search_index")
+            conn.execute("RELEASE search_index")
+            if not self._index_failed:
+                self._index_failed = True
+                log.warning("search index not updated: %s", exc)
+
+    def _catch_up(self, budget: int | None) -> None:
+        """Indexes up to ``budget`` frames of the backlog (None: all of it), reading them back,
+        one transaction per piece so a new batch of frames never waits long."""
+        conn = self._wconn
+        if self.indexer is None or conn is None or self.failed is not None:
+            self._backlog.clear()
+            return
+        done = 0
+        while self._backlog and (budget is None or done < budget):
+            sid, lo, hi = self._backlog[0]
+            rows = conn.execute(
+                "SELECT seq, data FROM frames WHERE session_id = ? AND type = 'output' "
+                "AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?",
+                (sid, lo, hi, CATCH_UP_FRAMES),
+            ).fetchall()
+            if not rows or rows[-1][0] >= hi:
+                self._backlog.popleft()
+            else:
+                self._backlog[0] = (sid, rows[-1][0] + 1, hi)
+            try:
+                conn.execute("BEGIN")
+                self.indexer.add(conn, ((sid, seq, bytes(data)) for seq, data in rows))
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                if not self._index_failed:
+                    self._index_failed = True
+                    log.warning("search index not updated: %s", exc)
+            done += len(rows)
 
     def _hold(self, sessions: list[tuple[Any, ...]], frames: list[Frame]) -> None:
         """Keeps what could not be written: every session row (the newest of each), and the
@@ -569,6 +688,8 @@ class Store:
         if conn is None or self.failed is not None:
             fut.set_exception(StoreError(self.failed or "the session store is closed"))
             return
+        # What asks the store (search, retention) sees every committed frame indexed.
+        self._catch_up(None)
         try:
             if transaction:
                 conn.execute("BEGIN IMMEDIATE")
@@ -690,6 +811,29 @@ class Store:
             if len(chunk) < batch:
                 return
             seq = chunk[-1].seq + 1
+
+    def blocks(self, session_id: str) -> list[Block]:
+        rows = self.reader().execute(
+            "SELECT idx, command, cwd, started_ns, from_seq, ended_ns, exit_code, to_seq "
+            "FROM blocks WHERE session_id = ? ORDER BY idx",
+            (session_id,),
+        )
+        return [Block(*row) for row in rows]
+
+    def search(
+        self,
+        query: search.Query,
+        limit: int,
+        state: str | None = None,
+        kind: str | None = None,
+        since_ns: int | None = None,
+    ) -> list[search.Hit]:
+        """Blocking: call it from a worker thread after :meth:`indexed`."""
+        return search.search(self.reader(), query, limit, state, kind, since_ns)
+
+    async def indexed(self) -> None:
+        """Waits until every frame queued so far is committed and indexed."""
+        await self.run(lambda conn: None)
 
     def mark_interrupted(self) -> int:
         """Sessions whose recording process died while they ran can never finish now."""

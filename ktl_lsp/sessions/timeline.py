@@ -37,6 +37,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from ktl_lsp.sessions.blocks import block_label
 from ktl_lsp.sessions.model import Session
 from ktl_lsp.sessions.store import Store
 
@@ -67,6 +68,9 @@ def _label(data: bytes) -> str:
     trimmed = obj.get("trimmed")
     if isinstance(trimmed, dict):
         return f"{trimmed.get('frames', '?')} frames not kept"
+    block = obj.get("block")
+    if isinstance(block, dict):
+        return block_label(block)
     for key in ("label", "state", "signal", "event", "name", "type"):
         value = obj.get(key)
         if isinstance(value, str) and value:

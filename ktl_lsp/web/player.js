@@ -413,7 +413,9 @@
     ticks.textContent = "";
     if (!this.duration) return;
     this.markers.forEach(function (m) {
-      var tick = el("button", { type: "button", cls: "ktl-tick", title: fmtTime(m.time) + " " + m.label });
+      // Command blocks are chapters: "$ cmd" where one starts, "exit N: cmd" where it ends.
+      var kind = /^exit [1-9]\d*:/.test(m.label) ? " ktl-tick-bad" : /^(\$ |exit 0:|done:)/.test(m.label) ? " ktl-tick-block" : "";
+      var tick = el("button", { type: "button", cls: "ktl-tick" + kind, title: fmtTime(m.time) + " " + m.label });
       tick.style.left = (100 * m.time / self.duration) + "%";
       tick.addEventListener("click", function () { self.seek(m.time); });
       ticks.appendChild(tick);

@@ -125,6 +125,9 @@
     this.state.value = params.get("state") || "";
     this.text.value = params.get("q") || "";
     this.wantKind = params.get("kind") || "";
+    this.search = el("input", { cls: "ui-filter ui-search", type: "search", name: "search", placeholder: "Search every session's output", "aria-label": "Search output" });
+    this.search.value = params.get("search") || "";
+    this.hits = el("ol", { cls: "ui-hits", hidden: "" });
     this.status = el("span", { cls: "ui-status" });
     this.body = el("tbody");
     var table = el("table", { cls: "ui-sessions" }, [
@@ -132,7 +135,8 @@
       this.body,
     ]);
     root.appendChild(el("section", { cls: "ui-list" }, [
-      el("div", { cls: "ui-filters" }, [this.state, this.kind, this.text, this.status]),
+      el("div", { cls: "ui-filters" }, [this.state, this.kind, this.text, this.search, this.status]),
+      this.hits,
       table,
       el("p", { cls: "ui-empty", hidden: "" , text: "No sessions match." }),
     ]));
@@ -145,12 +149,53 @@
     this.state.addEventListener("change", changed);
     this.kind.addEventListener("change", changed);
     this.text.addEventListener("input", changed);
+    var searching = null;
+    this.search.addEventListener("input", function () {
+      clearTimeout(searching);
+      searching = setTimeout(function () { self.syncAddress(); self.find(); }, 250);
+    });
     document.body.dataset.view = "list";
     this.load();
+    if (this.search.value.trim()) this.find();
   }
 
+  // Search across sessions: each match opens its session at the frame that holds it.
+  ListPage.prototype.find = function () {
+    var self = this, q = this.search.value.trim();
+    var generation = this.findGeneration = (this.findGeneration || 0) + 1;
+    if (!q) {
+      this.hits.hidden = true;
+      this.hits.replaceChildren();
+      document.body.dataset.hits = "";
+      return Promise.resolve();
+    }
+    var url = "/api/v1/search?" + qs({ q: q, state: this.state.value, kind: this.kind.value, limit: 100 });
+    return api(url).then(function (res) {
+      if (generation !== self.findGeneration) return;
+      var items = (res.matches || []).map(function (m) {
+        var line = el("span", { cls: "ui-hit-line" });
+        var at = 0;
+        (m.highlights || []).forEach(function (h) {
+          if (h[0] < at) return;
+          line.appendChild(document.createTextNode(m.line.slice(at, h[0])));
+          line.appendChild(el("mark", { text: m.line.slice(h[0], h[1]) }));
+          at = h[1];
+        });
+        line.appendChild(document.createTextNode(m.line.slice(at)));
+        var where = m.sessionId.slice(0, 8) + (m.block !== undefined ? " #" + m.block : "");
+        return el("li", {}, [el("a", { href: sessionPath(m.sessionId) + "#seq=" + m.seq, cls: "ui-hit", "data-session-id": m.sessionId, "data-seq": String(m.seq) }, [el("span", { cls: "ui-hit-where", text: where }), line])]);
+      });
+      if (!items.length) items = [el("li", { cls: "ui-empty", text: "No output matches." })];
+      self.hits.replaceChildren.apply(self.hits, items);
+      self.hits.hidden = false;
+      document.body.dataset.hits = String((res.matches || []).length);
+    }).catch(function (err) {
+      self.status.textContent = "Could not search: " + err.message;
+    });
+  };
+
   ListPage.prototype.syncAddress = function () {
-    var q = qs({ state: this.state.value, kind: this.kind.value, q: this.text.value.trim() });
+    var q = qs({ state: this.state.value, kind: this.kind.value, q: this.text.value.trim(), search: this.search.value.trim() });
     global.history.replaceState(null, "", "/ui/" + (q ? "?" + q : ""));
   };
 
@@ -690,7 +735,13 @@
       var hash = new URLSearchParams((global.location.hash || "").replace(/^#/, ""));
       var t = hash.get("t");
       var start = t === null || t === "end" ? player.duration : parseFloat(t) * 1000 || 0;
-      return player.seekTo(start).then(function () {
+      self.loadBlocks(base);
+      var seq = parseInt(hash.get("seq") || "", 10);
+      // A search match: the screen as it was when that frame was written.
+      var at = seq > 0
+        ? api(base + "/seek?seq=" + seq).then(function (r) { return player.seekTo(r.play_ms, seq); })
+        : player.seekTo(start);
+      return at.then(function () {
         player.root.dataset.ready = "1";
         player.root.dataset.readyMs = String(Math.round(performance.now()));
         if (hash.has("speed")) player.setSpeed(parseFloat(hash.get("speed")));
@@ -706,6 +757,36 @@
       self.say("Could not open the session: " + err.message, true);
     });
   }
+
+  // A shell's command blocks: a list to jump to, red for a non-zero exit, output to copy.
+  SessionPage.prototype.loadBlocks = function (base) {
+    var self = this;
+    return api(base + "/blocks").then(function (res) {
+      var blocks = res.blocks || [];
+      if (!blocks.length) return;
+      var items = blocks.map(function (b) {
+        var bad = b.exitCode !== undefined && b.exitCode !== 0;
+        var jump = el("button", { type: "button", cls: "ui-block-jump", text: "$ " + b.command });
+        jump.addEventListener("click", function () {
+          api(base + "/seek?seq=" + (b.toSeq || b.fromSeq)).then(function (r) { return self.player.seekTo(r.play_ms, b.toSeq || b.fromSeq); });
+        });
+        var copy = el("button", { type: "button", cls: "ui-block-copy", text: "copy output" });
+        copy.addEventListener("click", function () {
+          fetch(base + "/blocks/" + b.index + "/output", { credentials: "same-origin" }).then(function (r) { return r.text(); }).then(function (text) {
+            copy.dataset.copied = text;
+            if (global.navigator.clipboard) global.navigator.clipboard.writeText(text).catch(function () {});
+            copy.textContent = "copied";
+          });
+        });
+        var code = b.exitCode !== undefined ? "exit " + b.exitCode : b.endedAt ? "" : "running";
+        return el("li", { cls: "ui-block" + (bad ? " ui-bad" : ""), "data-index": String(b.index) }, [
+          jump, el("span", { cls: "ui-block-exit", text: code }), el("span", { cls: "ui-num", text: fmtDuration(b.durationMs) }), copy,
+        ]);
+      });
+      self.root.querySelector(".ui-session").appendChild(el("ol", { cls: "ui-blocks", "aria-label": "Commands" }, items));
+      document.body.dataset.blocks = String(blocks.length);
+    }).catch(function () {});
+  };
 
   SessionPage.prototype.say = function (text, bad) {
     this.notice.textContent = text;

@@ -28,6 +28,7 @@ from ktl_lsp.lsp.features.port_forward import PortForwards
 from ktl_lsp.lsp.features.remote import RemoteSessions
 from ktl_lsp.lsp.features.replay import Replay
 from ktl_lsp.lsp.features.sessions import Sessions
+from ktl_lsp.lsp.features.shells import Shells
 from ktl_lsp.lsp.features.stats import Stats
 from ktl_lsp.lsp.features.stream import EditorFeed
 from ktl_lsp.lsp.features.symbols import DocumentSymbols
@@ -43,6 +44,7 @@ FEATURES: tuple[type, ...] = (
     Runs,
     RemoteSessions,
     Sessions,
+    Shells,
     Stats,
     CodeLenses,
     Hovers,

@@ -16,7 +16,7 @@ from ktl_lsp.lsp.runs import Runs
 from ktl_lsp.lsp.server import KtlServer
 from ktl_lsp.pty.text import strip_ansi
 from ktl_lsp.sessions.errors import AmbiguousSession, UnknownSession
-from ktl_lsp.sessions.manager import RunSpec, shell_argv
+from ktl_lsp.sessions.manager import RunSpec, SessionManager, shell_argv
 from ktl_lsp.sessions.model import FrameType, SessionFilter
 
 Signal = Literal["INT", "TERM", "KILL", "HUP", "EOF"]
@@ -45,12 +45,12 @@ class RunArgs(StartArgs):
             raise ArgumentError("field 'argv': must not be empty")
         if self.command is not None and not self.command.strip():
             raise ArgumentError("field 'command': must not be empty")
-        _check_size(self.cols, self.rows)
+        check_size(self.cols, self.rows)
         if self.timeoutS is not None and self.timeoutS <= 0:
             raise ArgumentError("field 'timeoutS': must be positive")
 
 
-def _check_size(cols: int, rows: int) -> None:
+def check_size(cols: int, rows: int) -> None:
     if not 1 <= cols <= 10000:
         raise ArgumentError("field 'cols': must be between 1 and 10000")
     if not 1 <= rows <= 10000:
@@ -75,7 +75,7 @@ class ResizeArgs:
     rows: int
 
     def check(self) -> None:
-        _check_size(self.cols, self.rows)
+        check_size(self.cols, self.rows)
 
 
 @dataclass
@@ -133,7 +133,7 @@ class PinArgs:
 
 @dataclass
 class DiffArgs:
-    a: str  #: the earlier run
+    a: str  #: the earlier run (a session id, or ID#blockN: one command block)
     b: str  #: the later run
 
 
@@ -143,6 +143,12 @@ class ExportArgs:
     format: Literal["ndjson", "asciicast", "html"]
     path: str | None = None  #: file or directory; default: ``exports/`` beside the store
     compat: bool = False  #: NDJSON only what ktl-agent's readers know
+
+
+async def _ref(manager: SessionManager, ref: str) -> str:
+    """A session id or prefix, or ``ID#blockN`` (a command block), with the id resolved."""
+    sid, sep, block = ref.partition("#")
+    return await manager.resolve_id(sid) + sep + block
 
 
 class Sessions(Feature):
@@ -163,7 +169,7 @@ class Sessions(Feature):
         spec = RunSpec(
             argv=argv,
             command=shell_command,
-            cwd=a.cwd or self._workspace_root(),
+            cwd=a.cwd or self.workspace_root(),
             env=a.env or None,
             cols=a.cols,
             rows=a.rows,
@@ -272,11 +278,9 @@ class Sessions(Feature):
     @command("ktl.sessions.diff")
     async def diff(self, a: DiffArgs) -> dict[str, Any]:
         manager = self.server.manager
-        return (
-            await manager.compare(await manager.resolve_id(a.a), await manager.resolve_id(a.b))
-        ).to_lsp()
+        return (await manager.compare(await _ref(manager, a.a), await _ref(manager, a.b))).to_lsp()
 
-    def _workspace_root(self) -> str | None:
+    def workspace_root(self) -> str | None:
         try:
             root = self.server.workspace.root_path
         except Exception:

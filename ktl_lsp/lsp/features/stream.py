@@ -271,6 +271,11 @@ class EditorFeed(Feature):
             self._end(watch, session)
 
     # per-session channels -----------------------------------------------------------------
+    def flush_data(self) -> None:
+        """Sends the output waiting for its pace now (before a notification about it)."""
+        if self._data_pacer is not None:
+            self._data_pacer.flush()
+
     def watch(self, session: Session, token: Any = None) -> Watch:
         w = Watch(session.id, session.id[:8])
         w.pacers = [

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any, BinaryIO
 
 from ktl_lsp.fullwrite import write_all
+from ktl_lsp.sessions.blocks import block_label
 from ktl_lsp.sessions.errors import SessionError
 from ktl_lsp.sessions.model import Frame, FrameType, Session
 
@@ -115,6 +116,8 @@ def frame_label(frame: Frame) -> str | None:
             return f"… {count} frames trimmed …"
         label = obj.get("label") or obj.get("text") or obj.get("message")
         return str(label) if label else _generic(obj)
+    if isinstance(obj.get("block"), dict):
+        return block_label(obj["block"])
     if "state" in obj:
         parts = [f"state: {obj['state']}"]
         if obj.get("exitCode") is not None:

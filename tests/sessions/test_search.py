@@ -1,0 +1,177 @@
+"""Search across every session's output (sessions/search.py): indexed by the store's writer,
+plain text as shown, newest first, consistent with retention."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from ktl_lsp.sessions.manager import RunSpec, SessionManager
+from ktl_lsp.sessions.model import Frame, FrameType, Session, State
+from ktl_lsp.sessions.retention import RetentionPolicy
+from ktl_lsp.sessions.search import PlainLines, Query, frame_text, highlights, resolve
+from ktl_lsp.sessions.store import Store
+
+
+@pytest_asyncio.fixture
+async def manager(tmp_path: Path) -> AsyncIterator[SessionManager]:
+    m = SessionManager.open(tmp_path / "s.db")
+    yield m
+    m.close()
+
+
+async def _run(manager: SessionManager, script: str, kind: str = "pty") -> str:
+    live = manager.start(RunSpec(argv=["sh", "-c", script], kind=kind))
+    await asyncio.wait_for(live.done, 10)
+    return live.id
+
+
+def test_plain_text_is_what_the_screen_showed() -> None:
+    raw = (
+        b"\x1b[1mbold\x1b[0m text\r\n"
+        b"downloading 10%\rdownloading 55%\rdownloading 100%\r\n"
+        b"spinner |\x08/\x08-\r\n"
+        b"long line here\r\x1b[Kshort\r\n"
+        b"\x1b]0;title\x07\x1b]633;C\x07after marks\r\n"
+        b"npm \x1b[1Gdone\x1b[0K\r\n"
+    )
+    assert frame_text(raw).rstrip("\n").split("\n") == [
+        "bold text",
+        "downloading 100%",
+        "spinner -",
+        "short",
+        "after marks",
+        "done",
+    ]
+    assert resolve("abcdef\rXY") == "XYcdef"
+
+
+def test_a_line_split_across_reads_and_utf8() -> None:
+    lines = PlainLines()
+    word = "größe ✓".encode()
+    assert lines.feed(b"first half " + word[:3]) == []
+    assert lines.feed(word[3:] + b" second\r\nnext") == ["first half größe ✓ second"]
+    assert lines.finish() == "next"
+
+
+async def test_queries_are_never_syntax_errors(manager: SessionManager) -> None:
+    await _run(manager, "echo 'col:value (x) -x NEAR'")
+    for text in ['"unterminated', "a AND OR NOT", "(((", "*", "NEAR(", "-x", "col:value"]:
+        await manager.search(text)  # FTS5 syntax is never passed through
+    assert [h.line for h in await manager.search("col:value")] == ["col:value (x) -x NEAR"]
+    assert Query.parse("kube*").match == '"kube"*'
+    assert highlights("Error: ERROR again", ["error"]) == [[0, 5], [7, 12]]
+
+
+async def test_search_finds_lines_newest_first(manager: SessionManager) -> None:
+    old = await _run(manager, "echo needle in the old one; echo hay")
+    new = await _run(manager, "printf 'progress 5%%\\rneedle 100%%\\r\\nnothing\\n'", kind="shell")
+    hits = await manager.search("needle")
+    assert [(h.session_id, h.line) for h in hits] == [
+        (new, "needle 100%"),
+        (old, "needle in the old one"),
+    ]
+    assert hits[0].highlights == [[0, 6]]
+    # Every hit's seq is an output frame that holds it.
+    frames, _ = await manager.frames(old)
+    assert any(f.seq == hits[1].seq and b"needle" in f.data for f in frames)
+    assert [h.session_id for h in await manager.search("needle", kind="shell")] == [new]
+    assert [h.session_id for h in await manager.search("needle", state="done")] == [new, old]
+    assert await manager.search("needle", state="error") == []
+    assert [h.line for h in await manager.search('"the old"')] == ["needle in the old one"]
+    assert await manager.search("progress") == []  # overwritten by \r: never on the screen
+    assert len(await manager.search("needle", limit=1)) == 1
+
+
+async def test_retention_removes_what_it_deletes(manager: SessionManager, tmp_path: Path) -> None:
+    first = await _run(manager, "for i in $(seq 1 40); do echo gone-$i; sleep 0.01; done")
+    kept = await _run(manager, "echo gone-but-kept")
+    assert {h.session_id for h in await manager.search("gone*", limit=100)} == {first, kept}
+    await manager.delete(first)
+    assert {h.session_id for h in await manager.search("gone*", limit=100)} == {kept}
+    assert manager.store is not None
+    conn = sqlite3.connect(manager.store.path)
+    conn.execute("INSERT INTO search_text (search_text, rank) VALUES ('integrity-check', 1)")
+    conn.close()
+
+
+async def test_trimming_keeps_the_index_in_step(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.open()
+    try:
+        s = Session(id="trimmed0000000000", kind="pty", title="t", state=State.DONE)
+        store.save_session(s)
+        for q in range(1, 101):
+            store.append(Frame(s.id, q, q, FrameType.OUTPUT, f"word{q} common\r\n".encode()))
+        store.flush_sync()
+        assert len(store.search(Query.parse("common"), 1000)) == 100
+        policy = RetentionPolicy(
+            max_sessions=0, max_frames_per_session=30, max_store_bytes=0, max_age_days=0
+        )
+        store.prune(policy)
+        found = store.search(Query.parse("common"), 1000)
+        assert sorted(h.seq for h in found) == list(range(71, 101))
+        assert store.search(Query.parse("word5"), 10) == []
+        conn = store.reader()
+        conn.execute("INSERT INTO search_text (search_text, rank) VALUES ('integrity-check', 1)")
+        # What trimming took is gone from the index itself, not only filtered out.
+        (rows,) = conn.execute(
+            "SELECT COUNT(*) FROM search_text WHERE search_text MATCH 'common'"
+        ).fetchone()
+        assert rows == 30
+    finally:
+        store.close()
+
+
+async def test_search_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KTL_LSP_SEARCH_INDEX", "0")
+    m = SessionManager.open(tmp_path / "s.db")
+    try:
+        await _run(m, "echo x")
+        with pytest.raises(Exception, match="search is off"):
+            await m.search("x")
+    finally:
+        m.close()
+
+
+async def test_a_burst_is_indexed_once_the_writer_is_quiet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ktl_lsp.sessions import store as store_module
+
+    monkeypatch.setattr(store_module, "INDEX_BEHIND_BYTES", 0)  # every batch waits
+    m = SessionManager.open(tmp_path / "s.db")
+    try:
+        sid = await _run(m, "for i in $(seq 1 2000); do echo burst-line-$i; done")
+        assert m.store is not None and m.store._backlog is not None
+        hits = await m.search("burst-line-1999")
+        assert [(h.session_id, h.line) for h in hits] == [(sid, "burst-line-1999")]
+        assert not m.store._backlog
+        assert len(await m.search("burst", limit=1000)) == 1000
+    finally:
+        m.close()
+
+
+async def test_a_line_across_two_reads_is_shown_whole(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.open()
+    try:
+        s = Session(id="spanning00000000", kind="pty", title="t", state=State.DONE)
+        store.save_session(s)
+        pieces = [b"$ prompt\r\nstarts here ", b"and needle-x ends\r\nneedle-x alone\r\n"]
+        for seq, data in enumerate(pieces, 1):
+            store.append(Frame(s.id, seq, seq, FrameType.OUTPUT, data))
+        store.flush_sync()
+        hits = store.search(Query.parse("needle-x"), 10)
+        assert [(h.seq, h.line) for h in hits] == [
+            (2, "starts here and needle-x ends"),
+            (2, "needle-x alone"),
+        ]
+        assert [h.highlights for h in hits] == [[[16, 24]], [[0, 8]]]
+    finally:
+        store.close()
