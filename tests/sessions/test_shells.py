@@ -17,6 +17,7 @@ from ktl_lsp.sessions.blocks import Block
 from ktl_lsp.sessions.manager import LiveSession, RunSpec, SessionManager
 from ktl_lsp.sessions.model import FrameType
 from ktl_lsp.sessions.shells import launch
+from tests.needs import unavailable
 
 
 @pytest_asyncio.fixture
@@ -139,7 +140,7 @@ async def test_a_shell_we_do_not_know_runs_plain(manager: SessionManager, tmp_pa
 @pytest.mark.parametrize("program", ["zsh", "fish"])
 async def test_other_shells(manager: SessionManager, tmp_path: Path, program: str) -> None:
     if shutil.which(program) is None:
-        pytest.skip(f"{program} is not installed")
+        unavailable(f"{program} is not installed")
     home = tmp_path / "home"
     home.mkdir()
     live = start_shell(manager, program, home)
