@@ -25,6 +25,7 @@ from ktl_lsp.aio import background
 from ktl_lsp.pty import PtySpec, SpawnError, spawn
 from ktl_lsp.pty.runner import Pty
 from ktl_lsp.sessions import ids
+from ktl_lsp.sessions.approvals import Approvals
 from ktl_lsp.sessions.bus import Item, SessionBus, StateChange, Subscription
 from ktl_lsp.sessions.compare import Comparison, compare, visible_lines
 from ktl_lsp.sessions.errors import (
@@ -230,6 +231,8 @@ class SessionManager:
         self.redaction: Redaction | None = None  # off unless the settings turn it on
         self._pruner: asyncio.Task[None] | None = None
         self._timelines = Timelines()
+        #: Questions its sessions put to a person (protected contexts, plans that pause).
+        self.approvals = Approvals(self)
 
     @classmethod
     def open(

@@ -422,6 +422,8 @@ class FakeApi:
         self.tokens: dict[str, str] = {TOKEN: "admin"}
         self.forbidden: set[tuple[str, str, str]] = set()  # (user, verb, plural)
         self.requests: Counter[str] = Counter()
+        #: "METHOD path" of every request that may change something (not GET, not a dry run).
+        self.writes: list[str] = []
         self.controllers = True
         self.rollout_delay = 0.05
         self.port = 0
@@ -724,6 +726,8 @@ class FakeApi:
     # HTTP ------------------------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests[request.method] += 1
+        if request.method not in ("GET", "HEAD") and request.query.get("dryRun") != "All":
+            self.writes.append(f"{request.method} {request.path}")
         try:
             user = self._authenticate(request)
             parts = [p for p in request.path.split("/") if p]

@@ -28,7 +28,7 @@ class UseArgs:
 class KubeContext(Feature):
     def __init__(self, server: KtlServer) -> None:
         self.server = server
-        self.k8s = K8sSessions(lambda: server.manager)
+        self.k8s = K8sSessions(lambda: server.manager, policy=lambda: server.settings.k8s.policy())
         #: Called with the context after ``ktl.k8s.use`` picks one (None: the current one).
         self.on_use: list[Callable[[str | None], None]] = []
 
