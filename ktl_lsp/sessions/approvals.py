@@ -28,7 +28,11 @@ QuestionState = Literal["pending", "answered", "withdrawn"]
 
 
 class ApprovalError(SessionError):
-    """An answer that cannot be taken (no such question, already answered, not a choice)."""
+    """An answer that cannot be taken (not one of the question's choices)."""
+
+
+class NotWaiting(ApprovalError):
+    """No such question is waiting: never asked, already answered, or withdrawn."""
 
 
 @dataclass
@@ -122,7 +126,7 @@ class Approvals:
         """Takes ``choice`` (None: dismissed, which is no) for question ``n`` of a session."""
         q = self._pending.get((session_id, n))
         if q is None:
-            raise ApprovalError(self._why_not_pending(session_id, n))
+            raise NotWaiting(self._why_not_pending(session_id, n))
         if choice is not None and choice not in q.choices:
             raise ApprovalError(
                 f"{choice!r} is not a choice of question {n} ({', '.join(q.choices)})"

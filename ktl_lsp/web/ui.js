@@ -750,13 +750,64 @@
     exports.forEach(function (a) { self.head.appendChild(a); });
   };
 
+  // questions sessions wait on (protected contexts, plans that pause) ------------------------------
+
+  function ApprovalBanner(root, sessionId) {
+    // Polls the open questions (of one session, or all) and offers their choices as buttons.
+    this.root = root;
+    this.sid = sessionId || null;
+    this.box = el("div", { cls: "ui-approvals", role: "alert" });
+    root.insertBefore(this.box, root.firstChild);
+    this.load();
+  }
+
+  ApprovalBanner.prototype.load = function () {
+    var self = this;
+    var url = this.sid ? "/api/v1/sessions/" + encodeURIComponent(this.sid) + "/approvals" : "/api/v1/approvals";
+    api(url).then(function (res) {
+      self.render(res.pending || []);
+      self.timer = setTimeout(function () { self.load(); }, 1000);
+    }, function () {
+      self.timer = setTimeout(function () { self.load(); }, 3000);
+    });
+  };
+
+  ApprovalBanner.prototype.render = function (pending) {
+    var self = this;
+    var key = JSON.stringify(pending.map(function (q) { return [q.sessionId, q.n]; }));
+    if (key === this.shown) return; // keep the buttons under the pointer
+    this.shown = key;
+    this.box.replaceChildren.apply(this.box, pending.map(function (q) {
+      var said = el("span", { cls: "ui-approval-status" });
+      var buttons = q.choices.map(function (c, i) {
+        var b = el("button", { type: "button", cls: "ui-button ui-approval-choice" + (i === 0 ? " ui-approval-first" : ""), text: c });
+        b.dataset.choice = c;
+        b.addEventListener("click", function () {
+          buttons.forEach(function (x) { x.disabled = true; });
+          var url = "/api/v1/sessions/" + encodeURIComponent(q.sessionId) + "/approvals/" + q.n;
+          api(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ choice: c, who: "replay UI" }) })
+            .then(function () { said.textContent = c; self.shown = null; self.load(); },
+              function (err) { said.textContent = err.message; said.className = "ui-approval-status ui-bad"; });
+        });
+        return b;
+      });
+      var title = self.sid ? [] : [el("a", { cls: "ui-title", href: sessionPath(q.sessionId), text: q.sessionId }), " "];
+      var row = el("div", { cls: "ui-approval" }, title.concat([el("span", { cls: "ui-approval-question", text: q.question })], buttons, [said]));
+      row.dataset.session = q.sessionId;
+      row.dataset.n = String(q.n);
+      return row;
+    }));
+  };
+
   // start ----------------------------------------------------------------------------------------
 
   function start() {
     var root = document.getElementById("app");
     var m = /^\/ui\/s\/([^/]+)$/.exec(global.location.pathname);
-    if (m) new SessionPage(root, decodeURIComponent(m[1]));
+    var sid = m ? decodeURIComponent(m[1]) : null;
+    if (m) new SessionPage(root, sid);
     else new ListPage(root);
+    global.ktlApprovals = new ApprovalBanner(root, sid);
   }
 
   global.KtlRemotePlayer = RemotePlayer;

@@ -43,8 +43,13 @@ class KubeContext(Feature):
             "current": clusters.default_context or config.current,
             "kubeconfig": list(config.files),
             "namespace": clusters.default_namespace,
-            "contexts": [c.to_lsp() for c in config.contexts],
+            "contexts": [self._listed(c.to_lsp()) for c in config.contexts],
         }
+
+    def _listed(self, item: dict[str, Any]) -> dict[str, Any]:
+        """A context with its ``protection`` ("protected", "read-only") when the settings guard it."""
+        protection = self.k8s.policy.of(str(item["name"]))
+        return item if protection == "open" else {**item, "protection": protection}
 
     @command("ktl.k8s.use")
     async def use(self, a: UseArgs) -> dict[str, Any]:
