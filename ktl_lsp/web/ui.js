@@ -104,6 +104,11 @@
     return false;
   }
 
+  function shownState(s) {
+    // A running session that waits for a person (meta.waiting) shows as paused.
+    return s.state === "running" && s.meta && s.meta.waiting ? "paused" : s.state;
+  }
+
   function badge(state) {
     return el("span", { cls: "ui-badge ktl-result ktl-state-" + (state || "unknown"), text: state || "?" });
   }
@@ -192,7 +197,7 @@
       var exit = s.exitCode !== undefined ? String(s.exitCode) : s.signal || "";
       return el("tr", { "data-session-id": s.sessionId, "data-state": s.state, cls: "ui-row ui-row-" + s.state }, [
         el("td", {}, [pin]),
-        el("td", {}, [badge(s.state)]),
+        el("td", {}, [badge(shownState(s))]),
         el("td", {}, [title, command && command !== s.title ? el("div", { cls: "ui-sub", text: command }) : null]),
         el("td", { text: s.kind || "" }),
         el("td", { text: fmtWhen(s.createdAt), title: s.createdAt || "" }),
@@ -742,7 +747,7 @@
     this.live = el("span", { cls: "ui-live" });
     this.head.replaceChildren(
       el("a", { href: "/ui/", cls: "ui-back", text: "← Sessions" }),
-      badge(s.state),
+      badge(shownState(s)),
       this.live,
       el("span", { cls: "ui-spacer" }),
       pin

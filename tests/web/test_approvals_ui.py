@@ -26,6 +26,9 @@ async def test_banner_shows_the_question_and_a_click_answers_it(
     await b.wait(f"{BANNER}.length === 1")
     listed = await b.eval(f"{BANNER}.map(r => [r.dataset.session, r.textContent])")
     assert listed == [[live.id, f"{live.id} Apply 3 objects to prod-eu / payments?ApplyCancel"]]
+    # the list shows the waiting session as paused
+    badge = f"document.querySelector('tr[data-session-id=\"{live.id}\"] .ui-badge')"
+    await b.wait(f"{badge} && {badge}.textContent === 'paused'")
 
     await b.call("goto", url=f"{served.gateway.base_url}/ui/s/{live.id}")
     await b.wait(f"{BANNER}.length === 1")

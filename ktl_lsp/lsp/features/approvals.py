@@ -16,9 +16,11 @@ from typing import Any
 from lsprotocol import types as lsp
 
 from ktl_lsp.aio import background
+from ktl_lsp.k8s.sessions import SHOW_DIFF
+from ktl_lsp.lsp.arguments import ArgumentError
 from ktl_lsp.lsp.feature import Feature, command
 from ktl_lsp.lsp.server import KtlServer
-from ktl_lsp.sessions.approvals import ApprovalError, Question
+from ktl_lsp.sessions.approvals import ApprovalError, NotWaiting, Question
 from ktl_lsp.sessions.manager import SessionManager, requester
 
 log = logging.getLogger(__name__)
@@ -60,10 +62,11 @@ class Approvals(Feature):
         )
         try:
             picked = await self.server.window_show_message_request_async(params)
+            choice = picked.title if picked is not None else None
         except Exception:
-            log.info("the editor could not be asked %r; it waits for another answer", q.text)
-            return
-        choice = picked.title if picked is not None else None
+            # An editor that cannot ask declines: no answer is no action, never a hang.
+            log.info("the editor could not be asked %r: declined", q.text)
+            choice = None
         # Answered elsewhere first (the gateway, another client), or withdrawn: nothing to do.
         with contextlib.suppress(ApprovalError):
             self.server.manager.approvals.answer(q.session_id, q.n, choice, editor_who())
@@ -73,6 +76,29 @@ class Approvals(Feature):
         manager = self.server.manager
         sid = await manager.resolve_id(a.sessionId) if a.sessionId else None
         return {"pending": [q.to_json() for q in manager.approvals.pending(sid)]}
+
+    @command("ktl.plan.approve")
+    async def plan_approve(self, a: ListArgs) -> dict[str, Any]:
+        """The oldest open question of a plan (or any session): its first choice (Approve)."""
+        return await self._decide(a, approve=True)
+
+    @command("ktl.plan.deny")
+    async def plan_deny(self, a: ListArgs) -> dict[str, Any]:
+        """The oldest open question: its last choice (Deny, Skip, Cancel)."""
+        return await self._decide(a, approve=False)
+
+    async def _decide(self, a: ListArgs, approve: bool) -> dict[str, Any]:
+        manager = self.server.manager
+        if not a.sessionId:
+            raise ArgumentError("field 'sessionId': required")
+        sid = await manager.resolve_id(a.sessionId)
+        pending = manager.approvals.pending(sid)
+        if not pending:
+            raise NotWaiting(f"session {sid} is not waiting for an answer")
+        q = pending[0]
+        offered = [c for c in q.choices if c != SHOW_DIFF]
+        choice = offered[0] if approve else q.choices[-1]
+        return manager.approvals.answer(sid, q.n, choice, editor_who()).to_json()
 
     @command("ktl.approvals.answer")
     async def answer(self, a: AnswerArgs) -> dict[str, Any]:
