@@ -26,6 +26,7 @@ from ktl_lsp.pty import PtySpec, SpawnError, spawn
 from ktl_lsp.pty.runner import Pty
 from ktl_lsp.sessions import ids
 from ktl_lsp.sessions.approvals import Approvals
+from ktl_lsp.sessions.bundle import BundleInfo
 from ktl_lsp.sessions.bus import Item, SessionBus, StateChange, Subscription
 from ktl_lsp.sessions.compare import Comparison, compare, visible_lines
 from ktl_lsp.sessions.errors import (
@@ -760,6 +761,32 @@ class SessionManager:
         return await asyncio.to_thread(
             export_to_path, self.store, session.id, fmt, target, compat=compat
         )
+
+    async def bundle(
+        self, session_id: str, path: Path | None = None, exit_code: int | None = None
+    ) -> BundleInfo:
+        """Writes the session and its children as a ``.ktlbundle`` (default: ``exports/``
+        beside the store), secrets redacted (``sessions/bundle.py``)."""
+        from ktl_lsp.sessions.bundle import EXTENSION, write_bundle
+        from ktl_lsp.sessions.export import exports_dir
+
+        session = await self.get(session_id)
+        store = self._readable_store()
+        await self.flush()
+        target = path or exports_dir(store) / f"{session.id}{EXTENSION}"
+        return await asyncio.to_thread(
+            write_bundle, store, session.id, target, self.redaction, exit_code
+        )
+
+    async def import_bundle(self, path: Path) -> list[str]:
+        """Loads a bundle's sessions into the store, marked imported; their ids, root first.
+        A tampered, corrupt or newer bundle is refused (``BundleError`` names why)."""
+        from ktl_lsp.sessions.bundle import read_bundle, store_bundle
+
+        store = self._readable_store()
+        loaded = await asyncio.to_thread(read_bundle, path)
+        await self.flush()
+        return await asyncio.to_thread(store_bundle, store, loaded, path.name)
 
     # replay: timelines, seeking and searching the recorded output -------------------------
     def _readable_store(self) -> Store:

@@ -138,6 +138,12 @@ class DiffArgs:
 
 
 @dataclass
+class BundleArgs:
+    sessionId: str
+    path: str | None = None  #: a file or folder; default: exports/ beside the store
+
+
+@dataclass
 class ExportArgs:
     sessionId: str
     format: Literal["ndjson", "asciicast", "html"]
@@ -268,6 +274,13 @@ class Sessions(Feature):
             await manager.resolve_id(a.sessionId), a.format, path, a.compat
         )
         return {"path": str(written)}
+
+    @command("ktl.session.bundle")
+    async def bundle(self, a: BundleArgs) -> dict[str, Any]:
+        path = Path(a.path).expanduser() if a.path else None
+        manager = self.server.manager
+        info = await manager.bundle(await manager.resolve_id(a.sessionId), path)
+        return info.to_lsp()
 
     @command("ktl.sessions.diff")
     async def diff(self, a: DiffArgs) -> dict[str, Any]:
