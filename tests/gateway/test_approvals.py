@@ -54,6 +54,9 @@ async def test_listed_and_answered_with_the_token(served: Served) -> None:
     assert (await served.anon.post(f"{url}/1", json={"choice": "Apply"})).status_code == 401
     listed = (await served.http.get(url)).json()
     assert [p["n"] for p in listed["pending"]] == [1]
+    evil = {"Origin": "http://evil.example"}
+    cross = await served.http.post(f"{url}/1", json={"choice": "Apply"}, headers=evil)
+    assert cross.status_code == 403  # another site's page cannot approve
     bad = await served.http.post(f"{url}/1", json={"choice": "Yes"})
     assert bad.status_code == 400 and "'Yes' is not a choice of question 1" in bad.text
     assert (await served.http.post(f"{url}/1", content=b"nope")).status_code == 400
