@@ -91,6 +91,9 @@ def add_parser(sub: Subparsers) -> None:
         help="the file format (default: %(default)s)",
     )
     exp_p.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
+    exp_p.add_argument(
+        "--reveal", action="store_true", help="keep secrets (redacted unless you ask)"
+    )
     bun_p = command(
         "bundle", _bundle, "write a session and its children as one .ktlbundle (secrets redacted)"
     )
@@ -314,11 +317,13 @@ async def _diff(manager: SessionManager, args: argparse.Namespace) -> int:
 
 async def _export(manager: SessionManager, args: argparse.Namespace) -> int:
     if args.output is None:
-        _, pieces = await manager.export_pieces(args.session_id, args.format)
+        _, pieces = await manager.export_pieces(args.session_id, args.format, reveal=args.reveal)
         await asyncio.to_thread(_write_pieces, pieces)
         sys.stdout.buffer.flush()
     else:
-        path = await manager.export(args.session_id, args.format, Path(args.output))
+        path = await manager.export(
+            args.session_id, args.format, Path(args.output), reveal=args.reveal
+        )
         print(path, file=sys.stderr)
     return 0
 

@@ -193,7 +193,11 @@ async def _stream_export(
     from ktl_lsp.sessions.export import EXTENSIONS
 
     try:
-        session, iterator = await manager_of(request).export_pieces(session.id, fmt, from_seq)
+        # Secrets are redacted unless the token holder asks to see them (reveal=1).
+        reveal = request.query.get("reveal") in ("1", "true")
+        session, iterator = await manager_of(request).export_pieces(
+            session.id, fmt, from_seq, reveal=reveal
+        )
     except RecordingOff:
         return text_error(503, "the session store is not available")
     types = {

@@ -155,12 +155,11 @@ def write_bundle(
 def _copy_redacted(
     src: Store, dst: Store, s: Session, redactor: Redactor, counts: dict[str, int]
 ) -> None:
+    from ktl_lsp.sessions.export._common import scrubbed_session
+
     # The title and the meta repeat the command line, which may carry a secret too.
-    described = json.dumps({"title": s.title, "meta": s.meta}, sort_keys=True).encode()
-    cleaned = redactor.scan(described)
-    _count(counts, cleaned.names)
-    fields = json.loads(cleaned.data) if cleaned.names else {"title": s.title, "meta": s.meta}
-    copy = Session(**{**s.__dict__, **fields})
+    copy, names = scrubbed_session(s, redactor)
+    _count(counts, names)
     dst.save_session(copy)
     for frame in src.iter_frames(s.id):
         if frame.type in (FrameType.OUTPUT, FrameType.INPUT):

@@ -110,3 +110,16 @@ def test_bundle_command_and_refused_bundles(tmp_path: Path) -> None:
     # nothing was imported from any of them
     listed = ktl_lsp("--store", str(tmp_path / "x.db"), "sessions", "list", "--json")
     assert json.loads(listed.stdout)["sessions"] == []
+
+
+def test_exports_are_redacted_unless_revealed(tmp_path: Path) -> None:
+    store, _, sid = ran_with_bundle(tmp_path)
+    for fmt in ("ndjson", "asciicast", "html"):
+        out = ktl_lsp("--store", str(store), "sessions", "export", sid, "-f", fmt)
+        assert out.returncode == 0, out.stderr
+        assert sid in out.stdout
+        assert AWS not in out.stdout and "QUtJQUlPU0ZPRE5ON0VYQU1QTEU" not in out.stdout
+    shown = ktl_lsp("--store", str(store), "sessions", "export", sid, "-f", "asciicast", "--reveal")
+    assert f"key={AWS}" in shown.stdout
+    # the store keeps what was recorded: only what leaves it is redacted
+    assert AWS in ktl_lsp("--store", str(store), "sessions", "output", sid).stdout

@@ -149,6 +149,7 @@ class ExportArgs:
     format: Literal["ndjson", "asciicast", "html"]
     path: str | None = None  #: file or directory; default: ``exports/`` beside the store
     compat: bool = False  #: NDJSON only what ktl-agent's readers know
+    reveal: bool = False  #: keep secrets (exports are redacted unless asked)
 
 
 class Sessions(Feature):
@@ -271,7 +272,7 @@ class Sessions(Feature):
         path = Path(a.path).expanduser() if a.path else None
         manager = self.server.manager
         written = await manager.export(
-            await manager.resolve_id(a.sessionId), a.format, path, a.compat
+            await manager.resolve_id(a.sessionId), a.format, path, a.compat, a.reveal
         )
         return {"path": str(written)}
 
