@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ class Person:
 
     def __init__(self, ktl: Ktl, api: FakeApi, *choices: str | None) -> None:
         self.asked: list[str] = []
+        self.received_at: list[float] = []
         self.writes_when_asked: list[list[str]] = []
         self.choices = list(choices)
         self.hold = asyncio.Event()
@@ -39,6 +41,7 @@ class Person:
         @ktl.client.feature(lsp.WINDOW_SHOW_MESSAGE_REQUEST)
         async def answer(params: lsp.ShowMessageRequestParams) -> lsp.MessageActionItem | None:
             self.asked.append(params.message)
+            self.received_at.append(time.time())
             self.writes_when_asked.append(list(api.writes))
             if not self.choices:
                 await self.hold.wait()  # a person who never answers
@@ -108,6 +111,10 @@ async def test_protected_context_shows_the_diff_then_applies_once_approved(
         (2, "answered", "Apply"),
     ]
     assert all(a["who"].endswith("(editor)") for a in approvals)
+    # the question reaches the editor at once (the figure is 100 ms; slack for a busy machine)
+    delay = person.received_at[0] - approvals[0]["askedAt"]
+    print(f"question reached the editor {delay * 1000:.1f} ms after it was asked")
+    assert delay < 0.5
     assert "waiting" not in session["meta"]
 
 
