@@ -27,6 +27,12 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--cwd", metavar="DIR", help="run in this directory (default: the current one)")
     p.add_argument("--quiet", action="store_true", help="do not copy output to this terminal")
     p.add_argument(
+        "--bundle",
+        type=Path,
+        metavar="FILE",
+        help="when the command ends, write its session as a .ktlbundle (for CI artifacts)",
+    )
+    p.add_argument(
         "argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS", help="the command to run"
     )
     p.set_defaults(run=run, default_log_level="WARNING")
@@ -132,6 +138,14 @@ async def _run(store: Path, argv: list[str], args: argparse.Namespace) -> int:
         if raw:
             loop.remove_reader(stdin)
     await manager.flush()
+    if args.bundle is not None:
+        from ktl_lsp.errors import UserError
+
+        try:
+            info = await manager.bundle(session.id, args.bundle, exit_code=session.exit_code)
+            print(f"ktl-lsp: bundle {info.path}", file=sys.stderr)
+        except (UserError, OSError) as exc:
+            err(f"ktl-lsp: no bundle: {exc}")
     manager.close()
     detail = f"exit {session.exit_code}" if session.exit_code is not None else session.error
     print(f"ktl-lsp: session {session.id} {session.state} ({detail})", file=sys.stderr)

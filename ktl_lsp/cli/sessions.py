@@ -95,6 +95,20 @@ def add_parser(sub: Subparsers) -> None:
         help="the file format (default: %(default)s)",
     )
     exp_p.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
+    exp_p.add_argument(
+        "--reveal", action="store_true", help="keep secrets (redacted unless you ask)"
+    )
+    bun_p = command(
+        "bundle", _bundle, "write a session and its children as one .ktlbundle (secrets redacted)"
+    )
+    session_id(bun_p)
+    bun_p.add_argument(
+        "--output", "-o", type=Path, help="file or folder (default: exports/ beside the store)"
+    )
+    as_json(bun_p)
+    imp_p = command("import", _import, "load a .ktlbundle's sessions (marked imported)")
+    imp_p.add_argument("bundle", type=Path, metavar="FILE", help="the .ktlbundle")
+    as_json(imp_p)
     rep_p = command("replay", _replay, "open a session's replay in the browser")
     session_id(rep_p)
     rep_p.add_argument(
@@ -177,7 +191,7 @@ def _since(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     store: Path = args.store
-    if not store.exists():
+    if not store.exists() and args.sessions_action is not _import:
         err(f"no session store at {store} (run something first, or pass --store)")
         return int(args.error_status)
     return asyncio.run(_sessions(store, args))
@@ -348,12 +362,37 @@ async def _blocks(manager: SessionManager, args: argparse.Namespace) -> int:
 
 async def _export(manager: SessionManager, args: argparse.Namespace) -> int:
     if args.output is None:
-        _, pieces = await manager.export_pieces(args.session_id, args.format)
+        _, pieces = await manager.export_pieces(args.session_id, args.format, reveal=args.reveal)
         await asyncio.to_thread(_write_pieces, pieces)
         sys.stdout.buffer.flush()
     else:
-        path = await manager.export(args.session_id, args.format, Path(args.output))
+        path = await manager.export(
+            args.session_id, args.format, Path(args.output), reveal=args.reveal
+        )
         print(path, file=sys.stderr)
+    return 0
+
+
+async def _bundle(manager: SessionManager, args: argparse.Namespace) -> int:
+    info = await manager.bundle(args.session_id, args.output)
+    if args.json:
+        print_json(info.to_lsp())
+    else:
+        hidden = sum(info.redacted.values())
+        print(
+            f"{info.path}: {len(info.sessions)} session(s), {info.bytes} bytes"
+            + (f", {hidden} secret(s) redacted" if hidden else "")
+        )
+    return 0
+
+
+async def _import(manager: SessionManager, args: argparse.Namespace) -> int:
+    imported = await manager.import_bundle(args.bundle)
+    if args.json:
+        print_json({"sessions": imported})
+    else:
+        for sid in imported:
+            print(sid)
     return 0
 
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ktl_lsp.gateway import seek
+from ktl_lsp.gateway import approvals, seek
 from ktl_lsp.gateway.auth import COOKIE, Auth, GatewayAuthError
 from ktl_lsp.gateway.http import (
     MANAGER,
@@ -198,7 +198,11 @@ async def _stream_export(
     from ktl_lsp.sessions.export import EXTENSIONS
 
     try:
-        session, iterator = await manager_of(request).export_pieces(session.id, fmt, from_seq)
+        # Secrets are redacted unless the token holder asks to see them (reveal=1).
+        reveal = request.query.get("reveal") in ("1", "true")
+        session, iterator = await manager_of(request).export_pieces(
+            session.id, fmt, from_seq, reveal=reveal
+        )
     except RecordingOff:
         return text_error(503, "the session store is not available")
     types = {
@@ -428,6 +432,7 @@ def build_app(manager: SessionManager, auth: Auth, **options: Any) -> web.Applic
     r.add_get("/api/v1/sessions/{id}/export", export_any)
     r.add_get("/api/v1/sessions/{id}/frames", frames)
     seek.register(app)  # /index and /seek for the replay UI
+    approvals.register(app)  # questions sessions wait on, answered from a browser or CI
     r.add_get("/healthz", healthz)
     r.add_get("/ui/login", ui_login)
     r.add_get("/ui/assets/{name}", asset)

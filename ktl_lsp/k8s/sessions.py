@@ -12,19 +12,77 @@ from typing import Any
 
 from ktl_lsp.k8s.client import Cluster, Clusters
 from ktl_lsp.k8s.errors import ConfigError, K8sError
-from ktl_lsp.k8s.style import DIM, RESET, error_line
+from ktl_lsp.k8s.guard import ContextPolicy, Mutation
+from ktl_lsp.k8s.style import DIM, RESET, YELLOW, error_line
 from ktl_lsp.sessions.manager import LiveSession, RunSpec, SessionManager, TaskOutcome
 from ktl_lsp.sessions.model import State
 
 Body = Callable[[LiveSession, Cluster], Awaitable[TaskOutcome]]
+#: Writes what a change would do (a server-side dry run) to the session; a one-line summary.
+Preview = Callable[[LiveSession, Cluster], Awaitable[str]]
+
+SHOW_DIFF = "Show diff"
+CANCEL = "Cancel"
 
 
 class K8sSessions:
     """The workspace's clusters (and its picked context and namespace), and sessions on them."""
 
-    def __init__(self, manager: Callable[[], SessionManager], clusters: Clusters | None = None):
+    def __init__(
+        self,
+        manager: Callable[[], SessionManager],
+        clusters: Clusters | None = None,
+        policy: Callable[[], ContextPolicy] = ContextPolicy,
+    ):
         self._manager = manager  # opened on first use: start-up does not pay for the store
         self.clusters = clusters or Clusters()
+        self._policy = policy  # read when used: the settings arrive after construction
+
+    @property
+    def policy(self) -> ContextPolicy:
+        return self._policy()
+
+    def refuse_read_only(self, cluster: Cluster | None, mutation: Mutation) -> None:
+        """Raises ``ReadOnlyContext`` when ``cluster``'s context may not be changed."""
+        if cluster is not None:
+            self.policy.refuse_read_only(cluster.name, f"{mutation.verb.lower()} {mutation.what}")
+
+    async def approved(
+        self,
+        live: LiveSession,
+        cluster: Cluster,
+        namespace: str | None,
+        mutation: Mutation,
+        preview: Preview | None = None,
+    ) -> str | None:
+        """None when the change may go ahead (an open context, or a person said yes), else why
+        not. On a protected context the person is asked; "Show diff" runs ``preview`` and asks
+        again. No answer (dismissed, withdrawn) is no."""
+        self.refuse_read_only(cluster, mutation)
+        if self.policy.of(cluster.name) != "protected":
+            return None
+        where = f"{cluster.name} / {namespace}" if namespace else cluster.name
+        text = f"{mutation.verb} {mutation.what} {mutation.preposition} {where}?"
+        go = mutation.verb
+        choices = [SHOW_DIFF, go, CANCEL] if preview is not None else [go, CANCEL]
+        detail: str | None = None
+        approvals = self._manager().approvals
+        live.write(f"{DIM}waiting for approval: {text}{RESET}\r\n")
+        while True:
+            q = await approvals.ask(live.id, text, choices, detail=detail)
+            if q.answer == SHOW_DIFF and preview is not None:
+                detail = await preview(live, cluster)
+                text = f"{mutation.verb} {mutation.what} {mutation.preposition} {where}? ({detail})"
+                choices = [go, CANCEL]
+                continue
+            if q.answer == go:
+                live.write(f"{DIM}approved by {q.who}{RESET}\r\n")
+                return None
+            if q.state == "withdrawn":
+                return f"not approved: no answer ({q.who})"
+            if q.answer is None:
+                return f"not approved: dismissed by {q.who}"
+            return f"not approved: {q.who} chose {q.answer}"
 
     async def cluster(self, context: str | None) -> tuple[Cluster | None, str | None]:
         """The cluster of ``context`` (else the picked one, else current), or why there is none."""
@@ -65,10 +123,28 @@ class K8sSessions:
         live.write(error_line(message))
         return TaskOutcome(State.ERROR, 1, message)
 
+    @staticmethod
+    def refuse(live: LiveSession, why: str) -> TaskOutcome:
+        """Ends work a person did not approve: cancelled, nothing was sent."""
+        live.write(f"{YELLOW}{why}{RESET}\r\n")
+        return TaskOutcome(State.CANCELLED, 130, why)
+
     def start(
-        self, spec: RunSpec, cluster: Cluster | None, problem: str | None, body: Body
+        self,
+        spec: RunSpec,
+        cluster: Cluster | None,
+        problem: str | None,
+        body: Body,
+        mutation: Mutation | None = None,
+        preview: Preview | None = None,
     ) -> LiveSession:
-        """Runs ``body`` on ``cluster`` as a session; no cluster or a cluster error ends it."""
+        """Runs ``body`` on ``cluster`` as a session; no cluster or a cluster error ends it.
+
+        A ``mutation`` is refused on a read-only context (``ReadOnlyContext``, before any
+        session) and waits for a person's yes on a protected one (a no ends the session
+        cancelled, nothing sent)."""
+        if mutation is not None:
+            self.refuse_read_only(cluster, mutation)
 
         async def work(live: LiveSession) -> TaskOutcome:
             if cluster is None:
@@ -76,6 +152,11 @@ class K8sSessions:
             live.write(f"{DIM}context {cluster.name} ({cluster.context.cluster}){RESET}\r\n")
             try:
                 async with cluster.using():
+                    if mutation is not None:
+                        namespace = live.session.meta.get("namespace")
+                        refused = await self.approved(live, cluster, namespace, mutation, preview)
+                        if refused is not None:
+                            return self.refuse(live, refused)
                     return await body(live, cluster)
             except K8sError as exc:
                 return self.fail(live, str(exc))

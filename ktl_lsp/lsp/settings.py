@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from lsprotocol import types as lsp
 
+from ktl_lsp.k8s.guard import ContextPolicy
 from ktl_lsp.lsp.arguments import lenient
 from ktl_lsp.lsp.transport import MIN_MAX_MESSAGE_BYTES, default_max_message_bytes
 from ktl_lsp.sessions.redact import PatternError, Redaction, compile_rule
@@ -64,6 +65,23 @@ class RedactSettings:
 
     def rules(self) -> list[tuple[str, str]]:
         return [_pattern(i, item) for i, item in enumerate(self.patterns)]
+
+
+@dataclass
+class K8sSettings:
+    """Contexts (kubeconfig context names, shell globs like ``prod-*``) guarded from changes."""
+
+    #: Each change (apply, delete, exec, port-forward, a plan's Job) asks a person first.
+    protected_contexts: list[str] = field(
+        default_factory=list, metadata={"json": "protectedContexts"}
+    )
+    #: Changes are refused outright, saying which setting refused them.
+    read_only_contexts: list[str] = field(
+        default_factory=list, metadata={"json": "readOnlyContexts"}
+    )
+
+    def policy(self) -> ContextPolicy:
+        return ContextPolicy(tuple(self.read_only_contexts), tuple(self.protected_contexts))
 
 
 @dataclass
@@ -137,6 +155,7 @@ class Settings:
     agent: AgentSettings = field(default_factory=AgentSettings)
     redact: RedactSettings = field(default_factory=RedactSettings)
     helm: HelmSettings = field(default_factory=HelmSettings)
+    k8s: K8sSettings = field(default_factory=K8sSettings)
     # The language features, each on unless turned off; the only settings that
     # `workspace/didChangeConfiguration` changes (see `changed`).
     completion: Switch = field(default_factory=Switch)

@@ -16,6 +16,7 @@ from typing import Any
 
 from ktl_lsp.k8s.client import Cluster
 from ktl_lsp.k8s.errors import ApiError, K8sError, Unauthorized
+from ktl_lsp.k8s.guard import Mutation, ReadOnlyContext
 from ktl_lsp.k8s.logs import format_since, parse_stamp
 from ktl_lsp.k8s.ops import STRICT
 from ktl_lsp.k8s.sessions import K8sSessions
@@ -105,7 +106,11 @@ class JobRunner:
             return f'runner kubernetes needs an "image" for node "{node.id}"'
         if node.interactive:
             return "runner kubernetes cannot run an interactive node (no terminal in a Job)"
-        _, problem = await self.k8s.cluster(self.context)
+        cluster, problem = await self.k8s.cluster(self.context)
+        try:
+            self.k8s.refuse_read_only(cluster, Mutation("Run a Job", f"for node {node.id}"))
+        except ReadOnlyContext as exc:
+            return str(exc)
         return problem
 
     def start(self, node: PlanNode, ctx: LaunchContext) -> NodeHandle:
@@ -135,11 +140,15 @@ class JobRunner:
             name = job_name(ctx.plan_name, node.id, live.id)
             job = _Job(cluster, live, namespace, name)
             try:
+                mutation = Mutation("Run a Job", f"for node {node.id}", "on")
+                refused = await self.k8s.approved(live, cluster, namespace, mutation)
+                if refused is not None:
+                    return K8sSessions.refuse(live, refused)
                 return await job.run(job_manifest(node, name, namespace, live.id, ctx.plan_name))
             except asyncio.CancelledError:
                 await asyncio.shield(job.delete())
                 raise
-            except K8sError as exc:
+            except (K8sError, ReadOnlyContext) as exc:
                 return K8sSessions.fail(live, f"job {namespace}/{name}: {exc}")
 
 

@@ -125,6 +125,7 @@ def plan_from_data(data: dict[str, Any], path: Path) -> Plan:
             timeout_s=float(item["timeoutS"]) if item.get("timeoutS") is not None else None,
             worktree=bool(item.get("worktree")),
             interactive=bool(item.get("interactive")),
+            approve=bool(item.get("approve")),
             runner=str(item.get("runner") or "local"),
             extra={k: item[k] for k in ("image", "resources", "namespace") if k in item},
         )
@@ -140,6 +141,7 @@ def plan_from_data(data: dict[str, Any], path: Path) -> Plan:
         budget=float(budget) if budget is not None else None,
         limits=tool_limits,
         fail_fast=bool(data.get("failFast")),
+        pause_on=[str(x) for x in data.get("pauseOn") or []],
     )
 
 

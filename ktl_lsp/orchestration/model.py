@@ -54,6 +54,8 @@ class PlanNode:
     timeout_s: float | None = None
     worktree: bool = False
     interactive: bool = False
+    #: Wait for a person's yes before starting (the plan shows it as paused meanwhile).
+    approve: bool = False
     runner: str = "local"
     #: Concurrency pools this node counts against (``tool:<t>``, ``namespace:<ns>``, ...).
     pools: list[str] = field(default_factory=list)
@@ -79,6 +81,9 @@ class Plan:
     #: pool -> maximum nodes of that pool running at once
     limits: dict[str, int] = field(default_factory=dict)
     fail_fast: bool = False
+    #: What pauses the plan after a node, before its dependents start: "warning" (a line
+    #: ``::ktl-pause <reason>`` in the node's output).
+    pause_on: list[str] = field(default_factory=list)
     #: Facts kept in the plan session's record (stack root, profile, ...).
     info: dict[str, Any] = field(default_factory=dict)
 

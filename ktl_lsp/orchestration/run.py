@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,11 +26,13 @@ from ktl_lsp.orchestration.model import (
     waves,
 )
 from ktl_lsp.orchestration.runners import Runners, preflight
-from ktl_lsp.orchestration.scheduler import BudgetAsk, NodeRecord, PlanHooks, Scheduler
+from ktl_lsp.orchestration.scheduler import WAITING, BudgetAsk, NodeRecord, PlanHooks, Scheduler
 from ktl_lsp.sessions.manager import LiveSession, RunSpec, SessionManager, TaskOutcome
 from ktl_lsp.sessions.model import Session, SessionFilter, State
 
 MARKS = {"running": "▶", "done": "✓", "failed": "✗", "skipped": "↷", "cancelled": "■"}
+#: A plan's question's choices: go on, or skip the node (and stop after a pause).
+APPROVE_CHOICES = ["Approve", "Deny"]
 
 
 @dataclass
@@ -38,7 +40,9 @@ class PlanOptions:
     concurrency: int | None = None
     dry_run: bool = False
     resume_of: Session | None = None  #: the earlier plan session to resume
-    ask_budget: Callable[[BudgetAsk], Awaitable[float | None]] | None = None
+    #: Whether a person may be asked (the session manager's approvals: the editor, the
+    #: gateway): budgets, ``approve: true`` nodes, pauses. Without, budgets and approvals are no.
+    ask_people: bool = False
     on_interactive: Callable[[NodeRecord], None] | None = None
     on_progress: Callable[[str, int], None] | None = None  #: (parent id, percentage)
     tags: dict[str, str] = field(default_factory=dict)
@@ -89,17 +93,42 @@ class _SessionHooks(PlanHooks):
         self.run.node_changed(record)
 
     async def ask_budget(self, ask: BudgetAsk) -> float | None:
-        if self.run.options.ask_budget is None:
+        if not self.run.options.ask_people:
             return None
         self.run.line(
             f"budget: {', '.join(ask.nodes)} need {ask.needed:g}; {max(0.0, ask.remaining):g} "
             f"of {ask.budget:g} left; asking to raise it"
         )
-        raised = await self.run.options.ask_budget(ask)
-        if raised is not None:
-            self.run.line(f"budget raised to {raised:g}")
-            self.run.live.event(budget=raised)
+        raised = round(ask.spent + ask.needed, 6)
+        names = ", ".join(ask.nodes[:5]) + (
+            f" and {len(ask.nodes) - 5} more" if len(ask.nodes) > 5 else ""
+        )
+        raise_to = f"Raise to {raised:g}"
+        q = await self.run.manager.approvals.ask(
+            self.run.live.id,
+            f"plan {self.run.plan.name}: {names} would exceed the budget "
+            f"({max(0.0, ask.remaining):g} of {ask.budget:g} left, needs {ask.needed:g}). "
+            "Raise the budget?",
+            [raise_to, "Skip"],
+        )
+        if q.answer != raise_to:
+            return None
+        self.run.line(f"budget raised to {raised:g} by {q.who}")
+        self.run.live.event(budget=raised)
         return raised
+
+    async def approve(self, record: NodeRecord, question: str) -> str | None:
+        if not self.run.options.ask_people:
+            return "nobody to approve it (run from the editor or the gateway)"
+        q = await self.run.manager.approvals.ask(
+            self.run.live.id, f"plan {self.run.plan.name}: {question}", APPROVE_CHOICES
+        )
+        if q.answer == APPROVE_CHOICES[0]:
+            self.run.line(f"{record.id}: approved by {q.who}")
+            return None
+        if q.state == "withdrawn":
+            return f"not approved: no answer ({q.who})"
+        return f"not approved: {q.who} chose {q.answer or 'nothing (dismissed)'}"
 
     def interactive(self, record: NodeRecord) -> None:
         self.run.line(f"{record.id} needs input: session {record.session_id}")
@@ -246,7 +275,9 @@ class PlanRun:
             fields["exitCode"] = record.exit_code
         live.event(**fields)
         mark = MARKS.get(record.state, "·")
-        if record.state == "running" and record.reason:
+        if record.state == "running" and record.reason == WAITING:
+            text = f"⏸ {record.id}: {record.reason}"
+        elif record.state == "running" and record.reason:
             text = f"↻ {record.id}: {record.reason}"  # between attempts
         elif record.state == "running":
             text = f"{mark} {record.id}" + (
@@ -272,6 +303,10 @@ class PlanRun:
         running = scheduler.running
         percentage = final * 100 // total
         text = f"[{final}/{total}]"
+        waiting = [r for r in running if scheduler.records[r].reason == WAITING]
+        running = [r for r in running if r not in waiting]
+        if waiting:
+            text += f" paused: {', '.join(waiting)} waiting for approval"
         if running:
             shown = ", ".join(running[:4]) + (f" +{len(running) - 4}" if len(running) > 4 else "")
             text += f" running: {shown}"

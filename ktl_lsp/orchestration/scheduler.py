@@ -54,6 +54,9 @@ from ktl_lsp.sessions.bus import Item
 from ktl_lsp.sessions.model import Frame, FrameType, iso
 
 COST_LINE = re.compile(r"^\s*::ktl-cost\s+(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*$")
+#: A node's reason while the plan waits for a person before it (or its dependents).
+WAITING = "waiting for approval"
+PAUSE_LINE = re.compile(r"^\s*::ktl-pause(?:\s+(.*?))?\s*$")
 INTERACTIVE_POOL = "interactive"
 #: What a shell exits with when the program is not found.
 COMMAND_NOT_FOUND = 127
@@ -151,6 +154,10 @@ class PlanHooks:
     def interactive(self, record: NodeRecord) -> None:
         """An interactive node started: someone must answer it (``record.session_id``)."""
 
+    async def approve(self, record: NodeRecord, question: str) -> str | None:
+        """Asks a person whether to go on; None is yes, else why not. Nobody to ask is a no."""
+        return "nobody to approve it"
+
 
 @dataclass
 class _Running:
@@ -158,6 +165,7 @@ class _Running:
     node: PlanNode
     task: asyncio.Task[None]
     handle: NodeHandle | None = None
+    pause: str | None = None  #: the reason of a ``::ktl-pause`` line it printed
     reported_cost: float | None = None
 
 
@@ -467,6 +475,11 @@ class Scheduler:
             if problem is not None:
                 self._end(record, "failed", problem)
                 return
+            if node.approve:
+                refused = await self._ask(record, f"Start {node.id} of plan {self.plan.name}?")
+                if refused is not None:
+                    self._end(record, "skipped", refused)
+                    return
             attempt = 0
             while True:
                 attempt += 1
@@ -486,6 +499,16 @@ class Scheduler:
                 running.handle = None
                 self._add_cost(running, handle.session_id)
                 if result.state == "done":
+                    if running.pause is not None and "warning" in self.plan.pause_on:
+                        refused = await self._ask(
+                            record,
+                            f"{node.id} of plan {self.plan.name} paused: {running.pause}. "
+                            "Continue?",
+                        )
+                        if refused is not None and self._stopping is None:
+                            self._stopping = (
+                                f"not started: plan stopped after {node.id} ({refused})"
+                            )
                     self._end(record, "done", None, result, handle)
                     return
                 missing = node.command is not None and result.exit_code == COMMAND_NOT_FOUND
@@ -516,6 +539,16 @@ class Scheduler:
                 self._end(record, "cancelled", "cancelled")
         except Exception as exc:  # a runner bug must not hang the plan
             self._end(record, "failed", f"could not run: {exc}")
+
+    async def _ask(self, record: NodeRecord, question: str) -> str | None:
+        """Holds the node (its slot too) until a person answers; None is yes."""
+        record.reason = WAITING
+        record.wait("approval")
+        self.hooks.changed(record)
+        try:
+            return await self.hooks.approve(record, question)
+        finally:
+            record.reason = None
 
     def _context(self, node: PlanNode, record: NodeRecord, cwd: str | None) -> LaunchContext:
         env = {
@@ -614,3 +647,7 @@ class Scheduler:
         m = COST_LINE.match(line)
         if m:
             running.reported_cost = (running.reported_cost or 0.0) + float(m.group(1))
+            return
+        p = PAUSE_LINE.match(line)
+        if p:
+            running.pause = p.group(1) or "the node asked to pause"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import getpass
 import logging
 import os
@@ -25,7 +26,9 @@ from ktl_lsp.aio import background
 from ktl_lsp.pty import PtySpec, SpawnError, spawn
 from ktl_lsp.pty.runner import Pty
 from ktl_lsp.sessions import ids, plain
+from ktl_lsp.sessions.approvals import Approvals
 from ktl_lsp.sessions.blocks import Block, MarkParser, block_text, parse_block_ref
+from ktl_lsp.sessions.bundle import BundleInfo
 from ktl_lsp.sessions.bus import Item, SessionBus, StateChange, Subscription
 from ktl_lsp.sessions.compare import Comparison, compare, visible_lines
 from ktl_lsp.sessions.errors import (
@@ -246,6 +249,8 @@ class SessionManager:
         self.redaction: Redaction | None = None  # off unless the settings turn it on
         self._pruner: asyncio.Task[None] | None = None
         self._timelines = Timelines()
+        #: Questions its sessions put to a person (protected contexts, plans that pause).
+        self.approvals = Approvals(self)
 
     @classmethod
     def open(
@@ -813,25 +818,41 @@ class SessionManager:
             self.store.save_session(session)  # queued for the writer: never blocks
 
     async def export_pieces(
-        self, session_id: str, fmt: str, from_seq: int = 1
+        self, session_id: str, fmt: str, from_seq: int = 1, reveal: bool = False
     ) -> tuple[Session, Iterator[bytes]]:
-        """A session and its export as byte pieces, read lazily (iterate them in a thread)."""
+        """A session and its export as byte pieces, read lazily (iterate them in a thread);
+        secrets redacted unless ``reveal``."""
         from ktl_lsp.sessions.export import iter_export
         from ktl_lsp.sessions.export.ndjson import iter_ndjson
 
         session = await self.get(session_id)
         store = self._readable_store()
         await store.flush()
+        redaction = self.outgoing_redaction(reveal)
         if fmt == "ndjson":
-            return session, iter(iter_ndjson(store, session, from_seq=from_seq))
-        return session, iter(iter_export(store, session.id, fmt))
+            from ktl_lsp.sessions.export._common import scrubbed_session
+
+            redactor = redaction.redactor() if redaction is not None else None
+            session, _ = scrubbed_session(session, redactor)
+            return session, iter(iter_ndjson(store, session, from_seq=from_seq, redactor=redactor))
+        return session, iter(iter_export(store, session.id, fmt, redaction=redaction))
+
+    def outgoing_redaction(self, reveal: bool = False) -> Redaction | None:
+        """What leaves the store is redacted by default (the well-known rules and the
+        configured patterns), whatever recording does; None only when ``reveal`` is asked."""
+        return None if reveal else (self.redaction or Redaction.default())
 
     def subscribe(self, session_id: str, maxsize: int) -> Subscription:
         """A queue of what a session running here emits from now on."""
         return self.bus.subscribe(session_id, maxsize=maxsize)
 
     async def export(
-        self, session_id: str, fmt: str, path: Path | None = None, compat: bool = False
+        self,
+        session_id: str,
+        fmt: str,
+        path: Path | None = None,
+        compat: bool = False,
+        reveal: bool = False,
     ) -> Path:
         """Writes a session to ``path`` (a file or a directory; default ``exports/`` beside the
         store) in ``fmt``: ndjson, asciicast or html. Raises ``ExportError`` saying why not."""
@@ -845,8 +866,42 @@ class SessionManager:
         if target is None:
             target = exports_dir(self.store) / default_filename(session.id, fmt)
         return await asyncio.to_thread(
-            export_to_path, self.store, session.id, fmt, target, compat=compat
+            functools.partial(
+                export_to_path,
+                compat=compat,
+                redaction=self.outgoing_redaction(reveal),
+            ),
+            self.store,
+            session.id,
+            fmt,
+            target,
         )
+
+    async def bundle(
+        self, session_id: str, path: Path | None = None, exit_code: int | None = None
+    ) -> BundleInfo:
+        """Writes the session and its children as a ``.ktlbundle`` (default: ``exports/``
+        beside the store), secrets redacted (``sessions/bundle.py``)."""
+        from ktl_lsp.sessions.bundle import EXTENSION, write_bundle
+        from ktl_lsp.sessions.export import exports_dir
+
+        session = await self.get(session_id)
+        store = self._readable_store()
+        await self.flush()
+        target = path or exports_dir(store) / f"{session.id}{EXTENSION}"
+        return await asyncio.to_thread(
+            write_bundle, store, session.id, target, self.outgoing_redaction(), exit_code
+        )
+
+    async def import_bundle(self, path: Path) -> list[str]:
+        """Loads a bundle's sessions into the store, marked imported; their ids, root first.
+        A tampered, corrupt or newer bundle is refused (``BundleError`` names why)."""
+        from ktl_lsp.sessions.bundle import read_bundle, store_bundle
+
+        store = self._readable_store()
+        loaded = await asyncio.to_thread(read_bundle, path)
+        await self.flush()
+        return await asyncio.to_thread(store_bundle, store, loaded, path.name)
 
     # replay: timelines, seeking and searching the recorded output -------------------------
     def _readable_store(self) -> Store:

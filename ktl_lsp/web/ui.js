@@ -104,6 +104,11 @@
     return false;
   }
 
+  function shownState(s) {
+    // A running session that waits for a person (meta.waiting) shows as paused.
+    return s.state === "running" && s.meta && s.meta.waiting ? "paused" : s.state;
+  }
+
   function badge(state) {
     return el("span", { cls: "ui-badge ktl-result ktl-state-" + (state || "unknown"), text: state || "?" });
   }
@@ -237,7 +242,7 @@
       var exit = s.exitCode !== undefined ? String(s.exitCode) : s.signal || "";
       return el("tr", { "data-session-id": s.sessionId, "data-state": s.state, cls: "ui-row ui-row-" + s.state }, [
         el("td", {}, [pin]),
-        el("td", {}, [badge(s.state)]),
+        el("td", {}, [badge(shownState(s))]),
         el("td", {}, [title, command && command !== s.title ? el("div", { cls: "ui-sub", text: command }) : null]),
         el("td", { text: s.kind || "" }),
         el("td", { text: fmtWhen(s.createdAt), title: s.createdAt || "" }),
@@ -823,7 +828,7 @@
     this.live = el("span", { cls: "ui-live" });
     this.head.replaceChildren(
       el("a", { href: "/ui/", cls: "ui-back", text: "← Sessions" }),
-      badge(s.state),
+      badge(shownState(s)),
       this.live,
       el("span", { cls: "ui-spacer" }),
       pin
@@ -831,13 +836,64 @@
     exports.forEach(function (a) { self.head.appendChild(a); });
   };
 
+  // questions sessions wait on (protected contexts, plans that pause) ------------------------------
+
+  function ApprovalBanner(root, sessionId) {
+    // Polls the open questions (of one session, or all) and offers their choices as buttons.
+    this.root = root;
+    this.sid = sessionId || null;
+    this.box = el("div", { cls: "ui-approvals", role: "alert" });
+    root.insertBefore(this.box, root.firstChild);
+    this.load();
+  }
+
+  ApprovalBanner.prototype.load = function () {
+    var self = this;
+    var url = this.sid ? "/api/v1/sessions/" + encodeURIComponent(this.sid) + "/approvals" : "/api/v1/approvals";
+    api(url).then(function (res) {
+      self.render(res.pending || []);
+      self.timer = setTimeout(function () { self.load(); }, 1000);
+    }, function () {
+      self.timer = setTimeout(function () { self.load(); }, 3000);
+    });
+  };
+
+  ApprovalBanner.prototype.render = function (pending) {
+    var self = this;
+    var key = JSON.stringify(pending.map(function (q) { return [q.sessionId, q.n]; }));
+    if (key === this.shown) return; // keep the buttons under the pointer
+    this.shown = key;
+    this.box.replaceChildren.apply(this.box, pending.map(function (q) {
+      var said = el("span", { cls: "ui-approval-status" });
+      var buttons = q.choices.map(function (c, i) {
+        var b = el("button", { type: "button", cls: "ui-button ui-approval-choice" + (i === 0 ? " ui-approval-first" : ""), text: c });
+        b.dataset.choice = c;
+        b.addEventListener("click", function () {
+          buttons.forEach(function (x) { x.disabled = true; });
+          var url = "/api/v1/sessions/" + encodeURIComponent(q.sessionId) + "/approvals/" + q.n;
+          api(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ choice: c, who: "replay UI" }) })
+            .then(function () { said.textContent = c; self.shown = null; self.load(); },
+              function (err) { said.textContent = err.message; said.className = "ui-approval-status ui-bad"; });
+        });
+        return b;
+      });
+      var title = self.sid ? [] : [el("a", { cls: "ui-title", href: sessionPath(q.sessionId), text: q.sessionId }), " "];
+      var row = el("div", { cls: "ui-approval" }, title.concat([el("span", { cls: "ui-approval-question", text: q.question })], buttons, [said]));
+      row.dataset.session = q.sessionId;
+      row.dataset.n = String(q.n);
+      return row;
+    }));
+  };
+
   // start ----------------------------------------------------------------------------------------
 
   function start() {
     var root = document.getElementById("app");
     var m = /^\/ui\/s\/([^/]+)$/.exec(global.location.pathname);
-    if (m) new SessionPage(root, decodeURIComponent(m[1]));
+    var sid = m ? decodeURIComponent(m[1]) : null;
+    if (m) new SessionPage(root, sid);
     else new ListPage(root);
+    global.ktlApprovals = new ApprovalBanner(root, sid);
   }
 
   global.KtlRemotePlayer = RemotePlayer;

@@ -218,6 +218,7 @@ def test_sessions_picker_shows_plans_with_their_nodes(results: dict[str, Any]) -
 
 def test_statusline_shows_the_context_and_running_sessions(results: dict[str, Any]) -> None:
     _check(results, "status_context")
+    _check(results, "status_protected")
     _check(results, "status_running")
 
 

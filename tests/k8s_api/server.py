@@ -578,6 +578,8 @@ class FakeApi:
         #: (verb, plural, namespace): refused in that namespace and so at the cluster scope
         self.forbidden_in: set[tuple[str, str, str]] = set()
         self.requests: Counter[str] = Counter()
+        #: "METHOD path" of every request that may change something (not GET, not a dry run).
+        self.writes: list[str] = []
         self.controllers = True
         self.rollout_delay = 0.05
         #: How long a new CRD takes to become ``Established`` (and its kinds served).
@@ -964,6 +966,8 @@ class FakeApi:
     # HTTP ------------------------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests[request.method] += 1
+        if request.method not in ("GET", "HEAD") and request.query.get("dryRun") != "All":
+            self.writes.append(f"{request.method} {request.path}")
         try:
             user = self._authenticate(request)
             parts = [p for p in request.path.split("/") if p]

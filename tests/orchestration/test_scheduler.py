@@ -7,11 +7,13 @@ held together by gates (tests/orchestration/conftest.py), not by sleeps.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from ktl_lsp.orchestration import PlanOptions, PlanRun, load, local_runners
 from ktl_lsp.orchestration.model import Claim, Plan, PlanNode
-from ktl_lsp.orchestration.scheduler import BudgetAsk, NodeRecord, remaining_work
+from ktl_lsp.orchestration.scheduler import NodeRecord, remaining_work
+from ktl_lsp.sessions.approvals import Question
 from ktl_lsp.sessions.manager import SessionManager
 from ktl_lsp.sessions.model import State
 from tests.orchestration.conftest import (
@@ -463,25 +465,38 @@ async def test_budget_governor_asks_and_skips_or_raises(
             {"id": "big", "run": "true", "estCost": 4, "deps": ["cheap"]},
         ],
     }
-    asked: list[BudgetAsk] = []
+    asked: list[Question] = []
 
-    async def decline(ask: BudgetAsk) -> float | None:
-        asked.append(ask)
-        return None
+    def person(choice: int) -> Callable[[Question], None]:
+        """Answers each budget question with its choice ``choice`` (0 raises, 1 skips)."""
 
-    session, record, _ = await run_plan(manager, write_plan(tmp_path, data), ask_budget=decline)
+        def answer(q: Question) -> None:
+            if q.state == "pending":
+                asked.append(q)
+                manager.approvals.answer(q.session_id, q.n, q.choices[choice], "test")
+
+        return answer
+
+    stop = manager.approvals.listen(person(1))
+    session, record, _ = await run_plan(manager, write_plan(tmp_path, data), ask_people=True)
+    stop()
     by_id = nodes(record)
     assert by_id["cheap"]["cost"] == 1.5  # the reported cost replaces the estimate
     assert by_id["mid"]["state"] == "done"  # 1.5 + 2 fits in 5
     assert by_id["big"]["state"] == "skipped"
     assert by_id["big"]["reason"] == "over budget: needs 4, 1.5 of 5 left"
-    assert [(a.nodes, a.needed, a.spent) for a in asked] == [(["big"], 4.0, 3.5)]
+    assert [(q.text, q.choices) for q in asked] == [
+        (
+            "plan t: big would exceed the budget (1.5 of 5 left, needs 4). Raise the budget?",
+            ["Raise to 7.5", "Skip"],
+        )
+    ]
     assert record["spent"] == 3.5
+    assert session.meta["approvals"][0]["answer"] == "Skip"
 
-    async def raise_it(ask: BudgetAsk) -> float | None:
-        return ask.spent + ask.needed
-
-    session, record, _ = await run_plan(manager, write_plan(tmp_path, data), ask_budget=raise_it)
+    stop = manager.approvals.listen(person(0))
+    session, record, _ = await run_plan(manager, write_plan(tmp_path, data), ask_people=True)
+    stop()
     assert session.state is State.DONE
     assert record["budget"] == 7.5
 

@@ -510,6 +510,18 @@ local ok, failure = pcall(function()
     return (ktl.k8s or {}).context == 'fake'
   end, 20)
   check('status_context', got and ktl.status():find('fake/default', 1, true) ~= nil, vim.inspect({ k8s = ktl.k8s, status = ktl.status() }))
+  do -- a context the server's settings guard: marked, and in the warning highlight
+    local kept = ktl.k8s
+    local guarded = require('ktl.k8s').status_of({ current = 'prod', contexts = { { name = 'prod', protection = 'protected' } } })
+    require('ktl.statusline').k8s = guarded
+    local plain, hl = ktl.status(), ktl.statusline_hl()
+    require('ktl.statusline').k8s = kept
+    check(
+      'status_protected',
+      plain == '⎈ prod/default (protected)' and hl == '%#KtlProtectedContext#⎈ prod/default (protected)%*',
+      vim.inspect({ plain = plain, hl = hl })
+    )
+  end
   local prompts, offered = {}, {}
   vim.ui.select = function(list, opts, on_choice)
     table.insert(prompts, opts.prompt)

@@ -136,6 +136,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const updateStatus = (): void => {
     status.text = statusText(model.runningCount(), k8sStatus);
     status.tooltip = statusTooltip(model.runningCount(), k8sStatus);
+    // a guarded context stands out: every change there asks first (or is refused)
+    status.backgroundColor = k8sStatus.protection ? new vscode.ThemeColor("statusBarItem.warningBackground") : undefined;
     // with a context: click to switch it; without one the sessions picker is more use
     status.command = k8sStatus.context ? "ktl.ui.k8s.context" : "ktl.ui.sessions.list";
   };

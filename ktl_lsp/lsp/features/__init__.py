@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from ktl_lsp.lsp.checker import Checker
+from ktl_lsp.lsp.features.approvals import Approvals
 from ktl_lsp.lsp.features.cluster_crds import ClusterCrds
 from ktl_lsp.lsp.features.cluster_objects import ClusterObjects
 from ktl_lsp.lsp.features.code_actions import CodeActions
@@ -42,6 +43,7 @@ FEATURES: tuple[type, ...] = (
     Lifecycle,
     EditorFeed,
     Runs,
+    Approvals,
     RemoteSessions,
     Sessions,
     Shells,

@@ -24,6 +24,7 @@ from ktl_lsp.aio import import_off_loop
 from ktl_lsp.checks.findings import Finding
 from ktl_lsp.errors import UserError
 from ktl_lsp.k8s.client import Cluster
+from ktl_lsp.k8s.guard import Mutation
 from ktl_lsp.k8s.sessions import Body, K8sSessions
 from ktl_lsp.k8s.style import BOLD, DIM, GREEN, RED, RESET
 from ktl_lsp.lsp.arguments import ArgumentError, StartArgs, parse
@@ -289,7 +290,15 @@ class K8sCommands(Feature):
         title = f"ktl {name} -f {_short(a.uri)}{flags}"
         meta = K8sSessions.meta(cluster, f"ktl {name}", shown, uri=a.uri, documents=a.documents)
         body = functools.partial(self._run_file_operation, name, a, text, selected, opts, title)
-        return await self._start(_spec(title, meta), cluster, problem, body, a)
+        mutation, preview = None, None
+        if name != "diff" and not a.dryRun:
+            count = len(selected)
+            what = f"{count} object{'s' if count != 1 else ''}"
+            mutation = Mutation(name.capitalize(), what, "to" if name == "apply" else "from")
+            if name == "apply":
+                preview = functools.partial(_preview, selected, opts)
+        live = self.k8s.start(_spec(title, meta), cluster, problem, body, mutation, preview)
+        return await self.runs.follow(live, a, a.detach)
 
     async def _chart_operation(self, name: str, a: FileArgs, chart: Path) -> dict[str, Any]:
         """Apply or diff what the chart renders (CRDs included, as `helm install` and ktl send
@@ -444,6 +453,20 @@ def _ref_targets(refs: list[ResourceRef], namespace: str | None) -> list[ObjectR
 
 def _short(uri: str) -> str:
     return os.path.basename(to_fs_path(uri) or uri)
+
+
+async def _preview(
+    selected: list[Manifest], opts: ops.Options, live: LiveSession, cluster: Cluster
+) -> str:
+    """The server-side dry-run diff of an apply, written to the session; what it would change."""
+    from ktl_lsp.k8s import ops
+
+    live.write(f"{BOLD}diff (server-side dry run){RESET}\r\n")
+    outcomes = await ops.diff(cluster, selected, opts, live)
+    changed = [o for o in outcomes if o.diff]
+    names = ", ".join(f"{o.manifest.kind}/{o.manifest.name}" for o in changed[:5])
+    more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+    return f"{len(changed)} of {len(outcomes)} would change{': ' + names + more if names else ''}"
 
 
 def _summary(outcomes: list[ops.Outcome]) -> str:

@@ -28,7 +28,7 @@ class UseArgs:
 class KubeContext(Feature):
     def __init__(self, server: KtlServer) -> None:
         self.server = server
-        self.k8s = K8sSessions(lambda: server.manager)
+        self.k8s = K8sSessions(lambda: server.manager, policy=lambda: server.settings.k8s.policy())
         #: Called with the context after ``ktl.k8s.use`` picks one (None: the current one).
         self.on_use: list[Callable[[str | None], None]] = []
 
@@ -43,8 +43,13 @@ class KubeContext(Feature):
             "current": clusters.default_context or config.current,
             "kubeconfig": list(config.files),
             "namespace": clusters.default_namespace,
-            "contexts": [c.to_lsp() for c in config.contexts],
+            "contexts": [self._listed(c.to_lsp()) for c in config.contexts],
         }
+
+    def _listed(self, item: dict[str, Any]) -> dict[str, Any]:
+        """A context with its ``protection`` ("protected", "read-only") when the settings guard it."""
+        protection = self.k8s.policy.of(str(item["name"]))
+        return item if protection == "open" else {**item, "protection": protection}
 
     @command("ktl.k8s.use")
     async def use(self, a: UseArgs) -> dict[str, Any]:

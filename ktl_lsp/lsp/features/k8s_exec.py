@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ktl_lsp.k8s.guard import Mutation
 from ktl_lsp.k8s.sessions import K8sSessions
 from ktl_lsp.k8s.targets import PodTarget
 from ktl_lsp.lsp.arguments import ArgumentError, StartArgs
@@ -64,10 +65,15 @@ class K8sExec(Feature):
         container = f" -c {a.container}" if a.container else ""
         title = f"ktl exec {target.label}{container} -n {namespace} -- {shown}"
         req = ExecRequest(target, a.container, a.command, a.tty, a.cols, a.rows)
+        mutation = Mutation("Exec", f"{shown} in {target.label}", "on")
+        self.k8s.refuse_read_only(cluster, mutation)
 
         async def opener(live: LiveSession) -> Pty:
             if cluster is None:
                 raise SpawnError(problem or "no cluster")
+            refused = await self.k8s.approved(live, cluster, namespace, mutation)
+            if refused is not None:
+                raise SpawnError(refused)
             return await open_exec(cluster, req, live)
 
         spec = RunSpec(

@@ -33,7 +33,7 @@ from ktl_lsp.sessions.model import Session
 
 if TYPE_CHECKING:
     from ktl_lsp.orchestration import Plan, PlanRun
-    from ktl_lsp.orchestration.scheduler import BudgetAsk, NodeRecord
+    from ktl_lsp.orchestration.scheduler import NodeRecord
 
 
 @dataclass
@@ -88,7 +88,7 @@ class Plans(Feature):
             concurrency=a.concurrency,
             dry_run=a.dryRun,
             resume_of=previous,
-            ask_budget=lambda ask: _ask_budget(self.server, plan.name, ask),
+            ask_people=True,  # through the approvals: the editor is asked, the gateway may answer
             on_interactive=lambda record: _interactive(self.server, plan.name, record),
             on_progress=self.feed.report,
         )
@@ -157,30 +157,6 @@ def _previous_ids(previous: Session, plan: Any) -> list[str]:
     items = record.get("nodes") if isinstance(record, dict) else None
     ids = {str(i.get("id")) for i in items or [] if isinstance(i, dict)}
     return [n.id for n in plan.nodes if n.id in ids] or [n.id for n in plan.nodes]
-
-
-async def _ask_budget(ls: KtlServer, plan_name: str, ask: BudgetAsk) -> float | None:
-    raised = round(ask.spent + ask.needed, 6)
-    names = ", ".join(ask.nodes[:5]) + (
-        f" and {len(ask.nodes) - 5} more" if len(ask.nodes) > 5 else ""
-    )
-    raise_title = f"Raise to {raised:g}"
-    params = lsp.ShowMessageRequestParams(
-        type=lsp.MessageType.Warning,
-        message=(
-            f"ktl plan {plan_name}: {names} would exceed the budget "
-            f"({max(0.0, ask.remaining):g} of {ask.budget:g} left, needs {ask.needed:g}). "
-            "Raise the budget?"
-        ),
-        actions=[lsp.MessageActionItem(title=raise_title), lsp.MessageActionItem(title="Skip")],
-    )
-    try:
-        answer = await ls.window_show_message_request_async(params)
-    except Exception:
-        return None  # a client that cannot ask: the nodes are skipped, never a hang
-    if answer is not None and answer.title == raise_title:
-        return raised
-    return None
 
 
 def _interactive(ls: KtlServer, plan_name: str, record: NodeRecord) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from lsprotocol import types as lsp
 
 from ktl_lsp.k8s.client import Cluster
+from ktl_lsp.k8s.guard import Mutation
 from ktl_lsp.k8s.portforward import PortForwarder, PortSpec, parse_ports
 from ktl_lsp.k8s.sessions import K8sSessions
 from ktl_lsp.k8s.targets import PodTarget
@@ -75,7 +76,8 @@ class PortForwards(Feature):
         )
         bound: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
         body = functools.partial(self._forward, target, a.specs(), bound)
-        live = self.k8s.start(spec, cluster, problem, body)
+        mutation = Mutation("Forward ports", f"{' '.join(a.ports)} to {target.label}", "on")
+        live = self.k8s.start(spec, cluster, problem, body, mutation)
         await self.runs.follow(live, a, detach=True)
         waiters: list[asyncio.Future[Any]] = [bound, live.done]
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)

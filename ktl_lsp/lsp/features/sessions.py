@@ -138,11 +138,18 @@ class DiffArgs:
 
 
 @dataclass
+class BundleArgs:
+    sessionId: str
+    path: str | None = None  #: a file or folder; default: exports/ beside the store
+
+
+@dataclass
 class ExportArgs:
     sessionId: str
     format: Literal["ndjson", "asciicast", "html"]
     path: str | None = None  #: file or directory; default: ``exports/`` beside the store
     compat: bool = False  #: NDJSON only what ktl-agent's readers know
+    reveal: bool = False  #: keep secrets (exports are redacted unless asked)
 
 
 async def _ref(manager: SessionManager, ref: str) -> str:
@@ -271,9 +278,16 @@ class Sessions(Feature):
         path = Path(a.path).expanduser() if a.path else None
         manager = self.server.manager
         written = await manager.export(
-            await manager.resolve_id(a.sessionId), a.format, path, a.compat
+            await manager.resolve_id(a.sessionId), a.format, path, a.compat, a.reveal
         )
         return {"path": str(written)}
+
+    @command("ktl.session.bundle")
+    async def bundle(self, a: BundleArgs) -> dict[str, Any]:
+        path = Path(a.path).expanduser() if a.path else None
+        manager = self.server.manager
+        info = await manager.bundle(await manager.resolve_id(a.sessionId), path)
+        return info.to_lsp()
 
     @command("ktl.sessions.diff")
     async def diff(self, a: DiffArgs) -> dict[str, Any]:

@@ -29,12 +29,14 @@ from ktl_lsp.sessions.export._common import (
     ExportWriteError,
     SessionNotFound,
     UnknownFormat,
+    scrubbed_session,
     write_chunks,
 )
 from ktl_lsp.sessions.export.asciicast import iter_asciicast
 from ktl_lsp.sessions.export.html import iter_html
 from ktl_lsp.sessions.export.ndjson import iter_ndjson, read_ndjson
 from ktl_lsp.sessions.model import Session
+from ktl_lsp.sessions.redact import Redaction
 from ktl_lsp.sessions.store import Store
 
 __all__ = [
@@ -79,27 +81,41 @@ def _session(store: Store, session_id: str) -> Session:
 
 
 def iter_export(
-    store: Store, session_id: str, fmt: str, *, compat: bool = False
+    store: Store,
+    session_id: str,
+    fmt: str,
+    *,
+    compat: bool = False,
+    redaction: Redaction | None = None,
 ) -> Iterator[bytes]:
-    """The export as byte pieces (for an HTTP response body, say). Checks fmt and id first."""
+    """The export as byte pieces (for an HTTP response body, say). Checks fmt and id first.
+    With ``redaction``, secrets in output and input frames are replaced (each frame alone)."""
     name = _format(fmt)
     session = _session(store, session_id)
+    redactor = redaction.redactor() if redaction is not None else None
+    session, _ = scrubbed_session(session, redactor)
     if name == "ndjson":
-        return iter_ndjson(store, session, compat=compat)
+        return iter_ndjson(store, session, compat=compat, redactor=redactor)
     if name == "asciicast":
-        return iter_asciicast(store, session)
-    return iter_html(store, session)
+        return iter_asciicast(store, session, redactor)
+    return iter_html(store, session, redactor)
 
 
 def export_session(
-    store: Store, session_id: str, fmt: str, out: BinaryIO, *, compat: bool = False
+    store: Store,
+    session_id: str,
+    fmt: str,
+    out: BinaryIO,
+    *,
+    compat: bool = False,
+    redaction: Redaction | None = None,
 ) -> None:
     """Writes the session to ``out`` in ``fmt`` ("ndjson", "asciicast" or "html").
 
     ``compat=True`` (NDJSON only) writes only what ktl-agent knows: see
     :mod:`ktl_lsp.sessions.mirror`. Write failures raise :class:`ExportWriteError`.
     """
-    pieces = iter_export(store, session_id, fmt, compat=compat)
+    pieces = iter_export(store, session_id, fmt, compat=compat, redaction=redaction)
     try:
         write_chunks(out, pieces)
         out.flush()
@@ -124,7 +140,13 @@ def exports_dir(store: Store) -> Path:
 
 
 def export_to_path(
-    store: Store, session_id: str, fmt: str, path: str | os.PathLike[str], *, compat: bool = False
+    store: Store,
+    session_id: str,
+    fmt: str,
+    path: str | os.PathLike[str],
+    *,
+    compat: bool = False,
+    redaction: Redaction | None = None,
 ) -> Path:
     """Exports to a file, atomically (a temp file beside it, then rename); returns the path.
 
@@ -155,7 +177,7 @@ def export_to_path(
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            export_session(store, session_id, name, out, compat=compat)
+            export_session(store, session_id, name, out, compat=compat, redaction=redaction)
             os.fsync(out.fileno())
         os.replace(tmp, target)
     except ExportWriteError as exc:

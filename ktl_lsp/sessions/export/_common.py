@@ -10,17 +10,46 @@ Errors::
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
 from ktl_lsp.fullwrite import write_all
 from ktl_lsp.sessions.blocks import block_label
 from ktl_lsp.sessions.errors import SessionError
 from ktl_lsp.sessions.model import Frame, FrameType, Session
+from ktl_lsp.sessions.redact import Redactor
 
 #: Bytes gathered before one write to the output.
 CHUNK = 256 * 1024
+
+
+def scrubbed(frames: Iterable[Frame], redactor: Redactor | None) -> Iterator[Frame]:
+    """``frames`` with well-known secrets in output and input replaced (each frame on its own);
+    as they are when ``redactor`` is None (an explicit reveal)."""
+    if redactor is None:
+        yield from frames
+        return
+    for frame in frames:
+        if frame.type in (FrameType.OUTPUT, FrameType.INPUT):
+            out = redactor.scan(frame.data)
+            if out.names:
+                frame = Frame(frame.session_id, frame.seq, frame.ts_ns, frame.type, out.data)
+        yield frame
+
+
+def scrubbed_session(session: Session, redactor: Redactor | None) -> tuple[Session, list[str]]:
+    """``session`` with secrets in its title and meta (the command line) replaced, and the
+    names of what was replaced; as it is when ``redactor`` is None."""
+    if redactor is None:
+        return session, []
+    described = json.dumps({"title": session.title, "meta": session.meta}, sort_keys=True)
+    cleaned = redactor.scan(described.encode())
+    if not cleaned.names:
+        return session, []
+    fields = json.loads(cleaned.data)
+    return dataclasses.replace(session, title=fields["title"], meta=fields["meta"]), cleaned.names
 
 
 class ExportError(SessionError):

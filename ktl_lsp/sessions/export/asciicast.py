@@ -22,8 +22,9 @@ from collections.abc import Iterator
 from json.encoder import py_encode_basestring
 from typing import Any
 
-from ktl_lsp.sessions.export._common import frame_label, resize_size, result_label
+from ktl_lsp.sessions.export._common import frame_label, resize_size, result_label, scrubbed
 from ktl_lsp.sessions.model import FrameType, Session, command_line
+from ktl_lsp.sessions.redact import Redactor
 from ktl_lsp.sessions.store import Store
 
 __all__ = ["DEFAULT_SIZE", "first_size", "iter_asciicast"]
@@ -89,7 +90,9 @@ def _event(t: float, code: str, text: str) -> bytes:
     return f'[{t!r}, "{code}", {_encode_str(text)}]\n'.encode()
 
 
-def iter_asciicast(store: Store, session: Session) -> Iterator[bytes]:
+def iter_asciicast(
+    store: Store, session: Session, redactor: Redactor | None = None
+) -> Iterator[bytes]:
     """The session as asciicast v2 lines, streamed from the store."""
     size, size_seq = first_size(store, session.id)
     yield _line(header(session, size))
@@ -98,7 +101,7 @@ def iter_asciicast(store: Store, session: Session) -> Iterator[bytes]:
     in_decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     last_t = 0.0
     saw_end = False
-    for frame in store.iter_frames(session.id):
+    for frame in scrubbed(store.iter_frames(session.id), redactor):
         t = max(last_t, round(max(0, frame.ts_ns - start) / 1e9, 6))
         last_t = t
         if frame.type is FrameType.OUTPUT:

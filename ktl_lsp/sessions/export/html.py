@@ -16,9 +16,16 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from ktl_lsp.sessions.export._common import frame_json, frame_label, resize_size, trimmed_count
+from ktl_lsp.sessions.export._common import (
+    frame_json,
+    frame_label,
+    resize_size,
+    scrubbed,
+    trimmed_count,
+)
 from ktl_lsp.sessions.export.asciicast import first_size
 from ktl_lsp.sessions.model import FrameType, Session
+from ktl_lsp.sessions.redact import Redactor
 from ktl_lsp.sessions.store import Store
 
 __all__ = ["CSP", "iter_html"]
@@ -50,10 +57,10 @@ def _script_json(obj: Any) -> str:
     )
 
 
-def _frames(store: Store, session: Session) -> Iterator[str]:
+def _frames(store: Store, session: Session, redactor: Redactor | None) -> Iterator[str]:
     """One compact array per frame, as player.js expects (input frames are not replayed)."""
     start = session.created_ns
-    for frame in store.iter_frames(session.id):
+    for frame in scrubbed(store.iter_frames(session.id), redactor):
         t = max(0, frame.ts_ns - start) / 1e6
         tms = int(t) if t.is_integer() else round(t, 3)
         if frame.type is FrameType.OUTPUT:
@@ -72,7 +79,7 @@ def _frames(store: Store, session: Session) -> Iterator[str]:
                 yield f"[{frame.seq},{tms},{_script_json(kind)},{_script_json(label)}]"
 
 
-def iter_html(store: Store, session: Session) -> Iterator[bytes]:
+def iter_html(store: Store, session: Session, redactor: Redactor | None = None) -> Iterator[bytes]:
     """The page, in pieces: head and assets, then one frame per line, then the start-up script."""
     size, _ = first_size(store, session.id)
     title = html.escape(session.title or session.id)
@@ -93,7 +100,7 @@ def iter_html(store: Store, session: Session) -> Iterator[bytes]:
     )
     yield head.encode()
     first = True
-    for line in _frames(store, session):
+    for line in _frames(store, session, redactor):
         yield (line if first else ",\n" + line).encode()
         first = False
     tail = (

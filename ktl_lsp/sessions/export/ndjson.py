@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 
+from ktl_lsp.sessions.export._common import scrubbed
 from ktl_lsp.sessions.mirror import MirrorEncoder, MirrorError, default_producer, mirror_to_frame
 from ktl_lsp.sessions.model import Frame, Session
+from ktl_lsp.sessions.redact import Redactor
 from ktl_lsp.sessions.store import Store
 
 __all__ = ["iter_ndjson", "read_ndjson"]
@@ -25,13 +27,14 @@ def iter_ndjson(
     from_seq: int = 1,
     producer: str | None = None,
     compat: bool = False,
+    redactor: Redactor | None = None,
 ) -> Iterator[bytes]:
     """The session's frames as NDJSON lines (each ends with ``\\n``), streamed from the store."""
     encoder = MirrorEncoder(
         session.id, default_producer(session) if producer is None else producer, compat=compat
     )
     line = encoder.line
-    for frame in store.iter_frames(session.id, from_seq=max(1, from_seq)):
+    for frame in scrubbed(store.iter_frames(session.id, from_seq=max(1, from_seq)), redactor):
         yield line(frame)
 
 

@@ -76,6 +76,7 @@ M.running_count = statusline.running_count
 M.refresh_running = statusline.refresh_running
 M.status = statusline.status
 M.statusline = statusline.statusline
+M.statusline_hl = statusline.statusline_hl
 
 M.refresh_k8s = contexts.refresh
 M._on_ready = contexts.on_ready

@@ -220,6 +220,8 @@ function M.status_of(answer)
     context = answer.current,
     cluster = info and present(info.cluster) and info.cluster or nil,
     namespace = ns,
+    -- 'protected' (changes ask first) or 'read-only' (refused), from the server's settings
+    protection = info and present(info.protection) and info.protection or nil,
   }
 end
 
@@ -227,7 +229,8 @@ end
 function M.status_text(k8s, running, icon)
   local parts = {}
   if k8s and present(k8s.context) then
-    table.insert(parts, (icon or '⎈ ') .. k8s.context .. '/' .. (k8s.namespace or 'default'))
+    local mark = k8s.protection == 'protected' and ' (protected)' or k8s.protection == 'read-only' and ' (read-only)' or ''
+    table.insert(parts, (icon or '⎈ ') .. k8s.context .. '/' .. (k8s.namespace or 'default') .. mark)
   end
   if running and running > 0 then
     table.insert(parts, (#parts == 0 and 'ktl: ' or '') .. running .. ' running')

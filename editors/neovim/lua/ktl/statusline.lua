@@ -68,4 +68,16 @@ function M.statusline()
   return progress.message or M.status()
 end
 
+--- M.statusline() as statusline format (for `%{%...%}`): a guarded context in the
+--- KtlProtectedContext highlight (default: WarningMsg).
+function M.statusline_hl()
+  local text = (M.statusline() or ''):gsub('%%', '%%%%')
+  if progress.message == nil and M.k8s.protection ~= nil and text ~= '' then
+    return '%#KtlProtectedContext#' .. text .. '%*'
+  end
+  return text
+end
+
+vim.api.nvim_set_hl(0, 'KtlProtectedContext', { link = 'WarningMsg', default = true })
+
 return M

@@ -11,6 +11,8 @@ export interface KubeContext {
   name: string;
   cluster?: string | null;
   namespace?: string | null;
+  /** How the server's settings guard it (k8s.protectedContexts / k8s.readOnlyContexts); absent: open. */
+  protection?: "protected" | "read-only";
 }
 
 /**
@@ -45,6 +47,8 @@ export interface K8sStatus {
   context?: string;
   namespace?: string;
   cluster?: string;
+  /** Changes to this context ask first ("protected") or are refused ("read-only"). */
+  protection?: "protected" | "read-only";
   /** Why there is no context (no kubeconfig, a broken one). */
   error?: string;
 }
@@ -62,6 +66,7 @@ export function k8sStatusOf(a: ContextsAnswer): K8sStatus {
     context,
     cluster: text(info?.cluster),
     namespace: text(a.namespace) ?? text(info?.namespace) ?? "default",
+    ...(info?.protection ? { protection: info.protection } : {}),
   };
 }
 
@@ -77,6 +82,8 @@ export function statusTooltip(running: number, k8s: K8sStatus): string {
   const lines = [running === 1 ? "ktl: 1 running session" : `ktl: ${running} running sessions`];
   if (k8s.context) {
     lines.push(`Kubernetes context ${k8s.context}${k8s.cluster ? ` (cluster ${k8s.cluster})` : ""}, namespace ${k8s.namespace ?? "default"}`);
+    if (k8s.protection === "protected") lines.push("Protected context: each change asks for approval");
+    if (k8s.protection === "read-only") lines.push("Read-only context: changes are refused");
     lines.push("Click to switch the context");
   } else {
     if (k8s.error) lines.push(`No Kubernetes context: ${k8s.error}`);

@@ -168,6 +168,7 @@ export async function loadChildren(exec: Exec, model: SessionsModel, parentId: s
 export type { K8sStatus };
 
 export function statusText(running: number, k8s?: K8sStatus): string {
-  const where = k8s?.context ? ` $(cloud) ${k8s.context}${k8s.namespace ? `/${k8s.namespace}` : ""}` : "";
+  const icon = k8s?.protection === "protected" ? "$(shield)" : k8s?.protection === "read-only" ? "$(lock)" : "$(cloud)";
+  const where = k8s?.context ? ` ${icon} ${k8s.context}${k8s.namespace ? `/${k8s.namespace}` : ""}` : "";
   return (running > 0 ? `$(terminal) ktl: ${running} running` : "$(terminal) ktl") + where;
 }

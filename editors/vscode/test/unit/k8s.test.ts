@@ -148,6 +148,14 @@ test("status: context/namespace from ktl.k8s.contexts, the picked namespace firs
   assert.match(statusTooltip(0, { error: "no kubeconfig" }), /No Kubernetes context: no kubeconfig\nClick to pick a session/);
   assert.deepEqual(selectionOf({ context: null, namespace: "shop" }), { namespace: "shop" });
   assert.equal(selectionOf({ context: null, namespace: null }), undefined);
+  // a context the server's settings guard is marked (the status bar also turns its warning colour)
+  const guarded = { current: "prod", contexts: [{ name: "prod", cluster: "gke-prod", protection: "protected" as const }] };
+  assert.equal(k8sStatusOf(guarded).protection, "protected");
+  assert.equal(statusText(0, k8sStatusOf(guarded)), "$(terminal) ktl $(shield) prod/default");
+  assert.match(statusTooltip(0, k8sStatusOf(guarded)), /Protected context: each change asks for approval/);
+  const locked = { current: "prod", contexts: [{ name: "prod", protection: "read-only" as const }] };
+  assert.equal(statusText(0, k8sStatusOf(locked)), "$(terminal) ktl $(lock) prod/default");
+  assert.equal(k8sStatusOf(CONTEXTS).protection, undefined);
   // the commands are gated like the others
   assert.equal(contextKeys(["ktl.exec"])[contextKey("ktl.exec")], true);
   assert.equal(contextKeys(["ktl.exec"])[contextKey("ktl.portForward")], false);

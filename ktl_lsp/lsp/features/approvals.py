@@ -1,0 +1,107 @@
+"""Questions sessions put to a person, asked in the editor; ``ktl.approvals.*`` for any client.
+
+Each question of :class:`~ktl_lsp.sessions.approvals.Approvals` (a change to a protected
+context, a plan that waits) is asked with ``window/showMessageRequest`` as soon as it is put;
+the choice is the answer, a dismissed dialog a no. The gateway and other clients may answer
+first (``ktl.approvals.answer``); the editor's later choice is then ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from lsprotocol import types as lsp
+
+from ktl_lsp.aio import background
+from ktl_lsp.k8s.sessions import SHOW_DIFF
+from ktl_lsp.lsp.arguments import ArgumentError
+from ktl_lsp.lsp.feature import Feature, command
+from ktl_lsp.lsp.server import KtlServer
+from ktl_lsp.sessions.approvals import ApprovalError, NotWaiting, Question
+from ktl_lsp.sessions.manager import SessionManager, requester
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ListArgs:
+    sessionId: str | None = None  #: one session's (an id or unique prefix); all when absent
+
+
+@dataclass
+class AnswerArgs:
+    sessionId: str
+    n: int
+    choice: str | None  #: one of the question's choices; null declines
+
+
+def editor_who() -> str:
+    return f"{requester()} (editor)"
+
+
+class Approvals(Feature):
+    def __init__(self, server: KtlServer) -> None:
+        self.server = server
+        server.when_sessions_open(self._listen)
+
+    def _listen(self, manager: SessionManager) -> None:
+        manager.approvals.listen(self._asked)
+
+    def _asked(self, q: Question) -> None:
+        if q.state == "pending":
+            background(self._ask_editor(q), f"ktl-approval-{q.session_id}-{q.n}")
+
+    async def _ask_editor(self, q: Question) -> None:
+        params = lsp.ShowMessageRequestParams(
+            type=lsp.MessageType.Warning,
+            message=f"ktl: {q.text}",
+            actions=[lsp.MessageActionItem(title=c) for c in q.choices],
+        )
+        try:
+            picked = await self.server.window_show_message_request_async(params)
+            choice = picked.title if picked is not None else None
+        except Exception:
+            # An editor that cannot ask declines: no answer is no action, never a hang.
+            log.info("the editor could not be asked %r: declined", q.text)
+            choice = None
+        # Answered elsewhere first (the gateway, another client), or withdrawn: nothing to do.
+        with contextlib.suppress(ApprovalError):
+            self.server.manager.approvals.answer(q.session_id, q.n, choice, editor_who())
+
+    @command("ktl.approvals.list")
+    async def list(self, a: ListArgs) -> dict[str, Any]:
+        manager = self.server.manager
+        sid = await manager.resolve_id(a.sessionId) if a.sessionId else None
+        return {"pending": [q.to_json() for q in manager.approvals.pending(sid)]}
+
+    @command("ktl.plan.approve")
+    async def plan_approve(self, a: ListArgs) -> dict[str, Any]:
+        """The oldest open question of a plan (or any session): its first choice (Approve)."""
+        return await self._decide(a, approve=True)
+
+    @command("ktl.plan.deny")
+    async def plan_deny(self, a: ListArgs) -> dict[str, Any]:
+        """The oldest open question: its last choice (Deny, Skip, Cancel)."""
+        return await self._decide(a, approve=False)
+
+    async def _decide(self, a: ListArgs, approve: bool) -> dict[str, Any]:
+        manager = self.server.manager
+        if not a.sessionId:
+            raise ArgumentError("field 'sessionId': required")
+        sid = await manager.resolve_id(a.sessionId)
+        pending = manager.approvals.pending(sid)
+        if not pending:
+            raise NotWaiting(f"session {sid} is not waiting for an answer")
+        q = pending[0]
+        offered = [c for c in q.choices if c != SHOW_DIFF]
+        choice = offered[0] if approve else q.choices[-1]
+        return manager.approvals.answer(sid, q.n, choice, editor_who()).to_json()
+
+    @command("ktl.approvals.answer")
+    async def answer(self, a: AnswerArgs) -> dict[str, Any]:
+        manager = self.server.manager
+        sid = await manager.resolve_id(a.sessionId)
+        return manager.approvals.answer(sid, a.n, a.choice, editor_who()).to_json()

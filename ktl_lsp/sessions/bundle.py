@@ -1,0 +1,306 @@
+"""Session bundles: one ``.ktlbundle`` zip with a session and its children, to attach and replay.
+
+A bundle holds, per session, ``sessions/<id>/session.json`` (its fields), ``frames.ndjson``
+(every frame, lossless), ``session.cast`` (asciicast) and ``replay.html`` (the single-file
+replay, which plays with no server); for a plan, ``plan.yaml`` (the plan file); ``approvals.json``
+(every question and answer); and ``manifest.json`` with the SHA-256 of every other member.
+Well-known secrets are redacted in the output and input frames and in the metadata before
+anything is written (the store keeps what it recorded). :func:`import_bundle` checks every hash
+first and refuses a bundle that does not match, naming the member.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ktl_lsp import __version__
+from ktl_lsp.sessions import ids
+from ktl_lsp.sessions.errors import SessionError
+from ktl_lsp.sessions.model import Frame, FrameType, Session, SessionFilter, State
+from ktl_lsp.sessions.redact import Redaction, Redactor
+from ktl_lsp.sessions.store import Store
+
+#: The newest bundle layout this version reads and writes.
+BUNDLE_VERSION = 1
+MANIFEST = "manifest.json"
+EXTENSION = ".ktlbundle"
+#: Children of children are bundled too, to this depth.
+MAX_DEPTH = 4
+CHILDREN_LIMIT = 10_000
+
+
+class BundleError(SessionError):
+    """A bundle that cannot be written or read; the message names the member or the reason."""
+
+
+@dataclass
+class BundleInfo:
+    path: Path
+    sessions: list[str]
+    bytes: int
+    redacted: dict[str, int] = field(default_factory=dict)
+
+    def to_lsp(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "sessions": self.sessions,
+            "bytes": self.bytes,
+            "redacted": self.redacted,
+        }
+
+
+# -- writing ---------------------------------------------------------------------------------
+def sessions_of(store: Store, root_id: str) -> list[Session]:
+    """The session and its children (a plan's nodes), parents first."""
+    root = store.get_session(root_id)
+    if root is None:
+        raise BundleError(f"no session {root_id} in the store")
+    out, level = [root], [root]
+    for _ in range(MAX_DEPTH):
+        level = [
+            child
+            for parent in level
+            for child in store.list_sessions(
+                SessionFilter(parent_id=parent.id, limit=CHILDREN_LIMIT)
+            )
+        ]
+        if not level:
+            break
+        out.extend(level)
+    return out
+
+
+def write_bundle(
+    store: Store,
+    root_id: str,
+    target: Path,
+    redaction: Redaction | None = None,
+    exit_code: int | None = None,
+) -> BundleInfo:
+    """Writes the bundle of ``root_id`` to ``target`` atomically (a temp file, then rename).
+
+    ``redaction`` defaults to the well-known secrets; the bundle records what it replaced."""
+    from ktl_lsp.sessions.export.asciicast import iter_asciicast
+    from ktl_lsp.sessions.export.html import iter_html
+    from ktl_lsp.sessions.export.ndjson import iter_ndjson
+
+    rules = redaction or Redaction.default()
+    sessions = sessions_of(store, root_id)
+    redacted: dict[str, int] = {}
+    target = target.expanduser().absolute()
+    if target.is_dir():
+        target = target / f"{root_id}{EXTENSION}"
+    if not target.parent.is_dir():
+        raise BundleError(f"cannot write {target}: the folder {target.parent} does not exist")
+    with tempfile.TemporaryDirectory(prefix="ktl-bundle-") as tmp:
+        # A private copy with secrets replaced: every export below reads from it.
+        clean = Store(Path(tmp) / "bundle.db")
+        clean.open()
+        try:
+            for s in sessions:
+                _copy_redacted(store, clean, s, rules.redactor(), redacted)
+            clean.flush_sync()
+            members: dict[str, str] = {}
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+            )
+            os.close(fd)
+            try:
+                with zipfile.ZipFile(tmp_name, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+                    approvals: list[dict[str, Any]] = []
+                    for s in sessions:
+                        copy = clean.get_session(s.id)
+                        assert copy is not None
+                        base = f"sessions/{s.id}/"
+                        _put(z, members, base + "session.json", [_json(_record(copy))])
+                        _put(z, members, base + "frames.ndjson", iter_ndjson(clean, copy))
+                        _put(z, members, base + "session.cast", iter_asciicast(clean, copy))
+                        _put(z, members, base + "replay.html", iter_html(clean, copy))
+                        for a in copy.meta.get("approvals") or []:
+                            approvals.append({"sessionId": s.id, **a})
+                    plan_text = _plan_file(sessions[0], rules.redactor())
+                    if plan_text is not None:
+                        _put(z, members, "plan.yaml", [plan_text])
+                    _put(z, members, "approvals.json", [_json(approvals)])
+                    manifest = {
+                        "ktlBundle": BUNDLE_VERSION,
+                        "producer": f"ktl-lsp {__version__}",
+                        "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        "root": root_id,
+                        "sessions": [s.id for s in sessions],
+                        "redacted": redacted,
+                        "members": members,
+                    }
+                    if exit_code is not None:
+                        manifest["exitCode"] = exit_code
+                    z.writestr(MANIFEST, _json(manifest))
+                os.replace(tmp_name, target)
+            except BaseException:
+                Path(tmp_name).unlink(missing_ok=True)
+                raise
+        finally:
+            clean.close()
+    return BundleInfo(target, [s.id for s in sessions], target.stat().st_size, redacted)
+
+
+def _copy_redacted(
+    src: Store, dst: Store, s: Session, redactor: Redactor, counts: dict[str, int]
+) -> None:
+    from ktl_lsp.sessions.export._common import scrubbed_session
+
+    # The title and the meta repeat the command line, which may carry a secret too.
+    copy, names = scrubbed_session(s, redactor)
+    _count(counts, names)
+    dst.save_session(copy)
+    for frame in src.iter_frames(s.id):
+        if frame.type in (FrameType.OUTPUT, FrameType.INPUT):
+            out = redactor.scan(frame.data)
+            if out.names:
+                _count(counts, out.names)
+                frame = Frame(frame.session_id, frame.seq, frame.ts_ns, frame.type, out.data)
+        dst.append(frame)
+
+
+def _count(counts: dict[str, int], names: Iterable[str]) -> None:
+    for n in names:
+        counts[n] = counts.get(n, 0) + 1
+
+
+def _plan_file(root: Session, redactor: Redactor) -> bytes | None:
+    source = root.meta.get("file") if root.kind == "plan" else None
+    if not isinstance(source, str):
+        return None
+    try:
+        return redactor.scan(Path(source).read_bytes()).data
+    except OSError:
+        return None
+
+
+def _put(z: zipfile.ZipFile, members: dict[str, str], name: str, pieces: Iterable[Any]) -> None:
+    digest = hashlib.sha256()
+    with z.open(name, "w", force_zip64=True) as out:
+        for piece in pieces:
+            data = piece.encode() if isinstance(piece, str) else piece
+            digest.update(data)
+            out.write(data)
+    members[name] = digest.hexdigest()
+
+
+def _json(obj: Any) -> bytes:
+    return json.dumps(obj, indent=1, sort_keys=True).encode() + b"\n"
+
+
+def _record(s: Session) -> dict[str, Any]:
+    out = dict(s.__dict__)
+    out["state"] = str(s.state)
+    return out
+
+
+# -- reading ---------------------------------------------------------------------------------
+@dataclass
+class Loaded:
+    """A checked bundle's sessions (with their frames) ready to store."""
+
+    manifest: dict[str, Any]
+    sessions: list[tuple[Session, list[Frame]]]
+
+
+def read_bundle(path: Path) -> Loaded:
+    """Opens and checks a bundle: version, every member against its SHA-256, nothing extra."""
+    from ktl_lsp.sessions.export.ndjson import read_ndjson
+
+    try:
+        z = zipfile.ZipFile(path)
+    except FileNotFoundError as exc:
+        raise BundleError(f"no bundle at {path}") from exc
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise BundleError(f"{path} is not a ktl bundle (corrupt or truncated): {exc}") from exc
+    with z:
+        try:
+            manifest = json.loads(z.read(MANIFEST))
+        except KeyError as exc:
+            raise BundleError(f"{path} is not a ktl bundle: it has no {MANIFEST}") from exc
+        except (ValueError, zipfile.BadZipFile, OSError) as exc:
+            raise BundleError(f"{path}: {MANIFEST} cannot be read: {exc}") from exc
+        version = manifest.get("ktlBundle") if isinstance(manifest, dict) else None
+        if not isinstance(version, int):
+            raise BundleError(f"{path}: {MANIFEST} does not say which bundle version it is")
+        if version > BUNDLE_VERSION:
+            raise BundleError(
+                f"{path} is bundle version {version}, made by a newer ktl-lsp "
+                f"({manifest.get('producer')}); this one reads version {BUNDLE_VERSION}"
+            )
+        members = manifest.get("members")
+        if not isinstance(members, dict):
+            raise BundleError(f"{path}: {MANIFEST} lists no members")
+        names = set(z.namelist()) - {MANIFEST}
+        for extra in sorted(names - set(members)):
+            raise BundleError(f"tampered bundle: member {extra} is not in the manifest")
+        data: dict[str, bytes] = {}
+        for name, expected in members.items():
+            try:
+                body = z.read(name)
+            except KeyError as exc:
+                raise BundleError(f"bundle member {name} is missing") from exc
+            except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                raise BundleError(f"bundle member {name} cannot be read: {exc}") from exc
+            if hashlib.sha256(body).hexdigest() != expected:
+                raise BundleError(f"tampered bundle: member {name} does not match its SHA-256")
+            data[name] = body
+    loaded: list[tuple[Session, list[Frame]]] = []
+    for sid in manifest.get("sessions") or []:
+        base = f"sessions/{sid}/"
+        try:
+            record = json.loads(data[base + "session.json"])
+            session = _session_from(record)
+            frames = list(read_ndjson(data[base + "frames.ndjson"].splitlines()))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise BundleError(f"bundle member {base} is not a session: {exc}") from exc
+        loaded.append((session, frames))
+    return Loaded(manifest, loaded)
+
+
+def _session_from(record: dict[str, Any]) -> Session:
+    fields = {k: v for k, v in record.items() if k in Session.__dataclass_fields__}
+    fields["state"] = State(fields.get("state", "done"))
+    return Session(**fields)
+
+
+def store_bundle(store: Store, loaded: Loaded, source: str) -> list[str]:
+    """Writes a checked bundle's sessions to ``store``, marked imported; new ids where the
+    originals are taken (parents follow). Returns the ids as stored, root first."""
+    renamed: dict[str, str] = {}
+    for session, _ in loaded.sessions:
+        if store.get_session(session.id) is not None:
+            renamed[session.id] = ids.new_id()
+    out: list[str] = []
+    imported_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    for session, frames in loaded.sessions:
+        original = session.id
+        session.id = renamed.get(original, original)
+        if session.parent_id is not None:
+            session.parent_id = renamed.get(session.parent_id, session.parent_id)
+        if session.state is State.RUNNING:
+            session.state = State.INTERRUPTED  # it was still running when bundled
+        session.meta["imported"] = {
+            "from": source,
+            "at": imported_at,
+            "originalId": original,
+            "producer": loaded.manifest.get("producer"),
+        }
+        session.pinned = False
+        store.save_session(session)
+        for f in frames:
+            store.append(Frame(session.id, f.seq, f.ts_ns, f.type, f.data))
+        out.append(session.id)
+    store.flush_sync()
+    return out
