@@ -2371,7 +2371,8 @@ class FakeApi:
             new_obj["status"] = {"active": 1}  # the kubelet stand-in reports the end
             self._replace(kind, rec, new_obj)
             return False
-        starting = [r for r in new if not _pod_ready(r.obj)]
+        # A container in a crash loop (waiting after it terminated) is never made ready.
+        starting = [r for r in new if not _pod_ready(r.obj) and not _crash_looping(r.obj)]
         if len(new) > want:
             self._begin_delete(pod_kind, new[-1], "Background", None)
         elif starting and not broken:
@@ -2545,6 +2546,14 @@ class FakeApi:
 def _pod_ready(pod: Obj) -> bool:
     conditions = (pod.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _crash_looping(pod: Obj) -> bool:
+    """The kubelet restarts it with back-off (``crash_pod``): waiting, its last run ended."""
+    return any(
+        "waiting" in (cs.get("state") or {}) and "terminated" in (cs.get("lastState") or {})
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []
+    )
 
 
 def _ordinal(rec: _Record) -> int:
