@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import traceback
 import typing
 from collections.abc import Callable, Generator
@@ -189,6 +190,8 @@ class KtlServer(LanguageServer):
         self.reader: MessageReader | None = None
         self._settings = Settings()
         self._manager: SessionManager | None = None
+        self._opening = threading.Lock()  # held while a store is being opened
+        self._opened: SessionManager | None = None  # opened off the loop, not yet adopted
         self._on_manager: list[Callable[[SessionManager], None]] = []
         self._features: dict[type, object] = {}
         self.writer: ThreadedWriter | None = None
@@ -286,9 +289,14 @@ class KtlServer(LanguageServer):
     @property
     def manager(self) -> SessionManager:
         """Opened on first use, inside the running loop, so start-up stays fast (and usually
-        already opened off the loop by `open_sessions`)."""
+        already opened off the loop by `open_sessions`). Never two at once: two opens of one
+        store racing each other's set-up can leave one with recording off."""
         if self._manager is None:
-            self._adopt(SessionManager.open(self.store_path, on_notice=self.notice))
+            with self._opening:  # an open under way in a thread: wait for it (tens of ms)
+                manager, self._opened = self._opened, None
+                if manager is None:
+                    manager = SessionManager.open(self.store_path, on_notice=self.notice)
+            self._adopt(manager)
         assert self._manager is not None
         return self._manager
 
@@ -298,23 +306,19 @@ class KtlServer(LanguageServer):
         if self._manager is not None:
             return
         loop = asyncio.get_running_loop()
-        held: list[str] = []  # what the store said while opening: told only if it is kept
-        opening = True
 
-        def tell(message: str) -> None:
-            if opening:
-                held.append(message)
-            else:
-                loop.call_soon_threadsafe(self.notice, message)
+        def tell(message: str) -> None:  # from the thread, or later from the loop
+            loop.call_soon_threadsafe(self.notice, message)
 
-        manager = await asyncio.to_thread(SessionManager.open, self.store_path, tell, loop)
-        opening = False
-        if self._manager is not None:  # a command opened it on the loop meanwhile (and said so)
-            await asyncio.to_thread(manager.close)
-            return
-        self._adopt(manager)
-        for message in held:
-            self.notice(message)
+        def open_now() -> None:
+            with self._opening:
+                if self._manager is None and self._opened is None:
+                    self._opened = SessionManager.open(self.store_path, tell, loop)
+
+        await asyncio.to_thread(open_now)
+        if self._manager is None and self._opened is not None:
+            manager, self._opened = self._opened, None
+            self._adopt(manager)
 
     def _adopt(self, manager: SessionManager) -> None:
         self._manager = manager

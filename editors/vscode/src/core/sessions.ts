@@ -145,9 +145,10 @@ export class SessionsModel {
     return this.sessions.get(id);
   }
 
-  /** Running sessions, plans' nodes included, each counted once. */
+  /** Running sessions, plans' nodes included, each counted once; not the cluster watches that
+   * feed the Cluster view (they run as long as it is open: not work the user started). */
   runningCount(): number {
-    return [...this.sessions.values()].filter((s) => s.state === "running").length;
+    return [...this.sessions.values()].filter((s) => s.state === "running" && !isClusterWatch(s)).length;
   }
 }
 
@@ -166,6 +167,11 @@ export async function loadChildren(exec: Exec, model: SessionsModel, parentId: s
 
 /** The Kubernetes context/namespace shown in the status bar (from ktl.k8s.contexts, see k8s.ts). */
 export type { K8sStatus };
+
+/** A `ktl.k8s.watch` session (meta.command "ktl watch"). */
+export function isClusterWatch(s: Session): boolean {
+  return s.kind === "k8s" && (s.meta as { command?: unknown } | undefined)?.command === "ktl watch";
+}
 
 export function statusText(running: number, k8s?: K8sStatus): string {
   const icon = k8s?.protection === "protected" ? "$(shield)" : k8s?.protection === "read-only" ? "$(lock)" : "$(cloud)";

@@ -593,9 +593,13 @@ test("closing a running session's terminal asks, and cancels on yes", async () =
   term.pty.open({ columns: 80, rows: 24 });
   await until("started", () => out.includes("started"));
   term.pty.close();
+  // by its command: other sessions (the Cluster view's watch) may be newer in the list
+  const listed = () => shown("ktl.sessions").map((x: any) => `${x.title ?? x.command} ${x.state}`);
   await until("cancelled", () => {
-    const s = shown("ktl.sessions")[0];
+    const s = shown("ktl.sessions").find((x: any) => `${x.title ?? ""} ${x.command ?? ""}`.includes("sleep 60"));
     return s && s.state === "cancelled";
+  }).catch((e) => {
+    throw new Error(`${e}; listed: ${JSON.stringify(listed())}; messages: ${JSON.stringify(messages.slice(-5))}`);
   });
   assert.ok(messages.some((m) => /warning: Session \w+ is still running/.test(m)));
 });

@@ -134,6 +134,14 @@ test("a failed start is shown in the terminal", async () => {
   assert.match(out.join(""), /could not start: field 'command'/);
 });
 
+test("the Cluster view's own watches are not counted as running work", () => {
+  const m = new SessionsModel();
+  const watch = session("w", "running", { kind: "k8s", meta: { command: "ktl watch" } });
+  const apply = session("x", "running", { kind: "k8s", meta: { command: "ktl apply" } });
+  m.replace([watch, apply]);
+  assert.equal(m.runningCount(), 1);
+});
+
 test("sessions model, tree items and status text", () => {
   const m = new SessionsModel();
   m.replace([session("a"), session("b", "error", { exitCode: 2, endedAt: "2026-01-01T00:01:05Z" })]);
