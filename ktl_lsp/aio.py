@@ -7,11 +7,12 @@ import gc
 import importlib
 import logging
 import sys
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
 _tasks: set[asyncio.Task[Any]] = set()
+K = TypeVar("K", bound=Hashable)
 
 
 def background(coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
@@ -49,3 +50,33 @@ def freeze_long_lived() -> None:
     counting still frees them.
     """
     gc.freeze()
+
+
+class Coalescer(Generic[K]):
+    """Runs ``work(key)`` at once, or, when a run for that key is under way, once more when it
+    ends: a burst of requests is two runs of the newest state, never a queue (the checks of an
+    edited document, the renders of an edited chart). ``work`` reports its own errors."""
+
+    def __init__(self, work: Callable[[K], Awaitable[None]], name: str) -> None:
+        self._work = work
+        self._name = name
+        self._running: set[K] = set()
+        self._again: set[K] = set()  # requested since the running one started
+
+    def request(self, key: K) -> None:
+        if key in self._running:
+            self._again.add(key)
+            return
+        self._running.add(key)
+        background(self._until_current(key), f"{self._name} {key}")
+
+    async def _until_current(self, key: K) -> None:
+        try:
+            while True:
+                self._again.discard(key)
+                await self._work(key)
+                if key not in self._again:
+                    return
+        finally:
+            self._running.discard(key)
+            self._again.discard(key)

@@ -33,7 +33,7 @@ from lsprotocol import types as lsp
 from pygls.uris import from_fs_path, to_fs_path
 from pygls.workspace import TextDocument
 
-from ktl_lsp.aio import background, import_off_loop
+from ktl_lsp.aio import Coalescer, background, import_off_loop
 from ktl_lsp.checks.findings import Finding, in_encoding
 from ktl_lsp.documents.file_kinds import is_checkable_name
 from ktl_lsp.documents.positions import LineIndex, PositionEncoding, Range
@@ -157,8 +157,9 @@ class Checker(Feature):
         self._open: dict[Path, str] = {}  # open documents: path -> the editor's uri
         self._synced: dict[str, int] = {}  # uri -> document version the workspace holds
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._checking: set[str] = set()  # uris with a check started and not yet done
-        self._again: set[str] = set()  # ... and changed since it read their text
+        self._checks: Coalescer[str] = Coalescer(
+            lambda uri: self._guard(self.check(uri)), "ktl-check"
+        )
         self._folders_task: asyncio.Task[Any] | None = None
         self._extra: dict[str, dict[str, list[Finding]]] = {}  # uri -> owner -> findings
         self._edit_hooks: list[Callable[[str, str], None]] = []
@@ -298,22 +299,7 @@ class Checker(Feature):
 
     def _start(self, uri: str) -> None:
         self._timers.pop(uri, None)
-        if uri in self._checking:
-            self._again.add(uri)
-            return
-        self._checking.add(uri)
-        background(self._guard(self._check_until_current(uri)), f"ktl-check {uri}")
-
-    async def _check_until_current(self, uri: str) -> None:
-        try:
-            while True:
-                self._again.discard(uri)
-                await self.check(uri)
-                if uri not in self._again:
-                    return
-        finally:
-            self._checking.discard(uri)
-            self._again.discard(uri)
+        self._checks.request(uri)
 
     async def flush(self, uri: str) -> None:
         """Brings the workspace up to the editor's text now (for requests such as CodeLens)."""

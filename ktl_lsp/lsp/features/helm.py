@@ -24,7 +24,7 @@ from typing import Any
 from lsprotocol import types as lsp
 from pygls.uris import from_fs_path, to_fs_path
 
-from ktl_lsp.aio import background
+from ktl_lsp.aio import Coalescer, background
 from ktl_lsp.checks.findings import Finding
 from ktl_lsp.errors import UserError
 from ktl_lsp.lsp.arguments import ArgumentError
@@ -84,8 +84,7 @@ class HelmCharts(Feature):
         self.checker = checker
         self._renderer: Any = None  # helm.render.Renderer, made on first need
         self._timers: dict[Path, asyncio.TimerHandle] = {}
-        self._rendering: set[Path] = set()  # charts with a render under way
-        self._again: set[Path] = set()  # ... edited since it read their texts
+        self._renders = Coalescer(self._guarded, "ktl-helm")
         self._generation: dict[Path, int] = {}
         self._published: dict[Path, set[str]] = {}  # chart -> uris it published findings on
         self._stack_roots: list[Path] | None = None
@@ -152,27 +151,15 @@ class HelmCharts(Feature):
 
     def _start(self, chart: Path) -> None:
         self._timers.pop(chart, None)
-        if chart in self._rendering:
-            self._again.add(chart)
-            return
-        self._rendering.add(chart)
-        background(self._guarded(chart), f"ktl-helm {chart}")
+        self._renders.request(chart)
 
     async def _guarded(self, chart: Path) -> None:
         try:
-            while True:
-                self._again.discard(chart)
-                try:
-                    await self.render_chart(chart)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    self.server.report_server_error(exc, self)
-                if chart not in self._again:
-                    return
-        finally:
-            self._rendering.discard(chart)
-            self._again.discard(chart)
+            await self.render_chart(chart)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.server.report_server_error(exc, self)
 
     # -- rendering a chart ------------------------------------------------------------------
     def overlay(self) -> dict[Path, str]:
