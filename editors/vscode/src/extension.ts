@@ -222,16 +222,31 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   };
 
   let refreshing: Promise<void> | undefined;
+  let again = false;
   const refreshSessions = (): void => {
-    if (refreshing || !client?.isRunning()) return;
+    if (!client?.isRunning()) return;
+    if (refreshing) {
+      again = true; // asked for while a list is in flight: the answer may not have what prompted it
+      return;
+    }
+    model.listing();
     refreshing = exec<{ sessions: Session[] }>("ktl.sessions.list", { limit: setting<number>("sessions.limit", 50) })
       .then((r) => {
         model.replace(r.sessions);
         provider.fire();
         updateStatus();
       })
-      .catch((e: unknown) => log.warn(`sessions.list: ${String(e)}`))
-      .finally(() => (refreshing = undefined));
+      .catch((e: unknown) => {
+        model.listFailed();
+        log.warn(`sessions.list: ${String(e)}`);
+      })
+      .finally(() => {
+        refreshing = undefined;
+        if (again) {
+          again = false;
+          refreshSessions();
+        }
+      });
   };
   router.onAnyState((p) => {
     if (model.applyState(p)) refreshSessions();

@@ -88,6 +88,18 @@ export class SessionsModel {
   private sessions = new Map<string, Session>();
   private order: string[] = [];
   private childOrder = new Map<string, string[]>();
+  /** States heard while a list request is in flight: the answer may predate them. */
+  private heard: SessionStateParams[] | undefined;
+
+  /** Call as a ktl.sessions.list request is sent; `replace` then keeps what was heard since. */
+  listing(): void {
+    this.heard = [];
+  }
+
+  /** The list request failed: stop keeping states for it. */
+  listFailed(): void {
+    this.heard = undefined;
+  }
 
   replace(list: Session[]): void {
     const children = new Map<string, Session>();
@@ -99,6 +111,10 @@ export class SessionsModel {
     }
     this.sessions = new Map([...children, ...list.map((s) => [s.sessionId, s] as const)]);
     this.order = list.map((s) => s.sessionId);
+    // A list answered after a session's `cancelled` must not bring back its `running`.
+    const heard = this.heard ?? [];
+    this.heard = undefined;
+    for (const p of heard) this.applyState(p);
   }
 
   /** The top level: sessions whose parent is not listed too (those show under their parent). */
@@ -128,6 +144,7 @@ export class SessionsModel {
 
   /** Returns true when the session was unknown (the caller refreshes the list). */
   applyState(p: SessionStateParams): boolean {
+    this.heard?.push(p);
     const s = this.sessions.get(p.sessionId);
     if (!s) return true;
     s.state = p.state;

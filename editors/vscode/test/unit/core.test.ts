@@ -142,6 +142,20 @@ test("the Cluster view's own watches are not counted as running work", () => {
   assert.equal(m.runningCount(), 1);
 });
 
+test("a list answered after a state notification does not bring back the old state", () => {
+  const m = new SessionsModel();
+  m.replace([session("a")]);
+  m.listing(); // ktl.sessions.list sent
+  m.applyState({ sessionId: "a", state: "cancelled", exitCode: 130 }); // heard before its answer
+  m.replace([session("a", "running")]); // the answer, computed before the cancel
+  assert.equal(m.get("a")!.state, "cancelled");
+  assert.equal(m.runningCount(), 0);
+  // a later list is taken as it is
+  m.listing();
+  m.replace([session("a", "done")]);
+  assert.equal(m.get("a")!.state, "done");
+});
+
 test("sessions model, tree items and status text", () => {
   const m = new SessionsModel();
   m.replace([session("a"), session("b", "error", { exitCode: 2, endedAt: "2026-01-01T00:01:05Z" })]);
