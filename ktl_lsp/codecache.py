@@ -1,6 +1,7 @@
 """Keeps the code that attrs and cattrs generate at start-up, as ``__pycache__`` keeps modules'.
 
-lsprotocol defines ~570 attrs classes. attrs writes each class's ``__init__``, ``__eq__``, ... as
+lsprotocol defines ~570 attrs classes (and ktl-lsp ~100 dataclasses, whose methods are made the
+same way). attrs writes each class's ``__init__``, ``__eq__``, ... as
 source text and compiles it while the module loads: ~250 ms of every start on a small machine,
 half of importing lsprotocol and a third of the time to answer ``initialize``. cattrs does the
 same for each message type the first time one arrives. The text is identical from one start to
@@ -40,6 +41,9 @@ SUM_SIZE = 32
 CHANGED_ALLOWANCE = 16
 #: Modules whose ``compile`` calls go through the cache (looked up as a module global first).
 PATCHED = ("attr._make", "cattrs.gen")
+#: Modules that ``exec`` generated source text: dataclasses writes ``__init__``, ``__repr__``,
+#: ``__eq__``, ... for each class that way (~100 of ours load before ``initialize`` is answered).
+PATCHED_EXEC = ("dataclasses",)
 
 
 def cache_path() -> Path | None:
@@ -84,7 +88,7 @@ class CodeCache:
         self._changed = 0
         self._lock = threading.Lock()
         self._save_lock = threading.Lock()
-        self._patched: list[tuple[ModuleType, object]] = []
+        self._patched: list[tuple[ModuleType, str, object]] = []
 
     # -- file -----------------------------------------------------------------------------
 
@@ -179,21 +183,37 @@ class CodeCache:
 
         return compile
 
+    def executor(self, module: ModuleType) -> Callable[..., Any]:
+        """``exec`` for ``module``: source text is compiled through the cache, then run as before."""
+        compile = self.compiler(module)
+        real = builtins.exec
+
+        def exec(source: Any, globals: Any = None, locals: Any = None, /, **kwargs: Any) -> None:
+            if isinstance(source, str):
+                source = compile(source, "<string>", "exec")
+            real(source, globals, locals, **kwargs)
+
+        return exec
+
     def install(self) -> None:
-        for name in PATCHED:
-            try:
-                module = importlib.import_module(name)
-            except ImportError:
-                continue
-            self._patched.append((module, vars(module).get("compile")))
-            module.compile = self.compiler(module)  # type: ignore[attr-defined]
+        for names, attr, make in (
+            (PATCHED, "compile", self.compiler),
+            (PATCHED_EXEC, "exec", self.executor),
+        ):
+            for name in names:
+                try:
+                    module = importlib.import_module(name)
+                except ImportError:
+                    continue
+                self._patched.append((module, attr, vars(module).get(attr)))
+                setattr(module, attr, make(module))
 
     def uninstall(self) -> None:
-        for module, before in self._patched:
+        for module, attr, before in self._patched:
             if before is None:
-                vars(module).pop("compile", None)
+                vars(module).pop(attr, None)
             else:
-                module.compile = before  # type: ignore[attr-defined]
+                setattr(module, attr, before)
         self._patched.clear()
 
     def stats(self) -> dict[str, Any]:
@@ -210,7 +230,7 @@ _active: CodeCache | None = None
 
 
 def start() -> CodeCache:
-    """Loads the cache and routes attrs' and cattrs' compiles through it (once per process)."""
+    """Loads the cache and routes attrs', cattrs' and dataclasses' code through it (once per process)."""
     global _active
     if _active is None:
         _active = CodeCache(cache_path())

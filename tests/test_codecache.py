@@ -3,6 +3,7 @@
 from __future__ import annotations
 import __future__
 
+import dataclasses
 import importlib.util
 import stat
 import sys
@@ -64,6 +65,50 @@ def test_a_second_process_reuses_the_code_and_classes_behave_the_same(
     assert not again.save()  # nothing new: the file is left as it is
 
 
+def make_dataclasses() -> tuple[type, type]:
+    @dataclasses.dataclass(frozen=True)
+    class Frozen:
+        name: str
+        tags: tuple[str, ...] = ()
+
+    @dataclasses.dataclass(order=True)
+    class Plain:
+        n: int
+        items: list[int] = dataclasses.field(default_factory=list)
+
+    return Frozen, Plain
+
+
+def test_dataclasses_methods_come_from_the_cache_and_behave_the_same(
+    installed: CodeCache,
+) -> None:
+    first = make_dataclasses()
+    assert installed.misses >= 4  # __init__, __repr__, __eq__, __setattr__, ...
+    assert installed.save()
+    installed.uninstall()
+    assert "exec" not in vars(dataclasses)
+
+    again = CodeCache(installed.path)
+    again.load()
+    again.install()
+    try:
+        second = make_dataclasses()
+    finally:
+        again.uninstall()
+    assert again.misses == 0 and again.hits == installed.misses
+    for frozen, plain in (first, second):
+        f = frozen("a")
+        assert f == frozen("a", ()) and hash(f) == hash(frozen("a")) and f != frozen("b")
+        assert repr(f).endswith("Frozen(name='a', tags=())")
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            f.name = "b"  # type: ignore[misc]
+        a, b = plain(1), plain(1)
+        a.items.append(1)
+        assert b.items == [] and plain(1) < plain(2)
+        with pytest.raises(TypeError):
+            plain()
+
+
 def test_cached_code_is_what_attrs_would_have_compiled(installed: CodeCache) -> None:
     # attr/_make.py has `from __future__ import annotations`, and its compile() calls inherit it.
     flags = codecache._future_flags(attr._make)
@@ -89,9 +134,9 @@ def test_other_compile_calls_pass_through(installed: CodeCache) -> None:
 def test_uninstall_restores_the_builtin() -> None:
     cache = CodeCache(None)
     cache.install()
-    assert "compile" in vars(attr._make)
+    assert "compile" in vars(attr._make) and "exec" in vars(dataclasses)
     cache.uninstall()
-    assert "compile" not in vars(attr._make)
+    assert "compile" not in vars(attr._make) and "exec" not in vars(dataclasses)
 
 
 def test_a_damaged_file_is_reported_and_rebuilt(tmp_path: Path) -> None:

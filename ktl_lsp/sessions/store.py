@@ -25,7 +25,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -327,6 +326,8 @@ class Store:
                 )
             if not tables:
                 conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            from importlib import resources  # here: ~7 ms the language server's start need not pay
+
             schema = resources.files("ktl_lsp.sessions").joinpath("schema.sql").read_text()
             conn.executescript(schema)
             # Fewer, larger merges of the search index: it is written in big batches.
