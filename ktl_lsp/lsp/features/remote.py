@@ -97,6 +97,7 @@ class RemoteSessions(Feature):
             return [], str(exc)
         except RemoteError as exc:
             return [], str(exc)
+        self._told = None  # a refusal that comes back later is told again
         return [{**s.to_lsp(), "remote": remote.url} for s in found], None
 
     @command("ktl.session.attach")
