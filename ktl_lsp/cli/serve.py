@@ -37,6 +37,13 @@ def add_parser(sub: Subparsers) -> None:
     )
     p.add_argument("--tls-key", type=Path, metavar="FILE", help="the certificate's PEM private key")
     p.add_argument(
+        "--tls-client-ca",
+        type=Path,
+        metavar="FILE",
+        help="require client certificates signed by this PEM CA, besides the token "
+        "(mutual TLS; needs --tls-cert)",
+    )
+    p.add_argument(
         "--cors-origin",
         action="append",
         metavar="ORIGIN",
@@ -110,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
             token=args.token,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
+            tls_client_ca=args.tls_client_ca,
             allow_query_token=args.dev_query_token,
             cors_origins=tuple(args.cors_origin or ()),
             header_timeout_s=args.header_timeout,

@@ -14,6 +14,8 @@ class GatewayOptions:
     token: str | None = None  #: default: the store's token file
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: Require client certificates signed by this CA (PEM), besides the token.
+    tls_client_ca: Path | None = None
     allow_query_token: bool = False  #: ``?token=``: development only, it ends up in logs
     cors_origins: tuple[str, ...] = ()
     #: A new connection must send a complete request head within this (slowloris).

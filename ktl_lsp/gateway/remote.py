@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from urllib.parse import quote
 import httpx
 
 from ktl_lsp.gateway.sse_client import SseEvent, SseParser
+from ktl_lsp.gateway.tls import ClientTls, ClientTlsError
 from ktl_lsp.sessions.mirror import MirrorError, mirror_to_frame, mirror_to_session
 from ktl_lsp.sessions.model import Frame, Session
 
@@ -36,6 +38,11 @@ class RemoteRefused(RemoteError):
     """Retrying will not help: a wrong token, or no such session."""
 
 
+class RemoteTlsRefused(RemoteRefused):
+    """TLS failed in a way retrying will not fix (a certificate either side refused, a client
+    certificate that cannot be loaded); the message names the cause and the setting."""
+
+
 @dataclass
 class TailItem:
     """One thing from a remote tail: a frame, a gap, or the end with the final session."""
@@ -48,12 +55,36 @@ class TailItem:
 
 
 class RemoteGateway:
-    def __init__(self, url: str, token: str | None, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, url: str, token: str | None, timeout_s: float = 10.0, tls: ClientTls | None = None
+    ) -> None:
+        """RemoteTlsRefused when ``tls`` cannot be used (a file that does not load)."""
         self.url = url.rstrip("/")
+        self.tls = tls or ClientTls()
+        verify: ssl.SSLContext | bool = True
+        if self.tls.configured:
+            if not self.url.startswith("https://"):
+                raise RemoteTlsRefused(
+                    f"agent.caFile, agent.certFile, agent.keyFile and agent.serverName need an "
+                    f"https agent.url, not {self.url}"
+                )
+            try:
+                verify = self.tls.context()
+            except ClientTlsError as exc:
+                raise RemoteTlsRefused(str(exc)) from exc
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.AsyncClient(
-            base_url=self.url, headers=headers, timeout=httpx.Timeout(timeout_s, read=None)
+            base_url=self.url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout_s, read=None),
+            verify=verify,
         )
+
+    def _tls_refused(self, exc: Exception) -> RemoteTlsRefused | None:
+        why = self.tls.refusal(exc, httpx.URL(self.url).host)
+        if why is None:
+            return None
+        return RemoteTlsRefused(f"cannot connect to {self.url}: {why}")
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -63,9 +94,11 @@ class RemoteGateway:
 
     async def _get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
         try:
-            r = await self._client.get(path, params=params, timeout=10.0)
-        except httpx.HTTPError as exc:
-            raise RemoteError(f"cannot reach {self.url}: {exc}") from exc
+            r = await self._client.get(
+                path, params=params, timeout=10.0, extensions=self.tls.extensions
+            )
+        except (httpx.HTTPError, ssl.SSLError) as exc:  # httpx passes a TLS alert on as it is
+            raise self._tls_refused(exc) or RemoteError(f"cannot reach {self.url}: {exc}") from exc
         if r.status_code == 401:
             raise RemoteRefused(f"{self.url} refused the token ({r.text.strip()})")
         if r.status_code == 404:
@@ -101,7 +134,11 @@ class RemoteGateway:
             params = {"heartbeat_ms": "5000"}
             try:
                 async with self._client.stream(
-                    "GET", self._path(session_id, "/tail"), headers=headers, params=params
+                    "GET",
+                    self._path(session_id, "/tail"),
+                    headers=headers,
+                    params=params,
+                    extensions=self.tls.extensions,
                 ) as r:
                     if r.status_code == 404:
                         raise RemoteRefused(f"session {session_id} is not on {self.url}")
@@ -137,8 +174,14 @@ class RemoteGateway:
                             if session.state.final and last >= session.last_seq:
                                 yield TailItem(end=session)
                                 return
-            except (httpx.HTTPError, RemoteError) as exc:
-                if (isinstance(exc, RemoteError) and "refused" in str(exc)) or "not on" in str(exc):
+            except (httpx.HTTPError, ssl.SSLError, RemoteError) as exc:
+                if not isinstance(exc, RemoteError) and (refused := self._tls_refused(exc)):
+                    raise refused from exc
+                if (
+                    isinstance(exc, RemoteRefused)
+                    or (isinstance(exc, RemoteError) and "refused" in str(exc))
+                    or "not on" in str(exc)
+                ):
                     raise
                 failures += 1
                 delay = min(MAX_BACKOFF_S, retry_s * (2 ** min(failures - 1, 5)))

@@ -25,6 +25,7 @@ from aiohttp.web_protocol import RequestHandler
 from ktl_lsp.gateway.app import Handler, build_app
 from ktl_lsp.gateway.auth import Auth, load_or_create_token, token_path, used_codes_dir
 from ktl_lsp.gateway.options import GatewayOptions
+from ktl_lsp.gateway.tls import require_client_certificates
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,15 @@ class Gateway:
                 tls.load_cert_chain(o.tls_cert, o.tls_key)
             except (OSError, ssl.SSLError) as exc:
                 raise GatewayConfigError(f"cannot load the TLS certificate: {exc}") from exc
+        if o.tls_client_ca is not None:
+            if tls is None:
+                raise GatewayConfigError("--tls-client-ca needs --tls-cert and --tls-key")
+            try:
+                require_client_certificates(tls, o.tls_client_ca)
+            except (OSError, ssl.SSLError) as exc:
+                raise GatewayConfigError(
+                    f"cannot load the client CA {o.tls_client_ca}: {exc}"
+                ) from exc
         if not is_loopback(o.host):
             if tls is None:
                 raise GatewayConfigError(

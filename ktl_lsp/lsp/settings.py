@@ -41,6 +41,12 @@ class AgentSettings:
 
     url: str | None = None
     token: str | None = None  #: else ``$KTL_AGENT_TOKEN``
+    #: Over https: trust only this CA, present this client certificate (mutual TLS), and
+    #: expect this name in the server's certificate instead of the URL's host.
+    ca_file: str | None = field(default=None, metadata={"json": "caFile"})
+    cert_file: str | None = field(default=None, metadata={"json": "certFile"})
+    key_file: str | None = field(default=None, metadata={"json": "keyFile"})
+    server_name: str | None = field(default=None, metadata={"json": "serverName"})
 
     def check(self) -> None:
         if self.url is not None and not self.url.startswith(("http://", "https://")):

@@ -6,8 +6,10 @@ shown like any local session (progress, terminal data, cancel stops watching) an
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
@@ -19,6 +21,8 @@ from ktl_lsp.lsp.runs import Runs
 from ktl_lsp.lsp.server import KtlServer
 from ktl_lsp.sessions.manager import LiveSession, RunSpec, TaskOutcome
 from ktl_lsp.sessions.model import FrameType, Session, State
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # httpx is imported when a remote gateway is first used
     from ktl_lsp.gateway.remote import RemoteGateway
@@ -37,18 +41,41 @@ class RemoteSessions(Feature):
         self.server = server
         self.runs = runs
         self.gateway: RemoteGateway | None = None
+        self._told: str | None = None  #: the TLS refusal last shown, shown once
 
     def connect(self) -> RemoteGateway | None:
-        """The client for the ``agent`` setting (rebuilt when the URL changes), or None."""
+        """The client for the ``agent`` setting (rebuilt when it changes), or None.
+
+        Raises RemoteTlsRefused when its TLS files cannot be used."""
         agent = self.server.settings.agent
         if not agent.url:
             return None
         from ktl_lsp.gateway.remote import RemoteGateway
+        from ktl_lsp.gateway.tls import ClientTls
 
-        if self.gateway is None or self.gateway.url != agent.url.rstrip("/"):
+        def path(value: str | None) -> Path | None:
+            return Path(value).expanduser() if value else None
+
+        tls = ClientTls(
+            path(agent.ca_file), path(agent.cert_file), path(agent.key_file), agent.server_name
+        )
+        g = self.gateway
+        if g is None or g.url != agent.url.rstrip("/") or g.tls != tls:
             token = agent.token or os.environ.get("KTL_AGENT_TOKEN")
-            self.gateway = RemoteGateway(agent.url, token)
+            self.gateway = RemoteGateway(agent.url, token, tls=tls)
         return self.gateway
+
+    def _tls_refused(self, message: str, show: bool) -> None:
+        """Logs a TLS refusal; ``show`` also puts it in front of the person. The sessions list
+        is asked for often, so the same refusal is told (and logged) once."""
+        if show and message == self._told:
+            return
+        log.warning("%s", message)
+        if show:
+            self._told = message
+            self.server.notice(message)
+        else:
+            self.server.log(message, lsp.MessageType.Warning)
 
     async def sessions(
         self, limit: int, state: str | None
@@ -57,28 +84,35 @@ class RemoteSessions(Feature):
         if not self.server.settings.agent.url:
             return [], None
         await import_off_loop("ktl_lsp.gateway.remote")
-        remote = self.connect()
-        if remote is None:
-            return [], None
-        from ktl_lsp.gateway.remote import RemoteError
+        from ktl_lsp.gateway.remote import RemoteError, RemoteTlsRefused
 
         filters = {"state": state} if state in ("running", "done", "error") else {}
         try:
+            remote = self.connect()
+            if remote is None:
+                return [], None
             found = await remote.list_sessions(limit=limit, **filters)
+        except RemoteTlsRefused as exc:
+            self._tls_refused(str(exc), show=True)
+            return [], str(exc)
         except RemoteError as exc:
             return [], str(exc)
+        self._told = None  # a refusal that comes back later is told again
         return [{**s.to_lsp(), "remote": remote.url} for s in found], None
 
     @command("ktl.session.attach")
     async def attach(self, a: AttachArgs) -> dict[str, Any]:
         await import_off_loop("ktl_lsp.gateway.remote")
-        from ktl_lsp.gateway.remote import RemoteError, RemoteRefused
+        from ktl_lsp.gateway.remote import RemoteError, RemoteRefused, RemoteTlsRefused
 
-        remote = self.connect()
-        if remote is None:
-            raise ArgumentError("no remote gateway is configured (setting agent.url)")
         try:
+            remote = self.connect()
+            if remote is None:
+                raise ArgumentError("no remote gateway is configured (setting agent.url)")
             first = await remote.get(a.sessionId)
+        except RemoteTlsRefused as exc:
+            self._tls_refused(str(exc), show=False)  # the command's error shows it
+            raise ArgumentError(f"cannot attach to {a.sessionId}: {exc}") from exc
         except RemoteRefused as exc:
             raise ArgumentError(f"cannot attach to {a.sessionId}: {exc}") from exc
         except RemoteError as exc:

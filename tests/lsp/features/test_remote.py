@@ -21,7 +21,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _serve(store: Path, port: int) -> asyncio.subprocess.Process:
+async def _serve(store: Path, port: int, *flags: str) -> asyncio.subprocess.Process:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -31,6 +31,7 @@ async def _serve(store: Path, port: int) -> asyncio.subprocess.Process:
         "serve",
         "--listen",
         f"127.0.0.1:{port}",
+        *flags,
         stderr=asyncio.subprocess.PIPE,
     )
     assert proc.stderr is not None
