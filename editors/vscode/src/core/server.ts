@@ -70,6 +70,10 @@ export const SERVER_SETTINGS = [
   "gateway.host",
   "gateway.port",
   "agent.url",
+  "agent.caFile",
+  "agent.certFile",
+  "agent.keyFile",
+  "agent.serverName",
 ] as const;
 
 /**
