@@ -32,7 +32,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ktl_lsp.sessions.model import Session
 
-#: The key under which the gateway keeps the name of the token a request carried.
+#: Where an MCP request's ASGI scope state holds the name of the token it carried.
 REQUEST_PRINCIPAL = "ktl_lsp.principal"
 #: The name of a token configured without one (the store's token, ``serve --token``).
 DEFAULT_TOKEN_NAME = "default"
