@@ -62,6 +62,24 @@ CLI_CHANGES = {
     "helm": {"install", "upgrade", "uninstall", "delete", "rollback"},
     "ktl": {"apply", "delete", "deploy", "destroy"},
 }
+#: Global options of those tools that take the next word as their value (``-n shop``).
+VALUED_FLAGS = {
+    "-n",
+    "--namespace",
+    "--context",
+    "--kube-context",
+    "--kubeconfig",
+    "--cluster",
+    "--user",
+    "-s",
+    "--server",
+    "--kube-apiserver",
+    "--as",
+    "--as-group",
+    "--token",
+    "--kube-token",
+    "--request-timeout",
+}
 #: Where ``ktl.k8s.edit`` keeps the objects being edited (their saves are applies).
 EDIT_DIR_PREFIX = "ktl-live-"
 #: Sessions read per page while looking for changes, newest first.
@@ -90,8 +108,10 @@ def _cli_change(line: str) -> str | None:
     verbs = CLI_CHANGES.get(tool)
     if verbs is None:
         return None
+    skip = False
     for word in words[1:]:
-        if word.startswith("-"):
+        if skip or word.startswith("-"):
+            skip = word in VALUED_FLAGS
             continue
         return f"{tool} {word}" if word in verbs else None
     return None
