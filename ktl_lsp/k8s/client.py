@@ -97,7 +97,8 @@ def load_kubeconfig(environ: Mapping[str, str] | None = None) -> KubeConfig:
             ns = ns_file.read_text().strip() if ns_file.is_file() else None
             env = os.environ if environ is None else environ
             host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")
-            server = f"https://{host}:{port or 443}" if host else None
+            shown = f"[{host}]" if host and ":" in host else host
+            server = f"https://{shown}:{port or 443}" if host else None
             ctx = ContextInfo(IN_CLUSTER, IN_CLUSTER, ns, server=server)
             return KubeConfig((), IN_CLUSTER, (ctx,), in_cluster=True)
         where = os.pathsep.join(kubeconfig_files(environ))
