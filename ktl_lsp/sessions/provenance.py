@@ -219,7 +219,9 @@ class Provenance:
     async def _read(self, place: str) -> GitInfo | None:
         try:
             info = await asyncio.to_thread(read_git, place, self.timeout_s)
-            self._cache[place] = (time.monotonic(), info)
+            now = time.monotonic()
+            self._cache = {k: v for k, v in self._cache.items() if now - v[0] < self.cache_s}
+            self._cache[place] = (now, info)
             return info
         finally:
             self._reading.pop(place, None)
