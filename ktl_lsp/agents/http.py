@@ -17,6 +17,9 @@ from aiohttp import web
 from mcp.server.mcpserver import MCPServer
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
+from ktl_lsp.gateway.http import PRINCIPAL
+from ktl_lsp.sessions.provenance import REQUEST_PRINCIPAL
+
 PATH = "/mcp"
 #: The largest request body accepted (one JSON-RPC message).
 MAX_BODY = 4 << 20
@@ -115,5 +118,6 @@ def _scope(request: web.Request) -> dict[str, Any]:
         "headers": [(k.lower(), v) for k, v in request.raw_headers],
         "client": tuple(peer[:2]) if peer else None,
         "server": tuple(sock[:2]) if sock else None,
-        "state": {},
+        # the token the gateway accepted: recorded with each call (agents/record.py)
+        "state": {REQUEST_PRINCIPAL: request.get(PRINCIPAL)},
     }

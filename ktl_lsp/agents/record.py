@@ -14,6 +14,7 @@ import anyio
 from ktl_lsp.agents.tools import AGENT_KIND, redact_value
 from ktl_lsp.sessions.manager import RunSpec, SessionManager
 from ktl_lsp.sessions.model import State
+from ktl_lsp.sessions.provenance import REQUEST_PRINCIPAL
 
 #: The MCP methods that are recorded, and the parameter that names what they touch.
 RECORDED = {"tools/call": "name", "resources/read": "uri", "prompts/get": "name"}
@@ -27,6 +28,14 @@ def client_name(ctx: Any) -> str:
     info = getattr(params, "client_info", None)
     name = getattr(info, "name", None)
     return str(name)[:80] if name else "unknown"
+
+
+def principal(ctx: Any) -> str | None:
+    """The name of the gateway token the call came with (None on stdio)."""
+    scope = getattr(getattr(ctx, "request", None), "scope", None)
+    state = scope.get("state") if isinstance(scope, dict) else None
+    name = state.get(REQUEST_PRINCIPAL) if isinstance(state, dict) else None
+    return str(name) if name else None
 
 
 def _size(result: Any) -> int:
@@ -63,6 +72,7 @@ class Recorder:
             args = {"truncated": shown[:MAX_ARGUMENTS]}
         client = client_name(ctx)
         what = f"{ctx.method.split('/')[0].rstrip('s')} {target}"
+        token = principal(ctx)
         live = self.manager.create(
             RunSpec(
                 argv=[],
@@ -76,6 +86,7 @@ class Recorder:
                     "method": ctx.method,
                     "target": target,
                     "arguments": args,
+                    **({"principal": token} if token else {}),
                 },
                 tags={"agent": client},
             )

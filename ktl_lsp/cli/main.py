@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ktl_lsp import __version__
-from ktl_lsp.cli import check, gateway, lsp, mcp, run, serve, sessions
+from ktl_lsp.cli import audit, check, gateway, lsp, mcp, run, serve, sessions
 from ktl_lsp.cli.output import reader_gone
 
 #: In the order ``ktl-lsp --help`` lists them.
@@ -24,6 +24,7 @@ COMMANDS = {
     "gateway": gateway,
     "run": run,
     "sessions": sessions,
+    "audit": audit,
     "check": check,
     "mcp": mcp,
 }

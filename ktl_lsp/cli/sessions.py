@@ -52,14 +52,7 @@ def add_parser(sub: Subparsers) -> None:
             help="only sessions in this state",
         )
         p.add_argument("--kind", help="only sessions of this kind: pty, shell, exec, k8s...")
-        p.add_argument(
-            "--since",
-            type=_since,
-            metavar="WHEN",
-            help="only sessions started since then: 30m, 2h, 3d, 1w (ago), today, yesterday, or "
-            "an ISO date or time such as 2026-11-26 or 2026-11-26T10:00 (local unless it has a "
-            "zone)",
-        )
+        since_arg(p, "only sessions started since then")
 
     ls_p = command("list", _list, "sessions, newest first")
     which_sessions(ls_p)
@@ -175,6 +168,17 @@ def add_parser(sub: Subparsers) -> None:
     blocks_p = command("blocks", _blocks, "a shell session's command blocks")
     session_id(blocks_p)
     as_json(blocks_p)
+
+
+def since_arg(p: argparse.ArgumentParser, what: str) -> None:
+    """``--since WHEN``, read as it is parsed (into nanoseconds since the epoch)."""
+    p.add_argument(
+        "--since",
+        type=_since,
+        metavar="WHEN",
+        help=f"{what}: 30m, 2h, 3d, 1w (ago), today, yesterday, or an ISO date or time such "
+        "as 2026-11-26 or 2026-11-26T10:00 (local unless it has a zone)",
+    )
 
 
 def _since(text: str) -> int:

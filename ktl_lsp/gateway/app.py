@@ -14,10 +14,11 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ktl_lsp.gateway import approvals, seek
+from ktl_lsp.gateway import approvals, audit, seek
 from ktl_lsp.gateway.auth import COOKIE, Auth, GatewayAuthError
 from ktl_lsp.gateway.http import (
     MANAGER,
+    PRINCIPAL,
     give_back_memory,
     json_response,
     manager_of,
@@ -66,7 +67,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         auth = request.app[AUTH]
         query_token = request.query.get("token") if options.get("allow_query_token") else None
         try:
-            auth.check(
+            request[PRINCIPAL] = auth.check(
                 request.headers.get("Authorization") or query_token,
                 request.headers.get("X-KTL-Token"),
                 request.cookies.get(COOKIE),
@@ -433,6 +434,7 @@ def build_app(manager: SessionManager, auth: Auth, **options: Any) -> web.Applic
     r.add_get("/api/v1/sessions/{id}/frames", frames)
     seek.register(app)  # /index and /seek for the replay UI
     approvals.register(app)  # questions sessions wait on, answered from a browser or CI
+    audit.register(app)  # the changes recorded, with who, where, against what and why
     r.add_get("/healthz", healthz)
     r.add_get("/ui/login", ui_login)
     r.add_get("/ui/assets/{name}", asset)

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from ktl_lsp.sessions import private
+from ktl_lsp.sessions.provenance import DEFAULT_TOKEN_NAME
 
 CODE_TTL_S = 120
 COOKIE = "ktl_token"
@@ -94,12 +95,18 @@ def _strip_bearer(value: str) -> str:
 
 class Auth:
     """Checks requests against the token; with ``source`` (the token file) it follows
-    rotations: one ``stat`` per request notices a replaced file."""
+    rotations: one ``stat`` per request notices a replaced file. ``name`` is what sessions
+    started with the token record as their ``principal`` (the audit trail's who)."""
 
     def __init__(
-        self, token: str | None, source: Path | None = None, used_dir: Path | None = None
+        self,
+        token: str | None,
+        source: Path | None = None,
+        used_dir: Path | None = None,
+        name: str = DEFAULT_TOKEN_NAME,
     ) -> None:
         self.token = token
+        self.name = name
         self._used: dict[str, float] = {}
         self._source = source
         #: Redeemed codes, shared by every process serving the store (one file per code, made
@@ -134,19 +141,18 @@ class Auth:
     def enabled(self) -> bool:
         return bool(self.token)
 
-    def check(
-        self, authorization: str | None, header_token: str | None, cookie: str | None
-    ) -> None:
-        """ktl-agent's order: the first non-empty source decides; no fallback to the others."""
+    def check(self, authorization: str | None, header_token: str | None, cookie: str | None) -> str:
+        """ktl-agent's order: the first non-empty source decides; no fallback to the others.
+        The accepted token's name ("" when no token is required)."""
         self._follow()
         if not self.token:
-            return
+            return ""
         for source in (authorization, header_token, cookie):
             if source and source.strip():
                 given = _strip_bearer(source)
                 if not _same(given, self.token):
                     raise GatewayAuthError("invalid authentication token")
-                return
+                return self.name
         raise GatewayAuthError("missing authentication token")
 
     # one-time login codes ----------------------------------------------------------------

@@ -19,6 +19,9 @@ from ktl_lsp.sessions.manager import SessionManager
 from ktl_lsp.sessions.model import Session
 
 MANAGER = web.AppKey("manager", SessionManager)
+#: The name of the token a request carried ("" when the gateway needs none): sessions the
+#: request starts record it as their ``principal``.
+PRINCIPAL = web.RequestKey("principal", str)
 JSON_TYPE = "application/json; charset=utf-8"
 
 

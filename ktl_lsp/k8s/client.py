@@ -18,7 +18,7 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ class ContextInfo:
     cluster: str
     namespace: str | None = None
     user: str | None = None
+    #: The cluster's API server URL, as the kubeconfig says (sessions record it).
+    server: str | None = None
 
     def to_lsp(self) -> dict[str, Any]:
         return {"name": self.name, "cluster": self.cluster, "namespace": self.namespace}
@@ -93,7 +95,11 @@ def load_kubeconfig(environ: Mapping[str, str] | None = None) -> KubeConfig:
         if in_cluster_available(environ):
             ns_file = SERVICE_ACCOUNT / "namespace"
             ns = ns_file.read_text().strip() if ns_file.is_file() else None
-            ctx = ContextInfo(IN_CLUSTER, IN_CLUSTER, ns)
+            env = os.environ if environ is None else environ
+            host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")
+            shown = f"[{host}]" if host and ":" in host else host
+            server = f"https://{shown}:{port or 443}" if host else None
+            ctx = ContextInfo(IN_CLUSTER, IN_CLUSTER, ns, server=server)
             return KubeConfig((), IN_CLUSTER, (ctx,), in_cluster=True)
         where = os.pathsep.join(kubeconfig_files(environ))
         raise ConfigError(
@@ -102,6 +108,7 @@ def load_kubeconfig(environ: Mapping[str, str] | None = None) -> KubeConfig:
         )
     current: str | None = None
     contexts: dict[str, ContextInfo] = {}
+    servers: dict[str, str] = {}
     for path in files:
         try:
             with open(path, encoding="utf-8") as fh:
@@ -112,6 +119,10 @@ def load_kubeconfig(environ: Mapping[str, str] | None = None) -> KubeConfig:
             raise ConfigError(f"kubeconfig {path} is not a mapping")
         if current is None and data.get("current-context"):
             current = str(data["current-context"])
+        for item in data.get("clusters") or []:
+            found = item.get("cluster") if isinstance(item, dict) else None
+            if isinstance(found, dict) and item.get("name") and found.get("server"):
+                servers.setdefault(str(item["name"]), str(found["server"]))
         for item in data.get("contexts") or []:
             if not isinstance(item, dict) or not item.get("name"):
                 continue
@@ -127,7 +138,8 @@ def load_kubeconfig(environ: Mapping[str, str] | None = None) -> KubeConfig:
                     str(body["user"]) if body.get("user") else None,
                 ),
             )
-    return KubeConfig(tuple(files), current, tuple(contexts.values()))
+    with_servers = (replace(c, server=servers.get(c.cluster)) for c in contexts.values())
+    return KubeConfig(tuple(files), current, tuple(with_servers))
 
 
 @dataclass(frozen=True)

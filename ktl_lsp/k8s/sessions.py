@@ -16,6 +16,7 @@ from ktl_lsp.k8s.guard import ContextPolicy, Mutation
 from ktl_lsp.k8s.style import DIM, RESET, YELLOW, error_line
 from ktl_lsp.sessions.manager import LiveSession, RunSpec, SessionManager, TaskOutcome
 from ktl_lsp.sessions.model import State
+from ktl_lsp.sessions.provenance import safe_url
 
 Body = Callable[[LiveSession, Cluster], Awaitable[TaskOutcome]]
 #: Writes what a change would do (a server-side dry run) to the session; a one-line summary.
@@ -115,6 +116,8 @@ class K8sSessions:
                 kubeContext=cluster.name,
                 namespace=namespace or cluster.default_namespace,
             )
+            if cluster.context.server:
+                meta["server"] = safe_url(cluster.context.server)
         return meta
 
     @staticmethod

@@ -43,6 +43,7 @@ from ktl_lsp.lsp.server import KtlServer
 if TYPE_CHECKING:
     from ktl_lsp.checks import OutlineItem, Workspace
     from ktl_lsp.checks.crds import CrdVersion
+    from ktl_lsp.sessions.manager import SessionManager
 
 #: Pause after the last keystroke before a document is checked again.
 
@@ -164,6 +165,7 @@ class Checker(Feature):
         self._extra: dict[str, dict[str, list[Finding]]] = {}  # uri -> owner -> findings
         self._edit_hooks: list[Callable[[str, str], None]] = []
         keep_big_allocations_apart()
+        server.when_sessions_open(self._sessions_opened)
 
     # -- the workspace ---------------------------------------------------------------------
     @property
@@ -220,6 +222,10 @@ class Checker(Feature):
         """Reads the workspace folders in the background, once."""
         if self._folders_task is None:
             self._folders_task = background(self._guard(self._load_folders()), "ktl-folders")
+
+    def _sessions_opened(self, manager: SessionManager) -> None:
+        """Sessions record which workspace folder their work is in (sessions/provenance.py)."""
+        manager.provenance.roots = self.folder_roots
 
     def folder_roots(self) -> list[Path]:
         ws = self.server.workspace

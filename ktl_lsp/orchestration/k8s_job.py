@@ -137,6 +137,9 @@ class JobRunner:
         async with cluster.using():
             given = node.extra.get("namespace")
             namespace = self.k8s.namespace(cluster, str(given) if given else None)
+            target = K8sSessions.meta(cluster, node.display, namespace)
+            target.pop("command")  # the node's own stays
+            await self.manager.update_meta(live.id, **target)
             name = job_name(ctx.plan_name, node.id, live.id)
             job = _Job(cluster, live, namespace, name)
             try:

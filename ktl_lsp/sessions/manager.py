@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import getpass
 import logging
 import os
-import socket
 import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
@@ -49,6 +47,7 @@ from ktl_lsp.sessions.model import (
     now_ns,
 )
 from ktl_lsp.sessions.plain import PlainPage
+from ktl_lsp.sessions.provenance import Provenance, host_name, os_user
 from ktl_lsp.sessions.redact import FLUSH_S, Redacted, Redaction
 from ktl_lsp.sessions.retention import PruneResult, RetentionPolicy
 from ktl_lsp.sessions.search import MAX_LIMIT, Hit, Query
@@ -71,12 +70,7 @@ MIN_PREFIX = 4
 
 
 def requester() -> str:
-    user = os.environ.get("USER") or os.environ.get("USERNAME")
-    if not user:
-        with contextlib.suppress(Exception):
-            user = getpass.getuser()
-    host = socket.gethostname()
-    return "@".join(p for p in (user, host) if p) or "ktl"
+    return "@".join(p for p in (os_user(), host_name()) if p) or "ktl"
 
 
 def shell_argv(command: str) -> list[str]:
@@ -251,6 +245,8 @@ class SessionManager:
         self._timelines = Timelines()
         #: Questions its sessions put to a person (protected contexts, plans that pause).
         self.approvals = Approvals(self)
+        #: Who started each session and from where (sessions/provenance.py).
+        self.provenance = Provenance()
 
     @classmethod
     def open(
@@ -315,6 +311,7 @@ class SessionManager:
     def close(self) -> None:
         if self._pruner is not None:
             self._pruner.cancel()
+        self.provenance.close()
         for live in list(self.live.values()):
             if live.pty is not None and not live.pty.exited:
                 live.pty.send_signal("KILL")
@@ -340,6 +337,7 @@ class SessionManager:
             tags=dict(spec.tags),
             parent_id=spec.parent_id,
         )
+        self.provenance.stamp(session, self.save)
         live = LiveSession(self, session)
         if spec.blocks:
             live.marks = MarkParser()
@@ -962,7 +960,9 @@ class SessionManager:
         )
 
     async def flush(self) -> None:
-        """Waits until every frame emitted so far is in the store (before reading it back)."""
+        """Waits until every frame emitted so far is in the store (before reading it back),
+        and the sessions' provenance with it."""
+        await self.provenance.settle()
         if self.store is not None:
             await self.store.flush()
 
@@ -988,6 +988,8 @@ def _matches(s: Session, flt: SessionFilter) -> bool:
     if flt.not_kind and s.kind == flt.not_kind:
         return False
     if flt.since_ns is not None and s.created_ns < flt.since_ns:
+        return False
+    if flt.until_ns is not None and s.created_ns > flt.until_ns:
         return False
     if flt.parent_id is not None and s.parent_id != flt.parent_id:
         return False

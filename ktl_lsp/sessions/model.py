@@ -172,6 +172,8 @@ class SessionFilter:
     meta: dict[str, str] | None = None
     tags: dict[str, str] | None = None
     since_ns: int | None = None
+    #: Only sessions started at or before this (a page after the newest ones).
+    until_ns: int | None = None
     parent_id: str | None = None
     limit: int = 50
     #: Leave out sessions of this kind (agents' recorded calls from listings of the work).

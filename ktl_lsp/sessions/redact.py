@@ -22,8 +22,9 @@ per piece on a line without a break.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 #: Longest run of bytes held back waiting for the rest of a possible token.
 MAX_CARRY = 1024
@@ -241,3 +242,34 @@ class Redactor:
                 names.append(name)
         out += buf[last:]
         return Redacted(bytes(out), names, removed)
+
+
+#: Names whose values are secrets whatever they look like (a key in JSON, an option, a variable).
+SECRET_KEY = re.compile(r"(?i)token|password|passwd|secret|credential|api[-_]?key|private")
+_SECRET_NAME = r"[\w.-]*(?:token|password|passwd|secret|credential|api[-_]?key|private)[\w.-]*"
+#: ``--password=x``, ``GITHUB_TOKEN=x``, ``password: x``, and ``--token x`` on a command line.
+_VALUE = r"(\"[^\"]*\"|'[^']*'|[^\s\"',;]+)"
+_ASSIGNED = re.compile(rf"(?i)(\b{_SECRET_NAME}[ \t]*[=:][ \t]*){_VALUE}")
+_OPTION = re.compile(rf"(?i)((?:^|\s)--?{_SECRET_NAME}[ \t]+)(?!-){_VALUE}")
+
+
+def redact_assignments(text: str) -> str:
+    """``text`` (a command line) with values given to secret-looking names replaced: a bare
+    password is in no well-known shape, but ``--password=...`` says what it is."""
+    text = _ASSIGNED.sub(r"\1[REDACTED]", text)
+    return _OPTION.sub(r"\1[REDACTED]", text)
+
+
+def redact_value(value: Any, text: Callable[[str], str]) -> Any:
+    """``value`` (JSON-like) with each string passed through ``text`` and the values under
+    secret-looking keys (``token``, ``password``, ...) hidden."""
+    if isinstance(value, str):
+        return text(value) if value else value
+    if isinstance(value, list | tuple):
+        return [redact_value(v, text) for v in value]
+    if isinstance(value, dict):
+        return {
+            k: "[REDACTED]" if SECRET_KEY.search(str(k)) and v else redact_value(v, text)
+            for k, v in value.items()
+        }
+    return value

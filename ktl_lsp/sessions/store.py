@@ -169,6 +169,11 @@ _SESSION_COLS = (
 )
 
 
+def _int64(n: int) -> int:
+    """``n`` within SQLite's integers (a time in the year 2999 is past them in nanoseconds)."""
+    return max(-(2**63), min(n, 2**63 - 1))
+
+
 def _row_to_session(row: Sequence[Any]) -> Session:
     return Session(
         id=row[0],
@@ -771,7 +776,10 @@ class Store:
             args.append(flt.not_kind)
         if flt.since_ns is not None:
             where.append("created_ns >= ?")
-            args.append(flt.since_ns)
+            args.append(_int64(flt.since_ns))
+        if flt.until_ns is not None:
+            where.append("created_ns <= ?")
+            args.append(_int64(flt.until_ns))
         if flt.parent_id is not None:
             where.append("parent_id = ?")
             args.append(flt.parent_id)

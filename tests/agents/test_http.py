@@ -59,6 +59,8 @@ async def test_mcp_over_http_needs_the_gateway_token(tmp_path: Path) -> None:
             calls = answer(await agent.call_tool("list_sessions", {"kind": "agent"}))
             assert {s["meta"]["transport"] for s in calls["sessions"]} == {"http"}
             assert {s["meta"]["requester"] for s in calls["sessions"]} == {"agent:test-agent"}
+            # who, for the audit trail: the gateway token's name
+            assert {s["meta"]["principal"] for s in calls["sessions"]} == {"default"}
 
         # The SDK's client sees the refusal as an error answer; its status is checked below.
         for wrong in (None, "not-the-token"):

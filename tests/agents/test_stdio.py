@@ -133,6 +133,7 @@ async def test_read_tools_answer_about_recorded_sessions(tmp_path: Path) -> None
     recorded = calls["sessions"]
     assert len(recorded) >= 15
     assert {s["meta"]["requester"] for s in recorded} == {"agent:test-agent"}
+    assert not any("principal" in s["meta"] for s in recorded)  # no gateway token on stdio
     reads = [s for s in recorded if s["meta"]["target"] == "read_output"]
     assert reads and all(s["meta"]["arguments"]["sessionId"] in (good, bad) for s in reads)
     assert all(s["state"] == "done" for s in recorded if s["meta"]["target"] != "list_sessions")

@@ -104,6 +104,10 @@ def test_kubeconfig_list_merges_first_wins(tmp_path: Path) -> None:
                 {"name": "dev", "context": {"cluster": "other"}},
                 {"name": "prod", "context": {"cluster": "c2"}},
             ],
+            "clusters": [
+                {"name": "c1", "cluster": {"server": "http://127.0.0.1:2"}},
+                {"name": "c2", "cluster": {"server": "https://prod.example:6443"}},
+            ],
         },
     )
     config = load_kubeconfig({"KUBECONFIG": f"{a}:{tmp_path / 'missing'}:{b}"})
@@ -113,6 +117,11 @@ def test_kubeconfig_list_merges_first_wins(tmp_path: Path) -> None:
         {"name": "prod", "cluster": "c2", "namespace": None},
     ]
     assert Cluster(config).default_namespace == "team"
+    # each context's API server, the first file naming a cluster winning (sessions record it)
+    assert [c.server for c in config.contexts] == [
+        "http://127.0.0.1:1",
+        "https://prod.example:6443",
+    ]
     with pytest.raises(ConfigError, match='context "nope" is not in the kubeconfig'):
         Cluster(config, "nope")
 

@@ -91,6 +91,9 @@ async def test_nodes_run_as_jobs_with_logs_and_exit_codes(
 
     migrate = await k8s.cmd("ktl.session.get", {"sessionId": by_id["migrate"]["sessionId"]})
     assert migrate["kind"] == "k8s" and migrate["parentId"] == result["sessionId"]
+    # against what, for the audit trail
+    assert migrate["meta"]["kubeContext"] == "fake" and migrate["meta"]["server"] == api.url
+    assert migrate["meta"]["namespace"] == "default" and migrate["meta"]["node"] == "migrate"
     text = await output_text(k8s, by_id["migrate"]["sessionId"], plain=True)
     assert "migrating orders\r\ndone\r\n" in text  # the pod's log, in order, as terminal lines
     assert "image alpine:3.20" in text

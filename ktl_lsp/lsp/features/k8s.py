@@ -289,6 +289,7 @@ class K8sCommands(Feature):
         flags += " --force-conflicts" if a.force and name == "apply" else ""
         title = f"ktl {name} -f {_short(a.uri)}{flags}"
         meta = K8sSessions.meta(cluster, f"ktl {name}", shown, uri=a.uri, documents=a.documents)
+        meta.update(_dry_run(a))
         body = functools.partial(self._run_file_operation, name, a, text, selected, opts, title)
         mutation, preview = None, None
         if name != "diff" and not a.dryRun:
@@ -331,6 +332,7 @@ class K8sCommands(Feature):
         meta = K8sSessions.meta(
             cluster, f"ktl {name}", namespace, uri=a.uri, chart=str(chart), release=a.release
         )
+        meta.update(_dry_run(a))
         body = functools.partial(
             self._run_file_operation, name, a, text, selected, opts, title, publish=False
         )
@@ -403,6 +405,11 @@ class K8sCommands(Feature):
 
 
 # -- helpers --------------------------------------------------------------------------------------
+def _dry_run(a: FileArgs) -> dict[str, Any]:
+    """Meta saying nothing was persisted (the audit trail leaves such runs out)."""
+    return {"dryRun": True} if a.dryRun else {}
+
+
 def _spec(title: str, meta: dict[str, Any]) -> RunSpec:
     return RunSpec(argv=[], command=title, kind="k8s", title=title, meta=meta)
 
