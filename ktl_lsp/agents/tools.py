@@ -306,9 +306,9 @@ def plain_lines(text: str) -> str:
 
 def check_paths_json(paths: list[str], k8s_version: str | None) -> dict[str, Any]:
     """``ktl-lsp check``'s findings (its JSON shape) for files and directories."""
-    from ktl_lsp.checks.check_paths import check_paths
+    from ktl_lsp.checks.check_paths import check_paths, findings_json
     from ktl_lsp.checks.k8s_schemas import UnsupportedVersionError, resolve_version
-    from ktl_lsp.cli.check import add_chart_findings, render_json
+    from ktl_lsp.helm.check_charts import add_chart_findings
 
     if not paths:
         raise BadArgument("paths must name at least one file or directory")
@@ -320,7 +320,10 @@ def check_paths_json(paths: list[str], k8s_version: str | None) -> dict[str, Any
     except UnsupportedVersionError as exc:
         raise BadArgument(str(exc)) from exc
     results = check_paths(paths, version)
-    add_chart_findings(results, paths, version, "auto")
-    findings = render_json(results, Path.cwd().resolve())
+    unrendered = add_chart_findings(results, paths, version, "auto")
+    findings = findings_json(results, Path.cwd().resolve())
     errors = sum(1 for f in findings if f.get("severity") == "error")
-    return {"findings": findings, "errors": errors, "files": len(results)}
+    out: dict[str, Any] = {"findings": findings, "errors": errors, "files": len(results)}
+    if unrendered:
+        out["chartsNotRendered"] = unrendered
+    return out
