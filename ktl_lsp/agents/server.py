@@ -131,15 +131,19 @@ def build(
 
     @mcp.tool(annotations=READ)
     async def search_output(
-        query: str,
+        query: Annotated[
+            str,
+            Field(description='words (all must appear, any case), "a phrase", prefix*'),
+        ],
         sessionId: SessionId | None = None,
-        regex: bool = False,
         limit: Annotated[int, Field(ge=1, le=500)] = 50,
-        sessions: Annotated[int, Field(ge=1, le=50)] = 20,
+        state: Literal["running", "done", "error", "cancelled", "interrupted"] | None = None,
+        kind: Annotated[str | None, Field(description="pty, k8s, exec, plan, ...")] = None,
     ) -> dict[str, Any]:
-        """Output lines matching query (case-insensitive) in one session, or in the newest
-        sessions (at most 50, the last 1 MB of each's plain text)."""
-        return await _answer(found.search_output(query, sessionId, regex, limit, sessions))
+        """Output lines holding every word of query, newest first, across all recorded
+        sessions (the store's full-text index) or in one session; each match names its
+        session and frame (seq, for read_output's fromSeq)."""
+        return await _answer(found.search_output(query, sessionId, limit, state, kind))
 
     @mcp.tool(annotations=READ)
     async def compare_sessions(a: SessionId, b: SessionId) -> dict[str, Any]:

@@ -827,9 +827,21 @@ class Store:
         state: str | None = None,
         kind: str | None = None,
         since_ns: int | None = None,
+        *,
+        session_id: str | None = None,
+        not_kind: str | None = None,
     ) -> list[search.Hit]:
         """Blocking: call it from a worker thread after :meth:`indexed`."""
-        return search.search(self.reader(), query, limit, state, kind, since_ns)
+        return search.search(
+            self.reader(),
+            query,
+            limit,
+            state,
+            kind,
+            since_ns,
+            session_id=session_id,
+            not_kind=not_kind,
+        )
 
     async def indexed(self) -> None:
         """Waits until every frame queued so far is committed and indexed."""
