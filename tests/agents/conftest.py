@@ -32,10 +32,12 @@ def run_session(store: Path, *argv: str, cwd: Path | None = None) -> str:
 
 
 @asynccontextmanager
-async def stdio_agent(store: Path, env: dict[str, str] | None = None) -> AsyncIterator[Client]:
+async def stdio_agent(
+    store: Path, env: dict[str, str] | None = None, *flags: str
+) -> AsyncIterator[Client]:
     params = StdioServerParameters(
         command=KTL_LSP,
-        args=["--store", str(store), "mcp"],
+        args=["--store", str(store), "mcp", *flags],
         env={"KUBECONFIG": os.devnull, **(env or {})},
     )
     async with Client(params, client_info=AGENT) as client:
