@@ -8,9 +8,11 @@ cluster's ``K8sError``) become tool errors whose text says why.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable
 from typing import Annotated, Any, Literal, TypeVar
 
+from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.prompts.base import UserMessage
@@ -18,6 +20,7 @@ from mcp_types import Resource, ToolAnnotations
 from pydantic import Field
 
 from ktl_lsp import __version__
+from ktl_lsp.agents.changed import ListChanged
 from ktl_lsp.agents.changes import MAX_WAIT_S, WriteTools
 from ktl_lsp.agents.cluster import ClusterTools
 from ktl_lsp.agents.record import Recorder
@@ -109,11 +112,19 @@ def build(
     a person answers (the replay UI), noted in each call that waits."""
     found = SessionTools(manager)
     cluster = ClusterTools(clusters)
+    changed = ListChanged(manager)
     mcp = _Server(
         found,
         version=__version__,
         instructions=INSTRUCTIONS,
-        middleware=[Recorder(manager, transport)],
+        middleware=[changed, Recorder(manager, transport)],
+        subscriptions=changed.bus,
+    )
+    # Say that resources/list changes (sessions start and end): the SDK's options default
+    # to no list-changed notifications.
+    lowlevel = mcp._lowlevel_server
+    lowlevel.create_initialization_options = functools.partial(  # type: ignore[method-assign]
+        lowlevel.create_initialization_options, NotificationOptions(resources_changed=True)
     )
 
     @mcp.tool(annotations=READ)
