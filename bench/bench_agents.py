@@ -33,29 +33,12 @@ from mcp.client.stdio import StdioServerParameters
 from mcp_types import Implementation
 
 from ktl_lsp.agents.tools import SessionTools
-from ktl_lsp.sessions.manager import RunSpec, SessionManager
-from ktl_lsp.sessions.model import FrameType, State
+from ktl_lsp.sessions.manager import SessionManager
+from tests.agents.conftest import record_big_session
 
 TAIL = 200
 TARGET_MS = 50.0
 KTL_LSP = str(Path(sys.executable).with_name("ktl-lsp"))
-
-
-async def record(store: Path, megabytes: int) -> str:
-    """A finished session of ``megabytes`` MB of coloured 100-byte lines in ~64 KB frames."""
-    manager = SessionManager.open(store)
-    live = manager.create(RunSpec(argv=["big"], kind="pty"))
-    line = b"\x1b[36m" + b"x" * 90 + b"\x1b[0m\r\n"
-    chunk = line * 655
-    total = 0
-    while total < megabytes << 20:
-        live.emit(FrameType.OUTPUT, chunk)
-        total += len(chunk)
-    live.emit(FrameType.OUTPUT, b"the last line\r\n")
-    manager.finish(live, State.DONE, exit_code=0)
-    await manager.flush()
-    manager.close()
-    return live.id
 
 
 def sql_tail(store: Path, session_id: str) -> int:
@@ -90,7 +73,7 @@ async def main(megabytes: int, rounds: int) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-agents-"))
     try:
         store = tmp / "s.db"
-        sid = await record(store, megabytes)
+        sid = await record_big_session(store, megabytes)
         print(f"session {sid}: {store.stat().st_size / 1e6:.0f} MB store")
 
         async def baseline() -> object:

@@ -340,21 +340,16 @@ def search(
         return []
     where = ["search_text MATCH ?", "t.rowid < ?"]
     filters: list[Any] = []
-    if session_id:
-        where.append("d.session_id = ?")
-        filters.append(session_id)
-    if not_kind:
-        where.append("s.kind != ?")
-        filters.append(not_kind)
-    if state:
-        where.append("s.state = ?")
-        filters.append(state)
-    if kind:
-        where.append("s.kind = ?")
-        filters.append(kind)
-    if since_ns is not None:
-        where.append("s.created_ns >= ?")
-        filters.append(since_ns)
+    for clause, value in (
+        ("d.session_id = ?", session_id),
+        ("s.kind != ?", not_kind),
+        ("s.state = ?", state),
+        ("s.kind = ?", kind),
+        ("s.created_ns >= ?", since_ns),
+    ):
+        if value is not None and value != "":
+            where.append(clause)
+            filters.append(value)
     sql = (
         f"SELECT t.rowid, d.session_id, f.seq, f.data FROM search_text t "
         f"JOIN search_docs d ON d.n = (t.rowid >> {SHIFT}) "
