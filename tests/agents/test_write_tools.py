@@ -23,6 +23,7 @@ from ktl_lsp.gateway.auth import token_path
 from tests.agents.conftest import answer, error_text, stdio_agent
 from tests.agents.test_http import _agent, serving
 from tests.k8s_api import FakeApi, write_kubeconfig
+from tests.orchestration.conftest import write_plan
 
 
 def _settings(tmp_path: Path, **agents: Any) -> str:
@@ -240,3 +241,73 @@ async def test_over_http_an_answer_after_the_agent_left_runs_nothing(tmp_path: P
             ran = answer(results[0])
             assert ran["exitCode"] == 0 and "erin" in ran["approval"]
     assert not marker.exists()
+
+
+async def test_plan_run_session_cancel_and_delete_by_name(tmp_path: Path) -> None:
+    """The other changing tools, allow-listed: a plan runs, a running session is cancelled,
+    objects named by kind and name are deleted; each records who asked."""
+    store = tmp_path / "s.db"
+    plan = write_plan(
+        tmp_path,
+        {
+            "name": "ship",
+            "nodes": [
+                {"id": "build", "run": "echo built"},
+                {"id": "test", "run": "echo tested", "deps": ["build"]},
+            ],
+        },
+    )
+    async with FakeApi() as api:
+        api.add(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "old", "namespace": "default"},
+            }
+        )
+        env = {"KUBECONFIG": str(write_kubeconfig(tmp_path / "kubeconfig", api))}
+        settings = _settings(
+            tmp_path,
+            allowWrite=True,
+            allow=[
+                {"tool": "plan_run", "path": str(plan)},
+                {"tool": "run", "argv": ["sleep"]},
+                {"tool": "session_cancel"},
+                {"tool": "k8s_delete", "context": "fake"},
+            ],
+        )
+        async with stdio_agent(store, env, "--settings", settings) as agent:
+            ran = answer(await agent.call_tool("plan_run", {"path": str(plan), "waitSeconds": 30}))
+            assert (ran["state"], ran["approval"]) == ("done", "allow-list")
+            got = answer(await agent.call_tool("get_plan", {"sessionId": ran["sessionId"]}))
+            assert got["states"] == {"done": 2}
+            assert got["session"]["meta"]["requester"] == "agent:test-agent"
+
+            sleeping = answer(
+                await agent.call_tool("run", {"argv": ["sleep", "60"], "waitSeconds": 0})
+            )
+            assert sleeping["state"] == "running"
+            cancelled = answer(
+                await agent.call_tool("session_cancel", {"sessionId": sleeping["sessionId"]})
+            )
+            assert cancelled["state"] == "cancelled"
+            again = await agent.call_tool("session_cancel", {"sessionId": sleeping["sessionId"]})
+            assert "is not running in this server" in error_text(again)
+
+            gone = answer(
+                await agent.call_tool(
+                    "k8s_delete",
+                    {
+                        "objects": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "old"}],
+                        "context": "fake",
+                    },
+                )
+            )
+            assert [(r["kind"], r["action"]) for r in gone["resources"]] == [
+                ("ConfigMap", "deleted")
+            ]
+            wrong = await agent.call_tool(
+                "k8s_delete", {"objects": [{"kind": "ConfigMap", "name": "x"}]}
+            )
+            assert "objects[0] needs apiVersion" in error_text(wrong)
+        assert api.get("v1", "ConfigMap", "old", "default") is None
