@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from ktl_lsp.agents.writes import APPROVE, DENY, WRITE_TOOLS
 from ktl_lsp.gateway.auth import token_path
 from tests.agents.conftest import answer, error_text, stdio_agent
 from tests.agents.test_http import _agent, serving
+from tests.cli.conftest import ktl_lsp
 from tests.k8s_api import FakeApi, write_kubeconfig
 from tests.orchestration.conftest import write_plan
 
@@ -311,3 +313,15 @@ async def test_plan_run_session_cancel_and_delete_by_name(tmp_path: Path) -> Non
             )
             assert "objects[0] needs apiVersion" in error_text(wrong)
         assert api.get("v1", "ConfigMap", "old", "default") is None
+
+
+def test_settings_that_cannot_be_read_stop_the_server_bad_entries_are_named(tmp_path: Path) -> None:
+    store = str(tmp_path / "s.db")
+    missing = ktl_lsp("--store", store, "mcp", "--settings", str(tmp_path / "nope.json"))
+    assert missing.returncode == 2 and "nope.json" in missing.stderr
+    (tmp_path / "list.yaml").write_text("- not an object\n")
+    listed = ktl_lsp("--store", store, "mcp", "--settings", str(tmp_path / "list.yaml"))
+    assert listed.returncode == 2 and "expected an object of settings" in listed.stderr
+    bad = _settings(tmp_path, allowWrite=True, allow=[{"tool": "rm", "argv": ["-rf"]}])
+    served = ktl_lsp("--store", store, "mcp", "--settings", bad, stdin=subprocess.DEVNULL)
+    assert "agents.allow[0]': tool should be one of run" in served.stderr, served.stderr
