@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 import anyio
 
 from ktl_lsp.agents.tools import AGENT_KIND, redact_value
-from ktl_lsp.sessions.manager import RunSpec, SessionManager
+from ktl_lsp.sessions.manager import LiveSession, RunSpec, SessionManager
 from ktl_lsp.sessions.model import State
 from ktl_lsp.sessions.provenance import REQUEST_PRINCIPAL
 
@@ -20,6 +21,8 @@ from ktl_lsp.sessions.provenance import REQUEST_PRINCIPAL
 RECORDED = {"tools/call": "name", "resources/read": "uri", "prompts/get": "name"}
 #: Characters of a call's arguments kept in its session (they are the caller's to size).
 MAX_ARGUMENTS = 4000
+#: The session of the call being answered: a changing tool asks its question there.
+CALL: ContextVar[LiveSession | None] = ContextVar("ktl_agent_call", default=None)
 
 
 def client_name(ctx: Any) -> str:
@@ -72,7 +75,7 @@ class Recorder:
             args = {"truncated": shown[:MAX_ARGUMENTS]}
         client = client_name(ctx)
         what = f"{ctx.method.split('/')[0].rstrip('s')} {target}"
-        token = principal(ctx)
+        who = principal(ctx)
         live = self.manager.create(
             RunSpec(
                 argv=[],
@@ -86,12 +89,13 @@ class Recorder:
                     "method": ctx.method,
                     "target": target,
                     "arguments": args,
-                    **({"principal": token} if token else {}),
+                    **({"principal": who} if who else {}),
                 },
                 tags={"agent": client},
             )
         )
         live.write(f"{what} {shown[:MAX_ARGUMENTS]}\r\n")
+        token = CALL.set(live)
         try:
             result = await call_next(ctx)
         except anyio.get_cancelled_exc_class():
@@ -102,6 +106,8 @@ class Recorder:
             live.write(f"error: {exc}\r\n")
             self.manager.finish(live, State.ERROR, exit_code=1, error=str(exc)[:500] or "error")
             raise
+        finally:
+            CALL.reset(token)
         size = _size(result)
         failed = _is_error(result)
         live.session.meta["resultBytes"] = size

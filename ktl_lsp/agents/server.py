@@ -8,9 +8,11 @@ cluster's ``K8sError``) become tool errors whose text says why.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable
 from typing import Annotated, Any, Literal, TypeVar
 
+from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.prompts.base import UserMessage
@@ -18,6 +20,8 @@ from mcp_types import Resource, ToolAnnotations
 from pydantic import Field
 
 from ktl_lsp import __version__
+from ktl_lsp.agents.changed import ListChanged
+from ktl_lsp.agents.changes import MAX_WAIT_S, WriteTools
 from ktl_lsp.agents.cluster import ClusterTools
 from ktl_lsp.agents.record import Recorder
 from ktl_lsp.agents.tools import (
@@ -27,15 +31,27 @@ from ktl_lsp.agents.tools import (
     check_paths_json,
     redact_text,
 )
+from ktl_lsp.agents.writes import WritePolicy
 from ktl_lsp.errors import UserError
 from ktl_lsp.k8s.client import Clusters
 from ktl_lsp.k8s.errors import K8sError
+from ktl_lsp.k8s.guard import ContextPolicy
+from ktl_lsp.k8s.sessions import K8sSessions
 from ktl_lsp.sessions.manager import SessionManager
 
 T = TypeVar("T")
 #: Sessions listed as resources (newest first).
 RESOURCES = 50
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True)
+WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False)
+Objects = Annotated[
+    list[dict[str, str]] | None,
+    Field(description="instead of path: [{apiVersion, kind, name, namespace?}]"),
+]
+WaitSeconds = Annotated[
+    float,
+    Field(ge=0, le=MAX_WAIT_S, description="wait this long for the work to end (after approval)"),
+]
 SessionId = Annotated[str, Field(description="a session id, or a unique prefix of one (4+)")]
 Context_ = Annotated[str | None, Field(description="kubeconfig context (default: the current one)")]
 Namespace = Annotated[str | None, Field(description="namespace (default: the context's)")]
@@ -44,7 +60,9 @@ INSTRUCTIONS = (
     "ktl-lsp records terminal commands, Kubernetes operations and plans as sessions. "
     "Find sessions with list_sessions, read what they printed with read_output (tailLines for "
     "the end), see why a plan failed with get_plan, compare runs with compare_sessions, and "
-    "look at the cluster with the k8s_* tools. Everything is read-only; output is redacted."
+    "look at the cluster with the k8s_* tools. Output is redacted. Tools that change things "
+    "(run, plan_run, k8s_apply, k8s_delete, session_cancel) exist only when the user allowed "
+    "them, and each waits for a person's approval unless the user allow-listed it."
 )
 
 
@@ -84,16 +102,29 @@ def build(
     manager: SessionManager,
     transport: str,
     clusters: Clusters | None = None,
+    writes: WritePolicy | None = None,
+    contexts: ContextPolicy | None = None,
+    approve_at: str | None = None,
 ) -> MCPServer:
-    """The server with the read-only tools. Changing tools are not offered: they go through
-    ``writes.WritePolicy`` and need the approvals service to ask a person."""
+    """The server with the read-only tools, and the changing ones when ``writes`` allows them
+    (each asks a person through ``manager.approvals`` unless allow-listed). ``contexts``: the
+    read-only and protected contexts, enforced for agents as for a person; ``approve_at``: where
+    a person answers (the replay UI), noted in each call that waits."""
     found = SessionTools(manager)
     cluster = ClusterTools(clusters)
+    changed = ListChanged(manager)
     mcp = _Server(
         found,
         version=__version__,
         instructions=INSTRUCTIONS,
-        middleware=[Recorder(manager, transport)],
+        middleware=[changed, Recorder(manager, transport)],
+        subscriptions=changed.bus,
+    )
+    # Say that resources/list changes (sessions start and end): the SDK's options default
+    # to no list-changed notifications.
+    lowlevel = mcp._lowlevel_server
+    lowlevel.create_initialization_options = functools.partial(  # type: ignore[method-assign]
+        lowlevel.create_initialization_options, NotificationOptions(resources_changed=True)
     )
 
     @mcp.tool(annotations=READ)
@@ -131,15 +162,19 @@ def build(
 
     @mcp.tool(annotations=READ)
     async def search_output(
-        query: str,
+        query: Annotated[
+            str,
+            Field(description='words (all must appear, any case), "a phrase", prefix*'),
+        ],
         sessionId: SessionId | None = None,
-        regex: bool = False,
         limit: Annotated[int, Field(ge=1, le=500)] = 50,
-        sessions: Annotated[int, Field(ge=1, le=50)] = 20,
+        state: Literal["running", "done", "error", "cancelled", "interrupted"] | None = None,
+        kind: Annotated[str | None, Field(description="pty, k8s, exec, plan, ...")] = None,
     ) -> dict[str, Any]:
-        """Output lines matching query (case-insensitive) in one session, or in the newest
-        sessions (at most 50, the last 1 MB of each's plain text)."""
-        return await _answer(found.search_output(query, sessionId, regex, limit, sessions))
+        """Output lines holding every word of query, newest first, across all recorded
+        sessions (the store's full-text index) or in one session; each match names its
+        session and frame (seq, for read_output's fromSeq)."""
+        return await _answer(found.search_output(query, sessionId, limit, state, kind))
 
     @mcp.tool(annotations=READ)
     async def compare_sessions(a: SessionId, b: SessionId) -> dict[str, Any]:
@@ -199,6 +234,13 @@ def build(
         """What applying a file would change: a server-side dry run (nothing is changed)."""
         return await _answer(cluster.diff(path, namespace, context))
 
+    if writes is not None and writes.allow_write:
+        guard = contexts or ContextPolicy()
+        k8s = K8sSessions(
+            lambda: manager, cluster.clusters, lambda: guard, approval_timeout_s=writes.timeout_s
+        )
+        _add_write_tools(mcp, WriteTools(manager, writes, k8s, approve_at))
+
     @mcp.resource("ktl://sessions/{session_id}", mime_type="application/json", name="session")
     async def session_resource(session_id: str) -> dict[str, Any]:
         """A session's metadata and the plain-text tail of its output."""
@@ -251,6 +293,67 @@ def build(
         ]
 
     return mcp
+
+
+def _add_write_tools(mcp: MCPServer, tools: WriteTools) -> None:
+    """``run``, ``plan_run``, ``k8s_apply``, ``k8s_delete``, ``session_cancel``: each asks a
+    person (the gateway, the replay UI) unless an ``agents.allow`` entry matches."""
+
+    @mcp.tool(annotations=WRITE)
+    async def run(
+        argv: Annotated[
+            list[str] | None, Field(description="the program and its arguments")
+        ] = None,
+        command: Annotated[str | None, Field(description="a shell command line")] = None,
+        cwd: str | None = None,
+        env: Annotated[dict[str, str] | None, Field(description="added to the environment")] = None,
+        waitSeconds: WaitSeconds = 10.0,
+        timeoutSeconds: Annotated[float | None, Field(gt=0)] = None,
+    ) -> dict[str, Any]:
+        """Run a command as a recorded session, once a person approves (or an allow-list entry
+        matches). Answers sessionId, and state and exitCode when it ends within waitSeconds;
+        read its output with read_output."""
+        return await _answer(tools.run(argv, command, cwd, env, waitSeconds, timeoutSeconds))
+
+    @mcp.tool(annotations=WRITE)
+    async def plan_run(
+        path: Annotated[str, Field(description="a plan file or a ktl stack.yaml")],
+        nodes: Annotated[list[str] | None, Field(description="only these (and their deps)")] = None,
+        dryRun: bool = False,
+        waitSeconds: WaitSeconds = 10.0,
+    ) -> dict[str, Any]:
+        """Run a plan, once a person approves; see it with get_plan."""
+        return await _answer(tools.plan_run(path, nodes, dryRun, waitSeconds))
+
+    @mcp.tool(annotations=WRITE)
+    async def k8s_apply(
+        path: str,
+        namespace: Namespace = None,
+        context: Context_ = None,
+        waitSeconds: WaitSeconds = 30.0,
+    ) -> dict[str, Any]:
+        """Apply a manifest file (server-side apply), once a person approves. Read-only
+        contexts refuse; protected ones ask in the apply's session, with its diff."""
+        return await _answer(tools.k8s_change("apply", path, None, context, namespace, waitSeconds))
+
+    @mcp.tool(annotations=WRITE)
+    async def k8s_delete(
+        path: str | None = None,
+        objects: Objects = None,
+        namespace: Namespace = None,
+        context: Context_ = None,
+        waitSeconds: WaitSeconds = 30.0,
+    ) -> dict[str, Any]:
+        """Delete the objects of a manifest file, or the objects named, once a person
+        approves. Read-only contexts refuse; protected ones ask in the delete's session."""
+        return await _answer(
+            tools.k8s_change("delete", path, objects, context, namespace, waitSeconds)
+        )
+
+    @mcp.tool(annotations=WRITE)
+    async def session_cancel(sessionId: SessionId) -> dict[str, Any]:
+        """Cancel a session running in this server, once a person approves."""
+        return await _answer(tools.session_cancel(sessionId))
 
 
 async def _in_thread(fn: Any, *args: Any) -> Any:

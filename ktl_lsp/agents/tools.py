@@ -8,9 +8,6 @@ meant for the caller.
 
 from __future__ import annotations
 
-import asyncio
-import re
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,14 +20,11 @@ from ktl_lsp.sessions.errors import AmbiguousSession, UnknownSession
 from ktl_lsp.sessions.manager import SessionManager
 from ktl_lsp.sessions.model import Session, SessionFilter, State
 from ktl_lsp.sessions.plain import clean
+from ktl_lsp.sessions.search import Query, highlights
 
 #: The largest page of text one call may ask for.
 MAX_BYTES = 1 << 20
 DEFAULT_MAX_BYTES = 65536
-#: Sessions ``search_output`` looks through at most (newest first).
-SEARCH_SESSIONS = 50
-#: Output read per session while searching (its last part).
-SEARCH_BYTES_PER_SESSION = 1 << 20
 MAX_LOG_LINES = 5000
 #: The kind of the sessions that record agents' calls; listings leave them out unless asked.
 AGENT_KIND = "agent"
@@ -153,43 +147,53 @@ class SessionTools:
         self,
         query: str,
         session_id: str | None = None,
-        regex: bool = False,
         limit: int = 50,
-        sessions: int = 20,
+        state: str | None = None,
+        kind: str | None = None,
     ) -> dict[str, Any]:
-        """Lines holding ``query`` (case-insensitive text, or a regex) in the newest sessions'
-        output (their last ``SEARCH_BYTES_PER_SESSION``), or in one session's."""
+        """Output lines holding every word of ``query`` (``ktl.sessions.search``'s syntax:
+        words in any order and case, ``"a phrase"``, ``prefix*``), newest first, from the
+        store's full-text index: one session's, or every session's but the agents' calls."""
         _bounded("limit", limit, 1, 500)
-        _bounded("sessions", sessions, 1, SEARCH_SESSIONS)
-        if not query:
-            raise BadArgument("query must not be empty")
-        match = _matcher(query, regex)
-        if session_id is not None:
-            targets = [await self.find(session_id)]
-        else:
-            targets = await self.manager.list_sessions(
-                SessionFilter(limit=sessions, not_kind=AGENT_KIND)
+        parsed = Query.parse(query)
+        if not parsed.match:
+            raise BadArgument(
+                f"query {query[:80]!r} has no words to search for: give words, "
+                '"a quoted phrase" or a prefix*'
             )
-        hits: list[dict[str, Any]] = []
-        more = False
-        deadline = time.monotonic() + 10.0
-        for s in targets:
-            page = await self.manager.plain_output(
-                s.id, tail_lines=1_000_000, max_bytes=SEARCH_BYTES_PER_SESSION
+        if state is not None and state not in {str(s) for s in State}:
+            raise BadArgument(
+                f"state must be one of {', '.join(str(s) for s in State)}, got {state!r}"
             )
-            lines = page.text.split("\n")
-            found = await asyncio.to_thread(_search_lines, lines, match, limit - len(hits) + 1)
-            for number, line in found:
-                if len(hits) >= limit:
-                    more = True
-                    break
-                hits.append(
-                    {"sessionId": s.id, "title": s.title, "line": number, "text": line[:500]}
-                )
-            if more or time.monotonic() > deadline:
-                more = more or s is not targets[-1]
-                break
-        return {"matches": hits, "more": more, "searched": len(targets)}
+        sid = (await self.find(session_id)).id if session_id is not None else None
+        hits = await self.manager.search(
+            query,
+            limit + 1,
+            state,
+            kind,
+            session_id=sid,
+            not_kind=None if kind == AGENT_KIND or sid else AGENT_KIND,
+        )
+        titles: dict[str, str] = {}
+        matches: list[dict[str, Any]] = []
+        for hit in hits[:limit]:
+            line = redact_text(hit.line)
+            # A line found only through a secret that redaction hid is left out: the search
+            # must not confirm what the text does not show.
+            if not all(highlights(line, [t]) for t in parsed.terms):
+                continue
+            if hit.session_id not in titles:
+                titles[hit.session_id] = (await self.manager.get(hit.session_id)).title
+            match = {
+                "sessionId": hit.session_id,
+                "title": titles[hit.session_id],
+                "seq": hit.seq,
+                "text": line[:500],
+            }
+            if hit.block is not None:
+                match["block"] = hit.block
+            matches.append(match)
+        return {"matches": matches, "more": len(hits) > limit}
 
     async def compare_sessions(self, a: str, b: str) -> dict[str, Any]:
         sa, sb = await self.find(a), await self.find(b)
@@ -258,37 +262,6 @@ def _count(values: Any) -> dict[str, int]:
     return out
 
 
-#: Constructs that can make a backtracking engine take exponential time: a quantified group
-#: holding a quantifier, or a backreference. Refused rather than run with a timer.
-_NESTED = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*[+*{?]|\\[1-9]")
-
-
-def _matcher(query: str, regex: bool) -> re.Pattern[str]:
-    if not regex:
-        return re.compile(re.escape(query), re.IGNORECASE)
-    if len(query) > 500:
-        raise BadArgument("regex longer than 500 characters")
-    if _NESTED.search(query):
-        raise BadArgument(
-            "regex refused: a quantified group that holds a quantifier (or a backreference) "
-            "can take exponential time; search for plain text or simplify it"
-        )
-    try:
-        return re.compile(query, re.IGNORECASE)
-    except re.error as exc:
-        raise BadArgument(f"regex does not compile: {exc}") from exc
-
-
-def _search_lines(lines: list[str], match: re.Pattern[str], limit: int) -> list[tuple[int, str]]:
-    out = []
-    for i, line in enumerate(lines, 1):
-        if len(line) <= 20000 and match.search(line):
-            out.append((i, line))
-            if len(out) >= limit:
-                break
-    return out
-
-
 def plain_lines(text: str) -> str:
     """Terminal text written for a session (colours, ``\\r\\n``) as redacted plain text."""
     return redact_text(strip_ansi(text).replace("\r\n", "\n"))
@@ -296,9 +269,9 @@ def plain_lines(text: str) -> str:
 
 def check_paths_json(paths: list[str], k8s_version: str | None) -> dict[str, Any]:
     """``ktl-lsp check``'s findings (its JSON shape) for files and directories."""
-    from ktl_lsp.checks.check_paths import check_paths
+    from ktl_lsp.checks.check_paths import check_paths, findings_json
     from ktl_lsp.checks.k8s_schemas import UnsupportedVersionError, resolve_version
-    from ktl_lsp.cli.check import add_chart_findings, render_json
+    from ktl_lsp.helm.check_charts import add_chart_findings
 
     if not paths:
         raise BadArgument("paths must name at least one file or directory")
@@ -310,7 +283,10 @@ def check_paths_json(paths: list[str], k8s_version: str | None) -> dict[str, Any
     except UnsupportedVersionError as exc:
         raise BadArgument(str(exc)) from exc
     results = check_paths(paths, version)
-    add_chart_findings(results, paths, version, "auto")
-    findings = render_json(results, Path.cwd().resolve())
+    unrendered = add_chart_findings(results, paths, version, "auto")
+    findings = findings_json(results, Path.cwd().resolve())
     errors = sum(1 for f in findings if f.get("severity") == "error")
-    return {"findings": findings, "errors": errors, "files": len(results)}
+    out: dict[str, Any] = {"findings": findings, "errors": errors, "files": len(results)}
+    if unrendered:
+        out["chartsNotRendered"] = unrendered
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from ktl_lsp.checks.findings import Finding
 from ktl_lsp.checks.workspace import Workspace, walk_files
@@ -33,3 +34,18 @@ def check_paths(
     for path in ordered:
         workspace.load(path)
     return {path: workspace.findings_for(path, encoding) for path in ordered}
+
+
+def display_path(path: Path, cwd: Path) -> str:
+    """``path`` relative to ``cwd`` when it is under it, else as it is."""
+    try:
+        return path.relative_to(cwd).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def findings_json(results: dict[Path, list[Finding]], cwd: Path) -> list[dict[str, Any]]:
+    """``ktl-lsp check --format json``'s findings (0-based positions, paths shown from ``cwd``)."""
+    return [
+        f.to_json(display_path(path, cwd)) for path, findings in results.items() for f in findings
+    ]

@@ -70,13 +70,6 @@ def add_parser(sub: Subparsers) -> None:
     p.set_defaults(run=run, default_log_level="WARNING", usage_error=p.error)
 
 
-def display_path(path: Path, cwd: Path) -> str:
-    try:
-        return path.relative_to(cwd).as_posix()
-    except ValueError:
-        return str(path)
-
-
 def _tool_version() -> str:
     from importlib import metadata
 
@@ -87,6 +80,8 @@ def _tool_version() -> str:
 
 
 def render_text(results: dict[Path, list[Finding]], cwd: Path, out: TextIO) -> None:
+    from ktl_lsp.checks.check_paths import display_path
+
     counts = {"error": 0, "warning": 0, "information": 0, "hint": 0}
     for path, findings in results.items():
         shown = display_path(path, cwd)
@@ -105,12 +100,6 @@ def render_text(results: dict[Path, list[Finding]], cwd: Path, out: TextIO) -> N
         f"{counts['error']} error(s), {counts['warning']} warning(s), "
         f"{counts['information'] + counts['hint']} note(s) in {len(results)} file(s)\n"
     )
-
-
-def render_json(results: dict[Path, list[Finding]], cwd: Path) -> list[dict[str, Any]]:
-    return [
-        f.to_json(display_path(path, cwd)) for path, findings in results.items() for f in findings
-    ]
 
 
 def _region(finding_range: Any) -> dict[str, int]:
@@ -191,43 +180,10 @@ def render_sarif(results: dict[Path, list[Finding]], cwd: Path) -> dict[str, Any
     }
 
 
-def add_chart_findings(
-    results: dict[Path, list[Finding]], paths: list[str], version: str, mode: Any
-) -> None:
-    """Renders the charts among `paths` (a chart directory, a directory of charts, a chart's
-    file) and adds their findings; says on stderr once when no renderer is there."""
-    from ktl_lsp.checks.findings import sort_findings
-    from ktl_lsp.helm.charts import chart_root, find_charts, find_stack_roots, releases_using
-    from ktl_lsp.helm.render import Renderer
-    from ktl_lsp.helm.render_findings import check_chart
-
-    charts: dict[Path, None] = {}
-    for raw in paths:
-        path = Path(raw).resolve()
-        for chart in find_charts(path) if path.is_dir() else []:
-            charts[chart] = None
-        top = chart_root(path)
-        if top is not None:
-            charts[top] = None
-    if not charts:
-        return
-    renderer = Renderer(mode)
-    stack_roots = find_stack_roots(Path(p).resolve() for p in paths if Path(p).is_dir())
-    try:
-        for chart in charts:
-            checked = check_chart(chart, renderer, version, releases_using(chart, stack_roots))
-            for path, findings in checked.findings.items():
-                results[path] = sort_findings([*results.get(path, []), *findings])
-            if not checked.rendered and not renderer.available():
-                sys.stderr.write(f"ktl-lsp: {renderer.unavailable_reason()}\n")
-                break
-    finally:
-        renderer.close()
-
-
 def run(args: argparse.Namespace) -> int:
-    from ktl_lsp.checks.check_paths import check_paths
+    from ktl_lsp.checks.check_paths import check_paths, findings_json
     from ktl_lsp.checks.k8s_schemas import UnsupportedVersionError, resolve_version
+    from ktl_lsp.helm.check_charts import add_chart_findings
 
     usage_error: Callable[[str], NoReturn] = args.usage_error
     try:
@@ -238,10 +194,12 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         usage_error(f"no such file or directory: {missing[0]}")
     results = check_paths(args.paths, version)
-    add_chart_findings(results, args.paths, version, args.helm_renderer)
+    unrendered = add_chart_findings(results, args.paths, version, args.helm_renderer)
+    if unrendered:
+        sys.stderr.write(f"ktl-lsp: {unrendered}\n")
     cwd = Path.cwd().resolve()
     if args.format == "json":
-        json.dump(render_json(results, cwd), sys.stdout, indent=2)
+        json.dump(findings_json(results, cwd), sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif args.format == "sarif":
         json.dump(render_sarif(results, cwd), sys.stdout, indent=2)

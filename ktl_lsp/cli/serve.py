@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ktl_lsp.cli.mcp import add_agent_flags, agent_policies
 from ktl_lsp.cli.output import err, store_notice
 from ktl_lsp.gateway.options import GatewayOptions
 
@@ -82,6 +83,7 @@ def add_parser(sub: Subparsers) -> None:
         help="also serve the MCP server for agents (Streamable HTTP) under /mcp, with the "
         "same token",
     )
+    add_agent_flags(p)
     p.add_argument("--open", action="store_true", help="open the UI in a browser")
     p.set_defaults(run=run)
 
@@ -128,6 +130,11 @@ def run(args: argparse.Namespace) -> int:
         err(f"--listen wants HOST:PORT, got {args.listen!r}")
         return 2
 
+    policies = agent_policies(args)
+    if policies is None:
+        return 2
+    writes, contexts = policies
+
     async def main() -> int:
         manager = SessionManager.open(store, on_notice=store_notice)
         mount = None
@@ -135,7 +142,10 @@ def run(args: argparse.Namespace) -> int:
             from ktl_lsp.agents.http import McpEndpoint
             from ktl_lsp.agents.server import build
 
-            mount = McpEndpoint(build(manager, "http"), options.host).mount
+            scheme = "https" if options.tls_cert else "http"
+            ui = f"{scheme}://{options.host}:{options.port}/ui/" if options.port else None
+            mcp = build(manager, "http", None, writes, contexts, ui)
+            mount = McpEndpoint(mcp, options.host).mount
         gateway = Gateway(manager, store, options, mount)
         try:
             await gateway.start()

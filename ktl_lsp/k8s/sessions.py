@@ -8,15 +8,19 @@ says, how it looks in the terminal and how a cluster error ends it (state ``erro
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ktl_lsp.k8s.client import Cluster, Clusters
 from ktl_lsp.k8s.errors import ConfigError, K8sError
 from ktl_lsp.k8s.guard import ContextPolicy, Mutation
-from ktl_lsp.k8s.style import DIM, RESET, YELLOW, error_line
+from ktl_lsp.k8s.style import BOLD, DIM, RESET, YELLOW, error_line
 from ktl_lsp.sessions.manager import LiveSession, RunSpec, SessionManager, TaskOutcome
 from ktl_lsp.sessions.model import State
 from ktl_lsp.sessions.provenance import safe_url
+
+if TYPE_CHECKING:
+    from ktl_lsp.k8s import ops
+    from ktl_lsp.k8s.manifests import Manifest
 
 Body = Callable[[LiveSession, Cluster], Awaitable[TaskOutcome]]
 #: Writes what a change would do (a server-side dry run) to the session; a one-line summary.
@@ -34,10 +38,14 @@ class K8sSessions:
         manager: Callable[[], SessionManager],
         clusters: Clusters | None = None,
         policy: Callable[[], ContextPolicy] = ContextPolicy,
+        approval_timeout_s: float | None = None,
     ):
         self._manager = manager  # opened on first use: start-up does not pay for the store
         self.clusters = clusters or Clusters()
         self._policy = policy  # read when used: the settings arrive after construction
+        #: How long a protected context's question waits (None: until answered); no answer
+        #: in time is no.
+        self.approval_timeout_s = approval_timeout_s
 
     @property
     def policy(self) -> ContextPolicy:
@@ -70,7 +78,9 @@ class K8sSessions:
         approvals = self._manager().approvals
         live.write(f"{DIM}waiting for approval: {text}{RESET}\r\n")
         while True:
-            q = await approvals.ask(live.id, text, choices, detail=detail)
+            q = await approvals.ask(
+                live.id, text, choices, detail=detail, timeout_s=self.approval_timeout_s
+            )
             if q.answer == SHOW_DIFF and preview is not None:
                 detail = await preview(live, cluster)
                 text = f"{mutation.verb} {mutation.what} {mutation.preposition} {where}? ({detail})"
@@ -165,3 +175,26 @@ class K8sSessions:
                 return self.fail(live, str(exc))
 
         return self._manager().start_task(spec, work)
+
+
+async def dry_run_preview(
+    selected: list[Manifest], opts: ops.Options, live: LiveSession, cluster: Cluster
+) -> str:
+    """The server-side dry-run diff of an apply, written to the session; what it would change
+    (a ``Preview`` once ``selected`` and ``opts`` are bound)."""
+    from ktl_lsp.k8s import ops
+
+    live.write(f"{BOLD}diff (server-side dry run){RESET}\r\n")
+    outcomes = await ops.diff(cluster, selected, opts, live)
+    changed = [o for o in outcomes if o.diff]
+    names = ", ".join(f"{o.manifest.kind}/{o.manifest.name}" for o in changed[:5])
+    more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+    return f"{len(changed)} of {len(outcomes)} would change{': ' + names + more if names else ''}"
+
+
+def outcome_summary(outcomes: list[ops.Outcome]) -> str:
+    """``2 created, 1 unchanged``: an operation's outcomes counted by action."""
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.action] = counts.get(o.action, 0) + 1
+    return ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "nothing to do"

@@ -54,6 +54,28 @@ class AgentSettings:
 
 
 @dataclass
+class AgentsSettings:
+    """What MCP agents may change (docs/agents.md): nothing unless ``allowWrite``; then each
+    changing call asks a person unless an ``allow`` entry matches it."""
+
+    allow_write: bool = field(default=False, metadata={"json": "allowWrite"})
+    #: ``[{tool: run, argv: [make, test]}]`` (``agents/writes.py``: ``matches``)
+    allow: list[dict[str, Any]] = field(default_factory=list)
+    #: Seconds a call waits for a person's answer; none in time is no.
+    approval_timeout: float = field(default=120.0, metadata={"json": "approvalTimeout"})
+
+    def check(self) -> None:
+        from ktl_lsp.agents.writes import entry_problem
+
+        if self.approval_timeout <= 0:
+            raise ValueError("approvalTimeout must be more than 0 seconds")
+        for entry in self.allow:
+            problem = entry_problem(entry)
+            if problem:
+                raise ValueError(problem)
+
+
+@dataclass
 class RedactSettings:
     """Replace well-known secrets (and these extra patterns) in recorded output."""
 
@@ -159,6 +181,7 @@ class Settings:
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
+    agents: AgentsSettings = field(default_factory=AgentsSettings)
     redact: RedactSettings = field(default_factory=RedactSettings)
     helm: HelmSettings = field(default_factory=HelmSettings)
     k8s: K8sSettings = field(default_factory=K8sSettings)

@@ -793,15 +793,30 @@ class SessionManager:
         state: str | None = None,
         kind: str | None = None,
         since_ns: int | None = None,
+        *,
+        session_id: str | None = None,
+        not_kind: str | None = None,
     ) -> list[Hit]:
-        """Lines of every recorded session's output that match ``text``, newest first."""
+        """Lines of every recorded session's output that match ``text``, newest first (of one
+        session, leaving a kind out, when asked)."""
         store = self._readable_store()
         if store.indexer is None:
             raise RecordingOff("search is off: output is not indexed (KTL_LSP_SEARCH_INDEX=0)")
         query = Query.parse(text)
         await store.indexed()
         limit = max(0, min(limit, MAX_LIMIT))
-        return await asyncio.to_thread(store.search, query, limit, state, kind, since_ns)
+        return await asyncio.to_thread(
+            functools.partial(
+                store.search,
+                query,
+                limit,
+                state,
+                kind,
+                since_ns,
+                session_id=session_id,
+                not_kind=not_kind,
+            )
+        )
 
     async def update_meta(self, session_id: str, **fields: Any) -> Session:
         """Adds ``fields`` to a session's meta and records it (a forward's URLs, say)."""

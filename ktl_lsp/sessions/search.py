@@ -218,6 +218,9 @@ def compact(conn: sqlite3.Connection) -> None:
 # queries (reader connections) ----------------------------------------------------------------
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+#: A token as FTS5's unicode61 tokenizer cuts them: letters and digits, no underscore (a word
+#: quoted whole that the index holds as two would be a phrase, which ``detail=none`` refuses).
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 @dataclass
@@ -237,10 +240,10 @@ class Query:
         for phrase, word in re.findall(r'"([^"]*)"?|(\S+)', text):
             chunk = phrase if phrase else word
             prefix = bool(word) and word.endswith("*")
-            tokens = _WORD.findall(chunk)
+            tokens = _TOKEN.findall(chunk)
             if not tokens:
                 continue
-            terms.append(" ".join(tokens) if phrase else chunk.rstrip("*"))
+            terms.append(" ".join(_WORD.findall(chunk)) if phrase else chunk.rstrip("*"))
             # The index keeps no positions: a phrase is its words, checked on the line after.
             quoted = [f'"{t}"' for t in tokens]
             if prefix:
@@ -326,22 +329,27 @@ def search(
     state: str | None = None,
     kind: str | None = None,
     since_ns: int | None = None,
+    *,
+    session_id: str | None = None,
+    not_kind: str | None = None,
 ) -> list[Hit]:
     """Lines that hold every term of ``query``, newest first (a newer session, then a later
-    frame, then the line order); frames are found by the index, lines checked on their text."""
+    frame, then the line order); frames are found by the index, lines checked on their text.
+    ``session_id`` keeps to one session, ``not_kind`` leaves a kind of session out."""
     if not query.match or limit <= 0:
         return []
     where = ["search_text MATCH ?", "t.rowid < ?"]
     filters: list[Any] = []
-    if state:
-        where.append("s.state = ?")
-        filters.append(state)
-    if kind:
-        where.append("s.kind = ?")
-        filters.append(kind)
-    if since_ns is not None:
-        where.append("s.created_ns >= ?")
-        filters.append(since_ns)
+    for clause, value in (
+        ("d.session_id = ?", session_id),
+        ("s.kind != ?", not_kind),
+        ("s.state = ?", state),
+        ("s.kind = ?", kind),
+        ("s.created_ns >= ?", since_ns),
+    ):
+        if value is not None and value != "":
+            where.append(clause)
+            filters.append(value)
     sql = (
         f"SELECT t.rowid, d.session_id, f.seq, f.data FROM search_text t "
         f"JOIN search_docs d ON d.n = (t.rowid >> {SHIFT}) "

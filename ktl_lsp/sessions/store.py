@@ -836,9 +836,11 @@ class Store:
         state: str | None = None,
         kind: str | None = None,
         since_ns: int | None = None,
+        **scope: str | None,
     ) -> list[search.Hit]:
-        """Blocking: call it from a worker thread after :meth:`indexed`."""
-        return search.search(self.reader(), query, limit, state, kind, since_ns)
+        """Blocking: call it from a worker thread after :meth:`indexed`. ``scope``:
+        ``session_id``, ``not_kind`` (``search.search``)."""
+        return search.search(self.reader(), query, limit, state, kind, since_ns, **scope)
 
     async def indexed(self) -> None:
         """Waits until every frame queued so far is committed and indexed."""

@@ -16,6 +16,8 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp_types import CallToolResult, Implementation
 
+from ktl_lsp.sessions.manager import RunSpec, SessionManager
+from ktl_lsp.sessions.model import FrameType, State
 from tests.cli.conftest import KTL_LSP, ktl_lsp
 
 AGENT = Implementation(name="test-agent", version="1.0")
@@ -32,10 +34,12 @@ def run_session(store: Path, *argv: str, cwd: Path | None = None) -> str:
 
 
 @asynccontextmanager
-async def stdio_agent(store: Path, env: dict[str, str] | None = None) -> AsyncIterator[Client]:
+async def stdio_agent(
+    store: Path, env: dict[str, str] | None = None, *flags: str
+) -> AsyncIterator[Client]:
     params = StdioServerParameters(
         command=KTL_LSP,
-        args=["--store", str(store), "mcp"],
+        args=["--store", str(store), "mcp", *flags],
         env={"KUBECONFIG": os.devnull, **(env or {})},
     )
     async with Client(params, client_info=AGENT) as client:
@@ -82,3 +86,21 @@ def answer(result: CallToolResult) -> dict[str, Any]:
 def error_text(result: CallToolResult) -> str:
     assert result.is_error
     return " ".join(getattr(c, "text", "") for c in result.content)
+
+
+async def record_big_session(store: Path, megabytes: int) -> str:
+    """A finished session of ``megabytes`` MB of coloured 100-byte lines in ~64 KB frames,
+    ending with ``the last line``; returns its id."""
+    manager = SessionManager.open(store)
+    live = manager.create(RunSpec(argv=["big"], kind="pty"))
+    line = b"\x1b[36m" + b"x" * 90 + b"\x1b[0m\r\n"
+    chunk = line * 655
+    total = 0
+    while total < megabytes << 20:
+        live.emit(FrameType.OUTPUT, chunk)
+        total += len(chunk)
+    live.emit(FrameType.OUTPUT, b"the last line\r\n")
+    manager.finish(live, State.DONE, exit_code=0)
+    await manager.flush()
+    manager.close()
+    return live.id

@@ -7,9 +7,8 @@ import time
 from pathlib import Path
 
 from ktl_lsp.orchestration import PlanOptions, PlanRun, load, local_runners
-from ktl_lsp.sessions.manager import RunSpec, SessionManager
-from ktl_lsp.sessions.model import FrameType, State
-from tests.agents.conftest import answer, error_text, stdio_agent
+from ktl_lsp.sessions.manager import SessionManager
+from tests.agents.conftest import answer, error_text, record_big_session, stdio_agent
 from tests.k8s_api import FakeApi, write_kubeconfig
 from tests.orchestration.conftest import write_plan
 
@@ -58,34 +57,21 @@ async def test_get_plan_says_which_node_failed_and_why(tmp_path: Path) -> None:
 
 async def test_a_50_mb_session_is_read_within_the_byte_budget(tmp_path: Path) -> None:
     store = tmp_path / "s.db"
-    manager = SessionManager.open(store)
-    live = manager.create(RunSpec(argv=["big"], kind="pty"))
-    line = b"\x1b[36m" + b"x" * 90 + b"\x1b[0m\r\n"  # 100 bytes a line
-    chunk = line * 655  # ~64 KB a frame
-    total = 0
-    while total < 50 << 20:
-        live.emit(FrameType.OUTPUT, chunk)
-        total += len(chunk)
-    live.emit(FrameType.OUTPUT, b"the last line\r\n")
-    manager.finish(live, State.DONE, exit_code=0)
-    await manager.flush()
-    manager.close()
+    sid = await record_big_session(store, 50)
     async with stdio_agent(store) as agent:
         start = time.perf_counter()
-        tail = answer(
-            await agent.call_tool("read_output", {"sessionId": live.id, "tailLines": 200})
-        )
+        tail = answer(await agent.call_tool("read_output", {"sessionId": sid, "tailLines": 200}))
         took = time.perf_counter() - start
         lines = tail["text"].split("\n")
         assert len(lines) == 201 and lines[-2] == "the last line" and lines[0] == "x" * 90
         assert took < 1.0, took  # the call, JSON-RPC and process hops included
         capped = answer(
             await agent.call_tool(
-                "read_output", {"sessionId": live.id, "tailLines": 100000, "maxBytes": 4096}
+                "read_output", {"sessionId": sid, "tailLines": 100000, "maxBytes": 4096}
             )
         )
         assert capped["bytes"] <= 4096 and capped["truncated"]
-        first = answer(await agent.call_tool("read_output", {"sessionId": live.id, "fromSeq": 1}))
+        first = answer(await agent.call_tool("read_output", {"sessionId": sid, "fromSeq": 1}))
         assert first["bytes"] <= 65536 and first["nextSeq"] > first["fromSeq"]
         assert first["text"].startswith("x" * 90 + "\n")
         hits = answer(await agent.call_tool("search_output", {"query": "the last line"}))

@@ -175,3 +175,18 @@ async def test_a_line_across_two_reads_is_shown_whole(tmp_path: Path) -> None:
         assert [h.highlights for h in hits] == [[[16, 24]], [[0, 8]]]
     finally:
         store.close()
+
+
+async def test_words_joined_by_underscores_and_one_session_or_kind_left_out(
+    manager: SessionManager,
+) -> None:
+    """The index cuts ``snake_case`` in two: such a word is its pieces, never a phrase (which
+    the positionless index refuses)."""
+    first = await _run(manager, "echo 'build_id=41 ok'")
+    second = await _run(manager, "echo 'build_id=42 ok'", kind="agent")
+    assert [h.session_id for h in await manager.search("build_id")] == [second, first]
+    assert [h.line for h in await manager.search("build_id", session_id=first)] == [
+        "build_id=41 ok"
+    ]
+    assert [h.session_id for h in await manager.search("build_id", not_kind="agent")] == [first]
+    assert Query.parse("+++ (((").match == ""

@@ -1,4 +1,7 @@
 /** The VS Code side: everything that touches the `vscode` API. The logic lives in src/core. */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import * as vscode from "vscode";
 import {
   CloseAction,
@@ -17,6 +20,8 @@ import { objectOf } from "./core/commands/cluster";
 import { COMMANDS, CommandContext, lensCommand, Ui } from "./core/commands";
 import { RENDER_SCHEME } from "./core/commands/helm";
 import { ExecSpec, K8sSelection, loadK8sStatus, restoreSelection, statusTooltip } from "./core/k8s";
+import { Emitter } from "./core/emitter";
+import { McpApi, McpDefinition, mcpDefinition, mcpSettings, registerMcp } from "./core/mcp";
 import { SessionRouter } from "./core/router";
 import {
   AGENT_TOKEN_SECRET,
@@ -25,6 +30,7 @@ import {
   needsRestart,
   RestartPolicy,
   resolveServer,
+  ServerCommand,
   settingsToInitializationOptions,
   switchesChanged,
 } from "./core/server";
@@ -349,11 +355,16 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       }),
     );
   }
+  // VS Code's own MCP support (1.101+), when this VS Code has it: `ktl-lsp mcp` for its agents
+  const mcpChanged = new Emitter<void>();
+  const mcp = registerMcp(vscode as unknown as McpApi, mcpChanged, () => mcpServer(context), String(context.extension?.packageJSON?.version ?? "0"));
+  if (mcp) context.subscriptions.push(mcp, mcpChanged);
   context.subscriptions.push(
     vscode.commands.registerCommand("ktl.ui.sessions.refresh", refreshSessions),
     vscode.commands.registerCommand("ktl.ui.server.restart", () => restart(context, log, onReady)),
     vscode.workspace.onDidChangeConfiguration((e) => {
       const affects = (section: string): boolean => e.affectsConfiguration(section);
+      if (affects("ktl")) mcpChanged.fire();
       if (needsRestart(affects)) {
         void restart(context, log, onReady);
       } else if (switchesChanged(affects) && client?.isRunning()) {
@@ -393,13 +404,28 @@ function setting<T>(key: string, fallback: T): T {
   return vscode.workspace.getConfiguration("ktl").get<T>(key, fallback);
 }
 
-async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, refresh: () => void): Promise<void> {
-  const server = resolveServer({
+/** The ktl-lsp the settings name, with its global options (store, extra args). */
+function serverCommand(): ServerCommand {
+  return resolveServer({
     path: setting("server.path", ""),
     python: setting("server.python", ""),
     args: setting<string[]>("server.args", []),
     store: setting("store", ""),
   });
+}
+
+/** `ktl-lsp mcp` as VS Code starts it: the settings it reads written to the extension's storage. */
+async function mcpServer(context: vscode.ExtensionContext): Promise<McpDefinition> {
+  const dir = context.globalStorageUri?.fsPath ?? os.tmpdir();
+  await fs.promises.mkdir(dir, { recursive: true });
+  const file = path.join(dir, "mcp-settings.json");
+  const settings = mcpSettings((key) => setting<unknown>(key, undefined), setting<Record<string, unknown>>("server.initializationOptions", {}));
+  await fs.promises.writeFile(file, JSON.stringify(settings, null, 2), { mode: 0o600 });
+  return mcpDefinition(serverCommand(), file);
+}
+
+async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, refresh: () => void): Promise<void> {
+  const server = serverCommand();
   log.info(`starting ${server.command} ${server.args.join(" ")}`);
   const serverOptions: ServerOptions = { command: server.command, args: server.args, transport: TransportKind.stdio };
   const clientOptions: LanguageClientOptions = {

@@ -25,7 +25,7 @@ from ktl_lsp.checks.findings import Finding
 from ktl_lsp.errors import UserError
 from ktl_lsp.k8s.client import Cluster
 from ktl_lsp.k8s.guard import Mutation
-from ktl_lsp.k8s.sessions import Body, K8sSessions
+from ktl_lsp.k8s.sessions import Body, K8sSessions, dry_run_preview, outcome_summary
 from ktl_lsp.k8s.style import BOLD, DIM, GREEN, RED, RESET
 from ktl_lsp.lsp.arguments import ArgumentError, StartArgs, parse
 from ktl_lsp.lsp.checker import Checker
@@ -297,7 +297,7 @@ class K8sCommands(Feature):
             what = f"{count} object{'s' if count != 1 else ''}"
             mutation = Mutation(name.capitalize(), what, "to" if name == "apply" else "from")
             if name == "apply":
-                preview = functools.partial(_preview, selected, opts)
+                preview = functools.partial(dry_run_preview, selected, opts)
         live = self.k8s.start(_spec(title, meta), cluster, problem, body, mutation, preview)
         return await self.runs.follow(live, a, a.detach)
 
@@ -368,7 +368,7 @@ class K8sCommands(Feature):
         failed = [o for o in outcomes if o.action == "failed"]
         elapsed = time.monotonic() - started
         live.write(
-            f"{RED if failed else GREEN}{_summary(outcomes)}{RESET} "
+            f"{RED if failed else GREEN}{outcome_summary(outcomes)}{RESET} "
             f"{DIM}in {elapsed:.2f}s, {cluster.requests} requests{RESET}\r\n"
         )
         if name == "apply" and not a.dryRun and outcomes:
@@ -460,27 +460,6 @@ def _ref_targets(refs: list[ResourceRef], namespace: str | None) -> list[ObjectR
 
 def _short(uri: str) -> str:
     return os.path.basename(to_fs_path(uri) or uri)
-
-
-async def _preview(
-    selected: list[Manifest], opts: ops.Options, live: LiveSession, cluster: Cluster
-) -> str:
-    """The server-side dry-run diff of an apply, written to the session; what it would change."""
-    from ktl_lsp.k8s import ops
-
-    live.write(f"{BOLD}diff (server-side dry run){RESET}\r\n")
-    outcomes = await ops.diff(cluster, selected, opts, live)
-    changed = [o for o in outcomes if o.diff]
-    names = ", ".join(f"{o.manifest.kind}/{o.manifest.name}" for o in changed[:5])
-    more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
-    return f"{len(changed)} of {len(outcomes)} would change{': ' + names + more if names else ''}"
-
-
-def _summary(outcomes: list[ops.Outcome]) -> str:
-    counts: dict[str, int] = {}
-    for o in outcomes:
-        counts[o.action] = counts.get(o.action, 0) + 1
-    return ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "nothing to do"
 
 
 def _verify_findings(verdict: Verdict, selected: list[Manifest]) -> dict[int, list[Finding]]:

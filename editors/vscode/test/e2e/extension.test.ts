@@ -86,6 +86,7 @@ const installed = new Set<string>();
 const clients: FakeLanguageClient[] = [];
 const extensionContext = {
   subscriptions: [] as unknown[],
+  globalStorageUri: { fsPath: path.join(tmp, "global-storage") },
   globalState: {
     get: (k: string) => globalState.get(k),
     update: async (k: string, v: unknown) => void globalState.set(k, v),
@@ -129,7 +130,23 @@ class ThemeColor {
   constructor(public id: string) {}
 }
 
+/** MCP server definition providers registered with `vscode.lm` (VS Code 1.101+). */
+const mcpProviders = new Map<string, any>();
+class McpStdioServerDefinition {
+  constructor(
+    readonly label: string,
+    readonly command: string,
+    readonly args: string[],
+    readonly env: Record<string, string>,
+    readonly version: string,
+  ) {}
+}
+
 const fakeVscode = {
+  lm: {
+    registerMcpServerDefinitionProvider: (id: string, provider: any) => (mcpProviders.set(id, provider), disposable),
+  },
+  McpStdioServerDefinition,
   version: "1.90.0",
   EventEmitter,
   TreeItem,
@@ -886,4 +903,54 @@ test("the server crashes: the client stops (the menus that need it go), its erro
   const answer: any = await fakeVscode.commands.executeCommand("ktl.sessions.list", {});
   assert.ok(Array.isArray(answer?.sessions), "the restarted server answers");
   assert.ok(messages.every((m) => !m.includes("keeps crashing")), messages.join("\n"));
+});
+
+/** A real `ktl-lsp mcp` as VS Code would start it from a definition: the tools it lists. */
+async function mcpTools(def: McpStdioServerDefinition): Promise<string[]> {
+  const proc = spawn(def.command, def.args, { cwd: tmp, stdio: ["pipe", "pipe", "ignore"] });
+  spawned.push(proc);
+  const answers = new Map<number, any>();
+  let buffered = "";
+  proc.stdout!.on("data", (d: Buffer) => {
+    buffered += d.toString();
+    for (let i = buffered.indexOf("\n"); i >= 0; i = buffered.indexOf("\n")) {
+      const msg = JSON.parse(buffered.slice(0, i));
+      buffered = buffered.slice(i + 1);
+      if (msg.id !== undefined) answers.set(msg.id, msg);
+    }
+  });
+  const send = (msg: object) => proc.stdin!.write(JSON.stringify({ jsonrpc: "2.0", ...msg }) + "\n");
+  send({ id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "vscode-test", version: "1" } } });
+  await until("initialize answered", () => answers.get(1), 30000);
+  send({ method: "notifications/initialized" });
+  send({ id: 2, method: "tools/list", params: {} });
+  const listed = await until("tools/list answered", () => answers.get(2), 30000);
+  proc.stdin!.end();
+  return listed.result.tools.map((t: { name: string }) => t.name).sort();
+}
+
+test("VS Code's MCP support gets ktl-lsp mcp: the same server and store, agents' settings in its settings file", async () => {
+  const contributed = PKG.contributes.mcpServerDefinitionProviders as { id: string }[];
+  assert.deepEqual([...mcpProviders.keys()], contributed.map((p) => p.id));
+  const provider = mcpProviders.get("ktl.mcp");
+  let changes = 0;
+  provider.onDidChangeMcpServerDefinitions(() => void changes++);
+  const [def] = (await provider.provideMcpServerDefinitions()) as McpStdioServerDefinition[];
+  assert.ok(def instanceof McpStdioServerDefinition);
+  assert.equal(def.command, config["server.path"]);
+  const settingsFile = def.args[def.args.indexOf("--settings") + 1];
+  assert.deepEqual(def.args, ["--store", config.store, "mcp", "--settings", settingsFile]);
+  assert.equal(JSON.parse(fs.readFileSync(settingsFile, "utf8")).agents.allowWrite, undefined);
+  assert.ok(!(await mcpTools(def)).includes("run"));
+
+  await fakeVscode.workspace.getConfiguration("ktl").update("agents.allowWrite", true, 1);
+  await fakeVscode.workspace.getConfiguration("ktl").update("agents.allow", [{ tool: "run", argv: ["make", "test"] }], 1);
+  assert.ok(changes >= 2, "VS Code is told the definition changed");
+  const [again] = (await provider.provideMcpServerDefinitions()) as McpStdioServerDefinition[];
+  const written = JSON.parse(fs.readFileSync(again.args[again.args.indexOf("--settings") + 1], "utf8"));
+  assert.deepEqual(written.agents, { allowWrite: true, allow: [{ tool: "run", argv: ["make", "test"] }] });
+  assert.equal(written.agent?.token, undefined, "no secret is written to disk");
+  const tools = await mcpTools(again);
+  for (const t of ["run", "plan_run", "k8s_apply", "k8s_delete", "session_cancel", "read_output"]) assert.ok(tools.includes(t), t);
+  await fakeVscode.workspace.getConfiguration("ktl").update("agents.allowWrite", false, 1);
 });
