@@ -2,7 +2,8 @@
 
 The routes read and answer the session manager's :class:`~ktl_lsp.sessions.approvals.Approvals`,
 the same questions the editor is asked, so a run started from CI or an agent can be approved
-from a browser: the first answer wins wherever it comes from.
+from a browser: the first answer wins wherever it comes from. Questions of sessions that other
+processes run on the same store (``ktl-lsp mcp``, another server) are listed and answered too.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ MAX_WHO = 100
 
 
 async def all_pending(request: web.Request) -> web.StreamResponse:
-    """``GET /api/v1/approvals``: every question waiting in this process."""
-    pending = manager_of(request).approvals.pending()
+    """``GET /api/v1/approvals``: every question waiting, here or in another process."""
+    pending = await manager_of(request).approvals.pending_everywhere()
     return json_response({"pending": [q.to_json() for q in pending]})
 
 
@@ -31,7 +32,7 @@ async def of_session(request: web.Request) -> web.StreamResponse:
     session = await manager.get(sid)
     return json_response(
         {
-            "pending": [q.to_json() for q in manager.approvals.pending(sid)],
+            "pending": [q.to_json() for q in await manager.approvals.pending_everywhere(sid)],
             "approvals": session.meta.get("approvals") or [],
         }
     )
@@ -54,7 +55,7 @@ async def answer(request: web.Request) -> web.StreamResponse:
     said = f"{str(who)[:MAX_WHO]} " if isinstance(who, str) and who.strip() else ""
     answerer = f"{said}(gateway, {request.remote or 'unknown'})"
     try:
-        q = manager.approvals.answer(sid, n, choice, answerer)
+        q = await manager.approvals.answer_anywhere(sid, n, choice, answerer)
     except NotWaiting as exc:
         return text_error(409, str(exc))
     except ApprovalError as exc:

@@ -981,6 +981,30 @@ class SessionManager:
         if self.store is not None:
             await self.store.flush()
 
+    # answers to questions of sessions running in other processes (sessions/approvals.py) ----
+    async def post_answer(self, session_id: str, n: int, choice: str | None, who: str) -> bool:
+        """Posts an answer for the process that asked; False when another was posted first."""
+        return await asyncio.to_thread(
+            self._readable_store().post_answer, session_id, n, choice, who
+        )
+
+    async def posted_answers(
+        self, keys: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], tuple[str | None, str]]:
+        if not keys or self.store is None or not self.recording:
+            return {}
+        return await asyncio.to_thread(self.store.posted_answers, keys)
+
+    async def waiting_elsewhere(self) -> list[Session]:
+        """Running sessions of other processes on this store that wait for an answer."""
+        if self.store is None or not self.recording:
+            return []
+        running = await asyncio.to_thread(
+            self.store.list_sessions, SessionFilter(state=str(State.RUNNING), limit=1000)
+        )
+        # This process's own sessions are known better here than in what the writer has saved.
+        return [s for s in running if s.meta.get("waiting") and s.id not in self.live]
+
     def listen(self, fn: Callable[[Item], None]) -> Callable[[], None]:
         """Calls ``fn`` inline with every frame and state change (it must be cheap); returns
         what stops it."""

@@ -55,3 +55,14 @@ CREATE TABLE IF NOT EXISTS search_docs (
 CREATE VIRTUAL TABLE IF NOT EXISTS search_text USING fts5 (
     text, content = '', columnsize = 0, detail = none
 );
+
+-- Answers given in one process to a question another process asked (sessions/approvals.py):
+-- the first one posted for a question is the only one; the asking process takes it from here.
+CREATE TABLE IF NOT EXISTS answers (
+    session_id  TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    n           INTEGER NOT NULL,
+    choice      TEXT,
+    who         TEXT NOT NULL,
+    posted_ns   INTEGER NOT NULL,
+    PRIMARY KEY (session_id, n)
+) WITHOUT ROWID;

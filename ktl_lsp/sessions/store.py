@@ -866,6 +866,35 @@ class Store:
         )
         return len(dead)
 
+    def post_answer(self, session_id: str, n: int, choice: str | None, who: str) -> bool:
+        """Posts the answer to another process's question; False when one was posted first.
+        Blocks on the writer: call from a worker thread."""
+
+        def go(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO answers (session_id, n, choice, who, posted_ns) "
+                "SELECT id, ?, ?, ?, ? FROM sessions WHERE id = ?",
+                (n, choice, who, now_ns(), session_id),
+            )
+            return cur.rowcount > 0
+
+        return self.call(go).result()
+
+    def posted_answers(
+        self, keys: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], tuple[str | None, str]]:
+        """The answers other processes posted to these questions: ``(choice, who)`` each."""
+        wanted = set(keys)
+        out: dict[tuple[str, int], tuple[str | None, str]] = {}
+        sids = sorted({sid for sid, _ in wanted})  # a few: the questions waiting here
+        marks = ",".join("?" * len(sids))
+        for sid, n, choice, who in self.reader().execute(
+            f"SELECT session_id, n, choice, who FROM answers WHERE session_id IN ({marks})", sids
+        ):
+            if (sid, n) in wanted:
+                out[(sid, n)] = (choice, who)
+        return out
+
     def set_pinned(self, session_id: str, pinned: bool) -> bool:
         """Pins or unpins; while recording is off, remembered and applied once it is back."""
 

@@ -4,10 +4,15 @@ Each question of :class:`~ktl_lsp.sessions.approvals.Approvals` (a change to a p
 context, a plan that waits) is asked with ``window/showMessageRequest`` as soon as it is put;
 the choice is the answer, a dismissed dialog a no. The gateway and other clients may answer
 first (``ktl.approvals.answer``); the editor's later choice is then ignored.
+
+Agents' calls run in another process (``ktl-lsp mcp``, which the editor's assistant starts) on
+the same store: their questions are read from the store every second and asked here too, the
+answer posted back to that process.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
@@ -24,6 +29,9 @@ from ktl_lsp.sessions.approvals import ApprovalError, NotWaiting, Question
 from ktl_lsp.sessions.manager import SessionManager, requester
 
 log = logging.getLogger(__name__)
+
+#: How often the questions of agents' calls in other processes are looked for.
+ELSEWHERE_POLL_S = 1.0
 
 
 @dataclass
@@ -45,10 +53,30 @@ def editor_who() -> str:
 class Approvals(Feature):
     def __init__(self, server: KtlServer) -> None:
         self.server = server
+        self._asked_here: set[tuple[str, int]] = set()
         server.when_sessions_open(self._listen)
 
     def _listen(self, manager: SessionManager) -> None:
         manager.approvals.listen(self._asked)
+        background(self._watch_elsewhere(manager), "ktl-approvals-elsewhere")
+
+    async def _watch_elsewhere(self, manager: SessionManager) -> None:
+        """Asks the editor the questions of agents' calls that other processes run."""
+        while manager.recording:
+            await asyncio.sleep(ELSEWHERE_POLL_S)
+            try:
+                waiting = await manager.approvals.pending_everywhere()
+            except Exception as exc:
+                log.debug("cannot read other processes' questions: %s", exc)
+                continue
+            for q in waiting:
+                key = (q.session_id, q.n)
+                if key in self._asked_here or manager.is_running_here(q.session_id):
+                    continue
+                session = await manager.get(q.session_id)
+                if str(session.meta.get("requester") or "").startswith("agent:"):
+                    self._asked_here.add(key)
+                    background(self._ask_editor(q), f"ktl-approval-{q.session_id}-{q.n}")
 
     def _asked(self, q: Question) -> None:
         if q.state == "pending":
@@ -69,13 +97,15 @@ class Approvals(Feature):
             choice = None
         # Answered elsewhere first (the gateway, another client), or withdrawn: nothing to do.
         with contextlib.suppress(ApprovalError):
-            self.server.manager.approvals.answer(q.session_id, q.n, choice, editor_who())
+            await self.server.manager.approvals.answer_anywhere(
+                q.session_id, q.n, choice, editor_who()
+            )
 
     @command("ktl.approvals.list")
     async def list(self, a: ListArgs) -> dict[str, Any]:
         manager = self.server.manager
         sid = await manager.resolve_id(a.sessionId) if a.sessionId else None
-        return {"pending": [q.to_json() for q in manager.approvals.pending(sid)]}
+        return {"pending": [q.to_json() for q in await manager.approvals.pending_everywhere(sid)]}
 
     @command("ktl.plan.approve")
     async def plan_approve(self, a: ListArgs) -> dict[str, Any]:
@@ -92,16 +122,18 @@ class Approvals(Feature):
         if not a.sessionId:
             raise ArgumentError("field 'sessionId': required")
         sid = await manager.resolve_id(a.sessionId)
-        pending = manager.approvals.pending(sid)
+        pending = await manager.approvals.pending_everywhere(sid)
         if not pending:
             raise NotWaiting(f"session {sid} is not waiting for an answer")
         q = pending[0]
         offered = [c for c in q.choices if c != SHOW_DIFF]
         choice = offered[0] if approve else q.choices[-1]
-        return manager.approvals.answer(sid, q.n, choice, editor_who()).to_json()
+        answered = await manager.approvals.answer_anywhere(sid, q.n, choice, editor_who())
+        return answered.to_json()
 
     @command("ktl.approvals.answer")
     async def answer(self, a: AnswerArgs) -> dict[str, Any]:
         manager = self.server.manager
         sid = await manager.resolve_id(a.sessionId)
-        return manager.approvals.answer(sid, a.n, a.choice, editor_who()).to_json()
+        answered = await manager.approvals.answer_anywhere(sid, a.n, a.choice, editor_who())
+        return answered.to_json()
