@@ -12,6 +12,7 @@ import json
 from aiohttp import web
 
 from ktl_lsp.gateway.http import json_response, manager_of, session_id_of, text_error
+from ktl_lsp.gateway.reveal import outgoing
 from ktl_lsp.sessions.approvals import ApprovalError, NotWaiting
 
 #: What the answerer may say about themselves (recorded as given, beside the gateway's word).
@@ -21,7 +22,8 @@ MAX_WHO = 100
 async def all_pending(request: web.Request) -> web.StreamResponse:
     """``GET /api/v1/approvals``: every question waiting in this process."""
     pending = manager_of(request).approvals.pending()
-    return json_response({"pending": [q.to_json() for q in pending]})
+    shown = await outgoing(request)
+    return json_response(shown.json({"pending": [q.to_json() for q in pending]}))
 
 
 async def of_session(request: web.Request) -> web.StreamResponse:
@@ -29,12 +31,11 @@ async def of_session(request: web.Request) -> web.StreamResponse:
     manager = manager_of(request)
     sid = await session_id_of(request)
     session = await manager.get(sid)
-    return json_response(
-        {
-            "pending": [q.to_json() for q in manager.approvals.pending(sid)],
-            "approvals": session.meta.get("approvals") or [],
-        }
-    )
+    body = {
+        "pending": [q.to_json() for q in manager.approvals.pending(sid)],
+        "approvals": session.meta.get("approvals") or [],
+    }
+    return json_response((await outgoing(request)).json(body))
 
 
 async def answer(request: web.Request) -> web.StreamResponse:
@@ -59,7 +60,7 @@ async def answer(request: web.Request) -> web.StreamResponse:
         return text_error(409, str(exc))
     except ApprovalError as exc:
         return text_error(400, str(exc))
-    return json_response(q.to_json())
+    return json_response((await outgoing(request)).json(q.to_json()))
 
 
 def register(app: web.Application) -> None:

@@ -48,8 +48,14 @@ class TailItem:
 
 
 class RemoteGateway:
-    def __init__(self, url: str, token: str | None, timeout_s: float = 10.0) -> None:
+    """With ``reveal``, asks for what the gateway would redact (our gateway gives it to the
+    token in the Authorization header, which is how we send it)."""
+
+    def __init__(
+        self, url: str, token: str | None, timeout_s: float = 10.0, reveal: bool = False
+    ) -> None:
         self.url = url.rstrip("/")
+        self.reveal = reveal
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.AsyncClient(
             base_url=self.url, headers=headers, timeout=httpx.Timeout(timeout_s, read=None)
@@ -62,6 +68,8 @@ class RemoteGateway:
         return f"/api/v1/mirror/sessions/{quote(session_id, safe='')}{suffix}"
 
     async def _get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        if self.reveal:
+            params = {**(params or {}), "reveal": "1"}
         try:
             r = await self._client.get(path, params=params, timeout=10.0)
         except httpx.HTTPError as exc:
@@ -98,7 +106,7 @@ class RemoteGateway:
         while True:
             parser = SseParser()
             headers = {"Last-Event-ID": str(last)} if last > 0 else {}
-            params = {"heartbeat_ms": "5000"}
+            params = {"heartbeat_ms": "5000", **({"reveal": "1"} if self.reveal else {})}
             try:
                 async with self._client.stream(
                     "GET", self._path(session_id, "/tail"), headers=headers, params=params

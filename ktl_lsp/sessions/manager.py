@@ -922,12 +922,15 @@ class SessionManager:
         )
 
     async def search_output(
-        self, tl: Timeline, query: str, limit: int
+        self, tl: Timeline, query: str, limit: int, redaction: Redaction | None = None
     ) -> tuple[list[dict[str, Any]], bool]:
-        """Matches of ``query`` in the output with escape codes removed (and if there are more)."""
+        """Matches of ``query`` in the output with escape codes removed (and if there are more);
+        in the redacted output with ``redaction``."""
         store = self._readable_store()
         await store.flush()
-        return await asyncio.to_thread(lambda: find_text(store.reader(), tl, query, limit))
+        return await asyncio.to_thread(
+            lambda: find_text(store.reader(), tl, query, limit, redaction)
+        )
 
     async def plain_output(
         self,

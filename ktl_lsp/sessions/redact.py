@@ -1,29 +1,39 @@
-"""Redaction of well-known secrets in recorded output, with a marker where something was cut.
+"""Redaction of well-known secrets in terminal output, with a marker where something was cut.
 
-A session's output is scanned before it becomes a frame (so the store, the gateway, exports and
-the editor's terminal all see the same bytes). A match is replaced by ``[REDACTED <name>]`` and
-an event frame ``{"redacted": [names], "bytes": n}`` is recorded just before the output frame
-that holds the replacement.
+Two uses. Recording (opt-in): a session's output is scanned before it becomes a frame, so the
+store and the editor's terminal see the same bytes, with an event frame ``{"redacted": [names],
+"bytes": n}`` just before the output frame that holds a replacement (:class:`Redactor`).
+Leaving the store (always, unless the token holder asks to ``reveal``): exports, bundles, the
+gateway's API and SSE, remote attach and agents redact what they hand out, chunk by chunk
+(:class:`Window`, ``sessions/scrub.py``). A match is replaced by ``[REDACTED <name>]``.
 
-- Patterns are byte regexes over ASCII token characters, so a replacement never lands inside a
-  multi-byte UTF-8 character. Escape sequences are masked (same length, NUL bytes) before the
-  scan, so a match never takes in part of one (``\\x1b[1AKIA...`` is a cursor move followed by
-  ``KIA...``, not a key) and colours right before a token do not hide it.
-- A token split across two reads is still found: the bytes after the last line break are held
-  back (at most ``MAX_CARRY``) until the next read, the end of the session, or ``FLUSH_S`` of
-  quiet, whichever comes first. Output that ends with a line break is never held.
+- The detectors are detect-secrets' regex plugins (AWS, GitHub, GitLab, Slack, Stripe, JWT,
+  basic-auth URLs, ...; :data:`DETECTORS`) beside ours for what they do not cover or cover
+  loosely (kubeconfig tokens and client keys, bearer tokens, private key blocks, secret flags
+  on a command line, fine-grained GitHub tokens; :data:`WELL_KNOWN`) and the user's patterns.
+  Each is compiled once as a byte regex and runs only on text holding one of its hints (lower
+  case): scanning stays cheap on ordinary output.
+- Patterns match token characters, so a replacement never lands inside a multi-byte UTF-8
+  character. Escape sequences are masked (same length, NUL bytes) before the scan, so a match
+  never takes in part of one (``\\x1b[1AKIA...`` is a cursor move followed by ``KIA...``, not a
+  key) and colours right before a token do not hide it.
+- A token split across two reads is still found: the recorder holds back the bytes after the
+  last line break (at most ``MAX_CARRY``) until the next read, the end of the session, or
+  ``FLUSH_S`` of quiet; a :class:`Window` sees ``CONTEXT`` bytes on either side of each chunk.
 - Input typed with echo on is scanned too (each write on its own, no carry).
 
 Not covered (say so rather than pretend): secrets that are not in a recognisable shape (a bare
-password), PEM private key blocks (multi-line), and a token dribbled out slower than ``FLUSH_S``
-per piece on a line without a break.
+password), private key blocks longer than ``MAX_KEY_BLOCK``, and a token dribbled out slower
+than ``FLUSH_S`` per piece on a line without a break.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 #: Longest run of bytes held back waiting for the rest of a possible token.
 MAX_CARRY = 1024
@@ -37,23 +47,28 @@ _ESCAPES = re.compile(
 )
 _OSC = re.compile(rb"(\x1b\][0-9]*;?)([^\x1b\x07]*)(\x07|\x1b\\)")
 
-#: name -> (pattern, group replaced, hints). Token characters only, never ESC or bytes >= 0x80.
-#: Each pattern starts with a literal (so the regex engine can skip ahead), and runs only on
-#: output holding one of its hints (lower case): scanning stays cheap on ordinary output.
+#: Longest private key block redacted whole (an RSA 8192 key is about 6.5 KB).
+MAX_KEY_BLOCK = 16384
+_KEY_BODY = rf"[A-Za-z0-9+/=\s:,.\-\0]{{0,{MAX_KEY_BLOCK}}}?"
+_KEY_BEGIN = r"-{4,5} ?BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)? ?-{4,5}"
+_KEY_END = _KEY_BEGIN.replace("BEGIN", "END")
+
+#: Ours: name -> (pattern, group replaced, hints). Token characters only, never ESC or bytes
+#: >= 0x80. Each pattern starts with a literal where it can (so the regex engine skips ahead),
+#: and runs only on output holding one of its hints (lower case).
 WELL_KNOWN: dict[str, tuple[str, int, tuple[bytes, ...]]] = {
-    "aws-access-key-id": (r"(?:AKIA|ASIA)[0-9A-Z]{16}\b", 0, (b"akia", b"asia")),
     "aws-secret-access-key": (
         r"(?i:aws_secret_access_key|secretaccesskey)[\"']?\s*[=:]\s*[\"']?([A-Za-z0-9/+=]{40})\b",
         1,
         (b"secret",),
     ),
+    # detect-secrets' GitHub detector knows the classic 36-character tokens only.
     "github-token": (
         r"(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,244})\b",
         0,
         (b"gh",),
     ),
-    "gitlab-token": (r"glpat-[A-Za-z0-9_\-]{20,}", 0, (b"glpat-",)),
-    "slack-token": (r"xox[abposr]-[A-Za-z0-9\-]{10,}", 0, (b"xox",)),
+    # All three parts (detect-secrets' JWT stops before the signature).
     "jwt": (r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}", 0, (b"eyj",)),
     "bearer-token": (r"(?i:bearer)[ \t]+([A-Za-z0-9\-._~+/]{16,}=*)", 1, (b"bearer",)),
     # Only at the start of a line (after blanks or a list dash): checked after the match.
@@ -62,8 +77,53 @@ WELL_KNOWN: dict[str, tuple[str, int, tuple[bytes, ...]]] = {
         1,
         (b"token:", b"password:", b"key-data:"),
     ),
+    # A whole PEM block (detect-secrets' detector matches its first line only), or the rest of
+    # one whose first line came before what is scanned.
+    "private-key": (
+        "|".join(
+            (
+                _KEY_BEGIN + _KEY_BODY + rf"(?:{_KEY_END}|(?=[^A-Za-z0-9+/=\s:,.\-\0])|\Z)",
+                r"\A" + _KEY_BODY + _KEY_END,
+            )
+        ),
+        0,
+        (b"private key",),
+    ),
+    # A secret given as a flag on a command line (kubectl --token=..., --password ...).
+    "secret-flag": (
+        r"--(?i:token|password|passwd|client-secret|secret|api-key|auth-token|bearer-token)"
+        r"(?:=|[ \t]+)[\"']?([!#-&(-~]{4,})",
+        1,
+        (b"--",),
+    ),
 }
 _LINE_START = frozenset({"kubeconfig-token"})
+
+#: detect-secrets' regex plugins used: module.class -> (name of each of its patterns' matches, the
+#: last one for the rest; hints, one of which every pattern's match holds, lower case). Left
+#: out: keyword and entropy detectors (too loose for terminal output) and patterns with no
+#: literal to find cheaply that do not concern cluster work (Discord, Mailchimp, Telegram,
+#: Twilio, Artifactory, Cloudant, IBM, SoftLayer, public IPs).
+DETECTORS: dict[str, tuple[tuple[str, ...], tuple[bytes, ...]]] = {
+    "aws.AWSKeyDetector": (
+        ("aws-access-key-id", "aws-secret-access-key"),
+        (b"akia", b"asia", b"abia", b"acca", b"a3t", b"aws"),
+    ),
+    "azure_storage_key.AzureStorageKeyDetector": (("azure-storage-key",), (b"accountkey=",)),
+    "basic_auth.BasicAuthDetector": (("basic-auth",), (b"://",)),
+    "github_token.GitHubTokenDetector": (("github-token",), (b"gh",)),
+    "gitlab_token.GitLabTokenDetector": (("gitlab-token",), (b"gl", b"gr1348941")),
+    "jwt.JwtTokenDetector": (("jwt",), (b"eyj",)),
+    "npm.NpmDetector": (("npm-token",), (b"_authtoken",)),
+    "openai.OpenAIDetector": (("openai-key",), (b"t3blbkfj",)),
+    "pypi_token.PypiTokenDetector": (("pypi-token",), (b"pypi-",)),
+    "sendgrid.SendGridDetector": (("sendgrid-key",), (b"sg.",)),
+    "slack.SlackDetector": (("slack-token", "slack-webhook"), (b"xox", b"hooks.slack.com")),
+    "square_oauth.SquareOAuthDetector": (("square-oauth-secret",), (b"sq0csp-",)),
+    "stripe.StripeDetector": (("stripe-key",), (b"k_live_",)),
+}
+#: Detectors whose first group is the secret (the rest of the match names where it is).
+_SECRET_GROUP = frozenset({"AWSKeyDetector", "BasicAuthDetector", "NpmDetector"})
 _LEAD = frozenset(b" \t-")
 
 
@@ -92,22 +152,51 @@ def compile_rule(name: str, pattern: str) -> Rule:
     return Rule(name, regex, 1 if regex.groups >= 1 else 0)
 
 
-def well_known() -> list[Rule]:
+def own_rules() -> list[Rule]:
     return [
         Rule(n, re.compile(p.encode()), g, hints, n in _LINE_START)
         for n, (p, g, hints) in WELL_KNOWN.items()
     ]
 
 
+def detector_rules() -> list[Rule]:
+    """detect-secrets' regex plugins (:data:`DETECTORS`) as byte rules (they run on text)."""
+    import importlib
+
+    rules: list[Rule] = []
+    for path, (names, hints) in DETECTORS.items():
+        module, _, cls_name = path.rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(f"detect_secrets.plugins.{module}"), cls_name)
+        except (ImportError, AttributeError):  # a detect-secrets without it: the rest still run
+            continue
+        for i, regex in enumerate(cls.denylist):
+            compiled = re.compile(regex.pattern.encode("ascii"), regex.flags & ~re.UNICODE)
+            group = 1 if cls_name in _SECRET_GROUP and compiled.groups else 0
+            rules.append(Rule(names[min(i, len(names) - 1)], compiled, group, hints))
+    return rules
+
+
+@functools.cache
+def well_known() -> tuple[Rule, ...]:
+    """Ours and detect-secrets', compiled once per process."""
+    return (*own_rules(), *detector_rules())
+
+
 @dataclass(frozen=True)
 class Redaction:
-    """The rules in force for sessions started from now on."""
+    """The rules in force: the well-known ones and the user's patterns (``extra``). The
+    well-known ones are compiled on first use (detect-secrets takes ~200 ms to import)."""
 
-    rules: tuple[Rule, ...]
+    extra: tuple[Rule, ...] = ()
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        return (*well_known(), *self.extra)
 
     @classmethod
     def default(cls) -> Redaction:
-        return cls(tuple(well_known()))
+        return cls()
 
     @classmethod
     def build(
@@ -115,10 +204,13 @@ class Redaction:
     ) -> Redaction | None:
         if not enabled:
             return None
-        return cls((*well_known(), *(compile_rule(n, p) for n, p in patterns)))
+        return cls(tuple(compile_rule(n, p) for n, p in patterns))
 
     def redactor(self) -> Redactor:
         return Redactor(self.rules)
+
+    def window(self) -> Window:
+        return Window(self.rules)
 
 
 def _masked(buf: bytes) -> bytes:
@@ -241,3 +333,86 @@ class Redactor:
                 names.append(name)
         out += buf[last:]
         return Redacted(bytes(out), names, removed)
+
+
+#: Bytes a :class:`Window` sees on either side of a chunk: longer than any token it finds whole
+#: (a service account's JWT is about 1 KB, an RSA 4096 key block 3.3 KB).
+CONTEXT = 4096
+
+
+class Window:
+    """Redacts one stream chunk by chunk (frames over SSE, in an export), each chunk with up to
+    ``CONTEXT`` bytes of what came before it and of what follows (``after``, when known).
+
+    A secret split across chunks is found whole: the chunk it starts in shows the marker, the
+    rest of it is removed from the chunks after. Chunk boundaries stay where they were (a frame
+    keeps its sequence number), only the bytes of secrets change.
+    """
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = rules
+        self.before = b""  #: the last raw bytes of the stream before the next chunk
+        self.owed = 0  #: bytes of a secret already marked that the next chunk starts with
+
+    def prime(self, before: bytes) -> None:
+        """Starts mid-stream (a resumed tail): ``before`` is the raw output up to here."""
+        self.before = before[-CONTEXT:]
+        self.owed = 0
+
+    def redact(self, data: bytes, after: bytes = b"") -> Redacted:
+        before = self.before
+        lo, hi = len(before), len(before) + len(data)
+        buf = before + data + after[:CONTEXT] if before or after else data
+        cuts: list[tuple[int, int, str | None]] = []
+        owed = min(self.owed, len(data))
+        if owed:
+            cuts.append((0, owed, None))
+        next_owed = self.owed - owed
+        for a, b, name in _spans(self.rules, buf):
+            if b <= lo or a >= hi:
+                continue
+            cuts.append((max(a, lo) - lo, min(b, hi) - lo, name if a >= lo else None))
+            next_owed = max(next_owed, b - hi)
+        self.before = (before + data)[-CONTEXT:] if len(data) < CONTEXT else data[-CONTEXT:]
+        self.owed = next_owed
+        if not cuts:
+            return Redacted(data, [])
+        cuts.sort(key=lambda c: (c[0], -c[1]))
+        merged = [cuts[0]]
+        for a, b, label in cuts[1:]:
+            pa, pb, plabel = merged[-1]
+            if a < pb:
+                merged[-1] = (pa, max(pb, b), plabel or label)
+            else:
+                merged.append((a, b, label))
+        out = bytearray()
+        last = 0
+        names: list[str] = []
+        for a, b, marked in merged:
+            out += data[last:a]
+            if marked is not None:
+                out += b"[REDACTED " + marked.encode() + b"]"
+                if marked not in names:
+                    names.append(marked)
+            last = b
+        out += data[last:]
+        return Redacted(bytes(out), names, len(data) - len(out))
+
+
+#: Keys whose values are hidden whatever they look like (an env var's value, a password field).
+SECRET_KEY = re.compile(r"(?i)token|password|passwd|secret|credential|api[-_]?key|private")
+
+
+def redact_value(value: Any, text: Callable[[str], str]) -> Any:
+    """``value`` (JSON-like) with ``text`` applied to its strings and values under
+    secret-looking keys (``token``, ``password``, ...) hidden."""
+    if isinstance(value, str):
+        return text(value) if value else value
+    if isinstance(value, list | tuple):
+        return [redact_value(v, text) for v in value]
+    if isinstance(value, dict):
+        return {
+            k: "[REDACTED]" if v and SECRET_KEY.search(str(k)) else redact_value(v, text)
+            for k, v in value.items()
+        }
+    return value

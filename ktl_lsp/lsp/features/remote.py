@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # httpx is imported when a remote gateway is first used
 class AttachArgs(StartArgs):
     sessionId: str  #: the session's id on the remote gateway
     fromSeq: int = 1
+    #: secrets as they are (the remote gateway redacts them unless its token holder asks)
+    reveal: bool = False
 
 
 class RemoteSessions(Feature):
@@ -38,15 +40,17 @@ class RemoteSessions(Feature):
         self.runs = runs
         self.gateway: RemoteGateway | None = None
 
-    def connect(self) -> RemoteGateway | None:
+    def connect(self, reveal: bool = False) -> RemoteGateway | None:
         """The client for the ``agent`` setting (rebuilt when the URL changes), or None."""
         agent = self.server.settings.agent
         if not agent.url:
             return None
         from ktl_lsp.gateway.remote import RemoteGateway
 
+        token = agent.token or os.environ.get("KTL_AGENT_TOKEN")
+        if reveal:
+            return RemoteGateway(agent.url, token, reveal=True)  # for this attach only
         if self.gateway is None or self.gateway.url != agent.url.rstrip("/"):
-            token = agent.token or os.environ.get("KTL_AGENT_TOKEN")
             self.gateway = RemoteGateway(agent.url, token)
         return self.gateway
 
@@ -74,18 +78,25 @@ class RemoteSessions(Feature):
         await import_off_loop("ktl_lsp.gateway.remote")
         from ktl_lsp.gateway.remote import RemoteError, RemoteRefused
 
-        remote = self.connect()
+        remote = self.connect(a.reveal)
         if remote is None:
             raise ArgumentError("no remote gateway is configured (setting agent.url)")
+        own = remote is not self.gateway  # a revealing client, made for this attach
         try:
             first = await remote.get(a.sessionId)
-        except RemoteRefused as exc:
-            raise ArgumentError(f"cannot attach to {a.sessionId}: {exc}") from exc
         except RemoteError as exc:
+            if own:
+                await remote.close()
+            if isinstance(exc, RemoteRefused):
+                raise ArgumentError(f"cannot attach to {a.sessionId}: {exc}") from exc
             raise ArgumentError(str(exc)) from exc
 
         async def work(live: LiveSession) -> TaskOutcome:
-            return await _mirror(self.server, remote, first, live, a.fromSeq)
+            try:
+                return await _mirror(self.server, remote, first, live, a.fromSeq)
+            finally:
+                if own:
+                    await remote.close()
 
         spec = RunSpec(
             argv=[],
