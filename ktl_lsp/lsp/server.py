@@ -48,6 +48,7 @@ from ktl_lsp.lsp.transport import (
     frame_message,
 )
 from ktl_lsp.sessions.manager import SessionManager
+from ktl_lsp.sessions.redact import Redaction
 
 log = logging.getLogger(__name__)
 
@@ -323,6 +324,7 @@ class KtlServer(LanguageServer):
     def _adopt(self, manager: SessionManager) -> None:
         self._manager = manager
         manager.redaction = self.settings.redaction()
+        manager.leaving = Redaction.build(True, self.settings.redact.rules())
         for hook in self._on_manager:
             hook(manager)
         manager.keep_pruning(self.settings.retention)

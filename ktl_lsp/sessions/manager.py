@@ -247,6 +247,9 @@ class SessionManager:
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Secret patterns replaced in recorded output (None: off); set from the settings.
         self.redaction: Redaction | None = None  # off unless the settings turn it on
+        #: What leaves the store is redacted with (the user's patterns too, even when the
+        #: recording is not); None: the recording's rules, or the well-known ones.
+        self.leaving: Redaction | None = None
         self._pruner: asyncio.Task[None] | None = None
         self._timelines = Timelines()
         #: Questions its sessions put to a person (protected contexts, plans that pause).
@@ -840,7 +843,7 @@ class SessionManager:
     def outgoing_redaction(self, reveal: bool = False) -> Redaction | None:
         """What leaves the store is redacted by default (the well-known rules and the
         configured patterns), whatever recording does; None only when ``reveal`` is asked."""
-        return None if reveal else (self.redaction or Redaction.default())
+        return None if reveal else (self.leaving or self.redaction or Redaction.default())
 
     def subscribe(self, session_id: str, maxsize: int) -> Subscription:
         """A queue of what a session running here emits from now on."""
