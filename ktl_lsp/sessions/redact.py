@@ -11,8 +11,9 @@ gateway's API and SSE, remote attach and agents redact what they hand out, chunk
   basic-auth URLs, ...; :data:`DETECTORS`) beside ours for what they do not cover or cover
   loosely (kubeconfig tokens and client keys, bearer tokens, private key blocks, secret flags
   on a command line, fine-grained GitHub tokens; :data:`WELL_KNOWN`) and the user's patterns.
-  Each is compiled once as a byte regex and runs only on text holding one of its hints (lower
-  case): scanning stays cheap on ordinary output.
+  Each is compiled once as a byte regex; a slow one runs only on text holding one of its
+  hints, and masking and the real scan only follow a match on the raw bytes: scanning stays
+  cheap on ordinary output.
 - Patterns match token characters, so a replacement never lands inside a multi-byte UTF-8
   character. Escape sequences are masked (same length, NUL bytes) before the scan, so a match
   never takes in part of one (``\\x1b[1AKIA...`` is a cursor move followed by ``KIA...``, not a
@@ -55,22 +56,26 @@ _KEY_END = _KEY_BEGIN.replace("BEGIN", "END")
 
 #: Ours: name -> (pattern, group replaced, hints). Token characters only, never ESC or bytes
 #: >= 0x80. Each pattern starts with a literal where it can (so the regex engine skips ahead),
-#: and runs only on output holding one of its hints (lower case).
+#: and runs only on output holding one of its hints (as written: case variants listed).
 WELL_KNOWN: dict[str, tuple[str, int, tuple[bytes, ...]]] = {
     "aws-secret-access-key": (
         r"(?i:aws_secret_access_key|secretaccesskey)[\"']?\s*[=:]\s*[\"']?([A-Za-z0-9/+=]{40})\b",
         1,
-        (b"secret",),
+        (b"secret", b"Secret", b"SECRET"),
     ),
     # detect-secrets' GitHub detector knows the classic 36-character tokens only.
     "github-token": (
         r"(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,244})\b",
         0,
-        (b"gh",),
+        (),
     ),
     # All three parts (detect-secrets' JWT stops before the signature).
-    "jwt": (r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}", 0, (b"eyj",)),
-    "bearer-token": (r"(?i:bearer)[ \t]+([A-Za-z0-9\-._~+/]{16,}=*)", 1, (b"bearer",)),
+    "jwt": (r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}", 0, ()),
+    "bearer-token": (
+        r"(?i:bearer)[ \t]+([A-Za-z0-9\-._~+/]{16,}=*)",
+        1,
+        (b"bearer", b"Bearer", b"BEARER"),
+    ),
     # Only at the start of a line (after blanks or a list dash): checked after the match.
     "kubeconfig-token": (
         r"(?:token|client-key-data|password):[ \t]*[\"']?([A-Za-z0-9\-._~+/]{16,}=*)",
@@ -87,40 +92,43 @@ WELL_KNOWN: dict[str, tuple[str, int, tuple[bytes, ...]]] = {
             )
         ),
         0,
-        (b"private key",),
+        (b"PRIVATE KEY",),
     ),
     # A secret given as a flag on a command line (kubectl --token=..., --password ...).
     "secret-flag": (
         r"--(?i:token|password|passwd|client-secret|secret|api-key|auth-token|bearer-token)"
         r"(?:=|[ \t]+)[\"']?([!#-&(-~]{4,})",
         1,
-        (b"--",),
+        (),
     ),
 }
 _LINE_START = frozenset({"kubeconfig-token"})
 
 #: detect-secrets' regex plugins used: module.class -> (name of each of its patterns' matches, the
-#: last one for the rest; hints, one of which every pattern's match holds, lower case). Left
+#: last one for the rest; hints, one of which each pattern's match holds, for the slow ones). Left
 #: out: keyword and entropy detectors (too loose for terminal output) and patterns with no
 #: literal to find cheaply that do not concern cluster work (Discord, Mailchimp, Telegram,
 #: Twilio, Artifactory, Cloudant, IBM, SoftLayer, public IPs).
-DETECTORS: dict[str, tuple[tuple[str, ...], tuple[bytes, ...]]] = {
+DETECTORS: dict[str, tuple[tuple[str, tuple[bytes, ...]], ...]] = {
     "aws.AWSKeyDetector": (
-        ("aws-access-key-id", "aws-secret-access-key"),
-        (b"akia", b"asia", b"abia", b"acca", b"a3t", b"aws"),
+        ("aws-access-key-id", ()),
+        ("aws-secret-access-key", (b"aws", b"AWS", b"Aws")),
     ),
-    "azure_storage_key.AzureStorageKeyDetector": (("azure-storage-key",), (b"accountkey=",)),
-    "basic_auth.BasicAuthDetector": (("basic-auth",), (b"://",)),
-    "github_token.GitHubTokenDetector": (("github-token",), (b"gh",)),
-    "gitlab_token.GitLabTokenDetector": (("gitlab-token",), (b"gl", b"gr1348941")),
-    "jwt.JwtTokenDetector": (("jwt",), (b"eyj",)),
-    "npm.NpmDetector": (("npm-token",), (b"_authtoken",)),
-    "openai.OpenAIDetector": (("openai-key",), (b"t3blbkfj",)),
-    "pypi_token.PypiTokenDetector": (("pypi-token",), (b"pypi-",)),
-    "sendgrid.SendGridDetector": (("sendgrid-key",), (b"sg.",)),
-    "slack.SlackDetector": (("slack-token", "slack-webhook"), (b"xox", b"hooks.slack.com")),
-    "square_oauth.SquareOAuthDetector": (("square-oauth-secret",), (b"sq0csp-",)),
-    "stripe.StripeDetector": (("stripe-key",), (b"k_live_",)),
+    "azure_storage_key.AzureStorageKeyDetector": (("azure-storage-key", ()),),
+    "basic_auth.BasicAuthDetector": (("basic-auth", ()),),
+    "github_token.GitHubTokenDetector": (("github-token", ()),),
+    "gitlab_token.GitLabTokenDetector": (("gitlab-token", (b"gl", b"GR1348941")),),
+    "jwt.JwtTokenDetector": (("jwt", ()),),
+    "npm.NpmDetector": (("npm-token", ()),),
+    "openai.OpenAIDetector": (("openai-key", ()),),
+    "pypi_token.PypiTokenDetector": (("pypi-token", (b"pypi-",)),),
+    "sendgrid.SendGridDetector": (("sendgrid-key", ()),),
+    "slack.SlackDetector": (
+        ("slack-token", (b"xox", b"XOX", b"Xox")),
+        ("slack-webhook", (b"hooks.slack.com",)),
+    ),
+    "square_oauth.SquareOAuthDetector": (("square-oauth-secret", ()),),
+    "stripe.StripeDetector": (("stripe-key", (b"k_live_",)),),
 }
 #: Detectors whose first group is the secret (the rest of the match names where it is).
 _SECRET_GROUP = frozenset({"AWSKeyDetector", "BasicAuthDetector", "NpmDetector"})
@@ -136,7 +144,7 @@ class Rule:
     name: str
     regex: re.Pattern[bytes]
     group: int
-    #: Run only when one of these (lower case) occurs; empty: always.
+    #: Run only when one of these occurs (as written); empty: always.
     hints: tuple[bytes, ...] = ()
     line_start: bool = False
 
@@ -164,7 +172,7 @@ def detector_rules() -> list[Rule]:
     import importlib
 
     rules: list[Rule] = []
-    for path, (names, hints) in DETECTORS.items():
+    for path, named in DETECTORS.items():
         module, _, cls_name = path.rpartition(".")
         try:
             cls = getattr(importlib.import_module(f"detect_secrets.plugins.{module}"), cls_name)
@@ -173,7 +181,8 @@ def detector_rules() -> list[Rule]:
         for i, regex in enumerate(cls.denylist):
             compiled = re.compile(regex.pattern.encode("ascii"), regex.flags & ~re.UNICODE)
             group = 1 if cls_name in _SECRET_GROUP and compiled.groups else 0
-            rules.append(Rule(names[min(i, len(names) - 1)], compiled, group, hints))
+            name, hints = named[min(i, len(named) - 1)]
+            rules.append(Rule(name, compiled, group, hints))
     return rules
 
 
@@ -230,16 +239,22 @@ def _at_line_start(buf: bytes, start: int) -> bool:
 
 
 def _spans(rules: Sequence[Rule], buf: bytes) -> list[tuple[int, int, str]]:
-    lowered = buf.lower()
     seen: dict[bytes, bool] = {}
 
     def has(hint: bytes) -> bool:
         found = seen.get(hint)
         if found is None:
-            found = seen[hint] = hint in lowered
+            found = seen[hint] = hint in buf
         return found
 
-    active = [r for r in rules if not r.hints or any(has(h) for h in r.hints)]
+    # Cheap first: the hints (a substring search each), then each rule on the raw bytes (a
+    # regex that starts with a literal skips ahead at memchr speed); masking and the real
+    # scan only when something may be there.
+    active = [
+        r
+        for r in rules
+        if (not r.hints or any(has(h) for h in r.hints)) and r.regex.search(buf) is not None
+    ]
     if not active:
         return []
     masked = _masked(buf)
