@@ -4,7 +4,8 @@
 ``Authorization`` or ``X-KTL-Token`` header. The replay UI signs in with a one-time link that
 leaves the token in a cookie: a link is made to be shared, so a cookie never reveals (nor a
 ``?token=`` in an address, which ends up in histories and logs). A gateway with no token
-(``--no-auth`` on loopback) reveals on ``reveal=1`` alone: there is no holder to ask.
+(on loopback only) reveals on ``reveal=1`` alone:
+there is no holder to ask.
 """
 
 from __future__ import annotations
