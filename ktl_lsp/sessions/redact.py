@@ -61,7 +61,7 @@ WELL_KNOWN: dict[str, tuple[str, int, tuple[bytes, ...]]] = {
     "aws-secret-access-key": (
         r"(?i:aws_secret_access_key|secretaccesskey)[\"']?\s*[=:]\s*[\"']?([A-Za-z0-9/+=]{40})\b",
         1,
-        (b"secret", b"Secret", b"SECRET"),
+        (b"secret",),
     ),
     # detect-secrets' GitHub detector knows the classic 36-character tokens only.
     "github-token": (
@@ -70,11 +70,11 @@ WELL_KNOWN: dict[str, tuple[str, int, tuple[bytes, ...]]] = {
         (),
     ),
     # All three parts (detect-secrets' JWT stops before the signature).
-    "jwt": (r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}", 0, ()),
+    "jwt": (r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}", 0, (b"eyJ",)),
     "bearer-token": (
         r"(?i:bearer)[ \t]+([A-Za-z0-9\-._~+/]{16,}=*)",
         1,
-        (b"bearer", b"Bearer", b"BEARER"),
+        (b"bearer",),
     ),
     # Only at the start of a line (after blanks or a list dash): checked after the match.
     "kubeconfig-token": (
@@ -88,7 +88,8 @@ WELL_KNOWN: dict[str, tuple[str, int, tuple[bytes, ...]]] = {
         "|".join(
             (
                 _KEY_BEGIN + _KEY_BODY + rf"(?:{_KEY_END}|(?=[^A-Za-z0-9+/=\s:,.\-\0])|\Z)",
-                r"\A" + _KEY_BODY + _KEY_END,
+                # (never across a first line: "-----" does not start its body)
+                rf"\A(?:[A-Za-z0-9+/=\s:,.\0]|-(?!----)){{0,{MAX_KEY_BLOCK}}}?" + _KEY_END,
             )
         ),
         0,
@@ -103,6 +104,8 @@ WELL_KNOWN: dict[str, tuple[str, int, tuple[bytes, ...]]] = {
     ),
 }
 _LINE_START = frozenset({"kubeconfig-token"})
+#: Rules matching in any case: their hints are lower case, looked for in the lowered text.
+_ANY_CASE = frozenset({"aws-secret-access-key", "bearer-token", "slack-token"})
 
 #: detect-secrets' regex plugins used: module.class -> (name of each of its patterns' matches, the
 #: last one for the rest; hints, one of which each pattern's match holds, for the slow ones). Left
@@ -112,19 +115,19 @@ _LINE_START = frozenset({"kubeconfig-token"})
 DETECTORS: dict[str, tuple[tuple[str, tuple[bytes, ...]], ...]] = {
     "aws.AWSKeyDetector": (
         ("aws-access-key-id", ()),
-        ("aws-secret-access-key", (b"aws", b"AWS", b"Aws")),
+        ("aws-secret-access-key", (b"aws",)),
     ),
     "azure_storage_key.AzureStorageKeyDetector": (("azure-storage-key", ()),),
     "basic_auth.BasicAuthDetector": (("basic-auth", ()),),
     "github_token.GitHubTokenDetector": (("github-token", ()),),
     "gitlab_token.GitLabTokenDetector": (("gitlab-token", (b"gl", b"GR1348941")),),
-    "jwt.JwtTokenDetector": (("jwt", ()),),
+    "jwt.JwtTokenDetector": (("jwt", (b"eyJ",)),),
     "npm.NpmDetector": (("npm-token", ()),),
     "openai.OpenAIDetector": (("openai-key", ()),),
     "pypi_token.PypiTokenDetector": (("pypi-token", (b"pypi-",)),),
     "sendgrid.SendGridDetector": (("sendgrid-key", ()),),
     "slack.SlackDetector": (
-        ("slack-token", (b"xox", b"XOX", b"Xox")),
+        ("slack-token", (b"xox",)),
         ("slack-webhook", (b"hooks.slack.com",)),
     ),
     "square_oauth.SquareOAuthDetector": (("square-oauth-secret", ()),),
@@ -147,6 +150,8 @@ class Rule:
     #: Run only when one of these occurs (as written); empty: always.
     hints: tuple[bytes, ...] = ()
     line_start: bool = False
+    #: ``hints`` are lower case and looked for in the lowered text.
+    any_case: bool = False
 
 
 def compile_rule(name: str, pattern: str) -> Rule:
@@ -162,7 +167,7 @@ def compile_rule(name: str, pattern: str) -> Rule:
 
 def own_rules() -> list[Rule]:
     return [
-        Rule(n, re.compile(p.encode()), g, hints, n in _LINE_START)
+        Rule(n, re.compile(p.encode()), g, hints, n in _LINE_START, n in _ANY_CASE)
         for n, (p, g, hints) in WELL_KNOWN.items()
     ]
 
@@ -182,7 +187,7 @@ def detector_rules() -> list[Rule]:
             compiled = re.compile(regex.pattern.encode("ascii"), regex.flags & ~re.UNICODE)
             group = 1 if cls_name in _SECRET_GROUP and compiled.groups else 0
             name, hints = named[min(i, len(named) - 1)]
-            rules.append(Rule(name, compiled, group, hints))
+            rules.append(Rule(name, compiled, group, hints, any_case=name in _ANY_CASE))
     return rules
 
 
@@ -238,23 +243,67 @@ def _at_line_start(buf: bytes, start: int) -> bool:
     return all(b in _LEAD or b == 0 for b in buf[line:start])
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """Rules grouped for :func:`_candidates`: those with no hints, and per hint set (looked
+    for once however many rules share it) the rules it lets through."""
+
+    free: tuple[Rule, ...]
+    gated: tuple[tuple[bool, tuple[bytes, ...], tuple[Rule, ...]], ...]
+
+
+#: Plans by the identity of their rule list (kept in the value, so the id is not reused):
+#: hashing 30 rules per chunk would cost more than the scan it saves.
+_PLANS: dict[int, tuple[Sequence[Rule], _Plan]] = {}
+
+
+def _plan(rules: Sequence[Rule]) -> _Plan:
+    known = _PLANS.get(id(rules))
+    if known is not None and known[0] is rules:
+        return known[1]
+    if len(_PLANS) > 256:
+        _PLANS.clear()
+    plan = _make_plan(rules)
+    _PLANS[id(rules)] = (rules, plan)
+    return plan
+
+
+def _make_plan(rules: Sequence[Rule]) -> _Plan:
+    groups: dict[tuple[bool, tuple[bytes, ...]], list[Rule]] = {}
+    for r in rules:
+        if r.hints:
+            groups.setdefault((r.any_case, r.hints), []).append(r)
+    return _Plan(
+        tuple(r for r in rules if not r.hints),
+        tuple((k[0], k[1], tuple(v)) for k, v in groups.items()),
+    )
+
+
+def _candidates(rules: Sequence[Rule], buf: bytes) -> list[Rule]:
+    """The rules that may match in ``buf``, cheaply: their hints first (a substring search
+    each), then each rule on the raw bytes (a regex that starts with a literal skips ahead at
+    memchr speed). Masking and the real scan follow only for these."""
+    plan = _plan(rules)
+    out = [r for r in plan.free if r.regex.search(buf) is not None]
+    lowered: bytes | None = None
+    for any_case, hints, group in plan.gated:
+        if any_case:
+            if lowered is None:
+                lowered = buf.lower()
+            hay = lowered
+        else:
+            hay = buf
+        for h in hints:
+            if h in hay:
+                break
+        else:
+            continue
+        out.extend(r for r in group if r.regex.search(buf) is not None)
+    return out
+
+
 def _spans(rules: Sequence[Rule], buf: bytes) -> list[tuple[int, int, str]]:
-    seen: dict[bytes, bool] = {}
-
-    def has(hint: bytes) -> bool:
-        found = seen.get(hint)
-        if found is None:
-            found = seen[hint] = hint in buf
-        return found
-
-    # Cheap first: the hints (a substring search each), then each rule on the raw bytes (a
-    # regex that starts with a literal skips ahead at memchr speed); masking and the real
-    # scan only when something may be there.
-    active = [
-        r
-        for r in rules
-        if (not r.hints or any(has(h) for h in r.hints)) and r.regex.search(buf) is not None
-    ]
+    active = _candidates(rules, buf)
     if not active:
         return []
     masked = _masked(buf)
@@ -353,6 +402,10 @@ class Redactor:
 #: Bytes a :class:`Window` sees on either side of a chunk: longer than any token it finds whole
 #: (a service account's JWT is about 1 KB, an RSA 4096 key block 3.3 KB).
 CONTEXT = 4096
+#: Bytes on either side of a chunk boundary looked at before deciding a chunk needs no scan
+#: with its context: longer than the start of any secret whose pattern does not match a part
+#: of it (the lenient ones, JWT, key blocks, tokens after ``token:``, match their first part).
+SEAM = 256
 
 
 class Window:
@@ -368,14 +421,35 @@ class Window:
         self.rules = rules
         self.before = b""  #: the last raw bytes of the stream before the next chunk
         self.owed = 0  #: bytes of a secret already marked that the next chunk starts with
+        self.hot = False  #: something may match in the previous chunk
+        #: the seam after the previous chunk (its end and the start of what followed it), and
+        #: whether something may match there: the next chunk's first seam, looked at once
+        self.seam: tuple[bytes, bool] = (b"", False)
+
+    def _seam(self, a: bytes, b: bytes) -> bool:
+        if not a or not b:
+            return False
+        seam = a[-SEAM:] + b[:SEAM]
+        if seam != self.seam[0]:
+            self.seam = (seam, bool(_candidates(self.rules, seam)))
+        return self.seam[1]
 
     def prime(self, before: bytes) -> None:
         """Starts mid-stream (a resumed tail): ``before`` is the raw output up to here."""
         self.before = before[-CONTEXT:]
         self.owed = 0
+        self.hot = bool(before)
 
     def redact(self, data: bytes, after: bytes = b"") -> Redacted:
         before = self.before
+        # Most chunks hold nothing: scanned on their own and at their two seams, once each.
+        hot = bool(_candidates(self.rules, data))
+        if not (
+            hot or self.hot or self.owed or self._seam(before, data) or self._seam(data, after)
+        ):
+            self.before = (before + data)[-CONTEXT:] if len(data) < CONTEXT else data[-CONTEXT:]
+            return Redacted(data, [])
+        self.hot = hot
         lo, hi = len(before), len(before) + len(data)
         buf = before + data + after[:CONTEXT] if before or after else data
         cuts: list[tuple[int, int, str | None]] = []
