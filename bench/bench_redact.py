@@ -119,14 +119,14 @@ def export_rates(chunks: list[bytes], rounds: int) -> dict[str, float]:
         s.state, s.last_seq, s.ended_ns = State.DONE, len(chunks), len(chunks) + 1
         store.save_session(s)
         store.flush_sync(timeout=600)
-        for name, redaction in (("export-reveal", None), ("export", Redaction.default())):
-            out[name] = rate(
-                chunks,
-                lambda _, r=redaction: sum(
-                    len(p) for p in iter_export(store, "bench", "ndjson", redaction=r)
-                ),
-                rounds,
+
+        def export(redaction: Redaction | None) -> Callable[[list[bytes]], object]:
+            return lambda _: sum(
+                len(p) for p in iter_export(store, "bench", "ndjson", redaction=redaction)
             )
+
+        out["export-reveal"] = rate(chunks, export(None), rounds)
+        out["export"] = rate(chunks, export(Redaction.default()), rounds)
         store.close()
     return out
 

@@ -68,7 +68,9 @@ def test_held_until_enough_follows_and_events_keep_their_place() -> None:
 
 def test_input_alone_and_events_as_json() -> None:
     gh = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
-    key = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBx" + "y" * 60 + "\n-----END EC PRIVATE KEY-----"
+    key = (
+        "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBx" + "y" * 60 + "\n-----END EC PRIVATE KEY-----"
+    )
     event = json.dumps({"error": f"failed: {key}", "token": "plain-looking"}).encode()
     frames = [
         Frame("s", 1, 1, FrameType.INPUT, f"export T={gh}\r".encode()),
