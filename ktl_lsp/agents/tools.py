@@ -22,6 +22,7 @@ from ktl_lsp.sessions.errors import AmbiguousSession, UnknownSession
 from ktl_lsp.sessions.manager import SessionManager
 from ktl_lsp.sessions.model import Session, SessionFilter, State
 from ktl_lsp.sessions.plain import clean
+from ktl_lsp.sessions.redact import redact_value as shared_redact_value
 
 #: The largest page of text one call may ask for.
 MAX_BYTES = 1 << 20
@@ -33,8 +34,6 @@ SEARCH_BYTES_PER_SESSION = 1 << 20
 MAX_LOG_LINES = 5000
 #: The kind of the sessions that record agents' calls; listings leave them out unless asked.
 AGENT_KIND = "agent"
-
-_SECRET_KEY = re.compile(r"(?i)token|password|passwd|secret|credential|api[-_]?key|private")
 
 
 class BadArgument(UserError):
@@ -48,16 +47,7 @@ def redact_text(text: str) -> str:
 def redact_value(value: Any) -> Any:
     """``value`` with well-known secrets in its strings redacted and values under secret-looking
     keys (``token``, ``password``, ...) hidden."""
-    if isinstance(value, str):
-        return redact_text(value) if value else value
-    if isinstance(value, list | tuple):
-        return [redact_value(v) for v in value]
-    if isinstance(value, dict):
-        return {
-            k: "[REDACTED]" if _SECRET_KEY.search(str(k)) and v else redact_value(v)
-            for k, v in value.items()
-        }
-    return value
+    return shared_redact_value(value, redact_text)
 
 
 def _bounded(name: str, value: int, lo: int, hi: int) -> int:
