@@ -7,8 +7,10 @@ Rates in MB/s of output, each case over the same frames, best of ``--rounds``:
 - ``frame``: detect-secrets' plugins and ours, each frame on its own (``Redactor.scan``);
 - ``stream``: the same rules over the frames as one stream (``sessions/scrub.py``: what exports,
   the gateway's pages and SSE do), each frame with 4 KB of context on either side;
-- ``export-reveal`` / ``export``: an NDJSON export of the session from a real store, as is and
-  redacted (``--no-export`` to skip: it writes the 100 MB store first).
+- ``export-reveal`` / ``export-old-list`` / ``export``: an NDJSON export of the session from a
+  real store, as is, redacted with the old list, and redacted;
+- ``sse-reveal`` / ``sse``: a whole SSE tail of it from a real gateway on loopback, as is and
+  redacted (``--no-export`` skips these: they write the 100 MB store first).
 
     .venv/bin/python bench/bench_redact.py [--mb 100] [--rounds 3] [--no-export]
 """
@@ -16,6 +18,7 @@ Rates in MB/s of output, each case over the same frames, best of ``--rounds``:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import random
 import re
 import tempfile
@@ -62,7 +65,7 @@ OLD: dict[str, tuple[str, int, tuple[bytes, ...]]] = {
 
 def old_rules() -> list[Rule]:
     return [
-        Rule(n, re.compile(p.encode()), g, h, n == "kubeconfig-token")
+        Rule(n, re.compile(p.encode()), g, h, n == "kubeconfig-token", any_case=True)
         for n, (p, g, h) in OLD.items()
     ]
 
@@ -104,31 +107,75 @@ def as_frames(chunks: list[bytes]) -> Iterator[Frame]:
     return (Frame("s", i, i, FrameType.OUTPUT, c) for i, c in enumerate(chunks, 1))
 
 
-def export_rates(chunks: list[bytes], rounds: int) -> dict[str, float]:
+class OldRedaction(Redaction):
+    """The old list through today's pipeline (the export's cost of the list alone)."""
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        return tuple(old_rules())
+
+
+def store_rates(chunks: list[bytes], rounds: int) -> dict[str, float]:
+    """NDJSON exports and SSE tails (a real gateway on loopback) of the session in a store."""
     from ktl_lsp.sessions.export import iter_export
+    from ktl_lsp.sessions.ids import new_id
     from ktl_lsp.sessions.store import Store
 
     out: dict[str, float] = {}
+    sid = new_id()
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp) / "s.db")
+        db = Path(tmp) / "s.db"
+        store = Store(db)
         store.open()
-        s = Session(id="bench", kind="pty", title="bench", created_ns=1)
+        s = Session(id=sid, kind="pty", title="bench", created_ns=1)
         store.save_session(s)
         for i, c in enumerate(chunks, 1):
-            store.append(Frame("bench", i, i, FrameType.OUTPUT, c))
+            store.append(Frame(sid, i, i, FrameType.OUTPUT, c))
         s.state, s.last_seq, s.ended_ns = State.DONE, len(chunks), len(chunks) + 1
         store.save_session(s)
         store.flush_sync(timeout=600)
 
         def export(redaction: Redaction | None) -> Callable[[list[bytes]], object]:
             return lambda _: sum(
-                len(p) for p in iter_export(store, "bench", "ndjson", redaction=redaction)
+                len(p) for p in iter_export(store, sid, "ndjson", redaction=redaction)
             )
 
         out["export-reveal"] = rate(chunks, export(None), rounds)
+        out["export-old-list"] = rate(chunks, export(OldRedaction()), rounds)
         out["export"] = rate(chunks, export(Redaction.default()), rounds)
         store.close()
+
+        def tail(reveal: bool) -> Callable[[list[bytes]], object]:
+            return lambda _: asyncio.run(_sse(db, sid, reveal))
+
+        out["sse-reveal"] = rate(chunks, tail(True), rounds)
+        out["sse"] = rate(chunks, tail(False), rounds)
     return out
+
+
+async def _sse(db: Path, sid: str, reveal: bool) -> int:
+    """Bytes of a whole tail of the finished session (replayed from the store)."""
+    import httpx
+
+    from ktl_lsp.gateway import Gateway
+    from ktl_lsp.gateway.options import GatewayOptions
+    from ktl_lsp.sessions.manager import SessionManager
+
+    manager = SessionManager.open(db)
+    gateway = Gateway(manager, db, GatewayOptions())
+    await gateway.start()
+    got = 0
+    try:
+        auth = {"Authorization": f"Bearer {gateway.auth.token}"}
+        async with httpx.AsyncClient(base_url=gateway.base_url, headers=auth, timeout=None) as c:
+            url = f"/api/v1/mirror/sessions/{sid}/tail?reveal={int(reveal)}"
+            async with c.stream("GET", url) as r:
+                async for chunk in r.aiter_bytes():
+                    got += len(chunk)
+    finally:
+        await gateway.stop()
+        manager.close()
+    return got
 
 
 def main() -> None:
@@ -151,13 +198,16 @@ def main() -> None:
     }
     rates = {name: rate(chunks, run, args.rounds) for name, run in cases.items()}
     if not args.no_export:
-        rates.update(export_rates(chunks, args.rounds))
+        rates.update(store_rates(chunks, args.rounds))
     mb = sum(map(len, chunks)) / (1 << 20)
     print(f"{mb:.0f} MB in {len(chunks)} frames, best of {args.rounds}")
     for name, r in rates.items():
         print(f"  {name:14s} {r:8.0f} MB/s")
     if "export" in rates:
-        print(f"  export redacted / as is: {rates['export'] / rates['export-reveal']:.2f}")
+        for case in ("export", "sse"):
+            print(f"  {case} redacted / as is: {rates[case] / rates[case + '-reveal']:.2f}")
+        ratio = rates["export"] / rates["export-old-list"]
+        print(f"  export redacted / with the old list: {ratio:.2f}")
 
 
 if __name__ == "__main__":

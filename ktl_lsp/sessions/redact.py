@@ -427,7 +427,9 @@ class Window:
         self.seam: tuple[bytes, bool] = (b"", False)
 
     def _seam(self, a: bytes, b: bytes) -> bool:
-        if not a or not b:
+        # A seam just after a line break joins no token (a key block, which does span lines,
+        # is found from its first line, in the chunk before).
+        if not a or not b or a[-1:] == b"\n":
             return False
         seam = a[-SEAM:] + b[:SEAM]
         if seam != self.seam[0]:
