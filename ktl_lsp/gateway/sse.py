@@ -24,8 +24,7 @@ from ktl_lsp.sessions.bus import Dropped, StateChange
 from ktl_lsp.sessions.manager import SessionManager
 from ktl_lsp.sessions.mirror import MirrorEncoder, default_producer
 from ktl_lsp.sessions.model import Frame, Session
-from ktl_lsp.sessions.redact import FLUSH_S
-from ktl_lsp.sessions.scrub import Scrubber
+from ktl_lsp.sessions.scrub import Paced, Scrubber
 
 BATCH = 1000
 POLL_S = 0.25
@@ -94,7 +93,7 @@ def _end(session: Session) -> bytes:
 
 class Tail:
     """One client's tail; with a ``scrubber`` its frames are redacted as one stream (a frame is
-    held until the output after it is known, or ``FLUSH_S`` of quiet)."""
+    held until the output after it is known, or for ``FLUSH_S`` on a live stream, ``Paced``)."""
 
     def __init__(
         self,
@@ -107,6 +106,7 @@ class Tail:
         self.cache = cache
         self.session = session
         self.scrubber = scrubber
+        self.paced = Paced(scrubber) if scrubber is not None else None
         self.held: dict[int, Frame] = {}  # frames the scrubber holds, as stored
         self.sent = 0  # highest sequence delivered, held or reported dropped
         self.written = 0  # bytes
@@ -117,20 +117,20 @@ class Tail:
 
     async def _frame(self, resp: web.StreamResponse, frame: Frame) -> None:
         self.sent = frame.seq
-        if self.scrubber is None:
+        if self.paced is None:
             await self._write(resp, self.cache.event(self.session, frame))
             return
         self.held[frame.seq] = frame
-        await self._out(resp, self.scrubber.push(frame))
+        await self._out(resp, self.paced.push(frame))
 
     async def _out(self, resp: web.StreamResponse, frames: list[Frame]) -> None:
         for f in frames:
             stored = self.held.pop(f.seq, None)
             await self._write(resp, self.cache.event(self.session, f, cache=f is stored))
 
-    async def _flush(self, resp: web.StreamResponse) -> None:
+    async def _flush(self, resp: web.StreamResponse, upto: int | None = None) -> None:
         if self.scrubber is not None and self.scrubber.pending:
-            await self._out(resp, self.scrubber.flush())
+            await self._out(resp, self.scrubber.flush(upto))
 
     async def _gap(self, resp: web.StreamResponse, lo: int, hi: int) -> None:
         """Reports frames (lo..hi) the store no longer has; the output around them is not one
@@ -207,12 +207,13 @@ class Tail:
     async def _follow_bus(self, resp: web.StreamResponse, sub: Any, q: TailQuery) -> None:
         heartbeat = q.heartbeat_ms / 1000 if q.heartbeat_ms else None
         while True:
-            holding = self.scrubber is not None and self.scrubber.pending
+            paced = self.paced
+            wait = heartbeat if paced is None else paced.timeout(heartbeat)
             try:
-                item = await asyncio.wait_for(sub.get(), FLUSH_S if holding else heartbeat)
+                item = await asyncio.wait_for(sub.get(), wait)
             except TimeoutError:
-                if holding:
-                    await self._flush(resp)  # quiet: what is held goes out as it is known
+                if paced is not None and paced.held_since is not None:
+                    await self._out(resp, paced.due())  # what is held goes out as it is known
                 else:
                     await self._ping(resp)
                 continue
@@ -237,10 +238,12 @@ class Tail:
             await asyncio.sleep(POLL_S)
             current = await self.manager.get(self.session.id)
             if current.last_seq > self.sent:
+                earlier = self.sent
                 await self._backfill(resp, current.last_seq)
+                await self._flush(resp, earlier)  # held over one poll, with what came after
                 quiet = 0.0
             else:
-                await self._flush(resp)  # held over one poll: the rest of a secret came or not
+                await self._flush(resp)  # quiet for a poll: the rest of a secret came or not
                 quiet += POLL_S
                 if heartbeat and quiet >= heartbeat:
                     await self._ping(resp)

@@ -3,22 +3,31 @@ a session's fields, and any JSON answer made of them.
 
 Output frames are one stream: each is redacted with the bytes around it (a :class:`Window`),
 so a secret split across two frames is found whole. That needs the output after a frame, so a
-:class:`Scrubber` holds frames back until ``CONTEXT`` bytes of output follow them, the stream
-ends (:meth:`Scrubber.flush`), or a live stream goes quiet (its owner calls ``flush`` after
-``FLUSH_S``). Input frames are redacted each on its own (a keystroke is not a continuation of
-the output), events and markers as JSON when they hold something to redact.
+:class:`Scrubber` holds frames back until ``CONTEXT`` bytes of output follow them or the stream
+ends (:meth:`Scrubber.flush`); a live stream also lets them go with time (:class:`Paced`).
+Input frames are redacted each on its own (a keystroke is not a continuation of the output),
+events and markers as JSON when they hold something to redact.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from ktl_lsp.sessions.model import Frame, FrameType, Session
-from ktl_lsp.sessions.redact import CONTEXT, Redaction, Redactor, Rule, Window, redact_value
+from ktl_lsp.sessions.redact import (
+    CONTEXT,
+    FLUSH_S,
+    Redaction,
+    Redactor,
+    Rule,
+    Window,
+    redact_value,
+)
 
 
 class Scrubber:
@@ -52,14 +61,16 @@ class Scrubber:
             self.held_output += len(frame.data)
         return self._release(final=False)
 
-    def flush(self) -> list[Frame]:
-        """Everything held, redacted with what is known of the output after it."""
-        return self._release(final=True)
+    def flush(self, upto: int | None = None) -> list[Frame]:
+        """What is held (up to sequence ``upto``), redacted with what is known after it."""
+        return self._release(final=True, upto=upto)
 
-    def _release(self, final: bool) -> list[Frame]:
+    def _release(self, final: bool, upto: int | None = None) -> list[Frame]:
         out: list[Frame] = []
         while self.held:
             first = self.held[0]
+            if upto is not None and first.seq > upto:
+                break
             if first.type is not FrameType.OUTPUT:
                 out.append(self._alone(self.held.popleft()))
                 continue
@@ -92,6 +103,47 @@ class Scrubber:
             data = scrub_event(self.alone, frame.data)
             return frame if data is frame.data else dataclasses.replace(frame, data=data)
         return frame
+
+
+class Paced:
+    """When a live stream's held frames go out: all of them after ``FLUSH_S`` of quiet; while
+    frames keep coming, every ``FLUSH_S`` all but the newest (which waits for what follows
+    it), so a steady trickle of short lines is not held until ``CONTEXT`` bytes follow."""
+
+    def __init__(self, scrubber: Scrubber, clock: Callable[[], float] = time.monotonic) -> None:
+        self.scrubber = scrubber
+        self.clock = clock
+        self.held_since: float | None = None
+        self.last_push = 0.0
+        self.last_seq = 0
+
+    def push(self, frame: Frame) -> list[Frame]:
+        self.last_push = self.clock()
+        self.last_seq = frame.seq
+        out = self.scrubber.push(frame)
+        self._held()
+        return out
+
+    def timeout(self, idle: float | None) -> float | None:
+        """How long to wait for the next frame before calling :meth:`due` (``idle`` when
+        nothing is held)."""
+        if self.held_since is None:
+            return idle
+        return max(0.001, self.held_since + FLUSH_S - self.clock())
+
+    def due(self) -> list[Frame]:
+        """What goes out now that :meth:`timeout` has passed with no frame."""
+        quiet = self.clock() - self.last_push >= FLUSH_S
+        out = self.scrubber.flush(None if quiet else self.last_seq - 1)
+        self.held_since = None
+        self._held()
+        return out
+
+    def _held(self) -> None:
+        if not self.scrubber.pending:
+            self.held_since = None
+        elif self.held_since is None:
+            self.held_since = self.last_push
 
 
 def scrub_frames(frames: Iterable[Frame], rules: Sequence[Rule]) -> Iterator[Frame]:

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ktl_lsp.sessions.model import Frame, FrameType
-from ktl_lsp.sessions.redact import CONTEXT, Redaction
-from ktl_lsp.sessions.scrub import Scrubber, scrub_frames
+from ktl_lsp.sessions.redact import CONTEXT, FLUSH_S, Redaction
+from ktl_lsp.sessions.scrub import Paced, Scrubber, scrub_frames
 from tests.sessions.test_redact import SECRETS
 
 KEY = (
@@ -82,3 +82,23 @@ def test_input_alone_and_events_as_json() -> None:
     obj = json.loads(out[1].data)
     assert obj == {"error": "failed: [REDACTED private-key]", "token": "[REDACTED]"}
     assert out[2] is frames[2]
+
+
+def test_paced_lets_a_steady_trickle_through() -> None:
+    """Short lines every 10 ms never add up to CONTEXT bytes: every FLUSH_S all but the newest
+    frame go out (with it as what follows them); after FLUSH_S of quiet, the newest too."""
+    now = [0.0]
+    paced = Paced(Scrubber.of(Redaction.default()), clock=lambda: now[0])
+    sent: list[int] = []
+    for seq in range(1, 8):
+        now[0] = seq * 0.01
+        sent += [f.seq for f in paced.push(Frame("s", seq, seq, FrameType.OUTPUT, b"line\r\n"))]
+        wait = paced.timeout(None)
+        assert wait is not None and wait <= FLUSH_S
+        if now[0] + 0.01 >= now[0] + wait:  # the next line comes after the deadline
+            now[0] += wait
+            sent += [f.seq for f in paced.due()]
+    assert sent and sent == list(range(1, max(sent) + 1)) and max(sent) < 7
+    now[0] += FLUSH_S
+    sent += [f.seq for f in paced.due()]
+    assert sent == list(range(1, 8)) and paced.timeout(None) is None

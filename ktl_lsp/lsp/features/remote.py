@@ -6,7 +6,10 @@ shown like any local session (progress, terminal data, cancel stops watching) an
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,9 +22,11 @@ from ktl_lsp.lsp.runs import Runs
 from ktl_lsp.lsp.server import KtlServer
 from ktl_lsp.sessions.manager import LiveSession, RunSpec, TaskOutcome
 from ktl_lsp.sessions.model import FrameType, Session, State
+from ktl_lsp.sessions.redact import well_known
+from ktl_lsp.sessions.scrub import Paced, Scrubber, scrub_session
 
 if TYPE_CHECKING:  # httpx is imported when a remote gateway is first used
-    from ktl_lsp.gateway.remote import RemoteGateway
+    from ktl_lsp.gateway.remote import RemoteGateway, TailItem
 
 
 @dataclass
@@ -91,9 +96,18 @@ class RemoteSessions(Feature):
                 raise ArgumentError(f"cannot attach to {a.sessionId}: {exc}") from exc
             raise ArgumentError(str(exc)) from exc
 
+        scrubber = None
+        if not a.reveal:
+            # A ktl-agent gateway sends secrets as recorded: redact here too.
+            redaction = self.server.manager.outgoing_redaction()
+            assert redaction is not None  # None only when revealing
+            await asyncio.to_thread(well_known)  # detect-secrets' import, off the loop
+            scrubber = Scrubber.of(redaction)
+            first = scrub_session(first, redaction.redactor())
+
         async def work(live: LiveSession) -> TaskOutcome:
             try:
-                return await _mirror(self.server, remote, first, live, a.fromSeq)
+                return await _mirror(self.server, remote, first, live, a.fromSeq, scrubber)
             finally:
                 if own:
                     await remote.close()
@@ -111,10 +125,15 @@ class RemoteSessions(Feature):
 
 
 async def _mirror(
-    ls: KtlServer, remote: RemoteGateway, first: Session, live: LiveSession, from_seq: int
+    ls: KtlServer,
+    remote: RemoteGateway,
+    first: Session,
+    live: LiveSession,
+    from_seq: int,
+    scrubber: Scrubber | None,
 ) -> TaskOutcome:
     extra = {"remote": remote.url, "remoteSessionId": first.id}
-    async for item in remote.tail(first.id, from_seq):
+    async for item in _items(remote, first.id, from_seq, scrubber):
         if item.frame is not None:
             f = item.frame
             if f.type is FrameType.OUTPUT:
@@ -137,3 +156,55 @@ async def _mirror(
             state = end.state if end.state.final else State.DONE
             return TaskOutcome(state=state, exit_code=end.exit_code, error=end.error, extra=extra)
     return TaskOutcome(extra=extra)
+
+
+async def _items(
+    remote: RemoteGateway, session_id: str, from_seq: int, scrubber: Scrubber | None
+) -> AsyncIterator[TailItem]:
+    """The remote tail; with ``scrubber``, its frames redacted as one stream (frames held for
+    the output after them go out with time, ``Paced``, or before a gap or the end)."""
+    if scrubber is None:
+        async for item in remote.tail(session_id, from_seq):
+            yield item
+        return
+    from ktl_lsp.gateway.remote import TailItem
+
+    queue: asyncio.Queue[TailItem | Exception | None] = asyncio.Queue(maxsize=256)
+
+    async def pump() -> None:
+        try:
+            async for item in remote.tail(session_id, from_seq):
+                await queue.put(item)
+        except Exception as exc:  # handed to the reader, raised there
+            await queue.put(exc)
+            return
+        await queue.put(None)
+
+    task = asyncio.create_task(pump())
+    paced = Paced(scrubber)
+    try:
+        while True:
+            try:
+                got = await asyncio.wait_for(queue.get(), paced.timeout(None))
+            except TimeoutError:
+                for f in paced.due():  # what is held goes out as it is known
+                    yield TailItem(frame=f)
+                continue
+            if isinstance(got, Exception):
+                raise got
+            if got is not None and got.frame is not None:
+                for f in paced.push(got.frame):
+                    yield TailItem(frame=f)
+                continue
+            for f in scrubber.flush():
+                yield TailItem(frame=f)
+            if got is None:
+                return
+            if got.dropped is not None:
+                scrubber.prime(b"")  # the output around a gap is not one stream
+            if got.dropped or got.reconnecting or got.end or got.ended:
+                yield got
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
