@@ -11,6 +11,7 @@ there is no holder to ask.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -52,19 +53,21 @@ class Outgoing:
     def reveal(self) -> bool:
         return self.redaction is None
 
-    def _redactor(self) -> Redactor | None:
+    @functools.cached_property
+    def redactor(self) -> Redactor | None:
+        """One for the whole answer (a list of sessions scans many strings)."""
         return self.redaction.redactor() if self.redaction is not None else None
 
     def json(self, obj: Any) -> Any:
-        redactor = self._redactor()
+        redactor = self.redactor
         return obj if redactor is None else scrub_json(obj, redactor)
 
     def session(self, session: Session) -> Session:
-        redactor = self._redactor()
+        redactor = self.redactor
         return session if redactor is None else scrub_session(session, redactor)
 
     def text(self) -> Callable[[str], str]:
-        redactor = self._redactor()
+        redactor = self.redactor
         return (lambda s: s) if redactor is None else text_of(redactor)
 
     def scrubber(self) -> Scrubber | None:

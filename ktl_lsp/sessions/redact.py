@@ -192,6 +192,11 @@ def detector_rules() -> list[Rule]:
 
 
 @functools.cache
+def _default() -> Redaction:
+    return Redaction()
+
+
+@functools.cache
 def well_known() -> tuple[Rule, ...]:
     """Ours and detect-secrets', compiled once per process."""
     return (*own_rules(), *detector_rules())
@@ -204,13 +209,14 @@ class Redaction:
 
     extra: tuple[Rule, ...] = ()
 
-    @property
+    @functools.cached_property
     def rules(self) -> tuple[Rule, ...]:
+        """One tuple per redaction: scanners keep per-list state keyed by it."""
         return (*well_known(), *self.extra)
 
     @classmethod
     def default(cls) -> Redaction:
-        return cls()
+        return _default()
 
     @classmethod
     def build(
