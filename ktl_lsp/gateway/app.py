@@ -27,6 +27,7 @@ from ktl_lsp.gateway.http import (
     text_error,
 )
 from ktl_lsp.gateway.query import BadParameter, ListQuery, TailQuery, last_seen, mirror, whole
+from ktl_lsp.gateway.reveal import AROUND, outgoing, prime
 from ktl_lsp.gateway.sse import EventCache, Tail
 from ktl_lsp.sessions import ids
 from ktl_lsp.sessions.errors import (
@@ -37,7 +38,8 @@ from ktl_lsp.sessions.errors import (
     UnknownSession,
 )
 from ktl_lsp.sessions.manager import SessionManager
-from ktl_lsp.sessions.model import Session, SessionFilter
+from ktl_lsp.sessions.model import Frame, Session, SessionFilter
+from ktl_lsp.sessions.scrub import Scrubber
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 AUTH = web.AppKey("auth", Auth)
@@ -179,12 +181,15 @@ async def list_sessions(request: web.Request) -> web.StreamResponse:
     scan = 1000 if q.filtered else q.limit
     found = await manager.list_sessions(SessionFilter(limit=scan))
     found.sort(key=lambda s: (last_seen(s), s.id), reverse=True)
-    out = [m for m in (mirror(s) for s in found) if q.matches(m)][: q.limit]
+    # Filters see what is shown: a secret cannot be guessed by filtering on it.
+    shown = await outgoing(request)
+    out = [m for m in (mirror(shown.session(s)) for s in found) if q.matches(m)][: q.limit]
     return json_response({"sessions": out})  # never `{}` for an empty list (ktl-agent's ⚠)
 
 
 async def get_session(request: web.Request) -> web.StreamResponse:
-    return json_response(mirror(await session_of(request)))
+    shown = await outgoing(request)
+    return json_response(mirror(shown.session(await session_of(request))))
 
 
 async def export_jsonl(request: web.Request) -> web.StreamResponse:
@@ -198,11 +203,10 @@ async def _stream_export(
 ) -> web.StreamResponse:
     from ktl_lsp.sessions.export import EXTENSIONS
 
+    shown = await outgoing(request)
     try:
-        # Secrets are redacted unless the token holder asks to see them (reveal=1).
-        reveal = request.query.get("reveal") in ("1", "true")
         session, iterator = await manager_of(request).export_pieces(
-            session.id, fmt, from_seq, reveal=reveal
+            session.id, fmt, from_seq, reveal=shown.reveal
         )
     except RecordingOff:
         return text_error(503, "the session store is not available")
@@ -244,7 +248,9 @@ def _next_chunk(iterator: Any, size: int = 256 * 1024) -> bytes:
 async def tail(request: web.Request) -> web.StreamResponse:
     session = await session_of(request)
     q = TailQuery.parse(request)
-    return await Tail(request.app[MANAGER], request.app[CACHE], session).run(request, q)
+    shown = await outgoing(request)
+    tail = Tail(request.app[MANAGER], request.app[CACHE], session, shown.scrubber())
+    return await tail.run(request, q)
 
 
 async def not_found(request: web.Request) -> web.StreamResponse:
@@ -260,7 +266,8 @@ async def our_session(request: web.Request) -> web.StreamResponse:
         except SessionNotRunning as exc:
             return text_error(409, str(exc))
         return web.Response(status=204)
-    return json_response((await session_of(request)).to_lsp())
+    shown = await outgoing(request)
+    return json_response(shown.session(await session_of(request)).to_lsp())
 
 
 async def our_list(request: web.Request) -> web.StreamResponse:
@@ -272,7 +279,8 @@ async def our_list(request: web.Request) -> web.StreamResponse:
         parent_id=q.get("parent") or None,
         limit=limit,
     )
-    sessions = await request.app[MANAGER].list_sessions(flt)
+    shown = await outgoing(request)
+    sessions = [shown.session(s) for s in await request.app[MANAGER].list_sessions(flt)]
     text = q.get("q", "").strip().lower()
     if text:
         sessions = [
@@ -289,7 +297,7 @@ async def pin(request: web.Request) -> web.StreamResponse:
     session = await request.app[MANAGER].set_pinned(
         await session_id_of(request), request.method == "POST"
     )
-    return json_response(session.to_lsp())
+    return json_response((await outgoing(request)).session(session).to_lsp())
 
 
 async def export_any(request: web.Request) -> web.StreamResponse:
@@ -310,15 +318,35 @@ async def frames(request: web.Request) -> web.StreamResponse:
     from_seq = max(1, whole(q, "from_seq", 1))
     limit = min(5000, whole(q, "limit", 2000))
     max_bytes = min(8 << 20, whole(q, "max_bytes", 2 << 20))
-    got, last_seq = await request.app[MANAGER].frames(session.id, from_seq, limit)
-    out: list[dict[str, Any]] = []
+    manager = request.app[MANAGER]
+    shown = await outgoing(request)
+    got, last_seq = await manager.frames(session.id, from_seq, limit)
+    page: list[Frame] = []
     size = 0
     for f in got:
-        if out and size + len(f.data) > max_bytes:
+        if page and size + len(f.data) > max_bytes:
             break
-        out.append(frame_to_mirror(f))
+        page.append(f)
         size += len(f.data)
-    return json_response({"frames": out, "last_seq": last_seq, "session": session.to_lsp()})
+    scrubber = shown.scrubber()
+    if scrubber is not None and page:
+        page = await _scrubbed_page(manager, session.id, page, scrubber)
+    out = [frame_to_mirror(f) for f in page]
+    session_json = shown.session(session).to_lsp()
+    return json_response({"frames": out, "last_seq": last_seq, "session": session_json})
+
+
+async def _scrubbed_page(
+    manager: SessionManager, session_id: str, page: list[Frame], scrubber: Scrubber
+) -> list[Frame]:
+    """``page`` redacted as the stream it is part of: with the output before and after it."""
+    await prime(manager, session_id, scrubber, page[0].seq)
+    after, _ = await manager.frames(session_id, page[-1].seq + 1, AROUND)
+    done: dict[int, Frame] = {}
+    for f in (*page, *after):
+        done.update((g.seq, g) for g in scrubber.push(f))
+    done.update((g.seq, g) for g in scrubber.flush())
+    return [done.get(f.seq, f) for f in page]
 
 
 async def diff(request: web.Request) -> web.StreamResponse:
@@ -331,7 +359,7 @@ async def diff(request: web.Request) -> web.StreamResponse:
         await manager.resolve_id(a_id) + a_sep + a_block,
         await manager.resolve_id(b_id) + b_sep + b_block,
     )
-    return json_response(comparison.to_lsp())
+    return json_response((await outgoing(request)).json(comparison.to_lsp()))
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:

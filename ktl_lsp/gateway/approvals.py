@@ -13,6 +13,7 @@ import json
 from aiohttp import web
 
 from ktl_lsp.gateway.http import json_response, manager_of, session_id_of, text_error
+from ktl_lsp.gateway.reveal import outgoing
 from ktl_lsp.sessions.approvals import ApprovalError, NotWaiting
 
 #: What the answerer may say about themselves (recorded as given, beside the gateway's word).
@@ -22,7 +23,8 @@ MAX_WHO = 100
 async def all_pending(request: web.Request) -> web.StreamResponse:
     """``GET /api/v1/approvals``: every question waiting, here or in another process."""
     pending = await manager_of(request).approvals.pending_everywhere()
-    return json_response({"pending": [q.to_json() for q in pending]})
+    shown = await outgoing(request)
+    return json_response(shown.json({"pending": [q.to_json() for q in pending]}))
 
 
 async def of_session(request: web.Request) -> web.StreamResponse:
@@ -30,12 +32,11 @@ async def of_session(request: web.Request) -> web.StreamResponse:
     manager = manager_of(request)
     sid = await session_id_of(request)
     session = await manager.get(sid)
-    return json_response(
-        {
-            "pending": [q.to_json() for q in await manager.approvals.pending_everywhere(sid)],
-            "approvals": session.meta.get("approvals") or [],
-        }
-    )
+    body = {
+        "pending": [q.to_json() for q in await manager.approvals.pending_everywhere(sid)],
+        "approvals": session.meta.get("approvals") or [],
+    }
+    return json_response((await outgoing(request)).json(body))
 
 
 async def answer(request: web.Request) -> web.StreamResponse:
@@ -60,7 +61,7 @@ async def answer(request: web.Request) -> web.StreamResponse:
         return text_error(409, str(exc))
     except ApprovalError as exc:
         return text_error(400, str(exc))
-    return json_response(q.to_json())
+    return json_response((await outgoing(request)).json(q.to_json()))
 
 
 def register(app: web.Application) -> None:

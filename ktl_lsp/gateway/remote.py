@@ -55,11 +55,20 @@ class TailItem:
 
 
 class RemoteGateway:
+    """With ``reveal``, asks for what the gateway would redact (our gateway gives it to the
+    token in the Authorization header, which is how we send it)."""
+
     def __init__(
-        self, url: str, token: str | None, timeout_s: float = 10.0, tls: ClientTls | None = None
+        self,
+        url: str,
+        token: str | None,
+        timeout_s: float = 10.0,
+        tls: ClientTls | None = None,
+        reveal: bool = False,
     ) -> None:
         """RemoteTlsRefused when ``tls`` cannot be used (a file that does not load)."""
         self.url = url.rstrip("/")
+        self.reveal = reveal
         self.tls = tls or ClientTls()
         verify: ssl.SSLContext | bool = True
         if self.tls.configured:
@@ -93,6 +102,8 @@ class RemoteGateway:
         return f"/api/v1/mirror/sessions/{quote(session_id, safe='')}{suffix}"
 
     async def _get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        if self.reveal:
+            params = {**(params or {}), "reveal": "1"}
         try:
             r = await self._client.get(
                 path, params=params, timeout=10.0, extensions=self.tls.extensions
@@ -131,7 +142,7 @@ class RemoteGateway:
         while True:
             parser = SseParser()
             headers = {"Last-Event-ID": str(last)} if last > 0 else {}
-            params = {"heartbeat_ms": "5000"}
+            params = {"heartbeat_ms": "5000", **({"reveal": "1"} if self.reveal else {})}
             try:
                 async with self._client.stream(
                     "GET",

@@ -24,12 +24,17 @@ The timeline, the seek and the search themselves are the sessions core's
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from aiohttp import web
 
 from ktl_lsp.gateway.http import json_response, manager_of, session_of
 from ktl_lsp.gateway.query import MAX_REAL, real, whole
+from ktl_lsp.gateway.reveal import Outgoing, outgoing
 from ktl_lsp.sessions.errors import RecordingOff
 from ktl_lsp.sessions.model import Session
+from ktl_lsp.sessions.search import Hit, Query, highlights
 from ktl_lsp.sessions.timeline import DEFAULT_BUDGET, IDLE_MS, MAX_BUDGET, SeekResult, Timeline
 
 
@@ -47,7 +52,7 @@ async def index(request: web.Request) -> web.StreamResponse:
     points = max(2, min(5000, whole(request.query, "points", 1000)))
     out = tl.summary(points)
     out["session"] = session.to_lsp()
-    return json_response(out)
+    return json_response((await outgoing(request)).json(out))
 
 
 async def seek(request: web.Request) -> web.StreamResponse:
@@ -75,7 +80,8 @@ async def search(request: web.Request) -> web.StreamResponse:
     if not query.strip() or len(query) > 1000:
         return web.Response(status=400, text="q: 1 to 1000 characters\n")
     limit = max(1, min(10000, whole(request.query, "limit", 1000)))
-    matches, truncated = await manager_of(request).search_output(tl, query, limit)
+    shown = await outgoing(request)
+    matches, truncated = await manager_of(request).search_output(tl, query, limit, shown.redaction)
     return json_response({"matches": matches, "truncated": truncated})
 
 
@@ -96,10 +102,29 @@ async def search_all(request: web.Request) -> web.StreamResponse:
         except ValueError as exc:
             return web.Response(status=400, text=f"since: {exc}\n")
     limit = max(1, min(1000, whole(q, "limit", 50)))
+    shown = await outgoing(request)
     hits = await manager_of(request).search(
         text, limit, q.get("state") or None, q.get("kind") or None, since_ns
     )
-    return json_response({"matches": [h.to_json() for h in hits]})
+    return json_response({"matches": _shown_hits(hits, text, shown)})
+
+
+def _shown_hits(hits: list[Hit], text: str, shown: Outgoing) -> list[dict[str, Any]]:
+    """Hits with their lines redacted; a hit whose terms matched only inside a secret is left
+    out (else searching would tell a secret apart, character by character)."""
+    if shown.reveal:
+        return [h.to_json() for h in hits]
+    terms = Query.parse(text).terms
+    redact = shown.text()
+    out: list[dict[str, Any]] = []
+    for h in hits:
+        line = redact(h.line)
+        if line != h.line:
+            if not all(highlights(line, [t]) for t in terms):
+                continue
+            h = dataclasses.replace(h, line=line, highlights=highlights(line, terms))
+        out.append(shown.json(h.to_json()))
+    return out
 
 
 async def blocks(request: web.Request) -> web.StreamResponse:
@@ -109,7 +134,8 @@ async def blocks(request: web.Request) -> web.StreamResponse:
     session = await session_of(request)
     now = now_ns()
     found = await manager_of(request).blocks(session.id)
-    return json_response({"blocks": [b.to_lsp(now) for b in found]})
+    shown = await outgoing(request)
+    return json_response(shown.json({"blocks": [b.to_lsp(now) for b in found]}))
 
 
 async def block_output(request: web.Request) -> web.StreamResponse:
@@ -119,6 +145,7 @@ async def block_output(request: web.Request) -> web.StreamResponse:
     if not n.isdigit():
         return web.Response(status=400, text="the block is a number\n")
     text = await manager_of(request).block_output(session.id, int(n))
+    text = (await outgoing(request)).text()(text)
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 

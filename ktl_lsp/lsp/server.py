@@ -48,6 +48,7 @@ from ktl_lsp.lsp.transport import (
     frame_message,
 )
 from ktl_lsp.sessions.manager import SessionManager
+from ktl_lsp.sessions.redact import Redaction, well_known
 
 log = logging.getLogger(__name__)
 
@@ -323,6 +324,11 @@ class KtlServer(LanguageServer):
     def _adopt(self, manager: SessionManager) -> None:
         self._manager = manager
         manager.redaction = self.settings.redaction()
+        manager.leaving = Redaction.build(True, self.settings.redact.rules())
+        if manager.redaction is not None:
+            # The first session's redactor would import detect-secrets (~200 ms) on the loop.
+            with contextlib.suppress(RuntimeError):
+                asyncio.get_running_loop().run_in_executor(None, well_known)
         for hook in self._on_manager:
             hook(manager)
         manager.keep_pruning(self.settings.retention)

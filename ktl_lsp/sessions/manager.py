@@ -241,6 +241,9 @@ class SessionManager:
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Secret patterns replaced in recorded output (None: off); set from the settings.
         self.redaction: Redaction | None = None  # off unless the settings turn it on
+        #: What leaves the store is redacted with (the user's patterns too, even when the
+        #: recording is not); None: the recording's rules, or the well-known ones.
+        self.leaving: Redaction | None = None
         self._pruner: asyncio.Task[None] | None = None
         self._timelines = Timelines()
         #: Questions its sessions put to a person (protected contexts, plans that pause).
@@ -853,7 +856,7 @@ class SessionManager:
     def outgoing_redaction(self, reveal: bool = False) -> Redaction | None:
         """What leaves the store is redacted by default (the well-known rules and the
         configured patterns), whatever recording does; None only when ``reveal`` is asked."""
-        return None if reveal else (self.redaction or Redaction.default())
+        return None if reveal else (self.leaving or self.redaction or Redaction.default())
 
     def subscribe(self, session_id: str, maxsize: int) -> Subscription:
         """A queue of what a session running here emits from now on."""
@@ -935,12 +938,15 @@ class SessionManager:
         )
 
     async def search_output(
-        self, tl: Timeline, query: str, limit: int
+        self, tl: Timeline, query: str, limit: int, redaction: Redaction | None = None
     ) -> tuple[list[dict[str, Any]], bool]:
-        """Matches of ``query`` in the output with escape codes removed (and if there are more)."""
+        """Matches of ``query`` in the output with escape codes removed (and if there are more);
+        in the redacted output with ``redaction``."""
         store = self._readable_store()
         await store.flush()
-        return await asyncio.to_thread(lambda: find_text(store.reader(), tl, query, limit))
+        return await asyncio.to_thread(
+            lambda: find_text(store.reader(), tl, query, limit, redaction)
+        )
 
     async def plain_output(
         self,

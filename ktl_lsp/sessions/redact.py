@@ -1,26 +1,36 @@
-"""Redaction of well-known secrets in recorded output, with a marker where something was cut.
+"""Redaction of well-known secrets in terminal output, with a marker where something was cut.
 
-A session's output is scanned before it becomes a frame (so the store, the gateway, exports and
-the editor's terminal all see the same bytes). A match is replaced by ``[REDACTED <name>]`` and
-an event frame ``{"redacted": [names], "bytes": n}`` is recorded just before the output frame
-that holds the replacement.
+Two uses. Recording (opt-in): a session's output is scanned before it becomes a frame, so the
+store and the editor's terminal see the same bytes, with an event frame ``{"redacted": [names],
+"bytes": n}`` just before the output frame that holds a replacement (:class:`Redactor`).
+Leaving the store (always, unless the token holder asks to ``reveal``): exports, bundles, the
+gateway's API and SSE, remote attach and agents redact what they hand out, chunk by chunk
+(:class:`Window`, ``sessions/scrub.py``). A match is replaced by ``[REDACTED <name>]``.
 
-- Patterns are byte regexes over ASCII token characters, so a replacement never lands inside a
-  multi-byte UTF-8 character. Escape sequences are masked (same length, NUL bytes) before the
-  scan, so a match never takes in part of one (``\\x1b[1AKIA...`` is a cursor move followed by
-  ``KIA...``, not a key) and colours right before a token do not hide it.
-- A token split across two reads is still found: the bytes after the last line break are held
-  back (at most ``MAX_CARRY``) until the next read, the end of the session, or ``FLUSH_S`` of
-  quiet, whichever comes first. Output that ends with a line break is never held.
+- The detectors are detect-secrets' regex plugins (AWS, GitHub, GitLab, Slack, Stripe, JWT,
+  basic-auth URLs, ...; :data:`DETECTORS`) beside ours for what they do not cover or cover
+  loosely (kubeconfig tokens and client keys, bearer tokens, private key blocks, secret flags
+  on a command line, fine-grained GitHub tokens; :data:`WELL_KNOWN`) and the user's patterns.
+  Each is compiled once as a byte regex; a slow one runs only on text holding one of its
+  hints, and masking and the real scan only follow a match on the raw bytes: scanning stays
+  cheap on ordinary output.
+- Patterns match token characters, so a replacement never lands inside a multi-byte UTF-8
+  character. Escape sequences are masked (same length, NUL bytes) before the scan, so a match
+  never takes in part of one (``\\x1b[1AKIA...`` is a cursor move followed by ``KIA...``, not a
+  key) and colours right before a token do not hide it.
+- A token split across two reads is still found: the recorder holds back the bytes after the
+  last line break (at most ``MAX_CARRY``) until the next read, the end of the session, or
+  ``FLUSH_S`` of quiet; a :class:`Window` sees ``CONTEXT`` bytes on either side of each chunk.
 - Input typed with echo on is scanned too (each write on its own, no carry).
 
 Not covered (say so rather than pretend): secrets that are not in a recognisable shape (a bare
-password), PEM private key blocks (multi-line), and a token dribbled out slower than ``FLUSH_S``
-per piece on a line without a break.
+password), private key blocks longer than ``MAX_KEY_BLOCK``, and a token dribbled out slower
+than ``FLUSH_S`` per piece on a line without a break.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -38,33 +48,93 @@ _ESCAPES = re.compile(
 )
 _OSC = re.compile(rb"(\x1b\][0-9]*;?)([^\x1b\x07]*)(\x07|\x1b\\)")
 
-#: name -> (pattern, group replaced, hints). Token characters only, never ESC or bytes >= 0x80.
-#: Each pattern starts with a literal (so the regex engine can skip ahead), and runs only on
-#: output holding one of its hints (lower case): scanning stays cheap on ordinary output.
+#: Longest private key block redacted whole (an RSA 8192 key is about 6.5 KB).
+MAX_KEY_BLOCK = 16384
+_KEY_BODY = rf"[A-Za-z0-9+/=\s:,.\-\0]{{0,{MAX_KEY_BLOCK}}}?"
+_KEY_BEGIN = r"-{4,5} ?BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)? ?-{4,5}"
+_KEY_END = _KEY_BEGIN.replace("BEGIN", "END")
+
+#: Ours: name -> (pattern, group replaced, hints). Token characters only, never ESC or bytes
+#: >= 0x80. Each pattern starts with a literal where it can (so the regex engine skips ahead),
+#: and runs only on output holding one of its hints (as written: case variants listed).
 WELL_KNOWN: dict[str, tuple[str, int, tuple[bytes, ...]]] = {
-    "aws-access-key-id": (r"(?:AKIA|ASIA)[0-9A-Z]{16}\b", 0, (b"akia", b"asia")),
     "aws-secret-access-key": (
         r"(?i:aws_secret_access_key|secretaccesskey)[\"']?\s*[=:]\s*[\"']?([A-Za-z0-9/+=]{40})\b",
         1,
         (b"secret",),
     ),
+    # detect-secrets' GitHub detector knows the classic 36-character tokens only.
     "github-token": (
         r"(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,244})\b",
         0,
-        (b"gh",),
+        (),
     ),
-    "gitlab-token": (r"glpat-[A-Za-z0-9_\-]{20,}", 0, (b"glpat-",)),
-    "slack-token": (r"xox[abposr]-[A-Za-z0-9\-]{10,}", 0, (b"xox",)),
-    "jwt": (r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}", 0, (b"eyj",)),
-    "bearer-token": (r"(?i:bearer)[ \t]+([A-Za-z0-9\-._~+/]{16,}=*)", 1, (b"bearer",)),
+    # All three parts (detect-secrets' JWT stops before the signature).
+    "jwt": (r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}", 0, (b"eyJ",)),
+    "bearer-token": (
+        r"(?i:bearer)[ \t]+([A-Za-z0-9\-._~+/]{16,}=*)",
+        1,
+        (b"bearer",),
+    ),
     # Only at the start of a line (after blanks or a list dash): checked after the match.
     "kubeconfig-token": (
         r"(?:token|client-key-data|password):[ \t]*[\"']?([A-Za-z0-9\-._~+/]{16,}=*)",
         1,
         (b"token:", b"password:", b"key-data:"),
     ),
+    # A whole PEM block (detect-secrets' detector matches its first line only), or the rest of
+    # one whose first line came before what is scanned.
+    "private-key": (
+        "|".join(
+            (
+                _KEY_BEGIN + _KEY_BODY + rf"(?:{_KEY_END}|(?=[^A-Za-z0-9+/=\s:,.\-\0])|\Z)",
+                # (never across a first line: "-----" does not start its body)
+                rf"\A(?:[A-Za-z0-9+/=\s:,.\0]|-(?!----)){{0,{MAX_KEY_BLOCK}}}?" + _KEY_END,
+            )
+        ),
+        0,
+        (b"PRIVATE KEY",),
+    ),
+    # A secret given as a flag on a command line (kubectl --token=..., --password ...).
+    "secret-flag": (
+        r"--(?i:token|password|passwd|client-secret|secret|api-key|auth-token|bearer-token)"
+        r"(?:=|[ \t]+)[\"']?([!#-&(-~]{4,})",
+        1,
+        (),
+    ),
 }
 _LINE_START = frozenset({"kubeconfig-token"})
+#: Rules matching in any case: their hints are lower case, looked for in the lowered text.
+_ANY_CASE = frozenset({"aws-secret-access-key", "bearer-token", "slack-token"})
+
+#: detect-secrets' regex plugins used: module.class -> (name of each of its patterns' matches, the
+#: last one for the rest; hints, one of which each pattern's match holds, for the slow ones). Left
+#: out: keyword and entropy detectors (too loose for terminal output) and patterns with no
+#: literal to find cheaply that do not concern cluster work (Discord, Mailchimp, Telegram,
+#: Twilio, Artifactory, Cloudant, IBM, SoftLayer, public IPs).
+DETECTORS: dict[str, tuple[tuple[str, tuple[bytes, ...]], ...]] = {
+    "aws.AWSKeyDetector": (
+        ("aws-access-key-id", ()),
+        ("aws-secret-access-key", (b"aws",)),
+    ),
+    "azure_storage_key.AzureStorageKeyDetector": (("azure-storage-key", ()),),
+    "basic_auth.BasicAuthDetector": (("basic-auth", ()),),
+    "github_token.GitHubTokenDetector": (("github-token", ()),),
+    "gitlab_token.GitLabTokenDetector": (("gitlab-token", (b"gl", b"GR1348941")),),
+    "jwt.JwtTokenDetector": (("jwt", (b"eyJ",)),),
+    "npm.NpmDetector": (("npm-token", ()),),
+    "openai.OpenAIDetector": (("openai-key", ()),),
+    "pypi_token.PypiTokenDetector": (("pypi-token", (b"pypi-",)),),
+    "sendgrid.SendGridDetector": (("sendgrid-key", ()),),
+    "slack.SlackDetector": (
+        ("slack-token", (b"xox",)),
+        ("slack-webhook", (b"hooks.slack.com",)),
+    ),
+    "square_oauth.SquareOAuthDetector": (("square-oauth-secret", ()),),
+    "stripe.StripeDetector": (("stripe-key", (b"k_live_",)),),
+}
+#: Detectors whose first group is the secret (the rest of the match names where it is).
+_SECRET_GROUP = frozenset({"AWSKeyDetector", "BasicAuthDetector", "NpmDetector"})
 _LEAD = frozenset(b" \t-")
 
 
@@ -77,9 +147,11 @@ class Rule:
     name: str
     regex: re.Pattern[bytes]
     group: int
-    #: Run only when one of these (lower case) occurs; empty: always.
+    #: Run only when one of these occurs (as written); empty: always.
     hints: tuple[bytes, ...] = ()
     line_start: bool = False
+    #: ``hints`` are lower case and looked for in the lowered text.
+    any_case: bool = False
 
 
 def compile_rule(name: str, pattern: str) -> Rule:
@@ -93,22 +165,58 @@ def compile_rule(name: str, pattern: str) -> Rule:
     return Rule(name, regex, 1 if regex.groups >= 1 else 0)
 
 
-def well_known() -> list[Rule]:
+def own_rules() -> list[Rule]:
     return [
-        Rule(n, re.compile(p.encode()), g, hints, n in _LINE_START)
+        Rule(n, re.compile(p.encode()), g, hints, n in _LINE_START, n in _ANY_CASE)
         for n, (p, g, hints) in WELL_KNOWN.items()
     ]
 
 
+def detector_rules() -> list[Rule]:
+    """detect-secrets' regex plugins (:data:`DETECTORS`) as byte rules (they run on text)."""
+    import importlib
+
+    rules: list[Rule] = []
+    for path, named in DETECTORS.items():
+        module, _, cls_name = path.rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(f"detect_secrets.plugins.{module}"), cls_name)
+        except (ImportError, AttributeError):  # a detect-secrets without it: the rest still run
+            continue
+        for i, regex in enumerate(cls.denylist):
+            compiled = re.compile(regex.pattern.encode("ascii"), regex.flags & ~re.UNICODE)
+            group = 1 if cls_name in _SECRET_GROUP and compiled.groups else 0
+            name, hints = named[min(i, len(named) - 1)]
+            rules.append(Rule(name, compiled, group, hints, any_case=name in _ANY_CASE))
+    return rules
+
+
+@functools.cache
+def _default() -> Redaction:
+    return Redaction()
+
+
+@functools.cache
+def well_known() -> tuple[Rule, ...]:
+    """Ours and detect-secrets', compiled once per process."""
+    return (*own_rules(), *detector_rules())
+
+
 @dataclass(frozen=True)
 class Redaction:
-    """The rules in force for sessions started from now on."""
+    """The rules in force: the well-known ones and the user's patterns (``extra``). The
+    well-known ones are compiled on first use (detect-secrets takes ~200 ms to import)."""
 
-    rules: tuple[Rule, ...]
+    extra: tuple[Rule, ...] = ()
+
+    @functools.cached_property
+    def rules(self) -> tuple[Rule, ...]:
+        """One tuple per redaction: scanners keep per-list state keyed by it."""
+        return (*well_known(), *self.extra)
 
     @classmethod
     def default(cls) -> Redaction:
-        return cls(tuple(well_known()))
+        return _default()
 
     @classmethod
     def build(
@@ -116,10 +224,13 @@ class Redaction:
     ) -> Redaction | None:
         if not enabled:
             return None
-        return cls((*well_known(), *(compile_rule(n, p) for n, p in patterns)))
+        return cls(tuple(compile_rule(n, p) for n, p in patterns))
 
     def redactor(self) -> Redactor:
         return Redactor(self.rules)
+
+    def window(self) -> Window:
+        return Window(self.rules)
 
 
 def _masked(buf: bytes) -> bytes:
@@ -138,17 +249,67 @@ def _at_line_start(buf: bytes, start: int) -> bool:
     return all(b in _LEAD or b == 0 for b in buf[line:start])
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """Rules grouped for :func:`_candidates`: those with no hints, and per hint set (looked
+    for once however many rules share it) the rules it lets through."""
+
+    free: tuple[Rule, ...]
+    gated: tuple[tuple[bool, tuple[bytes, ...], tuple[Rule, ...]], ...]
+
+
+#: Plans by the identity of their rule list (kept in the value, so the id is not reused):
+#: hashing 30 rules per chunk would cost more than the scan it saves.
+_PLANS: dict[int, tuple[Sequence[Rule], _Plan]] = {}
+
+
+def _plan(rules: Sequence[Rule]) -> _Plan:
+    known = _PLANS.get(id(rules))
+    if known is not None and known[0] is rules:
+        return known[1]
+    if len(_PLANS) > 256:
+        _PLANS.clear()
+    plan = _make_plan(rules)
+    _PLANS[id(rules)] = (rules, plan)
+    return plan
+
+
+def _make_plan(rules: Sequence[Rule]) -> _Plan:
+    groups: dict[tuple[bool, tuple[bytes, ...]], list[Rule]] = {}
+    for r in rules:
+        if r.hints:
+            groups.setdefault((r.any_case, r.hints), []).append(r)
+    return _Plan(
+        tuple(r for r in rules if not r.hints),
+        tuple((k[0], k[1], tuple(v)) for k, v in groups.items()),
+    )
+
+
+def _candidates(rules: Sequence[Rule], buf: bytes) -> list[Rule]:
+    """The rules that may match in ``buf``, cheaply: their hints first (a substring search
+    each), then each rule on the raw bytes (a regex that starts with a literal skips ahead at
+    memchr speed). Masking and the real scan follow only for these."""
+    plan = _plan(rules)
+    out = [r for r in plan.free if r.regex.search(buf) is not None]
+    lowered: bytes | None = None
+    for any_case, hints, group in plan.gated:
+        if any_case:
+            if lowered is None:
+                lowered = buf.lower()
+            hay = lowered
+        else:
+            hay = buf
+        for h in hints:
+            if h in hay:
+                break
+        else:
+            continue
+        out.extend(r for r in group if r.regex.search(buf) is not None)
+    return out
+
+
 def _spans(rules: Sequence[Rule], buf: bytes) -> list[tuple[int, int, str]]:
-    lowered = buf.lower()
-    seen: dict[bytes, bool] = {}
-
-    def has(hint: bytes) -> bool:
-        found = seen.get(hint)
-        if found is None:
-            found = seen[hint] = hint in lowered
-        return found
-
-    active = [r for r in rules if not r.hints or any(has(h) for h in r.hints)]
+    active = _candidates(rules, buf)
     if not active:
         return []
     masked = _masked(buf)
@@ -244,6 +405,97 @@ class Redactor:
         return Redacted(bytes(out), names, removed)
 
 
+#: Bytes a :class:`Window` sees on either side of a chunk: longer than any token it finds whole
+#: (a service account's JWT is about 1 KB, an RSA 4096 key block 3.3 KB).
+CONTEXT = 4096
+#: Bytes on either side of a chunk boundary looked at before deciding a chunk needs no scan
+#: with its context: longer than the start of any secret whose pattern does not match a part
+#: of it (the lenient ones, JWT, key blocks, tokens after ``token:``, match their first part).
+SEAM = 256
+
+
+class Window:
+    """Redacts one stream chunk by chunk (frames over SSE, in an export), each chunk with up to
+    ``CONTEXT`` bytes of what came before it and of what follows (``after``, when known).
+
+    A secret split across chunks is found whole: the chunk it starts in shows the marker, the
+    rest of it is removed from the chunks after. Chunk boundaries stay where they were (a frame
+    keeps its sequence number), only the bytes of secrets change.
+    """
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = rules
+        self.before = b""  #: the last raw bytes of the stream before the next chunk
+        self.owed = 0  #: bytes of a secret already marked that the next chunk starts with
+        self.hot = False  #: something may match in the previous chunk
+        #: the seam after the previous chunk (its end and the start of what followed it), and
+        #: whether something may match there: the next chunk's first seam, looked at once
+        self.seam: tuple[bytes, bool] = (b"", False)
+
+    def _seam(self, a: bytes, b: bytes) -> bool:
+        # A seam just after a line break joins no token (a key block, which does span lines,
+        # is found from its first line, in the chunk before).
+        if not a or not b or a[-1:] == b"\n":
+            return False
+        seam = a[-SEAM:] + b[:SEAM]
+        if seam != self.seam[0]:
+            self.seam = (seam, bool(_candidates(self.rules, seam)))
+        return self.seam[1]
+
+    def prime(self, before: bytes) -> None:
+        """Starts mid-stream (a resumed tail): ``before`` is the raw output up to here."""
+        self.before = before[-CONTEXT:]
+        self.owed = 0
+        self.hot = bool(before)
+
+    def redact(self, data: bytes, after: bytes = b"") -> Redacted:
+        before = self.before
+        # Most chunks hold nothing: scanned on their own and at their two seams, once each.
+        hot = bool(_candidates(self.rules, data))
+        if not (
+            hot or self.hot or self.owed or self._seam(before, data) or self._seam(data, after)
+        ):
+            self.before = (before + data)[-CONTEXT:] if len(data) < CONTEXT else data[-CONTEXT:]
+            return Redacted(data, [])
+        self.hot = hot
+        lo, hi = len(before), len(before) + len(data)
+        buf = before + data + after[:CONTEXT] if before or after else data
+        cuts: list[tuple[int, int, str | None]] = []
+        owed = min(self.owed, len(data))
+        if owed:
+            cuts.append((0, owed, None))
+        next_owed = self.owed - owed
+        for a, b, name in _spans(self.rules, buf):
+            if b <= lo or a >= hi:
+                continue
+            cuts.append((max(a, lo) - lo, min(b, hi) - lo, name if a >= lo else None))
+            next_owed = max(next_owed, b - hi)
+        self.before = (before + data)[-CONTEXT:] if len(data) < CONTEXT else data[-CONTEXT:]
+        self.owed = next_owed
+        if not cuts:
+            return Redacted(data, [])
+        cuts.sort(key=lambda c: (c[0], -c[1]))
+        merged = [cuts[0]]
+        for a, b, label in cuts[1:]:
+            pa, pb, plabel = merged[-1]
+            if a < pb:
+                merged[-1] = (pa, max(pb, b), plabel or label)
+            else:
+                merged.append((a, b, label))
+        out = bytearray()
+        last = 0
+        names: list[str] = []
+        for a, b, marked in merged:
+            out += data[last:a]
+            if marked is not None:
+                out += b"[REDACTED " + marked.encode() + b"]"
+                if marked not in names:
+                    names.append(marked)
+            last = b
+        out += data[last:]
+        return Redacted(bytes(out), names, len(data) - len(out))
+
+
 #: Names whose values are secrets whatever they look like (a key in JSON, an option, a variable).
 SECRET_KEY = re.compile(r"(?i)token|password|passwd|secret|credential|api[-_]?key|private")
 _SECRET_NAME = r"[\w.-]*(?:token|password|passwd|secret|credential|api[-_]?key|private)[\w.-]*"
@@ -269,7 +521,7 @@ def redact_value(value: Any, text: Callable[[str], str]) -> Any:
         return [redact_value(v, text) for v in value]
     if isinstance(value, dict):
         return {
-            k: "[REDACTED]" if SECRET_KEY.search(str(k)) and v else redact_value(v, text)
+            k: "[REDACTED]" if v and SECRET_KEY.search(str(k)) else redact_value(v, text)
             for k, v in value.items()
         }
     return value

@@ -34,11 +34,14 @@ import re
 import sqlite3
 from array import array
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ktl_lsp.sessions.blocks import block_label
-from ktl_lsp.sessions.model import Session
+from ktl_lsp.sessions.model import Frame, FrameType, Session
+from ktl_lsp.sessions.redact import Redaction
+from ktl_lsp.sessions.scrub import scrub_frames
 from ktl_lsp.sessions.store import Store
 
 IDLE_MS = 2000.0
@@ -306,8 +309,14 @@ _ANSI = re.compile(
 
 
 def find_text(
-    conn: sqlite3.Connection, tl: Timeline, query: str, limit: int
+    conn: sqlite3.Connection,
+    tl: Timeline,
+    query: str,
+    limit: int,
+    redaction: Redaction | None = None,
 ) -> tuple[list[dict[str, Any]], bool]:
+    """With ``redaction``, the output searched is the redacted one (what is shown can be
+    searched, a secret cannot be guessed by searching for it)."""
     needle = query.lower()
     keep = len(needle) - 1
     carry = ""
@@ -316,8 +325,17 @@ def find_text(
         "SELECT seq, data FROM frames WHERE session_id = ? AND type = 'output' ORDER BY seq",
         (tl.session_id,),
     )
-    for seq, data in rows:
-        text = _ANSI.sub(b"", bytes(data)).decode("utf-8", "replace").lower()
+    chunks: Iterable[tuple[int, bytes]] = ((s, bytes(d)) for s, d in rows)
+    if redaction is not None:
+        chunks = (
+            (f.seq, f.data)
+            for f in scrub_frames(
+                (Frame(tl.session_id, s, 0, FrameType.OUTPUT, d) for s, d in chunks),
+                redaction.rules,
+            )
+        )
+    for seq, data in chunks:
+        text = _ANSI.sub(b"", data).decode("utf-8", "replace").lower()
         hay = carry + text
         at = hay.find(needle)
         while at >= 0:

@@ -296,3 +296,21 @@ async def test_the_command_shows_once(served: Served, browser: Browser) -> None:
             ".map(dt => [dt.textContent, dt.nextElementSibling.textContent]))"
         )
         assert fields["Command"] == command
+
+
+async def test_the_replay_shows_secrets_redacted(served: Served, browser: Browser) -> None:
+    """Signed in with a cookie, the replay gets redacted frames (and a redacted command line),
+    and plays them as any others; a cookie cannot ask for them revealed."""
+    b = browser
+    key = "AKIA" + "IOSFODNN7EXAMPLE"
+    s = await served.run(f"printf 'key={key[:9]}'; sleep 0.2; printf '{key[9:]}\\n'; echo after")
+    code = served.gateway.auth.mint_code()
+    await b.call("goto", url=f"{served.gateway.base_url}/ui/login?code={code}&next=/ui/")
+    await open_session(b, served, s.id)
+    await b.eval("ktlPlayer.seekTo(ktlPlayer.duration)")
+    await b.wait("ktlPlayer.screenText().includes('after')")
+    text = await screen(b)
+    assert "key=[REDACTED aws-access-key-id]" in text and key[:4] not in text
+    assert key not in await b.eval("document.body.innerText")
+    status = await b.eval(f"fetch('/api/v1/sessions/{s.id}/frames?reveal=1').then(r => r.status)")
+    assert status == 403

@@ -6,8 +6,11 @@ shown like any local session (progress, terminal data, cancel stops watching) an
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,17 +24,21 @@ from ktl_lsp.lsp.runs import Runs
 from ktl_lsp.lsp.server import KtlServer
 from ktl_lsp.sessions.manager import LiveSession, RunSpec, TaskOutcome
 from ktl_lsp.sessions.model import FrameType, Session, State
+from ktl_lsp.sessions.redact import well_known
+from ktl_lsp.sessions.scrub import Paced, Scrubber, scrub_session
 
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # httpx is imported when a remote gateway is first used
-    from ktl_lsp.gateway.remote import RemoteGateway
+    from ktl_lsp.gateway.remote import RemoteGateway, TailItem
 
 
 @dataclass
 class AttachArgs(StartArgs):
     sessionId: str  #: the session's id on the remote gateway
     fromSeq: int = 1
+    #: secrets as they are (the remote gateway redacts them unless its token holder asks)
+    reveal: bool = False
 
 
 class RemoteSessions(Feature):
@@ -43,8 +50,9 @@ class RemoteSessions(Feature):
         self.gateway: RemoteGateway | None = None
         self._told: str | None = None  #: the TLS refusal last shown, shown once
 
-    def connect(self) -> RemoteGateway | None:
-        """The client for the ``agent`` setting (rebuilt when it changes), or None.
+    def connect(self, reveal: bool = False) -> RemoteGateway | None:
+        """The client for the ``agent`` setting (rebuilt when it changes), or None; with
+        ``reveal`` a client of its own, for one attach.
 
         Raises RemoteTlsRefused when its TLS files cannot be used."""
         agent = self.server.settings.agent
@@ -59,9 +67,11 @@ class RemoteSessions(Feature):
         tls = ClientTls(
             path(agent.ca_file), path(agent.cert_file), path(agent.key_file), agent.server_name
         )
+        token = agent.token or os.environ.get("KTL_AGENT_TOKEN")
+        if reveal:
+            return RemoteGateway(agent.url, token, tls=tls, reveal=True)  # for this attach only
         g = self.gateway
         if g is None or g.url != agent.url.rstrip("/") or g.tls != tls:
-            token = agent.token or os.environ.get("KTL_AGENT_TOKEN")
             self.gateway = RemoteGateway(agent.url, token, tls=tls)
         return self.gateway
 
@@ -105,21 +115,37 @@ class RemoteSessions(Feature):
         await import_off_loop("ktl_lsp.gateway.remote")
         from ktl_lsp.gateway.remote import RemoteError, RemoteRefused, RemoteTlsRefused
 
+        remote = None
         try:
-            remote = self.connect()
+            remote = self.connect(a.reveal)
             if remote is None:
                 raise ArgumentError("no remote gateway is configured (setting agent.url)")
             first = await remote.get(a.sessionId)
-        except RemoteTlsRefused as exc:
-            self._tls_refused(str(exc), show=False)  # the command's error shows it
-            raise ArgumentError(f"cannot attach to {a.sessionId}: {exc}") from exc
-        except RemoteRefused as exc:
-            raise ArgumentError(f"cannot attach to {a.sessionId}: {exc}") from exc
         except RemoteError as exc:
+            if remote is not None and remote is not self.gateway:
+                await remote.close()
+            if isinstance(exc, RemoteTlsRefused):
+                self._tls_refused(str(exc), show=False)  # the command's error shows it
+            if isinstance(exc, (RemoteRefused, RemoteTlsRefused)):
+                raise ArgumentError(f"cannot attach to {a.sessionId}: {exc}") from exc
             raise ArgumentError(str(exc)) from exc
+        own = remote is not self.gateway  # a revealing client, made for this attach
+
+        scrubber = None
+        if not a.reveal:
+            # A ktl-agent gateway sends secrets as recorded: redact here too.
+            redaction = self.server.manager.outgoing_redaction()
+            assert redaction is not None  # None only when revealing
+            await asyncio.to_thread(well_known)  # detect-secrets' import, off the loop
+            scrubber = Scrubber.of(redaction)
+            first = scrub_session(first, redaction.redactor())
 
         async def work(live: LiveSession) -> TaskOutcome:
-            return await _mirror(self.server, remote, first, live, a.fromSeq)
+            try:
+                return await _mirror(self.server, remote, first, live, a.fromSeq, scrubber)
+            finally:
+                if own:
+                    await remote.close()
 
         spec = RunSpec(
             argv=[],
@@ -134,10 +160,15 @@ class RemoteSessions(Feature):
 
 
 async def _mirror(
-    ls: KtlServer, remote: RemoteGateway, first: Session, live: LiveSession, from_seq: int
+    ls: KtlServer,
+    remote: RemoteGateway,
+    first: Session,
+    live: LiveSession,
+    from_seq: int,
+    scrubber: Scrubber | None,
 ) -> TaskOutcome:
     extra = {"remote": remote.url, "remoteSessionId": first.id}
-    async for item in remote.tail(first.id, from_seq):
+    async for item in _items(remote, first.id, from_seq, scrubber):
         if item.frame is not None:
             f = item.frame
             if f.type is FrameType.OUTPUT:
@@ -160,3 +191,55 @@ async def _mirror(
             state = end.state if end.state.final else State.DONE
             return TaskOutcome(state=state, exit_code=end.exit_code, error=end.error, extra=extra)
     return TaskOutcome(extra=extra)
+
+
+async def _items(
+    remote: RemoteGateway, session_id: str, from_seq: int, scrubber: Scrubber | None
+) -> AsyncIterator[TailItem]:
+    """The remote tail; with ``scrubber``, its frames redacted as one stream (frames held for
+    the output after them go out with time, ``Paced``, or before a gap or the end)."""
+    if scrubber is None:
+        async for item in remote.tail(session_id, from_seq):
+            yield item
+        return
+    from ktl_lsp.gateway.remote import TailItem
+
+    queue: asyncio.Queue[TailItem | Exception | None] = asyncio.Queue(maxsize=256)
+
+    async def pump() -> None:
+        try:
+            async for item in remote.tail(session_id, from_seq):
+                await queue.put(item)
+        except Exception as exc:  # handed to the reader, raised there
+            await queue.put(exc)
+            return
+        await queue.put(None)
+
+    task = asyncio.create_task(pump())
+    paced = Paced(scrubber)
+    try:
+        while True:
+            try:
+                got = await asyncio.wait_for(queue.get(), paced.timeout(None))
+            except TimeoutError:
+                for f in paced.due():  # what is held goes out as it is known
+                    yield TailItem(frame=f)
+                continue
+            if isinstance(got, Exception):
+                raise got
+            if got is not None and got.frame is not None:
+                for f in paced.push(got.frame):
+                    yield TailItem(frame=f)
+                continue
+            for f in scrubber.flush():
+                yield TailItem(frame=f)
+            if got is None:
+                return
+            if got.dropped is not None:
+                scrubber.prime(b"")  # the output around a gap is not one stream
+            if got.dropped or got.reconnecting or got.end or got.ended:
+                yield got
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

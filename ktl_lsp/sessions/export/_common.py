@@ -20,23 +20,20 @@ from ktl_lsp.sessions.blocks import block_label
 from ktl_lsp.sessions.errors import SessionError
 from ktl_lsp.sessions.model import Frame, FrameType, Session
 from ktl_lsp.sessions.redact import Redactor
+from ktl_lsp.sessions.scrub import scrub_frames
 
 #: Bytes gathered before one write to the output.
 CHUNK = 256 * 1024
 
 
 def scrubbed(frames: Iterable[Frame], redactor: Redactor | None) -> Iterator[Frame]:
-    """``frames`` with well-known secrets in output and input replaced (each frame on its own);
-    as they are when ``redactor`` is None (an explicit reveal)."""
+    """``frames`` with well-known secrets replaced (output as one stream, so a secret split
+    across frames is found: ``sessions/scrub.py``); as they are when ``redactor`` is None (an
+    explicit reveal)."""
     if redactor is None:
         yield from frames
         return
-    for frame in frames:
-        if frame.type in (FrameType.OUTPUT, FrameType.INPUT):
-            out = redactor.scan(frame.data)
-            if out.names:
-                frame = Frame(frame.session_id, frame.seq, frame.ts_ns, frame.type, out.data)
-        yield frame
+    yield from scrub_frames(frames, redactor.rules)
 
 
 def scrubbed_session(session: Session, redactor: Redactor | None) -> tuple[Session, list[str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import socket
 import sys
@@ -164,3 +165,31 @@ async def test_attach_from_a_frame_and_across_a_pruned_range(
             f["data"] for f in recorded if f["type"] == "event" and "remote_dropped" in f["data"]
         ]
         assert gaps and '"from":1' in gaps[0], recorded
+
+
+async def test_attach_gets_redacted_output_unless_asked_to_reveal(
+    start_ktl: StartKtl, tmp_path: Path
+) -> None:
+    """The remote gateway redacts what an attachment receives (output and the session's
+    command line); ``reveal: true`` asks it, with the token, for the output as recorded."""
+    from tests.gateway.conftest import serving
+
+    aws = "AKIA" + "IOSFODNN7EXAMPLE"
+    (tmp_path / "remote").mkdir()
+    async with serving(tmp_path / "remote") as served:
+        s = await served.run(f"echo key={aws}; echo done")
+        ktl = await start_ktl(
+            options={"agent": {"url": served.gateway.base_url, "token": served.token}}
+        )
+        result = await ktl.cmd("ktl.session.attach", {"sessionId": s.id})
+        assert result["state"] == "done", result
+        out = await ktl.cmd("ktl.session.output", {"sessionId": result["sessionId"]})
+        text = "".join(f["data"] for f in out["frames"] if f["type"] == "output")
+        assert "key=[REDACTED aws-access-key-id]" in text and aws not in text
+        listed = await ktl.cmd("ktl.sessions.list", {})
+        local = next(x for x in listed["sessions"] if x["sessionId"] == result["sessionId"])
+        assert aws not in json.dumps(local)
+
+        shown = await ktl.cmd("ktl.session.attach", {"sessionId": s.id, "reveal": True})
+        out = await ktl.cmd("ktl.session.output", {"sessionId": shown["sessionId"]})
+        assert aws in "".join(f["data"] for f in out["frames"] if f["type"] == "output")
