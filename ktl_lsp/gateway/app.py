@@ -17,6 +17,7 @@ from aiohttp import web
 from ktl_lsp.gateway import approvals, audit, seek
 from ktl_lsp.gateway.auth import COOKIE, Auth, GatewayAuthError
 from ktl_lsp.gateway.http import (
+    AUTH,
     MANAGER,
     PRINCIPAL,
     give_back_memory,
@@ -42,7 +43,6 @@ from ktl_lsp.sessions.model import Frame, Session, SessionFilter
 from ktl_lsp.sessions.scrub import Scrubber
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-AUTH = web.AppKey("auth", Auth)
 OPTIONS = web.AppKey("options", dict)
 CACHE = web.AppKey("cache", EventCache)
 

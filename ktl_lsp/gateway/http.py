@@ -14,11 +14,13 @@ from typing import Any
 
 from aiohttp import web
 
+from ktl_lsp.gateway.auth import Auth
 from ktl_lsp.sessions import ids
 from ktl_lsp.sessions.manager import SessionManager
 from ktl_lsp.sessions.model import Session
 
 MANAGER = web.AppKey("manager", SessionManager)
+AUTH = web.AppKey("auth", Auth)
 #: The name of the token a request carried ("" when the gateway needs none): sessions the
 #: request starts record it as their ``principal``.
 PRINCIPAL = web.RequestKey("principal", str)

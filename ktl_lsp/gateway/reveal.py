@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from ktl_lsp.gateway.auth import Auth
-from ktl_lsp.gateway.http import manager_of
+from ktl_lsp.gateway.http import AUTH, manager_of
 from ktl_lsp.sessions.manager import SessionManager
 from ktl_lsp.sessions.model import FrameType, Session
 from ktl_lsp.sessions.redact import Redaction, Redactor, well_known
@@ -77,8 +77,6 @@ class Outgoing:
 async def outgoing(request: web.Request) -> Outgoing:
     """How to redact the answer to ``request``; a 403 when it asks to reveal without the token
     in a header."""
-    from ktl_lsp.gateway.app import AUTH
-
     if asks_reveal(request):
         if not may_reveal(request, request.app[AUTH]):
             raise web.HTTPForbidden(

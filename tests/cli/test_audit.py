@@ -104,7 +104,7 @@ async def test_audit_lists_changes_with_who_where_and_no_secret(tmp_path: Path) 
         "remote": "https://github.com/org/repo.git",
     }
     assert applied["command"] == (
-        "env GITHUB_TOKEN=[REDACTED] kubectl apply -f app.yaml --token=[REDACTED]"
+        "env GITHUB_TOKEN=[REDACTED] kubectl apply -f app.yaml --token=[REDACTED secret-flag]"
     )
     deleted = data[1]
     assert deleted["sessionId"] == prod

@@ -43,7 +43,7 @@ async def test_audit_route(served: Served, tmp_path: Path) -> None:
     assert applied["where"]["git"]["commit"] == commit
     assert applied["where"]["git"]["remote"] == "https://github.com/org/repo.git"
     assert changes[0]["command"] == (
-        "kubectl delete pod web --token [REDACTED] --password=[REDACTED]"
+        "kubectl delete pod web --token [REDACTED secret-flag] --password=[REDACTED secret-flag]"
     )
     for secret in (SECRET, KUBE_TOKEN, PASSWORD):
         assert secret not in answer.text

@@ -110,8 +110,9 @@ class RemoteSessions(Feature):
         self._told = None  # a refusal that comes back later is told again
         return [{**s.to_lsp(), "remote": remote.url} for s in found], None
 
-    @command("ktl.session.attach")
-    async def attach(self, a: AttachArgs) -> dict[str, Any]:
+    async def _open(self, a: AttachArgs) -> tuple[RemoteGateway, Session]:
+        """The gateway client for ``a`` and the remote session as it is; ArgumentError says
+        why not (a client made for this attach is closed then)."""
         await import_off_loop("ktl_lsp.gateway.remote")
         from ktl_lsp.gateway.remote import RemoteError, RemoteRefused, RemoteTlsRefused
 
@@ -120,17 +121,20 @@ class RemoteSessions(Feature):
             remote = self.connect(a.reveal)
             if remote is None:
                 raise ArgumentError("no remote gateway is configured (setting agent.url)")
-            first = await remote.get(a.sessionId)
+            return remote, await remote.get(a.sessionId)
         except RemoteError as exc:
             if remote is not None and remote is not self.gateway:
                 await remote.close()
             if isinstance(exc, RemoteTlsRefused):
                 self._tls_refused(str(exc), show=False)  # the command's error shows it
-            if isinstance(exc, (RemoteRefused, RemoteTlsRefused)):
+            if isinstance(exc, RemoteRefused):
                 raise ArgumentError(f"cannot attach to {a.sessionId}: {exc}") from exc
             raise ArgumentError(str(exc)) from exc
-        own = remote is not self.gateway  # a revealing client, made for this attach
 
+    @command("ktl.session.attach")
+    async def attach(self, a: AttachArgs) -> dict[str, Any]:
+        remote, first = await self._open(a)
+        own = remote is not self.gateway  # a revealing client, made for this attach
         scrubber = None
         if not a.reveal:
             # A ktl-agent gateway sends secrets as recorded: redact here too.
