@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ktl_lsp import __version__
-from ktl_lsp.cli import check, gateway, lsp, mcp, run, serve, sessions
+from ktl_lsp.cli import check, gateway, host, lsp, mcp, run, serve, sessions
 from ktl_lsp.cli.output import reader_gone
 
 #: In the order ``ktl-lsp --help`` lists them.
@@ -26,6 +26,7 @@ COMMANDS = {
     "sessions": sessions,
     "check": check,
     "mcp": mcp,
+    "host": host,
 }
 
 
