@@ -82,6 +82,6 @@ async def _ask(paths: Any, op: str, as_json: bool) -> int:
         f"store {status.get('store')}, {status.get('clients')} client(s), idle timeout "
         f"{status.get('idleTimeoutS')}s"
     )
-    for s in status.get("running", []):
+    for s in status.get("sessions", []):
         print(f"  running {s['sessionId']}  {s['kind']}  {s['title']}")
     return 0

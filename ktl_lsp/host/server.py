@@ -172,7 +172,7 @@ class HostServer:
         os.chmod(self.paths.socket, 0o600)
         inode = os.stat(self.paths.socket).st_ino
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stop.set)
+            loop.add_signal_handler(sig, self._signalled, sig)
         log.info("session host for %s on %s (pid %d)", self.store, self.paths.socket, os.getpid())
         if ready is not None:
             ready()
@@ -215,6 +215,10 @@ class HostServer:
                 log.info("no client and no running session for %gs", self.idle_timeout)
                 self.stop()
                 return
+
+    def _signalled(self, sig: signal.Signals) -> None:
+        log.info("stopping on %s", sig.name)
+        self.stop()
 
     def stop(self) -> None:
         if self._stop is not None:
@@ -308,6 +312,7 @@ class HostServer:
         elif op == "status":
             return self.status()
         elif op == "stop":
+            log.info("stopping: a client asked")
             asyncio.get_running_loop().call_soon(self.stop)
         elif op != "hello":
             raise HostError(f"unknown request {op!r}")
@@ -323,7 +328,7 @@ class HostServer:
             "socket": str(self.paths.socket),
             "clients": len(self.clients),
             "idleTimeoutS": self.idle_timeout,
-            "running": [{"sessionId": s.id, "title": s.title, "kind": s.kind} for s in running],
+            "sessions": [{"sessionId": s.id, "title": s.title, "kind": s.kind} for s in running],
         }
 
 

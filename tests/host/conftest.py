@@ -38,6 +38,8 @@ def host_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[s
         store = _store_of(sock, tmp_path)
         if store is not None:
             ktl_lsp(store, "host", "--stop")
+    for log in Path(directory).glob("*.log"):
+        print("HOSTLOG", log.read_text())
     shutil.rmtree(directory, ignore_errors=True)
 
 

@@ -8,10 +8,16 @@ import contextlib
 import os
 import re
 import signal
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
+from pygls.exceptions import JsonRpcInvalidParams
+
+from ktl_lsp.host.protocol import HostPaths
 from tests.conftest import Ktl, StartKtl
-from tests.host.conftest import PERSIST, alive, host_pid
+from tests.host.conftest import PERSIST, alive, host_pid, ktl_lsp
 from tests.lsp.features.helpers import server_pid, wait_for_text
 
 TICKS = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done"
@@ -83,3 +89,137 @@ async def ticks_in_store_direct(store: Path, sid: str) -> list[int]:
     ).fetchall()
     text = b"".join(bytes(r[0]) for r in rows).decode()
     return [int(n) for n in re.findall(r"^tick (\d+)\r$", text, flags=re.M)]
+
+
+async def test_a_shell_with_command_blocks_survives_its_language_server(
+    start_ktl: StartKtl, host_env: dict[str, str], tmp_path: Path
+) -> None:
+    store = tmp_path / "shell.db"
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".bashrc").write_text("PS1='$ '\n")
+    env = {**host_env, "HOME": str(home)}
+    first = await start_ktl(store=store, options=PERSIST, env=env)
+    started = await first.cmd("ktl.shell", {"shell": "bash", "cwd": str(tmp_path), "detach": True})
+    sid = started["sessionId"]
+    await first.rec.until(lambda: "$ " in first.rec.text(sid))
+    await first.cmd("ktl.session.input", {"sessionId": sid, "data": "echo before-needle\r"})
+    await wait_for_text(first, sid, r"before-needle\r\n")
+    await kill(first)
+
+    second = await start_ktl(store=store, options=PERSIST, env=env)
+    ended: list[int] = []
+
+    @second.client.feature("ktl/block")
+    def on_block(params: Any) -> None:
+        ended.append(params.index)
+        second.rec.poke()
+
+    attached = await second.cmd("ktl.session.attach", {"sessionId": sid, "detach": True})
+    assert attached["state"] == "running"
+    await second.cmd("ktl.session.input", {"sessionId": sid, "data": "echo after-needle; false\r"})
+    await second.rec.until(lambda: ended == [1])
+    blocks = (await second.cmd("ktl.session.blocks", {"sessionId": sid}))["blocks"]
+    assert [(b["command"], b.get("exitCode")) for b in blocks] == [
+        ("echo before-needle", 0),
+        ("echo after-needle; false", 1),
+    ]
+    screen = await second.cmd(
+        "ktl.session.output", {"sessionId": sid, "fromSeq": attached["screenFromSeq"]}
+    )
+    assert "before-needle" in "".join(f["data"] for f in screen["frames"])
+    await second.cmd("ktl.session.input", {"sessionId": sid, "data": "exit 0\r"})
+    done = await second.cmd("ktl.session.wait", {"sessionId": sid, "timeoutS": 10})
+    assert done["state"] == "done"
+
+
+async def test_attach_says_why_a_session_cannot_be_attached(
+    start_ktl: StartKtl, host_env: dict[str, str], tmp_path: Path
+) -> None:
+    store = tmp_path / "attach.db"
+    ktl = await start_ktl(store=store, options=PERSIST, env=host_env)
+    done = await ktl.cmd("ktl.run", {"argv": ["true"]})
+    with pytest.raises(JsonRpcInvalidParams, match=r"cannot attach to \w+: it is done"):
+        await ktl.cmd("ktl.session.attach", {"sessionId": done["sessionId"]})
+    # Running in this language server (persist off): attaching follows it where it runs.
+    plain = await start_ktl(store=tmp_path / "plain.db", env=host_env)
+    running = await plain.cmd("ktl.run", {"argv": ["sleep", "30"], "detach": True})
+    again = await plain.cmd(
+        "ktl.session.attach", {"sessionId": running["sessionId"], "detach": True}
+    )
+    assert again["state"] == "running" and again["sessionId"] == running["sessionId"]
+    await plain.cmd("ktl.session.cancel", {"sessionId": running["sessionId"]})
+
+
+async def test_the_host_ends_when_idle_and_on_stop(
+    start_ktl: StartKtl, host_env: dict[str, str], tmp_path: Path
+) -> None:
+    store = tmp_path / "idle.db"
+    options = {"sessions": {"persist": True, "hostIdleTimeout": 1}}
+    ktl = await start_ktl(store=store, options=options, env=host_env)
+    assert (await ktl.cmd("ktl.run", {"argv": ["true"]}))["state"] == "done"
+    pid = host_pid(store)
+    assert pid is not None
+    await asyncio.sleep(1.5)
+    assert alive(pid), "a client is connected: the host stays"
+    await ktl.client.shutdown_session()
+    await ktl.client.stop()
+    await until(lambda: not alive(pid), 10)
+    assert not HostPaths.of(store).socket.exists()
+    status = ktl_lsp(store, "host", "--status")
+    assert status.returncode == 3 and "no session host runs" in status.stdout
+
+    # --stop: its running sessions are cancelled, and the host goes.
+    again = await start_ktl(store=store, options=PERSIST, env=host_env)
+    long = await again.cmd("ktl.run", {"argv": ["sleep", "60"], "detach": True})
+    pid = host_pid(store)
+    assert pid is not None
+    status = ktl_lsp(store, "host", "--status")
+    assert status.returncode == 0 and long["sessionId"] in status.stdout
+    stopped = await asyncio.to_thread(ktl_lsp, store, "host", "--stop")
+    assert stopped.returncode == 0, stopped.stderr
+    await again.rec.until(
+        lambda: (
+            {"sessionId": long["sessionId"], "state": "cancelled", "exitCode": 130}
+            in again.rec.states
+        )
+    )
+    await until(lambda: not alive(pid), 10)
+    got = await again.cmd("ktl.session.get", {"sessionId": long["sessionId"]})
+    assert got["state"] == "cancelled"
+
+
+async def test_a_host_crash_marks_its_sessions_interrupted(
+    start_ktl: StartKtl, host_env: dict[str, str], tmp_path: Path
+) -> None:
+    store = tmp_path / "crash.db"
+    ktl = await start_ktl(store=store, options=PERSIST, env=host_env)
+    long = await ktl.cmd("ktl.run", {"argv": ["sleep", "60"], "detach": True})
+    sid = long["sessionId"]
+    pid = host_pid(store)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    await ktl.rec.until(
+        lambda: any(s["sessionId"] == sid and s["state"] == "interrupted" for s in ktl.rec.states)
+    )
+
+    async def stored() -> str:
+        return str((await ktl.cmd("ktl.session.get", {"sessionId": sid}))["state"])
+
+    for _ in range(50):
+        if await stored() == "interrupted":
+            break
+        await asyncio.sleep(0.1)
+    later = await start_ktl(store=store, options=PERSIST, env=host_env)
+    assert (await later.cmd("ktl.session.get", {"sessionId": sid}))["state"] == "interrupted"
+    # The next run starts a new host in place of the dead one's socket.
+    assert (await later.cmd("ktl.run", {"argv": ["true"]}))["state"] == "done"
+    assert host_pid(store) not in (None, pid)
+
+
+async def until(cond: Callable[[], bool], timeout: float) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if cond():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
