@@ -8,12 +8,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
+import pytest_asyncio
 
 from ktl_lsp.host.protocol import HostPaths
+from tests.conftest import Ktl, StartKtl
 
 #: The language server's options for sessions that outlive it.
 PERSIST = {"sessions": {"persist": True, "hostIdleTimeout": 30}}
@@ -41,6 +44,25 @@ def host_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[s
     for log in Path(directory).glob("*.log"):
         print("HOSTLOG", log.read_text())
     shutil.rmtree(directory, ignore_errors=True)
+
+
+class StartPersisting(Protocol):
+    def __call__(
+        self, store: Path, env: dict[str, str] | None = None, options: dict[str, Any] = ...
+    ) -> Awaitable[Ktl]: ...
+
+
+@pytest_asyncio.fixture
+async def persisting(start_ktl: StartKtl, host_env: dict[str, str]) -> StartPersisting:
+    """Starts the language server on ``store`` with ``sessions.persist`` on (by default) and
+    this test's host directory."""
+
+    async def start(
+        store: Path, env: dict[str, str] | None = None, options: dict[str, Any] = PERSIST
+    ) -> Ktl:
+        return await start_ktl(store=store, options=options, env={**host_env, **(env or {})})
+
+    return start
 
 
 def _store_of(sock: Path, tmp_path: Path) -> Path | None:

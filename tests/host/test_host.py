@@ -16,8 +16,8 @@ import pytest
 from pygls.exceptions import JsonRpcInvalidParams
 
 from ktl_lsp.host.protocol import HostPaths
-from tests.conftest import Ktl, StartKtl
-from tests.host.conftest import PERSIST, alive, host_pid, ktl_lsp
+from tests.conftest import Ktl
+from tests.host.conftest import StartPersisting, alive, host_pid, ktl_lsp
 from tests.lsp.features.helpers import server_pid, wait_for_text
 
 TICKS = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done"
@@ -38,10 +38,10 @@ async def kill(ktl: Ktl) -> None:
 
 
 async def test_a_session_outlives_its_language_server_and_is_attached_again(
-    start_ktl: StartKtl, host_env: dict[str, str], tmp_path: Path
+    persisting: StartPersisting, tmp_path: Path
 ) -> None:
     store = tmp_path / "persist.db"
-    first = await start_ktl(store=store, options=PERSIST, env=host_env)
+    first = await persisting(store)
     started = await first.cmd("ktl.run", {"command": TICKS, "detach": True})
     sid = started["sessionId"]
     assert started["state"] == "running"
@@ -52,7 +52,7 @@ async def test_a_session_outlives_its_language_server_and_is_attached_again(
     seen_before = max(await ticks_in_store_direct(store, sid))
     await asyncio.sleep(1.0)  # the host goes on writing with no language server at all
 
-    second = await start_ktl(store=store, options=PERSIST, env=host_env)
+    second = await persisting(store)
     listed = await second.cmd("ktl.sessions.list", {"state": "running"})
     assert sid in [s["sessionId"] for s in listed["sessions"]]
     got = await second.cmd("ktl.session.get", {"sessionId": sid})
@@ -92,14 +92,14 @@ async def ticks_in_store_direct(store: Path, sid: str) -> list[int]:
 
 
 async def test_a_shell_with_command_blocks_survives_its_language_server(
-    start_ktl: StartKtl, host_env: dict[str, str], tmp_path: Path
+    persisting: StartPersisting, tmp_path: Path
 ) -> None:
     store = tmp_path / "shell.db"
     home = tmp_path / "home"
     home.mkdir()
     (home / ".bashrc").write_text("PS1='$ '\n")
-    env = {**host_env, "HOME": str(home)}
-    first = await start_ktl(store=store, options=PERSIST, env=env)
+    env = {"HOME": str(home)}
+    first = await persisting(store, env)
     started = await first.cmd("ktl.shell", {"shell": "bash", "cwd": str(tmp_path), "detach": True})
     sid = started["sessionId"]
     await first.rec.until(lambda: "$ " in first.rec.text(sid))
@@ -107,7 +107,7 @@ async def test_a_shell_with_command_blocks_survives_its_language_server(
     await wait_for_text(first, sid, r"before-needle\r\n")
     await kill(first)
 
-    second = await start_ktl(store=store, options=PERSIST, env=env)
+    second = await persisting(store, env)
     ended: list[int] = []
 
     @second.client.feature("ktl/block")
@@ -134,15 +134,15 @@ async def test_a_shell_with_command_blocks_survives_its_language_server(
 
 
 async def test_attach_says_why_a_session_cannot_be_attached(
-    start_ktl: StartKtl, host_env: dict[str, str], tmp_path: Path
+    persisting: StartPersisting, tmp_path: Path
 ) -> None:
     store = tmp_path / "attach.db"
-    ktl = await start_ktl(store=store, options=PERSIST, env=host_env)
+    ktl = await persisting(store)
     done = await ktl.cmd("ktl.run", {"argv": ["true"]})
     with pytest.raises(JsonRpcInvalidParams, match=r"cannot attach to \w+: it is done"):
         await ktl.cmd("ktl.session.attach", {"sessionId": done["sessionId"]})
     # Running in this language server (persist off): attaching follows it where it runs.
-    plain = await start_ktl(store=tmp_path / "plain.db", env=host_env)
+    plain = await persisting(tmp_path / "plain.db", options={})
     running = await plain.cmd("ktl.run", {"argv": ["sleep", "30"], "detach": True})
     again = await plain.cmd(
         "ktl.session.attach", {"sessionId": running["sessionId"], "detach": True}
@@ -152,11 +152,11 @@ async def test_attach_says_why_a_session_cannot_be_attached(
 
 
 async def test_the_host_ends_when_idle_and_on_stop(
-    start_ktl: StartKtl, host_env: dict[str, str], tmp_path: Path
+    persisting: StartPersisting, tmp_path: Path
 ) -> None:
     store = tmp_path / "idle.db"
     options = {"sessions": {"persist": True, "hostIdleTimeout": 1}}
-    ktl = await start_ktl(store=store, options=options, env=host_env)
+    ktl = await persisting(store, options=options)
     assert (await ktl.cmd("ktl.run", {"argv": ["true"]}))["state"] == "done"
     pid = host_pid(store)
     assert pid is not None
@@ -170,7 +170,7 @@ async def test_the_host_ends_when_idle_and_on_stop(
     assert status.returncode == 3 and "no session host runs" in status.stdout
 
     # --stop: its running sessions are cancelled, and the host goes.
-    again = await start_ktl(store=store, options=PERSIST, env=host_env)
+    again = await persisting(store)
     long = await again.cmd("ktl.run", {"argv": ["sleep", "60"], "detach": True})
     pid = host_pid(store)
     assert pid is not None
@@ -190,10 +190,10 @@ async def test_the_host_ends_when_idle_and_on_stop(
 
 
 async def test_a_host_crash_marks_its_sessions_interrupted(
-    start_ktl: StartKtl, host_env: dict[str, str], tmp_path: Path
+    persisting: StartPersisting, tmp_path: Path
 ) -> None:
     store = tmp_path / "crash.db"
-    ktl = await start_ktl(store=store, options=PERSIST, env=host_env)
+    ktl = await persisting(store)
     long = await ktl.cmd("ktl.run", {"argv": ["sleep", "60"], "detach": True})
     sid = long["sessionId"]
     pid = host_pid(store)
@@ -210,7 +210,7 @@ async def test_a_host_crash_marks_its_sessions_interrupted(
         if await stored() == "interrupted":
             break
         await asyncio.sleep(0.1)
-    later = await start_ktl(store=store, options=PERSIST, env=host_env)
+    later = await persisting(store)
     assert (await later.cmd("ktl.session.get", {"sessionId": sid}))["state"] == "interrupted"
     # The next run starts a new host in place of the dead one's socket.
     assert (await later.cmd("ktl.run", {"argv": ["true"]}))["state"] == "done"

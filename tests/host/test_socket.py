@@ -14,8 +14,7 @@ import pytest
 from pygls.exceptions import JsonRpcInvalidParams
 
 from ktl_lsp.host.protocol import HostPaths
-from tests.conftest import StartKtl
-from tests.host.conftest import PERSIST, alive, host_pid, ktl_lsp
+from tests.host.conftest import StartPersisting, alive, host_pid, ktl_lsp
 
 NOBODY = 65534
 
@@ -29,13 +28,13 @@ def dead_socket(path: Path) -> None:
 
 
 async def test_a_stale_socket_is_replaced_and_the_new_one_is_owner_only(
-    start_ktl: StartKtl, host_env: dict[str, str], tmp_path: Path
+    persisting: StartPersisting, tmp_path: Path
 ) -> None:
     store = tmp_path / "stale.db"
     paths = HostPaths.of(store)
     dead_socket(paths.socket)
     os.chmod(paths.directory, 0o755)  # too open: tightened, since it is ours
-    ktl = await start_ktl(store=store, options=PERSIST, env=host_env)
+    ktl = await persisting(store)
     done = await ktl.cmd("ktl.run", {"command": "echo through-the-host"})
     assert done["state"] == "done"
     out = await ktl.cmd("ktl.session.output", {"sessionId": done["sessionId"], "plain": True})
@@ -78,20 +77,20 @@ async def test_two_hosts_racing_to_start_one_serves(
 
 @pytest.mark.skipif(os.getuid() != 0, reason="making a file of another user needs root")
 async def test_a_socket_or_directory_of_another_user_is_refused(
-    start_ktl: StartKtl, host_env: dict[str, str], tmp_path: Path
+    persisting: StartPersisting, tmp_path: Path
 ) -> None:
     store = tmp_path / "foreign.db"
     paths = HostPaths.of(store)
     dead_socket(paths.socket)
     os.chown(paths.socket, NOBODY, NOBODY)
-    ktl = await start_ktl(store=store, options=PERSIST, env=host_env)
+    ktl = await persisting(store)
     with pytest.raises(JsonRpcInvalidParams, match="belongs to another user"):
         await ktl.cmd("ktl.run", {"argv": ["true"]})
     refused = ktl_lsp(store, "host")
     assert refused.returncode == 1 and "belongs to another user" in refused.stderr
     assert paths.socket.exists(), "another user's socket is left alone"
     # Persistence off: sessions run in the language server as before, whatever the socket.
-    plain = await start_ktl(store=tmp_path / "plain.db", env=host_env)
+    plain = await persisting(tmp_path / "plain.db", options={})
     assert (await plain.cmd("ktl.run", {"argv": ["true"]}))["state"] == "done"
 
     os.unlink(paths.socket)
