@@ -24,7 +24,7 @@ def add_parser(sub: Subparsers) -> None:
         type=float,
         default=DEFAULT_IDLE_TIMEOUT_S,
         metavar="SECONDS",
-        help="end after this long with no client and no running session (default: %(default)g)",
+        help="end after this long with no client and no running session (default: %(default)s)",
     )
     what = p.add_mutually_exclusive_group()
     what.add_argument(
