@@ -79,6 +79,9 @@ class Client:
         if sid in self.behind:
             return
         if self.congested:
+            log.info(
+                "a client stopped reading at frame %d of %s: it is caught up later", frame.seq, sid
+            )
             self.behind[sid] = frame.seq
             if not self.catching_up:
                 self.catching_up = True
@@ -131,6 +134,7 @@ class HostServer:
         self.idle_timeout = idle_timeout
         self.paths = paths or HostPaths.of(store)
         self.clients: set[Client] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
         self.manager: SessionManager
         self._stop: asyncio.Event | None = None
         self._lock_fd: int | None = None
@@ -188,6 +192,8 @@ class HostServer:
             await self._end_sessions()
             for c in list(self.clients):
                 c.writer.close()
+            if self._handlers:  # each sees its connection end, and returns
+                await asyncio.wait(self._handlers, timeout=5)
             self.manager.close()
             log.info("session host stopped")
 
@@ -245,6 +251,10 @@ class HostServer:
             return
         client = Client(self, writer)
         self.clients.add(client)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         try:
             while True:
                 message = await read_message(reader)
