@@ -43,7 +43,8 @@ class Runs(Feature):
         token = token_of(args)
 
         def watch(live: LiveSession) -> None:
-            self.feed.watch(live.session, token)
+            if live.id not in self.feed.watches:  # attached where it is already shown
+                self.feed.watch(live.session, token)
 
         return watch
 
