@@ -18,7 +18,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from ktl_lsp.host.protocol import HostPaths
 from tests.conftest import Ktl
 from tests.host.conftest import StartPersisting, alive, host_pid, ktl_lsp
-from tests.lsp.features.helpers import server_pid, wait_for_text
+from tests.lsp.features.helpers import output_text, server_pid, wait_for_text
 
 TICKS = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done"
 
@@ -223,3 +223,16 @@ async def until(cond: Callable[[], bool], timeout: float) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+async def test_the_host_redacts_as_the_settings_say(
+    persisting: StartPersisting, tmp_path: Path
+) -> None:
+    secret = "ghp_" + "Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp9Oo8"
+    options = {"sessions": {"persist": True}, "redact": {"patterns": [r"hunter\d+"]}}
+    ktl = await persisting(tmp_path / "redact.db", options=options)
+    done = await ktl.cmd("ktl.run", {"command": f"echo {secret} hunter42 kept"})
+    assert done["state"] == "done"
+    text = await output_text(ktl, done["sessionId"])
+    assert "kept" in text and secret not in text and "hunter42" not in text
+    assert "[REDACTED" in text
