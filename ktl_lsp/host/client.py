@@ -52,7 +52,7 @@ async def open_connection(
         return None
 
 
-def start_host(store: Path, paths: HostPaths, idle_timeout: float) -> None:
+def start_host(store: Path, paths: HostPaths, idle_timeout: float) -> subprocess.Popen[bytes]:
     """Starts ``ktl-lsp host`` in a session of its own, so the editor's process group (and its
     language server) can be killed without it. Of two started at once only one serves."""
     argv = [
@@ -77,6 +77,7 @@ def start_host(store: Path, paths: HostPaths, idle_timeout: float) -> None:
     )
     # Reaped when it ends, so a dead host is never taken for a live owner (a zombie).
     threading.Thread(target=proc.wait, name="ktl-host-reaper", daemon=True).start()
+    return proc
 
 
 async def connect(
@@ -87,7 +88,7 @@ async def connect(
     conn = await open_connection(paths)
     if conn is not None or not start:
         return conn
-    await asyncio.to_thread(start_host, store, paths, idle_timeout)
+    proc = await asyncio.to_thread(start_host, store, paths, idle_timeout)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + START_TIMEOUT_S
     while loop.time() < deadline:
@@ -95,6 +96,9 @@ async def connect(
         conn = await open_connection(paths)
         if conn is not None:
             return conn
+        # Exit 0: another host won the race to serve the store (it is connected to next time).
+        if proc.returncode not in (None, 0):
+            break
     raise HostError(f"the session host did not start (its log: {paths.log})")
 
 

@@ -36,6 +36,8 @@ from ktl_lsp.sessions.model import Frame, FrameType, Session, State
 _LENGTHS = struct.Struct(">II")
 #: The largest header or payload taken from the socket (input and frames are far smaller).
 MAX_PART = 64 * 1024 * 1024
+#: The longest socket path every platform binds (sockaddr_un holds 104 bytes on macOS).
+MAX_SOCKET_PATH = 103
 
 
 class HostError(UserError):
@@ -86,6 +88,11 @@ class HostPaths:
             )
         if st.st_mode & 0o077:
             os.chmod(self.directory, 0o700)
+        if len(os.fsencode(self.socket)) > MAX_SOCKET_PATH:
+            raise HostError(
+                f"the session host's socket path {self.socket} is too long for a Unix socket: "
+                "set KTL_LSP_HOST_DIR to a shorter directory"
+            )
 
     def check_socket(self) -> bool:
         """Whether a socket is there; raises HostError for one that is not ours."""

@@ -47,6 +47,8 @@ CLIENT_HIGH_WATER = 8 * 1024 * 1024
 CATCH_UP_FRAMES = 256
 #: How long ``stop`` waits for cancelled sessions to end before killing what is left.
 STOP_GRACE_S = 12.0
+#: How long a new host waits for its first client before its idle timeout counts.
+START_GRACE_S = 10.0
 
 
 class AlreadyRunning(Exception):
@@ -172,7 +174,11 @@ class HostServer:
         loop = asyncio.get_running_loop()
         self.manager = SessionManager.open(self.store, loop=loop)
         self.manager.listen(self._on_item)
-        server = await asyncio.start_unix_server(self._connected, path=str(self.paths.socket))
+        try:
+            server = await asyncio.start_unix_server(self._connected, path=str(self.paths.socket))
+        except OSError as exc:
+            self.manager.close()
+            raise HostError(f"cannot listen on {self.paths.socket}: {exc}") from exc
         os.chmod(self.paths.socket, 0o600)
         inode = os.stat(self.paths.socket).st_ino
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -209,10 +215,15 @@ class HostServer:
         idle_since: float | None = None
         loop = asyncio.get_running_loop()
         tick = max(0.05, min(1.0, self.idle_timeout / 4))
+        # The one that started it connects first, however short the idle timeout.
+        first_client_by = loop.time() + START_GRACE_S
         while True:
             await asyncio.sleep(tick)
             if self.clients or self.manager.running_count():
                 idle_since = None
+                first_client_by = 0.0
+                continue
+            if loop.time() < first_client_by:
                 continue
             now = loop.time()
             if idle_since is None:
