@@ -892,7 +892,11 @@ class SessionManager:
         return session
 
     def save(self, session: Session) -> None:
-        """Records a live session's fields as they are now (a crash keeps them)."""
+        """Records a live session's fields as they are now (a crash keeps them). Not one that
+        another process records: the row names its owner, which must stay that process."""
+        adopted = self.live.get(session.id)
+        if adopted is not None and adopted.controller is not None:
+            return
         if self.store is not None:
             self.store.save_session(session)  # queued for the writer: never blocks
 
