@@ -4,17 +4,9 @@
 --   KTL_PHASE=reopen: a new Neovim lists the session running, opens it (attach), sees its
 --     screen and new ticks, cancels it, and quits.
 -- KTL_LSP=<server> KTL_STORE=<db> KTL_RESULTS=<json> KTL_MANIFEST=<yaml> as for run.lua.
-local results = { checks = {} }
-local out = os.getenv('KTL_RESULTS')
+local harness = dofile(debug.getinfo(1, 'S').source:sub(2):match('(.*/)') .. 'results.lua')
+local results, check, save, buf_text = harness.results, harness.check, harness.save, harness.buf_text
 local phase = os.getenv('KTL_PHASE')
-
-local function check(name, ok, detail)
-  results.checks[name] = { ok = ok and true or false, detail = detail and tostring(detail) or '' }
-end
-
-local function save()
-  vim.fn.writefile({ vim.fn.json_encode(results) }, out)
-end
 
 local function last_tick(buf)
   local n = -1
@@ -49,7 +41,7 @@ local ok, failure = pcall(function()
     local got = vim.wait(15000, function()
       return last_tick(buf) >= 3
     end, 50)
-    local seen = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n')
+    local seen = buf_text(buf)
     check('ticking', got and seen:find('old-1\n', 1, true), seen)
     results.sessionId = vim.b[buf].ktl_session_id
     results.lastTick = last_tick(buf)
@@ -85,7 +77,7 @@ local ok, failure = pcall(function()
   end, 50)
   check('screen_back_and_live', got, 'last tick ' .. last_tick(buf) .. ', before ' .. before)
   -- The screen is replayed from where it was last cleared, not the whole history.
-  local text = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n')
+  local text = buf_text(buf)
   check('from_the_screen', text:find('tick 0', 1, true) and not text:find('old-', 1, true), text)
   require('ktl.sessions').cancel(buf)
   got = vim.wait(15000, function()
