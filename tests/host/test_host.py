@@ -236,3 +236,24 @@ async def test_the_host_redacts_as_the_settings_say(
     text = await output_text(ktl, done["sessionId"])
     assert "kept" in text and secret not in text and "hunter42" not in text
     assert "[REDACTED" in text
+
+
+async def test_a_new_language_server_drives_a_host_session_without_attaching_first(
+    persisting: StartPersisting, tmp_path: Path
+) -> None:
+    store = tmp_path / "drive.db"
+    first = await persisting(store)
+    echo = 'while read line; do echo "got:$line"; done'
+    started = await first.cmd("ktl.run", {"command": echo, "detach": True})
+    sid = started["sessionId"]
+    await kill(first)
+
+    second = await persisting(store)
+    await second.cmd("ktl.session.input", {"sessionId": sid[:6], "data": "typed-here\r"})
+    for _ in range(100):
+        if "got:typed-here" in await output_text(second, sid):
+            break
+        await asyncio.sleep(0.05)
+    assert "got:typed-here" in await output_text(second, sid)
+    ended = await second.cmd("ktl.session.cancel", {"sessionId": sid})
+    assert ended["state"] == "cancelled"

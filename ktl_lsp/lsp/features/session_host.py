@@ -5,9 +5,11 @@ server started later re-attaches to the ones still running there."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Callable
 
+from ktl_lsp.errors import UserError
 from ktl_lsp.host.client import HostClient, connect
 from ktl_lsp.host.protocol import HostError, HostPaths
 from ktl_lsp.lsp.arguments import ArgumentError
@@ -28,6 +30,7 @@ class SessionHost(Feature):
         self.server = server
         self.client: HostClient | None = None
         self._connecting: asyncio.Lock | None = None
+        self._bringing: asyncio.Lock | None = None
 
     def takes(self, spec: RunSpec) -> bool:
         """Whether ``spec`` runs in the host: a local process, with ``sessions.persist`` on."""
@@ -76,6 +79,19 @@ class SessionHost(Feature):
         if client is None:
             raise HostError(f"cannot attach to {sid}: no session host runs for this store")
         return await client.attach(sid, adopted)
+
+    async def bring_here(self, session_id: str) -> None:
+        """Attaches (without showing it) a session that runs in the host but not here yet, so
+        input, resizes, signals and cancels reach it; anything else is left as it is."""
+        if session_id in self.server.manager.live:
+            return  # no await: keystrokes keep their order
+        if self._bringing is None:
+            self._bringing = asyncio.Lock()
+        async with self._bringing:  # in turn: what was typed first is sent first
+            if session_id in self.server.manager.live:
+                return
+            with contextlib.suppress(UserError):
+                await self.attach(session_id, lambda live: None)
 
     async def screen_from(self, session_id: str) -> int:
         """The frame to replay from so the terminal shows the screen as it is now (from the
