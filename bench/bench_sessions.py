@@ -84,9 +84,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def through_ktl(path: Path, store: Path) -> tuple[float, int, int, float, float]:
+#: The language server's options that run sessions in the session host (``ktl-lsp host``).
+PERSIST = {"sessions": {"persist": True, "hostIdleTimeout": 30}}
+
+
+def through_ktl(
+    path: Path,
+    store: Path,
+    options: dict | None = None,  # type: ignore[type-arg]
+) -> tuple[float, int, int, float, float]:
     """Seconds, bytes the client got, bytes stored, and the CPU seconds of the server and
-    of the client's reading while streaming (steadier than the rate on a busy machine)."""
+    of the client's reading while streaming (steadier than the rate on a busy machine).
+    With ``PERSIST`` the session runs in the session host (whose CPU is not counted)."""
     received = [0]
     last_seq = [0]
     done = threading.Event()
@@ -101,7 +110,7 @@ def through_ktl(path: Path, store: Path) -> tuple[float, int, int, float, float]
             done.set()
 
     client = RawClient(server_argv(store), on_notify)
-    client.initialize({"sessionData": True})
+    client.initialize({"sessionData": True, **(options or {})})
     # Steady state: the replay gateway starts with the first session (its imports take ~300 ms
     # of CPU in a thread); timing a stream across it measures start-up, not streaming.
     client.command("ktl.run", {"argv": ["true"]})
@@ -117,6 +126,8 @@ def through_ktl(path: Path, store: Path) -> tuple[float, int, int, float, float]
     client_cpu = time.process_time() - client_cpu
     stored = client.command("ktl.session.get", {"sessionId": result["sessionId"]})
     client.close()
+    if options is not None:
+        subprocess.run([*server_argv(store), "host", "--stop"], capture_output=True, check=True)
     import sqlite3
 
     db = sqlite3.connect(store)
@@ -300,12 +311,16 @@ def main() -> None:
     ap.add_argument("--mb", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument(
-        "--skip", nargs="*", default=[], choices=["throughput", "latency", "startup", "stalls"]
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["throughput", "host", "latency", "startup", "stalls"],
     )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="ktl-bench-"))
     # The servers' code cache lives with the bench, not in the user's home.
     os.environ["XDG_CACHE_HOME"] = str(tmp / "cache")
+    os.environ["KTL_LSP_HOST_DIR"] = str(tmp / "host")
     # Time an installed server: compiled, as pip leaves it (not recompiling edited modules).
     import compileall
 
@@ -314,6 +329,7 @@ def main() -> None:
     if "throughput" not in args.skip:
         # Interleaved rounds: the machine's load drifts, so each ratio pairs neighbours.
         ratios, raw_rates, ktl_rates, cpu = [], [], [], []
+        host_rates, host_ratios = [], []
         lines = lines_file(args.mb, tmp)
         for round_ in range(args.rounds):
             raw_s, raw_bytes = raw_pty(lines)
@@ -325,8 +341,16 @@ def main() -> None:
             raw_rates.append(raw_bytes / raw_s / 1e6)
             ktl_rates.append(stored / ktl_s / 1e6)
             ratios.append(ktl_rates[-1] / raw_rates[-1])
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{db}{suffix}").unlink(missing_ok=True)
+            if "host" not in args.skip:
+                hdb = tmp / f"host{round_}.db"
+                host_s, hgot, hstored, _, _ = through_ktl(lines, hdb, PERSIST)
+                assert hstored == raw_bytes, f"host's store lost bytes: {hstored} != {raw_bytes}"
+                assert hgot == raw_bytes, f"client got {hgot} of {raw_bytes} bytes via the host"
+                host_rates.append(hstored / host_s / 1e6)
+                host_ratios.append(host_rates[-1] / ktl_rates[-1])
+            for d in (db, tmp / f"host{round_}.db"):
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{d}{suffix}").unlink(missing_ok=True)
         lines.unlink()
         print(
             f"throughput raw pty      : {statistics.median(raw_rates):7.1f} MB/s median of {args.rounds} (`cat` of {args.mb} MB of 77-byte lines)"
@@ -338,6 +362,14 @@ def main() -> None:
             f"ratio ktl/raw           : {statistics.median(ratios):.2f} median, {max(ratios):.2f} best "
             f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)}; target >= 0.6, aim 0.8)"
         )
+        if host_rates:
+            print(
+                f"throughput via host     : {statistics.median(host_rates):7.1f} MB/s median (sessions.persist: the session host records, the server relays)"
+            )
+            print(
+                f"ratio host/in-process   : {statistics.median(host_ratios):.2f} median "
+                f"(rounds: {', '.join(f'{r:.2f}' for r in host_ratios)})"
+            )
         print(
             f"cpu per 100 MB          : server {statistics.median(c[0] for c in cpu):.2f} s, "
             f"client {statistics.median(c[1] for c in cpu):.2f} s (median)"

@@ -143,6 +143,7 @@ EDITOR_FREE = (
     "sessions",
     "gateway",
     "agents",
+    "host",
 )
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ktl_lsp import __version__
-from ktl_lsp.cli import audit, check, gateway, lsp, mcp, run, serve, sessions
+from ktl_lsp.cli import audit, check, gateway, host, lsp, mcp, run, serve, sessions
 from ktl_lsp.cli.output import reader_gone
 
 #: In the order ``ktl-lsp --help`` lists them.
@@ -27,6 +27,7 @@ COMMANDS = {
     "audit": audit,
     "check": check,
     "mcp": mcp,
+    "host": host,
 }
 
 

@@ -8,11 +8,13 @@ same for a local terminal, an exec, a Kubernetes operation, an attach and a plan
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from ktl_lsp.lsp.arguments import StartArgs, TokenArgs
 from ktl_lsp.lsp.feature import Feature, command_token
 from ktl_lsp.lsp.features.replay import Replay
+from ktl_lsp.lsp.features.session_host import SessionHost
 from ktl_lsp.lsp.features.stream import EditorFeed
 from ktl_lsp.lsp.server import KtlServer
 from ktl_lsp.sessions.manager import LiveSession, RunSpec, SessionManager
@@ -28,13 +30,30 @@ def _cancel(manager: SessionManager, session_id: str) -> None:
 
 
 class Runs(Feature):
-    def __init__(self, server: KtlServer, feed: EditorFeed, replay: Replay) -> None:
+    def __init__(
+        self, server: KtlServer, feed: EditorFeed, replay: Replay, host: SessionHost
+    ) -> None:
         self.server = server
         self.feed = feed
         self.replay = replay
+        self.host = host
+
+    def watcher(self, args: TokenArgs) -> Callable[[LiveSession], None]:
+        """What shows a session in the editor (progress, log lines) as soon as it exists."""
+        token = token_of(args)
+
+        def watch(live: LiveSession) -> None:
+            if live.id not in self.feed.watches:  # attached where it is already shown
+                self.feed.watch(live.session, token)
+
+        return watch
 
     async def launch(self, spec: RunSpec, args: StartArgs) -> dict[str, Any]:
-        """Starts a terminal session watched from its first byte (nothing is missed)."""
+        """Starts a terminal session watched from its first byte (nothing is missed); in the
+        session host when ``sessions.persist`` is on."""
+        if self.host.takes(spec):
+            live = await self.host.launch(spec, self.watcher(args))
+            return await self.answer(live, args.detach)
         manager = self.server.manager
         live = manager.create_pending(spec)
         self.feed.watch(live.session, token_of(args))

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from lsprotocol import types as lsp
 
+from ktl_lsp.host import DEFAULT_IDLE_TIMEOUT_S
 from ktl_lsp.k8s.guard import ContextPolicy
 from ktl_lsp.lsp.arguments import lenient
 from ktl_lsp.lsp.transport import MIN_MAX_MESSAGE_BYTES, default_max_message_bytes
@@ -93,6 +94,21 @@ class RedactSettings:
 
     def rules(self) -> list[tuple[str, str]]:
         return [_pattern(i, item) for i, item in enumerate(self.patterns)]
+
+
+@dataclass
+class SessionsSettings:
+    """Sessions that outlive the editor: ``ktl.run`` and ``ktl.shell`` run in the session host."""
+
+    persist: bool = False
+    #: Seconds the host waits with no client and no running session before it ends.
+    host_idle_timeout: float = field(
+        default=DEFAULT_IDLE_TIMEOUT_S, metadata={"json": "hostIdleTimeout"}
+    )
+
+    def check(self) -> None:
+        if self.host_idle_timeout < 0:
+            raise ValueError("must not be negative")
 
 
 @dataclass
@@ -179,6 +195,7 @@ class Settings:
         default_factory=default_max_message_bytes, metadata={"json": "maxMessageBytes"}
     )
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    sessions: SessionsSettings = field(default_factory=SessionsSettings)
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
     agents: AgentsSettings = field(default_factory=AgentsSettings)

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ktl_lsp.aio import background
 from ktl_lsp.pty import PtySpec, SpawnError, spawn
@@ -112,6 +112,16 @@ class TaskOutcome:
 TaskWork = Callable[["LiveSession"], Awaitable[TaskOutcome]]
 
 
+class Controller(Protocol):
+    """Drives a session that another process runs and records (the session host, ktl_lsp/host):
+    what is asked of it here is sent there, and its frames come back through ``relay``."""
+
+    def input(self, session_id: str, data: str) -> None: ...
+    def resize(self, session_id: str, cols: int, rows: int) -> None: ...
+    def signal(self, session_id: str, name: str) -> None: ...
+    def cancel(self, session_id: str) -> None: ...
+
+
 class LiveSession:
     """A session of this process: its runner, sequence counter and end."""
 
@@ -138,6 +148,8 @@ class LiveSession:
         #: Shell integration marks, read as command blocks (None: not a shell session).
         self.marks: MarkParser | None = None
         self.blocks: list[Block] = []
+        #: Set for a session another process runs (see ``SessionManager.adopt``).
+        self.controller: Controller | None = None
 
     @property
     def id(self) -> str:
@@ -250,6 +262,9 @@ class SessionManager:
         self.approvals = Approvals(self)
         #: Who started each session and from where (sessions/provenance.py).
         self.provenance = Provenance()
+        #: What else must be flushed before the store is read: the session host, whose
+        #: sessions this manager shows but does not record.
+        self.flushers: list[Callable[[], Awaitable[None]]] = []
 
     @classmethod
     def open(
@@ -441,6 +456,10 @@ class SessionManager:
         s.ended_ns = now_ns()
         if self.store is not None:
             self.store.save_session(s)
+        self._ended(live)
+
+    def _ended(self, live: LiveSession) -> None:
+        s = live.session
         self.bus.publish(StateChange(s))
         live.done.set_result(s)
         self._recent.append(s.id)
@@ -449,6 +468,52 @@ class SessionManager:
             gone = self.live.get(old)
             if gone is not None and gone.done.done():
                 del self.live[old]
+
+    # sessions another process runs (the session host) -----------------------------------
+    def adopt(self, session: Session, controller: Controller) -> LiveSession:
+        """Shows here a session that another process runs and records: its frames arrive
+        through :meth:`relay`, its end through :meth:`ended_elsewhere`, and input, resizes,
+        signals and cancels go to ``controller``. The store is not written for it here."""
+        live = self.live.get(session.id)
+        if live is not None and not live.done.done():
+            return live
+        self._loop = asyncio.get_running_loop()
+        live = LiveSession(self, session)
+        live.controller = controller
+        self.live[session.id] = live
+        self.bus.publish(StateChange(session))
+        return live
+
+    def relay(self, live: LiveSession, frame: Frame) -> None:
+        """A frame of an adopted session, already recorded by the process that runs it."""
+        s = live.session
+        if frame.seq <= s.last_seq:
+            return
+        s.last_seq = frame.seq
+        if frame.type is FrameType.OUTPUT:
+            s.bytes_out += len(frame.data)
+        self.bus.publish(frame)
+
+    def ended_elsewhere(self, live: LiveSession, ended: Session) -> None:
+        """An adopted session ended (or its process was lost: ``ended`` says interrupted)."""
+        if live.done.done():
+            return
+        s = live.session
+        s.state, s.exit_code, s.signal, s.error = (
+            ended.state,
+            ended.exit_code,
+            ended.signal,
+            ended.error,
+        )
+        s.ended_ns = ended.ended_ns or now_ns()
+        s.last_seq = max(s.last_seq, ended.last_seq)
+        self._ended(live)
+
+    async def mark_interrupted(self) -> int:
+        """Sessions whose recording process died are marked interrupted in the store."""
+        if self.store is None or not self.store.opened:
+            return 0
+        return await asyncio.to_thread(self.store.mark_interrupted)
 
     # control ------------------------------------------------------------------------------
     def get_live(self, session_id: str) -> LiveSession:
@@ -485,6 +550,9 @@ class SessionManager:
 
     def input(self, session_id: str, data: str) -> None:
         live = self._running(session_id)
+        if live.controller is not None:
+            live.controller.input(live.id, data)
+            return
         raw = data.encode("utf-8")
 
         def record(echoed: bool) -> None:
@@ -506,11 +574,17 @@ class SessionManager:
 
     def resize(self, session_id: str, cols: int, rows: int) -> None:
         live = self._running(session_id)
+        if live.controller is not None:
+            live.controller.resize(live.id, cols, rows)
+            return
         live.emit(FrameType.RESIZE, event_data(cols=cols, rows=rows))
         self._apply(live, lambda pty: pty.resize(cols, rows))
 
     def signal(self, session_id: str, name: str) -> None:
         live = self._running(session_id)
+        if live.controller is not None:
+            live.controller.signal(live.id, name)
+            return
         live.emit(FrameType.EVENT, event_data(signal=name))
         if name == "EOF":
             self._apply(live, lambda pty: pty.send_eof())
@@ -524,6 +598,9 @@ class SessionManager:
         if live.done.done() or live.cancel_reason is not None:
             return live
         live.cancel_reason = reason
+        if live.controller is not None:
+            live.controller.cancel(live.id)
+            return live
         if live.task is not None:
             # Work that is not a process (a Kubernetes call, a plan): cancel its task; the
             # task decides how to wind down and ends the session itself.
@@ -646,7 +723,7 @@ class SessionManager:
         by_id: dict[str, Session] = {}
         if self.recording and self.store is not None:
             # The store is the truth for finished sessions (retention may have removed some).
-            await self.store.flush()
+            await self.flush()
             for s in await asyncio.to_thread(self.store.list_sessions, flt):
                 by_id[s.id] = s
             live = [x for x in self.live.values() if not x.done.done()]
@@ -664,10 +741,12 @@ class SessionManager:
         session = await self.get(session_id)
         live = self.live.get(session_id)
         if self.recording and self.store is not None:
-            await self.store.flush()
+            await self.flush()
             frames = await asyncio.to_thread(self.store.frames, session_id, from_seq, limit)
             if frames or live is None or not live.tail:
-                return frames, session.last_seq
+                # A session the host records may be further on there than its frames here.
+                last = max(session.last_seq, frames[-1].seq if frames else 0)
+                return frames, last
         if live is not None:
             frames = [f for f in live.tail if f.seq >= from_seq]
             if limit is not None:
@@ -829,7 +908,11 @@ class SessionManager:
         return session
 
     def save(self, session: Session) -> None:
-        """Records a live session's fields as they are now (a crash keeps them)."""
+        """Records a live session's fields as they are now (a crash keeps them). Not one that
+        another process records: the row names its owner, which must stay that process."""
+        adopted = self.live.get(session.id)
+        if adopted is not None and adopted.controller is not None:
+            return
         if self.store is not None:
             self.store.save_session(session)  # queued for the writer: never blocks
 
@@ -843,7 +926,7 @@ class SessionManager:
 
         session = await self.get(session_id)
         store = self._readable_store()
-        await store.flush()
+        await self.flush()
         redaction = self.outgoing_redaction(reveal)
         if fmt == "ndjson":
             from ktl_lsp.sessions.export._common import scrubbed_session
@@ -943,7 +1026,7 @@ class SessionManager:
         """Matches of ``query`` in the output with escape codes removed (and if there are more);
         in the redacted output with ``redaction``."""
         store = self._readable_store()
-        await store.flush()
+        await self.flush()
         return await asyncio.to_thread(
             lambda: find_text(store.reader(), tl, query, limit, redaction)
         )
@@ -971,7 +1054,7 @@ class SessionManager:
             capped, cut = plain.cap_tail(text, max_bytes)
             return plain.PlainPage(capped, 0, 0, None, cut, names)
         store = self.store
-        await store.flush()
+        await self.flush()
         if tail_lines is not None:
             return await asyncio.to_thread(
                 lambda: plain.read_tail(store.reader(), session.id, tail_lines, max_bytes)
@@ -986,6 +1069,8 @@ class SessionManager:
         await self.provenance.settle()
         if self.store is not None:
             await self.store.flush()
+        for flush in list(self.flushers):
+            await flush()
 
     # answers to questions of sessions running in other processes (sessions/approvals.py) ----
     async def post_answer(self, session_id: str, n: int, choice: str | None, who: str) -> bool:

@@ -91,6 +91,8 @@ def test_npm_test_unit_and_e2e(npm: str, kubeconfig: Path) -> None:
         "CodeLens switched off in the settings: the server asks the client to re-read",
         "files VS Code watches for the server",
         "the server crashes: the client stops",
+        # sessions.persist: a session outlives its window's server, attached again with its screen
+        "a session outlives its window's server and is shown again in a new one",
     ):
         _ran(out, name)
 

@@ -3,21 +3,9 @@
 --     nvim --headless -u NONE -i NONE --cmd 'set rtp^=editors/neovim' -c 'luafile editors/neovim/tests/run.lua'
 -- Writes {checks: {name: {ok, detail}}} to KTL_RESULTS and quits (exit 0 even when checks fail:
 -- the caller reads the results; a crash leaves no results file).
-local results = { checks = {}, nvim = tostring(vim.version().major) .. '.' .. tostring(vim.version().minor) }
-local out = os.getenv('KTL_RESULTS')
+local harness = dofile(debug.getinfo(1, 'S').source:sub(2):match('(.*/)') .. 'results.lua')
+local results, check, save, buf_text = harness.results, harness.check, harness.save, harness.buf_text
 local diag_timeout = tonumber(os.getenv('KTL_DIAG_TIMEOUT') or '15000')
-
-local function check(name, ok, detail)
-  results.checks[name] = { ok = ok and true or false, detail = detail and tostring(detail) or '' }
-end
-
-local function save()
-  vim.fn.writefile({ vim.fn.json_encode(results) }, out)
-end
-
-local function buf_text(buf)
-  return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n')
-end
 
 local function exec_sync(ktl, command, args, timeout)
   local done, err, res = false, nil, nil

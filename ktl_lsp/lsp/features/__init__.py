@@ -28,6 +28,7 @@ from ktl_lsp.lsp.features.plans import Plans
 from ktl_lsp.lsp.features.port_forward import PortForwards
 from ktl_lsp.lsp.features.remote import RemoteSessions
 from ktl_lsp.lsp.features.replay import Replay
+from ktl_lsp.lsp.features.session_host import SessionHost
 from ktl_lsp.lsp.features.sessions import Sessions
 from ktl_lsp.lsp.features.shells import Shells
 from ktl_lsp.lsp.features.stats import Stats
@@ -42,6 +43,7 @@ FEATURES: tuple[type, ...] = (
     HelmCharts,
     Lifecycle,
     EditorFeed,
+    SessionHost,
     Runs,
     Approvals,
     RemoteSessions,

@@ -20,6 +20,7 @@ from lsprotocol import types as lsp
 from ktl_lsp.aio import import_off_loop
 from ktl_lsp.lsp.arguments import ArgumentError, StartArgs
 from ktl_lsp.lsp.feature import Feature, command
+from ktl_lsp.lsp.features.session_host import SessionHost
 from ktl_lsp.lsp.runs import Runs
 from ktl_lsp.lsp.server import KtlServer
 from ktl_lsp.sessions.manager import LiveSession, RunSpec, TaskOutcome
@@ -35,7 +36,7 @@ if TYPE_CHECKING:  # httpx is imported when a remote gateway is first used
 
 @dataclass
 class AttachArgs(StartArgs):
-    sessionId: str  #: the session's id on the remote gateway
+    sessionId: str  #: a session running in the session host, else one of the remote gateway
     fromSeq: int = 1
     #: secrets as they are (the remote gateway redacts them unless its token holder asks)
     reveal: bool = False
@@ -44,9 +45,10 @@ class AttachArgs(StartArgs):
 class RemoteSessions(Feature):
     """The configured remote gateway: its sessions in the list, and attaching to one."""
 
-    def __init__(self, server: KtlServer, runs: Runs) -> None:
+    def __init__(self, server: KtlServer, runs: Runs, host: SessionHost) -> None:
         self.server = server
         self.runs = runs
+        self.host = host
         self.gateway: RemoteGateway | None = None
         self._told: str | None = None  #: the TLS refusal last shown, shown once
 
@@ -133,6 +135,10 @@ class RemoteSessions(Feature):
 
     @command("ktl.session.attach")
     async def attach(self, a: AttachArgs) -> dict[str, Any]:
+        local = await self.host.attach(a.sessionId, self.runs.watcher(a))
+        if local is not None:
+            screen = await self.host.screen_from(local.id)
+            return {**(await self.runs.answer(local, a.detach)), "screenFromSeq": screen}
         remote, first = await self._open(a)
         own = remote is not self.gateway  # a revealing client, made for this attach
         scrubber = None

@@ -189,23 +189,27 @@ class Sessions(Feature):
         return await self.runs.launch(spec, a)
 
     @command("ktl.session.input")
-    def input(self, a: InputArgs) -> dict[str, Any]:
+    async def input(self, a: InputArgs) -> dict[str, Any]:
+        await self.runs.host.bring_here(a.sessionId)
         self.server.manager.input(a.sessionId, a.data)
         return {}
 
     @command("ktl.session.resize")
-    def resize(self, a: ResizeArgs) -> dict[str, Any]:
+    async def resize(self, a: ResizeArgs) -> dict[str, Any]:
+        await self.runs.host.bring_here(a.sessionId)
         self.server.manager.resize(a.sessionId, a.cols, a.rows)
         return {}
 
     @command("ktl.session.signal")
-    def signal(self, a: SignalArgs) -> dict[str, Any]:
+    async def signal(self, a: SignalArgs) -> dict[str, Any]:
+        await self.runs.host.bring_here(a.sessionId)
         self.server.manager.signal(a.sessionId, a.signal)
         return {}
 
     @command("ktl.session.cancel")
     async def cancel(self, a: SessionArgs) -> dict[str, Any]:
         manager = self.server.manager
+        await self.runs.host.bring_here(a.sessionId)
         try:
             live = manager.cancel(a.sessionId)
         except AmbiguousSession:

@@ -72,21 +72,32 @@ function M.open_session(session)
   end
   local buf = terminal.new_window(sid:sub(1, 8))
   local chan = terminal.open_term(buf)
-  client.exec('ktl.session.output', { sessionId = sid }, function(err, result)
-    if err then
-      notify('ktl: ' .. (err.message or 'ktl.session.output failed'), vim.log.levels.ERROR)
-      return
-    end
-    for _, frame in ipairs(result.frames or {}) do
-      if frame.type == 'output' then
-        pcall(vim.api.nvim_chan_send, chan, frame.data)
+  local function show(from_seq)
+    client.exec('ktl.session.output', { sessionId = sid, fromSeq = from_seq }, function(err, result)
+      if err then
+        notify('ktl: ' .. (err.message or 'ktl.session.output failed'), vim.log.levels.ERROR)
+        return
       end
-    end
-    local term = terminal.bind(sid, buf, chan, session.state, result.lastSeq)
-    if terminal.FINAL[session.state] then
-      term.state = nil
-      terminal.on_state(session)
-    end
+      for _, frame in ipairs(result.frames or {}) do
+        if frame.type == 'output' then
+          pcall(vim.api.nvim_chan_send, chan, frame.data)
+        end
+      end
+      local term = terminal.bind(sid, buf, chan, session.state, result.lastSeq)
+      if terminal.FINAL[session.state] then
+        term.state = nil
+        terminal.on_state(session)
+      end
+    end)
+  end
+  if session.state ~= 'running' then
+    show(1)
+    return buf
+  end
+  -- A running session may have outlived an earlier editor (sessions.persist): attaching shows
+  -- it here again, live, from the frame that draws its screen as it is now.
+  client.exec('ktl.session.attach', { sessionId = sid, detach = true }, function(err, result)
+    show((not err and result and result.screenFromSeq) or 1)
   end)
   return buf
 end

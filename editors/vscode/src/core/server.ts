@@ -74,7 +74,13 @@ export const SERVER_SETTINGS = [
   "agent.certFile",
   "agent.keyFile",
   "agent.serverName",
+  "sessions.persist",
+  "sessions.hostIdleTimeout",
 ] as const;
+
+/** Groups that also hold settings of the extension's own (`ktl.sessions.limit`): a change there
+ * restarts the server only when it touches one of the server's keys. */
+const SHARED_GROUPS = new Set(["sessions"]);
 
 /**
  * The language feature switches (`ktl.<name>.enabled`, server setting `<name>.enabled`): sent at
@@ -138,7 +144,8 @@ export function settingsToInitializationOptions(
 
 /** Whether a configuration change needs a server restart (settings are read at initialize). */
 export function needsRestart(affects: (section: string) => boolean): boolean {
-  return ["ktl.server", "ktl.store", ...new Set(SERVER_SETTINGS.map((k) => `ktl.${k.split(".")[0]}`))].some(affects);
+  const sections = SERVER_SETTINGS.map((k) => (SHARED_GROUPS.has(k.split(".")[0]) ? `ktl.${k}` : `ktl.${k.split(".")[0]}`));
+  return ["ktl.server", "ktl.store", ...new Set(sections)].some(affects);
 }
 
 /**

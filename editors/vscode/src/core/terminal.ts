@@ -127,8 +127,10 @@ export class SessionTerminal {
     this.backfilling = true;
     this.bind(session.sessionId, session.state);
     try {
+      const fromSeq = FINAL_STATES.has(session.state) ? 1 : await this.reattach(session.sessionId);
       const out = await this.opts.exec<{ frames: Frame[]; lastSeq: number }>("ktl.session.output", {
         sessionId: session.sessionId,
+        fromSeq,
       });
       for (const f of out.frames) if (f.type === "output") this.writeEmitter.fire(f.data);
       this.lastSeq = out.lastSeq;
@@ -142,6 +144,20 @@ export class SessionTerminal {
     if (FINAL_STATES.has(session.state) && this.state === session.state) {
       this.state = "running";
       this.onState({ sessionId: session.sessionId, state: session.state, exitCode: session.exitCode, error: session.error });
+    }
+  }
+
+  /**
+   * A running session may have outlived an earlier window (`sessions.persist`): attaching makes
+   * this server show it live again (input, resize, cancel). The answer is the frame that draws
+   * its screen as it is now; a session running in another window's server is shown from its start.
+   */
+  private async reattach(sessionId: string): Promise<number> {
+    try {
+      const a = await this.opts.exec<SessionResult & { screenFromSeq?: number }>("ktl.session.attach", { sessionId, detach: true });
+      return a.screenFromSeq ?? 1;
+    } catch {
+      return 1;
     }
   }
 

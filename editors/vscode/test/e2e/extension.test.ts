@@ -272,9 +272,11 @@ const fakeVscode = {
   },
 };
 const openListeners: ((d: any) => void)[] = [];
-/** initializationOptions from package.json's defaults: the feature switches on, the gateway on. */
+/** initializationOptions from package.json's defaults: the feature switches on, the gateway on,
+ * sessions in the language server (not the session host). */
 const INIT_DEFAULTS = {
   gateway: { enabled: true },
+  sessions: { persist: false },
   ...Object.fromEntries(["completion", "hover", "symbols", "codeActions", "codeLens", "definition", "references", "diagnostics"].map((f) => [f, { enabled: true }])),
   sessionData: true,
   resources: true,

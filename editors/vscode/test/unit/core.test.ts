@@ -290,6 +290,7 @@ test("settings become initializationOptions: nested, unset ones left to the serv
   assert.ok(needsRestart((s) => s === "ktl.retention"));
   assert.ok(needsRestart((s) => s === "ktl.agent"));
   assert.ok(!needsRestart((s) => s === "ktl.sessions"));
+  assert.ok(needsRestart((s) => s === "ktl.sessions.persist"));
 });
 
 test("package.json contributes a setting for every server setting, none for the token", () => {
