@@ -29,7 +29,7 @@ import {
   switchesChanged,
 } from "./core/server";
 import { K8sStatus, loadChildren, SessionsModel, sessionItem, statusText } from "./core/sessions";
-import { BlockNode, BlockParams, blockItem, BlocksModel, isShell, loadBlocks } from "./core/blocks";
+import { BlockItemView, BlockNode, BlockParams, blockItem, BlocksModel, isShell, loadBlocks } from "./core/blocks";
 import { RunSpec, SessionTerminal, ShellSpec } from "./core/terminal";
 import { Exec, Session, SessionDataParams, SessionStateParams } from "./core/types";
 
@@ -58,6 +58,17 @@ const exec: Exec = async <T>(command: string, args: object = {}): Promise<T> => 
 
 type SessionsNode = Session | BlockNode;
 
+function treeItem(v: BlockItemView, collapsible: boolean, command: vscode.Command): vscode.TreeItem {
+  const item = new vscode.TreeItem(v.label, collapsible ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+  item.id = v.id;
+  item.description = v.description;
+  item.tooltip = v.tooltip;
+  item.iconPath = new vscode.ThemeIcon(v.icon);
+  item.contextValue = v.contextValue;
+  item.command = command;
+  return item;
+}
+
 function isBlockNode(n: SessionsNode): n is BlockNode {
   return "block" in n && "session" in n;
 }
@@ -70,29 +81,11 @@ class SessionsProvider implements vscode.TreeDataProvider<SessionsNode> {
   }
   getTreeItem(n: SessionsNode): vscode.TreeItem {
     if (isBlockNode(n)) {
-      const b = blockItem(n.session.sessionId, n.block);
-      const item = new vscode.TreeItem(b.label, vscode.TreeItemCollapsibleState.None);
-      item.id = b.id;
-      item.description = b.description;
-      item.tooltip = b.tooltip;
-      item.iconPath = new vscode.ThemeIcon(b.icon);
-      item.contextValue = b.contextValue;
-      item.command = { command: "ktl.ui.block.goto", title: "Go to Command Block", arguments: [n] };
-      return item;
+      const command = { command: "ktl.ui.block.goto", title: "Go to Command Block", arguments: [n] };
+      return treeItem(blockItem(n.session.sessionId, n.block), false, command);
     }
-    const s = n;
-    const v = sessionItem(s);
-    const item = new vscode.TreeItem(
-      v.label,
-      v.collapsible || isShell(s) ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None,
-    );
-    item.id = v.id;
-    item.description = v.description;
-    item.tooltip = v.tooltip;
-    item.iconPath = new vscode.ThemeIcon(v.icon);
-    item.contextValue = v.contextValue;
-    item.command = { command: "ktl.ui.session.open", title: "Open Terminal", arguments: [s] };
-    return item;
+    const v = sessionItem(n);
+    return treeItem(v, v.collapsible || isShell(n), { command: "ktl.ui.session.open", title: "Open Terminal", arguments: [n] });
   }
   /** The top level, a plan's node sessions (ktl.sessions.list with parentId), a shell's blocks. */
   getChildren(element?: SessionsNode): SessionsNode[] | Promise<SessionsNode[]> {

@@ -2,6 +2,7 @@
 -- block in the shell's terminal buffer, :KtlBlocks (a list; <CR> jumps), :KtlBlockRerun,
 -- :KtlBlockCopy. Blocks come from ktl.session.blocks and ktl/block (sent when a block ends).
 local client = require('ktl.client')
+local config = require('ktl.config')
 local notify = require('ktl.ui').notify
 local sessions = require('ktl.sessions')
 local terminal = require('ktl.terminal')
@@ -16,8 +17,19 @@ M.marks = {}
 -- The buffer of the last :KtlBlocks list (tests read it).
 M.last_list = nil
 
-local function present(v)
-  return v ~= nil and v ~= vim.NIL
+local present = sessions.present
+
+--- Runs a server command; on success on_result(result) on the main loop, else says why.
+local function call(command, args, on_result)
+  client.exec(command, args, function(err, result)
+    if err then
+      notify('ktl: ' .. (err.message or (command .. ' failed')), vim.log.levels.ERROR)
+      return
+    end
+    vim.schedule(function()
+      on_result(result or {})
+    end)
+  end)
 end
 
 --- `exit 0` / `exit 2` / `exit ?` (ended with its shell) / `running`, and the highlight.
@@ -126,19 +138,13 @@ end
 
 --- A session's blocks in order (from the server), to `on_blocks(list)`.
 function M.load(sid, on_blocks)
-  client.exec('ktl.session.blocks', { sessionId = sid }, function(err, result)
-    if err then
-      notify('ktl: ' .. (err.message or 'ktl.session.blocks failed'), vim.log.levels.ERROR)
-      return
-    end
-    local list = (result and result.blocks) or {}
+  call('ktl.session.blocks', { sessionId = sid }, function(result)
+    local list = result.blocks or {}
     remember(sid, list)
-    vim.schedule(function()
-      for _, b in ipairs(list) do
-        M.decorate(sid, b)
-      end
-      on_blocks(list)
-    end)
+    for _, b in ipairs(list) do
+      M.decorate(sid, b)
+    end
+    on_blocks(list)
   end)
 end
 
@@ -199,7 +205,7 @@ function M.jump(sid, index)
     local row = vim.api.nvim_buf_get_extmark_by_id(term.buf, M.ns, id, {})[1]
     local win = vim.fn.bufwinid(term.buf)
     if win == -1 then
-      vim.cmd(require('ktl.config').options.split)
+      vim.cmd(config.options.split)
       vim.api.nvim_win_set_buf(0, term.buf)
       win = vim.api.nvim_get_current_win()
     end
@@ -207,20 +213,10 @@ function M.jump(sid, index)
     vim.api.nvim_win_set_cursor(win, { row + 1, 0 })
     return
   end
-  client.exec('ktl.block.output', { sessionId = sid, block = index }, function(err, result)
-    if err then
-      notify('ktl: ' .. (err.message or 'ktl.block.output failed'), vim.log.levels.ERROR)
-      return
-    end
-    vim.schedule(function()
-      local b = (M.blocks[sid] or {})[index] or { command = '' }
-      vim.cmd(require('ktl.config').options.split)
-      local buf = vim.api.nvim_create_buf(false, true)
-      vim.api.nvim_win_set_buf(0, buf)
-      local lines = vim.split('$ ' .. tostring(b.command) .. '\n' .. (result.text or ''), '\n', { plain = true })
-      vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
-      vim.bo[buf].modifiable = false
-    end)
+  call('ktl.block.output', { sessionId = sid, block = index }, function(result)
+    local b = (M.blocks[sid] or {})[index] or { command = '' }
+    local text = '$ ' .. tostring(b.command) .. '\n' .. (result.text or '')
+    sessions.scratch('ktl://block/' .. sid:sub(1, 8) .. '/' .. index, vim.split(text, '\n', { plain = true }), '')
   end)
 end
 
@@ -233,16 +229,11 @@ function M.list(id)
         notify('ktl: session ' .. s.sessionId:sub(1, 8) .. ' has no command blocks', vim.log.levels.INFO)
         return
       end
-      vim.cmd(require('ktl.config').options.split)
-      local buf = vim.api.nvim_create_buf(false, true)
-      vim.api.nvim_win_set_buf(0, buf)
-      pcall(vim.api.nvim_buf_set_name, buf, 'ktl://blocks/' .. s.sessionId:sub(1, 8) .. '/' .. buf)
       local lines = {}
       for _, b in ipairs(list) do
         table.insert(lines, M.format_block(b))
       end
-      vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
-      vim.bo[buf].modifiable = false
+      local buf = sessions.scratch('ktl://blocks/' .. s.sessionId:sub(1, 8), lines, 'ktlblocks')
       vim.b[buf].ktl_blocks_session = s.sessionId
       M.last_list = buf
       local function map(key, fn)
@@ -266,40 +257,22 @@ function M.rerun(sid, index)
   local term = terminal.terms[sid]
   local running = term and not terminal.FINAL[term.state or '']
   if running then
-    client.exec('ktl.block.rerun', { sessionId = sid, block = index, target = 'shell' }, function(err)
-      if err then
-        notify('ktl: ' .. (err.message or 'ktl.block.rerun failed'), vim.log.levels.ERROR)
-      end
-    end)
+    call('ktl.block.rerun', { sessionId = sid, block = index, target = 'shell' }, function() end)
     return
   end
   -- The shell has ended: the command runs as its own session, shown in a terminal.
-  client.exec('ktl.block.rerun', { sessionId = sid, block = index, target = 'run', detach = true }, function(err, result)
-    if err then
-      notify('ktl: ' .. (err.message or 'ktl.block.rerun failed'), vim.log.levels.ERROR)
-      return
-    end
-    vim.schedule(function()
-      sessions.open_session(result)
-    end)
-  end)
+  call('ktl.block.rerun', { sessionId = sid, block = index, target = 'run', detach = true }, sessions.open_session)
 end
 
 --- Copies block `index`'s output (plain text) to the unnamed register and, when there is a
 --- clipboard, to '+'.
 function M.copy(sid, index)
-  client.exec('ktl.block.output', { sessionId = sid, block = index }, function(err, result)
-    if err then
-      notify('ktl: ' .. (err.message or 'ktl.block.output failed'), vim.log.levels.ERROR)
-      return
+  call('ktl.block.output', { sessionId = sid, block = index }, function(result)
+    vim.fn.setreg('"', result.text or '')
+    if vim.fn.has('clipboard') == 1 then
+      pcall(vim.fn.setreg, '+', result.text or '')
     end
-    vim.schedule(function()
-      vim.fn.setreg('"', result.text or '')
-      if vim.fn.has('clipboard') == 1 then
-        pcall(vim.fn.setreg, '+', result.text or '')
-      end
-      notify('ktl: copied the output of block ' .. index)
-    end)
+    notify('ktl: copied the output of block ' .. index)
   end)
 end
 

@@ -2,7 +2,7 @@
  * Command blocks of shell sessions (`ktl.shell`): each command the shell's integration marked,
  * with its exit code and duration (`ktl.session.blocks`, kept current by `ktl/block`).
  */
-import { formatDuration } from "./sessions";
+import { formatDuration, SessionItemView } from "./sessions";
 import { Exec, Session } from "./types";
 
 /** A block as `ktl.session.blocks` and `ktl/block` give it (no endedAt while it runs; an ended
@@ -44,14 +44,8 @@ export function blockIcon(b: Block): string {
   return b.exitCode === 0 ? "pass" : "error";
 }
 
-export interface BlockItemView {
-  id: string;
-  label: string;
-  description: string;
-  tooltip: string;
-  icon: string;
-  contextValue: string;
-}
+/** What a tree item shows for a block (a session's, less the plan's children). */
+export type BlockItemView = Omit<SessionItemView, "collapsible">;
 
 export function blockItem(sessionId: string, b: Block): BlockItemView {
   const exit = !b.endedAt ? "running" : b.exitCode === undefined || b.exitCode === null ? "exit ?" : `exit ${b.exitCode}`;

@@ -42,6 +42,12 @@ async function pickShell(ctx: CommandContext): Promise<Session | undefined> {
   return picked?.session;
 }
 
+/** A block's output as plain text (`ktl.block.output`). */
+async function blockOutput(ctx: CommandContext, n: BlockNode): Promise<string> {
+  const { text } = await ctx.exec<{ text: string }>("ktl.block.output", { sessionId: n.session.sessionId, block: n.block.index });
+  return text;
+}
+
 export const BLOCK_COMMANDS: UiCommand[] = [
   {
     id: "ktl.ui.shell",
@@ -77,8 +83,7 @@ export const BLOCK_COMMANDS: UiCommand[] = [
     async run(ctx, arg) {
       const n = await pickBlock(ctx, arg, "Command block to copy the output of");
       if (!n) return;
-      const { text } = await ctx.exec<{ text: string }>("ktl.block.output", { sessionId: n.session.sessionId, block: n.block.index });
-      await ctx.ui.copy(text);
+      await ctx.ui.copy(await blockOutput(ctx, n));
       ctx.ui.info(`ktl: copied the output of ${n.block.command || blockRef(n.session.sessionId, n.block.index)}`);
     },
   },
@@ -105,9 +110,8 @@ export const BLOCK_COMMANDS: UiCommand[] = [
     async run(ctx, arg) {
       const n = await pickBlock(ctx, arg, "Go to command block");
       if (!n) return;
-      const { text } = await ctx.exec<{ text: string }>("ktl.block.output", { sessionId: n.session.sessionId, block: n.block.index });
       const v = blockItem(n.session.sessionId, n.block);
-      await ctx.ui.showReadOnly(`${v.id}.log`, `$ ${n.block.command}\n${text}\n# ${v.description}\n`, "log");
+      await ctx.ui.showReadOnly(`${v.id}.log`, `$ ${n.block.command}\n${await blockOutput(ctx, n)}\n# ${v.description}\n`, "log");
     },
   },
 ];
