@@ -230,12 +230,17 @@ def _oldest(conn: sqlite3.Connection, output_bytes: int) -> list[str]:
     once per session, and never frees much more than it must (the index's share comes on top)."""
     ids: list[str] = []
     total = 0
-    sql = f"SELECT id FROM sessions WHERE id IN ({_ROOTS}) ORDER BY created_ns, id"
-    for (sid,) in conn.execute(sql, {"running": str(State.RUNNING)}).fetchmany(1000):
+    # The output a session recorded (its frames' sizes when it says none: a task's, or a test's).
+    sql = (
+        "SELECT id, CASE WHEN bytes_out > 0 THEN bytes_out ELSE (SELECT COALESCE(SUM(LENGTH(data)), 0) "
+        f"FROM frames f WHERE f.session_id = sessions.id) END FROM sessions WHERE id IN ({_ROOTS}) "
+        "ORDER BY created_ns, id"
+    )
+    cursor = conn.execute(sql, {"running": str(State.RUNNING)})
+    for sid, size in cursor:
         ids.append(sid)
-        total += conn.execute(
-            "SELECT COALESCE(SUM(LENGTH(data)), 0) FROM frames WHERE session_id = ?", (sid,)
-        ).fetchone()[0]
+        total += int(size or 0)
         if total >= output_bytes or len(ids) >= 1000:
             break
+    cursor.close()
     return ids
