@@ -177,6 +177,11 @@ class MarkParser:
             return self._end(seq, ts, "")
         return None
 
+    def close(self, seq: int, ts: int) -> Block | None:
+        """Ends the block still running when the shell goes (it exited, was killed or the
+        session cancelled): ended at ``seq``, its exit code unknown (None)."""
+        return self._end(seq, ts, "")
+
     def _end(self, seq: int, ts: int, code: str) -> Block | None:
         block = self.current
         if block is None:

@@ -175,12 +175,24 @@ class LiveSession:
         self.manager.bus.publish(frame)
         if self.marks is not None and ftype is FrameType.OUTPUT:
             for block in self.marks.feed(data, frame.seq, frame.ts_ns):
-                if block.index == len(self.blocks):
-                    self.blocks.append(block)
-                else:
-                    self.blocks[block.index] = block
-                self.emit(FrameType.EVENT, event_data(block=block.record()))
+                self._record_block(block)
         return frame
+
+    def _record_block(self, block: Block) -> None:
+        if block.index == len(self.blocks):
+            self.blocks.append(block)
+        else:
+            self.blocks[block.index] = block
+        self.emit(FrameType.EVENT, event_data(block=block.record()))
+
+    def close_block(self) -> None:
+        """A block still running when the session ends ends with it (exit code unknown), so
+        no block stays open for ever in the store, the editor or a replay."""
+        if self.marks is None:
+            return
+        block = self.marks.close(self.session.last_seq, now_ns())
+        if block is not None:
+            self._record_block(block)
 
     async def _resume_when_flushed(self) -> None:
         store = self.manager.store
@@ -442,6 +454,7 @@ class SessionManager:
         if live.done.done():
             return
         live.flush_redactor()
+        live.close_block()
         live.clear_timers()
         s = live.session
         s.state, s.exit_code, s.signal, s.error = state, exit_code, signal, error

@@ -18,6 +18,19 @@ DAY_NS = 86_400 * 1_000_000_000
 
 
 @dataclass
+class Unindexed:
+    """Index rows a retention pass removed and the index's merge has not yet given back (a
+    merge rewrites the whole index: it runs once per pass, and when the size limit needs it)."""
+
+    rows: int = 0
+
+    def compact(self, conn: sqlite3.Connection, at_least: int = 1) -> None:
+        if self.rows >= at_least:
+            compact(conn)
+            self.rows = 0
+
+
+@dataclass
 class RetentionPolicy:
     """Each limit 0 = unlimited. The ``json`` names are the ``retention`` setting's keys."""
 
@@ -84,8 +97,12 @@ def file_bytes(conn: sqlite3.Connection) -> int:
     return int(page_size * pages)
 
 
-def delete_sessions(conn: sqlite3.Connection, ids: list[str]) -> int:
-    """Deletes sessions (frames cascade) and their children, whatever their pin state."""
+def delete_sessions(
+    conn: sqlite3.Connection, ids: list[str], unindexed: Unindexed | None = None
+) -> int:
+    """Deletes sessions (frames cascade) and their children, whatever their pin state; the
+    index rows removed are counted in ``unindexed`` (the caller merges the index)."""
+    unindexed = unindexed if unindexed is not None else Unindexed()
     if not ids:
         return 0
     todo, seen = list(ids), set()
@@ -107,7 +124,7 @@ def delete_sessions(conn: sqlite3.Connection, ids: list[str]) -> int:
         for (sid,) in conn.execute(
             f"SELECT id FROM sessions WHERE id IN ({marks}) AND state != ?", [*chunk, running]
         ).fetchall():
-            unindex(conn, sid)
+            unindexed.rows += unindex(conn, sid)
         marks = ",".join("?" * len(chunk))
         cur = conn.execute(
             f"DELETE FROM sessions WHERE id IN ({marks}) AND state != ?", [*chunk, running]
@@ -120,8 +137,11 @@ def _chunks(items: list[str], size: int) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def trim_frames(conn: sqlite3.Connection, max_frames: int) -> int:
+def trim_frames(
+    conn: sqlite3.Connection, max_frames: int, unindexed: Unindexed | None = None
+) -> int:
     """Keeps the newest ``max_frames`` frames of each session; a marker replaces the rest."""
+    unindexed = unindexed if unindexed is not None else Unindexed()
     if max_frames <= 0:
         return 0
     over = conn.execute(
@@ -146,7 +166,7 @@ def trim_frames(conn: sqlite3.Connection, max_frames: int) -> int:
                 first = int(json.loads(prior[0])["trimmed"]["from"])
             except (ValueError, KeyError, TypeError):
                 first = lo
-        unindex(conn, sid, lo, cut)
+        unindexed.rows += unindex(conn, sid, lo, cut)
         cur = conn.execute("DELETE FROM frames WHERE session_id = ? AND seq <= ?", (sid, cut))
         removed = cur.rowcount
         marker = json.dumps(
@@ -185,19 +205,42 @@ def prune(conn: sqlite3.Connection, policy: RetentionPolicy) -> PruneResult:
                 if sid not in skip:
                     doomed.append(sid)
                     excess -= 1
-    result.deleted_sessions += delete_sessions(conn, doomed)
-    result.trimmed_frames = trim_frames(conn, policy.max_frames_per_session)
-    if result.deleted_sessions or result.trimmed_frames:
-        compact(conn)
+    gone = Unindexed()
+    result.deleted_sessions += delete_sessions(conn, doomed, gone)
+    result.trimmed_frames = trim_frames(conn, policy.max_frames_per_session, gone)
     if policy.max_store_bytes:
         for _ in range(25):
-            if _used_bytes(conn) <= policy.max_store_bytes:
+            # The index gives deleted rows' pages back once merged: merge what waits before
+            # measuring (once per round of deletions, not once per session).
+            gone.compact(conn)
+            excess = _used_bytes(conn) - policy.max_store_bytes
+            if excess <= 0:
                 break
-            oldest = [
-                r[0] for r in conn.execute(f"{_ROOTS} ORDER BY created_ns ASC LIMIT 10", running)
-            ]
+            oldest = _oldest(conn, excess // 2)
             if not oldest:
                 break  # only pinned and running sessions are left: they stay, over the limit
-            result.deleted_sessions += delete_sessions(conn, oldest)
-            compact(conn)
+            result.deleted_sessions += delete_sessions(conn, oldest, gone)
+    gone.compact(conn)
     return result
+
+
+def _oldest(conn: sqlite3.Connection, output_bytes: int) -> list[str]:
+    """The oldest deletable sessions whose output adds up to ``output_bytes`` (one at least):
+    half of what is over the limit at a time, so a pass merges the index a few times, not
+    once per session, and never frees much more than it must (the index's share comes on top)."""
+    ids: list[str] = []
+    total = 0
+    # The output a session recorded (its frames' sizes when it says none: a task's, or a test's).
+    sql = (
+        "SELECT id, CASE WHEN bytes_out > 0 THEN bytes_out ELSE (SELECT COALESCE(SUM(LENGTH(data)), 0) "
+        f"FROM frames f WHERE f.session_id = sessions.id) END FROM sessions WHERE id IN ({_ROOTS}) "
+        "ORDER BY created_ns, id"
+    )
+    cursor = conn.execute(sql, {"running": str(State.RUNNING)})
+    for sid, size in cursor:
+        ids.append(sid)
+        total += int(size or 0)
+        if total >= output_bytes or len(ids) >= 1000:
+            break
+    cursor.close()
+    return ids

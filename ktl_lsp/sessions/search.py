@@ -142,12 +142,34 @@ def frame_text(data: bytes) -> str:
     if b"\x1b[" in data:
         data = _COLUMN1.sub(b"\r", data)
         data = _ERASE.sub(b"\x1a", data)
-    text = _strip(data).decode("utf-8", "replace")
-    if "\r" in text:
-        text = text.replace("\r\n", "\n")
-    if _REWRITES.search(text):
-        text = _REWRITTEN_LINE.sub(lambda m: resolve(m.group()), text)
+    data = _strip(data)
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n")
+    text = data.decode("utf-8", "replace")
+    if "\r" in text or "\x08" in text or "\x1a" in text:
+        text = _resolve_lines(text)
     return text if not text.isspace() else ""
+
+
+def _resolve_lines(text: str) -> str:
+    """``text`` with each line that holds a rewrite resolved: only those lines are looked at
+    (a regular expression over every line cost more than the rest of the conversion)."""
+    out: list[str] = []
+    pos = 0
+    size = len(text)
+    while pos < size:
+        at = min((i for i in (text.find(c, pos) for c in "\r\x08\x1a") if i >= 0), default=-1)
+        if at < 0:
+            break
+        start = text.rfind("\n", 0, at) + 1
+        end = text.find("\n", at)
+        if end < 0:
+            end = size
+        out.append(text[pos:start])
+        out.append(resolve(text[start:end]))
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 class Indexer:

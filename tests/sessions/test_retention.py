@@ -10,6 +10,7 @@ from pathlib import Path
 from ktl_lsp.sessions.manager import RunSpec, SessionManager
 from ktl_lsp.sessions.model import Frame, FrameType, Session, SessionFilter, State
 from ktl_lsp.sessions.retention import DAY_NS, RetentionPolicy
+from ktl_lsp.sessions.search import Query
 from ktl_lsp.sessions.store import Store
 
 NONE = RetentionPolicy(max_sessions=0, max_frames_per_session=0, max_store_bytes=0, max_age_days=0)
@@ -110,6 +111,45 @@ def test_max_bytes_gives_space_back(tmp_path: Path) -> None:
     assert after < before / 2
     assert after <= 2_500_000
     assert store.integrity_check() == "ok"
+
+
+def test_a_pass_merges_the_search_index_a_few_times(tmp_path: Path) -> None:
+    store = _open(tmp_path)
+    for i in range(100):
+        s = Session(id=f"t{i:04d}", kind="pty", title="t", state=State.DONE, created_ns=1_000 + i)
+        store.save_session(s)
+        for q in range(1, 13):
+            line = f"session{i} frame{q} " + " ".join(f"w{(i * q + k) % 997}" for k in range(400))
+            store.append(Frame(s.id, q, q, FrameType.OUTPUT, line.encode() + b"\r\n"))
+    store.flush_sync()
+    statements: list[str] = []
+    store.call(lambda conn: conn.set_trace_callback(statements.append)).result()
+    # Old sessions by count, frames trimmed, then the size limit: about 50 more.
+    result = store.prune(
+        RetentionPolicy(
+            max_sessions=90, max_frames_per_session=10, max_store_bytes=1_500_000, max_age_days=0
+        )
+    )
+    store.call(lambda conn: conn.set_trace_callback(None)).result()
+    assert 50 <= result.deleted_sessions <= 70 and result.trimmed_frames > 0
+    # A merge rewrites the whole index: not once per ten sessions deleted, as it was.
+    assert 1 <= sum("'optimize'" in x for x in statements) <= 4
+    # The index holds what is left and nothing else.
+    kept = _ids(store)
+    assert {h.session_id for h in store.search(Query.parse("frame12"), 1000)} == set(kept)
+    assert store.search(Query.parse("frame2"), 10) == []  # trimmed
+    conn = store.reader()
+    conn.execute("INSERT INTO search_text (search_text, rank) VALUES ('integrity-check', 1)")
+    (rows,) = conn.execute(
+        "SELECT COUNT(*) FROM search_text WHERE search_text MATCH 'w1'"
+    ).fetchone()
+    assert rows == sum(
+        1
+        for sid in kept
+        for f in store.frames(sid)
+        if f.type is FrameType.OUTPUT and b" w1 " in f.data
+    )
+    store.close()
 
 
 def test_unlimited_policy_deletes_nothing(tmp_path: Path) -> None:

@@ -152,3 +152,45 @@ async def test_other_shells(manager: SessionManager, tmp_path: Path, program: st
     block: Block = (await manager.blocks(live.id))[0]
     assert block.command == "false" and block.exit_code == 1
     assert os.listdir(home) == [] or program == "fish"  # zsh wrote nothing of ours there
+
+
+@pytest.mark.parametrize("how", ["shell dies", "killed"])
+async def test_a_block_open_when_the_shell_goes_is_closed(
+    manager: SessionManager, tmp_path: Path, how: str
+) -> None:
+    live = start_shell(manager, "bash", _home(tmp_path, ""))
+    await asyncio.sleep(0.3)
+    # The shell kills itself from inside the command (its end mark never comes), or the
+    # user kills the session while the command runs (an interactive shell ignores INT/TERM).
+    command = (
+        "echo started; sleep 1; kill -9 $$" if how == "shell dies" else "echo started; sleep 30"
+    )
+    manager.input(live.id, command + "\r")
+    await until(lambda: bool(live.blocks) and "started" in "".join(manager_lines(live)))
+    assert not live.blocks[0].ended
+    if how == "killed":
+        manager.signal(live.id, "KILL")
+    session = await asyncio.wait_for(live.done, 10)
+    assert session.state.value == ("error" if how == "shell dies" else "cancelled")
+    block = live.blocks[0]
+    assert block.ended and block.exit_code is None
+    assert block.to_seq is not None and block.to_seq >= block.from_seq
+    shown = block.to_lsp(block.ended_ns or 0)
+    assert "endedAt" in shown and "exitCode" not in shown
+    # The store says the same: ended, exit code unknown.
+    manager.live.pop(live.id)
+    (stored,) = await manager.blocks(live.id)
+    assert (stored.ended_ns, stored.exit_code, stored.to_seq) == (
+        block.ended_ns,
+        None,
+        block.to_seq,
+    )
+    assert await manager.block_output(live.id, 0) == "started"
+
+
+def manager_lines(live: LiveSession) -> list[str]:
+    """What the session printed so far (from its frames in memory or queued)."""
+    store = live.manager.store
+    assert store is not None
+    store.flush_sync()
+    return [f.data.decode(errors="replace") for f in store.frames(live.id)]

@@ -68,6 +68,34 @@ def test_sessions_of_a_dead_process_become_interrupted(tmp_path: Path) -> None:
     store.close()
 
 
+def test_an_open_block_of_a_dead_process_is_closed(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    # A shell session's process dies while its block runs: it never wrote the block's end.
+    code = (
+        "import os\n"
+        "from ktl_lsp.sessions.blocks import Block\n"
+        "from ktl_lsp.sessions.store import Store\n"
+        "from ktl_lsp.sessions.model import Frame, FrameType, Session, event_data\n"
+        f"s = Store({str(db)!r}); s.open()\n"
+        "s.save_session(Session(id='shell-1', kind='shell', title='bash'))\n"
+        "block = Block(0, 'sleep 100', '/tmp', 5, 2)\n"
+        "s.append(Frame('shell-1', 1, 5, FrameType.EVENT, event_data(block=block.record())))\n"
+        "s.append(Frame('shell-1', 2, 6, FrameType.OUTPUT, b'zzz'))\n"
+        "s.append(Frame('shell-1', 3, 7, FrameType.OUTPUT, b'zzz'))\n"
+        "s.flush_sync()\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    store = _open(db)
+    assert [b.ended for b in store.blocks("shell-1")] == [False]
+    assert store.mark_interrupted() == 1
+    (block,) = store.blocks("shell-1")
+    session = store.get_session("shell-1")
+    assert session is not None and session.state is State.INTERRUPTED
+    assert (block.ended_ns, block.exit_code, block.to_seq) == (session.ended_ns, None, 3)
+    store.close()
+
+
 def test_ids_sort_by_time_and_differ_early() -> None:
     made = [ids.new_id() for _ in range(200)]
     assert made == sorted(made)

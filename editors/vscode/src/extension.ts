@@ -35,7 +35,8 @@ import {
   switchesChanged,
 } from "./core/server";
 import { K8sStatus, loadChildren, SessionsModel, sessionItem, statusText } from "./core/sessions";
-import { RunSpec, SessionTerminal } from "./core/terminal";
+import { BlockItemView, BlockNode, BlockParams, blockItem, BlocksModel, isShell, loadBlocks } from "./core/blocks";
+import { RunSpec, SessionTerminal, ShellSpec } from "./core/terminal";
 import { Exec, Session, SessionDataParams, SessionStateParams } from "./core/types";
 
 let client: LanguageClient | undefined;
@@ -43,6 +44,8 @@ let restartTimer: ReturnType<typeof setTimeout> | undefined;
 /** The commands the running server advertises. */
 let advertised = new Set<string>();
 /** Runs server commands invoked through VS Code (CodeLens clicks): see lensCommand. */
+/** Where `ktl/block` notifications go (the Sessions view, once activated). */
+let onBlock: ((p: BlockParams) => void) | undefined;
 /** Where `ktl/resources` notifications go (the Cluster view, once activated). */
 let onResources: ((p: ResourcesParams) => void) | undefined;
 let lensHandler: ((command: string, args: unknown[], next: (command: string, args: unknown[]) => Promise<unknown>) => Promise<unknown>) | undefined;
@@ -50,6 +53,7 @@ let lensHandler: ((command: string, args: unknown[], next: (command: string, arg
 const K8S_SELECTION = "ktl.k8s.selection";
 const router = new SessionRouter();
 const model = new SessionsModel();
+const blocks = new BlocksModel();
 const cluster = new ClusterModel();
 const restartPolicy = new RestartPolicy();
 
@@ -58,33 +62,51 @@ const exec: Exec = async <T>(command: string, args: object = {}): Promise<T> => 
   return (await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: [args] })) as T;
 };
 
-class SessionsProvider implements vscode.TreeDataProvider<Session> {
-  private readonly changed = new vscode.EventEmitter<Session | undefined>();
+type SessionsNode = Session | BlockNode;
+
+function treeItem(v: BlockItemView, collapsible: boolean, command: vscode.Command): vscode.TreeItem {
+  const item = new vscode.TreeItem(v.label, collapsible ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+  item.id = v.id;
+  item.description = v.description;
+  item.tooltip = v.tooltip;
+  item.iconPath = new vscode.ThemeIcon(v.icon);
+  item.contextValue = v.contextValue;
+  item.command = command;
+  return item;
+}
+
+function isBlockNode(n: SessionsNode): n is BlockNode {
+  return "block" in n && "session" in n;
+}
+
+class SessionsProvider implements vscode.TreeDataProvider<SessionsNode> {
+  private readonly changed = new vscode.EventEmitter<SessionsNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   fire(): void {
     this.changed.fire(undefined);
   }
-  getTreeItem(s: Session): vscode.TreeItem {
-    const v = sessionItem(s);
-    const item = new vscode.TreeItem(
-      v.label,
-      v.collapsible ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None,
-    );
-    item.id = v.id;
-    item.description = v.description;
-    item.tooltip = v.tooltip;
-    item.iconPath = new vscode.ThemeIcon(v.icon);
-    item.contextValue = v.contextValue;
-    item.command = { command: "ktl.ui.session.open", title: "Open Terminal", arguments: [s] };
-    return item;
+  getTreeItem(n: SessionsNode): vscode.TreeItem {
+    if (isBlockNode(n)) {
+      const command = { command: "ktl.ui.block.goto", title: "Go to Command Block", arguments: [n] };
+      return treeItem(blockItem(n.session.sessionId, n.block), false, command);
+    }
+    const v = sessionItem(n);
+    return treeItem(v, v.collapsible || isShell(n), { command: "ktl.ui.session.open", title: "Open Terminal", arguments: [n] });
   }
-  /** The top level, or a plan's node sessions (ktl.sessions.list with parentId). */
-  getChildren(element?: Session): Session[] | Promise<Session[]> {
+  /** The top level, a plan's node sessions (ktl.sessions.list with parentId), a shell's blocks. */
+  getChildren(element?: SessionsNode): SessionsNode[] | Promise<SessionsNode[]> {
     if (!element) return model.roots();
+    if (isBlockNode(element)) return [];
+    if (isShell(element)) {
+      const known = blocks.get(element.sessionId);
+      const list = known ? Promise.resolve(known) : loadBlocks(exec, blocks, element.sessionId).catch(() => []);
+      return list.then((bs) => bs.map((block) => ({ session: element, block })));
+    }
     if (element.kind !== "plan") return [];
     return loadChildren(exec, model, element.sessionId);
   }
-  getParent(element: Session): Session | undefined {
+  getParent(element: SessionsNode): SessionsNode | undefined {
+    if (isBlockNode(element)) return element.session;
     return element.parentId ? model.get(element.parentId) : undefined;
   }
 }
@@ -134,6 +156,9 @@ export const k8sStatus: K8sStatus = {};
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const log = vscode.window.createOutputChannel("ktl", { log: true });
   const provider = new SessionsProvider();
+  onBlock = (p) => {
+    if (blocks.apply(p)) provider.fire();
+  };
   const status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 50);
   status.command = "ktl.ui.sessions.list";
   status.text = statusText(0);
@@ -275,6 +300,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       await vscode.window.showTextDocument(doc, { preview: true });
     },
     openTerminal: (arg) => openTerminal(arg),
+    copy: async (text) => vscode.env.clipboard.writeText(text),
     openExternal: (url) => void vscode.env.openExternal(vscode.Uri.parse(url)),
     activeUri: () => vscode.window.activeTextEditor?.document.uri.toString(),
     saveUri: async (name) => {
@@ -307,12 +333,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     });
   };
 
-  const openTerminal = (arg: { run?: RunSpec; exec?: ExecSpec; attach?: Session; title: string }): void => {
+  const openTerminal = (arg: { run?: RunSpec; exec?: ExecSpec; shell?: ShellSpec; attach?: Session; title: string }): void => {
     const core = new SessionTerminal({
       exec,
       router,
       run: arg.run && { cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath, ...arg.run },
       execInto: arg.exec,
+      shell: arg.shell && { cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath, ...arg.shell },
       attach: arg.attach,
       confirm: async (message) =>
         (await vscode.window.showWarningMessage(message, { modal: true }, "Cancel Session")) === "Cancel Session",
@@ -470,6 +497,7 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
     client.onNotification("ktl/sessionData", (p: SessionDataParams) => router.onData(p)),
     client.onNotification("ktl/sessionState", (p: SessionStateParams) => router.onState(p)),
     client.onNotification("ktl/resources", (p: ResourcesParams) => onResources?.(p)),
+    client.onNotification("ktl/block", (p: BlockParams) => onBlock?.(p)),
     client.onDidChangeState((e) => {
       if (e.newState === State.Running) restartPolicy.reset();
       // menus and commands gated on a running server go while it is down (a crash, a restart)

@@ -17,6 +17,7 @@ M.on_session_state = function(_) end
 M.on_ready = function() end
 -- each `ktl/resources` batch of the cluster explorer (set by ktl/init.lua)
 M.on_resources = function(_) end
+M.on_block = function(_) end
 
 --- The running ktl client, or nil.
 function M.get()
@@ -78,6 +79,9 @@ function M.lsp_config(bufnr)
     ['$/progress'] = progress.handler(vim.lsp.handlers['$/progress']),
     ['ktl/resources'] = function(_, result)
       M.on_resources(result)
+    end,
+    ['ktl/block'] = function(_, result)
+      M.on_block(result)
     end,
   }
   return {

@@ -10,10 +10,12 @@
 --                              replay, export, pin; :KtlApply/:KtlDiff
 --   compare, plans, targets    :KtlCompare; :KtlPlan, :KtlSessions; :KtlExec, :KtlLogs
 --   forwards                   :KtlPortForward, :KtlForwards
+--   blocks                     :KtlShell, command block marks, :KtlBlocks, :KtlBlockRerun/Copy
 --   cluster                    :KtlCluster, the explorer's tree from ktl/resources
 --   codelens, commands         the lens commands; the :Ktl* user commands
--- Upwards, a lower module is handed functions instead of requiring: client.on_session_state
--- and client.on_ready (set below), terminal.exec (set by client).
+-- Upwards, a lower module is handed functions instead of requiring: client.on_session_state,
+-- client.on_ready and client.on_block (set below), terminal.exec (set by client).
+local blocks = require('ktl.blocks')
 local client = require('ktl.client')
 local cluster = require('ktl.cluster')
 local codelens = require('ktl.codelens')
@@ -38,6 +40,7 @@ client.on_session_state = function(state)
 end
 client.on_ready = contexts.on_ready
 client.on_resources = cluster.on_resources
+client.on_block = blocks.on_block
 
 M.lsp_config = client.lsp_config
 M.start = client.start
@@ -92,6 +95,11 @@ M.pick_ports = forwards.pick_ports
 M.port_forward = forwards.port_forward
 M.port_forward_command = forwards.port_forward_command
 M.forwards = forwards.forwards
+M.shell = blocks.shell
+M.blocks = blocks.list
+M.block_rerun = blocks.rerun
+M.block_copy = blocks.copy
+M.format_block = blocks.format_block
 
 -- Fields kept by the module they belong to: require('ktl').<name> reads and sets them there,
 -- so `ktl.exec = f` reaches every caller and `ktl.config` is the options in use.
@@ -111,6 +119,7 @@ local FIELDS = {
   plan_node_sessions = { plans, 'node_sessions' },
   last_forward = { forwards, 'last_forward' },
   last_lens_command = { codelens, 'last_command' },
+  last_blocks_list = { blocks, 'last_list' },
 }
 
 setmetatable(M, {

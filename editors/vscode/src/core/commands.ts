@@ -3,6 +3,7 @@
  * and the CodeLens commands the extension runs itself. Host-independent: extension.ts registers
  * them over the vscode API and implements `Ui`.
  */
+import { BLOCK_COMMANDS } from "./commands/blocks";
 import { CLUSTER_COMMANDS } from "./commands/cluster";
 import { COMPARE_COMMANDS } from "./commands/compare";
 import { CommandContext, UiCommand } from "./commands/context";
@@ -57,6 +58,7 @@ export async function lensCommand(
 /** Every UI command; the gated ones are hidden until the server advertises their server command. */
 export const COMMANDS: UiCommand[] = [
   ...SESSION_COMMANDS,
+  ...BLOCK_COMMANDS,
   ...EXPORT_COMMANDS,
   ...COMPARE_COMMANDS,
   ...PLAN_COMMANDS,

@@ -59,6 +59,7 @@ export function sessionItem(s: Session, now: number = Date.now()): SessionItemVi
   const flags = [FINAL_STATES.has(s.state) ? "ended" : "running"];
   if (s.pinned) flags.push("pinned");
   if (isPlan(s)) flags.push("plan");
+  if (s.kind === "shell") flags.push("shell");
   const node = nodeOf(s);
   if (s.parentId) flags.push(node ? "node" : "child");
   if (s.remote) flags.push("remote");

@@ -26,6 +26,14 @@ export interface RunSpec {
   tags?: Record<string, string>;
 }
 
+/** `ktl.shell`: the user's shell (`$SHELL` by default) with command blocks. */
+export interface ShellSpec {
+  shell?: string;
+  cwd?: string;
+  env?: Record<string, string>;
+  title?: string;
+}
+
 export interface TerminalOptions {
   exec: Exec;
   router: SessionRouter;
@@ -35,6 +43,8 @@ export interface TerminalOptions {
   run?: RunSpec;
   /** Start a shell (or a command) in a container instead (`ktl.exec`, same streaming). */
   execInto?: ExecSpec;
+  /** Start the user's interactive shell (`ktl.shell`), its commands recorded as blocks. */
+  shell?: ShellSpec;
   attach?: Pick<Session, "sessionId" | "state" | "exitCode" | "error">;
   resizeDebounceMs?: number;
   onError?: (message: string) => void;
@@ -95,13 +105,15 @@ export class SessionTerminal {
       void this.attach(this.opts.attach);
     } else if (this.opts.execInto) {
       void this.start("ktl.exec", this.opts.execInto);
+    } else if (this.opts.shell) {
+      void this.start("ktl.shell", this.opts.shell);
     } else {
       void this.start("ktl.run", this.opts.run ?? {});
     }
   }
 
-  /** Starts the session detached (`ktl.run` or `ktl.exec`) with the terminal's size. */
-  private async start(command: "ktl.run" | "ktl.exec", spec: RunSpec | ExecSpec): Promise<void> {
+  /** Starts the session detached (`ktl.run`, `ktl.exec` or `ktl.shell`) with the terminal's size. */
+  private async start(command: "ktl.run" | "ktl.exec" | "ktl.shell", spec: RunSpec | ExecSpec | ShellSpec): Promise<void> {
     const args: Record<string, unknown> = { ...spec, detach: true };
     if (this.dims) {
       args.cols = this.dims.columns;

@@ -35,6 +35,8 @@ const REPO = path.resolve(EXT, "..", "..");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ktl-ext-"));
 // the server inherits it (as the real LanguageClient's child would)
 process.env.KUBECONFIG = testKubeconfig(tmp);
+// `ktl: Start Shell` starts $SHELL: bash, whatever the machine's login shell is
+process.env.SHELL = "/bin/bash";
 
 const PKG = JSON.parse(fs.readFileSync(path.join(EXT, "package.json"), "utf8"));
 /** What VS Code answers for a setting nobody set: the default package.json declares. */
@@ -71,6 +73,8 @@ const serverRequests: { method: string; params: any }[] = [];
 const stateChanges: { oldState: number; newState: number }[] = [];
 /** The extension's warnings and errors in its output channel. */
 const logged: string[] = [];
+/** What the extension put on the clipboard. */
+const clipboard: string[] = [];
 const documents: { content: string; language: string }[] = [];
 /** Documents opened by URI (read-only virtual ones): their URI, language and text. */
 const uriDocuments: { uri: string; languageId?: string; text: string }[] = [];
@@ -164,6 +168,7 @@ const fakeVscode = {
     setTextDocumentLanguage: async (doc: { languageId?: string }, languageId: string) => ((doc.languageId = languageId), doc),
   },
   env: {
+    clipboard: { writeText: async (t: string) => void clipboard.push(t) },
     /** As in a remote window (SSH, Codespaces): loopback ports reach the user through a tunnel. */
     asExternalUri: async (u: { toString(): string }) => {
       const s = u.toString();
@@ -888,6 +893,41 @@ test("Set Remote Agent Token: SecretStorage, then the server restarts with it in
     return answer?.current === "staging" && answer?.namespace === "shop";
   });
   assert.equal(statusItems[0].text, "$(terminal) ktl $(cloud) staging/shop");
+});
+
+test("Start Shell: a terminal on ktl.shell whose command blocks show under it, with Copy Output and Rerun", async () => {
+  const before = terminals.length;
+  await fakeVscode.commands.executeCommand("ktl.ui.shell");
+  const term = await until("the shell's terminal", () => terminals[before]);
+  let out = "";
+  term.pty.onDidWrite((d: string) => (out += d));
+  term.pty.open({ columns: 100, rows: 24 });
+  await until("a prompt", () => out.length > 0);
+  await new Promise((r) => setTimeout(r, 500));
+  term.pty.handleInput("echo from-$((40+2))\r");
+  const provider = trees.get("ktl.sessions");
+  const shell = await until("the shell in the view", () => shown("ktl.sessions").find((x: any) => x.kind === "shell"));
+  assert.match(provider.getTreeItem(shell).contextValue, /shell/);
+  const block = await until("its ended block", async () => {
+    const children = await provider.getChildren(shell);
+    return children.length === 1 && children[0].block.endedAt ? children[0] : undefined;
+  });
+  const item = provider.getTreeItem(block);
+  assert.equal(item.label, "echo from-$((40+2))");
+  assert.equal(item.iconPath.id, "pass");
+  assert.match(item.description, /^exit 0 · /);
+  assert.equal(item.contextValue, "ktlBlock ended");
+  await fakeVscode.commands.executeCommand("ktl.ui.block.copy", block);
+  assert.equal(clipboard.at(-1), "from-42");
+  // Rerun types it again into the running shell: a second block, kept current by ktl/block
+  await fakeVscode.commands.executeCommand("ktl.ui.block.rerun", block);
+  await until("a second block", async () => {
+    const children = await provider.getChildren(shell);
+    return children.length === 2 && children[1].block.exitCode === 0 && children[1].block.command === "echo from-$((40+2))";
+  });
+  term.pty.handleInput("exit\r");
+  await until("the end", () => out.includes("[ktl] session done"));
+  assert.deepEqual(messages.filter((m) => m.startsWith("error")), []);
 });
 
 test("the server crashes: the client stops (the menus that need it go), its error handler restarts it", async () => {

@@ -2,6 +2,7 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
+import { Block, blockItem, BlocksModel } from "../../src/core/blocks";
 import { COMMANDS, CommandContext, Ui } from "../../src/core/commands";
 import { compareDocument } from "../../src/core/commands/compare";
 import { uriArg } from "../../src/core/commands/context";
@@ -212,6 +213,7 @@ function fakeUi(over: Partial<Ui> = {}): Ui & { infos: string[]; opened: unknown
     showDocument: async () => undefined,
     showReadOnly: async () => undefined,
     openTerminal: (a) => opened.push(a),
+    copy: async () => undefined,
     openExternal: () => undefined,
     activeUri: () => undefined,
     saveUri: async () => undefined,
@@ -480,4 +482,62 @@ test("opening a remote session attaches it first, then shows the local mirror", 
   const local = fakeExec();
   await byId("ktl.ui.session.open").run({ ui: fakeUi(), exec: local.exec }, session("l2", "done"));
   assert.deepEqual(local.calls, [], "a local session opens as is");
+});
+
+function block(index: number, extra: Partial<Block> = {}): Block {
+  return { index, command: `cmd${index}`, startedAt: "2026-01-01T00:00:00Z", durationMs: 1500, fromSeq: index * 10, ...extra };
+}
+
+test("blocks: the view shows exit codes and durations, and ktl/block keeps a loaded shell current", () => {
+  const done = { endedAt: "2026-01-01T00:00:02Z", toSeq: 5 };
+  assert.equal(blockItem("s1", block(0, { ...done, exitCode: 0 })).icon, "pass");
+  assert.equal(blockItem("s1", block(0, { ...done, exitCode: 2 })).description, "exit 2 · 1.5s");
+  assert.equal(blockItem("s1", block(0, { ...done, exitCode: 2 })).icon, "error");
+  // ended with its shell: exit code unknown
+  assert.equal(blockItem("s1", block(0, done)).description, "exit ? · 1.5s");
+  assert.equal(blockItem("s1", block(1)).icon, "sync~spin");
+  assert.equal(blockItem("s1", block(1)).id, "s1#block1");
+  const m = new BlocksModel();
+  assert.equal(m.apply({ sessionId: "s1", ...block(0) }), false); // not loaded: nothing to update
+  m.set("s1", [block(0)]);
+  assert.equal(m.apply({ sessionId: "s1", ...block(0, { ...done, exitCode: 1 }) }), true);
+  assert.equal(m.apply({ sessionId: "s1", ...block(1) }), true);
+  assert.deepEqual(
+    m.get("s1")?.map((b) => [b.index, b.exitCode]),
+    [
+      [0, 1],
+      [1, undefined],
+    ],
+  );
+});
+
+test("block commands: copy, rerun in the shell or as a session, compare by SESSION#blockN, go to", async () => {
+  const shell = session("sh1", "running", { kind: "shell" });
+  const ended = { ...shell, state: "done" as const };
+  const b0 = block(0, { endedAt: "2026-01-01T00:00:02Z", exitCode: 0 });
+  const b1 = block(1, { endedAt: "2026-01-01T00:00:03Z", exitCode: 1 });
+  const { exec, calls } = fakeExec({
+    "ktl.block.output": (a) => ({ text: `out of ${String(a.block)}` }),
+    "ktl.session.blocks": () => ({ blocks: [b0, b1] }),
+    "ktl.block.rerun": () => ({ sessionId: "new1", state: "running" }),
+    "ktl.session.get": () => session("new1"),
+    "ktl.sessions.diff": (a) => ({ a: shell, b: shell, exitCodes: [0, 1], durationDeltaMs: 0, outputDiff: `${String(a.a)} ${String(a.b)}\n`, truncated: false }),
+  });
+  const copied: string[] = [];
+  const shown: string[] = [];
+  const ui = fakeUi({ copy: async (t) => void copied.push(t), showDocument: async (c) => void shown.push(c), showReadOnly: async (_n, c) => void shown.push(c) });
+  await byId("ktl.ui.block.copy").run({ ui, exec }, { session: shell, block: b1 });
+  assert.deepEqual(copied, ["out of 1"]);
+  await byId("ktl.ui.block.rerun").run({ ui, exec }, { session: shell, block: b1 });
+  assert.deepEqual(calls.at(-1), { command: "ktl.block.rerun", args: { sessionId: "sh1", block: 1, target: "shell" } });
+  await byId("ktl.ui.block.rerun").run({ ui, exec }, { session: ended, block: b1 });
+  assert.equal(calls.filter((c) => c.command === "ktl.block.rerun").at(-1)?.args.target, "run");
+  assert.equal((ui.opened.at(-1) as { attach: Session }).attach.sessionId, "new1");
+  // the second block is picked from the session's blocks (newest first: block 1)
+  await byId("ktl.ui.block.compare").run({ ui, exec }, { session: shell, block: b0 });
+  assert.ok(shown.at(-1)?.includes("sh1#block0 sh1#block1"));
+  await byId("ktl.ui.block.goto").run({ ui, exec }, shell);
+  assert.ok(shown.at(-1)?.startsWith("$ cmd1\nout of 1"));
+  await byId("ktl.ui.shell").run({ ui, exec });
+  assert.deepEqual(ui.opened.at(-1), { shell: {}, title: "ktl: shell" });
 });

@@ -61,6 +61,7 @@ function fakeUi(over: Partial<Ui> = {}): FakeUi {
     showDocument: async () => undefined,
     showReadOnly: async () => undefined,
     openTerminal: (a) => opened.push(a),
+    copy: async () => undefined,
     openExternal: (u) => external.push(u),
     activeUri: () => undefined,
     saveUri: async () => undefined,

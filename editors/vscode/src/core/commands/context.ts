@@ -1,7 +1,7 @@
 /** What every command gets (the editor `Ui`, the server's `exec`) and the helpers they share. */
 import { ExecSpec, K8sSelection } from "../k8s";
 import { quickPickLabel } from "../sessions";
-import { RunSpec } from "../terminal";
+import { RunSpec, ShellSpec } from "../terminal";
 import { Exec, Session, SessionResult } from "../types";
 
 /** The editor UI the commands need (implemented over the vscode API in extension.ts). */
@@ -13,8 +13,10 @@ export interface Ui {
   showDocument(content: string, language: string): Promise<void>;
   /** A read-only document named `name` (a virtual `ktl-render:` document in VS Code). */
   showReadOnly(name: string, content: string, language: string): Promise<void>;
-  /** A terminal on a new `ktl.run` / `ktl.exec` session, or on an existing one. */
-  openTerminal(arg: { run?: RunSpec; exec?: ExecSpec; attach?: Session; title: string }): void;
+  /** A terminal on a new `ktl.run` / `ktl.exec` / `ktl.shell` session, or on an existing one. */
+  openTerminal(arg: { run?: RunSpec; exec?: ExecSpec; shell?: ShellSpec; attach?: Session; title: string }): void;
+  /** Puts text on the clipboard. */
+  copy(text: string): Promise<void>;
   openExternal(url: string): void;
   activeUri(): string | undefined;
   saveUri(defaultName: string): Promise<string | undefined>;
