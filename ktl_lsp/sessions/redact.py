@@ -466,6 +466,10 @@ class Window:
             cuts.append((0, owed, None))
         next_owed = self.owed - owed
         for a, b, name in _spans(self.rules, buf):
+            if b > hi:
+                # It reaches into the next chunk, whose own checks may not see it (its part
+                # there holds no hint): that chunk is scanned with its context too.
+                self.hot = True
             if b <= lo or a >= hi:
                 continue
             cuts.append((max(a, lo) - lo, min(b, hi) - lo, name if a >= lo else None))

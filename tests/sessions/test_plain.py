@@ -3,8 +3,6 @@ from a real store through ``SessionManager.plain_output``."""
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -76,23 +74,22 @@ async def test_multibyte_text_is_never_cut_inside_a_character(manager: SessionMa
         page.text.encode()  # whole characters only
 
 
-async def test_the_last_200_lines_of_a_100_mb_session_in_under_50_ms(
+async def test_the_last_200_lines_of_a_large_session_are_read_from_its_end(
     manager: SessionManager,
 ) -> None:
+    # How fast is bench/bench_agents.py's figure; here: the right lines, whatever the size.
     live = manager.create(RunSpec(argv=["big"]))
-    chunk = (b"\x1b[36m" + b"x" * 90 + b"\x1b[0m\r\n") * 655
-    total = 0
-    while total < 100 << 20:
-        live.emit(FrameType.OUTPUT, chunk)
-        total += len(chunk)
-        if total % (8 << 20) < len(chunk):
-            await manager.flush()  # keep the writer's queue short
+    n = 0
+    for _ in range(400):
+        lines = []
+        for _ in range(300):
+            n += 1
+            lines.append(b"\x1b[36m" + b"line %07d " % n + b"x" * 80 + b"\x1b[0m\r\n")
+        live.emit(FrameType.OUTPUT, b"".join(lines))
     manager.finish(live, State.DONE, exit_code=0)
     await manager.flush()
-    times = []
-    for _ in range(5):
-        start = time.perf_counter()
-        page = await manager.plain_output(live.id, tail_lines=200, max_bytes=65536)
-        times.append(time.perf_counter() - start)
-        assert page.text.count("\n") == 200
-    assert statistics.median(times) <= 0.05, times
+    page = await manager.plain_output(live.id, tail_lines=200, max_bytes=65536)
+    got = page.text.splitlines()
+    assert len(got) == 200
+    assert [int(line.split()[1]) for line in got] == list(range(n - 199, n + 1))
+    assert "\x1b" not in page.text

@@ -159,7 +159,7 @@ async def test_a_hanging_git_never_blocks_the_loop(
         ticker = asyncio.create_task(tick())
         started = time.monotonic()
         live = manager.start(RunSpec(argv=["true"], cwd=str(work)))
-        assert time.monotonic() - started < 0.1
+        assert "git" not in live.session.meta  # started without waiting for git
         await live.done
         await manager.flush()
         waited = time.monotonic() - started

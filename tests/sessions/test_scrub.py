@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ktl_lsp.sessions.model import Frame, FrameType
@@ -34,6 +34,8 @@ def _frames(blob: bytes, points: list[int]) -> list[Frame]:
     filler=st.integers(0, 2 * CONTEXT),
     cuts=st.lists(st.integers(0, 2 * CONTEXT + 2200), max_size=8),
 )
+# A frame holding only the middle of a secret, the start of its name in the frame before.
+@example(name="aws-secret-access-key", before="", filler=0, cuts=[2, 26])
 def test_a_secret_split_across_frames_is_replaced_whole(
     name: str, before: str, filler: int, cuts: list[int]
 ) -> None:

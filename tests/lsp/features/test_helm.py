@@ -8,7 +8,6 @@ import asyncio
 import os
 import shutil
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -117,7 +116,7 @@ async def test_missing_dependencies_are_one_note_on_chart_yaml(ktl: Ktl, tmp_pat
 async def test_a_render_that_never_ends_is_cut_short_while_the_server_answers(
     start_ktl: StartKtl, web: Path
 ) -> None:
-    ktl = await start_ktl(options={"helm": {"renderTimeout": 1}})
+    ktl = await start_ktl(options={"helm": {"renderTimeout": 4}})
     pubs = Publishes(ktl)
     slow = write(web, "templates/slow.yaml", SLOW)
     chart_uri = open_doc(ktl, web / "Chart.yaml")
@@ -126,15 +125,15 @@ async def test_a_render_that_never_ends_is_cut_short_while_the_server_answers(
         web.parent, "cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n"
     )
     manifest_uri = open_doc(ktl, manifest)
-    started = time.monotonic()
     symbols = await ktl.client.text_document_document_symbol_async(
         lsp.DocumentSymbolParams(text_document=lsp.TextDocumentIdentifier(uri=manifest_uri))
     )
-    assert symbols and time.monotonic() - started < 0.8  # not waiting for the render
+    # Answered while the render still runs (its cut is not published yet): not waiting for it.
+    assert symbols and not any(helm_diagnostics(p) for p in pubs.log if p.uri == chart_uri)
     params = await pubs.until(chart_uri, lambda p: bool(helm_diagnostics(p)))
     [cut] = helm_diagnostics(params)
     assert cut.severity == lsp.DiagnosticSeverity.Warning
-    assert cut.message.startswith("rendering stopped after 1 s (setting helm.renderTimeout)")
+    assert cut.message.startswith("rendering stopped after 4 s (setting helm.renderTimeout)")
     # The template fixed in the editor: the next render (a new worker) succeeds.
     slow_uri = open_doc(ktl, slow)
     edit(ktl, slow_uri, 2, 0, 0, len(SLOW) - 1, "a: 1")
