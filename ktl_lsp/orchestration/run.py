@@ -27,7 +27,13 @@ from ktl_lsp.orchestration.model import (
 )
 from ktl_lsp.orchestration.runners import Runners, preflight
 from ktl_lsp.orchestration.scheduler import WAITING, BudgetAsk, NodeRecord, PlanHooks, Scheduler
-from ktl_lsp.sessions.manager import LiveSession, RunSpec, SessionManager, TaskOutcome
+from ktl_lsp.sessions.manager import (
+    LiveSession,
+    RunSpec,
+    SessionManager,
+    TaskOutcome,
+    refuse_imported,
+)
 from ktl_lsp.sessions.model import Session, SessionFilter, State
 
 MARKS = {"running": "▶", "done": "✓", "failed": "✗", "skipped": "↷", "cancelled": "■"}
@@ -50,6 +56,7 @@ class PlanOptions:
 
 def carried_over(plan: Plan, previous: Session) -> dict[str, NodeRecord]:
     """Nodes of an earlier run that are done and stay done: everything else runs again."""
+    refuse_imported(previous, "be resumed")
     record = previous.meta.get("plan")
     if previous.kind != "plan" or not isinstance(record, dict):
         raise PlanError([f"session {previous.id} is not a plan run"])

@@ -78,7 +78,9 @@ class Plans(Feature):
         manager = self.server.manager
         previous = None
         if a.resume is not None:
-            previous = await manager.find(a.resume)
+            previous = await manager.refuse_imported(
+                await manager.resolve_id(a.resume), "be resumed"
+            )
         path = self._path_of(a.uri or _source_of(previous, a.resume))
         await import_off_loop("ktl_lsp.orchestration")  # not needed to start the server
         from ktl_lsp.orchestration import PlanOptions, PlanRun, local_runners
