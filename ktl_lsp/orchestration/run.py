@@ -83,13 +83,22 @@ def carried_over(plan: Plan, previous: Session) -> dict[str, NodeRecord]:
     return out
 
 
-def _digest(path: str | None) -> str | None:
+#: A plan file larger than this is not copied into its run's recording.
+PLAN_FILE_KEPT = 1 << 20
+
+
+def _read(path: str | None) -> bytes | None:
     if not path:
         return None
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return Path(path).read_bytes()
     except OSError:
         return None
+
+
+def _digest(path: str | None) -> str | None:
+    data = _read(path)
+    return hashlib.sha256(data).hexdigest() if data is not None else None
 
 
 class _SessionHooks(PlanHooks):
@@ -154,7 +163,8 @@ class PlanRun:
         self.runners = runners
         self.options = options
         self.scheduler: Scheduler | None = None
-        self._digest = _digest(plan.source)
+        self._file = _read(plan.source)
+        self._digest = hashlib.sha256(self._file).hexdigest() if self._file is not None else None
         self.file_changed = False
         self._live: LiveSession | None = None
 
@@ -185,6 +195,10 @@ class PlanRun:
         )
         spec.cwd = str(Path(plan.source).parent) if plan.source else None
         self._live = self.manager.start_task(spec, self._work)
+        if self._file is not None and len(self._file) <= PLAN_FILE_KEPT:
+            # The file as this run read it: a bundle of the run carries it, later edits or not.
+            text = self._file.decode("utf-8", errors="replace")
+            self._live.event(planFile={"path": plan.source, "sha256": self._digest, "text": text})
         return self._live
 
     # the work -----------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """Session bundles: one ``.ktlbundle`` zip with a session and its children, to attach and replay.
 
 A bundle holds, per session, ``sessions/<id>/session.json`` (its fields), ``frames.ndjson``
-(every frame, lossless), ``session.cast`` (asciicast) and ``replay.html`` (the single-file
-replay, which plays with no server); for a plan, ``plan.yaml`` (the plan file); ``approvals.json``
+(every frame, lossless), ``session.cast`` (asciicast), ``replay.html`` (the single-file
+replay, which plays with no server) and, when the work reported one, ``result.json`` (an
+apply's resources and diffs, a diff's text, verify's findings); for a plan, ``plan.yaml`` (the
+plan file as the run read it); ``approvals.json``
 (every question and answer); and ``manifest.json`` with the SHA-256 of every other member.
 Well-known secrets are redacted in the output and input frames and in the metadata before
 anything is written (the store keeps what it recorded). :func:`import_bundle` checks every hash
@@ -106,8 +108,9 @@ def write_bundle(
         clean = Store(Path(tmp) / "bundle.db")
         clean.open()
         try:
+            recorded: dict[str, dict[str, Any]] = {}
             for s in sessions:
-                _copy_redacted(store, clean, s, rules.redactor(), redacted)
+                recorded[s.id] = _copy_redacted(store, clean, s, rules.redactor(), redacted)
             clean.flush_sync()
             members: dict[str, str] = {}
             fd, tmp_name = tempfile.mkstemp(
@@ -125,9 +128,14 @@ def write_bundle(
                         _put(z, members, base + "frames.ndjson", iter_ndjson(clean, copy))
                         _put(z, members, base + "session.cast", iter_asciicast(clean, copy))
                         _put(z, members, base + "replay.html", iter_html(clean, copy))
+                        if "result" in recorded[s.id]:
+                            result = _json(recorded[s.id]["result"])
+                            _put(z, members, base + "result.json", [result])
                         for a in copy.meta.get("approvals") or []:
                             approvals.append({"sessionId": s.id, **a})
-                    plan_text = _plan_file(sessions[0], rules.redactor())
+                    plan_text = _plan_file(
+                        sessions[0], recorded[root_id].get("planFile"), rules.redactor()
+                    )
                     if plan_text is not None:
                         _put(z, members, "plan.yaml", [plan_text])
                     _put(z, members, "approvals.json", [_json(approvals)])
@@ -154,20 +162,53 @@ def write_bundle(
 
 def _copy_redacted(
     src: Store, dst: Store, s: Session, redactor: Redactor, counts: dict[str, int]
-) -> None:
+) -> dict[str, Any]:
+    """Copies ``s`` and its frames with secrets replaced; returns what its events recorded
+    beyond the terminal (``result``: diffs, findings; ``planFile``: the plan as run)."""
     from ktl_lsp.sessions.export._common import scrubbed_session
 
     # The title and the meta repeat the command line, which may carry a secret too.
     copy, names = scrubbed_session(s, redactor)
     _count(counts, names)
     dst.save_session(copy)
+    recorded: dict[str, Any] = {}
     for frame in src.iter_frames(s.id):
         if frame.type in (FrameType.OUTPUT, FrameType.INPUT):
             out = redactor.scan(frame.data)
             if out.names:
                 _count(counts, out.names)
                 frame = Frame(frame.session_id, frame.seq, frame.ts_ns, frame.type, out.data)
+        elif frame.type is FrameType.EVENT and frame.data.startswith(RECORDED_EVENTS):
+            obj = _scrub_json(json.loads(frame.data), redactor, counts)
+            recorded.update(obj)
+            frame = Frame(frame.session_id, frame.seq, frame.ts_ns, frame.type, _json_line(obj))
         dst.append(frame)
+    return recorded
+
+
+#: Events that hold what a session produced besides its terminal (``event_data`` sorts keys,
+#: and these are the only key of their event).
+RECORDED_EVENTS = (b'{"planFile":', b'{"result":')
+
+
+def _scrub_json(obj: Any, redactor: Redactor, counts: dict[str, int]) -> Any:
+    """``obj`` with secrets in every string replaced (decoded first: a key block in a diff is
+    matched across its real newlines, not JSON's escapes)."""
+    if isinstance(obj, str):
+        out = redactor.scan(obj.encode())
+        if not out.names:
+            return obj
+        _count(counts, out.names)
+        return out.data.decode("utf-8", errors="replace")
+    if isinstance(obj, dict):
+        return {k: _scrub_json(v, redactor, counts) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_scrub_json(v, redactor, counts) for v in obj]
+    return obj
+
+
+def _json_line(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()
 
 
 def _count(counts: dict[str, int], names: Iterable[str]) -> None:
@@ -175,8 +216,13 @@ def _count(counts: dict[str, int], names: Iterable[str]) -> None:
         counts[n] = counts.get(n, 0) + 1
 
 
-def _plan_file(root: Session, redactor: Redactor) -> bytes | None:
-    source = root.meta.get("file") if root.kind == "plan" else None
+def _plan_file(root: Session, recorded: Any, redactor: Redactor) -> bytes | None:
+    """The plan file as the run read it (recorded at its start), else as it is now."""
+    if root.kind != "plan":
+        return None
+    if isinstance(recorded, dict) and isinstance(recorded.get("text"), str):
+        return str(recorded["text"]).encode()  # already redacted with the event
+    source = root.meta.get("file")
     if not isinstance(source, str):
         return None
     try:

@@ -429,6 +429,10 @@ class SessionManager:
         live.flush_redactor()
         live.clear_timers()
         s = live.session
+        if live.result_extra and s.kind != "plan":  # a plan's record is its meta.plan
+            # What the work found (an apply's resources and diffs, verify's findings) stays
+            # with the recording: bundles and replays carry it, not just the command's answer.
+            live.event(result=live.result_extra)
         s.state, s.exit_code, s.signal, s.error = state, exit_code, signal, error
         fields: dict[str, Any] = {"state": str(state)}
         if exit_code is not None:

@@ -99,6 +99,10 @@ class Plans(Feature):
             from ktl_lsp.orchestration.k8s_job import JobRunner
 
             runners.register("kubernetes", JobRunner(manager, self.k8s))
+        if any(node.runner == "verify" for node in plan.nodes):
+            from ktl_lsp.orchestration.k8s_verify import VerifyRunner
+
+            runners.register("verify", VerifyRunner(manager, self.k8s))
         run = PlanRun(manager, plan, runners, options)
         live = run.start()
         self.running[live.id] = run

@@ -147,6 +147,10 @@ def frame_label(frame: Frame) -> str | None:
         return str(label) if label else _generic(obj)
     if isinstance(obj.get("block"), dict):
         return block_label(obj["block"])
+    if isinstance(obj.get("result"), dict):
+        return result_summary(obj["result"])
+    if isinstance(obj.get("planFile"), dict):
+        return f"plan file {obj['planFile'].get('path')}"
     if "state" in obj:
         parts = [f"state: {obj['state']}"]
         if obj.get("exitCode") is not None:
@@ -163,6 +167,20 @@ def frame_label(frame: Frame) -> str | None:
     if obj.get("input") == "hidden":
         return f"input hidden ({obj.get('bytes', '?')} bytes)"
     return _generic(obj)
+
+
+def result_summary(result: dict[str, Any]) -> str:
+    """A recorded result (``{"result": ...}`` event) in a few words: counts, not contents."""
+    parts = []
+    for key in ("resources", "findings"):
+        items = result.get(key)
+        if isinstance(items, list):
+            parts.append(f"{len(items)} {key if len(items) != 1 else key[:-1]}")
+    if isinstance(result.get("changed"), int):
+        parts.append(f"{result['changed']} changed")
+    if isinstance(result.get("passed"), bool):
+        parts.append("passed" if result["passed"] else "not passed")
+    return "result: " + (", ".join(parts) or ", ".join(sorted(result)))
 
 
 def _generic(obj: dict[str, Any]) -> str:

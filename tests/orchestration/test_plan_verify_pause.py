@@ -1,0 +1,121 @@
+"""``pauseOn: [warning]`` with a ``verify:`` node: ``ktl.plan.run`` in a real server, verify
+against the loopback API server; a Warning-severity finding holds the node's dependents until a
+person answers, and the finding is the reason given."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+
+from tests.conftest import Ktl, StartKtl
+from tests.k8s_api import FakeApi, write_kubeconfig
+from tests.lsp.features.test_plan_approvals import editor_waits, paused_plan
+from tests.lsp.features.test_plans import _plan
+
+WEB = textwrap.dedent(
+    """\
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: web, namespace: default}
+    spec:
+      replicas: 1
+      selector: {matchLabels: {app: web}}
+      template:
+        metadata: {labels: {app: web}}
+        spec:
+          containers: [{name: web, image: nginx:1.27}]
+    """
+)
+
+PLAN = {
+    "name": "ship",
+    "pauseOn": ["warning"],
+    "nodes": [
+        {"id": "deploy", "run": "echo deployed"},
+        {
+            "id": "check",
+            "deps": ["deploy"],
+            "verify": {
+                "resources": ["Deployment/web"],
+                "namespace": "default",
+                "timeoutS": 10,
+                "denyReasons": ["BackOff"],  # other reasons are warnings
+            },
+        },
+        {"id": "announce", "deps": ["check"], "run": "echo announced"},
+    ],
+}
+
+
+@pytest_asyncio.fixture
+async def api() -> AsyncIterator[FakeApi]:
+    async with FakeApi() as server:
+        yield server
+
+
+@pytest_asyncio.fixture
+async def k8s(start_ktl: StartKtl, api: FakeApi, tmp_path: Path) -> Ktl:
+    config = write_kubeconfig(tmp_path / "kubeconfig", api)
+    return await start_ktl(env={"KUBECONFIG": str(config)})
+
+
+async def test_verify_warning_pauses_before_dependents(
+    k8s: Ktl, api: FakeApi, tmp_path: Path
+) -> None:
+    (tmp_path / "web.yaml").write_text(WEB)
+    applied = await k8s.cmd("ktl.apply", {"uri": (tmp_path / "web.yaml").as_uri()})
+    assert applied["state"] == "done"
+    web = api.get("apps/v1", "Deployment", "web", "default")
+    assert web is not None
+    api.add_event(web, "Unhealthy", "Readiness probe failed: 503")
+    asked, closed = editor_waits(k8s)
+    try:
+        uri = _plan(tmp_path, PLAN)
+        task = k8s.start("ktl.plan.run", {"uri": uri})
+        sid = await paused_plan(k8s, asked)
+        assert asked == [
+            "ktl: plan ship: check of plan ship paused: warning Deployment/web Unhealthy: "
+            "Readiness probe failed: 503. Continue?"
+        ]
+        await asyncio.sleep(0.3)  # a dependent that wrongly started would show by now
+        children = await k8s.cmd("ktl.sessions.list", {"parentId": sid})
+        started = {s["meta"]["node"]: s for s in children["sessions"]}
+        assert set(started) == {"deploy", "check"}  # announce waits
+        # The verify node is a k8s session on the cluster, its findings recorded with it.
+        check = started["check"]
+        assert check["kind"] == "k8s" and check["meta"]["kubeContext"] == "fake"
+        events = await k8s.cmd("ktl.session.output", {"sessionId": check["sessionId"]})
+        results = [f["data"] for f in events["frames"] if f["data"].startswith('{"result":')]
+        assert len(results) == 1 and '"severity":"warning"' in results[0]
+        await k8s.cmd("ktl.plan.approve", {"sessionId": sid})
+        result = await asyncio.wait_for(task, 30)
+        assert [n["state"] for n in result["nodes"]] == ["done", "done", "done"]
+
+        asked.clear()
+        task = k8s.start("ktl.plan.run", {"uri": uri})
+        sid = await paused_plan(k8s, asked)
+        await k8s.cmd("ktl.plan.deny", {"sessionId": sid})
+        result = await asyncio.wait_for(task, 30)
+        announce = result["nodes"][2]
+        assert announce["state"] == "skipped" and "sessionId" not in announce
+        assert announce["reason"].startswith("not started: plan stopped after check")
+    finally:
+        closed.set()
+
+
+async def test_verify_without_warnings_does_not_pause(
+    k8s: Ktl, api: FakeApi, tmp_path: Path
+) -> None:
+    (tmp_path / "web.yaml").write_text(WEB)
+    await k8s.cmd("ktl.apply", {"uri": (tmp_path / "web.yaml").as_uri()})
+    asked, closed = editor_waits(k8s)
+    try:
+        result = await asyncio.wait_for(k8s.cmd("ktl.plan.run", {"uri": _plan(tmp_path, PLAN)}), 30)
+    finally:
+        closed.set()
+    assert [n["state"] for n in result["nodes"]] == ["done", "done", "done"]
+    assert asked == []
