@@ -5,7 +5,9 @@ person answers, and the finding is the reason given."""
 from __future__ import annotations
 
 import asyncio
+import json
 import textwrap
+import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -119,3 +121,27 @@ async def test_verify_without_warnings_does_not_pause(
         closed.set()
     assert [n["state"] for n in result["nodes"]] == ["done", "done", "done"]
     assert asked == []
+
+    # Its bundle: the plan file as the run read it (edited since), every node's session, and
+    # the verify node's findings; a diff's bundle carries the diff.
+    plan_file = tmp_path / "ci.plan.yaml"
+    as_run = plan_file.read_bytes()
+    plan_file.write_text("name: edited-later\nnodes: []\n")
+    bundle = await k8s.cmd(
+        "ktl.session.bundle", {"sessionId": result["sessionId"], "path": str(tmp_path)}
+    )
+    check_id = result["nodes"][1]["sessionId"]
+    with zipfile.ZipFile(bundle["path"]) as z:
+        assert z.read("plan.yaml") == as_run
+        names = set(z.namelist())
+        for node in result["nodes"]:
+            assert f"sessions/{node['sessionId']}/session.json" in names
+        verdict = json.loads(z.read(f"sessions/{check_id}/result.json"))
+    assert verdict == {"findings": [], "passed": True}
+    (tmp_path / "web.yaml").write_text(WEB.replace("nginx:1.27", "nginx:1.28"))
+    diff = await k8s.cmd("ktl.diff", {"uri": (tmp_path / "web.yaml").as_uri()})
+    bundle = await k8s.cmd("ktl.session.bundle", {"sessionId": diff["sessionId"]})
+    with zipfile.ZipFile(bundle["path"]) as z:
+        recorded = json.loads(z.read(f"sessions/{diff['sessionId']}/result.json"))
+    assert recorded["changed"] == 1 and "+      - image: nginx:1.28" in recorded["diff"]
+    assert recorded["resources"][0]["kind"] == "Deployment"
