@@ -105,7 +105,7 @@ def write_bundle(
         raise BundleError(f"cannot write {target}: the folder {target.parent} does not exist")
     with tempfile.TemporaryDirectory(prefix="ktl-bundle-") as tmp:
         # A private copy with secrets replaced: every export below reads from it.
-        clean = Store(Path(tmp) / "bundle.db")
+        clean = Store(Path(tmp) / "bundle.db", index_output=False)  # read once, never searched
         clean.open()
         try:
             recorded: dict[str, dict[str, Any]] = {}
@@ -231,13 +231,30 @@ def _plan_file(root: Session, recorded: Any, redactor: Redactor) -> bytes | None
         return None
 
 
+#: Pieces are gathered to about this size before hashing and compressing (fewer calls).
+PUT_CHUNK = 1 << 20
+
+
 def _put(z: zipfile.ZipFile, members: dict[str, str], name: str, pieces: Iterable[Any]) -> None:
     digest = hashlib.sha256()
     with z.open(name, "w", force_zip64=True) as out:
-        for piece in pieces:
-            data = piece.encode() if isinstance(piece, str) else piece
+
+        def write(data: bytes) -> None:
             digest.update(data)
             out.write(data)
+
+        buf: list[bytes] = []
+        size = 0
+        for piece in pieces:
+            data = piece.encode() if isinstance(piece, str) else piece
+            buf.append(data)
+            size += len(data)
+            if size >= PUT_CHUNK:
+                write(b"".join(buf))
+                buf.clear()
+                size = 0
+        if buf:
+            write(b"".join(buf))
     members[name] = digest.hexdigest()
 
 
@@ -291,17 +308,12 @@ def read_bundle(path: Path) -> Loaded:
         names = set(z.namelist()) - {MANIFEST}
         for extra in sorted(names - set(members)):
             raise BundleError(f"tampered bundle: member {extra} is not in the manifest")
+        # Only what the store needs is kept in memory: replays and casts are hashed as read.
         data: dict[str, bytes] = {}
         for name, expected in members.items():
-            try:
-                body = z.read(name)
-            except KeyError as exc:
-                raise BundleError(f"bundle member {name} is missing") from exc
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                raise BundleError(f"bundle member {name} cannot be read: {exc}") from exc
-            if hashlib.sha256(body).hexdigest() != expected:
-                raise BundleError(f"tampered bundle: member {name} does not match its SHA-256")
-            data[name] = body
+            body = _checked(z, name, str(expected), name.endswith(KEPT))
+            if body is not None:
+                data[name] = body
     loaded: list[tuple[Session, list[Frame]]] = []
     for sid in manifest.get("sessions") or []:
         base = f"sessions/{sid}/"
@@ -313,6 +325,31 @@ def read_bundle(path: Path) -> Loaded:
             raise BundleError(f"bundle member {base} is not a session: {exc}") from exc
         loaded.append((session, frames))
     return Loaded(manifest, loaded)
+
+
+#: Members read into memory on import; the others are only checked.
+KEPT = ("/session.json", "/frames.ndjson")
+READ_CHUNK = 1 << 20
+
+
+def _checked(z: zipfile.ZipFile, name: str, expected: str, keep: bool) -> bytes | None:
+    """Reads one member through its SHA-256; its bytes when ``keep``. Raises ``BundleError``
+    naming it when it is missing, cannot be read or does not match."""
+    digest = hashlib.sha256()
+    parts: list[bytes] = []
+    try:
+        with z.open(name) as member:
+            while chunk := member.read(READ_CHUNK):
+                digest.update(chunk)
+                if keep:
+                    parts.append(chunk)
+    except KeyError as exc:
+        raise BundleError(f"bundle member {name} is missing") from exc
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise BundleError(f"bundle member {name} cannot be read: {exc}") from exc
+    if digest.hexdigest() != expected:
+        raise BundleError(f"tampered bundle: member {name} does not match its SHA-256")
+    return b"".join(parts) if keep else None
 
 
 def _session_from(record: dict[str, Any]) -> Session:
