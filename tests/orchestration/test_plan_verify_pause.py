@@ -6,32 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import textwrap
 import zipfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest_asyncio
-
-from tests.conftest import Ktl, StartKtl
-from tests.k8s_api import FakeApi, write_kubeconfig
+from tests.conftest import Ktl
+from tests.k8s.test_verify_events import WEB as WEB_TEMPLATE
+from tests.k8s_api import FakeApi
 from tests.lsp.features.test_plan_approvals import editor_waits, paused_plan
 from tests.lsp.features.test_plans import _plan
 
-WEB = textwrap.dedent(
-    """\
-    apiVersion: apps/v1
-    kind: Deployment
-    metadata: {name: web, namespace: default}
-    spec:
-      replicas: 1
-      selector: {matchLabels: {app: web}}
-      template:
-        metadata: {labels: {app: web}}
-        spec:
-          containers: [{name: web, image: nginx:1.27}]
-    """
-)
+WEB = WEB_TEMPLATE.replace("IMAGE", "nginx:1.27")
 
 PLAN = {
     "name": "ship",
@@ -51,18 +35,6 @@ PLAN = {
         {"id": "announce", "deps": ["check"], "run": "echo announced"},
     ],
 }
-
-
-@pytest_asyncio.fixture
-async def api() -> AsyncIterator[FakeApi]:
-    async with FakeApi() as server:
-        yield server
-
-
-@pytest_asyncio.fixture
-async def k8s(start_ktl: StartKtl, api: FakeApi, tmp_path: Path) -> Ktl:
-    config = write_kubeconfig(tmp_path / "kubeconfig", api)
-    return await start_ktl(env={"KUBECONFIG": str(config)})
 
 
 async def test_verify_warning_pauses_before_dependents(
