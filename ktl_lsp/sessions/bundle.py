@@ -165,7 +165,7 @@ def _copy_redacted(
 ) -> dict[str, Any]:
     """Copies ``s`` and its frames with secrets replaced; returns what its events recorded
     beyond the terminal (``result``: diffs, findings; ``planFile``: the plan as run)."""
-    from ktl_lsp.sessions.export._common import scrubbed_session
+    from ktl_lsp.sessions.export._common import is_recorded, scrubbed_recorded, scrubbed_session
 
     # The title and the meta repeat the command line, which may carry a secret too.
     copy, names = scrubbed_session(s, redactor)
@@ -178,37 +178,12 @@ def _copy_redacted(
             if out.names:
                 _count(counts, out.names)
                 frame = Frame(frame.session_id, frame.seq, frame.ts_ns, frame.type, out.data)
-        elif frame.type is FrameType.EVENT and frame.data.startswith(RECORDED_EVENTS):
-            obj = _scrub_json(json.loads(frame.data), redactor, counts)
-            recorded.update(obj)
-            frame = Frame(frame.session_id, frame.seq, frame.ts_ns, frame.type, _json_line(obj))
+        elif is_recorded(frame):
+            frame, names = scrubbed_recorded(frame, redactor)
+            _count(counts, names)
+            recorded.update(json.loads(frame.data))
         dst.append(frame)
     return recorded
-
-
-#: Events that hold what a session produced besides its terminal (``event_data`` sorts keys,
-#: and these are the only key of their event).
-RECORDED_EVENTS = (b'{"planFile":', b'{"result":')
-
-
-def _scrub_json(obj: Any, redactor: Redactor, counts: dict[str, int]) -> Any:
-    """``obj`` with secrets in every string replaced (decoded first: a key block in a diff is
-    matched across its real newlines, not JSON's escapes)."""
-    if isinstance(obj, str):
-        out = redactor.scan(obj.encode())
-        if not out.names:
-            return obj
-        _count(counts, out.names)
-        return out.data.decode("utf-8", errors="replace")
-    if isinstance(obj, dict):
-        return {k: _scrub_json(v, redactor, counts) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_scrub_json(v, redactor, counts) for v in obj]
-    return obj
-
-
-def _json_line(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()
 
 
 def _count(counts: dict[str, int], names: Iterable[str]) -> None:

@@ -36,7 +36,45 @@ def scrubbed(frames: Iterable[Frame], redactor: Redactor | None) -> Iterator[Fra
             out = redactor.scan(frame.data)
             if out.names:
                 frame = Frame(frame.session_id, frame.seq, frame.ts_ns, frame.type, out.data)
+        elif is_recorded(frame):
+            frame, _ = scrubbed_recorded(frame, redactor)
         yield frame
+
+
+#: Events that hold what a session produced besides its terminal: ``{"result": ...}`` (an
+#: apply's resources and diffs, verify's findings) and ``{"planFile": ...}`` (the plan as run).
+#: ``event_data`` sorts keys, and these are the only key of their event.
+RECORDED_EVENTS = (b'{"planFile":', b'{"result":')
+
+
+def is_recorded(frame: Frame) -> bool:
+    return frame.type is FrameType.EVENT and frame.data.startswith(RECORDED_EVENTS)
+
+
+def scrubbed_recorded(frame: Frame, redactor: Redactor) -> tuple[Frame, list[str]]:
+    """A recorded-result event with secrets in every string replaced, and what was replaced.
+    Strings are scanned decoded: a key block in a diff matches across its real newlines, not
+    JSON's escapes."""
+    names: list[str] = []
+
+    def clean(obj: Any) -> Any:
+        if isinstance(obj, str):
+            out = redactor.scan(obj.encode())
+            if not out.names:
+                return obj
+            names.extend(out.names)
+            return out.data.decode("utf-8", errors="replace")
+        if isinstance(obj, dict):
+            return {k: clean(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [clean(v) for v in obj]
+        return obj
+
+    cleaned = clean(json.loads(frame.data))
+    if not names:
+        return frame, names
+    data = json.dumps(cleaned, separators=(",", ":"), sort_keys=True).encode()
+    return Frame(frame.session_id, frame.seq, frame.ts_ns, frame.type, data), names
 
 
 def scrubbed_session(session: Session, redactor: Redactor | None) -> tuple[Session, list[str]]:
