@@ -51,6 +51,17 @@ def check_plan(parsed: ParsedText) -> list[Finding]:
     return findings
 
 
+def _run_or_verify(node_id: str, id_node: Node, item: Node, out: list[Finding]) -> None:
+    """A node does one thing: a command (``run``) or ktl's verify gate (``verify``)."""
+    run, verify = get(item, "run"), get(item, "verify")
+    if run is None and verify is None:
+        message = f'node "{node_id}" has nothing to do: give it run (a command) or verify'
+        out.append(Finding(node_range(id_node), "error", "plan-schema", message))
+    elif run is not None and verify is not None:
+        message = f'node "{node_id}" has both run and verify: give it one of them'
+        out.append(Finding(node_range(verify), "error", "plan-schema", message))
+
+
 def _semantics(root: Node, out: list[Finding]) -> None:
     nodes = get(root, "nodes")
     if not isinstance(nodes, SequenceNode):
@@ -75,6 +86,7 @@ def _semantics(root: Node, out: list[Finding]) -> None:
             )
             continue
         ids[node_id] = id_node
+        _run_or_verify(node_id, id_node, item, out)
         dep_list = get(item, "deps")
         deps[node_id] = [
             (str(d.value), d)

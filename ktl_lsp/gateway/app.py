@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ktl_lsp.gateway import approvals, audit, seek
+from ktl_lsp.gateway import approvals, audit, bundles, seek
 from ktl_lsp.gateway.auth import COOKIE, Auth, GatewayAuthError
 from ktl_lsp.gateway.http import (
     AUTH,
@@ -300,6 +300,11 @@ async def pin(request: web.Request) -> web.StreamResponse:
     return json_response((await outgoing(request)).session(session).to_lsp())
 
 
+async def upload_bundle(request: web.Request) -> web.StreamResponse:
+    cap = request.app[OPTIONS].get("bundle_max_bytes", bundles.MAX_BYTES)
+    return await bundles.upload(request, int(cap))
+
+
 async def export_any(request: web.Request) -> web.StreamResponse:
     from ktl_lsp.sessions.export import FORMATS
 
@@ -454,6 +459,7 @@ def build_app(manager: SessionManager, auth: Auth, **options: Any) -> web.Applic
     r.add_get("/api/v1/mirror/sessions/{id}/tail", tail)
     r.add_route("*", "/api/v1/mirror/sessions/{id}/{rest:.*}", not_found)
     r.add_get("/api/v1/sessions", our_list)
+    r.add_post("/api/v1/bundles", upload_bundle)
     r.add_get("/api/v1/sessions/diff", diff)
     r.add_route("GET", "/api/v1/sessions/{id}", our_session)
     r.add_route("DELETE", "/api/v1/sessions/{id}", our_session)

@@ -24,3 +24,4 @@ class GatewayOptions:
     #: being answered (an SSE tail) is never cut by it.
     idle_timeout_s: float = 60.0
     event_cache_bytes: int = 16 << 20  #: encoded SSE events kept for other tails
+    bundle_max_bytes: int = 1 << 30  #: the largest .ktlbundle ``POST /api/v1/bundles`` takes

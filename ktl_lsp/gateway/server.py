@@ -165,6 +165,7 @@ class Gateway:
             allow_query_token=self.options.allow_query_token,
             cors_origins=self.options.cors_origins,
             event_cache_bytes=self.options.event_cache_bytes,
+            bundle_max_bytes=self.options.bundle_max_bytes,
         )
         if self._mount is not None:
             self._mount(app)

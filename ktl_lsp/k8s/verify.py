@@ -25,6 +25,8 @@ from ktl_lsp.k8s.client import Cluster
 from ktl_lsp.k8s.errors import ApiError
 from ktl_lsp.k8s.ops import Output
 from ktl_lsp.k8s.style import DIM, GREEN, RED, RESET, YELLOW
+from ktl_lsp.sessions.manager import TaskOutcome
+from ktl_lsp.sessions.model import State
 
 ROLLOUT_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 #: A Deployment's controller gave up waiting for progress: no point waiting longer either.
@@ -78,6 +80,14 @@ class Verdict:
     passed: bool
     findings: list[Finding]
     summary: str
+
+    def outcome(self) -> TaskOutcome:
+        """How a verify session ends: done when passed, else error with the summary; its
+        findings are the result (the command's answer, and what the session records)."""
+        extra = {"findings": [f.to_lsp() for f in self.findings], "passed": self.passed}
+        if self.passed:
+            return TaskOutcome(State.DONE, 0, None, extra)
+        return TaskOutcome(State.ERROR, 1, self.summary, extra)
 
 
 def readiness(kind: str, obj: dict[str, Any]) -> tuple[bool, str, str]:

@@ -17,7 +17,7 @@ from ktl_lsp.checks.findings import Finding
 from ktl_lsp.checks.plan_file import check_plan
 from ktl_lsp.checks.stack_shapes import STACK_NAMES
 from ktl_lsp.documents.yaml_parse import parse_text
-from ktl_lsp.orchestration.model import Claim, Plan, PlanError, PlanNode, check_graph
+from ktl_lsp.orchestration.model import Claim, Plan, PlanError, PlanNode, VerifyStep, check_graph
 
 PLAN_SUFFIXES = (".plan.yaml", ".plan.yml", ".plan.json")
 PLAN_NAMES = ("ktl-plan.yaml", "ktl-plan.yml")
@@ -102,7 +102,7 @@ def plan_from_data(data: dict[str, Any], path: Path) -> Plan:
     tool_limits = {f"tool:{k}": int(v) for k, v in (data.get("toolLimits") or {}).items()}
     nodes: list[PlanNode] = []
     for item in data.get("nodes") or []:
-        run = item["run"]
+        run = item.get("run")
         cwd = item.get("cwd")
         node = PlanNode(
             id=str(item["id"]),
@@ -128,7 +128,10 @@ def plan_from_data(data: dict[str, Any], path: Path) -> Plan:
             approve=bool(item.get("approve")),
             runner=str(item.get("runner") or "local"),
             extra={k: item[k] for k in ("image", "resources", "namespace") if k in item},
+            verify=_verify_step(item.get("verify")),
         )
+        if node.verify is not None:
+            node.runner = "verify"
         if node.tool:
             node.pools.append(f"tool:{node.tool}")
         nodes.append(node)
@@ -142,6 +145,20 @@ def plan_from_data(data: dict[str, Any], path: Path) -> Plan:
         limits=tool_limits,
         fail_fast=bool(data.get("failFast")),
         pause_on=[str(x) for x in data.get("pauseOn") or []],
+    )
+
+
+def _verify_step(data: Any) -> VerifyStep | None:
+    if not isinstance(data, dict):
+        return None
+    return VerifyStep(
+        resources=[str(r) for r in data.get("resources") or []],
+        namespace=data.get("namespace"),
+        context=data.get("context"),
+        timeout_s=float(data.get("timeoutS", 120.0)),
+        events_window_s=float(data.get("eventsWindowS", 900.0)),
+        deny_reasons=[str(r) for r in data.get("denyReasons") or []],
+        allow_reasons=[str(r) for r in data.get("allowReasons") or []],
     )
 
 

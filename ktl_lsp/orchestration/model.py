@@ -36,6 +36,19 @@ class Claim:
 
 
 @dataclass
+class VerifyStep:
+    """A node's ``verify:``: which objects, and the gate's settings (``k8s/verify.py``)."""
+
+    resources: list[str]  #: Kind/name
+    namespace: str | None = None
+    context: str | None = None
+    timeout_s: float = 120.0
+    events_window_s: float = 900.0
+    deny_reasons: list[str] = field(default_factory=list)
+    allow_reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
 class PlanNode:
     id: str
     argv: list[str] | None = None  #: run directly
@@ -59,12 +72,16 @@ class PlanNode:
     runner: str = "local"
     #: Concurrency pools this node counts against (``tool:<t>``, ``namespace:<ns>``, ...).
     pools: list[str] = field(default_factory=list)
+    #: ktl's verify gate instead of a command (``verify:`` of the plan file; runner "verify").
+    verify: VerifyStep | None = None
     #: Runner-specific fields (``image``, ``resources`` for runner: kubernetes).
     extra: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def display(self) -> str:
+        if self.verify is not None:
+            return "ktl verify " + " ".join(self.verify.resources)
         if self.command is not None:
             return self.command
         return " ".join(self.argv or [])
@@ -82,7 +99,7 @@ class Plan:
     limits: dict[str, int] = field(default_factory=dict)
     fail_fast: bool = False
     #: What pauses the plan after a node, before its dependents start: "warning" (a line
-    #: ``::ktl-pause <reason>`` in the node's output).
+    #: ``::ktl-pause <reason>`` in the node's output, a verify node's Warning finding).
     pause_on: list[str] = field(default_factory=list)
     #: Facts kept in the plan session's record (stack root, profile, ...).
     info: dict[str, Any] = field(default_factory=dict)

@@ -27,7 +27,13 @@ from ktl_lsp.orchestration.model import (
 )
 from ktl_lsp.orchestration.runners import Runners, preflight
 from ktl_lsp.orchestration.scheduler import WAITING, BudgetAsk, NodeRecord, PlanHooks, Scheduler
-from ktl_lsp.sessions.manager import LiveSession, RunSpec, SessionManager, TaskOutcome
+from ktl_lsp.sessions.manager import (
+    LiveSession,
+    RunSpec,
+    SessionManager,
+    TaskOutcome,
+    refuse_imported,
+)
 from ktl_lsp.sessions.model import Session, SessionFilter, State
 
 MARKS = {"running": "▶", "done": "✓", "failed": "✗", "skipped": "↷", "cancelled": "■"}
@@ -50,6 +56,7 @@ class PlanOptions:
 
 def carried_over(plan: Plan, previous: Session) -> dict[str, NodeRecord]:
     """Nodes of an earlier run that are done and stay done: everything else runs again."""
+    refuse_imported(previous, "be resumed")
     record = previous.meta.get("plan")
     if previous.kind != "plan" or not isinstance(record, dict):
         raise PlanError([f"session {previous.id} is not a plan run"])
@@ -76,13 +83,22 @@ def carried_over(plan: Plan, previous: Session) -> dict[str, NodeRecord]:
     return out
 
 
-def _digest(path: str | None) -> str | None:
+#: A plan file larger than this is not copied into its run's recording.
+PLAN_FILE_KEPT = 1 << 20
+
+
+def _read(path: str | None) -> bytes | None:
     if not path:
         return None
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return Path(path).read_bytes()
     except OSError:
         return None
+
+
+def _digest(path: str | None) -> str | None:
+    data = _read(path)
+    return hashlib.sha256(data).hexdigest() if data is not None else None
 
 
 class _SessionHooks(PlanHooks):
@@ -147,7 +163,8 @@ class PlanRun:
         self.runners = runners
         self.options = options
         self.scheduler: Scheduler | None = None
-        self._digest = _digest(plan.source)
+        self._file = _read(plan.source)
+        self._digest = hashlib.sha256(self._file).hexdigest() if self._file is not None else None
         self.file_changed = False
         self._live: LiveSession | None = None
 
@@ -178,6 +195,10 @@ class PlanRun:
         )
         spec.cwd = str(Path(plan.source).parent) if plan.source else None
         self._live = self.manager.start_task(spec, self._work)
+        if self._file is not None and len(self._file) <= PLAN_FILE_KEPT:
+            # The file as this run read it: a bundle of the run carries it, later edits or not.
+            text = self._file.decode("utf-8", errors="replace")
+            self._live.event(planFile={"path": plan.source, "sha256": self._digest, "text": text})
         return self._live
 
     # the work -----------------------------------------------------------------------------

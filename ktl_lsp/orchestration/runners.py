@@ -15,7 +15,7 @@ import asyncio
 import inspect
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from ktl_lsp.orchestration.model import PlanNode
 from ktl_lsp.pty import PtySpec, SpawnError
@@ -31,6 +31,8 @@ class NodeExit:
     state: ExitState
     exit_code: int | None = None
     error: str | None = None
+    #: Warning-severity findings the attempt reported (a verify node's), one line each.
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -95,11 +97,24 @@ class SessionHandle:
 
     async def wait(self) -> NodeExit:
         session = await asyncio.shield(self.live.done)
-        return exit_of(session)
+        out = exit_of(session)
+        out.warnings = warnings_of(self.live.result_extra)
+        return out
 
     def cancel(self) -> None:
         if not self.live.done.done():
             self.manager.cancel(self.live.id)
+
+
+def warnings_of(result: dict[str, Any]) -> list[str]:
+    """The Warning-severity findings of a session's result (``findings``, as verify reports
+    them), as ``Kind/name Reason: message`` lines."""
+    out = []
+    for f in result.get("findings") or []:
+        if isinstance(f, dict) and f.get("severity") == "warning":
+            res = f.get("resource") or {}
+            out.append(f"{res.get('kind')}/{res.get('name')} {f.get('reason')}: {f.get('message')}")
+    return out
 
 
 def exit_of(session: Session) -> NodeExit:
@@ -175,7 +190,7 @@ class Runners:
         found = self._by_name.get(name)
         if found is not None:
             return found
-        if name == "kubernetes":
+        if name in ("kubernetes", "verify"):
             return MissingRunner(name, "no Kubernetes client is set up here")
         return MissingRunner(name, "unknown runner")
 

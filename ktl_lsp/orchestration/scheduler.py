@@ -177,6 +177,14 @@ def _shared_claims(node: PlanNode) -> list[Claim]:
     return [c for c in node.claims if c.path.startswith(("/", "~"))]
 
 
+def _warned(warnings: list[str]) -> str | None:
+    """The pause reason of a node that reported Warning-severity findings."""
+    if not warnings:
+        return None
+    more = f" (and {len(warnings) - 1} more)" if len(warnings) > 1 else ""
+    return f"warning {warnings[0]}{more}"
+
+
 @functools.lru_cache(maxsize=65536)
 def _overlap(a: str, b: str) -> bool:
     return globs_overlap(a, b)
@@ -499,11 +507,11 @@ class Scheduler:
                 running.handle = None
                 self._add_cost(running, handle.session_id)
                 if result.state == "done":
-                    if running.pause is not None and "warning" in self.plan.pause_on:
+                    pause = running.pause or _warned(result.warnings)
+                    if pause is not None and "warning" in self.plan.pause_on:
                         refused = await self._ask(
                             record,
-                            f"{node.id} of plan {self.plan.name} paused: {running.pause}. "
-                            "Continue?",
+                            f"{node.id} of plan {self.plan.name} paused: {pause}. Continue?",
                         )
                         if refused is not None and self._stopping is None:
                             self._stopping = (

@@ -1,8 +1,10 @@
 """Session bundles: one ``.ktlbundle`` zip with a session and its children, to attach and replay.
 
 A bundle holds, per session, ``sessions/<id>/session.json`` (its fields), ``frames.ndjson``
-(every frame, lossless), ``session.cast`` (asciicast) and ``replay.html`` (the single-file
-replay, which plays with no server); for a plan, ``plan.yaml`` (the plan file); ``approvals.json``
+(every frame, lossless), ``session.cast`` (asciicast), ``replay.html`` (the single-file
+replay, which plays with no server) and, when the work reported one, ``result.json`` (an
+apply's resources and diffs, a diff's text, verify's findings); for a plan, ``plan.yaml`` (the
+plan file as the run read it); ``approvals.json``
 (every question and answer); and ``manifest.json`` with the SHA-256 of every other member.
 Well-known secrets are redacted in the output and input frames and in the metadata before
 anything is written (the store keeps what it recorded). :func:`import_bundle` checks every hash
@@ -103,11 +105,12 @@ def write_bundle(
         raise BundleError(f"cannot write {target}: the folder {target.parent} does not exist")
     with tempfile.TemporaryDirectory(prefix="ktl-bundle-") as tmp:
         # A private copy with secrets replaced: every export below reads from it.
-        clean = Store(Path(tmp) / "bundle.db")
+        clean = Store(Path(tmp) / "bundle.db", index_output=False)  # read once, never searched
         clean.open()
         try:
+            recorded: dict[str, dict[str, Any]] = {}
             for s in sessions:
-                _copy_redacted(store, clean, s, rules.redactor(), redacted)
+                recorded[s.id] = _copy_redacted(store, clean, s, rules.redactor(), redacted)
             clean.flush_sync()
             members: dict[str, str] = {}
             fd, tmp_name = tempfile.mkstemp(
@@ -125,9 +128,14 @@ def write_bundle(
                         _put(z, members, base + "frames.ndjson", iter_ndjson(clean, copy))
                         _put(z, members, base + "session.cast", iter_asciicast(clean, copy))
                         _put(z, members, base + "replay.html", iter_html(clean, copy))
+                        if "result" in recorded[s.id]:
+                            result = _json(recorded[s.id]["result"])
+                            _put(z, members, base + "result.json", [result])
                         for a in copy.meta.get("approvals") or []:
                             approvals.append({"sessionId": s.id, **a})
-                    plan_text = _plan_file(sessions[0], rules.redactor())
+                    plan_text = _plan_file(
+                        sessions[0], recorded[root_id].get("planFile"), rules.redactor()
+                    )
                     if plan_text is not None:
                         _put(z, members, "plan.yaml", [plan_text])
                     _put(z, members, "approvals.json", [_json(approvals)])
@@ -154,20 +162,28 @@ def write_bundle(
 
 def _copy_redacted(
     src: Store, dst: Store, s: Session, redactor: Redactor, counts: dict[str, int]
-) -> None:
-    from ktl_lsp.sessions.export._common import scrubbed_session
+) -> dict[str, Any]:
+    """Copies ``s`` and its frames with secrets replaced; returns what its events recorded
+    beyond the terminal (``result``: diffs, findings; ``planFile``: the plan as run)."""
+    from ktl_lsp.sessions.export._common import is_recorded, scrubbed_recorded, scrubbed_session
 
     # The title and the meta repeat the command line, which may carry a secret too.
     copy, names = scrubbed_session(s, redactor)
     _count(counts, names)
     dst.save_session(copy)
+    recorded: dict[str, Any] = {}
     for frame in src.iter_frames(s.id):
         if frame.type in (FrameType.OUTPUT, FrameType.INPUT):
             out = redactor.scan(frame.data)
             if out.names:
                 _count(counts, out.names)
                 frame = Frame(frame.session_id, frame.seq, frame.ts_ns, frame.type, out.data)
+        elif is_recorded(frame):
+            frame, names = scrubbed_recorded(frame, redactor)
+            _count(counts, names)
+            recorded.update(json.loads(frame.data))
         dst.append(frame)
+    return recorded
 
 
 def _count(counts: dict[str, int], names: Iterable[str]) -> None:
@@ -175,8 +191,13 @@ def _count(counts: dict[str, int], names: Iterable[str]) -> None:
         counts[n] = counts.get(n, 0) + 1
 
 
-def _plan_file(root: Session, redactor: Redactor) -> bytes | None:
-    source = root.meta.get("file") if root.kind == "plan" else None
+def _plan_file(root: Session, recorded: Any, redactor: Redactor) -> bytes | None:
+    """The plan file as the run read it (recorded at its start), else as it is now."""
+    if root.kind != "plan":
+        return None
+    if isinstance(recorded, dict) and isinstance(recorded.get("text"), str):
+        return str(recorded["text"]).encode()  # already redacted with the event
+    source = root.meta.get("file")
     if not isinstance(source, str):
         return None
     try:
@@ -185,13 +206,30 @@ def _plan_file(root: Session, redactor: Redactor) -> bytes | None:
         return None
 
 
+#: Pieces are gathered to about this size before hashing and compressing (fewer calls).
+PUT_CHUNK = 1 << 20
+
+
 def _put(z: zipfile.ZipFile, members: dict[str, str], name: str, pieces: Iterable[Any]) -> None:
     digest = hashlib.sha256()
     with z.open(name, "w", force_zip64=True) as out:
-        for piece in pieces:
-            data = piece.encode() if isinstance(piece, str) else piece
+
+        def write(data: bytes) -> None:
             digest.update(data)
             out.write(data)
+
+        buf: list[bytes] = []
+        size = 0
+        for piece in pieces:
+            data = piece.encode() if isinstance(piece, str) else piece
+            buf.append(data)
+            size += len(data)
+            if size >= PUT_CHUNK:
+                write(b"".join(buf))
+                buf.clear()
+                size = 0
+        if buf:
+            write(b"".join(buf))
     members[name] = digest.hexdigest()
 
 
@@ -245,17 +283,12 @@ def read_bundle(path: Path) -> Loaded:
         names = set(z.namelist()) - {MANIFEST}
         for extra in sorted(names - set(members)):
             raise BundleError(f"tampered bundle: member {extra} is not in the manifest")
+        # Only what the store needs is kept in memory: replays and casts are hashed as read.
         data: dict[str, bytes] = {}
         for name, expected in members.items():
-            try:
-                body = z.read(name)
-            except KeyError as exc:
-                raise BundleError(f"bundle member {name} is missing") from exc
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                raise BundleError(f"bundle member {name} cannot be read: {exc}") from exc
-            if hashlib.sha256(body).hexdigest() != expected:
-                raise BundleError(f"tampered bundle: member {name} does not match its SHA-256")
-            data[name] = body
+            body = _checked(z, name, str(expected), name.endswith(KEPT))
+            if body is not None:
+                data[name] = body
     loaded: list[tuple[Session, list[Frame]]] = []
     for sid in manifest.get("sessions") or []:
         base = f"sessions/{sid}/"
@@ -267,6 +300,31 @@ def read_bundle(path: Path) -> Loaded:
             raise BundleError(f"bundle member {base} is not a session: {exc}") from exc
         loaded.append((session, frames))
     return Loaded(manifest, loaded)
+
+
+#: Members read into memory on import; the others are only checked.
+KEPT = ("/session.json", "/frames.ndjson")
+READ_CHUNK = 1 << 20
+
+
+def _checked(z: zipfile.ZipFile, name: str, expected: str, keep: bool) -> bytes | None:
+    """Reads one member through its SHA-256; its bytes when ``keep``. Raises ``BundleError``
+    naming it when it is missing, cannot be read or does not match."""
+    digest = hashlib.sha256()
+    parts: list[bytes] = []
+    try:
+        with z.open(name) as member:
+            while chunk := member.read(READ_CHUNK):
+                digest.update(chunk)
+                if keep:
+                    parts.append(chunk)
+    except KeyError as exc:
+        raise BundleError(f"bundle member {name} is missing") from exc
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise BundleError(f"bundle member {name} cannot be read: {exc}") from exc
+    if digest.hexdigest() != expected:
+        raise BundleError(f"tampered bundle: member {name} does not match its SHA-256")
+    return b"".join(parts) if keep else None
 
 
 def _session_from(record: dict[str, Any]) -> Session:

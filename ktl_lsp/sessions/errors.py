@@ -48,6 +48,17 @@ class SessionNotRunning(SessionError):
     pass
 
 
+class ImportedSession(SessionError):
+    """A session loaded from a bundle: it can be replayed, searched, compared, pinned and
+    deleted, never driven (input, resize, signals, cancel, rerun, resume)."""
+
+    def __init__(self, session_id: str, source: str | None, action: str) -> None:
+        where = f" from {source}" if source else ""
+        super().__init__(
+            f"session {session_id} was imported{where} and is read-only: it cannot {action}"
+        )
+
+
 class RecordingOff(SessionError):
     """The store could not be opened or written: sessions run, but nothing is kept."""
 

@@ -32,6 +32,7 @@ from ktl_lsp.sessions.compare import Comparison, compare, visible_lines
 from ktl_lsp.sessions.errors import (
     SHOWN_CANDIDATES,
     AmbiguousSession,
+    ImportedSession,
     RecordingOff,
     SessionNotRunning,
     UnknownBlock,
@@ -457,6 +458,10 @@ class SessionManager:
         live.close_block()
         live.clear_timers()
         s = live.session
+        if live.result_extra and s.kind != "plan":  # a plan's record is its meta.plan
+            # What the work found (an apply's resources and diffs, verify's findings) stays
+            # with the recording: bundles and replays carry it, not just the command's answer.
+            live.event(result=live.result_extra)
         s.state, s.exit_code, s.signal, s.error = state, exit_code, signal, error
         fields: dict[str, Any] = {"state": str(state)}
         if exit_code is not None:
@@ -535,8 +540,9 @@ class SessionManager:
             raise UnknownSession(session_id)
         return live
 
-    def _here(self, session_id: str) -> LiveSession:
-        """A session of this process by id, or by a unique prefix among them."""
+    def _here(self, session_id: str, action: str) -> LiveSession:
+        """A session of this process by id, or by a unique prefix among them. ``action`` (what
+        the caller wants to do) words the refusal of an imported session."""
         live = self.live.get(session_id)
         if live is not None:
             return live
@@ -546,13 +552,32 @@ class SessionManager:
                 return found[0]
             if found:
                 raise AmbiguousSession(session_id, sorted(x.id for x in found))
+        self._refuse_imported_sync(session_id, action)
         raise UnknownSession(session_id)
 
-    def _running(self, session_id: str) -> LiveSession:
-        live = self._here(session_id)
+    def _running(self, session_id: str, action: str) -> LiveSession:
+        live = self._here(session_id, action)
         if live.done.done():
             raise SessionNotRunning(f"session {session_id} is not running")
         return live
+
+    def _refuse_imported_sync(self, session_id: str, action: str) -> None:
+        # Only on the way to "unknown session": one primary-key read, never on the hot path.
+        if self.store is None or not self.store.opened or not ids.is_valid(session_id):
+            return
+        found = self.store.get_session(session_id)
+        if found is None and len(session_id) >= MIN_PREFIX:
+            near = self.store.ids_from(session_id, 2)
+            found = self.store.get_session(near[0]) if len(near) == 1 else None
+        if found is not None:
+            refuse_imported(found, action)
+
+    async def refuse_imported(self, session_id: str, action: str) -> Session:
+        """The session, unless it was imported from a bundle (``ImportedSession`` says what it
+        cannot do): the check of commands that would drive or repeat a session."""
+        session = await self.get(session_id)
+        refuse_imported(session, action)
+        return session
 
     @staticmethod
     def _apply(live: LiveSession, op: Callable[[Pty], None]) -> None:
@@ -562,7 +587,7 @@ class SessionManager:
             op(live.pty)
 
     def input(self, session_id: str, data: str) -> None:
-        live = self._running(session_id)
+        live = self._running(session_id, "take input")
         if live.controller is not None:
             live.controller.input(live.id, data)
             return
@@ -586,7 +611,7 @@ class SessionManager:
         self._apply(live, lambda pty: pty.write(raw))
 
     def resize(self, session_id: str, cols: int, rows: int) -> None:
-        live = self._running(session_id)
+        live = self._running(session_id, "be resized")
         if live.controller is not None:
             live.controller.resize(live.id, cols, rows)
             return
@@ -594,7 +619,7 @@ class SessionManager:
         self._apply(live, lambda pty: pty.resize(cols, rows))
 
     def signal(self, session_id: str, name: str) -> None:
-        live = self._running(session_id)
+        live = self._running(session_id, "be sent a signal")
         if live.controller is not None:
             live.controller.signal(live.id, name)
             return
@@ -607,7 +632,7 @@ class SessionManager:
 
     def cancel(self, session_id: str, reason: str = "cancelled") -> LiveSession:
         """INT now, TERM after 3 s, KILL after 10 s, each to the whole process group."""
-        live = self._here(session_id)
+        live = self._here(session_id, "be cancelled")
         if live.done.done() or live.cancel_reason is not None:
             return live
         live.cancel_reason = reason
@@ -1121,6 +1146,13 @@ class SessionManager:
 
     def running_count(self) -> int:
         return sum(1 for live in self.live.values() if not live.done.done())
+
+
+def refuse_imported(session: Session, action: str) -> None:
+    imported = session.meta.get("imported")
+    if imported:
+        source = imported.get("from") if isinstance(imported, dict) else None
+        raise ImportedSession(session.id, str(source) if source else None, action)
 
 
 def _matches(s: Session, flt: SessionFilter) -> bool:

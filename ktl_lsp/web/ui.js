@@ -134,6 +134,7 @@
     this.search.value = params.get("search") || "";
     this.hits = el("ol", { cls: "ui-hits", hidden: "" });
     this.status = el("span", { cls: "ui-status" });
+    this.notice = el("p", { cls: "ui-import", role: "status", hidden: "" });
     this.body = el("tbody");
     var table = el("table", { cls: "ui-sessions" }, [
       el("thead", {}, [el("tr", {}, ["", "State", "Session", "Kind", "Started", "Duration", "Exit"].map(function (h) { return el("th", { text: h }); }))]),
@@ -141,6 +142,7 @@
     ]);
     root.appendChild(el("section", { cls: "ui-list" }, [
       el("div", { cls: "ui-filters" }, [this.state, this.kind, this.text, this.search, this.status]),
+      this.notice,
       this.hits,
       table,
       el("p", { cls: "ui-empty", hidden: "" , text: "No sessions match." }),
@@ -160,6 +162,7 @@
       searching = setTimeout(function () { self.syncAddress(); self.find(); }, 250);
     });
     document.body.dataset.view = "list";
+    this.acceptDrops();
     this.load();
     if (this.search.value.trim()) this.find();
   }
@@ -197,6 +200,56 @@
     }).catch(function (err) {
       self.status.textContent = "Could not search: " + err.message;
     });
+  };
+
+  // A .ktlbundle dropped on the list is uploaded to the gateway and imported (read-only).
+  ListPage.prototype.acceptDrops = function () {
+    var self = this, body = document.body;
+    function carriesFiles(e) {
+      return e.dataTransfer && Array.prototype.indexOf.call(e.dataTransfer.types || [], "Files") >= 0;
+    }
+    body.addEventListener("dragover", function (e) {
+      if (!carriesFiles(e)) return;
+      e.preventDefault();
+      e.dataTransfer.dropEffect = "copy";
+      body.dataset.dropping = "1";
+    });
+    body.addEventListener("dragleave", function (e) {
+      if (!e.relatedTarget) delete body.dataset.dropping;
+    });
+    body.addEventListener("drop", function (e) {
+      if (!carriesFiles(e)) return;
+      e.preventDefault();
+      delete body.dataset.dropping;
+      self.importFiles(Array.prototype.slice.call(e.dataTransfer.files));
+    });
+  };
+
+  ListPage.prototype.importFiles = function (files) {
+    var self = this;
+    var bundles = files.filter(function (f) { return /\.ktlbundle$/i.test(f.name); });
+    if (!bundles.length) {
+      this.tell("Drop a .ktlbundle file here to import its sessions.", true);
+      return Promise.resolve();
+    }
+    return bundles.reduce(function (chain, file) {
+      return chain.then(function () {
+        self.tell("Importing " + file.name + "…", false);
+        return api("/api/v1/bundles?" + qs({ name: file.name }), { method: "POST", body: file, headers: { "Content-Type": "application/zip" } })
+          .then(function (res) {
+            var n = (res.sessions || []).length;
+            self.tell("Imported " + n + " session" + (n === 1 ? "" : "s") + " from " + file.name + " (read-only).", false);
+            return self.load();
+          })
+          .catch(function (err) { self.tell("Could not import " + file.name + ": " + err.message, true); });
+      });
+    }, Promise.resolve());
+  };
+
+  ListPage.prototype.tell = function (text, bad) {
+    this.notice.textContent = text;
+    this.notice.className = "ui-import" + (bad ? " ui-bad" : "");
+    this.notice.hidden = false;
   };
 
   ListPage.prototype.syncAddress = function () {
@@ -239,11 +292,13 @@
       });
       var command = KtlPlayer.commandLine(s.meta);
       var title = el("a", { href: sessionPath(s.sessionId), cls: "ui-title", text: s.title || command || s.sessionId });
+      var imported = s.meta && s.meta.imported;
+      var mark = imported ? el("span", { cls: "ui-imported", title: "imported from " + (imported.from || "a bundle") + ": read-only", text: "imported" }) : null;
       var exit = s.exitCode !== undefined ? String(s.exitCode) : s.signal || "";
       return el("tr", { "data-session-id": s.sessionId, "data-state": s.state, cls: "ui-row ui-row-" + s.state }, [
         el("td", {}, [pin]),
         el("td", {}, [badge(shownState(s))]),
-        el("td", {}, [title, command && command !== s.title ? el("div", { cls: "ui-sub", text: command }) : null]),
+        el("td", {}, [title, mark, command && command !== s.title ? el("div", { cls: "ui-sub", text: command }) : null]),
         el("td", { text: s.kind || "" }),
         el("td", { text: fmtWhen(s.createdAt), title: s.createdAt || "" }),
         el("td", { cls: "ui-num", text: fmtDuration(s.durationMs) }),

@@ -80,6 +80,30 @@ def test_plan_file(check: Check) -> None:
     ]
 
 
+def test_plan_verify_nodes(check: Check) -> None:
+    findings = check(
+        "ci.plan.yaml",
+        """\
+        pauseOn: [warning]
+        nodes:
+          - id: check
+            verify: {resources: [Deployment/web], denyReasons: [BackOff]}
+          - id: idle
+            deps: [check]
+          - id: both
+            run: make
+            verify: {resources: [web]}
+        """,
+    )
+    assert brief(findings) == [
+        ("plan-schema", 4, 8, 4, 12, "error"),  # neither run nor verify
+        ("plan-schema", 8, 12, 8, 30, "error"),  # both
+        ("plan-schema", 8, 25, 8, 28, "error"),  # not Kind/name
+    ]
+    assert findings[0].message == 'node "idle" has nothing to do: give it run (a command) or verify'
+    assert findings[1].message == 'node "both" has both run and verify: give it one of them'
+
+
 def test_glob_overlap() -> None:
     assert globs_overlap("src/**", "src/app/main.py")
     assert globs_overlap("out", "out/a/b")

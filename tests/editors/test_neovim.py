@@ -169,6 +169,10 @@ def test_pin_and_unpin(results: dict[str, Any]) -> None:
     _check(results, "pin")
 
 
+def test_imported_sessions_are_marked(results: dict[str, Any]) -> None:
+    _check(results, "imported_marked")
+
+
 def test_compare_two_sessions(results: dict[str, Any]) -> None:
     _check(results, "compare")
     _check(results, "compare_is_not_manifest_diff")

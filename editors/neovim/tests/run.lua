@@ -382,6 +382,12 @@ local ok, failure = pcall(function()
     return session_get(sid).pinned == false
   end, 50)
   check('pin', got and unpinned, vim.inspect(session_get(sid).pinned))
+  -- a session loaded from a bundle is marked in the lists
+  local line = require('ktl').format_session({
+    sessionId = '0123456789abcdef', state = 'interrupted', title = 'deploy',
+    meta = { imported = { from = 'ci.ktlbundle' } },
+  })
+  check('imported_marked', line:find('deploy [imported]', 1, true) ~= nil, line)
 
   -- 13. :KtlCompare {a} {b}: a scratch buffer with the diff
   vim.cmd([[KtlRun echo same; echo before]])

@@ -398,10 +398,7 @@ class K8sCommands(Feature):
         verdict = await verify(cluster, targets, opts, live)
         if a.uri is not None:
             self._publish(a.uri, text, "k8s-verify", selected, _verify_findings(verdict, selected))
-        extra = {"findings": [f.to_lsp() for f in verdict.findings], "passed": verdict.passed}
-        if verdict.passed:
-            return TaskOutcome(State.DONE, 0, None, extra)
-        return TaskOutcome(State.ERROR, 1, verdict.summary, extra)
+        return verdict.outcome()
 
 
 # -- helpers --------------------------------------------------------------------------------------

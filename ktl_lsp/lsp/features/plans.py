@@ -78,7 +78,9 @@ class Plans(Feature):
         manager = self.server.manager
         previous = None
         if a.resume is not None:
-            previous = await manager.find(a.resume)
+            previous = await manager.refuse_imported(
+                await manager.resolve_id(a.resume), "be resumed"
+            )
         path = self._path_of(a.uri or _source_of(previous, a.resume))
         await import_off_loop("ktl_lsp.orchestration")  # not needed to start the server
         from ktl_lsp.orchestration import PlanOptions, PlanRun, local_runners
@@ -97,6 +99,10 @@ class Plans(Feature):
             from ktl_lsp.orchestration.k8s_job import JobRunner
 
             runners.register("kubernetes", JobRunner(manager, self.k8s))
+        if any(node.runner == "verify" for node in plan.nodes):
+            from ktl_lsp.orchestration.k8s_verify import VerifyRunner
+
+            runners.register("verify", VerifyRunner(manager, self.k8s))
         run = PlanRun(manager, plan, runners, options)
         live = run.start()
         self.running[live.id] = run

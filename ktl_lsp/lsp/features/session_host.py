@@ -90,7 +90,9 @@ class SessionHost(Feature):
         async with self._bringing:  # in turn: what was typed first is sent first
             if session_id in self.server.manager.live:
                 return
-            with contextlib.suppress(UserError):
+            # Not one of the host's running sessions (ended, imported, unknown): the command
+            # itself says why it cannot be done.
+            with contextlib.suppress(UserError, ArgumentError):
                 await self.attach(session_id, lambda live: None)
 
     async def screen_from(self, session_id: str) -> int:

@@ -131,6 +131,7 @@ class Shells(Feature):
     async def rerun(self, a: RerunArgs) -> dict[str, Any]:
         manager = self.server.manager
         sid = await manager.resolve_id(a.sessionId)
+        await manager.refuse_imported(sid, "be rerun")
         block = await manager.block(sid, a.block)
         if not block.command.strip():
             raise ArgumentError(f"block {a.block} of session {sid} has no command line")

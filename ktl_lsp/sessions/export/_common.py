@@ -36,6 +36,42 @@ def scrubbed(frames: Iterable[Frame], redactor: Redactor | None) -> Iterator[Fra
     yield from scrub_frames(frames, redactor.rules)
 
 
+#: Events that hold what a session produced besides its terminal: ``{"result": ...}`` (an
+#: apply's resources and diffs, verify's findings) and ``{"planFile": ...}`` (the plan as run).
+#: ``event_data`` sorts keys, and these are the only key of their event.
+RECORDED_EVENTS = (b'{"planFile":', b'{"result":')
+
+
+def is_recorded(frame: Frame) -> bool:
+    return frame.type is FrameType.EVENT and frame.data.startswith(RECORDED_EVENTS)
+
+
+def scrubbed_recorded(frame: Frame, redactor: Redactor) -> tuple[Frame, list[str]]:
+    """A recorded-result event with secrets in every string replaced, and what was replaced.
+    Strings are scanned decoded: a key block in a diff matches across its real newlines, not
+    JSON's escapes."""
+    names: list[str] = []
+
+    def clean(obj: Any) -> Any:
+        if isinstance(obj, str):
+            out = redactor.scan(obj.encode())
+            if not out.names:
+                return obj
+            names.extend(out.names)
+            return out.data.decode("utf-8", errors="replace")
+        if isinstance(obj, dict):
+            return {k: clean(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [clean(v) for v in obj]
+        return obj
+
+    cleaned = clean(json.loads(frame.data))
+    if not names:
+        return frame, names
+    data = json.dumps(cleaned, separators=(",", ":"), sort_keys=True).encode()
+    return Frame(frame.session_id, frame.seq, frame.ts_ns, frame.type, data), names
+
+
 def scrubbed_session(session: Session, redactor: Redactor | None) -> tuple[Session, list[str]]:
     """``session`` with secrets in its title and meta (the command line) replaced, and the
     names of what was replaced; as it is when ``redactor`` is None."""
@@ -144,6 +180,10 @@ def frame_label(frame: Frame) -> str | None:
         return str(label) if label else _generic(obj)
     if isinstance(obj.get("block"), dict):
         return block_label(obj["block"])
+    if isinstance(obj.get("result"), dict):
+        return result_summary(obj["result"])
+    if isinstance(obj.get("planFile"), dict):
+        return f"plan file {obj['planFile'].get('path')}"
     if "state" in obj:
         parts = [f"state: {obj['state']}"]
         if obj.get("exitCode") is not None:
@@ -160,6 +200,20 @@ def frame_label(frame: Frame) -> str | None:
     if obj.get("input") == "hidden":
         return f"input hidden ({obj.get('bytes', '?')} bytes)"
     return _generic(obj)
+
+
+def result_summary(result: dict[str, Any]) -> str:
+    """A recorded result (``{"result": ...}`` event) in a few words: counts, not contents."""
+    parts = []
+    for key in ("resources", "findings"):
+        items = result.get(key)
+        if isinstance(items, list):
+            parts.append(f"{len(items)} {key if len(items) != 1 else key[:-1]}")
+    if isinstance(result.get("changed"), int):
+        parts.append(f"{result['changed']} changed")
+    if isinstance(result.get("passed"), bool):
+        parts.append("passed" if result["passed"] else "not passed")
+    return "result: " + (", ".join(parts) or ", ".join(sorted(result)))
 
 
 def _generic(obj: dict[str, Any]) -> str:

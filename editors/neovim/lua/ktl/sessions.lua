@@ -110,7 +110,10 @@ M.present = present
 
 local function format_session(s)
   local exit = present(s.exitCode) and (' exit ' .. s.exitCode) or ''
-  local flags = (s.pinned == true and ' [pinned]' or '') .. (s.remote == true and ' [remote]' or '')
+  local imported = type(s.meta) == 'table' and present(s.meta.imported)
+  local flags = (s.pinned == true and ' [pinned]' or '')
+    .. (s.remote == true and ' [remote]' or '')
+    .. (imported and ' [imported]' or '')
   local node = type(s.meta) == 'table' and present(s.meta.node) and tostring(s.meta.node) or nil
   local title = s.title or ''
   if s._depth then

@@ -53,6 +53,9 @@ export function sessionItem(s: Session, now: number = Date.now()): SessionItemVi
   if (s.exitCode !== undefined && s.exitCode !== null) parts.push(`exit ${s.exitCode}`);
   if (s.pinned) parts.push("pinned");
   if (s.remote) parts.push("remote");
+  // loaded from a .ktlbundle: replay only, the server refuses to drive it
+  const imported = Boolean(s.meta?.imported);
+  if (imported) parts.push("imported");
   // a running port-forward shows where to connect
   const urls = s.state === "running" ? forwardsOf(s).map((f) => f.url) : [];
   if (urls.length) parts.push(urls.join(", "));
@@ -63,6 +66,7 @@ export function sessionItem(s: Session, now: number = Date.now()): SessionItemVi
   const node = nodeOf(s);
   if (s.parentId) flags.push(node ? "node" : "child");
   if (s.remote) flags.push("remote");
+  if (imported) flags.push("imported");
   if (urls.length) flags.push("forward");
   return {
     id: s.sessionId,

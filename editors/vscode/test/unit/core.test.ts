@@ -169,6 +169,10 @@ test("sessions model, tree items and status text", () => {
   assert.equal(b.description, "error · 1m05s · exit 2");
   assert.equal(b.contextValue, "ktlSession ended");
   assert.equal(sessionItem(session("c")).contextValue, "ktlSession running");
+  const meta = { imported: { from: "ci.ktlbundle" } };
+  const imported = sessionItem(session("d", "interrupted", { meta, endedAt: "2026-01-01T00:00:02Z" }));
+  assert.equal(imported.description, "interrupted · 2.0s · imported");
+  assert.equal(imported.contextValue, "ktlSession ended imported");
   assert.equal(statusText(2), "$(terminal) ktl: 2 running");
   assert.equal(formatDuration(1500), "1.5s");
   assert.equal(formatDuration(42), "42ms");
