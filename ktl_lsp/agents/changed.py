@@ -1,5 +1,7 @@
-"""Resource list-changed notifications when a session starts or ends in this process, so a
-client that shows ``ktl://sessions/...`` resources lists them again.
+"""Resource list-changed notifications when a session starts or ends, so a client that shows
+``ktl://sessions/...`` resources lists them again: at once for this process's sessions, within
+``POLL_S`` for those of other processes on the store (the editor's language server, ``ktl-lsp
+run``), read from the store while a client is connected.
 
 Both eras of the protocol are told. A 2026-07-28 client opens ``subscriptions/listen``: the
 event goes on the SDK's subscription bus. A client of the ``initialize`` handshake gets
@@ -27,6 +29,8 @@ from ktl_lsp.sessions.manager import SessionManager
 COALESCE_S = 0.05
 #: Sessions whose last state is remembered (to tell a start or end from other saves).
 REMEMBERED = 1000
+#: How often the store is looked at for other processes' sessions starting and ending.
+POLL_S = 1.0
 
 
 class ListChanged:
@@ -40,6 +44,8 @@ class ListChanged:
         self.connections: dict[Any, Any] = {}
         self._states: dict[str, str] = {}
         self._task: asyncio.Task[None] | None = None
+        self._manager = manager
+        self._polling: asyncio.Task[None] | None = None
         self.stop = manager.listen(self._on_item)
 
     async def __call__(self, ctx: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -48,7 +54,20 @@ class ListChanged:
             HANDSHAKE_PROTOCOL_VERSIONS
         ):
             self.connections[getattr(session, "_connection", session)] = session
+        if self._polling is None:
+            self._polling = asyncio.get_running_loop().create_task(self._poll())
         return await call_next(ctx)
+
+    async def _poll(self) -> None:
+        """Tells of sessions other processes start and end (this one's are heard at once)."""
+        seen = None
+        while True:
+            with contextlib.suppress(Exception):  # a store that fails: try again later
+                now = await self._manager.fingerprint(AGENT_KIND)
+                if seen is not None and now != seen:
+                    self._soon()
+                seen = now
+            await asyncio.sleep(POLL_S)
 
     def _on_item(self, item: Item) -> None:
         if not isinstance(item, StateChange) or item.session.kind == AGENT_KIND:
@@ -60,9 +79,12 @@ class ListChanged:
         if len(self._states) >= REMEMBERED:
             self._states.clear()
         self._states[s.id] = state
+        with contextlib.suppress(RuntimeError):  # no loop: nobody to tell
+            self._soon()
+
+    def _soon(self) -> None:
         if self._task is None or self._task.done():
-            with contextlib.suppress(RuntimeError):  # no loop: nobody to tell
-                self._task = asyncio.get_running_loop().create_task(self._tell())
+            self._task = asyncio.get_running_loop().create_task(self._tell())
 
     async def _tell(self) -> None:
         await asyncio.sleep(COALESCE_S)

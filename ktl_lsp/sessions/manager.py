@@ -1124,6 +1124,13 @@ class SessionManager:
             return {}
         return await asyncio.to_thread(self.store.posted_answers, keys)
 
+    async def fingerprint(self, not_kind: str) -> tuple[int, int, tuple[str, ...]] | None:
+        """Changes when a session of another process on the store starts, ends or goes (this
+        process's own are heard on its bus); None without a store."""
+        if self.store is None or not self.recording:
+            return None
+        return await asyncio.to_thread(self.store.fingerprint, not_kind)
+
     async def waiting_elsewhere(self) -> list[Session]:
         """Running sessions of other processes on this store that wait for an answer."""
         if self.store is None or not self.recording:

@@ -879,6 +879,23 @@ class Store:
         )
         return len(dead)
 
+    def fingerprint(self, not_kind: str) -> tuple[int, int, tuple[str, ...]]:
+        """What changes when another process's session (not of ``not_kind``) starts, ends or
+        is deleted: how many there are, the newest start, the ids running. Blocks: from a
+        thread."""
+        conn = self.reader()
+        me = current_owner()
+        count, newest = conn.execute(
+            "SELECT COUNT(*), COALESCE(MAX(created_ns), 0) FROM sessions "
+            "WHERE kind != ? AND owner != ?",
+            (not_kind, me),
+        ).fetchone()
+        running = conn.execute(
+            "SELECT id FROM sessions WHERE state = ? AND kind != ? AND owner != ? ORDER BY id",
+            (str(State.RUNNING), not_kind, me),
+        ).fetchall()
+        return int(count), int(newest), tuple(r[0] for r in running)
+
     def post_answer(self, session_id: str, n: int, choice: str | None, who: str) -> bool:
         """Posts the answer to another process's question; False when one was posted first.
         Blocks on the writer: call from a worker thread."""

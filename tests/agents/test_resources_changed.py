@@ -12,7 +12,7 @@ import anyio
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
-from tests.agents.conftest import AGENT, answer, stdio_agent
+from tests.agents.conftest import AGENT, answer, run_session, stdio_agent
 from tests.agents.test_write_tools import _settings
 from tests.cli.conftest import KTL_LSP
 
@@ -67,3 +67,16 @@ async def test_a_handshake_client_gets_the_notification(tmp_path: Path) -> None:
         with anyio.fail_after(10):
             while heard.count("notifications/resources/list_changed") < 2:
                 await anyio.sleep(0.02)
+
+
+async def test_sessions_of_other_processes_on_the_store_are_told_too(tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    async with stdio_agent(store) as agent:
+        async with agent.listen(resources_list_changed=True) as events:
+            answer(await agent.call_tool("list_sessions", {}))  # connected: the store is read
+            # Another process (the editor's server, a CI run) records a session.
+            await anyio.to_thread.run_sync(lambda: run_session(store, "echo", "elsewhere"))
+            with anyio.fail_after(10):
+                await events.__anext__()
+            listed = [str(r.uri) for r in (await agent.list_resources()).resources]
+        assert len(listed) == 1 and listed[0].startswith("ktl://sessions/")
