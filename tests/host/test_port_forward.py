@@ -5,24 +5,32 @@ attaches and cancels the forward."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from lsprotocol import types as lsp
 
 from ktl_lsp.host.protocol import HostPaths
+from tests.conftest import Ktl
 from tests.host.conftest import PERSIST, StartPersisting, host_pid
 from tests.host.test_host import kill
 from tests.k8s_api import FakeApi, write_kubeconfig
 from tests.lsp.features.helpers import output_text, server_pid, wait_for_text
+from tests.lsp.features.test_port_forward import cancel_closes
 
 
-def serving_pod(api: FakeApi) -> None:
+async def forwarding_to_a_pod(
+    persisting: StartPersisting,
+    api: FakeApi,
+    store: Path,
+    options: dict[str, Any] = PERSIST,
+) -> tuple[Ktl, dict[str, str]]:
+    """A language server (and its environment) whose kubeconfig has pod web-1 serving 8080."""
+    env = {"KUBECONFIG": str(write_kubeconfig(store.with_suffix(".kubeconfig"), api))}
     api.add_pod("web-1", labels={"app": "web"})
     api.serve("web-1", 8080)
+    return await persisting(store, env, options), env
 
 
 async def answered_by(url: str) -> str:
@@ -36,9 +44,7 @@ async def test_a_port_forward_outlives_its_language_server(
     persisting: StartPersisting, api: FakeApi, tmp_path: Path
 ) -> None:
     store = tmp_path / "forward.db"
-    env = {"KUBECONFIG": str(write_kubeconfig(tmp_path / "kubeconfig", api))}
-    serving_pod(api)
-    first = await persisting(store, env)
+    first, env = await forwarding_to_a_pod(persisting, api, store)
     result = await first.cmd("ktl.portForward", {"pod": "web-1", "ports": [":8080"]})
     assert result["state"] == "running", result
     [forward] = result["forwards"]
@@ -66,20 +72,15 @@ async def test_a_port_forward_outlives_its_language_server(
     text = await output_text(second, sid, plain=True)
     assert f"Forwarding from 127.0.0.1:{forward['local']} -> pod/web-1:8080" in text
     assert text.count("Handling connection for") == 3, "each connection logged, none lost"
-
-    cancelled = await second.cmd("ktl.session.cancel", {"sessionId": sid})
-    assert cancelled["state"] == "cancelled"
-    with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", forward["local"]), timeout=2).close()
+    await cancel_closes(second, sid, forward["local"])
 
 
 async def test_a_protected_context_asks_in_the_editor_before_the_host_forwards(
     persisting: StartPersisting, api: FakeApi, tmp_path: Path
 ) -> None:
     store = tmp_path / "protected.db"
-    env = {"KUBECONFIG": str(write_kubeconfig(tmp_path / "kubeconfig", api))}
-    serving_pod(api)
-    ktl = await persisting(store, env, {**PERSIST, "k8s": {"protectedContexts": ["fake"]}})
+    options = {**PERSIST, "k8s": {"protectedContexts": ["fake"]}}
+    ktl, _ = await forwarding_to_a_pod(persisting, api, store, options)
     asked: list[tuple[str, bool]] = []
     choices = ["Forward ports", "Cancel"]
 
