@@ -151,6 +151,17 @@ class HostClient:
         wire["cwd"] = spec.cwd or os.getcwd()
         return await self._adopting("run", adopted, spec=wire, redact=redact)
 
+    async def port_forward(
+        self, request: dict[str, Any], adopted: Callable[[LiveSession], None]
+    ) -> LiveSession:
+        """Starts a port-forward in the host (``request``: see ``ktl_lsp/host/forwards.py``)."""
+        return await self._adopting("portForward", adopted, **request)
+
+    async def forwards(self, session_id: str) -> list[dict[str, Any]] | None:
+        """A port-forward's URLs once it listens; None when it ended first."""
+        found = (await self.request("forwards", sid=session_id)).get("forwards")
+        return list(found) if isinstance(found, list) else None
+
     async def attach(self, session_id: str, adopted: Callable[[LiveSession], None]) -> LiveSession:
         return await self._adopting("attach", adopted, sid=session_id)
 

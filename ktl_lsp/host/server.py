@@ -25,6 +25,7 @@ from typing import Any
 from ktl_lsp import __version__
 from ktl_lsp.aio import background
 from ktl_lsp.errors import UserError
+from ktl_lsp.host.forwards import HostForwards
 from ktl_lsp.host.protocol import (
     HostError,
     HostPaths,
@@ -35,7 +36,7 @@ from ktl_lsp.host.protocol import (
     spec_of,
 )
 from ktl_lsp.sessions.bus import Item, StateChange
-from ktl_lsp.sessions.manager import SessionManager
+from ktl_lsp.sessions.manager import LiveSession, SessionManager
 from ktl_lsp.sessions.model import Frame
 from ktl_lsp.sessions.owner import current_owner
 from ktl_lsp.sessions.redact import Redaction
@@ -49,6 +50,9 @@ CATCH_UP_FRAMES = 256
 STOP_GRACE_S = 12.0
 #: How long a new host waits for its first client before its idle timeout counts.
 START_GRACE_S = 10.0
+
+#: Requests answered when something happens, not at once (each in a task of its own).
+WAITING_OPS = frozenset({"forwards"})
 
 
 class AlreadyRunning(Exception):
@@ -138,6 +142,7 @@ class HostServer:
         self.clients: set[Client] = set()
         self._handlers: set[asyncio.Task[None]] = set()
         self.manager: SessionManager
+        self.forwards: HostForwards
         self._stop: asyncio.Event | None = None
         self._lock_fd: int | None = None
 
@@ -173,6 +178,7 @@ class HostServer:
         self._stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         self.manager = SessionManager.open(self.store, loop=loop)
+        self.forwards = HostForwards(self.manager)
         self.manager.listen(self._on_item)
         try:
             server = await asyncio.start_unix_server(self._connected, path=str(self.paths.socket))
@@ -272,7 +278,11 @@ class HostServer:
                 if message is None:
                     break
                 header, payload = message
-                await self._request(client, header, payload)
+                if header.get("op") in WAITING_OPS:
+                    # Answered when ready; what the client sends meanwhile (a cancel) is not held up.
+                    background(self._request(client, header, payload), name="ktl-host-wait")
+                else:
+                    await self._request(client, header, payload)
         except (HostError, ValueError) as exc:
             log.warning("dropped a client: %s", exc)
         finally:
@@ -306,14 +316,18 @@ class HostServer:
         if op == "run":
             spec = spec_of(header["spec"])
             live = m.create_pending(spec)
-            redact = header.get("redact")
-            if isinstance(redact, dict):
-                rules = [(str(n), str(p)) for n, p in redact.get("patterns", [])]
-                redaction = Redaction.build(bool(redact.get("enabled")), rules)
-                live.redactor = redaction.redactor() if redaction is not None else None
+            _redact(live, header.get("redact"))
             client.watching.add(live.id)
             m.launch(live, spec)
             return session_to_wire(live.session)
+        if op == "portForward":
+            live = await self.forwards.start(header)
+            # No await since the start: its first output is still to come.
+            _redact(live, header.get("redact"))
+            client.watching.add(live.id)
+            return session_to_wire(live.session)
+        if op == "forwards":
+            return {"forwards": await self.forwards.forwards(sid)}
         if op == "attach":
             running = m.live.get(sid)
             if running is None or running.done.done():
@@ -351,6 +365,14 @@ class HostServer:
             "idleTimeoutS": self.idle_timeout,
             "sessions": [{"sessionId": s.id, "title": s.title, "kind": s.kind} for s in running],
         }
+
+
+def _redact(live: LiveSession, redact: Any) -> None:
+    """The language server's redaction settings for a session it started here."""
+    if isinstance(redact, dict):
+        rules = [(str(n), str(p)) for n, p in redact.get("patterns", [])]
+        redaction = Redaction.build(bool(redact.get("enabled")), rules)
+        live.redactor = redaction.redactor() if redaction is not None else None
 
 
 def _same_user(writer: asyncio.StreamWriter) -> bool:

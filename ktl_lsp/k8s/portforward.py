@@ -34,6 +34,8 @@ from ktl_lsp.k8s.targets import (
     service_port,
 )
 from ktl_lsp.k8s.watch import Backoff, watch
+from ktl_lsp.sessions.manager import LiveSession, SessionManager, TaskOutcome
+from ktl_lsp.sessions.model import State
 
 HOST = "127.0.0.1"
 #: A new connection waits this long for a ready pod (a rollout replacing the pods).
@@ -323,6 +325,25 @@ class PortForwarder:
                 f"{DIM}closed connection for {local} (pod {pod}:{port}, "
                 f"{_size(received)} in, {_size(sent)} out, {self.clock() - started:.1f}s){RESET}\r\n"
             )
+
+
+async def forward(
+    manager: SessionManager,
+    target: PodTarget,
+    specs: list[PortSpec],
+    bound: asyncio.Future[list[dict[str, Any]]],
+    live: LiveSession,
+    cluster: Cluster,
+) -> TaskOutcome:
+    """A port-forward session's work (a ``K8sSessions`` body once the first four are bound):
+    listens, records the URLs in ``meta.forwards``, gives them to ``bound``, and forwards until
+    cancelled. The language server runs it, or the session host when it outlives the editor."""
+    forwarder = PortForwarder(cluster, target, specs, live)
+    forwards = await forwarder.bind()
+    await manager.update_meta(live.id, forwards=forwards)
+    bound.set_result(forwards)
+    await forwarder.run()
+    return TaskOutcome(State.DONE, 0)  # pragma: no cover - runs until cancelled
 
 
 def _restarts(pod: dict[str, Any] | None) -> int:

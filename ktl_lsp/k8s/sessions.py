@@ -21,6 +21,7 @@ from ktl_lsp.sessions.provenance import safe_url
 if TYPE_CHECKING:
     from ktl_lsp.k8s import ops
     from ktl_lsp.k8s.manifests import Manifest
+    from ktl_lsp.sessions.approvals import Question
 
 Body = Callable[[LiveSession, Cluster], Awaitable[TaskOutcome]]
 #: Writes what a change would do (a server-side dry run) to the session; a one-line summary.
@@ -68,10 +69,9 @@ class K8sSessions:
         not. On a protected context the person is asked; "Show diff" runs ``preview`` and asks
         again. No answer (dismissed, withdrawn) is no."""
         self.refuse_read_only(cluster, mutation)
-        if self.policy.of(cluster.name) != "protected":
+        if not self.protected(cluster):
             return None
-        where = f"{cluster.name} / {namespace}" if namespace else cluster.name
-        text = f"{mutation.verb} {mutation.what} {mutation.preposition} {where}?"
+        text = question(cluster, namespace, mutation)
         go = mutation.verb
         choices = [SHOW_DIFF, go, CANCEL] if preview is not None else [go, CANCEL]
         detail: str | None = None
@@ -83,17 +83,17 @@ class K8sSessions:
             )
             if q.answer == SHOW_DIFF and preview is not None:
                 detail = await preview(live, cluster)
-                text = f"{mutation.verb} {mutation.what} {mutation.preposition} {where}? ({detail})"
+                text = f"{question(cluster, namespace, mutation)} ({detail})"
                 choices = [go, CANCEL]
                 continue
-            if q.answer == go:
+            refused = verdict(q, go)
+            if refused is None:
                 live.write(f"{DIM}approved by {q.who}{RESET}\r\n")
-                return None
-            if q.state == "withdrawn":
-                return f"not approved: no answer ({q.who})"
-            if q.answer is None:
-                return f"not approved: dismissed by {q.who}"
-            return f"not approved: {q.who} chose {q.answer}"
+            return refused
+
+    def protected(self, cluster: Cluster) -> bool:
+        """Changes to ``cluster`` wait for a person's yes."""
+        return self.policy.of(cluster.name) == "protected"
 
     async def cluster(self, context: str | None) -> tuple[Cluster | None, str | None]:
         """The cluster of ``context`` (else the picked one, else current), or why there is none."""
@@ -175,6 +175,23 @@ class K8sSessions:
                 return self.fail(live, str(exc))
 
         return self._manager().start_task(spec, work)
+
+
+def question(cluster: Cluster, namespace: str | None, mutation: Mutation) -> str:
+    """What a person is asked before ``mutation`` on a protected context."""
+    where = f"{cluster.name} / {namespace}" if namespace else cluster.name
+    return f"{mutation.verb} {mutation.what} {mutation.preposition} {where}?"
+
+
+def verdict(q: Question, go: str) -> str | None:
+    """None when the settled question ``q`` says go ahead, else why not."""
+    if q.answer == go:
+        return None
+    if q.state == "withdrawn":
+        return f"not approved: no answer ({q.who})"
+    if q.answer is None:
+        return f"not approved: dismissed by {q.who}"
+    return f"not approved: {q.who} chose {q.answer}"
 
 
 async def dry_run_preview(

@@ -82,19 +82,23 @@ class Approvals(Feature):
         if q.state == "pending":
             background(self._ask_editor(q), f"ktl-approval-{q.session_id}-{q.n}")
 
-    async def _ask_editor(self, q: Question) -> None:
+    async def ask_editor(self, text: str, choices: list[str]) -> str | None:
+        """The person's choice in the editor; None when dismissed (no)."""
         params = lsp.ShowMessageRequestParams(
             type=lsp.MessageType.Warning,
-            message=f"ktl: {q.text}",
-            actions=[lsp.MessageActionItem(title=c) for c in q.choices],
+            message=f"ktl: {text}",
+            actions=[lsp.MessageActionItem(title=c) for c in choices],
         )
         try:
             picked = await self.server.window_show_message_request_async(params)
-            choice = picked.title if picked is not None else None
+            return picked.title if picked is not None else None
         except Exception:
             # An editor that cannot ask declines: no answer is no action, never a hang.
-            log.info("the editor could not be asked %r: declined", q.text)
-            choice = None
+            log.info("the editor could not be asked %r: declined", text)
+            return None
+
+    async def _ask_editor(self, q: Question) -> None:
+        choice = await self.ask_editor(q.text, q.choices)
         # Answered elsewhere first (the gateway, another client), or withdrawn: nothing to do.
         with contextlib.suppress(ApprovalError):
             await self.server.manager.approvals.answer_anywhere(

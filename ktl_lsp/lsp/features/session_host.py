@@ -8,10 +8,11 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Callable
+from typing import Any
 
 from ktl_lsp.errors import UserError
 from ktl_lsp.host.client import HostClient, connect
-from ktl_lsp.host.protocol import HostError, HostPaths
+from ktl_lsp.host.protocol import HostError, HostPaths, spec_to_wire
 from ktl_lsp.lsp.arguments import ArgumentError
 from ktl_lsp.lsp.feature import Feature
 from ktl_lsp.lsp.server import KtlServer
@@ -32,9 +33,13 @@ class SessionHost(Feature):
         self._connecting: asyncio.Lock | None = None
         self._bringing: asyncio.Lock | None = None
 
+    def persists(self) -> bool:
+        """Whether sessions that can outlive the editor run in the host (``sessions.persist``)."""
+        return self.server.settings.sessions.persist and os.name == "posix"
+
     def takes(self, spec: RunSpec) -> bool:
         """Whether ``spec`` runs in the host: a local process, with ``sessions.persist`` on."""
-        return self.server.settings.sessions.persist and spec.opener is None and os.name == "posix"
+        return self.persists() and spec.opener is None
 
     async def _connected(self, start: bool) -> HostClient | None:
         if self._connecting is None:
@@ -50,13 +55,31 @@ class SessionHost(Feature):
             self.client = HostClient(self.server.manager, *conn)
             return self.client
 
-    async def launch(self, spec: RunSpec, adopted: Adopted) -> LiveSession:
-        """Starts ``spec`` in the host (starting the host if none runs)."""
+    async def _started(self) -> HostClient:
         client = await self._connected(start=True)
         assert client is not None
+        return client
+
+    def _redact_rules(self) -> dict[str, Any]:
         redact = self.server.settings.redact
-        rules = {"enabled": redact.enabled, "patterns": redact.rules()}
-        return await client.run(spec, rules, adopted)
+        return {"enabled": redact.enabled, "patterns": redact.rules()}
+
+    async def launch(self, spec: RunSpec, adopted: Adopted) -> LiveSession:
+        """Starts ``spec`` in the host (starting the host if none runs)."""
+        return await (await self._started()).run(spec, self._redact_rules(), adopted)
+
+    async def port_forward(
+        self, spec: RunSpec, request: dict[str, Any], adopted: Adopted
+    ) -> tuple[LiveSession, list[dict[str, Any]] | None]:
+        """Starts a port-forward in the host (``request``: ``ktl_lsp/host/forwards.py``); the
+        session, and its URLs once its ports listen (None: it ended first)."""
+        client = await self._started()
+        wire = {**request, "spec": spec_to_wire(spec), "redact": self._redact_rules()}
+        live = await client.port_forward(wire, adopted)
+        forwards = await client.forwards(live.id)
+        if forwards is not None:
+            live.session.meta["forwards"] = forwards  # as the host recorded it
+        return live, forwards
 
     async def attach(self, session_id: str, adopted: Adopted) -> LiveSession | None:
         """The running session ``session_id`` (an id or prefix) of this store, shown here again;

@@ -106,10 +106,15 @@ async def test_forward_survives_the_pod_being_replaced(
     text = await output_text(k8s, sid, plain=True)
     assert f"Forwarding from 127.0.0.1:{forward['local']} -> deployment/web:8080" in text
     assert text.count("Handling connection for") >= 2  # keep-alive: one per connection
-    cancelled = await k8s.cmd("ktl.session.cancel", {"sessionId": sid})
+    await cancel_closes(k8s, sid, forward["local"])
+
+
+async def cancel_closes(ktl: Ktl, sid: str, port: int) -> None:
+    """Cancelling the forward ends it cancelled and closes its local port."""
+    cancelled = await ktl.cmd("ktl.session.cancel", {"sessionId": sid})
     assert cancelled["state"] == "cancelled"
     with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", forward["local"]), timeout=2).close()
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
 async def test_service_port_maps_to_the_named_target_port(
