@@ -68,6 +68,9 @@ INDEX_BEHIND_BYTES = 4 * 1024 * 1024
 #: transaction when nothing else is queued; how long closing goes on with it.
 CATCH_UP_FRAMES = 2000
 CATCH_UP_BYTES = 32 * 1024 * 1024
+#: Output read back per step of a catch-up, between looks at the queue: a step of a fast
+#: stream's frames (up to 64 KB each) kept new frames waiting, and a crash lost them.
+CATCH_UP_STEP_BYTES = 1024 * 1024
 CLOSE_CATCH_UP_S = 5.0
 #: Per-frame overhead counted against the queue and the held budget.
 FRAME_OVERHEAD = 64
@@ -623,17 +626,25 @@ class Store:
             conn.execute("BEGIN")
             while self._backlog and (budget is None or (done < budget and self._queue.empty())):
                 sid, lo, hi = self._backlog[0]
-                rows = conn.execute(
+                cur = conn.execute(
                     "SELECT seq, data FROM frames WHERE session_id = ? AND type = 'output' "
                     "AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?",
                     (sid, lo, hi, CATCH_UP_FRAMES),
-                ).fetchall()
+                )
+                rows: list[tuple[int, bytes]] = []
+                step = 0
+                for seq, data in cur:
+                    rows.append((seq, data))
+                    step += len(data) + FRAME_OVERHEAD
+                    if step >= CATCH_UP_STEP_BYTES:
+                        break
+                cur.close()
                 if not rows or rows[-1][0] >= hi:
                     self._backlog.popleft()
                 else:
                     self._backlog[0] = (sid, rows[-1][0] + 1, hi)
                 self.indexer.add(conn, ((sid, seq, bytes(data)) for seq, data in rows))
-                done += sum(len(data) for _, data in rows) + len(rows) * FRAME_OVERHEAD
+                done += step
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
