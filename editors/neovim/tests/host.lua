@@ -69,6 +69,18 @@ local ok, failure = pcall(function()
     return
   end
 
+  --- The answer to a server command, waited for ({} on an error or none in time).
+  local function call(command, args)
+    local answer
+    client.exec(command, args, function(err, r)
+      answer = (not err and r) or {}
+    end)
+    vim.wait(10000, function()
+      return answer ~= nil
+    end, 20)
+    return answer or {}
+  end
+
   local sid = os.getenv('KTL_SESSION')
   local before = tonumber(os.getenv('KTL_LAST_TICK'))
 
@@ -92,21 +104,9 @@ local ok, failure = pcall(function()
     results.stateFile = reopen.file()
     vim.cmd('bwipeout! ' .. t.buf)
     check('forgotten_when_closed', #reopen.ids() == 0, vim.inspect(reopen.ids()))
-    local state
-    client.exec('ktl.session.get', { sessionId = sid }, function(_, s)
-      state = s and s.state
-    end)
-    vim.wait(10000, function()
-      return state ~= nil
-    end, 20)
-    check('still_running', state == 'running', state)
-    local ended
-    client.exec('ktl.session.cancel', { sessionId = sid }, function(_, r)
-      ended = r and r.state
-    end)
-    vim.wait(10000, function()
-      return ended ~= nil
-    end, 20)
+    local got_state = call('ktl.session.get', { sessionId = sid }).state
+    check('still_running', got_state == 'running', got_state)
+    call('ktl.session.cancel', { sessionId = sid })
     return
   end
 
