@@ -286,7 +286,8 @@ class HostClient:
                 return True
             return False
         finally:
-            self._reconnected = None
+            if self._reconnected is back:  # else dropped again meanwhile: a newer try runs
+                self._reconnected = None
             if not back.done():
                 back.set_result(False)
 
@@ -301,6 +302,8 @@ class HostClient:
             try:
                 await self.request("attach", sid=sid)
             except HostError:
+                if self.closed:
+                    return  # dropped again: the next connection adopts it
                 ended = await self._recorded_end(sid)  # it ended while disconnected
             while True:
                 frames, _ = await self.manager.frames(sid, live.session.last_seq + 1, GAP_FRAMES)
