@@ -895,14 +895,20 @@ test("Set Remote Agent Token: SecretStorage, then the server restarts with it in
   assert.equal(statusItems[0].text, "$(terminal) ktl $(cloud) staging/shop");
 });
 
-test("Start Shell: a terminal on ktl.shell whose command blocks show under it, with Copy Output and Rerun", async () => {
+/** Runs `command`, which opens a terminal; opens it (as VS Code would) and collects what it writes. */
+async function newTerminal(command: string, columns = 80): Promise<{ term: (typeof terminals)[0]; out: () => string }> {
   const before = terminals.length;
-  await fakeVscode.commands.executeCommand("ktl.ui.shell");
-  const term = await until("the shell's terminal", () => terminals[before]);
+  await fakeVscode.commands.executeCommand(command);
+  const term = await until(`the terminal ${command} opens`, () => terminals[before]);
   let out = "";
   term.pty.onDidWrite((d: string) => (out += d));
-  term.pty.open({ columns: 100, rows: 24 });
-  await until("a prompt", () => out.length > 0);
+  term.pty.open({ columns, rows: 24 });
+  return { term, out: () => out };
+}
+
+test("Start Shell: a terminal on ktl.shell whose command blocks show under it, with Copy Output and Rerun", async () => {
+  const { term, out } = await newTerminal("ktl.ui.shell", 100);
+  await until("a prompt", () => out().length > 0);
   await new Promise((r) => setTimeout(r, 500));
   term.pty.handleInput("echo from-$((40+2))\r");
   const provider = trees.get("ktl.sessions");
@@ -926,7 +932,7 @@ test("Start Shell: a terminal on ktl.shell whose command blocks show under it, w
     return children.length === 2 && children[1].block.exitCode === 0 && children[1].block.command === "echo from-$((40+2))";
   });
   term.pty.handleInput("exit\r");
-  await until("the end", () => out.includes("[ktl] session done"));
+  await until("the end", () => out().includes("[ktl] session done"));
   assert.deepEqual(messages.filter((m) => m.startsWith("error")), []);
 });
 
@@ -1006,13 +1012,8 @@ test("with sessions.persist on, the window coming back reopens the terminals it 
   await until("a server with sessions.persist", () => clients.length > count && clients.at(-1)!.isRunning() && contexts.get("ktl.server.running") === true);
   try {
     inputAnswers.push("i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done");
-    const before = terminals.length;
-    await fakeVscode.commands.executeCommand("ktl.ui.run");
-    const term = await until("a terminal", () => terminals[before]);
-    let out = "";
-    term.pty.onDidWrite((d: string) => (out += d));
-    term.pty.open({ columns: 80, rows: 24 });
-    await until("ticks", () => out.includes("tick 3"));
+    const { out } = await newTerminal("ktl.ui.run");
+    await until("ticks", () => out().includes("tick 3"));
     const [sid] = await until("the session remembered for the workspace", () => shownIds().length === 1 && shownIds());
 
     // The window reloads: the extension and its server go, and come back.
@@ -1024,7 +1025,7 @@ test("with sessions.persist on, the window coming back reopens the terminals it 
     const writes: string[] = [];
     back.pty.onDidWrite((d: string) => void writes.push(d));
     back.pty.open({ columns: 80, rows: 24 });
-    const last = Math.max(...[...out.matchAll(/tick (\d+)/g)].map((m) => Number(m[1])));
+    const last = Math.max(...[...out().matchAll(/tick (\d+)/g)].map((m) => Number(m[1])));
     await until("new ticks, live", () => writes.join("").includes(`tick ${last + 5}\r\n`), 20000);
     const ticks = [...writes.join("").matchAll(/tick (\d+)\r\n/g)].map((m) => Number(m[1]));
     assert.ok(ticks[0] <= last, `the screen as it was drawn again (from tick ${ticks[0]}, last seen ${last})`);
