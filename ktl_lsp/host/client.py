@@ -1,8 +1,9 @@
 """A session manager's connection to the session host (``ktl_lsp/host/server.py``).
 
 Sessions started or attached through it are adopted by the manager (``SessionManager.adopt``):
-they are shown like its own, while the host runs and records them. If the connection is lost
-(the host died), they end here as interrupted and the store says so too.
+they are shown like its own, while the host runs and records them. If the connection drops
+while the host lives, it is made again and the sessions adopted again, what they wrote meanwhile
+read from the store; if the host died, they end here as interrupted and the store says so too.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ log = logging.getLogger(__name__)
 
 #: How long a host that was just started may take to listen.
 START_TIMEOUT_S = 15.0
+
+#: The waits before each try to connect again to a host whose connection dropped.
+RECONNECT_DELAYS_S = (0.05, 0.25, 1.0, 2.0)
+#: Frames read from the store at a time, filling what a session wrote while disconnected.
+GAP_FRAMES = 2000
 
 OnReply = Callable[[dict[str, Any]], None]
 
@@ -110,16 +116,29 @@ class HostClient:
         manager: SessionManager,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
+        paths: HostPaths | None = None,
     ) -> None:
         self.manager = manager
         self.reader = reader
         self.writer = writer
+        #: Where to connect again when the connection drops (None: never).
+        self.paths = paths
         self.sessions: dict[str, LiveSession] = {}
         self._next_id = 0
         self._pending: dict[int, tuple[asyncio.Future[dict[str, Any]], OnReply | None]] = {}
+        #: What the host sent for a session being adopted again, held until its gap is filled.
+        self._held: dict[str, list[tuple[dict[str, Any], bytes]]] = {}
+        #: Set while the connection is being made again; requests wait for it.
+        self._reconnected: asyncio.Future[bool] | None = None
         self.closed = False
+        self._closing_here = False
         self._reading = asyncio.ensure_future(self._read())
         manager.flushers.append(self.flush)
+
+    @property
+    def gone(self) -> bool:
+        """Closed for good (not while connecting again)."""
+        return self.closed and self._reconnected is None
 
     # requests -----------------------------------------------------------------------------
     async def request(
@@ -127,6 +146,8 @@ class HostClient:
     ) -> dict[str, Any]:
         """Sends ``op`` and waits for its answer; ``on_reply`` runs with it as soon as it is
         read, before any message after it (frames of a session it started)."""
+        if self._reconnected is not None:
+            await asyncio.shield(self._reconnected)
         if self.closed:
             raise HostError("the connection to the session host is closed")
         self._next_id += 1
@@ -209,11 +230,17 @@ class HostClient:
         except Exception:
             log.exception("the session host's connection failed")
         finally:
-            await self._lost()
+            self._fail_pending("the connection to the session host was lost")
+            if not await self._reconnect():
+                await self._lost()
 
     def _dispatch(self, header: dict[str, Any], payload: bytes) -> None:
         ev = header.get("ev")
-        if ev == "frame":
+        sid = header["sid"] if ev == "frame" else header["session"]["id"] if ev == "state" else None
+        held = self._held.get(sid) if sid is not None else None
+        if held is not None:
+            held.append((header, payload))
+        elif ev == "frame":
             live = self.sessions.get(header["sid"])
             if live is not None:
                 self.manager.relay(live, frame_of(header, payload))
@@ -234,26 +261,106 @@ class HostClient:
                 on_reply(answer)
             fut.set_result(answer)
 
+    def _fail_pending(self, why: str) -> None:
+        for fut, _ in self._pending.values():
+            if not fut.done():
+                fut.set_exception(HostError(why))
+        self._pending.clear()
+
+    # a dropped connection -----------------------------------------------------------------
+    async def _reconnect(self) -> bool:
+        """Connects again to a host that still listens (a few tries, waiting longer each
+        time) and adopts again the sessions shown here; False when no host listens (it died
+        or stopped) or it cannot be reached."""
+        if self.paths is None or self._closing_here:
+            return False
+        self.closed = True
+        back: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._reconnected = back
+        try:
+            for delay in RECONNECT_DELAYS_S:
+                await asyncio.sleep(delay)
+                try:
+                    conn = await open_connection(self.paths)
+                except (HostError, OSError) as exc:
+                    log.warning("cannot connect to the session host again: %s", exc)
+                    continue
+                if conn is None:
+                    return False  # nothing listens: the host is gone
+                log.warning("the connection to the session host dropped: connected again")
+                self.reader, self.writer = conn
+                self.closed = False
+                self._reading = asyncio.ensure_future(self._read())
+                back.set_result(True)
+                for live in list(self.sessions.values()):
+                    await self._adopt_again(live)
+                return True
+            return False
+        finally:
+            if self._reconnected is back:  # else dropped again meanwhile: a newer try runs
+                self._reconnected = None
+            if not back.done():
+                back.set_result(False)
+
+    async def _adopt_again(self, live: LiveSession) -> None:
+        """Watches ``live`` again: what it wrote while disconnected comes from the store
+        (the host flushed first), then what the host sent since, in order."""
+        sid = live.id
+        self._held[sid] = []
+        live.controller = self
+        ended: Session | None = None
+        try:
+            try:
+                await self.request("attach", sid=sid)
+            except HostError:
+                if self.closed:
+                    return  # dropped again: the next connection adopts it
+                ended = await self._recorded_end(sid)  # it ended while disconnected
+            while True:
+                frames, _ = await self.manager.frames(sid, live.session.last_seq + 1, GAP_FRAMES)
+                for frame in frames:
+                    self.manager.relay(live, frame)
+                if len(frames) < GAP_FRAMES:
+                    break
+        except Exception:
+            log.exception("adopting %s again failed", sid)
+        finally:
+            held = self._held.pop(sid, [])
+        for header, payload in held:
+            self._dispatch(header, payload)
+        if ended is not None and self.sessions.pop(sid, None) is not None:
+            self.manager.ended_elsewhere(live, ended)
+
+    async def _recorded_end(self, sid: str) -> Session:
+        """How the store says ``sid`` ended (interrupted when it does not say)."""
+        store = self.manager.store
+        found = None
+        if store is not None and store.opened:
+            await self.flush()
+            found = await asyncio.to_thread(store.get_session, sid)
+        if found is not None and found.state is not State.RUNNING:
+            return found
+        return self._interrupted(self.sessions[sid].session)
+
+    @staticmethod
+    def _interrupted(gone: Session) -> Session:
+        return Session(
+            id=gone.id,
+            kind=gone.kind,
+            title=gone.title,
+            state=State.INTERRUPTED,
+            error="the session host stopped while the session was running",
+        )
+
     async def _lost(self) -> None:
         """The host went away: what ran there can never finish now."""
         self.closed = True
         with contextlib.suppress(ValueError):
             self.manager.flushers.remove(self.flush)
-        for fut, _ in self._pending.values():
-            if not fut.done():
-                fut.set_exception(HostError("the session host stopped"))
-        self._pending.clear()
+        self._fail_pending("the session host stopped")
         lost, self.sessions = list(self.sessions.values()), {}
         for live in lost:
-            gone = live.session
-            ended = Session(
-                id=gone.id,
-                kind=gone.kind,
-                title=gone.title,
-                state=State.INTERRUPTED,
-                error="the session host stopped while the session was running",
-            )
-            self.manager.ended_elsewhere(live, ended)
+            self.manager.ended_elsewhere(live, self._interrupted(live.session))
         # The host marks nothing as it dies: the store marks its sessions once their owner,
         # the host's process, is seen gone (reaped).
         for _ in range(25 if lost else 0):
@@ -263,4 +370,5 @@ class HostClient:
                     break
 
     def close(self) -> None:
+        self._closing_here = True
         self.writer.close()

@@ -3,6 +3,10 @@
 --     killed (the test kills Neovim's process group, its language server with it);
 --   KTL_PHASE=reopen: a new Neovim lists the session running, opens it (attach), sees its
 --     screen and new ticks, cancels it, and quits.
+--   KTL_PHASE=auto: a new Neovim opens it again by itself (remembered for the workspace), sees
+--     its screen and new ticks; the user deleting the buffer forgets it.
+-- With KTL_GATE=<file>, the start phase runs a second session too, that ends once the file is
+-- there (while no Neovim shows it): it is forgotten, not reopened.
 -- KTL_LSP=<server> KTL_STORE=<db> KTL_RESULTS=<json> KTL_MANIFEST=<yaml> as for run.lua.
 local harness = dofile(debug.getinfo(1, 'S').source:sub(2):match('(.*/)') .. 'results.lua')
 local results, check, save, buf_text = harness.results, harness.check, harness.save, harness.buf_text
@@ -27,6 +31,7 @@ local ok, failure = pcall(function()
     cmd = { os.getenv('KTL_LSP') },
     store = os.getenv('KTL_STORE'),
     init_options = { sessions = { persist = true, hostIdleTimeout = 60 } },
+    reopen_sessions = phase ~= 'reopen', -- that phase opens the session by hand
   })
   vim.cmd('edit ' .. vim.fn.fnameescape(os.getenv('KTL_MANIFEST')))
   vim.wait(10000, function()
@@ -45,6 +50,18 @@ local ok, failure = pcall(function()
     check('ticking', got and seen:find('old-1\n', 1, true), seen)
     results.sessionId = vim.b[buf].ktl_session_id
     results.lastTick = last_tick(buf)
+    local gate = os.getenv('KTL_GATE')
+    if gate then
+      vim.cmd('KtlRun while [ ! -e ' .. gate .. ' ]; do sleep 0.05; done')
+      local gated = vim.api.nvim_get_current_buf()
+      vim.wait(10000, function()
+        return vim.b[gated].ktl_session_id ~= nil
+      end, 20)
+      results.gatedId = vim.b[gated].ktl_session_id
+    end
+    local reopen = require('ktl.reopen')
+    results.remembered = reopen.ids()
+    results.stateFile = reopen.file()
     save()
     vim.wait(60000, function()
       return false
@@ -52,7 +69,47 @@ local ok, failure = pcall(function()
     return
   end
 
+  --- The answer to a server command, waited for ({} on an error or none in time).
+  local function call(command, args)
+    local answer
+    client.exec(command, args, function(err, r)
+      answer = (not err and r) or {}
+    end)
+    vim.wait(10000, function()
+      return answer ~= nil
+    end, 20)
+    return answer or {}
+  end
+
   local sid = os.getenv('KTL_SESSION')
+  local before = tonumber(os.getenv('KTL_LAST_TICK'))
+
+  if phase == 'auto' then
+    local terminal = require('ktl.terminal')
+    local home = vim.api.nvim_get_current_win()
+    local got = vim.wait(20000, function()
+      local t = terminal.terms[sid]
+      return t ~= nil and last_tick(t.buf) >= before + 10
+    end, 50)
+    local t = terminal.terms[sid]
+    check('reopened_live', got, t and ('last tick ' .. last_tick(t.buf) .. ', before ' .. before) or 'no buffer')
+    if not t then
+      return
+    end
+    local text = buf_text(t.buf)
+    check('from_the_screen', text:find('tick 0', 1, true) and not text:find('old-', 1, true), text)
+    check('focus_kept', vim.api.nvim_get_current_win() == home and vim.api.nvim_win_get_buf(home) ~= t.buf, '')
+    local reopen = require('ktl.reopen')
+    check('only_running_remembered', vim.deep_equal(reopen.ids(), { sid }), vim.inspect(reopen.ids()))
+    results.stateFile = reopen.file()
+    vim.cmd('bwipeout! ' .. t.buf)
+    check('forgotten_when_closed', #reopen.ids() == 0, vim.inspect(reopen.ids()))
+    local got_state = call('ktl.session.get', { sessionId = sid }).state
+    check('still_running', got_state == 'running', got_state)
+    call('ktl.session.cancel', { sessionId = sid })
+    return
+  end
+
   local listed
   client.exec('ktl.sessions.list', { state = 'running' }, function(err, r)
     listed = err and {} or r.sessions
@@ -71,7 +128,6 @@ local ok, failure = pcall(function()
     return
   end
   local buf = require('ktl.sessions').open_session(session)
-  local before = tonumber(os.getenv('KTL_LAST_TICK'))
   local got = vim.wait(15000, function()
     return last_tick(buf) >= before + 10
   end, 50)

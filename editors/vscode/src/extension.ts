@@ -36,6 +36,7 @@ import {
 } from "./core/server";
 import { K8sStatus, loadChildren, SessionsModel, sessionItem, statusText } from "./core/sessions";
 import { BlockItemView, BlockNode, BlockParams, blockItem, BlocksModel, isShell, loadBlocks } from "./core/blocks";
+import { ShownSessions } from "./core/reopen";
 import { RunSpec, SessionTerminal, ShellSpec } from "./core/terminal";
 import { Exec, Session, SessionDataParams, SessionStateParams } from "./core/types";
 
@@ -322,9 +323,18 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       await refreshK8s();
     },
   };
+  const shown = new ShownSessions(context.workspaceState);
+  let reopened = false;
   /** Once the server runs: the sessions, and the Kubernetes pick (the server forgot it). */
   const onReady = (): void => {
     refreshSessions();
+    if (!reopened && setting<boolean>("sessions.persist", false)) {
+      // the first start of this window: terminals on the sessions that outlived the last one
+      reopened = true;
+      shown
+        .reopen(exec, (s) => openTerminal({ attach: s, title: s.title, background: true }))
+        .then((r) => r.length > 0 && log.info(`reopened ${r.length} session terminal(s)`), (e: unknown) => log.warn(`reopening terminals: ${String(e)}`));
+    }
     void refreshK8s(true).then(() => {
       // a (re)started server has no watches: the view starts over
       for (const e of cluster.children()) cluster.forget(e.context);
@@ -333,7 +343,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     });
   };
 
-  const openTerminal = (arg: { run?: RunSpec; exec?: ExecSpec; shell?: ShellSpec; attach?: Session; title: string }): void => {
+  const openTerminal = (arg: { run?: RunSpec; exec?: ExecSpec; shell?: ShellSpec; attach?: Session; title: string; background?: boolean }): void => {
     const core = new SessionTerminal({
       exec,
       router,
@@ -346,6 +356,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       onError: (m) => log.error(m),
     });
     core.started.then(() => refreshSessions(), () => undefined);
+    if (setting<boolean>("sessions.persist", false)) shown.track(core);
     const pty: vscode.Pseudoterminal = {
       onDidWrite: core.onDidWrite as unknown as vscode.Event<string>,
       onDidClose: core.onDidClose as unknown as vscode.Event<number | void>,
@@ -355,7 +366,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       setDimensions: (dims) => core.setDimensions(dims),
     };
     const terminal = vscode.window.createTerminal({ name: arg.title.slice(0, 60), pty });
-    terminal.show();
+    terminal.show(arg.background);
   };
 
   const ctx: CommandContext = { ui, exec };

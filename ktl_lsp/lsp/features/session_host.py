@@ -45,14 +45,14 @@ class SessionHost(Feature):
         if self._connecting is None:
             self._connecting = asyncio.Lock()
         async with self._connecting:
-            if self.client is not None and not self.client.closed:
+            if self.client is not None and not self.client.gone:
                 return self.client
             store = self.server.store_path
             timeout = self.server.settings.sessions.host_idle_timeout
             conn = await connect(HostPaths.of(store), store, start, timeout)
             if conn is None:
                 return None
-            self.client = HostClient(self.server.manager, *conn)
+            self.client = HostClient(self.server.manager, *conn, HostPaths.of(store))
             return self.client
 
     async def _started(self) -> HostClient:

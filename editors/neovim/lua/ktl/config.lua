@@ -15,6 +15,7 @@ M.options = {
   open_url = nil, -- function(url): how :KtlReplay opens a link (default: vim.ui.open, xdg-open/open, or print)
   sessions_limit = 200, -- how many sessions :KtlSessions lists
   status_icon = '⎈ ', -- before the context in status() / statusline()
+  reopen_sessions = true, -- sessions.persist: reopen the buffers of sessions that outlived Neovim (false: a note, :KtlReattach)
 }
 
 --- Merges `opts` (setup's) over the options in use.

@@ -11,10 +11,12 @@
 --   compare, plans, targets    :KtlCompare; :KtlPlan, :KtlSessions; :KtlExec, :KtlLogs
 --   forwards                   :KtlPortForward, :KtlForwards
 --   blocks                     :KtlShell, command block marks, :KtlBlocks, :KtlBlockRerun/Copy
+--   reopen                     session buffers that come back after Neovim (sessions.persist)
 --   cluster                    :KtlCluster, the explorer's tree from ktl/resources
 --   codelens, commands         the lens commands; the :Ktl* user commands
 -- Upwards, a lower module is handed functions instead of requiring: client.on_session_state,
--- client.on_ready and client.on_block (set below), terminal.exec (set by client).
+-- client.on_ready and client.on_block, terminal.on_shown and on_let_go (set below),
+-- terminal.exec (set by client).
 local blocks = require('ktl.blocks')
 local client = require('ktl.client')
 local cluster = require('ktl.cluster')
@@ -27,6 +29,7 @@ local forwards = require('ktl.forwards')
 local manifest = require('ktl.manifest')
 local plans = require('ktl.plans')
 local progress = require('ktl.progress')
+local reopen = require('ktl.reopen')
 local sessions = require('ktl.sessions')
 local statusline = require('ktl.statusline')
 local targets = require('ktl.targets')
@@ -38,7 +41,12 @@ client.on_session_state = function(state)
   statusline.track(state)
   plans.on_session_state()
 end
-client.on_ready = contexts.on_ready
+client.on_ready = function()
+  contexts.on_ready()
+  reopen.on_ready()
+end
+terminal.on_shown = reopen.remember
+terminal.on_let_go = reopen.forget
 client.on_resources = cluster.on_resources
 client.on_block = blocks.on_block
 
@@ -58,6 +66,7 @@ M.open_url = sessions.open_url
 M.replay = sessions.replay
 M.export = sessions.export
 M.pin = sessions.pin
+M.reattach = reopen.reattach
 M.compare_lines = compare.compare_lines
 M.compare = compare.compare
 
@@ -160,7 +169,7 @@ function M.setup(opts)
     callback = function()
       terminal.check_size()
     end,
-  })
+  })  reopen.on_setup()
 end
 
 return M

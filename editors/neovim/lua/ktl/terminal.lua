@@ -18,6 +18,10 @@ M.pending = {}
 M.pending_order = {}
 -- The function that sends a command to the server: set by client.lua (which requires this module).
 M.exec = nil
+-- What a module above this one does when a buffer starts showing a running session, and when
+-- it lets go of it (the session ended, or the user deleted the buffer): set by ktl/init.lua.
+M.on_shown = function(_) end
+M.on_let_go = function(_) end
 
 local function remember(sid, seq, data, state)
   local p = M.pending[sid]
@@ -67,6 +71,7 @@ local function finish(sid, term, state)
   end
   local level = state.state == 'done' and vim.log.levels.INFO or vim.log.levels.WARN
   notify('ktl: session ' .. sid:sub(1, 8) .. ' ' .. text, level)
+  M.on_let_go(sid)
 end
 
 --- `ktl/sessionData` {sessionId, seq, data}
@@ -166,6 +171,19 @@ function M.bind(sid, buf, chan, state, last_seq)
       end
     end,
   })
+  vim.api.nvim_create_autocmd({ 'BufUnload' }, {
+    buffer = buf,
+    once = true,
+    callback = function()
+      -- the user closed it (:bd, :bw), not Neovim quitting: that keeps it, to show next time
+      if vim.v.exiting == vim.NIL or vim.v.exiting == nil then
+        M.on_let_go(sid)
+      end
+    end,
+  })
+  if not FINAL[state or ''] then
+    M.on_shown(sid)
+  end
   return term
 end
 

@@ -66,10 +66,13 @@ export class SessionTerminal {
   private readonly writeEmitter = new Emitter<string>();
   private readonly closeEmitter = new Emitter<number | void>();
   private readonly stateEmitter = new Emitter<SessionStateParams>();
+  private readonly dismissEmitter = new Emitter<string>();
   readonly onDidWrite = this.writeEmitter.event;
   readonly onDidClose = this.closeEmitter.event;
   /** The session's state changes (after the terminal saw them). */
   readonly onDidChangeState = this.stateEmitter.event;
+  /** The user closed the terminal (and answered whether to cancel a running session). */
+  readonly onDidDismiss = this.dismissEmitter.event;
 
   sessionId: string | undefined;
   state: string = "starting";
@@ -256,6 +259,7 @@ export class SessionTerminal {
         }
       }
     }
+    if (sid !== undefined) this.dismissEmitter.fire(sid);
     this.unsubscribe?.();
     this.unsubscribe = undefined;
   }
@@ -266,5 +270,6 @@ export class SessionTerminal {
     this.writeEmitter.dispose();
     this.closeEmitter.dispose();
     this.stateEmitter.dispose();
+    this.dismissEmitter.dispose();
   }
 }

@@ -9,7 +9,7 @@
  */
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import { strict as assert } from "node:assert";
-import { ChildProcess, spawn } from "node:child_process";
+import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -895,14 +895,20 @@ test("Set Remote Agent Token: SecretStorage, then the server restarts with it in
   assert.equal(statusItems[0].text, "$(terminal) ktl $(cloud) staging/shop");
 });
 
-test("Start Shell: a terminal on ktl.shell whose command blocks show under it, with Copy Output and Rerun", async () => {
+/** Runs `command`, which opens a terminal; opens it (as VS Code would) and collects what it writes. */
+async function newTerminal(command: string, columns = 80): Promise<{ term: (typeof terminals)[0]; out: () => string }> {
   const before = terminals.length;
-  await fakeVscode.commands.executeCommand("ktl.ui.shell");
-  const term = await until("the shell's terminal", () => terminals[before]);
+  await fakeVscode.commands.executeCommand(command);
+  const term = await until(`the terminal ${command} opens`, () => terminals[before]);
   let out = "";
   term.pty.onDidWrite((d: string) => (out += d));
-  term.pty.open({ columns: 100, rows: 24 });
-  await until("a prompt", () => out.length > 0);
+  term.pty.open({ columns, rows: 24 });
+  return { term, out: () => out };
+}
+
+test("Start Shell: a terminal on ktl.shell whose command blocks show under it, with Copy Output and Rerun", async () => {
+  const { term, out } = await newTerminal("ktl.ui.shell", 100);
+  await until("a prompt", () => out().length > 0);
   await new Promise((r) => setTimeout(r, 500));
   term.pty.handleInput("echo from-$((40+2))\r");
   const provider = trees.get("ktl.sessions");
@@ -926,7 +932,7 @@ test("Start Shell: a terminal on ktl.shell whose command blocks show under it, w
     return children.length === 2 && children[1].block.exitCode === 0 && children[1].block.command === "echo from-$((40+2))";
   });
   term.pty.handleInput("exit\r");
-  await until("the end", () => out.includes("[ktl] session done"));
+  await until("the end", () => out().includes("[ktl] session done"));
   assert.deepEqual(messages.filter((m) => m.startsWith("error")), []);
 });
 
@@ -995,4 +1001,47 @@ test("VS Code's MCP support gets ktl-lsp mcp: the same server and store, agents'
   const tools = await mcpTools(again);
   for (const t of ["run", "plan_run", "k8s_apply", "k8s_delete", "session_cancel", "read_output"]) assert.ok(tools.includes(t), t);
   await fakeVscode.workspace.getConfiguration("ktl").update("agents.allowWrite", false, 1);
+});
+
+test("with sessions.persist on, the window coming back reopens the terminals it had on sessions still running", async () => {
+  process.env.KTL_LSP_HOST_DIR = path.join(tmp, "host"); // the servers started from now on
+  const warn = fakeVscode.window.showWarningMessage;
+  const shownIds = () => (workspaceState.get("ktl.sessions.shown") as string[] | undefined) ?? [];
+  const count = clients.length;
+  await fakeVscode.workspace.getConfiguration("ktl").update("sessions.persist", true, 1);
+  await until("a server with sessions.persist", () => clients.length > count && clients.at(-1)!.isRunning() && contexts.get("ktl.server.running") === true);
+  try {
+    inputAnswers.push("i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done");
+    const { out } = await newTerminal("ktl.ui.run");
+    await until("ticks", () => out().includes("tick 3"));
+    const [sid] = await until("the session remembered for the workspace", () => shownIds().length === 1 && shownIds());
+
+    // The window reloads: the extension and its server go, and come back.
+    await extension.deactivate();
+    for (const s of extensionContext.subscriptions.splice(0)) (s as { dispose(): void }).dispose();
+    const reopenedAt = terminals.length;
+    await extension.activate(extensionContext as any);
+    const back = await until("the terminal reopened", () => terminals[reopenedAt], 20000);
+    const writes: string[] = [];
+    back.pty.onDidWrite((d: string) => void writes.push(d));
+    back.pty.open({ columns: 80, rows: 24 });
+    const last = Math.max(...[...out().matchAll(/tick (\d+)/g)].map((m) => Number(m[1])));
+    await until("new ticks, live", () => writes.join("").includes(`tick ${last + 5}\r\n`), 20000);
+    const ticks = [...writes.join("").matchAll(/tick (\d+)\r\n/g)].map((m) => Number(m[1]));
+    assert.ok(ticks[0] <= last, `the screen as it was drawn again (from tick ${ticks[0]}, last seen ${last})`);
+    assert.deepEqual(ticks, ticks.map((_, i) => ticks[0] + i), "then every line since, live");
+    assert.deepEqual(shownIds(), [sid]);
+
+    // The user closes it and keeps the session running: it is not reopened again.
+    fakeVscode.window.showWarningMessage = async (m: string) => void messages.push(`warning: ${m}`);
+    await back.pty.close();
+    await until("forgotten", () => shownIds().length === 0);
+    const got: any = await fakeVscode.commands.executeCommand("ktl.session.get", { sessionId: sid });
+    assert.equal(got.state, "running");
+    await fakeVscode.commands.executeCommand("ktl.session.cancel", { sessionId: sid });
+  } finally {
+    fakeVscode.window.showWarningMessage = warn;
+    spawnSync(String(config["server.path"]), ["--store", String(config.store), "host", "--stop"], { env: process.env, timeout: 30000 });
+    delete process.env.KTL_LSP_HOST_DIR;
+  }
 });

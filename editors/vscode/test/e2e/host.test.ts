@@ -16,8 +16,10 @@ import { createMessageConnection, MessageConnection, StreamMessageReader, Stream
 import { ExecuteCommandRequest, InitializedNotification, InitializeRequest } from "vscode-languageserver-protocol";
 import { SessionRouter } from "../../src/core/router";
 import { initializationOptions, resolveServer } from "../../src/core/server";
+import { ShownSessions } from "../../src/core/reopen";
 import { SessionTerminal } from "../../src/core/terminal";
 import { Exec, Session, SessionDataParams, SessionResult, SessionStateParams } from "../../src/core/types";
+import { memento } from "../support/fakes";
 
 const REPO = path.resolve(__dirname, "..", "..", "..", "..", "..");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ktl-host-e2e-"));
@@ -63,6 +65,10 @@ async function until(what: string, fn: () => boolean, timeoutMs = 15000): Promis
   }
 }
 
+/** Lines the screen is cleared of, then a tick every 0.1 s with what was typed. */
+const CLEARS_THEN_TICKS =
+  "seq -f old-%g 80; sleep 0.3; printf '\\033[H\\033[2J'; i=0; while read -t 0.1 line || true; do echo \"tick $i $line\"; i=$((i+1)); done";
+
 const lastTick = (out: string) => Math.max(-1, ...[...out.matchAll(/tick (\d+)/g)].map((m) => Number(m[1])));
 
 after(() => {
@@ -72,8 +78,7 @@ after(() => {
 
 test("a session outlives its window's server and is shown again in a new one", async () => {
   const first = await openWindow();
-  const cmd = "seq -f old-%g 80; sleep 0.3; printf '\\033[H\\033[2J'; i=0; while read -t 0.1 line || true; do echo \"tick $i $line\"; i=$((i+1)); done";
-  const t1 = new SessionTerminal({ exec: first.exec, router: first.router, run: { command: cmd }, confirm: async () => true });
+  const t1 = new SessionTerminal({ exec: first.exec, router: first.router, run: { command: CLEARS_THEN_TICKS }, confirm: async () => true });
   let out1 = "";
   t1.onDidWrite((d) => (out1 += d));
   t1.open({ columns: 80, rows: 24 });
@@ -101,6 +106,65 @@ test("a session outlives its window's server and is shown again in a new one", a
     await second.exec<SessionResult>("ktl.session.cancel", { sessionId: sid });
     assert.equal(await ended, "cancelled");
     t2.dispose();
+  } finally {
+    second.proc.kill();
+    second.conn.dispose();
+  }
+});
+
+test("a window's terminals reopen on the sessions that outlived it", async () => {
+  const workspaceState = memento(); // the workspace's, kept across its windows
+  const first = await openWindow();
+  const shownBefore = new ShownSessions(workspaceState);
+  const terminal = (w: Window, opts: { run?: { command: string }; attach?: Session }, keep = false): { t: SessionTerminal; out: () => string } => {
+    const t = new SessionTerminal({ exec: w.exec, router: w.router, ...opts, confirm: async () => !keep });
+    let out = "";
+    t.onDidWrite((d) => (out += d));
+    return { t, out: () => out };
+  };
+  const ticks = terminal(first, { run: { command: CLEARS_THEN_TICKS } });
+  const gate = path.join(tmp, "go");
+  const waits = terminal(first, { run: { command: `while [ ! -e ${gate} ]; do sleep 0.05; done` } });
+  const brief = terminal(first, { run: { command: "echo brief" } });
+  for (const x of [ticks, waits, brief]) {
+    shownBefore.track(x.t);
+    x.t.open({ columns: 80, rows: 24 });
+  }
+  const sid = await ticks.t.started;
+  const waitsId = await waits.t.started;
+  await until("the brief session's end", () => brief.t.state === "done");
+  await until("ticks", () => lastTick(ticks.out()) >= 3);
+  assert.deepEqual(shownBefore.ids().sort(), [sid, waitsId].sort(), "running ones remembered, ended ones forgotten");
+  first.proc.kill("SIGKILL");
+  first.conn.dispose();
+  fs.writeFileSync(gate, ""); // this one ends while no window shows it
+  await new Promise((r) => setTimeout(r, 1000));
+
+  const second = await openWindow();
+  try {
+    const shown = new ShownSessions(workspaceState);
+    const opened: { t: SessionTerminal; out: () => string }[] = [];
+    const reopened = await shown.reopen(second.exec, (s) => {
+      const x = terminal(second, { attach: s }, true);
+      shown.track(x.t);
+      x.t.open({ columns: 80, rows: 24 });
+      opened.push(x);
+    });
+    assert.deepEqual(reopened.map((s) => s.sessionId), [sid], "the one still running, not the one that ended");
+    assert.deepEqual(shown.ids(), [sid]);
+    const [back] = opened;
+    await until("new ticks, live", () => lastTick(back.out()) >= lastTick(ticks.out()) + 10);
+    assert.match(back.out(), /tick 0 /, "the screen as it was is drawn again");
+    assert.ok(!back.out().includes("old-"), "replayed from where it was cleared");
+    back.t.handleInput("typed-back\r");
+    await until("input reached the session", () => /tick \d+ typed-back/.test(back.out()));
+
+    // The user closes the terminal and keeps the session: it is no longer reopened.
+    await back.t.close();
+    assert.deepEqual(shown.ids(), []);
+    assert.equal((await second.exec<Session>("ktl.session.get", { sessionId: sid })).state, "running");
+    await second.exec<SessionResult>("ktl.session.cancel", { sessionId: sid });
+    back.t.dispose();
   } finally {
     second.proc.kill();
     second.conn.dispose();
