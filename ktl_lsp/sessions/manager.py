@@ -957,22 +957,31 @@ class SessionManager:
     async def export_pieces(
         self, session_id: str, fmt: str, from_seq: int = 1, reveal: bool = False
     ) -> tuple[Session, Iterator[bytes]]:
-        """A session and its export as byte pieces, read lazily (iterate them in a thread);
-        secrets redacted unless ``reveal``."""
+        """A session (or ``ID#blockN``, one command block) and its export as byte pieces, read
+        lazily (iterate them in a thread); secrets redacted unless ``reveal``."""
         from ktl_lsp.sessions.export import iter_export
         from ktl_lsp.sessions.export.ndjson import iter_ndjson
 
-        session = await self.get(session_id)
+        session, block = await self._export_target(session_id)
         store = self._readable_store()
         await self.flush()
         redaction = self.outgoing_redaction(reveal)
-        if fmt == "ndjson":
+        if fmt == "ndjson" and block is None:
             from ktl_lsp.sessions.export._common import scrubbed_session
 
             redactor = redaction.redactor() if redaction is not None else None
             session, _ = scrubbed_session(session, redactor)
             return session, iter(iter_ndjson(store, session, from_seq=from_seq, redactor=redactor))
-        return session, iter(iter_export(store, session.id, fmt, redaction=redaction))
+        pieces = iter_export(store, session.id, fmt, redaction=redaction, block=block)
+        return session, iter(pieces)
+
+    async def _export_target(self, ref: str) -> tuple[Session, Block | None]:
+        """The session ``ref`` names, and the command block when it is ``ID#blockN``."""
+        sid, sep, rest = ref.partition("#")
+        session = await self.get(sid)
+        if not sep:
+            return session, None
+        return session, await self.block(session.id, parse_block_ref(ref, rest))
 
     def outgoing_redaction(self, reveal: bool = False) -> Redaction | None:
         """What leaves the store is redacted by default (the well-known rules and the
@@ -995,18 +1004,20 @@ class SessionManager:
         store) in ``fmt``: ndjson, asciicast or html. Raises ``ExportError`` saying why not."""
         from ktl_lsp.sessions.export import default_filename, export_to_path, exports_dir
 
-        session = await self.get(session_id)
+        session, block = await self._export_target(session_id)
         if self.store is None or not self.recording:
             raise RecordingOff("recording is off: there is no session store to export from")
         await self.flush()
         target = path
         if target is None:
-            target = exports_dir(self.store) / default_filename(session.id, fmt)
+            ref = session.id if block is None else f"{session.id}#block{block.index}"
+            target = exports_dir(self.store) / default_filename(ref, fmt)
         return await asyncio.to_thread(
             functools.partial(
                 export_to_path,
                 compat=compat,
                 redaction=self.outgoing_redaction(reveal),
+                block=block,
             ),
             self.store,
             session.id,

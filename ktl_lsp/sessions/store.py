@@ -838,6 +838,20 @@ class Store:
                 return
             seq = chunk[-1].seq + 1
 
+    def last_frame(self, session_id: str, ftype: FrameType, at_or_before: int) -> Frame | None:
+        """The newest frame of ``ftype`` up to sequence ``at_or_before`` (the terminal size a
+        command block starts with, say)."""
+        row = (
+            self.reader()
+            .execute(
+                "SELECT seq, ts_ns, data FROM frames WHERE session_id = ? AND type = ? "
+                "AND seq <= ? ORDER BY seq DESC LIMIT 1",
+                (session_id, str(ftype), at_or_before),
+            )
+            .fetchone()
+        )
+        return Frame(session_id, row[0], row[1], ftype, bytes(row[2])) if row else None
+
     def blocks(self, session_id: str) -> list[Block]:
         rows = self.reader().execute(
             "SELECT idx, command, cwd, started_ns, from_seq, ended_ns, exit_code, to_seq "

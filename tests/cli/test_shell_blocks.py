@@ -62,3 +62,35 @@ def test_run_bash_in_a_terminal_has_blocks(tmp_path: Path) -> None:
         "--store", str(store), "sessions", "diff", f"{session[:6]}#block0", f"{session}#block1"
     )
     assert diff.returncode == 1 and "+cli-needle-42x" in diff.stdout
+
+    # One block exported as a recording of its own: its command, its output, not the rest.
+    cast = ktl_lsp(
+        "--store", str(store), "sessions", "export", f"{session[:6]}#block1", "-f", "asciicast"
+    )
+    assert cast.returncode == 0, cast.stderr
+    head, *events = [json.loads(line) for line in cast.stdout.splitlines()]
+    assert head["title"] == "echo cli-needle-42x; exit 2" and head["width"] == 100
+    block = head["ktl"]["meta"]["block"]
+    assert (block["index"], block["of"]) == (1, session)
+    shown = "".join(e[2] for e in events if e[1] == "o")
+    assert "cli-needle-42x" in shown and "cli-needle-42\r" not in shown
+    assert all(e[0] >= 0 for e in events)
+    page = tmp_path / "exports"
+    page.mkdir()
+    written = ktl_lsp(
+        "--store",
+        str(store),
+        "sessions",
+        "export",
+        f"{session}#block0",
+        "-f",
+        "html",
+        "-o",
+        str(page),
+    )
+    assert written.returncode == 0, written.stderr
+    [html_file] = page.iterdir()
+    assert html_file.name == f"{session}_block0.html"
+    assert "echo cli-needle-$((6*7))" in html_file.read_text()
+    bad = ktl_lsp("--store", str(store), "sessions", "export", f"{session}#block9")
+    assert bad.returncode != 0 and "block" in bad.stderr

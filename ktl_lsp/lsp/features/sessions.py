@@ -145,7 +145,7 @@ class BundleArgs:
 
 @dataclass
 class ExportArgs:
-    sessionId: str
+    sessionId: str  #: an id or prefix; ``ID#blockN`` exports one command block
     format: Literal["ndjson", "asciicast", "html"]
     path: str | None = None  #: file or directory; default: ``exports/`` beside the store
     compat: bool = False  #: NDJSON only what ktl-agent's readers know
@@ -282,7 +282,7 @@ class Sessions(Feature):
         path = Path(a.path).expanduser() if a.path else None
         manager = self.server.manager
         written = await manager.export(
-            await manager.resolve_id(a.sessionId), a.format, path, a.compat, a.reveal
+            await _ref(manager, a.sessionId), a.format, path, a.compat, a.reveal
         )
         return {"path": str(written)}
 

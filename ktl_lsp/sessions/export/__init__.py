@@ -24,11 +24,15 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from ktl_lsp.sessions import private
+from ktl_lsp.sessions.blocks import Block
 from ktl_lsp.sessions.export._common import (
+    ALL,
     ExportError,
     ExportWriteError,
     SessionNotFound,
+    Span,
     UnknownFormat,
+    block_view,
     scrubbed_session,
     write_chunks,
 )
@@ -87,18 +91,23 @@ def iter_export(
     *,
     compat: bool = False,
     redaction: Redaction | None = None,
+    block: Block | None = None,
 ) -> Iterator[bytes]:
     """The export as byte pieces (for an HTTP response body, say). Checks fmt and id first.
-    With ``redaction``, secrets in output and input frames are replaced (each frame alone)."""
+    With ``redaction``, secrets in output and input frames are replaced; with ``block``, only
+    that command block's frames, as a recording of its own."""
     name = _format(fmt)
     session = _session(store, session_id)
+    span = ALL
+    if block is not None:
+        session, span = block_view(session, block), Span(block.from_seq, block.to_seq)
     redactor = redaction.redactor() if redaction is not None else None
     session, _ = scrubbed_session(session, redactor)
     if name == "ndjson":
-        return iter_ndjson(store, session, compat=compat, redactor=redactor)
+        return iter_ndjson(store, session, compat=compat, redactor=redactor, span=span)
     if name == "asciicast":
-        return iter_asciicast(store, session, redactor)
-    return iter_html(store, session, redactor)
+        return iter_asciicast(store, session, redactor, span)
+    return iter_html(store, session, redactor, span)
 
 
 def export_session(
@@ -109,13 +118,15 @@ def export_session(
     *,
     compat: bool = False,
     redaction: Redaction | None = None,
+    block: Block | None = None,
 ) -> None:
-    """Writes the session to ``out`` in ``fmt`` ("ndjson", "asciicast" or "html").
+    """Writes the session (or one of its command blocks) to ``out`` in ``fmt`` ("ndjson",
+    "asciicast" or "html").
 
     ``compat=True`` (NDJSON only) writes only what ktl-agent knows: see
     :mod:`ktl_lsp.sessions.mirror`. Write failures raise :class:`ExportWriteError`.
     """
-    pieces = iter_export(store, session_id, fmt, compat=compat, redaction=redaction)
+    pieces = iter_export(store, session_id, fmt, compat=compat, redaction=redaction, block=block)
     try:
         write_chunks(out, pieces)
         out.flush()
@@ -147,17 +158,19 @@ def export_to_path(
     *,
     compat: bool = False,
     redaction: Redaction | None = None,
+    block: Block | None = None,
 ) -> Path:
     """Exports to a file, atomically (a temp file beside it, then rename); returns the path.
 
-    An existing directory gets ``<session id>.<ext>`` inside it. Nothing is created when the
+    An existing directory gets ``<session id>.<ext>`` (``<id>_block<N>.<ext>``) inside it. Nothing is created when the
     format or the session is unknown, and nothing partial is left when writing fails.
     """
     name = _format(fmt)
     _session(store, session_id)
     target = Path(path).expanduser()
     if target.is_dir():
-        target = target / default_filename(session_id, name)
+        ref = session_id if block is None else f"{session_id}#block{block.index}"
+        target = target / default_filename(ref, name)
     target = target.absolute()
     parent = target.parent
     if not parent.is_dir():
@@ -177,7 +190,9 @@ def export_to_path(
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            export_session(store, session_id, name, out, compat=compat, redaction=redaction)
+            export_session(
+                store, session_id, name, out, compat=compat, redaction=redaction, block=block
+            )
             os.fsync(out.fileno())
         os.replace(tmp, target)
     except ExportWriteError as exc:

@@ -13,17 +13,59 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable, Iterator
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ktl_lsp.fullwrite import write_all
-from ktl_lsp.sessions.blocks import block_label
+from ktl_lsp.sessions.blocks import Block, block_label
 from ktl_lsp.sessions.errors import SessionError
-from ktl_lsp.sessions.model import Frame, FrameType, Session
+from ktl_lsp.sessions.model import Frame, FrameType, Session, State
 from ktl_lsp.sessions.redact import Redactor
 from ktl_lsp.sessions.scrub import scrub_frames
 
+if TYPE_CHECKING:
+    from ktl_lsp.sessions.store import Store
+
 #: Bytes gathered before one write to the output.
 CHUNK = 256 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class Span:
+    """The frames an export covers: all of a session's, or one command block's."""
+
+    from_seq: int = 1
+    to_seq: int | None = None
+
+    def frames(self, store: Store, session_id: str, batch: int = 2000) -> Iterator[Frame]:
+        for frame in store.iter_frames(session_id, from_seq=max(1, self.from_seq), batch=batch):
+            if self.to_seq is not None and frame.seq > self.to_seq:
+                return
+            yield frame
+
+
+ALL = Span()
+
+
+def block_view(session: Session, block: Block) -> Session:
+    """The session as one of its command blocks shows it: the block's command, its start and
+    end, its exit code (times in an export count from the block's start)."""
+    state = session.state
+    if block.exit_code is not None:
+        state = State.DONE if block.exit_code == 0 else State.ERROR
+    meta = {
+        **session.meta,
+        "command": block.command,
+        "block": {"index": block.index, "cwd": block.cwd, "of": session.id},
+    }
+    return dataclasses.replace(
+        session,
+        title=block.command or f"block {block.index}",
+        state=state,
+        created_ns=block.started_ns,
+        ended_ns=block.ended_ns,
+        exit_code=block.exit_code,
+        meta=meta,
+    )
 
 
 def scrubbed(frames: Iterable[Frame], redactor: Redactor | None) -> Iterator[Frame]:

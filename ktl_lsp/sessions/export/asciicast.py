@@ -22,7 +22,14 @@ from collections.abc import Iterator
 from json.encoder import py_encode_basestring
 from typing import Any
 
-from ktl_lsp.sessions.export._common import frame_label, resize_size, result_label, scrubbed
+from ktl_lsp.sessions.export._common import (
+    ALL,
+    Span,
+    frame_label,
+    resize_size,
+    result_label,
+    scrubbed,
+)
 from ktl_lsp.sessions.model import FrameType, Session, command_line
 from ktl_lsp.sessions.redact import Redactor
 from ktl_lsp.sessions.store import Store
@@ -35,9 +42,17 @@ SIZE_SCAN_FRAMES = 1000
 TERM = "xterm-256color"
 
 
-def first_size(store: Store, session_id: str) -> tuple[tuple[int, int], int | None]:
-    """The terminal size from the first resize frame, and that frame's seq (a bounded peek)."""
-    for frame in store.iter_frames(session_id, batch=64):
+def first_size(
+    store: Store, session_id: str, span: Span = ALL
+) -> tuple[tuple[int, int], int | None]:
+    """The terminal size from the first resize frame, and that frame's seq (a bounded peek);
+    for a span that starts later, the size in effect where it starts."""
+    if span.from_seq > 1:
+        before = store.last_frame(session_id, FrameType.RESIZE, span.from_seq)
+        size = resize_size(before) if before is not None else None
+        if size is not None and before is not None:
+            return size, before.seq
+    for frame in span.frames(store, session_id, batch=64):
         if frame.type is FrameType.RESIZE:
             size = resize_size(frame)
             if size is not None:
@@ -91,17 +106,17 @@ def _event(t: float, code: str, text: str) -> bytes:
 
 
 def iter_asciicast(
-    store: Store, session: Session, redactor: Redactor | None = None
+    store: Store, session: Session, redactor: Redactor | None = None, span: Span = ALL
 ) -> Iterator[bytes]:
-    """The session as asciicast v2 lines, streamed from the store."""
-    size, size_seq = first_size(store, session.id)
+    """The session (its ``span`` of frames) as asciicast v2 lines, streamed from the store."""
+    size, size_seq = first_size(store, session.id, span)
     yield _line(header(session, size))
     start = session.created_ns
     out_decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     in_decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     last_t = 0.0
     saw_end = False
-    for frame in scrubbed(store.iter_frames(session.id), redactor):
+    for frame in scrubbed(span.frames(store, session.id), redactor):
         t = max(last_t, round(max(0, frame.ts_ns - start) / 1e9, 6))
         last_t = t
         if frame.type is FrameType.OUTPUT:

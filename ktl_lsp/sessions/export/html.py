@@ -17,6 +17,8 @@ from importlib import resources
 from typing import Any
 
 from ktl_lsp.sessions.export._common import (
+    ALL,
+    Span,
     frame_json,
     frame_label,
     resize_size,
@@ -57,10 +59,10 @@ def _script_json(obj: Any) -> str:
     )
 
 
-def _frames(store: Store, session: Session, redactor: Redactor | None) -> Iterator[str]:
+def _frames(store: Store, session: Session, redactor: Redactor | None, span: Span) -> Iterator[str]:
     """One compact array per frame, as player.js expects (input frames are not replayed)."""
     start = session.created_ns
-    for frame in scrubbed(store.iter_frames(session.id), redactor):
+    for frame in scrubbed(span.frames(store, session.id), redactor):
         t = max(0, frame.ts_ns - start) / 1e6
         tms = int(t) if t.is_integer() else round(t, 3)
         if frame.type is FrameType.OUTPUT:
@@ -79,9 +81,11 @@ def _frames(store: Store, session: Session, redactor: Redactor | None) -> Iterat
                 yield f"[{frame.seq},{tms},{_script_json(kind)},{_script_json(label)}]"
 
 
-def iter_html(store: Store, session: Session, redactor: Redactor | None = None) -> Iterator[bytes]:
+def iter_html(
+    store: Store, session: Session, redactor: Redactor | None = None, span: Span = ALL
+) -> Iterator[bytes]:
     """The page, in pieces: head and assets, then one frame per line, then the start-up script."""
-    size, _ = first_size(store, session.id)
+    size, _ = first_size(store, session.id, span)
     title = html.escape(session.title or session.id)
     head = (
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -100,7 +104,7 @@ def iter_html(store: Store, session: Session, redactor: Redactor | None = None) 
     )
     yield head.encode()
     first = True
-    for line in _frames(store, session, redactor):
+    for line in _frames(store, session, redactor, span):
         yield (line if first else ",\n" + line).encode()
         first = False
     tail = (

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 
-from ktl_lsp.sessions.export._common import scrubbed
+from ktl_lsp.sessions.export._common import ALL, Span, scrubbed
 from ktl_lsp.sessions.mirror import MirrorEncoder, MirrorError, default_producer, mirror_to_frame
 from ktl_lsp.sessions.model import Frame, Session
 from ktl_lsp.sessions.redact import Redactor
@@ -28,13 +28,16 @@ def iter_ndjson(
     producer: str | None = None,
     compat: bool = False,
     redactor: Redactor | None = None,
+    span: Span = ALL,
 ) -> Iterator[bytes]:
-    """The session's frames as NDJSON lines (each ends with ``\\n``), streamed from the store."""
+    """The session's frames (from ``from_seq``, within ``span``) as NDJSON lines (each ends
+    with ``\\n``), streamed from the store."""
     encoder = MirrorEncoder(
         session.id, default_producer(session) if producer is None else producer, compat=compat
     )
     line = encoder.line
-    for frame in scrubbed(store.iter_frames(session.id, from_seq=max(1, from_seq)), redactor):
+    span = Span(max(from_seq, span.from_seq), span.to_seq)
+    for frame in scrubbed(span.frames(store, session.id), redactor):
         yield line(frame)
 
 
