@@ -7,6 +7,7 @@ import gc
 import importlib
 import logging
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from typing import Any, Generic, TypeVar
 
@@ -36,8 +37,22 @@ async def import_off_loop(*modules: str) -> None:
     """
     missing = [m for m in modules if m not in sys.modules]
     if missing:
-        await asyncio.to_thread(lambda: [importlib.import_module(m) for m in missing])
+        await asyncio.to_thread(_import_parents_first, missing)
         freeze_long_lived()
+
+
+_importing = threading.Lock()
+
+
+def _import_parents_first(modules: list[str]) -> None:
+    """Each package before its submodules, one thread at a time: ``import a.b`` takes a.b's
+    import lock before a's, so a thread doing that while another imports ``a`` (whose
+    ``__init__`` imports a.b) deadlocks, and Python raises ``_DeadlockError``."""
+    with _importing:
+        for name in modules:
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):
+                importlib.import_module(".".join(parts[:i]))
 
 
 def freeze_long_lived() -> None:

@@ -18,8 +18,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
 from ktl_lsp.checks.k8s_schemas import (
     KubernetesSchemas,
     same_fields,
@@ -29,6 +27,7 @@ from ktl_lsp.checks.k8s_schemas import (
 from ktl_lsp.checks.schema_docs import field_doc
 from ktl_lsp.checks.schema_engine import node_range
 from ktl_lsp.documents.edits import Edit, Fix
+from ktl_lsp.documents.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ktl_lsp.documents.positions import Range
 from ktl_lsp.documents.yaml_nodes import INT, get, get_pair, last_leaf, scalar_text
 

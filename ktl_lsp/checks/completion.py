@@ -14,8 +14,6 @@ from dataclasses import dataclass, replace
 from pathlib import PurePath
 from typing import Literal, Protocol
 
-from yaml.nodes import MappingNode, Node, SequenceNode
-
 from ktl_lsp.checks.crds import OBJECT_META, CrdVersion
 from ktl_lsp.checks.hover import describe
 from ktl_lsp.checks.k8s_manifest import string_map
@@ -35,6 +33,7 @@ from ktl_lsp.checks.schema_docs import (
 from ktl_lsp.checks.shape import Shape
 from ktl_lsp.checks.stack_shapes import INLINE_RELEASE, RELEASE_FILE, ROOT_STACK
 from ktl_lsp.documents.file_kinds import FileKind
+from ktl_lsp.documents.nodes import MappingNode, Node, SequenceNode
 from ktl_lsp.documents.positions import LineIndex, Position, PositionEncoding, Range
 from ktl_lsp.documents.yaml_nodes import get, scalar_text
 from ktl_lsp.documents.yaml_parse import ParsedText

@@ -11,10 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from yaml.nodes import Node
-
 from ktl_lsp.checks.k8s_schemas import KubernetesSchemas
 from ktl_lsp.checks.schema_engine import Schema, SchemaCompiler
+from ktl_lsp.documents.nodes import Node
 from ktl_lsp.documents.yaml_nodes import get, scalar_text, to_python
 
 OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"

@@ -14,12 +14,11 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol
 
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
 from ktl_lsp.checks.findings import Finding
 from ktl_lsp.checks.schema_engine import node_range
 from ktl_lsp.checks.secret_refs import check_secret_refs
 from ktl_lsp.documents.file_kinds import values_chart_dir
+from ktl_lsp.documents.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ktl_lsp.documents.positions import Range
 from ktl_lsp.documents.yaml_nodes import mapping_pairs, to_python
 from ktl_lsp.documents.yaml_parse import ParsedText

@@ -8,9 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from yaml.nodes import MappingNode, Node, ScalarNode
-
 from ktl_lsp.checks.schema_engine import Hook, Path, SchemaWalk, describe, format_path
+from ktl_lsp.documents.nodes import MappingNode, Node, ScalarNode
 from ktl_lsp.documents.yaml_nodes import NULL, STR, json_kind, mapping_pairs
 
 QUANTITY = re.compile(

@@ -9,8 +9,6 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, replace
 
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
 from ktl_lsp.checks.api_moves import api_version_fix
 from ktl_lsp.checks.crds import CrdRegistry
 from ktl_lsp.checks.findings import Finding, Related
@@ -22,6 +20,7 @@ from ktl_lsp.checks.k8s_schemas import (
 )
 from ktl_lsp.checks.schema_engine import SchemaWalk, WalkOptions, add_key, node_range
 from ktl_lsp.documents.edits import Fix, replace_with
+from ktl_lsp.documents.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ktl_lsp.documents.yaml_nodes import NULL, STR, get, get_pair, mapping_pairs, scalar_text
 
 NOT_API_GROUPS = (

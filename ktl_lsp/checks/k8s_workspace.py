@@ -11,12 +11,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from yaml.nodes import MappingNode, Node, SequenceNode
-
 from ktl_lsp.checks.findings import Finding, Related
 from ktl_lsp.checks.k8s_manifest import list_items, string_map, type_info
 from ktl_lsp.checks.k8s_schemas import CLUSTER_SCOPED_KINDS, split_api_version
 from ktl_lsp.checks.schema_engine import node_range
+from ktl_lsp.documents.nodes import MappingNode, Node, SequenceNode
 from ktl_lsp.documents.positions import Range
 from ktl_lsp.documents.yaml_nodes import get, get_pair, scalar_text
 

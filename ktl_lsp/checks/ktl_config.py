@@ -5,10 +5,9 @@ ktl loads this file non-strictly, so a typo silently does nothing: that is what 
 
 from __future__ import annotations
 
-from yaml.nodes import MappingNode, ScalarNode
-
 from ktl_lsp.checks.findings import Finding
 from ktl_lsp.checks.shape import BOOL, STRING, Shape, ShapeWalk, map_of, obj
+from ktl_lsp.documents.nodes import MappingNode, ScalarNode
 from ktl_lsp.documents.yaml_nodes import get, mapping_pairs, scalar_text, scalar_value
 from ktl_lsp.documents.yaml_parse import ParsedText
 

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
+from ktl_lsp.documents.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ktl_lsp.documents.yaml_nodes import get, scalar_text
 from ktl_lsp.documents.yaml_parse import ParsedText
 

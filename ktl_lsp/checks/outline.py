@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from yaml.nodes import MappingNode, SequenceNode
-
 from ktl_lsp.documents.file_kinds import FileKind
+from ktl_lsp.documents.nodes import MappingNode, SequenceNode
 from ktl_lsp.documents.positions import Range
 from ktl_lsp.documents.yaml_nodes import get, scalar_text
 from ktl_lsp.documents.yaml_parse import ParsedText

@@ -12,10 +12,9 @@ import json
 from importlib import resources
 from typing import Any
 
-from yaml.nodes import Node, ScalarNode, SequenceNode
-
 from ktl_lsp.checks.findings import Finding, Related
 from ktl_lsp.checks.schema_engine import Schema, SchemaCompiler, SchemaWalk, WalkOptions, node_range
+from ktl_lsp.documents.nodes import Node, ScalarNode, SequenceNode
 from ktl_lsp.documents.yaml_nodes import get, scalar_text, scalar_value
 from ktl_lsp.documents.yaml_parse import ParsedText
 from ktl_lsp.globs import globs_overlap

@@ -24,8 +24,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePath
 from typing import Literal, Protocol
 
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
 from ktl_lsp.checks.completion import REFERENCES
 from ktl_lsp.checks.hover import HoverText
 from ktl_lsp.checks.k8s_workspace import POD_TEMPLATE_PATHS, PlacedSummary, summarize
@@ -33,6 +31,7 @@ from ktl_lsp.checks.schema_engine import node_range
 from ktl_lsp.checks.stack_file import strings_in
 from ktl_lsp.checks.stack_shapes import RELEASE_NAMES
 from ktl_lsp.documents.file_kinds import FileKind
+from ktl_lsp.documents.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ktl_lsp.documents.positions import LineIndex, Position, PositionEncoding, Range
 from ktl_lsp.documents.yaml_nodes import get, scalar_text
 from ktl_lsp.documents.yaml_parse import ParsedText, YamlDocument

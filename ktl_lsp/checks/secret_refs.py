@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
 from ktl_lsp.checks.findings import Finding, Severity
 from ktl_lsp.checks.schema_engine import node_range
+from ktl_lsp.documents.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ktl_lsp.documents.yaml_nodes import STR, get, json_kind, mapping_pairs, scalar_text
 from ktl_lsp.documents.yaml_parse import ParsedText
 

@@ -9,8 +9,6 @@ import os
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
 from ktl_lsp.checks.findings import Finding
 from ktl_lsp.checks.schema_engine import node_range
 from ktl_lsp.checks.shape import (
@@ -19,6 +17,7 @@ from ktl_lsp.checks.shape import (
 )
 from ktl_lsp.checks.stack_shapes import CODE, RELEASE_FILE, ROOT_STACK, STACK_NAMES, SUB_NOTE
 from ktl_lsp.documents.file_reading import read_text_file
+from ktl_lsp.documents.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ktl_lsp.documents.yaml_nodes import get, get_pair, mapping_pairs, scalar_text, scalar_value
 from ktl_lsp.documents.yaml_parse import ParsedText, parse_text
 

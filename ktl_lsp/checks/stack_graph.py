@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from yaml.nodes import MappingNode, Node, SequenceNode
-
 from ktl_lsp.checks.findings import Finding, Related
 from ktl_lsp.checks.stack_file import declares_root, strings_in
 from ktl_lsp.checks.stack_shapes import (
@@ -23,6 +21,7 @@ from ktl_lsp.checks.stack_shapes import (
     STACK_NAMES,
 )
 from ktl_lsp.documents.edits import Fix, replace_with
+from ktl_lsp.documents.nodes import MappingNode, Node, SequenceNode
 from ktl_lsp.documents.positions import Range
 from ktl_lsp.documents.yaml_nodes import get, scalar_text
 from ktl_lsp.documents.yaml_parse import ParsedText, YamlDocument

@@ -9,12 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from yaml.nodes import MappingNode, Node, SequenceNode
-
 from ktl_lsp.checks.k8s_workspace import PlacedSummary
 from ktl_lsp.checks.outline import WORKLOAD_KINDS, outline_of
 from ktl_lsp.checks.references import KtlItem, relative
 from ktl_lsp.documents.file_kinds import FileKind
+from ktl_lsp.documents.nodes import MappingNode, Node, SequenceNode
 from ktl_lsp.documents.positions import PositionEncoding, Range
 from ktl_lsp.documents.yaml_nodes import get, get_pair, scalar_text
 from ktl_lsp.documents.yaml_parse import ParsedText, YamlDocument

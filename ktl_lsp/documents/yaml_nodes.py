@@ -9,8 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from yaml.constructor import ConstructorError, SafeConstructor
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ktl_lsp.documents.nodes import (
+    ConstructorError,
+    MappingNode,
+    Node,
+    SafeConstructor,
+    ScalarNode,
+    SequenceNode,
+)
 
 TAG_PREFIX = "tag:yaml.org,2002:"
 STR = TAG_PREFIX + "str"

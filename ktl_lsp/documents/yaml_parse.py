@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ktl_lsp.documents.edits import Edit, Fix
+from ktl_lsp.documents.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ktl_lsp.documents.positions import LineIndex, Range
 from ktl_lsp.documents.yaml_chunks import Chunk, split_documents
 from ktl_lsp.documents.yaml_nodes import last_leaf

@@ -15,8 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
+from ktl_lsp.documents.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ktl_lsp.documents.positions import Range
 from ktl_lsp.documents.yaml_nodes import get, scalar_text
 from ktl_lsp.documents.yaml_parse import ParsedText, YamlDocument, parse_text, text_problem

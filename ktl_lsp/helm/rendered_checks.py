@@ -21,8 +21,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
 from ktl_lsp.checks.crds import CrdRegistry, CrdVersion, crd_versions, is_crd
 from ktl_lsp.checks.findings import Finding, Related, sort_findings
 from ktl_lsp.checks.k8s_manifest import check_manifest, type_info
@@ -30,6 +28,7 @@ from ktl_lsp.checks.k8s_schemas import KubernetesSchemas, schemas_for, split_api
 from ktl_lsp.checks.k8s_workspace import PlacedSummary, summarize, workspace_findings
 from ktl_lsp.documents.edits import Edit, Fix
 from ktl_lsp.documents.file_reading import read_text_file
+from ktl_lsp.documents.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ktl_lsp.documents.positions import Range
 from ktl_lsp.documents.yaml_parse import (
     DocumentCache,

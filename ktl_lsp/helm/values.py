@@ -15,8 +15,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
+from ktl_lsp.documents.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ktl_lsp.documents.positions import Range
 from ktl_lsp.documents.yaml_nodes import json_kind, mapping_pairs, scalar_value
 from ktl_lsp.documents.yaml_parse import parse_text

@@ -9,6 +9,7 @@ blocks on a full terminal exactly as it would in a real one.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import functools
 import logging
@@ -18,7 +19,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ktl_lsp.aio import background
 from ktl_lsp.pty import PtySpec, SpawnError, spawn
@@ -55,6 +56,7 @@ from ktl_lsp.sessions.search import MAX_LIMIT, Hit, Query
 from ktl_lsp.sessions.store import Store, StoreError
 from ktl_lsp.sessions.timeline import SeekResult, Timeline, Timelines, find_start, find_text
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 HIGH_WATER = 32 * 1024 * 1024
@@ -270,6 +272,7 @@ class SessionManager:
         #: recording is not); None: the recording's rules, or the well-known ones.
         self.leaving: Redaction | None = None
         self._pruner: asyncio.Task[None] | None = None
+        self._poller: concurrent.futures.ThreadPoolExecutor | None = None
         self._timelines = Timelines()
         #: Questions its sessions put to a person (protected contexts, plans that pause).
         self.approvals = Approvals(self)
@@ -342,6 +345,8 @@ class SessionManager:
     def close(self) -> None:
         if self._pruner is not None:
             self._pruner.cancel()
+        if self._poller is not None:
+            self._poller.shutdown(wait=False, cancel_futures=True)
         self.provenance.close()
         for live in list(self.live.values()):
             if live.pty is not None and not live.pty.exited:
@@ -1122,6 +1127,14 @@ class SessionManager:
             await flush()
 
     # answers to questions of sessions running in other processes (sessions/approvals.py) ----
+    async def _polled(self, fn: Callable[..., T], *args: Any) -> T:
+        """Runs a periodic read of the store (other processes' questions and sessions) in one
+        thread of its own: each thread that reads holds its own SQLite connection, and polls
+        spread over the shared pool would open one in each of its threads."""
+        if self._poller is None:
+            self._poller = concurrent.futures.ThreadPoolExecutor(1, "ktl-store-poll")
+        return await asyncio.get_running_loop().run_in_executor(self._poller, fn, *args)
+
     async def post_answer(self, session_id: str, n: int, choice: str | None, who: str) -> bool:
         """Posts an answer for the process that asked; False when another was posted first."""
         return await asyncio.to_thread(
@@ -1133,20 +1146,20 @@ class SessionManager:
     ) -> dict[tuple[str, int], tuple[str | None, str]]:
         if not keys or self.store is None or not self.recording:
             return {}
-        return await asyncio.to_thread(self.store.posted_answers, keys)
+        return await self._polled(self.store.posted_answers, keys)
 
     async def fingerprint(self, not_kind: str) -> tuple[int, int, tuple[str, ...]] | None:
         """Changes when a session of another process on the store starts, ends or goes (this
         process's own are heard on its bus); None without a store."""
         if self.store is None or not self.recording:
             return None
-        return await asyncio.to_thread(self.store.fingerprint, not_kind)
+        return await self._polled(self.store.fingerprint, not_kind)
 
     async def waiting_elsewhere(self) -> list[Session]:
         """Running sessions of other processes on this store that wait for an answer."""
         if self.store is None or not self.recording:
             return []
-        running = await asyncio.to_thread(
+        running = await self._polled(
             self.store.list_sessions, SessionFilter(state=str(State.RUNNING), limit=1000)
         )
         # This process's own sessions are known better here than in what the writer has saved.
@@ -1161,6 +1174,10 @@ class SessionManager:
         """The session runs in this process (not in another server on the same store)."""
         live = self.live.get(session_id)
         return live is not None and not live.done.done()
+
+    def readers_opened(self) -> int:
+        """The store's reader connections (each thread that read the store holds one)."""
+        return self.store.readers_opened if self.store is not None else 0
 
     def running_count(self) -> int:
         return sum(1 for live in self.live.values() if not live.done.done())

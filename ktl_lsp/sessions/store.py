@@ -282,6 +282,8 @@ class Store:
         self._pending_bytes = 0
         self._lock = threading.Lock()
         self._local = threading.local()
+        #: Reader connections opened so far (one per thread that has read: fds it holds).
+        self.readers_opened = 0
         self._writer: threading.Thread | None = None
         self._wconn: sqlite3.Connection | None = None
         self.failed: str | None = None
@@ -755,6 +757,7 @@ class Store:
         if conn is None:
             conn = _connect(self.path)
             self._local.conn = conn
+            self.readers_opened += 1
         return conn
 
     def get_session(self, session_id: str) -> Session | None:

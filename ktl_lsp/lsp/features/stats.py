@@ -132,6 +132,7 @@ class Stats(Feature):
             "rssBytes": _rss_bytes(),
             "openFds": _open_fds(),
             "threads": threading.active_count(),
+            "storeReaders": manager.readers_opened(),
             "liveSessions": manager.running_count(),
             "recording": manager.recording,
             "progressTokens": len(self.server.work_done_progress.tokens),
