@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -24,11 +24,11 @@ from ktl_lsp.sessions.export._common import (
     trimmed_count,
 )
 from ktl_lsp.sessions.export.asciicast import first_size
-from ktl_lsp.sessions.model import FrameType, Session
+from ktl_lsp.sessions.model import Frame, FrameType, Session
 from ktl_lsp.sessions.redact import Redactor
 from ktl_lsp.sessions.store import Store
 
-__all__ = ["CSP", "iter_html"]
+__all__ = ["CSP", "html_pieces", "iter_html"]
 
 CSP = (
     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -57,10 +57,10 @@ def _script_json(obj: Any) -> str:
     )
 
 
-def _frames(store: Store, session: Session, redactor: Redactor | None) -> Iterator[str]:
+def _frames(session: Session, frames: Iterable[Frame]) -> Iterator[str]:
     """One compact array per frame, as player.js expects (input frames are not replayed)."""
     start = session.created_ns
-    for frame in scrubbed(store.iter_frames(session.id), redactor):
+    for frame in frames:
         t = max(0, frame.ts_ns - start) / 1e6
         tms = int(t) if t.is_integer() else round(t, 3)
         if frame.type is FrameType.OUTPUT:
@@ -82,6 +82,14 @@ def _frames(store: Store, session: Session, redactor: Redactor | None) -> Iterat
 def iter_html(store: Store, session: Session, redactor: Redactor | None = None) -> Iterator[bytes]:
     """The page, in pieces: head and assets, then one frame per line, then the start-up script."""
     size, _ = first_size(store, session.id)
+    return html_pieces(session, scrubbed(store.iter_frames(session.id), redactor), size)
+
+
+def html_pieces(
+    session: Session, frames: Iterable[Frame], size: tuple[int, int]
+) -> Iterator[bytes]:
+    """:func:`iter_html` of ``frames`` (already redacted as wanted); ``size`` is
+    :func:`first_size`'s."""
     title = html.escape(session.title or session.id)
     head = (
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -100,7 +108,7 @@ def iter_html(store: Store, session: Session, redactor: Redactor | None = None) 
     )
     yield head.encode()
     first = True
-    for line in _frames(store, session, redactor):
+    for line in _frames(session, frames):
         yield (line if first else ",\n" + line).encode()
         first = False
     tail = (

@@ -17,7 +17,7 @@ from ktl_lsp.sessions.model import Frame, Session
 from ktl_lsp.sessions.redact import Redactor
 from ktl_lsp.sessions.store import Store
 
-__all__ = ["iter_ndjson", "read_ndjson"]
+__all__ = ["iter_ndjson", "ndjson_lines", "read_ndjson"]
 
 
 def iter_ndjson(
@@ -30,12 +30,18 @@ def iter_ndjson(
     redactor: Redactor | None = None,
 ) -> Iterator[bytes]:
     """The session's frames as NDJSON lines (each ends with ``\\n``), streamed from the store."""
+    frames = store.iter_frames(session.id, from_seq=max(1, from_seq))
+    return ndjson_lines(session, scrubbed(frames, redactor), producer=producer, compat=compat)
+
+
+def ndjson_lines(
+    session: Session, frames: Iterable[Frame], *, producer: str | None = None, compat: bool = False
+) -> Iterator[bytes]:
+    """``frames`` (of ``session``, already redacted as wanted) as NDJSON lines."""
     encoder = MirrorEncoder(
         session.id, default_producer(session) if producer is None else producer, compat=compat
     )
-    line = encoder.line
-    for frame in scrubbed(store.iter_frames(session.id, from_seq=max(1, from_seq)), redactor):
-        yield line(frame)
+    return map(encoder.line, frames)
 
 
 def read_ndjson(stream: Iterable[bytes | str]) -> Iterator[Frame]:
