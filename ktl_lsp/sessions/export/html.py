@@ -8,13 +8,14 @@ line at a time as they are read from the store (the page holds them all, the exp
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 from collections.abc import Iterable, Iterator
 from functools import cache
 from importlib import resources
 from typing import Any
+
+import pybase64
 
 from ktl_lsp.sessions.export._common import (
     frame_json,
@@ -65,7 +66,7 @@ def _frames(session: Session, frames: Iterable[Frame]) -> Iterator[str]:
         tms = int(t) if t.is_integer() else round(t, 3)
         if frame.type is FrameType.OUTPUT:
             if frame.data:
-                payload = base64.b64encode(frame.data).decode("ascii")
+                payload = pybase64.b64encode(frame.data).decode("ascii")
                 yield f'[{frame.seq},{tms},"o","{payload}"]'
         elif frame.type is FrameType.RESIZE:
             size = resize_size(frame)

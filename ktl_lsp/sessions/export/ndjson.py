@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 
+import orjson
+
 from ktl_lsp.sessions.export._common import scrubbed
 from ktl_lsp.sessions.mirror import MirrorEncoder, MirrorError, default_producer, mirror_to_frame
 from ktl_lsp.sessions.model import Frame, Session
@@ -53,9 +55,12 @@ def read_ndjson(stream: Iterable[bytes | str]) -> Iterator[Frame]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            raise MirrorError(f"line {number}: not JSON ({exc})") from exc
+            obj = orjson.loads(line)
+        except ValueError:  # orjson is stricter (NaN, huge integers, lone surrogates)
+            try:
+                obj = json.loads(line)
+            except ValueError as exc:
+                raise MirrorError(f"line {number}: not JSON ({exc})") from exc
         try:
             yield mirror_to_frame(obj)
         except MirrorError as exc:
