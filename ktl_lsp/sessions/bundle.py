@@ -29,7 +29,8 @@ import zipfile
 import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -231,6 +232,18 @@ def _redacted_batches(
     Scanning is most of a bundle's work and holds the GIL: past ``parallel_from`` bytes, the
     batches are scanned by helper processes (:class:`_Helpers`) while this thread reads
     ahead, and by this thread until they have started."""
+    with _helpers.used():
+        yield from _scanned_batches(store, s, redactor, counts, recorded, parallel_from)
+
+
+def _scanned_batches(
+    store: Store,
+    s: Session,
+    redactor: Redactor,
+    counts: dict[str, int],
+    recorded: dict[str, Any],
+    parallel_from: int,
+) -> Iterator[list[Frame]]:
     window: deque[tuple[list[Frame], list[int], _Scanned]] = deque()
     seen = 0
     for batch in _batches(store.iter_frames(s.id)):
@@ -291,7 +304,13 @@ def _redacted(
 ) -> list[Frame]:
     from ktl_lsp.sessions.export._common import is_recorded, scrubbed_recorded
 
-    changes = scanned.result() if isinstance(scanned, Future) else scanned
+    if isinstance(scanned, Future):
+        try:
+            changes = scanned.result()
+        except (BrokenProcessPool, CancelledError):  # a helper died or they were stopped
+            changes = _scan(redactor, [batch[i].data for i in texts])
+    else:
+        changes = scanned
     for j, data, names in changes:
         f = batch[texts[j]]
         batch[texts[j]] = Frame(f.session_id, f.seq, f.ts_ns, f.type, data)
@@ -306,46 +325,68 @@ def _redacted(
 
 class _Helpers:
     """Processes that scan for secrets, shared by the bundles written in this process:
-    started on first use (in the background: :meth:`submit` answers None until they are up),
-    stopped after ``IDLE_S`` unused. A forkserver starts them where there is one, so a
-    server's threads are never forked."""
+    started on first use (in the background: :meth:`submit` answers None until they are up,
+    and for good when they cannot start), stopped after ``IDLE_S`` with no bundle using them.
+    A forkserver starts them where there is one, so a server's threads are never forked."""
 
     IDLE_S = 60.0
+    #: At most this many (each holds the compiled rules and detect-secrets).
+    MAX = 4
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._up: Future[None] | None = None
+        self._users = 0
         self._idle: threading.Timer | None = None
+
+    @contextlib.contextmanager
+    def used(self) -> Iterator[None]:
+        """While a bundle may submit: they are not stopped for being idle."""
+        with self._lock:
+            self._users += 1
+            if self._idle is not None:
+                self._idle.cancel()
+                self._idle = None
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if not self._users and self._pool is not None:
+                    self._idle = threading.Timer(self.IDLE_S, self._stop_idle)
+                    self._idle.daemon = True
+                    self._idle.start()
 
     def submit(self, rules: Sequence[Rule], datas: list[bytes]) -> Future[_Changes] | None:
         with self._lock:
-            if self._idle is not None:
-                self._idle.cancel()
             if self._pool is None:
                 methods = multiprocessing.get_all_start_methods()
                 method = "forkserver" if "forkserver" in methods else "spawn"
                 self._pool = ProcessPoolExecutor(
-                    max(2, os.cpu_count() or 2), multiprocessing.get_context(method)
+                    min(self.MAX, os.cpu_count() or 2), multiprocessing.get_context(method)
                 )
                 self._up = self._pool.submit(_warm)
             assert self._up is not None
-            self._idle = threading.Timer(self.IDLE_S, self._stop_idle)
-            self._idle.daemon = True
-            self._idle.start()
-            if not self._up.done():
+            if not self._up.done() or self._up.exception() is not None:
                 return None
-            return self._pool.submit(_scan_rules, tuple(rules), datas)
+            try:
+                return self._pool.submit(_scan_rules, tuple(rules), datas)
+            except BrokenProcessPool:
+                return None
 
     def start(self) -> None:
         """Starts the helpers and waits until they are up."""
-        self.submit((), [])
-        assert self._up is not None
-        self._up.result()
+        with self.used():
+            self.submit((), [])
+            assert self._up is not None
+            self._up.result()
 
     def _stop_idle(self) -> None:
         with self._lock:
-            pool, self._pool, self._up = self._pool, None, None
+            if self._users:
+                return
+            pool, self._pool, self._up, self._idle = self._pool, None, None, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
 
