@@ -196,7 +196,7 @@ def _put_session(
     _put(z, members, base + "session.json", [_json(_record(copy))])
     # Resize frames are never redacted: the source's first size is the copy's.
     size, size_seq = first_size(store, s.id)
-    feeds: list[queue.SimpleQueue[list[Frame] | None]] = [queue.SimpleQueue() for _ in _STREAMED]
+    feeds: list[queue.Queue[list[Frame] | None]] = [queue.Queue(FEED_BATCHES) for _ in _STREAMED]
     streams = (  # in _STREAMED's order
         ndjson_lines(copy, _drain(feeds[0])),
         asciicast_lines(copy, _drain(feeds[1]), size, size_seq),
@@ -210,11 +210,11 @@ def _put_session(
         ]
         try:
             for batch in _redacted_batches(store, s, redactor, counts, recorded, parallel_from):
-                for feed in feeds:
-                    feed.put(batch)
+                for feed, maker in zip(feeds, packed, strict=True):
+                    _offer(feed, maker, batch)
         finally:
-            for feed in feeds:
-                feed.put(None)
+            for feed, maker in zip(feeds, packed, strict=True):
+                _offer(feed, maker, None)
             done = [f.result() for f in packed]  # raises what a maker raised
         for name, body, member in zip(_STREAMED, bodies, done, strict=True):
             _put_packed(z, members, base + name, body, member)
@@ -409,7 +409,24 @@ def _scan_rules(rules: tuple[Rule, ...], datas: list[bytes]) -> _Changes:
     return _scan(Redactor(rules), datas)
 
 
-def _drain(feed: queue.SimpleQueue[list[Frame] | None]) -> Iterator[Frame]:
+#: Batches read ahead of the slowest member maker, at most (a bound on memory).
+FEED_BATCHES = 8
+
+
+def _offer(
+    feed: queue.Queue[list[Frame] | None], maker: Future[Any], item: list[Frame] | None
+) -> None:
+    """Hands ``item`` to a member maker, waiting while it is behind, unless it has stopped
+    (failed: its error is raised by its future)."""
+    while not maker.done():
+        try:
+            feed.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def _drain(feed: queue.Queue[list[Frame] | None]) -> Iterator[Frame]:
     while (batch := feed.get()) is not None:
         yield from batch
 
