@@ -39,6 +39,8 @@ class Scrubber:
         self.alone = Redactor(rules)
         self.held: deque[Frame] = deque()
         self.held_output = 0  #: bytes of output in ``held``
+        #: The names of what was replaced since :meth:`take_found` (one per secret).
+        self.found: list[str] = []
 
     @classmethod
     def of(cls, redaction: Redaction) -> Scrubber:
@@ -47,6 +49,11 @@ class Scrubber:
     @property
     def pending(self) -> bool:
         return bool(self.held)
+
+    def take_found(self) -> list[str]:
+        """What was replaced since the last call, by name."""
+        found, self.found = self.found, []
+        return found
 
     def prime(self, before: bytes) -> None:
         """Starts mid-stream: ``before`` is the recorded output just before the first frame."""
@@ -79,6 +86,7 @@ class Scrubber:
             self.held.popleft()
             self.held_output -= len(first.data)
             red = self.window.redact(first.data, self._after())
+            self.found += red.names
             if red.data is not first.data:
                 first = dataclasses.replace(first, data=red.data)
             out.append(first)
@@ -98,6 +106,7 @@ class Scrubber:
     def _alone(self, frame: Frame) -> Frame:
         if frame.type is FrameType.INPUT:
             red = self.alone.scan(frame.data)
+            self.found += red.names
             return dataclasses.replace(frame, data=red.data) if red.names else frame
         if frame.type in (FrameType.EVENT, FrameType.MARKER):
             data = scrub_event(self.alone, frame.data)

@@ -7,6 +7,8 @@ import json
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from ktl_lsp.orchestration import PlanOptions, PlanRun, load, local_runners
 from ktl_lsp.sessions.manager import SessionManager
 from ktl_lsp.sessions.model import SessionFilter
@@ -83,3 +85,77 @@ def test_recorded_results_are_redacted_in_bundles_and_exports(tmp_path: Path) ->
         assert b"changed" in exported and token.encode() not in exported
     finally:
         store.close()
+
+
+def _members(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as z:
+        return {n: z.read(n) for n in z.namelist() if n != "manifest.json"}
+
+
+def test_secrets_are_redacted_everywhere_even_split_across_frames(tmp_path: Path) -> None:
+    """Secrets at every place (a frame's start and end, input, the last frame, and one split
+    across two frames) are replaced in every member, as an export replaces them."""
+    from ktl_lsp.sessions.bundle import write_bundle
+    from ktl_lsp.sessions.model import FrameType
+    from tests.sessions.test_export import Spec, open_store, record
+
+    aws, token = "AKIAIOSFODNN7EXAMPLE", "ghp_" + "a1B2" * 9
+    frames: list[Spec] = []
+    for i in range(3000):
+        data = f"line {i} ok\r\n".encode() * 20
+        if i % 500 == 7:
+            data = f"key={aws}\r\n".encode() + data + f"token {token}".encode()
+        frames.append((i, FrameType.OUTPUT, data))
+        if i % 1000 == 3:
+            frames.append((i, FrameType.INPUT, f"export K={aws}\r".encode()))
+    frames.append((3500, FrameType.OUTPUT, f"split {aws[:9]}".encode()))
+    frames.append((3501, FrameType.OUTPUT, f"{aws[9:]} here\r\n".encode()))
+    frames.append((4000, FrameType.OUTPUT, f"last {aws}\r\n".encode()))
+    store = open_store(tmp_path / "s.db")
+    try:
+        s = record(store, frames)
+        bundle = write_bundle(store, s.id, tmp_path / "b.ktlbundle")
+    finally:
+        store.close()
+    assert bundle.redacted == {"aws-access-key-id": 11, "github-token": 6}
+    members = _members(bundle.path)
+    assert f"sessions/{s.id}/replay.html" in members
+    everything = b"".join(members.values())
+    assert aws.encode() not in everything and token.encode() not in everything
+    assert aws[9:].encode() not in everything  # the second half of the split one too
+    assert everything.count(b"[REDACTED aws-access-key-id]") >= 11
+
+
+def test_bundles_zipped_otherwise_import_and_every_member_is_checked(tmp_path: Path) -> None:
+    """Members stored or deflated by zlib (another zip tool, an older ktl-lsp) import the
+    same; a member import does not keep (the replay) is still checked and named."""
+    from ktl_lsp.sessions.bundle import BundleError, read_bundle, write_bundle
+    from ktl_lsp.sessions.model import FrameType
+    from tests.sessions.test_export import open_store, record
+
+    store = open_store(tmp_path / "s.db")
+    try:
+        s = record(store, [(i, FrameType.OUTPUT, b"x%d\r\n" % i * 50) for i in range(200)])
+        info = write_bundle(store, s.id, tmp_path / "b.ktlbundle")
+    finally:
+        store.close()
+    frames = read_bundle(info.path).sessions[0][1]
+    assert len(frames) == 202 and frames[-1].data == b"x199\r\n" * 50
+    for method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        again = tmp_path / f"{method}.ktlbundle"
+        with zipfile.ZipFile(info.path) as src, zipfile.ZipFile(again, "w", method) as dst:
+            for name in src.namelist():
+                dst.writestr(name, src.read(name))
+        assert read_bundle(again).sessions[0][1] == frames
+    tampered = tmp_path / "tampered.ktlbundle"
+    with zipfile.ZipFile(info.path) as src, zipfile.ZipFile(tampered, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename.endswith("replay.html"):
+                data += b"<p>not recorded</p>\n"
+            dst.writestr(item, data)
+    with pytest.raises(BundleError) as refused:
+        read_bundle(tampered)
+    assert str(refused.value) == (
+        f"tampered bundle: member sessions/{s.id}/replay.html does not match its SHA-256"
+    )

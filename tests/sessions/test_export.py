@@ -476,3 +476,29 @@ def test_asciicast_fast_event_encoding_matches_json(t: float, text: str) -> None
 
     assert _event(t, "o", text) == _line([t, "o", text])
     assert json.loads(_event(t, "o", text)) == [t, "o", text]
+
+
+def test_ndjson_output_lines_read_as_mirror_to_frame_reads_them() -> None:
+    """Output lines as we write them are read on a fast path; every spelling protojson
+    accepts (URL-safe or unpadded base64, camelCase, numbers as numbers) reads the same."""
+    import base64
+
+    from ktl_lsp.sessions.export.ndjson import read_ndjson
+    from ktl_lsp.sessions.mirror import mirror_to_frame
+
+    data = bytes(range(256)) + b"\xfb\xff"
+    raw = base64.b64encode(data).decode()
+    ours = {"session_id": "s1", "sequence": "7", "received_unix_nano": "123", "raw": raw}
+    spellings = [
+        ours,
+        {**ours, "raw": ours["raw"].replace("+", "-").replace("/", "_")},
+        {**ours, "raw": ours["raw"].rstrip("=")},
+        {"sessionId": "s1", "sequence": 7, "receivedUnixNano": 123, "raw": ours["raw"]},
+        {**ours, "sequence": " 7 "},
+    ]
+    lines = [json.dumps(obj) for obj in spellings]
+    frames = list(read_ndjson(lines))
+    assert frames == [mirror_to_frame(obj) for obj in spellings]
+    assert {(f.session_id, f.seq, f.ts_ns, f.type, f.data) for f in frames} == {
+        ("s1", 7, 123, FrameType.OUTPUT, data)
+    }

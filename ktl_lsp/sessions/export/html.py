@@ -8,13 +8,14 @@ line at a time as they are read from the store (the page holds them all, the exp
 
 from __future__ import annotations
 
-import base64
 import html
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cache
 from importlib import resources
 from typing import Any
+
+import pybase64
 
 from ktl_lsp.sessions.export._common import (
     ALL,
@@ -26,11 +27,11 @@ from ktl_lsp.sessions.export._common import (
     trimmed_count,
 )
 from ktl_lsp.sessions.export.asciicast import first_size
-from ktl_lsp.sessions.model import FrameType, Session
+from ktl_lsp.sessions.model import Frame, FrameType, Session
 from ktl_lsp.sessions.redact import Redactor
 from ktl_lsp.sessions.store import Store
 
-__all__ = ["CSP", "iter_html"]
+__all__ = ["CSP", "html_pieces", "iter_html"]
 
 CSP = (
     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -59,15 +60,15 @@ def _script_json(obj: Any) -> str:
     )
 
 
-def _frames(store: Store, session: Session, redactor: Redactor | None, span: Span) -> Iterator[str]:
+def _frames(session: Session, frames: Iterable[Frame]) -> Iterator[str]:
     """One compact array per frame, as player.js expects (input frames are not replayed)."""
     start = session.created_ns
-    for frame in scrubbed(span.frames(store, session.id), redactor):
+    for frame in frames:
         t = max(0, frame.ts_ns - start) / 1e6
         tms = int(t) if t.is_integer() else round(t, 3)
         if frame.type is FrameType.OUTPUT:
             if frame.data:
-                payload = base64.b64encode(frame.data).decode("ascii")
+                payload = pybase64.b64encode(frame.data).decode("ascii")
                 yield f'[{frame.seq},{tms},"o","{payload}"]'
         elif frame.type is FrameType.RESIZE:
             size = resize_size(frame)
@@ -86,6 +87,14 @@ def iter_html(
 ) -> Iterator[bytes]:
     """The page, in pieces: head and assets, then one frame per line, then the start-up script."""
     size, _ = first_size(store, session.id, span)
+    return html_pieces(session, scrubbed(span.frames(store, session.id), redactor), size)
+
+
+def html_pieces(
+    session: Session, frames: Iterable[Frame], size: tuple[int, int]
+) -> Iterator[bytes]:
+    """:func:`iter_html` of ``frames`` (already redacted as wanted); ``size`` is
+    :func:`first_size`'s."""
     title = html.escape(session.title or session.id)
     head = (
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -104,7 +113,7 @@ def iter_html(
     )
     yield head.encode()
     first = True
-    for line in _frames(store, session, redactor, span):
+    for line in _frames(session, frames):
         yield (line if first else ",\n" + line).encode()
         first = False
     tail = (
