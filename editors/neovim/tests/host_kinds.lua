@@ -8,37 +8,14 @@
 -- KTL_LSP, KTL_STORE, KTL_RESULTS, KTL_MANIFEST as for run.lua; KTL_SESSION: the session of the
 -- start phase (in the later one).
 local harness = dofile(debug.getinfo(1, 'S').source:sub(2):match('(.*/)') .. 'results.lua')
-local results, check, save, buf_text = harness.results, harness.check, harness.save, harness.buf_text
+local results, check, buf_text = harness.results, harness.check, harness.buf_text
 local phase = os.getenv('KTL_PHASE')
 
 local ok, failure = pcall(function()
-  vim.notify = function() end
-  vim.cmd('filetype on')
-  local ktl = require('ktl')
-  ktl.setup({
-    cmd = { os.getenv('KTL_LSP') },
-    store = os.getenv('KTL_STORE'),
-    init_options = { sessions = { persist = true, hostIdleTimeout = 60 } },
-  })
-  vim.cmd('edit ' .. vim.fn.fnameescape(os.getenv('KTL_MANIFEST')))
-  vim.wait(10000, function()
-    return ktl.client_id ~= nil
-  end, 20)
+  local ktl = harness.persisting(true)
   local blocks = require('ktl.blocks')
-  local client = require('ktl.client')
   local terminal = require('ktl.terminal')
-
-  --- The answer to a server command, waited for ({} on an error or none in time).
-  local function call(command, args)
-    local answer
-    client.exec(command, args, function(err, r)
-      answer = (not err and r) or {}
-    end)
-    vim.wait(10000, function()
-      return answer ~= nil
-    end, 20)
-    return answer or {}
-  end
+  local call = harness.call
 
   --- The exit codes the block marks of `buf` show, in the buffer's order.
   local function marks(buf)
@@ -48,13 +25,6 @@ local ok, failure = pcall(function()
       table.insert(shown, chunk and chunk[1]:match('exit %S+') or '')
     end
     return shown
-  end
-
-  local function wait_killed()
-    save()
-    vim.wait(60000, function()
-      return false
-    end, 100)
   end
 
   if phase == 'shell-start' then
@@ -74,7 +44,7 @@ local ok, failure = pcall(function()
     end, 20)
     check('two_blocks', prompt and first and second, vim.inspect({ marks = marks(buf), text = buf_text(buf) }))
     results.sessionId = sid
-    return wait_killed()
+    return harness.wait_killed()
   end
 
   local sid = os.getenv('KTL_SESSION')
@@ -131,47 +101,28 @@ local ok, failure = pcall(function()
     local url = ((pf.forwards or {})[1] or {}).url
     check('forwarding', got and pf.state == 'running' and type(url) == 'string', vim.inspect(pf))
     results.sessionId, results.url = pf.sessionId, url
-    return wait_killed()
+    return harness.wait_killed()
   end
 
   if phase == 'forward-back' then
-    -- :KtlForwards: the running forwards, then what to do with the one picked (stop it)
-    local offered, actions = nil, nil
-    vim.ui.select = function(list, opts, on_choice)
-      local labels = vim.tbl_map(opts.format_item, list)
-      if list[1] and list[1].sessionId then
-        offered = labels
-        for _, s in ipairs(list) do
-          if s.sessionId == sid then
-            return on_choice(s)
-          end
-        end
-        return on_choice(nil)
-      end
-      actions = labels
-      for i, label in ipairs(labels) do
-        if label:sub(1, 5) == 'stop ' then
-          return on_choice(list[i])
-        end
-      end
-      on_choice(nil)
-    end
+    -- :KtlForwards: the running forwards, then what to do with the one picked: stop it
+    local shown = harness.select_forward(sid, 'stop ')
     vim.cmd('KtlForwards')
     local url = os.getenv('KTL_URL')
     local got = vim.wait(10000, function()
-      return offered ~= nil
+      return shown.sessions ~= nil
     end, 20)
+    local offered = shown.sessions or {}
     check('listed', got and #offered == 1 and offered[1]:find(url .. ' -> 80', 1, true) ~= nil, vim.inspect(offered))
     local state
-    got = vim.wait(15000, function()
+    for _ = 1, 150 do -- the cancel was sent: its end, within 15 s
       state = call('ktl.session.get', { sessionId = sid }).state
-      return state == 'cancelled'
-    end, 100)
-    check('stopped', got, vim.inspect({ state = state, actions = actions }))
+      if state == 'cancelled' then
+        break
+      end
+      vim.wait(100)
+    end
+    check('stopped', state == 'cancelled', vim.inspect({ state = state, actions = shown.actions }))
   end
 end)
-if not ok then
-  check('lua_error', false, failure)
-end
-save()
-vim.cmd('qa!')
+harness.finish(ok, failure)
