@@ -135,10 +135,12 @@ class HostClient:
         self._reading = asyncio.ensure_future(self._read())
         manager.flushers.append(self.flush)
 
-    @property
-    def gone(self) -> bool:
-        """Closed for good (not while connecting again)."""
-        return self.closed and self._reconnected is None
+    async def usable(self) -> bool:
+        """Whether requests can go through this connection: a connection being made again is
+        waited for, and one that could not be (the host stopped) is not usable."""
+        if self._reconnected is not None:
+            await asyncio.shield(self._reconnected)
+        return not self.closed
 
     # requests -----------------------------------------------------------------------------
     async def request(

@@ -93,6 +93,9 @@ def test_npm_test_unit_and_e2e(npm: str, kubeconfig: Path) -> None:
         "the server crashes: the client stops",
         # sessions.persist: a session outlives its window's server, attached again with its screen
         "a session outlives its window's server and is shown again in a new one",
+        # ... a shell with its blocks, and a port-forward to pod web-1, across a killed window
+        "with sessions.persist on, a shell outlives its window killed with its server",
+        "with sessions.persist on, a port-forward outlives its window killed with its server",
     ):
         _ran(out, name)
 

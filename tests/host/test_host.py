@@ -178,6 +178,10 @@ async def test_the_host_ends_when_idle_and_on_stop(
     assert status.returncode == 0 and long["sessionId"] in status.stdout
     stopped = await asyncio.to_thread(ktl_lsp, store, "host", "--stop")
     assert stopped.returncode == 0, stopped.stderr
+    # At once, a new session: it runs in a new host (not refused on the stopped one's connection).
+    after = await again.cmd("ktl.run", {"argv": ["echo", "after"]})
+    assert after["state"] == "done", after
+    assert host_pid(store) not in (None, pid)
     await again.rec.until(
         lambda: (
             {"sessionId": long["sessionId"], "state": "cancelled", "exitCode": 130}

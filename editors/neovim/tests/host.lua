@@ -9,7 +9,7 @@
 -- there (while no Neovim shows it): it is forgotten, not reopened.
 -- KTL_LSP=<server> KTL_STORE=<db> KTL_RESULTS=<json> KTL_MANIFEST=<yaml> as for run.lua.
 local harness = dofile(debug.getinfo(1, 'S').source:sub(2):match('(.*/)') .. 'results.lua')
-local results, check, save, buf_text = harness.results, harness.check, harness.save, harness.buf_text
+local results, check, buf_text = harness.results, harness.check, harness.buf_text
 local phase = os.getenv('KTL_PHASE')
 
 local function last_tick(buf)
@@ -24,19 +24,7 @@ local function last_tick(buf)
 end
 
 local ok, failure = pcall(function()
-  vim.notify = function() end
-  vim.cmd('filetype on')
-  local ktl = require('ktl')
-  ktl.setup({
-    cmd = { os.getenv('KTL_LSP') },
-    store = os.getenv('KTL_STORE'),
-    init_options = { sessions = { persist = true, hostIdleTimeout = 60 } },
-    reopen_sessions = phase ~= 'reopen', -- that phase opens the session by hand
-  })
-  vim.cmd('edit ' .. vim.fn.fnameescape(os.getenv('KTL_MANIFEST')))
-  vim.wait(10000, function()
-    return ktl.client_id ~= nil
-  end, 20)
+  harness.persisting(phase ~= 'reopen') -- that phase opens the session by hand
   local client = require('ktl.client')
 
   if phase == 'start' then
@@ -62,24 +50,10 @@ local ok, failure = pcall(function()
     local reopen = require('ktl.reopen')
     results.remembered = reopen.ids()
     results.stateFile = reopen.file()
-    save()
-    vim.wait(60000, function()
-      return false
-    end, 100)
-    return
+    return harness.wait_killed()
   end
 
-  --- The answer to a server command, waited for ({} on an error or none in time).
-  local function call(command, args)
-    local answer
-    client.exec(command, args, function(err, r)
-      answer = (not err and r) or {}
-    end)
-    vim.wait(10000, function()
-      return answer ~= nil
-    end, 20)
-    return answer or {}
-  end
+  local call = harness.call
 
   local sid = os.getenv('KTL_SESSION')
   local before = tonumber(os.getenv('KTL_LAST_TICK'))
@@ -141,8 +115,4 @@ local ok, failure = pcall(function()
   end, 50)
   check('cancelled', got, vim.b[buf].ktl_session_state)
 end)
-if not ok then
-  check('lua_error', false, failure)
-end
-save()
-vim.cmd('qa!')
+harness.finish(ok, failure)

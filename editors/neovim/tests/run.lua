@@ -4,7 +4,7 @@
 -- Writes {checks: {name: {ok, detail}}} to KTL_RESULTS and quits (exit 0 even when checks fail:
 -- the caller reads the results; a crash leaves no results file).
 local harness = dofile(debug.getinfo(1, 'S').source:sub(2):match('(.*/)') .. 'results.lua')
-local results, check, save, buf_text = harness.results, harness.check, harness.save, harness.buf_text
+local results, check, buf_text = harness.results, harness.check, harness.buf_text
 local diag_timeout = tonumber(os.getenv('KTL_DIAG_TIMEOUT') or '15000')
 
 local function exec_sync(ktl, command, args, timeout)
@@ -754,34 +754,12 @@ local ok, failure = pcall(function()
     ktl.config.open_url = function(url)
       table.insert(opened, url)
     end
-    local shown_sessions, shown_actions
+    local shown = {} -- the labels :KtlForwards offered: sessions, actions
     local function select_then(sid, action_prefix)
-      shown_sessions, shown_actions = nil, nil
-      vim.ui.select = function(list, opts, on_choice)
-        local labels = {}
-        for _, i in ipairs(list) do
-          table.insert(labels, opts.format_item(i))
-        end
-        if list[1] and list[1].sessionId then
-          shown_sessions = labels
-          for _, s in ipairs(list) do
-            if s.sessionId == sid then
-              return on_choice(s)
-            end
-          end
-          return on_choice(nil)
-        end
-        shown_actions = labels
-        for i, l in ipairs(labels) do
-          if l:sub(1, #action_prefix) == action_prefix then
-            return on_choice(list[i])
-          end
-        end
-        on_choice(nil)
-      end
+      shown = harness.select_forward(sid, action_prefix)
     end
     local function listed(url)
-      for _, l in ipairs(shown_sessions or {}) do
+      for _, l in ipairs(shown.sessions or {}) do
         if l:find(url .. ' -> 80', 1, true) then
           return true
         end
@@ -795,8 +773,8 @@ local ok, failure = pcall(function()
     end, 20)
     check(
       'forwards_open',
-      got and opened[1] == pf_url and shown_sessions ~= nil and #shown_sessions == 2 and listed(pf_url) and listed(lens_url),
-      vim.inspect({ opened = opened, sessions = shown_sessions, actions = shown_actions })
+      got and opened[1] == pf_url and shown.sessions ~= nil and #shown.sessions == 2 and listed(pf_url) and listed(lens_url),
+      vim.inspect({ opened = opened, sessions = shown.sessions, actions = shown.actions })
     )
     notes = {}
     select_then(pf.sessionId, 'stop ')
@@ -808,7 +786,7 @@ local ok, failure = pcall(function()
     check(
       'forwards_stop',
       got and gone == nil and gone_err ~= nil,
-      vim.inspect({ actions = shown_actions, cancels = cancels, state = session_state(pf.sessionId), notes = notes, after = gone })
+      vim.inspect({ actions = shown.actions, cancels = cancels, state = session_state(pf.sessionId), notes = notes, after = gone })
     )
     -- the other one is still listed, and still forwards; stopping it leaves none
     select_then(lens_pf.sessionId, 'stop ')
@@ -816,13 +794,13 @@ local ok, failure = pcall(function()
     got = vim.wait(20000, function()
       return cancels[#cancels] == lens_pf.sessionId and session_state(lens_pf.sessionId) == 'cancelled'
     end, 50)
-    local still = got and shown_sessions and #shown_sessions == 1 and listed(lens_url)
+    local still = got and shown.sessions and #shown.sessions == 1 and listed(lens_url)
     notes = {}
     vim.cmd('KtlForwards')
     got = vim.wait(10000, function()
       return noted('no running port-forwards')
     end, 20)
-    check('forwards_stop_all', still and got, vim.inspect({ sessions = shown_sessions, notes = notes }))
+    check('forwards_stop_all', still and got, vim.inspect({ sessions = shown.sessions, notes = notes }))
   end)
   ktl.exec = real_exec
   if not ok17 then
@@ -1191,9 +1169,4 @@ local ok, failure = pcall(function()
     check('help_tags', #unindexed == 0, table.concat(unindexed, ' '))
   end
 end)
-
-if not ok then
-  check('lua_error', false, failure)
-end
-save()
-vim.cmd('qall!')
+harness.finish(ok, failure)

@@ -45,7 +45,9 @@ class SessionHost(Feature):
         if self._connecting is None:
             self._connecting = asyncio.Lock()
         async with self._connecting:
-            if self.client is not None and not self.client.gone:
+            # A host stopped a moment ago: its dropped connection is not tried again here,
+            # a new host is started (or connected to) instead.
+            if self.client is not None and await self.client.usable():
                 return self.client
             store = self.server.store_path
             timeout = self.server.settings.sessions.host_idle_timeout

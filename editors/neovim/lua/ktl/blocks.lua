@@ -75,11 +75,14 @@ local function start_line(buf, sid, b)
     return nil
   end
   -- A long prompt and command wrap onto the next lines: look in each line and the two after it,
-  -- for a command line that starts on this one.
+  -- for a command line that starts on this one. A line that wrapped at a space lost it (the
+  -- terminal buffer keeps no trailing blanks): joined with one as well.
   for i = #lines, from + 1, -1 do
-    local at = (lines[i] .. (lines[i + 1] or '') .. (lines[i + 2] or '')):find(command, 1, true)
-    if at and at <= #lines[i] then
-      return i - 1
+    for _, sep in ipairs({ '', ' ' }) do
+      local at = table.concat({ lines[i], lines[i + 1] or '', lines[i + 2] or '' }, sep):find(command, 1, true)
+      if at and at <= #lines[i] then
+        return i - 1
+      end
     end
   end
   return nil

@@ -84,6 +84,11 @@ function M.open_session(session)
         end
       end
       local term = terminal.bind(sid, buf, chan, session.state, result.lastSeq)
+      if session.kind == 'shell' then
+        -- a shell opened again (reopened after Neovim, or picked) gets its block marks back
+        vim.b[buf].ktl_shell = true
+        require('ktl.blocks').load(sid, function() end) -- ktl.blocks requires this module
+      end
       if terminal.FINAL[session.state] then
         term.state = nil
         terminal.on_state(session)

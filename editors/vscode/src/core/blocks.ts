@@ -63,9 +63,15 @@ export function blockItem(sessionId: string, b: Block): BlockItemView {
 /** The blocks of the shell sessions the view has shown: loaded once, then kept by `ktl/block`. */
 export class BlocksModel {
   private readonly blocks = new Map<string, Block[]>();
+  /** Blocks `ktl/block` said ended before their session's were loaded: a load answered after
+   * (its list read before they ended) does not undo them. */
+  private readonly early = new Map<string, Block[]>();
 
   set(sessionId: string, blocks: Block[]): Block[] {
-    const sorted = [...blocks].sort((x, y) => x.index - y.index);
+    const byIndex = new Map(blocks.map((b) => [b.index, b]));
+    for (const b of this.early.get(sessionId) ?? []) byIndex.set(b.index, b);
+    this.early.delete(sessionId);
+    const sorted = [...byIndex.values()].sort((x, y) => x.index - y.index);
     this.blocks.set(sessionId, sorted);
     return sorted;
   }
@@ -77,8 +83,11 @@ export class BlocksModel {
   /** A `ktl/block` notification; true when the session's blocks are loaded (the view changes). */
   apply(p: BlockParams): boolean {
     const list = this.blocks.get(p.sessionId);
-    if (!list) return false;
     const { sessionId: _, ...block } = p;
+    if (!list) {
+      if (block.endedAt) this.early.set(p.sessionId, [...(this.early.get(p.sessionId) ?? []), block]);
+      return false;
+    }
     const at = list.findIndex((b) => b.index === block.index);
     if (at >= 0) list[at] = block;
     else this.set(p.sessionId, [...list, block]);
@@ -87,6 +96,7 @@ export class BlocksModel {
 
   forget(sessionId: string): void {
     this.blocks.delete(sessionId);
+    this.early.delete(sessionId);
   }
 }
 

@@ -27,6 +27,7 @@ import {
 } from "vscode-languageserver-protocol";
 import { Emitter } from "../../src/core/emitter";
 import { languageClientCapabilities } from "../support/clientCapabilities";
+import { httpGet } from "../support/http";
 import { noCluster, testKubeconfig } from "../support/kubeconfig";
 import { evaluateWhen } from "../support/when";
 
@@ -472,6 +473,13 @@ class FakeLanguageClient {
   }
   sendNotification(type: any, params: any) {
     return this.conn!.sendNotification(type, params);
+  }
+  /** The window is killed: its server goes with it (SIGKILL, no shutdown), not restarted. */
+  async kill() {
+    this.stopping = true;
+    const exited = new Promise((r) => this.proc!.once("exit", r));
+    this.proc!.kill("SIGKILL");
+    await exited;
   }
   async dispose() {
     this.stopping = true;
@@ -1043,5 +1051,113 @@ test("with sessions.persist on, the window coming back reopens the terminals it 
     fakeVscode.window.showWarningMessage = warn;
     spawnSync(String(config["server.path"]), ["--store", String(config.store), "host", "--stop"], { env: process.env, timeout: 30000 });
     delete process.env.KTL_LSP_HOST_DIR;
+  }
+});
+
+/** sessions.persist on, with the session host's socket under this file's directory (for the
+ * servers started from now on). */
+async function persist(): Promise<void> {
+  process.env.KTL_LSP_HOST_DIR = path.join(tmp, "host");
+  if (fakeVscode.workspace.getConfiguration("ktl").get("sessions.persist") === true && contexts.get("ktl.server.running") === true) return;
+  const count = clients.length;
+  await fakeVscode.workspace.getConfiguration("ktl").update("sessions.persist", true, 1);
+  await until("a server with sessions.persist", () => clients.length > count && clients.at(-1)!.isRunning() && contexts.get("ktl.server.running") === true);
+}
+
+function stopHost(): void {
+  spawnSync(String(config["server.path"]), ["--store", String(config.store), "host", "--stop"], { env: process.env, timeout: 30000 });
+}
+
+/** The window is killed, its server with it. */
+async function killWindow(): Promise<void> {
+  await clients.at(-1)!.kill();
+  await extension.deactivate(); // what a killed window frees by dying
+  for (const s of extensionContext.subscriptions.splice(0)) (s as { dispose(): void }).dispose();
+}
+
+/** The window comes back: the extension activated again, with what it kept (the workspace's
+ * state). Answers the index of the next terminal opened. */
+async function reopenWindow(): Promise<number> {
+  const next = terminals.length;
+  await extension.activate(extensionContext as any);
+  await until("the new window's server", () => clients.at(-1)!.isRunning() && contexts.get("ktl.server.running") === true, 20000);
+  return next;
+}
+
+test("with sessions.persist on, a shell outlives its window killed with its server: its terminal, screen and blocks come back", async () => {
+  await persist();
+  const { term, out } = await newTerminal("ktl.ui.shell", 100);
+  try {
+    const prompts = () => out().split("\x1b]633;B\x07").length - 1; // the integration's prompt end mark
+    await until("a prompt", () => prompts() >= 1).catch((e) => {
+      throw new Error(`${e}: ${JSON.stringify(out())}; ${JSON.stringify(logged)}`);
+    });
+    term.pty.handleInput("echo one-$((1+1))\r");
+    await until("a second prompt", () => prompts() >= 2);
+    term.pty.handleInput('sh -c "exit 3"\r');
+    const shell = await until("the shell in the view", () => shown("ktl.sessions").find((x: any) => x.kind === "shell" && x.state === "running"));
+    const sid: string = shell.sessionId;
+    const ended = async (n: number) => {
+      const children = await trees.get("ktl.sessions").getChildren(shown("ktl.sessions").find((x: any) => x.sessionId === sid));
+      return children.length === n && children.every((c: any) => c.block.endedAt) ? children : undefined;
+    };
+    await until("its two blocks", () => ended(2)).catch((e) => {
+      throw new Error(`${e}: ${JSON.stringify(out())}`);
+    });
+
+    await killWindow();
+    const at = await reopenWindow();
+    const back = await until("the shell's terminal reopened", () => terminals[at], 20000);
+    let again = "";
+    back.pty.onDidWrite((d: string) => void (again += d));
+    back.pty.open({ columns: 100, rows: 24 });
+    await until("its screen back", () => again.includes("one-2"), 20000);
+    const listed = await until("the shell running in the view", () => shown("ktl.sessions").find((x: any) => x.sessionId === sid && x.state === "running"));
+    assert.match(trees.get("ktl.sessions").getTreeItem(listed).contextValue, /shell/);
+    const blocks = await until("its blocks under it", () => ended(2));
+    const provider = trees.get("ktl.sessions");
+    assert.deepEqual(
+      blocks.map((b: any) => [provider.getTreeItem(b).label, provider.getTreeItem(b).description.split(" · ")[0]]),
+      [["echo one-$((1+1))", "exit 0"], ['sh -c "exit 3"', "exit 3"]],
+    );
+    back.pty.handleInput("echo three-$((1+2))\r");
+    const three = await until("a new block from the restored terminal", () => ended(3));
+    assert.equal(three[2].block.command, "echo three-$((1+2))");
+    assert.equal(three[2].block.exitCode, 0);
+    assert.match(again, /three-3/);
+    await fakeVscode.commands.executeCommand("ktl.session.cancel", { sessionId: sid });
+    assert.deepEqual(messages.filter((m) => m.startsWith("error")), []);
+  } finally {
+    stopHost();
+  }
+});
+
+test("with sessions.persist on, a port-forward outlives its window killed with its server, and is stopped from the next one", async (t) => {
+  const why = noCluster();
+  if (why) return t.skip(why);
+  await persist();
+  try {
+    messages.length = 0;
+    // as a lens or the Cluster view gives it the target (the namespace too: the status bar's may be another)
+    await fakeVscode.commands.executeCommand("ktl.ui.portForward", { pod: "web-1", namespace: "default", ports: [":80"] });
+    const said = messages.map((m) => /^Forwarding (http:\/\/127\.0\.0\.1:\d+) -> pod\/web-1:80$/.exec(m)).find((m) => m);
+    assert.ok(said, messages.join("\n"));
+    const url = said[1];
+    assert.equal((await httpGet(`${url}/`)).headers["x-pod"], "web-1");
+
+    await killWindow();
+    assert.equal((await httpGet(`${url}/`)).headers["x-pod"], "web-1", "the port answers with no window at all");
+    await reopenWindow();
+    const provider = trees.get("ktl.sessions");
+    const forward = await until("the forward running in the view, with its URL", () =>
+      shown("ktl.sessions").find((x: any) => x.kind === "port-forward" && x.state === "running" && provider.getTreeItem(x).description.includes(url)),
+    );
+    assert.match(provider.getTreeItem(forward).contextValue, /forward/);
+    await fakeVscode.commands.executeCommand("ktl.ui.session.cancel", forward);
+    await until("listed cancelled", () => shown("ktl.sessions").find((x: any) => x.sessionId === forward.sessionId && x.state === "cancelled"));
+    await until("the port closed", () => httpGet(`${url}/`).then(() => false, (e: Error) => /ECONNREFUSED/.test(String(e))));
+    assert.deepEqual(messages.filter((m) => m.startsWith("error")), []);
+  } finally {
+    stopHost();
   }
 });

@@ -13,7 +13,6 @@
 import { strict as assert } from "node:assert";
 import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
-import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, test } from "node:test";
@@ -45,6 +44,7 @@ import {
 } from "vscode-languageserver-protocol";
 import { ClusterModel, entryView, ResourcesParams } from "../../src/core/cluster";
 import { SessionRouter } from "../../src/core/router";
+import { httpGet } from "../support/http";
 import { noCluster, testKubeconfig } from "../support/kubeconfig";
 import { contextKey, contextKeys, GATED_COMMANDS, initializationOptions, resolveServer } from "../../src/core/server";
 import { SessionTerminal } from "../../src/core/terminal";
@@ -459,22 +459,6 @@ test("kubernetes contexts: the status bar's text, the pickers' items, ktl.k8s.us
 // (tests/editors/conftest.py): pod web-1 in namespace default; an exec'd command is a real local
 // process in a real terminal with HOSTNAME=web-1, and the pod answers HTTP on port 80 with
 // header X-Pod: web-1.
-
-
-/** GET `url` with node:http (no keep-alive): status, headers and body. */
-function httpGet(url: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, timeout: 20000 }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      res.on("error", reject);
-    });
-    req.on("timeout", () => req.destroy(new Error(`timed out: GET ${url}`)));
-    req.on("error", reject);
-  });
-}
 
 test("kubernetes exec: a detached ktl.exec into pod web-1 streams sessionData, takes input, is cancelled", async (t) => {
   const why = noCluster();

@@ -504,6 +504,15 @@ test("blocks: the view shows exit codes and durations, and ktl/block keeps a loa
   const m = new BlocksModel();
   assert.equal(m.apply({ sessionId: "s1", ...block(0) }), false); // not loaded: nothing to update
   m.set("s1", [block(0)]);
+  // ended while a load was under way: the load's answer, read before, does not undo it
+  assert.equal(m.apply({ sessionId: "s2", ...block(1, { ...done, exitCode: 3 }) }), false);
+  assert.deepEqual(
+    m.set("s2", [block(0, { ...done, exitCode: 0 }), block(1)]).map((b) => [b.index, b.exitCode]),
+    [
+      [0, 0],
+      [1, 3],
+    ],
+  );
   assert.equal(m.apply({ sessionId: "s1", ...block(0, { ...done, exitCode: 1 }) }), true);
   assert.equal(m.apply({ sessionId: "s1", ...block(1) }), true);
   assert.deepEqual(
