@@ -90,7 +90,8 @@ end
 
 --- Puts (or updates) block `b`'s mark in its session's terminal buffer: a sign and the exit
 --- code as virtual text at the block's first line. The terminal shows output a moment after it
---- is sent, so a line not there yet is looked for again (`tries` more times, 50 ms apart).
+--- is sent (later on a busy machine), so a line not there yet is looked for again (`tries`
+--- more times: 50 ms apart for a second, then every 250 ms, about 16 s in all).
 function M.decorate(sid, b, tries)
   local term = terminal.terms[sid]
   if not term or not vim.api.nvim_buf_is_valid(term.buf) then
@@ -105,11 +106,11 @@ function M.decorate(sid, b, tries)
   end
   row = row or start_line(buf, sid, b)
   if not row then
-    tries = tries or 40
+    tries = tries or 80
     if tries > 0 then
       vim.defer_fn(function()
         M.decorate(sid, M.blocks[sid] and M.blocks[sid][b.index] or b, tries - 1)
-      end, 50)
+      end, tries > 60 and 50 or 250)
     end
     return
   end
