@@ -19,7 +19,7 @@ pytest.importorskip("helm_python")
 FIXTURES = Path(__file__).parent / "fixtures"
 
 #: 10^8 iterations of an empty loop: far longer than any time limit in these tests.
-SLOW = "{{- range until 10000 }}{{ range until 10000 }}{{ end }}{{ end }}\n"
+SLOW = "{{- range until 100000 }}{{ range until 100000 }}{{ end }}{{ end }}\n"  # never ends in time
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from tests.lsp.features.test_diagnostics import Publishes, edit, open_doc, write
 pytest.importorskip("helm_python")
 
 FIXTURES = Path(__file__).parents[2] / "helm" / "fixtures"
-SLOW = "{{- range until 10000 }}{{ range until 10000 }}{{ end }}{{ end }}\n"
+SLOW = "{{- range until 100000 }}{{ range until 100000 }}{{ end }}{{ end }}\n"  # never ends in time
 
 
 def helm_diagnostics(params: lsp.PublishDiagnosticsParams) -> list[lsp.Diagnostic]:
