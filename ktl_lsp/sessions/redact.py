@@ -308,6 +308,29 @@ def _candidates(rules: Sequence[Rule], buf: bytes) -> list[Rule]:
     return out
 
 
+#: Whether a chunk may hold a secret, per chunk and rule list: a live session's frame goes to
+#: every client tailing it (the same bytes object), and each client's stream redactor asks.
+_MAY_HOLD: dict[bytes, tuple[Sequence[Rule], bool]] = {}
+_MAY_HOLD_MAX = 256
+#: Chunks shorter than this are looked at each time (cheaper than remembering).
+_MAY_HOLD_FROM = 512
+
+
+def _may_hold(rules: Sequence[Rule], data: bytes) -> bool:
+    """``bool(_candidates(rules, data))``, remembered for the last chunks asked about (the
+    rule list is kept with the answer: an answer is never taken for another list)."""
+    if len(data) < _MAY_HOLD_FROM:
+        return bool(_candidates(rules, data))
+    known = _MAY_HOLD.get(data)
+    if known is not None and known[0] is rules:
+        return known[1]
+    hot = bool(_candidates(rules, data))
+    if len(_MAY_HOLD) >= _MAY_HOLD_MAX:
+        _MAY_HOLD.clear()
+    _MAY_HOLD[data] = (rules, hot)
+    return hot
+
+
 def _spans(rules: Sequence[Rule], buf: bytes) -> list[tuple[int, int, str]]:
     active = _candidates(rules, buf)
     if not active:
@@ -451,7 +474,7 @@ class Window:
     def redact(self, data: bytes, after: bytes = b"") -> Redacted:
         before = self.before
         # Most chunks hold nothing: scanned on their own and at their two seams, once each.
-        hot = bool(_candidates(self.rules, data))
+        hot = _may_hold(self.rules, data)
         if not (
             hot or self.hot or self.owed or self._seam(before, data) or self._seam(data, after)
         ):
