@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 
 from tests.agents.conftest import answer, error_text, run_session, silent_cluster, stdio_agent
-from tests.cli.conftest import KTL_LSP, ktl_lsp
+from tests.cli.conftest import ktl_lsp, record_in_background
 
 TOKEN = "ghp_" + "a1b2c3d4e5" * 3 + "a1b2c3"
 READ_TOOLS = {
@@ -220,17 +220,7 @@ async def test_a_client_that_leaves_mid_call_ends_its_call_as_cancelled(tmp_path
 
 async def test_a_session_running_in_another_process_is_read_as_it_runs(tmp_path: Path) -> None:
     store = tmp_path / "s.db"
-    runner = await asyncio.create_subprocess_exec(
-        KTL_LSP,
-        "--store",
-        str(store),
-        "run",
-        "--quiet",
-        "--",
-        "sh",
-        "-c",
-        "echo started; sleep 30",
-    )
+    runner, _ = await record_in_background(store, "echo started; sleep 30")
     try:
         async with stdio_agent(store) as agent:
             for _ in range(100):

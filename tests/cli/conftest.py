@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,3 +28,24 @@ def into_a_closed_pipe(*args: str, **kwargs: Any) -> subprocess.CompletedProcess
         )
     finally:
         os.close(write)
+
+
+async def record_in_background(store: Path, command: str) -> tuple[asyncio.subprocess.Process, str]:
+    """`ktl-lsp run` of a shell command in another process, recording into ``store``; the
+    process and the session's id (said on stderr as soon as it starts)."""
+    proc = await asyncio.create_subprocess_exec(
+        KTL_LSP,
+        "--store",
+        str(store),
+        "run",
+        "--quiet",
+        "--",
+        "sh",
+        "-c",
+        command,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    line = (await asyncio.wait_for(proc.stderr.readline(), 20)).decode()
+    return proc, re.search(r"session (\S+)", line).group(1)  # type: ignore[union-attr]

@@ -13,7 +13,6 @@ from typing import Any
 from ktl_lsp.errors import UserError
 from ktl_lsp.host.client import HostClient, connect
 from ktl_lsp.host.protocol import HostError, HostPaths, spec_to_wire
-from ktl_lsp.lsp.arguments import ArgumentError
 from ktl_lsp.lsp.feature import Feature
 from ktl_lsp.lsp.server import KtlServer
 from ktl_lsp.sessions.errors import RecordingOff, UnknownSession
@@ -97,7 +96,7 @@ class SessionHost(Feature):
             return live
         session = await manager.get(sid)
         if session.state is not State.RUNNING:
-            raise ArgumentError(
+            raise UserError(
                 f"cannot attach to {sid}: it is {session.state} (its recording stays readable)"
             )
         client = await self._connected(start=False)
@@ -117,7 +116,7 @@ class SessionHost(Feature):
                 return
             # Not one of the host's running sessions (ended, imported, unknown): the command
             # itself says why it cannot be done.
-            with contextlib.suppress(UserError, ArgumentError):
+            with contextlib.suppress(UserError):
                 await self.attach(session_id, lambda live: None)
 
     async def screen_from(self, session_id: str) -> int:

@@ -13,6 +13,7 @@ import pytest
 from pygls.exceptions import JsonRpcInvalidParams
 
 from ktl_lsp.gateway.auth import load_or_create_token
+from tests.cli.conftest import record_in_background
 from tests.conftest import StartKtl
 
 
@@ -41,34 +42,12 @@ async def _serve(store: Path, port: int, *flags: str) -> asyncio.subprocess.Proc
     return proc
 
 
-async def _record(store: Path, command: str) -> tuple[asyncio.subprocess.Process, str]:
-    """`ktl-lsp run` in another process records into the remote store."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ktl_lsp",
-        "--store",
-        str(store),
-        "run",
-        "--quiet",
-        "--",
-        "sh",
-        "-c",
-        command,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert proc.stderr is not None
-    line = (await asyncio.wait_for(proc.stderr.readline(), 20)).decode()
-    return proc, re.search(r"session (\S+)", line).group(1)  # type: ignore[union-attr]
-
-
 async def test_list_and_attach_across_a_restart(start_ktl: StartKtl, tmp_path: Path) -> None:
     remote_store = tmp_path / "remote.db"
     token = load_or_create_token(remote_store)
     port = _free_port()
     gateway = await _serve(remote_store, port)
-    recorder, remote_id = await _record(
+    recorder, remote_id = await record_in_background(
         remote_store, "for i in $(seq 1 60); do echo line$i; sleep 0.05; done"
     )
     ktl = await start_ktl(options={"agent": {"url": f"http://127.0.0.1:{port}", "token": token}})
