@@ -17,9 +17,10 @@ import pytest_asyncio
 from pygls.exceptions import JsonRpcInvalidParams
 
 from ktl_lsp.gateway.auth import load_or_create_token
+from tests.cli.conftest import record_in_background
 from tests.conftest import StartKtl
 from tests.gateway.certs import Authority, Issued
-from tests.lsp.features.test_remote import _free_port, _record, _serve
+from tests.lsp.features.test_remote import _free_port, _serve
 
 
 @dataclass
@@ -65,7 +66,7 @@ async def remote(tmp_path: Path) -> AsyncIterator[Remote]:
 async def test_list_and_attach_with_a_client_certificate(
     start_ktl: StartKtl, remote: Remote, tmp_path: Path
 ) -> None:
-    recorder, remote_id = await _record(tmp_path / "remote.db", "echo one; echo two")
+    recorder, remote_id = await record_in_background(tmp_path / "remote.db", "echo one; echo two")
     await recorder.wait()
     a = remote.alice
     ktl = await start_ktl(
