@@ -65,9 +65,14 @@ async function until(what: string, fn: () => boolean, timeoutMs = 15000): Promis
   }
 }
 
-/** Lines the screen is cleared of, then a tick every 0.1 s with what was typed. */
-const CLEARS_THEN_TICKS =
-  "seq -f old-%g 80; sleep 0.3; printf '\\033[H\\033[2J'; i=0; while read -t 0.1 line || true; do echo \"tick $i $line\"; i=$((i+1)); done";
+/** Lines the screen is cleared of, then a tick every 0.1 s with what was typed.
+ * Run by bash by name: `read -t` is not POSIX, and a CI runner's `$SHELL` may be unset (dash). */
+const ticksScript = path.join(tmp, "ticks.sh");
+fs.writeFileSync(
+  ticksScript,
+  "seq -f old-%g 80; sleep 0.3; printf '\\033[H\\033[2J'; i=0; while read -t 0.1 line || true; do echo \"tick $i $line\"; i=$((i+1)); done\n",
+);
+const CLEARS_THEN_TICKS = `bash ${ticksScript}`;
 
 const lastTick = (out: string) => Math.max(-1, ...[...out.matchAll(/tick (\d+)/g)].map((m) => Number(m[1])));
 
