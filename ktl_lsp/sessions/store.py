@@ -72,6 +72,12 @@ CATCH_UP_BYTES = 32 * 1024 * 1024
 #: stream's frames (up to 64 KB each) kept new frames waiting, and a crash lost them.
 CATCH_UP_STEP_BYTES = 1024 * 1024
 CLOSE_CATCH_UP_S = 5.0
+#: Output committed faster than this (bytes over about the last second) is a burst, a `cat` of
+#: a large file or a log dump: it is recorded at once and indexed once the burst is over, so
+#: the index does not take CPU from the stream (a third of the server's, bench_sessions).
+BURST_BYTES = 4 * 1024 * 1024
+#: How long after the last burst the writer waits before it indexes the backlog.
+QUIET_S = 0.25
 #: Per-frame overhead counted against the queue and the held budget.
 FRAME_OVERHEAD = 64
 
@@ -265,6 +271,10 @@ class Store:
         #: Output frames committed but not indexed yet (session, first seq, last seq): while
         #: the writer is behind, indexing waits for a quiet moment instead of slowing it.
         self._backlog: deque[tuple[str, int, int]] = deque()
+        #: Output bytes committed lately, decaying over about a second; when the last burst was.
+        self._recent_out = 0.0
+        self._recent_at = 0.0
+        self._burst_at = float("-inf")
         self._on_failure = on_failure
         self._on_resume = on_resume
         # While writing fails (writer thread only): what waits to be written, and what is lost.
@@ -466,7 +476,7 @@ class Store:
             if self.failed is not None and time.monotonic() >= self._retry_at:
                 self._retry()
             try:
-                first = self._queue.get(timeout=0 if self._backlog else self._until_retry())
+                first = self._queue.get(timeout=self._until_work())
             except queue.Empty:
                 self._catch_up(CATCH_UP_BYTES)
                 continue
@@ -522,6 +532,23 @@ class Store:
         deadline = time.monotonic() + CLOSE_CATCH_UP_S
         while self._backlog and time.monotonic() < deadline:
             self._catch_up(CATCH_UP_BYTES)
+
+    def _until_work(self) -> float | None:
+        """How long the writer may wait for the queue: a backlog is indexed once the last burst
+        is ``QUIET_S`` old, a failed store retried when its delay is up."""
+        if self._backlog:
+            return max(0.0, self._burst_at + QUIET_S - time.monotonic())
+        return self._until_retry()
+
+    def _bursting(self, output: Sequence[Frame]) -> bool:
+        """Counts ``output`` in the recent rate; whether the stream is a burst."""
+        now = time.monotonic()
+        decay = max(0.0, 1.0 - (now - self._recent_at))
+        self._recent_out = self._recent_out * decay + sum(len(f.data) for f in output)
+        self._recent_at = now
+        if self._recent_out > BURST_BYTES:
+            self._burst_at = now
+        return now - self._burst_at < QUIET_S
 
     def _until_retry(self) -> float | None:
         if self.failed is None:
@@ -595,12 +622,18 @@ class Store:
         recording (it is rolled back alone, and said once)."""
         assert self.indexer is not None
         output = [f for f in frames if f.type is FrameType.OUTPUT]
-        if output and (self._backlog or self._pending_bytes > INDEX_BEHIND_BYTES):
+        bursting = self._bursting(output)
+        if output and (bursting or self._backlog or self._pending_bytes > INDEX_BEHIND_BYTES):
             ranges: dict[str, list[int]] = {}
             for f in output:
                 r = ranges.setdefault(f.session_id, [f.seq, f.seq])
                 r[0], r[1] = min(r[0], f.seq), max(r[1], f.seq)
-            self._backlog.extend((sid, lo, hi) for sid, (lo, hi) in ranges.items())
+            for sid, (lo, hi) in ranges.items():
+                last = self._backlog[-1] if self._backlog else None
+                if last is not None and last[0] == sid and last[2] < lo:
+                    self._backlog[-1] = (sid, last[1], hi)  # one range per run of a session
+                else:
+                    self._backlog.append((sid, lo, hi))
             output = []
         conn.execute("SAVEPOINT search_index")
         try:

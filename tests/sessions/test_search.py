@@ -157,6 +157,60 @@ async def test_a_burst_is_indexed_once_the_writer_is_quiet(
         m.close()
 
 
+def _burst(store: Store, sid: str, frames: int) -> None:
+    store.save_session(Session(id=sid, kind="pty", title="t", state=State.DONE))
+    for seq in range(1, frames + 1):
+        store.append(Frame(sid, seq, seq, FrameType.OUTPUT, f"burst-{seq} words\r\n".encode()))
+    store.flush_sync()
+
+
+async def test_a_burst_waits_for_quiet_and_a_search_still_sees_all_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ktl_lsp.sessions import store as store_module
+
+    monkeypatch.setattr(store_module, "BURST_BYTES", 0)  # any output is a burst
+    monkeypatch.setattr(store_module, "QUIET_S", 3600.0)  # and it never ends
+    store = Store(tmp_path / "s.db")
+    store.open()
+    try:
+        _burst(store, "burstwaits000000", 300)
+        # Recorded whole, indexed not yet: one range however many batches it came in.
+        assert len(store.frames("burstwaits000000")) == 300
+        assert list(store._backlog) == [("burstwaits000000", 1, 300)]
+        await store.indexed()  # what a search waits for first
+        hits = store.search(Query.parse("burst-300"), 10)
+        assert [(h.seq, h.line) for h in hits] == [(300, "burst-300 words")]
+        assert not store._backlog
+    finally:
+        store.close()
+
+
+async def test_a_burst_is_indexed_when_it_is_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ktl_lsp.sessions import store as store_module
+
+    monkeypatch.setattr(store_module, "BURST_BYTES", 0)
+    store = Store(tmp_path / "s.db")
+    store.open()
+    try:
+        _burst(store, "burstends0000000", 300)
+        for _ in range(400):  # nothing asks: the writer indexes it on its own once quiet
+            if not store._backlog:
+                break
+            await asyncio.sleep(0.025)
+        assert not store._backlog
+        (rows,) = (
+            store.reader()
+            .execute("SELECT COUNT(*) FROM search_text WHERE search_text MATCH 'words'")
+            .fetchone()
+        )
+        assert rows == 300
+    finally:
+        store.close()
+
+
 async def test_a_line_across_two_reads_is_shown_whole(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
     store.open()
