@@ -24,6 +24,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from ktl_lsp.gateway.app import Handler, build_app
 from ktl_lsp.gateway.auth import Auth, load_or_create_token, token_path, used_codes_dir
+from ktl_lsp.gateway.http import AUTH
 from ktl_lsp.gateway.options import GatewayOptions
 from ktl_lsp.gateway.tls import require_client_certificates
 
@@ -113,6 +114,7 @@ class Gateway:
         self._runner: web.AppRunner | None = None
         self._deadline: HeaderDeadline | None = None
         self.app: web.Application | None = None
+        self._prepared: web.Application | None = None
         self.port = 0
 
     def _validate(self) -> ssl.SSLContext | None:
@@ -145,6 +147,25 @@ class Gateway:
                 raise GatewayConfigError(f"refusing to serve sessions on {o.host} without a token")
         return tls
 
+    def prepare(self) -> None:
+        """Builds the app before it is served (its routes' patterns compile: ~15 ms on a 2-core
+        machine), in a worker thread: nothing is bound, read or written."""
+        if self._prepared is None:
+            self._prepared = self._build()
+
+    def _build(self) -> web.Application:
+        app = build_app(
+            self.manager,
+            self.auth,
+            allow_query_token=self.options.allow_query_token,
+            cors_origins=self.options.cors_origins,
+            event_cache_bytes=self.options.event_cache_bytes,
+            bundle_max_bytes=self.options.bundle_max_bytes,
+        )
+        if self._mount is not None:
+            self._mount(app)
+        return app
+
     async def start(self) -> None:
         tls = self._validate()
         try:
@@ -159,16 +180,8 @@ class Gateway:
             None if self.options.token else token_path(self.store_path),
             used_codes_dir(self.store_path),
         )
-        app = build_app(
-            self.manager,
-            self.auth,
-            allow_query_token=self.options.allow_query_token,
-            cors_origins=self.options.cors_origins,
-            event_cache_bytes=self.options.event_cache_bytes,
-            bundle_max_bytes=self.options.bundle_max_bytes,
-        )
-        if self._mount is not None:
-            self._mount(app)
+        app, self._prepared = self._prepared or self._build(), None
+        app[AUTH] = self.auth  # a prepared app was built before the token was read
         deadline = HeaderDeadline(self.options.header_timeout_s)
         app.middlewares.insert(0, deadline.middleware)
         self._runner = web.AppRunner(

@@ -9,7 +9,11 @@ import sys
 from collections.abc import Callable
 from typing import Protocol
 
+from ktl_lsp.aio import import_off_loop
 from ktl_lsp.pty.base import ExitInfo, PtySink, PtySpec
+
+#: This platform's runner (and ptyprocess or pywinpty under it).
+RUNNER = "ktl_lsp.pty.windows" if sys.platform == "win32" else "ktl_lsp.pty.posix"
 
 
 class Pty(Protocol):
@@ -27,6 +31,11 @@ class Pty(Protocol):
 
     @property
     def exited(self) -> bool: ...
+
+
+async def prepare() -> None:
+    """Loads the runner off the loop before the first session needs it."""
+    await import_off_loop(RUNNER)
 
 
 async def spawn(spec: PtySpec, sink: PtySink) -> Pty:

@@ -15,6 +15,7 @@ from ktl_lsp.lsp.features.diagnostics import Diagnostics
 from ktl_lsp.lsp.features.replay import Replay
 from ktl_lsp.lsp.server import KtlServer
 from ktl_lsp.lsp.settings import Settings
+from ktl_lsp.pty import runner
 
 
 class Lifecycle(Feature):
@@ -41,6 +42,7 @@ class Lifecycle(Feature):
         # are made ready off the loop now, not on its request path.
         background(self.server.open_sessions(), "ktl-open-sessions")
         background(self.replay.prepare(), "ktl-prepare-gateway")
+        background(runner.prepare(), "ktl-prepare-pty")
         freeze_long_lived()
         cache = codecache.active()
         if cache is not None:

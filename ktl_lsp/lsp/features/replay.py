@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
 
-from ktl_lsp.aio import import_off_loop
+from ktl_lsp.aio import background, import_off_loop
 from ktl_lsp.lsp.arguments import ArgumentError
 from ktl_lsp.lsp.feature import Feature, NoArgs, command
 from ktl_lsp.lsp.server import KtlServer
 
 if TYPE_CHECKING:  # aiohttp costs ~200 ms to import: only when the gateway first starts
     from ktl_lsp.gateway import Gateway
+    from ktl_lsp.sessions.manager import SessionManager
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +41,33 @@ class Replay(Feature):
         self.failed: str | None = None
 
     async def prepare(self) -> None:
-        """Loads the gateway's code (aiohttp: ~250 ms) in the background after `initialized`,
-        so the first session's `replayUrl` does not wait for it. Nothing is bound or opened:
-        a window that never runs anything serves nothing."""
+        """Loads the gateway's code (aiohttp: ~250 ms) and builds its app in the background
+        after `initialized`, so the first session's `replayUrl` waits for neither. Nothing is
+        bound or opened: a window that never runs anything serves nothing."""
         if self.server.settings.gateway.enabled:
             await import_off_loop("ktl_lsp.gateway", "ktl_lsp.gateway.server")
+            self.server.when_sessions_open(self._prepare_app)
+
+    def _prepare_app(self, manager: SessionManager) -> None:
+        background(self._build(), "ktl-prepare-gateway-app")
+
+    async def _build(self) -> None:
+        async with self._lock:
+            if self.gateway is None:
+                gateway = self._new_gateway()
+                await asyncio.to_thread(gateway.prepare)
+                self.gateway = gateway
+
+    def _new_gateway(self) -> Gateway:
+        from ktl_lsp.gateway import Gateway
+        from ktl_lsp.gateway.options import GatewayOptions
+
+        settings = self.server.settings.gateway
+        return Gateway(
+            self.server.manager,
+            self.server.store_path,
+            GatewayOptions(host=settings.host, port=settings.port),
+        )
 
     async def ensure(self) -> Gateway | None:
         if self.gateway is not None and self.gateway.running:
@@ -52,17 +75,12 @@ class Replay(Feature):
         if self.failed is not None or not self.server.settings.gateway.enabled:
             return None
         await import_off_loop("ktl_lsp.gateway", "ktl_lsp.gateway.server")
-        from ktl_lsp.gateway import Gateway
-        from ktl_lsp.gateway.options import GatewayOptions
-
         async with self._lock:
-            if self.gateway is None:
+            if self.gateway is not None and self.gateway.running:
+                return self.gateway
+            if self.failed is None:
+                gateway = self.gateway or self._new_gateway()
                 settings = self.server.settings.gateway
-                gateway = Gateway(
-                    self.server.manager,
-                    self.server.store_path,
-                    GatewayOptions(host=settings.host, port=settings.port),
-                )
                 problem = await self._start(gateway)
                 if problem and settings.port:
                     # The configured port is taken (another window?): any free port will do.

@@ -49,3 +49,14 @@ async def test_rotate_token_command_signs_out_old_links(ktl: Ktl) -> None:
         assert (await http.get(old_url)).status_code == 401
         fresh = await ktl.cmd("ktl.session.replay", {"sessionId": result["sessionId"]})
         assert (await http.get(fresh["url"])).status_code == 303
+
+
+async def test_the_gateway_listens_only_once_a_session_needs_it(ktl: Ktl) -> None:
+    # Its code is loaded and its app built after `initialized`, but nothing is bound.
+    await ktl.cmd("ktl.sessions.list", {})
+    info = ktl.store.with_name(ktl.store.name + ".gateway.json")
+    assert not info.exists() and not token_path(ktl.store).exists()
+    result = await ktl.cmd("ktl.run", {"argv": ["true"]})
+    assert info.exists() and result["replayUrl"].startswith("http://127.0.0.1:")
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(result["replayUrl"])).status_code == 303
