@@ -52,11 +52,18 @@ def hostile(root: Path, marker: Path) -> dict[str, str]:
     return files
 
 
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
+async def _sandboxed(pid: int) -> str | None:
+    """The worker's /proc status once its seccomp filter is on (or after 10 s); None if gone."""
+    status = None
+    for _ in range(200):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return None
+        if "Seccomp:\t2" in status:
+            break
+        await asyncio.sleep(0.05)
+    return status
 
 
 async def test_opening_and_checking_hostile_files_runs_nothing(
@@ -101,10 +108,11 @@ async def test_opening_and_checking_hostile_files_runs_nothing(
     others = [c for c, _ in children(pid) if b"ktl_lsp.helm.worker" not in _cmdline(c)]
     assert others == [], [_cmdline(c) for c in others]
     assert all(children(c) == [] for c, _ in children(pid))
-    # ... unable to open a network socket (a seccomp filter: /proc says mode 2).
+    # ... unable to open a network socket (a seccomp filter: /proc says mode 2). A worker
+    # started a moment ago (after one a render timed out) installs it first thing: wait for it.
     for worker in [c for c, _ in children(pid) if c not in others]:
-        status = Path(f"/proc/{worker}/status").read_text()
-        assert "Seccomp:\t2" in status, status
+        status = await _sandboxed(worker)
+        assert status is None or "Seccomp:\t2" in status, status
     listed = await ktl.cmd("ktl.sessions.list", {})
     assert listed["sessions"] == [], "a session was started by opening files"
 
