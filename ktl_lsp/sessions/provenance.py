@@ -71,7 +71,7 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, unquote(parts.path), "", ""))
 
 
-def _git(args: list[str], cwd: str, timeout_s: float) -> str | None:
+def _git(args: list[str], cwd: str) -> subprocess.Popen[bytes] | None:
     env = {
         **os.environ,
         "GIT_TERMINAL_PROMPT": "0",
@@ -79,39 +79,53 @@ def _git(args: list[str], cwd: str, timeout_s: float) -> str | None:
         "LC_ALL": "C",
     }
     try:
-        done = subprocess.run(
+        return subprocess.Popen(
             ["git", *args],
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout_s,
-            check=False,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    if done.returncode != 0:
+
+
+def _output(proc: subprocess.Popen[bytes] | None, deadline: float) -> str | None:
+    if proc is None:
         return None
-    return done.stdout.decode("utf-8", "replace")
+    try:
+        out, _ = proc.communicate(timeout=max(0.1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()  # not communicate(): a child git left behind may hold the pipe open
+        if proc.stdout is not None:
+            proc.stdout.close()
+        return None
+    if proc.returncode != 0:
+        return None
+    return out.decode("utf-8", "replace")
 
 
 def read_git(directory: str, timeout_s: float = GIT_TIMEOUT_S) -> GitInfo | None:
     """The work tree holding ``directory``: root, remote (credentials stripped), branch,
     commit and whether tracked files differ from the commit; None outside a repository, or
-    when git is missing or too slow. Blocking: run it in a thread."""
+    when git is missing or too slow. Blocking: run it in a thread. The three questions are
+    asked at once (each answers for the whole work tree from any directory in it): a session's
+    record waits for the slowest, not for the sum."""
     if not os.path.isdir(directory):
         return None
     deadline = time.monotonic() + timeout_s
-
-    def left() -> float:
-        return max(0.1, deadline - time.monotonic())
-
-    top = _git(["rev-parse", "--show-toplevel"], directory, left())
+    asked = [
+        _git(["rev-parse", "--show-toplevel"], directory),
+        _git(["status", "--porcelain=v2", "--branch", "--untracked-files=no"], directory),
+        _git(["config", "--get-regexp", r"^remote\..*\.url$"], directory),
+    ]
+    top, status, remotes = (_output(proc, deadline) for proc in asked)
     if not top or not top.strip():
         return None
     root = top.strip()
     info: GitInfo = {"root": root}
-    status = _git(["status", "--porcelain=v2", "--branch", "--untracked-files=no"], root, left())
     upstream_remote = None
     if status is not None:
         dirty = False
@@ -129,7 +143,6 @@ def read_git(directory: str, timeout_s: float = GIT_TIMEOUT_S) -> GitInfo | None
             elif line and not line.startswith("#"):
                 dirty = True
         info["dirty"] = dirty
-    remotes = _git(["config", "--get-regexp", r"^remote\..*\.url$"], root, left())
     urls: dict[str, str] = {}
     for line in (remotes or "").splitlines():
         key, _, url = line.partition(" ")
