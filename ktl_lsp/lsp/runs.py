@@ -81,7 +81,9 @@ class Runs(Feature):
         finally:
             if msg_id is not None:
                 hooks.pop(msg_id, None)
-        await manager.flush()
+        # Its frames are in the store for whoever reads next; git's part of its record (which
+        # the result does not carry) lands on its own, a few ms later for a new directory.
+        await manager.flush(provenance=False)
         result = {**session.result(), **live.result_extra}
         url = await self.replay.url(session.id)
         if url:

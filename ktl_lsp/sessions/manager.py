@@ -1117,10 +1117,11 @@ class SessionManager:
             lambda: plain.read_forward(store.reader(), session.id, from_seq or 1, max_bytes, offset)
         )
 
-    async def flush(self) -> None:
+    async def flush(self, provenance: bool = True) -> None:
         """Waits until every frame emitted so far is in the store (before reading it back),
-        and the sessions' provenance with it."""
-        await self.provenance.settle()
+        and, unless ``provenance`` is False, the sessions' git part with it."""
+        if provenance:
+            await self.provenance.settle()
         if self.store is not None:
             await self.store.flush()
         for flush in list(self.flushers):
