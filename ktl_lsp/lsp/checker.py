@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
@@ -81,12 +80,23 @@ M_MMAP_THRESHOLD = -3
 _LIBC: Any = None
 
 
+def _load_libc() -> ctypes.CDLL:
+    """glibc by its soname first: ``find_library`` runs ``ldconfig`` (and its module imports
+    tempfile, shutil...), a few ms of every start."""
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        from ctypes import util
+
+        return ctypes.CDLL(util.find_library("c") or "libc.so.6")
+
+
 def _libc() -> Any:
     """glibc, or False where there is none (macOS, Windows, musl: nothing to tune)."""
     global _LIBC
     if _LIBC is None:
         try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            libc = _load_libc()
             libc.malloc_trim.argtypes = [ctypes.c_size_t]
             libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
             _LIBC = libc

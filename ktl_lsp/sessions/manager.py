@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ktl_lsp.aio import background
 from ktl_lsp.pty import PtySpec, SpawnError, spawn
@@ -27,7 +27,6 @@ from ktl_lsp.pty.runner import Pty
 from ktl_lsp.sessions import ids, plain
 from ktl_lsp.sessions.approvals import Approvals
 from ktl_lsp.sessions.blocks import Block, MarkParser, block_text, parse_block_ref
-from ktl_lsp.sessions.bundle import BundleInfo
 from ktl_lsp.sessions.bus import Item, SessionBus, StateChange, Subscription
 from ktl_lsp.sessions.compare import Comparison, compare, visible_lines
 from ktl_lsp.sessions.errors import (
@@ -55,6 +54,9 @@ from ktl_lsp.sessions.retention import PruneResult, RetentionPolicy
 from ktl_lsp.sessions.search import MAX_LIMIT, Hit, Query
 from ktl_lsp.sessions.store import Store, StoreError
 from ktl_lsp.sessions.timeline import SeekResult, Timeline, Timelines, find_start, find_text
+
+if TYPE_CHECKING:  # bundles (zipfile, ISA-L) load when one is made, not at start-up
+    from ktl_lsp.sessions.bundle import BundleInfo
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
