@@ -10,8 +10,9 @@
 
 Git runs in a worker thread with a short timeout, never on the event loop; its answer is
 cached per directory for a few seconds, so a burst of sessions costs one run. A session whose
-directory is not cached yet is recorded at once and completed when git answers (``settle``
-waits for that, ``SessionManager.flush`` calls it). Against what (context, server, namespace,
+directory is not cached yet is recorded at once and completed when git answers, asked
+``DELAY_S`` after the session starts so a short command does not share the CPU with git, or at
+once when ``settle`` waits for it (``SessionManager.flush`` calls it). Against what (context, server, namespace,
 release, chart) is the work's own meta (``k8s/sessions.py``, plans); why is ``meta.approvals``.
 """
 
@@ -38,6 +39,9 @@ REQUEST_PRINCIPAL = "ktl_lsp.principal"
 DEFAULT_TOKEN_NAME = "default"
 GIT_TIMEOUT_S = 2.0
 CACHE_S = 5.0
+#: Git is asked this long after a session starts (or at once when something waits for the
+#: record): a short command runs and answers without three git processes beside it.
+DELAY_S = 0.1
 
 GitInfo = dict[str, Any]
 
@@ -170,9 +174,13 @@ def _inside(path: str, root: str) -> bool:
 class Provenance:
     """Stamps sessions with who and where (held by the ``SessionManager``)."""
 
-    def __init__(self, cache_s: float = CACHE_S, timeout_s: float = GIT_TIMEOUT_S) -> None:
+    def __init__(
+        self, cache_s: float = CACHE_S, timeout_s: float = GIT_TIMEOUT_S, delay_s: float = DELAY_S
+    ) -> None:
         self.cache_s = cache_s
         self.timeout_s = timeout_s
+        self.delay_s = delay_s
+        self._hurry = asyncio.Event()
         #: The editor's workspace folders (set by the language server).
         self.roots: Callable[[], Iterable[str | os.PathLike[str]]] = tuple
         self._cache: dict[str, tuple[float, GitInfo | None]] = {}
@@ -202,9 +210,14 @@ class Provenance:
         task.add_done_callback(self._pending.discard)
 
     async def settle(self) -> None:
-        """Waits until every session stamped so far has its git part (bounded by the timeout)."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        """Waits until every session stamped so far has its git part (bounded by the timeout);
+        git is asked at once."""
+        self._hurry.set()
+        try:
+            while self._pending:
+                await asyncio.gather(*list(self._pending), return_exceptions=True)
+        finally:
+            self._hurry.clear()
 
     def close(self) -> None:
         for task in list(self._pending):
@@ -231,6 +244,9 @@ class Provenance:
 
     async def _read(self, place: str) -> GitInfo | None:
         try:
+            if not self._hurry.is_set():
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._hurry.wait(), self.delay_s)
             info = await asyncio.to_thread(read_git, place, self.timeout_s)
             now = time.monotonic()
             self._cache = {k: v for k, v in self._cache.items() if now - v[0] < self.cache_s}

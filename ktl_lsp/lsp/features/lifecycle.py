@@ -15,6 +15,7 @@ from ktl_lsp.lsp.features.diagnostics import Diagnostics
 from ktl_lsp.lsp.features.replay import Replay
 from ktl_lsp.lsp.server import KtlServer
 from ktl_lsp.lsp.settings import Settings
+from ktl_lsp.lsp.warmup import warm_messages
 from ktl_lsp.pty import runner
 
 
@@ -43,6 +44,7 @@ class Lifecycle(Feature):
         background(self.server.open_sessions(), "ktl-open-sessions")
         background(self.replay.prepare(), "ktl-prepare-gateway")
         background(runner.prepare(), "ktl-prepare-pty")
+        asyncio.get_running_loop().call_soon(warm_messages, self.server.protocol)
         freeze_long_lived()
         cache = codecache.active()
         if cache is not None:
