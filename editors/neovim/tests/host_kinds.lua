@@ -80,7 +80,8 @@ local ok, failure = pcall(function()
     terminal.input(buf, 'echo three-$((1+2))\r')
     got = vim.wait(10000, function()
       local b = (blocks.blocks[sid] or {})[2]
-      return b ~= nil and b.exitCode == 0 and #marks(buf) == 3
+      -- The block's end and its output come on separate channels: wait for both.
+      return b ~= nil and b.exitCode == 0 and #marks(buf) == 3 and buf_text(buf):find('three-3', 1, true) ~= nil
     end, 20)
     local third = (blocks.blocks[sid] or {})[2]
     check(
