@@ -78,6 +78,9 @@ CLOSE_CATCH_UP_S = 5.0
 BURST_BYTES = 4 * 1024 * 1024
 #: How long after the last burst the writer waits before it indexes the backlog.
 QUIET_S = 0.25
+#: Output a burst may leave unindexed: past it, the writer indexes between batches as when it
+#: is behind, so a search asked during a long burst waits for at most this much (~1 s).
+MAX_DEFERRED_BYTES = 32 * 1024 * 1024
 #: Per-frame overhead counted against the queue and the held budget.
 FRAME_OVERHEAD = 64
 
@@ -271,6 +274,7 @@ class Store:
         #: Output frames committed but not indexed yet (session, first seq, last seq): while
         #: the writer is behind, indexing waits for a quiet moment instead of slowing it.
         self._backlog: deque[tuple[str, int, int]] = deque()
+        self._backlog_bytes = 0  # about: output put off, less what catching up indexed
         #: Output bytes committed lately, decaying over about a second; when the last burst was.
         self._recent_out = 0.0
         self._recent_at = 0.0
@@ -537,6 +541,8 @@ class Store:
         """How long the writer may wait for the queue: a backlog is indexed once the last burst
         is ``QUIET_S`` old, a failed store retried when its delay is up."""
         if self._backlog:
+            if self._backlog_bytes > MAX_DEFERRED_BYTES:
+                return 0.0
             return max(0.0, self._burst_at + QUIET_S - time.monotonic())
         return self._until_retry()
 
@@ -634,6 +640,7 @@ class Store:
                     self._backlog[-1] = (sid, last[1], hi)  # one range per run of a session
                 else:
                     self._backlog.append((sid, lo, hi))
+            self._backlog_bytes += sum(len(f.data) + FRAME_OVERHEAD for f in output)
             output = []
         conn.execute("SAVEPOINT search_index")
         try:
@@ -655,6 +662,7 @@ class Store:
         conn = self._wconn
         if self.indexer is None or conn is None or self.failed is not None:
             self._backlog.clear()
+            self._backlog_bytes = 0
             return
         done = 0
         try:
@@ -680,6 +688,7 @@ class Store:
                     self._backlog[0] = (sid, rows[-1][0] + 1, hi)
                 self.indexer.add(conn, ((sid, seq, bytes(data)) for seq, data in rows))
                 done += step
+                self._backlog_bytes = max(0, self._backlog_bytes - step) if self._backlog else 0
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):

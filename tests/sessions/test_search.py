@@ -211,6 +211,27 @@ async def test_a_burst_is_indexed_when_it_is_over(
         store.close()
 
 
+async def test_a_long_burst_is_indexed_as_it_goes_past_a_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ktl_lsp.sessions import store as store_module
+
+    monkeypatch.setattr(store_module, "BURST_BYTES", 0)
+    monkeypatch.setattr(store_module, "QUIET_S", 3600.0)  # the burst never ends...
+    monkeypatch.setattr(store_module, "MAX_DEFERRED_BYTES", 1000)  # ...but may not pile up
+    store = Store(tmp_path / "s.db")
+    store.open()
+    try:
+        _burst(store, "burstbound000000", 300)
+        for _ in range(400):
+            if not store._backlog:
+                break
+            await asyncio.sleep(0.025)
+        assert not store._backlog and store._backlog_bytes == 0
+    finally:
+        store.close()
+
+
 async def test_a_line_across_two_reads_is_shown_whole(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
     store.open()
