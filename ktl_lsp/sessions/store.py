@@ -79,8 +79,8 @@ BURST_BYTES = 4 * 1024 * 1024
 #: How long after the last burst the writer waits before it indexes the backlog.
 QUIET_S = 0.25
 #: Output a burst may leave unindexed: past it, the writer indexes between batches as when it
-#: is behind, so a search asked during a long burst waits for at most this much (~1 s).
-MAX_DEFERRED_BYTES = 32 * 1024 * 1024
+#: is behind, so a search asked during a long burst waits for at most this much (~2 s).
+MAX_DEFERRED_BYTES = 64 * 1024 * 1024
 #: Per-frame overhead counted against the queue and the held budget.
 FRAME_OVERHEAD = 64
 
