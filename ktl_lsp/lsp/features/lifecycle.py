@@ -8,7 +8,7 @@ import asyncio
 from lsprotocol import types as lsp
 
 from ktl_lsp import codecache
-from ktl_lsp.aio import background, freeze_long_lived
+from ktl_lsp.aio import background, freeze_long_lived, import_off_loop
 from ktl_lsp.lsp.checker import Checker
 from ktl_lsp.lsp.feature import Feature, handles
 from ktl_lsp.lsp.features.diagnostics import Diagnostics
@@ -39,11 +39,13 @@ class Lifecycle(Feature):
         # Learn the workspace (CRDs, stacks, duplicates) in the background, off the loop.
         self.checker.start_folders()
         background(self.diagnostics.watch_files(), "ktl-register-watchers")
-        # The first command should be as fast as the next: the store and the gateway's code
-        # are made ready off the loop now, not on its request path.
+        # The first command should be as fast as the next: the store, the gateway's code and
+        # app, the PTY runner and the plan scheduler are made ready off the loop now, not on
+        # a request's path.
         background(self.server.open_sessions(), "ktl-open-sessions")
         background(self.replay.prepare(), "ktl-prepare-gateway")
         background(runner.prepare(), "ktl-prepare-pty")
+        background(import_off_loop("ktl_lsp.orchestration"), "ktl-prepare-plans")
         asyncio.get_running_loop().call_soon(warm_messages, self.server.protocol)
         freeze_long_lived()
         cache = codecache.active()
