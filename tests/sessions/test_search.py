@@ -164,6 +164,14 @@ def _burst(store: Store, sid: str, frames: int) -> None:
     store.flush_sync()
 
 
+async def _backlog_indexed(store: Store) -> None:
+    """Until the writer has indexed what it put off, on its own (nothing asks), 10 s at most."""
+    for _ in range(400):
+        if not store._backlog:
+            return
+        await asyncio.sleep(0.025)
+
+
 async def test_a_burst_waits_for_quiet_and_a_search_still_sees_all_of_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -196,10 +204,7 @@ async def test_a_burst_is_indexed_when_it_is_over(
     store.open()
     try:
         _burst(store, "burstends0000000", 300)
-        for _ in range(400):  # nothing asks: the writer indexes it on its own once quiet
-            if not store._backlog:
-                break
-            await asyncio.sleep(0.025)
+        await _backlog_indexed(store)  # once quiet
         assert not store._backlog
         (rows,) = (
             store.reader()
@@ -223,10 +228,7 @@ async def test_a_long_burst_is_indexed_as_it_goes_past_a_bound(
     store.open()
     try:
         _burst(store, "burstbound000000", 300)
-        for _ in range(400):
-            if not store._backlog:
-                break
-            await asyncio.sleep(0.025)
+        await _backlog_indexed(store)  # while the burst goes on
         assert not store._backlog and store._backlog_bytes == 0
     finally:
         store.close()
