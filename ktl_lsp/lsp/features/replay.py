@@ -91,7 +91,8 @@ class Replay(Feature):
                     self.server.notice(f"ktl: the replay gateway could not start: {problem}")
                     return None
                 self.gateway = gateway
-        return self.gateway
+        # Prepared is not serving: a gateway that failed to start has no links to give.
+        return self.gateway if self.gateway is not None and self.gateway.running else None
 
     @staticmethod
     async def _start(gateway: Gateway) -> str | None:
