@@ -7,7 +7,7 @@ import pytest
 from pygls.exceptions import JsonRpcInvalidParams
 
 from ktl_lsp.gateway.auth import token_path
-from tests.conftest import Ktl
+from tests.conftest import Ktl, StartKtl
 
 
 async def test_results_carry_a_one_time_replay_url(ktl: Ktl) -> None:
@@ -60,3 +60,18 @@ async def test_the_gateway_listens_only_once_a_session_needs_it(ktl: Ktl) -> Non
     assert info.exists() and result["replayUrl"].startswith("http://127.0.0.1:")
     async with httpx.AsyncClient() as http:
         assert (await http.get(result["replayUrl"])).status_code == 303
+
+
+async def test_a_gateway_that_cannot_start_is_said_once_and_results_carry_no_link(
+    start_ktl: StartKtl,
+) -> None:
+    # Not loopback and no TLS: the gateway refuses (its app was prepared all the same).
+    ktl = await start_ktl(options={"gateway": {"host": "10.255.255.1"}})
+    first = await ktl.cmd("ktl.run", {"argv": ["true"]})
+    second = await ktl.cmd("ktl.run", {"argv": ["true"]})
+    assert first["state"] == second["state"] == "done"
+    assert "replayUrl" not in first and "replayUrl" not in second
+    with pytest.raises(JsonRpcInvalidParams, match="without TLS"):
+        await ktl.cmd("ktl.session.replay", {"sessionId": first["sessionId"]})
+    said = [line for line in ktl.logs().splitlines() if "replay gateway could not start" in line]
+    assert len(said) == 1 and "without TLS" in said[0]
