@@ -126,6 +126,47 @@ def test_secrets_are_redacted_everywhere_even_split_across_frames(tmp_path: Path
     assert everything.count(b"[REDACTED aws-access-key-id]") >= 11
 
 
+def test_gitlab_tokens_of_every_kind_are_redacted_in_bundles(tmp_path: Path) -> None:
+    """GitLab's rule runs only where one of its token prefixes is (``gl`` alone is in most
+    output): each kind of token is still replaced, one split across two frames too."""
+    from ktl_lsp.sessions.bundle import read_bundle, write_bundle
+    from ktl_lsp.sessions.model import FrameType
+    from tests.sessions.test_export import open_store, record
+
+    body = "aB3-dE5_gH7jK9mN1pQ3sT5vW7yZ9bC2eF4hJ6kL8nP0rS2uV4xY6zA8cD0fG2iK4mO6qU8wE0tR"
+    tokens = [
+        *(f"{p}-{body[:20]}" for p in ("glpat", "gldt", "glft", "glsoat", "glrt", "glcbt")),
+        f"GR1348941{body[:24]}",
+        f"glimt-{body[:25]}",
+        f"glptt-{body[:40]}",
+        f"glagent-{body[:50]}",
+        f"gloas-{body[:64]}",
+    ]
+    ordinary = b"global glibc glob gloom: all fine\r\n" * 30
+    frames: list[tuple[int, FrameType, bytes]] = []
+    for i, t in enumerate(tokens):  # each scanned apart: more than CONTEXT bytes between
+        frames.append((2 * i, FrameType.OUTPUT, ordinary * 5))
+        frames.append((2 * i + 1, FrameType.OUTPUT, ordinary + f"token {t} used\r\n".encode()))
+    split = f"glpat-{body[20:44]}"
+    frames += [(50, FrameType.OUTPUT, f"again {split[:8]}".encode())]
+    frames += [(51, FrameType.OUTPUT, f"{split[8:]} done\r\n".encode())]
+    store = open_store(tmp_path / "s.db")
+    try:
+        s = record(store, frames)
+        bundle = write_bundle(store, s.id, tmp_path / "b.ktlbundle")
+    finally:
+        store.close()
+    assert bundle.redacted == {"gitlab-token": len(tokens) + 1}
+    members = _members(bundle.path)
+    cast = members[f"sessions/{s.id}/session.cast"]
+    output = b"".join(f.data for f in read_bundle(bundle.path).sessions[0][1])
+    for t in [*tokens, split]:
+        assert t.encode() not in output and t.encode() not in cast
+    assert split[8:].encode() not in output
+    assert output.count(b"[REDACTED gitlab-token]") == len(tokens) + 1
+    assert output.count(b"global glibc glob gloom") == 30 * 6 * len(tokens)
+
+
 def test_bundles_zipped_otherwise_import_and_every_member_is_checked(tmp_path: Path) -> None:
     """Members stored or deflated by zlib (another zip tool, an older ktl-lsp) import the
     same; a member import does not keep (the replay) is still checked and named."""
