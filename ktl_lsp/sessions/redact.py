@@ -11,9 +11,10 @@ gateway's API and SSE, remote attach and agents redact what they hand out, chunk
   basic-auth URLs, ...; :data:`DETECTORS`) beside ours for what they do not cover or cover
   loosely (kubeconfig tokens and client keys, bearer tokens, private key blocks, secret flags
   on a command line, fine-grained GitHub tokens; :data:`WELL_KNOWN`) and the user's patterns.
-  Each is compiled once as a byte regex; a slow one runs only on text holding one of its
-  hints, and masking and the real scan only follow a match on the raw bytes: scanning stays
-  cheap on ordinary output.
+  Each is compiled once as a byte regex and runs only on text holding one of its hints
+  (literals every match holds, in any case: ``GR1348941`` or ``glpat-``, not ``gl``); all the
+  hints are looked for in one Aho-Corasick pass over the lowered text, and masking and the
+  real scan only follow a match on the raw bytes: scanning stays cheap on ordinary output.
 - Patterns match token characters, so a replacement never lands inside a multi-byte UTF-8
   character. Escape sequences are masked (same length, NUL bytes) before the scan, so a match
   never takes in part of one (``\\x1b[1AKIA...`` is a cursor move followed by ``KIA...``, not a
