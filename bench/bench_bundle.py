@@ -4,8 +4,11 @@ each against the fastest equivalent without ktl-lsp, measured in the same run.
 1. Write: ``write_bundle`` (frames redacted, NDJSON, asciicast, HTML replay, SHA-256 of
    each, zip) vs ``zipfile`` writing the same session's frames NDJSON, already in memory, with
    zlib level 1 (the floor for a zip of the frames without ktl-lsp's ISA-L). Target >= 50 MB/s.
-   The first round also starts the helper processes that scan for secrets (they stay up for
-   the next ones, as in a server); each round's figure is printed.
+   Each round's figure is printed: the first is the slowest (detect-secrets is imported and the
+   rules compiled in it, and it follows the writing of the 100 MB store). Last measured (2
+   cores shared, load 1.5-3): write 54-72 MB/s median against the zip's 52-54 (before the
+   Aho-Corasick hint pass and the replay reusing the NDJSON's deflate stream: 18-27 MB/s against
+   50-61); import 56-70 MB/s; bundle 182.1 MB (docs/sessions.md, Bundles).
 2. Import: ``read_bundle`` + ``store_bundle`` (every hash checked, frames parsed and stored)
    vs a bare sqlite ``executemany`` of the same frames into a fresh database, one transaction.
    Target >= 50 MB/s.

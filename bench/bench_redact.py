@@ -65,7 +65,7 @@ OLD: dict[str, tuple[str, int, tuple[bytes, ...]]] = {
 
 def old_rules() -> list[Rule]:
     return [
-        Rule(n, re.compile(p.encode()), g, h, n == "kubeconfig-token", any_case=True)
+        Rule(n, re.compile(p.encode()), g, h, n == "kubeconfig-token")
         for n, (p, g, h) in OLD.items()
     ]
 

@@ -10,11 +10,13 @@ Well-known secrets are redacted in the output and input frames and in the metada
 anything is written (the store keeps what it recorded). :func:`import_bundle` checks every hash
 first and refuses a bundle that does not match, naming the member.
 
-Speed (``bench/bench_bundle.py``): a session's frames are read and scanned once; the three
-members made from them are encoded side by
-side in threads, deflated with ISA-L (zlib reads its output) into temporary files and added to
-the zip as they are. Import inflates the members it keeps with ISA-L and checks the others in
-threads meanwhile. The layout is unchanged: bundles of either writer read the same.
+Speed (``bench/bench_bundle.py``): a session's frames are read and scanned once; the NDJSON
+and the asciicast are encoded side by side in threads, deflated with ISA-L (zlib reads its
+output) into temporary files and added to the zip as they are. The replay embeds the NDJSON
+lines as they are, so its member is its own deflated head, the NDJSON member's deflate stream
+(flushed to a byte boundary, not ended) and its own deflated tail: the frames are encoded and
+deflated once for both. Import inflates the members it keeps with ISA-L and checks the others
+in threads meanwhile. The layout is unchanged: bundles of either writer read the same.
 """
 
 from __future__ import annotations
@@ -160,8 +162,10 @@ def write_bundle(
     return BundleInfo(target, [s.id for s in sessions], target.stat().st_size, redacted)
 
 
-#: The members made from a session's frames, in the order they are written.
-_STREAMED = ("frames.ndjson", "session.cast", "replay.html")
+#: The members made from a session's frames by worker threads, in the order they are written.
+#: ``replay.html`` is not made apart: it holds ``frames.ndjson``'s bytes, deflated once.
+_STREAMED = ("frames.ndjson", "session.cast")
+REPLAY = "replay.html"
 
 
 def _put_session(
@@ -176,7 +180,7 @@ def _put_session(
     """Adds one session's members; returns what its events recorded beyond the terminal."""
     from ktl_lsp.sessions.export._common import scrubbed_session
     from ktl_lsp.sessions.export.asciicast import asciicast_lines, first_size
-    from ktl_lsp.sessions.export.html import html_pieces
+    from ktl_lsp.sessions.export.html import Marks, html_head, html_tail, script_safe
     from ktl_lsp.sessions.export.ndjson import ndjson_lines
 
     # The title and the meta repeat the command line, which may carry a secret too.
@@ -186,17 +190,20 @@ def _put_session(
     _put(z, members, base + "session.json", [_json(_record(copy))])
     # Resize frames are never redacted: the source's first size is the copy's.
     size, size_seq = first_size(store, s.id)
+    marks = Marks(copy)  # the replay's frames besides the NDJSON's output
+    head = html_head(copy)
+    replay = _Digest(head)  # the replay's content: its head, the NDJSON, its tail
     feeds: list[queue.Queue[list[Frame] | None]] = [queue.Queue(FEED_BATCHES) for _ in _STREAMED]
     streams = (  # in _STREAMED's order
-        ndjson_lines(copy, _drain(feeds[0])),
+        script_safe(ndjson_lines(copy, marks.through(_drain(feeds[0])))),
         asciicast_lines(copy, _drain(feeds[1]), size, size_seq),
-        html_pieces(copy, _drain(feeds[2]), size),
     )
     recorded: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
         bodies = [stack.enter_context(tempfile.TemporaryFile(prefix="ktl-")) for _ in _STREAMED]
         packed = [
-            pool.submit(_pack, stream, body) for stream, body in zip(streams, bodies, strict=True)
+            pool.submit(_pack, streams[0], bodies[0], replay),
+            pool.submit(_pack, streams[1], bodies[1]),
         ]
         try:
             for batch in _redacted_batches(store, s, redactor, counts, recorded):
@@ -207,7 +214,11 @@ def _put_session(
                 _offer(feed, maker, None)
             done = [f.result() for f in packed]  # raises what a maker raised
         for name, body, member in zip(_STREAMED, bodies, done, strict=True):
-            _put_packed(z, members, base + name, body, member)
+            _put_packed(z, members, base + name, [body, member.end], member.digest)
+        tail = html_tail(copy, marks.items, size)
+        replay.update(tail)
+        ends = (_deflated(head, final=False), _deflated(tail, final=True))
+        _put_packed(z, members, base + REPLAY, [ends[0], bodies[0], ends[1]], replay)
     if "result" in recorded:
         _put(z, members, base + "result.json", [_json(recorded["result"])])
     return recorded
@@ -271,49 +282,80 @@ def _drain(feed: queue.Queue[list[Frame] | None]) -> Iterator[Frame]:
         yield from batch
 
 
+class _Digest:
+    """A member's SHA-256, CRC-32 and length, fed its content piece by piece."""
+
+    def __init__(self, start: bytes = b"") -> None:
+        self.sha256 = hashlib.sha256()
+        self.crc = self.size = 0
+        if start:
+            self.update(start)
+
+    def update(self, chunk: bytes) -> None:
+        self.sha256.update(chunk)
+        self.crc = fast_zlib.crc32(chunk, self.crc)
+        self.size += len(chunk)
+
+
 @dataclass
 class _Packed:
-    """What the zip and the manifest need of a member :func:`_pack` compressed."""
+    """A member :func:`_pack` deflated: its digest, and the end of its deflate stream."""
 
-    size: int
-    crc: int
-    sha256: str
+    digest: _Digest
+    end: bytes
 
 
-def _pack(pieces: Iterable[bytes], body: IO[bytes]) -> _Packed:
-    """Compresses (raw deflate) and hashes ``pieces`` into ``body`` (in a worker thread)."""
+def _pack(pieces: Iterable[bytes], body: IO[bytes], *also: _Digest) -> _Packed:
+    """Compresses (raw deflate) and hashes ``pieces`` into ``body`` (in a worker thread); the
+    content is fed to ``also`` too (the replay's digest, for the NDJSON it embeds). ``body``
+    ends flushed to a byte boundary with no final block, so other deflate streams can follow
+    it (the replay's tail); the member itself ends with :attr:`_Packed.end`."""
     compressor = fast_zlib.compressobj(STREAM_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
-    digest = hashlib.sha256()
-    crc = size = 0
+    digests = (_Digest(), *also)
     for chunk in _chunks(pieces):
-        digest.update(chunk)
-        crc = fast_zlib.crc32(chunk, crc)
-        size += len(chunk)
+        for d in digests:
+            d.update(chunk)
         body.write(compressor.compress(chunk))
-    body.write(compressor.flush())
-    body.seek(0)
-    return _Packed(size, crc, digest.hexdigest())
+    body.write(compressor.flush(zlib.Z_SYNC_FLUSH))
+    return _Packed(digests[0], compressor.flush(zlib.Z_FINISH))
+
+
+def _deflated(data: bytes, final: bool) -> bytes:
+    """``data`` as raw deflate on its own: ended (``final``) or flushed to a byte boundary."""
+    compressor = fast_zlib.compressobj(STREAM_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+    out: bytes = compressor.compress(data)
+    end: bytes = compressor.flush(zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH)
+    return out + end
 
 
 def _put_packed(
-    z: zipfile.ZipFile, members: dict[str, str], name: str, body: IO[bytes], member: _Packed
+    z: zipfile.ZipFile,
+    members: dict[str, str],
+    name: str,
+    parts: Iterable[bytes | IO[bytes]],
+    digest: _Digest,
 ) -> None:
-    """Adds a member compressed by :func:`_pack`: written through as stored data, then its
-    header is rewritten to say what it is (deflated, its real size and CRC). The header is
-    zip64 both times, so it keeps its length; the central directory is written from the same
-    ``ZipInfo`` when the zip closes."""
+    """Adds a member of deflate streams (bytes, or files :func:`_pack` wrote) one after the
+    other: written through as stored data, then its header is rewritten to say what it is
+    (deflated, its real size and CRC). The header is zip64 both times, so it keeps its
+    length; the central directory is written from the same ``ZipInfo`` when the zip closes."""
     info = zipfile.ZipInfo(name, date_time=time.localtime(time.time())[:6])
     info.compress_type = zipfile.ZIP_STORED
     with z.open(info, "w", force_zip64=True) as out:
-        shutil.copyfileobj(body, out, PUT_CHUNK)
+        for part in parts:
+            if isinstance(part, bytes):
+                out.write(part)
+            else:
+                part.seek(0)
+                shutil.copyfileobj(part, out, PUT_CHUNK)
     assert z.fp is not None
     end = z.fp.tell()
     info.compress_type = zipfile.ZIP_DEFLATED
-    info.file_size, info.CRC = member.size, member.crc
+    info.file_size, info.CRC = digest.size, digest.crc
     z.fp.seek(info.header_offset)
     z.fp.write(info.FileHeader(zip64=True))
     z.fp.seek(end)
-    members[name] = member.sha256
+    members[name] = digest.sha256.hexdigest()
 
 
 def _count(counts: dict[str, int], names: Iterable[str]) -> None:

@@ -11,9 +11,10 @@ gateway's API and SSE, remote attach and agents redact what they hand out, chunk
   basic-auth URLs, ...; :data:`DETECTORS`) beside ours for what they do not cover or cover
   loosely (kubeconfig tokens and client keys, bearer tokens, private key blocks, secret flags
   on a command line, fine-grained GitHub tokens; :data:`WELL_KNOWN`) and the user's patterns.
-  Each is compiled once as a byte regex; a slow one runs only on text holding one of its
-  hints, and masking and the real scan only follow a match on the raw bytes: scanning stays
-  cheap on ordinary output.
+  Each is compiled once as a byte regex and runs only on text holding one of its hints
+  (literals every match holds, in any case: ``GR1348941`` or ``glpat-``, not ``gl``); all the
+  hints are looked for in one Aho-Corasick pass over the lowered text, and masking and the
+  real scan only follow a match on the raw bytes: scanning stays cheap on ordinary output.
 - Patterns match token characters, so a replacement never lands inside a multi-byte UTF-8
   character. Escape sequences are masked (same length, NUL bytes) before the scan, so a match
   never takes in part of one (``\\x1b[1AKIA...`` is a cursor move followed by ``KIA...``, not a
@@ -30,11 +31,16 @@ than ``FLUSH_S`` per piece on a line without a break.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+_AhoCorasick: Any = None
+with contextlib.suppress(ImportError):  # a platform with no wheel looks for hints one by one
+    from ahocorasick_rs import BytesAhoCorasick as _AhoCorasick
 
 #: Longest run of bytes held back waiting for the rest of a possible token.
 MAX_CARRY = 1024
@@ -54,9 +60,18 @@ _KEY_BODY = rf"[A-Za-z0-9+/=\s:,.\-\0]{{0,{MAX_KEY_BLOCK}}}?"
 _KEY_BEGIN = r"-{4,5} ?BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)? ?-{4,5}"
 _KEY_END = _KEY_BEGIN.replace("BEGIN", "END")
 
+_GITHUB = (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"github_pat_")
+_FLAGS = b"token|password|passwd|client-secret|secret|api-key|auth-token|bearer-token"
+#: GitLab's token prefixes (detect-secrets' GitLab patterns each start with one): ``gl``
+#: alone is in most ordinary output.
+_GITLAB = (
+    *(b"gl" + p + b"-" for p in (b"pat", b"dt", b"ft", b"soat", b"rt", b"cbt", b"imt", b"ptt")),
+    *(b"glagent-", b"gloas-", b"GR1348941"),
+)
+
 #: Ours: name -> (pattern, group replaced, hints). Token characters only, never ESC or bytes
-#: >= 0x80. Each pattern starts with a literal where it can (so the regex engine skips ahead),
-#: and runs only on output holding one of its hints (as written: case variants listed).
+#: >= 0x80. Each pattern runs only on output holding one of its hints (in any case): every
+#: match holds one of them (tests/sessions/test_redact.py checks on generated matches).
 WELL_KNOWN: dict[str, tuple[str, int, tuple[bytes, ...]]] = {
     "aws-secret-access-key": (
         r"(?i:aws_secret_access_key|secretaccesskey)[\"']?\s*[=:]\s*[\"']?([A-Za-z0-9/+=]{40})\b",
@@ -67,7 +82,7 @@ WELL_KNOWN: dict[str, tuple[str, int, tuple[bytes, ...]]] = {
     "github-token": (
         r"(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,244})\b",
         0,
-        (),
+        _GITHUB,
     ),
     # All three parts (detect-secrets' JWT stops before the signature).
     "jwt": (r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}", 0, (b"eyJ",)),
@@ -97,40 +112,38 @@ WELL_KNOWN: dict[str, tuple[str, int, tuple[bytes, ...]]] = {
     ),
     # A secret given as a flag on a command line (kubectl --token=..., --password ...).
     "secret-flag": (
-        r"--(?i:token|password|passwd|client-secret|secret|api-key|auth-token|bearer-token)"
+        r"--(?i:" + _FLAGS.decode() + ")"
         r"(?:=|[ \t]+)[\"']?([!#-&(-~]{4,})",
         1,
-        (),
+        tuple(b"--" + w for w in _FLAGS.split(b"|")),
     ),
 }
 _LINE_START = frozenset({"kubeconfig-token"})
-#: Rules matching in any case: their hints are lower case, looked for in the lowered text.
-_ANY_CASE = frozenset({"aws-secret-access-key", "bearer-token", "slack-token"})
 
 #: detect-secrets' regex plugins used: module.class -> (name of each of its patterns' matches, the
-#: last one for the rest; hints, one of which each pattern's match holds, for the slow ones). Left
+#: last one for the rest; hints, one of which each pattern's match holds, in any case). Left
 #: out: keyword and entropy detectors (too loose for terminal output) and patterns with no
 #: literal to find cheaply that do not concern cluster work (Discord, Mailchimp, Telegram,
 #: Twilio, Artifactory, Cloudant, IBM, SoftLayer, public IPs).
 DETECTORS: dict[str, tuple[tuple[str, tuple[bytes, ...]], ...]] = {
     "aws.AWSKeyDetector": (
-        ("aws-access-key-id", ()),
+        ("aws-access-key-id", (b"A3T", b"ABIA", b"ACCA", b"AKIA", b"ASIA")),
         ("aws-secret-access-key", (b"aws",)),
     ),
-    "azure_storage_key.AzureStorageKeyDetector": (("azure-storage-key", ()),),
-    "basic_auth.BasicAuthDetector": (("basic-auth", ()),),
-    "github_token.GitHubTokenDetector": (("github-token", ()),),
-    "gitlab_token.GitLabTokenDetector": (("gitlab-token", (b"gl", b"GR1348941")),),
+    "azure_storage_key.AzureStorageKeyDetector": (("azure-storage-key", (b"AccountKey=",)),),
+    "basic_auth.BasicAuthDetector": (("basic-auth", (b"://",)),),
+    "github_token.GitHubTokenDetector": (("github-token", _GITHUB),),
+    "gitlab_token.GitLabTokenDetector": (("gitlab-token", _GITLAB),),
     "jwt.JwtTokenDetector": (("jwt", (b"eyJ",)),),
-    "npm.NpmDetector": (("npm-token", ()),),
-    "openai.OpenAIDetector": (("openai-key", ()),),
+    "npm.NpmDetector": (("npm-token", (b"_authToken=",)),),
+    "openai.OpenAIDetector": (("openai-key", (b"T3BlbkFJ",)),),
     "pypi_token.PypiTokenDetector": (("pypi-token", (b"pypi-",)),),
-    "sendgrid.SendGridDetector": (("sendgrid-key", ()),),
+    "sendgrid.SendGridDetector": (("sendgrid-key", (b"SG.",)),),
     "slack.SlackDetector": (
         ("slack-token", (b"xox",)),
         ("slack-webhook", (b"hooks.slack.com",)),
     ),
-    "square_oauth.SquareOAuthDetector": (("square-oauth-secret", ()),),
+    "square_oauth.SquareOAuthDetector": (("square-oauth-secret", (b"sq0csp-",)),),
     "stripe.StripeDetector": (("stripe-key", (b"k_live_",)),),
 }
 #: Detectors whose first group is the secret (the rest of the match names where it is).
@@ -147,11 +160,9 @@ class Rule:
     name: str
     regex: re.Pattern[bytes]
     group: int
-    #: Run only when one of these occurs (as written); empty: always.
+    #: Run only when one of these occurs (in any case); empty: always.
     hints: tuple[bytes, ...] = ()
     line_start: bool = False
-    #: ``hints`` are lower case and looked for in the lowered text.
-    any_case: bool = False
 
 
 def compile_rule(name: str, pattern: str) -> Rule:
@@ -167,7 +178,7 @@ def compile_rule(name: str, pattern: str) -> Rule:
 
 def own_rules() -> list[Rule]:
     return [
-        Rule(n, re.compile(p.encode()), g, hints, n in _LINE_START, n in _ANY_CASE)
+        Rule(n, re.compile(p.encode()), g, hints, n in _LINE_START)
         for n, (p, g, hints) in WELL_KNOWN.items()
     ]
 
@@ -187,7 +198,7 @@ def detector_rules() -> list[Rule]:
             compiled = re.compile(regex.pattern.encode("ascii"), regex.flags & ~re.UNICODE)
             group = 1 if cls_name in _SECRET_GROUP and compiled.groups else 0
             name, hints = named[min(i, len(named) - 1)]
-            rules.append(Rule(name, compiled, group, hints, any_case=name in _ANY_CASE))
+            rules.append(Rule(name, compiled, group, hints))
     return rules
 
 
@@ -251,11 +262,13 @@ def _at_line_start(buf: bytes, start: int) -> bool:
 
 @dataclass(frozen=True)
 class _Plan:
-    """Rules grouped for :func:`_candidates`: those with no hints, and per hint set (looked
-    for once however many rules share it) the rules it lets through."""
+    """Rules grouped for :func:`_candidates`: those with no hints, every hint once (lower
+    case), the rules each hint lets through, and how to find the hints in lowered text."""
 
     free: tuple[Rule, ...]
-    gated: tuple[tuple[bool, tuple[bytes, ...], tuple[Rule, ...]], ...]
+    hints: tuple[bytes, ...]
+    gated: tuple[tuple[Rule, ...], ...]  #: by hint, in ``hints``' order
+    find: Callable[[bytes], Iterable[int]]  #: the hints (their indexes) occurring in a text
 
 
 #: Plans by the identity of their rule list (kept in the value, so the id is not reused):
@@ -275,36 +288,48 @@ def _plan(rules: Sequence[Rule]) -> _Plan:
 
 
 def _make_plan(rules: Sequence[Rule]) -> _Plan:
-    groups: dict[tuple[bool, tuple[bytes, ...]], list[Rule]] = {}
+    gated: dict[bytes, list[Rule]] = {}
     for r in rules:
-        if r.hints:
-            groups.setdefault((r.any_case, r.hints), []).append(r)
+        for h in dict.fromkeys(h.lower() for h in r.hints):
+            gated.setdefault(h, []).append(r)
+    hints = tuple(gated)
     return _Plan(
         tuple(r for r in rules if not r.hints),
-        tuple((k[0], k[1], tuple(v)) for k, v in groups.items()),
+        hints,
+        tuple(tuple(v) for v in gated.values()),
+        _finder(hints),
     )
 
 
+def _finder(hints: tuple[bytes, ...]) -> Callable[[bytes], Iterable[int]]:
+    """Which of ``hints`` occur in a text: all in one pass with Aho-Corasick (about 40 hints
+    in 0.2 s per 100 MB, where a substring search each took 1 s), else one search each."""
+    if _AhoCorasick is None or not hints:
+        return lambda hay: [i for i, h in enumerate(hints) if h in hay]
+    automaton = _AhoCorasick(list(hints))
+
+    def find(hay: bytes) -> Iterable[int]:
+        # Overlapping: a hint inside another one's match ("secret" in "--secret") counts too.
+        return {m[0] for m in automaton.find_matches_as_indexes(hay, overlapping=True)}
+
+    return find
+
+
 def _candidates(rules: Sequence[Rule], buf: bytes) -> list[Rule]:
-    """The rules that may match in ``buf``, cheaply: their hints first (a substring search
-    each), then each rule on the raw bytes (a regex that starts with a literal skips ahead at
-    memchr speed). Masking and the real scan follow only for these."""
+    """The rules that may match in ``buf``, cheaply: their hints first (all at once, in the
+    lowered text), then each rule on the raw bytes (a regex that starts with a literal skips
+    ahead at memchr speed). Masking and the real scan follow only for these."""
     plan = _plan(rules)
     out = [r for r in plan.free if r.regex.search(buf) is not None]
-    lowered: bytes | None = None
-    for any_case, hints, group in plan.gated:
-        if any_case:
-            if lowered is None:
-                lowered = buf.lower()
-            hay = lowered
-        else:
-            hay = buf
-        for h in hints:
-            if h in hay:
-                break
-        else:
-            continue
-        out.extend(r for r in group if r.regex.search(buf) is not None)
+    if not plan.hints:
+        return out
+    seen: set[int] = set()
+    for i in plan.find(buf.lower()):
+        for r in plan.gated[i]:
+            if id(r) not in seen:
+                seen.add(id(r))
+                if r.regex.search(buf) is not None:
+                    out.append(r)
     return out
 
 

@@ -13,7 +13,8 @@
  *   [seq, tMs, "r", "COLSxROWS"] resize
  *   [seq, tMs, "m", label]     marker (state change, signal, ...): a tick on the timeline
  *   [seq, tMs, "t", label]     trimmed range: shown in the terminal as a dim line
- * tMs is milliseconds since the session started.
+ * tMs is milliseconds since the session started. The HTML export embeds the output as the
+ * session's NDJSON lines: KtlPlayer.ndjsonFrames makes these arrays of them.
  *
  * Idle gaps longer than `idleLimitMs` (default 2000) are shortened to it, as asciinema does;
  * the timeline shows that play time. Options from the page address: #t=SECONDS or #t=end,
@@ -127,6 +128,29 @@
       }
     }
     return [command].concat(args).filter(Boolean).join(" ");
+  };
+
+  // Frames from the HTML export: output from NDJSON lines (MirrorFrames: "sequence",
+  // "received_unix_nano" as strings, "raw" base64; lines without "raw" hold no output), the
+  // rest from `marks` (compact arrays as above), merged by seq. Times count from `startNs`
+  // (a string: nanoseconds since the epoch are beyond a double's exact integers).
+  KtlPlayer.ndjsonFrames = function (text, marks, startNs) {
+    var start = BigInt(startNs);
+    var out = [];
+    var m = 0;
+    var lines = text.split("\n");
+    for (var i = 0; i < lines.length; i++) {
+      if (!lines[i].trim()) continue;
+      var obj = JSON.parse(lines[i]);
+      if (typeof obj.raw !== "string" || !obj.raw) continue;
+      var seq = parseInt(obj.sequence || "0", 10);
+      while (m < marks.length && marks[m][0] < seq) out.push(marks[m++]);
+      var ns = BigInt(obj.received_unix_nano || "0") - start;
+      var t = ns > BigInt(0) ? Number(ns) / 1e6 : 0;
+      out.push([seq, Math.round(t * 1000) / 1000, "o", obj.raw]);
+    }
+    while (m < marks.length) out.push(marks[m++]);
+    return out;
   };
 
   KtlPlayer.mount = function (root, opts) {

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from ktl_lsp.orchestration import PlanOptions, PlanRun, load, local_runners
+from ktl_lsp.sessions.bundle import BundleInfo
 from ktl_lsp.sessions.manager import SessionManager
-from ktl_lsp.sessions.model import SessionFilter
+from ktl_lsp.sessions.model import Session, SessionFilter
 from tests.orchestration.conftest import write_plan
+from tests.sessions.test_export import Spec
 
 
 async def test_plan_bundle_has_its_nodes_and_plan_file(tmp_path: Path) -> None:
@@ -92,12 +95,23 @@ def _members(path: Path) -> dict[str, bytes]:
         return {n: z.read(n) for n in z.namelist() if n != "manifest.json"}
 
 
+def _bundled(tmp_path: Path, frames: Sequence[Spec]) -> tuple[Session, BundleInfo]:
+    """A session of ``frames`` recorded in a store of its own, and its bundle."""
+    from ktl_lsp.sessions.bundle import write_bundle
+    from tests.sessions.test_export import open_store, record
+
+    store = open_store(tmp_path / "s.db")
+    try:
+        s = record(store, frames)
+        return s, write_bundle(store, s.id, tmp_path / "b.ktlbundle")
+    finally:
+        store.close()
+
+
 def test_secrets_are_redacted_everywhere_even_split_across_frames(tmp_path: Path) -> None:
     """Secrets at every place (a frame's start and end, input, the last frame, and one split
     across two frames) are replaced in every member, as an export replaces them."""
-    from ktl_lsp.sessions.bundle import write_bundle
     from ktl_lsp.sessions.model import FrameType
-    from tests.sessions.test_export import Spec, open_store, record
 
     aws, token = "AKIAIOSFODNN7EXAMPLE", "ghp_" + "a1B2" * 9
     frames: list[Spec] = []
@@ -111,12 +125,7 @@ def test_secrets_are_redacted_everywhere_even_split_across_frames(tmp_path: Path
     frames.append((3500, FrameType.OUTPUT, f"split {aws[:9]}".encode()))
     frames.append((3501, FrameType.OUTPUT, f"{aws[9:]} here\r\n".encode()))
     frames.append((4000, FrameType.OUTPUT, f"last {aws}\r\n".encode()))
-    store = open_store(tmp_path / "s.db")
-    try:
-        s = record(store, frames)
-        bundle = write_bundle(store, s.id, tmp_path / "b.ktlbundle")
-    finally:
-        store.close()
+    s, bundle = _bundled(tmp_path, frames)
     assert bundle.redacted == {"aws-access-key-id": 11, "github-token": 6}
     members = _members(bundle.path)
     assert f"sessions/{s.id}/replay.html" in members
@@ -124,6 +133,66 @@ def test_secrets_are_redacted_everywhere_even_split_across_frames(tmp_path: Path
     assert aws.encode() not in everything and token.encode() not in everything
     assert aws[9:].encode() not in everything  # the second half of the split one too
     assert everything.count(b"[REDACTED aws-access-key-id]") >= 11
+
+
+def test_the_replay_holds_the_ndjson_member_and_is_the_html_export(tmp_path: Path) -> None:
+    """The replay is deflated around the NDJSON member's own deflate stream: read back, it is
+    the HTML export byte for byte, and the NDJSON in it is the member's ('<' escaped)."""
+    from ktl_lsp.sessions.bundle import write_bundle
+    from ktl_lsp.sessions.model import FrameType, State, event_data
+    from ktl_lsp.sessions.redact import Redaction
+    from tests.sessions.test_export import exported, open_store, record
+
+    frames = [(i, FrameType.OUTPUT, b"line %d </script> ok\r\n" % i * 40) for i in range(300)]
+    frames += [(400, FrameType.MARKER, b'{"label":"</script><!-- <b>"}')]
+    frames += [(500, FrameType.EVENT, event_data(state="done", exitCode=0))]
+    store = open_store(tmp_path / "s.db")
+    try:
+        s = record(store, frames, title="<title> & more", state=State.DONE, exit_code=0)
+        info = write_bundle(store, s.id, tmp_path / "b.ktlbundle")
+        export = exported(store, s.id, "html", redaction=Redaction.default())
+    finally:
+        store.close()
+    members = _members(info.path)
+    replay, ndjson = (members[f"sessions/{s.id}/{n}"] for n in ("replay.html", "frames.ndjson"))
+    assert replay == export
+    assert ndjson in replay and b"</script> ok" not in ndjson and b"\\u003c/script>" in ndjson
+    assert replay.count(b"</script>") == replay.lower().count(b"<script")
+
+
+def test_gitlab_tokens_of_every_kind_are_redacted_in_bundles(tmp_path: Path) -> None:
+    """GitLab's rule runs only where one of its token prefixes is (``gl`` alone is in most
+    output): each kind of token is still replaced, one split across two frames too."""
+    from ktl_lsp.sessions.bundle import read_bundle
+    from ktl_lsp.sessions.model import FrameType
+
+    body = "aB3-dE5_gH7jK9mN1pQ3sT5vW7yZ9bC2eF4hJ6kL8nP0rS2uV4xY6zA8cD0fG2iK4mO6qU8wE0tR"
+    tokens = [
+        *(f"{p}-{body[:20]}" for p in ("glpat", "gldt", "glft", "glsoat", "glrt", "glcbt")),
+        f"GR1348941{body[:24]}",
+        f"glimt-{body[:25]}",
+        f"glptt-{body[:40]}",
+        f"glagent-{body[:50]}",
+        f"gloas-{body[:64]}",
+    ]
+    ordinary = b"global glibc glob gloom: all fine\r\n" * 30
+    frames: list[Spec] = []
+    for i, t in enumerate(tokens):  # each scanned apart: more than CONTEXT bytes between
+        frames.append((2 * i, FrameType.OUTPUT, ordinary * 5))
+        frames.append((2 * i + 1, FrameType.OUTPUT, ordinary + f"token {t} used\r\n".encode()))
+    split = f"glpat-{body[20:44]}"
+    frames += [(50, FrameType.OUTPUT, f"again {split[:8]}".encode())]
+    frames += [(51, FrameType.OUTPUT, f"{split[8:]} done\r\n".encode())]
+    s, bundle = _bundled(tmp_path, frames)
+    assert bundle.redacted == {"gitlab-token": len(tokens) + 1}
+    members = _members(bundle.path)
+    cast = members[f"sessions/{s.id}/session.cast"]
+    output = b"".join(f.data for f in read_bundle(bundle.path).sessions[0][1])
+    for t in [*tokens, split]:
+        assert t.encode() not in output and t.encode() not in cast
+    assert split[8:].encode() not in output
+    assert output.count(b"[REDACTED gitlab-token]") == len(tokens) + 1
+    assert output.count(b"global glibc glob gloom") == 30 * 6 * len(tokens)
 
 
 def test_bundles_zipped_otherwise_import_and_every_member_is_checked(tmp_path: Path) -> None:

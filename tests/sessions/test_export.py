@@ -328,8 +328,10 @@ def test_real_asciinema_cat_reproduces_the_output(store: Store, tmp_path: Path) 
 # HTML ----------------------------------------------------------------------------------------
 
 
-def _script(page: str, element_id: str) -> str:
-    m = re.search(rf'<script type="application/json" id="{element_id}">(.*?)</script>', page, re.S)
+def _script(page: str, element_id: str, kind: str = "json") -> str:
+    m = re.search(
+        rf'<script type="application/{kind}" id="{element_id}">(.*?)</script>', page, re.S
+    )
     assert m is not None
     return m.group(1)
 
@@ -341,6 +343,7 @@ def test_html_is_self_contained_and_embeds_the_frames(store: Store) -> None:
             (10, FrameType.OUTPUT, b"\x1b[32mready\x1b[0m </script><script>alert(1)</script>\r\n"),
             (20, FrameType.OUTPUT, b"\xff\x00binary"),
             (30, FrameType.MARKER, b'{"trimmed":{"from":3,"to":7}}'),
+            (40, FrameType.MARKER, b'{"label":"</script><!-- x"}'),
         ],
         title="</script><b>t</b>",
         state=State.DONE,
@@ -353,17 +356,16 @@ def test_html_is_self_contained_and_embeds_the_frames(store: Store) -> None:
     assert not re.search(r"<(?:script|link|img|iframe)[^>]+(?:src|href)=", page, re.I)
     assert "@import" not in page
     assert page.count("</script>") == page.lower().count("<script")
+    assert "<!--" not in page
     assert "<title>&lt;/script&gt;&lt;b&gt;t&lt;/b&gt; · ktl-lsp session</title>" in page
     session = json.loads(_script(page, "ktl-session"))
     assert session["title"] == "</script><b>t</b>" and session["exitCode"] == 0
-    frames = json.loads(_script(page, "ktl-frames"))
-    assert frames[0] == [1, 0, "m", "state: running"]
-    assert frames[1] == [2, 1, "r", "100x30"]
-    import base64
-
-    assert base64.b64decode(frames[2][3]).endswith(b"alert(1)</script>\r\n")
-    assert base64.b64decode(frames[3][3]) == b"\xff\x00binary"
-    assert frames[4] == [5, 30, "t", "… 5 frames trimmed …"]
+    # Every frame as the NDJSON export has it ('<' escaped in JSON strings), the rest as marks.
+    lines = _script(page, "ktl-frames", "x-ndjson").encode().splitlines()
+    assert list(read_ndjson(lines)) == store.frames(s.id)
+    marks = json.loads(_script(page, "ktl-marks"))
+    assert marks[:2] == [[1, 0, "m", "state: running"], [2, 1, "r", "100x30"]]
+    assert marks[2:4] == [[5, 30, "t", "… 5 frames trimmed …"], [6, 40, "m", "</script><!-- x"]]
     assert "KtlPlayer.mount" in page and "xterm.js 6.0.0" in page
 
 

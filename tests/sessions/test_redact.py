@@ -13,7 +13,16 @@ from hypothesis import strategies as st
 from ktl_lsp.lsp.settings import Settings
 from ktl_lsp.sessions.manager import RunSpec, SessionManager
 from ktl_lsp.sessions.model import FrameType
-from ktl_lsp.sessions.redact import MAX_CARRY, PatternError, Redaction, Redactor, compile_rule
+from ktl_lsp.sessions.redact import (
+    MAX_CARRY,
+    PatternError,
+    Redaction,
+    Redactor,
+    _candidates,
+    _plan,
+    compile_rule,
+    well_known,
+)
 
 GH = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
 AWS = "AKIAIOSFODNN7EXAMPLE"
@@ -89,6 +98,32 @@ def test_arbitrary_output_without_secrets_passes_through(pieces: list[bytes]) ->
     out, names = run(Redaction.default().redactor(), pieces)
     if not names:
         assert out == b"".join(pieces)
+
+
+@pytest.mark.parametrize("index", range(len(well_known())))
+@settings(max_examples=50, deadline=None)
+@given(data=st.data())
+def test_every_match_of_a_well_known_rule_holds_one_of_its_hints(
+    index: int, data: st.DataObject
+) -> None:
+    """A rule runs only on text holding one of its hints: text it matches always holds one
+    (in any case), whatever detect-secrets' version brings."""
+    rule = well_known()[index]
+    text = data.draw(st.from_regex(rule.regex))
+    assert rule in _candidates(well_known(), text)
+
+
+_HINTS = _plan(well_known()).hints
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_HINTS) | st.binary(max_size=8), max_size=12))
+def test_the_hints_found_at_once_are_those_found_one_by_one(pieces: list[bytes]) -> None:
+    """Hints overlapping each other ("--secret" holds "secret") or sharing a start are all
+    found, as one substring search each finds them."""
+    hay = b"".join(pieces).lower()
+    one_by_one = {i for i, h in enumerate(_HINTS) if h in hay}
+    assert set(_plan(well_known()).find(hay)) == one_by_one
 
 
 def test_long_lines_are_not_held_forever() -> None:

@@ -22,10 +22,10 @@ import pytest
 import websocket
 
 from ktl_lsp.sessions.export import export_to_path
-from ktl_lsp.sessions.model import FrameType, State, event_data
+from ktl_lsp.sessions.model import Frame, FrameType, State, event_data
 from ktl_lsp.sessions.store import Store
 from tests.needs import unavailable
-from tests.sessions.test_export import Spec, open_store, record
+from tests.sessions.test_export import MS, T0, Spec, open_store, record
 
 CHROMIUM = os.environ.get("KTL_TEST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = (
@@ -266,6 +266,34 @@ def test_export_replays_in_chromium_without_network(
     _wait_state(browser, "ended")()
     screen = browser.js("ktlPlayer.screenText()")
     assert "found the needle" in screen and screen.endswith("done")
+    _no_network(browser, page)
+
+
+def test_the_player_gets_every_frame_at_its_recorded_time(
+    browser: Browser, store: Store, tmp_path: Path
+) -> None:
+    """Output rides in the page as NDJSON lines: the player reads each output frame back, its
+    time to the microsecond (epoch nanoseconds are past a double's exact integers), in order
+    with the resizes and markers (which the page lists apart)."""
+    s = record(store, FRAMES, size=(80, 16), state=State.ERROR, exit_code=2)
+    for i in range(1, 4):
+        ts = T0 + 1_600 * MS + i * 1_234_567
+        store.append(Frame(s.id, s.last_seq + i, ts, FrameType.OUTPUT, b"tick %d\r\n" % i))
+    store.flush_sync()
+    page = export_to_path(store, s.id, "html", tmp_path / "ticks.html")
+    browser.open(page.as_uri())
+    _wait_state(browser, "ended")()
+    got = browser.js("ktlPlayer.frames")
+    recorded = store.frames(s.id)
+    assert [f[0] for f in got] == [f.seq for f in recorded if f.type is not FrameType.INPUT]
+    assert [f for f in got if f[2] == "o"] == [
+        [f.seq, round((f.ts_ns - T0) / 1e6, 3), "o", base64.b64encode(f.data).decode()]
+        for f in recorded
+        if f.type is FrameType.OUTPUT
+    ]
+    assert got[-1][1] == 1603.704  # 1600 ms + 3 x 1.234567 ms, to the microsecond
+    assert [f[2] for f in got if f[2] != "o"] == ["m", "r", "r", "t", "m"]
+    assert browser.js("ktlPlayer.screenText()").endswith("tick 3")
     _no_network(browser, page)
 
 

@@ -3,7 +3,9 @@
 The page inlines xterm.js (``ktl_lsp/web/vendor``), the player (``ktl_lsp/web/player.js`` and
 ``player.css``), the session's metadata and its frames; a Content-Security-Policy forbids
 every fetch, so nothing leaves the machine when the file is opened. Frames are written one
-line at a time as they are read from the store (the page holds them all, the exporter not).
+line at a time as they are read from the store (the page holds them all, the exporter not):
+output as the session's NDJSON lines (the bytes of a bundle's ``frames.ndjson``, so a bundle
+deflates them once for both members), resizes and markers as a short list after them.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import pybase64
-
 from ktl_lsp.sessions.export._common import (
     ALL,
     Span,
@@ -27,11 +27,12 @@ from ktl_lsp.sessions.export._common import (
     trimmed_count,
 )
 from ktl_lsp.sessions.export.asciicast import first_size
+from ktl_lsp.sessions.export.ndjson import ndjson_lines
 from ktl_lsp.sessions.model import Frame, FrameType, Session
 from ktl_lsp.sessions.redact import Redactor
 from ktl_lsp.sessions.store import Store
 
-__all__ = ["CSP", "html_pieces", "iter_html"]
+__all__ = ["CSP", "Marks", "html_head", "html_pieces", "html_tail", "iter_html", "script_safe"]
 
 CSP = (
     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -60,26 +61,42 @@ def _script_json(obj: Any) -> str:
     )
 
 
-def _frames(session: Session, frames: Iterable[Frame]) -> Iterator[str]:
-    """One compact array per frame, as player.js expects (input frames are not replayed)."""
-    start = session.created_ns
-    for frame in frames:
-        t = max(0, frame.ts_ns - start) / 1e6
+class Marks:
+    """The frames the page takes from outside the NDJSON (resizes, markers, labelled events)
+    as compact arrays (player.js), collected from frames passing :meth:`through` on their way
+    to the NDJSON."""
+
+    def __init__(self, session: Session) -> None:
+        self.start = session.created_ns
+        self.items: list[str] = []
+
+    def through(self, frames: Iterable[Frame]) -> Iterator[Frame]:
+        for frame in frames:
+            if frame.type is not FrameType.OUTPUT and frame.type is not FrameType.INPUT:
+                mark = self._mark(frame)
+                if mark is not None:
+                    self.items.append(mark)
+            yield frame
+
+    def _mark(self, frame: Frame) -> str | None:
+        t = max(0, frame.ts_ns - self.start) / 1e6
         tms = int(t) if t.is_integer() else round(t, 3)
-        if frame.type is FrameType.OUTPUT:
-            if frame.data:
-                payload = pybase64.b64encode(frame.data).decode("ascii")
-                yield f'[{frame.seq},{tms},"o","{payload}"]'
-        elif frame.type is FrameType.RESIZE:
+        if frame.type is FrameType.RESIZE:
             size = resize_size(frame)
-            if size is not None:
-                yield f'[{frame.seq},{tms},"r","{size[0]}x{size[1]}"]'
-        elif frame.type in (FrameType.EVENT, FrameType.MARKER):
-            label = frame_label(frame)
-            if label:
-                obj = frame_json(frame)
-                kind = "t" if obj is not None and trimmed_count(obj) is not None else "m"
-                yield f"[{frame.seq},{tms},{_script_json(kind)},{_script_json(label)}]"
+            return None if size is None else f'[{frame.seq},{tms},"r","{size[0]}x{size[1]}"]'
+        label = frame_label(frame)
+        if not label:
+            return None
+        obj = frame_json(frame)
+        kind = "t" if obj is not None and trimmed_count(obj) is not None else "m"
+        return f"[{frame.seq},{tms},{_script_json(kind)},{_script_json(label)}]"
+
+
+def script_safe(lines: Iterable[bytes]) -> Iterator[bytes]:
+    """NDJSON lines that may stand inside a <script> element: '<' only occurs in JSON strings
+    (output is base64), where ``\\u003c`` is the same character."""
+    for line in lines:
+        yield line.replace(b"<", b"\\u003c") if b"<" in line else line
 
 
 def iter_html(
@@ -94,7 +111,17 @@ def html_pieces(
     session: Session, frames: Iterable[Frame], size: tuple[int, int]
 ) -> Iterator[bytes]:
     """:func:`iter_html` of ``frames`` (already redacted as wanted); ``size`` is
-    :func:`first_size`'s."""
+    :func:`first_size`'s. The output is the session's NDJSON lines (:func:`script_safe`), as
+    they are: a bundle's replay holds its ``frames.ndjson`` member between :func:`html_head`
+    and :func:`html_tail`."""
+    marks = Marks(session)
+    yield html_head(session)
+    yield from script_safe(ndjson_lines(session, marks.through(frames)))
+    yield html_tail(session, marks.items, size)
+
+
+def html_head(session: Session) -> bytes:
+    """The page up to the NDJSON lines: metadata, styles, the session."""
     title = html.escape(session.title or session.id)
     head = (
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -109,23 +136,28 @@ def html_pieces(
         "<noscript>This recorded session needs JavaScript to replay.</noscript>\n"
         '<script type="application/json" id="ktl-session">'
         f"{_script_json(session.to_lsp())}</script>\n"
-        '<script type="application/json" id="ktl-frames">[\n'
+        '<script type="application/x-ndjson" id="ktl-frames">\n'
     )
-    yield head.encode()
-    first = True
-    for line in _frames(session, frames):
-        yield (line if first else ",\n" + line).encode()
-        first = False
+    return head.encode()
+
+
+def html_tail(session: Session, marks: Iterable[str], size: tuple[int, int]) -> bytes:
+    """The page after the NDJSON lines: the marks (:class:`Marks`), the scripts, the start."""
     tail = (
-        "\n]</script>\n"
+        "</script>\n"
+        '<script type="application/json" id="ktl-marks">[\n' + ",\n".join(marks) + "\n]</script>\n"
         f"<script>\n{_asset('vendor/xterm.min.js')}\n</script>\n"
         f"<script>\n{_asset('player.js')}\n</script>\n"
         "<script>\n"
         "KtlPlayer.mount(document.getElementById('ktl-player'), {\n"
         "  session: JSON.parse(document.getElementById('ktl-session').textContent),\n"
-        "  frames: JSON.parse(document.getElementById('ktl-frames').textContent),\n"
+        "  frames: KtlPlayer.ndjsonFrames(\n"
+        "    document.getElementById('ktl-frames').textContent,\n"
+        "    JSON.parse(document.getElementById('ktl-marks').textContent),\n"
+        f'    "{int(session.created_ns)}"\n'
+        "  ),\n"
         f"  size: [{size[0]}, {size[1]}]\n"
         "});\n"
         "</script>\n</body>\n</html>\n"
     )
-    yield tail.encode()
+    return tail.encode()
