@@ -66,6 +66,45 @@
     return m ? [parseInt(m[1], 10), parseInt(m[2], 10)] : null;
   }
 
+  // Where to start writing so the screen at a frame is right without everything before it: the
+  // backwards scan of ktl_lsp/sessions/timeline.py (find_start; see why there), which the
+  // replay UI gets from the gateway's /seek. A reset, a full clear or a switch to the alternate
+  // screen wipes it; else 2 * rows + SCROLLBACK_LINES newlines with no cursor addressing after
+  // them scroll every older line away; an alternate-screen segment that ended is skipped whole;
+  // past BUDGET bytes it gives up where it is.
+  var SCROLLBACK_LINES = 100, SEEK_BUDGET = 1 << 20;
+  var SEEK_TOKENS = /\x1bc|\x1b\[\?(?:1049|1047|47)[hl]|\x1b\[2J|\x1b\[[0-9;]*[HfAFdrLMST]|\x1b[M78]|\x1b\[[su]|\n/g;
+
+  function findStart(frames, last, rows) {
+    var need = 2 * rows + SCROLLBACK_LINES, newlines = 0, addressed = false, inAlt = false;
+    var scanned = 0;
+    for (var i = last; i >= 0; i--) {
+      var f = frames[i];
+      if (f[2] !== "o") continue;
+      var bin = atob(f[3]); // a byte per character: the scan is on bytes, as the store's
+      scanned += bin.length;
+      var toks = bin.match(SEEK_TOKENS) || [];
+      for (var k = toks.length - 1; k >= 0; k--) {
+        var tok = toks[k];
+        if (tok === "\n") {
+          if (!addressed && !inAlt && ++newlines >= need) return i;
+          continue;
+        }
+        if (tok.indexOf("\x1b[?") === 0) {
+          if (tok.charAt(tok.length - 1) === "l") inAlt = true;
+          else if (inAlt) inAlt = false;
+          else return i;
+          continue;
+        }
+        if (inAlt) continue;
+        if (tok === "\x1bc" || tok === "\x1b[2J") return i;
+        addressed = true;
+      }
+      if (scanned >= SEEK_BUDGET) return i;
+    }
+    return 0;
+  }
+
   function hashOptions() {
     var out = {};
     (global.location && global.location.hash || "").replace(/^#/, "").split("&").forEach(function (part) {
@@ -241,16 +280,36 @@
 
   KtlPlayer.prototype.seek = function (ms) {
     var target = Math.min(Math.max(0, ms), this.duration);
-    if (target < this.position || this.index === 0) {
+    // Frames [0, end) play by the target; a far seek starts where the screen starts.
+    var lo = 0, hi = this.playTimes.length;
+    while (lo < hi) { var mid = (lo + hi) >> 1; if (this.playTimes[mid] <= target) lo = mid + 1; else hi = mid; }
+    var from = target < this.position || this.index === 0 ? 0 : this.index;
+    if (lo > 0 && lo - from > 64) {
+      var start = findStart(this.frames, lo - 1, this._sizeAt(lo - 1)[1]);
+      if (start > from) from = start;
+    }
+    if (from !== this.index || target < this.position || this.index === 0) {
       // Reset in order with the writes still queued in xterm.js, not before them.
-      var term = this.term, size = this.initialSize;
+      var term = this.term, size = from > 0 ? this._sizeAt(from) : this.initialSize;
       this._write("", function () { term.reset(); term.resize(size[0], size[1]); });
-      this.index = 0;
-      this.position = 0;
+      this.index = from;
+      this.position = from > 0 ? this.playTimes[from - 1] : 0;
+      this.from = from; // where the last reset started writing (tests read it)
     }
     this._advanceTo(target);
     if (this.playing) this._restartClock();
     this._updateUi();
+  };
+
+  // The terminal size in effect at frame `i` (its last resize at or before it).
+  KtlPlayer.prototype._sizeAt = function (i) {
+    for (var k = Math.min(i, this.frames.length - 1); k >= 0; k--) {
+      if (this.frames[k][2] === "r") {
+        var s = parseSize(this.frames[k][3]);
+        if (s) return s;
+      }
+    }
+    return this.initialSize;
   };
 
   KtlPlayer.prototype._restartClock = function () {

@@ -331,3 +331,37 @@ def test_export_shows_the_command_once(browser: Browser, store: Store, tmp_path:
         browser.open(page.as_uri())
         _wait_state(browser, "ended")()
         assert _meta_fields(browser)["Command"] == shown
+
+
+def test_a_long_session_opens_and_seeks_from_where_the_screen_starts(
+    browser: Browser, store: Store, tmp_path: Path
+) -> None:
+    """As the replay UI's /seek: the screen at a point is written from the frame where it
+    starts (here: enough lines scrolled by), not from the start of the session."""
+    frames: list[Spec] = []
+    for k in range(2000):
+        lines = b"".join(b"line %06d\r\n" % (k * 50 + i + 1) for i in range(50))
+        if k == 1990:  # a full-screen program that came and went is skipped whole
+            lines = b"\x1b[?1049h\x1b[H\x1b[2Jtop\x1b[?1049l" + lines
+        frames.append((k * 10, FrameType.OUTPUT, lines))
+    s = record(store, frames, size=(80, 16), state=State.DONE, exit_code=0)
+    page = export_to_path(store, s.id, "html", tmp_path / "long.html")
+    browser.open(page.as_uri())
+    _wait_state(browser, "ended")()
+    assert browser.js("ktlPlayer.from") > 1900
+    screen = browser.js("ktlPlayer.screenText()").splitlines()
+    assert screen[0] == "line 099986" and screen[-1] == "line 100000"
+    # The scrollback holds at least the 100 lines above the screen that the scan keeps.
+    assert "line 099886" in browser.js("ktlPlayer.bufferText()")
+    # Back to the middle: a reset, then the frames from where that screen starts.
+    middle = browser.js("ktlPlayer.playTimes[1500]")
+    browser.js(f"ktlPlayer.seek({middle})")
+    _wait_state(browser, "paused")()
+    assert 1400 < browser.js("ktlPlayer.from") <= 1500
+    screen = browser.js("ktlPlayer.screenText()").splitlines()
+    last = int(screen[-1].split()[1])  # the screen ends with a whole frame, lines in order
+    assert 74_000 < last <= 76_000 and last % 50 == 0
+    assert screen == [f"line {n:06d}" for n in range(last - 14, last + 1)]
+    # From the start, everything is written.
+    browser.js("ktlPlayer.seek(0)")
+    assert browser.js("ktlPlayer.from") == 0
