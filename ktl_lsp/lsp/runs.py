@@ -76,6 +76,7 @@ class Runs(Feature):
         hooks = self.server.ktl_protocol.cancel_hooks
         if msg_id is not None:
             hooks[msg_id] = lambda: _cancel(manager, live.id)
+        self.replay.start_soon()
         try:
             session = await asyncio.shield(live.done)
         finally:

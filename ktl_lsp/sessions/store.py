@@ -275,6 +275,8 @@ class Store:
         #: the writer is behind, indexing waits for a quiet moment instead of slowing it.
         self._backlog: deque[tuple[str, int, int]] = deque()
         self._backlog_bytes = 0  # about: output put off, less what catching up indexed
+        #: Set by a flush: the writer commits what it has instead of lingering for more.
+        self._hurry = threading.Event()
         #: Output bytes committed lately, decaying over about a second; when the last burst was.
         self._recent_out = 0.0
         self._recent_at = 0.0
@@ -463,6 +465,7 @@ class Store:
             fut.set_result(None)
         else:
             self._queue.put(("flush", fut))
+            self._hurry.set()  # someone waits: no lingering for more frames
         return fut
 
     async def flush(self) -> None:
@@ -486,12 +489,13 @@ class Store:
                 continue
             items = [first]
             if first[0] == "frame":
-                time.sleep(FRAME_LINGER_S)
+                self._hurry.wait(FRAME_LINGER_S)
             while len(items) < 4096:
                 try:
                     items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            self._hurry.clear()
             sessions: dict[str, tuple[Any, ...]] = {}
             frames: list[Frame] = []
             waiters: list[concurrent.futures.Future[None]] = []

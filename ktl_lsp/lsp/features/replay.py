@@ -104,15 +104,28 @@ class Replay(Feature):
             return str(exc)
         return None
 
+    @property
+    def serving(self) -> bool:
+        return self.gateway is not None and self.gateway.running
+
     async def url(self, session_id: str) -> str | None:
         """A replay link, or None: a result never fails because the gateway cannot start."""
+        gateway = await self._ensured()
+        return gateway.replay_url(session_id) if gateway is not None else None
+
+    def start_soon(self) -> None:
+        """Starts the gateway beside a session that will want a link when it ends (binding
+        takes ~1 ms the first command need not wait for)."""
+        if not self.serving and self.failed is None and self.server.settings.gateway.enabled:
+            background(self._ensured(), "ktl-start-gateway")
+
+    async def _ensured(self) -> Gateway | None:
         try:
-            gateway = await self.ensure()
+            return await self.ensure()
         except Exception as exc:  # contained: replay is a convenience on top of the result
             log.exception("replay gateway")
             self.failed = self.failed or str(exc)
             return None
-        return gateway.replay_url(session_id) if gateway is not None else None
 
     @command("ktl.session.replay")
     async def replay(self, a: ReplayArgs) -> dict[str, Any]:
