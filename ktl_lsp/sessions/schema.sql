@@ -52,6 +52,13 @@ CREATE TABLE IF NOT EXISTS search_docs (
     n           INTEGER PRIMARY KEY AUTOINCREMENT,
     session_id  TEXT NOT NULL UNIQUE REFERENCES sessions (id) ON DELETE CASCADE
 );
+-- Output recorded but not indexed yet (a burst, indexed once it is over): what a process that
+-- dies first leaves for the next one to open the store to index.
+CREATE TABLE IF NOT EXISTS search_pending (
+    session_id  TEXT PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
+    from_seq    INTEGER NOT NULL,
+    to_seq      INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE VIRTUAL TABLE IF NOT EXISTS search_text USING fts5 (
     text, content = '', columnsize = 0, detail = none
 );

@@ -322,6 +322,7 @@ class Store:
             ) from exc
         try:
             self._wconn = self._connect_writer()
+            self._adopt_pending(self._wconn)
         except StoreError as exc:
             if not exc.no_space:
                 raise
@@ -332,6 +333,23 @@ class Store:
             target=self._write_loop, name="ktl-store-writer", daemon=True
         )
         self._writer.start()
+
+    def _adopt_pending(self, conn: sqlite3.Connection) -> None:
+        """Output a process that is gone recorded and did not index (it died during or just
+        after a burst): indexed by this one when its writer is quiet. A live owner's is its own."""
+        if self.indexer is None:
+            return
+        try:
+            rows = conn.execute(
+                "SELECT p.session_id, p.from_seq, p.to_seq, s.owner FROM search_pending p "
+                "JOIN sessions s ON s.id = p.session_id ORDER BY p.session_id"
+            ).fetchall()
+        except sqlite3.Error as exc:  # the index is a convenience: recording goes on
+            log.warning("search index: cannot read what is left to index: %s", exc)
+            return
+        for sid, lo, hi, owner in rows:
+            if not owner or not owner_alive(owner):
+                self._backlog.append((sid, int(lo), int(hi)))
 
     def _connect_writer(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = None
@@ -633,8 +651,8 @@ class Store:
         assert self.indexer is not None
         output = [f for f in frames if f.type is FrameType.OUTPUT]
         bursting = self._bursting(output)
+        ranges: dict[str, list[int]] = {}
         if output and (bursting or self._backlog or self._pending_bytes > INDEX_BEHIND_BYTES):
-            ranges: dict[str, list[int]] = {}
             for f in output:
                 r = ranges.setdefault(f.session_id, [f.seq, f.seq])
                 r[0], r[1] = min(r[0], f.seq), max(r[1], f.seq)
@@ -648,6 +666,14 @@ class Store:
             output = []
         conn.execute("SAVEPOINT search_index")
         try:
+            if ranges:  # kept with the frames: a process that dies leaves them to the next
+                conn.executemany(
+                    "INSERT INTO search_pending (session_id, from_seq, to_seq) VALUES (?,?,?) "
+                    "ON CONFLICT(session_id) DO UPDATE SET "
+                    "from_seq = MIN(from_seq, excluded.from_seq), "
+                    "to_seq = MAX(to_seq, excluded.to_seq)",
+                    [(sid, lo, hi) for sid, (lo, hi) in ranges.items()],
+                )
             self.indexer.add(conn, ((f.session_id, f.seq, f.data) for f in output))
             self.indexer.forget(row[0] for row in sessions if row[3] != str(State.RUNNING))
             conn.execute("RELEASE search_index")
@@ -688,9 +714,17 @@ class Store:
                 cur.close()
                 if not rows or rows[-1][0] >= hi:
                     self._backlog.popleft()
+                    rest = next((r[1] for r in self._backlog if r[0] == sid), None)
                 else:
-                    self._backlog[0] = (sid, rows[-1][0] + 1, hi)
+                    rest = rows[-1][0] + 1
+                    self._backlog[0] = (sid, rest, hi)
                 self.indexer.add(conn, ((sid, seq, bytes(data)) for seq, data in rows))
+                if rest is None:
+                    conn.execute("DELETE FROM search_pending WHERE session_id = ?", (sid,))
+                else:
+                    conn.execute(
+                        "UPDATE search_pending SET from_seq = ? WHERE session_id = ?", (rest, sid)
+                    )
                 done += step
                 self._backlog_bytes = max(0, self._backlog_bytes - step) if self._backlog else 0
             conn.execute("COMMIT")

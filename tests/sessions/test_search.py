@@ -234,6 +234,69 @@ async def test_a_long_burst_is_indexed_as_it_goes_past_a_bound(
         store.close()
 
 
+def _indexed_rows(store: Store, word: str) -> int:
+    (rows,) = (
+        store.reader()
+        .execute("SELECT COUNT(*) FROM search_text WHERE search_text MATCH ?", (word,))
+        .fetchone()
+    )
+    return int(rows)
+
+
+async def test_a_burst_left_unindexed_by_a_process_that_died_is_indexed_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ktl_lsp.sessions import store as store_module
+
+    monkeypatch.setattr(store_module, "BURST_BYTES", 0)
+    monkeypatch.setattr(store_module, "QUIET_S", 3600.0)
+    monkeypatch.setattr(store_module, "CLOSE_CATCH_UP_S", 0.0)  # it dies before catching up
+    first = Store(tmp_path / "s.db")
+    first.open()
+    _burst(first, "burstorphan00000", 300)
+    pending = first.reader().execute("SELECT * FROM search_pending").fetchall()
+    assert pending == [("burstorphan00000", 1, 300)]
+    first.close()
+    conn = sqlite3.connect(tmp_path / "s.db")
+    with conn:  # as a process that is gone left it
+        conn.execute("UPDATE sessions SET owner = 'elsewhere:1:0'")
+    conn.close()
+
+    monkeypatch.setattr(store_module, "QUIET_S", 0.25)
+    second = Store(tmp_path / "s.db")
+    second.open()
+    try:
+        await _backlog_indexed(second)
+        assert _indexed_rows(second, "words") == 300
+        assert second.reader().execute("SELECT * FROM search_pending").fetchall() == []
+    finally:
+        second.close()
+
+
+async def test_a_live_process_keeps_its_own_burst_to_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ktl_lsp.sessions import store as store_module
+
+    monkeypatch.setattr(store_module, "BURST_BYTES", 0)
+    monkeypatch.setattr(store_module, "QUIET_S", 3600.0)
+    first = Store(tmp_path / "s.db")
+    first.open()
+    try:
+        _burst(first, "burstmine0000000", 50)
+        second = Store(tmp_path / "s.db")  # another process on the same store, say
+        second.open()
+        try:
+            assert not second._backlog  # the recording process is alive: its own to index
+        finally:
+            second.close()
+        await first.indexed()
+        assert _indexed_rows(first, "words") == 50
+        assert first.reader().execute("SELECT * FROM search_pending").fetchall() == []
+    finally:
+        first.close()
+
+
 async def test_a_line_across_two_reads_is_shown_whole(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
     store.open()
