@@ -568,11 +568,11 @@ class Store:
             return max(0.0, self._burst_at + QUIET_S - time.monotonic())
         return self._until_retry()
 
-    def _bursting(self, output: Sequence[Frame]) -> bool:
-        """Counts ``output`` in the recent rate; whether the stream is a burst."""
+    def _bursting(self, size: int) -> bool:
+        """Counts ``size`` output bytes in the recent rate; whether the stream is a burst."""
         now = time.monotonic()
         decay = max(0.0, 1.0 - (now - self._recent_at))
-        self._recent_out = self._recent_out * decay + sum(len(f.data) for f in output)
+        self._recent_out = self._recent_out * decay + size
         self._recent_at = now
         if self._recent_out > BURST_BYTES:
             self._burst_at = now
@@ -650,7 +650,8 @@ class Store:
         recording (it is rolled back alone, and said once)."""
         assert self.indexer is not None
         output = [f for f in frames if f.type is FrameType.OUTPUT]
-        bursting = self._bursting(output)
+        size = sum(len(f.data) for f in output)
+        bursting = self._bursting(size)
         ranges: dict[str, list[int]] = {}
         if output and (bursting or self._backlog or self._pending_bytes > INDEX_BEHIND_BYTES):
             for f in output:
@@ -662,7 +663,7 @@ class Store:
                     self._backlog[-1] = (sid, last[1], hi)  # one range per run of a session
                 else:
                     self._backlog.append((sid, lo, hi))
-            self._backlog_bytes += sum(len(f.data) + FRAME_OVERHEAD for f in output)
+            self._backlog_bytes += size + FRAME_OVERHEAD * len(output)
             output = []
         conn.execute("SAVEPOINT search_index")
         try:

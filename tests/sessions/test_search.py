@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from ktl_lsp.sessions import store as store_module
 from ktl_lsp.sessions.manager import RunSpec, SessionManager
 from ktl_lsp.sessions.model import Frame, FrameType, Session, State
 from ktl_lsp.sessions.retention import RetentionPolicy
@@ -142,8 +143,6 @@ async def test_search_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 async def test_a_burst_is_indexed_once_the_writer_is_quiet(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ktl_lsp.sessions import store as store_module
-
     monkeypatch.setattr(store_module, "INDEX_BEHIND_BYTES", 0)  # every batch waits
     m = SessionManager.open(tmp_path / "s.db")
     try:
@@ -164,6 +163,22 @@ def _burst(store: Store, sid: str, frames: int) -> None:
     store.flush_sync()
 
 
+def _bursts_only(monkeypatch: pytest.MonkeyPatch, **more: float) -> None:
+    """Any output is a burst; ``more`` sets the store's other indexing constants."""
+    monkeypatch.setattr(store_module, "BURST_BYTES", 0)
+    for name, value in more.items():
+        monkeypatch.setattr(store_module, name, value)
+
+
+def _indexed_rows(store: Store, word: str) -> int:
+    (rows,) = (
+        store.reader()
+        .execute("SELECT COUNT(*) FROM search_text WHERE search_text MATCH ?", (word,))
+        .fetchone()
+    )
+    return int(rows)
+
+
 async def _backlog_indexed(store: Store) -> None:
     """Until the writer has indexed what it put off, on its own (nothing asks), 10 s at most."""
     for _ in range(400):
@@ -175,10 +190,7 @@ async def _backlog_indexed(store: Store) -> None:
 async def test_a_burst_waits_for_quiet_and_a_search_still_sees_all_of_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ktl_lsp.sessions import store as store_module
-
-    monkeypatch.setattr(store_module, "BURST_BYTES", 0)  # any output is a burst
-    monkeypatch.setattr(store_module, "QUIET_S", 3600.0)  # and it never ends
+    _bursts_only(monkeypatch, QUIET_S=3600.0)  # and the burst never ends
     store = Store(tmp_path / "s.db")
     store.open()
     try:
@@ -197,21 +209,14 @@ async def test_a_burst_waits_for_quiet_and_a_search_still_sees_all_of_it(
 async def test_a_burst_is_indexed_when_it_is_over(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ktl_lsp.sessions import store as store_module
-
-    monkeypatch.setattr(store_module, "BURST_BYTES", 0)
+    _bursts_only(monkeypatch)
     store = Store(tmp_path / "s.db")
     store.open()
     try:
         _burst(store, "burstends0000000", 300)
         await _backlog_indexed(store)  # once quiet
         assert not store._backlog
-        (rows,) = (
-            store.reader()
-            .execute("SELECT COUNT(*) FROM search_text WHERE search_text MATCH 'words'")
-            .fetchone()
-        )
-        assert rows == 300
+        assert _indexed_rows(store, "words") == 300
     finally:
         store.close()
 
@@ -219,11 +224,8 @@ async def test_a_burst_is_indexed_when_it_is_over(
 async def test_a_long_burst_is_indexed_as_it_goes_past_a_bound(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ktl_lsp.sessions import store as store_module
-
-    monkeypatch.setattr(store_module, "BURST_BYTES", 0)
-    monkeypatch.setattr(store_module, "QUIET_S", 3600.0)  # the burst never ends...
-    monkeypatch.setattr(store_module, "MAX_DEFERRED_BYTES", 1000)  # ...but may not pile up
+    # The burst never ends, but may not pile up.
+    _bursts_only(monkeypatch, QUIET_S=3600.0, MAX_DEFERRED_BYTES=1000)
     store = Store(tmp_path / "s.db")
     store.open()
     try:
@@ -234,23 +236,10 @@ async def test_a_long_burst_is_indexed_as_it_goes_past_a_bound(
         store.close()
 
 
-def _indexed_rows(store: Store, word: str) -> int:
-    (rows,) = (
-        store.reader()
-        .execute("SELECT COUNT(*) FROM search_text WHERE search_text MATCH ?", (word,))
-        .fetchone()
-    )
-    return int(rows)
-
-
 async def test_a_burst_left_unindexed_by_a_process_that_died_is_indexed_by_the_next(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ktl_lsp.sessions import store as store_module
-
-    monkeypatch.setattr(store_module, "BURST_BYTES", 0)
-    monkeypatch.setattr(store_module, "QUIET_S", 3600.0)
-    monkeypatch.setattr(store_module, "CLOSE_CATCH_UP_S", 0.0)  # it dies before catching up
+    _bursts_only(monkeypatch, QUIET_S=3600.0, CLOSE_CATCH_UP_S=0.0)  # dies before catching up
     first = Store(tmp_path / "s.db")
     first.open()
     _burst(first, "burstorphan00000", 300)
@@ -276,10 +265,7 @@ async def test_a_burst_left_unindexed_by_a_process_that_died_is_indexed_by_the_n
 async def test_a_live_process_keeps_its_own_burst_to_index(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ktl_lsp.sessions import store as store_module
-
-    monkeypatch.setattr(store_module, "BURST_BYTES", 0)
-    monkeypatch.setattr(store_module, "QUIET_S", 3600.0)
+    _bursts_only(monkeypatch, QUIET_S=3600.0)
     first = Store(tmp_path / "s.db")
     first.open()
     try:
