@@ -8,13 +8,19 @@ import os
 import socket
 
 
-def _start_ticks(pid: int) -> str:
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat's fields after the parenthesised command name (which may hold spaces):
+    [0] is the state, [19] the start time; empty where there is no /proc."""
     with contextlib.suppress(OSError, IndexError):
         with open(f"/proc/{pid}/stat", "rb") as fh:
             stat = fh.read().decode(errors="replace")
-        # Field 22 (start time) comes after the parenthesised command name, which may hold spaces.
-        return stat.rsplit(")", 1)[1].split()[19]
-    return ""
+        return stat.rsplit(")", 1)[1].split()
+    return []
+
+
+def _start_ticks(pid: int) -> str:
+    fields = _stat(pid)
+    return fields[19] if len(fields) > 19 else ""
 
 
 @functools.cache
@@ -38,4 +44,7 @@ def owner_alive(owner: str) -> bool:
         return False
     except PermissionError:
         pass
-    return not ticks or _start_ticks(pid) == ticks
+    fields = _stat(pid)
+    if fields and fields[0] in ("Z", "X"):
+        return False  # killed, not reaped yet (its parent died too, or does not wait)
+    return not ticks or (len(fields) > 19 and fields[19] == ticks)

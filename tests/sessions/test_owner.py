@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,3 +93,18 @@ def test_reopening_marks_only_the_sessions_whose_owner_died(
         "elsewhere": State.INTERRUPTED,
     }
     store.close()
+
+
+def test_a_killed_process_not_reaped_yet_is_not_alive() -> None:
+    """A zombie still answers kill(pid, 0) with its start time, until its parent waits."""
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        owner = f"{HOST}:{proc.pid}:{_start_ticks(proc.pid)}"
+        proc.kill()
+        for _ in range(200):  # until the kernel has made it a zombie (not waited for here)
+            if Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+            time.sleep(0.01)
+        assert not owner_alive(owner)
+    finally:
+        proc.wait()
